@@ -1,0 +1,1 @@
+return await Studio.Cli.StudioCli.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace Studio.Cli;
+
+/// <summary>The `studio` command tree. Each verb lives in its own file under Commands/ and is added here.</summary>
+public static class StudioCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Distill Studio: distil the T5 text encoder of FLUX.1 / SD3 into a small student.");
+        root.Subcommands.Add(VersionCommand.Create());
+        return root;
+    }
+}

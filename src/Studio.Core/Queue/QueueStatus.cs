@@ -1,0 +1,45 @@
+using Hangfire;
+using Hangfire.Storage;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+
+namespace Studio.Core.Queue;
+
+public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online);
+public record QueueInfo(string Name, long Enqueued, long Fetched);
+public record StudioCounts(IReadOnlyDictionary<RunState, int> RunsByState, int WorkersOnline, long QueueLength, long Processing);
+
+/// <summary>Reads the queue (Hangfire's monitoring API) and the studio database for the pages that show status.</summary>
+public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> dbFactory)
+{
+    /// <summary>A server whose heartbeat is older than this is shown as offline.</summary>
+    public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(60);
+
+    public IReadOnlyList<WorkerInfo> Workers()
+    {
+        var now = DateTime.UtcNow;
+        return storage.GetMonitoringApi().Servers()
+            .Select(s => new WorkerInfo(s.Name, s.Queues.ToArray(), s.WorkersCount, s.StartedAt, s.Heartbeat,
+                s.Heartbeat is { } h && now - h < HeartbeatTimeout))
+            .OrderBy(w => w.Name)
+            .ToList();
+    }
+
+    public IReadOnlyList<QueueInfo> Queues() =>
+        storage.GetMonitoringApi().Queues()
+            .Select(q => new QueueInfo(q.Name, q.Length, q.Fetched ?? 0))
+            .OrderBy(q => q.Name)
+            .ToList();
+
+    public async Task<StudioCounts> CountsAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var byState = await db.Runs.GroupBy(r => r.State)
+            .Select(g => new { g.Key, Count = g.Count() })
+            .ToDictionaryAsync(x => x.Key, x => x.Count, ct);
+        foreach (var state in Enum.GetValues<RunState>()) byState.TryAdd(state, 0);
+        var monitoring = storage.GetMonitoringApi();
+        var stats = monitoring.GetStatistics();
+        return new StudioCounts(byState, Workers().Count(w => w.Online), stats.Enqueued, stats.Processing);
+    }
+}

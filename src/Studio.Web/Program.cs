@@ -1,0 +1,61 @@
+using Hangfire;
+using Microsoft.AspNetCore.DataProtection;
+using MudBlazor.Services;
+using Studio.Core.Hosting;
+using Studio.Core.Queue;
+using Studio.Web.Components;
+using Studio.Web.Hubs;
+
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    ContentRootPath = AppContext.BaseDirectory,
+});
+builder.Configuration.Sources.Clear();
+builder.Configuration.AddStudioSettings(args);
+// Serve MudBlazor's packaged assets and the repository's wwwroot when running from bin/ in any environment.
+builder.WebHost.UseStaticWebAssets();
+
+var options = builder.Configuration.ReadStudioOptions();
+try
+{
+    builder.Services.AddStudioCore(options);
+}
+catch (DataDirectoryException e)
+{
+    Console.Error.WriteLine($"Distill Studio cannot start: {e.Message}");
+    return 2;
+}
+if (options.InProcessWorker) builder.Services.AddStudioWorker(options, "web");
+
+builder.Services.AddDataProtection()
+    .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.ResolvedDataDirectory, "keys")));
+builder.Services.AddSingleton<QueueStatus>();
+builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+builder.Services.AddMudServices();
+builder.Services.AddSignalR();
+builder.Services.AddHealthChecks();
+
+var app = builder.Build();
+
+await app.Services.MigrateStudioDatabaseAsync();
+
+if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
+app.UseAntiforgery();
+app.MapStaticAssets();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+app.MapHub<RunsHub>(RunsHub.Path);
+app.MapHealthChecks("/healthz");
+// Hangfire's default authorization admits local requests only.
+app.MapHangfireDashboard("/hangfire", new DashboardOptions { DashboardTitle = "Distill Studio queue" });
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    foreach (var url in app.Urls) Console.WriteLine($"Distill Studio is listening on {url}");
+    Console.WriteLine($"Data directory: {options.ResolvedDataDirectory}");
+});
+
+await app.RunAsync();
+return 0;
+
+public partial class Program;

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Hosting;
+using Studio.Core.Hosting;
+
+// A Studio.Worker: one Hangfire server on the configured queues (e.g. Studio__Queues=gpu-80g,cpu), nothing else.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+{
+    Args = args,
+    ContentRootPath = AppContext.BaseDirectory,
+    DisableDefaults = false,
+});
+builder.Configuration.Sources.Clear();
+builder.Configuration.AddStudioSettings(args);
+
+var options = builder.Configuration.ReadStudioOptions();
+try
+{
+    builder.Services.AddStudioCore(options);
+}
+catch (DataDirectoryException e)
+{
+    Console.Error.WriteLine($"Studio.Worker cannot start: {e.Message}");
+    return 2;
+}
+builder.Services.AddStudioWorker(options, "worker");
+
+var host = builder.Build();
+await host.Services.MigrateStudioDatabaseAsync();
+Console.WriteLine($"Studio.Worker serving queues [{string.Join(", ", options.QueueNames)}] from {options.ResolvedDataDirectory}");
+await host.RunAsync();
+return 0;

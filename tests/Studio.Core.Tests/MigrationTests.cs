@@ -1,0 +1,40 @@
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+
+namespace Studio.Core.Tests;
+
+public class MigrationTests
+{
+    static DbContextOptions<StudioDbContext> SqliteOptions(string path) =>
+        new DbContextOptionsBuilder<StudioDbContext>()
+            .UseSqlite($"Data Source={path}", s => s.MigrationsAssembly(StudioDbContext.MigrationsAssembly))
+            .Options;
+
+    [Fact]
+    public async Task FreshDatabaseMigratesToTheCurrentModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-migrate-");
+        await using var db = new StudioDbContext(SqliteOptions(Path.Combine(dir.FullName, "studio.db")));
+        Assert.NotEmpty(db.Database.GetMigrations());
+        await db.Database.MigrateAsync();
+        Assert.Empty(await db.Database.GetPendingMigrationsAsync());
+        // The migrations describe exactly the current model: nothing was changed without a migration.
+        Assert.False(db.Database.HasPendingModelChanges(), "the model has changes that no migration covers: add one (README, 'Migrations')");
+        db.Runs.Add(new Run { Name = "probe", State = RunState.Running });
+        await db.SaveChangesAsync();
+        Assert.Equal(RunState.Running, (await db.Runs.SingleAsync()).State);
+    }
+
+    [Fact]
+    public void UnwritableDataDirectoryIsNamedInTheError()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-ro-");
+        var file = Path.Combine(dir.FullName, "not-a-directory");
+        File.WriteAllText(file, "");
+        var target = Path.Combine(file, "data");
+        var e = Assert.Throws<DataDirectoryException>(() => DataDirectory.EnsureWritable(target));
+        Assert.Contains(target, e.Message);
+        Assert.Contains("Studio__DataDirectory", e.Message);
+    }
+}

@@ -1,0 +1,52 @@
+using Hangfire.Storage.SQLite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Studio.Core.Data;
+using Studio.Core.Queue;
+using Studio.TestSupport;
+
+namespace Studio.Worker.Tests;
+
+public class WorkerProcessTests
+{
+    [Fact]
+    public async Task WorkerRegistersAsHangfireServerWithItsQueues()
+    {
+        var data = StudioProcess.NewTempDirectory("studio-worker");
+        await using var worker = StudioProcess.Start("Studio.Worker", "Studio.Worker", new Dictionary<string, string>
+        {
+            ["Studio__DataDirectory"] = data,
+            ["Studio__Queues"] = "gpu-24g,cpu",
+        });
+        var storage = new SQLiteStorage(Path.Combine(data, "hangfire.db"), new SQLiteStorageOptions());
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>()
+            .UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var status = new QueueStatus(storage, db);
+
+        WorkerInfo? found = null;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (found is null && DateTime.UtcNow < deadline)
+        {
+            Assert.False(worker.HasExited, worker.Output);
+            if (File.Exists(Path.Combine(data, "hangfire.db")))
+                found = status.Workers().FirstOrDefault(w => w.Name.StartsWith("worker:"));
+            if (found is null) await Task.Delay(500);
+        }
+        Assert.True(found is not null, "worker never registered:\n" + worker.Output);
+        Assert.Equal(["gpu-24g", "cpu"], found!.Queues);
+        Assert.True(found.Online);
+    }
+
+    [Fact]
+    public async Task WorkerRefusesAnUnwritableDataDirectory()
+    {
+        var file = Path.Combine(StudioProcess.NewTempDirectory("studio-worker-ro"), "file");
+        File.WriteAllText(file, "");
+        await using var worker = StudioProcess.Start("Studio.Worker", "Studio.Worker", new Dictionary<string, string>
+        {
+            ["Studio__DataDirectory"] = Path.Combine(file, "data"),
+        });
+        Assert.Equal(2, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("not writable", worker.Output);
+    }
+}

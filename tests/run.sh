@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test of Distill Studio on a fresh Debian machine that has the .NET 10 SDK.
+# Installs what the tests need when it is missing, builds once in Release, runs all test projects,
+# and ends with one summary line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RESULTS="$ROOT/tests/.results"
+rm -rf "$RESULTS"; mkdir -p "$RESULTS"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages the browser tests need (Playwright drives Debian's chromium; no browser download is possible).
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || { echo "could not install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+echo "== build (Release)"
+if ! dotnet build Studio.sln -c Release -nologo -v:q -clp:ErrorsOnly; then
+  echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
+echo "== test"
+dotnet test Studio.sln -c Release --no-build -nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@"
+status=$?
+
+# Sum the counters of every TRX file (one per test project).
+passed=0; failed=0
+for trx in "$RESULTS"/*.trx; do
+  [ -f "$trx" ] || continue
+  line=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(echo "$line" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*')
+  f=$(echo "$line" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
+  e=$(echo "$line" | grep -o ' error="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+done
+projects=$(ls tests/*/*.Tests.csproj | wc -l)
+trxs=$(ls "$RESULTS"/*.trx 2>/dev/null | wc -l)
+if [ "$trxs" -lt "$projects" ]; then
+  echo "only $trxs of $projects test projects reported results (a test host crashed?)"
+  failed=$((failed + projects - trxs))
+fi
+if [ $status -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

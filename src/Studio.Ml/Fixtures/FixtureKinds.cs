@@ -1,0 +1,9 @@
+namespace Studio.Ml.Fixtures;
+
+/// <summary>Every fixture kind the `studio fixture` verb knows. Add a kind with one line here.</summary>
+public static class FixtureKinds
+{
+    public static IReadOnlyList<IFixtureKind> All { get; } =
+    [
+    ];
+}

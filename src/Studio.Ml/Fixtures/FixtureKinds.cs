@@ -5,5 +5,7 @@ public static class FixtureKinds
 {
     public static IReadOnlyList<IFixtureKind> All { get; } =
     [
+        new FlowMatchSchedulerKind(),
+        new FluxPackingKind(),
     ];
 }

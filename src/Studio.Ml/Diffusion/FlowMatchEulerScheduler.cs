@@ -19,9 +19,9 @@ public sealed record FlowMatchSchedulerConfig(
     /// <summary>Stable Diffusion 3: a static shift of 3.0.</summary>
     public static FlowMatchSchedulerConfig Sd3 { get; } = new(Shift: 3.0);
 
-    public static FlowMatchSchedulerConfig Load(string path) => From(JsonConfig.Load(path));
+    public static FlowMatchSchedulerConfig Load(string path) => From(ModelConfig.Load(path));
 
-    public static FlowMatchSchedulerConfig From(JsonConfig json)
+    public static FlowMatchSchedulerConfig From(ModelConfig json)
     {
         var config = new FlowMatchSchedulerConfig(
             json.Int("num_train_timesteps", 1000),
@@ -31,10 +31,10 @@ public sealed record FlowMatchSchedulerConfig(
             json.Double("max_shift", 1.15),
             json.Int("base_image_seq_len", 256),
             json.Int("max_image_seq_len", 4096));
-        if (config.NumTrainTimesteps < 1) throw new InvalidDataException($"{json.Source}: num_train_timesteps must be positive, found {config.NumTrainTimesteps}");
-        if (config.Shift <= 0) throw new InvalidDataException($"{json.Source}: shift must be positive, found {config.Shift}");
+        if (config.NumTrainTimesteps < 1) throw json.Invalid("num_train_timesteps", $"must be positive, found {config.NumTrainTimesteps}");
+        if (config.Shift <= 0) throw json.Invalid("shift", $"must be positive, found {config.Shift}");
         if (config.UseDynamicShifting && config.MaxImageSeqLen == config.BaseImageSeqLen)
-            throw new InvalidDataException($"{json.Source}: base_image_seq_len and max_image_seq_len must differ for dynamic shifting");
+            throw json.Invalid("max_image_seq_len", "must differ from base_image_seq_len for dynamic shifting");
         return config;
     }
 }

@@ -19,7 +19,7 @@ public sealed partial class FlowMatchSchedulerKind : IFixtureKind
 
     public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
     {
-        var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(new JsonConfig(fixture.Config, fixture.ConfigPath)));
+        var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(new ModelConfig(fixture.Config, fixture.ConfigPath)));
         var outputs = new Dictionary<string, Tensor>();
         foreach (var name in fixture.Outputs.Keys)
         {

@@ -7,5 +7,6 @@ public static class FixtureKinds
     [
         new FlowMatchSchedulerKind(),
         new FluxPackingKind(),
+        new T5EncoderFixtureKind(),
     ];
 }

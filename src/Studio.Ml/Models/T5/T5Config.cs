@@ -1,5 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using Studio.Ml.Models.Common;
 
 namespace Studio.Ml.Models.T5;
 
@@ -21,68 +20,48 @@ public sealed record T5Config(
     string DenseActFn,
     bool IsGatedAct)
 {
-    /// <summary>Activations the feed-forward supports (transformers' ACT2FN names).</summary>
-    public static readonly IReadOnlySet<string> Activations = new HashSet<string> { "relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish" };
-
     public int InnerDim => NumHeads * DKv;
 
-    public static T5Config Load(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such config file", path);
-        try
-        {
-            return FromJson(JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object"), path);
-        }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
-    }
+    public static T5Config Load(string path) => From(ModelConfig.Load(path));
 
     /// <summary>Reads a T5 config; the sizes are required, the rest default as in transformers' T5Config.</summary>
-    public static T5Config FromJson(JsonObject json, string source)
+    public static T5Config From(ModelConfig json)
     {
-        if (json["model_type"] is { } type && type.GetValueKind() == JsonValueKind.String && type.GetValue<string>() is not ("t5" or "umt5"))
-            throw new InvalidDataException($"{source}: field 'model_type' is '{type.GetValue<string>()}', not a T5 config");
+        if (json.OptionalString("model_type") is { } type && type is not ("t5" or "umt5"))
+            throw json.Invalid("model_type", $"is '{type}', not a T5 config");
 
-        int Int(string field, int? fallback = null)
+        int Size(string field, int? fallback = null)
         {
-            var node = json[field];
-            if (node is null) return fallback ?? throw new InvalidDataException($"{source}: required field '{field}' is missing");
-            return node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int value) && value > 0
-                ? value
-                : throw new InvalidDataException($"{source}: field '{field}' must be a positive integer, found {node.ToJsonString()}");
+            var value = fallback is { } f ? json.Int(field, f) : json.Int(field);
+            return value > 0 ? value : throw json.Invalid(field, $"must be a positive integer, found {value}");
         }
-        double Double(string field, double fallback)
+        double NonNegative(string field, double fallback)
         {
-            var node = json[field];
-            if (node is null) return fallback;
-            return node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out double value) && value >= 0
-                ? value
-                : throw new InvalidDataException($"{source}: field '{field}' must be a non-negative number, found {node.ToJsonString()}");
+            var value = json.Double(field, fallback);
+            return value >= 0 ? value : throw json.Invalid(field, $"must not be negative, found {value}");
         }
 
-        var projNode = json["feed_forward_proj"];
-        var proj = projNode is null ? "relu"
-            : projNode.GetValueKind() == JsonValueKind.String ? projNode.GetValue<string>()
-            : throw new InvalidDataException($"{source}: field 'feed_forward_proj' must be a string, found {projNode.ToJsonString()}");
+        var proj = json.OptionalString("feed_forward_proj") ?? "relu";
         // As transformers: "ACT" or "gated-ACT"; "gated-gelu" means the tanh approximation for backward compatibility.
         var parts = proj.Split('-');
         var gated = parts.Length == 2 && parts[0] == "gated";
         if (parts.Length > 2 || (parts.Length == 2 && !gated))
-            throw new InvalidDataException($"{source}: field 'feed_forward_proj' is '{proj}'; expected 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'");
+            throw json.Invalid("feed_forward_proj", $"is '{proj}'; expected 'ACT' or 'gated-ACT', e.g. 'relu' or 'gated-gelu'");
         var act = proj == "gated-gelu" ? "gelu_new" : parts[^1];
-        if (!Activations.Contains(act))
-            throw new InvalidDataException($"{source}: field 'feed_forward_proj' is '{proj}'; activation '{act}' is not one of {string.Join(", ", Activations)}");
+        if (!Activations.IsKnown(act))
+            throw json.Invalid("feed_forward_proj", $"is '{proj}'; activation '{act}' is not one of {string.Join(", ", Activations.Names)}");
 
         return new T5Config(
-            VocabSize: Int("vocab_size"),
-            DModel: Int("d_model"),
-            DKv: Int("d_kv"),
-            NumHeads: Int("num_heads"),
-            DFf: Int("d_ff"),
-            NumLayers: Int("num_layers"),
-            RelativeAttentionNumBuckets: Int("relative_attention_num_buckets", 32),
-            RelativeAttentionMaxDistance: Int("relative_attention_max_distance", 128),
-            LayerNormEpsilon: Double("layer_norm_epsilon", 1e-6),
-            DropoutRate: Double("dropout_rate", 0.1),
+            VocabSize: Size("vocab_size"),
+            DModel: Size("d_model"),
+            DKv: Size("d_kv"),
+            NumHeads: Size("num_heads"),
+            DFf: Size("d_ff"),
+            NumLayers: Size("num_layers"),
+            RelativeAttentionNumBuckets: Size("relative_attention_num_buckets", 32),
+            RelativeAttentionMaxDistance: Size("relative_attention_max_distance", 128),
+            LayerNormEpsilon: NonNegative("layer_norm_epsilon", 1e-6),
+            DropoutRate: NonNegative("dropout_rate", 0.1),
             DenseActFn: act,
             IsGatedAct: gated);
     }

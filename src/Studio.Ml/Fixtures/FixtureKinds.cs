@@ -7,6 +7,6 @@ public static class FixtureKinds
     [
         new FlowMatchSchedulerKind(),
         new FluxPackingKind(),
-        new T5EncoderFixtureKind(),
+        new T5EncoderKind(),
     ];
 }

@@ -10,7 +10,7 @@ namespace Studio.Ml.Fixtures;
 /// outputs `last_hidden_state_masked` (called with the mask) and `last_hidden_state_unmasked` / `last_hidden_state`
 /// (called without it, as FluxPipeline does).
 /// </summary>
-public sealed class T5EncoderFixtureKind : IFixtureKind
+public sealed class T5EncoderKind : IFixtureKind
 {
     public string Name => "t5-encoder";
 

@@ -10,6 +10,7 @@ public static class StudioCli
         var root = new RootCommand("Distill Studio: distil the T5 text encoder of FLUX.1 / SD3 into a small student.");
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(FixtureCommand.Create());
+        root.Subcommands.Add(ToyCommand.Create());
         return root;
     }
 }

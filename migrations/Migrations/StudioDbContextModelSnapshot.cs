@@ -17,11 +17,330 @@ namespace Studio.Migrations.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEntry", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Path")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Stage")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Path")
+                        .IsUnique();
+
+                    b.ToTable("Checkpoints");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.Generation", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Guidance")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("HangfireJobId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Height")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Prompt")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Steps")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("TeacherModelId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Width")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Worker")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("Generations");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.GenerationImage", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("CheckpointId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Encoder")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("GenerationId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PngPath")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("Seconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("GenerationId");
+
+                    b.ToTable("GenerationImages");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.MetricPoint", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("CudaMemoryBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("ElapsedSeconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("GradientNorm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("LearningRate")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("Loss")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("LossByCategoryJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("LossBySigmaBucketJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ProcessMemoryBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("PromptsPerSecond")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Stage")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("Time")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("UpdatesPerSecond")
+                        .HasColumnType("REAL");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Step");
+
+                    b.HasIndex("RunId", "Stage", "Step")
+                        .IsUnique();
+
+                    b.ToTable("MetricPoints");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.ModelEntry", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Architecture")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("CheckedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DType")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Folder")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(30)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ParameterCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("RegisteredAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ValidationErrors")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Folder")
+                        .IsUnique();
+
+                    b.ToTable("Models");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.PromptRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Category")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("LineNumber")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("PromptSetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("SceneJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Text")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("PromptSetId", "LineNumber");
+
+                    b.ToTable("PromptRows");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.PromptSet", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("BadLines")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Description")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Format")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ImportReport")
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("IsBuiltIn")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("PromptCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("SkippedEmpty")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("SkippedTooLong")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.ToTable("PromptSets");
+                });
+
             modelBuilder.Entity("Studio.Core.Data.Run", b =>
                 {
                     b.Property<int>("Id")
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Activity")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ArtifactFolder")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("ConfigYaml")
                         .IsRequired()
@@ -33,16 +352,36 @@ namespace Studio.Migrations.Migrations
                     b.Property<string>("Error")
                         .HasColumnType("TEXT");
 
+                    b.Property<double?>("EtaSeconds")
+                        .HasColumnType("REAL");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("ForkedFromCheckpointId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("ForkedFromRunId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("HangfireJobId")
                         .HasColumnType("TEXT");
+
+                    b.Property<double?>("LastLoss")
+                        .HasColumnType("REAL");
 
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("Queue")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("ResumeCheckpointId")
+                        .HasColumnType("INTEGER");
 
                     b.Property<int>("Stage")
                         .HasColumnType("INTEGER");
@@ -61,6 +400,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<long>("TotalSteps")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double>("UpdatesPerSecond")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("Worker")
                         .HasColumnType("TEXT");
 
@@ -69,6 +411,196 @@ namespace Studio.Migrations.Migrations
                     b.HasIndex("State");
 
                     b.ToTable("Runs");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.RunEvent", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DataJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Stage")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("Time")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Id");
+
+                    b.ToTable("RunEvents");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.SampleEntry", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("CheckpointId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("IsTeacher")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PngPath")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Prompt")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("PromptIndex")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Step", "PromptIndex", "Seed", "IsTeacher")
+                        .IsUnique();
+
+                    b.ToTable("Samples");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.ValidationPoint", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Category")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("EmbeddingCosine")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Stage")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("Time")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("VisionLoss")
+                        .HasColumnType("REAL");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Stage", "Step", "Category")
+                        .IsUnique();
+
+                    b.ToTable("ValidationPoints");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEntry", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.GenerationImage", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Generation", null)
+                        .WithMany("Images")
+                        .HasForeignKey("GenerationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.MetricPoint", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.PromptRow", b =>
+                {
+                    b.HasOne("Studio.Core.Data.PromptSet", null)
+                        .WithMany("Rows")
+                        .HasForeignKey("PromptSetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.RunEvent", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.SampleEntry", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.ValidationPoint", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.Generation", b =>
+                {
+                    b.Navigation("Images");
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.PromptSet", b =>
+                {
+                    b.Navigation("Rows");
                 });
 #pragma warning restore 612, 618
         }

@@ -1,6 +1,8 @@
 using Hangfire;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
+using Studio.Core.Live;
 using Studio.Core.Hosting;
 using Studio.Core.Queue;
 using Studio.Web.Components;
@@ -31,6 +33,7 @@ if (options.InProcessWorker) builder.Services.AddStudioWorker(options, "web");
 builder.Services.AddDataProtection()
     .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.ResolvedDataDirectory, "keys")));
 builder.Services.AddSingleton<QueueStatus>();
+builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
 builder.Services.AddSignalR();

@@ -10,13 +10,30 @@ public class Run
     public RunState State { get; set; } = RunState.Queued;
     /// <summary>The run configuration in the same YAML `studio distill --config` reads.</summary>
     public string ConfigYaml { get; set; } = "";
+    /// <summary>The Hangfire queue the run was enqueued on ("default", "cpu", "gpu-80g", ...).</summary>
+    public string Queue { get; set; } = "default";
     public string? HangfireJobId { get; set; }
     public string? Worker { get; set; }
     public int Stage { get; set; }
+    /// <summary>What the run is doing right now ("queued", "loading weights", "filling cache", "training", "exporting").</summary>
+    public string? Activity { get; set; }
     public long Step { get; set; }
     public long TotalSteps { get; set; }
+    public double? LastLoss { get; set; }
+    public double UpdatesPerSecond { get; set; }
+    public double? EtaSeconds { get; set; }
     public string? Error { get; set; }
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
     public DateTime? StartedAt { get; set; }
     public DateTime? FinishedAt { get; set; }
+    /// <summary>The folder of this run's checkpoints, samples and log (under the artifact root).</summary>
+    public string? ArtifactFolder { get; set; }
+    /// <summary>Set when this run was forked from another run's checkpoint.</summary>
+    public int? ForkedFromRunId { get; set; }
+    public int? ForkedFromCheckpointId { get; set; }
+    /// <summary>The checkpoint the next execution resumes from (set by resume and fork).</summary>
+    public int? ResumeCheckpointId { get; set; }
+
+    public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
+    public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;
 }

@@ -8,6 +8,16 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
     public const string MigrationsAssembly = "Studio.Migrations";
 
     public DbSet<Run> Runs => Set<Run>();
+    public DbSet<MetricPoint> MetricPoints => Set<MetricPoint>();
+    public DbSet<ValidationPoint> ValidationPoints => Set<ValidationPoint>();
+    public DbSet<RunEvent> RunEvents => Set<RunEvent>();
+    public DbSet<CheckpointEntry> Checkpoints => Set<CheckpointEntry>();
+    public DbSet<SampleEntry> Samples => Set<SampleEntry>();
+    public DbSet<PromptSet> PromptSets => Set<PromptSet>();
+    public DbSet<PromptRow> PromptRows => Set<PromptRow>();
+    public DbSet<ModelEntry> Models => Set<ModelEntry>();
+    public DbSet<Generation> Generations => Set<Generation>();
+    public DbSet<GenerationImage> GenerationImages => Set<GenerationImage>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -15,7 +25,62 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
         {
             e.Property(r => r.Name).HasMaxLength(200);
             e.Property(r => r.State).HasConversion<string>().HasMaxLength(20);
+            e.Property(r => r.Queue).HasMaxLength(100);
+            e.Property(r => r.Activity).HasMaxLength(200);
             e.HasIndex(r => r.State);
         });
+        // Everything a run produced goes with it when it is deleted.
+        b.Entity<MetricPoint>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(p => p.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(p => new { p.RunId, p.Stage, p.Step }).IsUnique();
+            // Back-fill reads "steps after k" of one run.
+            e.HasIndex(p => new { p.RunId, p.Step });
+        });
+        b.Entity<ValidationPoint>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(p => p.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(p => p.Category).HasMaxLength(200);
+            e.HasIndex(p => new { p.RunId, p.Stage, p.Step, p.Category }).IsUnique();
+        });
+        b.Entity<RunEvent>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(p => p.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(p => p.Kind).HasMaxLength(40);
+            e.HasIndex(p => new { p.RunId, p.Id });
+        });
+        b.Entity<CheckpointEntry>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(p => p.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(p => new { p.RunId, p.Path }).IsUnique();
+        });
+        b.Entity<SampleEntry>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(p => p.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(p => new { p.RunId, p.Step, p.PromptIndex, p.Seed, p.IsTeacher }).IsUnique();
+        });
+        b.Entity<PromptSet>(e =>
+        {
+            e.Property(p => p.Name).HasMaxLength(200);
+            e.HasIndex(p => p.Name).IsUnique();
+            e.HasMany(p => p.Rows).WithOne().HasForeignKey(r => r.PromptSetId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<PromptRow>(e =>
+        {
+            e.Property(r => r.Category).HasMaxLength(100);
+            e.HasIndex(r => new { r.PromptSetId, r.LineNumber });
+        });
+        b.Entity<ModelEntry>(e =>
+        {
+            e.Property(m => m.Name).HasMaxLength(200);
+            e.Property(m => m.Kind).HasConversion<string>().HasMaxLength(30);
+            e.HasIndex(m => m.Folder).IsUnique();
+        });
+        b.Entity<Generation>(e =>
+        {
+            e.Property(g => g.State).HasConversion<string>().HasMaxLength(20);
+            e.HasMany(g => g.Images).WithOne().HasForeignKey(i => i.GenerationId).OnDelete(DeleteBehavior.Cascade);
+        });
+        b.Entity<GenerationImage>(e => e.Property(i => i.State).HasConversion<string>().HasMaxLength(20));
     }
 }

@@ -3,7 +3,12 @@ using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+using Studio.Core.Runs;
 
 namespace Studio.Core.Hosting;
 
@@ -33,15 +38,31 @@ public static class StudioServices
             {
                 QueuePollInterval = TimeSpan.FromMilliseconds(options.QueuePollMilliseconds),
             }));
+        services.AddSingleton(new PathGuard(options));
+        services.AddSingleton<RunFeed>();
+        services.TryAddSingleton<IRunBroadcaster>(sp => sp.GetRequiredService<RunFeed>());
+        services.AddSingleton<RunData>();
+        services.AddSingleton<RunService>();
+        services.AddSingleton<GenerationService>();
+        // The trainer and the pipelines fill these slots when they are part of the build; until then a run or a
+        // generation fails saying so.
+        services.TryAddSingleton<IRunExecutor, NotInstalledExecutors>();
+        services.TryAddSingleton<IGenerationExecutor, NotInstalledExecutors>();
+        services.TryAddSingleton<ICheckpointExporter, NotInstalledExecutors>();
+        services.AddTransient<RunJob>();
+        services.AddTransient<GenerationJob>();
+        services.AddTransient<ExportJob>();
         return services;
     }
 
     /// <summary>A Hangfire server on the configured queues; its name says which host runs it.</summary>
     public static IServiceCollection AddStudioWorker(this IServiceCollection services, StudioOptions options, string role)
     {
+        var identity = WorkerIdentity.For(role);
+        services.AddSingleton(identity);
         services.AddHangfireServer(server =>
         {
-            server.ServerName = $"{role}:{Environment.MachineName}:{Environment.ProcessId}";
+            server.ServerName = identity.Name;
             server.Queues = options.QueueNames;
             server.WorkerCount = Math.Max(1, options.WorkerCount);
             server.SchedulePollingInterval = TimeSpan.FromSeconds(1);

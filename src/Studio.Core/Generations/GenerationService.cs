@@ -1,0 +1,67 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Jobs;
+using Studio.Core.Runs;
+
+namespace Studio.Core.Generations;
+
+/// <summary>A Generate request: one prompt, one noise, the teacher's encoder and/or any checkpoints.</summary>
+public sealed record GenerationRequest(string Prompt, long Seed = 0, int Steps = 28, double Guidance = 3.5,
+    int Width = 512, int Height = 512, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null);
+
+/// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
+public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs)
+{
+    public const string Queue = "interactive";
+    public const int MaxSide = 2048;
+    public const int MaxSteps = 200;
+
+    public async Task<Data.Generation> RequestAsync(GenerationRequest request, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(request.Prompt)) throw new RunActionException("the prompt is empty");
+        if (request.Steps is < 1 or > MaxSteps) throw new RunActionException($"steps must be between 1 and {MaxSteps} (got {request.Steps})");
+        foreach (var (name, side) in new[] { ("width", request.Width), ("height", request.Height) })
+            if (side < 64 || side > MaxSide || side % 16 != 0)
+                throw new RunActionException($"{name} must be a multiple of 16 between 64 and {MaxSide} (got {side})");
+        if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
+        var checkpointIds = request.CheckpointIds ?? [];
+        if (!request.IncludeTeacher && checkpointIds.Count == 0) throw new RunActionException("select the teacher or at least one checkpoint");
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToListAsync(ct);
+        var missing = checkpointIds.Except(checkpoints.Select(c => c.Id)).ToList();
+        if (missing.Count > 0) throw new RunActionException($"no checkpoint {string.Join(", ", missing)}");
+        if (request.TeacherModelId is { } teacherId && !await db.Models.AnyAsync(m => m.Id == teacherId, ct))
+            throw new RunActionException($"no model {teacherId}");
+
+        var generation = new Data.Generation
+        {
+            Prompt = request.Prompt.Trim(), Seed = request.Seed, Steps = request.Steps, Guidance = request.Guidance,
+            Width = request.Width, Height = request.Height, TeacherModelId = request.TeacherModelId,
+        };
+        if (request.IncludeTeacher) generation.Images.Add(new GenerationImage { Encoder = "teacher" });
+        foreach (var c in checkpoints.OrderBy(c => c.RunId).ThenBy(c => c.Step))
+            generation.Images.Add(new GenerationImage { Encoder = $"run {c.RunId} · step {c.Step}", CheckpointId = c.Id });
+        db.Generations.Add(generation);
+        await db.SaveChangesAsync(ct);
+        var id = generation.Id;
+        generation.HangfireJobId = jobs.Create(Job.FromExpression<GenerationJob>(j => j.Execute(id, CancellationToken.None)), new EnqueuedState(Queue));
+        await db.SaveChangesAsync(ct);
+        return generation;
+    }
+
+    public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Generations.AsNoTracking().Include(g => g.Images).OrderByDescending(g => g.Id).Take(take).ToListAsync(ct);
+    }
+
+    public async Task<Data.Generation?> FindAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Generations.AsNoTracking().Include(g => g.Images).SingleOrDefaultAsync(g => g.Id == id, ct);
+    }
+}

@@ -1,0 +1,41 @@
+using Hangfire;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Live;
+
+namespace Studio.Core.Jobs;
+
+/// <summary>Exports one checkpoint through the <see cref="ICheckpointExporter"/> and logs the outcome in its run's log.</summary>
+public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpointExporter exporter, IRunBroadcaster broadcaster, StudioOptions options)
+{
+    [AutomaticRetry(Attempts = 0)]
+    public async Task Execute(int checkpointId, string format, CancellationToken ct)
+    {
+        CheckpointEntry checkpoint;
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+            checkpoint = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
+                         ?? throw new InvalidOperationException($"checkpoint {checkpointId} no longer exists");
+        var output = ArtifactFolders.Export(options, checkpointId, format);
+        string message;
+        var failed = false;
+        try
+        {
+            await exporter.ExportAsync(checkpoint.Path, format, output, ct);
+            message = $"Exported the step {checkpoint.Step} checkpoint as {format} to {output}.";
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            message = $"Export of the step {checkpoint.Step} checkpoint as {format} failed: {e.Message}";
+            failed = true;
+        }
+        await using var log = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        var row = new RunEvent
+        {
+            RunId = checkpoint.RunId, Kind = failed ? "Error" : "Info", Stage = checkpoint.Stage,
+            Step = checkpoint.Step, Message = message, Time = DateTime.UtcNow,
+        };
+        log.RunEvents.Add(row);
+        await log.SaveChangesAsync(CancellationToken.None);
+        await broadcaster.PublishAsync(new RunBatch(checkpoint.RunId, [], [], [row], null), CancellationToken.None);
+    }
+}

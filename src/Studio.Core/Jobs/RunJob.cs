@@ -1,0 +1,126 @@
+using Hangfire;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.Live;
+using Studio.Ml.Distillation;
+
+namespace Studio.Core.Jobs;
+
+/// <summary>
+/// The Hangfire job of a run: marks it running on this worker, hands it to the <see cref="IRunExecutor"/> with a
+/// <see cref="RunReporter"/>, and records how it ended. Every metric and log line stays stored whatever the ending.
+/// </summary>
+public class RunJob(
+    IDbContextFactory<StudioDbContext> dbFactory,
+    IRunExecutor executor,
+    IRunBroadcaster broadcaster,
+    JobStorage storage,
+    StudioOptions options,
+    WorkerIdentity worker)
+{
+    [AutomaticRetry(Attempts = 0)]
+    public async Task Execute(int runId, CancellationToken ct)
+    {
+        RunExecution execution;
+        await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
+        {
+            var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, CancellationToken.None);
+            if (run is null || run.State is RunState.Completed or RunState.Cancelled or RunState.Failed) return;
+            if (run.State == RunState.Stopping)
+            {
+                await FinishAsync(runId, RunState.Cancelled, null, "Cancelled before it started.");
+                return;
+            }
+            var folder = run.ArtifactFolder ?? ArtifactFolders.Run(options, runId);
+            Directory.CreateDirectory(folder);
+            string? resume = null;
+            if (run.ResumeCheckpointId is { } checkpointId)
+                resume = (await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, CancellationToken.None))?.Path
+                         ?? throw new InvalidOperationException($"run {runId}: checkpoint {checkpointId} to resume from is gone");
+            run.State = RunState.Running;
+            run.Worker = worker.Name;
+            run.ArtifactFolder = folder;
+            run.StartedAt ??= DateTime.UtcNow;
+            run.FinishedAt = null;
+            run.Error = null;
+            run.Activity = resume is null ? "starting" : "resuming";
+            db.RunEvents.Add(new RunEvent
+            {
+                RunId = runId, Kind = "Started", Stage = run.Stage, Step = run.Step, Time = DateTime.UtcNow,
+                Message = $"Started on {worker.Name}" + (resume is null ? "" : $", resuming from {resume}"),
+            });
+            await db.SaveChangesAsync(CancellationToken.None);
+            await broadcaster.PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)), CancellationToken.None);
+            execution = new RunExecution(runId, run.ConfigYaml, folder, resume);
+        }
+
+        var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder);
+        RunState ending;
+        string? error = null;
+        try
+        {
+            try
+            {
+                await executor.ExecuteAsync(execution, reporter, ct);
+                ending = RunState.Completed;
+            }
+            finally
+            {
+                await reporter.DisposeAsync();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            if (!await WasCancelledAsync(runId))
+            {
+                // The worker is shutting down: Hangfire hands the job out again, and the run resumes then.
+                await FinishAsync(runId, RunState.Queued, null, "Interrupted: the worker stopped. The run continues when a worker takes it again.");
+                throw;
+            }
+            ending = RunState.Cancelled;
+        }
+        catch (Exception e)
+        {
+            ending = RunState.Failed;
+            error = e is NotSupportedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+        }
+        await FinishAsync(runId, ending, error, ending switch
+        {
+            RunState.Completed => "Completed.",
+            RunState.Cancelled => "Cancelled.",
+            _ => $"Failed: {error}",
+        });
+    }
+
+    /// <summary>A cancellation of the token is the user's when they asked (state Stopping) or the job was deleted.</summary>
+    async Task<bool> WasCancelledAsync(int runId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId);
+        if (run is null || run.State == RunState.Stopping) return true;
+        if (run.HangfireJobId is null) return false;
+        using var connection = storage.GetConnection();
+        return connection.GetStateData(run.HangfireJobId)?.Name == DeletedState.StateName;
+    }
+
+    async Task FinishAsync(int runId, RunState state, string? error, string message)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId);
+        if (run is null) return;
+        run.State = state;
+        run.Error = error;
+        run.Activity = state == RunState.Queued ? "waiting for a worker" : null;
+        if (state != RunState.Queued) { run.FinishedAt = DateTime.UtcNow; run.EtaSeconds = null; }
+        var e = new RunEvent
+        {
+            RunId = runId, Kind = state == RunState.Failed ? nameof(TrainingEventKind.Error) : state.ToString(),
+            Stage = run.Stage, Step = run.Step, Message = message, Time = DateTime.UtcNow,
+        };
+        db.RunEvents.Add(e);
+        await db.SaveChangesAsync();
+        await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
+    }
+}

@@ -1,0 +1,245 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Ml.Distillation;
+
+namespace Studio.Core.Live;
+
+public sealed class RunReporterOptions
+{
+    /// <summary>Points are written at least this often while a run reports.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>A flush starts early when this many points are waiting.</summary>
+    public int MaxBatch { get; init; } = 200;
+}
+
+/// <summary>
+/// The studio's <see cref="ITrainingReporter"/>: the trainer calls it once per update (cheap: it only queues); a
+/// background task writes the queued points to the database in batches, keyed by (run, stage, step) so that a
+/// re-delivered point replaces its row instead of duplicating it, then publishes each stored batch to the browsers.
+/// Events are flushed promptly. A failed write keeps the batch and retries it; nothing is dropped.
+/// </summary>
+public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
+{
+    static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    readonly int _runId;
+    readonly IDbContextFactory<StudioDbContext> _dbFactory;
+    readonly IRunBroadcaster _broadcaster;
+    readonly RunReporterOptions _options;
+    readonly string? _artifactFolder;
+    readonly object _lock = new();
+    readonly SemaphoreSlim _wake = new(0, 1);
+    readonly SemaphoreSlim _flushGate = new(1, 1);
+    readonly CancellationTokenSource _stop = new();
+    readonly Task _loop;
+    List<MetricPoint> _metrics = [];
+    List<ValidationPoint> _validation = [];
+    List<(TrainingEvent Event, RunEvent Row)> _events = [];
+    long _totalSteps;
+    TimeSpan? _eta;
+
+    /// <summary>The last write error, if the database refused a batch (it is retried on the next flush).</summary>
+    public Exception? LastError { get; private set; }
+
+    public RunReporter(int runId, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster,
+        RunReporterOptions? options = null, string? artifactFolder = null)
+    {
+        _runId = runId; _dbFactory = dbFactory; _broadcaster = broadcaster; _options = options ?? new();
+        _artifactFolder = artifactFolder;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public void Update(UpdateMetrics m)
+    {
+        var point = new MetricPoint
+        {
+            RunId = _runId, Stage = m.Stage, Step = m.Step, Time = m.Time, ElapsedSeconds = m.Elapsed.TotalSeconds,
+            Loss = Finite(m.Loss), LearningRate = m.LearningRate, GradientNorm = Finite(m.GradientNorm),
+            UpdatesPerSecond = m.UpdatesPerSecond, PromptsPerSecond = m.PromptsPerSecond,
+            ProcessMemoryBytes = m.ProcessMemoryBytes, CudaMemoryBytes = m.CudaMemoryBytes,
+            LossBySigmaBucketJson = m.LossBySigmaBucket.Count > 0 ? JsonSerializer.Serialize(m.LossBySigmaBucket, Json) : null,
+            LossByCategoryJson = m.LossByCategory.Count > 0 ? JsonSerializer.Serialize(m.LossByCategory, Json) : null,
+        };
+        lock (_lock)
+        {
+            _metrics.Add(point);
+            _totalSteps = m.TotalSteps;
+            _eta = m.Eta;
+            if (_metrics.Count >= _options.MaxBatch) Wake();
+        }
+    }
+
+    public void Validation(ValidationMetrics v)
+    {
+        lock (_lock)
+            foreach (var (category, score) in v.ByCategory)
+                _validation.Add(new ValidationPoint
+                {
+                    RunId = _runId, Stage = v.Stage, Step = v.Step, Category = category, Time = v.Time,
+                    VisionLoss = Finite(score.VisionLoss), EmbeddingCosine = Finite(score.EmbeddingCosine),
+                });
+    }
+
+    public void Event(TrainingEvent e)
+    {
+        var row = new RunEvent
+        {
+            RunId = _runId, Kind = e.Kind.ToString(), Stage = e.Stage, Step = e.Step, Message = e.Message, Time = e.Time,
+            DataJson = e.Data is { Count: > 0 } ? JsonSerializer.Serialize(e.Data) : null,
+        };
+        lock (_lock)
+        {
+            _events.Add((e, row));
+            Wake();
+        }
+    }
+
+    static double? Finite(double x) => double.IsFinite(x) ? x : null;
+
+    void Wake()
+    {
+        if (_wake.CurrentCount == 0) try { _wake.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try { await _wake.WaitAsync(_options.FlushInterval, _stop.Token); }
+            catch (OperationCanceledException) { break; }
+            try { await FlushAsync(); }
+            catch (Exception e) { LastError = e; }
+        }
+    }
+
+    /// <summary>Writes everything queued so far, then publishes it. On failure the batch goes back to the queue.</summary>
+    public async Task FlushAsync(CancellationToken ct = default)
+    {
+        await _flushGate.WaitAsync(ct);
+        try
+        {
+            List<MetricPoint> metrics; List<ValidationPoint> validation; List<(TrainingEvent Event, RunEvent Row)> events;
+            long totalSteps; TimeSpan? eta;
+            lock (_lock)
+            {
+                if (_metrics.Count == 0 && _validation.Count == 0 && _events.Count == 0) return;
+                (metrics, _metrics) = (_metrics, []);
+                (validation, _validation) = (_validation, []);
+                (events, _events) = (_events, []);
+                (totalSteps, eta) = (_totalSteps, _eta);
+            }
+            RunStatus? status;
+            try
+            {
+                status = await WriteAsync(metrics, validation, events, totalSteps, eta, ct);
+            }
+            catch
+            {
+                lock (_lock)
+                {
+                    metrics.AddRange(_metrics); _metrics = metrics;
+                    validation.AddRange(_validation); _validation = validation;
+                    events.AddRange(_events); _events = events;
+                }
+                throw;
+            }
+            LastError = null;
+            await _broadcaster.PublishAsync(new RunBatch(_runId, metrics, validation, events.Select(e => e.Row).ToList(), status), ct);
+        }
+        finally { _flushGate.Release(); }
+    }
+
+    async Task<RunStatus?> WriteAsync(List<MetricPoint> metrics, List<ValidationPoint> validation,
+        List<(TrainingEvent Event, RunEvent Row)> events, long totalSteps, TimeSpan? eta, CancellationToken ct)
+    {
+        await using var db = await _dbFactory.CreateDbContextAsync(ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        // Within a batch the last report of a step wins, as it would across batches.
+        var uniqueMetrics = metrics.GroupBy(p => (p.Stage, p.Step)).Select(g => g.Last()).ToList();
+        await SqlUpsert.ExecuteAsync(db, tx, uniqueMetrics, [nameof(MetricPoint.RunId), nameof(MetricPoint.Stage), nameof(MetricPoint.Step)], ct);
+        var uniqueValidation = validation.GroupBy(p => (p.Stage, p.Step, p.Category)).Select(g => g.Last()).ToList();
+        await SqlUpsert.ExecuteAsync(db, tx, uniqueValidation,
+            [nameof(ValidationPoint.RunId), nameof(ValidationPoint.Stage), nameof(ValidationPoint.Step), nameof(ValidationPoint.Category)], ct);
+
+        // Fresh rows each attempt: a failed attempt must not leave ids on them.
+        foreach (var e in events) e.Row.Id = 0;
+        db.RunEvents.AddRange(events.Select(e => e.Row));
+        foreach (var (e, _) in events) await RecordArtifactAsync(db, e, ct);
+
+        var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == _runId, ct);
+        if (run is not null)
+        {
+            if (uniqueMetrics.Count > 0)
+            {
+                var last = uniqueMetrics.MaxBy(p => p.Step)!;
+                if (last.Step >= run.Step)
+                {
+                    run.Stage = last.Stage; run.Step = last.Step; run.LastLoss = last.Loss;
+                    run.UpdatesPerSecond = last.UpdatesPerSecond;
+                    run.EtaSeconds = eta?.TotalSeconds;
+                }
+                if (totalSteps > 0) run.TotalSteps = totalSteps;
+            }
+            foreach (var (e, _) in events)
+            {
+                if (e.Kind == TrainingEventKind.StageStarted) run.Stage = e.Stage;
+                if (e.Kind is TrainingEventKind.Progress or TrainingEventKind.StageStarted or TrainingEventKind.Resumed) run.Activity = e.Message;
+            }
+        }
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return run is null ? null : RunStatus.Of(run);
+    }
+
+    async Task RecordArtifactAsync(StudioDbContext db, TrainingEvent e, CancellationToken ct)
+    {
+        if (e.Data is null || !e.Data.TryGetValue(TrainingEventData.Path, out var rawPath)) return;
+        var path = _artifactFolder is null ? rawPath : Path.GetFullPath(Path.Combine(_artifactFolder, rawPath));
+        if (e.Kind == TrainingEventKind.CheckpointWritten)
+        {
+            var size = e.Data.TryGetValue(TrainingEventData.Bytes, out var b) && long.TryParse(b, CultureInfo.InvariantCulture, out var n) ? n : SizeOnDisk(path);
+            var existing = db.Checkpoints.Local.FirstOrDefault(c => c.RunId == _runId && c.Path == path)
+                ?? await db.Checkpoints.SingleOrDefaultAsync(c => c.RunId == _runId && c.Path == path, ct);
+            if (existing is null) db.Checkpoints.Add(new CheckpointEntry { RunId = _runId, Path = path, Stage = e.Stage, Step = e.Step, SizeBytes = size, CreatedAt = e.Time });
+            else { existing.Stage = e.Stage; existing.Step = e.Step; existing.SizeBytes = size; existing.CreatedAt = e.Time; }
+        }
+        else if (e.Kind == TrainingEventKind.SampleReady)
+        {
+            int.TryParse(e.Data.GetValueOrDefault(TrainingEventData.PromptIndex), CultureInfo.InvariantCulture, out var promptIndex);
+            long.TryParse(e.Data.GetValueOrDefault(TrainingEventData.Seed), CultureInfo.InvariantCulture, out var seed);
+            var teacher = e.Data.GetValueOrDefault(TrainingEventData.Teacher) is "true" or "True" or "1";
+            var existing = db.Samples.Local.FirstOrDefault(s => s.Step == e.Step && s.PromptIndex == promptIndex && s.Seed == seed && s.IsTeacher == teacher)
+                ?? await db.Samples.SingleOrDefaultAsync(s => s.RunId == _runId && s.Step == e.Step
+                    && s.PromptIndex == promptIndex && s.Seed == seed && s.IsTeacher == teacher, ct);
+            if (existing is null)
+                db.Samples.Add(new SampleEntry
+                {
+                    RunId = _runId, Step = e.Step, PromptIndex = promptIndex, Seed = seed, IsTeacher = teacher,
+                    Prompt = e.Data.GetValueOrDefault(TrainingEventData.Prompt) ?? "", PngPath = path, CreatedAt = e.Time,
+                });
+            else existing.PngPath = path;
+        }
+    }
+
+    /// <summary>The size of a file, or of every file under a folder.</summary>
+    public static long SizeOnDisk(string path) =>
+        File.Exists(path) ? new FileInfo(path).Length
+        : Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length)
+        : 0;
+
+    /// <summary>Stops the background task after a last flush (retried a few times if the database is busy).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try { await _loop; } catch (OperationCanceledException) { }
+        for (int attempt = 1; ; attempt++)
+        {
+            try { await FlushAsync(); break; }
+            catch (Exception) when (attempt < 5) { await Task.Delay(200 * attempt); }
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,80 @@
+using Studio.Core.Data;
+
+namespace Studio.Core.Live;
+
+/// <summary>
+/// A run's metric points and log as one page holds them: fed by the database back-fill and by live batches, in any
+/// order and with overlaps, it keeps one point per step (the latest report wins) and each log line once.
+/// Subscribe to live batches first, then back-fill: anything stored before the back-fill is in it, anything after
+/// arrives live, and the overlap is merged away.
+/// </summary>
+public sealed class RunSeries
+{
+    readonly List<MetricPoint> _points = [];
+    readonly List<RunEvent> _events = [];
+    readonly Dictionary<(long Step, string Category), ValidationPoint> _validation = [];
+
+    public IReadOnlyList<MetricPoint> Points => _points;
+    public IReadOnlyList<RunEvent> Events => _events;
+    public IEnumerable<ValidationPoint> Validation => _validation.Values.OrderBy(v => v.Step).ThenBy(v => v.Category);
+    /// <summary>The highest step held (0 when empty): the next back-fill asks for steps after it.</summary>
+    public long LastStep => _points.Count > 0 ? _points[^1].Step : 0;
+    public long LastEventId => _events.Count > 0 ? _events[^1].Id : 0;
+    /// <summary>Incremented whenever the content changes, so charts can skip redrawing an unchanged series.</summary>
+    public int Version { get; private set; }
+
+    public void Merge(IEnumerable<MetricPoint> points)
+    {
+        foreach (var p in points)
+        {
+            if (_points.Count == 0 || p.Step > _points[^1].Step) { _points.Add(p); continue; }
+            int i = FindStep(p.Step);
+            if (i >= 0) _points[i] = p;
+            else _points.Insert(~i, p);
+        }
+        Version++;
+    }
+
+    public void MergeEvents(IEnumerable<RunEvent> events)
+    {
+        foreach (var e in events)
+        {
+            if (_events.Count == 0 || e.Id > _events[^1].Id) { _events.Add(e); continue; }
+            int i = _events.BinarySearch(e, EventIdComparer.Instance);
+            if (i < 0) _events.Insert(~i, e);
+        }
+        Version++;
+    }
+
+    public void MergeValidation(IEnumerable<ValidationPoint> points)
+    {
+        foreach (var v in points) _validation[(v.Step, v.Category)] = v;
+        Version++;
+    }
+
+    public void Merge(RunBatch batch)
+    {
+        if (batch.Metrics.Count > 0) Merge(batch.Metrics);
+        if (batch.Events.Count > 0) MergeEvents(batch.Events);
+        if (batch.Validation.Count > 0) MergeValidation(batch.Validation);
+    }
+
+    int FindStep(long step)
+    {
+        int lo = 0, hi = _points.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            var s = _points[mid].Step;
+            if (s == step) return mid;
+            if (s < step) lo = mid + 1; else hi = mid - 1;
+        }
+        return ~lo;
+    }
+
+    sealed class EventIdComparer : IComparer<RunEvent>
+    {
+        public static readonly EventIdComparer Instance = new();
+        public int Compare(RunEvent? a, RunEvent? b) => a!.Id.CompareTo(b!.Id);
+    }
+}

@@ -1,0 +1,168 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+
+namespace Studio.Core.Runs;
+
+public sealed class RunActionException(string message) : Exception(message);
+
+/// <summary>What the pages and the HTTP API do to runs: create and queue, cancel, resume, fork, delete.</summary>
+public class RunService(
+    IDbContextFactory<StudioDbContext> dbFactory,
+    IBackgroundJobClient jobs,
+    IRunBroadcaster broadcaster,
+    StudioOptions options)
+{
+    public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(name)) throw new RunActionException("a run needs a name");
+        ValidateQueue(queue);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued" };
+        db.Runs.Add(run);
+        await db.SaveChangesAsync(ct);
+        await EnqueueAsync(db, run, $"Queued on '{queue}'.", ct);
+        return run;
+    }
+
+    /// <summary>
+    /// Stops a run: a queued run is cancelled at once; a running one is marked Stopping and its job deleted, which
+    /// cancels the job's token on its worker (the trainer then writes a checkpoint and returns).
+    /// </summary>
+    public async Task<Run> CancelAsync(int runId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = await FindAsync(db, runId, ct);
+        if (!run.IsActive) throw new RunActionException($"run {runId} is {run.State.ToString().ToLowerInvariant()}, not queued or running");
+        if (run.HangfireJobId is not null) jobs.Delete(run.HangfireJobId);
+        if (run.State == RunState.Queued)
+        {
+            run.State = RunState.Cancelled;
+            run.FinishedAt = DateTime.UtcNow;
+            run.Activity = null;
+        }
+        else
+        {
+            run.State = RunState.Stopping;
+            run.Activity = "stopping";
+        }
+        await LogAsync(db, run, run.State == RunState.Cancelled ? "Cancelled" : "Stopping", "Cancellation requested.", ct);
+        return run;
+    }
+
+    /// <summary>Queues a stopped run again, from <paramref name="checkpointId"/> or else its latest checkpoint (or from scratch when it has none).</summary>
+    public async Task<Run> ResumeAsync(int runId, int? checkpointId = null, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = await FindAsync(db, runId, ct);
+        if (run.State is not (RunState.Failed or RunState.Cancelled or RunState.Completed))
+            throw new RunActionException($"run {runId} is {run.State.ToString().ToLowerInvariant()}; only a stopped run can be resumed");
+        var checkpoint = checkpointId is { } id
+            ? await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == id && c.RunId == runId, ct)
+              ?? throw new RunActionException($"run {runId} has no checkpoint {id}")
+            : await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).FirstOrDefaultAsync(ct);
+        run.ResumeCheckpointId = checkpoint?.Id;
+        run.State = RunState.Queued;
+        run.Error = null;
+        run.FinishedAt = null;
+        run.Activity = "queued";
+        await EnqueueAsync(db, run, checkpoint is null ? "Queued again from the start (no checkpoint)." : $"Queued to resume from step {checkpoint.Step}.", ct);
+        return run;
+    }
+
+    /// <summary>A new run that starts from a checkpoint of another run, with the same (or an edited) configuration.</summary>
+    public async Task<Run> ForkAsync(int checkpointId, string? name = null, string? configYaml = null, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
+                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        var parent = await FindAsync(db, checkpoint.RunId, ct);
+        var run = new Run
+        {
+            Name = string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork at step {checkpoint.Step})" : name.Trim(),
+            ConfigYaml = configYaml ?? parent.ConfigYaml,
+            Queue = parent.Queue,
+            ForkedFromRunId = parent.Id,
+            ForkedFromCheckpointId = checkpoint.Id,
+            ResumeCheckpointId = checkpoint.Id,
+            Activity = "queued",
+        };
+        db.Runs.Add(run);
+        await db.SaveChangesAsync(ct);
+        await EnqueueAsync(db, run, $"Forked from run {parent.Id} at step {checkpoint.Step}.", ct);
+        return run;
+    }
+
+    /// <summary>Deletes a stopped run with its metrics, log and entries, and (when asked) its artifact folder.</summary>
+    public async Task DeleteAsync(int runId, bool deleteArtifacts, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = await FindAsync(db, runId, ct);
+        if (run.IsActive) throw new RunActionException($"run {runId} is {run.State.ToString().ToLowerInvariant()}: cancel it first");
+        db.Runs.Remove(run);
+        await db.SaveChangesAsync(ct);
+        var folder = run.ArtifactFolder ?? ArtifactFolders.Run(options, runId);
+        if (deleteArtifacts && Directory.Exists(folder) && ArtifactFolders.Contains(options, folder))
+            Directory.Delete(folder, recursive: true);
+    }
+
+    /// <summary>Deletes one checkpoint's entry and its file or folder (only inside the artifact root).</summary>
+    public async Task DeleteCheckpointAsync(int checkpointId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
+                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        var run = await FindAsync(db, checkpoint.RunId, ct);
+        if (run.ResumeCheckpointId == checkpointId && run.IsActive)
+            throw new RunActionException($"run {run.Id} is resuming from checkpoint {checkpointId}");
+        db.Checkpoints.Remove(checkpoint);
+        await LogAsync(db, run, "Info", $"Checkpoint at step {checkpoint.Step} deleted.", ct);
+        if (ArtifactFolders.Contains(options, checkpoint.Path))
+        {
+            if (File.Exists(checkpoint.Path)) File.Delete(checkpoint.Path);
+            else if (Directory.Exists(checkpoint.Path)) Directory.Delete(checkpoint.Path, recursive: true);
+        }
+    }
+
+    /// <summary>Queues an export of a checkpoint ("distillt5" or "t5") into the artifact root.</summary>
+    public async Task<string> ExportCheckpointAsync(int checkpointId, string format, CancellationToken ct = default)
+    {
+        if (format is not ("distillt5" or "t5")) throw new RunActionException($"unknown export format '{format}' (distillt5 or t5)");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
+                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        var run = await FindAsync(db, checkpoint.RunId, ct);
+        var jobId = jobs.Create(Job.FromExpression<ExportJob>(j => j.Execute(checkpointId, format, CancellationToken.None)),
+            new EnqueuedState(run.Queue));
+        await LogAsync(db, run, "Info", $"Export of the step {checkpoint.Step} checkpoint as {format} queued.", ct);
+        return jobId;
+    }
+
+    static void ValidateQueue(string queue)
+    {
+        if (string.IsNullOrEmpty(queue) || !queue.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-'))
+            throw new RunActionException($"queue name '{queue}' must use only lower-case letters, digits, '_' and '-'");
+    }
+
+    static async Task<Run> FindAsync(StudioDbContext db, int runId, CancellationToken ct) =>
+        await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
+
+    async Task EnqueueAsync(StudioDbContext db, Run run, string message, CancellationToken ct)
+    {
+        var runId = run.Id;
+        run.HangfireJobId = jobs.Create(Job.FromExpression<RunJob>(j => j.Execute(runId, CancellationToken.None)), new EnqueuedState(run.Queue));
+        await LogAsync(db, run, "Queued", message, ct);
+    }
+
+    async Task LogAsync(StudioDbContext db, Run run, string kind, string message, CancellationToken ct)
+    {
+        var e = new RunEvent { RunId = run.Id, Kind = kind, Stage = run.Stage, Step = run.Step, Message = message, Time = DateTime.UtcNow };
+        db.RunEvents.Add(e);
+        await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(new RunBatch(run.Id, [], [], [e], RunStatus.Of(run)), ct);
+    }
+}

@@ -8,5 +8,6 @@ public static class FixtureKinds
         new FlowMatchSchedulerKind(),
         new FluxPackingKind(),
         new T5EncoderKind(),
+        new ClipTextKind(),
     ];
 }

@@ -1,0 +1,110 @@
+using System.Text;
+using Studio.Ml.Data;
+
+namespace Studio.Ml.Tests;
+
+public class PromptSetReaderTests
+{
+    static PromptSetReadResult Read(string content, PromptFileFormat format, PromptReadOptions? options = null) =>
+        PromptSetReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(content)), "upload", format, options);
+
+    [Fact]
+    public void TextTakesOnePromptPerLineAndCountsEmptyAndOverLongLinesByNumber()
+    {
+        var r = Read("a red cube\n\n  a blue sphere  \n" + new string('x', 50) + "\n   \nthe end", PromptFileFormat.Text,
+            new PromptReadOptions { MaxPromptChars = 40, DefaultCategory = "semantics/colour" });
+        Assert.Equal([(1, "a red cube"), (3, "a blue sphere"), (6, "the end")], r.Prompts.Select(p => (p.LineNumber, p.Text)));
+        Assert.All(r.Prompts, p => Assert.Equal("semantics/colour", p.Category));
+        Assert.Equal([2, 5], r.EmptyLines);
+        Assert.Equal([4], r.TooLongLines);
+        Assert.Empty(r.BadLines);
+        Assert.Equal("upload: 3 prompts; 2 empty, 1 too long, 0 bad lines skipped", r.Summary);
+    }
+
+    [Fact]
+    public void JsonListTakesStringsAndObjectsAndReportsBadElementsByTheirLine()
+    {
+        var json = """
+            [
+              "a cat",
+              {"text": "a dog", "category": "semantics/numeracy"},
+              {"prompt": "a sign that says 'hi'"},
+              42,
+              {"txt": "typo"},
+              {"text": ""},
+              {"text": 7}
+            ]
+            """;
+        var r = Read(json, PromptFileFormat.Json);
+        Assert.Equal([(2, "a cat", (string?)null), (3, "a dog", "semantics/numeracy"), (4, "a sign that says 'hi'", null)],
+            r.Prompts.Select(p => (p.LineNumber, p.Text, p.Category)));
+        Assert.Equal([5, 6, 8], r.BadLines.Select(b => b.LineNumber));
+        Assert.Contains("no \"text\" field", r.BadLines[1].Message);
+        Assert.Equal([7], r.EmptyLines);
+    }
+
+    [Fact]
+    public void AJsonFileThatIsNotAListOrNotJsonIsRefusedNamingTheLine()
+    {
+        var e = Assert.Throws<PromptFileException>(() => Read("{\"text\": \"a\"}", PromptFileFormat.Json));
+        Assert.Contains("must be a list", e.Message);
+        e = Assert.Throws<PromptFileException>(() => Read("[\n\"a\",\n\"b\" \"c\"\n]", PromptFileFormat.Json));
+        Assert.StartsWith("upload: line 3:", e.Message);
+    }
+
+    [Fact]
+    public void JsonLinesReportsMalformedLinesAndKeepsTheRest()
+    {
+        var r = Read("{\"text\": \"one\", \"category\": \"text\"}\n{broken\n\n\"two\"\n{\"text\": \"three\"}\n[1]\n", PromptFileFormat.JsonLines);
+        Assert.Equal([(1, "one", (string?)"text"), (4, "two", null), (5, "three", null)], r.Prompts.Select(p => (p.LineNumber, p.Text, p.Category)));
+        Assert.Equal([2, 6], r.BadLines.Select(b => b.LineNumber));
+        Assert.StartsWith("not valid JSON", r.BadLines[0].Message);
+        Assert.Equal([3], r.EmptyLines);
+    }
+
+    [Fact]
+    public void CsvFindsTheTextAndCategoryColumnsAndHandlesQuotesAcrossLines()
+    {
+        var csv = "id,Category,text\r\n1,text,\"a sign reading \"\"OPEN\"\", lit\"\r\n2,,\"two\nlines\"\n3,semantics/colour\n4,text,plain\n5,x,\"never closed\n6,text,lost";
+        var r = Read(csv, PromptFileFormat.Csv);
+        Assert.Equal([(2, "a sign reading \"OPEN\", lit", (string?)"text"), (3, "two\nlines", null), (6, "plain", "text")],
+            r.Prompts.Select(p => (p.LineNumber, p.Text, p.Category)));
+        Assert.Equal([5, 7], r.BadLines.Select(b => b.LineNumber));
+        Assert.Contains("2 fields where the header has 3", r.BadLines[0].Message);
+        Assert.Contains("never closed", r.BadLines[1].Message);
+    }
+
+    [Fact]
+    public void CsvWithoutATextColumnIsRefusedNamingTheColumnsFound()
+    {
+        var e = Assert.Throws<PromptFileException>(() => Read("id,words\n1,hello", PromptFileFormat.Csv));
+        Assert.Contains("found: id, words", e.Message);
+    }
+
+    [Fact]
+    public void SizeLimitAndUnknownTypesAreRefusedByName()
+    {
+        var e = Assert.Throws<PromptFileException>(() => Read(new string('a', 2000), PromptFileFormat.Text, new PromptReadOptions { MaxFileBytes = 1000 }));
+        Assert.Contains("limit of 1,000 bytes", e.Message);
+        Assert.Contains("'.parquet'", Assert.Throws<PromptFileException>(() => PromptSetReader.FormatOf("x.parquet")).Message);
+        Assert.Equal(PromptFileFormat.JsonLines, PromptSetReader.FormatOf("prompts.JSONL"));
+    }
+
+    [Fact]
+    public void ThePapersPromptFilesReadWhole()
+    {
+        var datasets = Path.Combine(TestPaths.Shared, "datasets");
+        var commonText = PromptSetReader.Read(Path.Combine(datasets, "commontext", "CommonText_Test.json"));
+        Assert.Equal(1000, commonText.Prompts.Count);
+        Assert.Equal(0, commonText.SkippedCount);
+        Assert.Equal("A sheep carrying a banner with words 'community'.", commonText.Prompts[0].Text);
+        Assert.Equal(2, commonText.Prompts[0].LineNumber);
+
+        var colourFile = Path.Combine(datasets, "t2i-compbench", "color_val.txt");
+        var colour = PromptSetReader.Read(colourFile);
+        var lines = File.ReadAllLines(colourFile);
+        Assert.Equal(lines.Count(l => l.Trim().Length > 0), colour.Prompts.Count);
+        Assert.Equal(lines.Count(l => l.Trim().Length == 0), colour.EmptyLines.Count);
+        Assert.Equal("a green bench and a blue bowl", colour.Prompts[0].Text);
+    }
+}

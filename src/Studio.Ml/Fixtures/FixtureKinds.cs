@@ -9,5 +9,6 @@ public static class FixtureKinds
         new FluxPackingKind(),
         new T5EncoderKind(),
         new ClipTextKind(),
+        new AutoencoderKLKind(),
     ];
 }

@@ -11,6 +11,7 @@ public static class StudioCli
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(FixtureCommand.Create());
         root.Subcommands.Add(ToyCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 }

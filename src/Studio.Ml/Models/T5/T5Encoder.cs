@@ -69,6 +69,31 @@ public sealed class T5Encoder : nn.Module
         return model;
     }
 
+    /// <summary>
+    /// Re-draws every weight as transformers' `T5PreTrainedModel._init_weights` does (normal with std scaled by the
+    /// fan-in, norms at `factor`), from torch's current random generator.
+    /// </summary>
+    public void InitialiseLikeTransformers(double factor = 1.0)
+    {
+        double dModel = Config.DModel, dKv = Config.DKv, heads = Config.NumHeads, dFf = Config.DFf;
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            var last = name.Split('.')[^2];
+            if (last is "layer_norm" or "final_layer_norm") { p.fill_(factor); continue; }
+            var std = last switch
+            {
+                "shared" => factor,
+                "q" => factor * Math.Pow(dModel * dKv, -0.5),
+                "k" or "v" or "relative_attention_bias" or "wi" or "wi_0" or "wi_1" => factor * Math.Pow(dModel, -0.5),
+                "o" => factor * Math.Pow(heads * dKv, -0.5),
+                "wo" => factor * Math.Pow(dFf, -0.5),
+                _ => throw new InvalidOperationException($"no transformers initialisation known for {name}"),
+            };
+            p.normal_(0, std);
+        }
+    }
+
     /// <summary>Loads checkpoint tensors by transformers name, resolving the tied embedding and wrapper prefixes.</summary>
     public static LoadReport LoadWeights(T5Encoder model, Checkpoint checkpoint, bool strict = true)
     {

@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace Studio.Cli;
+
+/// <summary>`studio bench ...`: the standard benchmark workloads. Each subcommand lives in its own Bench*Command file.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Run a standard benchmark workload and print one JSON line per measurement.");
+        command.Subcommands.Add(BenchT5Command.Create());
+        return command;
+    }
+}

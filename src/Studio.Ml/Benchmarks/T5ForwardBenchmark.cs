@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Studio.Ml.Models.Common;
+using Studio.Ml.Models.T5;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Benchmarks;
+
+/// <summary>Wall-clock milliseconds per timed call, after the warm-up calls.</summary>
+public sealed record BenchmarkTimes(double MedianMs, double MinMs, double MaxMs)
+{
+    public static BenchmarkTimes Of(IReadOnlyList<double> ms)
+    {
+        var sorted = ms.Order().ToArray();
+        var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        return new BenchmarkTimes(median, sorted[0], sorted[^1]);
+    }
+
+    /// <summary>Calls <paramref name="call"/> warmup + repeats times and times the last repeats calls one by one.</summary>
+    public static BenchmarkTimes Measure(int warmup, int repeats, Action call)
+    {
+        for (int i = 0; i < warmup; i++) call();
+        var ms = new List<double>(repeats);
+        for (int i = 0; i < repeats; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            call();
+            ms.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        return Of(ms);
+    }
+}
+
+/// <summary>
+/// The standard T5 encoder forward workload of ../shared/bench/t5-base.json: a T5 config, batch x seq random ids,
+/// with or without an attention mask, on the CPU with a fixed thread count, inference only (eval, no autograd).
+/// </summary>
+public sealed record T5ForwardWorkload(
+    string Name, T5Config Model, int Batch, int Seq, bool AttentionMask, int Threads, int Seed, int Warmup, int Repeats, JsonObject Json)
+{
+    public static T5ForwardWorkload Load(string path)
+    {
+        var config = ModelConfig.Load(path);
+        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
+        if (json["model"] is not JsonObject model) throw config.Invalid("model", "must be an object holding the T5 config");
+        if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
+        if (config.String("device") != "cpu") throw config.Invalid("device", $"is '{config.String("device")}'; this benchmark runs on the CPU");
+        int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
+        return new T5ForwardWorkload(
+            Name: config.String("name"),
+            Model: T5Config.From(new ModelConfig(model, $"{path} (model)")),
+            Batch: Positive("batch"),
+            Seq: Positive("seq"),
+            AttentionMask: config.Bool("attention_mask"),
+            Threads: Positive("threads"),
+            Seed: config.Int("seed"),
+            Warmup: config.Int("warmup"),
+            Repeats: Positive("repeats"),
+            Json: json);
+    }
+}
+
+/// <summary>Runs the T5 forward workload in float32 and again in bfloat16 with the same weights and ids.</summary>
+public static class T5ForwardBenchmark
+{
+    public sealed record Result(ScalarType DType, BenchmarkTimes Times, double? MaxRelativeErrorVsFloat32);
+
+    /// <summary>
+    /// Builds the model (transformers' initialisation, seeded), then times float32 and bfloat16 forwards. The bf16 error
+    /// is max|bf16 - f32| / max|f32| over last_hidden_state.
+    /// </summary>
+    public static IReadOnlyList<Result> Run(T5ForwardWorkload workload)
+    {
+        TorchRuntime.Initialise(workload.Threads);
+        torch.manual_seed(workload.Seed);
+        using var model = T5Encoder.Create(workload.Model);
+        model.InitialiseLikeTransformers();
+        using var bf16 = T5Encoder.Create(workload.Model, ScalarType.BFloat16);
+        using (torch.no_grad())
+        {
+            var weights = model.state_dict();
+            foreach (var (name, p) in bf16.state_dict()) p.copy_(weights[name]);
+        }
+        using var ids = torch.randint(0, workload.Model.VocabSize, [workload.Batch, workload.Seq], dtype: ScalarType.Int64);
+        using var mask = workload.AttentionMask ? torch.ones(workload.Batch, workload.Seq, dtype: ScalarType.Int64) : null;
+
+        using var inference = torch.inference_mode();
+        var float32 = new Result(ScalarType.Float32, Time(model, ids, mask, workload), null);
+        var bfloat16 = new Result(ScalarType.BFloat16, Time(bf16, ids, mask, workload), RelativeError(model, bf16, ids, mask));
+        return [float32, bfloat16];
+    }
+
+    static double RelativeError(T5Encoder reference, T5Encoder candidate, Tensor ids, Tensor? mask)
+    {
+        using var scope = NewDisposeScope();
+        var expected = reference.forward(ids, mask);
+        var actual = candidate.forward(ids, mask).to(ScalarType.Float32);
+        return ((actual - expected).abs().max() / expected.abs().max()).item<float>();
+    }
+
+    static BenchmarkTimes Time(T5Encoder model, Tensor ids, Tensor? mask, T5ForwardWorkload workload) =>
+        BenchmarkTimes.Measure(workload.Warmup, workload.Repeats, () =>
+        {
+            using var output = model.forward(ids, mask);
+        });
+}

@@ -12,7 +12,7 @@ public static class ToyRenderCommand
         var count = new Option<int>("--count") { Description = "how many prompts", DefaultValueFactory = _ => 16 };
         var seed = new Option<int>("--seed") { Description = $"prompt seed (the standard held-out set is --split heldout --seed {ToyPrompts.HeldOutSeed})", DefaultValueFactory = _ => 0 };
         var split = new Option<string>("--split") { Description = "train or heldout", DefaultValueFactory = _ => "train" };
-        var corrupt = new Option<string>("--corrupt") { Description = "none, noise, blur, wrong-colours, missing-objects or shuffled-letters", DefaultValueFactory = _ => "none" };
+        var corrupt = new Option<string>("--corrupt") { Description = "none, noise, blur, wrong-colours, missing-objects, shuffled-letters, soft-blur or light-noise", DefaultValueFactory = _ => "none" };
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for the PNGs and prompts.jsonl", Required = true };
 
         var command = new Command("render", "Render toy prompts to PNGs plus a prompts.jsonl with each prompt's scene.")
@@ -56,5 +56,5 @@ public static class ToyRenderCommand
     static ToyCorruption ParseCorruption(string name) =>
         Enum.TryParse<ToyCorruption>(name.Replace("-", ""), ignoreCase: true, out var corruption) && Enum.IsDefined(corruption)
             ? corruption
-            : throw new ArgumentException($"--corrupt: '{name}' is not one of none, noise, blur, wrong-colours, missing-objects, shuffled-letters");
+            : throw new ArgumentException($"--corrupt: '{name}' is not one of none, noise, blur, wrong-colours, missing-objects, shuffled-letters, soft-blur, light-noise");
 }

@@ -21,6 +21,9 @@ namespace Studio.Ml.Toy;
 public static class ToyImageFeatures
 {
     public const int Dimension = 60;
+    const float PaletteRadius = 60f;
+    /// <summary>The palette, gradient-magnitude and gradient-orientation histograms come first.</summary>
+    const int HistogramBins = 16 + 4 + 8;
 
     static readonly Rgb[] Palette = ToyPalette.ObjectColours.Select(ToyPalette.Of)
         .Concat(ToyPalette.BackgroundColours.Select(ToyPalette.Of)).ToArray();
@@ -45,10 +48,10 @@ public static class ToyImageFeatures
         for (int i = 0; i < plane; i++)
         {
             int bin = Palette.Length;
-            float best = ToyInk.Threshold;
+            float best = PaletteRadius * PaletteRadius;
             for (int k = 0; k < Palette.Length; k++)
             {
-                float d = Palette[k].DistanceTo(rgb[0][i], rgb[1][i], rgb[2][i]);
+                float d = Palette[k].SquaredDistanceTo(rgb[0][i], rgb[1][i], rgb[2][i]);
                 if (d < best) { best = d; bin = k; }
             }
             features[f + bin] += 1.0 / plane;
@@ -77,6 +80,10 @@ public static class ToyImageFeatures
         // Layout.
         f = BlockMeans(luminance, 4, features, f);
         for (int c = 0; c < 3; c++) f = BlockMeans(rgb[c], 2, features, f);
+
+        // Histograms as square roots (the Hellinger embedding): rare but telling bins, such as the few pixels of
+        // an object's colour or of strong edges, then weigh as much as the big background bins.
+        for (int k = 0; k < HistogramBins; k++) features[k] = Math.Sqrt(features[k]);
 
         features[f++] = laplacian / interior;
         for (int c = 0; c < 3; c++)

@@ -3,10 +3,10 @@ namespace Studio.Ml.Toy;
 /// <summary>An 8-bit RGB colour.</summary>
 public readonly record struct Rgb(byte R, byte G, byte B)
 {
-    public float DistanceTo(float r, float g, float b)
+    public float SquaredDistanceTo(float r, float g, float b)
     {
         float dr = r - R, dg = g - G, db = b - B;
-        return MathF.Sqrt(dr * dr + dg * dg + db * db);
+        return dr * dr + dg * dg + db * db;
     }
 }
 

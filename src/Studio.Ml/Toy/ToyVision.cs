@@ -1,18 +1,42 @@
 namespace Studio.Ml.Toy;
 
 /// <summary>
-/// Which pixels are ink (objects and letters) and in which palette colour. A pixel is ink of object colour c when c is
-/// its nearest object colour, it lies within <see cref="Threshold"/> of c, and no background colour is nearer. The
-/// palettes are chosen so that background pixels, gradients included, stay at least 94 away from every object colour
-/// (ToyPaletteTests), so this removes the background without estimating it.
+/// Which pixels are ink (objects and letters) and in which palette colour, after removing a per-pixel background
+/// estimate. A render's pixel is a background colour, a mix of two (gradients), or an object colour; a soft or blurred
+/// image adds mixes of ink and background and of two backgrounds (a sign's edge). So each pixel is projected onto
+/// every line from a background colour b to an object colour c, and onto every line between two background colours;
+/// the nearest line (smallest distance off it) explains the pixel. On an ink line, b is the background estimate and t
+/// in [0, 1] the ink coverage (p ~ b + t (c - b)): the pixel is ink of colour c when t is at least
+/// <see cref="MinCoverage"/> and it lies within <see cref="MaxResidual"/> of the line. Coverage 1/2 puts the edge of
+/// a blurred stroke where the crisp edge was, so letters keep their width under mild blur. Pixels nearest a line
+/// between two background colours (gradients, blurred plate edges) are background.
 /// </summary>
 public static class ToyInk
 {
-    public const float Threshold = 60f;
+    public const float MinCoverage = 0.5f;
+    public const float MaxResidual = 60f;
     public const sbyte None = -1;
 
-    static readonly Rgb[] Objects = ToyPalette.ObjectColours.Select(ToyPalette.Of).ToArray();
-    static readonly Rgb[] Backgrounds = ToyPalette.BackgroundColours.Select(ToyPalette.Of).ToArray();
+    readonly record struct Line(float R, float G, float B, float Dr, float Dg, float Db, float InverseLengthSquared, sbyte Colour)
+    {
+        public static Line Between(Rgb from, Rgb to, sbyte colour)
+        {
+            float dr = to.R - from.R, dg = to.G - from.G, db = to.B - from.B;
+            return new Line(from.R, from.G, from.B, dr, dg, db, 1f / (dr * dr + dg * dg + db * db), colour);
+        }
+    }
+
+    /// <summary>Background-to-background lines first, so that a tie (a pure background colour) stays background.</summary>
+    static readonly Line[] Lines =
+        (from first in ToyPalette.BackgroundColours
+         from second in ToyPalette.BackgroundColours
+         where first < second
+         select Line.Between(ToyPalette.Of(first), ToyPalette.Of(second), None))
+        .Concat(
+         from background in ToyPalette.BackgroundColours
+         from colour in ToyPalette.ObjectColours
+         select Line.Between(ToyPalette.Of(background), ToyPalette.Of(colour), (sbyte)colour))
+        .ToArray();
 
     /// <summary>Per pixel (row-major), the index of its object colour or <see cref="None"/>.</summary>
     public static sbyte[] Classify(ToyImage image)
@@ -22,17 +46,17 @@ public static class ToyInk
         for (int i = 0; i < ink.Length; i++)
         {
             float r = (p[i] + 1f) * 127.5f, g = (p[ToyImage.Plane + i] + 1f) * 127.5f, b = (p[2 * ToyImage.Plane + i] + 1f) * 127.5f;
+            float bestResidual = MaxResidual * MaxResidual, bestCoverage = 0;
             sbyte best = None;
-            float bestDistance = Threshold;
-            for (int c = 0; c < Objects.Length; c++)
+            foreach (var line in Lines)
             {
-                float d = Objects[c].DistanceTo(r, g, b);
-                if (d < bestDistance) { bestDistance = d; best = (sbyte)c; }
+                float er = r - line.R, eg = g - line.G, eb = b - line.B;
+                float t = Math.Clamp((er * line.Dr + eg * line.Dg + eb * line.Db) * line.InverseLengthSquared, 0f, 1f);
+                float xr = er - t * line.Dr, xg = eg - t * line.Dg, xb = eb - t * line.Db;
+                float residual = xr * xr + xg * xg + xb * xb;
+                if (residual < bestResidual) { bestResidual = residual; bestCoverage = t; best = line.Colour; }
             }
-            if (best != None)
-                foreach (var background in Backgrounds)
-                    if (background.DistanceTo(r, g, b) <= bestDistance) { best = None; break; }
-            ink[i] = best;
+            ink[i] = best != None && bestCoverage >= MinCoverage ? best : None;
         }
         return ink;
     }
@@ -44,8 +68,9 @@ public sealed record DetectedObject(ToyShape Shape, ToyColour Colour, ToySize Si
 /// <summary>
 /// Finds objects: 4-connected components of same-colour ink. A component counts when it has at least
 /// <see cref="MinArea"/> pixels and at least <see cref="MinCore"/> core pixels (ink whose four neighbours are the
-/// same colour), which drops letters' thin strokes' fringes, blur halos and noise specks. Its shape is the nearest
-/// prototype (every shape rendered at both sizes in all nine cells) by an 8x8 occupancy grid over its bounding box
+/// same colour), which drops thin fringes, blur halos and noise specks. Its shape is the nearest prototype (every
+/// shape rendered at both sizes in all nine cells, crisp and softened by one and two 3x3 box blurs, and found the same
+/// way) by an 8x8 occupancy grid over its bounding box
 /// plus the box's aspect ratio; its size compares the box's longer side with the shape's small and large prototypes;
 /// its cell is where the box's centre falls.
 /// </summary>
@@ -60,22 +85,30 @@ public static class ToyObjectFinder
     /// <summary>Per shape, the longer bounding-box side halfway between its small and large renders.</summary>
     static readonly float[] LargeFrom = new float[Enum.GetValues<ToyShape>().Length];
 
+    /// <summary>Box-blur passes (3x3) applied to the prototype renders besides the crisp one, so that soft images,
+    /// where thin tips fade, still find their shape.</summary>
+    const int PrototypeBlurPasses = 2;
+
     static ToyObjectFinder()
     {
         int smallest = int.MaxValue;
+        var background = new ToyBackground(BackgroundKind.Plain, BackgroundColour.White);
         foreach (var shape in Enum.GetValues<ToyShape>())
         {
             var extents = new Dictionary<ToySize, List<int>> { [ToySize.Small] = [], [ToySize.Large] = [] };
             foreach (var size in Enum.GetValues<ToySize>())
                 for (int cell = 0; cell < 9; cell++)
                 {
-                    var pixels = ToyRenderer.ObjectPixels(new ToyObject(shape, ToyColour.Red, size, cell % 3, cell / 3)).ToList();
-                    var mask = new bool[ToyImage.Plane];
-                    foreach (var (x, y) in pixels) mask[y * ToyImage.Size + x] = true;
-                    var box = Box.Of(pixels);
-                    Prototypes.Add((shape, Describe(mask, box)));
-                    extents[size].Add(Math.Max(box.Width, box.Height));
-                    smallest = Math.Min(smallest, pixels.Count);
+                    var crisp = ToyRenderer.Render(new ToyScene(background, [new ToyObject(shape, ToyColour.Red, size, cell % 3, cell / 3)]));
+                    for (int passes = 0; passes <= PrototypeBlurPasses; passes++)
+                    {
+                        var image = passes == 0 ? crisp : ToyCorruptions.BoxBlur(crisp, 1, passes);
+                        var pixels = Components(ToyInk.Classify(image)).MaxBy(c => c.Pixels.Count).Pixels;
+                        var box = Box.Of(pixels);
+                        Prototypes.Add((shape, Describe(pixels, box)));
+                        extents[size].Add(Math.Max(box.Width, box.Height));
+                        smallest = Math.Min(smallest, pixels.Count);
+                    }
                 }
             LargeFrom[(int)shape] = (float)(extents[ToySize.Small].Average() + extents[ToySize.Large].Average()) / 2f;
         }
@@ -86,19 +119,33 @@ public static class ToyObjectFinder
 
     public static IReadOnlyList<DetectedObject> Find(sbyte[] ink)
     {
-        const int n = ToyImage.Size;
-        var label = new int[ink.Length];
         var found = new List<DetectedObject>();
+        foreach (var (colour, pixels, core) in Components(ink))
+        {
+            if (pixels.Count < MinArea || core < MinCore) continue;
+            var box = Box.Of(pixels);
+            var shape = NearestShape(Describe(pixels, box));
+            var size = Math.Max(box.Width, box.Height) >= LargeFrom[(int)shape] ? ToySize.Large : ToySize.Small;
+            float cx = box.Left + box.Width / 2f, cy = box.Top + box.Height / 2f;
+            found.Add(new DetectedObject(shape, (ToyColour)colour, size, CellOf(cx), CellOf(cy), cx, cy, pixels.Count));
+        }
+        return found;
+    }
+
+    /// <summary>4-connected components of same-colour ink, with their count of core pixels.</summary>
+    static List<(sbyte Colour, List<(int X, int Y)> Pixels, int Core)> Components(sbyte[] ink)
+    {
+        const int n = ToyImage.Size;
+        var visited = new bool[ink.Length];
+        var components = new List<(sbyte, List<(int, int)>, int)>();
         var stack = new Stack<int>();
-        var pixels = new List<(int X, int Y)>();
-        int next = 0;
         for (int start = 0; start < ink.Length; start++)
         {
-            if (ink[start] == ToyInk.None || label[start] != 0) continue;
+            if (ink[start] == ToyInk.None || visited[start]) continue;
             sbyte colour = ink[start];
-            int id = ++next, core = 0;
-            pixels.Clear();
-            label[start] = id;
+            var pixels = new List<(int, int)>();
+            int core = 0;
+            visited[start] = true;
             stack.Push(start);
             while (stack.Count > 0)
             {
@@ -110,21 +157,13 @@ public static class ToyObjectFinder
                 {
                     if (ink[j] != colour) continue;
                     sameNeighbours++;
-                    if (label[j] == 0) { label[j] = id; stack.Push(j); }
+                    if (!visited[j]) { visited[j] = true; stack.Push(j); }
                 }
                 if (sameNeighbours == 4) core++;
             }
-            if (pixels.Count < MinArea || core < MinCore) continue;
-
-            var box = Box.Of(pixels);
-            var mask = new bool[ink.Length];
-            foreach (var (x, y) in pixels) mask[y * n + x] = true;
-            var shape = NearestShape(Describe(mask, box));
-            var size = Math.Max(box.Width, box.Height) >= LargeFrom[(int)shape] ? ToySize.Large : ToySize.Small;
-            float cx = box.Left + box.Width / 2f, cy = box.Top + box.Height / 2f;
-            found.Add(new DetectedObject(shape, (ToyColour)colour, size, CellOf(cx), CellOf(cy), cx, cy, pixels.Count));
+            components.Add((colour, pixels, core));
         }
-        return found;
+        return components;
     }
 
     static int CellOf(float centre) => Math.Clamp((int)(centre / ToyRenderer.CellSize), 0, 2);
@@ -152,8 +191,10 @@ public static class ToyObjectFinder
     }
 
     /// <summary>Fraction of ink in each cell of an 8x8 grid over the bounding box, then the log aspect ratio.</summary>
-    static float[] Describe(bool[] mask, Box box)
+    static float[] Describe(List<(int X, int Y)> pixels, Box box)
     {
+        var mask = new bool[ToyImage.Plane];
+        foreach (var (x, y) in pixels) mask[y * ToyImage.Size + x] = true;
         var descriptor = new float[Descriptor];
         for (int gy = 0; gy < Grid; gy++)
         {
@@ -186,7 +227,8 @@ public static class ToyObjectFinder
 /// Reads a word drawn in the toy font. Ink of any object colour counts. The band is the 14-row window with the most
 /// ink; the letter count is estimated from the ink's width in the band; then letter count (estimate +-1), left edge
 /// and top edge (a few pixels around the ink) are searched for the layout whose 10x14 cells, averaged 2x2 down to
-/// 5x7, best match a font glyph or a blank, plus a penalty for band ink outside the cells. Blank cells are dropped.
+/// 5x7, best match a letter template (each font glyph as this reader sees it crisp and after one or two 3x3 box blurs)
+/// or a blank, plus a penalty for band ink outside the cells. Blank cells are dropped.
 /// </summary>
 public static class ToyTextReader
 {
@@ -194,19 +236,41 @@ public static class ToyTextReader
     /// <summary>Less band ink than this (a quarter of the thinnest letter, I) means no word.</summary>
     const int MinInk = 13;
 
-    static readonly float[][] Templates = ToyFont.Glyphs
-        .Select(g => g.Select(on => on ? 1f : 0f).ToArray())
-        .Append(new float[ToyFont.Rows * ToyFont.Columns])
-        .ToArray();
-    static readonly int Blank = Templates.Length - 1;
+    /// <summary>Box-blur passes (3x3) applied to the template renders besides the crisp one (see the object finder).</summary>
+    const int TemplateBlurPasses = 2;
+    const char Blank = ' ';
+
+    /// <summary>Each letter as the reader sees it: the letter rendered (first of a doubled pair, so a neighbour's
+    /// spill is included), crisp and blurred, classified to ink and averaged 2x2; plus the blank cell.</summary>
+    static readonly (char Letter, float[] Cell)[] Templates = BuildTemplates();
+
+    static (char, float[])[] BuildTemplates()
+    {
+        var templates = new List<(char, float[])> { (Blank, new float[ToyFont.Rows * ToyFont.Columns]) };
+        var background = new ToyBackground(BackgroundKind.Plain, BackgroundColour.White);
+        int left = ToyFont.WordLeft(2), top = ToyFont.WordTop(1);
+        for (char letter = 'A'; letter <= 'Z'; letter++)
+        {
+            var crisp = ToyRenderer.Render(new ToyScene(background, [], new ToyWord($"{letter}{letter}", ToyColour.Red, 1)));
+            for (int passes = 0; passes <= TemplateBlurPasses; passes++)
+            {
+                var image = passes == 0 ? crisp : ToyCorruptions.BoxBlur(crisp, 1, passes);
+                var cell = new float[ToyFont.Rows * ToyFont.Columns];
+                Downsample(InkMap(ToyInk.Classify(image)), left, top, cell);
+                templates.Add((letter, cell));
+            }
+        }
+        return templates.ToArray();
+    }
+
+    static float[] InkMap(sbyte[] ink) => ink.Select(c => c == ToyInk.None ? 0f : 1f).ToArray();
 
     public static string Read(ToyImage image) => Read(ToyInk.Classify(image));
 
     public static string Read(sbyte[] ink)
     {
         const int n = ToyImage.Size, h = ToyFont.GlyphHeight;
-        var on = new float[ink.Length];
-        for (int i = 0; i < ink.Length; i++) on[i] = ink[i] == ToyInk.None ? 0f : 1f;
+        var on = InkMap(ink);
 
         var rowInk = new float[n];
         for (int y = 0; y < n; y++)
@@ -229,7 +293,7 @@ public static class ToyTextReader
         int estimate = (int)Math.Round((right - left + 1 + ToyFont.Advance - ToyFont.GlyphWidth) / (double)ToyFont.Advance);
 
         float bestCost = float.MaxValue;
-        int[] bestLetters = [];
+        char[] bestLetters = [];
         var cell = new float[ToyFont.Rows * ToyFont.Columns];
         for (int count = Math.Max(1, estimate - 1); count <= Math.Min(MaxLetters, estimate + 1); count++)
             for (int x0 = left - 4; x0 <= left + 1; x0++)
@@ -240,7 +304,7 @@ public static class ToyTextReader
                     for (int y = y0; y < y0 + h; y++)
                         for (int x = 0; x < n; x++)
                             if (x < x0 || x >= x1) cost += on[y * n + x] / 4f;
-                    var letters = new int[count];
+                    var letters = new char[count];
                     for (int k = 0; k < count && cost < bestCost; k++)
                     {
                         Downsample(on, x0 + k * ToyFont.Advance, y0, cell);
@@ -249,7 +313,7 @@ public static class ToyTextReader
                     }
                     if (cost < bestCost) { bestCost = cost; bestLetters = letters; }
                 }
-        return new string(bestLetters.Where(l => l != Blank).Select(l => (char)('A' + l)).ToArray());
+        return new string(bestLetters.Where(l => l != Blank).ToArray());
     }
 
     /// <summary>The mean ink of each 2x2 block of the glyph cell at (left, top); outside the image counts as no ink.</summary>
@@ -270,16 +334,15 @@ public static class ToyTextReader
             }
     }
 
-    static (int Template, float Distance) Nearest(float[] cell)
+    static (char Letter, float Distance) Nearest(float[] cell)
     {
-        int best = Blank;
+        char best = Blank;
         float bestDistance = float.MaxValue;
-        for (int t = 0; t < Templates.Length; t++)
+        foreach (var (letter, template) in Templates)
         {
             float d = 0;
-            var template = Templates[t];
             for (int k = 0; k < cell.Length; k++) d += (cell[k] - template[k]) * (cell[k] - template[k]);
-            if (d < bestDistance) { bestDistance = d; best = t; }
+            if (d < bestDistance) { bestDistance = d; best = letter; }
         }
         return (best, bestDistance);
     }

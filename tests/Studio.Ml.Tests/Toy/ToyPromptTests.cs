@@ -131,7 +131,7 @@ public class ToyPromptTests
         int longestPiece = scores.Keys.Max(k => k.Length);
 
         int most = 0;
-        foreach (var prompt in ToyPrompts.Generate(ToyCriteria.All, 3000, seed: 9, ToySplit.Train))
+        foreach (var prompt in ToyPrompts.Generate(ToyCriteria.All, 1000, seed: 9, ToySplit.Train))
         {
             Assert.Matches("^[a-zA-Z' ]+$", prompt.Text);
             var text = "▁" + prompt.Text.Replace(' ', '▁');

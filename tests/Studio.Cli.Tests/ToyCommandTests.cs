@@ -1,0 +1,89 @@
+using System.Text.Json;
+using Studio.Cli;
+using Studio.Ml.Toy;
+
+namespace Studio.Cli.Tests;
+
+[Collection("console")]
+public class ToyCommandTests
+{
+    static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var (original, originalError) = (Console.Out, Console.Error);
+        var (writer, errorWriter) = (new StringWriter(), new StringWriter());
+        Console.SetOut(writer);
+        Console.SetError(errorWriter);
+        try { return (StudioCli.Build().Parse(args).Invoke(), writer.ToString(), errorWriter.ToString()); }
+        finally { Console.SetOut(original); Console.SetError(originalError); }
+    }
+
+    [Fact]
+    public void RenderWritesImagesAndScenesThatScorePerfectly()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var (code, output, _) = Run("toy", "render", "--criterion", "text", "--count", "6", "--seed", "0", "--out", dir);
+        Assert.Equal(0, code);
+        Assert.Contains("wrote 6 images", output);
+
+        var lines = ToyPromptFile.Read(Path.Combine(dir, "prompts.jsonl"));
+        Assert.Equal(6, lines.Count);
+        Assert.All(lines, l => Assert.Equal(ToyCriteria.Text, l.Category));
+        Assert.Equal(ToyPrompts.Generate("text", 6, 0, ToySplit.Train).Select(p => p.Text), lines.Select(l => l.Prompt));
+        foreach (var line in lines)
+            Assert.Equal(ToyRenderer.RenderRgb(line.Scene), ToyImage.LoadPng(Path.Combine(dir, line.Image)).ToRgb());
+        Assert.True(File.Exists(Path.Combine(dir, "sheet.png")));
+
+        (code, output, _) = Run("toy", "score", dir);
+        Assert.Equal(0, code);
+        Assert.Matches(@"text\s+6\s+1\.000", output);
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+        Assert.Equal(1.0, report.RootElement.GetProperty("text").GetDouble());
+        Assert.Equal(6, report.RootElement.GetProperty("items").GetArrayLength());
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void ScoringACorruptedSetShowsTheDamage()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        Assert.Equal(0, Run("toy", "render", "--criterion", "semantics/numeracy", "--count", "8", "--split", "heldout", "--corrupt", "missing-objects", "--out", dir).Code);
+        var (code, output, _) = Run("toy", "score", dir, "--report", Path.Combine(dir, "r.json"));
+        Assert.Equal(0, code);
+        // Every numeracy scene lost one object, so no count is right.
+        Assert.Matches(@"semantics/numeracy\s+8\s+0\.000", output);
+        Assert.True(File.Exists(Path.Combine(dir, "r.json")));
+        Directory.Delete(dir, true);
+    }
+
+    [Theory]
+    [InlineData("--split", "validation", "--split: 'validation' is not train or heldout")]
+    [InlineData("--criterion", "colour", "unknown criterion 'colour'")]
+    [InlineData("--corrupt", "smudge", "--corrupt: 'smudge' is not one of")]
+    public void RenderRejectsBadOptionsWithAClearMessage(string option, string value, string message)
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var (code, output, error) = Run("toy", "render", option, value, "--out", dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains(message, output + error);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void ScoreNamesAMissingPromptsFile()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var (code, output, error) = Run("toy", "score", dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("prompts.jsonl: no such prompts file", output + error);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void HelpListsTheToySubcommands()
+    {
+        var (code, output, _) = Run("toy", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("render", output);
+        Assert.Contains("score", output);
+    }
+}

@@ -12,6 +12,7 @@ public static class StudioCli
         root.Subcommands.Add(FixtureCommand.Create());
         root.Subcommands.Add(ToyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
         return root;
     }
 }

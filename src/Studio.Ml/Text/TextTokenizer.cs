@@ -1,0 +1,123 @@
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Text;
+
+/// <summary>Token ids of one text and the attention mask (1 for real tokens, 0 for padding).</summary>
+public sealed record TokenizedText(int[] Ids, int[] AttentionMask)
+{
+    public int Length => Ids.Length;
+
+    /// <summary>Stacks equally long (padded) texts into int64 `input_ids` and `attention_mask` tensors [batch, length].</summary>
+    public static (Tensor InputIds, Tensor AttentionMask) Stack(IReadOnlyList<TokenizedText> batch)
+    {
+        if (batch.Count == 0) throw new ArgumentException("empty batch", nameof(batch));
+        var length = batch[0].Length;
+        if (batch.Any(t => t.Length != length))
+            throw new ArgumentException($"texts have different lengths ({string.Join(", ", batch.Select(t => t.Length).Distinct())}); pad them to one length");
+        var ids = batch.SelectMany(t => t.Ids.Select(i => (long)i)).ToArray();
+        var mask = batch.SelectMany(t => t.AttentionMask.Select(i => (long)i)).ToArray();
+        return (torch.tensor(ids, [batch.Count, length]), torch.tensor(mask, [batch.Count, length]));
+    }
+}
+
+/// <summary>
+/// A text tokenizer of a diffusion model's text encoder: the T5 SentencePiece unigram (<see cref="T5Tokenizer"/>) or
+/// CLIP's byte-level BPE (<see cref="ClipTokenizer"/>). Both put special tokens around the text's own tokens
+/// (T5: text + `&lt;/s&gt;`; CLIP: BOS + text + EOS) and truncate the way Hugging Face does: the text's tokens are cut so
+/// the special tokens still fit, so a truncated sequence still ends with its end-of-sequence token.
+/// </summary>
+public abstract class TextTokenizer
+{
+    /// <summary>"t5" or "clip".</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The folder the tokenizer files were read from.</summary>
+    public abstract string Source { get; }
+
+    public abstract int PadId { get; }
+
+    /// <summary>Special ids before the text's tokens (CLIP's BOS; none for T5).</summary>
+    protected abstract int[] Prefix { get; }
+
+    /// <summary>Special ids after the text's tokens (the end-of-sequence id).</summary>
+    protected abstract int[] Suffix { get; }
+
+    /// <summary>The text's own token ids, without special tokens around them.</summary>
+    protected abstract List<int> EncodeText(string text);
+
+    /// <summary>The ids of <paramref name="text"/> with its special tokens; no truncation, no padding.</summary>
+    public int[] Encode(string text) => [.. Prefix, .. EncodeText(text), .. Suffix];
+
+    /// <summary>
+    /// The ids of <paramref name="text"/> truncated to <paramref name="maxLength"/> (keeping the special tokens) and,
+    /// when <paramref name="pad"/> is set, padded to exactly <paramref name="maxLength"/> with <see cref="PadId"/>.
+    /// </summary>
+    public TokenizedText Encode(string text, int? maxLength, bool pad = true)
+    {
+        var content = EncodeText(text);
+        var specials = Prefix.Length + Suffix.Length;
+        if (maxLength is { } max)
+        {
+            if (max < specials)
+                throw new ArgumentOutOfRangeException(nameof(maxLength), max, $"a {Kind} sequence needs room for its {specials} special token(s)");
+            if (content.Count > max - specials) content.RemoveRange(max - specials, content.Count - (max - specials));
+        }
+        int[] real = [.. Prefix, .. content, .. Suffix];
+        var length = pad && maxLength is { } m ? m : real.Length;
+        var ids = new int[length];
+        var mask = new int[length];
+        Array.Fill(ids, PadId);
+        real.CopyTo(ids, 0);
+        Array.Fill(mask, 1, 0, real.Length);
+        return new TokenizedText(ids, mask);
+    }
+
+    /// <summary>Encodes a batch, truncated and padded to <paramref name="maxLength"/>, as `input_ids` and `attention_mask` tensors.</summary>
+    public (Tensor InputIds, Tensor AttentionMask) EncodeBatch(IEnumerable<string> texts, int maxLength) =>
+        TokenizedText.Stack(texts.Select(t => Encode(t, maxLength, pad: true)).ToList());
+
+    /// <summary>
+    /// Loads the tokenizer in <paramref name="folder"/>, its kind detected from the files: `spiece.model`, or a
+    /// `tokenizer.json` with a Unigram model, is T5; `vocab.json` + `merges.txt` is CLIP.
+    /// </summary>
+    public static TextTokenizer Load(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such tokenizer folder");
+        var tokenizerJson = Path.Combine(folder, "tokenizer.json");
+        var hasUnigramJson = File.Exists(tokenizerJson) && ModelType(tokenizerJson) == "Unigram";
+        if (hasUnigramJson || File.Exists(Path.Combine(folder, "spiece.model"))) return T5Tokenizer.Load(folder);
+        if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt"))) return ClipTokenizer.Load(folder);
+        var found = Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        throw new InvalidDataException(
+            $"{folder}: not a T5 or CLIP tokenizer folder (expected spiece.model, a tokenizer.json with a Unigram model, " +
+            $"or vocab.json + merges.txt; found {(found.Count == 0 ? "no files" : string.Join(", ", found))})");
+    }
+
+    /// <summary>The tokenizers shipped with the studio (`t5` or `clip`), copied next to the program at build time.</summary>
+    public static TextTokenizer BuiltIn(string kind) => Load(BuiltInFolder(kind));
+
+    public static string BuiltInFolder(string kind) => kind is "t5" or "clip"
+        ? Path.Combine(AppContext.BaseDirectory, "Assets", "tokenizers", kind)
+        : throw new ArgumentException($"no built-in tokenizer '{kind}' (use t5 or clip)", nameof(kind));
+
+    static string? ModelType(string tokenizerJson)
+    {
+        using var doc = TokenizerFiles.ReadJson(tokenizerJson);
+        return doc.RootElement.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.Object &&
+               model.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String
+            ? type.GetString()
+            : null;
+    }
+}
+
+/// <summary>Reading tokenizer files with errors that name the file.</summary>
+static class TokenizerFiles
+{
+    public static JsonDocument ReadJson(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }
+    }
+}

@@ -10,5 +10,6 @@ public static class FixtureKinds
         new T5EncoderKind(),
         new ClipTextKind(),
         new AutoencoderKLKind(),
+        new FluxTransformerKind(),
     ];
 }

@@ -1,0 +1,102 @@
+using Studio.Ml.Models.Common;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Studio.Ml.Models.Flux;
+
+/// <summary>
+/// diffusers `FluxTransformer2DModel` (FLUX.1-dev with the guidance embedder, FLUX.1-schnell without): the velocity
+/// predictor of FLUX. Packed image latents and T5 token states are embedded to one width; the timestep, the embedded
+/// guidance and the pooled CLIP vector form the modulation vector `temb`; double-stream blocks, then single-stream
+/// blocks over [text, image]; the image tokens are normed (AdaLayerNormContinuous) and projected back.
+/// Parameter names are diffusers', so a diffusers `transformer/` folder loads by name
+/// (<see cref="FluxOriginalCheckpoint"/> maps the original single-file layout).
+/// </summary>
+public sealed class FluxTransformer : Module
+{
+    readonly CombinedTimestepTextProjEmbeddings time_text_embed;
+    readonly Linear context_embedder;
+    readonly Linear x_embedder;
+    readonly ModuleList<FluxTransformerBlock> transformer_blocks;
+    readonly ModuleList<FluxSingleTransformerBlock> single_transformer_blocks;
+    readonly AdaLayerNormContinuous norm_out;
+    readonly Linear proj_out;
+    readonly FluxPosEmbed _posEmbed;
+
+    public FluxTransformerConfig Config { get; }
+
+    public FluxTransformer(FluxTransformerConfig config) : base("FluxTransformer2DModel")
+    {
+        Config = config;
+        var inner = config.InnerDim;
+        _posEmbed = new FluxPosEmbed(config.RopeAxes);
+        time_text_embed = new CombinedTimestepTextProjEmbeddings(inner, config.PooledProjectionDim, config.GuidanceEmbeds);
+        context_embedder = Linear(config.JointAttentionDim, inner);
+        x_embedder = Linear(config.InChannels, inner);
+        transformer_blocks = ModuleList(Enumerable.Range(0, config.NumLayers)
+            .Select(_ => new FluxTransformerBlock(inner, config.NumAttentionHeads, config.AttentionHeadDim)).ToArray());
+        single_transformer_blocks = ModuleList(Enumerable.Range(0, config.NumSingleLayers)
+            .Select(_ => new FluxSingleTransformerBlock(inner, config.NumAttentionHeads, config.AttentionHeadDim)).ToArray());
+        norm_out = new AdaLayerNormContinuous(inner, inner, eps: 1e-6);
+        proj_out = Linear(inner, config.PatchSize * config.PatchSize * config.OutChannels);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Predicts the flow-matching velocity of packed latents.
+    /// </summary>
+    /// <param name="hiddenStates">Packed latents (B, S, in_channels).</param>
+    /// <param name="encoderHiddenStates">T5 token states (B, T, joint_attention_dim); gradients flow back into them.</param>
+    /// <param name="pooledProjections">Pooled CLIP vector (B, pooled_projection_dim).</param>
+    /// <param name="timestep">(B) sigma in [0, 1] as FluxPipeline passes it (timestep / 1000); scaled by 1000 here.</param>
+    /// <param name="imgIds">(S, 3) image position ids, [0, row, col].</param>
+    /// <param name="txtIds">(T, 3) text position ids (zeros).</param>
+    /// <param name="guidance">(B) raw embedded-guidance scale (FLUX.1-dev), scaled by 1000 here; null for schnell.</param>
+    /// <returns>The velocity, shaped like <paramref name="hiddenStates"/>.</returns>
+    public Tensor forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep,
+        Tensor imgIds, Tensor txtIds, Tensor? guidance = null)
+    {
+        CheckInputs(hiddenStates, encoderHiddenStates, pooledProjections, timestep, imgIds, txtIds, guidance);
+        using var scope = NewDisposeScope();
+        var hidden = x_embedder.forward(hiddenStates);
+        // diffusers casts to the compute dtype before scaling, so bf16 compute sees bf16-rounded timesteps.
+        var temb = time_text_embed.forward(
+            timestep.to_type(hidden.dtype) * 1000,
+            guidance is null ? null : guidance.to_type(hidden.dtype) * 1000,
+            pooledProjections);
+        var context = context_embedder.forward(encoderHiddenStates);
+        using var rotary = _posEmbed.Forward(cat([txtIds, imgIds], 0));
+
+        foreach (var block in transformer_blocks)
+            (context, hidden) = block.forward(hidden, context, temb, rotary);
+
+        var textLength = context.shape[1];
+        hidden = cat([context, hidden], 1);
+        foreach (var block in single_transformer_blocks)
+            hidden = block.forward(hidden, temb, rotary);
+
+        hidden = hidden.narrow(1, textLength, hidden.shape[1] - textLength);
+        return proj_out.forward(norm_out.forward(hidden, temb)).MoveToOuterDisposeScope();
+    }
+
+    void CheckInputs(Tensor hidden, Tensor context, Tensor pooled, Tensor timestep, Tensor imgIds, Tensor txtIds, Tensor? guidance)
+    {
+        static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
+        if (hidden.dim() != 3 || hidden.shape[2] != Config.InChannels)
+            throw new ArgumentException($"hidden_states must be (batch, tokens, {Config.InChannels}), got {Shape(hidden)}");
+        var batch = hidden.shape[0];
+        if (context.dim() != 3 || context.shape[0] != batch || context.shape[2] != Config.JointAttentionDim)
+            throw new ArgumentException($"encoder_hidden_states must be ({batch}, tokens, {Config.JointAttentionDim}), got {Shape(context)}");
+        if (pooled.dim() != 2 || pooled.shape[0] != batch || pooled.shape[1] != Config.PooledProjectionDim)
+            throw new ArgumentException($"pooled_projections must be ({batch}, {Config.PooledProjectionDim}), got {Shape(pooled)}");
+        if (timestep.dim() != 1 || timestep.shape[0] != batch)
+            throw new ArgumentException($"timestep must hold one value per batch element ({batch}), got {Shape(timestep)}");
+        if (guidance is not null && (guidance.dim() != 1 || guidance.shape[0] != batch))
+            throw new ArgumentException($"guidance must hold one value per batch element ({batch}), got {Shape(guidance)}");
+        if (imgIds.dim() != 2 || imgIds.shape[0] != hidden.shape[1] || imgIds.shape[1] != Config.RopeAxes.Count)
+            throw new ArgumentException($"img_ids must be ({hidden.shape[1]}, {Config.RopeAxes.Count}), got {Shape(imgIds)}");
+        if (txtIds.dim() != 2 || txtIds.shape[0] != context.shape[1] || txtIds.shape[1] != Config.RopeAxes.Count)
+            throw new ArgumentException($"txt_ids must be ({context.shape[1]}, {Config.RopeAxes.Count}), got {Shape(txtIds)}");
+    }
+}

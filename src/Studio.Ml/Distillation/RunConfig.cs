@@ -112,8 +112,6 @@ public sealed class TrajectoryConfig
 {
     /// <summary>Steps of the teacher's trajectory per batch (each can be an update).</summary>
     public int Steps { get; set; } = 20;
-    /// <summary>The last sigma of linspace(1.0, sigma_min, steps) before the shift.</summary>
-    public double SigmaMin { get; set; } = 0.001;
     /// <summary>Trajectory step indices that are updates; empty = all.</summary>
     public List<int> UpdateSteps { get; set; } = [];
     /// <summary>Update at every k-th eligible step (1 = every step).</summary>

@@ -35,6 +35,10 @@ public sealed class Checkpoint : IDisposable
         if (indexes.Length > 1)
             throw new InvalidDataException($"{path}: several index files ({string.Join(", ", indexes.Select(System.IO.Path.GetFileName))}); pass the one to use");
         if (indexes.Length == 1) return OpenIndex(indexes[0]);
+        // As transformers/diffusers: the weights file has a standard name; other .safetensors files beside it
+        // (e.g. an exported projection) are not part of the model.
+        foreach (var standard in new[] { "model.safetensors", "diffusion_pytorch_model.safetensors" })
+            if (File.Exists(System.IO.Path.Combine(path, standard))) return Open(System.IO.Path.Combine(path, standard));
         var singles = Directory.GetFiles(path, "*.safetensors");
         if (singles.Length == 0) throw new FileNotFoundException($"{path}: no *.safetensors file in this folder");
         if (singles.Length > 1)

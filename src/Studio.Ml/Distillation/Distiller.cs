@@ -1,0 +1,338 @@
+using System.Diagnostics;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Tensors;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Distillation;
+
+/// <summary>
+/// The paper's step-following vision distillation (../shared/METHOD.md). Per batch: fresh noise, one embedded guidance
+/// value, the training sigma schedule shifted for the resolution; at each trajectory step the frozen transformer
+/// predicts the velocity once with the teacher's states (no gradients) and once with the student's; the student is
+/// updated on the float32 MSE between the two, then x moves along the teacher's velocity.
+/// </summary>
+public sealed class Distiller
+{
+    readonly RunConfig _config;
+    readonly DistillationContext _ctx;
+    readonly ITrainingReporter _reporter;
+    readonly string _runDirectory;
+    readonly AdamW _optimizer;
+    readonly FlowMatchEulerScheduler _scheduler = new(FlowMatchSchedulerConfig.Flux);
+    readonly Stopwatch _clock = new();
+    long _updatesThisSession;
+
+    public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
+    public TrainingState? LastState { get; private set; }
+
+    public Distiller(RunConfig config, DistillationContext context, string runDirectory, ITrainingReporter reporter)
+    {
+        if (config.Stages.Count == 0) throw new RunConfigException("stages", "a run needs at least one stage");
+        if (config.Loss is not ("vision" or "naive")) throw new RunConfigException("loss", $"unknown loss '{config.Loss}' (use vision or naive)");
+        _config = config;
+        _ctx = context;
+        _reporter = reporter;
+        _runDirectory = runDirectory;
+        var o = config.Optimizer;
+        _optimizer = optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay);
+        foreach (var p in context.Transformer.parameters()) p.requires_grad = false;
+        context.Transformer.eval();
+    }
+
+    /// <summary>Runs every stage to the end, or until cancelled (then a checkpoint is written). Resumes from <paramref name="resumeFrom"/> when given.</summary>
+    public TrainingState Run(CancellationToken cancel, string? resumeFrom = null)
+    {
+        var state = resumeFrom is null ? Fresh() : Resume(resumeFrom);
+        _clock.Start();
+        Tensor? latents = _resumedLatents;
+        _resumedLatents = null;
+        for (int stageIndex = state.Stage; stageIndex < _config.Stages.Count; stageIndex++)
+        {
+            var stage = _config.Stages[stageIndex];
+            if (state.Stage != stageIndex)
+                state = state with { Stage = stageIndex, StageUpdate = 0, BatchIndex = 0, TrajectoryStep = 0, BatchStartMix = EmptyMix(stageIndex), Mix = EmptyMix(stageIndex) };
+            if (state.StageUpdate == 0 && state.TrajectoryStep == 0)
+                _reporter.Event(new TrainingEvent(TrainingEventKind.StageStarted, stageIndex, state.GlobalStep,
+                    $"stage {stageIndex + 1}/{_config.Stages.Count} '{stage.Name}': {stage.Updates} updates at {stage.Resolution}px"));
+            state = RunStage(stageIndex, stage, state, ref latents, cancel);
+            if (cancel.IsCancellationRequested) break;
+        }
+        latents?.Dispose();
+        LastState = state;
+        return state;
+    }
+
+    Tensor? _resumedLatents;
+
+    TrainingState Fresh() => new()
+    {
+        Stage = 0, StageUpdate = 0, GlobalStep = 0, BatchIndex = 0, TrajectoryStep = 0,
+        BatchStartMix = EmptyMix(0), Mix = EmptyMix(0), ConfigYaml = _config.ToYaml(),
+    };
+
+    MixPosition EmptyMix(int stage) => new(0, new long[_config.Stages[stage].Prompts.Count]);
+
+    TrainingState Resume(string checkpoint)
+    {
+        var (state, latents) = TrainingCheckpoint.Load(checkpoint, _ctx.Student, _optimizer);
+        _resumedLatents = latents;
+        _reporter.Event(new TrainingEvent(TrainingEventKind.Resumed, state.Stage, state.GlobalStep,
+            $"resumed at step {state.GlobalStep} from {Path.GetFileName(checkpoint)}",
+            new Dictionary<string, string> { ["checkpoint"] = checkpoint }));
+        return state;
+    }
+
+    TrainingState RunStage(int stageIndex, StageConfig stage, TrainingState state, ref Tensor? latents, CancellationToken cancel)
+    {
+        var pools = stage.Prompts.Select(source => new PromptPool(source.Set, _ctx.Prompts(source), source.Weight, source.Repeat)).ToList();
+        var batchSize = _config.Optimizer.BatchSize;
+        var steps = _config.Trajectory.Steps;
+        var latentSize = stage.Resolution / _ctx.VaeScaleFactor;
+        var gridSize = latentSize / 2;
+        var imageTokens = gridSize * gridSize;
+        var schedule = _scheduler.DistillationTraining(steps, imageTokens);
+        var channels = _ctx.Transformer.Config.InChannels / 4;
+        using var imageIds = LatentPacking.ImageIds(gridSize, gridSize).to(_ctx.Device);
+        using var textIds = LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device);
+        var baseLr = stage.Lr ?? _config.Optimizer.Lr;
+
+        while (state.StageUpdate < stage.Updates && !cancel.IsCancellationRequested)
+        {
+            // A batch is a whole teacher trajectory; a checkpoint taken mid-trajectory restores its latents and re-draws its prompts.
+            var mix = new PromptMix(pools, _config.Seed, stageIndex, state.TrajectoryStep == 0 ? state.Mix : state.BatchStartMix);
+            var batchStart = mix.Position;
+            var prompts = mix.NextBatch(batchSize);
+            var batchIndex = state.TrajectoryStep == 0 ? state.BatchIndex + 1 : state.BatchIndex;
+            state = state with { BatchIndex = batchIndex, BatchStartMix = batchStart, Mix = mix.Position };
+
+            var texts = prompts.Select(p => p.Text).ToList();
+            using var teacherStates = OnDevice(_ctx.Teacher.States(texts));
+            var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
+            using var inputIds = OnDevice(ids);
+            using var attention = OnDevice(mask);
+            using var pooled = _config.Text.ZeroPooled
+                ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device)
+                : OnDevice(_ctx.Teacher.Pooled(texts));
+            var guidanceValue = _config.Trajectory.Guidance[(int)(DeterministicRandom.Uniform(_config.Seed, "guidance", stageIndex, batchIndex) * _config.Trajectory.Guidance.Count)];
+            using var guidance = full(batchSize, guidanceValue, device: _ctx.Device);
+
+            if (latents is null || state.TrajectoryStep == 0)
+            {
+                latents?.Dispose();
+                using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "noise", stageIndex, batchIndex));
+                using var noise = randn([batchSize, channels, latentSize, latentSize], generator: generator);
+                latents = LatentPacking.Pack(noise).to(_ctx.Device);
+            }
+
+            for (int j = state.TrajectoryStep; j < steps; j++)
+            {
+                using var scope = NewDisposeScope();
+                var sigma = schedule.Sigmas[j];
+                var timestep = full(batchSize, sigma, device: _ctx.Device);
+                Tensor teacherVelocity;
+                using (no_grad())
+                    teacherVelocity = _ctx.Transformer.forward(latents, teacherStates, pooled, timestep, imageIds, textIds, Guidance(guidance));
+
+                if (IsUpdateStep(j))
+                {
+                    var lr = LearningRateSchedule.At(_config.Optimizer.Schedule, baseLr, state.StageUpdate, stage.Updates, _config.Optimizer.WarmupUpdates);
+                    var (loss, perSample, gradNorm) = Update(inputIds, _config.Text.AttentionMask ? attention : null, latents, teacherStates,
+                        teacherVelocity, pooled, timestep, imageIds, textIds, guidance, lr, state.GlobalStep);
+                    state = state with { StageUpdate = state.StageUpdate + 1, GlobalStep = state.GlobalStep + 1, TrajectoryStep = j + 1 < steps ? j + 1 : 0 };
+                    _updatesThisSession++;
+                    Report(state, stage, loss, perSample, prompts, sigma, lr, gradNorm);
+                }
+
+                // Advance along the teacher's trajectory.
+                var next = (latents + (schedule.Sigmas[j + 1] - sigma) * teacherVelocity).MoveToOuterDisposeScope();
+                latents.Dispose();
+                latents = next;
+                state = state with { TrajectoryStep = j + 1 < steps ? j + 1 : 0 };
+
+                var due = state.GlobalStep > 0 && IsUpdateStep(j);
+                var stageDone = state.StageUpdate >= stage.Updates;
+                if (due && (state.GlobalStep % _config.Checkpoints.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1 || cancel.IsCancellationRequested))
+                    WriteCheckpoint(state, state.TrajectoryStep == 0 ? null : latents);
+                if (due && _config.Validation.Every > 0 && state.GlobalStep % _config.Validation.Every == 0)
+                    Validate(state, stage);
+                if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1))
+                    Sample(state, stage);
+                if (stageDone || cancel.IsCancellationRequested) break;
+            }
+            if (state.TrajectoryStep == 0) { latents?.Dispose(); latents = null; }
+        }
+        return state;
+    }
+
+    /// <summary>The tensor on the training device; a moved tensor's CPU original is released.</summary>
+    Tensor OnDevice(Tensor t)
+    {
+        if (t.device == _ctx.Device) return t;
+        using (t) return t.to(_ctx.Device);
+    }
+
+    /// <summary>Embedded guidance for guidance-distilled transformers (FLUX.1-dev); schnell takes none.</summary>
+    Tensor? Guidance(Tensor guidance) => _ctx.Transformer.Config.GuidanceEmbeds ? guidance : null;
+
+    bool IsUpdateStep(int j)
+    {
+        var t = _config.Trajectory;
+        var eligible = t.UpdateSteps.Count == 0 || t.UpdateSteps.Contains(j);
+        return eligible && j % Math.Max(1, t.UpdateEvery) == 0;
+    }
+
+    (double Loss, double[] PerSample, double GradNorm) Update(Tensor ids, Tensor? mask, Tensor latents, Tensor teacherStates,
+        Tensor teacherVelocity, Tensor pooled, Tensor timestep, Tensor imageIds, Tensor textIds, Tensor guidance, double lr, long globalStep)
+    {
+        _ctx.Student.train();
+        // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
+        manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+        _optimizer.zero_grad();
+
+        var batch = ids.shape[0];
+        var micro = Math.Max(1, _config.Optimizer.GradAccumulation);
+        var chunk = (batch + micro - 1) / micro;
+        var perSample = new double[batch];
+        for (long start = 0; start < batch; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            var n = Math.Min(chunk, batch - start);
+            var studentStates = _ctx.Student.forward(ids.narrow(0, start, n), mask?.narrow(0, start, n));
+            Tensor errors;
+            if (_config.Loss == "vision")
+            {
+                var studentVelocity = _ctx.Transformer.forward(latents.narrow(0, start, n), studentStates, pooled.narrow(0, start, n),
+                    timestep.narrow(0, start, n), imageIds, textIds, Guidance(guidance.narrow(0, start, n)));
+                errors = (studentVelocity.to_type(ScalarType.Float32) - teacherVelocity.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+            }
+            else
+            {
+                errors = (studentStates.to_type(ScalarType.Float32) - teacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+            }
+            var sampleLoss = errors.flatten(1).mean([1]);
+            // The batch loss is the plain mean over all elements; each micro-batch contributes its share.
+            var loss = sampleLoss.sum() / batch;
+            loss.backward();
+            var values = sampleLoss.detach().cpu().data<float>().ToArray();
+            for (int i = 0; i < n; i++) perSample[start + i] = values[i];
+        }
+        var gradNorm = nn.utils.clip_grad_norm_(_ctx.Student.parameters(), _config.Optimizer.GradClip);
+        _optimizer.step();
+        return (perSample.Average(), perSample, gradNorm);
+    }
+
+    void Report(TrainingState state, StageConfig stage, double loss, double[] perSample, IReadOnlyList<Prompt> prompts, float sigma,
+        double lr, double gradNorm)
+    {
+        var elapsed = _clock.Elapsed;
+        var rate = _updatesThisSession / Math.Max(1e-9, elapsed.TotalSeconds);
+        var remaining = _config.TotalUpdates - state.GlobalStep;
+        var byCategory = prompts.Select((p, i) => (p.Category, perSample[i]))
+            .GroupBy(x => x.Category).ToDictionary(g => g.Key, g => g.Average(x => x.Item2));
+        _reporter.Update(new UpdateMetrics
+        {
+            Stage = state.Stage,
+            Step = state.GlobalStep,
+            TotalSteps = _config.TotalUpdates,
+            Loss = loss,
+            LossBySigmaBucket = new Dictionary<string, double> { [SigmaBucket(sigma)] = loss },
+            LossByCategory = byCategory,
+            LearningRate = lr,
+            GradientNorm = gradNorm,
+            UpdatesPerSecond = rate,
+            PromptsPerSecond = rate * _config.Optimizer.BatchSize / Math.Max(1, _config.Trajectory.Steps / Math.Max(1, _config.Trajectory.UpdateEvery)),
+            Elapsed = elapsed,
+            Eta = rate > 0 ? TimeSpan.FromSeconds(remaining / rate) : null,
+            ProcessMemoryBytes = Environment.WorkingSet,
+        });
+    }
+
+    /// <summary>Sigma buckets of width 0.1: "0.9-1.0" holds the noisiest steps.</summary>
+    public static string SigmaBucket(double sigma)
+    {
+        var lower = Math.Min(9, (int)Math.Floor(sigma * 10));
+        return $"{lower / 10.0:0.0}-{(lower + 1) / 10.0:0.0}";
+    }
+
+    void WriteCheckpoint(TrainingState state, Tensor? latents)
+    {
+        var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer, state, latents);
+        TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep);
+        _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, state.Stage, state.GlobalStep,
+            $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string> { ["path"] = path }));
+    }
+
+    /// <summary>Deterministic held-out check: vision loss over fixed noises and trajectory points, and cosine of projected states.</summary>
+    void Validate(TrainingState state, StageConfig stage)
+    {
+        if (_config.Validation.Prompts.Count == 0) return;
+        _ctx.Student.eval();
+        var prompts = _config.Validation.Prompts.SelectMany(_ctx.Prompts)
+            .GroupBy(p => p.Category)
+            .ToDictionary(g => g.Key, g => g.Take(_config.Validation.PromptsPerCategory).ToList());
+        var results = new Dictionary<string, ValidationScore>();
+        var latentSize = stage.Resolution / _ctx.VaeScaleFactor;
+        var grid = latentSize / 2;
+        var schedule = _scheduler.DistillationTraining(_config.Trajectory.Steps, grid * grid);
+        var channels = _ctx.Transformer.Config.InChannels / 4;
+        using var imageIds = LatentPacking.ImageIds(grid, grid).to(_ctx.Device);
+        using var textIds = LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device);
+        using var _ = no_grad();
+        foreach (var (category, list) in prompts)
+        {
+            using var scope = NewDisposeScope();
+            var texts = list.Select(p => p.Text).ToList();
+            var n = texts.Count;
+            var teacherStates = OnDevice(_ctx.Teacher.States(texts));
+            var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
+            var studentStates = _ctx.Student.forward(OnDevice(ids), _config.Text.AttentionMask ? OnDevice(mask) : null);
+            var cosine = nn.functional.cosine_similarity(studentStates.to_type(ScalarType.Float32), teacherStates.to_type(ScalarType.Float32), dim: -1).mean().item<float>();
+            var pooled = zeros(n, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device);
+            var guidance = full(n, 3.5, device: _ctx.Device);
+            double lossSum = 0;
+            int count = 0;
+            for (int k = 0; k < _config.Validation.Noises; k++)
+            {
+                using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "validation-noise", k));
+                var x = LatentPacking.Pack(randn([n, channels, latentSize, latentSize], generator: generator)).to(_ctx.Device);
+                // Walk the teacher's trajectory and score the student at a few fixed points along it.
+                for (int j = 0; j < _config.Trajectory.Steps; j++)
+                {
+                    var t = full(n, schedule.Sigmas[j], device: _ctx.Device);
+                    var vT = _ctx.Transformer.forward(x, teacherStates, pooled, t, imageIds, textIds, Guidance(guidance));
+                    if (j % Math.Max(1, _config.Trajectory.Steps / 4) == 0)
+                    {
+                        var vS = _ctx.Transformer.forward(x, studentStates, pooled, t, imageIds, textIds, Guidance(guidance));
+                        lossSum += (vS - vT).square().mean().item<float>();
+                        count++;
+                    }
+                    x = x + (schedule.Sigmas[j + 1] - schedule.Sigmas[j]) * vT;
+                }
+            }
+            results[category] = new ValidationScore(lossSum / Math.Max(1, count), cosine);
+        }
+        _reporter.Validation(new ValidationMetrics(state.Stage, state.GlobalStep, results, DateTime.UtcNow));
+    }
+
+    void Sample(TrainingState state, StageConfig stage)
+    {
+        if (_ctx.Samples is null || _config.Samples.Prompts.Count == 0) return;
+        _ctx.Student.eval();
+        var resolution = _config.Samples.Resolution > 0 ? _config.Samples.Resolution : stage.Resolution;
+        var dir = Path.Combine(_runDirectory, "samples", TrainingCheckpoint.DirectoryName(state.GlobalStep));
+        var teacherDir = Path.Combine(_runDirectory, "samples", "teacher");
+        using var _ = no_grad();
+        if (!Directory.Exists(teacherDir))
+        {
+            var teacherPaths = _ctx.Samples.Render(null, _config.Samples.Prompts, _config.Samples.Seeds, _config.Samples.Steps, _config.Samples.Guidance, resolution, teacherDir);
+            _reporter.Event(new TrainingEvent(TrainingEventKind.SampleReady, state.Stage, 0, $"teacher samples ({teacherPaths.Count})",
+                new Dictionary<string, string> { ["directory"] = teacherDir, ["encoder"] = "teacher" }));
+        }
+        var paths = _ctx.Samples.Render(_ctx.Student, _config.Samples.Prompts, _config.Samples.Seeds, _config.Samples.Steps, _config.Samples.Guidance, resolution, dir);
+        _reporter.Event(new TrainingEvent(TrainingEventKind.SampleReady, state.Stage, state.GlobalStep, $"samples at step {state.GlobalStep} ({paths.Count})",
+            new Dictionary<string, string> { ["directory"] = dir, ["encoder"] = "student" }));
+    }
+}

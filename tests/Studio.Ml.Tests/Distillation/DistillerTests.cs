@@ -1,0 +1,121 @@
+using Studio.Ml.Distillation;
+using Studio.Ml.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Tests.Distillation;
+
+public class DistillerTests
+{
+    [Fact]
+    public void VisionLossFallsOverAFewHundredUpdates()
+    {
+        using var world = new TinyWorld();
+        var reporter = new RecordingReporter();
+        var config = TinyWorld.Config(updates: 240);
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        distiller.Run(CancellationToken.None);
+
+        Assert.Equal(240, reporter.Updates.Count);
+        Assert.Equal(Enumerable.Range(1, 240).Select(i => (long)i), reporter.Updates.Select(u => u.Step));
+        var first = reporter.Updates.Take(40).Average(u => u.Loss);
+        var last = reporter.Updates.TakeLast(40).Average(u => u.Loss);
+        Assert.True(last < 0.5 * first, $"loss did not fall: first 40 mean {first:G4}, last 40 mean {last:G4}");
+        Assert.All(reporter.Updates, u => Assert.True(u.GradientNorm > 0 && double.IsFinite(u.Loss)));
+        // Every report carries the categories of its batch and one sigma bucket.
+        Assert.All(reporter.Updates, u => Assert.Single(u.LossBySigmaBucket));
+        Assert.Contains(reporter.Updates, u => u.LossByCategory.ContainsKey("text"));
+        Assert.Contains(reporter.Events, e => e.Kind == TrainingEventKind.CheckpointWritten);
+    }
+
+    [Fact]
+    public void NaiveEmbeddingLossRunsAndFalls()
+    {
+        using var world = new TinyWorld();
+        var reporter = new RecordingReporter();
+        new Distiller(TinyWorld.Config("naive", updates: 120), world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter)
+            .Run(CancellationToken.None);
+        Assert.True(reporter.Updates.TakeLast(20).Average(u => u.Loss) < reporter.Updates.Take(20).Average(u => u.Loss));
+    }
+
+    [Fact]
+    public void ResumedRunIsBitIdenticalToAnUninterruptedOne()
+    {
+        using var world = new TinyWorld();
+        var teacher = world.FilledTeacher();
+
+        // Uninterrupted: 14 updates (3.5 trajectories of 4 steps).
+        var straight = world.NewStudent();
+        new Distiller(TinyWorld.Config(updates: 14), world.Context(straight, teacher), Path.Combine(world.Directory, "straight"), new RecordingReporter())
+            .Run(CancellationToken.None);
+
+        // Interrupted after update 6 (mid-trajectory), then resumed from that checkpoint in a fresh student.
+        var runDir = Path.Combine(world.Directory, "interrupted");
+        using var cancel = new CancellationTokenSource();
+        var firstHalf = new RecordingReporter { };
+        firstHalf.OnUpdate = m => { if (m.Step == 6) cancel.Cancel(); };
+        var interrupted = new Distiller(TinyWorld.Config(updates: 14), world.Context(world.NewStudent(), teacher), runDir, firstHalf);
+        var stopped = interrupted.Run(cancel.Token);
+        Assert.Equal(6, stopped.GlobalStep);
+        Assert.NotEqual(0, stopped.TrajectoryStep);
+        var checkpoint = TrainingCheckpoint.LatestGood(Path.Combine(runDir, "checkpoints"));
+        Assert.EndsWith(TrainingCheckpoint.DirectoryName(6), checkpoint);
+
+        var resumedStudent = world.NewStudent(seed: 99); // different init: everything must come from the checkpoint
+        var secondHalf = new RecordingReporter();
+        new Distiller(TinyWorld.Config(updates: 14), world.Context(resumedStudent, teacher), runDir, secondHalf).Run(CancellationToken.None, checkpoint);
+
+        Assert.Equal(Enumerable.Range(7, 8).Select(i => (long)i), secondHalf.Updates.Select(u => u.Step));
+        Assert.Contains(secondHalf.Events, e => e.Kind == TrainingEventKind.Resumed && e.Step == 6);
+        var expected = straight.state_dict();
+        foreach (var (name, value) in resumedStudent.state_dict())
+            Assert.True(value.eq(expected[name]).all().item<bool>(), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void CacheIsReusedAcrossRuns()
+    {
+        using var world = new TinyWorld();
+        world.FilledTeacher();
+        var encodedFirst = world.TeacherEncodings;
+        Assert.Equal(TinyWorld.Prompts.Length, encodedFirst);
+        var second = world.FilledTeacher();
+        Assert.Equal(encodedFirst, world.TeacherEncodings);
+        new Distiller(TinyWorld.Config(updates: 4), world.Context(world.NewStudent(), second), world.Directory, new RecordingReporter()).Run(CancellationToken.None);
+        Assert.True(world.Cache.Hits >= 2, $"cache hits {world.Cache.Hits}");
+    }
+
+    [Fact]
+    public void ExportedStudentLoadsBackAndReproducesItsOutputs()
+    {
+        using var world = new TinyWorld();
+        var student = world.NewStudent();
+        student.eval();
+        var (ids, _) = TinyWorld.Tokenize(TinyWorld.Prompts, TinyWorld.MaxLength);
+        using var expected = student.forward(ids);
+
+        var distillT5 = Path.Combine(world.Directory, "export-distillt5");
+        student.ExportDistillT5(distillT5, ScalarType.Float32);
+        using var reloaded = StudentEncoder.LoadDistillT5(distillT5);
+        using var actual = reloaded.forward(ids);
+        Assert.True(actual.eq(expected).all().item<bool>());
+        using (var file = SafeTensorsFile.Open(Path.Combine(distillT5, "model.safetensors")))
+        {
+            Assert.Contains("encoder.shared.weight", file.Entries.Keys);
+            Assert.Contains("final_projection.0.weight", file.Entries.Keys);
+            Assert.Contains("final_projection.3.weight", file.Entries.Keys);
+            Assert.Contains("encoder.encoder.final_layer_norm.weight", file.Entries.Keys);
+        }
+
+        var t5 = Path.Combine(world.Directory, "export-t5");
+        student.ExportT5(t5, ScalarType.Float32);
+        var (plain, report) = Studio.Ml.Models.T5.T5Encoder.Load(t5);
+        Assert.True(report.IsClean, report.ToString());
+        using var hidden = plain.forward(ids);
+        using var projection = SafeTensorsFile.Open(Path.Combine(t5, "projection.safetensors"));
+        using var w0 = projection.Read("0.weight");
+        using var w3 = projection.Read("3.weight");
+        using var projected = nn.functional.linear(nn.functional.relu(nn.functional.linear(hidden, w0)), w3);
+        Assert.True(projected.eq(expected).all().item<bool>());
+    }
+}

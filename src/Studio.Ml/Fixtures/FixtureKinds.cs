@@ -11,5 +11,6 @@ public static class FixtureKinds
         new ClipTextKind(),
         new AutoencoderKLKind(),
         new FluxTransformerKind(),
+        new Sd3TransformerKind(),
     ];
 }

@@ -108,6 +108,37 @@ public class AutoencoderKLTests
         Assert.True(tiled[.., .., 0..6, 8..12].equal(second[.., .., 0..6, 2..6]).all().item<bool>());
     }
 
+    [Fact]
+    public void BuildsTheClassicSdLayoutWithQuantConvsAndChannelChanges()
+    {
+        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(FixtureDir, "config.json")))!;
+        json["block_out_channels"] = new JsonArray(16, 32, 32);
+        json["down_block_types"] = new JsonArray("DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D");
+        json["up_block_types"] = new JsonArray("UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D");
+        json["layers_per_block"] = 2;
+        json["latent_channels"] = 4;
+        json["use_quant_conv"] = true;
+        json["use_post_quant_conv"] = true;
+        json.Remove("shift_factor");
+        using var vae = new AutoencoderKL(AutoencoderKLConfig.Parse(new ModelConfig(json, "sd-vae/config.json")));
+        var shapes = vae.state_dict().ToDictionary(p => p.Key, p => p.Value.shape);
+        Assert.Equal([8L, 8, 1, 1], shapes["quant_conv.weight"]);
+        Assert.Equal([4L, 4, 1, 1], shapes["post_quant_conv.weight"]);
+        Assert.Equal([32L, 16, 1, 1], shapes["encoder.down_blocks.1.resnets.0.conv_shortcut.weight"]);
+        Assert.Equal([16L, 32, 1, 1], shapes["decoder.up_blocks.2.resnets.0.conv_shortcut.weight"]);
+        Assert.Contains("decoder.up_blocks.2.resnets.2.conv2.weight", shapes.Keys);      // layers_per_block + 1 resnets
+        Assert.DoesNotContain("decoder.up_blocks.2.upsamplers.0.conv.weight", shapes.Keys);
+        Assert.DoesNotContain("encoder.down_blocks.2.downsamplers.0.conv.weight", shapes.Keys);
+
+        using var _ = no_grad();
+        using var image = rand(1, 3, 16, 12) * 2 - 1;
+        using var posterior = vae.Encode(image);
+        Assert.Equal([1L, 4, 4, 3], posterior.Mean.shape);
+        using var decoded = vae.Decode(posterior.Mean);
+        Assert.Equal([1L, 3, 16, 12], decoded.shape);
+        Assert.Equal(0.0, vae.Config.ShiftFactor);
+    }
+
     [Theory]
     [InlineData("down_block_types", """["DownEncoderBlock2D", "AttnDownEncoderBlock2D"]""", "field 'down_block_types' must list 2 'DownEncoderBlock2D'")]
     [InlineData("norm_num_groups", "5", "field 'norm_num_groups' is 5; every block_out_channels entry [32, 32] must be a positive multiple of it")]

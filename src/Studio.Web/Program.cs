@@ -2,7 +2,10 @@ using Hangfire;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
+using System.Text.Json.Serialization;
 using Studio.Core.Live;
+using Studio.Core.Prompts;
+using Studio.Web.Api;
 using Studio.Core.Hosting;
 using Studio.Core.Queue;
 using Studio.Web.Components;
@@ -36,18 +39,21 @@ builder.Services.AddSingleton<QueueStatus>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
-builder.Services.AddSignalR();
+builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 builder.Services.AddHealthChecks();
 
 var app = builder.Build();
 
 await app.Services.MigrateStudioDatabaseAsync();
+await app.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
 app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 app.MapHub<RunsHub>(RunsHub.Path);
+app.MapStudioApi();
 app.MapHealthChecks("/healthz");
 // Hangfire's default authorization admits local requests only.
 app.MapHangfireDashboard("/hangfire", new DashboardOptions { DashboardTitle = "Distill Studio queue" });

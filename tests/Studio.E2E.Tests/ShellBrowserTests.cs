@@ -17,7 +17,7 @@ public class ShellBrowserTests(WebHostFixture host)
         // MudBlazor shell: app bar title, navigation drawer, live counts.
         await page.Locator(".mud-appbar").GetByText("Distill Studio").WaitForAsync();
         await page.Locator("[data-testid=count-workers]").WaitForAsync();
-        Assert.Equal(8, await page.Locator(".mud-navmenu a").CountAsync());
+        Assert.Equal(9, await page.Locator(".mud-navmenu a").CountAsync());
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("home"), FullPage = true });
 
         // Interactive: the theme toggle works once the circuit is up.

@@ -14,7 +14,7 @@ public class NavMenuTests
         ctx.Services.AddMudServices();
         var nav = ctx.Render<NavMenu>();
         var hrefs = nav.FindAll("a").Select(a => a.GetAttribute("href")).ToList();
-        Assert.Equal(["/", "/runs", "/runs/new", "/generate", "/prompt-sets", "/models", "/workers", "/queue"], hrefs);
+        Assert.Equal(["/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue"], hrefs);
         Assert.Contains("Prompt sets", nav.Markup);
     }
 }

@@ -44,6 +44,8 @@ public static class StudioServices
         services.AddSingleton<RunData>();
         services.AddSingleton<RunService>();
         services.AddSingleton<GenerationService>();
+        services.AddSingleton<Prompts.PromptSetService>();
+        services.AddSingleton<Models.ModelService>();
         // The trainer and the pipelines fill these slots when they are part of the build; until then a run or a
         // generation fails saying so.
         services.TryAddSingleton<IRunExecutor, NotInstalledExecutors>();
@@ -60,6 +62,7 @@ public static class StudioServices
     {
         var identity = WorkerIdentity.For(role);
         services.AddSingleton(identity);
+        services.AddHostedService<Queue.WorkerDevicePublisher>();
         services.AddHangfireServer(server =>
         {
             server.ServerName = identity.Name;

@@ -2,10 +2,12 @@ using Hangfire;
 using Hangfire.Storage;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Jobs;
 
 namespace Studio.Core.Queue;
 
-public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online);
+public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online,
+    WorkerDevice? Device = null, IReadOnlyList<string>? CurrentJobs = null);
 public record QueueInfo(string Name, long Enqueued, long Fetched);
 public record StudioCounts(IReadOnlyDictionary<RunState, int> RunsByState, int WorkersOnline, long QueueLength, long Processing);
 
@@ -18,11 +20,28 @@ public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> 
     public IReadOnlyList<WorkerInfo> Workers()
     {
         var now = DateTime.UtcNow;
-        return storage.GetMonitoringApi().Servers()
+        var monitoring = storage.GetMonitoringApi();
+        var processing = monitoring.ProcessingJobs(0, 500)
+            .Where(j => j.Value?.ServerId is not null)
+            .ToLookup(j => j.Value.ServerId, j => Describe(j.Key, j.Value.Job));
+        return monitoring.Servers()
             .Select(s => new WorkerInfo(s.Name, s.Queues.ToArray(), s.WorkersCount, s.StartedAt, s.Heartbeat,
-                s.Heartbeat is { } h && now - h < HeartbeatTimeout))
+                s.Heartbeat is { } h && now - h < HeartbeatTimeout, WorkerDevicePublisher.Read(storage, s.Name), processing[s.Name].ToList()))
             .OrderBy(w => w.Name)
             .ToList();
+    }
+
+    /// <summary>"run 3", "generation 12", "export of checkpoint 7": what a processing job is, for people.</summary>
+    static string Describe(string jobId, Hangfire.Common.Job? job)
+    {
+        var arg = job?.Args.Count > 0 ? job.Args[0] : null;
+        return job?.Type.Name switch
+        {
+            nameof(RunJob) => $"run {arg} (job {jobId})",
+            nameof(GenerationJob) => $"generation {arg} (job {jobId})",
+            nameof(ExportJob) => $"export of checkpoint {arg} (job {jobId})",
+            _ => $"{job?.Type.Name}.{job?.Method.Name} (job {jobId})",
+        };
     }
 
     public IReadOnlyList<QueueInfo> Queues() =>

@@ -1,0 +1,55 @@
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.Runs;
+
+namespace Studio.Core.Models;
+
+/// <summary>Registers local model folders (inside the allowed roots only) and keeps their inspection current.</summary>
+public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuard paths)
+{
+    public async Task<ModelEntry> RegisterAsync(string? name, ModelKind kind, string folder, CancellationToken ct = default)
+    {
+        var full = paths.Resolve(folder);
+        if (!Directory.Exists(full)) throw new RunActionException($"'{folder}' is not a folder");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (await db.Models.AnyAsync(m => m.Folder == full, ct)) throw new RunActionException($"'{full}' is registered already");
+        var entry = new ModelEntry { Name = string.IsNullOrWhiteSpace(name) ? Path.GetFileName(full) : name.Trim(), Kind = kind, Folder = full };
+        Apply(entry, await Task.Run(() => ModelInspector.Inspect(full, kind), ct));
+        db.Models.Add(entry);
+        await db.SaveChangesAsync(ct);
+        return entry;
+    }
+
+    public async Task<ModelEntry> RecheckAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var entry = await db.Models.SingleOrDefaultAsync(m => m.Id == id, ct) ?? throw new RunActionException($"no model {id}");
+        Apply(entry, await Task.Run(() => ModelInspector.Inspect(entry.Folder, entry.Kind), ct));
+        await db.SaveChangesAsync(ct);
+        return entry;
+    }
+
+    /// <summary>Forgets a model folder (the files stay where they are).</summary>
+    public async Task UnregisterAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await db.Models.Where(m => m.Id == id).ExecuteDeleteAsync(ct);
+    }
+
+    public async Task<List<ModelEntry>> ListAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Models.AsNoTracking().OrderBy(m => m.Kind).ThenBy(m => m.Name).ToListAsync(ct);
+    }
+
+    static void Apply(ModelEntry entry, ModelInspection inspection)
+    {
+        entry.Architecture = inspection.Architecture;
+        entry.ParameterCount = inspection.ParameterCount;
+        entry.DType = inspection.DType;
+        entry.SizeBytes = inspection.SizeBytes;
+        entry.ValidationErrors = string.Join('\n', inspection.Errors);
+        entry.CheckedAt = DateTime.UtcNow;
+    }
+}

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using Hangfire;
+using Microsoft.Extensions.Hosting;
+using Studio.Core.Hosting;
+
+namespace Studio.Core.Queue;
+
+/// <summary>What a worker computes on: shown on the Workers page next to its Hangfire server.</summary>
+public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes);
+
+/// <summary>
+/// Publishes this worker's device into Hangfire's storage (a hash per server name), where every web host reads it:
+/// the CPU model and memory from /proc, the GPUs from nvidia-smi when it exists. Nothing here loads the tensor library.
+/// </summary>
+public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker) : IHostedService
+{
+    const string DeviceSet = "studio:devices";
+    public static string KeyOf(string serverName) => $"studio:device:{serverName.ToLowerInvariant()}";
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        var device = Detect();
+        using var connection = storage.GetConnection();
+        using (var transaction = connection.CreateWriteTransaction())
+        {
+            transaction.AddToSet(DeviceSet, worker.Name.ToLowerInvariant());
+            transaction.Commit();
+        }
+        connection.SetRangeInHash(KeyOf(worker.Name), new Dictionary<string, string>
+        {
+            ["cpu"] = device.Cpu, ["cores"] = device.Cores.ToString(), ["memory"] = device.MemoryBytes.ToString(),
+            ["gpu"] = device.Gpu ?? "", ["gpuMemory"] = device.GpuMemoryBytes?.ToString() ?? "",
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>The device a server published; <paramref name="serverId"/> is Hangfire's id, which starts with the configured name.</summary>
+    public static WorkerDevice? Read(JobStorage storage, string serverId)
+    {
+        using var connection = storage.GetConnection();
+        var id = serverId.ToLowerInvariant();
+        var name = connection.GetAllItemsFromSet(DeviceSet).Where(n => id == n || id.StartsWith(n + ":", StringComparison.Ordinal)).MaxBy(n => n.Length);
+        if (name is null) return null;
+        var hash = connection.GetAllEntriesFromHash(KeyOf(name));
+        if (hash is null) return null;
+        return new WorkerDevice(hash.GetValueOrDefault("cpu") ?? "?", int.TryParse(hash.GetValueOrDefault("cores"), out var c) ? c : 0,
+            long.TryParse(hash.GetValueOrDefault("memory"), out var m) ? m : 0,
+            hash.GetValueOrDefault("gpu") is { Length: > 0 } g ? g : null,
+            long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null);
+    }
+
+    public static WorkerDevice Detect()
+    {
+        var cpu = ReadProcField("/proc/cpuinfo", "model name") ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+        var memKb = ReadProcField("/proc/meminfo", "MemTotal")?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+        var memory = long.TryParse(memKb, out var kb) ? kb * 1024 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var (gpu, gpuMemory) = NvidiaSmi();
+        return new WorkerDevice(cpu, Environment.ProcessorCount, memory, gpu, gpuMemory);
+    }
+
+    static string? ReadProcField(string file, string field)
+    {
+        try
+        {
+            return File.ReadLines(file).Where(l => l.StartsWith(field, StringComparison.Ordinal))
+                .Select(l => l[(l.IndexOf(':') + 1)..].Trim()).FirstOrDefault();
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>"NVIDIA A100-SXM4-80GB x 2" and the memory of one, or nulls without NVIDIA's tool.</summary>
+    static (string?, long?) NvidiaSmi()
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo("nvidia-smi", "--query-gpu=name,memory.total --format=csv,noheader,nounits")
+            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
+            if (process is null) return (null, null);
+            var lines = process.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (!process.WaitForExit(5000) || process.ExitCode != 0 || lines.Length == 0) return (null, null);
+            var first = lines[0].Split(',', StringSplitOptions.TrimEntries);
+            var name = lines.Length > 1 ? $"{first[0]} x {lines.Length}" : first[0];
+            return (name, first.Length > 1 && long.TryParse(first[1], out var mib) ? mib * 1024 * 1024 : null);
+        }
+        catch (System.ComponentModel.Win32Exception) { return (null, null); }
+    }
+}

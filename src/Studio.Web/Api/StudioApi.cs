@@ -1,0 +1,123 @@
+using System.IO.Compression;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+using Studio.Core.Runs;
+
+namespace Studio.Web.Api;
+
+public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
+public sealed record ResumeRunRequest(int? CheckpointId);
+public sealed record ForkRequest(string? Name, string? ConfigYaml);
+public sealed record ExportRequest(string Format);
+
+/// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>
+public static class StudioApi
+{
+    public static void MapStudioApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+
+        api.MapGet("/runs", async (IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            return await db.Runs.AsNoTracking().OrderByDescending(r => r.Id).ToListAsync(ct);
+        });
+        api.MapGet("/runs/{id:int}", async (int id, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            return await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id, ct) is { } run ? Results.Ok(run) : NoRun(id);
+        });
+        api.MapPost("/runs", (CreateRunRequest request, RunService runs, CancellationToken ct) =>
+            Act(async () =>
+            {
+                var run = await runs.CreateAsync(request.Name, request.ConfigYaml ?? "", request.Queue ?? "default", ct);
+                return Results.Created($"/api/runs/{run.Id}", run);
+            }));
+        api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));
+        api.MapPost("/runs/{id:int}/resume", (int id, ResumeRunRequest? request, RunService runs, CancellationToken ct) =>
+            Act(async () => Results.Ok(await runs.ResumeAsync(id, request?.CheckpointId, ct))));
+        api.MapDelete("/runs/{id:int}", (int id, bool? artifacts, RunService runs, CancellationToken ct) =>
+            Act(async () => { await runs.DeleteAsync(id, artifacts ?? false, ct); return Results.NoContent(); }));
+
+        api.MapGet("/runs/{id:int}/metrics", async (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
+            Results.Ok(await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)));
+        api.MapGet("/runs/{id:int}/validation", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.ValidationAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/events", async (int id, long? after, RunData data, CancellationToken ct) =>
+            Results.Ok(await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
+        api.MapGet("/runs/{id:int}/checkpoints", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.CheckpointsAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/samples", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.SamplesAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/samples/{sampleId:long}/image", async (int id, long sampleId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            var sample = await db.Samples.AsNoTracking().SingleOrDefaultAsync(s => s.Id == sampleId && s.RunId == id, ct);
+            return sample is null ? Results.NotFound() : Png(sample.PngPath, options);
+        });
+
+        api.MapGet("/checkpoints/{id:int}/download", async (int id, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            var c = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(x => x.Id == id, ct);
+            if (c is null) return Results.NotFound(new { error = $"no checkpoint {id}" });
+            if (!ArtifactFolders.Contains(options, c.Path)) return Results.Problem($"checkpoint {id} lies outside the artifact folder", statusCode: 403);
+            if (File.Exists(c.Path)) return Results.File(c.Path, "application/octet-stream", Path.GetFileName(c.Path), enableRangeProcessing: true);
+            if (!Directory.Exists(c.Path)) return Results.NotFound(new { error = $"{c.Path} is gone" });
+            // A checkpoint folder goes out as a zip written straight to the response.
+            return Results.Stream(async stream =>
+            {
+                using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+                foreach (var file in Directory.EnumerateFiles(c.Path, "*", SearchOption.AllDirectories))
+                {
+                    var entry = zip.CreateEntry(Path.GetRelativePath(c.Path, file), CompressionLevel.NoCompression);
+                    await using var to = entry.Open();
+                    await using var from = File.OpenRead(file);
+                    await from.CopyToAsync(to);
+                }
+            }, "application/zip", $"run-{c.RunId}-step-{c.Step}.zip");
+        });
+        api.MapPost("/checkpoints/{id:int}/fork", (int id, ForkRequest? request, RunService runs, CancellationToken ct) =>
+            Act(async () =>
+            {
+                var run = await runs.ForkAsync(id, request?.Name, request?.ConfigYaml, ct);
+                return Results.Created($"/api/runs/{run.Id}", run);
+            }));
+        api.MapPost("/checkpoints/{id:int}/export", (int id, ExportRequest request, RunService runs, CancellationToken ct) =>
+            Act(async () => Results.Accepted(value: new { job = await runs.ExportCheckpointAsync(id, request.Format, ct) })));
+        api.MapDelete("/checkpoints/{id:int}", (int id, RunService runs, CancellationToken ct) =>
+            Act(async () => { await runs.DeleteCheckpointAsync(id, ct); return Results.NoContent(); }));
+
+        api.MapPost("/generations", (GenerationRequest request, GenerationService generations, CancellationToken ct) =>
+            Act(async () =>
+            {
+                var g = await generations.RequestAsync(request, ct);
+                return Results.Created($"/api/generations/{g.Id}", g);
+            }));
+        api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
+            Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
+        api.MapGet("/generations/{id:int}", async (int id, GenerationService generations, CancellationToken ct) =>
+            await generations.FindAsync(id, ct) is { } g ? Results.Ok(g) : Results.NotFound(new { error = $"no generation {id}" }));
+        api.MapGet("/generations/{id:int}/images/{imageId:int}", async (int id, int imageId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            var image = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i => i.Id == imageId && i.GenerationId == id, ct);
+            return image?.PngPath is null ? Results.NotFound() : Png(image.PngPath, options);
+        });
+    }
+
+    static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
+
+    static IResult Png(string path, StudioOptions options) =>
+        !ArtifactFolders.Contains(options, path) ? Results.Problem("the image lies outside the artifact folder", statusCode: 403)
+        : File.Exists(path) ? Results.File(path, "image/png")
+        : Results.NotFound();
+
+    /// <summary>Runs an action; a refused action (wrong state, unknown id, bad value) answers 400 with the reason.</summary>
+    static async Task<IResult> Act(Func<Task<IResult>> action)
+    {
+        try { return await action(); }
+        catch (RunActionException e) { return Results.BadRequest(new { error = e.Message }); }
+    }
+}

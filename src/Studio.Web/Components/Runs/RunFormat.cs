@@ -1,0 +1,46 @@
+using System.Globalization;
+using MudBlazor;
+using Studio.Core.Data;
+
+namespace Studio.Web.Components.Runs;
+
+/// <summary>How run numbers read on the pages.</summary>
+public static class RunFormat
+{
+    public static Color StateColor(RunState state) => state switch
+    {
+        RunState.Queued => Color.Default,
+        RunState.Running => Color.Info,
+        RunState.Stopping => Color.Warning,
+        RunState.Completed => Color.Success,
+        RunState.Failed => Color.Error,
+        RunState.Cancelled => Color.Dark,
+        _ => Color.Default,
+    };
+
+    public static string Duration(double? seconds)
+    {
+        if (seconds is not { } s || !double.IsFinite(s) || s < 0) return "–";
+        var t = TimeSpan.FromSeconds(s);
+        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}h {t.Minutes:00}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m {t.Seconds:00}s" : $"{t.Seconds}s";
+    }
+
+    public static string Time(DateTime? utc) =>
+        utc is { } t ? DateTime.SpecifyKind(t, DateTimeKind.Utc).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "–";
+
+    public static string Bytes(long? bytes)
+    {
+        if (bytes is not { } b) return "–";
+        string[] units = ["B", "KB", "MB", "GB", "TB"];
+        double v = b; int u = 0;
+        while (v >= 1024 && u < units.Length - 1) { v /= 1024; u++; }
+        return $"{v.ToString(u == 0 ? "0" : "0.#", CultureInfo.InvariantCulture)} {units[u]}";
+    }
+
+    public static string Count(long? n) => n is { } v
+        ? v >= 1_000_000_000 ? $"{v / 1e9:0.##}B" : v >= 1_000_000 ? $"{v / 1e6:0.##}M" : v >= 1000 ? $"{v / 1e3:0.#}K" : v.ToString(CultureInfo.InvariantCulture)
+        : "–";
+
+    public static string Number(double? x, string format = "G4") =>
+        x is { } v && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "–";
+}

@@ -1,0 +1,90 @@
+using System.Globalization;
+using Bunit;
+using MudBlazor.Services;
+using Studio.Core.Charts;
+using Studio.Web.Components.Charts;
+
+namespace Studio.Web.Tests;
+
+public class LineChartTests
+{
+    static BunitContext NewContext()
+    {
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        return ctx;
+    }
+
+    static ChartPoint[] Decaying(int n) => Enumerable.Range(1, n).Select(i => new ChartPoint(i, 1.0 / i + (i % 7) * 1e-4)).ToArray();
+
+    static int Count(IRenderedComponent<LineChart> cut, string kind) =>
+        int.Parse(cut.Find($"path[data-kind={kind}]").GetAttribute("data-count")!, CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task AHundredThousandPointsAreDrawnAsAtMostMaxPointsAndShortSeriesWhole()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", Decaying(100_000))]).Add(c => c.MaxPoints, 2000));
+        Assert.Equal(2000, Count(cut, "raw"));
+        Assert.Empty(cut.FindAll("path[data-kind=smoothed]"));
+        // The path really has that many vertices.
+        Assert.Equal(2000, cut.Find("path[data-kind=raw]").GetAttribute("d")!.Count(ch => ch is 'M' or 'L'));
+
+        var small = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", Decaying(50))]));
+        Assert.Equal(50, Count(small, "raw"));
+    }
+
+    [Fact]
+    public async Task SmoothingDrawsTheEmaOverTheRawSeries()
+    {
+        await using var ctx = NewContext();
+        // Alternating 0 and 2: the raw line zig-zags; a 0.9 EMA settles near 1.
+        var points = Enumerable.Range(0, 400).Select(i => new ChartPoint(i, i % 2 == 0 ? 0 : 2)).ToArray();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", points)]).Add(c => c.Smoothing, 0.9));
+        Assert.Equal(400, Count(cut, "raw"));
+        Assert.Equal("0.25", cut.Find("path[data-kind=raw]").GetAttribute("opacity"));
+        var last = double.Parse(cut.Find("path[data-kind=smoothed]").GetAttribute("data-last")!, CultureInfo.InvariantCulture);
+        Assert.Equal(SeriesMath.Ema(points, 0.9)[^1].Y, last, 1);
+        Assert.InRange(last, 0.8, 1.2);
+    }
+
+    [Fact]
+    public async Task LogScaleLabelsDecadesAndLeavesOutNonPositiveValues()
+    {
+        await using var ctx = NewContext();
+        ChartPoint[] points = [new(0, 0), new(1, 1e-3), new(2, 1e-2), new(3, 1e-1), new(4, 1), new(5, -1)];
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", points)]).Add(c => c.LogY, true));
+        Assert.Equal(4, Count(cut, "raw"));
+        Assert.Equal("true", cut.Find("svg").GetAttribute("data-log"));
+        var labels = cut.FindAll("[data-y-tick]").Select(t => t.TextContent).ToList();
+        Assert.Equal(["1e-3", "1e-2", "1e-1", "1e0"], labels);
+
+        var linear = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", points)]));
+        Assert.Equal(6, int.Parse(linear.Find("path[data-kind=raw]").GetAttribute("data-count")!));
+    }
+
+    [Fact]
+    public async Task ZoomDrawsOnlyTheChosenRangeAndResetRestoresIt()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", Decaying(1000))]).Add(c => c.MaxPoints, 5000));
+        Assert.Equal(1000, Count(cut, "raw"));
+        await cut.InvokeAsync(() => cut.Instance.ZoomTo(0.5, 0.75));
+        // The x range 1..1000 -> [500.5, 750.25]: points 501..750.
+        Assert.Equal(250, Count(cut, "raw"));
+        Assert.Equal((500.5, 750.25), cut.Instance.VisibleX);
+        cut.Find("[data-testid=chart-reset-zoom]").Click();
+        Assert.Equal(1000, Count(cut, "raw"));
+        Assert.Empty(cut.FindAll("[data-testid=chart-reset-zoom]"));
+    }
+
+    [Fact]
+    public async Task AnEmptyChartSaysSo()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, []).Add(c => c.EmptyText, "No data yet."));
+        Assert.Contains("No data yet.", cut.Markup);
+        Assert.Empty(cut.FindAll("path"));
+    }
+}

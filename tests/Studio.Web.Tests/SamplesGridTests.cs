@@ -1,0 +1,72 @@
+using Bunit;
+using MudBlazor.Services;
+using Studio.Core.Data;
+using Studio.Web.Components.Runs;
+
+namespace Studio.Web.Tests;
+
+public class SamplesGridTests
+{
+    static List<SampleEntry> Samples()
+    {
+        var samples = new List<SampleEntry>();
+        long id = 1;
+        foreach (var prompt in new[] { (0, "a red cube"), (1, "a sign that says HI") })
+        {
+            samples.Add(new SampleEntry { Id = id++, RunId = 7, Step = 0, PromptIndex = prompt.Item1, Prompt = prompt.Item2, Seed = 1, IsTeacher = true, PngPath = "t.png" });
+            foreach (var step in new[] { 100L, 200L, 300L })
+                samples.Add(new SampleEntry { Id = id++, RunId = 7, Step = step, PromptIndex = prompt.Item1, Prompt = prompt.Item2, Seed = 1, PngPath = $"{step}.png" });
+        }
+        return samples;
+    }
+
+    static BunitContext NewContext()
+    {
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        return ctx;
+    }
+
+    static List<string?> StudentSteps(IRenderedComponent<SamplesGrid> cut) =>
+        cut.FindAll("img[data-testid=sample-image]").Select(i => i.GetAttribute("data-step")).Where(s => s != "0").ToList();
+
+    [Fact]
+    public async Task OneSliderMovesEveryPromptToTheSameStep()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, Samples()));
+        // Starts at the newest step, one student image per prompt beside the teacher's.
+        Assert.Equal(2, cut.FindAll("[data-testid=sample-prompt]").Count);
+        Assert.Equal(["300", "300"], StudentSteps(cut));
+        Assert.Equal(2, cut.FindAll("img[data-step='0']").Count);
+
+        cut.Find("input[type=range]").Input("0");
+        Assert.Equal(["100", "100"], StudentSteps(cut));
+        Assert.Contains("step 100", cut.Find("[data-testid=samples-step]").TextContent);
+        Assert.Equal("/api/runs/7/samples/2/image", cut.FindAll("img[data-step='100']")[0].GetAttribute("src"));
+
+        cut.Find("input[type=range]").Input("1");
+        Assert.Equal(["200", "200"], StudentSteps(cut));
+    }
+
+    [Fact]
+    public async Task NewSamplesDoNotMoveASliderTheUserMovedBack()
+    {
+        await using var ctx = NewContext();
+        var samples = Samples();
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, samples));
+        cut.Find("input[type=range]").Input("0");
+        samples.Add(new SampleEntry { Id = 99, RunId = 7, Step = 400, PromptIndex = 0, Prompt = "a red cube", Seed = 1, PngPath = "400.png" });
+        cut.Render(p => p.Add(c => c.Samples, samples.ToList()));
+        Assert.Equal(["100", "100"], StudentSteps(cut));
+    }
+
+    [Fact]
+    public async Task NoSamplesSaysWhenTheyCome()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, []));
+        Assert.Contains("No samples yet", cut.Markup);
+    }
+}

@@ -35,7 +35,7 @@ public class PromptSetImportTests
         var jsonl = "{\"text\": \"a red cube\", \"category\": \"semantics/colour\"}\n{oops\n\n{\"text\": \"" + new string('x', 5000) + "\"}\n{\"caption\": \"a dog\"}\n{\"words\": \"no text\"}\n";
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(jsonl, "mixed.jsonl"));
 
-        cut.WaitForAssertion(() => Assert.Contains("mixed.jsonl: 2 prompts; 1 empty, 1 too long, 2 bad lines skipped", cut.Find("[data-testid=import-summary]").TextContent));
+        cut.WaitForAssertion(() => Assert.Contains("mixed.jsonl: 2 prompts; 1 empty, 1 too long, 2 bad lines skipped", cut.Find("[data-testid=import-summary]").TextContent), TimeSpan.FromSeconds(20));
         Assert.Equal(["2", "6"], cut.FindAll("[data-testid=import-bad-lines] li").Select(li => li.GetAttribute("data-line")));
         Assert.Contains("not valid JSON", cut.FindAll("[data-testid=import-bad-lines] li")[0].TextContent);
         Assert.Contains("lines 3", cut.Find("[data-testid=import-empty]").TextContent);
@@ -52,11 +52,11 @@ public class PromptSetImportTests
         await using var ctx = NewContext(data);
         var cut = ctx.Render<PromptSetImport>();
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("id,words\n1,hello\n", "prompts.csv"));
-        cut.WaitForAssertion(() => Assert.Contains("prompts.csv: the first line must be a header naming a text column", cut.Find("[data-testid=import-error]").TextContent));
+        cut.WaitForAssertion(() => Assert.Contains("prompts.csv: the first line must be a header naming a text column", cut.Find("[data-testid=import-error]").TextContent), TimeSpan.FromSeconds(20));
         Assert.Empty(cut.FindAll("[data-testid=import-confirm]"));
 
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("x", "prompts.parquet"));
-        cut.WaitForAssertion(() => Assert.Contains("unknown prompt file type '.parquet'", cut.Find("[data-testid=import-error]").TextContent));
+        cut.WaitForAssertion(() => Assert.Contains("unknown prompt file type '.parquet'", cut.Find("[data-testid=import-error]").TextContent), TimeSpan.FromSeconds(20));
     }
 
     [Fact]

@@ -26,6 +26,12 @@ public sealed class FluxTransformer : Module
 
     public FluxTransformerConfig Config { get; }
 
+    /// <summary>
+    /// Recompute each block's activations during the backward pass instead of keeping them (see
+    /// <see cref="ActivationCheckpoint"/>); applies whenever gradients are enabled. Outputs are unchanged.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     public FluxTransformer(FluxTransformerConfig config) : base("FluxTransformer2DModel")
     {
         Config = config;
@@ -69,16 +75,29 @@ public sealed class FluxTransformer : Module
         using var rotary = _posEmbed.Forward(cat([txtIds, imgIds], 0));
 
         foreach (var block in transformer_blocks)
-            (context, hidden) = block.forward(hidden, context, temb, rotary);
+            (context, hidden) = GradientCheckpointing ? Checkpointed(block, hidden, context, temb, rotary) : block.forward(hidden, context, temb, rotary);
 
         var textLength = context.shape[1];
         hidden = cat([context, hidden], 1);
         foreach (var block in single_transformer_blocks)
-            hidden = block.forward(hidden, temb, rotary);
+            hidden = GradientCheckpointing ? Checkpointed(block, hidden, temb, rotary) : block.forward(hidden, temb, rotary);
 
         hidden = hidden.narrow(1, textLength, hidden.shape[1] - textLength);
         return proj_out.forward(norm_out.forward(hidden, temb)).MoveToOuterDisposeScope();
     }
+
+    static (Tensor Context, Tensor Hidden) Checkpointed(FluxTransformerBlock block, Tensor hidden, Tensor context, Tensor temb, RotaryEmbedding rotary)
+    {
+        var outputs = ActivationCheckpoint.Run(x =>
+        {
+            var (c, h) = block.forward(x[0], x[1], x[2], new RotaryEmbedding(x[3], x[4]));
+            return [c, h];
+        }, hidden, context, temb, rotary.Cos, rotary.Sin);
+        return (outputs[0], outputs[1]);
+    }
+
+    static Tensor Checkpointed(FluxSingleTransformerBlock block, Tensor hidden, Tensor temb, RotaryEmbedding rotary) =>
+        ActivationCheckpoint.Run(x => [block.forward(x[0], x[1], new RotaryEmbedding(x[2], x[3]))], hidden, temb, rotary.Cos, rotary.Sin)[0];
 
     void CheckInputs(Tensor hidden, Tensor context, Tensor pooled, Tensor timestep, Tensor imgIds, Tensor txtIds, Tensor? guidance)
     {

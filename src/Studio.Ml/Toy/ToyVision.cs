@@ -17,25 +17,24 @@ public static class ToyInk
     public const float MaxResidual = 60f;
     public const sbyte None = -1;
 
-    readonly record struct Line(float R, float G, float B, float Dr, float Dg, float Db, float InverseLengthSquared, sbyte Colour)
+    /// <summary>A line's direction from its background colour, and the object colour it leads to (None: a background).</summary>
+    readonly record struct Direction(float R, float G, float B, float LengthSquared, float InverseLengthSquared, sbyte Colour)
     {
-        public static Line Between(Rgb from, Rgb to, sbyte colour)
+        public static Direction Between(Rgb from, Rgb to, sbyte colour)
         {
-            float dr = to.R - from.R, dg = to.G - from.G, db = to.B - from.B;
-            return new Line(from.R, from.G, from.B, dr, dg, db, 1f / (dr * dr + dg * dg + db * db), colour);
+            float r = to.R - from.R, g = to.G - from.G, b = to.B - from.B;
+            float lengthSquared = r * r + g * g + b * b;
+            return new Direction(r, g, b, lengthSquared, 1f / lengthSquared, colour);
         }
     }
 
-    /// <summary>Background-to-background lines first, so that a tie (a pure background colour) stays background.</summary>
-    static readonly Line[] Lines =
-        (from first in ToyPalette.BackgroundColours
-         from second in ToyPalette.BackgroundColours
-         where first < second
-         select Line.Between(ToyPalette.Of(first), ToyPalette.Of(second), None))
-        .Concat(
-         from background in ToyPalette.BackgroundColours
-         from colour in ToyPalette.ObjectColours
-         select Line.Between(ToyPalette.Of(background), ToyPalette.Of(colour), (sbyte)colour))
+    /// <summary>Per background colour (the lines' common start), the lines to later background colours and to every
+    /// object colour.</summary>
+    static readonly (Rgb Start, Direction[] ToBackgrounds, Direction[] ToInk)[] Starts = ToyPalette.BackgroundColours
+        .Select(first => (
+            ToyPalette.Of(first),
+            ToyPalette.BackgroundColours.Where(second => first < second).Select(second => Direction.Between(ToyPalette.Of(first), ToyPalette.Of(second), None)).ToArray(),
+            ToyPalette.ObjectColours.Select(c => Direction.Between(ToyPalette.Of(first), ToyPalette.Of(c), (sbyte)c)).ToArray()))
         .ToArray();
 
     /// <summary>Per pixel (row-major), the index of its object colour or <see cref="None"/>.</summary>
@@ -43,19 +42,29 @@ public static class ToyInk
     {
         var p = image.Pixels;
         var ink = new sbyte[ToyImage.Plane];
+        Span<float> er = stackalloc float[Starts.Length], eg = stackalloc float[Starts.Length], eb = stackalloc float[Starts.Length], e2 = stackalloc float[Starts.Length];
         for (int i = 0; i < ink.Length; i++)
         {
             float r = (p[i] + 1f) * 127.5f, g = (p[ToyImage.Plane + i] + 1f) * 127.5f, b = (p[2 * ToyImage.Plane + i] + 1f) * 127.5f;
+            for (int k = 0; k < Starts.Length; k++)
+            {
+                var start = Starts[k].Start;
+                er[k] = r - start.R; eg[k] = g - start.G; eb[k] = b - start.B;
+                e2[k] = er[k] * er[k] + eg[k] * eg[k] + eb[k] * eb[k];
+            }
             float bestResidual = MaxResidual * MaxResidual, bestCoverage = 0;
             sbyte best = None;
-            foreach (var line in Lines)
-            {
-                float er = r - line.R, eg = g - line.G, eb = b - line.B;
-                float t = Math.Clamp((er * line.Dr + eg * line.Dg + eb * line.Db) * line.InverseLengthSquared, 0f, 1f);
-                float xr = er - t * line.Dr, xg = eg - t * line.Dg, xb = eb - t * line.Db;
-                float residual = xr * xr + xg * xg + xb * xb;
-                if (residual < bestResidual) { bestResidual = residual; bestCoverage = t; best = line.Colour; }
-            }
+            // Background lines first, so that a tie (a pure background colour) stays background.
+            for (int pass = 0; pass < 2; pass++)
+                for (int k = 0; k < Starts.Length; k++)
+                    foreach (var d in pass == 0 ? Starts[k].ToBackgrounds : Starts[k].ToInk)
+                    {
+                        // Distance off the segment via |e - t d|^2 = |e|^2 - 2 t (e.d) + t^2 |d|^2.
+                        float dot = er[k] * d.R + eg[k] * d.G + eb[k] * d.B;
+                        float t = Math.Clamp(dot * d.InverseLengthSquared, 0f, 1f);
+                        float residual = e2[k] - 2 * t * dot + t * t * d.LengthSquared;
+                        if (residual < bestResidual) { bestResidual = residual; bestCoverage = t; best = d.Colour; }
+                    }
             ink[i] = best != None && bestCoverage >= MinCoverage ? best : None;
         }
         return ink;

@@ -9,6 +9,7 @@ public static class BenchCommand
     {
         var command = new Command("bench", "Run a standard benchmark workload and print one JSON line per measurement.");
         command.Subcommands.Add(BenchT5Command.Create());
+        command.Subcommands.Add(BenchLoadCommand.Create());
         return command;
     }
 }

@@ -53,12 +53,14 @@ public sealed class Checkpoint : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{indexPath}: no weight_map object");
             weightMap = map.EnumerateObject().ToDictionary(p => p.Name,
                 p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] is not a file name"));
         }
         catch (JsonException e) { throw new InvalidDataException($"{indexPath}: not valid JSON ({e.Message})"); }
+        catch (ArgumentException) { throw new InvalidDataException($"{indexPath}: weight_map names a tensor twice"); }
+        if (weightMap.Count == 0) throw new InvalidDataException($"{indexPath}: weight_map is empty");
 
         var files = new Dictionary<string, SafeTensorsFile>();
         var fileOf = new Dictionary<string, SafeTensorsFile>();
@@ -68,7 +70,11 @@ public sealed class Checkpoint : IDisposable
             {
                 if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
                     throw new InvalidDataException($"{indexPath}: shard name '{shard}' points outside the folder");
-                files[shard] = SafeTensorsFile.Open(System.IO.Path.Combine(dir, shard));
+                var shardPath = System.IO.Path.Combine(dir, shard);
+                if (!File.Exists(shardPath))
+                    throw new InvalidDataException(
+                        $"{indexPath}: shard '{shard}' (holding '{weightMap.First(kv => kv.Value == shard).Key}') does not exist in {dir}");
+                files[shard] = SafeTensorsFile.Open(shardPath);
             }
             foreach (var (name, shard) in weightMap)
             {

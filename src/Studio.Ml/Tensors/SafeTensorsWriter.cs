@@ -4,34 +4,49 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Tensors;
 
+/// <summary>Where one tensor goes in a safetensors file: its name, dtype and shape (its bytes follow the previous tensor's).</summary>
+public sealed record TensorLayout(string Name, ScalarType DType, long[] Shape)
+{
+    public long ByteLength => Shape.Aggregate(1L, (a, b) => a * b) * Tensors.DType.Size(DType);
+}
+
 /// <summary>Writes .safetensors files atomically: a temporary file in the same folder, flushed, then renamed.</summary>
 public static class SafeTensorsWriter
 {
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.ToList();
+        var header = Header(list.Select(t => new TensorLayout(t.Key, t.Value.dtype, t.Value.shape)), metadata);
+        AtomicFile.Write(path, stream =>
+        {
+            stream.Write(header);
+            foreach (var (_, t) in list) WriteTensorBytes(stream, t);
+        });
+    }
+
+    /// <summary>
+    /// The start of a safetensors file for tensors stored in this order: the 8-byte header length, then the JSON header
+    /// padded with spaces so the data area starts 8-byte aligned (as the reference writer does).
+    /// </summary>
+    public static byte[] Header(IEnumerable<TensorLayout> layout, IReadOnlyDictionary<string, string>? metadata = null)
+    {
         var header = new Dictionary<string, object>();
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
         long offset = 0;
-        foreach (var (name, t) in list)
+        foreach (var t in layout)
         {
-            var bytes = t.NumberOfElements * DType.Size(t.dtype);
-            header[name] = new { dtype = DType.Name(t.dtype), shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
-            offset += bytes;
+            if (t.Name == "__metadata__" || header.ContainsKey(t.Name))
+                throw new ArgumentException($"tensor name '{t.Name}' is used twice or reserved", nameof(layout));
+            header[t.Name] = new { dtype = DType.Name(t.DType), shape = t.Shape, data_offsets = new[] { offset, offset + t.ByteLength } };
+            offset += t.ByteLength;
         }
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
-        // Pad the header with spaces so the data area starts 8-byte aligned (as the reference writer does).
         var padded = (json.Length + 7) / 8 * 8;
-        var headerBytes = new byte[padded];
-        json.CopyTo(headerBytes, 0);
-        for (int i = json.Length; i < padded; i++) headerBytes[i] = (byte)' ';
-
-        AtomicFile.Write(path, stream =>
-        {
-            stream.Write(BitConverter.GetBytes((ulong)padded));
-            stream.Write(headerBytes);
-            foreach (var (_, t) in list) WriteTensorBytes(stream, t);
-        });
+        var bytes = new byte[8 + padded];
+        BitConverter.GetBytes((ulong)padded).CopyTo(bytes, 0);
+        json.CopyTo(bytes, 8);
+        bytes.AsSpan(8 + json.Length).Fill((byte)' ');
+        return bytes;
     }
 
     static unsafe void WriteTensorBytes(Stream stream, Tensor t)

@@ -19,13 +19,12 @@ public sealed record TensorEntry(string Name, ScalarType DType, long[] Shape, lo
 /// spans that tile the data area exactly (in order, no gap, no overlap, nothing after the last one).
 /// </summary>
 /// <remarks>
-/// Tensors are read with positioned reads (pread) straight into their destination's storage, not through a memory
-/// map. Measured with `studio bench load` on a 1 GB file (README, "Loading checkpoints"): pread into fresh tensors grew
-/// peak RSS by 1.009x the file size; copying out of a whole-file map 2.01x (the mapped pages count as resident too);
-/// one map per tensor 1.07x with 64 MB tensors (and more with bigger ones) and was slower; a zero-copy
-/// `torch.from_file` view 1.013x, but its tensors alias the file mapping and cannot become the module's own
-/// parameters, which <see cref="ModuleLoader"/> fills in place. So pread is the one path that stays under 1.05x for
-/// every use here.
+/// Tensors are read with positioned reads (pread) straight into their destination's storage; the file is not
+/// memory-mapped. Measured on a 1 GB file (README, "Loading checkpoints"): pread into fresh, prefaulted tensors grew peak
+/// RSS by 1.0015x the file size; copying out of a whole-file map 2.01x (mapped pages count as resident too); one map
+/// per tensor 1.07x with 64 MB tensors (more with bigger ones), and both were slower; zero-copy `torch.from_file` views
+/// 1.013x and fast, but they alias the file mapping and cannot become a module's own parameters, which
+/// <see cref="ModuleLoader"/> fills in place. So reading is the one way that stays under 1.05x for every use here.
 /// </remarks>
 public sealed class SafeTensorsFile : IDisposable
 {

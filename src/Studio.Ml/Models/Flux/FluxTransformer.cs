@@ -1,4 +1,5 @@
 using Studio.Ml.Models.Common;
+using Studio.Ml.Tensors;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -47,6 +48,41 @@ public sealed class FluxTransformer : Module
         norm_out = new AdaLayerNormContinuous(inner, inner, eps: 1e-6);
         proj_out = Linear(inner, config.PatchSize * config.PatchSize * config.OutChannels);
         RegisterComponents();
+    }
+
+    /// <summary>A randomly initialised model with parameters in the given dtype, in eval mode.</summary>
+    public static FluxTransformer Create(FluxTransformerConfig config, ScalarType dtype = ScalarType.Float32)
+    {
+        var model = ModelConstruction.InDType(dtype, () => new FluxTransformer(config));
+        model.eval();
+        return model;
+    }
+
+    /// <summary>
+    /// Loads a diffusers `transformer/` folder (config.json + single or sharded safetensors), or an original
+    /// single-file FLUX checkpoint (the configuration is inferred from its shapes, see
+    /// <see cref="FluxOriginalCheckpoint.InferConfig"/>), with parameters in the given dtype.
+    /// </summary>
+    /// <param name="axesDimsRope">For an original checkpoint whose head width is not FLUX.1's 128.</param>
+    public static FluxTransformer FromPretrained(string path, ScalarType dtype = ScalarType.Float32, int[]? axesDimsRope = null)
+    {
+        using var checkpoint = Checkpoint.Open(path);
+        var original = FluxOriginalCheckpoint.IsOriginalLayout(checkpoint);
+        var config = original
+            ? FluxOriginalCheckpoint.InferConfig(checkpoint, axesDimsRope)
+            : FluxTransformerConfig.Load(Path.Combine(Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!, "config.json"));
+        var model = Create(config, dtype);
+        try
+        {
+            if (original) FluxOriginalCheckpoint.Load(model, checkpoint);
+            else ModuleLoader.Load(model, checkpoint);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -143,6 +143,41 @@ public class T5EncoderTests
         }
     }
 
+    [Fact]
+    public void DropoutActsInTrainingModeOnly()
+    {
+        var config = T5Config.Load(Path.Combine(TestPaths.Fixture("t5_encoder_v11"), "config.json")) with { DropoutRate = 0.3 };
+        using var model = T5Encoder.Create(config);
+        using var ids = torch.randint(2, config.VocabSize, [2, 9], dtype: ScalarType.Int64);
+        using var _ = torch.no_grad();
+        using (var a = model.forward(ids))
+        using (var b = model.forward(ids))
+            Assert.True(a.eq(b).all().item<bool>(), "eval mode must be deterministic");
+        model.train();
+        using (var a = model.forward(ids))
+        using (var b = model.forward(ids))
+            Assert.False(a.eq(b).all().item<bool>(), "training mode must apply dropout");
+    }
+
+    [Fact]
+    public void Float16StaysWithinHalfPrecisionRoundingOfFloat32()
+    {
+        var config = T5Config.Load(Path.Combine(TestPaths.Fixture("t5_encoder_v10"), "config.json"));
+        torch.manual_seed(3);
+        using var float32 = T5Encoder.Create(config);
+        float32.InitialiseLikeTransformers();
+        using var float16 = T5Encoder.Create(config, ScalarType.Float16);
+        using var _ = torch.no_grad();
+        var weights = float32.state_dict();
+        foreach (var (name, p) in float16.state_dict()) p.copy_(weights[name]);
+        using var ids = torch.randint(2, config.VocabSize, [2, 9], dtype: ScalarType.Int64);
+        using var reference = float32.forward(ids);
+        using var half = float16.forward(ids);
+        Assert.Equal(ScalarType.Float16, half.dtype);
+        var relative = (half.to(ScalarType.Float32) - reference).abs().max().item<float>() / reference.abs().max().item<float>();
+        Assert.True(relative < 1e-2, $"fp16 max relative error {relative:E2}");
+    }
+
     /// <summary>A temporary fixture folder with the config, inputs and outputs of a reference case (and no weights yet).</summary>
     static string CopyFixture(string name, string tag)
     {

@@ -33,10 +33,11 @@ public sealed class T5Attention : nn.Module
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], seq = hidden.shape[1];
         Tensor Heads(Linear proj) => proj.forward(hidden).view(batch, seq, _config.NumHeads, _config.DKv).transpose(1, 2);
-        // scaled_dot_product_attention divides by sqrt(d_kv); T5 does not scale, so undo it on q.
-        var query = Heads(q) * Math.Sqrt(_config.DKv);
-        var dropout = training ? _config.DropoutRate : 0.0;
-        var context = F.scaled_dot_product_attention(query, Heads(k), Heads(v), bias, dropout);
+        // Explicit rather than scaled_dot_product_attention: as fast in float32 and faster in bf16 on this CPU, and
+        // it is transformers' computation as written (scores in the model dtype, softmax in float32).
+        var scores = Heads(q).matmul(Heads(k).transpose(2, 3)) + bias;
+        var weights = F.dropout(scores.to(ScalarType.Float32).softmax(-1).to(scores.dtype), _config.DropoutRate, training);
+        var context = weights.matmul(Heads(v));
         var merged = context.transpose(1, 2).reshape(batch, seq, _config.InnerDim);
         return o.forward(merged).MoveToOuterDisposeScope();
     }

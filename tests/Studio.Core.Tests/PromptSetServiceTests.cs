@@ -42,3 +42,24 @@ public class PromptSetServiceTests
         await Assert.ThrowsAsync<RunActionException>(() => service.DeleteAsync(sets[0].Id));
     }
 }
+
+public class TokenLengthsTests
+{
+    [Fact]
+    public void TruncationRatesCountPromptsLongerThanEachLimit()
+    {
+        var lengths = new TokenLengths(null!);
+        string[] texts = ["a cat", string.Join(' ', Enumerable.Repeat("a red cube", 30)), string.Join(' ', Enumerable.Repeat("a red cube", 80))];
+        // The aggregation is under test: the per-prompt lengths come from the tokenizer (tested on its own goldens).
+        var t5 = Studio.Ml.Text.TextTokenizer.BuiltIn("t5");
+        var expected = texts.Select(t => t5.Encode(t).Length).ToArray();
+        Assert.True(expected[0] < 77 && expected[1] is > 77 and < 256 && expected[2] is > 256 and < 512, string.Join(", ", expected));
+
+        var report = lengths.Measure(texts);
+        Assert.Equal(3, report.Measured);
+        Assert.Equal(expected.Max(), report.Longest);
+        Assert.Equal([(77, 2 / 3.0), (256, 1 / 3.0), (512, 0.0)], report.Truncated);
+        Assert.Equal(3, report.Histogram.Sum(h => h.Count));
+        Assert.All(expected, l => Assert.Contains(report.Histogram, h => h.From <= l && l <= h.To));
+    }
+}

@@ -45,6 +45,7 @@ public static class StudioServices
         services.AddSingleton<RunService>();
         services.AddSingleton<GenerationService>();
         services.AddSingleton<Prompts.PromptSetService>();
+        services.AddSingleton<Prompts.TokenLengths>();
         services.AddSingleton<Models.ModelService>();
         // The trainer and the pipelines fill these slots when they are part of the build; until then a run or a
         // generation fails saying so.

@@ -1,0 +1,130 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Playwright;
+
+namespace Studio.E2E.Tests;
+
+/// <summary>Each studio page renders against the real app (a smoke test per page, with a screenshot).</summary>
+[Collection("web")]
+public class StudioPagesTests(WebHostFixture host)
+{
+    readonly HttpClient _http = new();
+
+    async Task<(IPlaywright, IBrowser, IPage)> OpenAsync(string path)
+    {
+        var (playwright, browser) = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
+        await page.GotoAsync(host.Url + path);
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        return (playwright, browser, page);
+    }
+
+    async Task<JsonElement> PostAsync(string path, object body)
+    {
+        var response = await _http.PostAsJsonAsync(host.Url + path, body);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode} {json}");
+        return json;
+    }
+
+    async Task<JsonElement> WaitForRunAsync(int id, string state)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{id}");
+            if (run.GetProperty("state").GetString() == state || DateTime.UtcNow > deadline) return run;
+            await Task.Delay(250);
+        }
+    }
+
+    [Fact]
+    public async Task ARunQueuedThroughTheApiFailsClearlyWithoutTheTrainerAndShowsOnItsPages()
+    {
+        var created = await PostAsync("/api/runs", new { name = "api smoke", configYaml = "seed: 1\n", queue = "default" });
+        var id = created.GetProperty("id").GetInt32();
+        var run = await WaitForRunAsync(id, "Failed");
+        Assert.Equal("the trainer is not installed in this build", run.GetProperty("error").GetString());
+        Assert.Equal(0, (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{id}/metrics?after=0")).GetArrayLength());
+        var events = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{id}/events");
+        Assert.Contains(events.EnumerateArray(), e => e.GetProperty("message").GetString()!.Contains("not installed"));
+        var refused = await _http.PostAsync($"{host.Url}/api/runs/{id}/cancel", null);
+        Assert.Equal(400, (int)refused.StatusCode);
+
+        var (playwright, browser, page) = await OpenAsync("/runs");
+        using var _ = playwright;
+        await using var __ = browser;
+        await Assertions.Expect(page.Locator("[data-testid=runs-table]")).ToContainTextAsync("api smoke");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("runs-table"), FullPage = true });
+
+        await page.GotoAsync($"{host.Url}/runs/{id}");
+        await Assertions.Expect(page.Locator("[data-testid=run-error]")).ToContainTextAsync("the trainer is not installed in this build");
+        await page.Locator("[data-testid=chart-loss]").WaitForAsync();
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Log" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=run-log]")).ToContainTextAsync("Queued on 'default'.");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task PromptSetsListTheBuiltInSetsAndAnImportReportsBadLines()
+    {
+        var (playwright, browser, page) = await OpenAsync("/prompt-sets");
+        using var _ = playwright;
+        await using var __ = browser;
+        await Assertions.Expect(page.Locator("[data-testid=prompt-sets-table]")).ToContainTextAsync("toy:train:semantics");
+        var file = Path.Combine(host.DataDirectory, "upload.jsonl");
+        File.WriteAllText(file, "{\"text\": \"a red cube\"}\n{broken\n{\"text\": \"two blue spheres\", \"category\": \"semantics/numeracy\"}\n");
+        await page.Locator("input[type=file]").SetInputFilesAsync(file);
+        await Assertions.Expect(page.Locator("[data-testid=import-summary]")).ToContainTextAsync("2 prompts; 0 empty, 0 too long, 1 bad lines skipped");
+        await Assertions.Expect(page.Locator("[data-testid=import-bad-lines]")).ToContainTextAsync("line 2: not valid JSON");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("prompt-sets"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task ModelsRefuseAFolderOutsideTheAllowedRoots()
+    {
+        var (playwright, browser, page) = await OpenAsync("/models");
+        using var _ = playwright;
+        await using var __ = browser;
+        await page.Locator("input[data-testid=model-folder], [data-testid=model-folder] input").First.FillAsync("/etc");
+        await page.Locator("[data-testid=model-register]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=model-error]")).ToContainTextAsync("outside the allowed folders");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("models"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task WorkersShowTheirDeviceAndComparePageRenders()
+    {
+        var (playwright, browser, page) = await OpenAsync("/workers");
+        using var _ = playwright;
+        await using var __ = browser;
+        await Assertions.Expect(page.Locator("[data-testid=worker-device]").First).ToContainTextAsync("cores");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("workers-devices"), FullPage = true });
+
+        await page.GotoAsync(host.Url + "/compare");
+        await Assertions.Expect(page.Locator("[data-testid=compare-chart]")).ToContainTextAsync("Select runs");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task AGenerationRequestIsQueuedAndFailsClearlyWithoutThePipelines()
+    {
+        var created = await PostAsync("/api/generations", new { prompt = "a red cube", seed = 1, steps = 4, guidance = 3.5, width = 256, height = 256 });
+        var id = created.GetProperty("id").GetInt32();
+        JsonElement g;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        do
+        {
+            await Task.Delay(250);
+            g = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/generations/{id}");
+        } while (g.GetProperty("state").GetString() is "Queued" or "Running" && DateTime.UtcNow < deadline);
+        Assert.Equal("Failed", g.GetProperty("state").GetString());
+        Assert.Equal("the image pipelines are not installed in this build", g.GetProperty("error").GetString());
+
+        var (playwright, browser, page) = await OpenAsync("/generate");
+        using var _ = playwright;
+        await using var __ = browser;
+        await Assertions.Expect(page.Locator("[data-testid=generation]").First).ToContainTextAsync("a red cube");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate"), FullPage = true });
+    }
+}

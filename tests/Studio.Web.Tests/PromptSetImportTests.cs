@@ -65,7 +65,7 @@ public class PromptSetImportTests
         var data = Directory.CreateTempSubdirectory("studio-web-import-").FullName;
         await using var ctx = NewContext(data);
         var cut = ctx.Render<PromptSetImport>();
-        cut.Find("input[data-testid=import-path], [data-testid=import-path] input").Change(Path.Combine(data, "..", "elsewhere.txt"));
+        cut.Find("input[data-testid=import-path], [data-testid=import-path] input").Input(Path.Combine(data, "..", "elsewhere.txt"));
         cut.FindAll("button").Single(b => b.TextContent.Trim() == "Read").Click();
         Assert.Contains("outside the allowed folders", cut.Find("[data-testid=import-error]").TextContent);
     }

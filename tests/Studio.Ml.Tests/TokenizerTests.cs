@@ -190,6 +190,14 @@ public class TokenizerTests
         var tokenizer = Assert.IsType<T5Tokenizer>(TextTokenizer.Load(folder));
         AssertMatchesGoldens(tokenizer, "t5");
         Assert.Equal([32099, 1], tokenizer.Encode("<extra_id_0>"));
+
+        // Without `legacy: false` in tokenizer_config.json, Hugging Face's converter prepends `▁` to every segment
+        // (prepend_scheme "always"), so text right after an added token starts a word; with it, only the text's start.
+        int[] photo = Goldens("t5").Single(g => g.Text == "A photo of a cat").Ids[..^1];
+        int[] cat = Goldens("t5").Single(g => g.Text == "cat").Ids[..^1];
+        Assert.NotEqual([.. photo, 32099, .. cat, 1], tokenizer.Encode("A photo of a cat<extra_id_0>cat"));
+        File.Delete(Path.Combine(folder, "tokenizer_config.json"));
+        Assert.Equal([.. photo, 32099, .. cat, 1], TextTokenizer.Load(folder).Encode("A photo of a cat<extra_id_0>cat"));
     }
 
     [Fact]

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using Studio.Ml.Models.Clip;
+using Studio.Ml.Models.Common;
+using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.Vae;
+using Studio.Ml.Text;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Diffusion;
+
+/// <summary>One text-to-image call: every prompt gets one image; one seed draws the noise of the whole batch.</summary>
+/// <param name="MaxSequenceLength">T5 tokens per prompt; null: 512 for a guidance-embedded model (FLUX.1-dev), 256 otherwise (schnell).</param>
+/// <param name="VaeTileSize">Decode in overlapping tiles of this many pixels (large images on little memory); null: in one piece.</param>
+public sealed record FluxRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Width, int Height,
+    int? MaxSequenceLength = null, int? VaeTileSize = null);
+
+/// <summary>The images (B, 3, H, W) in [0, 1], float32 on the CPU, and the time each stage took.</summary>
+public sealed record FluxImages(Tensor Images, IReadOnlyList<(string Stage, TimeSpan Time)> Timings) : IDisposable
+{
+    public int Count => (int)Images.shape[0];
+
+    public byte[] Png(int index)
+    {
+        using var image = Images[index];
+        return ImagePng.Encode(image);
+    }
+
+    public void Dispose() => Images.Dispose();
+}
+
+/// <summary>
+/// diffusers' `FluxPipeline` on a diffusers folder (`model_index.json`, `transformer/`, `vae/`, `text_encoder/` CLIP-L,
+/// `text_encoder_2/` T5, `tokenizer/`, `tokenizer_2/`, `scheduler/`): prompts -> CLIP pooled vector + T5-slot states
+/// -> seeded packed noise -> Euler steps with embedded guidance -> unpack -> un-scale/shift -> VAE decode. The T5 slot
+/// takes any encoder of the transformer's text width (<see cref="T5SlotEncoder"/>): the original T5-XXL, a student of
+/// this studio, or a DistillT5 folder; the tokenizer is always the pipeline's `tokenizer_2`.
+/// </summary>
+public sealed class FluxPipeline : IDisposable
+{
+    public FluxTransformer Transformer { get; }
+    public AutoencoderKL Vae { get; }
+    public ClipTextEncoder Clip { get; }
+    public TextTokenizer ClipTokenizer { get; }
+    public T5SlotEncoder T5 { get; }
+    public TextTokenizer T5Tokenizer { get; }
+    public FlowMatchEulerScheduler Scheduler { get; }
+    public string Source { get; }
+
+    FluxPipeline(string source, FluxTransformer transformer, AutoencoderKL vae, ClipTextEncoder clip, TextTokenizer clipTokenizer,
+        T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler)
+    {
+        Source = source;
+        Transformer = transformer;
+        Vae = vae;
+        Clip = clip;
+        ClipTokenizer = clipTokenizer;
+        T5 = t5;
+        T5Tokenizer = t5Tokenizer;
+        Scheduler = scheduler;
+    }
+
+    /// <summary>Loads every component of a diffusers FLUX folder in <paramref name="dtype"/>.</summary>
+    /// <param name="textEncoder2">A folder to put in the T5 slot instead of the pipeline's `text_encoder_2/`.</param>
+    public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null)
+    {
+        folder = Path.GetFullPath(folder);
+        var index = ModelConfig.Load(Path.Combine(folder, "model_index.json"));
+        if (index.OptionalString("_class_name") is { } className && !className.StartsWith("Flux", StringComparison.Ordinal))
+            throw index.Invalid("_class_name", $"is '{className}': not a FLUX pipeline folder");
+        string Part(string name) => Directory.Exists(Path.Combine(folder, name))
+            ? Path.Combine(folder, name)
+            : throw new DirectoryNotFoundException($"{folder}: the pipeline has no '{name}/' folder");
+
+        var owned = new List<IDisposable>();
+        T Keep<T>(T component) where T : IDisposable { owned.Add(component); return component; }
+        try
+        {
+            var transformer = Keep(FluxTransformer.FromPretrained(Part("transformer"), dtype));
+            var vae = Keep(AutoencoderKL.FromPretrained(Part("vae"), dtype));
+            var clip = Keep(ClipTextEncoder.Load(Part("text_encoder"), dtype).Model);
+            var t5 = Keep(T5SlotEncoder.Load(textEncoder2 is null ? Part("text_encoder_2") : Path.GetFullPath(textEncoder2), dtype));
+            var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.Load(Path.Combine(Part("scheduler"), "scheduler_config.json")));
+            if (t5.Width != transformer.Config.JointAttentionDim)
+                throw new InvalidDataException($"the T5 slot ({t5.Description}, {textEncoder2 ?? Part("text_encoder_2")}) gives states of width {t5.Width}, " +
+                    $"but the transformer's joint_attention_dim is {transformer.Config.JointAttentionDim}");
+            if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
+                throw new InvalidDataException($"{Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+            return new FluxPipeline(folder, transformer, vae, clip, TextTokenizer.Load(Part("tokenizer")), t5, TextTokenizer.Load(Part("tokenizer_2")), scheduler);
+        }
+        catch
+        {
+            foreach (var component in owned) component.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>FluxPipeline's T5 length default: 512 for FLUX.1-dev, 256 for schnell (no guidance embedder).</summary>
+    public int DefaultMaxSequenceLength => Transformer.Config.GuidanceEmbeds ? 512 : 256;
+
+    /// <summary>
+    /// `encode_prompt`: CLIP's pooled output of the prompts padded to CLIP's 77 positions, and the T5-slot states of the
+    /// prompts padded/truncated to <paramref name="maxSequenceLength"/>; no attention masks (padding is encoded).
+    /// </summary>
+    public FluxConditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
+        if (maxSequenceLength is < 1 or > 512) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "FLUX takes 1 to 512 T5 tokens");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (clipIds, _) = ClipTokenizer.EncodeBatch(prompts, Clip.Config.MaxPositionEmbeddings);
+        using var clipOutput = Clip.forward(clipIds);
+        var (t5Ids, _) = T5Tokenizer.EncodeBatch(prompts, maxSequenceLength);
+        var states = T5.Encode(t5Ids);
+        return new FluxConditioning(states.MoveToOuterDisposeScope(), clipOutput.PoolerOutput.alias().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>
+    public FluxImages Generate(FluxRequest request, Action<int>? onStep = null)
+    {
+        if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
+        var denoiser = new FluxDenoiser(Transformer, Scheduler);
+        var (latentHeight, latentWidth) = FluxDenoiser.LatentSize(request.Height, request.Width, Vae.Config.DownscaleFactor);
+        var timings = new List<(string, TimeSpan)>();
+        var clock = Stopwatch.StartNew();
+        void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }
+
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var conditioning = EncodePrompts(request.Prompts, request.MaxSequenceLength ?? DefaultMaxSequenceLength);
+        Lap("encode prompts");
+
+        var generator = new Generator((ulong)request.Seed, CPU);
+        var latents = denoiser.InitialLatents(request.Prompts.Count, latentHeight, latentWidth, generator);
+        var schedule = denoiser.Schedule(request.Steps, latentHeight, latentWidth);
+        latents = denoiser.Denoise(latents, latentHeight, latentWidth, schedule, conditioning, request.Guidance, onStep);
+        Lap("denoise");
+
+        var vaeLatents = Vae.UnscaleLatents(LatentPacking.Unpack(latents, latentHeight, latentWidth).to_type(Vae.DType));
+        var decoded = request.VaeTileSize is { } tile ? Vae.DecodeTiled(vaeLatents, tile) : Vae.Decode(vaeLatents);
+        var images = ImagePng.Denormalize(decoded).cpu();
+        Lap("decode");
+        return new FluxImages(images.MoveToOuterDisposeScope(), timings);
+    }
+
+    public void Dispose()
+    {
+        Transformer.Dispose();
+        Vae.Dispose();
+        Clip.Dispose();
+        T5.Dispose();
+    }
+}

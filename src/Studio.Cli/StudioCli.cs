@@ -13,6 +13,9 @@ public static class StudioCli
         root.Subcommands.Add(ToyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(DistillCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(CacheCommand.Create());
         return root;
     }
 }

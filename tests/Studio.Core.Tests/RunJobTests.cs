@@ -36,19 +36,19 @@ public class RunJobTests
     static UpdateMetrics Update(long step) => new() { Stage = 0, Step = step, TotalSteps = 10, Loss = 1.0 / step, LearningRate = 1e-3, GradientNorm = 1 };
 
     [Fact]
-    public async Task WithoutTheTrainerARunFailsSayingSo()
+    public async Task ARunWithAnInvalidConfigurationFailsNamingTheField()
     {
         var s = await SetUpAsync();
         var run = await s.Runs.CreateAsync("toy", "stages: []", "cpu");
-        await s.Job(new NotInstalledExecutors()).Execute(run.Id, CancellationToken.None);
+        await s.Job(new DistillRunExecutor(s.Options)).Execute(run.Id, CancellationToken.None);
         await using var db = s.Db.CreateDbContext();
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal(RunState.Failed, stored.State);
-        Assert.Equal("the trainer is not installed in this build", stored.Error);
+        Assert.Contains("stages: a run needs at least one stage", stored.Error);
         Assert.Equal("test:host:1", stored.Worker);
         Assert.NotNull(stored.FinishedAt);
         Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(),
-            m => m.Contains("the trainer is not installed in this build"));
+            m => m.Contains("stages: a run needs at least one stage"));
     }
 
     [Fact]

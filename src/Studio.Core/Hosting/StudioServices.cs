@@ -47,11 +47,10 @@ public static class StudioServices
         services.AddSingleton<Prompts.PromptSetService>();
         services.AddSingleton<Prompts.TokenLengths>();
         services.AddSingleton<Models.ModelService>();
-        // The trainer and the pipelines fill these slots when they are part of the build; until then a run or a
-        // generation fails saying so.
-        services.TryAddSingleton<IRunExecutor, NotInstalledExecutors>();
+        services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
+        // The image pipelines fill this slot when they are part of the build; until then a generation fails saying so.
         services.TryAddSingleton<IGenerationExecutor, NotInstalledExecutors>();
-        services.TryAddSingleton<ICheckpointExporter, NotInstalledExecutors>();
+        services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();
         services.AddTransient<RunJob>();
         services.AddTransient<GenerationJob>();
         services.AddTransient<ExportJob>();

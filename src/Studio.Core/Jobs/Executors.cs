@@ -39,18 +39,11 @@ public interface ICheckpointExporter
     Task ExportAsync(string checkpointPath, string format, string outputFolder, CancellationToken ct);
 }
 
-/// <summary>The slots' occupants until the trainer and the pipelines are part of the build: each says so and fails.</summary>
-public sealed class NotInstalledExecutors : IRunExecutor, IGenerationExecutor, ICheckpointExporter
+/// <summary>The generation slot's occupant until the image pipelines are part of the build: it says so and fails.</summary>
+public sealed class NotInstalledExecutors : IGenerationExecutor
 {
-    public const string TrainerMissing = "the trainer is not installed in this build";
     public const string PipelinesMissing = "the image pipelines are not installed in this build";
-
-    public Task ExecuteAsync(RunExecution run, ITrainingReporter reporter, CancellationToken ct) =>
-        throw new NotSupportedException(TrainerMissing);
 
     public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, CancellationToken ct) =>
         throw new NotSupportedException(PipelinesMissing);
-
-    public Task ExportAsync(string checkpointPath, string format, string outputFolder, CancellationToken ct) =>
-        throw new NotSupportedException(TrainerMissing);
 }

@@ -80,7 +80,7 @@ public sealed class Distiller
         _resumedLatents = latents;
         _reporter.Event(new TrainingEvent(TrainingEventKind.Resumed, state.Stage, state.GlobalStep,
             $"resumed at step {state.GlobalStep} from {Path.GetFileName(checkpoint)}",
-            new Dictionary<string, string> { ["checkpoint"] = checkpoint }));
+            new Dictionary<string, string> { [TrainingEventData.Path] = checkpoint }));
         return state;
     }
 
@@ -262,7 +262,11 @@ public sealed class Distiller
         var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer, state, latents);
         TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep);
         _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, state.Stage, state.GlobalStep,
-            $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string> { ["path"] = path }));
+            $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string>
+            {
+                [TrainingEventData.Path] = path,
+                [TrainingEventData.Bytes] = new DirectoryInfo(path).EnumerateFiles().Sum(f => f.Length).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }));
     }
 
     /// <summary>Deterministic held-out check: vision loss over fixed noises and trajectory points, and cosine of projected states.</summary>
@@ -322,17 +326,32 @@ public sealed class Distiller
         if (_ctx.Samples is null || _config.Samples.Prompts.Count == 0) return;
         _ctx.Student.eval();
         var resolution = _config.Samples.Resolution > 0 ? _config.Samples.Resolution : stage.Resolution;
-        var dir = Path.Combine(_runDirectory, "samples", TrainingCheckpoint.DirectoryName(state.GlobalStep));
-        var teacherDir = Path.Combine(_runDirectory, "samples", "teacher");
+        var s = _config.Samples;
         using var _ = no_grad();
+        var teacherDir = Path.Combine(_runDirectory, "samples", "teacher");
         if (!Directory.Exists(teacherDir))
+            ReportSamples(state, 0, teacher: true, _ctx.Samples.Render(null, s.Prompts, s.Seeds, s.Steps, s.Guidance, resolution, teacherDir));
+        var dir = Path.Combine(_runDirectory, "samples", TrainingCheckpoint.DirectoryName(state.GlobalStep));
+        ReportSamples(state, state.GlobalStep, teacher: false, _ctx.Samples.Render(_ctx.Student, s.Prompts, s.Seeds, s.Steps, s.Guidance, resolution, dir));
+    }
+
+    /// <summary>One SampleReady event per image; the renderer returns them prompt-major (prompt 0 with every seed, then prompt 1, ...).</summary>
+    void ReportSamples(TrainingState state, long step, bool teacher, IReadOnlyList<string> paths)
+    {
+        var seeds = _config.Samples.Seeds;
+        for (int i = 0; i < paths.Count; i++)
         {
-            var teacherPaths = _ctx.Samples.Render(null, _config.Samples.Prompts, _config.Samples.Seeds, _config.Samples.Steps, _config.Samples.Guidance, resolution, teacherDir);
-            _reporter.Event(new TrainingEvent(TrainingEventKind.SampleReady, state.Stage, 0, $"teacher samples ({teacherPaths.Count})",
-                new Dictionary<string, string> { ["directory"] = teacherDir, ["encoder"] = "teacher" }));
+            var promptIndex = i / seeds.Count;
+            _reporter.Event(new TrainingEvent(TrainingEventKind.SampleReady, state.Stage, step,
+                $"{(teacher ? "teacher" : "student")} sample: prompt {promptIndex}, seed {seeds[i % seeds.Count]}",
+                new Dictionary<string, string>
+                {
+                    [TrainingEventData.Path] = paths[i],
+                    [TrainingEventData.PromptIndex] = promptIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    [TrainingEventData.Prompt] = _config.Samples.Prompts[promptIndex],
+                    [TrainingEventData.Seed] = seeds[i % seeds.Count].ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    [TrainingEventData.Teacher] = teacher ? "true" : "false",
+                }));
         }
-        var paths = _ctx.Samples.Render(_ctx.Student, _config.Samples.Prompts, _config.Samples.Seeds, _config.Samples.Steps, _config.Samples.Guidance, resolution, dir);
-        _reporter.Event(new TrainingEvent(TrainingEventKind.SampleReady, state.Stage, state.GlobalStep, $"samples at step {state.GlobalStep} ({paths.Count})",
-            new Dictionary<string, string> { ["directory"] = dir, ["encoder"] = "student" }));
     }
 }

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Studio.Ml;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tensors;
+
+namespace Studio.Cli;
+
+/// <summary>`studio cache fill --teacher DIR --prompts FILE [--shard i/n]`: teacher T5 states into the shared cache.</summary>
+public static class CacheCommand
+{
+    public static Command Create()
+    {
+        var teacher = new Option<string>("--teacher") { Description = "Teacher pipeline folder (text_encoder_2/, tokenizer_2/), or 'toy'", Required = true };
+        var prompts = new Option<string>("--prompts") { Description = "A prompt file (txt, json, jsonl, csv) or a built-in set such as toy:train", Required = true };
+        var shard = new Option<string>("--shard") { Description = "This worker's slice i/n of the prompts (e.g. 0/4)", DefaultValueFactory = _ => "0/1" };
+        var maxLength = new Option<int>("--max-length") { Description = "Tokens per prompt (77 in training)", DefaultValueFactory = _ => 77 };
+        var dtype = new Option<string>("--dtype") { Description = "Storage dtype: float32 or bf16", DefaultValueFactory = _ => "float32" };
+        var cacheDir = new Option<string?>("--cache") { Description = "Cache folder; default DATA/cache/teacher-embeddings" };
+        var fill = new Command("fill", "Encode prompts with the teacher T5 once and store the states for every run.") { teacher, prompts, shard, maxLength, dtype, cacheDir };
+        fill.SetAction((parse, cancel) =>
+        {
+            TorchRuntime.Initialise();
+            var parts = parse.GetValue(shard)!.Split('/');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out var i) || !int.TryParse(parts[1], out var n) || n < 1 || i < 0 || i >= n)
+                throw new ArgumentException($"--shard: '{parse.GetValue(shard)}' is not i/n with 0 <= i < n");
+            var run = new RunConfig { Teacher = new TeacherConfig { Pipeline = parse.GetValue(teacher)! } };
+            var folder = DistillationSetup.ResolveTeacherFolder(run);
+            var list = PromptSources.Resolve(new PromptSource { Set = parse.GetValue(prompts)! }, Path.GetFullPath, Console.Error.WriteLine)
+                .Select(p => p.Text).Distinct().ToList();
+            var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : CliSettings.CacheDirectory(run, CliSettings.Options());
+            DistillationSetup.FillCache(folder, list, parse.GetValue(maxLength), attentionMask: false, DType.ParseFriendly(parse.GetValue(dtype)!),
+                directory, TorchSharp.torch.CPU, Console.WriteLine, cancel, out var cache, i, n);
+            using (cache) Console.WriteLine($"cache {directory}: {cache.Count} prompts, {cache.BytesOnDisk / 1024.0 / 1024.0:0.0} MB");
+            return Task.FromResult(0);
+        });
+        return new Command("cache", "The teacher-embedding cache.") { fill };
+    }
+}

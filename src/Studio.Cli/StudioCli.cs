@@ -16,6 +16,7 @@ public static class StudioCli
         root.Subcommands.Add(DistillCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(CacheCommand.Create());
+        root.Subcommands.Add(SampleCommand.Create());
         return root;
     }
 }

@@ -94,6 +94,10 @@ public sealed class FluxPipeline : IDisposable
         }
     }
 
+    /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
+    public long ParameterBytes =>
+        new nn.Module[] { Transformer, Vae, Clip, T5.Module }.Sum(m => m.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+
     /// <summary>FluxPipeline's T5 length default: 512 for FLUX.1-dev, 256 for schnell (no guidance embedder).</summary>
     public int DefaultMaxSequenceLength => Transformer.Config.GuidanceEmbeds ? 512 : 256;
 

@@ -15,7 +15,8 @@ namespace Studio.Ml.Diffusion;
 /// </summary>
 public sealed class T5SlotEncoder : IDisposable
 {
-    readonly nn.Module _owner;
+    /// <summary>The module that holds the weights (a T5 encoder or a student with its projection).</summary>
+    public nn.Module Module { get; }
     readonly Func<Tensor, Tensor> _encode;
 
     /// <summary>Width of the states (4096 for T5-XXL and students distilled from it).</summary>
@@ -26,7 +27,7 @@ public sealed class T5SlotEncoder : IDisposable
 
     T5SlotEncoder(nn.Module owner, Func<Tensor, Tensor> encode, int width, string description)
     {
-        _owner = owner;
+        Module = owner;
         _encode = encode;
         Width = width;
         Description = description;
@@ -70,5 +71,5 @@ public sealed class T5SlotEncoder : IDisposable
     /// <summary>States (B, T, Width) of int64 ids (B, T); no attention mask, as FLUX and SD3 encode.</summary>
     public Tensor Encode(Tensor inputIds) => _encode(inputIds);
 
-    public void Dispose() => _owner.Dispose();
+    public void Dispose() => Module.Dispose();
 }

@@ -5,6 +5,11 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Tests.Distillation;
 
+/// <summary>Dropout draws from LibTorch's global generator, which tests running in parallel would share: run these alone.</summary>
+[CollectionDefinition("global torch generator", DisableParallelization = true)]
+public class GlobalTorchGenerator;
+
+[Collection("global torch generator")]
 public class DistillerTests
 {
     [Fact]

@@ -10,6 +10,7 @@ public static class ToyCommand
         var command = new Command("toy", "The built-in toy world: procedural prompts and images, and their evaluator.");
         command.Subcommands.Add(ToyRenderCommand.Create());
         command.Subcommands.Add(ToyScoreCommand.Create());
+        command.Subcommands.Add(ToyPretrainCommand.Create());
         return command;
     }
 }

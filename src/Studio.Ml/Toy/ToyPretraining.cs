@@ -1,0 +1,425 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Models.Clip;
+using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.T5;
+using Studio.Ml.Models.Vae;
+using Studio.Ml.Tensors;
+using Studio.Ml.Text;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Toy;
+
+/// <summary>What `studio toy pretrain` trains; the defaults made the shipped teacher.</summary>
+public sealed record ToyPretrainingOptions
+{
+    public int Seed { get; init; } = 1;
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Stage A: autoencoder updates, learning rate (cosine after a warm-up) and KL weight.</summary>
+    public int VaeSteps { get; init; } = 30;
+    public double VaeLearningRate { get; init; } = 1e-3;
+    public double KlWeight { get; init; } = 1e-4;
+    /// <summary>Stage B: text-to-image updates and learning rate.</summary>
+    public int FluxSteps { get; init; } = 60;
+    public double FluxLearningRate { get; init; } = 5e-4;
+    /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
+    public int PoolSize { get; init; } = 256;
+    /// <summary>Held-out prompts of the fixed evaluation losses.</summary>
+    public int EvalSize { get; init; } = 64;
+    public int CheckpointEvery { get; init; } = 10;
+    public int LogEvery { get; init; } = 10;
+    public ToyTeacherArchitecture Architecture { get; init; } = ToyTeacherArchitecture.Default;
+}
+
+/// <summary>
+/// The losses of a pretraining run. Eval losses are on fixed held-out prompts with fixed noise: the autoencoder's
+/// mean absolute reconstruction error in [-1, 1] pixel units, and the flow-matching MSE at fixed sigmas.
+/// </summary>
+public sealed record ToyPretrainingResult(
+    double VaeEvalBefore, double VaeEvalAfter, double VaeTrainLoss,
+    double ShiftFactor, double ScalingFactor,
+    double FluxEvalBefore, double FluxEvalAfter, double FluxTrainLoss,
+    double VaeSeconds, double FluxSeconds);
+
+/// <summary>
+/// Trains the toy teacher from scratch (../shared/DESIGN.md, "The toy world"): stage A fits the AutoencoderKL to renders
+/// of train-split scenes and sets FLUX-style shift/scaling factors from the latent statistics; stage B trains the FLUX
+/// transformer with the T5 and CLIP text encoders jointly on the rectified-flow objective
+/// (x_t = (1 - sigma) x0 + sigma e, target velocity e - x0). Each stage checkpoints atomically into the work folder
+/// and resumes from it; the result is a diffusers-layout FluxPipeline folder in bf16.
+/// </summary>
+public sealed class ToyPretraining(ToyPretrainingOptions options, string workFolder, Action<string> log)
+{
+    const string StageAFolder = "stage-a", StageBFolder = "stage-b", TrainedVaeFolder = "vae", PoolFile = "pool.safetensors";
+    const string WeightsFile = "weights.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";
+    static readonly double[] EvalSigmas = [0.2, 0.5, 0.8];
+    const int LatentSize = ToyRenderer.Size / 8;
+
+    readonly ToyPretrainingOptions _o = options;
+    readonly ToyTeacherArchitecture _a = options.Architecture;
+
+    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    sealed record StageState(int Step, double Seconds, double LastLoss, double EvalBefore);
+
+    /// <summary>Runs (or resumes) both stages and writes the teacher folder to <paramref name="outputFolder"/>.</summary>
+    public ToyPretrainingResult Run(string outputFolder, bool resume, string command)
+    {
+        if (!resume && Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any())
+            throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
+        Directory.CreateDirectory(workFolder);
+        var t5Tokenizer = TextTokenizer.BuiltIn("t5");
+        var clipTokenizer = TextTokenizer.BuiltIn("clip");
+
+        using var vae = TrainAutoencoder(out var vaeResult);
+        var flux = TrainTextToImage(vae, t5Tokenizer, clipTokenizer, out var fluxResult);
+        var result = vaeResult with
+        {
+            FluxEvalBefore = fluxResult.EvalBefore, FluxEvalAfter = fluxResult.EvalAfter,
+            FluxTrainLoss = fluxResult.TrainLoss, FluxSeconds = fluxResult.Seconds,
+        };
+        using (flux.Transformer) using (flux.T5) using (flux.Clip)
+            ToyTeacherFolder.Write(outputFolder, _a, vae, flux.Transformer, flux.T5, flux.Clip, t5Tokenizer, clipTokenizer,
+                ToyTeacherFolder.Readme(command, _o, result));
+        log($"wrote the teacher to {outputFolder}");
+        return result;
+    }
+
+    // ---- Stage A: the autoencoder ----
+
+    AutoencoderKL TrainAutoencoder(out ToyPretrainingResult result)
+    {
+        var trained = Path.Combine(workFolder, TrainedVaeFolder);
+        using var evalImages = RenderBatch(ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize));
+        if (File.Exists(Path.Combine(trained, "config.json")))
+        {
+            var done = AutoencoderKL.FromPretrained(trained);
+            var state = ReadState(Path.Combine(trained, StateFile));
+            log($"stage A: already done ({trained})");
+            result = new(state.EvalBefore, ReconstructionError(done, evalImages), state.LastLoss, done.Config.ShiftFactor, done.Config.ScalingFactor, 0, 0, 0, state.Seconds, 0);
+            return done;
+        }
+
+        manual_seed(DeterministicRandom.Seed(_o.Seed, "vae-init"));
+        var vae = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a), "vae config")));
+        InitialiseNorms(vae);
+        var optimizer = optim.AdamW(vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
+        var checkpoint = Path.Combine(workFolder, StageAFolder);
+        var state0 = LoadStage(checkpoint, [("vae.", vae)], optimizer) ?? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages));
+        log($"stage A: autoencoder {Parameters(vae)} parameters, eval L1 {state0.EvalBefore:0.0000} at step {state0.Step}");
+
+        var clock = Stopwatch.StartNew();
+        var lastLoss = state0.LastLoss;
+        vae.train();
+        for (int step = state0.Step; step < _o.VaeSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            SetLearningRate(optimizer, LearningRateSchedule.At("cosine", _o.VaeLearningRate, step, _o.VaeSteps, Math.Min(20, _o.VaeSteps / 10)));
+            var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "vae-batch", step));
+            var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList());
+            using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "vae-noise", step));
+            using var posterior = vae.Encode(images);
+            var reconstruction = vae.Decode(posterior.Sample(generator));
+            var l1 = nn.functional.l1_loss(reconstruction, images);
+            // KL to N(0, 1) per latent element: keeps the latents bounded; the scaling factor normalises them later.
+            var kl = (posterior.Mean.square() + posterior.LogVar.exp() - 1 - posterior.LogVar).mean() * 0.5;
+            var loss = l1 + kl * _o.KlWeight;
+            optimizer.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
+            optimizer.step();
+            lastLoss = l1.item<float>();
+            if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage A diverged at step {step + 1}: L1 {lastLoss}, KL {kl.item<float>()}");
+            var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
+            if ((step + 1) % _o.LogEvery == 0 || step == state0.Step)
+                log($"stage A step {step + 1}/{_o.VaeSteps} L1 {lastLoss:0.0000} KL {kl.item<float>():0.000} ({seconds:0}s)");
+            if ((step + 1) % _o.CheckpointEvery == 0 && step + 1 < _o.VaeSteps)
+                SaveStage(checkpoint, [("vae.", vae)], optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore));
+        }
+        vae.eval();
+        var totalSeconds = state0.Seconds + clock.Elapsed.TotalSeconds;
+
+        var (shift, scale) = LatentStatistics(vae);
+        var finished = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a, scale, shift), "vae config")));
+        using (no_grad())
+        {
+            var trainedWeights = vae.state_dict();
+            foreach (var (name, tensor) in finished.state_dict()) tensor.copy_(trainedWeights[name]);
+        }
+        vae.Dispose();
+        finished.eval();
+        var evalAfter = ReconstructionError(finished, evalImages);
+        var temp = trained + ".tmp";
+        if (Directory.Exists(temp)) Directory.Delete(temp, true);
+        ToyTeacherFolder.WriteComponent(temp, ToyTeacherConfigs.Vae(_a, scale, shift), "diffusion_pytorch_model.safetensors", finished, ScalarType.Float32);
+        AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(new StageState(_o.VaeSteps, totalSeconds, lastLoss, state0.EvalBefore), StateJson));
+        Directory.Move(temp, trained);
+        log($"stage A done in {totalSeconds:0}s: eval L1 {state0.EvalBefore:0.0000} -> {evalAfter:0.0000}, shift_factor {shift:0.0000}, scaling_factor {scale:0.0000}");
+        result = new(state0.EvalBefore, evalAfter, lastLoss, shift, scale, 0, 0, 0, totalSeconds, 0);
+        return finished;
+    }
+
+    /// <summary>FLUX's convention: (z - shift) * scale has zero mean and unit variance over posterior samples of train renders.</summary>
+    (double Shift, double Scale) LatentStatistics(AutoencoderKL vae)
+    {
+        using var _ = no_grad();
+        var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "latent-statistics"));
+        using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "latent-statistics"));
+        var samples = new List<Tensor>();
+        for (int i = 0; i < 8; i++)
+        {
+            using var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList());
+            using var posterior = vae.Encode(images);
+            samples.Add(posterior.Sample(generator));
+        }
+        using var all = cat(samples, 0);
+        samples.ForEach(s => s.Dispose());
+        var (mean, std) = (all.mean().item<float>(), all.std().item<float>());
+        if (!double.IsFinite(mean) || !(std > 0) || !double.IsFinite(std))
+            throw new InvalidOperationException($"the trained autoencoder's latents have mean {mean} and std {std}: no shift/scaling factor fits");
+        return (mean, 1.0 / std);
+    }
+
+    /// <summary>Mean absolute error of reconstructions from the posterior mean, in [-1, 1] pixel units.</summary>
+    static double ReconstructionError(AutoencoderKL vae, Tensor images)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var posterior = vae.Encode(images);
+        return (vae.Decode(posterior.Mean) - images).abs().mean().item<float>();
+    }
+
+    // ---- Stage B: the text-to-image model ----
+
+    sealed record TextToImage(FluxTransformer Transformer, T5Encoder T5, ClipTextEncoder Clip);
+    sealed record StageBResult(double EvalBefore, double EvalAfter, double TrainLoss, double Seconds);
+
+    TextToImage TrainTextToImage(AutoencoderKL vae, TextTokenizer t5Tokenizer, TextTokenizer clipTokenizer, out StageBResult result)
+    {
+        var (latents, t5Ids, clipIds) = LoadOrBuildPool(vae, t5Tokenizer, clipTokenizer);
+        using var _pool = latents; using var _t5 = t5Ids; using var _clip = clipIds;
+        var evalPrompts = ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize);
+        var (evalLatents, evalT5, evalClip) = Encode(vae, evalPrompts, t5Tokenizer, clipTokenizer);
+        using var _e1 = evalLatents; using var _e2 = evalT5; using var _e3 = evalClip;
+
+        manual_seed(DeterministicRandom.Seed(_o.Seed, "flux-init"));
+        var transformer = new FluxTransformer(FluxTransformerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Transformer(_a), "transformer config")));
+        var t5 = T5Encoder.Create(T5Config.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.T5(_a), "text_encoder_2 config")));
+        t5.InitialiseLikeTransformers();
+        var clip = new ClipTextEncoder(ClipTextConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Clip(_a), "text_encoder config")));
+        InitialiseNorms(transformer);
+        InitialiseNorms(clip);
+        var model = new TextToImage(transformer, t5, clip);
+        (string, nn.Module)[] parts = [("transformer.", transformer), ("text_encoder_2.", t5), ("text_encoder.", clip)];
+        var parameters = parts.SelectMany(p => p.Item2.parameters()).ToList();
+        var optimizer = optim.AdamW(parameters, lr: _o.FluxLearningRate, weight_decay: 0.01);
+        var checkpoint = Path.Combine(workFolder, StageBFolder);
+        var state0 = LoadStage(checkpoint, parts, optimizer) ?? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip));
+        log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
+
+        using var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2);
+        using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength);
+        var mu = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Scheduler(), "scheduler config")))
+            .Mu((LatentSize / 2) * (LatentSize / 2));
+        var clock = Stopwatch.StartNew();
+        var lastLoss = state0.LastLoss;
+        var recent = new Queue<double>();
+        foreach (var (_, m) in parts) m.train();
+        for (int step = state0.Step; step < _o.FluxSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            SetLearningRate(optimizer, LearningRateSchedule.At("cosine", _o.FluxLearningRate, step, _o.FluxSteps, Math.Min(50, _o.FluxSteps / 10)));
+            using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "flux-batch", step));
+            var index = randint(latents.shape[0], [_o.BatchSize], generator: generator);
+            var x0 = latents.index_select(0, index);
+            var noise = randn(x0.shape, generator: generator);
+            // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu for 16 tokens.
+            var sigma = ShiftSigma(randn([_o.BatchSize], generator: generator).sigmoid(), mu);
+            var guidance = rand([_o.BatchSize], generator: generator) * 4 + 1;
+            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Ids.index_select(0, index), clipIds.index_select(0, index), imgIds, txtIds);
+            optimizer.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(parameters, 1.0);
+            optimizer.step();
+            lastLoss = loss.item<float>();
+            if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage B diverged at step {step + 1}: MSE {lastLoss}");
+            recent.Enqueue(lastLoss);
+            if (recent.Count > 50) recent.Dequeue();
+            var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
+            if ((step + 1) % _o.LogEvery == 0 || step == state0.Step)
+                log($"stage B step {step + 1}/{_o.FluxSteps} MSE {lastLoss:0.0000} (mean of last {recent.Count}: {recent.Average():0.0000}) ({seconds:0}s)");
+            if ((step + 1) % _o.CheckpointEvery == 0 && step + 1 < _o.FluxSteps)
+            {
+                var eval = FlowEvalLoss(model, evalLatents, evalT5, evalClip);
+                foreach (var (_, m) in parts) m.train();
+                log($"stage B step {step + 1}: held-out eval MSE {eval:0.0000}");
+                SaveStage(checkpoint, parts, optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore));
+            }
+        }
+        foreach (var (_, m) in parts) m.eval();
+        var evalAfter = FlowEvalLoss(model, evalLatents, evalT5, evalClip);
+        var total = state0.Seconds + clock.Elapsed.TotalSeconds;
+        var trainLoss = recent.Count > 0 ? recent.Average() : lastLoss;
+        log($"stage B done in {total:0}s: eval MSE {state0.EvalBefore:0.0000} -> {evalAfter:0.0000}, train MSE (last {recent.Count}) {trainLoss:0.0000}");
+        result = new StageBResult(state0.EvalBefore, evalAfter, trainLoss, total);
+        return model;
+    }
+
+    /// <summary>FluxPipeline's time shift: e^mu / (e^mu + (1/sigma - 1)).</summary>
+    static Tensor ShiftSigma(Tensor sigma, double mu) => Math.Exp(mu) / (Math.Exp(mu) + (1 / sigma - 1));
+
+    /// <summary>MSE between the predicted velocity and e - x0 at x_t = (1 - sigma) x0 + sigma e (packed latents).</summary>
+    static Tensor FlowLoss(TextToImage m, Tensor x0, Tensor noise, Tensor sigma, Tensor guidance, Tensor t5Ids, Tensor clipIds, Tensor imgIds, Tensor txtIds)
+    {
+        var s = sigma.view(-1, 1, 1);
+        var xt = (1 - s) * x0 + s * noise;
+        var context = m.T5.forward(t5Ids);
+        using var clipOut = m.Clip.forward(clipIds);
+        var velocity = m.Transformer.forward(xt, context, clipOut.PoolerOutput, sigma, imgIds, txtIds, guidance);
+        return nn.functional.mse_loss(velocity, noise - x0);
+    }
+
+    /// <summary>The flow loss on fixed held-out prompts, each at every sigma of <see cref="EvalSigmas"/>, with fixed noise and guidance 3.5.</summary>
+    double FlowEvalLoss(TextToImage m, Tensor latents, Tensor t5Ids, Tensor clipIds)
+    {
+        foreach (var module in new nn.Module[] { m.Transformer, m.T5, m.Clip }) module.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "flux-eval"));
+        var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2);
+        var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength);
+        var n = latents.shape[0];
+        var total = 0.0;
+        foreach (var sigmaValue in EvalSigmas)
+        {
+            var noise = randn(latents.shape, generator: generator);
+            var sigma = full([n], sigmaValue);
+            total += FlowLoss(m, latents, noise, sigma, full([n], 3.5), t5Ids, clipIds, imgIds, txtIds).item<float>();
+        }
+        return total / EvalSigmas.Length;
+    }
+
+    /// <summary>Stage B's data: packed scaled latents (posterior means) and both token id sets of train-split prompts, cached in the work folder.</summary>
+    (Tensor Latents, Tensor T5Ids, Tensor ClipIds) LoadOrBuildPool(AutoencoderKL vae, TextTokenizer t5Tokenizer, TextTokenizer clipTokenizer)
+    {
+        var path = Path.Combine(workFolder, PoolFile);
+        if (File.Exists(path))
+        {
+            using var file = SafeTensorsFile.Open(path);
+            return (file.Read("latents"), file.Read("t5_ids"), file.Read("clip_ids"));
+        }
+        var clock = Stopwatch.StartNew();
+        var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "pool"));
+        var prompts = Enumerable.Range(0, _o.PoolSize).Select(_ => TrainPrompt(random)).ToList();
+        var parts = new List<(Tensor, Tensor, Tensor)>();
+        for (int i = 0; i < prompts.Count; i += 256)
+            parts.Add(Encode(vae, prompts.Skip(i).Take(256).ToList(), t5Tokenizer, clipTokenizer));
+        var latents = cat(parts.Select(p => p.Item1).ToList(), 0);
+        var t5Ids = cat(parts.Select(p => p.Item2).ToList(), 0);
+        var clipIds = cat(parts.Select(p => p.Item3).ToList(), 0);
+        foreach (var (a, b, c) in parts) { a.Dispose(); b.Dispose(); c.Dispose(); }
+        SafeTensorsWriter.Save(path, [new("latents", latents), new("t5_ids", t5Ids), new("clip_ids", clipIds)]);
+        log($"stage B: encoded {prompts.Count} train prompts ({prompts.Select(p => p.Text).Distinct().Count()} distinct) in {clock.Elapsed.TotalSeconds:0}s");
+        return (latents, t5Ids, clipIds);
+    }
+
+    static (Tensor Latents, Tensor T5Ids, Tensor ClipIds) Encode(AutoencoderKL vae, IReadOnlyList<ToyPrompt> prompts, TextTokenizer t5Tokenizer, TextTokenizer clipTokenizer)
+    {
+        using var _ = no_grad();
+        using var images = RenderBatch(prompts);
+        using var posterior = vae.Encode(images);
+        using var scaled = vae.ScaleLatents(posterior.Mean);
+        var texts = prompts.Select(p => p.Text).ToList();
+        var longest = texts.Max(t => t5Tokenizer.Encode(t).Length);
+        if (longest > ToyTeacherArchitecture.T5TextLength)
+            throw new InvalidOperationException($"a toy prompt needs {longest} T5 tokens, more than the teacher's {ToyTeacherArchitecture.T5TextLength}");
+        var (t5Ids, t5Mask) = t5Tokenizer.EncodeBatch(texts, ToyTeacherArchitecture.T5TextLength);
+        var (clipIds, clipMask) = clipTokenizer.EncodeBatch(texts, ToyTeacherArchitecture.ClipTextLength);
+        t5Mask.Dispose(); clipMask.Dispose();
+        return (LatentPacking.Pack(scaled), t5Ids, clipIds);
+    }
+
+    // ---- shared helpers ----
+
+    static ToyPrompt TrainPrompt(Random random)
+    {
+        while (true)
+        {
+            var prompt = ToyPrompts.Sample(ToyCriteria.Categories[random.Next(ToyCriteria.Categories.Length)], random);
+            if (ToyPrompts.SplitOf(prompt.Text) == ToySplit.Train) return prompt;
+        }
+    }
+
+    static Tensor RenderBatch(IReadOnlyList<ToyPrompt> prompts) => ToyImage.Stack(prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList());
+
+    static void SetLearningRate(AdamW optimizer, double lr)
+    {
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+    }
+
+    /// <summary>
+    /// PyTorch's norm initialisation (scale 1, shift 0): TorchSharp 0.107's GroupNorm leaves its affine parameters
+    /// uninitialised (measured: NaN and garbage values), which only loading weights used to hide. Then every parameter
+    /// must be finite.
+    /// </summary>
+    static void InitialiseNorms(nn.Module model)
+    {
+        using var _ = no_grad();
+        foreach (var (_, module) in model.named_modules())
+            if (module is GroupNorm or LayerNorm)
+                foreach (var (name, p) in module.named_parameters(recurse: false))
+                    if (name == "weight") p.fill_(1); else if (name == "bias") p.zero_();
+        foreach (var (name, p) in model.named_parameters())
+            if (!p.isfinite().all().item<bool>())
+                throw new InvalidOperationException($"{model.GetName()}: parameter {name} is not finite after initialisation");
+    }
+
+    static long Parameters(nn.Module m) => m.parameters().Sum(p => p.numel());
+
+    /// <summary>Writes the stage's weights, optimizer state and progress into a fresh folder, then swaps it in.</summary>
+    static void SaveStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer, StageState state)
+    {
+        var temp = folder + ".tmp";
+        if (Directory.Exists(temp)) Directory.Delete(temp, true);
+        Directory.CreateDirectory(temp);
+        SafeTensorsWriter.Save(Path.Combine(temp, WeightsFile),
+            parts.SelectMany(p => p.Module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(p.Prefix + kv.Key, kv.Value))));
+        using (var stream = File.Create(Path.Combine(temp, OptimizerFile)))
+        using (var writer = new BinaryWriter(stream))
+        {
+            optimizer.save_state_dict(writer);
+            writer.Flush();
+            stream.Flush(flushToDisk: true);
+        }
+        AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, StateJson));
+        var old = folder + ".old";
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (Directory.Exists(folder)) Directory.Move(folder, old);
+        Directory.Move(temp, folder);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+    }
+
+    /// <summary>Loads a stage checkpoint if there is one (falling back to the previous one if a swap was interrupted).</summary>
+    StageState? LoadStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer)
+    {
+        if (!File.Exists(Path.Combine(folder, StateFile)) && File.Exists(Path.Combine(folder + ".old", StateFile))) folder += ".old";
+        if (!File.Exists(Path.Combine(folder, StateFile))) return null;
+        using (var weights = Checkpoint.Open(Path.Combine(folder, WeightsFile)))
+            foreach (var (prefix, module) in parts)
+                ModuleLoader.Load(module, weights, candidates: name => [prefix + name], ignoreUnexpected: name => !name.StartsWith(prefix, StringComparison.Ordinal));
+        using (var stream = File.OpenRead(Path.Combine(folder, OptimizerFile)))
+        using (var reader = new BinaryReader(stream))
+            optimizer.load_state_dict(reader);
+        var state = ReadState(Path.Combine(folder, StateFile));
+        log($"resuming from {folder} at step {state.Step}");
+        return state;
+    }
+
+    static StageState ReadState(string path) =>
+        JsonSerializer.Deserialize<StageState>(File.ReadAllText(path), StateJson) ?? throw new InvalidDataException($"{path}: empty stage state");
+}

@@ -44,7 +44,7 @@ public sealed record ToyTeacherArchitecture(
 
     /// <summary>A minimal architecture for tests: every component present, each as small as its class allows.</summary>
     public static ToyTeacherArchitecture Tiny { get; } = new(
-        VaeBlockOutChannels: [8, 8, 8, 8], VaeNormNumGroups: 4,
+        VaeBlockOutChannels: [8, 16, 32, 32], VaeNormNumGroups: 4,
         T5DModel: 16, T5NumLayers: 1, T5NumHeads: 2, T5DFf: 32,
         ClipHiddenSize: 16, ClipNumLayers: 1, ClipNumHeads: 2, ClipIntermediateSize: 32,
         FluxNumHeads: 2, FluxHeadDim: 16, FluxDoubleBlocks: 1, FluxSingleBlocks: 1, FluxAxesDimsRope: [4, 6, 6]);

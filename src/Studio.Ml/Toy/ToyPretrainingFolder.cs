@@ -96,7 +96,7 @@ public static class ToyTeacherFolder
             | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
             | VAE held-out L1 (pixels in [-1, 1]) | {F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)}) |
             | latent shift_factor / scaling_factor | {F(r.ShiftFactor)} / {F(r.ScalingFactor)} |
-            | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at init -> {F(r.FluxEvalAfter)} (train MSE, last 50 steps: {F(r.FluxTrainLoss)}) |
+            | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at init -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
 
             Components (same classes and layouts as the real FLUX.1-dev folder):
             - `vae/`: AutoencoderKL, block_out_channels [{string.Join(", ", a.VaeBlockOutChannels)}], 16 latent channels (64x64 -> 8x8), no quant convs.

@@ -46,7 +46,7 @@ public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
             var work = Path.Combine(root, "work");
             var options = new ToyPretrainingOptions
             {
-                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 2, PoolSize = 8, EvalSize = 4,
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 4, PoolSize = 8, EvalSize = 4,
                 VaeSteps = 3, FluxSteps = 3, CheckpointEvery = 2, LogEvery = 100,
             };
             new ToyPretraining(options, work, _ => { }).Run(Path.Combine(root, "first"), resume: false, "test");

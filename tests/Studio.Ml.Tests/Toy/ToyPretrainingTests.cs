@@ -24,7 +24,7 @@ public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             var options = new ToyPretrainingOptions
             {
-                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 4, PoolSize = 16, EvalSize = 8,
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 8, PoolSize = 16, EvalSize = 8,
                 VaeSteps = 12, VaeLearningRate = 1e-3, FluxSteps = 12, FluxLearningRate = 1e-3, CheckpointEvery = 5, LogEvery = 1,
             };
             var folder = Path.Combine(root, "teacher");
@@ -46,7 +46,7 @@ public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
             var work = Path.Combine(root, "work");
             var options = new ToyPretrainingOptions
             {
-                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 4, PoolSize = 8, EvalSize = 4,
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 8, PoolSize = 8, EvalSize = 4,
                 VaeSteps = 3, FluxSteps = 3, CheckpointEvery = 2, LogEvery = 100,
             };
             new ToyPretraining(options, work, _ => { }).Run(Path.Combine(root, "first"), resume: false, "test");

@@ -121,14 +121,24 @@ public class RunJobTests
     {
         var s = await SetUpAsync();
         var run = await s.Runs.CreateAsync("toy", "stages: []");
-        var executor = new ScriptedExecutor((_, _, ct) => Task.Delay(Timeout.Infinite, ct));
+        var started = new TaskCompletionSource();
+        var executor = new ScriptedExecutor(async (_, reporter, ct) =>
+        {
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 0, 40, "checkpoint",
+                new Dictionary<string, string> { [TrainingEventData.Path] = "checkpoint-40" }));
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        });
         using var cts = new CancellationTokenSource();
         var job = s.Job(executor).Execute(run.Id, cts.Token);
-        await Task.Delay(100);
+        await started.Task;
         cts.Cancel();   // the server stops; nobody asked for a cancellation
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => job);
         await using var db = s.Db.CreateDbContext();
-        Assert.Equal(RunState.Queued, (await db.Runs.SingleAsync(r => r.Id == run.Id)).State);
+        var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+        Assert.Equal(RunState.Queued, stored.State);
+        // When Hangfire hands the job out again, the run resumes from the checkpoint it wrote.
+        Assert.Equal((await db.Checkpoints.SingleAsync(c => c.RunId == run.Id)).Id, stored.ResumeCheckpointId);
     }
 
     [Fact]

@@ -6,9 +6,17 @@ namespace Studio.E2E.Tests;
 
 /// <summary>Each studio page renders against the real app (a smoke test per page, with a screenshot).</summary>
 [Collection("web")]
-public class StudioPagesTests(WebHostFixture host)
+public class StudioPagesTests
 {
+    readonly WebHostFixture host;
     readonly HttpClient _http = new();
+
+    public StudioPagesTests(WebHostFixture host)
+    {
+        this.host = host;
+        // The machine may be busy (two cores shared with builds): give each expectation time.
+        Assertions.SetDefaultExpectTimeout(30_000);
+    }
 
     async Task<(IPlaywright, IBrowser, IPage)> OpenAsync(string path)
     {
@@ -75,6 +83,7 @@ public class StudioPagesTests(WebHostFixture host)
         var file = Path.Combine(host.DataDirectory, "upload.jsonl");
         File.WriteAllText(file, "{\"text\": \"a red cube\"}\n{broken\n{\"text\": \"two blue spheres\", \"category\": \"semantics/numeracy\"}\n");
         await page.Locator("input[type=file]").SetInputFilesAsync(file);
+        await page.Locator("[data-testid=import-summary]").WaitForAsync(new() { Timeout = 30_000 });
         await Assertions.Expect(page.Locator("[data-testid=import-summary]")).ToContainTextAsync("2 prompts; 0 empty, 0 too long, 1 bad lines skipped");
         await Assertions.Expect(page.Locator("[data-testid=import-bad-lines]")).ToContainTextAsync("line 2: not valid JSON");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("prompt-sets"), FullPage = true });

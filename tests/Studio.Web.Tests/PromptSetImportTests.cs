@@ -66,7 +66,12 @@ public class PromptSetImportTests
         await using var ctx = NewContext(data);
         var cut = ctx.Render<PromptSetImport>();
         cut.Find("input[data-testid=import-path], [data-testid=import-path] input").Input(Path.Combine(data, "..", "elsewhere.txt"));
-        cut.FindAll("button").Single(b => b.TextContent.Trim() == "Read").Click();
-        Assert.Contains("outside the allowed folders", cut.Find("[data-testid=import-error]").TextContent);
+        // The field updates as typed; on a loaded machine the button may become enabled a moment later.
+        cut.WaitForAssertion(() => Assert.False(ReadButton(cut).HasAttribute("disabled")), TimeSpan.FromSeconds(20));
+        ReadButton(cut).Click();
+        cut.WaitForAssertion(() => Assert.Contains("outside the allowed folders", cut.Find("[data-testid=import-error]").TextContent), TimeSpan.FromSeconds(20));
     }
+
+    static AngleSharp.Dom.IElement ReadButton(IRenderedComponent<PromptSetImport> cut) =>
+        cut.FindAll("button").Single(b => b.TextContent.Trim() == "Read");
 }

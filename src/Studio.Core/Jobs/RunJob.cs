@@ -113,6 +113,10 @@ public class RunJob(
         run.State = state;
         run.Error = error;
         run.Activity = state == RunState.Queued ? "waiting for a worker" : null;
+        // Taken again after an interruption, the run continues from the last checkpoint it wrote.
+        if (state == RunState.Queued &&
+            await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).FirstOrDefaultAsync() is { } latest)
+            run.ResumeCheckpointId = latest.Id;
         if (state != RunState.Queued) { run.FinishedAt = DateTime.UtcNow; run.EtaSeconds = null; }
         var e = new RunEvent
         {

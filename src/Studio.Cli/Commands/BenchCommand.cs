@@ -10,6 +10,7 @@ public static class BenchCommand
         var command = new Command("bench", "Run a standard benchmark workload and print one JSON line per measurement.");
         command.Subcommands.Add(BenchT5Command.Create());
         command.Subcommands.Add(BenchLoadCommand.Create());
+        command.Subcommands.Add(BenchSampleCommand.Create());
         return command;
     }
 }

@@ -56,6 +56,9 @@ namespace Studio.Migrations.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Activity")
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
@@ -73,6 +76,9 @@ namespace Studio.Migrations.Migrations
 
                     b.Property<int>("Height")
                         .HasColumnType("INTEGER");
+
+                    b.Property<double>("Progress")
+                        .HasColumnType("REAL");
 
                     b.Property<string>("Prompt")
                         .IsRequired()
@@ -112,6 +118,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double?>("DifferenceToTeacher")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("Encoder")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -120,6 +129,9 @@ namespace Studio.Migrations.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<int>("GenerationId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("ModelId")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("PngPath")

@@ -47,6 +47,7 @@ var app = builder.Build();
 
 await app.Services.MigrateStudioDatabaseAsync();
 await app.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
+await app.Services.GetRequiredService<Studio.Core.Models.ModelService>().EnsureBuiltInAsync();
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
 app.UseAntiforgery();

@@ -16,6 +16,10 @@ public class Generation
     public int? TeacherModelId { get; set; }
     public GenerationState State { get; set; } = GenerationState.Queued;
     public string? HangfireJobId { get; set; }
+    /// <summary>What the worker is doing ("loading the teacher pipeline", "run 3 · step 400: step 12/28").</summary>
+    public string? Activity { get; set; }
+    /// <summary>Done fraction in [0, 1] over every image's denoising steps.</summary>
+    public double Progress { get; set; }
     public string? Worker { get; set; }
     public string? Error { get; set; }
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
@@ -28,12 +32,16 @@ public class GenerationImage
 {
     public int Id { get; set; }
     public int GenerationId { get; set; }
-    /// <summary>Null for the teacher's own encoder.</summary>
+    /// <summary>A run's checkpoint in the T5 slot; null with a null ModelId for the teacher's own encoder.</summary>
     public int? CheckpointId { get; set; }
-    /// <summary>"teacher" or "run 3 · step 400".</summary>
+    /// <summary>A registered model (an exported student) in the T5 slot.</summary>
+    public int? ModelId { get; set; }
+    /// <summary>"teacher", "run 3 · step 400", or a model's name.</summary>
     public required string Encoder { get; set; }
     public string? PngPath { get; set; }
     public double? Seconds { get; set; }
+    /// <summary>Mean |this image - the teacher's image| over pixels and channels, in 0-255 units (students only).</summary>
+    public double? DifferenceToTeacher { get; set; }
     public GenerationState State { get; set; } = GenerationState.Queued;
     public string? Error { get; set; }
 }

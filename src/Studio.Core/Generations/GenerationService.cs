@@ -8,9 +8,13 @@ using Studio.Core.Runs;
 
 namespace Studio.Core.Generations;
 
-/// <summary>A Generate request: one prompt, one noise, the teacher's encoder and/or any checkpoints.</summary>
+/// <summary>
+/// A Generate request: one prompt, one noise, the teacher's encoder and/or any checkpoints of any runs and registered
+/// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher.
+/// </summary>
 public sealed record GenerationRequest(string Prompt, long Seed = 0, int Steps = 28, double Guidance = 3.5,
-    int Width = 512, int Height = 512, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null);
+    int Width = 512, int Height = 512, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null,
+    IReadOnlyList<int>? StudentModelIds = null);
 
 /// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
 public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs)
@@ -28,14 +32,19 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
                 throw new RunActionException($"{name} must be a multiple of 16 between 64 and {MaxSide} (got {side})");
         if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
         var checkpointIds = request.CheckpointIds ?? [];
-        if (!request.IncludeTeacher && checkpointIds.Count == 0) throw new RunActionException("select the teacher or at least one checkpoint");
+        var studentModelIds = request.StudentModelIds ?? [];
+        if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)
+            throw new RunActionException("select the teacher or at least one checkpoint");
 
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToListAsync(ct);
         var missing = checkpointIds.Except(checkpoints.Select(c => c.Id)).ToList();
         if (missing.Count > 0) throw new RunActionException($"no checkpoint {string.Join(", ", missing)}");
-        if (request.TeacherModelId is { } teacherId && !await db.Models.AnyAsync(m => m.Id == teacherId, ct))
-            throw new RunActionException($"no model {teacherId}");
+        if (request.TeacherModelId is { } teacherId && !await db.Models.AnyAsync(m => m.Id == teacherId && m.Kind == ModelKind.TeacherPipeline, ct))
+            throw new RunActionException($"no teacher pipeline {teacherId}");
+        var students = await db.Models.Where(m => studentModelIds.Contains(m.Id) && m.Kind != ModelKind.TeacherPipeline).ToListAsync(ct);
+        var missingModels = studentModelIds.Except(students.Select(m => m.Id)).ToList();
+        if (missingModels.Count > 0) throw new RunActionException($"no student model {string.Join(", ", missingModels)}");
 
         var generation = new Data.Generation
         {
@@ -45,6 +54,8 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (request.IncludeTeacher) generation.Images.Add(new GenerationImage { Encoder = "teacher" });
         foreach (var c in checkpoints.OrderBy(c => c.RunId).ThenBy(c => c.Step))
             generation.Images.Add(new GenerationImage { Encoder = $"run {c.RunId} · step {c.Step}", CheckpointId = c.Id });
+        foreach (var m in students.OrderBy(m => m.Name))
+            generation.Images.Add(new GenerationImage { Encoder = m.Name, ModelId = m.Id });
         db.Generations.Add(generation);
         await db.SaveChangesAsync(ct);
         var id = generation.Id;

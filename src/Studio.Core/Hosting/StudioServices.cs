@@ -48,8 +48,7 @@ public static class StudioServices
         services.AddSingleton<Prompts.TokenLengths>();
         services.AddSingleton<Models.ModelService>();
         services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
-        // The image pipelines fill this slot when they are part of the build; until then a generation fails saying so.
-        services.TryAddSingleton<IGenerationExecutor, NotInstalledExecutors>();
+        services.TryAddSingleton<IGenerationExecutor, FluxGenerationExecutor>();
         services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();
         services.AddTransient<RunJob>();
         services.AddTransient<GenerationJob>();

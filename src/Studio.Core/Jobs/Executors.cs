@@ -18,32 +18,35 @@ public interface IRunExecutor
     Task ExecuteAsync(RunExecution run, ITrainingReporter reporter, CancellationToken ct);
 }
 
-/// <summary>One encoder of a generation: the teacher's own (CheckpointPath null) or a student checkpoint.</summary>
-public sealed record GenerationEncoder(int ImageId, string Label, string? CheckpointPath);
+/// <summary>
+/// One encoder of a generation in the T5 slot: the teacher's own (<paramref name="EncoderPath"/> null), a training
+/// checkpoint folder, or an exported student folder.
+/// </summary>
+public sealed record GenerationEncoder(int ImageId, string Label, string? EncoderPath);
 
+/// <param name="TeacherFolder">The teacher pipeline folder; null: the built-in toy teacher.</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
     int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder);
 
-/// <summary>The result of one encoder's image, reported as soon as it is written.</summary>
-public sealed record GeneratedImage(int ImageId, string PngPath, TimeSpan Duration);
+/// <summary>One encoder's outcome, reported as soon as it is known: its PNG, or why it has none.</summary>
+public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null);
+
+/// <summary>What a generation is doing and how much of it is done (0 to 1).</summary>
+public sealed record GenerationProgress(string Activity, double Fraction);
 
 /// <summary>Renders a generation with every selected encoder on the same noise: the pipelines' integration implements it.</summary>
 public interface IGenerationExecutor
 {
-    Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, CancellationToken ct);
+    /// <summary>
+    /// Reports each image through <paramref name="imageReady"/> as it finishes (an encoder that cannot be loaded is
+    /// reported with its error, and the others still run); throws OperationCanceledException when cancelled and any
+    /// other exception when nothing can be rendered (the teacher pipeline does not load).
+    /// </summary>
+    Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct);
 }
 
 /// <summary>Exports a checkpoint as a DistillT5-layout folder or a T5EncoderModel folder plus projection: the trainer integration implements it.</summary>
 public interface ICheckpointExporter
 {
     Task ExportAsync(string checkpointPath, string format, string outputFolder, CancellationToken ct);
-}
-
-/// <summary>The generation slot's occupant until the image pipelines are part of the build: it says so and fails.</summary>
-public sealed class NotInstalledExecutors : IGenerationExecutor
-{
-    public const string PipelinesMissing = "the image pipelines are not installed in this build";
-
-    public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, CancellationToken ct) =>
-        throw new NotSupportedException(PipelinesMissing);
 }

@@ -2,6 +2,7 @@ using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Live;
+using Studio.Core.Models;
 
 namespace Studio.Core.Jobs;
 
@@ -22,6 +23,7 @@ public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpoint
         {
             await exporter.ExportAsync(checkpoint.Path, format, output, ct);
             message = $"Exported the step {checkpoint.Step} checkpoint as {format} to {output}.";
+            await RegisterAsync(checkpoint, format, output);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -37,5 +39,16 @@ public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpoint
         log.RunEvents.Add(row);
         await log.SaveChangesAsync(CancellationToken.None);
         await broadcaster.PublishAsync(new RunBatch(checkpoint.RunId, [], [], [row], null), CancellationToken.None);
+    }
+
+    /// <summary>The export becomes a registered student model, so the Generate page offers it beside the checkpoints.</summary>
+    async Task RegisterAsync(CheckpointEntry checkpoint, string format, string output)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        if (await db.Models.AnyAsync(m => m.Folder == output)) return;
+        var entry = new ModelEntry { Name = $"run {checkpoint.RunId} · step {checkpoint.Step} ({format} export)", Kind = ModelKind.ExportedStudent, Folder = output };
+        ModelService.Apply(entry, ModelInspector.Inspect(output, ModelKind.ExportedStudent));
+        db.Models.Add(entry);
+        await db.SaveChangesAsync();
     }
 }

@@ -1,13 +1,17 @@
 using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Generations;
 using Studio.Core.Hosting;
+using Studio.Core.Models;
 
 namespace Studio.Core.Jobs;
 
 /// <summary>The Hangfire job of a Generate request (on the `interactive` queue): renders each encoder's image and records it as it finishes.</summary>
 public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenerationExecutor executor, StudioOptions options, WorkerIdentity worker)
 {
+    static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(300);
+
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int generationId, CancellationToken ct)
     {
@@ -17,43 +21,68 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             var g = await db.Generations.Include(x => x.Images).SingleOrDefaultAsync(x => x.Id == generationId, CancellationToken.None);
             if (g is null || g.State != GenerationState.Queued) return;
             var checkpointIds = g.Images.Where(i => i.CheckpointId is not null).Select(i => i.CheckpointId!.Value).ToList();
-            var paths = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Path, CancellationToken.None);
-            var teacher = g.TeacherModelId is { } t ? (await db.Models.SingleOrDefaultAsync(m => m.Id == t, CancellationToken.None))?.Folder : null;
+            var modelIds = g.Images.Where(i => i.ModelId is not null).Select(i => i.ModelId!.Value).Append(g.TeacherModelId ?? -1).ToList();
+            var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Path, CancellationToken.None);
+            var models = await db.Models.Where(m => modelIds.Contains(m.Id)).ToDictionaryAsync(m => m.Id, m => m.Folder, CancellationToken.None);
             var folder = ArtifactFolders.Generation(options, generationId);
             Directory.CreateDirectory(folder);
             g.State = GenerationState.Running;
             g.Worker = worker.Name;
-            foreach (var image in g.Images) image.State = GenerationState.Running;
+            g.Activity = "starting";
+            var encoders = new List<GenerationEncoder>();
+            // The teacher first: the students' difference images are taken against it.
+            foreach (var image in g.Images.OrderBy(i => i.CheckpointId is not null || i.ModelId is not null).ThenBy(i => i.Id))
+            {
+                string? path = null, gone = null;
+                if (image.CheckpointId is { } c && !checkpoints.TryGetValue(c, out path)) gone = $"checkpoint {c} was deleted";
+                if (image.ModelId is { } m && !models.TryGetValue(m, out path)) gone = $"model {m} was unregistered";
+                if (gone is not null)
+                {
+                    image.State = GenerationState.Failed;
+                    image.Error = gone;
+                    continue;
+                }
+                image.State = GenerationState.Running;
+                encoders.Add(new GenerationEncoder(image.Id, image.Encoder, path is null ? null : ModelFolders.Resolve(path)));
+            }
             await db.SaveChangesAsync(CancellationToken.None);
-            execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher,
-                g.Images.Select(i => new GenerationEncoder(i.Id, i.Encoder, i.CheckpointId is { } c ? paths.GetValueOrDefault(c) : null)).ToList(),
-                folder);
+            var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
+            execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder);
         }
 
         GenerationState ending;
         string? error = null;
+        var progress = new ProgressWriter(dbFactory, generationId);
         try
         {
-            await executor.ExecuteAsync(execution, ImageReadyAsync, ct);
+            if (execution.Encoders.Count > 0) await executor.ExecuteAsync(execution, ImageReadyAsync, progress, ct);
             ending = GenerationState.Completed;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { ending = GenerationState.Cancelled; }
         catch (Exception e)
         {
             ending = GenerationState.Failed;
-            error = e is NotSupportedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            error = e is NotSupportedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException ? e.Message : $"{e.GetType().Name}: {e.Message}";
         }
 
         await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
         var generation = await done.Generations.Include(x => x.Images).SingleAsync(x => x.Id == generationId, CancellationToken.None);
-        generation.State = ending;
-        generation.Error = error;
-        generation.FinishedAt = DateTime.UtcNow;
         foreach (var image in generation.Images.Where(i => i.State == GenerationState.Running))
         {
             image.State = ending == GenerationState.Completed ? GenerationState.Failed : ending;
             image.Error = ending == GenerationState.Completed ? "the pipeline returned no image for this encoder" : error;
         }
+        var failed = generation.Images.Where(i => i.State == GenerationState.Failed).ToList();
+        if (ending == GenerationState.Completed && failed.Count > 0)
+        {
+            ending = GenerationState.Failed;
+            error = $"{failed.Count} of {generation.Images.Count} images failed: {failed[0].Encoder}: {failed[0].Error}";
+        }
+        generation.State = ending;
+        generation.Error = error;
+        generation.Activity = null;
+        if (ending == GenerationState.Completed) generation.Progress = 1;
+        generation.FinishedAt = DateTime.UtcNow;
         await done.SaveChangesAsync(CancellationToken.None);
     }
 
@@ -61,9 +90,38 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         var image = await db.GenerationImages.SingleAsync(i => i.Id == result.ImageId);
-        image.PngPath = result.PngPath;
         image.Seconds = result.Duration.TotalSeconds;
-        image.State = GenerationState.Completed;
+        if (result.PngPath is null)
+        {
+            image.State = GenerationState.Failed;
+            image.Error = result.Error ?? "no image";
+        }
+        else
+        {
+            image.PngPath = result.PngPath;
+            image.State = GenerationState.Completed;
+            if (image.CheckpointId is not null || image.ModelId is not null)
+            {
+                var teacher = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i =>
+                    i.GenerationId == image.GenerationId && i.CheckpointId == null && i.ModelId == null && i.PngPath != null);
+                if (teacher?.PngPath is { } teacherPng) image.DifferenceToTeacher = ImageDifference.Mean(teacherPng, result.PngPath);
+            }
+        }
         await db.SaveChangesAsync();
+    }
+
+    /// <summary>Writes the latest progress to the generation's row, at most every 300 ms (the page polls it).</summary>
+    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, int generationId) : IProgress<GenerationProgress>
+    {
+        DateTime _last = DateTime.MinValue;
+
+        public void Report(GenerationProgress value)
+        {
+            if (DateTime.UtcNow - _last < ProgressInterval && value.Fraction < 1) return;
+            _last = DateTime.UtcNow;
+            using var db = dbFactory.CreateDbContext();
+            db.Generations.Where(g => g.Id == generationId)
+                .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
+        }
     }
 }

@@ -21,11 +21,22 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         return entry;
     }
 
+    /// <summary>Registers the built-in toy teacher (folder "toy") once, so a fresh studio has a default teacher pipeline.</summary>
+    public async Task EnsureBuiltInAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (await db.Models.AnyAsync(m => m.Folder == ModelFolders.ToyTeacher, ct)) return;
+        var entry = new ModelEntry { Name = ModelFolders.ToyTeacherName, Kind = ModelKind.TeacherPipeline, Folder = ModelFolders.ToyTeacher };
+        Apply(entry, await Task.Run(() => ModelInspector.Inspect(ModelFolders.Resolve(entry.Folder), entry.Kind), ct));
+        db.Models.Add(entry);
+        await db.SaveChangesAsync(ct);
+    }
+
     public async Task<ModelEntry> RecheckAsync(int id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var entry = await db.Models.SingleOrDefaultAsync(m => m.Id == id, ct) ?? throw new RunActionException($"no model {id}");
-        Apply(entry, await Task.Run(() => ModelInspector.Inspect(entry.Folder, entry.Kind), ct));
+        Apply(entry, await Task.Run(() => ModelInspector.Inspect(ModelFolders.Resolve(entry.Folder), entry.Kind), ct));
         await db.SaveChangesAsync(ct);
         return entry;
     }
@@ -43,7 +54,7 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         return await db.Models.AsNoTracking().OrderBy(m => m.Kind).ThenBy(m => m.Name).ToListAsync(ct);
     }
 
-    static void Apply(ModelEntry entry, ModelInspection inspection)
+    internal static void Apply(ModelEntry entry, ModelInspection inspection)
     {
         entry.Architecture = inspection.Architecture;
         entry.ParameterCount = inspection.ParameterCount;

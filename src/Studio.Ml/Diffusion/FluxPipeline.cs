@@ -104,8 +104,10 @@ public sealed class FluxPipeline : IDisposable
     /// <summary>
     /// `encode_prompt`: CLIP's pooled output of the prompts padded to CLIP's 77 positions, and the T5-slot states of the
     /// prompts padded/truncated to <paramref name="maxSequenceLength"/>; no attention masks (padding is encoded).
+    /// <paramref name="textEncoder2"/> fills the T5 slot for this call instead of the pipeline's own encoder (a student
+    /// compared with its teacher on the same loaded transformer).
     /// </summary>
-    public FluxConditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength)
+    public FluxConditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength, T5SlotEncoder? textEncoder2 = null)
     {
         if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
         if (maxSequenceLength is < 1 or > 512) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "FLUX takes 1 to 512 T5 tokens");
@@ -114,12 +116,16 @@ public sealed class FluxPipeline : IDisposable
         var (clipIds, _) = ClipTokenizer.EncodeBatch(prompts, Clip.Config.MaxPositionEmbeddings);
         using var clipOutput = Clip.forward(clipIds);
         var (t5Ids, _) = T5Tokenizer.EncodeBatch(prompts, maxSequenceLength);
-        var states = T5.Encode(t5Ids);
+        var t5 = textEncoder2 ?? T5;
+        if (t5.Width != Transformer.Config.JointAttentionDim)
+            throw new InvalidDataException($"the T5 slot ({t5.Description}) gives states of width {t5.Width}, but the transformer's joint_attention_dim is {Transformer.Config.JointAttentionDim}");
+        var states = t5.Encode(t5Ids);
         return new FluxConditioning(states.MoveToOuterDisposeScope(), clipOutput.PoolerOutput.alias().MoveToOuterDisposeScope());
     }
 
     /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>
-    public FluxImages Generate(FluxRequest request, Action<int>? onStep = null)
+    /// <param name="textEncoder2">Fills the T5 slot for this call instead of the pipeline's own encoder.</param>
+    public FluxImages Generate(FluxRequest request, Action<int>? onStep = null, T5SlotEncoder? textEncoder2 = null)
     {
         if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
         var denoiser = new FluxDenoiser(Transformer, Scheduler);
@@ -130,7 +136,7 @@ public sealed class FluxPipeline : IDisposable
 
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        using var conditioning = EncodePrompts(request.Prompts, request.MaxSequenceLength ?? DefaultMaxSequenceLength);
+        using var conditioning = EncodePrompts(request.Prompts, request.MaxSequenceLength ?? DefaultMaxSequenceLength, textEncoder2);
         Lap("encode prompts");
 
         var generator = new Generator((ulong)request.Seed, CPU);

@@ -105,6 +105,17 @@ public static class StudioApi
             var image = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i => i.Id == imageId && i.GenerationId == id, ct);
             return image?.PngPath is null ? Results.NotFound() : Png(image.PngPath, options);
         });
+        api.MapGet("/generations/{id:int}/images/{imageId:int}/difference", async (int id, int imageId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            var images = await db.GenerationImages.AsNoTracking().Where(i => i.GenerationId == id && i.PngPath != null).ToListAsync(ct);
+            var image = images.SingleOrDefault(i => i.Id == imageId);
+            var teacher = images.FirstOrDefault(i => i.CheckpointId is null && i.ModelId is null);
+            if (image is null || teacher is null) return Results.NotFound(new { error = "the image or the teacher's image of this generation is missing" });
+            if (!ArtifactFolders.Contains(options, image.PngPath!) || !ArtifactFolders.Contains(options, teacher.PngPath!))
+                return Results.Problem("the image lies outside the artifact folder", statusCode: 403);
+            return Results.File(ImageDifference.HeatmapPng(teacher.PngPath!, image.PngPath!), "image/png");
+        });
     }
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });

@@ -1,0 +1,63 @@
+using SkiaSharp;
+
+namespace Studio.Core.Generations;
+
+/// <summary>How a student's image differs from the teacher's rendering of the same prompt and noise.</summary>
+public static class ImageDifference
+{
+    /// <summary>Mean |student - teacher| over pixels and RGB channels, in 0-255 units.</summary>
+    public static double Mean(string teacherPng, string studentPng)
+    {
+        var (teacher, student) = Load(teacherPng, studentPng);
+        using (teacher) using (student)
+        {
+            long sum = 0;
+            for (var y = 0; y < teacher.Height; y++)
+            for (var x = 0; x < teacher.Width; x++)
+                sum += Distance(teacher.GetPixel(x, y), student.GetPixel(x, y));
+            return sum / (3.0 * teacher.Width * teacher.Height);
+        }
+    }
+
+    /// <summary>
+    /// A heat image of |student - teacher| per pixel (mean over RGB): black where they agree, through red and yellow
+    /// to white at 128 or more (half the range), so small differences stay visible.
+    /// </summary>
+    public static byte[] HeatmapPng(string teacherPng, string studentPng)
+    {
+        var (teacher, student) = Load(teacherPng, studentPng);
+        using (teacher) using (student)
+        using (var heat = new SKBitmap(teacher.Width, teacher.Height, SKColorType.Rgba8888, SKAlphaType.Opaque))
+        {
+            for (var y = 0; y < teacher.Height; y++)
+            for (var x = 0; x < teacher.Width; x++)
+                heat.SetPixel(x, y, Heat(Math.Min(1.0, Distance(teacher.GetPixel(x, y), student.GetPixel(x, y)) / 3.0 / 128)));
+            using var data = heat.Encode(SKEncodedImageFormat.Png, 100);
+            return data.ToArray();
+        }
+    }
+
+    static int Distance(SKColor a, SKColor b) => Math.Abs(a.Red - b.Red) + Math.Abs(a.Green - b.Green) + Math.Abs(a.Blue - b.Blue);
+
+    /// <summary>Black (0) -> red (1/3) -> yellow (2/3) -> white (1).</summary>
+    static SKColor Heat(double v)
+    {
+        static byte Ramp(double t) => (byte)Math.Round(255 * Math.Clamp(t, 0, 1));
+        return new SKColor(Ramp(3 * v), Ramp(3 * v - 1), Ramp(3 * v - 2));
+    }
+
+    static (SKBitmap Teacher, SKBitmap Student) Load(string teacherPng, string studentPng)
+    {
+        var teacher = SKBitmap.Decode(teacherPng) ?? throw new InvalidDataException($"{teacherPng} is not a readable image");
+        var student = SKBitmap.Decode(studentPng);
+        if (student is null) { teacher.Dispose(); throw new InvalidDataException($"{studentPng} is not a readable image"); }
+        if (teacher.Width != student.Width || teacher.Height != student.Height)
+        {
+            var fault = $"{studentPng} is {student.Width}x{student.Height} but the teacher's image is {teacher.Width}x{teacher.Height}";
+            teacher.Dispose();
+            student.Dispose();
+            throw new InvalidDataException(fault);
+        }
+        return (teacher, student);
+    }
+}

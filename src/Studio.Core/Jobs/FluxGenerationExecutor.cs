@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Studio.Ml;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tensors;
+using Studio.Ml.Toy;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Core.Jobs;
+
+/// <summary>
+/// Generates with <see cref="FluxPipeline"/>: the teacher pipeline is loaded once and kept in a pipeline cache, each
+/// student encoder (a training checkpoint folder or an exported student folder) in a second cache, and every encoder
+/// runs on the one loaded transformer with the same seeded noise. The worker keeps recently used pipelines and
+/// encoders loaded (a quarter of the machine's memory for each cache), so the next request starts at once.
+/// </summary>
+public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
+{
+    // The float32 reference path: toy pipelines are small; a real FLUX on a CPU worker is out of reach anyway.
+    const ScalarType DType = ScalarType.Float32;
+    readonly PipelineCache<FluxPipeline> _pipelines;
+    readonly PipelineCache<T5SlotEncoder> _encoders;
+
+    public FluxGenerationExecutor()
+    {
+        var budget = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
+        _pipelines = new PipelineCache<FluxPipeline>(budget, p => p.ParameterBytes);
+        _encoders = new PipelineCache<T5SlotEncoder>(budget, e => e.Module.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+    }
+
+    public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct) =>
+        Task.Factory.StartNew(() => Execute(generation, imageReady, progress, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    void Execute(GenerationExecution g, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct)
+    {
+        TorchRuntime.Initialise();
+        var teacherFolder = g.TeacherFolder ?? ToyTeacher.Folder;
+        progress.Report(new GenerationProgress("loading the teacher pipeline", 0));
+        using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString()), () => FluxPipeline.Load(teacherFolder, DType));
+        var pipeline = teacher.Pipeline;
+        var request = new FluxRequest([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, MaxSequenceLength(pipeline, teacherFolder));
+        var total = g.Encoders.Count * g.Steps;
+        foreach (var (encoder, index) in g.Encoders.Select((e, i) => (e, i)))
+        {
+            ct.ThrowIfCancellationRequested();
+            var clock = Stopwatch.StartNew();
+            string? png = null, error = null;
+            try
+            {
+                PipelineCache<T5SlotEncoder>.Lease? student = null;
+                if (encoder.EncoderPath is { } path)
+                {
+                    progress.Report(new GenerationProgress($"{encoder.Label}: loading the encoder", (double)index * g.Steps / total));
+                    student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString()), () => LoadEncoder(path));
+                }
+                using (student)
+                using (var images = pipeline.Generate(request, step =>
+                       {
+                           ct.ThrowIfCancellationRequested();
+                           progress.Report(new GenerationProgress($"{encoder.Label}: step {step + 1}/{g.Steps}", (double)(index * g.Steps + step + 1) / total));
+                       }, student?.Pipeline))
+                {
+                    png = Path.Combine(g.OutputFolder, $"image-{encoder.ImageId}.png");
+                    var bytes = images.Png(0);
+                    AtomicFile.Write(png, stream => stream.Write(bytes));
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException && encoder.EncoderPath is not null)
+            {
+                // A student that does not load or does not fit the transformer fails alone; the others still render.
+                error = e.Message;
+            }
+            imageReady(new GeneratedImage(encoder.ImageId, png, clock.Elapsed, error)).GetAwaiter().GetResult();
+        }
+        progress.Report(new GenerationProgress("done", 1));
+    }
+
+    /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>
+    static T5SlotEncoder LoadEncoder(string path)
+    {
+        if (File.Exists(Path.Combine(path, TrainingCheckpoint.StateFile)))
+        {
+            var student = CheckpointExport.LoadStudent(path);
+            student.to(DType);
+            return T5SlotEncoder.From(student, "training checkpoint");
+        }
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path} no longer exists");
+        return T5SlotEncoder.Load(path, DType);
+    }
+
+    /// <summary>
+    /// FluxPipeline's T5 length, capped by tokenizer_2's model_max_length: the toy teacher was trained on 32 tokens
+    /// (FLUX.1's tokenizer says 512, so real pipelines keep diffusers' default).
+    /// </summary>
+    static int MaxSequenceLength(FluxPipeline pipeline, string folder)
+    {
+        var config = Path.Combine(folder, "tokenizer_2", "tokenizer_config.json");
+        if (!File.Exists(config)) return pipeline.DefaultMaxSequenceLength;
+        using var json = JsonDocument.Parse(File.ReadAllText(config));
+        return json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0
+            ? Math.Min(length, pipeline.DefaultMaxSequenceLength)
+            : pipeline.DefaultMaxSequenceLength;
+    }
+
+    public void Dispose()
+    {
+        _encoders.Dispose();
+        _pipelines.Dispose();
+    }
+}

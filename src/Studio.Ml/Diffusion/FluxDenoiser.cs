@@ -33,14 +33,14 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
     }
 
     /// <summary>
-    /// FluxPipeline's `prepare_latents`: N(0, 1) noise (B, in_channels/4, latentHeight, latentWidth) drawn in float32
-    /// from the generator, packed into (B, tokens, in_channels) and cast to the transformer's dtype.
+    /// FluxPipeline's `prepare_latents`: N(0, 1) noise (B, in_channels/4, latentHeight, latentWidth) drawn from the
+    /// generator directly in the transformer's dtype (as `randn_tensor(..., dtype=prompt_embeds.dtype)`: LibTorch draws
+    /// bf16 noise differently from float32 noise cast to bf16, so this keeps a seed's image equal to diffusers'), then packed.
     /// </summary>
     public Tensor InitialLatents(int batch, int latentHeight, int latentWidth, Generator generator)
     {
-        using var noise = randn([batch, transformer.Config.InChannels / 4, latentHeight, latentWidth], generator: generator);
-        using var packed = LatentPacking.Pack(noise);
-        return packed.to_type(DType);
+        using var noise = randn([batch, transformer.Config.InChannels / 4, latentHeight, latentWidth], dtype: DType, generator: generator);
+        return LatentPacking.Pack(noise);
     }
 
     /// <summary>FluxPipeline's schedule for this many steps at this latent size (mu from the packed token count).</summary>

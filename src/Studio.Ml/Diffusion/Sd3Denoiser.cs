@@ -14,15 +14,16 @@ public sealed record Sd3Conditioning(Tensor PromptEmbeds, Tensor PooledPromptEmb
 public sealed class Sd3Denoiser(Sd3Transformer transformer, FlowMatchEulerScheduler scheduler)
 {
     /// <summary>
-    /// The initial noise: N(0, 1) of shape (B, in_channels, H / f, W / f) in float32 from the generator, as the pipeline's
-    /// `prepare_latents`; f is the VAE's downscale factor. H and W must be multiples of f times the patch size.
+    /// The initial noise: N(0, 1) of shape (B, in_channels, H / f, W / f) drawn from the generator in
+    /// <paramref name="dtype"/> (the pipeline's `prepare_latents` draws in the text states' dtype); f is the VAE's
+    /// downscale factor. H and W must be multiples of f times the patch size.
     /// </summary>
-    public Tensor InitialLatents(int batch, int height, int width, int vaeDownscaleFactor, Generator generator)
+    public Tensor InitialLatents(int batch, int height, int width, int vaeDownscaleFactor, Generator generator, ScalarType dtype = ScalarType.Float32)
     {
         var multiple = vaeDownscaleFactor * transformer.Config.PatchSize;
         if (height <= 0 || width <= 0 || height % multiple != 0 || width % multiple != 0)
             throw new ArgumentException($"width and height must be positive multiples of {multiple}; got {width}x{height}");
-        return randn([batch, transformer.Config.InChannels, height / vaeDownscaleFactor, width / vaeDownscaleFactor], generator: generator);
+        return randn([batch, transformer.Config.InChannels, height / vaeDownscaleFactor, width / vaeDownscaleFactor], dtype: dtype, generator: generator);
     }
 
     /// <summary>Runs every step of <paramref name="schedule"/> from <paramref name="latents"/> and returns the final latents (model space: unscale before the VAE).</summary>

@@ -47,3 +47,31 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         Assert.Contains("model_index.json", error);
     }
 }
+
+[Collection("console")]
+public class Sd3SampleCommandTests(TinySd3PipelineFolder tiny) : IClassFixture<TinySd3PipelineFolder>
+{
+    string[] Args(string output, params string[] extra) =>
+        ["sample", "--pipeline", tiny.Folder, "--seed", "3", "--steps", "2", "--width", "16", "--height", "16",
+         "--max-sequence-length", "16", "--out", output, .. extra];
+
+    [Fact]
+    public void AnSd3FolderSamplesWithItsOwnT5SlotAndNegativePrompts()
+    {
+        var dir = TestPaths.NewTempDirectory("sample-sd3");
+        var plain = Path.Combine(dir, "plain.png");
+        var negative = Path.Combine(dir, "negative.png");
+        var student = Path.Combine(dir, "student.png");
+        var (code, output, error) = Cli.Run(Args(plain, "--prompt", "a red circle"));
+        Assert.True(code == 0, error);
+        Assert.Contains("T5 slot: T5EncoderModel", output);
+        Assert.Equal(0, Cli.Run(Args(negative, "--prompt", "a red circle", "--negative-prompt", "blurry")).Code);
+        Assert.Equal(0, Cli.Run(Args(student, "--prompt", "a red circle", "--text-encoder-3", tiny.StudentDistillT5)).Code);
+        Assert.NotEqual(File.ReadAllBytes(plain), File.ReadAllBytes(negative));
+        Assert.NotEqual(File.ReadAllBytes(plain), File.ReadAllBytes(student));
+
+        (code, _, error) = Cli.Run(Args(plain, "--prompt", "a", "--text-encoder-2", tiny.StudentDistillT5));
+        Assert.Equal(1, code);
+        Assert.Contains("--text-encoder-3", error);
+    }
+}

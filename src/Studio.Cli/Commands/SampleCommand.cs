@@ -9,36 +9,42 @@ using static TorchSharp.torch;
 namespace Studio.Cli;
 
 /// <summary>
-/// `studio sample --pipeline DIR [--text-encoder-2 DIR] --prompt TEXT [--prompt ...] --seed N --steps N --guidance G
-/// --width W --height H --out FILE_OR_DIR`: text to image with a diffusers FLUX folder, any T5-slot encoder (T5-XXL,
-/// a student, a DistillT5 folder), printing the time of each stage. One prompt may go to a `.png` file; otherwise
-/// `--out` is a folder that receives `image-N.png` per prompt.
+/// `studio sample --pipeline DIR [--text-encoder-2 DIR | --text-encoder-3 DIR] --prompt TEXT [--prompt ...] --seed N
+/// --steps N --guidance G --width W --height H --out FILE_OR_DIR`: text to image with a diffusers FLUX or Stable
+/// Diffusion 3 folder (told apart by `model_index.json`) and any T5-slot encoder (T5-XXL, a student, a DistillT5 folder),
+/// printing the time of each stage. One prompt may go to a `.png` file; otherwise `--out` is a folder that receives
+/// `image-N.png` per prompt.
 /// </summary>
 public static class SampleCommand
 {
     public static Command Create()
     {
-        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX pipeline folder (model_index.json, transformer/, vae/, text_encoder/, text_encoder_2/, tokenizers, scheduler/)", Required = true };
-        var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "A folder for the T5 slot instead of the pipeline's text_encoder_2/ (T5EncoderModel, student T5 + projection, or DistillT5)" };
+        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX or SD3 pipeline folder (model_index.json, transformer/, vae/, text encoders, tokenizers, scheduler/)", Required = true };
+        var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "FLUX: a folder for the T5 slot instead of text_encoder_2/ (T5EncoderModel, student T5 + projection, or DistillT5)" };
+        var textEncoder3 = new Option<string?>("--text-encoder-3") { Description = "SD3: a folder for the T5 slot instead of text_encoder_3/ (same layouts)" };
         var prompts = new Option<string[]>("--prompt") { Description = "A prompt (repeat for a batch; one image each)", Required = true, AllowMultipleArgumentsPerToken = false };
+        var negativePrompts = new Option<string[]>("--negative-prompt") { Description = "SD3: a negative prompt per --prompt (default: empty)", AllowMultipleArgumentsPerToken = false };
         var seed = new Option<long>("--seed") { Description = "Seed of the initial noise (the whole batch)", DefaultValueFactory = _ => 0 };
         var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 28 };
-        var guidance = new Option<double>("--guidance") { Description = "Embedded guidance scale (FLUX.1-dev; ignored by schnell)", DefaultValueFactory = _ => 3.5 };
+        var guidance = new Option<double?>("--guidance") { Description = "FLUX: embedded guidance (default 3.5; ignored by schnell). SD3: classifier-free guidance scale (default 7.0)" };
         var width = new Option<int>("--width") { Description = "Image width, a multiple of 16", DefaultValueFactory = _ => 1024 };
         var height = new Option<int>("--height") { Description = "Image height, a multiple of 16", DefaultValueFactory = _ => 1024 };
-        var maxLength = new Option<int?>("--max-sequence-length") { Description = "T5 tokens per prompt (default 512 for dev, 256 for schnell)" };
+        var maxLength = new Option<int?>("--max-sequence-length") { Description = "T5 tokens per prompt (FLUX: 512 for dev, 256 for schnell; SD3: 256)" };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var vaeTile = new Option<int?>("--vae-tile") { Description = "Decode in tiles of this many pixels (less memory for big images)" };
         var output = new Option<string>("--out") { Description = "A .png file (one prompt) or a folder", Required = true };
-        var command = new Command("sample", "Generate images with a FLUX pipeline folder and any T5-slot encoder.")
-            { pipeline, textEncoder2, prompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output };
+        var command = new Command("sample", "Generate images with a FLUX or SD3 pipeline folder and any T5-slot encoder.")
+            { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output };
         command.SetAction(parse =>
         {
             try
             {
-                var request = new FluxRequest(parse.GetValue(prompts)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance),
-                    parse.GetValue(width), parse.GetValue(height), parse.GetValue(maxLength), parse.GetValue(vaeTile));
-                Run(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2), ParseDType(parse.GetValue(dtype)!), request, parse.GetValue(output)!);
+                var folder = parse.GetValue(pipeline)!;
+                var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
+                    parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
+                    parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
+                    parse.GetValue(textEncoder2), parse.GetValue(textEncoder3));
+                Run(folder, options, parse.GetValue(output)!);
                 return 0;
             }
             catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or UnauthorizedAccessException or CheckpointLoadException or NotSupportedException)
@@ -50,6 +56,11 @@ public static class SampleCommand
         return command;
     }
 
+    /// <summary>What the command line asked for; the family's defaults fill what it left out.</summary>
+    public sealed record SampleOptions(IReadOnlyList<string> Prompts, IReadOnlyList<string>? NegativePrompts, long Seed, int Steps,
+        double? Guidance, int Width, int Height, int? MaxSequenceLength, int? VaeTileSize, ScalarType DType,
+        string? TextEncoder2, string? TextEncoder3);
+
     static ScalarType ParseDType(string name) => name switch
     {
         "float32" or "fp32" => ScalarType.Float32,
@@ -57,29 +68,50 @@ public static class SampleCommand
         _ => throw new ArgumentException($"--dtype '{name}' is not float32 or bfloat16"),
     };
 
-    public static void Run(string pipelineFolder, string? textEncoder2, ScalarType dtype, FluxRequest request, string output)
+    public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
-        if (single && request.Prompts.Count != 1)
-            throw new ArgumentException($"--out {output} is one file but there are {request.Prompts.Count} prompts; give a folder");
-        var className = ModelConfig.Load(Path.Combine(pipelineFolder, "model_index.json")).OptionalString("_class_name");
-        if (className is not null && !className.StartsWith("Flux", StringComparison.Ordinal))
-            throw new NotSupportedException($"{pipelineFolder}: '{className}' pipelines are not supported by studio sample yet (FLUX only)");
+        if (single && options.Prompts.Count != 1)
+            throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");
+        var className = ModelConfig.Load(Path.Combine(pipelineFolder, "model_index.json")).OptionalString("_class_name") ?? "FluxPipeline";
+        var sd3 = className.StartsWith("StableDiffusion3", StringComparison.Ordinal);
+        if (!sd3 && !className.StartsWith("Flux", StringComparison.Ordinal))
+            throw new NotSupportedException($"{pipelineFolder}: '{className}' pipelines are not supported by studio sample (FLUX and Stable Diffusion 3 are)");
+        if (sd3 && options.TextEncoder2 is not null)
+            throw new ArgumentException($"{pipelineFolder} is a Stable Diffusion 3 pipeline: its T5 slot is --text-encoder-3 (--text-encoder-2 is CLIP-G there)");
+        if (!sd3 && options.TextEncoder3 is not null)
+            throw new ArgumentException($"{pipelineFolder} is a FLUX pipeline: its T5 slot is --text-encoder-2");
+        if (!sd3 && options.NegativePrompts is not null)
+            throw new ArgumentException("--negative-prompt is for Stable Diffusion 3; FLUX.1 uses embedded guidance without one");
 
         TorchRuntime.Initialise();
         var clock = Stopwatch.StartNew();
-        using var flux = FluxPipeline.Load(pipelineFolder, dtype, textEncoder2);
-        Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {flux.T5.Description}, {dtype})");
-        using var images = flux.Generate(request);
-        foreach (var (stage, time) in images.Timings) Console.WriteLine($"{stage}: {time.TotalSeconds:F2} s");
-
-        if (!single) Directory.CreateDirectory(output);
-        for (int i = 0; i < images.Count; i++)
+        GeneratedImages images;
+        if (sd3)
         {
-            var path = single ? output : Path.Combine(output, $"image-{i}.png");
-            var png = images.Png(i);
-            AtomicFile.Write(path, stream => stream.Write(png));
-            Console.WriteLine(path);
+            using var pipeline = Sd3Pipeline.Load(pipelineFolder, options.DType, options.TextEncoder3);
+            Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5?.Description ?? "none: zeros"}, {options.DType})");
+            images = pipeline.Generate(new Sd3Request(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 7.0, options.Width,
+                options.Height, options.NegativePrompts, options.MaxSequenceLength ?? 256, options.VaeTileSize));
+        }
+        else
+        {
+            using var pipeline = FluxPipeline.Load(pipelineFolder, options.DType, options.TextEncoder2);
+            Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5.Description}, {options.DType})");
+            images = pipeline.Generate(new FluxRequest(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 3.5, options.Width,
+                options.Height, options.MaxSequenceLength, options.VaeTileSize));
+        }
+        using (images)
+        {
+            foreach (var (stage, time) in images.Timings) Console.WriteLine($"{stage}: {time.TotalSeconds:F2} s");
+            if (!single) Directory.CreateDirectory(output);
+            for (var i = 0; i < images.Count; i++)
+            {
+                var path = single ? output : Path.Combine(output, $"image-{i}.png");
+                var png = images.Png(i);
+                AtomicFile.Write(path, stream => stream.Write(png));
+                Console.WriteLine(path);
+            }
         }
     }
 }

@@ -14,20 +14,6 @@ namespace Studio.Ml.Diffusion;
 public sealed record FluxRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Width, int Height,
     int? MaxSequenceLength = null, int? VaeTileSize = null);
 
-/// <summary>The images (B, 3, H, W) in [0, 1], float32 on the CPU, and the time each stage took.</summary>
-public sealed record FluxImages(Tensor Images, IReadOnlyList<(string Stage, TimeSpan Time)> Timings) : IDisposable
-{
-    public int Count => (int)Images.shape[0];
-
-    public byte[] Png(int index)
-    {
-        using var image = Images[index];
-        return ImagePng.Encode(image);
-    }
-
-    public void Dispose() => Images.Dispose();
-}
-
 /// <summary>
 /// diffusers' `FluxPipeline` on a diffusers folder (`model_index.json`, `transformer/`, `vae/`, `text_encoder/` CLIP-L,
 /// `text_encoder_2/` T5, `tokenizer/`, `tokenizer_2/`, `scheduler/`): prompts -> CLIP pooled vector + T5-slot states
@@ -125,7 +111,7 @@ public sealed class FluxPipeline : IDisposable
 
     /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>
     /// <param name="textEncoder2">Fills the T5 slot for this call instead of the pipeline's own encoder.</param>
-    public FluxImages Generate(FluxRequest request, Action<int>? onStep = null, T5SlotEncoder? textEncoder2 = null)
+    public GeneratedImages Generate(FluxRequest request, Action<int>? onStep = null, T5SlotEncoder? textEncoder2 = null)
     {
         if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
         var denoiser = new FluxDenoiser(Transformer, Scheduler);
@@ -149,7 +135,7 @@ public sealed class FluxPipeline : IDisposable
         var decoded = request.VaeTileSize is { } tile ? Vae.DecodeTiled(vaeLatents, tile) : Vae.Decode(vaeLatents);
         var images = ImagePng.Denormalize(decoded).cpu();
         Lap("decode");
-        return new FluxImages(images.MoveToOuterDisposeScope(), timings);
+        return new GeneratedImages(images.MoveToOuterDisposeScope(), timings);
     }
 
     public void Dispose()

@@ -4,7 +4,14 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Diffusion;
 
 /// <summary>What SD3's transformer is conditioned on for a batch: joint text states (B, T, joint_attention_dim) and the pooled vector (B, pooled_projection_dim).</summary>
-public sealed record Sd3Conditioning(Tensor PromptEmbeds, Tensor PooledPromptEmbeds);
+public sealed record Sd3Conditioning(Tensor PromptEmbeds, Tensor PooledPromptEmbeds) : IDisposable
+{
+    public void Dispose()
+    {
+        PromptEmbeds.Dispose();
+        PooledPromptEmbeds.Dispose();
+    }
+}
 
 /// <summary>
 /// The denoising loop of diffusers' `StableDiffusion3Pipeline`, from text conditioning to final latents: Euler steps

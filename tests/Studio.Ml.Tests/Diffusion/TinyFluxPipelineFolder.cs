@@ -21,11 +21,13 @@ public sealed class TinyFluxPipelineFolder : IDisposable
     public string StudentDistillT5 { get; }
     public string StudentT5WithProjection { get; }
 
+    PipelineFolderWriter Write => new(Folder);
+
     public TinyFluxPipelineFolder()
     {
         TorchRuntime.Initialise();
         manual_seed(0);
-        WriteJson("model_index.json", new JsonObject { ["_class_name"] = "FluxPipeline", ["_diffusers_version"] = "0.31.0" });
+        Write.Json("model_index.json", new JsonObject { ["_class_name"] = "FluxPipeline", ["_diffusers_version"] = "0.31.0" });
 
         var transformerConfig = new JsonObject
         {
@@ -33,29 +35,29 @@ public sealed class TinyFluxPipelineFolder : IDisposable
             ["num_single_layers"] = 1, ["attention_head_dim"] = 16, ["num_attention_heads"] = 2, ["joint_attention_dim"] = 64,
             ["pooled_projection_dim"] = 32, ["guidance_embeds"] = true, ["axes_dims_rope"] = new JsonArray(4, 6, 6),
         };
-        WriteJson("transformer/config.json", transformerConfig);
+        Write.Json("transformer/config.json", transformerConfig);
         using (var transformer = new FluxTransformer(FluxTransformerConfig.From(new ModelConfig(transformerConfig, "tiny transformer"))))
-            Save(transformer, "transformer/diffusion_pytorch_model.safetensors");
+            Write.Module(transformer, "transformer/diffusion_pytorch_model.safetensors");
 
-        CopyFixture("vae_decoder", "config.json", "vae/config.json");
-        CopyFixture("vae_decoder", "model.safetensors", "vae/diffusion_pytorch_model.safetensors");
-        CopyFixture("flow_match_scheduler", "config.json", "scheduler/scheduler_config.json");
+        Write.Fixture("vae_decoder", "config.json", "vae/config.json");
+        Write.Fixture("vae_decoder", "model.safetensors", "vae/diffusion_pytorch_model.safetensors");
+        Write.Fixture("flow_match_scheduler", "config.json", "scheduler/scheduler_config.json");
 
         var clipConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("clip_text"), "config.json")))!.AsObject();
         clipConfig["vocab_size"] = 49408; // the real CLIP tokenizer's ids
-        WriteJson("text_encoder/config.json", clipConfig);
+        Write.Json("text_encoder/config.json", clipConfig);
         using (var clip = new ClipTextEncoder(ClipTextConfig.From(new ModelConfig(clipConfig, "tiny clip"))))
-            Save(clip, "text_encoder/model.safetensors");
+            Write.Module(clip, "text_encoder/model.safetensors");
 
         var t5Config = T5Json(dModel: 64);
-        WriteJson("text_encoder_2/config.json", t5Config);
+        Write.Json("text_encoder_2/config.json", t5Config);
         using (var t5 = T5Encoder.Create(T5Config.From(new ModelConfig(t5Config, "tiny t5"))))
         {
             t5.InitialiseLikeTransformers();
-            Save(t5, "text_encoder_2/model.safetensors");
+            Write.Module(t5, "text_encoder_2/model.safetensors");
         }
-        CopyDirectory(TextTokenizer.BuiltInFolder("clip"), Path.Combine(Folder, "tokenizer"));
-        CopyDirectory(TextTokenizer.BuiltInFolder("t5"), Path.Combine(Folder, "tokenizer_2"));
+        Write.Directory(TextTokenizer.BuiltInFolder("clip"), "tokenizer");
+        Write.Directory(TextTokenizer.BuiltInFolder("t5"), "tokenizer_2");
 
         // A student (d_model 16) projecting to the transformer's 64, exported in both layouts the T5 slot accepts.
         using var student = StudentEncoder.Create(T5Config.From(new ModelConfig(T5Json(dModel: 16), "tiny student")), 64, 0.1, seed: 1);
@@ -65,36 +67,13 @@ public sealed class TinyFluxPipelineFolder : IDisposable
         student.ExportT5(StudentT5WithProjection, ScalarType.Float32);
     }
 
-    static JsonObject T5Json(int dModel) => new()
+    internal static JsonObject T5Json(int dModel) => new()
     {
         ["model_type"] = "t5", ["vocab_size"] = 32128, ["d_model"] = dModel, ["d_kv"] = 8, ["num_heads"] = 2, ["d_ff"] = 32,
         ["num_layers"] = 2, ["relative_attention_num_buckets"] = 32, ["relative_attention_max_distance"] = 128,
         ["layer_norm_epsilon"] = 1e-6, ["dropout_rate"] = 0.0, ["feed_forward_proj"] = "gated-gelu",
         ["architectures"] = new JsonArray("T5EncoderModel"),
     };
-
-    void WriteJson(string relative, JsonObject json)
-    {
-        var path = Path.Combine(Folder, relative);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, json.ToJsonString());
-    }
-
-    void Save(nn.Module module, string relative) =>
-        SafeTensorsWriter.Save(Path.Combine(Folder, relative), module.state_dict().Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value)));
-
-    void CopyFixture(string fixture, string file, string relative)
-    {
-        var path = Path.Combine(Folder, relative);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.Copy(Path.Combine(TestPaths.Fixture(fixture), file), path);
-    }
-
-    static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
-    }
 
     public void Dispose()
     {

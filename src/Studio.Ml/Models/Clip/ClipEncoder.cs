@@ -15,15 +15,18 @@ public sealed class ClipEncoder : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor hidden, Tensor mask)
+    /// <returns>The last layer's output, and the one before it (transformers' `hidden_states[-2]`, which SD3 conditions on).</returns>
+    public (Tensor Last, Tensor Penultimate) forward(Tensor hidden, Tensor mask)
     {
-        var current = hidden;
+        var penultimate = hidden.alias();
+        var current = hidden.alias();
         foreach (var layer in layers)
         {
             var next = layer.forward(current, mask);
-            if (!ReferenceEquals(current, hidden)) current.Dispose();
+            penultimate.Dispose();
+            penultimate = current;
             current = next;
         }
-        return current;
+        return (current, penultimate);
     }
 }

@@ -5,14 +5,18 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Models.Clip;
 
-/// <summary>The outputs as transformers names them; TextEmbeds only with a projection.</summary>
-public sealed record ClipTextOutput(Tensor LastHiddenState, Tensor PoolerOutput, Tensor? TextEmbeds) : IDisposable
+/// <summary>
+/// The outputs as transformers names them; TextEmbeds only with a projection. PenultimateHiddenState is
+/// `hidden_states[-2]` (the input of the last layer, without the final norm), what SD3 takes as CLIP's token states.
+/// </summary>
+public sealed record ClipTextOutput(Tensor LastHiddenState, Tensor PoolerOutput, Tensor? TextEmbeds, Tensor PenultimateHiddenState) : IDisposable
 {
     public void Dispose()
     {
         LastHiddenState.Dispose();
         PoolerOutput.Dispose();
         TextEmbeds?.Dispose();
+        PenultimateHiddenState.Dispose();
     }
 }
 
@@ -38,8 +42,8 @@ public sealed class ClipTextEncoder : nn.Module
     /// <summary>Int64 ids [batch, seq]; the mask (1 = token, 0 = padding) is optional: FLUX and SD3 call without one.</summary>
     public ClipTextOutput forward(Tensor inputIds, Tensor? attentionMask = null)
     {
-        var (last, pooled) = text_model.forward(inputIds, attentionMask);
-        return new ClipTextOutput(last, pooled, text_projection?.forward(pooled));
+        var (last, pooled, penultimate) = text_model.forward(inputIds, attentionMask);
+        return new ClipTextOutput(last, pooled, text_projection?.forward(pooled), penultimate);
     }
 
     /// <summary>Loads a CLIP text encoder from a Hugging Face folder (config.json and safetensors) in the given dtype.</summary>

@@ -23,16 +23,17 @@ public sealed class ClipTextTransformer : nn.Module
         RegisterComponents();
     }
 
-    /// <returns>last_hidden_state [batch, seq, hidden] and the pooled rows [batch, hidden].</returns>
-    public (Tensor LastHiddenState, Tensor Pooled) forward(Tensor inputIds, Tensor? attentionMask = null)
+    /// <returns>last_hidden_state [batch, seq, hidden], the pooled rows [batch, hidden], and the penultimate layer's output (no final norm).</returns>
+    public (Tensor LastHiddenState, Tensor Pooled, Tensor PenultimateHiddenState) forward(Tensor inputIds, Tensor? attentionMask = null)
     {
         using var scope = NewDisposeScope();
         var hidden = embeddings.forward(inputIds);
         var mask = AttentionMask(inputIds.shape[1], attentionMask, hidden.dtype, hidden.device);
-        var last = final_layer_norm.forward(encoder.forward(hidden, mask));
+        var (encoded, penultimate) = encoder.forward(hidden, mask);
+        var last = final_layer_norm.forward(encoded);
         var rows = torch.arange(inputIds.shape[0], dtype: ScalarType.Int64, device: inputIds.device);
         var pooled = last.index(TensorIndex.Tensor(rows), TensorIndex.Tensor(EosPositions(inputIds)));
-        return (last.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
+        return (last.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope(), penultimate.MoveToOuterDisposeScope());
     }
 
     /// <summary>

@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using Studio.Ml.Models.Clip;
+using Studio.Ml.Models.Common;
+using Studio.Ml.Models.Sd3;
+using Studio.Ml.Models.Vae;
+using Studio.Ml.Text;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Diffusion;
+
+/// <summary>One SD3 text-to-image call: one image per prompt, the batch's noise from one seed.</summary>
+/// <param name="NegativePrompts">One per prompt, or null for empty negative prompts (the pipeline's default).</param>
+/// <param name="MaxSequenceLength">T5 tokens per prompt (the pipeline's default is 256).</param>
+public sealed record Sd3Request(IReadOnlyList<string> Prompts, long Seed, int Steps, double GuidanceScale, int Width, int Height,
+    IReadOnlyList<string>? NegativePrompts = null, int MaxSequenceLength = 256, int? VaeTileSize = null);
+
+/// <summary>
+/// diffusers' `StableDiffusion3Pipeline` on a diffusers folder (`transformer/`, `vae/`, `text_encoder/` CLIP-L and
+/// `text_encoder_2/` CLIP-G with projections, `text_encoder_3/` T5, their tokenizers, `scheduler/`): each CLIP gives its
+/// penultimate token states and its projected pooled vector; the two CLIP state sets are joined along the width, padded
+/// with zeros to T5's width and put before T5's states along the sequence; the pooled vector is both CLIP vectors
+/// joined. Classifier-free guidance with a negative prompt, Euler steps over the static-shift schedule, then the VAE.
+/// The T5 slot takes any <see cref="T5SlotEncoder"/>; a pipeline without `text_encoder_3/` conditions on zeros there.
+/// </summary>
+public sealed class Sd3Pipeline : IDisposable
+{
+    /// <summary>CLIP's context length, also the token count of the zero T5 states when there is no T5 encoder.</summary>
+    const int ClipLength = 77;
+
+    public Sd3Transformer Transformer { get; }
+    public AutoencoderKL Vae { get; }
+    public ClipTextEncoder ClipL { get; }
+    public TextTokenizer ClipLTokenizer { get; }
+    public ClipTextEncoder ClipG { get; }
+    public TextTokenizer ClipGTokenizer { get; }
+    public T5SlotEncoder? T5 { get; }
+    public TextTokenizer? T5Tokenizer { get; }
+    public FlowMatchEulerScheduler Scheduler { get; }
+    public string Source { get; }
+
+    Sd3Pipeline(string source, Sd3Transformer transformer, AutoencoderKL vae, ClipTextEncoder clipL, TextTokenizer clipLTokenizer,
+        ClipTextEncoder clipG, TextTokenizer clipGTokenizer, T5SlotEncoder? t5, TextTokenizer? t5Tokenizer, FlowMatchEulerScheduler scheduler)
+    {
+        Source = source;
+        Transformer = transformer;
+        Vae = vae;
+        ClipL = clipL;
+        ClipLTokenizer = clipLTokenizer;
+        ClipG = clipG;
+        ClipGTokenizer = clipGTokenizer;
+        T5 = t5;
+        T5Tokenizer = t5Tokenizer;
+        Scheduler = scheduler;
+    }
+
+    /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/>.</summary>
+    /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
+    public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null)
+    {
+        folder = Path.GetFullPath(folder);
+        var index = ModelConfig.Load(Path.Combine(folder, "model_index.json"));
+        if (index.OptionalString("_class_name") is { } className && !className.StartsWith("StableDiffusion3", StringComparison.Ordinal))
+            throw index.Invalid("_class_name", $"is '{className}': not a Stable Diffusion 3 pipeline folder");
+        string Part(string name) => Directory.Exists(Path.Combine(folder, name))
+            ? Path.Combine(folder, name)
+            : throw new DirectoryNotFoundException($"{folder}: the pipeline has no '{name}/' folder");
+
+        var owned = new List<IDisposable>();
+        T Keep<T>(T component) where T : IDisposable { owned.Add(component); return component; }
+        try
+        {
+            var transformer = Keep(Sd3Transformer.FromPretrained(Part("transformer"), dtype));
+            var vae = Keep(AutoencoderKL.FromPretrained(Part("vae"), dtype));
+            var clipL = Keep(ClipTextEncoder.Load(Part("text_encoder"), dtype).Model);
+            var clipG = Keep(ClipTextEncoder.Load(Part("text_encoder_2"), dtype).Model);
+            var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3)
+                : Directory.Exists(Path.Combine(folder, "text_encoder_3")) ? Path.Combine(folder, "text_encoder_3") : null;
+            var t5 = t5Folder is null ? null : Keep(T5SlotEncoder.Load(t5Folder, dtype));
+            var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.Load(Path.Combine(Part("scheduler"), "scheduler_config.json")));
+
+            foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
+                if (!clip.Config.HasProjection)
+                    throw new InvalidDataException($"{Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
+            var clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
+            if (clipWidth > transformer.Config.JointAttentionDim)
+                throw new InvalidDataException($"{folder}: the two CLIP encoders give {clipWidth} wide states, wider than the transformer's joint_attention_dim {transformer.Config.JointAttentionDim}");
+            var pooledWidth = clipL.Config.ProjectionDim + clipG.Config.ProjectionDim;
+            if (pooledWidth != transformer.Config.PooledProjectionDim)
+                throw new InvalidDataException($"{folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
+            if (t5 is not null && t5.Width != transformer.Config.JointAttentionDim)
+                throw new InvalidDataException($"the T5 slot ({t5.Description}, {t5Folder}) gives states of width {t5.Width}, " +
+                    $"but the transformer's joint_attention_dim is {transformer.Config.JointAttentionDim}");
+            var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(Part("tokenizer_3"));
+            return new Sd3Pipeline(folder, transformer, vae, clipL, TextTokenizer.Load(Part("tokenizer")), clipG,
+                TextTokenizer.Load(Part("tokenizer_2")), t5, t5Tokenizer, scheduler);
+        }
+        catch
+        {
+            foreach (var component in owned) component.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
+    public long ParameterBytes =>
+        new nn.Module?[] { Transformer, Vae, ClipL, ClipG, T5?.Module }.OfType<nn.Module>()
+            .Sum(m => m.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+
+    /// <summary>
+    /// `encode_prompt` for one side of guidance: the joint token states (B, 77 + T5 tokens, joint_attention_dim) and
+    /// the pooled vector (B, pooled_projection_dim), in the transformer's dtype.
+    /// </summary>
+    public Sd3Conditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength = 256)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
+        if (maxSequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "at least one T5 token");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (lStates, lPooled) = EncodeClip(ClipL, ClipLTokenizer, prompts);
+        var (gStates, gPooled) = EncodeClip(ClipG, ClipGTokenizer, prompts);
+        var width = Transformer.Config.JointAttentionDim;
+        var clipStates = nn.functional.pad(cat([lStates, gStates], -1), [0, width - lStates.shape[2] - gStates.shape[2]]);
+
+        Tensor t5States;
+        if (T5 is null)
+            t5States = zeros([prompts.Count, ClipLength, width], dtype: clipStates.dtype);
+        else
+        {
+            var (t5Ids, _) = T5Tokenizer!.EncodeBatch(prompts, maxSequenceLength);
+            t5States = T5.Encode(t5Ids);
+        }
+        var dtype = Transformer.parameters().First().dtype;
+        var embeds = cat([clipStates.to_type(dtype), t5States.to_type(dtype)], 1);
+        var pooled = cat([lPooled, gPooled], -1).to_type(dtype);
+        return new Sd3Conditioning(embeds.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>`_get_clip_prompt_embeds`: 77 tokens, no mask; the penultimate layer's states and the projected pooled vector.</summary>
+    static (Tensor States, Tensor Pooled) EncodeClip(ClipTextEncoder clip, TextTokenizer tokenizer, IReadOnlyList<string> prompts)
+    {
+        var (ids, _) = tokenizer.EncodeBatch(prompts, ClipLength);
+        var output = clip.forward(ids);
+        return (output.PenultimateHiddenState, output.TextEmbeds!);
+    }
+
+    /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>
+    public GeneratedImages Generate(Sd3Request request, Action<int>? onStep = null)
+    {
+        if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
+        if (request.NegativePrompts is { } negatives && negatives.Count != request.Prompts.Count)
+            throw new ArgumentException($"{negatives.Count} negative prompts for {request.Prompts.Count} prompts: give one per prompt, or none");
+        var denoiser = new Sd3Denoiser(Transformer, Scheduler);
+        var timings = new List<(string, TimeSpan)>();
+        var clock = Stopwatch.StartNew();
+        void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }
+
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var positive = EncodePrompts(request.Prompts, request.MaxSequenceLength);
+        using var negative = ClassifierFreeGuidance.IsActive(request.GuidanceScale)
+            ? EncodePrompts(request.NegativePrompts ?? request.Prompts.Select(_ => "").ToList(), request.MaxSequenceLength)
+            : null;
+        Lap("encode prompts");
+
+        var generator = new Generator((ulong)request.Seed, CPU);
+        var latents = denoiser.InitialLatents(request.Prompts.Count, request.Height, request.Width, Vae.Config.DownscaleFactor, generator,
+            positive.PromptEmbeds.dtype);
+        latents = denoiser.Denoise(latents, Scheduler.Sd3Inference(request.Steps), positive, negative, request.GuidanceScale, onStep);
+        Lap("denoise");
+
+        var vaeLatents = Vae.UnscaleLatents(latents.to_type(Vae.DType));
+        var decoded = request.VaeTileSize is { } tile ? Vae.DecodeTiled(vaeLatents, tile) : Vae.Decode(vaeLatents);
+        var images = ImagePng.Denormalize(decoded).cpu();
+        Lap("decode");
+        return new GeneratedImages(images.MoveToOuterDisposeScope(), timings);
+    }
+
+    public void Dispose()
+    {
+        Transformer.Dispose();
+        Vae.Dispose();
+        ClipL.Dispose();
+        ClipG.Dispose();
+        T5?.Dispose();
+    }
+}

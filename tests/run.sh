@@ -13,6 +13,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages the browser tests need (Playwright drives Debian's chromium; no browser download is possible).
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The many-machines tests run a real PostgreSQL and Redis (started below, in temporary directories).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
@@ -22,6 +25,13 @@ fi
 echo "== build (Release)"
 if ! dotnet build Studio.sln -c Release -nologo -v:q -clp:ErrorsOnly; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
+echo "== test services"
+source tests/services.sh
+trap stop_test_services EXIT
+if ! start_test_services; then
+  echo "could not start PostgreSQL and Redis for the tests"; echo "0 passed, 1 failed"; exit 1
 fi
 
 echo "== test"

@@ -22,8 +22,73 @@ public class StudioOptions
     /// <summary>Folders users may point at (model folders, prompt files). Empty: the data directory and the repository's models.</summary>
     public string[] AllowedRoots { get; set; } = [];
 
+    /// <summary>The studio's database: SQLite in the data directory (embedded) or a PostgreSQL server (many machines).</summary>
+    public StorageOptions Database { get; set; } = new();
+    /// <summary>Hangfire's storage; an empty provider follows <see cref="Database"/> (and its connection string).</summary>
+    public HangfireStorageOptions Hangfire { get; set; } = new();
+    /// <summary>
+    /// Where checkpoints, samples, exports and generated images go. Empty: DataDirectory/artifacts. With many
+    /// machines, a folder every web host and worker mounts at the same path (Studio.Core.Jobs.IArtifactStore documents the interface).
+    /// </summary>
+    public string ArtifactRoot
+    {
+        get => string.IsNullOrWhiteSpace(_artifactRoot) ? Path.Combine(ResolvedDataDirectory, "artifacts") : Path.GetFullPath(_artifactRoot);
+        set => _artifactRoot = value;
+    }
+    string _artifactRoot = "";
+    /// <summary>A Redis connection string ("127.0.0.1:6379"): web hosts then share SignalR through a Redis backplane.</summary>
+    public string Redis { get; set; } = "";
+    /// <summary>The device this worker computes on ("cpu", "cuda:0", ...): runs asking for cuda run on it. Empty: as the run says.</summary>
+    public string Device { get; set; } = "";
+    /// <summary>How often a worker's Hangfire server reports that it is alive.</summary>
+    public int HeartbeatSeconds { get; set; } = 5;
+    /// <summary>A worker silent for this long is gone: its runs are no longer shown running, and its server entry is removed.</summary>
+    public int WorkerTimeoutSeconds { get; set; } = 30;
+    /// <summary>Where a worker keeps the metrics it could not deliver yet (a file per run). Empty: DataDirectory/spool.</summary>
+    public string SpoolDirectory
+    {
+        get => string.IsNullOrWhiteSpace(_spoolDirectory) ? Path.Combine(ResolvedDataDirectory, "spool") : Path.GetFullPath(_spoolDirectory);
+        set => _spoolDirectory = value;
+    }
+    string _spoolDirectory = "";
+
     public string ResolvedDataDirectory => Path.GetFullPath(DataDirectory);
     public string DatabasePath => Path.Combine(ResolvedDataDirectory, "studio.db");
     public string HangfireDatabasePath => Path.Combine(ResolvedDataDirectory, "hangfire.db");
-    public string ArtifactRoot => Path.Combine(ResolvedDataDirectory, "artifacts");
+    public string DatabaseProvider => StorageProviders.Parse(Database.Provider, "Studio:Database:Provider");
+    public string HangfireProvider => string.IsNullOrWhiteSpace(Hangfire.Provider) ? DatabaseProvider : StorageProviders.Parse(Hangfire.Provider, "Studio:Hangfire:Provider");
+    public string HangfireConnectionString => string.IsNullOrWhiteSpace(Hangfire.ConnectionString) ? Database.ConnectionString : Hangfire.ConnectionString;
+}
+
+public static class StorageProviders
+{
+    public const string Sqlite = "sqlite";
+    public const string Postgres = "postgres";
+
+    /// <summary>"sqlite" or "postgres" (also "postgresql"/"npgsql"), or an error naming the key and the value.</summary>
+    public static string Parse(string? value, string key) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or Sqlite => Sqlite,
+        Postgres or "postgresql" or "npgsql" => Postgres,
+        _ => throw new ArgumentException($"{key}: unknown provider '{value}' (sqlite or postgres)"),
+    };
+}
+
+/// <summary>Studio:Database: the provider and, for PostgreSQL, its connection string ("Host=db;Database=studio;Username=studio;Password=...").</summary>
+public class StorageOptions
+{
+    public string Provider { get; set; } = StorageProviders.Sqlite;
+    public string ConnectionString { get; set; } = "";
+}
+
+/// <summary>Studio:Hangfire: the queue's storage (Provider empty = the database's), its PostgreSQL schema and re-delivery timeout.</summary>
+public class HangfireStorageOptions : StorageOptions
+{
+    public HangfireStorageOptions() => Provider = "";
+    public string Schema { get; set; } = "hangfire";
+    /// <summary>
+    /// PostgreSQL: a job whose worker stopped renewing it (killed, machine lost) is handed to another worker after
+    /// this long. Live workers renew their jobs well within it (sliding invisibility timeout).
+    /// </summary>
+    public int InvisibilityTimeoutSeconds { get; set; } = 60;
 }

@@ -26,7 +26,7 @@ try
 {
     builder.Services.AddStudioCore(options);
 }
-catch (DataDirectoryException e)
+catch (Exception e) when (e is DataDirectoryException or StudioConfigurationException)
 {
     Console.Error.WriteLine($"Distill Studio cannot start: {e.Message}");
     return 2;
@@ -39,7 +39,14 @@ builder.Services.AddSingleton<QueueStatus>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
-builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+var signalR = builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+// Web instances behind a load balancer share hub groups through Redis (Studio:Redis).
+if (!string.IsNullOrWhiteSpace(options.Redis))
+    signalR.AddStackExchangeRedis(options.Redis, redis => redis.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal("distill-studio"));
+// Runs other processes execute reach this host's browsers through the shared database; runs are kept true to
+// Hangfire's job states and the workers' heartbeats.
+builder.Services.AddHostedService<RunTailer>();
+builder.Services.AddHostedService<RunReconcilerService>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 builder.Services.AddHealthChecks();
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Studio.Core.Hosting;
 
@@ -16,7 +17,7 @@ try
 {
     builder.Services.AddStudioCore(options);
 }
-catch (DataDirectoryException e)
+catch (Exception e) when (e is DataDirectoryException or StudioConfigurationException)
 {
     Console.Error.WriteLine($"Studio.Worker cannot start: {e.Message}");
     return 2;
@@ -25,6 +26,7 @@ builder.Services.AddStudioWorker(options, "worker");
 
 var host = builder.Build();
 await host.Services.MigrateStudioDatabaseAsync();
-Console.WriteLine($"Studio.Worker serving queues [{string.Join(", ", options.QueueNames)}] from {options.ResolvedDataDirectory}");
+Console.WriteLine($"Studio.Worker {host.Services.GetRequiredService<WorkerIdentity>().Name} serving queues [{string.Join(", ", options.QueueNames)}]" +
+                  $" on {(string.IsNullOrWhiteSpace(options.Device) ? "the device each run names" : options.Device)}, database {options.DatabaseProvider}, queue storage {options.HangfireProvider}, artifacts {options.ArtifactRoot}");
 await host.RunAsync();
 return 0;

@@ -4,8 +4,10 @@ namespace Studio.Core.Data;
 
 public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbContext(options)
 {
-    /// <summary>The assembly that holds the migrations (the project under migrations/).</summary>
+    /// <summary>The assembly that holds the SQLite migrations (migrations/Studio.Migrations.csproj).</summary>
     public const string MigrationsAssembly = "Studio.Migrations";
+    /// <summary>The assembly that holds the PostgreSQL migrations (migrations/Postgres), as EF recommends: one set per provider.</summary>
+    public const string PostgresMigrationsAssembly = "Studio.Migrations.Postgres";
 
     public DbSet<Run> Runs => Set<Run>();
     public DbSet<MetricPoint> MetricPoints => Set<MetricPoint>();
@@ -18,6 +20,13 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
     public DbSet<ModelEntry> Models => Set<ModelEntry>();
     public DbSet<Generation> Generations => Set<Generation>();
     public DbSet<GenerationImage> GenerationImages => Set<GenerationImage>();
+
+    /// <summary>Every time is stored and read as UTC (PostgreSQL's timestamptz refuses unspecified kinds; SQLite forgets the kind).</summary>
+    protected override void ConfigureConventions(ModelConfigurationBuilder conventions)
+    {
+        conventions.Properties<DateTime>().HaveConversion<UtcDateTimeConverter>();
+        conventions.Properties<DateTime?>().HaveConversion<UtcDateTimeConverter>();
+    }
 
     protected override void OnModelCreating(ModelBuilder b)
     {
@@ -84,3 +93,8 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
         b.Entity<GenerationImage>(e => e.Property(i => i.State).HasConversion<string>().HasMaxLength(20));
     }
 }
+
+/// <summary>Marks times UTC on the way in and out (they are UTC everywhere in the studio).</summary>
+public sealed class UtcDateTimeConverter() : Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<DateTime, DateTime>(
+    v => v.Kind == DateTimeKind.Utc ? v : v.Kind == DateTimeKind.Local ? v.ToUniversalTime() : DateTime.SpecifyKind(v, DateTimeKind.Utc),
+    v => DateTime.SpecifyKind(v, DateTimeKind.Utc));

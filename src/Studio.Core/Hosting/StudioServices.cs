@@ -1,4 +1,5 @@
 using Hangfire;
+using Hangfire.PostgreSql;
 using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
@@ -22,22 +23,21 @@ public static class StudioServices
         return options;
     }
 
-    /// <summary>Registers options, the studio database (EF Core, SQLite) and Hangfire storage.</summary>
+    /// <summary>
+    /// Registers options, the studio database (EF Core on SQLite or PostgreSQL, Studio:Database) and Hangfire's
+    /// storage (SQLite or PostgreSQL, Studio:Hangfire). Bad settings throw <see cref="StudioConfigurationException"/>.
+    /// </summary>
     public static IServiceCollection AddStudioCore(this IServiceCollection services, StudioOptions options)
     {
         DataDirectory.EnsureWritable(options.ResolvedDataDirectory);
+        ValidateStorage(options);
         services.AddSingleton(options);
-        services.AddDbContextFactory<StudioDbContext>(db =>
-            db.UseSqlite($"Data Source={options.DatabasePath}",
-                sqlite => sqlite.MigrationsAssembly(StudioDbContext.MigrationsAssembly)));
-        services.AddHangfire(config => config
+        services.AddDbContextFactory<StudioDbContext>(db => ConfigureDatabase(db, options));
+        services.AddHangfire(config => ConfigureHangfireStorage(config
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
-            .UseRecommendedSerializerSettings()
-            .UseSQLiteStorage(options.HangfireDatabasePath, new SQLiteStorageOptions
-            {
-                QueuePollInterval = TimeSpan.FromMilliseconds(options.QueuePollMilliseconds),
-            }));
+            .UseRecommendedSerializerSettings(), options));
+        services.AddSingleton<IArtifactStore>(new MountedArtifactStore(options));
         services.AddSingleton(new PathGuard(options));
         services.AddSingleton<RunFeed>();
         services.TryAddSingleton<IRunBroadcaster>(sp => sp.GetRequiredService<RunFeed>());
@@ -50,24 +50,69 @@ public static class StudioServices
         services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
         services.TryAddSingleton<IGenerationExecutor, FluxGenerationExecutor>();
         services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();
+        services.AddSingleton<Queue.RunReconciler>();
         services.AddTransient<RunJob>();
         services.AddTransient<GenerationJob>();
         services.AddTransient<ExportJob>();
         return services;
     }
 
-    /// <summary>A Hangfire server on the configured queues; its name says which host runs it.</summary>
+    static void ValidateStorage(StudioOptions options)
+    {
+        try
+        {
+            if (options.DatabaseProvider == StorageProviders.Postgres && string.IsNullOrWhiteSpace(options.Database.ConnectionString))
+                throw new StudioConfigurationException("Studio:Database:ConnectionString is empty; PostgreSQL needs one (\"Host=...;Database=studio;Username=...;Password=...\")");
+            if (options.HangfireProvider == StorageProviders.Postgres && string.IsNullOrWhiteSpace(options.HangfireConnectionString))
+                throw new StudioConfigurationException("Studio:Hangfire:ConnectionString is empty and so is Studio:Database:ConnectionString; Hangfire on PostgreSQL needs one");
+            if (options.HangfireProvider == StorageProviders.Postgres && options.Hangfire.InvisibilityTimeoutSeconds < 5)
+                throw new StudioConfigurationException($"Studio:Hangfire:InvisibilityTimeoutSeconds is {options.Hangfire.InvisibilityTimeoutSeconds}; it must be at least 5");
+        }
+        catch (ArgumentException e) { throw new StudioConfigurationException(e.Message); }
+    }
+
+    /// <summary>The studio's DbContext on the configured provider, with that provider's migrations assembly.</summary>
+    public static DbContextOptionsBuilder ConfigureDatabase(DbContextOptionsBuilder db, StudioOptions options) =>
+        options.DatabaseProvider == StorageProviders.Postgres
+            ? db.UseNpgsql(options.Database.ConnectionString, pg => pg.MigrationsAssembly(StudioDbContext.PostgresMigrationsAssembly))
+            : db.UseSqlite($"Data Source={options.DatabasePath}", sqlite => sqlite.MigrationsAssembly(StudioDbContext.MigrationsAssembly));
+
+    /// <summary>Hangfire on SQLite (a file in the data directory) or PostgreSQL (its own schema, jobs renewed while they run).</summary>
+    public static IGlobalConfiguration ConfigureHangfireStorage(IGlobalConfiguration config, StudioOptions options)
+    {
+        var poll = TimeSpan.FromMilliseconds(options.QueuePollMilliseconds);
+        if (options.HangfireProvider == StorageProviders.Postgres)
+            return config.UsePostgreSqlStorage(pg => pg.UseNpgsqlConnection(options.HangfireConnectionString), new PostgreSqlStorageOptions
+            {
+                SchemaName = options.Hangfire.Schema,
+                QueuePollInterval = poll,
+                // A killed worker's job becomes visible to the others after this long; live workers keep renewing theirs.
+                InvisibilityTimeout = TimeSpan.FromSeconds(options.Hangfire.InvisibilityTimeoutSeconds),
+                UseSlidingInvisibilityTimeout = true,
+                PrepareSchemaIfNecessary = true,
+            });
+        return config.UseSQLiteStorage(options.HangfireDatabasePath, new SQLiteStorageOptions { QueuePollInterval = poll });
+    }
+
+    /// <summary>A Hangfire server on the configured queues; its name says which host (and device) runs it.</summary>
     public static IServiceCollection AddStudioWorker(this IServiceCollection services, StudioOptions options, string role)
     {
-        var identity = WorkerIdentity.For(role);
+        var identity = WorkerIdentity.For(role, options.Device);
         services.AddSingleton(identity);
         services.AddHostedService<Queue.WorkerDevicePublisher>();
+        services.AddHostedService<SpoolDeliveryService>();
         services.AddHangfireServer(server =>
         {
             server.ServerName = identity.Name;
             server.Queues = options.QueueNames;
             server.WorkerCount = Math.Max(1, options.WorkerCount);
             server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+            server.HeartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
+            // Servers silent for WorkerTimeoutSeconds are removed from the list by any live server.
+            server.ServerTimeout = TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
+            server.ServerCheckInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
+            // A cancelled (deleted) job's token fires within a second on whichever machine runs it.
+            server.CancellationCheckInterval = TimeSpan.FromSeconds(1);
         });
         return services;
     }
@@ -80,3 +125,5 @@ public static class StudioServices
         await db.Database.MigrateAsync(ct);
     }
 }
+
+public sealed class StudioConfigurationException(string message) : Exception(message);

@@ -14,6 +14,9 @@ public sealed class DistillRunExecutor(StudioOptions options) : IRunExecutor
     {
         var config = RunConfig.FromYaml(run.ConfigYaml, $"run {run.RunId}");
         config.BaseDirectory ??= options.ResolvedDataDirectory;
+        // A worker bound to one GPU (Studio:Device=cuda:1) runs every CUDA run on that GPU.
+        if (!string.IsNullOrWhiteSpace(options.Device) && config.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+            config.Device = options.Device;
         // Configuration errors are reported before any native library or weight is loaded.
         if (DistillationSetup.Validate(config) is { Count: > 0 } problems)
             throw new RunConfigException("run configuration", string.Join("; ", problems));

@@ -18,8 +18,11 @@ public class RunJob(
     IRunBroadcaster broadcaster,
     JobStorage storage,
     StudioOptions options,
-    WorkerIdentity worker)
+    WorkerIdentity worker,
+    IArtifactStore? artifacts = null)
 {
+    readonly IArtifactStore _artifacts = artifacts ?? new MountedArtifactStore(options);
+
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int runId, CancellationToken ct)
     {
@@ -33,8 +36,11 @@ public class RunJob(
                 await FinishAsync(runId, RunState.Cancelled, null, "Cancelled before it started.");
                 return;
             }
-            var folder = run.ArtifactFolder ?? ArtifactFolders.Run(options, runId);
+            var folder = run.ArtifactFolder ?? _artifacts.RunFolder(runId);
             Directory.CreateDirectory(folder);
+            await _artifacts.PrepareAsync(folder, CancellationToken.None);
+            // Hangfire hands a job out again when its worker died (killed, machine lost) while running it.
+            var takenOver = run.State == RunState.Running && run.Worker is { } previous && previous != worker.Name ? previous : null;
             string? resume = null;
             if (run.ResumeCheckpointId is { } checkpointId)
                 resume = (await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, CancellationToken.None))?.Path
@@ -49,14 +55,16 @@ public class RunJob(
             db.RunEvents.Add(new RunEvent
             {
                 RunId = runId, Kind = "Started", Stage = run.Stage, Step = run.Step, Time = DateTime.UtcNow,
-                Message = $"Started on {worker.Name}" + (resume is null ? "" : $", resuming from {resume}"),
+                Message = (takenOver is null ? "" : $"Worker {takenOver} was lost; ") +
+                          $"Started on {worker.Name}" + (resume is null ? "" : $", resuming from {resume}"),
             });
             await db.SaveChangesAsync(CancellationToken.None);
             await broadcaster.PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)), CancellationToken.None);
             execution = new RunExecution(runId, run.ConfigYaml, folder, resume);
         }
 
-        var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder);
+        var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
+            spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
         RunState ending;
         string? error = null;
         try

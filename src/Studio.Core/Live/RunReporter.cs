@@ -19,7 +19,9 @@ public sealed class RunReporterOptions
 /// The studio's <see cref="ITrainingReporter"/>: the trainer calls it once per update (cheap: it only queues); a
 /// background task writes the queued points to the database in batches, keyed by (run, stage, step) so that a
 /// re-delivered point replaces its row instead of duplicating it, then publishes each stored batch to the browsers.
-/// Events are flushed promptly. A failed write keeps the batch and retries it; nothing is dropped.
+/// Events are flushed promptly. A failed write keeps the batch and retries it; nothing is dropped. With a
+/// <see cref="MetricSpool"/>, everything reported is also appended to a local file first, so what the database has
+/// not accepted yet survives the worker's death or a database that stays unreachable past the run's end.
 /// </summary>
 public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
 {
@@ -30,6 +32,9 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     readonly IRunBroadcaster _broadcaster;
     readonly RunReporterOptions _options;
     readonly string? _artifactFolder;
+    readonly MetricSpool? _spool;
+    readonly Jobs.IArtifactStore? _artifacts;
+    long _spooled;
     readonly object _lock = new();
     readonly SemaphoreSlim _wake = new(0, 1);
     readonly SemaphoreSlim _flushGate = new(1, 1);
@@ -45,10 +50,13 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     public Exception? LastError { get; private set; }
 
     public RunReporter(int runId, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster,
-        RunReporterOptions? options = null, string? artifactFolder = null)
+        RunReporterOptions? options = null, string? artifactFolder = null, MetricSpool? spool = null,
+        Jobs.IArtifactStore? artifacts = null)
     {
+        _artifacts = artifacts;
         _runId = runId; _dbFactory = dbFactory; _broadcaster = broadcaster; _options = options ?? new();
         _artifactFolder = artifactFolder;
+        _spool = spool;
         _loop = Task.Run(LoopAsync);
     }
 
@@ -65,6 +73,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         };
         lock (_lock)
         {
+            Spool(metric: point);
             _metrics.Add(point);
             _totalSteps = m.TotalSteps;
             _eta = m.Eta;
@@ -76,15 +85,24 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     {
         lock (_lock)
             foreach (var (category, score) in v.ByCategory)
-                _validation.Add(new ValidationPoint
+            {
+                var point = new ValidationPoint
                 {
                     RunId = _runId, Stage = v.Stage, Step = v.Step, Category = category, Time = v.Time,
                     VisionLoss = Finite(score.VisionLoss), EmbeddingCosine = Finite(score.EmbeddingCosine),
-                });
+                };
+                Spool(validation: point);
+                _validation.Add(point);
+            }
     }
 
     public void Event(TrainingEvent e)
     {
+        // A checkpoint or sample is committed to the artifact store before the studio records it (on the trainer's
+        // thread: the run goes on once it is stored). The mounted store has nothing to do.
+        if (_artifacts is not null && e.Kind is TrainingEventKind.CheckpointWritten or TrainingEventKind.SampleReady
+            && e.Data?.GetValueOrDefault(TrainingEventData.Path) is { } artifact)
+            _artifacts.CommitAsync(_artifactFolder is null ? artifact : Path.Combine(_artifactFolder, artifact), CancellationToken.None).GetAwaiter().GetResult();
         var row = new RunEvent
         {
             RunId = _runId, Kind = e.Kind.ToString(), Stage = e.Stage, Step = e.Step, Message = e.Message, Time = e.Time,
@@ -92,9 +110,22 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         };
         lock (_lock)
         {
+            Spool(e: row);
             _events.Add((e, row));
             Wake();
         }
+        // Every point up to a checkpoint is stored before training goes past it: a run resumed from this checkpoint
+        // elsewhere then has no gap, even if this worker dies now. (A database that refuses leaves them in the spool.)
+        if (e.Kind == TrainingEventKind.CheckpointWritten)
+            try { FlushAsync().GetAwaiter().GetResult(); } catch (Exception error) { LastError = error; }
+    }
+
+    /// <summary>Appends to the spool (under the lock); a spool that cannot be written is reported, never fatal to the run.</summary>
+    void Spool(MetricPoint? metric = null, ValidationPoint? validation = null, RunEvent? e = null)
+    {
+        if (_spool is null) return;
+        try { _spooled = _spool.Append(metric, validation, e, _artifactFolder); }
+        catch (IOException error) { LastError = error; }
     }
 
     static double? Finite(double x) => double.IsFinite(x) ? x : null;
@@ -122,10 +153,12 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         try
         {
             List<MetricPoint> metrics; List<ValidationPoint> validation; List<(TrainingEvent Event, RunEvent Row)> events;
-            long totalSteps; TimeSpan? eta;
+            long totalSteps; TimeSpan? eta; long spooled;
             lock (_lock)
             {
                 if (_metrics.Count == 0 && _validation.Count == 0 && _events.Count == 0) return;
+                spooled = _spooled;
+                try { _spool?.Sync(); } catch (IOException error) { LastError = error; }
                 (metrics, _metrics) = (_metrics, []);
                 (validation, _validation) = (_validation, []);
                 (events, _events) = (_events, []);
@@ -147,6 +180,8 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
                 throw;
             }
             LastError = null;
+            lock (_lock)
+                try { _spool?.Acknowledge(spooled); } catch (IOException error) { LastError = error; }
             await _broadcaster.PublishAsync(new RunBatch(_runId, metrics, validation, events.Select(e => e.Row).ToList(), status), ct);
         }
         finally { _flushGate.Release(); }
@@ -167,7 +202,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         // Fresh rows each attempt: a failed attempt must not leave ids on them.
         foreach (var e in events) e.Row.Id = 0;
         db.RunEvents.AddRange(events.Select(e => e.Row));
-        foreach (var (e, _) in events) await RecordArtifactAsync(db, e, ct);
+        foreach (var (_, row) in events) await RunArtifacts.RecordAsync(db, row, _artifactFolder, ct);
 
         var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == _runId, ct);
         if (run is not null)
@@ -194,52 +229,40 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         return run is null ? null : RunStatus.Of(run);
     }
 
-    async Task RecordArtifactAsync(StudioDbContext db, TrainingEvent e, CancellationToken ct)
-    {
-        if (e.Data is null || !e.Data.TryGetValue(TrainingEventData.Path, out var rawPath)) return;
-        var path = _artifactFolder is null ? rawPath : Path.GetFullPath(Path.Combine(_artifactFolder, rawPath));
-        if (e.Kind == TrainingEventKind.CheckpointWritten)
-        {
-            var size = e.Data.TryGetValue(TrainingEventData.Bytes, out var b) && long.TryParse(b, CultureInfo.InvariantCulture, out var n) ? n : SizeOnDisk(path);
-            var existing = db.Checkpoints.Local.FirstOrDefault(c => c.RunId == _runId && c.Path == path)
-                ?? await db.Checkpoints.SingleOrDefaultAsync(c => c.RunId == _runId && c.Path == path, ct);
-            if (existing is null) db.Checkpoints.Add(new CheckpointEntry { RunId = _runId, Path = path, Stage = e.Stage, Step = e.Step, SizeBytes = size, CreatedAt = e.Time });
-            else { existing.Stage = e.Stage; existing.Step = e.Step; existing.SizeBytes = size; existing.CreatedAt = e.Time; }
-        }
-        else if (e.Kind == TrainingEventKind.SampleReady)
-        {
-            int.TryParse(e.Data.GetValueOrDefault(TrainingEventData.PromptIndex), CultureInfo.InvariantCulture, out var promptIndex);
-            long.TryParse(e.Data.GetValueOrDefault(TrainingEventData.Seed), CultureInfo.InvariantCulture, out var seed);
-            var teacher = e.Data.GetValueOrDefault(TrainingEventData.Teacher) is "true" or "True" or "1";
-            var existing = db.Samples.Local.FirstOrDefault(s => s.Step == e.Step && s.PromptIndex == promptIndex && s.Seed == seed && s.IsTeacher == teacher)
-                ?? await db.Samples.SingleOrDefaultAsync(s => s.RunId == _runId && s.Step == e.Step
-                    && s.PromptIndex == promptIndex && s.Seed == seed && s.IsTeacher == teacher, ct);
-            if (existing is null)
-                db.Samples.Add(new SampleEntry
-                {
-                    RunId = _runId, Step = e.Step, PromptIndex = promptIndex, Seed = seed, IsTeacher = teacher,
-                    Prompt = e.Data.GetValueOrDefault(TrainingEventData.Prompt) ?? "", PngPath = path, CreatedAt = e.Time,
-                });
-            else existing.PngPath = path;
-        }
-    }
-
     /// <summary>The size of a file, or of every file under a folder.</summary>
     public static long SizeOnDisk(string path) =>
         File.Exists(path) ? new FileInfo(path).Length
         : Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length)
         : 0;
 
-    /// <summary>Stops the background task after a last flush (retried a few times if the database is busy).</summary>
+    /// <summary>
+    /// Stops the background task after a last flush (retried a few times if the database is busy). When the database
+    /// still refuses, a spooled reporter leaves its file for a later delivery and returns; without a spool it throws.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
         try { await _loop; } catch (OperationCanceledException) { }
-        for (int attempt = 1; ; attempt++)
+        try
         {
-            try { await FlushAsync(); break; }
-            catch (Exception) when (attempt < 5) { await Task.Delay(200 * attempt); }
+            for (int attempt = 1; ; attempt++)
+            {
+                try { await FlushAsync(); break; }
+                catch (Exception e) when (attempt < 5 || _spool is not null)
+                {
+                    LastError = e;
+                    if (attempt >= 5) break;
+                    await Task.Delay(200 * attempt);
+                }
+            }
         }
-        _stop.Dispose();
+        finally
+        {
+            lock (_lock) _spool?.Dispose();
+            _stop.Dispose();
+        }
     }
+
+    /// <summary>The spool file still holding undelivered records after disposal, if any.</summary>
+    public string? UndeliveredSpool => _spool is { AllDelivered: false } s ? s.Path : null;
 }

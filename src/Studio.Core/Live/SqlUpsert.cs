@@ -7,12 +7,13 @@ namespace Studio.Core.Live;
 
 /// <summary>
 /// Batched "insert, or replace the row with the same key" for one entity type, with the table and column names taken
-/// from the EF model. ON CONFLICT ... DO UPDATE is understood by SQLite and PostgreSQL alike.
+/// from the EF model. ON CONFLICT ... DO UPDATE is understood by SQLite and PostgreSQL alike. With
+/// <c>keepExisting</c>, a row whose key is taken is skipped instead (ON CONFLICT DO NOTHING).
 /// </summary>
 static class SqlUpsert
 {
     public static async Task ExecuteAsync<T>(DbContext db, IDbContextTransaction tx, IReadOnlyList<T> rows,
-        string[] keyProperties, CancellationToken ct) where T : class
+        string[] keyProperties, CancellationToken ct, bool keepExisting = false) where T : class
     {
         if (rows.Count == 0) return;
         var entity = db.Model.FindEntityType(typeof(T)) ?? throw new InvalidOperationException($"{typeof(T).Name} is not in the model");
@@ -24,7 +25,8 @@ static class SqlUpsert
         var updates = columns.Where(c => !keyProperties.Contains(c.Name)).Select(c => $"{Col(c)} = excluded.{Col(c)}");
         var sql = $"INSERT INTO \"{table.Name}\" ({string.Join(", ", columns.Select(Col))}) " +
                   $"VALUES ({string.Join(", ", columns.Select((_, i) => "@p" + i))}) " +
-                  $"ON CONFLICT ({string.Join(", ", keys)}) DO UPDATE SET {string.Join(", ", updates)}";
+                  $"ON CONFLICT ({string.Join(", ", keys)}) " +
+                  (keepExisting ? "DO NOTHING" : $"DO UPDATE SET {string.Join(", ", updates)}");
 
         await using var command = db.Database.GetDbConnection().CreateCommand();
         command.Transaction = tx.GetDbTransaction();

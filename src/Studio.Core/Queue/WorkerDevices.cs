@@ -12,14 +12,14 @@ public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, strin
 /// Publishes this worker's device into Hangfire's storage (a hash per server name), where every web host reads it:
 /// the CPU model and memory from /proc, the GPUs from nvidia-smi when it exists. Nothing here loads the tensor library.
 /// </summary>
-public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker) : IHostedService
+public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker, StudioOptions options) : IHostedService
 {
     const string DeviceSet = "studio:devices";
     public static string KeyOf(string serverName) => $"studio:device:{serverName.ToLowerInvariant()}";
 
     public Task StartAsync(CancellationToken ct)
     {
-        var device = Detect();
+        var device = Detect(options.Device);
         using var connection = storage.GetConnection();
         using (var transaction = connection.CreateWriteTransaction())
         {
@@ -51,12 +51,15 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
             long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null);
     }
 
-    public static WorkerDevice Detect()
+    /// <summary>This machine's CPU and memory, and its GPUs (only GPU N for a worker bound to "cuda:N").</summary>
+    public static WorkerDevice Detect(string? device = null)
     {
         var cpu = ReadProcField("/proc/cpuinfo", "model name") ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
         var memKb = ReadProcField("/proc/meminfo", "MemTotal")?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
         var memory = long.TryParse(memKb, out var kb) ? kb * 1024 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        var (gpu, gpuMemory) = NvidiaSmi();
+        int? gpuIndex = device is { } d && d.StartsWith("cuda:", StringComparison.OrdinalIgnoreCase) && int.TryParse(d[5..], out var i) ? i : null;
+        var (gpu, gpuMemory) = NvidiaSmi(gpuIndex);
+        if (gpu is not null && device is { Length: > 0 }) gpu = $"{device}: {gpu}";
         return new WorkerDevice(cpu, Environment.ProcessorCount, memory, gpu, gpuMemory);
     }
 
@@ -72,11 +75,12 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
     }
 
     /// <summary>"NVIDIA A100-SXM4-80GB x 2" and the memory of one, or nulls without NVIDIA's tool.</summary>
-    static (string?, long?) NvidiaSmi()
+    static (string?, long?) NvidiaSmi(int? index)
     {
         try
         {
-            using var process = Process.Start(new ProcessStartInfo("nvidia-smi", "--query-gpu=name,memory.total --format=csv,noheader,nounits")
+            var only = index is { } n ? $" -i {n}" : "";
+            using var process = Process.Start(new ProcessStartInfo("nvidia-smi", "--query-gpu=name,memory.total --format=csv,noheader,nounits" + only)
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
             if (process is null) return (null, null);
             var lines = process.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

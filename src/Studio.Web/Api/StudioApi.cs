@@ -89,6 +89,7 @@ public static class StudioApi
         api.MapDelete("/checkpoints/{id:int}", (int id, RunService runs, CancellationToken ct) =>
             Act(async () => { await runs.DeleteCheckpointAsync(id, ct); return Results.NoContent(); }));
 
+        api.MapGet("/workers", (Studio.Core.Queue.QueueStatus status) => Results.Ok(status.Workers()));
         api.MapPost("/generations", (GenerationRequest request, GenerationService generations, CancellationToken ct) =>
             Act(async () =>
             {

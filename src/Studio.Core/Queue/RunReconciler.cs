@@ -1,0 +1,124 @@
+using Hangfire;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Studio.Core.Data;
+using Studio.Core.Live;
+
+namespace Studio.Core.Queue;
+
+/// <summary>
+/// Keeps each run's state true to Hangfire's job state and the workers' heartbeats, so no crash leaves a run in a
+/// false state:
+/// <list type="bullet">
+/// <item>a running run whose worker is gone (no heartbeat for Studio:WorkerTimeoutSeconds) goes back to Queued when
+/// Hangfire will hand its job out again (it resumes from its last checkpoint), and to Failed when its job is finished
+/// or gone;</item>
+/// <item>a stopping run whose worker is gone, or that has been stopping for longer than <see cref="StoppingLimit"/>,
+/// is Cancelled (its checkpoints stay);</item>
+/// <item>a queued run whose job was deleted or finished without running it is Failed.</item>
+/// </list>
+/// Each change is a conditional update (the run is still in the state and on the worker it was seen with), so a
+/// worker that takes the run meanwhile wins, and several web hosts may reconcile at once.
+/// </summary>
+public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster, StudioOptions options)
+{
+    public static readonly TimeSpan StoppingLimit = TimeSpan.FromMinutes(10);
+
+    TimeSpan WorkerTimeout => TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
+
+    /// <summary>One pass; returns the number of runs it changed.</summary>
+    public async Task<int> ReconcileAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var runs = await db.Runs.AsNoTracking().Where(r => r.State == RunState.Running || r.State == RunState.Stopping || r.State == RunState.Queued)
+            .ToListAsync(ct);
+        if (runs.Count == 0) return 0;
+
+        var now = DateTime.UtcNow;
+        var servers = storage.GetMonitoringApi().Servers();
+        bool Alive(string? worker) => worker is not null && servers.Any(s =>
+            (s.Name.Equals(worker, StringComparison.OrdinalIgnoreCase) || s.Name.StartsWith(worker + ":", StringComparison.OrdinalIgnoreCase))
+            && s.Heartbeat is { } beat && now - DateTime.SpecifyKind(beat, DateTimeKind.Utc) < WorkerTimeout);
+        string? JobState(string? jobId)
+        {
+            if (jobId is null) return null;
+            using var connection = storage.GetConnection();
+            return connection.GetStateData(jobId)?.Name;
+        }
+
+        var changed = 0;
+        foreach (var run in runs)
+        {
+            var job = JobState(run.HangfireJobId);
+            var jobOver = job is null || job == SucceededState.StateName || job == FailedState.StateName || job == DeletedState.StateName;
+            var stoppingSince = run.State == RunState.Stopping ? await StoppingSinceAsync(db, run.Id, ct) : null;
+            var (state, message) = run.State switch
+            {
+                RunState.Running when !Alive(run.Worker) && !jobOver =>
+                    (RunState.Queued, $"Worker {run.Worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); the run resumes from its last checkpoint when another worker takes it."),
+                RunState.Running when !Alive(run.Worker) =>
+                    (RunState.Failed, $"Worker {run.Worker} is gone and the run's job is {job?.ToLowerInvariant() ?? "gone"}."),
+                RunState.Stopping when !Alive(run.Worker) =>
+                    (RunState.Cancelled, $"Cancelled: worker {run.Worker ?? "(none)"} is gone; the checkpoints written so far are kept."),
+                RunState.Stopping when stoppingSince is { } since && now - since > StoppingLimit =>
+                    (RunState.Cancelled, $"Cancelled: the run did not stop within {StoppingLimit.TotalMinutes:0} minutes on {run.Worker}."),
+                RunState.Queued when run.HangfireJobId is not null && jobOver && job is not null =>
+                    (RunState.Failed, $"The run's queue job is {job.ToLowerInvariant()}, so no worker will take it; resume it to queue it again."),
+                _ => (run.State, null as string),
+            };
+            if (message is null) continue;
+            if (await ApplyAsync(db, run, state, message, ct)) changed++;
+        }
+        return changed;
+    }
+
+    static async Task<DateTime?> StoppingSinceAsync(StudioDbContext db, int runId, CancellationToken ct) =>
+        await db.RunEvents.Where(e => e.RunId == runId && e.Kind == nameof(RunState.Stopping))
+            .OrderByDescending(e => e.Id).Select(e => (DateTime?)e.Time).FirstOrDefaultAsync(ct);
+
+    async Task<bool> ApplyAsync(StudioDbContext db, Run seen, RunState state, string message, CancellationToken ct)
+    {
+        var resumeFrom = state == RunState.Queued
+            ? await db.Checkpoints.Where(c => c.RunId == seen.Id).OrderByDescending(c => c.Step).Select(c => (int?)c.Id).FirstOrDefaultAsync(ct)
+            : null;
+        var finished = state is RunState.Queued ? (DateTime?)null : DateTime.UtcNow;
+        var activity = state == RunState.Queued ? "waiting for a worker" : null;
+        var error = state == RunState.Failed ? message : seen.Error;
+        var updated = await db.Runs
+            .Where(r => r.Id == seen.Id && r.State == seen.State && r.Worker == seen.Worker && r.HangfireJobId == seen.HangfireJobId)
+            .ExecuteUpdateAsync(u => u
+                .SetProperty(r => r.State, state)
+                .SetProperty(r => r.Activity, activity)
+                .SetProperty(r => r.Error, error)
+                .SetProperty(r => r.FinishedAt, finished)
+                .SetProperty(r => r.ResumeCheckpointId, r => resumeFrom ?? r.ResumeCheckpointId), ct);
+        if (updated == 0) return false;
+        var e = new RunEvent
+        {
+            RunId = seen.Id, Kind = state == RunState.Queued ? "WorkerLost" : state.ToString(), Stage = seen.Stage, Step = seen.Step,
+            Message = message, Time = DateTime.UtcNow,
+        };
+        db.RunEvents.Add(e);
+        await db.SaveChangesAsync(ct);
+        var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == seen.Id, ct);
+        await broadcaster.PublishAsync(new RunBatch(run.Id, [], [], [e], RunStatus.Of(run)), ct);
+        return true;
+    }
+}
+
+/// <summary>Runs <see cref="RunReconciler"/> every heartbeat interval in the web host.</summary>
+public sealed class RunReconcilerService(RunReconciler reconciler, StudioOptions options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try { await reconciler.ReconcileAsync(stoppingToken); }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { break; }
+            catch (Exception e) { Console.Error.WriteLine($"run reconciliation failed (retried): {e.Message}"); }
+            try { await Task.Delay(interval, stoppingToken); } catch (OperationCanceledException) { break; }
+        }
+    }
+}

@@ -65,6 +65,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("Id"));
 
+                    b.Property<string>("Activity")
+                        .HasColumnType("text");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -82,6 +85,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<int>("Height")
                         .HasColumnType("integer");
+
+                    b.Property<double>("Progress")
+                        .HasColumnType("double precision");
 
                     b.Property<string>("Prompt")
                         .IsRequired()
@@ -123,6 +129,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("integer");
 
+                    b.Property<double?>("DifferenceToTeacher")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("Encoder")
                         .IsRequired()
                         .HasColumnType("text");
@@ -131,6 +140,9 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasColumnType("text");
 
                     b.Property<int>("GenerationId")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("ModelId")
                         .HasColumnType("integer");
 
                     b.Property<string>("PngPath")

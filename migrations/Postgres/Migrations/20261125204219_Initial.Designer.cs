@@ -12,7 +12,7 @@ using Studio.Core.Data;
 namespace Studio.Migrations.Postgres.Migrations
 {
     [DbContext(typeof(StudioDbContext))]
-    [Migration("20261125202626_Initial")]
+    [Migration("20261125204219_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -68,6 +68,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("Id"));
 
+                    b.Property<string>("Activity")
+                        .HasColumnType("text");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -85,6 +88,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<int>("Height")
                         .HasColumnType("integer");
+
+                    b.Property<double>("Progress")
+                        .HasColumnType("double precision");
 
                     b.Property<string>("Prompt")
                         .IsRequired()
@@ -126,6 +132,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("integer");
 
+                    b.Property<double?>("DifferenceToTeacher")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("Encoder")
                         .IsRequired()
                         .HasColumnType("text");
@@ -134,6 +143,9 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasColumnType("text");
 
                     b.Property<int>("GenerationId")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("ModelId")
                         .HasColumnType("integer");
 
                     b.Property<string>("PngPath")

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Studio.Ml.Models.Clip;
-using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Text;
@@ -49,40 +48,21 @@ public sealed class FluxPipeline : IDisposable
     /// <param name="textEncoder2">A folder to put in the T5 slot instead of the pipeline's `text_encoder_2/`.</param>
     public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null)
     {
-        folder = Path.GetFullPath(folder);
-        var index = ModelConfig.Load(Path.Combine(folder, "model_index.json"));
-        if (index.OptionalString("_class_name") is { } className && !className.StartsWith("Flux", StringComparison.Ordinal))
-            throw index.Invalid("_class_name", $"is '{className}': not a FLUX pipeline folder");
-        string Part(string name) => Directory.Exists(Path.Combine(folder, name))
-            ? Path.Combine(folder, name)
-            : throw new DirectoryNotFoundException($"{folder}: the pipeline has no '{name}/' folder");
-
-        var owned = new List<IDisposable>();
-        T Keep<T>(T component) where T : IDisposable { owned.Add(component); return component; }
-        try
-        {
-            var transformer = Keep(FluxTransformer.FromPretrained(Part("transformer"), dtype));
-            var vae = Keep(AutoencoderKL.FromPretrained(Part("vae"), dtype));
-            var clip = Keep(ClipTextEncoder.Load(Part("text_encoder"), dtype).Model);
-            var t5 = Keep(T5SlotEncoder.Load(textEncoder2 is null ? Part("text_encoder_2") : Path.GetFullPath(textEncoder2), dtype));
-            var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.Load(Path.Combine(Part("scheduler"), "scheduler_config.json")));
-            if (t5.Width != transformer.Config.JointAttentionDim)
-                throw new InvalidDataException($"the T5 slot ({t5.Description}, {textEncoder2 ?? Part("text_encoder_2")}) gives states of width {t5.Width}, " +
-                    $"but the transformer's joint_attention_dim is {transformer.Config.JointAttentionDim}");
-            if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
-                throw new InvalidDataException($"{Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
-            return new FluxPipeline(folder, transformer, vae, clip, TextTokenizer.Load(Part("tokenizer")), t5, TextTokenizer.Load(Part("tokenizer_2")), scheduler);
-        }
-        catch
-        {
-            foreach (var component in owned) component.Dispose();
-            throw;
-        }
+        using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
+        var transformer = load.Keep(FluxTransformer.FromPretrained(load.Part("transformer"), dtype));
+        var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        var t5Folder = textEncoder2 is null ? load.Part("text_encoder_2") : Path.GetFullPath(textEncoder2);
+        var t5 = load.Keep(T5SlotEncoder.Load(t5Folder, dtype));
+        PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder, transformer.Config.JointAttentionDim);
+        if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
+            throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
+            TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler()));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
-    public long ParameterBytes =>
-        new nn.Module[] { Transformer, Vae, Clip, T5.Module }.Sum(m => m.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, Clip, T5.Module);
 
     /// <summary>FluxPipeline's T5 length default: 512 for FLUX.1-dev, 256 for schnell (no guidance embedder).</summary>
     public int DefaultMaxSequenceLength => Transformer.Config.GuidanceEmbeds ? 512 : 256;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Studio.Ml.Models.Clip;
-using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Sd3;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Text;
@@ -57,54 +56,31 @@ public sealed class Sd3Pipeline : IDisposable
     /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
     public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null)
     {
-        folder = Path.GetFullPath(folder);
-        var index = ModelConfig.Load(Path.Combine(folder, "model_index.json"));
-        if (index.OptionalString("_class_name") is { } className && !className.StartsWith("StableDiffusion3", StringComparison.Ordinal))
-            throw index.Invalid("_class_name", $"is '{className}': not a Stable Diffusion 3 pipeline folder");
-        string Part(string name) => Directory.Exists(Path.Combine(folder, name))
-            ? Path.Combine(folder, name)
-            : throw new DirectoryNotFoundException($"{folder}: the pipeline has no '{name}/' folder");
+        using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
+        var transformer = load.Keep(Sd3Transformer.FromPretrained(load.Part("transformer"), dtype));
+        var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        var clipL = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        var clipG = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder_2"), dtype).Model);
+        foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
+            if (!clip.Config.HasProjection)
+                throw new InvalidDataException($"{load.Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
+        var clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
+        if (clipWidth > transformer.Config.JointAttentionDim)
+            throw new InvalidDataException($"{load.Folder}: the two CLIP encoders give {clipWidth} wide states, wider than the transformer's joint_attention_dim {transformer.Config.JointAttentionDim}");
+        var pooledWidth = clipL.Config.ProjectionDim + clipG.Config.ProjectionDim;
+        if (pooledWidth != transformer.Config.PooledProjectionDim)
+            throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
 
-        var owned = new List<IDisposable>();
-        T Keep<T>(T component) where T : IDisposable { owned.Add(component); return component; }
-        try
-        {
-            var transformer = Keep(Sd3Transformer.FromPretrained(Part("transformer"), dtype));
-            var vae = Keep(AutoencoderKL.FromPretrained(Part("vae"), dtype));
-            var clipL = Keep(ClipTextEncoder.Load(Part("text_encoder"), dtype).Model);
-            var clipG = Keep(ClipTextEncoder.Load(Part("text_encoder_2"), dtype).Model);
-            var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3)
-                : Directory.Exists(Path.Combine(folder, "text_encoder_3")) ? Path.Combine(folder, "text_encoder_3") : null;
-            var t5 = t5Folder is null ? null : Keep(T5SlotEncoder.Load(t5Folder, dtype));
-            var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.Load(Path.Combine(Part("scheduler"), "scheduler_config.json")));
-
-            foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
-                if (!clip.Config.HasProjection)
-                    throw new InvalidDataException($"{Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
-            var clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
-            if (clipWidth > transformer.Config.JointAttentionDim)
-                throw new InvalidDataException($"{folder}: the two CLIP encoders give {clipWidth} wide states, wider than the transformer's joint_attention_dim {transformer.Config.JointAttentionDim}");
-            var pooledWidth = clipL.Config.ProjectionDim + clipG.Config.ProjectionDim;
-            if (pooledWidth != transformer.Config.PooledProjectionDim)
-                throw new InvalidDataException($"{folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
-            if (t5 is not null && t5.Width != transformer.Config.JointAttentionDim)
-                throw new InvalidDataException($"the T5 slot ({t5.Description}, {t5Folder}) gives states of width {t5.Width}, " +
-                    $"but the transformer's joint_attention_dim is {transformer.Config.JointAttentionDim}");
-            var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(Part("tokenizer_3"));
-            return new Sd3Pipeline(folder, transformer, vae, clipL, TextTokenizer.Load(Part("tokenizer")), clipG,
-                TextTokenizer.Load(Part("tokenizer_2")), t5, t5Tokenizer, scheduler);
-        }
-        catch
-        {
-            foreach (var component in owned) component.Dispose();
-            throw;
-        }
+        var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
+        var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype));
+        if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
+        var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, TextTokenizer.Load(load.Part("tokenizer")), clipG,
+            TextTokenizer.Load(load.Part("tokenizer_2")), t5, t5Tokenizer, load.Scheduler()));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
-    public long ParameterBytes =>
-        new nn.Module?[] { Transformer, Vae, ClipL, ClipG, T5?.Module }.OfType<nn.Module>()
-            .Sum(m => m.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, ClipL, ClipG, T5?.Module);
 
     /// <summary>
     /// `encode_prompt` for one side of guidance: the joint token states (B, 77 + T5 tokens, joint_attention_dim) and

@@ -56,6 +56,13 @@ public class ClusterTests
         var victim = running.Worker == Cluster.WorkerName(a) ? a : running.Worker == Cluster.WorkerName(b) ? b
             : throw new Xunit.Sdk.XunitException($"run {id} is on {running.Worker}, neither train worker");
         var survivor = victim == a ? b : a;
+        // The Workers page's data: the worker, its device, its heartbeat and the run it is executing.
+        var listed = (await cluster.Http.GetFromJsonAsync<JsonElement>($"{url}/api/workers")).EnumerateArray()
+            .Single(w => w.GetProperty("name").GetString()!.StartsWith(running.Worker + ":", StringComparison.OrdinalIgnoreCase));
+        Assert.True(listed.GetProperty("online").GetBoolean());
+        Assert.Equal(["train"], listed.GetProperty("queues").EnumerateArray().Select(q => q.GetString()));
+        Assert.True(listed.GetProperty("device").GetProperty("cores").GetInt32() > 0);
+        Assert.Contains(listed.GetProperty("currentJobs").EnumerateArray(), j => j.GetString()!.StartsWith($"run {id} "));
         victim.Kill();   // SIGKILL: no checkpoint, no goodbye
         var killedAt = (await cluster.RunAsync(id)).Step;
 

@@ -12,10 +12,11 @@ public record QueueInfo(string Name, long Enqueued, long Fetched);
 public record StudioCounts(IReadOnlyDictionary<RunState, int> RunsByState, int WorkersOnline, long QueueLength, long Processing);
 
 /// <summary>Reads the queue (Hangfire's monitoring API) and the studio database for the pages that show status.</summary>
-public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> dbFactory)
+public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> dbFactory, StudioOptions? options = null)
 {
-    /// <summary>A server whose heartbeat is older than this is shown as offline.</summary>
-    public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>A server whose heartbeat is older than this is shown as offline (Studio:WorkerTimeoutSeconds, as the run reconciler uses).</summary>
+    public TimeSpan HeartbeatTimeout { get; } =
+        TimeSpan.FromSeconds(options is null ? 60 : Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
 
     public IReadOnlyList<WorkerInfo> Workers()
     {

@@ -11,6 +11,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchT5Command.Create());
         command.Subcommands.Add(BenchLoadCommand.Create());
         command.Subcommands.Add(BenchSampleCommand.Create());
+        command.Subcommands.Add(BenchDistillCommand.Create());
         return command;
     }
 }

@@ -22,6 +22,7 @@ public sealed class Distiller
     readonly AdamW _optimizer;
     readonly FlowMatchEulerScheduler _scheduler = new(FlowMatchSchedulerConfig.Flux);
     readonly Stopwatch _clock = new();
+    readonly ScalarType _transformerDType;
     long _updatesThisSession;
 
     public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
@@ -39,6 +40,7 @@ public sealed class Distiller
         _optimizer = optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay);
         foreach (var p in context.Transformer.parameters()) p.requires_grad = false;
         context.Transformer.eval();
+        _transformerDType = context.Transformer.parameters().First().dtype;
     }
 
     /// <summary>Runs every stage to the end, or until cancelled (then a checkpoint is written). Resumes from <paramref name="resumeFrom"/> when given.</summary>
@@ -46,7 +48,7 @@ public sealed class Distiller
     {
         var state = resumeFrom is null ? Fresh() : Resume(resumeFrom);
         _clock.Start();
-        Tensor? latents = _resumedLatents;
+        var latents = _resumedLatents;
         _resumedLatents = null;
         for (int stageIndex = state.Stage; stageIndex < _config.Stages.Count; stageIndex++)
         {
@@ -89,13 +91,6 @@ public sealed class Distiller
         var pools = stage.Prompts.Select(source => new PromptPool(source.Set, _ctx.Prompts(source), source.Weight, source.Repeat)).ToList();
         var batchSize = _config.Optimizer.BatchSize;
         var steps = _config.Trajectory.Steps;
-        var latentSize = stage.Resolution / _ctx.VaeScaleFactor;
-        var gridSize = latentSize / 2;
-        var imageTokens = gridSize * gridSize;
-        var schedule = _scheduler.DistillationTraining(steps, imageTokens);
-        var channels = _ctx.Transformer.Config.InChannels / 4;
-        using var imageIds = LatentPacking.ImageIds(gridSize, gridSize).to(_ctx.Device);
-        using var textIds = LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device);
         var baseLr = stage.Lr ?? _config.Optimizer.Lr;
 
         while (state.StageUpdate < stage.Updates && !cancel.IsCancellationRequested)
@@ -108,62 +103,105 @@ public sealed class Distiller
             state = state with { BatchIndex = batchIndex, BatchStartMix = batchStart, Mix = mix.Position };
 
             var texts = prompts.Select(p => p.Text).ToList();
-            using var teacherStates = OnDevice(_ctx.Teacher.States(texts));
             var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
-            using var inputIds = OnDevice(ids);
-            using var attention = OnDevice(mask);
-            using var pooled = _config.Text.ZeroPooled
-                ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device)
-                : OnDevice(_ctx.Teacher.Pooled(texts));
-            var guidanceValue = _config.Trajectory.Guidance[(int)(DeterministicRandom.Uniform(_config.Seed, "guidance", stageIndex, batchIndex) * _config.Trajectory.Guidance.Count)];
-            using var guidance = full(batchSize, guidanceValue, device: _ctx.Device);
-
-            if (latents is null || state.TrajectoryStep == 0)
-            {
-                latents?.Dispose();
-                using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "noise", stageIndex, batchIndex));
-                using var noise = randn([batchSize, channels, latentSize, latentSize], generator: generator);
-                latents = LatentPacking.Pack(noise).to(_ctx.Device);
-            }
+            var pooled = _config.Text.ZeroPooled ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim) : _ctx.Teacher.Pooled(texts);
+            var resumed = state.TrajectoryStep == 0 ? null : latents;
+            if (resumed is null) latents?.Dispose();
+            latents = null;
+            using var trajectory = StartTrajectory(stageIndex, batchIndex, stage.Resolution, ids, mask, _ctx.Teacher.States(texts), pooled, resumed);
 
             for (int j = state.TrajectoryStep; j < steps; j++)
             {
-                using var scope = NewDisposeScope();
-                var sigma = schedule.Sigmas[j];
-                var timestep = full(batchSize, sigma, device: _ctx.Device);
-                Tensor teacherVelocity;
-                using (no_grad())
-                    teacherVelocity = _ctx.Transformer.forward(latents, teacherStates, pooled, timestep, imageIds, textIds, Guidance(guidance));
-
-                if (IsUpdateStep(j))
+                var lr = LearningRateSchedule.At(_config.Optimizer.Schedule, baseLr, state.StageUpdate, stage.Updates, _config.Optimizer.WarmupUpdates);
+                var update = Step(trajectory, j, lr, state.GlobalStep);
+                state = state with { TrajectoryStep = j + 1 < steps ? j + 1 : 0 };
+                if (update is not null)
                 {
-                    var lr = LearningRateSchedule.At(_config.Optimizer.Schedule, baseLr, state.StageUpdate, stage.Updates, _config.Optimizer.WarmupUpdates);
-                    var (loss, perSample, gradNorm) = Update(inputIds, _config.Text.AttentionMask ? attention : null, latents, teacherStates,
-                        teacherVelocity, pooled, timestep, imageIds, textIds, guidance, lr, state.GlobalStep);
-                    state = state with { StageUpdate = state.StageUpdate + 1, GlobalStep = state.GlobalStep + 1, TrajectoryStep = j + 1 < steps ? j + 1 : 0 };
+                    state = state with { StageUpdate = state.StageUpdate + 1, GlobalStep = state.GlobalStep + 1 };
                     _updatesThisSession++;
-                    Report(state, stage, loss, perSample, prompts, sigma, lr, gradNorm);
+                    Report(state, update, prompts, trajectory.Schedule.Sigmas[j], lr);
                 }
 
-                // Advance along the teacher's trajectory.
-                var next = (latents + (schedule.Sigmas[j + 1] - sigma) * teacherVelocity).MoveToOuterDisposeScope();
-                latents.Dispose();
-                latents = next;
-                state = state with { TrajectoryStep = j + 1 < steps ? j + 1 : 0 };
-
-                var due = state.GlobalStep > 0 && IsUpdateStep(j);
+                var due = state.GlobalStep > 0 && update is not null;
                 var stageDone = state.StageUpdate >= stage.Updates;
                 if (due && (state.GlobalStep % _config.Checkpoints.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1 || cancel.IsCancellationRequested))
-                    WriteCheckpoint(state, state.TrajectoryStep == 0 ? null : latents);
+                    WriteCheckpoint(state, state.TrajectoryStep == 0 ? null : trajectory.Latents);
                 if (due && _config.Validation.Every > 0 && state.GlobalStep % _config.Validation.Every == 0)
                     Validate(state, stage);
                 if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1))
                     Sample(state, stage);
                 if (stageDone || cancel.IsCancellationRequested) break;
             }
-            if (state.TrajectoryStep == 0) { latents?.Dispose(); latents = null; }
+            // An interrupted trajectory keeps its latents for the checkpoint's resume within this session.
+            if (state.TrajectoryStep != 0) latents = trajectory.TakeLatents();
         }
         return state;
+    }
+
+    /// <summary>
+    /// Starts the teacher trajectory of batch <paramref name="batchIndex"/> of a stage: fresh seeded noise (or the
+    /// latents of a resumed trajectory), its guidance draw, and the training schedule shifted for the resolution.
+    /// Takes ownership of the tensors passed in and moves them to the training device and the transformer's dtype.
+    /// </summary>
+    public TeacherTrajectory StartTrajectory(int stageIndex, long batchIndex, int resolution, Tensor inputIds, Tensor attentionMask,
+        Tensor teacherStates, Tensor pooled, Tensor? latents = null)
+    {
+        var batchSize = inputIds.shape[0];
+        var latentSize = resolution / _ctx.VaeScaleFactor;
+        var gridSize = latentSize / 2;
+        if (latents is null)
+        {
+            using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "noise", stageIndex, batchIndex));
+            using var noise = randn([batchSize, _ctx.Transformer.Config.InChannels / 4, latentSize, latentSize], generator: generator);
+            using var packed = LatentPacking.Pack(noise);
+            latents = packed.to(_ctx.Device);
+        }
+        var guidanceValue = _config.Trajectory.Guidance[(int)(DeterministicRandom.Uniform(_config.Seed, "guidance", stageIndex, batchIndex) * _config.Trajectory.Guidance.Count)];
+        using var ids = inputIds;
+        using var mask = attentionMask;
+        return new TeacherTrajectory(
+            schedule: _scheduler.DistillationTraining(_config.Trajectory.Steps, gridSize * gridSize),
+            inputIds: ids.to(_ctx.Device),
+            attentionMask: _config.Text.AttentionMask ? mask.to(_ctx.Device) : null,
+            teacherStates: ToTransformer(teacherStates),
+            pooled: ToTransformer(pooled),
+            guidance: full(batchSize, guidanceValue, device: _ctx.Device),
+            imageIds: LatentPacking.ImageIds(gridSize, gridSize).to(_ctx.Device),
+            textIds: LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device),
+            latents: latents);
+    }
+
+    /// <summary>
+    /// Step <paramref name="j"/> of a trajectory: the teacher's velocity (no gradients), the student's update when
+    /// <paramref name="j"/> is an update step, then the Euler step of the latents along the teacher's velocity.
+    /// Returns the update's numbers, or null when the step was not an update.
+    /// </summary>
+    public UpdateResult? Step(TeacherTrajectory trajectory, int j, double lr, long globalStep)
+    {
+        using var scope = NewDisposeScope();
+        var t = trajectory;
+        var batchSize = t.Latents.shape[0];
+        var sigma = t.Schedule.Sigmas[j];
+        var timestep = full(batchSize, sigma, device: _ctx.Device);
+        var latents = t.Latents.to_type(_transformerDType);
+        Tensor teacherVelocity;
+        using (no_grad())
+            teacherVelocity = _ctx.Transformer.forward(latents, t.TeacherStates, t.Pooled, timestep, t.ImageIds, t.TextIds, Guidance(t.Guidance));
+
+        UpdateResult? result = null;
+        if (IsUpdateStep(j))
+            result = Update(t, latents, teacherVelocity, timestep, lr, globalStep);
+
+        // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
+        var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * teacherVelocity.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
+        t.ReplaceLatents(next);
+        return result;
+    }
+
+    /// <summary>A tensor on the training device in the frozen transformer's dtype; the original is released.</summary>
+    Tensor ToTransformer(Tensor t)
+    {
+        using (t) return t.to(_transformerDType, _ctx.Device);
     }
 
     /// <summary>The tensor on the training device; a moved tensor's CPU original is released.</summary>
@@ -183,16 +221,16 @@ public sealed class Distiller
         return eligible && j % Math.Max(1, t.UpdateEvery) == 0;
     }
 
-    (double Loss, double[] PerSample, double GradNorm) Update(Tensor ids, Tensor? mask, Tensor latents, Tensor teacherStates,
-        Tensor teacherVelocity, Tensor pooled, Tensor timestep, Tensor imageIds, Tensor textIds, Tensor guidance, double lr, long globalStep)
+    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, double lr, long globalStep)
     {
         _ctx.Student.train();
         // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
         manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
-        _optimizer.zero_grad();
+        // No gradients rather than zeroed ones: backward then writes fresh gradients instead of adding to zeros.
+        _ctx.Student.zero_grad(set_to_none: true);
 
-        var batch = ids.shape[0];
+        var batch = t.InputIds.shape[0];
         var micro = Math.Max(1, _config.Optimizer.GradAccumulation);
         var chunk = (batch + micro - 1) / micro;
         var perSample = new double[batch];
@@ -200,17 +238,17 @@ public sealed class Distiller
         {
             using var scope = NewDisposeScope();
             var n = Math.Min(chunk, batch - start);
-            var studentStates = _ctx.Student.forward(ids.narrow(0, start, n), mask?.narrow(0, start, n));
+            var studentStates = _ctx.Student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
             Tensor errors;
             if (_config.Loss == "vision")
             {
-                var studentVelocity = _ctx.Transformer.forward(latents.narrow(0, start, n), studentStates, pooled.narrow(0, start, n),
-                    timestep.narrow(0, start, n), imageIds, textIds, Guidance(guidance.narrow(0, start, n)));
+                var studentVelocity = _ctx.Transformer.forward(latents.narrow(0, start, n), studentStates.to_type(_transformerDType),
+                    t.Pooled.narrow(0, start, n), timestep.narrow(0, start, n), t.ImageIds, t.TextIds, Guidance(t.Guidance.narrow(0, start, n)));
                 errors = (studentVelocity.to_type(ScalarType.Float32) - teacherVelocity.narrow(0, start, n).to_type(ScalarType.Float32)).square();
             }
             else
             {
-                errors = (studentStates.to_type(ScalarType.Float32) - teacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+                errors = (studentStates.to_type(ScalarType.Float32) - t.TeacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
             }
             var sampleLoss = errors.flatten(1).mean([1]);
             // The batch loss is the plain mean over all elements; each micro-batch contributes its share.
@@ -220,13 +258,13 @@ public sealed class Distiller
             for (int i = 0; i < n; i++) perSample[start + i] = values[i];
         }
         var gradNorm = nn.utils.clip_grad_norm_(_ctx.Student.parameters(), _config.Optimizer.GradClip);
-        _optimizer.step();
-        return (perSample.Average(), perSample, gradNorm);
+        FusedAdamW.Step(_optimizer);
+        return new UpdateResult(perSample.Average(), perSample, gradNorm);
     }
 
-    void Report(TrainingState state, StageConfig stage, double loss, double[] perSample, IReadOnlyList<Prompt> prompts, float sigma,
-        double lr, double gradNorm)
+    void Report(TrainingState state, UpdateResult update, IReadOnlyList<Prompt> prompts, float sigma, double lr)
     {
+        var (loss, perSample, gradNorm) = (update.Loss, update.PerSample, update.GradientNorm);
         var elapsed = _clock.Elapsed;
         var rate = _updatesThisSession / Math.Max(1e-9, elapsed.TotalSeconds);
         var remaining = _config.TotalUpdates - state.GlobalStep;
@@ -353,5 +391,47 @@ public sealed class Distiller
                     [TrainingEventData.Teacher] = teacher ? "true" : "false",
                 }));
         }
+    }
+}
+
+/// <summary>The numbers of one student update: the batch loss, each sample's loss, and the gradient norm before clipping.</summary>
+public sealed record UpdateResult(double Loss, double[] PerSample, double GradientNorm);
+
+/// <summary>
+/// One teacher trajectory of a batch of prompts on the training device: token ids, the teacher's states, pooled
+/// vectors and guidance in the frozen transformer's dtype, position ids, the sigma schedule, and the float32 latents
+/// at the current step.
+/// </summary>
+public sealed class TeacherTrajectory(FlowMatchSchedule schedule, Tensor inputIds, Tensor? attentionMask, Tensor teacherStates, Tensor pooled,
+    Tensor guidance, Tensor imageIds, Tensor textIds, Tensor latents) : IDisposable
+{
+    public FlowMatchSchedule Schedule { get; } = schedule;
+    public Tensor InputIds { get; } = inputIds;
+    public Tensor? AttentionMask { get; } = attentionMask;
+    public Tensor TeacherStates { get; } = teacherStates;
+    public Tensor Pooled { get; } = pooled;
+    public Tensor Guidance { get; } = guidance;
+    public Tensor ImageIds { get; } = imageIds;
+    public Tensor TextIds { get; } = textIds;
+    Tensor? _latents = latents;
+    public Tensor Latents => _latents ?? throw new ObjectDisposedException(nameof(TeacherTrajectory), "the latents were taken");
+
+    internal void ReplaceLatents(Tensor next)
+    {
+        _latents?.Dispose();
+        _latents = next;
+    }
+
+    /// <summary>Hands the latents to the caller (who disposes them).</summary>
+    internal Tensor TakeLatents()
+    {
+        var latents = Latents;
+        _latents = null;
+        return latents;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in new[] { InputIds, AttentionMask, TeacherStates, Pooled, Guidance, ImageIds, TextIds, _latents }) t?.Dispose();
     }
 }

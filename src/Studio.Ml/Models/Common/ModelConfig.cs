@@ -56,6 +56,7 @@ public sealed class ModelConfig
 
     public int[] IntArray(string field) => Array<int>(field, JsonValueKind.Number, "integers");
     public int[] IntArray(string field, int[] fallback) => Has(field) ? IntArray(field) : fallback;
+    public double[] DoubleArray(string field) => Array<double>(field, JsonValueKind.Number, "numbers");
     public string[] StringArray(string field) => Array<string>(field, JsonValueKind.String, "strings");
 
     /// <summary>An error about one field, for checks the typed getters cannot make (ranges, supported values).</summary>

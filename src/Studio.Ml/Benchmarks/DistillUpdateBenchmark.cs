@@ -1,0 +1,208 @@
+using System.Text.Json.Nodes;
+using Studio.Ml.Distillation;
+using Studio.Ml.Models.Common;
+using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.T5;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Benchmarks;
+
+/// <summary>
+/// The standard distillation-update workload of ../shared/bench/distill-toy.json: a T5 student with its projection, a
+/// frozen FLUX transformer, precomputed teacher states, and one step-following update per timed call.
+/// </summary>
+public sealed record DistillUpdateWorkload(
+    string Name, T5Config Student, int ProjectionDim, double ProjectionDropout, FluxTransformerConfig Transformer,
+    int Batch, int TextLength, int LatentChannels, int LatentSize, int Threads, int Seed, OptimizerConfig Optimizer,
+    int Steps, int Warmup, int Repeats, JsonObject Json)
+{
+    public static DistillUpdateWorkload Load(string path)
+    {
+        var config = ModelConfig.Load(path);
+        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
+        JsonObject Section(string field) => json[field] as JsonObject ?? throw config.Invalid(field, "must be an object");
+        if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
+        if (config.String("device") != "cpu") throw config.Invalid("device", $"is '{config.String("device")}'; this benchmark runs on the CPU");
+        int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
+
+        var student = T5Config.From(new ModelConfig(Section("student"), $"{path} (student)"));
+        var transformer = FluxTransformerConfig.From(new ModelConfig(Section("transformer"), $"{path} (transformer)"));
+        var projectionDim = Positive("projection_dim");
+        if (projectionDim != transformer.JointAttentionDim)
+            throw config.Invalid("projection_dim", $"is {projectionDim} but the transformer's joint_attention_dim is {transformer.JointAttentionDim}");
+
+        var latent = config.IntArray("latent_shape");
+        if (latent.Length != 3 || latent[1] != latent[2] || latent[1] % 2 != 0)
+            throw config.Invalid("latent_shape", $"must be [channels, size, size] with an even size, found [{string.Join(", ", latent)}]");
+        if (latent[0] * 4 != transformer.InChannels)
+            throw config.Invalid("latent_shape", $"has {latent[0]} channels; packed 2x2 they must give the transformer's in_channels {transformer.InChannels}");
+        if (config.Int("image_tokens") != latent[1] / 2 * (latent[2] / 2))
+            throw config.Invalid("image_tokens", $"is {config.Int("image_tokens")} but latents of {latent[1]}x{latent[2]} pack into {latent[1] / 2 * (latent[2] / 2)} tokens");
+
+        var optimizer = new ModelConfig(Section("optimizer"), $"{path} (optimizer)");
+        if (optimizer.String("name") != "AdamW") throw optimizer.Invalid("name", $"is '{optimizer.String("name")}'; the workload's optimizer is AdamW");
+        var betas = optimizer.DoubleArray("betas");
+        if (betas.Length != 2) throw optimizer.Invalid("betas", $"must be two numbers, found {betas.Length}");
+        var schedule = new ModelConfig(Section("schedule"), $"{path} (schedule)");
+        var batch = Positive("batch");
+
+        return new DistillUpdateWorkload(
+            Name: config.String("name"),
+            Student: student,
+            ProjectionDim: projectionDim,
+            ProjectionDropout: config.Double("projection_dropout"),
+            Transformer: transformer,
+            Batch: batch,
+            TextLength: Positive("text_len"),
+            LatentChannels: latent[0],
+            LatentSize: latent[1],
+            Threads: Positive("threads"),
+            Seed: config.Int("seed"),
+            Optimizer: new OptimizerConfig
+            {
+                Lr = optimizer.Double("lr"), Beta1 = betas[0], Beta2 = betas[1], Eps = optimizer.Double("eps"),
+                WeightDecay = optimizer.Double("weight_decay"), GradClip = config.Double("clip_grad_norm"), BatchSize = batch,
+            },
+            Steps: schedule.Int("steps") is var steps && steps > 0 ? steps : throw schedule.Invalid("steps", $"must be positive, found {steps}"),
+            Warmup: config.Int("warmup"),
+            Repeats: Positive("repeats"),
+            Json: json);
+    }
+}
+
+/// <summary>
+/// Times the workload through the trainer itself: a <see cref="Distiller"/> over a <see cref="StudentEncoder"/> and a
+/// <see cref="FluxTransformer"/>, one <see cref="Distiller.Step"/> (teacher velocity, student update, Euler step) per
+/// timed call; a new trajectory (fresh noise, guidance) every `steps` updates, outside the timing.
+/// </summary>
+public static class DistillUpdateBenchmark
+{
+    /// <param name="TransformerDType">The frozen transformer's dtype (the student's master weights are float32 in both).</param>
+    /// <param name="MatmulGflop">Matrix-product GFLOP of one update, counted from the dims (<see cref="UpdateGflop"/>).</param>
+    /// <param name="PeakGflops">This process's 2048^3 matrix product in the transformer's dtype at the workload's threads.</param>
+    public sealed record Result(ScalarType TransformerDType, BenchmarkTimes Times, double MatmulGflop, double PeakGflops)
+    {
+        public double Gflops => MatmulGflop / (Times.MedianMs / 1000);
+        public double PeakFraction => Gflops / PeakGflops;
+    }
+
+    public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload)
+    {
+        TorchRuntime.Initialise(workload.Threads);
+        manual_seed(workload.Seed);
+        using var transformer = FluxTransformer.Create(workload.Transformer);
+        using var ids = randint(0, workload.Student.VocabSize, [workload.Batch, workload.TextLength], dtype: ScalarType.Int64);
+        using var teacherStates = randn(workload.Batch, workload.TextLength, workload.ProjectionDim);
+        using var bf16 = FluxTransformer.Create(workload.Transformer, ScalarType.BFloat16);
+        using (no_grad())
+        {
+            var weights = transformer.state_dict();
+            foreach (var (name, p) in bf16.state_dict()) p.copy_(weights[name]);
+        }
+        var gflop = UpdateGflop(workload);
+        return
+        [
+            new Result(ScalarType.Float32, Time(workload, transformer, ids, teacherStates), gflop, MatmulPeakGflops(ScalarType.Float32)),
+            new Result(ScalarType.BFloat16, Time(workload, bf16, ids, teacherStates), gflop, MatmulPeakGflops(ScalarType.BFloat16)),
+        ];
+    }
+
+    static BenchmarkTimes Time(DistillUpdateWorkload workload, FluxTransformer transformer, Tensor ids, Tensor teacherStates)
+    {
+        // Every student starts from the same seeded initialisation (transformers' T5 init, default Linear init for the projection).
+        using var student = StudentEncoder.Create(workload.Student, workload.ProjectionDim, workload.ProjectionDropout, workload.Seed);
+        var config = new RunConfig
+        {
+            Name = workload.Name,
+            Seed = workload.Seed,
+            Loss = "vision",
+            Text = new TextConfig { MaxLength = workload.TextLength, AttentionMask = false, ZeroPooled = true },
+            Trajectory = new TrajectoryConfig { Steps = workload.Steps },
+            Optimizer = workload.Optimizer,
+            Stages = [new StageConfig { Name = "bench", Resolution = workload.LatentSize * 8, Updates = workload.Warmup + workload.Repeats }],
+        };
+        var context = new DistillationContext
+        {
+            Transformer = transformer,
+            Student = student,
+            Tokenize = (_, _) => throw new NotSupportedException("the benchmark passes token ids directly"),
+            Teacher = new NoTeacher(),
+            Prompts = _ => throw new NotSupportedException("the benchmark has no prompt sets"),
+        };
+        var distiller = new Distiller(config, context, Path.Combine(Path.GetTempPath(), "studio-bench-distill"), new SilentReporter());
+
+        TeacherTrajectory? trajectory = null;
+        long batchIndex = 0, update = 0;
+        int step = 0;
+        try
+        {
+            return BenchmarkTimes.Measure(workload.Warmup, workload.Repeats,
+                before: () =>
+                {
+                    if (trajectory is not null && step < workload.Steps) return;
+                    trajectory?.Dispose();
+                    trajectory = distiller.StartTrajectory(0, ++batchIndex, config.Stages[0].Resolution, ids.clone(),
+                        ones_like(ids), teacherStates.clone(), zeros(workload.Batch, workload.Transformer.PooledProjectionDim));
+                    step = 0;
+                },
+                call: () => distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++));
+        }
+        finally
+        {
+            trajectory?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Matrix-product GFLOP of one update (2 per multiply-add), counted from the dims: the teacher and the student
+    /// transformer forwards, the transformer backward to its input only (frozen weights: one product per linear layer,
+    /// two per attention product), and the student's forward and full backward (two products per forward one).
+    /// </summary>
+    public static double UpdateGflop(DistillUpdateWorkload w)
+    {
+        double batch = w.Batch, text = w.TextLength, image = w.LatentSize / 2 * (w.LatentSize / 2), joint = text + image;
+        var t = w.Transformer;
+        double d = t.InnerDim, mlp = 4 * d;
+        // Linear multiply-adds per token stream and attention multiply-adds (q k^T and p v over the joint sequence).
+        var doubleBlock = (image + text) * (3 * d * d + d * d + 2 * d * mlp);
+        var singleBlock = joint * (3 * d * d + d * mlp + (d + mlp) * d);
+        var attention = 2 * joint * joint * d;
+        var embed = text * w.ProjectionDim * d + image * (t.InChannels * d + d * t.InChannels);
+        var transformerLinear = batch * (t.NumLayers * doubleBlock + t.NumSingleLayers * singleBlock + embed);
+        var transformerAttention = batch * (t.NumLayers + t.NumSingleLayers) * attention;
+        var transformerForward = transformerLinear + transformerAttention;
+        var transformerBackward = transformerLinear + 2 * transformerAttention;
+
+        var s = w.Student;
+        double sd = s.DModel, inner = s.InnerDim, ff = s.DFf, p = w.ProjectionDim;
+        var studentLayer = text * (3 * sd * inner + inner * sd + (s.IsGatedAct ? 3 : 2) * sd * ff) + 2 * text * text * inner;
+        var studentForward = batch * (s.NumLayers * studentLayer + text * (sd * p + p * p));
+        var multiplyAdds = 2 * transformerForward + transformerBackward + 3 * studentForward;
+        return 2 * multiplyAdds / 1e9;
+    }
+
+    /// <summary>GFLOP/s of a 2048x2048x2048 matrix product (the reference's peak measurement), best of three.</summary>
+    public static double MatmulPeakGflops(ScalarType dtype)
+    {
+        const long n = 2048;
+        using var a = randn(n, n).to_type(dtype);
+        using var b = randn(n, n).to_type(dtype);
+        using var _ = inference_mode();
+        var times = BenchmarkTimes.Measure(1, 3, () => { using var c = a.matmul(b); });
+        return 2.0 * n * n * n / 1e9 / (times.MinMs / 1000);
+    }
+
+    sealed class NoTeacher : ITeacherConditioning
+    {
+        public Tensor States(IReadOnlyList<string> prompts) => throw new NotSupportedException("the benchmark's teacher states are precomputed");
+        public Tensor Pooled(IReadOnlyList<string> prompts) => throw new NotSupportedException("the benchmark zeroes the pooled vector");
+    }
+
+    sealed class SilentReporter : ITrainingReporter
+    {
+        public void Update(UpdateMetrics metrics) { }
+        public void Validation(ValidationMetrics metrics) { }
+        public void Event(TrainingEvent e) { }
+    }
+}

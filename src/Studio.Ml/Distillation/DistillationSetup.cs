@@ -26,7 +26,7 @@ public sealed class DistillationSetup : IDisposable
     /// <summary>Checks the configuration against the model folders without loading weights; returns every problem found.</summary>
     public static IReadOnlyList<string> Validate(RunConfig config)
     {
-        var problems = new List<string>();
+        var problems = new List<string>(RunConfigChecks.Values(config));
         if (config.Stages.Count == 0) problems.Add("stages: a run needs at least one stage");
         if (config.Loss is not ("vision" or "naive")) problems.Add($"loss: '{config.Loss}' is not vision or naive");
         if (config.Optimizer.BatchSize < 1) problems.Add("optimizer.batch_size: must be at least 1");
@@ -50,6 +50,7 @@ public sealed class DistillationSetup : IDisposable
         foreach (var part in new[] { "transformer/config.json", "tokenizer_2", "text_encoder_2/config.json" })
             if (!File.Exists(Path.Combine(teacher, part)) && !Directory.Exists(Path.Combine(teacher, part)))
                 problems.Add($"teacher.pipeline: {teacher} lacks {part}");
+        problems.AddRange(RunConfigChecks.AgainstTeacher(config, teacher));
         if (problems.Count > 0) return problems;
 
         // The student's projection must produce the width the transformer reads, which must be the teacher encoder's.

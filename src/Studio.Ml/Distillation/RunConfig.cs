@@ -29,6 +29,7 @@ public sealed class RunConfig
     /// <summary>CPU threads for LibTorch; 0 = LibTorch's default.</summary>
     public int Threads { get; set; } = 0;
 
+    [YamlIgnore]
     public long TotalUpdates => Stages.Sum(s => s.Updates);
 
     static readonly IDeserializer Reader = new DeserializerBuilder()

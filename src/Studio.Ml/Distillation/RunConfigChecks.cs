@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Studio.Ml.Tensors;
+using Studio.Ml.Toy;
+
+namespace Studio.Ml.Distillation;
+
+/// <summary>
+/// The value checks of a run configuration that need no model folder: each problem starts with the YAML path of the
+/// field at fault ("optimizer.lr: ..."), so the web form can show it at that field. Part of <see cref="DistillationSetup.Validate"/>.
+/// </summary>
+public static class RunConfigChecks
+{
+    public static IEnumerable<string> Values(RunConfig c)
+    {
+        if (string.IsNullOrWhiteSpace(c.Name)) yield return "name: a run needs a name";
+        if (DTypeProblem(c.Teacher.Dtype) is { } teacherDtype) yield return $"teacher.dtype: {teacherDtype}";
+        if (c.Student.ProjectionDropout is < 0 or >= 1) yield return $"student.projection_dropout: {c.Student.ProjectionDropout} is not in [0, 1)";
+        foreach (var (field, value) in new[] { ("d_model", c.Student.DModel), ("num_layers", c.Student.NumLayers), ("num_heads", c.Student.NumHeads), ("d_kv", c.Student.DKv), ("d_ff", c.Student.DFf) })
+            if (value is < 1) yield return $"student.{field}: must be at least 1";
+        if (c.Text.MaxLength is < 1 or > 512) yield return $"text.max_length: {c.Text.MaxLength} is not between 1 and 512";
+
+        var t = c.Trajectory;
+        if (t.UpdateEvery < 1) yield return "trajectory.update_every: must be at least 1";
+        foreach (var step in t.UpdateSteps.Where(s => s < 0 || s >= t.Steps))
+            yield return $"trajectory.update_steps: {step} is not a step index of a {t.Steps}-step trajectory (0 to {t.Steps - 1})";
+        foreach (var g in t.Guidance.Where(g => !double.IsFinite(g) || g < 0))
+            yield return $"trajectory.guidance: {g} is not a non-negative number";
+
+        var o = c.Optimizer;
+        if (!(o.Lr > 0)) yield return $"optimizer.lr: {o.Lr} must be positive";
+        if (o.Beta1 is < 0 or >= 1) yield return $"optimizer.beta1: {o.Beta1} is not in [0, 1)";
+        if (o.Beta2 is < 0 or >= 1) yield return $"optimizer.beta2: {o.Beta2} is not in [0, 1)";
+        if (!(o.Eps > 0)) yield return $"optimizer.eps: {o.Eps} must be positive";
+        if (o.WeightDecay < 0) yield return $"optimizer.weight_decay: {o.WeightDecay} must not be negative";
+        if (o.GradClip < 0) yield return $"optimizer.grad_clip: {o.GradClip} must not be negative (0 = no clipping)";
+        if (o.Schedule is not ("constant" or "cosine")) yield return $"optimizer.schedule: '{o.Schedule}' is not constant or cosine";
+        if (o.WarmupUpdates < 0) yield return "optimizer.warmup_updates: must not be negative";
+        if (o.GradAccumulation < 1) yield return "optimizer.grad_accumulation: must be at least 1";
+
+        foreach (var (stage, i) in c.Stages.Select((s, i) => (s, i)))
+        {
+            if (string.IsNullOrWhiteSpace(stage.Name)) yield return $"stages[{i}].name: a stage needs a name";
+            if (stage.Resolution < 16) yield return $"stages[{i}].resolution: {stage.Resolution} is below 16";
+            if (stage.Lr is { } lr && !(lr > 0)) yield return $"stages[{i}].lr: {lr} must be positive";
+            foreach (var problem in Sources(stage.Prompts, $"stages[{i}].prompts")) yield return problem;
+        }
+
+        if (c.Checkpoints.Every < 1) yield return "checkpoints.every: must be at least 1";
+        if (c.Checkpoints.Keep < 0) yield return "checkpoints.keep: must not be negative (0 = keep all)";
+        if (c.Samples.Every < 0) yield return "samples.every: must not be negative (0 = no samples)";
+        if (c.Samples.Steps < 1) yield return "samples.steps: must be at least 1";
+        if (c.Samples.Prompts.Count > 0 && c.Samples.Seeds.Count == 0) yield return "samples.seeds: give at least one seed";
+        if (c.Samples.Resolution < 0 || c.Samples.Resolution % 16 != 0) yield return $"samples.resolution: {c.Samples.Resolution} is not 0 or a multiple of 16";
+        if (c.Validation.Every < 0) yield return "validation.every: must not be negative (0 = no validation)";
+        if (c.Validation.PromptsPerCategory < 1) yield return "validation.prompts_per_category: must be at least 1";
+        if (c.Validation.Noises < 1) yield return "validation.noises: must be at least 1";
+        foreach (var problem in Sources(c.Validation.Prompts, "validation.prompts")) yield return problem;
+        if (DTypeProblem(c.Cache.Dtype) is { } cacheDtype) yield return $"cache.dtype: {cacheDtype}";
+        if (!(c.Device == "cpu" || c.Device == "cuda" || c.Device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(c.Device[5..], out var n) && n >= 0))
+            yield return $"device: '{c.Device}' is not cpu, cuda or cuda:N";
+        if (c.Threads < 0) yield return "threads: must not be negative (0 = LibTorch's default)";
+    }
+
+    /// <summary>The teacher's tokenizer_2 names the longest prompt its T5 was trained on (the toy teacher: 32 tokens).</summary>
+    public static IEnumerable<string> AgainstTeacher(RunConfig c, string teacherFolder)
+    {
+        var config = Path.Combine(teacherFolder, "tokenizer_2", "tokenizer_config.json");
+        if (!File.Exists(config)) yield break;
+        int? limit = null;
+        try
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(config));
+            if (json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0) limit = length;
+        }
+        catch (JsonException) { }
+        if (limit is { } l && c.Text.MaxLength > l)
+            yield return $"text.max_length: {c.Text.MaxLength} exceeds the teacher tokenizer's model_max_length {l} ({config})";
+    }
+
+    static IEnumerable<string> Sources(IEnumerable<PromptSource> sources, string field)
+    {
+        foreach (var source in sources)
+        {
+            if (string.IsNullOrWhiteSpace(source.Set)) { yield return $"{field}: a prompt source needs a set"; continue; }
+            if (!(source.Weight > 0)) yield return $"{field}: '{source.Set}' weight {source.Weight} must be positive";
+            if (source.Repeat < 1) yield return $"{field}: '{source.Set}' repeat must be at least 1";
+            if (source.Set.StartsWith("toy:", StringComparison.Ordinal) && ToySetProblem(source.Set) is { } problem) yield return $"{field}: {problem}";
+        }
+    }
+
+    static string? ToySetProblem(string name)
+    {
+        var parts = name.Split(':');
+        if (parts.Length is < 2 or > 4 || parts[1] is not ("train" or "heldout"))
+            return $"'{name}' is not toy:train[:CRITERION][:COUNT] or toy:heldout[:CRITERION][:COUNT]";
+        if (parts.Length > 3 && !(int.TryParse(parts[3], out var n) && n > 0)) return $"'{name}': COUNT must be a positive integer";
+        if (parts.Length > 2 && parts[2].Length > 0)
+            try { ToyCriteria.Expand(parts[2]); }
+            catch (ArgumentException e) { return $"'{name}': {e.Message}"; }
+        return null;
+    }
+
+    static string? DTypeProblem(string name)
+    {
+        try { DType.ParseFriendly(name); return null; }
+        catch (FormatException e) { return e.Message; }
+    }
+}

@@ -1,0 +1,87 @@
+namespace Studio.Ml.Distillation;
+
+/// <summary>A named starting point for a run configuration (the New run form's presets).</summary>
+public sealed record RunPreset(string Key, string Title, string Description, Func<RunConfig> Create);
+
+/// <summary>
+/// The run presets: the paper's three-stage recipe for FLUX.1-dev on a GPU node, and the toy world's runs on a CPU
+/// (the default toy run and the scaling-study sizes with the naive baseline), which need no download.
+/// </summary>
+public static class RunPresets
+{
+    /// <summary>The toy teacher's T5 was trained on prompts padded to 32 tokens.</summary>
+    public const int ToyTextLength = 32;
+
+    public static readonly IReadOnlyList<RunPreset> All =
+    [
+        new("paper-t5-base", "Paper: T5-Base from FLUX.1-dev, three stages",
+            "The paper's recipe (../shared/METHOD.md): Flan-T5-Base initialisation, CompBench at 512 px, CommonText at 1024 px, then the mix; a GPU node with local FLUX.1-dev and dataset files.",
+            Paper),
+        new("toy", "Toy: CPU in 15 minutes",
+            "A toy-base student from the built-in toy teacher on toy prompts of every criterion; no download, a 2-core CPU.",
+            () => Toy("toy-base", "toy-base", "vision")),
+        new("toy-study-small", "Toy study: small student", "The scaling study's smallest student (toy-small).", () => Toy("toy-study-small", "toy-small", "vision")),
+        new("toy-study-base", "Toy study: base student", "The scaling study's middle student (toy-base).", () => Toy("toy-study-base", "toy-base", "vision")),
+        new("toy-study-large", "Toy study: large student", "The scaling study's largest student (toy-large).", () => Toy("toy-study-large", "toy-large", "vision")),
+        new("toy-study-naive", "Toy study: naive baseline (base)",
+            "The ablation: the middle student trained on embedding MSE against the teacher's T5 instead of the vision loss.",
+            () => Toy("toy-study-naive", "toy-base", "naive")),
+    ];
+
+    public static RunPreset Find(string key) =>
+        All.FirstOrDefault(p => p.Key == key) ?? throw new ArgumentException($"unknown run preset '{key}' (use {string.Join(", ", All.Select(p => p.Key))})");
+
+    static RunConfig Paper()
+    {
+        const string compBench = "data/t2i-compbench/all_train.txt", commonText = "data/CommonText_Train.json";
+        return new RunConfig
+        {
+            Name = "paper-t5-base",
+            Teacher = new TeacherConfig { Pipeline = "/models/FLUX.1-dev", Dtype = "bf16" },
+            Student = new StudentConfig { Preset = "base", Init = "/models/flan-t5-base" },
+            Optimizer = new OptimizerConfig { GradientCheckpointing = true },
+            Stages =
+            [
+                new StageConfig { Name = "compbench", Resolution = 512, Updates = 50_000, Prompts = [new PromptSource { Set = compBench, Category = "semantics" }] },
+                new StageConfig { Name = "commontext", Resolution = 1024, Updates = 70_000, Prompts = [new PromptSource { Set = commonText, Category = "text" }] },
+                new StageConfig
+                {
+                    Name = "all", Resolution = 512, Updates = 200_000, Prompts =
+                    [
+                        new PromptSource { Set = "data/laion-aesthetics-6.5.txt", Category = "image-quality" },
+                        new PromptSource { Set = compBench, Category = "semantics", Repeat = 10 },
+                        new PromptSource { Set = commonText, Category = "text" },
+                    ],
+                },
+            ],
+            Samples = new SampleConfig { Every = 1000, Prompts = ["a red bench and a green car", "A cat holding a sign that reads 'hello world'"], Seeds = [0, 1] },
+            Validation = new ValidationConfig { Every = 500, Prompts = [new PromptSource { Set = "data/t2i-compbench/color_val.txt", Category = "semantics/colour" }] },
+            Cache = new CacheConfig { Dtype = "bf16" },
+            Device = "cuda",
+        };
+    }
+
+    /// <summary>
+    /// A toy run: 64 px (the toy teacher's size), 8-step trajectories, 400 updates of batch 8 (measured at 0.4-0.5
+    /// updates/s on a loaded 2-core machine), checkpoints and samples every 100 updates.
+    /// </summary>
+    static RunConfig Toy(string name, string student, string loss) => new()
+    {
+        Name = name,
+        Teacher = new TeacherConfig { Pipeline = "toy", Dtype = "float32" },
+        Student = new StudentConfig { Preset = student },
+        Text = new TextConfig { MaxLength = ToyTextLength },
+        Loss = loss,
+        Trajectory = new TrajectoryConfig { Steps = 8 },
+        Optimizer = new OptimizerConfig { Lr = 1e-3, BatchSize = 8 },
+        Stages = [new StageConfig { Name = "toy", Resolution = 64, Updates = 400, Prompts = [new PromptSource { Set = "toy:train" }] }],
+        Checkpoints = new CheckpointConfig { Every = 100, Keep = 3 },
+        Samples = new SampleConfig
+        {
+            Every = 100, Steps = 20, Seeds = [0],
+            Prompts = ["a red circle and a blue square", "three small green stars", "a sign that says 'CAT'"],
+        },
+        Validation = new ValidationConfig { Every = 50, Prompts = [new PromptSource { Set = "toy:heldout" }], PromptsPerCategory = 8, Noises = 2 },
+        Device = "cpu",
+    };
+}

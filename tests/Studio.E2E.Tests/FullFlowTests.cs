@@ -1,0 +1,114 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Studio.E2E.Tests;
+
+/// <summary>
+/// What a new user does with the browser only, against the real app with its embedded worker: a toy run through the
+/// New run form, the loss chart growing live until the run finishes, then an image from its last checkpoint beside the
+/// teacher's on the Generate page. A handful of updates keeps it short; screenshots of each page go to the artifacts.
+/// </summary>
+[Collection("web")]
+public class FullFlowTests(WebHostFixture host)
+{
+    const int Updates = 6;
+    readonly HttpClient _http = new();
+
+    static ILocator Field(IPage page, string testId) =>
+        page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
+
+    static async Task SetAsync(IPage page, string testId, string value)
+    {
+        var field = Field(page, testId);
+        await field.FillAsync(value);
+        await field.PressAsync("Tab");
+    }
+
+    [Fact]
+    public async Task AToyRunFromTheFormTrainsLiveAndItsCheckpointGeneratesBesideTheTeacher()
+    {
+        Assertions.SetDefaultExpectTimeout(30_000);
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
+        await page.GotoAsync(host.Url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+
+        // The toy preset is the default; shrink it to a few updates on a small prompt sample.
+        await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
+        await SetAsync(page, "run-name", "e2e toy");
+        await SetAsync(page, "run-stage-0-updates", Updates.ToString());
+        await SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
+        await SetAsync(page, "run-batch-size", "2");
+        await SetAsync(page, "run-trajectory-steps", "4");
+        await SetAsync(page, "run-checkpoint-every", "3");
+        await SetAsync(page, "run-samples-every", "0");
+        await SetAsync(page, "run-validation-every", "3");
+        await SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
+        await page.Locator("[data-testid=run-validate]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=run-valid]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-testid=run-memory]")).ToContainTextAsync("Estimated peak memory");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("new-run"), FullPage = true });
+
+        await page.Locator("[data-testid=run-submit]").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/runs/\d+$"));
+        var runId = int.Parse(page.Url[(page.Url.LastIndexOf('/') + 1)..]);
+        await page.Locator("[data-testid=chart-loss]").WaitForAsync();
+        var lossPoints = page.Locator("[data-testid=chart-loss] path[data-kind=raw]").First;
+        int PointsIn(string? count) => int.TryParse(count, out var n) ? n : 0;
+        var pointsAtOpen = await lossPoints.CountAsync() == 0 ? 0 : PointsIn(await lossPoints.GetAttributeAsync("data-count"));
+        Assert.True(pointsAtOpen < Updates, $"the run was already finished when its page opened ({pointsAtOpen} points)");
+
+        // The page is never reloaded: points arrive over SignalR until the run completes.
+        // A screenshot while it trains, when the first points are in (a fast machine may finish first).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        while (DateTime.UtcNow < deadline && await page.Locator("[data-testid=run-state]").TextContentAsync() is "queued" or "running")
+        {
+            if (await lossPoints.CountAsync() > 0 && PointsIn(await lossPoints.GetAttributeAsync("data-count")) > 0)
+            {
+                await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail-live"), FullPage = true });
+                break;
+            }
+            await Task.Delay(200);
+        }
+        await Assertions.Expect(page.Locator("[data-testid=run-state]")).ToHaveTextAsync(new Regex("^(completed|failed|cancelled)$"), new() { Timeout = 300_000 });
+        if (await page.Locator("[data-testid=run-state]").TextContentAsync() != "completed")
+            Assert.Fail($"the run did not complete: {await page.Locator("[data-testid=run-error]").TextContentAsync()}");
+        await Assertions.Expect(lossPoints).ToHaveAttributeAsync("data-count", Updates.ToString());
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
+
+        // Generate from the last checkpoint, beside the teacher, through the run page's link.
+        var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");
+        var last = checkpoints.EnumerateArray().MaxBy(c => c.GetProperty("step").GetInt64());
+        Assert.Equal(Updates, last.GetProperty("step").GetInt64());
+        await page.GetByRole(AriaRole.Tab, new() { NameRegex = new Regex("^Checkpoints") }).ClickAsync();
+        await page.Locator($"a[href='/generate?checkpoint={last.GetProperty("id").GetInt32()}']").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/generate\?checkpoint=\d+$"));
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        await SetAsync(page, "generate-prompt", "a red circle and a blue square");
+        await page.Locator("[data-testid=generate-submit]").ClickAsync();
+
+        var generation = page.Locator("[data-testid=generation]").First;
+        await Assertions.Expect(generation).ToContainTextAsync("a red circle and a blue square");
+        var teacher = generation.Locator("[data-testid=generation-image][data-encoder=teacher]");
+        var student = generation.Locator($"[data-testid=generation-image][data-encoder='run {runId} · step {Updates}']");
+        await Assertions.Expect(teacher.Locator("img")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await Assertions.Expect(student.Locator("img")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        Assert.True(await teacher.Locator("img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth == 64"), "the teacher's image did not load");
+        Assert.True(await student.Locator("img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth == 64"), "the student's image did not load");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate-side-by-side"), FullPage = true });
+
+        // The difference view swaps the student's image for |student - teacher|.
+        await page.Locator("[data-testid=generate-difference] input").CheckAsync();
+        await Assertions.Expect(student.Locator("img")).ToHaveAttributeAsync("src", new Regex("/difference$"));
+        await Assertions.Expect(student).ToContainTextAsync("mean |Δ|");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate-difference"), FullPage = true });
+
+        await page.GotoAsync(host.Url + "/runs");
+        await Assertions.Expect(page.Locator("[data-testid=runs-table]")).ToContainTextAsync("e2e toy");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("runs"), FullPage = true });
+    }
+}

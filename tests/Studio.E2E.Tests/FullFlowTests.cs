@@ -33,7 +33,8 @@ public class FullFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
+        // Tall enough that full-page screenshots need no scrolling (the fixed app bar stays on top).
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
         await page.GotoAsync(host.Url + "/runs/new");
         await page.Locator("[data-interactive=true]").WaitForAsync();
 
@@ -102,7 +103,7 @@ public class FullFlowTests(WebHostFixture host)
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate-side-by-side"), FullPage = true });
 
         // The difference view swaps the student's image for |student - teacher|.
-        await page.Locator("[data-testid=generate-difference] input").CheckAsync();
+        await page.GetByText("Difference to the teacher").ClickAsync();
         await Assertions.Expect(student.Locator("img")).ToHaveAttributeAsync("src", new Regex("/difference$"));
         await Assertions.Expect(student).ToContainTextAsync("mean |Δ|");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate-difference"), FullPage = true });

@@ -21,7 +21,7 @@ public static class ImageDifference
 
     /// <summary>
     /// A heat image of |student - teacher| per pixel (mean over RGB): black where they agree, through red and yellow
-    /// to white at 128 or more (half the range), so small differences stay visible.
+    /// to white at 64 or more (a quarter of the range), so small differences stay visible.
     /// </summary>
     public static byte[] HeatmapPng(string teacherPng, string studentPng)
     {
@@ -31,7 +31,7 @@ public static class ImageDifference
         {
             for (var y = 0; y < teacher.Height; y++)
             for (var x = 0; x < teacher.Width; x++)
-                heat.SetPixel(x, y, Heat(Math.Min(1.0, Distance(teacher.GetPixel(x, y), student.GetPixel(x, y)) / 3.0 / 128)));
+                heat.SetPixel(x, y, Heat(Math.Min(1.0, Distance(teacher.GetPixel(x, y), student.GetPixel(x, y)) / 3.0 / 64)));
             using var data = heat.Encode(SKEncodedImageFormat.Png, 100);
             return data.ToArray();
         }

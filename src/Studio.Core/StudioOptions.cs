@@ -21,6 +21,13 @@ public class StudioOptions
     public bool InProcessWorker { get; set; } = true;
     /// <summary>Folders users may point at (model folders, prompt files). Empty: the data directory and the repository's models.</summary>
     public string[] AllowedRoots { get; set; } = [];
+    /// <summary>
+    /// Logins: "auto" (required when the studio listens beyond the loopback interface, skipped on 127.0.0.1),
+    /// "required", or "off" (single user; only sensible on a trusted loopback binding).
+    /// </summary>
+    public string Auth { get; set; } = "auto";
+    /// <summary>The first admin's password when logins are required and no user exists yet. Empty: a random one, printed once and saved in the data directory.</summary>
+    public string AdminPassword { get; set; } = "";
 
     /// <summary>The studio's database: SQLite in the data directory (embedded) or a PostgreSQL server (many machines).</summary>
     public StorageOptions Database { get; set; } = new();

@@ -10,6 +10,7 @@ using Studio.Core.Hosting;
 using Studio.Core.Queue;
 using Studio.Web.Components;
 using Studio.Web.Hubs;
+using Studio.Web.Auth;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -32,6 +33,16 @@ catch (Exception e) when (e is DataDirectoryException or StudioConfigurationExce
     return 2;
 }
 if (options.InProcessWorker) builder.Services.AddStudioWorker(options, "web");
+StudioAccess access;
+try
+{
+    access = builder.AddStudioAuth(options);
+}
+catch (StudioConfigurationException e)
+{
+    Console.Error.WriteLine($"Distill Studio cannot start: {e.Message}");
+    return 2;
+}
 
 builder.Services.AddDataProtection()
     .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.ResolvedDataDirectory, "keys")));
@@ -53,22 +64,38 @@ builder.Services.AddHealthChecks();
 var app = builder.Build();
 
 await app.Services.MigrateStudioDatabaseAsync();
+try
+{
+    await StudioAuth.EnsureFirstAdminAsync(app.Services, options, access);
+}
+catch (StudioConfigurationException e)
+{
+    Console.Error.WriteLine($"Distill Studio cannot start: {e.Message}");
+    return 2;
+}
 await app.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
 await app.Services.GetRequiredService<Studio.Core.Models.ModelService>().EnsureBuiltInAsync();
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
+app.UseAuthentication();
+app.UseAuthorization();
 app.UseAntiforgery();
-app.MapStaticAssets();
+app.MapStaticAssets().AllowAnonymous();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 app.MapHub<RunsHub>(RunsHub.Path);
 app.MapStudioApi();
-app.MapHealthChecks("/healthz");
-// Hangfire's default authorization admits local requests only.
-app.MapHangfireDashboard("/hangfire", new DashboardOptions { DashboardTitle = "Distill Studio queue" });
+app.MapStudioAccount();
+app.MapHealthChecks("/healthz").AllowAnonymous();
+app.MapHangfireDashboard("/hangfire", new DashboardOptions
+{
+    DashboardTitle = "Distill Studio queue",
+    Authorization = [new DashboardAccess(access)],
+});
 
 app.Lifetime.ApplicationStarted.Register(() =>
 {
     foreach (var url in app.Urls) Console.WriteLine($"Distill Studio is listening on {url}");
+    Console.WriteLine(access.LoginRequired ? $"Logins required: {access.Reason}." : $"No login: {access.Reason}.");
     Console.WriteLine($"Data directory: {options.ResolvedDataDirectory}");
 });
 

@@ -17,7 +17,9 @@ public class ShellBrowserTests(WebHostFixture host)
         // MudBlazor shell: app bar title, navigation drawer, live counts.
         await page.Locator(".mud-appbar").GetByText("Distill Studio").WaitForAsync();
         await page.Locator("[data-testid=count-workers]").WaitForAsync();
-        Assert.Equal(9, await page.Locator(".mud-navmenu a").CountAsync());
+        // Single-user mode on 127.0.0.1: the local user is the admin, so the Users page is listed too, and the bar says so.
+        Assert.Equal(10, await page.Locator(".mud-navmenu a").CountAsync());
+        await Assertions.Expect(page.Locator("[data-testid=single-user-mode]")).ToBeVisibleAsync();
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("home"), FullPage = true });
 
         // Interactive: the theme toggle works once the circuit is up.

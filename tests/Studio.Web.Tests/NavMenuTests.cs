@@ -1,20 +1,39 @@
 using Bunit;
 using MudBlazor.Services;
+using Studio.Core.Data;
 using Studio.Web.Components.Layout;
 
 namespace Studio.Web.Tests;
 
 public class NavMenuTests
 {
+    static readonly string[] EveryonesPages = ["/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue"];
+
+    static IRenderedComponent<NavMenu> Render(bool admin)
+    {
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var auth = ctx.AddAuthorization();
+        auth.SetAuthorized(admin ? "ada" : "rhea");
+        auth.SetRoles(admin ? StudioRoles.Admin : StudioRoles.Researcher);
+        if (admin) auth.SetPolicies(StudioRoles.CanAdminister, StudioRoles.CanChange);
+        else auth.SetPolicies(StudioRoles.CanChange);
+        return ctx.Render<NavMenu>();
+    }
+
     [Fact]
     public void NavigationListsEveryStudioPage()
     {
-        using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        var nav = ctx.Render<NavMenu>();
-        var hrefs = nav.FindAll("a").Select(a => a.GetAttribute("href")).ToList();
-        Assert.Equal(["/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue"], hrefs);
+        var nav = Render(admin: false);
+        Assert.Equal(EveryonesPages, nav.FindAll("a").Select(a => a.GetAttribute("href")));
         Assert.Contains("Prompt sets", nav.Markup);
+    }
+
+    [Fact]
+    public void OnlyAdminsSeeTheUsersPage()
+    {
+        var nav = Render(admin: true);
+        Assert.Equal([.. EveryonesPages, "/users"], nav.FindAll("a").Select(a => a.GetAttribute("href")));
     }
 }

@@ -1,8 +1,10 @@
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 
 namespace Studio.Core.Data;
 
-public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbContext(options)
+/// <summary>The studio's database: runs and their data, prompt sets, models, generations, and the users (ASP.NET Core Identity).</summary>
+public class StudioDbContext(DbContextOptions<StudioDbContext> options) : IdentityDbContext<StudioUser>(options)
 {
     /// <summary>The assembly that holds the SQLite migrations (migrations/Studio.Migrations.csproj).</summary>
     public const string MigrationsAssembly = "Studio.Migrations";
@@ -30,6 +32,7 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
 
     protected override void OnModelCreating(ModelBuilder b)
     {
+        base.OnModelCreating(b); // Identity's users, roles and claims
         b.Entity<Run>(e =>
         {
             e.Property(r => r.Name).HasMaxLength(200);

@@ -20,6 +20,13 @@ public static class StudioApi
     public static void MapStudioApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api");
+        // Reading needs a signed-in user (the fallback policy); anything that changes state needs the researcher role.
+        ((IEndpointConventionBuilder)api).Finally(endpoint =>
+        {
+            var methods = endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().SelectMany(m => m.HttpMethods);
+            if (methods.Any(m => m != HttpMethods.Get && m != HttpMethods.Head))
+                endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AuthorizeAttribute { Policy = StudioRoles.CanChange });
+        });
 
         api.MapGet("/runs", async (IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
         {

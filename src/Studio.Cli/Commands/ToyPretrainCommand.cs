@@ -18,11 +18,14 @@ public static class ToyPretrainCommand
         var vaeSteps = new Option<int>("--vae-steps") { Description = "stage A (autoencoder) updates", DefaultValueFactory = _ => defaults.VaeSteps };
         var fluxSteps = new Option<int>("--flux-steps") { Description = "stage B (transformer + text encoders) updates", DefaultValueFactory = _ => defaults.FluxSteps };
         var pool = new Option<int>("--pool") { Description = "train prompts encoded once for stage B", DefaultValueFactory = _ => defaults.PoolSize };
+        var vaeLr = new Option<double>("--vae-lr") { Description = "stage A peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.VaeLearningRate };
+        var fluxLr = new Option<double>("--flux-lr") { Description = "stage B peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.FluxLearningRate };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "updates between checkpoints (stage B also logs its held-out loss then)", DefaultValueFactory = _ => defaults.CheckpointEvery };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU.")
         {
-            output, work, resume, seed, batch, vaeSteps, fluxSteps, pool, threads,
+            output, work, resume, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads,
         };
         command.SetAction(parse =>
         {
@@ -33,12 +36,15 @@ public static class ToyPretrainCommand
                 VaeSteps = Positive(parse.GetValue(vaeSteps), "--vae-steps"),
                 FluxSteps = Positive(parse.GetValue(fluxSteps), "--flux-steps"),
                 PoolSize = Positive(parse.GetValue(pool), "--pool"),
+                VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
+                FluxLearningRate = parse.GetValue(fluxLr) is > 0 and var fl ? fl : throw new ArgumentException("--flux-lr must be positive"),
+                CheckpointEvery = Positive(parse.GetValue(checkpointEvery), "--checkpoint-every"),
             };
             TorchRuntime.Initialise();
             TorchSharp.torch.set_num_threads(Positive(parse.GetValue(threads), "--threads"));
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
-            var commandLine = $"studio toy pretrain --out OUT --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize}";
+            var commandLine = $"studio toy pretrain --out OUT --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
             var result = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"))
                 .Run(outFolder, parse.GetValue(resume), commandLine);
             Console.WriteLine($"VAE eval L1 {result.VaeEvalAfter:0.0000}; flow eval MSE {result.FluxEvalBefore:0.0000} -> {result.FluxEvalAfter:0.0000}");

@@ -10,7 +10,8 @@ namespace Studio.Core.Live;
 /// The durable copy of what one run's reporter has not delivered yet: a local JSON-lines file per reporter
 /// (spool/run-ID-GUID.jsonl). Every metric point, validation point and log line is appended when reported (a write
 /// to the file, which survives the process being killed; flushed to disk before each delivery attempt), and an
-/// "ack" line follows each batch the database accepted. The file is deleted once everything in it is delivered.
+/// "ack" line follows each batch the database accepted; when that was everything, the file is emptied instead.
+/// The file is deleted once everything in it is delivered.
 /// A file left behind (the database was unreachable when the run ended, or the worker was killed) is delivered later
 /// by <see cref="DeliverPendingAsync"/>; the file is locked while its reporter lives, so nobody delivers it twice.
 /// </summary>
@@ -56,7 +57,9 @@ public sealed class MetricSpool : IDisposable
     {
         if (n <= _acked) return;
         _acked = n;
-        Write(new Line(0, Ack: n));
+        // Everything delivered: start the file afresh, so a long run's spool stays small.
+        if (AllDelivered) _file.SetLength(0);
+        else Write(new Line(0, Ack: n));
     }
 
     public bool AllDelivered => _acked == _sequence;

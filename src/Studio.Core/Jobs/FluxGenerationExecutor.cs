@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
@@ -40,7 +39,7 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         progress.Report(new GenerationProgress("loading the teacher pipeline", 0));
         using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString()), () => FluxPipeline.Load(teacherFolder, DType));
         var pipeline = teacher.Pipeline;
-        var request = new FluxRequest([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, MaxSequenceLength(pipeline, teacherFolder));
+        var request = new FluxRequest([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, pipeline.MaxSequenceLength);
         var total = g.Encoders.Count * g.Steps;
         foreach (var (encoder, index) in g.Encoders.Select((e, i) => (e, i)))
         {
@@ -88,20 +87,6 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         }
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path} no longer exists");
         return T5SlotEncoder.Load(path, DType);
-    }
-
-    /// <summary>
-    /// FluxPipeline's T5 length, capped by tokenizer_2's model_max_length: the toy teacher was trained on 32 tokens
-    /// (FLUX.1's tokenizer says 512, so real pipelines keep diffusers' default).
-    /// </summary>
-    static int MaxSequenceLength(FluxPipeline pipeline, string folder)
-    {
-        var config = Path.Combine(folder, "tokenizer_2", "tokenizer_config.json");
-        if (!File.Exists(config)) return pipeline.DefaultMaxSequenceLength;
-        using var json = JsonDocument.Parse(File.ReadAllText(config));
-        return json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0
-            ? Math.Min(length, pipeline.DefaultMaxSequenceLength)
-            : pipeline.DefaultMaxSequenceLength;
     }
 
     public void Dispose()

@@ -31,9 +31,13 @@ public sealed class FluxPipeline : IDisposable
     public FlowMatchEulerScheduler Scheduler { get; }
     public string Source { get; }
 
+    /// <summary>The components this pipeline disposes: all of them, except those borrowed by <see cref="Around"/>.</summary>
+    readonly IDisposable[] _owned;
+
     FluxPipeline(string source, FluxTransformer transformer, AutoencoderKL vae, ClipTextEncoder clip, TextTokenizer clipTokenizer,
-        T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler)
+        T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler, IDisposable[]? owned = null)
     {
+        _owned = owned ?? [transformer, vae, clip, t5];
         Source = source;
         Transformer = transformer;
         Vae = vae;
@@ -59,6 +63,24 @@ public sealed class FluxPipeline : IDisposable
             throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
         return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
             TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler()));
+    }
+
+    /// <summary>
+    /// A pipeline around a transformer and a T5 slot that are already loaded (a trainer's frozen transformer and its
+    /// student): the VAE, CLIP, tokenizers and scheduler load from <paramref name="folder"/> in the transformer's dtype.
+    /// The transformer and the T5 slot stay their owner's: disposing the pipeline leaves them alone.
+    /// </summary>
+    public static FluxPipeline Around(string folder, FluxTransformer transformer, T5SlotEncoder t5)
+    {
+        var dtype = transformer.parameters().First().dtype;
+        using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
+        var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        PipelineFolderLoad.CheckT5SlotWidth(t5, t5.Description, transformer.Config.JointAttentionDim);
+        if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
+            throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
+            TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler(), owned: [vae, clip]));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
@@ -118,11 +140,25 @@ public sealed class FluxPipeline : IDisposable
         return new GeneratedImages(images.MoveToOuterDisposeScope(), timings);
     }
 
+    /// <summary>
+    /// FluxPipeline's T5 length capped by `tokenizer_2`'s model_max_length: the toy teacher was trained on 32 tokens
+    /// (FLUX.1's tokenizer says 512, so real pipelines keep diffusers' default).
+    /// </summary>
+    public int MaxSequenceLength
+    {
+        get
+        {
+            var config = Path.Combine(Source, "tokenizer_2", "tokenizer_config.json");
+            if (!File.Exists(config)) return DefaultMaxSequenceLength;
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
+            return json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0
+                ? Math.Min(length, DefaultMaxSequenceLength)
+                : DefaultMaxSequenceLength;
+        }
+    }
+
     public void Dispose()
     {
-        Transformer.Dispose();
-        Vae.Dispose();
-        Clip.Dispose();
-        T5.Dispose();
+        foreach (var component in _owned) component.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
+using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
 using Studio.Ml.Text;
 using Studio.Ml.Toy;
@@ -19,6 +20,7 @@ public sealed class DistillationSetup : IDisposable
     public required DistillationContext Context { get; init; }
     public required string TeacherFolder { get; init; }
     TeacherEmbeddingCache? _cache;
+    FluxSampleRenderer? _samples;
 
     public static string ResolveTeacherFolder(RunConfig config) =>
         config.Teacher.Pipeline == "toy" ? ToyTeacher.Folder : config.ResolvePath(config.Teacher.Pipeline);
@@ -97,7 +99,7 @@ public sealed class DistillationSetup : IDisposable
         cancel.ThrowIfCancellationRequested();
 
         Progress("loading the frozen transformer");
-        var transformer = LoadTransformer(Path.Combine(teacherFolder, "transformer"), DType.ParseFriendly(config.Teacher.Dtype));
+        var transformer = FluxTransformer.FromPretrained(Path.Combine(teacherFolder, "transformer"), DType.ParseFriendly(config.Teacher.Dtype));
         transformer.to(device);
 
         var studentConfig = StudentPresets.Resolve(config.Student);
@@ -106,9 +108,11 @@ public sealed class DistillationSetup : IDisposable
         var student = StudentEncoder.Create(studentConfig, transformer.Config.JointAttentionDim, config.Student.ProjectionDropout, config.Seed,
             config.Student.Init is { } init ? config.ResolvePath(init) : null);
         student.to(device);
+        var samples = config.Samples.Every > 0 && config.Samples.Prompts.Count > 0 ? new FluxSampleRenderer(teacherFolder, transformer, student) : null;
 
         return new DistillationSetup
         {
+            _samples = samples,
             TeacherFolder = teacherFolder,
             _cache = cache,
             Context = new DistillationContext
@@ -118,6 +122,8 @@ public sealed class DistillationSetup : IDisposable
                 Tokenize = (texts, maxLength) => tokenizer.EncodeBatch(texts, maxLength),
                 Teacher = teacher,
                 Prompts = PromptsOf,
+                Samples = samples,
+                VaeScaleFactor = VaeScaleFactor(teacherFolder),
                 Device = device,
             },
         };
@@ -160,14 +166,11 @@ public sealed class DistillationSetup : IDisposable
         return teacher;
     }
 
-    /// <summary>Loads a diffusers `transformer/` folder (config.json + safetensors, sharded or not) with a strict report.</summary>
-    static FluxTransformer LoadTransformer(string folder, ScalarType dtype)
+    /// <summary>Pixels per latent cell of the teacher's VAE (8 for FLUX.1); 8 when the folder has no `vae/`.</summary>
+    static int VaeScaleFactor(string teacherFolder)
     {
-        var model = new FluxTransformer(FluxTransformerConfig.Load(Path.Combine(folder, "config.json")));
-        using (var checkpoint = Checkpoint.Open(folder)) ModuleLoader.Load(model, checkpoint);
-        if (dtype != ScalarType.Float32) model.to(dtype);
-        model.eval();
-        return model;
+        var config = Path.Combine(teacherFolder, "vae", "config.json");
+        return File.Exists(config) ? AutoencoderKLConfig.Load(config).DownscaleFactor : 8;
     }
 
     static string TokenizerFingerprint(string folder)
@@ -183,6 +186,7 @@ public sealed class DistillationSetup : IDisposable
 
     public void Dispose()
     {
+        _samples?.Dispose();
         Context.Transformer.Dispose();
         Context.Student.Dispose();
         _cache?.Dispose();

@@ -368,7 +368,14 @@ public sealed class Distiller
         using var _ = no_grad();
         var teacherDir = Path.Combine(_runDirectory, "samples", "teacher");
         if (!Directory.Exists(teacherDir))
-            ReportSamples(state, 0, teacher: true, _ctx.Samples.Render(null, s.Prompts, s.Seeds, s.Steps, s.Guidance, resolution, teacherDir));
+        {
+            // Rendered aside and moved in whole: an interrupted teacher render is redone, never left half done.
+            var aside = teacherDir + ".partial";
+            if (Directory.Exists(aside)) Directory.Delete(aside, recursive: true);
+            var rendered = _ctx.Samples.Render(null, s.Prompts, s.Seeds, s.Steps, s.Guidance, resolution, aside);
+            Directory.Move(aside, teacherDir);
+            ReportSamples(state, 0, teacher: true, rendered.Select(path => Path.Combine(teacherDir, Path.GetFileName(path))).ToList());
+        }
         var dir = Path.Combine(_runDirectory, "samples", TrainingCheckpoint.DirectoryName(state.GlobalStep));
         ReportSamples(state, state.GlobalStep, teacher: false, _ctx.Samples.Render(_ctx.Student, s.Prompts, s.Seeds, s.Steps, s.Guidance, resolution, dir));
     }

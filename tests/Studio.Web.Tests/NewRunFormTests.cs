@@ -1,0 +1,118 @@
+using Bunit;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.AspNetCore.Components.Forms;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.Live;
+using Studio.Core.Runs;
+using Studio.Ml.Distillation;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The New run form: nothing is queued until every field is valid, and problems show at the field they name.</summary>
+public class NewRunFormTests
+{
+    /// <summary>Records what would be enqueued.</summary>
+    sealed class RecordingJobs : IBackgroundJobClient
+    {
+        public List<(Job Job, string Queue)> Created { get; } = [];
+        public string Create(Job job, IState state)
+        {
+            Created.Add((job, (state as EnqueuedState)?.Queue ?? ""));
+            return Created.Count.ToString();
+        }
+        public bool ChangeState(string jobId, IState state, string expectedState) => true;
+    }
+
+    sealed class NoBroadcast : IRunBroadcaster
+    {
+        public Task PublishAsync(RunBatch batch, CancellationToken ct = default) => Task.CompletedTask;
+    }
+
+    static (BunitContext Context, RecordingJobs Jobs, IDbContextFactory<StudioDbContext> Db) NewContext()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-newrun-").FullName;
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var dbOptions = new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options;
+        var db = new PooledDbContextFactory<StudioDbContext>(dbOptions);
+        using (var context = db.CreateDbContext()) context.Database.EnsureCreated();
+        var options = new StudioOptions { DataDirectory = data };
+        var jobs = new RecordingJobs();
+        ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
+        ctx.Services.AddSingleton(options);
+        ctx.Services.AddSingleton(new PathGuard(options));
+        ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
+        return (ctx, jobs, db);
+    }
+
+    static string Error(IRenderedComponent<NewRun> cut, string testId) =>
+        cut.Find($"[data-testid={testId}]").Closest(".mud-input-control")?.QuerySelector(".mud-input-helper-text")?.TextContent ?? "";
+
+    [Fact]
+    public async Task AnImportedYamlWithBadValuesIsShownAtItsFieldsAndNothingIsQueued()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        var config = RunPresets.Find("toy").Create();
+        config.Optimizer.Lr = 0;
+        config.Stages[0].Updates = 0;
+        config.Optimizer.BatchSize = 0;
+        cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(config.ToYaml(), "bad.yaml"));
+
+        cut.WaitForAssertion(() => Assert.Contains("problems to fix", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
+        Assert.Contains("must be positive", Error(cut, "run-lr"));
+        Assert.Contains("must be at least 1", Error(cut, "run-stage-0-updates"));
+        Assert.Contains("must be at least 1", Error(cut, "run-batch-size"));
+        Assert.Equal("", Error(cut, "run-trajectory-steps"));
+
+        cut.Find("[data-testid=run-submit]").Click();
+        Assert.Empty(jobs.Created);
+        await using var context = await db.CreateDbContextAsync();
+        Assert.Empty(context.Runs);
+    }
+
+    [Fact]
+    public async Task TheToyPresetIsValidAndQueuesExactlyItsYaml()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.Find("[data-testid=run-validate]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("Valid", cut.Find("[data-testid=run-valid]").TextContent));
+        Assert.Contains("Estimated peak memory", cut.Find("[data-testid=run-memory]").TextContent);
+
+        // The exported YAML is the configuration the run gets.
+        var href = cut.Find("[data-testid=run-yaml-export]").GetAttribute("href")!;
+        var exported = Uri.UnescapeDataString(href[(href.IndexOf(',') + 1)..]);
+        Assert.Equal(RunPresets.Find("toy").Create().ToYaml(), exported);
+
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created));
+        await using var context = await db.CreateDbContextAsync();
+        var run = await context.Runs.SingleAsync();
+        Assert.Equal("toy-base", run.Name);
+        Assert.Equal(exported, run.ConfigYaml);
+        Assert.Equal(run.Queue, jobs.Created[0].Queue);
+    }
+
+    [Fact]
+    public async Task AYamlThatDoesNotParseIsReportedWithItsLine()
+    {
+        var (ctx, _, _) = NewContext();
+        await using var __ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("name: x\noptimizer: { lr: fast }\n", "typo.yaml"));
+        cut.WaitForAssertion(() => Assert.Contains("typo.yaml: line 2", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
+    }
+}

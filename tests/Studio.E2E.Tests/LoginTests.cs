@@ -51,10 +51,9 @@ public class LoginTests
         await Assertions.Expect(tab.Locator("[data-testid=signed-in-user]")).ToContainTextAsync("admin (admin)");
         await tab.Locator("input[data-testid=new-user-name], [data-testid=new-user-name] input").First.FillAsync("vera");
         await tab.Locator("input[data-testid=new-user-password], [data-testid=new-user-password] input").First.FillAsync("viewer-pass");
-        await tab.GetByLabel("Role").First.ClickAsync();
-        await tab.GetByRole(AriaRole.Option, new() { Name = "viewer" }).ClickAsync();
+        await tab.GetByRole(AriaRole.Radio, new() { Name = "viewer" }).CheckAsync();
         await tab.ClickAsync("[data-testid=add-user]");
-        await Assertions.Expect(tab.Locator("[data-testid=users-table]")).ToContainTextAsync("vera");
+        await Assertions.Expect(tab.Locator("[data-testid=users-table] tr", new() { HasText = "vera" })).ToContainTextAsync("viewer");
         await tab.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("users"), FullPage = true });
 
         // The viewer reads through the API but may not change anything, nor open the queue dashboard.

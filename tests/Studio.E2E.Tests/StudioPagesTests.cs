@@ -88,8 +88,8 @@ public class StudioPagesTests
         for (var attempt = 1; ; attempt++)
         {
             await page.Locator("input[type=file]").SetInputFilesAsync(file);
-            try { await page.Locator("[data-testid=import-summary]").WaitForAsync(new() { Timeout = 20_000 }); break; }
-            catch (TimeoutException) when (attempt < 3) { }
+            try { await page.Locator("[data-testid=import-summary]").WaitForAsync(new() { Timeout = 60_000 }); break; }
+            catch (TimeoutException) when (attempt < 2) { }
         }
         await Assertions.Expect(page.Locator("[data-testid=import-summary]")).ToContainTextAsync("2 prompts; 0 empty, 0 too long, 1 bad lines skipped");
         await Assertions.Expect(page.Locator("[data-testid=import-bad-lines]")).ToContainTextAsync("line 2: not valid JSON");

@@ -62,6 +62,17 @@ public class StudioOptions
     public string ResolvedDataDirectory => Path.GetFullPath(DataDirectory);
     public string DatabasePath => Path.Combine(ResolvedDataDirectory, "studio.db");
     public string HangfireDatabasePath => Path.Combine(ResolvedDataDirectory, "hangfire.db");
+    /// <summary>
+    /// The web host's data-protection keys (login cookies, antiforgery tokens). Empty: DataDirectory/keys. Web hosts
+    /// behind one load balancer point it at one shared, private folder so that each accepts the others' cookies.
+    /// </summary>
+    public string KeysDirectory
+    {
+        get => string.IsNullOrWhiteSpace(_keysDirectory) ? Path.Combine(ResolvedDataDirectory, "keys") : Path.GetFullPath(_keysDirectory);
+        set => _keysDirectory = value;
+    }
+    string _keysDirectory = "";
+
     public string DatabaseProvider => StorageProviders.Parse(Database.Provider, "Studio:Database:Provider");
     public string HangfireProvider => string.IsNullOrWhiteSpace(Hangfire.Provider) ? DatabaseProvider : StorageProviders.Parse(Hangfire.Provider, "Studio:Hangfire:Provider");
     public string HangfireConnectionString => string.IsNullOrWhiteSpace(Hangfire.ConnectionString) ? Database.ConnectionString : Hangfire.ConnectionString;

@@ -45,7 +45,8 @@ catch (StudioConfigurationException e)
 }
 
 builder.Services.AddDataProtection()
-    .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.ResolvedDataDirectory, "keys")));
+    .SetApplicationName("DistillStudio")
+    .PersistKeysToFileSystem(new DirectoryInfo(options.KeysDirectory));
 builder.Services.AddSingleton<QueueStatus>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();

@@ -15,8 +15,11 @@ namespace Studio.Worker.Tests;
 [CollectionDefinition(nameof(ClusterTests), DisableParallelization = true)]
 public class ClusterTests
 {
-    /// <summary>A toy run: toy-small student, 64 px, 4-step trajectories, one prompt per batch, a checkpoint every 10 updates, all kept.</summary>
-    static string ToyRun(int updates, int checkpointEvery = 10) => $$"""
+    /// <summary>
+    /// A toy run: toy-small student, 64 px, 4-step trajectories, one prompt per batch, a checkpoint every 10 updates
+    /// (all kept), and with <paramref name="sampleEvery"/> one 2-step sample image every that many updates.
+    /// </summary>
+    static string ToyRun(int updates, int checkpointEvery = 10, int sampleEvery = 0) => $$"""
         name: cluster
         seed: 1
         teacher: { pipeline: toy }
@@ -27,7 +30,7 @@ public class ClusterTests
         stages:
           - { name: only, resolution: 64, updates: {{updates}}, prompts: [ { set: "toy:train::8" } ] }
         checkpoints: { every: {{checkpointEvery}}, keep: 0 }
-        samples: { every: 0 }
+        samples: { every: {{sampleEvery}}, prompts: ["a red circle"], seeds: [0], steps: 2, resolution: 64 }
         validation: { every: 0 }
         threads: 1
         """;
@@ -50,7 +53,7 @@ public class ClusterTests
         var other = cluster.StartWorker("worker-other", "gpu-80g");
         await cluster.WaitForWorkersAsync(url, a, b, other);
 
-        var id = await cluster.QueueRunAsync(url, "killed mid-way", ToyRun(updates), "train");
+        var id = await cluster.QueueRunAsync(url, "killed mid-way", ToyRun(updates, sampleEvery: 50), "train");
         var running = await cluster.WaitForRunAsync(id, r => r.State == RunState.Running && r.Step >= 15, RunTimeout, "the run did not pass step 15");
         Assert.True(running.Step < updates, "the run finished before it could be killed");
         var victim = running.Worker == Cluster.WorkerName(a) ? a : running.Worker == Cluster.WorkerName(b) ? b
@@ -96,6 +99,11 @@ public class ClusterTests
         foreach (var step in expected)
             Assert.True(File.Exists(Path.Combine(done.ArtifactFolder!, "checkpoints", $"step-{step:D8}", "manifest.json")), $"checkpoint {step} is missing on the shared root");
         Assert.All(checkpoints, c => Assert.StartsWith(cluster.ArtifactRoot, c.Path));
+        // Samples every 50 updates (and the teacher's once), their images on the shared root.
+        var samples = await db.Samples.Where(x => x.RunId == id).ToListAsync();
+        Assert.Equal([50L, 100, 150, 200], samples.Where(x => !x.IsTeacher).Select(x => x.Step).Order());
+        Assert.Single(samples, x => x.IsTeacher);
+        Assert.All(samples, x => Assert.True(File.Exists(x.PngPath) && x.PngPath.StartsWith(cluster.ArtifactRoot), x.PngPath));
     }
 
     [Fact]

@@ -28,6 +28,23 @@ public class PromptSetServiceTests
     }
 
     [Fact]
+    public async Task AnImportedSetWrittenForARunReadsBackWithItsCategories()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var service = new PromptSetService(db);
+        var read = PromptSetReader.Read(new MemoryStream("a \"red\" cat\nb dog\n"u8.ToArray()), "animals.txt", PromptFileFormat.Text);
+        var set = await service.ImportAsync("animals", read);
+        var (rows, _) = await service.RowsAsync(set.Id, 0, 10);
+        await service.SetRowCategoryAsync(rows[0].Id, "semantics/colour");
+        var path = Path.Combine(db.Directory, "prompt-sets", "set.jsonl");
+        await service.WriteJsonlAsync(set.Id, path);
+
+        // The run reads the file as it reads any prompt file; prompts without a category take the source's.
+        var prompts = Studio.Ml.Distillation.PromptSources.Resolve(new Studio.Ml.Distillation.PromptSource { Set = path, Category = "image-quality" }, p => p);
+        Assert.Equal([("a \"red\" cat", "semantics/colour"), ("b dog", "image-quality")], prompts.Select(p => (p.Text, p.Category)));
+    }
+
+    [Fact]
     public async Task BuiltInToySetsAreCreatedOnceWithScenes()
     {
         var db = await TestDatabase.CreateAsync();

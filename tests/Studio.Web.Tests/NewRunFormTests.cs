@@ -52,6 +52,7 @@ public class NewRunFormTests
         ctx.Services.AddSingleton(options);
         ctx.Services.AddSingleton(new PathGuard(options));
         ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new Studio.Core.Prompts.PromptSetService(db));
         return (ctx, jobs, db);
     }
 

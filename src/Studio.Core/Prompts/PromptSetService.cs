@@ -77,6 +77,20 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
         return (await query.OrderBy(r => r.LineNumber).Skip(skip).Take(take).ToListAsync(ct), await query.CountAsync(ct));
     }
 
+    /// <summary>
+    /// Writes a set as JSONL (`{"text", "category"}` per line, in line order) to <paramref name="path"/>, atomically, so a
+    /// run YAML can name it as a prompt file; the current categories go with it.
+    /// </summary>
+    public async Task WriteJsonlAsync(int setId, string path, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var rows = await db.PromptRows.AsNoTracking().Where(r => r.PromptSetId == setId).OrderBy(r => r.LineNumber).ToListAsync(ct);
+        if (rows.Count == 0) throw new RunActionException($"prompt set {setId} holds no prompts");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var lines = rows.Select(r => JsonSerializer.Serialize(new { text = r.Text, category = r.Category }));
+        Studio.Ml.Tensors.AtomicFile.WriteAllText(path, string.Join('\n', lines) + "\n");
+    }
+
     /// <summary>Prompt counts by category (null: uncategorised).</summary>
     public async Task<Dictionary<string, int>> CategoryCountsAsync(int setId, CancellationToken ct = default)
     {

@@ -17,6 +17,7 @@ public static class StudioCli
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(CacheCommand.Create());
         root.Subcommands.Add(SampleCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 }

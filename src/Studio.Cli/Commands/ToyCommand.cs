@@ -11,6 +11,7 @@ public static class ToyCommand
         command.Subcommands.Add(ToyRenderCommand.Create());
         command.Subcommands.Add(ToyScoreCommand.Create());
         command.Subcommands.Add(ToyPretrainCommand.Create());
+        command.Subcommands.Add(ToyStudyCommand.Create());
         return command;
     }
 }

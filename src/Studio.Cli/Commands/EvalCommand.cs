@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Studio.Ml;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Toy;
+using static TorchSharp.torch;
+
+namespace Studio.Cli;
+
+/// <summary>
+/// `studio eval --pipeline DIR|toy [--text-encoder-2 CKPT] --prompts heldout --seeds N`: generates the toy prompts and
+/// scores the images on the three criteria (README "Toy world"); prints the table and writes the JSON report.
+/// </summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var defaults = new ToyEvaluationOptions();
+        var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder of the toy world, or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
+        var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "the T5 slot: a training checkpoint folder, an exported student, DistillT5 or T5EncoderModel folder (default: the pipeline's own)" };
+        var prompts = new Option<string>("--prompts") { Description = "heldout (the standard set) or train", DefaultValueFactory = _ => defaults.Split };
+        var count = new Option<int>("--count") { Description = "prompts per category (5 categories)", DefaultValueFactory = _ => defaults.PromptsPerCategory };
+        var seeds = new Option<int>("--seeds") { Description = "images per prompt (seeds 0..N-1)", DefaultValueFactory = _ => defaults.Seeds };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => defaults.Steps };
+        var guidance = new Option<double>("--guidance") { DefaultValueFactory = _ => defaults.Guidance };
+        var maxLength = new Option<int>("--max-sequence-length") { Description = "T5 tokens per prompt (the toy teacher's 32)", DefaultValueFactory = _ => defaults.MaxSequenceLength };
+        var batch = new Option<int>("--batch") { Description = "prompts per pipeline call", DefaultValueFactory = _ => defaults.BatchSize };
+        var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
+        var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
+        var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images" };
+        var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
+        {
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, maxLength, batch, dtype, report, sheet,
+        };
+        command.SetAction((parse, cancel) =>
+        {
+            var options = new ToyEvaluationOptions
+            {
+                Split = parse.GetValue(prompts)!, PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds),
+                Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), MaxSequenceLength = parse.GetValue(maxLength),
+                BatchSize = parse.GetValue(batch),
+            };
+            var type = parse.GetValue(dtype) switch
+            {
+                "float32" or "fp32" => ScalarType.Float32,
+                "bfloat16" or "bf16" => ScalarType.BFloat16,
+                var other => throw new ArgumentException($"--dtype '{other}' is not float32 or bfloat16"),
+            };
+            TorchRuntime.Initialise();
+            var folder = parse.GetValue(pipeline) is "toy" ? ToyTeacher.Folder : parse.GetValue(pipeline)!;
+            using var flux = FluxPipeline.Load(folder, type);
+            using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
+            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "),
+                parse.GetValue(sheet)?.FullName, cancel);
+            Console.Error.WriteLine();
+            Console.WriteLine(result.Table());
+            var path = parse.GetValue(report)!.FullName;
+            result.Save(path);
+            Console.WriteLine($"report: {path}");
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+}

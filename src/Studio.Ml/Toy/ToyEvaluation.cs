@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Toy;
+
+/// <summary>What `studio eval` generates: which prompts, how many seeds, and the sampler settings.</summary>
+public sealed record ToyEvaluationOptions
+{
+    /// <summary>heldout (the standard evaluation set: <see cref="ToyPrompts.HeldOut"/>) or train.</summary>
+    public string Split { get; init; } = "heldout";
+    /// <summary>Prompts per category (5 categories); the standard set of the README is 50 per category.</summary>
+    public int PromptsPerCategory { get; init; } = 10;
+    /// <summary>Every prompt is generated once per seed.</summary>
+    public int Seeds { get; init; } = 1;
+    public int Steps { get; init; } = 20;
+    public double Guidance { get; init; } = 3.5;
+    /// <summary>T5 tokens per prompt: the toy teacher was trained on 32.</summary>
+    public int MaxSequenceLength { get; init; } = RunPresets.ToyTextLength;
+    /// <summary>Prompts per pipeline call.</summary>
+    public int BatchSize { get; init; } = 25;
+
+    public IReadOnlyList<ToyPrompt> Prompts()
+    {
+        var split = Split switch
+        {
+            "heldout" => ToySplit.HeldOut,
+            "train" => ToySplit.Train,
+            _ => throw new ArgumentException($"--prompts: '{Split}' is not heldout or train"),
+        };
+        if (PromptsPerCategory < 1) throw new ArgumentException($"prompts per category: {PromptsPerCategory} must be at least 1");
+        var count = PromptsPerCategory * ToyCriteria.Categories.Length;
+        return ToyPrompts.Generate(ToyCriteria.All, count, ToyPrompts.HeldOutSeed, split);
+    }
+}
+
+/// <summary>
+/// One evaluation: the three criteria of the paper on toy prompts (image quality as a Fréchet distance over
+/// <see cref="ToyImageFeatures"/> to renders of the same scenes, semantic accuracy with its sub-kinds, text character
+/// accuracy), plus the size and latency of what fills the T5 slot.
+/// </summary>
+public sealed record ToyEvaluationResult(
+    string Pipeline,
+    string Encoder,
+    long EncoderParameters,
+    double EncoderLatencyMs,
+    string Split,
+    int Prompts,
+    int Seeds,
+    int Steps,
+    double Guidance,
+    double? ImageQualityFrechet,
+    double? FrechetAll,
+    double? Semantics,
+    double? Text,
+    IReadOnlyList<ToyCategoryScore> Categories,
+    double Seconds,
+    IReadOnlyList<ToyItemScore> Items)
+{
+    /// <summary>Writes the report as indented JSON, atomically.</summary>
+    public void Save(string path)
+    {
+        var json = JsonSerializer.Serialize(this, new JsonSerializerOptions(ToyJson.Options) { WriteIndented = true });
+        AtomicFile.WriteAllText(Path.GetFullPath(path), json);
+    }
+
+    /// <summary>The per-criterion table `studio eval` prints.</summary>
+    public string Table()
+    {
+        var lines = new List<string>
+        {
+            $"pipeline {Pipeline}, T5 slot: {Encoder} ({EncoderParameters:N0} parameters, {EncoderLatencyMs:0.00} ms per prompt)",
+            $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s",
+            $"{"criterion",-26}{"images",8}{"score",10}",
+        };
+        lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{c.Score,10:0.000}"));
+        if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}");
+        if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}");
+        if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}");
+        if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}");
+        return string.Join(Environment.NewLine, lines);
+    }
+}
+
+/// <summary>Generates the toy prompts with a pipeline (optionally with another encoder in its T5 slot) and scores the images.</summary>
+public static class ToyEvaluation
+{
+    /// <summary>
+    /// What `--text-encoder-2` names: a training checkpoint folder (with manifest.json; its run YAML gives the student's
+    /// shape), or any folder <see cref="T5SlotEncoder.Load"/> reads (an exported student, DistillT5, a T5EncoderModel).
+    /// </summary>
+    public static T5SlotEncoder LoadTextEncoder2(string path, ScalarType dtype = ScalarType.Float32)
+    {
+        var full = Path.GetFullPath(path);
+        if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"--text-encoder-2 {full}: no such folder");
+        if (File.Exists(Path.Combine(full, TrainingCheckpoint.ManifestFile)))
+        {
+            var student = CheckpointExport.LoadStudent(full);
+            student.to(dtype);
+            return T5SlotEncoder.From(student, $"student checkpoint {Path.GetFileName(full)}");
+        }
+        return T5SlotEncoder.Load(full, dtype);
+    }
+
+    /// <param name="textEncoder2">Fills the pipeline's T5 slot instead of its own text_encoder_2 (null: the teacher's).</param>
+    /// <param name="sheet">Where to write a PNG sheet of the first seed's images (null: none).</param>
+    public static ToyEvaluationResult Run(FluxPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
+        Action<string>? progress = null, string? sheet = null, CancellationToken cancel = default)
+    {
+        if (options.Seeds < 1) throw new ArgumentException($"--seeds: {options.Seeds} must be at least 1");
+        if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
+        var clock = Stopwatch.StartNew();
+        var prompts = options.Prompts();
+        var encoder = textEncoder2 ?? pipeline.T5;
+        var latency = EncoderLatencyMs(pipeline, encoder, prompts, options.MaxSequenceLength);
+
+        var allPrompts = new List<ToyPrompt>();
+        var images = new List<ToyImage>();
+        for (int seed = 0; seed < options.Seeds; seed++)
+            for (int start = 0; start < prompts.Count; start += options.BatchSize)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
+                var request = new FluxRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
+                    options.Steps, options.Guidance, ToyImage.Size, ToyImage.Size, options.MaxSequenceLength);
+                using var generated = pipeline.Generate(request, textEncoder2: textEncoder2);
+                using var signed = generated.Images * 2 - 1;
+                images.AddRange(ToyImage.Unstack(signed));
+                allPrompts.AddRange(batch);
+                progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images");
+            }
+        if (sheet is not null) ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet, columns: 10);
+
+        var report = ToyEvaluator.Evaluate(allPrompts, images);
+        return new ToyEvaluationResult(
+            pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
+            options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
+            report.ImageQualityFrechet, report.FrechetAll, report.Semantics, report.Text, report.Categories,
+            clock.Elapsed.TotalSeconds, report.Items);
+    }
+
+    /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>
+    static double EncoderLatencyMs(FluxPipeline pipeline, T5SlotEncoder encoder, IReadOnlyList<ToyPrompt> prompts, int maxLength)
+    {
+        using var _ = no_grad();
+        var times = new List<double>();
+        for (int i = 0; i < Math.Min(23, prompts.Count + 3); i++)
+        {
+            var (ids, mask) = pipeline.T5Tokenizer.EncodeBatch([prompts[i % prompts.Count].Text], maxLength);
+            using (ids) using (mask)
+            {
+                var clock = Stopwatch.StartNew();
+                using var states = encoder.Encode(ids);
+                if (i >= 3) times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+        times.Sort();
+        return times.Count == 0 ? 0 : times[times.Count / 2];
+    }
+}

@@ -51,6 +51,36 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void ReadTensorsViewTheFileCopyOnWriteAndOutliveIt()
+    {
+        // A 1 MB tensor (populated in one call) after a 3-byte one: the U8 start is not float-aligned for the next one.
+        var path = Path.Combine(TestPaths.NewTempDirectory("st-map"), "m.safetensors");
+        using var big = torch.arange(0, 1 << 18, dtype: ScalarType.Float32).reshape(512, 512);
+        using var odd = torch.tensor(new byte[] { 7, 8, 9 });
+        using var after = torch.tensor(new[] { 1.5f, -2.5f });
+        SafeTensorsWriter.Save(path, [new("big", big), new("odd", odd), new("after", after)]);
+
+        Tensor readBig, readOdd, readAfter;
+        using (var file = SafeTensorsFile.Open(path))
+            (readBig, readOdd, readAfter) = (file.Read("big"), file.Read("odd"), file.Read("after"));
+        // The views stay valid after the file is closed, and writing to them never reaches the file.
+        Assert.True(readBig.eq(big).all().item<bool>());
+        Assert.True(readOdd.eq(odd).all().item<bool>());
+        Assert.True(readAfter.eq(after).all().item<bool>());
+        readBig.add_(1);
+        readAfter.mul_(2);
+        using (var again = SafeTensorsFile.Open(path))
+        using (var reread = again.Read("big"))
+        using (var rereadAfter = again.Read("after"))
+        {
+            Assert.True(reread.eq(big).all().item<bool>());
+            Assert.True(rereadAfter.eq(after).all().item<bool>());
+        }
+        Assert.True(readBig.eq(big + 1).all().item<bool>());
+        foreach (var t in new[] { readBig, readOdd, readAfter }) t.Dispose();
+    }
+
+    [Fact]
     public void ReadConvertsDTypeOnTheWay()
     {
         var path = Path.Combine(TestPaths.NewTempDirectory("st-convert"), "x.safetensors");

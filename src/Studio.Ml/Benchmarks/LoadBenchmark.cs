@@ -7,10 +7,10 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Benchmarks;
 
 /// <summary>
-/// Loading a safetensors checkpoint (validate, then read every tensor into its own CPU tensor, all held at once)
-/// against a plain sequential read of the same file, with the peak resident-memory growth of the load.
+/// Loading a safetensors checkpoint (validate, then read every tensor, all held at once) against a plain sequential
+/// read of the same file, with the peak resident-memory growth of the load.
 /// The file is read once first so every timing starts from a warm page cache. Also timed: allocating and touching
-/// fresh memory of the same sizes, the part of a load that no reader can avoid (on some virtual machines it
+/// fresh memory of the same sizes, what a reader that copies into new tensors pays (on some virtual machines it
 /// dominates: see README).
 /// </summary>
 public static class LoadBenchmark

@@ -19,12 +19,12 @@ public sealed record TensorEntry(string Name, ScalarType DType, long[] Shape, lo
 /// spans that tile the data area exactly (in order, no gap, no overlap, nothing after the last one).
 /// </summary>
 /// <remarks>
-/// Tensors are read with positioned reads (pread) straight into their destination's storage; the file is not
-/// memory-mapped. Measured on a 1 GB file (README, "Loading checkpoints"): pread into fresh, prefaulted tensors grew peak
-/// RSS by 1.0015x the file size; copying out of a whole-file map 2.01x (mapped pages count as resident too); one map
-/// per tensor 1.07x with 64 MB tensors (more with bigger ones), and both were slower; zero-copy `torch.from_file` views
-/// 1.013x and fast, but they alias the file mapping and cannot become a module's own parameters, which
-/// <see cref="ModuleLoader"/> fills in place. So reading is the one way that stays under 1.05x for every use here.
+/// <see cref="Read(TensorEntry)"/> returns copy-on-write views of one private, read-only-until-written mapping of the
+/// file (`torch.from_file`, MAP_PRIVATE), populated from the page cache in one call per tensor: no new memory is
+/// allocated, so a load costs about a plain read and grows peak RSS by the file size (README, "Loading checkpoints").
+/// A view writes to its own pages, never to the file. <see cref="ReadInto"/> reads with positioned reads straight into
+/// existing storage (how <see cref="ModuleLoader"/> fills a module's parameters in place). Files are replaced by
+/// rename (<see cref="AtomicFile"/>), never truncated in place, so a mapping stays valid while views live.
 /// </remarks>
 public sealed class SafeTensorsFile : IDisposable
 {
@@ -182,6 +182,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     public Tensor Read(TensorEntry entry)
     {
+        if (Map(entry) is { } view) return view;
         var tensor = torch.empty(entry.Shape, entry.DType);
         TensorMemory.Prefault(tensor);
         ReadInto(entry, tensor);
@@ -204,5 +205,29 @@ public sealed class SafeTensorsFile : IDisposable
         }
     }
 
-    public void Dispose() => _handle.Dispose();
+    /// <summary>Whole-file private mappings, one per element type (a tensor's view must start on a whole element).</summary>
+    readonly Dictionary<ScalarType, Tensor> _mappings = [];
+
+    /// <summary>A view of the tensor in a private mapping of the file, or null where the file's layout does not allow one.</summary>
+    Tensor? Map(TensorEntry entry)
+    {
+        var size = DType.Size(entry.DType);
+        var start = DataStart + entry.Begin;
+        if (entry.ByteLength == 0 || start % size != 0) return null;
+        Tensor mapping;
+        lock (_mappings)
+            if (!_mappings.TryGetValue(entry.DType, out mapping!))
+                _mappings[entry.DType] = mapping = torch.from_file(Path, shared: false, size: FileLength / size, dtype: entry.DType);
+        using var flat = mapping.narrow(0, start / size, entry.ElementCount);
+        var view = flat.view(entry.Shape);
+        TensorMemory.Populate(view);
+        return view;
+    }
+
+    public void Dispose()
+    {
+        // Views keep their mapping alive; the file handle is not needed by them.
+        foreach (var mapping in _mappings.Values) mapping.Dispose();
+        _handle.Dispose();
+    }
 }

@@ -20,7 +20,17 @@ public static class TensorMemory
     /// with it and 19 s without on the development VM, whose first touch of fresh memory is slow; elsewhere it saves
     /// the faults. Best effort: a no-op for small tensors, other systems and kernels that refuse the advice.
     /// </summary>
-    public static unsafe void Prefault(Tensor t)
+    public static void Prefault(Tensor t) => Advise(t, MadvPopulateWrite);
+
+    const int MadvPopulateRead = 22;
+
+    /// <summary>
+    /// Maps the pages of a tensor that views a file mapping from the page cache in one call (Linux 5.14+,
+    /// MADV_POPULATE_READ) instead of one fault per 4 KB page on first use. Best effort, like <see cref="Prefault"/>.
+    /// </summary>
+    public static void Populate(Tensor t) => Advise(t, MadvPopulateRead);
+
+    static unsafe void Advise(Tensor t, int advice)
     {
         var bytes = t.NumberOfElements * t.ElementSize;
         if (!OperatingSystem.IsLinux() || bytes < (1 << 20)) return;
@@ -28,7 +38,7 @@ public static class TensorMemory
         var address = (long)Pointer(t);
         var start = (address + page - 1) & ~(page - 1);   // whole pages inside the tensor only
         var end = (address + bytes) & ~(page - 1);
-        if (end > start) Madvise((IntPtr)start, (nuint)(end - start), MadvPopulateWrite);
+        if (end > start) Madvise((IntPtr)start, (nuint)(end - start), advice);
     }
 
     /// <summary>Address of the first element of a contiguous CPU tensor.</summary>

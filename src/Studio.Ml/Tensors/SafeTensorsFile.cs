@@ -217,7 +217,8 @@ public sealed class SafeTensorsFile : IDisposable
         Tensor mapping;
         lock (_mappings)
             if (!_mappings.TryGetValue(entry.DType, out mapping!))
-                _mappings[entry.DType] = mapping = torch.from_file(Path, shared: false, size: FileLength / size, dtype: entry.DType);
+                // Owned by this file, not by a dispose scope the caller may have open.
+                _mappings[entry.DType] = mapping = torch.from_file(Path, shared: false, size: FileLength / size, dtype: entry.DType).DetachFromDisposeScope();
         using var flat = mapping.narrow(0, start / size, entry.ElementCount);
         var view = flat.view(entry.Shape);
         TensorMemory.Populate(view);

@@ -64,6 +64,21 @@ public class LoginTests
         Assert.NotEqual(HttpStatusCode.OK, (await viewer.GetAsync(url + "/hangfire")).StatusCode);
         using var admin = await LoggedInClientAsync(url, "admin", AdminPassword);
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(url + "/hangfire")).StatusCode);
+
+        // In the browser the viewer reads pages, but the New run form is refused and Generate offers no button.
+        var viewerTab = await (await browser.NewContextAsync()).NewPageAsync();
+        await viewerTab.GotoAsync(url + "/login");
+        await viewerTab.FillAsync("#userName", "vera");
+        await viewerTab.FillAsync("#password", "viewer-pass");
+        await viewerTab.ClickAsync("[data-testid=login-submit]");
+        await viewerTab.Locator("[data-interactive=true]").WaitForAsync();
+        await Assertions.Expect(viewerTab.Locator("[data-testid=signed-in-user]")).ToContainTextAsync("vera (viewer)");
+        await viewerTab.GotoAsync(url + "/generate");
+        await viewerTab.Locator("[data-interactive=true]").WaitForAsync();
+        await Assertions.Expect(viewerTab.GetByText("generating needs the researcher role")).ToBeVisibleAsync();
+        Assert.Equal(0, await viewerTab.Locator("[data-testid=generate-submit]").CountAsync());
+        await viewerTab.GotoAsync(url + "/runs/new");
+        await Assertions.Expect(viewerTab.Locator("[data-testid=not-authorized]")).ToContainTextAsync("Your role does not allow this page");
     }
 
     /// <summary>Logs in as a script would: the login page's antiforgery token, then the form post; the cookie stays in the client.</summary>

@@ -79,7 +79,7 @@ public static class StudioAuth
         authentication.AddIdentityCookies(cookies => cookies.ApplicationCookie?.Configure(cookie =>
         {
             cookie.LoginPath = LoginPath;
-            cookie.AccessDeniedPath = LoginPath;
+            cookie.AccessDeniedPath = "/denied";
             // The API and the hub answer 401/403 instead of redirecting scripts to a login page.
             cookie.Events.OnRedirectToLogin = context => Answer(context, StatusCodes.Status401Unauthorized);
             cookie.Events.OnRedirectToAccessDenied = context => Answer(context, StatusCodes.Status403Forbidden);

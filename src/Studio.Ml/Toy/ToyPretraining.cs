@@ -132,7 +132,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             optimizer.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
-            optimizer.step();
+            FusedAdamW.Step(optimizer);
             lastLoss = l1.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage A diverged at step {step + 1}: L1 {lastLoss}, KL {kl.item<float>()}");
             var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
@@ -245,7 +245,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             optimizer.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);
-            optimizer.step();
+            FusedAdamW.Step(optimizer);
             lastLoss = loss.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage B diverged at step {step + 1}: MSE {lastLoss}");
             recent.Enqueue(lastLoss);

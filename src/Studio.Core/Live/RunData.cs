@@ -14,6 +14,27 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
         return limit is { } n ? await query.Take(n).ToListAsync(ct) : await query.ToListAsync(ct);
     }
 
+    /// <summary>
+    /// A chart's first view of a long run: at most about <paramref name="maxPoints"/> points, every stride-th step
+    /// (a power of two, so <see cref="RunSeries"/> can keep thinning on the same grid) plus the first and the newest.
+    /// </summary>
+    public async Task<(List<MetricPoint> Points, long Stride)> MetricsOverviewAsync(int runId, int maxPoints = RunSeries.DefaultCapacity,
+        CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = db.MetricPoints.AsNoTracking().Where(p => p.RunId == runId);
+        var count = await run.CountAsync(ct);
+        long stride = 1;
+        while (count / stride > maxPoints) stride *= 2;
+        if (stride == 1) return (await run.OrderBy(p => p.Step).ToListAsync(ct), 1);
+        var points = await run.Where(p => p.Step % stride == 0).OrderBy(p => p.Step).ToListAsync(ct);
+        var first = await run.OrderBy(p => p.Step).FirstAsync(ct);
+        var newest = await run.OrderByDescending(p => p.Step).FirstAsync(ct);
+        if (points.Count == 0 || points[0].Step != first.Step) points.Insert(0, first);
+        if (points[^1].Step != newest.Step) points.Add(newest);
+        return (points, stride);
+    }
+
     public async Task<List<ValidationPoint>> ValidationAsync(int runId, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);

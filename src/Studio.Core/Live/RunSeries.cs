@@ -7,9 +7,13 @@ namespace Studio.Core.Live;
 /// order and with overlaps, it keeps one point per step (the latest report wins) and each log line once.
 /// Subscribe to live batches first, then back-fill: anything stored before the back-fill is in it, anything after
 /// arrives live, and the overlap is merged away.
+/// A page holds at most <see cref="Capacity"/> metric points: past it the series keeps only steps that are multiples
+/// of a doubling <see cref="Stride"/>, plus the newest point, so a run with a million updates stays light to hold
+/// and quick to redraw. The stored series stays whole (the HTTP API and zoomed windows read it).
 /// </summary>
-public sealed class RunSeries
+public sealed class RunSeries(int capacity = RunSeries.DefaultCapacity)
 {
+    public const int DefaultCapacity = 20_000;
     readonly List<MetricPoint> _points = [];
     readonly List<RunEvent> _events = [];
     readonly Dictionary<(long Step, string Category), ValidationPoint> _validation = [];
@@ -20,19 +24,52 @@ public sealed class RunSeries
     /// <summary>The highest step held (0 when empty): the next back-fill asks for steps after it.</summary>
     public long LastStep => _points.Count > 0 ? _points[^1].Step : 0;
     public long LastEventId => _events.Count > 0 ? _events[^1].Id : 0;
+    public int Capacity { get; } = capacity >= 2 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "at least 2");
+    /// <summary>Only steps that are multiples of this are held (and the newest point); 1 until the capacity is reached.</summary>
+    public long Stride { get; private set; } = 1;
+
     /// <summary>Incremented whenever the content changes, so charts can skip redrawing an unchanged series.</summary>
     public int Version { get; private set; }
+
+    /// <summary>
+    /// Starts from a back-fill read with <see cref="RunData.MetricsOverviewAsync"/>: its points are every
+    /// <paramref name="stride"/>-th step, so later merges keep that spacing.
+    /// </summary>
+    public void MergeOverview(IReadOnlyList<MetricPoint> points, long stride)
+    {
+        if (stride < 1 || (stride & (stride - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(stride), stride, "a power of two");
+        Stride = Math.Max(Stride, stride);
+        Merge(points);
+    }
 
     public void Merge(IEnumerable<MetricPoint> points)
     {
         foreach (var p in points)
         {
-            if (_points.Count == 0 || p.Step > _points[^1].Step) { _points.Add(p); continue; }
+            if (_points.Count == 0 || p.Step > _points[^1].Step)
+            {
+                // The newest point is always shown; it stays only if it falls on the stride.
+                if (_points.Count > 1 && !OnStride(_points[^1].Step)) _points.RemoveAt(_points.Count - 1);
+                _points.Add(p);
+                continue;
+            }
             int i = FindStep(p.Step);
             if (i >= 0) _points[i] = p;
-            else _points.Insert(~i, p);
+            else if (OnStride(p.Step)) _points.Insert(~i, p);
         }
+        while (_points.Count > Capacity) Thin();
         Version++;
+    }
+
+    bool OnStride(long step) => step % Stride == 0;
+
+    /// <summary>Doubles the stride and drops the points off it, keeping the first and the newest.</summary>
+    void Thin()
+    {
+        Stride *= 2;
+        var newest = _points[^1];
+        var first = _points[0];
+        _points.RemoveAll(p => !OnStride(p.Step) && p != newest && p != first);
     }
 
     public void MergeEvents(IEnumerable<RunEvent> events)

@@ -178,6 +178,123 @@ namespace Studio.Migrations.Migrations
                     b.ToTable("Checkpoints");
                 });
 
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEvaluation", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Activity")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CategoriesJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("CheckpointId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Encoder")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("EncoderLatencyMs")
+                        .HasColumnType("REAL");
+
+                    b.Property<long?>("EncoderParameters")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("FrechetAll")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("Guidance")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("HangfireJobId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("ImageQualityFrechet")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("Loss")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Pipeline")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Progress")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("PromptsPerCategory")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ReportPath")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double?>("Seconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("Seeds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double?>("Semantics")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("SizeLabel")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Split")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Steps")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double?>("Text")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("Worker")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CheckpointId");
+
+                    b.HasIndex("RunId");
+
+                    b.ToTable("Evaluations");
+                });
+
             modelBuilder.Entity("Studio.Core.Data.Generation", b =>
                 {
                     b.Property<int>("Id")
@@ -792,6 +909,14 @@ namespace Studio.Migrations.Migrations
                         .HasForeignKey("RunId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEvaluation", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade);
                 });
 
             modelBuilder.Entity("Studio.Core.Data.GenerationImage", b =>

@@ -189,6 +189,125 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.ToTable("Checkpoints");
                 });
 
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEvaluation", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("Id"));
+
+                    b.Property<string>("Activity")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("CategoriesJson")
+                        .HasColumnType("text");
+
+                    b.Property<int?>("CheckpointId")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Encoder")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<double?>("EncoderLatencyMs")
+                        .HasColumnType("double precision");
+
+                    b.Property<long?>("EncoderParameters")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<double?>("FrechetAll")
+                        .HasColumnType("double precision");
+
+                    b.Property<double>("Guidance")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("HangfireJobId")
+                        .HasColumnType("text");
+
+                    b.Property<double?>("ImageQualityFrechet")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Loss")
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<string>("Pipeline")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<double>("Progress")
+                        .HasColumnType("double precision");
+
+                    b.Property<int>("PromptsPerCategory")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("ReportPath")
+                        .HasColumnType("text");
+
+                    b.Property<int?>("RunId")
+                        .HasColumnType("integer");
+
+                    b.Property<double?>("Seconds")
+                        .HasColumnType("double precision");
+
+                    b.Property<int>("Seeds")
+                        .HasColumnType("integer");
+
+                    b.Property<double?>("Semantics")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("SizeLabel")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("Split")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)");
+
+                    b.Property<long>("Step")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("Steps")
+                        .HasColumnType("integer");
+
+                    b.Property<double?>("Text")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Worker")
+                        .HasColumnType("text");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CheckpointId");
+
+                    b.HasIndex("RunId");
+
+                    b.ToTable("Evaluations");
+                });
+
             modelBuilder.Entity("Studio.Core.Data.Generation", b =>
                 {
                     b.Property<int>("Id")
@@ -823,6 +942,14 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasForeignKey("RunId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("Studio.Core.Data.CheckpointEvaluation", b =>
+                {
+                    b.HasOne("Studio.Core.Data.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade);
                 });
 
             modelBuilder.Entity("Studio.Core.Data.GenerationImage", b =>

@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Studio.Core.Data;
 
-/// <summary>The studio's database: runs and their data, prompt sets, models, generations, and the users (ASP.NET Core Identity).</summary>
+/// <summary>The studio's database: runs and their data, prompt sets, models, generations, evaluations, and the users (ASP.NET Core Identity).</summary>
 public class StudioDbContext(DbContextOptions<StudioDbContext> options) : IdentityDbContext<StudioUser>(options)
 {
     /// <summary>The assembly that holds the SQLite migrations (migrations/Studio.Migrations.csproj).</summary>
@@ -22,6 +22,7 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : Identi
     public DbSet<ModelEntry> Models => Set<ModelEntry>();
     public DbSet<Generation> Generations => Set<Generation>();
     public DbSet<GenerationImage> GenerationImages => Set<GenerationImage>();
+    public DbSet<CheckpointEvaluation> Evaluations => Set<CheckpointEvaluation>();
 
     /// <summary>Every time is stored and read as UTC (PostgreSQL's timestamptz refuses unspecified kinds; SQLite forgets the kind).</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder conventions)
@@ -94,6 +95,20 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : Identi
             e.HasMany(g => g.Images).WithOne().HasForeignKey(i => i.GenerationId).OnDelete(DeleteBehavior.Cascade);
         });
         b.Entity<GenerationImage>(e => e.Property(i => i.State).HasConversion<string>().HasMaxLength(20));
+        // A run's evaluations go with the run; the teacher's (no run) stay.
+        b.Entity<CheckpointEvaluation>(e =>
+        {
+            e.HasOne<Run>().WithMany().HasForeignKey(v => v.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(v => v.State).HasConversion<string>().HasMaxLength(20);
+            e.Property(v => v.Pipeline).HasMaxLength(1000);
+            e.Property(v => v.Encoder).HasMaxLength(200);
+            e.Property(v => v.SizeLabel).HasMaxLength(100);
+            e.Property(v => v.Loss).HasMaxLength(40);
+            e.Property(v => v.Split).HasMaxLength(40);
+            e.Property(v => v.Activity).HasMaxLength(200);
+            e.HasIndex(v => v.RunId);
+            e.HasIndex(v => v.CheckpointId);
+        });
     }
 }
 

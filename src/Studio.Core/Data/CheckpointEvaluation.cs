@@ -1,0 +1,70 @@
+namespace Studio.Core.Data;
+
+public enum EvaluationState { Queued, Running, Completed, Failed }
+
+/// <summary>
+/// One toy-world evaluation (the code of `studio eval`): a run's checkpoint in the teacher pipeline's T5 slot, or the
+/// teacher pipeline itself (<see cref="RunId"/> and <see cref="CheckpointId"/> null), scored on held-out toy prompts.
+/// The Compare page's scaling chart plots these.
+/// </summary>
+public class CheckpointEvaluation
+{
+    public int Id { get; set; }
+    /// <summary>The run whose checkpoint was evaluated; null for the teacher.</summary>
+    public int? RunId { get; set; }
+    /// <summary>The evaluated checkpoint (not a foreign key: the row outlives a pruned or deleted checkpoint); null for the teacher.</summary>
+    public int? CheckpointId { get; set; }
+    /// <summary>The checkpoint's global step (0 for the teacher).</summary>
+    public long Step { get; set; }
+    /// <summary>The teacher pipeline as a run YAML names it: "toy" (the built-in toy teacher) or a folder.</summary>
+    public required string Pipeline { get; set; }
+    /// <summary>"teacher" or "run 3 · step 400".</summary>
+    public required string Encoder { get; set; }
+    /// <summary>The student's size preset from the run YAML ("toy-small", "base", ...); "teacher" for the teacher's own T5.</summary>
+    public string SizeLabel { get; set; } = "";
+    /// <summary>The run's distillation loss from its YAML: "vision" (the paper's) or "naive" (embedding MSE); null for the teacher.</summary>
+    public string? Loss { get; set; }
+
+    public string Split { get; set; } = "heldout";
+    public int PromptsPerCategory { get; set; }
+    public int Seeds { get; set; }
+    public int Steps { get; set; }
+    public double Guidance { get; set; }
+
+    public EvaluationState State { get; set; } = EvaluationState.Queued;
+    public string? HangfireJobId { get; set; }
+    public string? Worker { get; set; }
+    /// <summary>What the worker is doing ("loading the teacher pipeline", "generated 25/50 images").</summary>
+    public string? Activity { get; set; }
+    /// <summary>Done fraction in [0, 1] over the images to generate.</summary>
+    public double Progress { get; set; }
+    public string? Error { get; set; }
+
+    /// <summary>Parameters of what fills the T5 slot (the student with its projection, or the teacher's T5).</summary>
+    public long? EncoderParameters { get; set; }
+    /// <summary>Median milliseconds of the T5-slot encoder on one prompt on the worker that evaluated.</summary>
+    public double? EncoderLatencyMs { get; set; }
+    /// <summary>Fréchet distance of the image-quality prompts' images to renders of the same scenes (lower is better).</summary>
+    public double? ImageQualityFrechet { get; set; }
+    /// <summary>The same Fréchet distance over every generated image.</summary>
+    public double? FrechetAll { get; set; }
+    /// <summary>Mean semantic accuracy over the semantics/* prompts (0 to 1).</summary>
+    public double? Semantics { get; set; }
+    /// <summary>Mean character accuracy of the rendered words (0 to 1).</summary>
+    public double? Text { get; set; }
+    /// <summary>Per-category scores as JSON: [{"category": "semantics/colour", "count": 10, "score": 0.8}, ...].</summary>
+    public string? CategoriesJson { get; set; }
+    /// <summary>The full JSON report (the same as `studio eval --report`), under the artifact root.</summary>
+    public string? ReportPath { get; set; }
+    /// <summary>Wall time of the evaluation itself.</summary>
+    public double? Seconds { get; set; }
+
+    public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+
+    public bool IsTeacher => RunId is null;
+    public bool IsActive => State is EvaluationState.Queued or EvaluationState.Running;
+    /// <summary>Evaluations are comparable only with the same prompts, seeds and sampler settings.</summary>
+    public string SettingsKey => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Split} · {PromptsPerCategory}/category · {Seeds} seed(s) · {Steps} steps · guidance {Guidance:0.##}");
+}

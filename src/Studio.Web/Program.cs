@@ -49,6 +49,7 @@ builder.Services.AddDataProtection()
     .PersistKeysToFileSystem(new DirectoryInfo(options.KeysDirectory));
 builder.Services.AddSingleton<QueueStatus>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
+builder.Services.Replace(ServiceDescriptor.Singleton<IEvaluationBroadcaster, HubEvaluationBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
 var signalR = builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));

@@ -42,6 +42,9 @@ public static class StudioServices
         services.AddSingleton<RunFeed>();
         services.TryAddSingleton<IRunBroadcaster>(sp => sp.GetRequiredService<RunFeed>());
         services.AddSingleton<RunData>();
+        services.AddSingleton<EvaluationFeed>();
+        services.TryAddSingleton<IEvaluationBroadcaster>(sp => sp.GetRequiredService<EvaluationFeed>());
+        services.AddSingleton<Evaluations.EvaluationService>();
         services.AddSingleton<RunService>();
         services.AddSingleton<GenerationService>();
         services.AddSingleton<Prompts.PromptSetService>();
@@ -50,10 +53,12 @@ public static class StudioServices
         services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
         services.TryAddSingleton<IGenerationExecutor, FluxGenerationExecutor>();
         services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();
+        services.TryAddSingleton<IEvaluationExecutor, ToyEvaluationExecutor>();
         services.AddSingleton<Queue.RunReconciler>();
         services.AddTransient<RunJob>();
         services.AddTransient<GenerationJob>();
         services.AddTransient<ExportJob>();
+        services.AddTransient<EvaluationJob>();
         return services;
     }
 

@@ -50,3 +50,19 @@ public interface ICheckpointExporter
 {
     Task ExportAsync(string checkpointPath, string format, string outputFolder, CancellationToken ct);
 }
+
+/// <summary>
+/// One toy-world evaluation: the teacher pipeline folder and, in its T5 slot, a checkpoint (null: the teacher's own
+/// T5), scored with <paramref name="Options"/> by the code of `studio eval`.
+/// </summary>
+public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options);
+
+/// <summary>What an evaluation is doing and how much of it is done (0 to 1).</summary>
+public sealed record EvaluationProgress(string Activity, double Fraction);
+
+/// <summary>Evaluates a checkpoint (or the teacher) on toy prompts: the toy evaluator's integration implements it.</summary>
+public interface IEvaluationExecutor
+{
+    /// <summary>Returns the result; throws OperationCanceledException when cancelled and any other exception when the evaluation fails.</summary>
+    Task<Studio.Ml.Toy.ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct);
+}

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core;
 using Studio.Core.Data;
+using Studio.Core.Evaluations;
 using Studio.Core.Generations;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
@@ -13,6 +14,16 @@ public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Qu
 public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record ForkRequest(string? Name, string? ConfigYaml);
 public sealed record ExportRequest(string Format);
+/// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
+public sealed record EvaluationRequest(int? CheckpointId, IReadOnlyList<int>? LatestOfRuns, string? TeacherPipeline,
+    string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance)
+{
+    public EvaluationSettings Settings()
+    {
+        var d = new EvaluationSettings();
+        return new EvaluationSettings(Split ?? d.Split, PromptsPerCategory ?? d.PromptsPerCategory, Seeds ?? d.Seeds, Steps ?? d.Steps, Guidance ?? d.Guidance);
+    }
+}
 
 /// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>
 public static class StudioApi
@@ -95,6 +106,32 @@ public static class StudioApi
             Act(async () => Results.Accepted(value: new { job = await runs.ExportCheckpointAsync(id, request.Format, ct) })));
         api.MapDelete("/checkpoints/{id:int}", (int id, RunService runs, CancellationToken ct) =>
             Act(async () => { await runs.DeleteCheckpointAsync(id, ct); return Results.NoContent(); }));
+
+        api.MapPost("/evaluations", (EvaluationRequest request, EvaluationService evaluations, CancellationToken ct) =>
+            Act(async () =>
+            {
+                var settings = request.Settings();
+                List<CheckpointEvaluation> queued =
+                    request.CheckpointId is { } checkpointId ? [await evaluations.RequestCheckpointAsync(checkpointId, settings, ct)]
+                    : request.LatestOfRuns is { Count: > 0 } runIds ? await evaluations.RequestLatestCheckpointsAsync(runIds, settings, ct)
+                    : [await evaluations.RequestTeacherAsync(request.TeacherPipeline ?? Studio.Core.Models.ModelFolders.ToyTeacher, settings, ct)];
+                return Results.Accepted(value: queued);
+            }));
+        api.MapGet("/evaluations", async (string? runs, EvaluationService evaluations, CancellationToken ct) =>
+        {
+            var runIds = runs?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(x => int.TryParse(x, out var id) ? id : -1).ToList();
+            return Results.Ok(await evaluations.ListAsync(runIds, ct: ct));
+        });
+        api.MapGet("/evaluations/{id:int}", async (int id, EvaluationService evaluations, CancellationToken ct) =>
+            await evaluations.FindAsync(id, ct) is { } v ? Results.Ok(v) : Results.NotFound(new { error = $"no evaluation {id}" }));
+        api.MapGet("/evaluations/{id:int}/report", async (int id, EvaluationService evaluations, StudioOptions options, CancellationToken ct) =>
+        {
+            var v = await evaluations.FindAsync(id, ct);
+            if (v?.ReportPath is null) return Results.NotFound(new { error = $"evaluation {id} has no report" });
+            if (!ArtifactFolders.Contains(options, v.ReportPath)) return Results.Problem("the report lies outside the artifact folder", statusCode: 403);
+            return File.Exists(v.ReportPath) ? Results.File(v.ReportPath, "application/json") : Results.NotFound(new { error = $"{v.ReportPath} is gone" });
+        });
 
         api.MapGet("/workers", (Studio.Core.Queue.QueueStatus status) => Results.Ok(status.Workers()));
         api.MapPost("/generations", (GenerationRequest request, GenerationService generations, CancellationToken ct) =>

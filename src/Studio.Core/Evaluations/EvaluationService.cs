@@ -1,0 +1,165 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+using Studio.Core.Models;
+using Studio.Core.Runs;
+using Studio.Ml.Distillation;
+using Studio.Ml.Toy;
+
+namespace Studio.Core.Evaluations;
+
+/// <summary>
+/// What is evaluated with which settings (the defaults are `studio eval`'s). Evaluations are comparable only with the
+/// same split, prompts per category, seeds, steps and guidance.
+/// </summary>
+public sealed record EvaluationSettings(string Split = "heldout", int PromptsPerCategory = 10, int Seeds = 1, int Steps = 20, double Guidance = 3.5)
+{
+    public const int MaxPromptsPerCategory = 200;
+    public const int MaxSeeds = 16;
+
+    public void Validate()
+    {
+        if (Split is not ("heldout" or "train")) throw new RunActionException($"split '{Split}' is not heldout or train");
+        if (PromptsPerCategory is < 1 or > MaxPromptsPerCategory) throw new RunActionException($"prompts per category must be between 1 and {MaxPromptsPerCategory} (got {PromptsPerCategory})");
+        if (Seeds is < 1 or > MaxSeeds) throw new RunActionException($"seeds must be between 1 and {MaxSeeds} (got {Seeds})");
+        if (Steps is < 1 or > GenerationService.MaxSteps) throw new RunActionException($"steps must be between 1 and {GenerationService.MaxSteps} (got {Steps})");
+        if (!double.IsFinite(Guidance) || Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {Guidance})");
+    }
+}
+
+/// <summary>Queues toy-world evaluations of checkpoints and teachers on the `interactive` queue and lists them.</summary>
+public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IEvaluationBroadcaster broadcaster, StudioOptions options)
+{
+    public const string Queue = GenerationService.Queue;
+
+    /// <summary>Evaluates one checkpoint in its run's teacher pipeline.</summary>
+    public async Task<CheckpointEvaluation> RequestCheckpointAsync(int checkpointId, EvaluationSettings? settings = null, CancellationToken ct = default)
+    {
+        settings ??= new EvaluationSettings();
+        settings.Validate();
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var checkpoint = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
+                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == checkpoint.RunId, ct)
+                  ?? throw new RunActionException($"no run {checkpoint.RunId}");
+        var config = ConfigOf(run);
+        var pipeline = ToyWorldPipeline(config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline),
+            $"run {run.Id}'s teacher pipeline");
+        return await QueueAsync(db, new CheckpointEvaluation
+        {
+            RunId = run.Id, CheckpointId = checkpoint.Id, Step = checkpoint.Step, Pipeline = pipeline,
+            Encoder = $"run {run.Id} · step {checkpoint.Step}", SizeLabel = config.Student.Preset, Loss = config.Loss,
+        }, settings, ct);
+    }
+
+    /// <summary>Evaluates the latest checkpoint of each run (a run without one is refused, naming it).</summary>
+    public async Task<List<CheckpointEvaluation>> RequestLatestCheckpointsAsync(IReadOnlyCollection<int> runIds, EvaluationSettings? settings = null, CancellationToken ct = default)
+    {
+        if (runIds.Count == 0) throw new RunActionException("select at least one run");
+        List<(int RunId, int? CheckpointId)> latest;
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+        {
+            var known = await db.Runs.Where(r => runIds.Contains(r.Id)).Select(r => r.Id).ToListAsync(ct);
+            if (runIds.Except(known).ToList() is { Count: > 0 } unknown) throw new RunActionException($"no run {string.Join(", ", unknown)}");
+            latest = [];
+            foreach (var runId in runIds)
+                latest.Add((runId, await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).Select(c => (int?)c.Id).FirstOrDefaultAsync(ct)));
+        }
+        if (latest.Where(l => l.CheckpointId is null).Select(l => l.RunId).ToList() is { Count: > 0 } without)
+            throw new RunActionException($"run {string.Join(", ", without)} has no checkpoint yet");
+        var queued = new List<CheckpointEvaluation>();
+        foreach (var (_, checkpointId) in latest) queued.Add(await RequestCheckpointAsync(checkpointId!.Value, settings, ct));
+        return queued;
+    }
+
+    /// <summary>Evaluates a teacher pipeline with its own T5 ("toy": the built-in toy teacher): the reference line of the scaling chart.</summary>
+    public async Task<CheckpointEvaluation> RequestTeacherAsync(string pipeline = ModelFolders.ToyTeacher, EvaluationSettings? settings = null, CancellationToken ct = default)
+    {
+        settings ??= new EvaluationSettings();
+        settings.Validate();
+        var folder = ToyWorldPipeline(string.IsNullOrWhiteSpace(pipeline) ? ModelFolders.ToyTeacher : pipeline.Trim(), "the teacher pipeline");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await QueueAsync(db, new CheckpointEvaluation { Pipeline = folder, Encoder = "teacher", SizeLabel = "teacher" }, settings, ct);
+    }
+
+    /// <summary>The teacher pipelines of these runs, as their YAML names them (for "evaluate the teacher").</summary>
+    public async Task<List<string>> TeacherPipelinesAsync(IReadOnlyCollection<int> runIds, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var runs = await db.Runs.AsNoTracking().Where(r => runIds.Contains(r.Id)).ToListAsync(ct);
+        return runs.Select(r =>
+        {
+            try
+            {
+                var config = ConfigOf(r);
+                return config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
+            }
+            catch (RunActionException) { return null; }
+        }).OfType<string>().Distinct().ToList();
+    }
+
+    /// <summary>Evaluations, newest first: of these runs and the teachers (null: all).</summary>
+    public async Task<List<CheckpointEvaluation>> ListAsync(IReadOnlyCollection<int>? runIds = null, bool includeTeachers = true, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = db.Evaluations.AsNoTracking();
+        if (runIds is not null) query = query.Where(v => (v.RunId != null && runIds.Contains(v.RunId.Value)) || (includeTeachers && v.RunId == null));
+        else if (!includeTeachers) query = query.Where(v => v.RunId != null);
+        return await query.OrderByDescending(v => v.Id).ToListAsync(ct);
+    }
+
+    public async Task<CheckpointEvaluation?> FindAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Evaluations.AsNoTracking().SingleOrDefaultAsync(v => v.Id == id, ct);
+    }
+
+    /// <summary>
+    /// The toy evaluator scores toy scenes, so it only means something for pipelines of the toy world: the built-in toy
+    /// teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with "# Toy teacher").
+    /// </summary>
+    public static string ToyWorldPipeline(string pipeline, string what)
+    {
+        if (pipeline == ModelFolders.ToyTeacher) return pipeline;
+        var readme = Path.Combine(pipeline, "README.md");
+        if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
+            return pipeline;
+        throw new RunActionException($"{what} {pipeline} is not a toy-world pipeline: the evaluator scores toy scenes (objects, relations, " +
+                                     "words) and can only evaluate the built-in toy teacher or a folder written by `studio toy pretrain`");
+    }
+
+    /// <summary>The run's YAML, with relative paths resolved as its worker resolves them (against the data directory).</summary>
+    RunConfig ConfigOf(Run run)
+    {
+        try
+        {
+            var config = RunConfig.FromYaml(run.ConfigYaml, $"run {run.Id}");
+            config.BaseDirectory ??= options.ResolvedDataDirectory;
+            return config;
+        }
+        catch (RunConfigException e) { throw new RunActionException(e.Message); }
+    }
+
+    async Task<CheckpointEvaluation> QueueAsync(StudioDbContext db, CheckpointEvaluation evaluation, EvaluationSettings settings, CancellationToken ct)
+    {
+        (evaluation.Split, evaluation.PromptsPerCategory, evaluation.Seeds, evaluation.Steps, evaluation.Guidance) =
+            (settings.Split, settings.PromptsPerCategory, settings.Seeds, settings.Steps, settings.Guidance);
+        // The same evaluation already waiting or running is not queued twice.
+        var same = await db.Evaluations.AsNoTracking().Where(v => v.RunId == evaluation.RunId && v.CheckpointId == evaluation.CheckpointId
+                && v.Pipeline == evaluation.Pipeline && (v.State == EvaluationState.Queued || v.State == EvaluationState.Running))
+            .ToListAsync(ct);
+        if (same.FirstOrDefault(v => v.SettingsKey == evaluation.SettingsKey) is { } active) return active;
+        db.Evaluations.Add(evaluation);
+        await db.SaveChangesAsync(ct);
+        var id = evaluation.Id;
+        evaluation.HangfireJobId = jobs.Create(Job.FromExpression<EvaluationJob>(j => j.Execute(id, CancellationToken.None)), new EnqueuedState(Queue));
+        await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(evaluation, ct);
+        return evaluation;
+    }
+}

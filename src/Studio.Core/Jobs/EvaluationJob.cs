@@ -1,0 +1,167 @@
+using System.Text.Json;
+using Hangfire;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.Live;
+using Studio.Core.Models;
+using Studio.Ml.Toy;
+
+namespace Studio.Core.Jobs;
+
+/// <summary>
+/// The Hangfire job of an evaluation (on the `interactive` queue): scores a checkpoint (or the teacher) with the
+/// <see cref="IEvaluationExecutor"/>, stores the metrics on the row and the JSON report beside the run's artifacts,
+/// and pushes every state change to the pages. A failure is stored with its error; the run itself is never changed
+/// (a line in its log says what happened).
+/// </summary>
+public class EvaluationJob(
+    IDbContextFactory<StudioDbContext> dbFactory,
+    IEvaluationExecutor executor,
+    IEvaluationBroadcaster evaluations,
+    IRunBroadcaster runs,
+    StudioOptions options,
+    WorkerIdentity worker)
+{
+    static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+
+    [AutomaticRetry(Attempts = 0)]
+    public async Task Execute(int evaluationId, CancellationToken ct)
+    {
+        EvaluationExecution execution;
+        string? refused = null;
+        CheckpointEvaluation row;
+        await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
+        {
+            var found = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == evaluationId, CancellationToken.None);
+            if (found is null || found.State != EvaluationState.Queued) return;
+            row = found;
+            string? checkpointPath = null;
+            if (row.CheckpointId is { } checkpointId)
+            {
+                checkpointPath = await db.Checkpoints.Where(c => c.Id == checkpointId).Select(c => c.Path).SingleOrDefaultAsync(CancellationToken.None);
+                if (checkpointPath is null) refused = $"checkpoint {checkpointId} (step {row.Step}) was deleted before it could be evaluated";
+            }
+            row.State = EvaluationState.Running;
+            row.Worker = worker.Name;
+            row.StartedAt = DateTime.UtcNow;
+            row.Activity = "starting";
+            await db.SaveChangesAsync(CancellationToken.None);
+            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row));
+        }
+        await evaluations.PublishAsync(row, CancellationToken.None);
+
+        ToyEvaluationResult? result = null;
+        string? error = refused;
+        if (error is null)
+        {
+            try
+            {
+                result = await executor.ExecuteAsync(execution, new ProgressWriter(dbFactory, evaluations, evaluationId), ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { error = "cancelled"; }
+            catch (Exception e)
+            {
+                error = e is NotSupportedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
+                    ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            }
+        }
+
+        string? reportPath = null;
+        if (result is not null)
+        {
+            try
+            {
+                reportPath = await ReportPathAsync(row);
+                result.Save(reportPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The metrics are kept on the row even when the report cannot be written.
+                error = $"the metrics are stored, but the JSON report could not be written to {reportPath}: {e.Message}";
+                reportPath = null;
+            }
+        }
+
+        await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        var stored = await done.Evaluations.SingleAsync(v => v.Id == evaluationId, CancellationToken.None);
+        if (result is not null) Apply(stored, result);
+        stored.ReportPath = reportPath;
+        stored.State = result is not null && reportPath is not null ? EvaluationState.Completed : EvaluationState.Failed;
+        stored.Error = error;
+        stored.Activity = null;
+        if (stored.State == EvaluationState.Completed) stored.Progress = 1;
+        stored.FinishedAt = DateTime.UtcNow;
+        await done.SaveChangesAsync(CancellationToken.None);
+        await evaluations.PublishAsync(stored, CancellationToken.None);
+        if (stored.RunId is { } runId) await LogAsync(done, runId, stored);
+    }
+
+    public static ToyEvaluationOptions OptionsOf(CheckpointEvaluation v) => new()
+    {
+        Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance,
+    };
+
+    /// <summary>Copies what <see cref="ToyEvaluation.Run"/> measured onto the row.</summary>
+    public static void Apply(CheckpointEvaluation v, ToyEvaluationResult r)
+    {
+        v.EncoderParameters = r.EncoderParameters;
+        v.EncoderLatencyMs = r.EncoderLatencyMs;
+        v.ImageQualityFrechet = Finite(r.ImageQualityFrechet);
+        v.FrechetAll = Finite(r.FrechetAll);
+        v.Semantics = Finite(r.Semantics);
+        v.Text = Finite(r.Text);
+        v.CategoriesJson = JsonSerializer.Serialize(r.Categories, ToyJson.Options);
+        v.Seconds = r.Seconds;
+    }
+
+    // A database column cannot hold NaN on every provider; a score that is not a number is no score.
+    static double? Finite(double? value) => value is { } x && double.IsFinite(x) ? x : null;
+
+    /// <summary>evaluations/evaluation-ID.json in the run's artifact folder; the teacher's under the artifact root.</summary>
+    async Task<string> ReportPathAsync(CheckpointEvaluation v)
+    {
+        string folder;
+        if (v.RunId is { } runId)
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+            var artifacts = await db.Runs.Where(r => r.Id == runId).Select(r => r.ArtifactFolder).SingleOrDefaultAsync(CancellationToken.None);
+            folder = Path.Combine(artifacts ?? ArtifactFolders.Run(options, runId), "evaluations");
+        }
+        else folder = Path.Combine(options.ArtifactRoot, "evaluations");
+        Directory.CreateDirectory(folder);
+        return Path.Combine(folder, $"evaluation-{v.Id}.json");
+    }
+
+    async Task LogAsync(StudioDbContext db, int runId, CheckpointEvaluation v)
+    {
+        if (!await db.Runs.AnyAsync(r => r.Id == runId)) return;
+        var message = v.State == EvaluationState.Completed
+            ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}."
+            : $"Evaluation of the step {v.Step} checkpoint failed: {v.Error}";
+        var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Completed ? "Info" : "Error", Step = v.Step, Message = message, Time = DateTime.UtcNow };
+        db.RunEvents.Add(row);
+        await db.SaveChangesAsync();
+        await runs.PublishAsync(new RunBatch(runId, [], [], [row], null));
+    }
+
+    static string Score(double? value) => value?.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) ?? "–";
+
+    /// <summary>Writes the latest progress to the row at most every 500 ms and pushes it to the pages.</summary>
+    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, IEvaluationBroadcaster evaluations, int evaluationId) : IProgress<EvaluationProgress>
+    {
+        DateTime _last = DateTime.MinValue;
+
+        public void Report(EvaluationProgress value)
+        {
+            if (DateTime.UtcNow - _last < ProgressInterval && value.Fraction < 1) return;
+            _last = DateTime.UtcNow;
+            using var db = dbFactory.CreateDbContext();
+            var row = db.Evaluations.Single(v => v.Id == evaluationId);
+            row.Activity = value.Activity.Length > 200 ? value.Activity[..200] : value.Activity;
+            row.Progress = value.Fraction;
+            db.SaveChanges();
+            evaluations.PublishAsync(row).GetAwaiter().GetResult();
+        }
+    }
+}

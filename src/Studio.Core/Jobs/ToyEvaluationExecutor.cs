@@ -1,0 +1,34 @@
+using Studio.Ml;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Toy;
+using static TorchSharp.torch;
+
+namespace Studio.Core.Jobs;
+
+/// <summary>
+/// Evaluates with exactly what `studio eval` runs: <see cref="FluxPipeline.Load"/> of the teacher,
+/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32.
+/// </summary>
+public sealed class ToyEvaluationExecutor : IEvaluationExecutor
+{
+    public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct) =>
+        Task.Factory.StartNew(() => Execute(evaluation, progress, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    static ToyEvaluationResult Execute(EvaluationExecution e, IProgress<EvaluationProgress> progress, CancellationToken ct)
+    {
+        TorchRuntime.Initialise();
+        progress.Report(new EvaluationProgress("loading the teacher pipeline", 0));
+        using var pipeline = FluxPipeline.Load(e.TeacherFolder, ScalarType.Float32);
+        ct.ThrowIfCancellationRequested();
+        if (e.CheckpointPath is not null) progress.Report(new EvaluationProgress("loading the checkpoint's encoder", 0));
+        using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path) : null;
+        // ToyEvaluation reports once per generated batch.
+        var batches = e.Options.Seeds * (int)Math.Ceiling((double)e.Options.PromptsPerCategory * ToyCriteria.Categories.Length / e.Options.BatchSize);
+        var done = 0;
+        progress.Report(new EvaluationProgress("generating", 0));
+        var result = ToyEvaluation.Run(pipeline, student, e.Options,
+            line => progress.Report(new EvaluationProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct);
+        progress.Report(new EvaluationProgress("scored", 1));
+        return result;
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Hangfire;
+using Hangfire.Storage.SQLite;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Evaluations;
+using Studio.Core.Hosting;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+using Studio.Ml;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tests;
+using Studio.Ml.Toy;
+using TorchSharp;
+
+namespace Studio.Cli.Tests;
+
+/// <summary>
+/// The studio's evaluation job (Studio.Core) end to end with the real evaluator on the shipped toy teacher at tiny
+/// settings: it lives here because this test project has LibTorch and references Studio.Core through the CLI.
+/// </summary>
+public class EvaluationJobTests
+{
+    sealed class Database(DbContextOptions<StudioDbContext> options) : IDbContextFactory<StudioDbContext>
+    {
+        public StudioDbContext CreateDbContext() => new(options);
+    }
+
+    static readonly EvaluationSettings Tiny = new(PromptsPerCategory: 1, Seeds: 1, Steps: 2);
+
+    [Fact]
+    public async Task TheStoredMetricsAreWhatStudioEvalComputesForACheckpointAndForTheTeacher()
+    {
+        TorchRuntime.Initialise();
+        var dir = TestPaths.NewTempDirectory("evaluation-job");
+        var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(dir, "studio.db")}").Options);
+        await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
+        var options = new StudioOptions { DataDirectory = dir };
+        var jobs = new BackgroundJobClient(new SQLiteStorage(Path.Combine(dir, "hangfire.db")));
+        var service = new EvaluationService(db, jobs, new EvaluationFeed(), options);
+        var job = new EvaluationJob(db, new ToyEvaluationExecutor(), new EvaluationFeed(), new RunFeed(), options, new WorkerIdentity("test:host:1"));
+
+        // A training checkpoint of a toy-small student (untrained) that fits the toy teacher's transformer.
+        var config = RunPresets.Find("toy-study-small").Create();
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        string checkpointPath;
+        using (var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student), pipeline.Transformer.Config.JointAttentionDim, config.Student.ProjectionDropout, seed: 3))
+        {
+            var optimizer = torch.optim.AdamW(student.parameters());
+            checkpointPath = TrainingCheckpoint.Save(Path.Combine(dir, "checkpoints"), student, optimizer, new TrainingState
+            {
+                Stage = 0, StageUpdate = 5, GlobalStep = 5, BatchIndex = 5, TrajectoryStep = 0,
+                BatchStartMix = new MixPosition(0, [0]), Mix = new MixPosition(0, [0]), ConfigYaml = config.ToYaml(),
+            }, null);
+        }
+        int runId, checkpointId, brokenId;
+        await using (var context = db.CreateDbContext())
+        {
+            var run = new Run { Name = "toy-study-small", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            context.Runs.Add(run);
+            await context.SaveChangesAsync();
+            var checkpoint = new CheckpointEntry { RunId = run.Id, Path = checkpointPath, Step = 5 };
+            var notACheckpoint = new CheckpointEntry { RunId = run.Id, Path = TestPaths.NewTempDirectory("not-a-checkpoint"), Step = 6 };
+            context.Checkpoints.AddRange(checkpoint, notACheckpoint);
+            await context.SaveChangesAsync();
+            (runId, checkpointId, brokenId) = (run.Id, checkpoint.Id, notACheckpoint.Id);
+        }
+
+        var evaluation = await service.RequestCheckpointAsync(checkpointId, Tiny);
+        await job.Execute(evaluation.Id, CancellationToken.None);
+        var teacherEvaluation = await service.RequestTeacherAsync(settings: Tiny);
+        await job.Execute(teacherEvaluation.Id, CancellationToken.None);
+
+        // The same inputs through `studio eval`'s routine.
+        var evalOptions = EvaluationJob.OptionsOf((await service.FindAsync(evaluation.Id))!);
+        using var studentEncoder = ToyEvaluation.LoadTextEncoder2(checkpointPath);
+        var expected = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions);
+        var expectedTeacher = ToyEvaluation.Run(pipeline, null, evalOptions);
+
+        foreach (var (id, reference) in new[] { (evaluation.Id, expected), (teacherEvaluation.Id, expectedTeacher) })
+        {
+            var stored = (await service.FindAsync(id))!;
+            Assert.True(stored.State == EvaluationState.Completed, stored.Error);
+            Assert.Equal(reference.EncoderParameters, stored.EncoderParameters);
+            Assert.Equal(reference.ImageQualityFrechet, stored.ImageQualityFrechet);
+            Assert.Equal(reference.FrechetAll, stored.FrechetAll);
+            Assert.Equal(reference.Semantics, stored.Semantics);
+            Assert.Equal(reference.Text, stored.Text);
+            Assert.Equal(JsonSerializer.Serialize(reference.Categories, ToyJson.Options), stored.CategoriesJson);
+            Assert.True(stored.EncoderLatencyMs > 0);
+            using var report = JsonDocument.Parse(File.ReadAllText(stored.ReportPath!));
+            Assert.Equal(reference.Items.Count, report.RootElement.GetProperty("items").GetArrayLength());
+            Assert.Equal(reference.Items.Select(i => i.Detail), report.RootElement.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("detail").GetString()));
+        }
+        Assert.NotEqual(expected.EncoderParameters, expectedTeacher.EncoderParameters);
+        Assert.StartsWith(Path.Combine(options.ArtifactRoot, "runs", $"run-{runId}", "evaluations"), (await service.FindAsync(evaluation.Id))!.ReportPath);
+
+        // A checkpoint folder that holds no student fails, naming the folder, and the run's other data stays.
+        var broken = await service.RequestCheckpointAsync(brokenId, Tiny);
+        await job.Execute(broken.Id, CancellationToken.None);
+        var failed = (await service.FindAsync(broken.Id))!;
+        Assert.Equal(EvaluationState.Failed, failed.State);
+        Assert.Contains((await db.CreateDbContext().Checkpoints.FindAsync(brokenId))!.Path, failed.Error);
+        Assert.Equal(3, (await service.ListAsync([runId])).Count);
+    }
+}

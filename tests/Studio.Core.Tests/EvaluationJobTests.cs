@@ -1,0 +1,190 @@
+using System.Text.Json;
+using Hangfire;
+using Hangfire.Storage.SQLite;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Evaluations;
+using Studio.Core.Hosting;
+using Studio.Core.Jobs;
+using Studio.Core.Live;
+using Studio.Core.Runs;
+using Studio.Ml.Distillation;
+using Studio.Ml.Toy;
+
+namespace Studio.Core.Tests;
+
+/// <summary>The evaluation job's bookkeeping with a scripted executor (the real evaluator runs in Studio.Cli.Tests).</summary>
+public class EvaluationJobTests
+{
+    sealed class ScriptedExecutor(Func<EvaluationExecution, IProgress<EvaluationProgress>, ToyEvaluationResult> script) : IEvaluationExecutor
+    {
+        public EvaluationExecution? Seen { get; private set; }
+        public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct)
+        {
+            Seen = evaluation;
+            return Task.Run(() => script(evaluation, progress));
+        }
+    }
+
+    sealed record Setup(TestDatabase Db, StudioOptions Options, EvaluationService Evaluations, EvaluationFeed Feed, List<CheckpointEvaluation> Published)
+    {
+        public EvaluationJob Job(IEvaluationExecutor executor) => new(Db, executor, Feed, new RunFeed(), Options, new WorkerIdentity("test:host:1"));
+    }
+
+    static async Task<Setup> SetUpAsync()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var options = new StudioOptions { DataDirectory = db.Directory };
+        var storage = new SQLiteStorage(Path.Combine(db.Directory, "hangfire.db"));
+        var feed = new EvaluationFeed();
+        var published = new List<CheckpointEvaluation>();
+        feed.Subscribe(v => { lock (published) published.Add(v); });
+        return new Setup(db, options, new EvaluationService(db, new BackgroundJobClient(storage), feed, options), feed, published);
+    }
+
+    static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, string loss = "vision", string teacher = "toy", long step = 40)
+    {
+        var config = RunPresets.Find("toy-study-small").Create();
+        config.Loss = loss;
+        config.Teacher.Pipeline = teacher;
+        await using var db = s.Db.CreateDbContext();
+        var run = new Run { Name = "study", State = RunState.Completed, ConfigYaml = config.ToYaml(), Step = step, TotalSteps = step };
+        db.Runs.Add(run);
+        await db.SaveChangesAsync();
+        var checkpoint = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(s.Db.Directory, $"step-{step}"), Step = step };
+        db.Checkpoints.Add(checkpoint);
+        await db.SaveChangesAsync();
+        return (run, checkpoint);
+    }
+
+    static ToyEvaluationResult Result(long parameters) => new("toy", "student", parameters, 1.5, "heldout", 5, 1, 2, 3.5,
+        ImageQualityFrechet: 12.5, FrechetAll: 20.25, Semantics: 0.4, Text: 0.125,
+        Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4), new ToyCategoryScore("text", 1, 0.125)], Seconds: 3, Items: []);
+
+    [Fact]
+    public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
+    {
+        var s = await SetUpAsync();
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, loss: "naive");
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
+        Assert.Equal(EvaluationState.Queued, queued.State);
+        Assert.Equal("toy-small", queued.SizeLabel);
+        Assert.Equal("naive", queued.Loss);
+        Assert.NotNull(queued.HangfireJobId);
+
+        var executor = new ScriptedExecutor((_, progress) =>
+        {
+            progress.Report(new EvaluationProgress("generated 5/5 images", 0.99));
+            return Result(1_234_567);
+        });
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        Assert.Equal(checkpoint.Path, executor.Seen!.CheckpointPath);
+        Assert.Equal(ToyTeacher.Folder, executor.Seen.TeacherFolder);
+        Assert.Equal((1, 2, "heldout"), (executor.Seen.Options.PromptsPerCategory, executor.Seen.Options.Steps, executor.Seen.Options.Split));
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(EvaluationState.Completed, stored.State);
+        Assert.Null(stored.Error);
+        Assert.Equal(1_234_567, stored.EncoderParameters);
+        Assert.Equal((12.5, 20.25, 0.4, 0.125), (stored.ImageQualityFrechet, stored.FrechetAll, stored.Semantics, stored.Text));
+        Assert.Equal(1.5, stored.EncoderLatencyMs);
+        Assert.Equal("test:host:1", stored.Worker);
+        Assert.NotNull(stored.FinishedAt);
+        Assert.Equal(Path.Combine(ArtifactFolders.Run(s.Options, run.Id), "evaluations", $"evaluation-{stored.Id}.json"), stored.ReportPath);
+        using (var report = JsonDocument.Parse(File.ReadAllText(stored.ReportPath!)))
+            Assert.Equal(0.125, report.RootElement.GetProperty("text").GetDouble());
+        using (var categories = JsonDocument.Parse(stored.CategoriesJson!))
+            Assert.Equal("semantics/colour", categories.RootElement[0].GetProperty("category").GetString());
+
+        // The pages saw it queued, running, its progress, and done.
+        Assert.Equal([EvaluationState.Queued, EvaluationState.Running], s.Published.Take(2).Select(v => v.State));
+        Assert.Contains(s.Published, v => v.Activity == "generated 5/5 images");
+        Assert.Equal(EvaluationState.Completed, s.Published[^1].State);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125"));
+    }
+
+    [Fact]
+    public async Task AFailingEvaluationIsStoredWithItsErrorAndLeavesTheRunAlone()
+    {
+        var s = await SetUpAsync();
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        await s.Job(new ScriptedExecutor((_, _) => throw new InvalidDataException("student.safetensors: header is truncated"))).Execute(queued.Id, CancellationToken.None);
+
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(EvaluationState.Failed, stored.State);
+        Assert.Equal("student.safetensors: header is truncated", stored.Error);
+        Assert.Null(stored.Semantics);
+        Assert.Null(stored.ReportPath);
+        Assert.NotNull(stored.FinishedAt);
+        await using var db = s.Db.CreateDbContext();
+        var after = await db.Runs.SingleAsync(r => r.Id == run.Id);
+        Assert.Equal((RunState.Completed, 40L, (string?)null), (after.State, after.Step, after.Error));
+        Assert.Equal(1, await db.Checkpoints.CountAsync(c => c.RunId == run.Id));
+        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id && e.Kind == "Error").Select(e => e.Message).ToListAsync(),
+            m => m.Contains("header is truncated"));
+    }
+
+    [Fact]
+    public async Task ACheckpointDeletedBeforeItsTurnFailsNamingIt()
+    {
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        await using (var db = s.Db.CreateDbContext())
+        {
+            db.Checkpoints.Remove(await db.Checkpoints.SingleAsync(c => c.Id == checkpoint.Id));
+            await db.SaveChangesAsync();
+        }
+        var executor = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+        Assert.Null(executor.Seen);
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(EvaluationState.Failed, stored.State);
+        Assert.Equal($"checkpoint {checkpoint.Id} (step 40) was deleted before it could be evaluated", stored.Error);
+    }
+
+    [Fact]
+    public async Task OnlyToyWorldPipelinesCanBeEvaluated()
+    {
+        var s = await SetUpAsync();
+        var flux = Directory.CreateTempSubdirectory("flux-dev-").FullName;
+        File.WriteAllText(Path.Combine(flux, "README.md"), "# FLUX.1-dev\n");
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, teacher: flux);
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(checkpoint.Id));
+        Assert.Contains($"run {run.Id}'s teacher pipeline {flux} is not a toy-world pipeline", refused.Message);
+        var teacher = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(flux));
+        Assert.Contains($"{flux} is not a toy-world pipeline", teacher.Message);
+
+        // A folder `studio toy pretrain` wrote is one.
+        var pretrained = Directory.CreateTempSubdirectory("toy-pretrained-").FullName;
+        File.WriteAllText(Path.Combine(pretrained, "README.md"), "# Toy teacher (FluxPipeline layout)\n");
+        Assert.Equal(pretrained, (await s.Evaluations.RequestTeacherAsync(pretrained)).Pipeline);
+        Assert.Empty(await s.Evaluations.ListAsync([run.Id], includeTeachers: false));
+    }
+
+    [Fact]
+    public async Task TheLatestCheckpointOfEachRunIsQueuedOnceAndRunsWithoutOneAreNamed()
+    {
+        var s = await SetUpAsync();
+        var (first, _) = await AddRunWithCheckpointAsync(s, step: 10);
+        CheckpointEntry newest;
+        await using (var db = s.Db.CreateDbContext())
+        {
+            newest = new CheckpointEntry { RunId = first.Id, Path = Path.Combine(s.Db.Directory, "step-20"), Step = 20 };
+            db.Checkpoints.Add(newest);
+            await db.SaveChangesAsync();
+        }
+        var (second, secondCheckpoint) = await AddRunWithCheckpointAsync(s, step: 30);
+        var queued = await s.Evaluations.RequestLatestCheckpointsAsync([first.Id, second.Id]);
+        Assert.Equal([newest.Id, secondCheckpoint.Id], queued.Select(v => v.CheckpointId!.Value));
+        // Asking again while they wait queues nothing new.
+        var again = await s.Evaluations.RequestLatestCheckpointsAsync([first.Id, second.Id]);
+        Assert.Equal(queued.Select(v => v.Id), again.Select(v => v.Id));
+
+        var fresh = await s.Db.AddRunAsync("fresh", RunState.Queued);
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestLatestCheckpointsAsync([first.Id, fresh.Id]));
+        Assert.Equal($"run {fresh.Id} has no checkpoint yet", refused.Message);
+    }
+}

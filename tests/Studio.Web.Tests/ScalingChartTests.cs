@@ -1,0 +1,166 @@
+using System.Globalization;
+using Bunit;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Evaluations;
+using Studio.Core.Live;
+using Studio.Ml.Distillation;
+using Studio.Web.Components.Charts;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The scaling chart (student size against an evaluation metric) and the Compare page that feeds it.</summary>
+public class ScalingChartTests
+{
+    sealed class NoJobs : IBackgroundJobClient
+    {
+        public string Create(Job job, IState state) => "1";
+        public bool ChangeState(string jobId, IState state, string expectedState) => true;
+    }
+
+    static BunitContext NewContext()
+    {
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        return ctx;
+    }
+
+    static double Attr(AngleSharp.Dom.IElement e, string name) => double.Parse(e.GetAttribute(name)!, CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task PointsSitOnALogAxisByGroupWithTheTeacherAsAReferenceLine()
+    {
+        await using var ctx = NewContext();
+        ScatterPoint[] points =
+        [
+            new(1e7, 0.9, "large", Scaling.VisionGroup), new(1e5, 0.5, "small", Scaling.VisionGroup),
+            new(1e6, 0.8, "base", Scaling.VisionGroup), new(1e6, 0.6, "base naive", Scaling.NaiveGroup),
+        ];
+        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points).Add(c => c.References, [new ReferenceLine("teacher", 0.95)])
+            .Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
+
+        Assert.Equal("true", cut.Find("svg").GetAttribute("data-log-x"));
+        var drawn = cut.FindAll("[data-point]");
+        Assert.Equal(4, drawn.Count);
+        Assert.Equal(["small", "base", "large"], drawn.Where(d => d.GetAttribute("data-group") == Scaling.VisionGroup).Select(d => d.GetAttribute("data-label")));
+        // Vision-loss runs are circles, the naive baseline squares.
+        Assert.Equal(3, cut.FindAll($"[data-group='{Scaling.VisionGroup}'] circle").Count);
+        Assert.Single(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] rect"));
+        // Log scale: 1e5, 1e6 and 1e7 parameters are equally far apart, and the ticks are decades.
+        var cx = cut.FindAll($"[data-group='{Scaling.VisionGroup}'] circle").Select(c => Attr(c, "cx")).ToArray();
+        Assert.Equal(cx[1] - cx[0], cx[2] - cx[1], 0);
+        Assert.True(cx[1] - cx[0] > 100, $"{cx[0]} {cx[1]}");
+        Assert.Equal(["100k", "1M", "10M"], cut.FindAll("[data-x-tick]").Select(t => t.TextContent));
+        // Higher scores are drawn higher (SVG y grows downwards); the teacher's line is above them all.
+        var cy = cut.FindAll($"[data-group='{Scaling.VisionGroup}'] circle").Select(c => Attr(c, "cy")).ToArray();
+        Assert.True(cy[0] > cy[1] && cy[1] > cy[2]);
+        var teacher = cut.Find("line[data-reference=teacher]");
+        Assert.Equal(0.95, Attr(teacher, "data-y"));
+        Assert.True(Attr(teacher, "y1") < cy[2]);
+        Assert.Equal("6 4", teacher.GetAttribute("stroke-dasharray"));
+        Assert.Contains("teacher", cut.Find("[data-reference-label]").TextContent);
+        Assert.Equal([Scaling.VisionGroup, Scaling.NaiveGroup, "teacher"], cut.FindAll("[data-legend]").Select(l => l.GetAttribute("data-legend")));
+    }
+
+    [Fact]
+    public async Task NarrowRangesGetTwoAndFiveTicksAndNothingToDrawSaysSo()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, [new ScatterPoint(1.2e6, 0.5, "a", "g"), new ScatterPoint(3e6, 0.6, "b", "g")]));
+        Assert.Equal(["2M"], cut.FindAll("[data-x-tick]").Select(t => t.TextContent));
+
+        var empty = ctx.Render<ScatterChart>(p => p.Add(c => c.EmptyText, "Nothing evaluated."));
+        Assert.Empty(empty.FindAll("[data-point]"));
+        Assert.Contains("Nothing evaluated.", empty.Markup);
+    }
+
+    static (BunitContext Context, IDbContextFactory<StudioDbContext> Db, EvaluationFeed Feed) NewPageContext(bool researcher)
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-compare-").FullName;
+        var ctx = NewContext();
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        using (var context = db.CreateDbContext()) context.Database.EnsureCreated();
+        var options = new StudioOptions { DataDirectory = data };
+        var feed = new EvaluationFeed();
+        ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
+        ctx.Services.AddSingleton(new RunData(db));
+        ctx.Services.AddSingleton(feed);
+        ctx.Services.AddSingleton(new EvaluationService(db, new NoJobs(), feed, options));
+        var auth = ctx.AddAuthorization();
+        auth.SetAuthorized(researcher ? "rhea" : "vera");
+        if (researcher) auth.SetPolicies(StudioRoles.CanChange);
+        return (ctx, db, feed);
+    }
+
+    [Fact]
+    public async Task AnEmptyStudioShowsWhatToDoAndViewersGetNoEvaluateButtons()
+    {
+        var (ctx, _, _) = NewPageContext(researcher: false);
+        await using var _ = ctx;
+        var cut = ctx.Render<Compare>();
+        cut.WaitForAssertion(() => Assert.Contains("No evaluation yet", cut.Find("[data-testid=scaling-chart]").TextContent));
+        Assert.Empty(cut.FindAll("[data-point]"));
+        Assert.Contains("No evaluation with these settings yet.", cut.Find("[data-testid=scaling-table]").TextContent);
+        Assert.Contains("Select runs to overlay their curves.", cut.Find("[data-testid=compare-chart]").TextContent);
+        Assert.Empty(cut.FindAll("[data-testid=evaluate-teacher]"));
+        Assert.Contains("requesting one needs the researcher role", cut.Markup);
+
+        var (researcherCtx, _, _) = NewPageContext(researcher: true);
+        await using var __ = researcherCtx;
+        var page = researcherCtx.Render<Compare>();
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=evaluate-teacher]")));
+    }
+
+    [Fact]
+    public async Task StoredEvaluationsArePlottedAndAFinishedOneAppearsLive()
+    {
+        var (ctx, db, feed) = NewPageContext(researcher: false);
+        await using var _ = ctx;
+        var vision = RunPresets.Find("toy-study-small").Create();
+        var naive = RunPresets.Find("toy-study-naive").Create();
+        int small, baseline;
+        await using (var context = db.CreateDbContext())
+        {
+            var a = new Run { Name = "small", State = RunState.Completed, ConfigYaml = vision.ToYaml() };
+            var b = new Run { Name = "naive", State = RunState.Completed, ConfigYaml = naive.ToYaml() };
+            context.Runs.AddRange(a, b);
+            await context.SaveChangesAsync();
+            (small, baseline) = (a.Id, b.Id);
+            context.Evaluations.AddRange(
+                Done(small, 10, 1_100_000, 0.2, "toy-small", "vision"),
+                Done(small, 20, 1_100_000, 0.3, "toy-small", "vision"), // the latest checkpoint is the one plotted
+                Done(null, 0, 20_000_000, 0.9, "teacher", null),
+                new CheckpointEvaluation { RunId = baseline, CheckpointId = 7, Step = 20, Pipeline = "toy", Encoder = "run · step 20", SizeLabel = "toy-base",
+                    Loss = "naive", State = EvaluationState.Failed, Error = "checkpoint 7 was deleted", PromptsPerCategory = 10, Seeds = 1, Steps = 20, Guidance = 3.5 });
+            await context.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Compare>();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-point]")));
+        var point = cut.Find("[data-point]");
+        Assert.Equal(0.3, double.Parse(point.GetAttribute("data-y")!, CultureInfo.InvariantCulture));
+        Assert.Equal(Scaling.VisionGroup, point.GetAttribute("data-group"));
+        Assert.Equal(0.9, double.Parse(cut.Find("line[data-reference=teacher]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
+        Assert.Contains("checkpoint 7 was deleted", cut.Find("[data-testid=scaling-table]").TextContent);
+
+        // The naive baseline's evaluation finishes: the page hears it from the feed and draws it without a reload.
+        await feed.PublishAsync(Done(baseline, 20, 3_000_000, 0.25, "toy-base", "naive", id: 99));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-point]").Count));
+        Assert.Single(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] rect"));
+    }
+
+    static CheckpointEvaluation Done(int? runId, long step, long parameters, double semantics, string size, string? loss, int id = 0) => new()
+    {
+        Id = id, RunId = runId, CheckpointId = runId is null ? null : (int)step, Step = step, Pipeline = "toy", Encoder = runId is null ? "teacher" : $"run {runId} · step {step}",
+        SizeLabel = size, Loss = loss, State = EvaluationState.Completed, PromptsPerCategory = 10, Seeds = 1, Steps = 20, Guidance = 3.5,
+        EncoderParameters = parameters, Semantics = semantics, Text = semantics / 2, ImageQualityFrechet = 10, FrechetAll = 12, Progress = 1,
+    };
+}

@@ -13,8 +13,13 @@ public class StudioOptions
     /// </summary>
     public string Queues { get; set; } = "interactive,default,cpu";
     public string[] QueueNames => Queues.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-    /// <summary>Number of concurrent jobs per worker process.</summary>
+    /// <summary>Number of concurrent jobs per worker process (on every queue in <see cref="Queues"/>).</summary>
     public int WorkerCount { get; set; } = 1;
+    /// <summary>
+    /// Extra job slots that serve only the `interactive` queue (generations and evaluations), when <see cref="Queues"/>
+    /// includes it: a Generate request then starts at once even while every other slot trains a run. 0: none.
+    /// </summary>
+    public int InteractiveWorkerCount { get; set; } = 1;
     /// <summary>How often idle workers poll the queue.</summary>
     public int QueuePollMilliseconds { get; set; } = 200;
     /// <summary>Run a Hangfire server inside the web host (the embedded default).</summary>

@@ -99,26 +99,40 @@ public static class StudioServices
         return config.UseSQLiteStorage(options.HangfireDatabasePath, new SQLiteStorageOptions { QueuePollInterval = poll });
     }
 
-    /// <summary>A Hangfire server on the configured queues; its name says which host (and device) runs it.</summary>
+    /// <summary>
+    /// The Hangfire servers of this process: one on the configured queues with WorkerCount slots, and, when those
+    /// include `interactive`, one more with InteractiveWorkerCount slots on `interactive` alone (named NAME:interactive),
+    /// so generations and evaluations never wait behind a run.
+    /// </summary>
+    public static IReadOnlyList<WorkerServer> WorkerServers(StudioOptions options, WorkerIdentity identity)
+    {
+        var servers = new List<WorkerServer> { new(identity.Name, options.QueueNames, Math.Max(1, options.WorkerCount)) };
+        if (options.InteractiveWorkerCount > 0 && options.QueueNames.Contains(Generations.GenerationService.Queue))
+            servers.Add(new WorkerServer($"{identity.Name}:{Generations.GenerationService.Queue}", [Generations.GenerationService.Queue], options.InteractiveWorkerCount));
+        return servers;
+    }
+
+    /// <summary>The Hangfire servers of <see cref="WorkerServers"/>; their names say which host (and device) runs them.</summary>
     public static IServiceCollection AddStudioWorker(this IServiceCollection services, StudioOptions options, string role)
     {
         var identity = WorkerIdentity.For(role, options.Device);
         services.AddSingleton(identity);
         services.AddHostedService<Queue.WorkerDevicePublisher>();
         services.AddHostedService<SpoolDeliveryService>();
-        services.AddHangfireServer(server =>
-        {
-            server.ServerName = identity.Name;
-            server.Queues = options.QueueNames;
-            server.WorkerCount = Math.Max(1, options.WorkerCount);
-            server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
-            server.HeartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
-            // Servers silent for WorkerTimeoutSeconds are removed from the list by any live server.
-            server.ServerTimeout = TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
-            server.ServerCheckInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
-            // A cancelled (deleted) job's token fires within a second on whichever machine runs it.
-            server.CancellationCheckInterval = TimeSpan.FromSeconds(1);
-        });
+        foreach (var worker in WorkerServers(options, identity))
+            services.AddHangfireServer(server =>
+            {
+                server.ServerName = worker.Name;
+                server.Queues = worker.Queues;
+                server.WorkerCount = worker.WorkerCount;
+                server.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+                server.HeartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
+                // Servers silent for WorkerTimeoutSeconds are removed from the list by any live server.
+                server.ServerTimeout = TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
+                server.ServerCheckInterval = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatSeconds));
+                // A cancelled (deleted) job's token fires within a second on whichever machine runs it.
+                server.CancellationCheckInterval = TimeSpan.FromSeconds(1);
+            });
         return services;
     }
 
@@ -132,3 +146,6 @@ public static class StudioServices
 }
 
 public sealed class StudioConfigurationException(string message) : Exception(message);
+
+/// <summary>One Hangfire server of a worker process: its name, the queues it serves in priority order, and its job slots.</summary>
+public sealed record WorkerServer(string Name, string[] Queues, int WorkerCount);

@@ -1,0 +1,106 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Hosting;
+using Studio.Core.Jobs;
+using Studio.Core.Runs;
+using Studio.Ml.Distillation;
+
+namespace Studio.Core.Tests;
+
+/// <summary>Generations and evaluations have job slots of their own, so they never wait for a run to finish.</summary>
+public class InteractiveQueueTests
+{
+    [Fact]
+    public void TheInteractiveQueueGetsItsOwnServerWhenThisProcessServesIt()
+    {
+        var identity = new WorkerIdentity("web:host:1");
+        var servers = StudioServices.WorkerServers(new StudioOptions(), identity);
+        Assert.Equal(2, servers.Count);
+        Assert.Equal(("web:host:1", 1), (servers[0].Name, servers[0].WorkerCount));
+        Assert.Equal(["interactive", "default", "cpu"], servers[0].Queues);
+        Assert.Equal(("web:host:1:interactive", 1), (servers[1].Name, servers[1].WorkerCount));
+        Assert.Equal(["interactive"], servers[1].Queues);
+
+        // A training-only GPU worker has none; InteractiveWorkerCount 0 turns it off.
+        Assert.Single(StudioServices.WorkerServers(new StudioOptions { Queues = "gpu-80g,cpu" }, identity));
+        Assert.Single(StudioServices.WorkerServers(new StudioOptions { InteractiveWorkerCount = 0 }, identity));
+        Assert.Equal(GenerationService.Queue, Evaluations.EvaluationService.Queue);
+    }
+
+    /// <summary>A run that holds its job slot until released.</summary>
+    sealed class BlockingRun : IRunExecutor
+    {
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task ExecuteAsync(RunExecution run, ITrainingReporter reporter, CancellationToken ct)
+        {
+            Started.TrySetResult();
+            await Release.Task.WaitAsync(ct);
+        }
+    }
+
+    sealed class InstantImages : IGenerationExecutor
+    {
+        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct)
+        {
+            foreach (var encoder in generation.Encoders)
+                await imageReady(new GeneratedImage(encoder.ImageId, Path.Combine(generation.OutputFolder, $"image-{encoder.ImageId}.png"), TimeSpan.Zero));
+        }
+    }
+
+    [Fact]
+    public async Task AGenerationCompletesWhileARunHoldsTheOnlyGeneralSlot()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-interactive-").FullName;
+        var options = new StudioOptions { DataDirectory = data, WorkerCount = 1, HeartbeatSeconds = 1 };
+        var run = new BlockingRun();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSingleton<IRunExecutor>(run);
+        builder.Services.AddSingleton<IGenerationExecutor>(new InstantImages());
+        builder.Services.AddStudioCore(options);
+        builder.Services.AddStudioWorker(options, "test");
+        using var host = builder.Build();
+        await host.Services.MigrateStudioDatabaseAsync();
+        await host.StartAsync();
+        try
+        {
+            var runs = host.Services.GetRequiredService<RunService>();
+            var queued = await runs.CreateAsync("holds the slot", "stages: []", "default");
+            await run.Started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+            var generation = await host.Services.GetRequiredService<GenerationService>().RequestAsync(new GenerationRequest("a red circle", Steps: 2, Width: 64, Height: 64));
+            var db = host.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>();
+            var finished = await WaitAsync(db, ctx => ctx.Generations.SingleAsync(g => g.Id == generation.Id), g => g.State is GenerationState.Completed or GenerationState.Failed);
+            Assert.Equal(GenerationState.Completed, finished.State);
+            await using (var ctx = await db.CreateDbContextAsync())
+                Assert.Equal(RunState.Running, (await ctx.Runs.SingleAsync(r => r.Id == queued.Id)).State);
+
+            run.Release.SetResult();
+            var done = await WaitAsync(db, ctx => ctx.Runs.SingleAsync(r => r.Id == queued.Id), r => !r.IsActive);
+            Assert.Equal(RunState.Completed, done.State);
+        }
+        finally
+        {
+            run.Release.TrySetResult();
+            await host.StopAsync();
+        }
+    }
+
+    static async Task<T> WaitAsync<T>(IDbContextFactory<StudioDbContext> db, Func<StudioDbContext, Task<T>> read, Func<T, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            await using (var ctx = await db.CreateDbContextAsync())
+            {
+                var value = await read(ctx);
+                if (done(value) || DateTime.UtcNow > deadline) return value;
+            }
+            await Task.Delay(100);
+        }
+    }
+}

@@ -127,6 +127,28 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public async Task AnEvaluationWhoseWorkerDiedRunsAgainWhenHangfireHandsItOutAgain()
+    {
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var row = await db.Evaluations.SingleAsync(v => v.Id == queued.Id);
+            (row.State, row.Worker, row.Progress) = (EvaluationState.Running, "web:lost:7", 0.4);
+            await db.SaveChangesAsync();
+        }
+        await s.Job(new ScriptedExecutor((_, _) => Result(5))).Execute(queued.Id, CancellationToken.None);
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal((EvaluationState.Completed, "test:host:1", 5L), (stored.State, stored.Worker, stored.EncoderParameters));
+
+        // A finished evaluation is never run twice.
+        var again = new ScriptedExecutor((_, _) => Result(6));
+        await s.Job(again).Execute(queued.Id, CancellationToken.None);
+        Assert.Null(again.Seen);
+    }
+
+    [Fact]
     public async Task ACheckpointDeletedBeforeItsTurnFailsNamingIt()
     {
         var s = await SetUpAsync();

@@ -111,5 +111,25 @@ public class FullFlowTests(WebHostFixture host)
         await page.GotoAsync(host.Url + "/runs");
         await Assertions.Expect(page.Locator("[data-testid=runs-table]")).ToContainTextAsync("e2e toy");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("runs"), FullPage = true });
+
+        // Evaluate the run's last checkpoint and the teacher (tiny settings) while Compare is open: the scaling chart
+        // gets the run's point and the teacher's line as the evaluations finish, without a reload.
+        await page.GotoAsync(host.Url + "/compare");
+        await page.Locator("[data-testid=scaling-chart]").WaitForAsync();
+        await Task.Delay(500); // the page's circuit subscribes to evaluation updates once it is interactive
+        foreach (var request in new object[]
+                 {
+                     new { latestOfRuns = new[] { runId }, promptsPerCategory = 1, steps = 2 },
+                     new { teacherPipeline = "toy", promptsPerCategory = 1, steps = 2 },
+                 })
+        {
+            var response = await _http.PostAsJsonAsync($"{host.Url}/api/evaluations", request);
+            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        }
+        var point = page.Locator($"[data-testid=scaling-chart] [data-point][data-label^='{runId} · e2e toy']");
+        await Assertions.Expect(point).ToHaveCountAsync(1, new() { Timeout = 180_000 });
+        await Assertions.Expect(page.Locator("[data-testid=scaling-chart] line[data-reference=teacher]")).ToHaveCountAsync(1, new() { Timeout = 180_000 });
+        await Assertions.Expect(page.Locator("[data-testid=scaling-table]")).ToContainTextAsync($"{runId} · e2e toy · step {Updates}");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare-scaling"), FullPage = true });
     }
 }

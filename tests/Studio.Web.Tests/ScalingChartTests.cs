@@ -78,6 +78,11 @@ public class ScalingChartTests
         var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, [new ScatterPoint(1.2e6, 0.5, "a", "g"), new ScatterPoint(3e6, 0.6, "b", "g")]));
         Assert.Equal(["2M"], cut.FindAll("[data-x-tick]").Select(t => t.TextContent));
 
+        // Scores of 0 (a teacher that draws nothing recognisable yet) sit on an axis that starts at 0, not below.
+        var zeros = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, [new ScatterPoint(2e6, 0, "a", "g")]).Add(c => c.References, [new ReferenceLine("teacher", 0)]));
+        Assert.Equal("0", zeros.FindAll("[data-y-tick]")[0].TextContent);
+        Assert.DoesNotContain(zeros.FindAll("[data-y-tick]"), t => t.TextContent.StartsWith('-'));
+
         var empty = ctx.Render<ScatterChart>(p => p.Add(c => c.EmptyText, "Nothing evaluated."));
         Assert.Empty(empty.FindAll("[data-point]"));
         Assert.Contains("Nothing evaluated.", empty.Markup);

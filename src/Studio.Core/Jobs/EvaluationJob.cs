@@ -34,7 +34,8 @@ public class EvaluationJob(
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
         {
             var found = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == evaluationId, CancellationToken.None);
-            if (found is null || found.State != EvaluationState.Queued) return;
+            // Running: Hangfire handed the job out again because the worker that ran it died; it starts over.
+            if (found is null || found.State is EvaluationState.Completed or EvaluationState.Failed) return;
             row = found;
             string? checkpointPath = null;
             if (row.CheckpointId is { } checkpointId)

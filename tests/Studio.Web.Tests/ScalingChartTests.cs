@@ -45,7 +45,7 @@ public class ScalingChartTests
             new(1e7, 0.9, "large", Scaling.VisionGroup), new(1e5, 0.5, "small", Scaling.VisionGroup),
             new(1e6, 0.8, "base", Scaling.VisionGroup), new(1e6, 0.6, "base naive", Scaling.NaiveGroup),
         ];
-        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points).Add(c => c.References, [new ReferenceLine("teacher", 0.95)])
+        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points).Add(c => c.References, [new ReferenceLine("teacher", 0.95, 1e8)])
             .Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
 
         Assert.Equal("true", cut.Find("svg").GetAttribute("data-log-x"));
@@ -57,9 +57,9 @@ public class ScalingChartTests
         Assert.Single(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] rect"));
         // Log scale: 1e5, 1e6 and 1e7 parameters are equally far apart, and the ticks are decades.
         var cx = cut.FindAll($"[data-group='{Scaling.VisionGroup}'] circle").Select(c => Attr(c, "cx")).ToArray();
-        Assert.Equal(cx[1] - cx[0], cx[2] - cx[1], 0);
+        Assert.Equal(cx[1] - cx[0], cx[2] - cx[1], 0.5); // attributes are rounded to 0.1 px
         Assert.True(cx[1] - cx[0] > 100, $"{cx[0]} {cx[1]}");
-        Assert.Equal(["100k", "1M", "10M"], cut.FindAll("[data-x-tick]").Select(t => t.TextContent));
+        Assert.Equal(["100k", "1M", "10M", "100M"], cut.FindAll("[data-x-tick]").Select(t => t.TextContent));
         // Higher scores are drawn higher (SVG y grows downwards); the teacher's line is above them all.
         var cy = cut.FindAll($"[data-group='{Scaling.VisionGroup}'] circle").Select(c => Attr(c, "cy")).ToArray();
         Assert.True(cy[0] > cy[1] && cy[1] > cy[2]);
@@ -67,6 +67,10 @@ public class ScalingChartTests
         Assert.Equal(0.95, Attr(teacher, "data-y"));
         Assert.True(Attr(teacher, "y1") < cy[2]);
         Assert.Equal("6 4", teacher.GetAttribute("stroke-dasharray"));
+        // The teacher's own size (1e8) is one more decade to the right, on its line.
+        var teacherPoint = cut.Find("circle[data-reference-point=teacher]");
+        Assert.Equal(cx[2] - cx[1], Attr(teacherPoint, "cx") - cx[2], 0.5);
+        Assert.Equal(Attr(teacher, "y1"), Attr(teacherPoint, "cy"));
         Assert.Contains("teacher", cut.Find("[data-reference-label]").TextContent);
         Assert.Equal([Scaling.VisionGroup, Scaling.NaiveGroup, "teacher"], cut.FindAll("[data-legend]").Select(l => l.GetAttribute("data-legend")));
     }

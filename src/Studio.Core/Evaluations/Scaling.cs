@@ -11,8 +11,8 @@ public sealed record EvaluationMetric(string Key, string Label, bool LowerIsBett
 /// <summary>A point of a scatter chart: x, y, what it is (label) and which series it belongs to (group).</summary>
 public sealed record ScatterPoint(double X, double Y, string Label, string Group);
 
-/// <summary>A horizontal reference line (the teacher's score).</summary>
-public sealed record ReferenceLine(string Label, double Y);
+/// <summary>A horizontal reference line (the teacher's score), marked at <paramref name="X"/> (the teacher's own size) when given.</summary>
+public sealed record ReferenceLine(string Label, double Y, double? X = null);
 
 /// <summary>The paper's scaling figure from stored evaluations: student size against an evaluation metric.</summary>
 public static class Scaling
@@ -67,7 +67,7 @@ public static class Scaling
                 $"{runName(v.RunId!.Value)} · {v.SizeLabel} · step {v.Step}", GroupOf(v)))
             .ToList();
         var references = teachers.Where(v => metric.Value(v) is { } y && double.IsFinite(y))
-            .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value))
+            .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value, v.EncoderParameters))
             .ToList();
         return (points, references);
     }

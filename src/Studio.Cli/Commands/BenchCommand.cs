@@ -12,6 +12,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchLoadCommand.Create());
         command.Subcommands.Add(BenchSampleCommand.Create());
         command.Subcommands.Add(BenchDistillCommand.Create());
+        command.Subcommands.Add(BenchSeriesCommand.Create());
         return command;
     }
 }

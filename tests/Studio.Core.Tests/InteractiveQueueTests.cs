@@ -10,7 +10,15 @@ using Studio.Ml.Distillation;
 
 namespace Studio.Core.Tests;
 
+/// <summary>
+/// Hangfire keeps process-wide state (its log provider, bound to the host's logger factory; JobStorage.Current): the
+/// test that starts a real host runs alone, and hands Hangfire back its default log provider when the host is gone.
+/// </summary>
+[CollectionDefinition(nameof(HangfireHostCollection), DisableParallelization = true)]
+public class HangfireHostCollection;
+
 /// <summary>Generations and evaluations have job slots of their own, so they never wait for a run to finish.</summary>
+[Collection(nameof(HangfireHostCollection))]
 public class InteractiveQueueTests
 {
     [Fact]
@@ -63,11 +71,11 @@ public class InteractiveQueueTests
         builder.Services.AddSingleton<IGenerationExecutor>(new InstantImages());
         builder.Services.AddStudioCore(options);
         builder.Services.AddStudioWorker(options, "test");
-        using var host = builder.Build();
-        await host.Services.MigrateStudioDatabaseAsync();
-        await host.StartAsync();
+        var host = builder.Build();
         try
         {
+            await host.Services.MigrateStudioDatabaseAsync();
+            await host.StartAsync();
             var runs = host.Services.GetRequiredService<RunService>();
             var queued = await runs.CreateAsync("holds the slot", "stages: []", "default");
             await run.Started.Task.WaitAsync(TimeSpan.FromSeconds(60));
@@ -87,7 +95,12 @@ public class InteractiveQueueTests
         {
             run.Release.TrySetResult();
             await host.StopAsync();
+            host.Dispose();
+            // The disposed host's logger factory must not stay Hangfire's log provider for the other tests' storages.
+            Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         }
+        // What the other tests do next: a storage of their own, which logs through Hangfire's provider.
+        _ = new Hangfire.Storage.SQLite.SQLiteStorage(Path.Combine(data, "after-the-host.db"));
     }
 
     static async Task<T> WaitAsync<T>(IDbContextFactory<StudioDbContext> db, Func<StudioDbContext, Task<T>> read, Func<T, bool> done)

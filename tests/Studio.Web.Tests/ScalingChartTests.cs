@@ -173,3 +173,87 @@ public class ScalingChartTests
         EncoderParameters = parameters, Semantics = semantics, Text = semantics / 2, ImageQualityFrechet = 10, FrechetAll = 12, Progress = 1,
     };
 }
+
+/// <summary>The run page's checkpoints table: each checkpoint's latest evaluation, and Evaluate for researchers only.</summary>
+public class RunDetailEvaluationTests
+{
+    sealed class RecordingJobs : IBackgroundJobClient
+    {
+        public List<(Job Job, string Queue)> Created { get; } = [];
+        public string Create(Job job, IState state)
+        {
+            Created.Add((job, (state as EnqueuedState)?.Queue ?? ""));
+            return Created.Count.ToString();
+        }
+        public bool ChangeState(string jobId, IState state, string expectedState) => true;
+    }
+
+    sealed class NoBroadcast : IRunBroadcaster
+    {
+        public Task PublishAsync(RunBatch batch, CancellationToken ct = default) => Task.CompletedTask;
+    }
+
+    static async Task<(BunitContext Context, RecordingJobs Jobs, int RunId, int Evaluated, int Fresh)> NewContextAsync(bool researcher)
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-rundetail-").FullName;
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
+        var options = new StudioOptions { DataDirectory = data };
+        var jobs = new RecordingJobs();
+        var feed = new EvaluationFeed();
+        ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
+        ctx.Services.AddSingleton(new RunData(db));
+        ctx.Services.AddSingleton(new RunFeed());
+        ctx.Services.AddSingleton(new Studio.Core.Runs.RunService(db, jobs, new NoBroadcast(), options));
+        ctx.Services.AddSingleton(feed);
+        ctx.Services.AddSingleton(new EvaluationService(db, jobs, feed, options));
+        var auth = ctx.AddAuthorization();
+        auth.SetAuthorized(researcher ? "rhea" : "vera");
+        if (researcher) auth.SetPolicies(StudioRoles.CanChange);
+
+        await using var seed = db.CreateDbContext();
+        var run = new Run { Name = "small", State = RunState.Completed, ConfigYaml = RunPresets.Find("toy-study-small").Create().ToYaml() };
+        seed.Runs.Add(run);
+        await seed.SaveChangesAsync();
+        var evaluated = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-10"), Step = 10 };
+        var fresh = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-20"), Step = 20 };
+        seed.Checkpoints.AddRange(evaluated, fresh);
+        await seed.SaveChangesAsync();
+        seed.Evaluations.Add(new CheckpointEvaluation
+        {
+            RunId = run.Id, CheckpointId = evaluated.Id, Step = 10, Pipeline = "toy", Encoder = "run · step 10", SizeLabel = "toy-small", Loss = "vision",
+            State = EvaluationState.Completed, PromptsPerCategory = 10, Seeds = 1, Steps = 20, Guidance = 3.5, Semantics = 0.4, Text = 0.125, ImageQualityFrechet = 12.5,
+        });
+        await seed.SaveChangesAsync();
+        return (ctx, jobs, run.Id, evaluated.Id, fresh.Id);
+    }
+
+    [Fact]
+    public async Task ResearchersEvaluateACheckpointAndSeeItsScoresViewersOnlySeeThem()
+    {
+        var (ctx, jobs, runId, _, _) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count));
+        // Newest checkpoint first: step 20 (not evaluated), step 10 (evaluated).
+        var cells = cut.FindAll("[data-testid=checkpoint-evaluation]");
+        Assert.Equal("", cells[0].TextContent.Trim());
+        Assert.Contains("semantics 0.4 · text 0.125 · FD 12.5", cells[1].TextContent);
+        Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluate]").Count);
+
+        cut.FindAll("[data-testid=checkpoint-evaluate]")[0].Click();
+        cut.WaitForAssertion(() => Assert.Contains("queued 0%", cut.FindAll("[data-testid=checkpoint-evaluation]")[0].TextContent));
+        var (job, queue) = Assert.Single(jobs.Created);
+        Assert.Equal(("EvaluationJob", "interactive"), (job.Type.Name, queue));
+
+        var (viewerCtx, viewerJobs, viewerRunId, _, _) = await NewContextAsync(researcher: false);
+        await using var __ = viewerCtx;
+        var viewer = viewerCtx.Render<RunDetail>(p => p.Add(c => c.Id, viewerRunId));
+        viewer.WaitForAssertion(() => Assert.Contains("semantics 0.4", viewer.FindAll("[data-testid=checkpoint-evaluation]")[1].TextContent));
+        Assert.Empty(viewer.FindAll("[data-testid=checkpoint-evaluate]"));
+        Assert.Empty(viewerJobs.Created);
+    }
+}

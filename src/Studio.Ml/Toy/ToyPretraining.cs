@@ -19,19 +19,19 @@ namespace Studio.Ml.Toy;
 public sealed record ToyPretrainingOptions
 {
     public int Seed { get; init; } = 1;
-    public int BatchSize { get; init; } = 8;
+    public int BatchSize { get; init; } = 32;
     /// <summary>Stage A: autoencoder updates, learning rate (cosine after a warm-up) and KL weight.</summary>
-    public int VaeSteps { get; init; } = 30;
-    public double VaeLearningRate { get; init; } = 1e-3;
+    public int VaeSteps { get; init; } = 1000;
+    public double VaeLearningRate { get; init; } = 2e-3;
     public double KlWeight { get; init; } = 1e-4;
     /// <summary>Stage B: text-to-image updates and learning rate.</summary>
-    public int FluxSteps { get; init; } = 60;
-    public double FluxLearningRate { get; init; } = 5e-4;
+    public int FluxSteps { get; init; } = 3500;
+    public double FluxLearningRate { get; init; } = 1e-3;
     /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
-    public int PoolSize { get; init; } = 256;
+    public int PoolSize { get; init; } = 8192;
     /// <summary>Held-out prompts of the fixed evaluation losses.</summary>
     public int EvalSize { get; init; } = 64;
-    public int CheckpointEvery { get; init; } = 10;
+    public int CheckpointEvery { get; init; } = 250;
     public int LogEvery { get; init; } = 10;
     public ToyTeacherArchitecture Architecture { get; init; } = ToyTeacherArchitecture.Default;
 }

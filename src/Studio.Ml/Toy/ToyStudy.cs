@@ -172,7 +172,7 @@ public static class ToyStudy
                 }
                 canvas.Save();
                 canvas.Translate(bx + bw / 2, top + plotHeight + 8);
-                canvas.RotateDegrees(35);
+                canvas.RotateDegrees(60);
                 var label = row.Student == "teacher" ? "teacher" : $"{row.Student}{(row.Loss == "naive" ? " naive" : "")}";
                 canvas.DrawText(label, 0, 8, SKTextAlign.Left, small, ink);
                 canvas.Restore();

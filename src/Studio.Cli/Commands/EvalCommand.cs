@@ -22,6 +22,7 @@ public static class EvalCommand
         var seeds = new Option<int>("--seeds") { Description = "images per prompt (seeds 0..N-1)", DefaultValueFactory = _ => defaults.Seeds };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => defaults.Steps };
         var guidance = new Option<double>("--guidance") { DefaultValueFactory = _ => defaults.Guidance };
+        var trueCfg = new Option<double>("--true-cfg") { Description = "true classifier-free guidance scale against the empty prompt (1: off)", DefaultValueFactory = _ => defaults.TrueCfgScale };
         var maxLength = new Option<int>("--max-sequence-length") { Description = "T5 tokens per prompt (the toy teacher's 32)", DefaultValueFactory = _ => defaults.MaxSequenceLength };
         var batch = new Option<int>("--batch") { Description = "prompts per pipeline call", DefaultValueFactory = _ => defaults.BatchSize };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
@@ -29,14 +30,14 @@ public static class EvalCommand
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images" };
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
         {
-            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, maxLength, batch, dtype, report, sheet,
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet,
         };
         command.SetAction((parse, cancel) =>
         {
             var options = new ToyEvaluationOptions
             {
                 Split = parse.GetValue(prompts)!, PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds),
-                Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), MaxSequenceLength = parse.GetValue(maxLength),
+                Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), TrueCfgScale = parse.GetValue(trueCfg), MaxSequenceLength = parse.GetValue(maxLength),
                 BatchSize = parse.GetValue(batch),
             };
             var type = parse.GetValue(dtype) switch

@@ -15,8 +15,8 @@ public sealed record FluxConditioning(Tensor PromptEmbeds, Tensor PooledPromptEm
 
 /// <summary>
 /// The denoising loop of diffusers' `FluxPipeline`, from conditioning to final packed latents: Euler steps over the
-/// dynamically shifted flow-matching schedule with embedded guidance (FLUX.1-dev; no classifier-free guidance), or
-/// without guidance for FLUX.1-schnell.
+/// dynamically shifted flow-matching schedule with embedded guidance (FLUX.1-dev), or without guidance for
+/// FLUX.1-schnell; optionally with diffusers' "true" classifier-free guidance against a negative prompt.
 /// </summary>
 public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerScheduler scheduler)
 {
@@ -50,8 +50,9 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
     /// <summary>Runs every step of <paramref name="schedule"/> and returns the final packed latents (model space: unpack and unscale before the VAE).</summary>
     /// <param name="guidance">The embedded guidance scale (FLUX.1-dev); ignored by a model without a guidance embedder.</param>
     /// <param name="onStep">Called after each step with its index (progress reporting).</param>
+    /// <param name="trueCfg">The negative prompt's conditioning and the scale: velocity = negative + scale * (positive - negative).</param>
     public Tensor Denoise(Tensor latents, int latentHeight, int latentWidth, FlowMatchSchedule schedule, FluxConditioning conditioning,
-        double guidance, Action<int>? onStep = null)
+        double guidance, Action<int>? onStep = null, (FluxConditioning Negative, double Scale)? trueCfg = null)
     {
         var batch = latents.shape[0];
         using var _ = no_grad();
@@ -60,6 +61,8 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
         var pooled = conditioning.PooledPromptEmbeds.to_type(DType);
         var imageIds = LatentPacking.ImageIds(latentHeight / 2, latentWidth / 2, DType);
         var textIds = LatentPacking.TextIds(embeds.shape[1], DType);
+        var negativeEmbeds = trueCfg?.Negative.PromptEmbeds.to_type(DType);
+        var negativePooled = trueCfg?.Negative.PooledPromptEmbeds.to_type(DType);
         var guidanceVector = transformer.Config.GuidanceEmbeds ? full(batch, guidance, dtype: ScalarType.Float32) : null;
         var current = latents.to_type(DType);
         for (var i = 0; i < schedule.Steps; i++)
@@ -68,6 +71,11 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
             // As the pipeline: the timestep is cast to the latents' dtype, then divided by 1000.
             var timestep = full(batch, schedule.Timesteps[i], dtype: ScalarType.Float32).to_type(current.dtype) / 1000;
             var velocity = transformer.forward(current, embeds, pooled, timestep, imageIds, textIds, guidanceVector);
+            if (trueCfg is { Scale: var scale })
+            {
+                var negativeVelocity = transformer.forward(current, negativeEmbeds!, negativePooled!, timestep, imageIds, textIds, guidanceVector);
+                velocity = negativeVelocity + scale * (velocity - negativeVelocity);
+            }
             var previous = current;
             current = schedule.Step(velocity, i, current).MoveToOuterDisposeScope();
             previous.Dispose();

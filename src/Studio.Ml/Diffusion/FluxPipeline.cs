@@ -10,8 +10,14 @@ namespace Studio.Ml.Diffusion;
 /// <summary>One text-to-image call: every prompt gets one image; one seed draws the noise of the whole batch.</summary>
 /// <param name="MaxSequenceLength">T5 tokens per prompt; null: 512 for a guidance-embedded model (FLUX.1-dev), 256 otherwise (schnell).</param>
 /// <param name="VaeTileSize">Decode in overlapping tiles of this many pixels (large images on little memory); null: in one piece.</param>
+/// <param name="TrueCfgScale">diffusers' `true_cfg_scale`: above 1 with a <paramref name="NegativePrompt"/>, every step also
+/// runs the transformer on the negative prompt and takes negative + scale * (positive - negative).</param>
+/// <param name="NegativePrompt">The negative prompt of every image ("" is the empty prompt); null: no true CFG.</param>
 public sealed record FluxRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Width, int Height,
-    int? MaxSequenceLength = null, int? VaeTileSize = null);
+    int? MaxSequenceLength = null, int? VaeTileSize = null, double TrueCfgScale = 1.0, string? NegativePrompt = null)
+{
+    public bool DoesTrueCfg => TrueCfgScale > 1 && NegativePrompt is not null;
+}
 
 /// <summary>
 /// diffusers' `FluxPipeline` on a diffusers folder (`model_index.json`, `transformer/`, `vae/`, `text_encoder/` CLIP-L,
@@ -124,13 +130,18 @@ public sealed class FluxPipeline : IDisposable
 
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        using var conditioning = EncodePrompts(request.Prompts, request.MaxSequenceLength ?? DefaultMaxSequenceLength, textEncoder2);
+        var maxSequenceLength = request.MaxSequenceLength ?? DefaultMaxSequenceLength;
+        using var conditioning = EncodePrompts(request.Prompts, maxSequenceLength, textEncoder2);
+        using var negative = request.DoesTrueCfg
+            ? EncodePrompts(Enumerable.Repeat(request.NegativePrompt!, request.Prompts.Count).ToList(), maxSequenceLength, textEncoder2)
+            : null;
         Lap("encode prompts");
 
         var generator = new Generator((ulong)request.Seed, CPU);
         var latents = denoiser.InitialLatents(request.Prompts.Count, latentHeight, latentWidth, generator);
         var schedule = denoiser.Schedule(request.Steps, latentHeight, latentWidth);
-        latents = denoiser.Denoise(latents, latentHeight, latentWidth, schedule, conditioning, request.Guidance, onStep);
+        latents = denoiser.Denoise(latents, latentHeight, latentWidth, schedule, conditioning, request.Guidance, onStep,
+            negative is null ? null : (negative, request.TrueCfgScale));
         Lap("denoise");
 
         var vaeLatents = Vae.UnscaleLatents(LatentPacking.Unpack(latents, latentHeight, latentWidth).to_type(Vae.DType));

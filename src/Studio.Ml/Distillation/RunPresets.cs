@@ -19,13 +19,13 @@ public static class RunPresets
             Paper),
         new("toy", "Toy: CPU in 15 minutes",
             "A toy-base student from the built-in toy teacher on toy prompts of every criterion; no download, a 2-core CPU.",
-            () => Toy("toy-base", "toy-base", "vision")),
-        new("toy-study-small", "Toy study: small student", "The scaling study's smallest student (toy-small).", () => Toy("toy-study-small", "toy-small", "vision")),
-        new("toy-study-base", "Toy study: base student", "The scaling study's middle student (toy-base).", () => Toy("toy-study-base", "toy-base", "vision")),
-        new("toy-study-large", "Toy study: large student", "The scaling study's largest student (toy-large).", () => Toy("toy-study-large", "toy-large", "vision")),
+            () => Toy("toy-base", "toy-base", "vision", updates: 8000)),
+        new("toy-study-small", "Toy study: small student", "The scaling study's smallest student (toy-small).", () => Toy("toy-study-small", "toy-small", "vision", StudyUpdates)),
+        new("toy-study-base", "Toy study: base student", "The scaling study's middle student (toy-base).", () => Toy("toy-study-base", "toy-base", "vision", StudyUpdates)),
+        new("toy-study-large", "Toy study: large student", "The scaling study's largest student (toy-large).", () => Toy("toy-study-large", "toy-large", "vision", StudyUpdates)),
         new("toy-study-naive", "Toy study: naive baseline (base)",
             "The ablation: the middle student trained on embedding MSE against the teacher's T5 instead of the vision loss.",
-            () => Toy("toy-study-naive", "toy-base", "naive")),
+            () => Toy("toy-study-naive", "toy-base", "naive", StudyUpdates)),
     ];
 
     public static RunPreset Find(string key) =>
@@ -61,11 +61,15 @@ public static class RunPresets
         };
     }
 
+    /// <summary>Updates of each scaling-study run: about 3 minutes each on an idle 2-core CPU.</summary>
+    const int StudyUpdates = 2000;
+
     /// <summary>
-    /// A toy run: 64 px (the toy teacher's size), 8-step trajectories, 400 updates of batch 8 (measured at 0.4-0.5
-    /// updates/s on a loaded 2-core machine), checkpoints and samples every 100 updates.
+    /// A toy run: 64 px (the toy teacher's size), 8-step trajectories, batch 8, validation every 200 updates,
+    /// checkpoints and samples every 1,000 (a quarter of a shorter run). The default run's 8,000 updates took 8.5 min
+    /// end to end with `studio distill` on an idle 2-core CPU (15 updates/s), so about 15 on a busy or slower one.
     /// </summary>
-    static RunConfig Toy(string name, string student, string loss) => new()
+    static RunConfig Toy(string name, string student, string loss, int updates) => new()
     {
         Name = name,
         Teacher = new TeacherConfig { Pipeline = "toy", Dtype = "float32" },
@@ -74,14 +78,14 @@ public static class RunPresets
         Loss = loss,
         Trajectory = new TrajectoryConfig { Steps = 8 },
         Optimizer = new OptimizerConfig { Lr = 1e-3, BatchSize = 8 },
-        Stages = [new StageConfig { Name = "toy", Resolution = 64, Updates = 400, Prompts = [new PromptSource { Set = "toy:train" }] }],
-        Checkpoints = new CheckpointConfig { Every = 100, Keep = 3 },
+        Stages = [new StageConfig { Name = "toy", Resolution = 64, Updates = updates, Prompts = [new PromptSource { Set = "toy:train" }] }],
+        Checkpoints = new CheckpointConfig { Every = Math.Min(1000, updates / 4), Keep = 3 },
         Samples = new SampleConfig
         {
-            Every = 100, Steps = 20, Seeds = [0],
+            Every = Math.Min(1000, updates / 4), Steps = 20, Seeds = [0],
             Prompts = ["a red circle and a blue square", "three small green stars", "a sign that says 'CAT'"],
         },
-        Validation = new ValidationConfig { Every = 50, Prompts = [new PromptSource { Set = "toy:heldout" }], PromptsPerCategory = 8, Noises = 2 },
+        Validation = new ValidationConfig { Every = 200, Prompts = [new PromptSource { Set = "toy:heldout" }], PromptsPerCategory = 8, Noises = 2 },
         Device = "cpu",
     };
 }

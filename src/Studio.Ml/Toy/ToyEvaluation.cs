@@ -19,6 +19,8 @@ public sealed record ToyEvaluationOptions
     public int Seeds { get; init; } = 1;
     public int Steps { get; init; } = 20;
     public double Guidance { get; init; } = 3.5;
+    /// <summary>True classifier-free guidance against the empty prompt when above 1 (diffusers' true_cfg_scale); 1: off.</summary>
+    public double TrueCfgScale { get; init; } = 1.0;
     /// <summary>T5 tokens per prompt: the toy teacher was trained on 32.</summary>
     public int MaxSequenceLength { get; init; } = RunPresets.ToyTextLength;
     /// <summary>Prompts per pipeline call.</summary>
@@ -126,7 +128,8 @@ public static class ToyEvaluation
                 cancel.ThrowIfCancellationRequested();
                 var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
                 var request = new FluxRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
-                    options.Steps, options.Guidance, ToyImage.Size, ToyImage.Size, options.MaxSequenceLength);
+                    options.Steps, options.Guidance, ToyImage.Size, ToyImage.Size, options.MaxSequenceLength,
+                    TrueCfgScale: options.TrueCfgScale, NegativePrompt: options.TrueCfgScale > 1 ? "" : null);
                 using var generated = pipeline.Generate(request, textEncoder2: textEncoder2);
                 using var signed = generated.Images * 2 - 1;
                 images.AddRange(ToyImage.Unstack(signed));

@@ -79,6 +79,38 @@ public class FluxPipelineTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tiny
     }
 
     [Fact]
+    public void TrueCfgStepsAlongNegativePlusScaleTimesTheDifference()
+    {
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var positive = pipeline.EncodePrompts(Prompts, 32);
+        using var negative = pipeline.EncodePrompts(["", ""], 32);
+        var denoiser = new FluxDenoiser(pipeline.Transformer, pipeline.Scheduler);
+        var (h, w) = FluxDenoiser.LatentSize(12, 16, pipeline.Vae.Config.DownscaleFactor);
+        var start = denoiser.InitialLatents(2, h, w, new Generator(5, CPU));
+        var schedule = denoiser.Schedule(1, h, w);
+
+        // One Euler step is linear in the velocity: x + dt (n + 3 (p - n)) = 3 (x + dt p) - 2 (x + dt n).
+        var alongPositive = denoiser.Denoise(start, h, w, schedule, positive, 3.5);
+        var alongNegative = denoiser.Denoise(start, h, w, schedule, negative, 3.5);
+        var guided = denoiser.Denoise(start, h, w, schedule, positive, 3.5, trueCfg: (negative, 3.0));
+        var expected = 3 * alongPositive - 2 * alongNegative;
+        Assert.True(guided.allclose(expected, rtol: 1e-4, atol: 1e-5), $"max diff {(guided - expected).abs().max().item<float>()}");
+
+        // Through the pipeline: scale 1 or no negative prompt is plain sampling; a negative prompt equal to the prompt
+        // changes nothing at any scale.
+        var request = Request(11) with { Prompts = [Prompts[0]] };
+        using var plain = pipeline.Generate(request);
+        using var scaleOne = pipeline.Generate(request with { TrueCfgScale = 1.0, NegativePrompt = "" });
+        using var samePrompt = pipeline.Generate(request with { TrueCfgScale = 4.0, NegativePrompt = Prompts[0] });
+        using var emptyNegative = pipeline.Generate(request with { TrueCfgScale = 4.0, NegativePrompt = "" });
+        Assert.True(plain.Images.equal(scaleOne.Images).all().item<bool>());
+        Assert.True(plain.Images.allclose(samePrompt.Images, atol: 1e-6), "a negative prompt equal to the prompt changed the image");
+        Assert.False(plain.Images.allclose(emptyNegative.Images, atol: 1e-3), "true CFG against the empty prompt changed nothing");
+    }
+
+    [Fact]
     public void BadInputsAreRefusedWithTheReason()
     {
         using var pipeline = FluxPipeline.Load(tiny.Folder);

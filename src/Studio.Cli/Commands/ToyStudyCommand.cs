@@ -20,10 +20,11 @@ public static class ToyStudyCommand
         var count = new Option<int>("--count") { Description = "held-out prompts per category (5 categories)", DefaultValueFactory = _ => defaults.Evaluation.PromptsPerCategory };
         var seeds = new Option<int>("--seeds") { Description = "images per prompt", DefaultValueFactory = _ => defaults.Evaluation.Seeds };
         var steps = new Option<int>("--steps") { Description = "sampling steps of the evaluation", DefaultValueFactory = _ => defaults.Evaluation.Steps };
+        var trueCfg = new Option<double>("--true-cfg") { Description = "true classifier-free guidance scale of the evaluation, against the empty prompt (1: off)", DefaultValueFactory = _ => defaults.Evaluation.TrueCfgScale };
         var presets = new Option<string[]>("--preset") { Description = "run presets to distil (repeat; default: the four study presets)", AllowMultipleArgumentsPerToken = true };
         var command = new Command("study", "Distil three student sizes and the naive baseline from the toy teacher, evaluate all on held-out prompts.")
         {
-            output, teacher, updates, count, seeds, steps, presets,
+            output, teacher, updates, count, seeds, steps, trueCfg, presets,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -33,7 +34,7 @@ public static class ToyStudyCommand
                 Presets = chosen.Select(k => RunPresets.Find(k).Key).ToList(),
                 Teacher = parse.GetValue(teacher)!,
                 Updates = parse.GetValue(updates),
-                Evaluation = defaults.Evaluation with { PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds), Steps = parse.GetValue(steps) },
+                Evaluation = defaults.Evaluation with { PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds), Steps = parse.GetValue(steps), TrueCfgScale = parse.GetValue(trueCfg) },
             };
             TorchRuntime.Initialise();
             var folder = parse.GetValue(output)!.FullName;

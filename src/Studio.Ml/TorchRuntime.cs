@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace Studio.Ml;
@@ -15,6 +16,7 @@ public static class TorchRuntime
         {
             if (!_initialised)
             {
+                KeepFreedMemory();
                 LoadBackend();
                 _initialised = true;
             }
@@ -27,6 +29,29 @@ public static class TorchRuntime
         // Touching the backend forces the native library to load; failures surface here with TorchSharp's message.
         using var probe = torch.zeros(1);
     }
+
+    /// <summary>
+    /// glibc returns freed blocks of 128 KB and more to the kernel at once (mmap) and trims the heap's top, so every
+    /// CPU forward pass faults its activations in again page by page. Serving blocks up to 32 MB from the heap and
+    /// never trimming it keeps them: T5-Base float32 (batch 8 x 77) went from 1.08-1.20 s to 0.72 s per forward
+    /// (`studio bench t5`, idle 2-core machine). The cost: resident memory stays at its peak. No-op off glibc.
+    /// </summary>
+    static void KeepFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            mallopt(MmapThreshold, 32 << 20);
+            mallopt(TrimThreshold, int.MaxValue);
+            mallopt(TopPad, 256 << 20);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
+
+    const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3;
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    static extern int mallopt(int parameter, int value);
 
     public static string Describe() =>
         torch.cuda.is_available()

@@ -21,22 +21,6 @@ namespace Studio.Web.Tests;
 public class NewRunFormTests
 {
     /// <summary>Records what would be enqueued.</summary>
-    sealed class RecordingJobs : IBackgroundJobClient
-    {
-        public List<(Job Job, string Queue)> Created { get; } = [];
-        public string Create(Job job, IState state)
-        {
-            Created.Add((job, (state as EnqueuedState)?.Queue ?? ""));
-            return Created.Count.ToString();
-        }
-        public bool ChangeState(string jobId, IState state, string expectedState) => true;
-    }
-
-    sealed class NoBroadcast : IRunBroadcaster
-    {
-        public Task PublishAsync(RunBatch batch, CancellationToken ct = default) => Task.CompletedTask;
-    }
-
     static (BunitContext Context, RecordingJobs Jobs, IDbContextFactory<StudioDbContext> Db) NewContext()
     {
         var data = Directory.CreateTempSubdirectory("studio-web-newrun-").FullName;

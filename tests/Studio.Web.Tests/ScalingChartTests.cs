@@ -20,12 +20,6 @@ namespace Studio.Web.Tests;
 /// <summary>The scaling chart (student size against an evaluation metric) and the Compare page that feeds it.</summary>
 public class ScalingChartTests
 {
-    sealed class NoJobs : IBackgroundJobClient
-    {
-        public string Create(Job job, IState state) => "1";
-        public bool ChangeState(string jobId, IState state, string expectedState) => true;
-    }
-
     static BunitContext NewContext()
     {
         var ctx = new BunitContext();
@@ -103,7 +97,7 @@ public class ScalingChartTests
         ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
         ctx.Services.AddSingleton(new RunData(db));
         ctx.Services.AddSingleton(feed);
-        ctx.Services.AddSingleton(new EvaluationService(db, new NoJobs(), feed, options));
+        ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), feed, options));
         var auth = ctx.AddAuthorization();
         auth.SetAuthorized(researcher ? "rhea" : "vera");
         if (researcher) auth.SetPolicies(StudioRoles.CanChange);
@@ -177,22 +171,6 @@ public class ScalingChartTests
 /// <summary>The run page's checkpoints table: each checkpoint's latest evaluation, and Evaluate for researchers only.</summary>
 public class RunDetailEvaluationTests
 {
-    sealed class RecordingJobs : IBackgroundJobClient
-    {
-        public List<(Job Job, string Queue)> Created { get; } = [];
-        public string Create(Job job, IState state)
-        {
-            Created.Add((job, (state as EnqueuedState)?.Queue ?? ""));
-            return Created.Count.ToString();
-        }
-        public bool ChangeState(string jobId, IState state, string expectedState) => true;
-    }
-
-    sealed class NoBroadcast : IRunBroadcaster
-    {
-        public Task PublishAsync(RunBatch batch, CancellationToken ct = default) => Task.CompletedTask;
-    }
-
     static async Task<(BunitContext Context, RecordingJobs Jobs, int RunId, int Evaluated, int Fresh)> NewContextAsync(bool researcher)
     {
         var data = Directory.CreateTempSubdirectory("studio-web-rundetail-").FullName;

@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+
+namespace Studio.Core.Live;
+
+/// <summary>
+/// In-process subscriptions to published items: the Blazor circuits of this process subscribe here (they run on the
+/// server, so they need no network hop). A failing subscriber never stops the publisher (a run's reporter, a job).
+/// </summary>
+public abstract class InProcessFeed<T>
+{
+    readonly ConcurrentDictionary<Guid, (Func<T, bool> Wants, Action<T> Handler)> _subscribers = new();
+
+    protected IDisposable Subscribe(Func<T, bool> wants, Action<T> handler)
+    {
+        var id = Guid.NewGuid();
+        _subscribers[id] = (wants, handler);
+        return new Subscription(() => _subscribers.TryRemove(id, out _));
+    }
+
+    protected Task Publish(T item)
+    {
+        foreach (var (wants, handler) in _subscribers.Values)
+            if (wants(item))
+            {
+                try { handler(item); } catch { }
+            }
+        return Task.CompletedTask;
+    }
+
+    sealed class Subscription(Action dispose) : IDisposable
+    {
+        int _disposed;
+        public void Dispose() { if (Interlocked.Exchange(ref _disposed, 1) == 0) dispose(); }
+    }
+}

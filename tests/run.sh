@@ -10,6 +10,10 @@ rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+echo "== tests/run.sh builds the solution in Release and runs every test project. It needs three Debian packages and"
+echo "   installs the missing ones with apt-get (sudo when not root): chromium (the browser tests drive it through"
+echo "   Playwright), postgresql and redis-server (the many-machines tests start private servers in temporary folders)."
+echo "   Everything the tests read is in the repository (tests/fixtures, src/Studio.Ml/Assets); nothing beside it."
 # Debian packages the browser tests need (Playwright drives Debian's chromium; no browser download is possible).
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)

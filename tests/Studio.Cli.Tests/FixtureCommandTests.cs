@@ -1,5 +1,6 @@
 using Studio.Cli;
 using Studio.Ml.Tensors;
+using Studio.Ml.Tests;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,18 +8,10 @@ namespace Studio.Cli.Tests;
 
 public class FixtureCommandTests
 {
-    static string Shared()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return Environment.GetEnvironmentVariable("STUDIO_SHARED") is { Length: > 0 } s
-            ? s : Path.GetFullPath(Path.Combine(dir!.FullName, "..", "shared"));
-    }
-
     [Fact]
     public void FixtureVerbComputesTheT5ReferenceOutputs()
     {
-        var fixture = Path.Combine(Shared(), "fixtures", "models", "t5_encoder_v11");
+        var fixture = TestPaths.Fixture("t5_encoder_v11");
         var output = Path.Combine(Directory.CreateTempSubdirectory("studio-fixture-").FullName, "out.safetensors");
 
         var code = StudioCli.Build().Parse(["fixture", fixture, "--out", output]).Invoke();

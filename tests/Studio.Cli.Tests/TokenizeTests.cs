@@ -6,7 +6,7 @@ namespace Studio.Cli.Tests;
 [Collection("console")]
 public class TokenizeTests
 {
-    static string Golden(string kind) => Path.Combine(TestPaths.Shared, "fixtures", "tokenizers", $"{kind}_golden.jsonl");
+    static string Golden(string kind) => TestPaths.TokenizerGoldens(kind);
 
     [Theory]
     [InlineData("t5")]

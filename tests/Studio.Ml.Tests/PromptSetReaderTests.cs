@@ -91,20 +91,21 @@ public class PromptSetReaderTests
     }
 
     [Fact]
-    public void ThePapersPromptFilesReadWhole()
+    public void PromptFilesInThePapersFormatsReadWhole()
     {
-        var datasets = Path.Combine(TestPaths.Shared, "datasets");
-        var commonText = PromptSetReader.Read(Path.Combine(datasets, "commontext", "CommonText_Test.json"));
-        Assert.Equal(1000, commonText.Prompts.Count);
-        Assert.Equal(0, commonText.SkippedCount);
-        Assert.Equal("A sheep carrying a banner with words 'community'.", commonText.Prompts[0].Text);
-        Assert.Equal(2, commonText.Prompts[0].LineNumber);
+        // tests/fixtures/prompts: a JSON list as CommonText ships it and a one-prompt-per-line file as T2I-CompBench.
+        var prompts = Path.Combine(TestPaths.Fixtures, "prompts");
+        var textRendering = PromptSetReader.Read(Path.Combine(prompts, "text-rendering.json"));
+        Assert.Equal(4, textRendering.Prompts.Count);
+        Assert.Equal(0, textRendering.SkippedCount);
+        Assert.Equal("A fox holding a sign that reads 'autumn'.", textRendering.Prompts[0].Text);
+        Assert.Equal(2, textRendering.Prompts[0].LineNumber);
+        Assert.Equal(5, textRendering.Prompts[3].LineNumber);
 
-        var colourFile = Path.Combine(datasets, "t2i-compbench", "color_val.txt");
-        var colour = PromptSetReader.Read(colourFile);
-        var lines = File.ReadAllLines(colourFile);
-        Assert.Equal(lines.Count(l => l.Trim().Length > 0), colour.Prompts.Count);
-        Assert.Equal(lines.Count(l => l.Trim().Length == 0), colour.EmptyLines.Count);
-        Assert.Equal("a green bench and a blue bowl", colour.Prompts[0].Text);
+        var colour = PromptSetReader.Read(Path.Combine(prompts, "colour.txt"));
+        Assert.Equal(["a red kettle and a green clock", "a yellow chair and a blue lamp", "a purple book and an orange cup"],
+            colour.Prompts.Select(p => p.Text));
+        Assert.Single(colour.EmptyLines);
+        Assert.Equal(4, colour.Prompts[2].LineNumber);
     }
 }

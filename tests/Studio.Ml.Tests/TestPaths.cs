@@ -1,14 +1,15 @@
 namespace Studio.Ml.Tests;
 
-/// <summary>Paths to the repository and to ../shared (fixtures, tokenizers, datasets) beside it.</summary>
+/// <summary>Paths inside the repository: its root and the reference fixtures under tests/fixtures (see its README).</summary>
 public static class TestPaths
 {
     public static string RepoRoot { get; } = FindRepoRoot();
-    /// <summary>STUDIO_SHARED if set, else ../shared beside the repository.</summary>
-    public static string Shared => Environment.GetEnvironmentVariable("STUDIO_SHARED") is { Length: > 0 } s
-        ? s : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
-    public static string Fixture(string name) => Path.Combine(Shared, "fixtures", "models", name);
-    public static string Tokenizers => Path.Combine(Shared, "tokenizers");
+    /// <summary>tests/fixtures: reference outputs made with the Hugging Face implementations.</summary>
+    public static string Fixtures => Path.Combine(RepoRoot, "tests", "fixtures");
+    public static string Fixture(string name) => Path.Combine(Fixtures, "models", name);
+    public static string TokenizerGoldens(string kind) => Path.Combine(Fixtures, "tokenizers", $"{kind}_golden.jsonl");
+    /// <summary>The tokenizers the product ships (src/Studio.Ml/Assets/tokenizers).</summary>
+    public static string Tokenizers => Path.Combine(RepoRoot, "src", "Studio.Ml", "Assets", "tokenizers");
 
     static string FindRepoRoot()
     {

@@ -5,15 +5,16 @@ namespace Studio.Ml.Tests;
 
 public class TokenizerTests
 {
-    static string SharedFolder(string kind) => Path.Combine(TestPaths.Tokenizers, kind);
+    /// <summary>The shipped tokenizer files in the repository (src/Studio.Ml/Assets/tokenizers/{kind}).</summary>
+    static string SourceFolder(string kind) => Path.Combine(TestPaths.Tokenizers, kind);
 
-    // Loading parses a few MB of JSON: load each shared tokenizer once for the tests that only encode.
-    static readonly Lazy<TextTokenizer> SharedT5 = new(() => TextTokenizer.Load(SharedFolder("t5")));
-    static readonly Lazy<TextTokenizer> SharedClip = new(() => TextTokenizer.Load(SharedFolder("clip")));
+    // Loading parses a few MB of JSON: load each tokenizer once for the tests that only encode.
+    static readonly Lazy<TextTokenizer> T5 = new(() => TextTokenizer.Load(SourceFolder("t5")));
+    static readonly Lazy<TextTokenizer> Clip = new(() => TextTokenizer.Load(SourceFolder("clip")));
 
-    /// <summary>The reference ids of ../shared/fixtures/tokenizers/{kind}_golden.jsonl (made with Hugging Face).</summary>
+    /// <summary>The reference ids of tests/fixtures/tokenizers/{kind}_golden.jsonl (made with Hugging Face).</summary>
     static List<(string Text, int[] Ids)> Goldens(string kind) =>
-        File.ReadLines(Path.Combine(TestPaths.Shared, "fixtures", "tokenizers", $"{kind}_golden.jsonl"))
+        File.ReadLines(TestPaths.TokenizerGoldens(kind))
             .Select(line =>
             {
                 using var doc = JsonDocument.Parse(line);
@@ -35,19 +36,19 @@ public class TokenizerTests
     }
 
     [Fact]
-    public void T5MatchesEveryGolden() => AssertMatchesGoldens(SharedT5.Value, "t5");
+    public void T5MatchesEveryGolden() => AssertMatchesGoldens(T5.Value, "t5");
 
     [Fact]
-    public void ClipMatchesEveryGolden() => AssertMatchesGoldens(SharedClip.Value, "clip");
+    public void ClipMatchesEveryGolden() => AssertMatchesGoldens(Clip.Value, "clip");
 
     [Theory]
     [InlineData("t5")]
     [InlineData("clip")]
-    public void BuiltInTokenizersAreTheSharedFilesAndMatchTheGoldens(string kind)
+    public void BuiltInTokenizersAreTheShippedFilesAndMatchTheGoldens(string kind)
     {
         var builtIn = TextTokenizer.BuiltInFolder(kind);
-        foreach (var shared in Directory.GetFiles(SharedFolder(kind)).Where(f => !f.EndsWith(".md")))
-            Assert.Equal(File.ReadAllBytes(shared), File.ReadAllBytes(Path.Combine(builtIn, Path.GetFileName(shared))));
+        foreach (var source in Directory.GetFiles(SourceFolder(kind)).Where(f => !f.EndsWith(".md")))
+            Assert.Equal(File.ReadAllBytes(source), File.ReadAllBytes(Path.Combine(builtIn, Path.GetFileName(source))));
         var tokenizer = TextTokenizer.BuiltIn(kind);
         Assert.Equal(kind, tokenizer.Kind);
         AssertMatchesGoldens(tokenizer, kind);
@@ -56,7 +57,7 @@ public class TokenizerTests
     [Fact]
     public void T5SpecialIdsAreThoseOfT5()
     {
-        var t5 = Assert.IsType<T5Tokenizer>(SharedT5.Value);
+        var t5 = Assert.IsType<T5Tokenizer>(T5.Value);
         Assert.Equal(0, t5.PadId);
         Assert.Equal(1, t5.EosId);
         Assert.Equal(2, t5.UnkId);
@@ -69,14 +70,14 @@ public class TokenizerTests
     [Fact]
     public void T5BreaksScoreTiesAsHuggingFaceDoes()
     {
-        // ../shared/tokenizers/README.md: Hugging Face gives [3, 18, 14817, 1]; the sentencepiece library [3, 14817, 18].
-        Assert.Equal([3, 18, 14817, 1], SharedT5.Value.Encode("----"));
+        // Hugging Face gives [3, 18, 14817, 1]; the sentencepiece library [3, 14817, 18].
+        Assert.Equal([3, 18, 14817, 1], T5.Value.Encode("----"));
     }
 
     [Fact]
     public void T5FusesARunOfUnknownCharactersIntoOneUnk()
     {
-        var t5 = SharedT5.Value;
+        var t5 = T5.Value;
         var golden = Goldens("t5").Single(g => g.Text == "東京の夜景、ネオンサイン").Ids;
         Assert.Equal([3, 2, 1], golden);
         Assert.Equal(golden, t5.Encode("東京の夜景、ネオンサイン"));
@@ -85,7 +86,7 @@ public class TokenizerTests
     [Fact]
     public void T5SplitsAddedTokensOutOfTheRawText()
     {
-        var t5 = SharedT5.Value;
+        var t5 = T5.Value;
         int[] photo = Goldens("t5").Single(g => g.Text == "A photo of a cat").Ids[..^1];
         int[] cat = Goldens("t5").Single(g => g.Text == "cat").Ids[..^1];
         // " cat" after an added token starts with a space, so it is "▁cat" as at the start of a text.
@@ -96,7 +97,7 @@ public class TokenizerTests
     [Fact]
     public void T5PadsWithZeroAndTruncatesKeepingTheEndOfSequence()
     {
-        var t5 = SharedT5.Value;
+        var t5 = T5.Value;
         var (text, ids) = Goldens("t5").Single(g => g.Text == "A photo of a cat");
 
         var padded = t5.Encode(text, maxLength: 77);
@@ -124,7 +125,7 @@ public class TokenizerTests
     [Fact]
     public void ClipPadsWithEndOfTextAndTruncatesKeepingBothEnds()
     {
-        var clip = Assert.IsType<ClipTokenizer>(SharedClip.Value);
+        var clip = Assert.IsType<ClipTokenizer>(Clip.Value);
         Assert.Equal(49406, clip.BosId);
         Assert.Equal(49407, clip.EosId);
         Assert.Equal(49407, clip.PadId);
@@ -147,7 +148,7 @@ public class TokenizerTests
     [Fact]
     public void ClipLowercasesAsPythonDoes()
     {
-        var clip = SharedClip.Value;
+        var clip = Clip.Value;
         // Python: "İ".lower() == "i\u0307"; "ΟΔΟΣ".lower() == "οδος" with a final sigma.
         Assert.Equal(clip.Encode("i\u0307stanbul"), clip.Encode("İstanbul"));
         Assert.Equal(clip.Encode("οδος"), clip.Encode("ΟΔΟΣ"));
@@ -159,7 +160,7 @@ public class TokenizerTests
     public void BatchesBecomeInputIdsAndAttentionMaskTensors()
     {
         TorchRuntime.Initialise();
-        var t5 = SharedT5.Value;
+        var t5 = T5.Value;
         var (ids, mask) = t5.EncodeBatch(["A photo of a cat", "cat"], maxLength: 8);
         using (ids) using (mask)
         {
@@ -175,7 +176,7 @@ public class TokenizerTests
     {
         // A spiece.model as sentencepiece writes T5's: 32000 pieces (pad, eos control; unk unknown), no BOS, the
         // nmt_nfkc map; Hugging Face adds the 100 extra ids after them.
-        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(SharedFolder("t5"), "tokenizer.json")));
+        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(SourceFolder("t5"), "tokenizer.json")));
         var vocab = json.RootElement.GetProperty("model").GetProperty("vocab").EnumerateArray().Take(32000)
             .Select((e, i) => new SentencePiece(e[0].GetString()!, (float)e[1].GetDouble(),
                 i switch { 0 or 1 => PieceType.Control, 2 => PieceType.Unknown, _ => PieceType.Normal }))
@@ -185,7 +186,7 @@ public class TokenizerTests
         var folder = TestPaths.NewTempDirectory("spiece");
         File.WriteAllBytes(Path.Combine(folder, "spiece.model"),
             SentencePieceModelFile.Write(vocab, unkId: 2, bosId: -1, eosId: 1, padId: 0, charsMap));
-        File.Copy(Path.Combine(SharedFolder("t5"), "tokenizer_config.json"), Path.Combine(folder, "tokenizer_config.json"));
+        File.Copy(Path.Combine(SourceFolder("t5"), "tokenizer_config.json"), Path.Combine(folder, "tokenizer_config.json"));
 
         var tokenizer = Assert.IsType<T5Tokenizer>(TextTokenizer.Load(folder));
         AssertMatchesGoldens(tokenizer, "t5");

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Studio.Cli;
 
 /// <summary>
-/// `studio bench distill --config FILE`: the distillation-update workload (../shared/bench/distill-toy.json) through the
+/// `studio bench distill --config FILE`: the distillation-update workload (bench/distill-toy.json) through the
 /// trainer. Prints the float32 update as specified, then the same update with the frozen transformer in bfloat16
 /// (the student's master weights stay float32).
 /// </summary>
@@ -17,7 +17,7 @@ public static class BenchDistillCommand
 {
     public static Command Create()
     {
-        var config = new Option<FileInfo>("--config") { Description = "the workload JSON (e.g. ../shared/bench/distill-toy.json)", Required = true };
+        var config = new Option<FileInfo>("--config") { Description = "the workload JSON (e.g. bench/distill-toy.json)", Required = true };
         var command = new Command("distill", "Time one step-following distillation update with a float32, then a bfloat16 frozen transformer.") { config };
         command.SetAction(parse =>
         {

@@ -10,14 +10,14 @@ using static TorchSharp.torch;
 namespace Studio.Cli;
 
 /// <summary>
-/// `studio bench t5 --config FILE`: the T5 encoder forward workload (../shared/bench/t5-base.json). Prints the float32
+/// `studio bench t5 --config FILE`: the T5 encoder forward workload (bench/t5-base.json). Prints the float32
 /// workload as specified, then the same workload in bfloat16 with its maximum relative error against float32.
 /// </summary>
 public static class BenchT5Command
 {
     public static Command Create()
     {
-        var config = new Option<FileInfo>("--config") { Description = "the workload JSON (e.g. ../shared/bench/t5-base.json)", Required = true };
+        var config = new Option<FileInfo>("--config") { Description = "the workload JSON (e.g. bench/t5-base.json)", Required = true };
         var command = new Command("t5", "Time the T5 encoder forward workload in float32, then in bfloat16.") { config };
         command.SetAction(parse =>
         {

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Benchmarks;
 
 /// <summary>
-/// The standard distillation-update workload of ../shared/bench/distill-toy.json: a T5 student with its projection, a
+/// The standard distillation-update workload of bench/distill-toy.json: a T5 student with its projection, a
 /// frozen FLUX transformer, precomputed teacher states, and one step-following update per timed call.
 /// </summary>
 public sealed record DistillUpdateWorkload(

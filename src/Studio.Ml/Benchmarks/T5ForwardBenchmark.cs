@@ -41,7 +41,7 @@ public sealed record BenchmarkTimes(double MedianMs, double MinMs, double MaxMs)
 }
 
 /// <summary>
-/// The standard T5 encoder forward workload of ../shared/bench/t5-base.json: a T5 config, batch x seq random ids,
+/// The standard T5 encoder forward workload of bench/t5-base.json: a T5 config, batch x seq random ids,
 /// with or without an attention mask, on the CPU with a fixed thread count, inference only (eval, no autograd).
 /// </summary>
 public sealed record T5ForwardWorkload(

@@ -100,7 +100,7 @@ public sealed class FlowMatchEulerScheduler(FlowMatchSchedulerConfig config)
     public FlowMatchSchedule FluxInference(int steps, int imageSeqLen) => SetTimesteps(PipelineSigmas(steps), MuIfDynamic(imageSeqLen));
 
     /// <summary>
-    /// The step-following distillation schedule (../shared/METHOD.md; DistillT5 calls `set_timesteps(n, mu=mu)`):
+    /// The step-following distillation schedule (docs/METHOD.md; DistillT5 calls `set_timesteps(n, mu=mu)`):
     /// linspace(sigma_max, sigma_min, n) of the scheduler's training table, i.e. linspace(1.0, 0.001, n) for FLUX,
     /// shifted (dynamically by mu, or statically), then a final 0.
     /// </summary>

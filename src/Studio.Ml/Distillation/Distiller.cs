@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Distillation;
 
 /// <summary>
-/// The paper's step-following vision distillation (../shared/METHOD.md). Per batch: fresh noise, one embedded guidance
+/// The paper's step-following vision distillation (docs/METHOD.md). Per batch: fresh noise, one embedded guidance
 /// value, the training sigma schedule shifted for the resolution; at each trajectory step the frozen transformer
 /// predicts the velocity once with the teacher's states (no gradients) and once with the student's; the student is
 /// updated on the float32 MSE between the two, then x moves along the teacher's velocity.

@@ -15,7 +15,7 @@ public static class RunPresets
     public static readonly IReadOnlyList<RunPreset> All =
     [
         new("paper-t5-base", "Paper: T5-Base from FLUX.1-dev, three stages",
-            "The paper's recipe (../shared/METHOD.md): Flan-T5-Base initialisation, CompBench at 512 px, CommonText at 1024 px, then the mix; a GPU node with local FLUX.1-dev and dataset files.",
+            "The paper's recipe (docs/METHOD.md): Flan-T5-Base initialisation, CompBench at 512 px, CommonText at 1024 px, then the mix; a GPU node with local FLUX.1-dev and dataset files.",
             Paper),
         new("toy", "Toy: CPU in 15 minutes",
             "A toy-base student from the built-in toy teacher on toy prompts of every criterion; no download, a 2-core CPU.",

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Fixtures;
 
 /// <summary>
-/// A reference case laid out like ../shared/fixtures/models/*: config.json, model.safetensors (when the model has
+/// A reference case laid out like tests/fixtures/models/*: config.json, model.safetensors (when the model has
 /// weights), inputs.safetensors, and outputs.safetensors, of which only the header (names, shapes, dtypes, metadata)
 /// is used to say what must be computed; the stored values are never read here.
 /// </summary>

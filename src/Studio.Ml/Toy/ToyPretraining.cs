@@ -47,7 +47,7 @@ public sealed record ToyPretrainingResult(
     double VaeSeconds, double FluxSeconds);
 
 /// <summary>
-/// Trains the toy teacher from scratch (../shared/DESIGN.md, "The toy world"): stage A fits the AutoencoderKL to renders
+/// Trains the toy teacher from scratch (docs/METHOD.md, "The toy world"): stage A fits the AutoencoderKL to renders
 /// of train-split scenes and sets FLUX-style shift/scaling factors from the latent statistics; stage B trains the FLUX
 /// transformer with the T5 and CLIP text encoders jointly on the rectified-flow objective
 /// (x_t = (1 - sigma) x0 + sigma e, target velocity e - x0). Each stage checkpoints atomically into the work folder

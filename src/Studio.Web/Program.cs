@@ -56,9 +56,10 @@ var signalR = builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerial
 // Web instances behind a load balancer share hub groups through Redis (Studio:Redis).
 if (!string.IsNullOrWhiteSpace(options.Redis))
     signalR.AddStackExchangeRedis(options.Redis, redis => redis.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal("distill-studio"));
-// Runs other processes execute reach this host's browsers through the shared database; runs are kept true to
+// What other processes do (runs, generations, evaluations, workers) reaches this host's pages through the shared database
+// and Hangfire's storage (LiveTailer); runs are kept true to
 // Hangfire's job states and the workers' heartbeats.
-builder.Services.AddHostedService<RunTailer>();
+builder.Services.AddHostedService<LiveTailer>();
 builder.Services.AddHostedService<RunReconcilerService>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 builder.Services.AddHealthChecks();

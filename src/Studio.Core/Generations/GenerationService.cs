@@ -4,6 +4,7 @@ using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Jobs;
+using Studio.Core.Live;
 using Studio.Core.Runs;
 
 namespace Studio.Core.Generations;
@@ -17,7 +18,7 @@ public sealed record GenerationRequest(string Prompt, long Seed = 0, int Steps =
     IReadOnlyList<int>? StudentModelIds = null);
 
 /// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
-public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs)
+public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IGenerationBroadcaster broadcaster)
 {
     public const string Queue = "interactive";
     public const int MaxSide = 2048;
@@ -61,6 +62,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var id = generation.Id;
         generation.HangfireJobId = jobs.Create(Job.FromExpression<GenerationJob>(j => j.Execute(id, CancellationToken.None)), new EnqueuedState(Queue));
         await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(generation, ct);
         return generation;
     }
 

@@ -44,6 +44,9 @@ public static class StudioServices
         services.AddSingleton<RunData>();
         services.AddSingleton<EvaluationFeed>();
         services.TryAddSingleton<IEvaluationBroadcaster>(sp => sp.GetRequiredService<EvaluationFeed>());
+        services.AddSingleton<GenerationFeed>();
+        services.TryAddSingleton<IGenerationBroadcaster>(sp => sp.GetRequiredService<GenerationFeed>());
+        services.AddSingleton<PulseFeed>();
         services.AddSingleton<Evaluations.EvaluationService>();
         services.AddSingleton<RunService>();
         services.AddSingleton<GenerationService>();

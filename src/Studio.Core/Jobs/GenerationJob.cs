@@ -3,12 +3,14 @@ using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Generations;
 using Studio.Core.Hosting;
+using Studio.Core.Live;
 using Studio.Core.Models;
 
 namespace Studio.Core.Jobs;
 
 /// <summary>The Hangfire job of a Generate request (on the `interactive` queue): renders each encoder's image and records it as it finishes.</summary>
-public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenerationExecutor executor, StudioOptions options, WorkerIdentity worker)
+public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenerationExecutor executor, IGenerationBroadcaster broadcaster,
+    StudioOptions options, WorkerIdentity worker)
 {
     static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(300);
 
@@ -46,13 +48,14 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
                 encoders.Add(new GenerationEncoder(image.Id, image.Encoder, path is null ? null : ModelFolders.Resolve(path)));
             }
             await db.SaveChangesAsync(CancellationToken.None);
+            await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
             execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder);
         }
 
         GenerationState ending;
         string? error = null;
-        var progress = new ProgressWriter(dbFactory, generationId);
+        var progress = new ProgressWriter(dbFactory, broadcaster, generationId);
         try
         {
             if (execution.Encoders.Count > 0) await executor.ExecuteAsync(execution, ImageReadyAsync, progress, ct);
@@ -84,6 +87,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         if (ending == GenerationState.Completed) generation.Progress = 1;
         generation.FinishedAt = DateTime.UtcNow;
         await done.SaveChangesAsync(CancellationToken.None);
+        await broadcaster.PublishStoredAsync(dbFactory, generationId);
     }
 
     async Task ImageReadyAsync(GeneratedImage result)
@@ -108,10 +112,11 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             }
         }
         await db.SaveChangesAsync();
+        await broadcaster.PublishStoredAsync(dbFactory, image.GenerationId);
     }
 
-    /// <summary>Writes the latest progress to the generation's row, at most every 300 ms (the page polls it).</summary>
-    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, int generationId) : IProgress<GenerationProgress>
+    /// <summary>Writes the latest progress to the generation's row and publishes it, at most every 300 ms.</summary>
+    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, IGenerationBroadcaster broadcaster, int generationId) : IProgress<GenerationProgress>
     {
         DateTime _last = DateTime.MinValue;
 
@@ -122,6 +127,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             using var db = dbFactory.CreateDbContext();
             db.Generations.Where(g => g.Id == generationId)
                 .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
+            broadcaster.PublishStoredAsync(dbFactory, generationId).GetAwaiter().GetResult();
         }
     }
 }

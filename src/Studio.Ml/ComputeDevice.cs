@@ -34,6 +34,12 @@ public static class ComputeDevice
         return device;
     }
 
+    /// <summary>Waits for the work queued on a CUDA device (before reading a clock); nothing on the CPU.</summary>
+    public static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) torch.cuda.synchronize(device);
+    }
+
     /// <summary>Where a module's parameters are (the device its inputs must be on).</summary>
     public static Device Of(nn.Module module) => module.parameters().First().device;
 

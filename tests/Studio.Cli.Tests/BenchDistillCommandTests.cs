@@ -56,6 +56,43 @@ public class BenchDistillCommandTests
         Assert.Equal("float32", lines[1].GetProperty("student_dtype").GetString());
     }
 
+    /// <summary>
+    /// bench/distill-paper.json with its dims scaled down and device cpu (everything else as the file says: bfloat16
+    /// transformer, optimizer, schedule): the paper workload's code path, batch 1 and 2 in one process.
+    /// </summary>
+    [Fact]
+    public void ThePaperWorkloadScaledDownRunsOnTheCpuAtTwoBatchesWithNullGpuFields()
+    {
+        var paper = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(
+            File.ReadAllText(Path.Combine(Studio.Ml.Tests.TestPaths.RepoRoot, "bench", "distill-paper.json")))!;
+        Assert.Equal("cuda", paper["device"]!.GetValue<string>());
+        Assert.Equal("bfloat16", paper["dtype"]!.GetValue<string>());
+        var tiny = JsonDocument.Parse(TinyWorkload).RootElement;
+        foreach (var field in new[] { "student", "projection_dim", "transformer", "text_len", "latent_shape", "image_tokens", "threads", "warmup", "repeats" })
+            paper[field] = System.Text.Json.Nodes.JsonNode.Parse(tiny.GetProperty(field).GetRawText());
+        paper["device"] = "cpu";
+        paper["gradient_checkpointing"] = true;
+        paper["schedule"]!["steps"] = 3;
+        var config = Write(paper.ToJsonString());
+
+        var (code, output, error) = Cli.Run("bench", "distill", "--config", config, "--batch", "1", "--batch", "2");
+
+        Assert.True(code == 0, error);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal([1, 2], lines.Select(l => l.GetProperty("batch").GetInt32()));
+        foreach (var line in lines)
+        {
+            Assert.Equal("distill-paper-update", line.GetProperty("bench").GetString());
+            Assert.Equal("bfloat16", line.GetProperty("dtype").GetString());
+            Assert.Equal("cpu", line.GetProperty("device").GetString());
+            Assert.True(line.GetProperty("gradient_checkpointing").GetBoolean());
+            Assert.True(line.GetProperty("median_ms").GetDouble() > 0);
+            foreach (var gpuOnly in new[] { "peak_gpu_memory_bytes", "gpu_memory_total_bytes", "tflops" })
+                Assert.Equal(JsonValueKind.Null, line.GetProperty(gpuOnly).ValueKind);
+            Assert.Equal(line.GetProperty("batch").GetInt32(), line.GetProperty("config").GetProperty("batch").GetInt32());
+        }
+    }
+
     [Fact]
     public void AWorkloadWhoseLatentsDoNotFitTheTransformerIsRefusedByField()
     {

@@ -45,6 +45,33 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         (code, _, error) = Cli.Run(Args(Path.Combine(dir, "nowhere"), dir, "--prompt", "a"));
         Assert.Equal(1, code);
         Assert.Contains("model_index.json", error);
+        (code, _, error) = Cli.Run(Args(tiny.Folder, dir, "--prompt", "a", "--device", "gpu"));
+        Assert.Equal(1, code);
+        Assert.Contains("--device: 'gpu' is not cpu, cuda or cuda:N", error);
+    }
+
+    [Fact]
+    public void CudaOnABuildWithoutItIsRefusedWithTheReason()
+    {
+        Studio.Ml.TorchRuntime.Initialise();
+        if (Studio.Ml.TorchRuntime.CudaAvailable) return; // this process has CUDA: the refusal cannot happen here
+        var dir = TestPaths.NewTempDirectory("sample-cuda");
+        var (code, _, error) = Cli.Run(Args(tiny.Folder, dir, "--prompt", "a", "--device", "cuda"));
+        Assert.Equal(1, code);
+        Assert.Contains("cuda requested but this build's TorchSharp has no CUDA (torch.cuda.is_available() is false)", error);
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+
+    [Fact]
+    public void DeviceCpuGivesTheSameImageAsTheDefault()
+    {
+        var plain = Path.Combine(TestPaths.NewTempDirectory("sample-cpu"), "one.png");
+        var onCpu = Path.Combine(TestPaths.NewTempDirectory("sample-cpu"), "one.png");
+        Assert.Equal(0, Cli.Run(Args(tiny.Folder, plain, "--prompt", "a red circle")).Code);
+        var (code, output, error) = Cli.Run(Args(tiny.Folder, onCpu, "--prompt", "a red circle", "--device", "cpu"));
+        Assert.True(code == 0, error);
+        Assert.Contains(", cpu)", output);
+        Assert.Equal(File.ReadAllBytes(plain), File.ReadAllBytes(onCpu));
     }
 }
 

@@ -16,10 +16,12 @@ public static class CacheCommand
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per prompt (77 in training)", DefaultValueFactory = _ => 77 };
         var dtype = new Option<string>("--dtype") { Description = "Storage dtype: float32 or bf16", DefaultValueFactory = _ => "float32" };
         var cacheDir = new Option<string?>("--cache") { Description = "Cache folder; default DATA/cache/teacher-embeddings" };
-        var fill = new Command("fill", "Encode prompts with the teacher T5 once and store the states for every run.") { teacher, prompts, shard, maxLength, dtype, cacheDir };
+        var device = DeviceOption.Create();
+        var fill = new Command("fill", "Encode prompts with the teacher T5 once and store the states for every run.") { teacher, prompts, shard, maxLength, dtype, cacheDir, device };
         fill.SetAction((parse, cancel) =>
         {
             TorchRuntime.Initialise();
+            var on = DeviceOption.Parse(parse, device);
             var parts = parse.GetValue(shard)!.Split('/');
             if (parts.Length != 2 || !int.TryParse(parts[0], out var i) || !int.TryParse(parts[1], out var n) || n < 1 || i < 0 || i >= n)
                 throw new ArgumentException($"--shard: '{parse.GetValue(shard)}' is not i/n with 0 <= i < n");
@@ -29,7 +31,7 @@ public static class CacheCommand
                 .Select(p => p.Text).Distinct().ToList();
             var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : CliSettings.CacheDirectory(run, CliSettings.Options());
             DistillationSetup.FillCache(folder, list, parse.GetValue(maxLength), attentionMask: false, DType.ParseFriendly(parse.GetValue(dtype)!),
-                directory, TorchSharp.torch.CPU, Console.WriteLine, cancel, out var cache, i, n);
+                directory, on, Console.WriteLine, cancel, out var cache, i, n);
             using (cache) Console.WriteLine($"cache {directory}: {cache.Count} prompts, {cache.BytesOnDisk / 1024.0 / 1024.0:0.0} MB");
             return Task.FromResult(0);
         });

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -28,9 +29,10 @@ public static class EvalCommand
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images" };
+        var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
         {
-            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet,
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -47,9 +49,11 @@ public static class EvalCommand
                 var other => throw new ArgumentException($"--dtype '{other}' is not float32 or bfloat16"),
             };
             TorchRuntime.Initialise();
+            var on = DeviceOption.Parse(parse, device);
             var folder = parse.GetValue(pipeline) is "toy" ? ToyTeacher.Folder : parse.GetValue(pipeline)!;
-            using var flux = FluxPipeline.Load(folder, type);
+            using var flux = FluxPipeline.Load(folder, type, device: on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
+            student?.Module.to(on);
             var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "),
                 parse.GetValue(sheet)?.FullName, cancel);
             Console.Error.WriteLine();

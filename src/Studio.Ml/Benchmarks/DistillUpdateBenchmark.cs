@@ -9,21 +9,38 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Benchmarks;
 
 /// <summary>
-/// The standard distillation-update workload of bench/distill-toy.json: a T5 student with its projection, a
-/// frozen FLUX transformer, precomputed teacher states, and one step-following update per timed call.
+/// The standard distillation-update workload of bench/distill-toy.json: a T5 student with its projection, a frozen
+/// FLUX transformer, precomputed teacher states, and one step-following update per timed call. `dtype` float32 times a
+/// float32 then a bfloat16 transformer; bfloat16 (bench/distill-paper.json) only the bfloat16 one. `device` is cpu,
+/// cuda or cuda:N; `gradient_checkpointing` (optional, default false) recomputes the transformer blocks' activations.
 /// </summary>
 public sealed record DistillUpdateWorkload(
     string Name, T5Config Student, int ProjectionDim, double ProjectionDropout, FluxTransformerConfig Transformer,
     int Batch, int TextLength, int LatentChannels, int LatentSize, int Threads, int Seed, OptimizerConfig Optimizer,
-    int Steps, int Warmup, int Repeats, JsonObject Json)
+    int Steps, int Warmup, int Repeats, JsonObject Json, ScalarType DType = ScalarType.Float32, string Device = "cpu",
+    bool GradientCheckpointing = false)
 {
+    /// <summary>The same workload at another batch size (its JSON says so).</summary>
+    public DistillUpdateWorkload WithBatch(int batch)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "the batch must be at least 1");
+        var json = (JsonObject)Json.DeepClone();
+        json["batch"] = batch;
+        return this with { Batch = batch, Json = json };
+    }
+
     public static DistillUpdateWorkload Load(string path)
     {
         var config = ModelConfig.Load(path);
         var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
         JsonObject Section(string field) => json[field] as JsonObject ?? throw config.Invalid(field, "must be an object");
-        if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
-        if (config.String("device") != "cpu") throw config.Invalid("device", $"is '{config.String("device")}'; this benchmark runs on the CPU");
+        var dtype = config.String("dtype") switch
+        {
+            "float32" => ScalarType.Float32,
+            "bfloat16" => ScalarType.BFloat16,
+            var other => throw config.Invalid("dtype", $"is '{other}'; float32 (then bfloat16 is run after it) or bfloat16 (the frozen transformer only)"),
+        };
+        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
         int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
 
         var student = T5Config.From(new ModelConfig(Section("student"), $"{path} (student)"));
@@ -62,12 +79,15 @@ public sealed record DistillUpdateWorkload(
             Optimizer: new OptimizerConfig
             {
                 Lr = optimizer.Double("lr"), Beta1 = betas[0], Beta2 = betas[1], Eps = optimizer.Double("eps"),
-                WeightDecay = optimizer.Double("weight_decay"), GradClip = config.Double("clip_grad_norm"), BatchSize = batch,
+                WeightDecay = optimizer.Double("weight_decay"), GradClip = config.Double("clip_grad_norm"),
             },
             Steps: schedule.Int("steps") is var steps && steps > 0 ? steps : throw schedule.Invalid("steps", $"must be positive, found {steps}"),
             Warmup: config.Int("warmup"),
             Repeats: Positive("repeats"),
-            Json: json);
+            Json: json,
+            DType: dtype,
+            Device: config.String("device"),
+            GradientCheckpointing: config.Bool("gradient_checkpointing", false));
     }
 }
 
@@ -80,38 +100,64 @@ public static class DistillUpdateBenchmark
 {
     /// <param name="TransformerDType">The frozen transformer's dtype (the student's master weights are float32 in both).</param>
     /// <param name="MatmulGflop">Matrix-product GFLOP of one update, counted from the dims (<see cref="UpdateGflop"/>).</param>
-    /// <param name="PeakGflops">This process's 2048^3 matrix product in the transformer's dtype at the workload's threads.</param>
-    public sealed record Result(ScalarType TransformerDType, BenchmarkTimes Times, double MatmulGflop, double PeakGflops)
+    /// <param name="PeakGflops">This process's 2048^3 matrix product in the transformer's dtype at the workload's threads (on its device).</param>
+    /// <param name="GpuMemoryUsedBytes">The most device memory in use (cudaMemGetInfo: the caching allocator's reserve
+    /// included) seen after the warm-up and after each timed update; null on the CPU.</param>
+    public sealed record Result(ScalarType TransformerDType, int Batch, BenchmarkTimes Times, double MatmulGflop, double PeakGflops,
+        long? GpuMemoryUsedBytes = null, long? GpuMemoryTotalBytes = null)
     {
         public double Gflops => MatmulGflop / (Times.MedianMs / 1000);
         public double PeakFraction => Gflops / PeakGflops;
     }
 
-    public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload)
+    /// <summary>
+    /// Times the workload at each of <paramref name="batches"/> (default: the workload's batch) with a float32 then a
+    /// bfloat16 frozen transformer (float32 workloads; the same weights), or the bfloat16 one only. The transformer is
+    /// built once per dtype, on the CPU, then moved to the workload's device.
+    /// </summary>
+    public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload, IReadOnlyList<int>? batches = null)
     {
         TorchRuntime.Initialise(workload.Threads);
+        var device = ComputeDevice.Parse(workload.Device, "device");
+        batches ??= [workload.Batch];
         manual_seed(workload.Seed);
-        using var transformer = FluxTransformer.Create(workload.Transformer);
-        using var ids = randint(0, workload.Student.VocabSize, [workload.Batch, workload.TextLength], dtype: ScalarType.Int64);
-        using var teacherStates = randn(workload.Batch, workload.TextLength, workload.ProjectionDim);
-        using var bf16 = FluxTransformer.Create(workload.Transformer, ScalarType.BFloat16);
-        using (no_grad())
+        var results = new List<Result>();
+        using var first = FluxTransformer.Create(workload.Transformer, workload.DType);
+        first.GradientCheckpointing = workload.GradientCheckpointing;
+        // Token ids and teacher states of the largest batch, drawn on the CPU (the same on every device); each batch takes its first rows.
+        using var ids = randint(0, workload.Student.VocabSize, [batches.Max(), workload.TextLength], dtype: ScalarType.Int64, device: CPU);
+        using var teacherStates = randn([batches.Max(), workload.TextLength, workload.ProjectionDim], device: CPU);
+        using var bf16 = workload.DType == ScalarType.Float32 ? FluxTransformer.Create(workload.Transformer, ScalarType.BFloat16) : null;
+        if (bf16 is not null)
         {
-            var weights = transformer.state_dict();
+            bf16.GradientCheckpointing = workload.GradientCheckpointing;
+            using var _ = no_grad();
+            var weights = first.state_dict();
             foreach (var (name, p) in bf16.state_dict()) p.copy_(weights[name]);
         }
-        var gflop = UpdateGflop(workload);
-        return
-        [
-            new Result(ScalarType.Float32, Time(workload, transformer, ids, teacherStates), gflop, MatmulPeakGflops(ScalarType.Float32)),
-            new Result(ScalarType.BFloat16, Time(workload, bf16, ids, teacherStates), gflop, MatmulPeakGflops(ScalarType.BFloat16)),
-        ];
+        foreach (var transformer in new[] { first, bf16 }.OfType<FluxTransformer>())
+        {
+            var dtype = transformer.parameters().First().dtype;
+            transformer.to(device);
+            var peak = MatmulPeakGflops(dtype, device);
+            foreach (var batch in batches)
+            {
+                var atBatch = workload.WithBatch(batch);
+                var (times, memory) = Time(atBatch, transformer, ids.narrow(0, 0, batch), teacherStates.narrow(0, 0, batch), device);
+                results.Add(new Result(dtype, batch, times, UpdateGflop(atBatch), peak, memory?.UsedBytes, memory?.TotalBytes));
+            }
+            transformer.to(CPU);
+        }
+        return results;
     }
 
-    static BenchmarkTimes Time(DistillUpdateWorkload workload, FluxTransformer transformer, Tensor ids, Tensor teacherStates)
+    static (BenchmarkTimes, (long UsedBytes, long TotalBytes)?) Time(DistillUpdateWorkload workload, FluxTransformer transformer, Tensor ids,
+        Tensor teacherStates, Device device)
     {
         // Every student starts from the same seeded initialisation (transformers' T5 init, default Linear init for the projection).
         using var student = StudentEncoder.Create(workload.Student, workload.ProjectionDim, workload.ProjectionDropout, workload.Seed);
+        student.to(device);
+        workload.Optimizer.BatchSize = workload.Batch;
         var config = new RunConfig
         {
             Name = workload.Name,
@@ -129,24 +175,37 @@ public static class DistillUpdateBenchmark
             Tokenize = (_, _) => throw new NotSupportedException("the benchmark passes token ids directly"),
             Teacher = new NoTeacher(),
             Prompts = _ => throw new NotSupportedException("the benchmark has no prompt sets"),
+            Device = device,
         };
         var distiller = new Distiller(config, context, Path.Combine(Path.GetTempPath(), "studio-bench-distill"), new SilentReporter());
 
         TeacherTrajectory? trajectory = null;
         long batchIndex = 0, update = 0;
         int step = 0;
+        (long UsedBytes, long TotalBytes)? memory = null;
+        void NoteMemory()
+        {
+            if (ComputeDevice.MemoryOf(device) is { } now && now.UsedBytes > (memory?.UsedBytes ?? -1)) memory = now;
+        }
         try
         {
-            return BenchmarkTimes.Measure(workload.Warmup, workload.Repeats,
+            var times = BenchmarkTimes.Measure(workload.Warmup, workload.Repeats,
                 before: () =>
                 {
+                    NoteMemory();
                     if (trajectory is not null && step < workload.Steps) return;
                     trajectory?.Dispose();
                     trajectory = distiller.StartTrajectory(0, ++batchIndex, config.Stages[0].Resolution, ids.clone(),
-                        ones_like(ids), teacherStates.clone(), zeros(workload.Batch, workload.Transformer.PooledProjectionDim));
+                        ones_like(ids), teacherStates.clone(), zeros(workload.Batch, workload.Transformer.PooledProjectionDim, device: device));
                     step = 0;
                 },
-                call: () => distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++));
+                call: () =>
+                {
+                    distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++);
+                    ComputeDevice.Synchronize(device);
+                });
+            NoteMemory();
+            return (times, memory);
         }
         finally
         {
@@ -182,14 +241,19 @@ public static class DistillUpdateBenchmark
         return 2 * multiplyAdds / 1e9;
     }
 
-    /// <summary>GFLOP/s of a 2048x2048x2048 matrix product (the reference's peak measurement), best of three.</summary>
-    public static double MatmulPeakGflops(ScalarType dtype)
+    /// <summary>GFLOP/s of a 2048x2048x2048 matrix product (the reference's peak measurement) on <paramref name="device"/>, best of three.</summary>
+    public static double MatmulPeakGflops(ScalarType dtype, Device? device = null)
     {
         const long n = 2048;
-        using var a = randn(n, n).to_type(dtype);
-        using var b = randn(n, n).to_type(dtype);
+        device ??= CPU;
+        using var a = randn(n, n, device: device).to_type(dtype);
+        using var b = randn(n, n, device: device).to_type(dtype);
         using var _ = inference_mode();
-        var times = BenchmarkTimes.Measure(1, 3, () => { using var c = a.matmul(b); });
+        var times = BenchmarkTimes.Measure(1, 3, () =>
+        {
+            using var c = a.matmul(b);
+            ComputeDevice.Synchronize(device);
+        });
         return 2.0 * n * n * n / 1e9 / (times.MinMs / 1000);
     }
 

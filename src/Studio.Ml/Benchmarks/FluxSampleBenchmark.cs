@@ -21,7 +21,7 @@ namespace Studio.Ml.Benchmarks;
 public sealed record FluxSampleWorkload(
     string Name, JsonObject Transformer, JsonObject TextEncoder, JsonObject TextEncoder2, JsonObject Vae, JsonObject Scheduler,
     IReadOnlyList<string> Prompts, int Steps, double Guidance, int Width, int Height, int MaxSequenceLength,
-    int Threads, int Seed, int Warmup, int Repeats, JsonObject Json)
+    int Threads, int Seed, int Warmup, int Repeats, JsonObject Json, string Device = "cpu")
 {
     public static FluxSampleWorkload Load(string path)
     {
@@ -30,12 +30,13 @@ public sealed record FluxSampleWorkload(
         JsonObject Part(string field) => json[field] as JsonObject ?? throw config.Invalid(field, "must be an object holding that component's config.json");
         int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
         if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
-        if (config.String("device") != "cpu") throw config.Invalid("device", $"is '{config.String("device")}'; this benchmark runs on the CPU");
+        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
         var prompts = config.StringArray("prompts");
         if (prompts.Length == 0) throw config.Invalid("prompts", "must hold at least one prompt");
         return new FluxSampleWorkload(config.String("name"), Part("transformer"), Part("text_encoder"), Part("text_encoder_2"), Part("vae"),
             Part("scheduler"), prompts, Positive("steps"), config.Double("guidance"), Positive("width"), Positive("height"),
-            Positive("max_sequence_length"), Positive("threads"), config.Int("seed"), config.Int("warmup"), Positive("repeats"), json);
+            Positive("max_sequence_length"), Positive("threads"), config.Int("seed"), config.Int("warmup"), Positive("repeats"), json,
+            config.String("device"));
     }
 }
 
@@ -64,7 +65,7 @@ public static class FluxSampleBenchmark
     static Result Time(string folder, ScalarType dtype, FluxRequest request, FluxSampleWorkload workload)
     {
         var load = Stopwatch.StartNew();
-        using var pipeline = FluxPipeline.Load(folder, dtype);
+        using var pipeline = FluxPipeline.Load(folder, dtype, device: ComputeDevice.Parse(workload.Device, "device"));
         var loadMs = load.Elapsed.TotalMilliseconds;
         var stages = new Dictionary<string, List<double>>();
         var times = BenchmarkTimes.Measure(workload.Warmup, workload.Repeats, () =>

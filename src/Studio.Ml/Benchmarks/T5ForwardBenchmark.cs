@@ -41,11 +41,12 @@ public sealed record BenchmarkTimes(double MedianMs, double MinMs, double MaxMs)
 }
 
 /// <summary>
-/// The standard T5 encoder forward workload of bench/t5-base.json: a T5 config, batch x seq random ids,
-/// with or without an attention mask, on the CPU with a fixed thread count, inference only (eval, no autograd).
+/// The standard T5 encoder forward workload of bench/t5-base.json: a T5 config, batch x seq random ids, with or
+/// without an attention mask, on the workload's device (CPU threads fixed), inference only (eval, no autograd).
 /// </summary>
 public sealed record T5ForwardWorkload(
-    string Name, T5Config Model, int Batch, int Seq, bool AttentionMask, int Threads, int Seed, int Warmup, int Repeats, JsonObject Json)
+    string Name, T5Config Model, int Batch, int Seq, bool AttentionMask, int Threads, int Seed, int Warmup, int Repeats, JsonObject Json,
+    string Device = "cpu")
 {
     public static T5ForwardWorkload Load(string path)
     {
@@ -53,7 +54,7 @@ public sealed record T5ForwardWorkload(
         var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
         if (json["model"] is not JsonObject model) throw config.Invalid("model", "must be an object holding the T5 config");
         if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
-        if (config.String("device") != "cpu") throw config.Invalid("device", $"is '{config.String("device")}'; this benchmark runs on the CPU");
+        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
         int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
         return new T5ForwardWorkload(
             Name: config.String("name"),
@@ -65,7 +66,8 @@ public sealed record T5ForwardWorkload(
             Seed: config.Int("seed"),
             Warmup: config.Int("warmup"),
             Repeats: Positive("repeats"),
-            Json: json);
+            Json: json,
+            Device: config.String("device"));
     }
 }
 
@@ -81,6 +83,7 @@ public static class T5ForwardBenchmark
     public static IReadOnlyList<Result> Run(T5ForwardWorkload workload)
     {
         TorchRuntime.Initialise(workload.Threads);
+        var device = ComputeDevice.Parse(workload.Device, "device");
         torch.manual_seed(workload.Seed);
         using var model = T5Encoder.Create(workload.Model);
         model.InitialiseLikeTransformers();
@@ -90,8 +93,12 @@ public static class T5ForwardBenchmark
             var weights = model.state_dict();
             foreach (var (name, p) in bf16.state_dict()) p.copy_(weights[name]);
         }
-        using var ids = torch.randint(0, workload.Model.VocabSize, [workload.Batch, workload.Seq], dtype: ScalarType.Int64);
-        using var mask = workload.AttentionMask ? torch.ones(workload.Batch, workload.Seq, dtype: ScalarType.Int64) : null;
+        model.to(device);
+        bf16.to(device);
+        // Ids drawn on the CPU (the same on every device), then moved.
+        using var cpuIds = torch.randint(0, workload.Model.VocabSize, [workload.Batch, workload.Seq], dtype: ScalarType.Int64, device: CPU);
+        using var ids = cpuIds.to(device);
+        using var mask = workload.AttentionMask ? torch.ones(workload.Batch, workload.Seq, dtype: ScalarType.Int64, device: device) : null;
 
         using var inference = torch.inference_mode();
         var float32 = new Result(ScalarType.Float32, Time(model, ids, mask, workload), null);
@@ -111,5 +118,6 @@ public static class T5ForwardBenchmark
         BenchmarkTimes.Measure(workload.Warmup, workload.Repeats, () =>
         {
             using var output = model.forward(ids, mask);
+            ComputeDevice.Synchronize(ids.device);
         });
 }

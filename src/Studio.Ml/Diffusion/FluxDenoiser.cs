@@ -35,12 +35,15 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
     /// <summary>
     /// FluxPipeline's `prepare_latents`: N(0, 1) noise (B, in_channels/4, latentHeight, latentWidth) drawn from the
     /// generator directly in the transformer's dtype (as `randn_tensor(..., dtype=prompt_embeds.dtype)`: LibTorch draws
-    /// bf16 noise differently from float32 noise cast to bf16, so this keeps a seed's image equal to diffusers'), then packed.
+    /// bf16 noise differently from float32 noise cast to bf16, so this keeps a seed's image equal to diffusers'), then packed
+    /// and moved to the transformer's device. Drawn on the generator's device (the pipelines' CPU generator, as diffusers
+    /// draws), so a seed gives the same noise whatever device the transformer is on.
     /// </summary>
     public Tensor InitialLatents(int batch, int latentHeight, int latentWidth, Generator generator)
     {
-        using var noise = randn([batch, transformer.Config.InChannels / 4, latentHeight, latentWidth], dtype: DType, generator: generator);
-        return LatentPacking.Pack(noise);
+        using var noise = randn([batch, transformer.Config.InChannels / 4, latentHeight, latentWidth], dtype: DType, device: generator.device, generator: generator);
+        using var packed = LatentPacking.Pack(noise);
+        return packed.to(ComputeDevice.Of(transformer));
     }
 
     /// <summary>FluxPipeline's schedule for this many steps at this latent size (mu from the packed token count).</summary>
@@ -59,17 +62,18 @@ public sealed class FluxDenoiser(FluxTransformer transformer, FlowMatchEulerSche
         using var outer = NewDisposeScope();
         var embeds = conditioning.PromptEmbeds.to_type(DType);
         var pooled = conditioning.PooledPromptEmbeds.to_type(DType);
-        var imageIds = LatentPacking.ImageIds(latentHeight / 2, latentWidth / 2, DType);
-        var textIds = LatentPacking.TextIds(embeds.shape[1], DType);
+        var device = ComputeDevice.Of(transformer);
+        var imageIds = LatentPacking.ImageIds(latentHeight / 2, latentWidth / 2, DType, device);
+        var textIds = LatentPacking.TextIds(embeds.shape[1], DType, device);
         var negativeEmbeds = trueCfg?.Negative.PromptEmbeds.to_type(DType);
         var negativePooled = trueCfg?.Negative.PooledPromptEmbeds.to_type(DType);
-        var guidanceVector = transformer.Config.GuidanceEmbeds ? full(batch, guidance, dtype: ScalarType.Float32) : null;
+        var guidanceVector = transformer.Config.GuidanceEmbeds ? full(batch, guidance, dtype: ScalarType.Float32, device: device) : null;
         var current = latents.to_type(DType);
         for (var i = 0; i < schedule.Steps; i++)
         {
             using var step = NewDisposeScope();
             // As the pipeline: the timestep is cast to the latents' dtype, then divided by 1000.
-            var timestep = full(batch, schedule.Timesteps[i], dtype: ScalarType.Float32).to_type(current.dtype) / 1000;
+            var timestep = full(batch, schedule.Timesteps[i], dtype: ScalarType.Float32, device: device).to_type(current.dtype) / 1000;
             var velocity = transformer.forward(current, embeds, pooled, timestep, imageIds, textIds, guidanceVector);
             if (trueCfg is { Scale: var scale })
             {

@@ -3,6 +3,7 @@ using Studio.Ml.Models.Clip;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Diffusion;
@@ -54,16 +55,20 @@ public sealed class FluxPipeline : IDisposable
         Scheduler = scheduler;
     }
 
-    /// <summary>Loads every component of a diffusers FLUX folder in <paramref name="dtype"/>.</summary>
+    /// <summary>Loads every component of a diffusers FLUX folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder2">A folder to put in the T5 slot instead of the pipeline's `text_encoder_2/`.</param>
-    public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null)
+    public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null, Device? device = null)
     {
+        device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
         var transformer = load.Keep(FluxTransformer.FromPretrained(load.Part("transformer"), dtype));
+        transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        vae.to(device);
         var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        clip.to(device);
         var t5Folder = textEncoder2 is null ? load.Part("text_encoder_2") : Path.GetFullPath(textEncoder2);
-        var t5 = load.Keep(T5SlotEncoder.Load(t5Folder, dtype));
+        var t5 = load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder, transformer.Config.JointAttentionDim);
         if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
@@ -73,15 +78,18 @@ public sealed class FluxPipeline : IDisposable
 
     /// <summary>
     /// A pipeline around a transformer and a T5 slot that are already loaded (a trainer's frozen transformer and its
-    /// student): the VAE, CLIP, tokenizers and scheduler load from <paramref name="folder"/> in the transformer's dtype.
-    /// The transformer and the T5 slot stay their owner's: disposing the pipeline leaves them alone.
+    /// student): the VAE, CLIP, tokenizers and scheduler load from <paramref name="folder"/> in the transformer's dtype,
+    /// onto the transformer's device. The transformer and the T5 slot stay their owner's: disposing the pipeline leaves them alone.
     /// </summary>
     public static FluxPipeline Around(string folder, FluxTransformer transformer, T5SlotEncoder t5)
     {
         var dtype = transformer.parameters().First().dtype;
+        var device = ComputeDevice.Of(transformer);
         using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        vae.to(device);
         var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        clip.to(device);
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5.Description, transformer.Config.JointAttentionDim);
         if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
@@ -92,6 +100,9 @@ public sealed class FluxPipeline : IDisposable
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
     public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, Clip, T5.Module);
 
+    /// <summary>Where the transformer computes; the conditioning, noise and latents of a call are moved there.</summary>
+    public Device Device => ComputeDevice.Of(Transformer);
+
     /// <summary>FluxPipeline's T5 length default: 512 for FLUX.1-dev, 256 for schnell (no guidance embedder).</summary>
     public int DefaultMaxSequenceLength => Transformer.Config.GuidanceEmbeds ? 512 : 256;
 
@@ -99,7 +110,8 @@ public sealed class FluxPipeline : IDisposable
     /// `encode_prompt`: CLIP's pooled output of the prompts padded to CLIP's 77 positions, and the T5-slot states of the
     /// prompts padded/truncated to <paramref name="maxSequenceLength"/>; no attention masks (padding is encoded).
     /// <paramref name="textEncoder2"/> fills the T5 slot for this call instead of the pipeline's own encoder (a student
-    /// compared with its teacher on the same loaded transformer).
+    /// compared with its teacher on the same loaded transformer). Token ids go to each encoder's device, the states to
+    /// the transformer's (an encoder may stay on the CPU while the transformer is on a GPU).
     /// </summary>
     public FluxConditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength, T5SlotEncoder? textEncoder2 = null)
     {
@@ -108,13 +120,13 @@ public sealed class FluxPipeline : IDisposable
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var (clipIds, _) = ClipTokenizer.EncodeBatch(prompts, Clip.Config.MaxPositionEmbeddings);
-        using var clipOutput = Clip.forward(clipIds);
+        using var clipOutput = Clip.forward(clipIds.to(ComputeDevice.Of(Clip)));
         var (t5Ids, _) = T5Tokenizer.EncodeBatch(prompts, maxSequenceLength);
         var t5 = textEncoder2 ?? T5;
         if (t5.Width != Transformer.Config.JointAttentionDim)
             throw new InvalidDataException($"the T5 slot ({t5.Description}) gives states of width {t5.Width}, but the transformer's joint_attention_dim is {Transformer.Config.JointAttentionDim}");
-        var states = t5.Encode(t5Ids);
-        return new FluxConditioning(states.MoveToOuterDisposeScope(), clipOutput.PoolerOutput.alias().MoveToOuterDisposeScope());
+        var states = t5.Encode(t5Ids.to(ComputeDevice.Of(t5.Module)));
+        return new FluxConditioning(states.to(Device).MoveToOuterDisposeScope(), clipOutput.PoolerOutput.to(Device).MoveToOuterDisposeScope());
     }
 
     /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>

@@ -25,7 +25,7 @@ public static class ImagePng
         using (var scope = NewDisposeScope())
         {
             var bytes = (image.to_type(ScalarType.Float32).cpu() * 255).round().clamp(0, 255).to_type(ScalarType.Byte);
-            var opaque = full(1, height, width, 255, dtype: ScalarType.Byte);
+            var opaque = full(1, height, width, 255, dtype: ScalarType.Byte, device: CPU);
             rgba = cat([bytes, opaque], 0).permute(1, 2, 0).contiguous().data<byte>().ToArray();
         }
         using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));

@@ -33,14 +33,14 @@ public static class LatentPacking
         return ordered.reshape(b, width / 4, latentHeight, latentWidth);
     }
 
-    /// <summary>Position ids of a packed grid of gridHeight x gridWidth tokens: row r*gridWidth+c is [0, r, c].</summary>
-    public static Tensor ImageIds(long gridHeight, long gridWidth, ScalarType dtype = ScalarType.Float32)
+    /// <summary>Position ids of a packed grid of gridHeight x gridWidth tokens: row r*gridWidth+c is [0, r, c], on <paramref name="device"/> (default: the CPU).</summary>
+    public static Tensor ImageIds(long gridHeight, long gridWidth, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         if (gridHeight < 1 || gridWidth < 1) throw new ArgumentException($"the patch grid must be at least 1x1, got {gridHeight}x{gridWidth}");
         using var scope = NewDisposeScope();
-        var rows = arange(gridHeight, dtype: dtype).view(-1, 1).expand(gridHeight, gridWidth);
-        var cols = arange(gridWidth, dtype: dtype).view(1, -1).expand(gridHeight, gridWidth);
-        return stack([zeros(gridHeight, gridWidth, dtype: dtype), rows, cols], dim: -1)
+        var rows = arange(gridHeight, dtype: dtype, device: device).view(-1, 1).expand(gridHeight, gridWidth);
+        var cols = arange(gridWidth, dtype: dtype, device: device).view(1, -1).expand(gridHeight, gridWidth);
+        return stack([zeros(gridHeight, gridWidth, dtype: dtype, device: device), rows, cols], dim: -1)
             .reshape(gridHeight * gridWidth, 3).MoveToOuterDisposeScope();
     }
 
@@ -56,11 +56,11 @@ public static class LatentPacking
         var ids = imageIds.to_type(ScalarType.Float32);
         var height = (long)ids[.., 1].max().item<float>() + 1;
         var width = (long)ids[.., 2].max().item<float>() + 1;
-        if (height * width != ids.shape[0] || !ImageIds(height, width).eq(ids).all().item<bool>())
+        if (height * width != ids.shape[0] || !ImageIds(height, width, device: ids.device).eq(ids).all().item<bool>())
             throw new ArgumentException($"the {imageIds.shape[0]} image ids are not a row-major [0, row, col] grid", nameof(imageIds));
         return (height, width);
     }
 
-    /// <summary>Text position ids: all zeros, one row per text token.</summary>
-    public static Tensor TextIds(long tokens, ScalarType dtype = ScalarType.Float32) => zeros(tokens, 3, dtype: dtype);
+    /// <summary>Text position ids: all zeros, one row per text token, on <paramref name="device"/> (default: the CPU).</summary>
+    public static Tensor TextIds(long tokens, ScalarType dtype = ScalarType.Float32, Device? device = null) => zeros(tokens, 3, dtype: dtype, device: device);
 }

@@ -30,7 +30,10 @@ public sealed class Sd3Denoiser(Sd3Transformer transformer, FlowMatchEulerSchedu
         var multiple = vaeDownscaleFactor * transformer.Config.PatchSize;
         if (height <= 0 || width <= 0 || height % multiple != 0 || width % multiple != 0)
             throw new ArgumentException($"width and height must be positive multiples of {multiple}; got {width}x{height}");
-        return randn([batch, transformer.Config.InChannels, height / vaeDownscaleFactor, width / vaeDownscaleFactor], dtype: dtype, generator: generator);
+        // Drawn on the generator's device (the pipeline's CPU generator), then moved: a seed gives the same noise on every device.
+        using var noise = randn([batch, transformer.Config.InChannels, height / vaeDownscaleFactor, width / vaeDownscaleFactor], dtype: dtype,
+            device: generator.device, generator: generator);
+        return noise.to(ComputeDevice.Of(transformer));
     }
 
     /// <summary>Runs every step of <paramref name="schedule"/> from <paramref name="latents"/> and returns the final latents (model space: unscale before the VAE).</summary>
@@ -51,7 +54,7 @@ public sealed class Sd3Denoiser(Sd3Transformer transformer, FlowMatchEulerSchedu
         {
             using var step = NewDisposeScope();
             var input = guided ? cat([current, current], 0) : current;
-            var timestep = full(input.shape[0], schedule.Timesteps[i], dtype: ScalarType.Float32);
+            var timestep = full(input.shape[0], schedule.Timesteps[i], dtype: ScalarType.Float32, device: input.device);
             var prediction = transformer.forward(input.to_type(embeds.dtype), embeds, pooled, timestep);
             if (guided)
             {

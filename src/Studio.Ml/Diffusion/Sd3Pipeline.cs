@@ -3,6 +3,7 @@ using Studio.Ml.Models.Clip;
 using Studio.Ml.Models.Sd3;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Diffusion;
@@ -52,15 +53,20 @@ public sealed class Sd3Pipeline : IDisposable
         Scheduler = scheduler;
     }
 
-    /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/>.</summary>
+    /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
-    public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null)
+    public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null, Device? device = null)
     {
+        device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
         var transformer = load.Keep(Sd3Transformer.FromPretrained(load.Part("transformer"), dtype));
+        transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        vae.to(device);
         var clipL = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
+        clipL.to(device);
         var clipG = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder_2"), dtype).Model);
+        clipG.to(device);
         foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
             if (!clip.Config.HasProjection)
                 throw new InvalidDataException($"{load.Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
@@ -72,7 +78,7 @@ public sealed class Sd3Pipeline : IDisposable
             throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
 
         var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
-        var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype));
+        var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
         if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
         var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
         return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, TextTokenizer.Load(load.Part("tokenizer")), clipG,
@@ -99,11 +105,11 @@ public sealed class Sd3Pipeline : IDisposable
 
         Tensor t5States;
         if (T5 is null)
-            t5States = zeros([prompts.Count, ClipLength, width], dtype: clipStates.dtype);
+            t5States = zeros([prompts.Count, ClipLength, width], dtype: clipStates.dtype, device: clipStates.device);
         else
         {
             var (t5Ids, _) = T5Tokenizer!.EncodeBatch(prompts, maxSequenceLength);
-            t5States = T5.Encode(t5Ids);
+            t5States = T5.Encode(t5Ids.to(ComputeDevice.Of(T5.Module))).to(clipStates.device);
         }
         var dtype = Transformer.parameters().First().dtype;
         var embeds = cat([clipStates.to_type(dtype), t5States.to_type(dtype)], 1);
@@ -115,7 +121,7 @@ public sealed class Sd3Pipeline : IDisposable
     static (Tensor States, Tensor Pooled) EncodeClip(ClipTextEncoder clip, TextTokenizer tokenizer, IReadOnlyList<string> prompts)
     {
         var (ids, _) = tokenizer.EncodeBatch(prompts, ClipLength);
-        var output = clip.forward(ids);
+        var output = clip.forward(ids.to(ComputeDevice.Of(clip)));
         return (output.PenultimateHiddenState, output.TextEmbeds!);
     }
 

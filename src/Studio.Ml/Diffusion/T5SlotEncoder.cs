@@ -39,8 +39,15 @@ public sealed class T5SlotEncoder : IDisposable
     public static T5SlotEncoder From(StudentEncoder student, string description = "student T5 + projection") =>
         new(student, ids => student.forward(ids), student.ProjectionDim, description);
 
-    /// <summary>Loads any of the three layouts from <paramref name="folder"/>, parameters in <paramref name="dtype"/>, in eval mode.</summary>
-    public static T5SlotEncoder Load(string folder, ScalarType dtype = ScalarType.Float32)
+    /// <summary>Loads any of the three layouts from <paramref name="folder"/>, parameters in <paramref name="dtype"/> on <paramref name="device"/> (default: the CPU), in eval mode.</summary>
+    public static T5SlotEncoder Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        var slot = LoadOnCpu(folder, dtype);
+        if (device is not null) slot.Module.to(device);
+        return slot;
+    }
+
+    static T5SlotEncoder LoadOnCpu(string folder, ScalarType dtype)
     {
         var configPath = Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder}: no config.json (not a T5 encoder folder)", configPath);

@@ -76,7 +76,7 @@ public sealed class DistillationSetup : IDisposable
     {
         var problems = Validate(config);
         if (problems.Count > 0) throw new RunConfigException("run configuration", string.Join("; ", problems));
-        var device = torch.device(config.Device);
+        var device = ComputeDevice.Parse(config.Device, "device");
         var teacherFolder = ResolveTeacherFolder(config);
         void Progress(string message) => reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, message));
 

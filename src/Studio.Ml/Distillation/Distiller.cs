@@ -104,7 +104,7 @@ public sealed class Distiller
 
             var texts = prompts.Select(p => p.Text).ToList();
             var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
-            var pooled = _config.Text.ZeroPooled ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim) : _ctx.Teacher.Pooled(texts);
+            var pooled = _config.Text.ZeroPooled ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device) : _ctx.Teacher.Pooled(texts);
             var resumed = state.TrajectoryStep == 0 ? null : latents;
             if (resumed is null) latents?.Dispose();
             latents = null;
@@ -152,7 +152,8 @@ public sealed class Distiller
         if (latents is null)
         {
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "noise", stageIndex, batchIndex));
-            using var noise = randn([batchSize, _ctx.Transformer.Config.InChannels / 4, latentSize, latentSize], generator: generator);
+            // Drawn on the CPU generator, then moved: a seed gives the same trajectory on every device.
+            using var noise = randn([batchSize, _ctx.Transformer.Config.InChannels / 4, latentSize, latentSize], device: CPU, generator: generator);
             using var packed = LatentPacking.Pack(noise);
             latents = packed.to(_ctx.Device);
         }
@@ -339,7 +340,7 @@ public sealed class Distiller
             for (int k = 0; k < _config.Validation.Noises; k++)
             {
                 using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "validation-noise", k));
-                var x = LatentPacking.Pack(randn([n, channels, latentSize, latentSize], generator: generator)).to(_ctx.Device);
+                var x = LatentPacking.Pack(randn([n, channels, latentSize, latentSize], device: CPU, generator: generator)).to(_ctx.Device);
                 // Walk the teacher's trajectory and score the student at a few fixed points along it.
                 for (int j = 0; j < _config.Trajectory.Steps; j++)
                 {

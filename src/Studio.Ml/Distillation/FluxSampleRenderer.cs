@@ -23,7 +23,7 @@ public sealed class FluxSampleRenderer(string teacherFolder, FluxTransformer tra
         using var _ = no_grad();
         _pipeline ??= FluxPipeline.Around(teacherFolder, transformer, T5SlotEncoder.From(student));
         var teacher = renderWith is null
-            ? T5SlotEncoder.Load(Path.Combine(teacherFolder, "text_encoder_2"), transformer.parameters().First().dtype)
+            ? T5SlotEncoder.Load(Path.Combine(teacherFolder, "text_encoder_2"), transformer.parameters().First().dtype, ComputeDevice.Of(transformer))
             : null;
         try
         {

@@ -56,8 +56,7 @@ public static class RunConfigChecks
         if (c.Validation.Noises < 1) yield return "validation.noises: must be at least 1";
         foreach (var problem in Sources(c.Validation.Prompts, "validation.prompts")) yield return problem;
         if (DTypeProblem(c.Cache.Dtype) is { } cacheDtype) yield return $"cache.dtype: {cacheDtype}";
-        if (!(c.Device == "cpu" || c.Device == "cuda" || c.Device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(c.Device[5..], out var n) && n >= 0))
-            yield return $"device: '{c.Device}' is not cpu, cuda or cuda:N";
+        if (ComputeDevice.Problem(c.Device, "device") is { } device) yield return device;
         if (c.Threads < 0) yield return "threads: must not be negative (0 = LibTorch's default)";
     }
 

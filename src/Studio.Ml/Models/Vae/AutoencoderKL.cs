@@ -129,7 +129,7 @@ public sealed class AutoencoderKL : Module
         using var scope = NewDisposeScope();
         var shape = new long[] { 1, 1, 1, 1 };
         shape[dim] = extent;
-        var weight = (arange(extent, ScalarType.Float64) / extent).to(tile.dtype, tile.device).view(shape);
+        var weight = (arange(extent, ScalarType.Float64, tile.device) / extent).to_type(tile.dtype).view(shape);
         var head = tile.narrow(dim, 0, extent);
         head.copy_(before.narrow(dim, before.shape[dim] - extent, extent) * (1 - weight) + head * weight);
     }

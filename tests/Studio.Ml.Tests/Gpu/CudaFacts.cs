@@ -1,0 +1,114 @@
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tests.Diffusion;
+using Studio.Ml.Tests.Distillation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Tests.Gpu;
+
+/// <summary>A fact that needs CUDA: skipped (with the reason) in a process whose TorchSharp has none. tests/gpu/run.sh runs them.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        TorchRuntime.Initialise();
+        if (!TorchRuntime.CudaAvailable) Skip = "no CUDA in this process (torch.cuda.is_available() is false)";
+    }
+}
+
+/// <summary>CUDA against the CPU on the same seeds: the device mistakes of issue #14 and numerical parity.</summary>
+[Collection("global torch generator")]
+[Trait("Category", "Gpu")]
+public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipelineFolder>
+{
+    static double RelativeDifference(Tensor expected, Tensor actual)
+    {
+        using var scope = NewDisposeScope();
+        var e = expected.to_type(ScalarType.Float64).cpu();
+        var a = actual.to_type(ScalarType.Float64).cpu();
+        return ((a - e).abs().max() / e.abs().max().clamp_min(1e-12)).item<double>();
+    }
+
+    [CudaFact]
+    public void AFloat32FluxPipelineOnCudaGivesTheCpuImageForTheSameSeed()
+    {
+        var request = new FluxRequest(["a red circle", "the word 'cat'"], Seed: 5, Steps: 3, Guidance: 3.5, Width: 32, Height: 32, MaxSequenceLength: 16);
+        using var onCpu = FluxPipeline.Load(tiny.Folder);
+        using var onCuda = FluxPipeline.Load(tiny.Folder, device: torch.device("cuda"));
+        using var expected = onCpu.Generate(request);
+        using var actual = onCuda.Generate(request);
+        Assert.Equal(DeviceType.CUDA, onCuda.Device.type);
+        var difference = RelativeDifference(expected.Images, actual.Images);
+        Assert.True(difference <= 1e-3, $"CUDA image differs from the CPU one by {difference:G3} (relative to the largest pixel)");
+    }
+
+    /// <summary>The toy teacher and the toy-small student, dropout off (CPU and CUDA draw dropout masks from different generators).</summary>
+    static RunConfig ToyRun(string device, long updates, bool samplesAndValidation = false) => RunConfig.FromYaml($$"""
+        name: gpu-fact
+        seed: 0
+        teacher: { pipeline: toy, dtype: float32 }
+        student: { preset: toy-small, projection_dropout: 0.0 }
+        text: { max_length: 32 }
+        loss: vision
+        trajectory: { steps: 8 }
+        optimizer: { lr: 1.0e-3, batch_size: 8 }
+        stages:
+          - { name: toy, resolution: 64, updates: {{updates}}, prompts: [ { set: "toy:train::64" } ] }
+        checkpoints: { every: 1000, keep: 1 }
+        samples: { every: {{(samplesAndValidation ? 3 : 0)}}, prompts: ["a red circle and a blue square"], seeds: [0], steps: 4 }
+        validation: { every: {{(samplesAndValidation ? 3 : 0)}}, prompts: [ { set: "toy:heldout::5" } ], prompts_per_category: 1, noises: 1 }
+        device: {{device}}
+        """);
+
+    static List<UpdateMetrics> TrainWithoutDropout(string device, long updates)
+    {
+        var config = ToyRun(device, updates);
+        var directory = TestPaths.NewTempDirectory("gpu-fact-" + device);
+        var reporter = new RecordingReporter();
+        using var setup = DistillationSetup.Prepare(config, Path.Combine(directory, "cache"), reporter, CancellationToken.None);
+        var ctx = setup.Context;
+        using var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student) with { DropoutRate = 0.0 },
+            ctx.Transformer.Config.JointAttentionDim, projectionDropout: 0.0, config.Seed);
+        student.to(ctx.Device);
+        var context = new DistillationContext
+        {
+            Transformer = ctx.Transformer, Student = student, Tokenize = ctx.Tokenize, Teacher = ctx.Teacher, Prompts = ctx.Prompts,
+            VaeScaleFactor = ctx.VaeScaleFactor, Device = ctx.Device,
+        };
+        new Distiller(config, context, Path.Combine(directory, "run"), reporter).Run(CancellationToken.None);
+        return reporter.Updates;
+    }
+
+    [CudaFact]
+    public void TwentyFloat32ToyUpdatesOnCudaFollowTheCpuLossCurve()
+    {
+        var cpu = TrainWithoutDropout("cpu", 20);
+        var cuda = TrainWithoutDropout("cuda", 20);
+        Assert.Equal(20, cpu.Count);
+        Assert.Equal(20, cuda.Count);
+        for (int i = 0; i < 20; i++)
+        {
+            var relative = Math.Abs(cuda[i].Loss - cpu[i].Loss) / Math.Abs(cpu[i].Loss);
+            Assert.True(relative <= 1e-3, $"update {i + 1}: CUDA loss {cuda[i].Loss:G6}, CPU {cpu[i].Loss:G6} (relative {relative:G3})");
+        }
+    }
+
+    /// <summary>The run of issue #14: samples (teacher row and student rows) and validation on CUDA.</summary>
+    [CudaFact]
+    public void AToyRunWithSamplesAndValidationCompletesOnCuda()
+    {
+        var config = ToyRun("cuda", 6, samplesAndValidation: true);
+        var directory = TestPaths.NewTempDirectory("gpu-fact-samples");
+        var reporter = new RecordingReporter();
+        using var setup = DistillationSetup.Prepare(config, Path.Combine(directory, "cache"), reporter, CancellationToken.None);
+        Assert.Equal(DeviceType.CUDA, setup.Context.Device.type);
+        new Distiller(config, setup.Context, Path.Combine(directory, "run"), reporter).Run(CancellationToken.None);
+
+        Assert.Equal(6, reporter.Updates.Count);
+        Assert.Equal(2, reporter.Validations.Count);
+        var samples = reporter.Events.Where(e => e.Kind == TrainingEventKind.SampleReady).ToList();
+        Assert.Equal(3, samples.Count); // the teacher's row once, the student's at updates 3 and 6
+        Assert.All(samples, s => Assert.True(new FileInfo(s.Data![TrainingEventData.Path]).Length > 0));
+    }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The GPU checks of Distill Studio in one script (tests/gpu/README.md): the CUDA xunit facts, then the benches.
+#
+#   bash tests/gpu/run.sh            # on a CUDA machine, from the repository root
+#
+# Two ways to get a studio and a test runner:
+#   - a machine with the .NET SDK and a CUDA build of TorchSharp: builds, runs `dotnet test` on the Gpu facts and the
+#     benches with the built CLI;
+#   - the GPU kit in gpu-kit/ (git-ignored; a machine with PyTorch but no .NET): its run.sh unpacks the runtime and the
+#     app, builds TorchSharp's native library against the local PyTorch and then sources this script's commands
+#     (GPU_KIT=1 is set by gpu-kit/commands.sh; see the README).
+# Without CUDA it still runs end to end on the CPU: the facts skip (and say so) and the benches run at CPU size,
+# so the script itself can be checked anywhere. A short report goes to $OUT (default ./gpu-report).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+OUT="${OUT:-$ROOT/gpu-report}"
+mkdir -p "$OUT"
+REPORT="$OUT/gpu-report.md"
+: > "$REPORT"
+say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+failures=0
+
+# How to run the CLI and the tests: the kit's unpacked app (GPU_KIT=1), else a Release build of this checkout.
+if [ "${GPU_KIT:-0}" = 1 ]; then
+  STUDIO=(studio)            # the kit's function: its dotnet + studio.dll under a timeout
+  TESTS_DLL="${KIT_TESTS_DLL:-$APP/tests/Studio.Ml.Tests.dll}"
+else
+  dotnet build Studio.sln -c Release -nologo -v:q -clp:ErrorsOnly || { say "FAIL build"; exit 1; }
+  STUDIO=(dotnet "$ROOT/src/Studio.Cli/bin/Release/net10.0/studio.dll")
+  TESTS_DLL="$ROOT/tests/Studio.Ml.Tests/bin/Release/net10.0/Studio.Ml.Tests.dll"
+fi
+
+say "# GPU checks $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+VERSION="$("${STUDIO[@]}" version 2>&1)"; say "$VERSION" | head -3
+if echo "$VERSION" | grep -q 'CUDA ('; then CUDA=1; DEVICE=cuda; else CUDA=0; DEVICE=cpu; say "no CUDA here: facts skip, benches run on the CPU at CPU size"; fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$REPORT"
+
+# ---- the CUDA facts (they skip without CUDA) ----
+say ""; say "## facts (Category=Gpu)"
+if [ "${GPU_KIT:-0}" = 1 ]; then
+  if [ -f "$TESTS_DLL" ]; then
+    timeout 900 "$DOTNET" test "$TESTS_DLL" --filter "Category=Gpu" --logger "console;verbosity=normal" > "$OUT/facts.log" 2>&1
+  else
+    echo "no test assembly at $TESTS_DLL (pack it into the kit, see tests/gpu/README.md)" > "$OUT/facts.log"; false
+  fi
+else
+  timeout 900 dotnet test tests/Studio.Ml.Tests -c Release --no-build -nologo --filter "Category=Gpu" --logger "console;verbosity=normal" > "$OUT/facts.log" 2>&1
+fi
+rc=$?
+grep -E '^\s*(Passed|Failed|Skipped) Studio|Total tests|Passed!|Failed!' "$OUT/facts.log" | tee -a "$REPORT"
+[ $rc -eq 0 ] || { failures=$((failures + 1)); say "FAIL facts (exit $rc; see facts.log)"; }
+
+# ---- the benches ----
+say ""; say "## benches ($DEVICE)"
+bench() { # bench NAME ARGS...: one studio command, its JSON lines into the report
+  local name="$1"; shift
+  if timeout 900 "${STUDIO[@]}" "$@" > "$OUT/$name.jsonl" 2> "$OUT/$name.err"; then
+    say "### $name"; sed 's/"config":.*$/...}/' "$OUT/$name.jsonl" | tee -a "$REPORT" >/dev/null; cat "$OUT/$name.jsonl" | cut -c1-400
+  else
+    failures=$((failures + 1)); say "FAIL $name: $(tail -n 3 "$OUT/$name.err")"
+  fi
+}
+if [ $CUDA = 1 ]; then
+  bench distill-paper bench distill --config bench/distill-paper.json --batch 1 --batch 4
+  sed 's/"gradient_checkpointing": false/"gradient_checkpointing": true/' bench/distill-paper.json > "$OUT/distill-paper-checkpointed.json"
+  bench distill-paper-checkpointed bench distill --config "$OUT/distill-paper-checkpointed.json" --batch 1 --batch 4
+  sed 's/"device": "cpu"/"device": "cuda"/' bench/distill-toy.json > "$OUT/distill-toy-cuda.json"
+  bench distill-toy bench distill --config "$OUT/distill-toy-cuda.json"
+else
+  bench distill-toy bench distill --config bench/distill-toy.json
+fi
+
+# ---- the toy preset's updates/s (the issue's run, with samples) ----
+say ""; say "## toy preset on $DEVICE"
+RUN_YAML="$OUT/toy-$DEVICE.yaml"
+UPDATES=$([ $CUDA = 1 ] && echo 2000 || echo 40)
+sed -e "s/updates: 2000/updates: $UPDATES/" -e "s/device: cuda/device: $DEVICE/" tests/gpu/toy-preset.yaml > "$RUN_YAML"
+if timeout 900 "${STUDIO[@]}" distill --config "$RUN_YAML" --out "$OUT/toy-run" > "$OUT/toy-run.log" 2>&1; then
+  say "toy preset, $UPDATES updates: $(grep -oE '[0-9.]+ upd/s' "$OUT/toy-run.log" | tail -1), samples: $(find "$OUT/toy-run" -name '*.png' | wc -l) png"
+else
+  failures=$((failures + 1)); say "FAIL toy run: $(tail -n 5 "$OUT/toy-run.log")"
+fi
+rm -rf "$OUT/toy-run/checkpoints"
+
+say ""; say "failures: $failures"
+exit $(( failures > 0 ))

@@ -20,7 +20,6 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
 {
     public string Name => "step-following-update";
 
-
     public bool Matches(FixtureFolder fixture) => fixture.ConfigString("_class_name") == "StepFollowingDistillationUpdate";
 
     public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)

@@ -20,6 +20,7 @@ public sealed class Distiller
     readonly ITrainingReporter _reporter;
     readonly string _runDirectory;
     readonly AdamW _optimizer;
+    readonly StepFollowingUpdate _update;
     readonly FlowMatchEulerScheduler _scheduler = new(FlowMatchSchedulerConfig.Flux);
     readonly Stopwatch _clock = new();
     readonly ScalarType _transformerDType;
@@ -38,8 +39,7 @@ public sealed class Distiller
         _runDirectory = runDirectory;
         var o = config.Optimizer;
         _optimizer = optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay);
-        foreach (var p in context.Transformer.parameters()) p.requires_grad = false;
-        context.Transformer.eval();
+        _update = new StepFollowingUpdate(context.Student, context.Transformer, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Transformer.parameters().First().dtype;
     }
 
@@ -173,30 +173,20 @@ public sealed class Distiller
     }
 
     /// <summary>
-    /// Step <paramref name="j"/> of a trajectory: the teacher's velocity (no gradients), the student's update when
-    /// <paramref name="j"/> is an update step, then the Euler step of the latents along the teacher's velocity.
-    /// Returns the update's numbers, or null when the step was not an update.
+    /// Step <paramref name="j"/> of a trajectory (<see cref="StepFollowingUpdate.Step"/>) at learning rate
+    /// <paramref name="lr"/>, with dropout seeded from <paramref name="globalStep"/> when <paramref name="j"/> is an
+    /// update step. Returns the update's numbers, or null when the step was not an update.
     /// </summary>
     public UpdateResult? Step(TeacherTrajectory trajectory, int j, double lr, long globalStep)
     {
-        using var scope = NewDisposeScope();
-        var t = trajectory;
-        var batchSize = t.Latents.shape[0];
-        var sigma = t.Schedule.Sigmas[j];
-        var timestep = full(batchSize, sigma, device: _ctx.Device);
-        var latents = t.Latents.to_type(_transformerDType);
-        Tensor teacherVelocity;
-        using (no_grad())
-            teacherVelocity = _ctx.Transformer.forward(latents, t.TeacherStates, t.Pooled, timestep, t.ImageIds, t.TextIds, Guidance(t.Guidance));
-
-        UpdateResult? result = null;
-        if (IsUpdateStep(j))
-            result = Update(t, latents, teacherVelocity, timestep, lr, globalStep);
-
-        // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
-        var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * teacherVelocity.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
-        t.ReplaceLatents(next);
-        return result;
+        var update = IsUpdateStep(j);
+        if (update)
+        {
+            // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
+            manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
+            foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+        }
+        return _update.Step(trajectory, j, update);
     }
 
     /// <summary>A tensor on the training device in the frozen transformer's dtype; the original is released.</summary>
@@ -220,47 +210,6 @@ public sealed class Distiller
         var t = _config.Trajectory;
         var eligible = t.UpdateSteps.Count == 0 || t.UpdateSteps.Contains(j);
         return eligible && j % Math.Max(1, t.UpdateEvery) == 0;
-    }
-
-    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, double lr, long globalStep)
-    {
-        _ctx.Student.train();
-        // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
-        manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
-        foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
-        // No gradients rather than zeroed ones: backward then writes fresh gradients instead of adding to zeros.
-        _ctx.Student.zero_grad(set_to_none: true);
-
-        var batch = t.InputIds.shape[0];
-        var micro = Math.Max(1, _config.Optimizer.GradAccumulation);
-        var chunk = (batch + micro - 1) / micro;
-        var perSample = new double[batch];
-        for (long start = 0; start < batch; start += chunk)
-        {
-            using var scope = NewDisposeScope();
-            var n = Math.Min(chunk, batch - start);
-            var studentStates = _ctx.Student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
-            Tensor errors;
-            if (_config.Loss == "vision")
-            {
-                var studentVelocity = _ctx.Transformer.forward(latents.narrow(0, start, n), studentStates.to_type(_transformerDType),
-                    t.Pooled.narrow(0, start, n), timestep.narrow(0, start, n), t.ImageIds, t.TextIds, Guidance(t.Guidance.narrow(0, start, n)));
-                errors = (studentVelocity.to_type(ScalarType.Float32) - teacherVelocity.narrow(0, start, n).to_type(ScalarType.Float32)).square();
-            }
-            else
-            {
-                errors = (studentStates.to_type(ScalarType.Float32) - t.TeacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
-            }
-            var sampleLoss = errors.flatten(1).mean([1]);
-            // The batch loss is the plain mean over all elements; each micro-batch contributes its share.
-            var loss = sampleLoss.sum() / batch;
-            loss.backward();
-            var values = sampleLoss.detach().cpu().data<float>().ToArray();
-            for (int i = 0; i < n; i++) perSample[start + i] = values[i];
-        }
-        var gradNorm = nn.utils.clip_grad_norm_(_ctx.Student.parameters(), _config.Optimizer.GradClip);
-        FusedAdamW.Step(_optimizer);
-        return new UpdateResult(perSample.Average(), perSample, gradNorm);
     }
 
     void Report(TrainingState state, UpdateResult update, IReadOnlyList<Prompt> prompts, float sigma, double lr)
@@ -401,9 +350,6 @@ public sealed class Distiller
         }
     }
 }
-
-/// <summary>The numbers of one student update: the batch loss, each sample's loss, and the gradient norm before clipping.</summary>
-public sealed record UpdateResult(double Loss, double[] PerSample, double GradientNorm);
 
 /// <summary>
 /// One teacher trajectory of a batch of prompts on the training device: token ids, the teacher's states, pooled

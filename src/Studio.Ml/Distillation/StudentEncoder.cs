@@ -79,11 +79,14 @@ public sealed class StudentEncoder : nn.Module
         return student;
     }
 
-    /// <summary>Loads student weights saved by this class (a training checkpoint or an export), with DistillT5's tied-embedding alias.</summary>
-    public static LoadReport LoadWeights(StudentEncoder student, Checkpoint checkpoint) =>
+    /// <summary>
+    /// Loads student weights saved by this class (a training checkpoint or an export), with DistillT5's tied-embedding
+    /// alias. With a <paramref name="prefix"/> (e.g. "student."), only the names under it are the student's.
+    /// </summary>
+    public static LoadReport LoadWeights(StudentEncoder student, Checkpoint checkpoint, string prefix = "") =>
         ModuleLoader.Load(student, checkpoint, strict: true,
-            candidates: name => name == "encoder.shared.weight" ? [name, "encoder.encoder.embed_tokens.weight"] : [name],
-            ignoreUnexpected: name => name == "encoder.encoder.embed_tokens.weight");
+            candidates: name => name == "encoder.shared.weight" ? [prefix + name, prefix + "encoder.encoder.embed_tokens.weight"] : [prefix + name],
+            ignoreUnexpected: name => !name.StartsWith(prefix, StringComparison.Ordinal) || name == prefix + "encoder.encoder.embed_tokens.weight");
 
     /// <summary>Writes a DistillT5 folder: config.json (T5 config + project_in_dim/out_dim) and model.safetensors.</summary>
     public void ExportDistillT5(string folder, ScalarType dtype)

@@ -12,5 +12,6 @@ public static class FixtureKinds
         new AutoencoderKLKind(),
         new FluxTransformerKind(),
         new Sd3TransformerKind(),
+        new StepFollowingUpdateKind(),
     ];
 }

@@ -59,6 +59,14 @@ public sealed class ModelConfig
     public double[] DoubleArray(string field) => Array<double>(field, JsonValueKind.Number, "numbers");
     public string[] StringArray(string field) => Array<string>(field, JsonValueKind.String, "strings");
 
+    /// <summary>A nested object (e.g. the `student` part of a composite config), with errors naming both.</summary>
+    public ModelConfig Section(string field) => _json[field] switch
+    {
+        JsonObject section => new ModelConfig(section, $"{Source} ({field})"),
+        null => throw Invalid(field, "is missing"),
+        var node => throw Invalid(field, $"must be an object, found {node.ToJsonString()}"),
+    };
+
     /// <summary>An error about one field, for checks the typed getters cannot make (ranges, supported values).</summary>
     public InvalidDataException Invalid(string field, string problem) => new($"{Source}: field '{field}' {problem}");
 

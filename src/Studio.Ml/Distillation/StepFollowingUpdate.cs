@@ -1,0 +1,160 @@
+using Studio.Ml.Models.Flux;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Distillation;
+
+/// <summary>
+/// One step of a teacher trajectory, as the paper's step-following distillation takes it (METHOD.md): the frozen
+/// transformer's velocity on the teacher's states without gradients; on an update step the student's states, the
+/// velocity on them, the float32 mean squared error between the two velocities, backward, the student's gradient norm
+/// clipped, one AdamW step; then the Euler step of the latents along the teacher's velocity. The
+/// <see cref="Distiller"/> runs every training step through this, and `studio fixture` runs the distill_update
+/// reference case through it.
+/// </summary>
+public sealed class StepFollowingUpdate
+{
+    readonly StudentEncoder _student;
+    readonly FluxTransformer _transformer;
+    readonly AdamW _optimizer;
+    readonly double _gradClip;
+    readonly string _loss;
+    readonly int _gradAccumulation;
+    readonly ScalarType _transformerDType;
+
+    /// <param name="loss">"vision" (the paper's loss on the velocities) or "naive" (MSE on the states, the ablation).</param>
+    /// <param name="gradAccumulation">Micro-batches per update; the loss and gradients are those of the whole batch.</param>
+    public StepFollowingUpdate(StudentEncoder student, FluxTransformer transformer, AdamW optimizer, double gradClip,
+        string loss = "vision", int gradAccumulation = 1)
+    {
+        if (loss is not ("vision" or "naive")) throw new ArgumentException($"unknown loss '{loss}' (use vision or naive)", nameof(loss));
+        _student = student;
+        _transformer = transformer;
+        _optimizer = optimizer;
+        _gradClip = gradClip;
+        _loss = loss;
+        _gradAccumulation = Math.Max(1, gradAccumulation);
+        foreach (var p in transformer.parameters()) p.requires_grad = false;
+        transformer.eval();
+        _transformerDType = transformer.parameters().First().dtype;
+    }
+
+    /// <summary>
+    /// Step <paramref name="j"/> of the trajectory: the teacher's velocity, the student's update when
+    /// <paramref name="update"/>, then the latents move to sigma_{j+1}. Returns the update's numbers, or null when the
+    /// step was not an update. The caller sets the learning rate and seeds dropout. <paramref name="trace"/>, when
+    /// given, keeps copies of the intermediate tensors.
+    /// </summary>
+    public UpdateResult? Step(TeacherTrajectory trajectory, int j, bool update, UpdateTrace? trace = null)
+    {
+        using var scope = NewDisposeScope();
+        var t = trajectory;
+        var batchSize = t.Latents.shape[0];
+        var sigma = t.Schedule.Sigmas[j];
+        // FluxPipeline's convention: timestep = sigma (t / 1000); the transformer multiplies by 1000.
+        var timestep = full(batchSize, sigma, device: t.Latents.device);
+        var latents = t.Latents.to_type(_transformerDType);
+        Tensor teacherVelocity;
+        using (no_grad())
+            teacherVelocity = _transformer.forward(latents, t.TeacherStates, t.Pooled, timestep, t.ImageIds, t.TextIds, Guidance(t.Guidance));
+        trace?.KeepTeacherVelocity(teacherVelocity);
+
+        var result = update ? Update(t, latents, teacherVelocity, timestep, trace) : null;
+
+        // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
+        var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * teacherVelocity.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
+        t.ReplaceLatents(next);
+        return result;
+    }
+
+    /// <summary>Embedded guidance for guidance-distilled transformers (FLUX.1-dev); schnell takes none.</summary>
+    Tensor? Guidance(Tensor guidance) => _transformer.Config.GuidanceEmbeds ? guidance : null;
+
+    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace)
+    {
+        _student.train();
+        // No gradients rather than zeroed ones: backward then writes fresh gradients instead of adding to zeros.
+        _student.zero_grad(set_to_none: true);
+
+        var batch = t.InputIds.shape[0];
+        var chunk = (batch + _gradAccumulation - 1) / _gradAccumulation;
+        var perSample = new double[batch];
+        for (long start = 0; start < batch; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            var n = Math.Min(chunk, batch - start);
+            var studentStates = _student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
+            trace?.KeepStudentStates(studentStates);
+            Tensor errors;
+            if (_loss == "vision")
+            {
+                var studentVelocity = _transformer.forward(latents.narrow(0, start, n), studentStates.to_type(_transformerDType),
+                    t.Pooled.narrow(0, start, n), timestep.narrow(0, start, n), t.ImageIds, t.TextIds, Guidance(t.Guidance.narrow(0, start, n)));
+                trace?.KeepStudentVelocity(studentVelocity);
+                errors = (studentVelocity.to_type(ScalarType.Float32) - teacherVelocity.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+            }
+            else
+            {
+                errors = (studentStates.to_type(ScalarType.Float32) - t.TeacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+            }
+            var sampleLoss = errors.flatten(1).mean([1]);
+            // The batch loss is the plain mean over all elements; each micro-batch contributes its share.
+            var loss = sampleLoss.sum() / batch;
+            loss.backward();
+            var values = sampleLoss.detach().cpu().data<float>().ToArray();
+            for (int i = 0; i < n; i++) perSample[start + i] = values[i];
+        }
+        trace?.KeepGradients(_student);
+        var gradNorm = nn.utils.clip_grad_norm_(_student.parameters(), _gradClip);
+        FusedAdamW.Step(_optimizer);
+        return new UpdateResult(perSample.Average(), perSample, gradNorm);
+    }
+}
+
+/// <summary>The numbers of one student update: the batch loss, each sample's loss, and the gradient norm before clipping.</summary>
+public sealed record UpdateResult(double Loss, double[] PerSample, double GradientNorm);
+
+/// <summary>
+/// Copies of the intermediate tensors of one <see cref="StepFollowingUpdate.Step"/>, for checking it against a reference
+/// (`studio fixture`): the teacher's velocity, the student's states and velocity (one tensor per micro-batch), and the
+/// student's gradients before clipping, by parameter name.
+/// </summary>
+public sealed class UpdateTrace : IDisposable
+{
+    readonly List<Tensor> _studentStates = [];
+    readonly List<Tensor> _studentVelocities = [];
+    readonly Dictionary<string, Tensor> _gradients = [];
+
+    public Tensor? TeacherVelocity { get; private set; }
+    public IReadOnlyList<Tensor> StudentStates => _studentStates;
+    public IReadOnlyList<Tensor> StudentVelocities => _studentVelocities;
+    public IReadOnlyDictionary<string, Tensor> Gradients => _gradients;
+
+    internal void KeepTeacherVelocity(Tensor velocity)
+    {
+        TeacherVelocity?.Dispose();
+        TeacherVelocity = Keep(velocity);
+    }
+
+    internal void KeepStudentStates(Tensor states) => _studentStates.Add(Keep(states));
+
+    internal void KeepStudentVelocity(Tensor velocity) => _studentVelocities.Add(Keep(velocity));
+
+    internal void KeepGradients(nn.Module student)
+    {
+        foreach (var (name, parameter) in student.named_parameters())
+        {
+            using var grad = parameter.grad;
+            if (grad is not null) _gradients[name] = Keep(grad);
+        }
+    }
+
+    static Tensor Keep(Tensor t) => t.detach().clone().DetachFromDisposeScope();
+
+    public void Dispose()
+    {
+        TeacherVelocity?.Dispose();
+        foreach (var t in _studentStates.Concat(_studentVelocities).Concat(_gradients.Values)) t.Dispose();
+    }
+}

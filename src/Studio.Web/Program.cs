@@ -61,6 +61,7 @@ if (!string.IsNullOrWhiteSpace(options.Redis))
 // Hangfire's job states and the workers' heartbeats.
 builder.Services.AddHostedService<LiveTailer>();
 builder.Services.AddHostedService<RunReconcilerService>();
+builder.Services.AddStudioApi();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 builder.Services.AddHealthChecks();
 
@@ -82,6 +83,7 @@ await app.Services.GetRequiredService<Studio.Core.Models.ModelService>().EnsureB
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseStudioApiErrors();
 app.UseAntiforgery();
 app.MapStaticAssets().AllowAnonymous();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

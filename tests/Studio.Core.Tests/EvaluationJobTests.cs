@@ -34,7 +34,7 @@ public class EvaluationJobTests
     static async Task<Setup> SetUpAsync()
     {
         var db = await TestDatabase.CreateAsync();
-        var options = new StudioOptions { DataDirectory = db.Directory };
+        var options = new StudioOptions { DataDirectory = db.Directory, AllowedRoots = [Path.GetTempPath()] };
         var storage = new SQLiteStorage(Path.Combine(db.Directory, "hangfire.db"));
         var feed = new EvaluationFeed();
         var published = new List<CheckpointEvaluation>();
@@ -178,6 +178,10 @@ public class EvaluationJobTests
         Assert.Contains($"run {run.Id}'s teacher pipeline {flux} is not a toy-world pipeline", refused.Message);
         var teacher = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(flux));
         Assert.Contains($"{flux} is not a toy-world pipeline", teacher.Message);
+
+        // A folder outside the allowed ones is refused before anything in it is read.
+        var outside = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync("/etc"));
+        Assert.Contains("the teacher pipeline: /etc is outside the allowed folders (Studio:AllowedRoots: ", outside.Message);
 
         // A folder `studio toy pretrain` wrote is one.
         var pretrained = Directory.CreateTempSubdirectory("toy-pretrained-").FullName;

@@ -77,7 +77,7 @@ public class InteractiveQueueTests
             await host.Services.MigrateStudioDatabaseAsync();
             await host.StartAsync();
             var runs = host.Services.GetRequiredService<RunService>();
-            var queued = await runs.CreateAsync("holds the slot", "stages: []", "default");
+            var queued = await runs.CreateAsync("holds the slot", Studio.Ml.Distillation.RunPresets.Find("toy").Create().ToYaml(), "default");
             await run.Started.Task.WaitAsync(TimeSpan.FromSeconds(60));
 
             var generation = await host.Services.GetRequiredService<GenerationService>().RequestAsync(new GenerationRequest("a red circle", Steps: 2, Width: 64, Height: 64));

@@ -35,27 +35,78 @@ public class RunJobTests
 
     static UpdateMetrics Update(long step) => new() { Stage = 0, Step = step, TotalSteps = 10, Loss = 1.0 / step, LearningRate = 1e-3, GradientNorm = 1 };
 
+    static string Toy(Action<RunConfig>? edit = null)
+    {
+        var config = RunPresets.Find("toy").Create();
+        edit?.Invoke(config);
+        return config.ToYaml();
+    }
+
+    /// <summary>A run as an older studio (or another host with other allowed folders) may have queued it: straight into the database.</summary>
+    static async Task<Run> QueuedRowAsync(Setup s, string yaml)
+    {
+        await using var db = s.Db.CreateDbContext();
+        var run = new Run { Name = "queued elsewhere", ConfigYaml = yaml, Queue = "default", Activity = "queued" };
+        db.Runs.Add(run);
+        await db.SaveChangesAsync();
+        return run;
+    }
+
     [Fact]
-    public async Task ARunWithAnInvalidConfigurationFailsNamingTheField()
+    public async Task TheWorkerRefusesAnInvalidConfigurationNamingTheFieldBeforeItOpensAnything()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", "stages: []", "cpu");
-        await s.Job(new DistillRunExecutor(s.Options)).Execute(run.Id, CancellationToken.None);
+        var run = await QueuedRowAsync(s, "stages: []");
+        var executor = new ScriptedExecutor((_, _, _) => Task.CompletedTask);
+        await s.Job(executor).Execute(run.Id, CancellationToken.None);
         await using var db = s.Db.CreateDbContext();
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal(RunState.Failed, stored.State);
         Assert.Contains("stages: a run needs at least one stage", stored.Error);
-        Assert.Equal("test:host:1", stored.Worker);
         Assert.NotNull(stored.FinishedAt);
+        Assert.Null(executor.Seen);
+        Assert.False(Directory.Exists(ArtifactFolders.Run(s.Options, run.Id)));
         Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(),
-            m => m.Contains("stages: a run needs at least one stage"));
+            m => m.Contains("Refused by test:host:1") && m.Contains("stages: a run needs at least one stage"));
+    }
+
+    [Fact]
+    public async Task TheWorkerRefusesAPromptFileOutsideItsAllowedFoldersAlsoThroughALink()
+    {
+        var s = await SetUpAsync();
+        var outside = Directory.CreateTempSubdirectory("studio-outside-").FullName;
+        File.WriteAllText(Path.Combine(outside, "prompts.txt"), "a red cube\n");
+        Directory.CreateSymbolicLink(Path.Combine(s.Db.Directory, "linked"), outside);
+        foreach (var set in new[] { Path.Combine(outside, "prompts.txt"), "linked/prompts.txt", "../" + Path.GetFileName(outside) + "/prompts.txt" })
+        {
+            var run = await QueuedRowAsync(s, Toy(c => c.Validation.Prompts = [new PromptSource { Set = set, Category = "x" }]));
+            var executor = new ScriptedExecutor((_, _, _) => Task.CompletedTask);
+            await s.Job(executor).Execute(run.Id, CancellationToken.None);
+            await using var db = s.Db.CreateDbContext();
+            var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+            Assert.Equal(RunState.Failed, stored.State);
+            Assert.Contains("validation.prompts: ", stored.Error);
+            Assert.Contains("is outside the allowed folders (Studio:AllowedRoots: " + s.Db.Directory, stored.Error);
+            Assert.Null(executor.Seen);
+        }
+    }
+
+    [Fact]
+    public async Task AnInvalidConfigurationIsRefusedBeforeAnythingIsWrittenOrQueued()
+    {
+        var s = await SetUpAsync();
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", Toy(c => c.Optimizer.Lr = 0)));
+        Assert.Equal([new FieldProblem("optimizer.lr", "0 must be positive")], e.Problems);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Empty(db.Runs);
+        Assert.Empty(s.Storage.GetMonitoringApi().Queues());
     }
 
     [Fact]
     public async Task AFailingRunKeepsEveryMetricAndLogLineItReported()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", "stages: []");
+        var run = await s.Runs.CreateAsync("toy", Toy());
         var executor = new ScriptedExecutor((execution, reporter, _) =>
         {
             for (int step = 1; step <= 7; step++) reporter.Update(Update(step));
@@ -65,7 +116,7 @@ public class RunJobTests
         await s.Job(executor).Execute(run.Id, CancellationToken.None);
         Assert.Equal(ArtifactFolders.Run(s.Options, run.Id), executor.Seen!.ArtifactFolder);
         Assert.True(Directory.Exists(executor.Seen.ArtifactFolder));
-        Assert.Equal("stages: []", executor.Seen.ConfigYaml);
+        Assert.Equal(Toy(), executor.Seen.ConfigYaml);
         await using var db = s.Db.CreateDbContext();
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal(RunState.Failed, stored.State);
@@ -79,7 +130,7 @@ public class RunJobTests
     public async Task CancellingARunningRunEndsItCancelledAndResumeQueuesItFromItsLatestCheckpoint()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", "stages: []");
+        var run = await s.Runs.CreateAsync("toy", Toy());
         var started = new TaskCompletionSource();
         var executor = new ScriptedExecutor(async (execution, reporter, ct) =>
         {
@@ -120,7 +171,7 @@ public class RunJobTests
     public async Task AWorkerShutdownPutsTheRunBackInTheQueueInsteadOfCancellingIt()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", "stages: []");
+        var run = await s.Runs.CreateAsync("toy", Toy());
         var started = new TaskCompletionSource();
         var executor = new ScriptedExecutor(async (_, reporter, ct) =>
         {
@@ -145,7 +196,7 @@ public class RunJobTests
     public async Task QueuedRunsAreEnqueuedOnTheirQueueCancelledAtOnceAndDeletedWithTheirArtifacts()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", "stages: []", "gpu-80g");
+        var run = await s.Runs.CreateAsync("toy", Toy(), "gpu-80g");
         using (var connection = s.Storage.GetConnection())
         {
             var state = connection.GetStateData(run.HangfireJobId!);
@@ -171,7 +222,7 @@ public class RunJobTests
     public async Task ForkingStartsANewRunFromTheChosenCheckpoint()
     {
         var s = await SetUpAsync();
-        var parent = await s.Runs.CreateAsync("base", "lr: 1e-4");
+        var parent = await s.Runs.CreateAsync("base", Toy(), "default");
         int checkpointId;
         await using (var db = s.Db.CreateDbContext())
         {
@@ -180,10 +231,45 @@ public class RunJobTests
             await db.SaveChangesAsync();
             checkpointId = c.Id;
         }
-        var fork = await s.Runs.ForkAsync(checkpointId, configYaml: "lr: 5e-5");
+        var edited = Toy(c => c.Optimizer.Lr = 5e-5);
+        var fork = await s.Runs.ForkAsync(checkpointId, configYaml: edited, queue: "cpu");
         Assert.Equal((parent.Id, checkpointId, checkpointId), (fork.ForkedFromRunId!.Value, fork.ForkedFromCheckpointId!.Value, fork.ResumeCheckpointId!.Value));
         Assert.Equal("base (fork at step 100)", fork.Name);
-        Assert.Equal("lr: 5e-5", fork.ConfigYaml);
+        Assert.Equal(edited, fork.ConfigYaml);
         Assert.Equal(RunState.Queued, fork.State);
+        // The fork goes on the queue chosen for it, not its parent's.
+        Assert.Equal("cpu", fork.Queue);
+        using (var connection = s.Storage.GetConnection())
+            Assert.Equal("cpu", connection.GetStateData(fork.HangfireJobId!).Data["Queue"]);
+        Assert.Equal("default", (await s.Runs.ForkAsync(checkpointId)).Queue);
+
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ForkAsync(checkpointId, configYaml: "optimizer: { lr: fast }"));
+        Assert.Equal([new FieldProblem("optimizer.lr", "line 1: 'fast' is not a number")], refused.Problems);
+    }
+
+    [Fact]
+    public async Task AFailedRunWhoseConfigurationCanNeverRunIsNotResumed()
+    {
+        var s = await SetUpAsync();
+        var run = await QueuedRowAsync(s, "optimizer:\n  lr: -1\n");
+        await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(run.Id, CancellationToken.None);
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var failed = await db.Runs.SingleAsync(r => r.Id == run.Id);
+            Assert.Equal(RunState.Failed, failed.State);
+            Assert.False(RunService.CanResume(failed));
+        }
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ResumeAsync(run.Id));
+        Assert.Contains("can never run", e.Message);
+        Assert.Contains(new FieldProblem("optimizer.lr", "-1 must be positive"), e.Problems);
+        await using (var db = s.Db.CreateDbContext())
+            Assert.Equal(RunState.Failed, (await db.Runs.SingleAsync(r => r.Id == run.Id)).State);
+
+        // A run that failed for a file that can still appear is offered Resume.
+        var cancelled = await s.Runs.CreateAsync("toy", Toy());
+        await s.Runs.CancelAsync(cancelled.Id);
+        await using (var db = s.Db.CreateDbContext())
+            Assert.True(RunService.CanResume(await db.Runs.SingleAsync(r => r.Id == cancelled.Id)));
+        Assert.Equal(RunState.Queued, (await s.Runs.ResumeAsync(cancelled.Id)).State);
     }
 }

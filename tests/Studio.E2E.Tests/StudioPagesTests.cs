@@ -47,19 +47,22 @@ public class StudioPagesTests
     }
 
     [Fact]
-    public async Task ARunWithAnInvalidConfigurationFailsNamingTheProblemAndShowsOnItsPages()
+    public async Task AnInvalidConfigurationIsRefusedByTheApiAndAQueuedRunShowsOnItsPages()
     {
-        var created = await PostAsync("/api/runs", new { name = "api smoke", configYaml = "seed: 1\n", queue = "default" });
+        // A configuration without stages is refused before anything is written, naming the field.
+        var before = (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs")).GetArrayLength();
+        var invalid = await _http.PostAsJsonAsync($"{host.Url}/api/runs", new { name = "api smoke", configYaml = "seed: 1\n", queue = "default" });
+        Assert.Equal(400, (int)invalid.StatusCode);
+        var answer = await invalid.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains(answer.GetProperty("problems").EnumerateArray(), p => p.GetProperty("field").GetString() == "stages");
+        Assert.Equal(before, (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs")).GetArrayLength());
+
+        // A valid run on a queue no worker serves stays queued until it is cancelled.
+        const string yaml = "student: { preset: toy-base }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train' } ] } ]\n";
+        var created = await PostAsync("/api/runs", new { name = "api smoke", configYaml = yaml, queue = "held" });
         var id = created.GetProperty("id").GetInt32();
-        var run = await WaitForRunAsync(id, "Failed");
-        // A configuration without stages is refused by the trainer's validation, which names the field.
-        var error = run.GetProperty("error").GetString()!;
-        Assert.Contains("stages", error);
-        Assert.Equal(0, (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{id}/metrics?after=0")).GetArrayLength());
-        var events = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{id}/events");
-        Assert.Contains(events.EnumerateArray(), e => e.GetProperty("message").GetString()!.Contains(error));
-        var refused = await _http.PostAsync($"{host.Url}/api/runs/{id}/cancel", null);
-        Assert.Equal(400, (int)refused.StatusCode);
+        await PostAsync($"/api/runs/{id}/cancel", new { });
+        await WaitForRunAsync(id, "Cancelled");
 
         var (playwright, browser, page) = await OpenAsync("/runs");
         using var _ = playwright;
@@ -68,10 +71,10 @@ public class StudioPagesTests
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("runs-table"), FullPage = true });
 
         await page.GotoAsync($"{host.Url}/runs/{id}");
-        await Assertions.Expect(page.Locator("[data-testid=run-error]")).ToContainTextAsync(error);
+        await Assertions.Expect(page.Locator("[data-testid=run-state]")).ToContainTextAsync("cancelled");
         await page.Locator("[data-testid=chart-loss]").WaitForAsync();
         await page.GetByRole(AriaRole.Tab, new() { Name = "Log" }).ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=run-log]")).ToContainTextAsync("Queued on 'default'.");
+        await Assertions.Expect(page.Locator("[data-testid=run-log]")).ToContainTextAsync("Queued on 'held'.");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
     }
 

@@ -98,6 +98,9 @@ public class NewRunFormTests
         await using var __ = ctx;
         var cut = ctx.Render<NewRun>();
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("name: x\noptimizer: { lr: fast }\n", "typo.yaml"));
-        cut.WaitForAssertion(() => Assert.Contains("typo.yaml: line 2", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
+        // Named by field and line in plain words, never by .NET type, and shown at the field itself.
+        cut.WaitForAssertion(() => Assert.Contains("optimizer.lr: line 2: 'fast' is not a number", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
+        Assert.DoesNotContain("System.", cut.Find("[data-testid=run-problems]").TextContent);
+        Assert.Equal("line 2: 'fast' is not a number", Error(cut, "run-lr"));
     }
 }

@@ -4,6 +4,7 @@ using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Generations;
+using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Models;
@@ -123,9 +124,11 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     /// The toy evaluator scores toy scenes, so it only means something for pipelines of the toy world: the built-in toy
     /// teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with "# Toy teacher").
     /// </summary>
-    public static string ToyWorldPipeline(string pipeline, string what)
+    public string ToyWorldPipeline(string pipeline, string what)
     {
         if (pipeline == ModelFolders.ToyTeacher) return pipeline;
+        if (new PathGuard(options).Problem(pipeline) is { } refused) throw new RunActionException($"{what}: {refused}");
+        pipeline = Path.GetFullPath(pipeline);
         var readme = Path.Combine(pipeline, "README.md");
         if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
             return pipeline;

@@ -11,10 +11,11 @@ namespace Studio.Core.Generations;
 
 /// <summary>
 /// A Generate request: one prompt, one noise, the teacher's encoder and/or any checkpoints of any runs and registered
-/// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher.
+/// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher. Steps, width and
+/// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>).
 /// </summary>
-public sealed record GenerationRequest(string Prompt, long Seed = 0, int Steps = 28, double Guidance = 3.5,
-    int Width = 512, int Height = 512, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null,
+public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps = null, double Guidance = 3.5,
+    int? Width = null, int? Height = null, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null,
     IReadOnlyList<int>? StudentModelIds = null);
 
 /// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
@@ -23,34 +24,44 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public const string Queue = "interactive";
     public const int MaxSide = 2048;
     public const int MaxSteps = 200;
+    public const int MaxPromptChars = 4000;
+
+    /// <summary>Width, height and steps of a request that leaves them out: the toy teacher draws 64x64 scenes in 20 steps, other pipelines 512x512 in 28.</summary>
+    public static (int Width, int Height, int Steps) Defaults(string teacherFolder) =>
+        teacherFolder == Models.ModelFolders.ToyTeacher ? (64, 64, 20) : (512, 512, 28);
 
     public async Task<Data.Generation> RequestAsync(GenerationRequest request, CancellationToken ct = default)
     {
-        if (string.IsNullOrWhiteSpace(request.Prompt)) throw new RunActionException("the prompt is empty");
-        if (request.Steps is < 1 or > MaxSteps) throw new RunActionException($"steps must be between 1 and {MaxSteps} (got {request.Steps})");
-        foreach (var (name, side) in new[] { ("width", request.Width), ("height", request.Height) })
+        if (string.IsNullOrWhiteSpace(request.Prompt)) throw new RunActionException("prompt: the prompt is empty");
+        if (request.Prompt.Length > MaxPromptChars) throw new RunActionException($"prompt: {request.Prompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var teacherFolder = request.TeacherModelId is { } teacherId
+            ? await db.Models.Where(m => m.Id == teacherId && m.Kind == ModelKind.TeacherPipeline).Select(m => m.Folder).SingleOrDefaultAsync(ct)
+              ?? throw new RunActionException($"teacherModelId: no teacher pipeline {teacherId}")
+            : Models.ModelFolders.ToyTeacher;
+        var defaults = Defaults(teacherFolder);
+        var (steps, width, height) = (request.Steps ?? defaults.Steps, request.Width ?? defaults.Width, request.Height ?? defaults.Height);
+        if (steps is < 1 or > MaxSteps) throw new RunActionException($"steps must be between 1 and {MaxSteps} (got {steps})");
+        foreach (var (name, side) in new[] { ("width", width), ("height", height) })
             if (side < 64 || side > MaxSide || side % 16 != 0)
                 throw new RunActionException($"{name} must be a multiple of 16 between 64 and {MaxSide} (got {side})");
         if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)
-            throw new RunActionException("select the teacher or at least one checkpoint");
+            throw new RunActionException("includeTeacher: select the teacher or at least one checkpoint");
 
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToListAsync(ct);
         var missing = checkpointIds.Except(checkpoints.Select(c => c.Id)).ToList();
-        if (missing.Count > 0) throw new RunActionException($"no checkpoint {string.Join(", ", missing)}");
-        if (request.TeacherModelId is { } teacherId && !await db.Models.AnyAsync(m => m.Id == teacherId && m.Kind == ModelKind.TeacherPipeline, ct))
-            throw new RunActionException($"no teacher pipeline {teacherId}");
+        if (missing.Count > 0) throw new RunActionException($"checkpointIds: no checkpoint {string.Join(", ", missing)}");
         var students = await db.Models.Where(m => studentModelIds.Contains(m.Id) && m.Kind != ModelKind.TeacherPipeline).ToListAsync(ct);
         var missingModels = studentModelIds.Except(students.Select(m => m.Id)).ToList();
-        if (missingModels.Count > 0) throw new RunActionException($"no student model {string.Join(", ", missingModels)}");
+        if (missingModels.Count > 0) throw new RunActionException($"studentModelIds: no student model {string.Join(", ", missingModels)}");
 
         var generation = new Data.Generation
         {
-            Prompt = request.Prompt.Trim(), Seed = request.Seed, Steps = request.Steps, Guidance = request.Guidance,
-            Width = request.Width, Height = request.Height, TeacherModelId = request.TeacherModelId,
+            Prompt = request.Prompt.Trim(), Seed = request.Seed, Steps = steps, Guidance = request.Guidance,
+            Width = width, Height = height, TeacherModelId = request.TeacherModelId,
         };
         if (request.IncludeTeacher) generation.Images.Add(new GenerationImage { Encoder = "teacher" });
         foreach (var c in checkpoints.OrderBy(c => c.RunId).ThenBy(c => c.Step))

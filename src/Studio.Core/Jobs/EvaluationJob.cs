@@ -43,6 +43,8 @@ public class EvaluationJob(
                 checkpointPath = await db.Checkpoints.Where(c => c.Id == checkpointId).Select(c => c.Path).SingleOrDefaultAsync(CancellationToken.None);
                 if (checkpointPath is null) refused = $"checkpoint {checkpointId} (step {row.Step}) was deleted before it could be evaluated";
             }
+            // The worker checks the pipeline against its own allowed folders before it opens anything in it.
+            if (row.Pipeline != ModelFolders.ToyTeacher && new PathGuard(options).Problem(row.Pipeline) is { } outside) refused ??= $"pipeline: {outside}";
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
             row.StartedAt = DateTime.UtcNow;

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Live;
+using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 
 namespace Studio.Core.Jobs;
@@ -34,6 +35,14 @@ public class RunJob(
             if (run.State == RunState.Stopping)
             {
                 await FinishAsync(runId, RunState.Cancelled, null, "Cancelled before it started.");
+                return;
+            }
+            // The worker checks the configuration again, as the form and the API did, before it opens any file it names:
+            // the allowed folders may differ here, and files may have changed since the run was queued.
+            if (RunConfigValidation.Check(run.ConfigYaml, new PathGuard(options), options.ResolvedDataDirectory) is { Count: > 0 } problems)
+            {
+                var refused = $"run configuration: {string.Join("; ", problems)}";
+                await FinishAsync(runId, RunState.Failed, refused, $"Refused by {worker.Name}: {refused}");
                 return;
             }
             var folder = run.ArtifactFolder ?? _artifacts.RunFolder(runId);

@@ -5,7 +5,7 @@ using Studio.Core.Runs;
 
 namespace Studio.Core.Models;
 
-/// <summary>Registers local model folders (inside the allowed roots only) and keeps their inspection current.</summary>
+/// <summary>Registers local model folders (inside the allowed roots only, passing their checks) and keeps their inspection current.</summary>
 public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuard paths)
 {
     public async Task<ModelEntry> RegisterAsync(string? name, ModelKind kind, string folder, CancellationToken ct = default)
@@ -15,7 +15,10 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (await db.Models.AnyAsync(m => m.Folder == full, ct)) throw new RunActionException($"'{full}' is registered already");
         var entry = new ModelEntry { Name = string.IsNullOrWhiteSpace(name) ? Path.GetFileName(full) : name.Trim(), Kind = kind, Folder = full };
-        Apply(entry, await Task.Run(() => ModelInspector.Inspect(full, kind), ct));
+        var inspection = await Task.Run(() => ModelInspector.Inspect(full, kind), ct);
+        // A folder that fails its checks is not registered: nothing could use it.
+        if (inspection.Errors.Count > 0) throw new RunActionException($"'{full}' is not registered: {string.Join("; ", inspection.Errors)}");
+        Apply(entry, inspection);
         db.Models.Add(entry);
         await db.SaveChangesAsync(ct);
         return entry;

@@ -3,12 +3,17 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 
 namespace Studio.Core.Runs;
 
-public sealed class RunActionException(string message) : Exception(message);
+/// <summary>A refused action (wrong state, unknown id, bad value); <see cref="Problems"/> lists a configuration's problems by field.</summary>
+public sealed class RunActionException(string message, IReadOnlyList<FieldProblem>? problems = null) : Exception(message)
+{
+    public IReadOnlyList<FieldProblem> Problems { get; } = problems ?? [];
+}
 
 /// <summary>What the pages and the HTTP API do to runs: create and queue, cancel, resume, fork, delete.</summary>
 public class RunService(
@@ -17,10 +22,15 @@ public class RunService(
     IRunBroadcaster broadcaster,
     StudioOptions options)
 {
+    public const int MaxNameLength = 200;
+    /// <summary>The largest run YAML accepted (the New run form imports files up to this size too).</summary>
+    public const int MaxConfigChars = 1 << 20;
+
+    readonly PathGuard _paths = new(options);
+
     public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default)
     {
-        if (string.IsNullOrWhiteSpace(name)) throw new RunActionException("a run needs a name");
-        ValidateQueue(queue);
+        CheckRequest(name, configYaml, queue);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var run = new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued" };
         db.Runs.Add(run);
@@ -61,6 +71,10 @@ public class RunService(
         var run = await FindAsync(db, runId, ct);
         if (run.State is not (RunState.Failed or RunState.Cancelled or RunState.Completed))
             throw new RunActionException($"run {runId} is {run.State.ToString().ToLowerInvariant()}; only a stopped run can be resumed");
+        if (!CanResume(run))
+            throw new RunActionException($"run {runId} cannot be resumed: its configuration can never run (copy it into a new run and fix it)",
+                RunConfigValidation.TextProblems(run.ConfigYaml));
+        CheckConfig(run.ConfigYaml);
         var checkpoint = checkpointId is { } id
             ? await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == id && c.RunId == runId, ct)
               ?? throw new RunActionException($"run {runId} has no checkpoint {id}")
@@ -74,18 +88,25 @@ public class RunService(
         return run;
     }
 
-    /// <summary>A new run that starts from a checkpoint of another run, with the same (or an edited) configuration.</summary>
-    public async Task<Run> ForkAsync(int checkpointId, string? name = null, string? configYaml = null, CancellationToken ct = default)
+    /// <summary>
+    /// A new run that starts from a checkpoint of another run, with the same (or an edited) configuration, on
+    /// <paramref name="queue"/> (null: the parent's queue).
+    /// </summary>
+    public async Task<Run> ForkAsync(int checkpointId, string? name = null, string? configYaml = null, string? queue = null, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
                          ?? throw new RunActionException($"no checkpoint {checkpointId}");
         var parent = await FindAsync(db, checkpoint.RunId, ct);
+        name = string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork at step {checkpoint.Step})" : name;
+        configYaml ??= parent.ConfigYaml;
+        queue ??= parent.Queue;
+        CheckRequest(name, configYaml, queue);
         var run = new Run
         {
-            Name = string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork at step {checkpoint.Step})" : name.Trim(),
-            ConfigYaml = configYaml ?? parent.ConfigYaml,
-            Queue = parent.Queue,
+            Name = name.Trim(),
+            ConfigYaml = configYaml,
+            Queue = queue,
             ForkedFromRunId = parent.Id,
             ForkedFromCheckpointId = checkpoint.Id,
             ResumeCheckpointId = checkpoint.Id,
@@ -142,11 +163,34 @@ public class RunService(
         return jobId;
     }
 
-    static void ValidateQueue(string queue)
+    /// <summary>Whether Resume is offered: a stopped run whose configuration's text can run (files may still be missing).</summary>
+    public static bool CanResume(Run run) =>
+        run.State is RunState.Failed or RunState.Cancelled or RunState.Completed && RunConfigValidation.TextProblems(run.ConfigYaml).Count == 0;
+
+    /// <summary>A new run's name, queue and configuration, checked as the New run form and the worker check them; nothing is written before.</summary>
+    void CheckRequest(string? name, string? configYaml, string? queue)
     {
-        if (string.IsNullOrEmpty(queue) || !queue.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-'))
-            throw new RunActionException($"queue name '{queue}' must use only lower-case letters, digits, '_' and '-'");
+        var problems = new List<FieldProblem>();
+        if (string.IsNullOrWhiteSpace(name)) problems.Add(new("name", "a run needs a name"));
+        else if (name.Length > MaxNameLength) problems.Add(new("name", $"{name.Length:N0} characters is longer than {MaxNameLength}"));
+        if (string.IsNullOrEmpty(queue) || queue.Length > 64 || !queue.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-'))
+            problems.Add(new("queue", $"queue name '{Shorten(queue)}' must be 1 to 64 lower-case letters, digits, '_' and '-'"));
+        if (string.IsNullOrWhiteSpace(configYaml)) problems.Add(new("configYaml", "no run configuration (YAML) given"));
+        if (problems.Count > 0) throw Refused(problems);
+        CheckConfig(configYaml);
     }
+
+    void CheckConfig(string? configYaml)
+    {
+        if (configYaml is { Length: > MaxConfigChars })
+            throw Refused([new("configYaml", $"{configYaml.Length:N0} characters is over the limit of {MaxConfigChars:N0}")]);
+        if (RunConfigValidation.Check(configYaml ?? "", _paths, options.ResolvedDataDirectory) is { Count: > 0 } problems) throw Refused(problems);
+    }
+
+    static RunActionException Refused(IReadOnlyList<FieldProblem> problems) =>
+        new($"{problems.Count} {(problems.Count == 1 ? "problem" : "problems")}: {string.Join("; ", problems)}", problems);
+
+    static string Shorten(string? text) => text is { Length: > 80 } ? text[..80] + "…" : text ?? "";
 
     static async Task<Run> FindAsync(StudioDbContext db, int runId, CancellationToken ct) =>
         await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");

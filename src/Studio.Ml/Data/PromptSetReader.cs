@@ -104,9 +104,20 @@ public static class PromptSetReader
                 throw new PromptFileException($"{name}: more than the limit of {maxBytes:N0} bytes");
             buffer.Write(chunk, 0, read);
         }
+        if (NotUtf8(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)) is { } fault) throw new PromptFileException($"{name}: {fault}");
         buffer.Position = 0;
         using var reader = new StreamReader(buffer, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true);
         return reader.ReadToEnd();
+    }
+
+    /// <summary>Where a file that is not UTF-8 (nor UTF-16/32 with a byte order mark) first fails, by line; null when it reads.</summary>
+    static string? NotUtf8(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes is [0xFF, 0xFE, ..] or [0xFE, 0xFF, ..] || System.Text.Unicode.Utf8.IsValid(bytes)) return null;
+        var offset = 0;
+        while (Rune.DecodeFromUtf8(bytes[offset..], out _, out var consumed) == System.Buffers.OperationStatus.Done) offset += consumed;
+        var line = bytes[..offset].Count((byte)'\n') + 1;
+        return $"line {line}: not UTF-8 text (byte 0x{bytes[offset]:X2} at offset {offset}); save the file as UTF-8";
     }
 
     static IEnumerable<(int Number, string Line)> Lines(string text)

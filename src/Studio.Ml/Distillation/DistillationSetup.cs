@@ -43,6 +43,9 @@ public sealed class DistillationSetup : IDisposable
                 if (!source.Set.StartsWith("toy:") && !File.Exists(config.ResolvePath(source.Set)))
                     problems.Add($"stages[{i}].prompts: file not found: {config.ResolvePath(source.Set)}");
         }
+        foreach (var source in config.Validation.Prompts)
+            if (!source.Set.StartsWith("toy:") && !File.Exists(config.ResolvePath(source.Set)))
+                problems.Add($"validation.prompts: file not found: {config.ResolvePath(source.Set)}");
         try { StudentPresets.Resolve(config.Student); }
         catch (ArgumentException e) { problems.Add(e.Message); }
         if (config.Student.Init is { } init && !File.Exists(Path.Combine(config.ResolvePath(init), "config.json")))

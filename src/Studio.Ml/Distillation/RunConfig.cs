@@ -41,17 +41,18 @@ public sealed class RunConfig
         .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)
         .Build();
 
-    /// <summary>Parses run YAML; unknown keys and type errors are reported with their line and column.</summary>
+    /// <summary>Parses run YAML; unknown keys, values of the wrong kind and syntax errors are reported by field and line (<see cref="YamlShape"/>).</summary>
     public static RunConfig FromYaml(string yaml, string source = "run YAML")
     {
+        if (YamlShape.Problems(yaml, typeof(RunConfig)) is { Count: > 0 } problems) throw new RunConfigException(source, problems);
         try
         {
-            return Reader.Deserialize<RunConfig>(yaml) ?? throw new RunConfigException(source, "the document is empty");
+            return Reader.Deserialize<RunConfig>(yaml) ?? throw new RunConfigException(source, [new YamlProblem("", 1, "the document is empty")]);
         }
         catch (YamlDotNet.Core.YamlException e)
         {
-            var inner = e.InnerException?.Message is { } m ? $" ({m})" : "";
-            throw new RunConfigException(source, $"line {e.Start.Line}, column {e.Start.Column}: {e.Message}{inner}");
+            // What the shape check lets through and the deserializer still refuses (a form of number YamlDotNet does not read).
+            throw new RunConfigException(source, [new YamlProblem("", e.Start.Line, "a value cannot be read here")]);
         }
     }
 
@@ -73,7 +74,13 @@ public sealed class RunConfig
         Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(BaseDirectory ?? Directory.GetCurrentDirectory(), path));
 }
 
-public sealed class RunConfigException(string source, string fault) : Exception($"{source}: {fault}");
+public sealed class RunConfigException(string source, string fault) : Exception($"{source}: {fault}")
+{
+    /// <summary>The faults of a document that cannot be read, by field and line (empty for other faults).</summary>
+    public IReadOnlyList<YamlProblem> Problems { get; private init; } = [];
+
+    public RunConfigException(string source, IReadOnlyList<YamlProblem> problems) : this(source, string.Join("; ", problems)) => Problems = problems;
+}
 
 public sealed class TeacherConfig
 {

@@ -12,7 +12,7 @@ namespace Studio.Web.Api;
 
 public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
 public sealed record ResumeRunRequest(int? CheckpointId);
-public sealed record ForkRequest(string? Name, string? ConfigYaml);
+public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
 /// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
 public sealed record EvaluationRequest(int? CheckpointId, IReadOnlyList<int>? LatestOfRuns, string? TeacherPipeline,
@@ -26,7 +26,7 @@ public sealed record EvaluationRequest(int? CheckpointId, IReadOnlyList<int>? La
 }
 
 /// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>
-public static class StudioApi
+public static partial class StudioApi
 {
     public static void MapStudioApi(this IEndpointRouteBuilder app)
     {
@@ -49,15 +49,15 @@ public static class StudioApi
             await using var db = await f.CreateDbContextAsync(ct);
             return await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id, ct) is { } run ? Results.Ok(run) : NoRun(id);
         });
-        api.MapPost("/runs", (CreateRunRequest request, RunService runs, CancellationToken ct) =>
-            Act(async () =>
+        api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<CreateRunRequest>(http, async request =>
             {
-                var run = await runs.CreateAsync(request.Name, request.ConfigYaml ?? "", request.Queue ?? "default", ct);
+                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct);
                 return Results.Created($"/api/runs/{run.Id}", run);
-            }));
+            }, ct));
         api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));
-        api.MapPost("/runs/{id:int}/resume", (int id, ResumeRunRequest? request, RunService runs, CancellationToken ct) =>
-            Act(async () => Results.Ok(await runs.ResumeAsync(id, request?.CheckpointId, ct))));
+        api.MapPost("/runs/{id:int}/resume", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<ResumeRunRequest>(http, async request => Results.Ok(await runs.ResumeAsync(id, request?.CheckpointId, ct)), ct, optional: true));
         api.MapDelete("/runs/{id:int}", (int id, bool? artifacts, RunService runs, CancellationToken ct) =>
             Act(async () => { await runs.DeleteAsync(id, artifacts ?? false, ct); return Results.NoContent(); }));
 
@@ -96,27 +96,27 @@ public static class StudioApi
                 }
             }, "application/zip", $"run-{c.RunId}-step-{c.Step}.zip");
         });
-        api.MapPost("/checkpoints/{id:int}/fork", (int id, ForkRequest? request, RunService runs, CancellationToken ct) =>
-            Act(async () =>
+        api.MapPost("/checkpoints/{id:int}/fork", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<ForkRequest>(http, async request =>
             {
-                var run = await runs.ForkAsync(id, request?.Name, request?.ConfigYaml, ct);
+                var run = await runs.ForkAsync(id, request?.Name, request?.ConfigYaml, request?.Queue, ct);
                 return Results.Created($"/api/runs/{run.Id}", run);
-            }));
-        api.MapPost("/checkpoints/{id:int}/export", (int id, ExportRequest request, RunService runs, CancellationToken ct) =>
-            Act(async () => Results.Accepted(value: new { job = await runs.ExportCheckpointAsync(id, request.Format, ct) })));
+            }, ct, optional: true));
+        api.MapPost("/checkpoints/{id:int}/export", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<ExportRequest>(http, async request => Results.Accepted(value: new { job = await runs.ExportCheckpointAsync(id, request!.Format, ct) }), ct));
         api.MapDelete("/checkpoints/{id:int}", (int id, RunService runs, CancellationToken ct) =>
             Act(async () => { await runs.DeleteCheckpointAsync(id, ct); return Results.NoContent(); }));
 
-        api.MapPost("/evaluations", (EvaluationRequest request, EvaluationService evaluations, CancellationToken ct) =>
-            Act(async () =>
+        api.MapPost("/evaluations", (HttpRequest http, EvaluationService evaluations, CancellationToken ct) =>
+            WithBody<EvaluationRequest>(http, async request =>
             {
-                var settings = request.Settings();
+                var settings = request!.Settings();
                 List<CheckpointEvaluation> queued =
                     request.CheckpointId is { } checkpointId ? [await evaluations.RequestCheckpointAsync(checkpointId, settings, ct)]
                     : request.LatestOfRuns is { Count: > 0 } runIds ? await evaluations.RequestLatestCheckpointsAsync(runIds, settings, ct)
                     : [await evaluations.RequestTeacherAsync(request.TeacherPipeline ?? Studio.Core.Models.ModelFolders.ToyTeacher, settings, ct)];
                 return Results.Accepted(value: queued);
-            }));
+            }, ct));
         api.MapGet("/evaluations", async (string? runs, EvaluationService evaluations, CancellationToken ct) =>
         {
             var runIds = runs?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -134,12 +134,12 @@ public static class StudioApi
         });
 
         api.MapGet("/workers", (Studio.Core.Queue.QueueStatus status) => Results.Ok(status.Workers()));
-        api.MapPost("/generations", (GenerationRequest request, GenerationService generations, CancellationToken ct) =>
-            Act(async () =>
+        api.MapPost("/generations", (HttpRequest http, GenerationService generations, CancellationToken ct) =>
+            WithBody<GenerationRequest>(http, async request =>
             {
-                var g = await generations.RequestAsync(request, ct);
+                var g = await generations.RequestAsync(request!, ct);
                 return Results.Created($"/api/generations/{g.Id}", g);
-            }));
+            }, ct));
         api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
             Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
         api.MapGet("/generations/{id:int}", async (int id, GenerationService generations, CancellationToken ct) =>
@@ -170,10 +170,40 @@ public static class StudioApi
         : File.Exists(path) ? Results.File(path, "image/png")
         : Results.NotFound();
 
-    /// <summary>Runs an action; a refused action (wrong state, unknown id, bad value) answers 400 with the reason.</summary>
+    /// <summary>Runs an action; a refused action (wrong state, unknown id, bad value) answers 400 with the reason and the problems by field.</summary>
     static async Task<IResult> Act(Func<Task<IResult>> action)
     {
         try { return await action(); }
-        catch (RunActionException e) { return Results.BadRequest(new { error = e.Message }); }
+        catch (RunActionException e) { return Results.BadRequest(new { error = e.Message, problems = e.Problems }); }
     }
+
+    /// <summary>Reads the JSON body (<see cref="JsonBody"/>), then runs the action with it; an empty optional body is null.</summary>
+    static async Task<IResult> WithBody<T>(HttpRequest http, Func<T?, Task<IResult>> action, CancellationToken ct, bool optional = false) where T : class
+    {
+        var (body, refusal) = await JsonBody.ReadAsync<T>(http, optional, ct);
+        return refusal ?? await Act(() => action(body));
+    }
+
+    /// <summary>
+    /// Query values that cannot be bound ("?after=abc") and bodies over the server's limit answer with a JSON body
+    /// naming them instead of an empty 400.
+    /// </summary>
+    public static IApplicationBuilder UseStudioApiErrors(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        if (!context.Request.Path.StartsWithSegments("/api")) { await next(context); return; }
+        try { await next(context); }
+        catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+        {
+            var bind = BindFailure().Match(e.Message);
+            var error = bind.Success ? $"query '{bind.Groups[1].Value}': '{bind.Groups[2].Value}' is not a valid value" : e.Message;
+            await Results.Json(new { error }, statusCode: e.StatusCode).ExecuteAsync(context);
+        }
+    });
+
+    /// <summary>Minimal APIs throw binding failures (instead of an empty 400) so <see cref="UseStudioApiErrors"/> can name them.</summary>
+    public static IServiceCollection AddStudioApi(this IServiceCollection services) =>
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Failed to bind parameter \"(?:[^\"]* )?(\\w+)\" from \"(.*)\"\\.$")]
+    private static partial System.Text.RegularExpressions.Regex BindFailure();
 }

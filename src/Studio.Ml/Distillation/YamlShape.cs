@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Reflection;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Studio.Ml.Distillation;
+
+/// <summary>A problem of a YAML document, at a field ("optimizer.lr", "stages[1].prompts[0].weight"; "" for the document) and a line.</summary>
+public sealed record YamlProblem(string Field, long Line, string Message)
+{
+    public override string ToString() => Field.Length > 0 ? $"line {Line}: {Field}: {Message}" : $"line {Line}: {Message}";
+}
+
+/// <summary>
+/// Checks a YAML document against the shape of a settings class before it is deserialized: every key must be a
+/// property (snake_case), every value of the property's kind (mapping, list, whole number, number, true/false, text).
+/// Each fault is named by field and line in plain words ("optimizer.lr: 'fast' is not a number"), never by .NET type.
+/// </summary>
+public static class YamlShape
+{
+    static readonly NullabilityInfoContext Nullability = new();
+
+    public static IReadOnlyList<YamlProblem> Problems(string yaml, Type type)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            if (Unsupported(yaml) is { } unsupported) return [unsupported];
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e) { return [new YamlProblem("", e.Start.Line, $"not valid YAML: {e.Message}")]; }
+        if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode)) return [new YamlProblem("", 1, "the document is empty")];
+        if (stream.Documents.Count > 1) return [new YamlProblem("", stream.Documents[1].RootNode.Start.Line, "more than one YAML document (remove the '---' line)")];
+        var problems = new List<YamlProblem>();
+        Check(stream.Documents[0].RootNode, type, "", nullable: false, problems);
+        return problems;
+    }
+
+    public const int MaxDepth = 32;
+
+    /// <summary>
+    /// Reads the document's events (the parser keeps its own stack) before anything recurses over it: nesting deeper than
+    /// any settings class, and aliases (which can multiply a document), are refused.
+    /// </summary>
+    static YamlProblem? Unsupported(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.AnchorAlias alias:
+                    return new YamlProblem("", alias.Start.Line, $"aliases (*{alias.Value}) are not supported: write the value out");
+                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart when ++depth > MaxDepth:
+                    return new YamlProblem("", parser.Current.Start.Line, $"nested more than {MaxDepth} levels deep");
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+        return null;
+    }
+
+    static void Check(YamlNode node, Type type, string field, bool nullable, List<YamlProblem> problems)
+    {
+        void Add(string message) => problems.Add(new YamlProblem(field, node.Start.Line, message));
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (IsNull(node))
+        {
+            if (!nullable && underlying is null) Add($"needs {Kind(type)}, found nothing");
+            return;
+        }
+        type = underlying ?? type;
+        if (type == typeof(string))
+        {
+            if (node is not YamlScalarNode) Add($"expected text, found {Found(node)}");
+        }
+        else if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            if (node is not YamlSequenceNode list) { Add($"expected a list, found {Found(node)}"); return; }
+            var item = type.GetGenericArguments()[0];
+            foreach (var (child, i) in list.Children.Select((c, i) => (c, i)))
+                Check(child, item, $"{field}[{i}]", nullable: false, problems);
+        }
+        else if (type.IsClass)
+        {
+            if (node is not YamlMappingNode map) { Add($"expected keys ({string.Join(", ", Keys(type).Keys)}), found {Found(node)}"); return; }
+            var keys = Keys(type);
+            foreach (var (keyNode, value) in map.Children)
+            {
+                var key = (keyNode as YamlScalarNode)?.Value ?? "";
+                var path = field.Length == 0 ? key : $"{field}.{key}";
+                if (!keys.TryGetValue(key, out var property))
+                    problems.Add(new YamlProblem(path, keyNode.Start.Line, $"unknown key (known here: {string.Join(", ", keys.Keys)})"));
+                else
+                    Check(value, property.PropertyType, path, Nullability.Create(property).WriteState == NullabilityState.Nullable, problems);
+            }
+        }
+        else if (node is not YamlScalarNode scalar) Add($"expected {Kind(type)}, found {Found(node)}");
+        else if (ScalarProblem(scalar.Value ?? "", type) is { } problem) Add(problem);
+    }
+
+    static string? ScalarProblem(string value, Type type)
+    {
+        if (type == typeof(bool))
+            return bool.TryParse(value, out _) ? null : $"'{value}' is not true or false";
+        if (type == typeof(int) || type == typeof(long))
+        {
+            if (long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n))
+                return type == typeof(int) && n is < int.MinValue or > int.MaxValue ? $"{value} is too large" : null;
+            var tooLarge = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)
+                           && Math.Abs(d) > (type == typeof(int) ? int.MaxValue : long.MaxValue);
+            return tooLarge ? $"{value} is too large" : $"'{value}' is not a whole number";
+        }
+        if (type == typeof(double))
+            return !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? $"'{value}' is not a number"
+                : !double.IsFinite(d) ? $"{value} is not a finite number" : null;
+        return null;
+    }
+
+    /// <summary>The YAML keys of a settings class: its settable properties, snake_case, as the deserializer reads them.</summary>
+    static Dictionary<string, PropertyInfo> Keys(Type type) => type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.CanWrite && p.GetCustomAttribute<YamlIgnoreAttribute>() is null)
+        .ToDictionary(p => UnderscoredNamingConvention.Instance.Apply(p.Name), p => p);
+
+    static string Kind(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return type == typeof(bool) ? "true or false"
+            : type == typeof(int) || type == typeof(long) ? "a whole number"
+            : type == typeof(double) ? "a number"
+            : type == typeof(string) ? "text"
+            : type.IsGenericType ? "a list"
+            : "keys";
+    }
+
+    static string Found(YamlNode node) => node switch
+    {
+        YamlMappingNode => "keys (a mapping)",
+        YamlSequenceNode => "a list",
+        YamlScalarNode s => $"'{s.Value}'",
+        _ => "something else",
+    };
+
+    static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: null or "" or "~" or "null" or "Null" or "NULL" };
+}

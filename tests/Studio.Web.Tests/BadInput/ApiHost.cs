@@ -1,0 +1,117 @@
+using System.Text.Json.Serialization;
+using Hangfire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.Models;
+using Studio.Ml.Distillation;
+using Studio.Web.Api;
+using Studio.Web.Auth;
+
+namespace Studio.Web.Tests.BadInput;
+
+/// <summary>
+/// The studio's HTTP API on a loopback port, wired as Program.cs wires it (core services, auth without logins, the API
+/// and its error answers), with jobs recorded instead of queued. Folders: ROOT (Studio:AllowedRoots) holds the data
+/// directory; OUTSIDE lies beside it, reachable from ROOT only through the link ROOT/data/escape. Seeded: the built-in
+/// toy teacher (model 1), a completed run with checkpoints 1-3, and a failed run whose configuration can never run.
+/// </summary>
+public sealed class ApiHost : IAsyncLifetime
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("studio-api-root-").FullName;
+    public string Outside { get; } = Directory.CreateTempSubdirectory("studio-api-outside-").FullName;
+    public string Data => Path.Combine(Root, "data");
+    internal RecordingJobs Jobs { get; } = new();
+    public HttpClient Http { get; private set; } = null!;
+    public IServiceProvider Services => _app!.Services;
+    public IDbContextFactory<StudioDbContext> Db => _app!.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>();
+    public StudioOptions Options { get; private set; } = null!;
+    public int CompletedRun { get; private set; }
+    public int NeverRunsRun { get; private set; }
+    public int Checkpoint { get; private set; }
+    WebApplication? _app;
+
+    public static string ToyYaml(Action<RunConfig>? edit = null)
+    {
+        var config = RunPresets.Find("toy").Create();
+        edit?.Invoke(config);
+        return config.ToYaml();
+    }
+
+    /// <summary>A corpus text with the placeholders filled in.</summary>
+    public string Fill(string text) => text
+        .Replace("{outsideName}", Path.GetFileName(Outside)).Replace("{outside}", Outside).Replace("{root}", Root).Replace("{data}", Data)
+        .Replace("{checkpoint}", Checkpoint.ToString()).Replace("{completed}", CompletedRun.ToString()).Replace("{never}", NeverRunsRun.ToString());
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Data);
+        // The prompt files of the corpus, a folder named like one, and links out of the allowed folders.
+        var prompts = Directory.CreateDirectory(Path.Combine(Data, "prompts")).FullName;
+        foreach (var (name, bytes) in BadInputCorpus.PromptFiles) File.WriteAllBytes(Path.Combine(prompts, name), bytes);
+        Directory.CreateDirectory(Path.Combine(prompts, "a-folder.txt"));
+        File.WriteAllText(Path.Combine(Outside, "prompts.txt"), "a red cube left of a blue sphere\n");
+        Directory.CreateSymbolicLink(Path.Combine(Data, "escape"), Outside);
+        Directory.CreateSymbolicLink(Path.Combine(Data, "escape-twice"), Path.Combine(Data, "escape"));
+        File.CreateSymbolicLink(Path.Combine(Data, "dangling"), Path.Combine(Outside, "not-there-yet"));
+        Options = new StudioOptions { DataDirectory = Data, AllowedRoots = [Root], Auth = "off", InProcessWorker = false };
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddStudioCore(Options);
+        builder.Services.AddSingleton<IBackgroundJobClient>(Jobs);
+        builder.Services.AddSingleton<Studio.Core.Queue.QueueStatus>();
+        builder.AddStudioAuth(Options);
+        builder.Services.AddStudioApi();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        _app = builder.Build();
+        await _app.Services.MigrateStudioDatabaseAsync();
+        await _app.Services.GetRequiredService<ModelService>().EnsureBuiltInAsync();
+        _app.UseAuthentication();
+        _app.UseAuthorization();
+        _app.UseStudioApiErrors();
+        _app.MapStudioApi();
+        await _app.StartAsync();
+        var url = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Http = new HttpClient { BaseAddress = new Uri(url) };
+
+        await using var db = await Db.CreateDbContextAsync();
+        var completed = new Run { Name = "seeded", ConfigYaml = ToyYaml(), Queue = "default", State = RunState.Completed };
+        var never = new Run { Name = "never runs", ConfigYaml = "optimizer:\n  lr: fast\n", Queue = "default", State = RunState.Failed, Error = "run configuration: ..." };
+        db.Runs.AddRange(completed, never);
+        await db.SaveChangesAsync();
+        foreach (var step in new[] { 100, 200, 300 })
+            db.Checkpoints.Add(new CheckpointEntry { RunId = completed.Id, Step = step, Path = Path.Combine(Options.ArtifactRoot, "runs", $"run-{completed.Id}", $"step-{step}") });
+        await db.SaveChangesAsync();
+        (CompletedRun, NeverRunsRun, Checkpoint) = (completed.Id, never.Id, await db.Checkpoints.MinAsync(c => c.Id));
+    }
+
+    /// <summary>What a refused request must leave as it was: queued jobs, rows, and the files under the data directory (the databases aside).</summary>
+    public async Task<string> StateAsync()
+    {
+        await using var db = await Db.CreateDbContextAsync();
+        var files = Directory.EnumerateFileSystemEntries(Data, "*", SearchOption.AllDirectories)
+            .Where(f => !Path.GetFileName(f).Contains(".db") && !f.Contains("keys"))
+            .Order();
+        return $"jobs {Jobs.Created.Count}; runs {await db.Runs.CountAsync()} ({string.Join(",", db.Runs.Select(r => r.State))}); " +
+               $"checkpoints {await db.Checkpoints.CountAsync()}; generations {await db.Generations.CountAsync()}; " +
+               $"evaluations {await db.Evaluations.CountAsync()}; models {await db.Models.CountAsync()}; events {await db.RunEvents.CountAsync()}; " +
+               $"files {string.Join(",", files)}";
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        if (_app is not null) await _app.DisposeAsync();
+    }
+}

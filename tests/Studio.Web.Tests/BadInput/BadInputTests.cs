@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Studio.Core.Data;
+
+namespace Studio.Web.Tests.BadInput;
+
+/// <summary>
+/// Every case of <see cref="BadInputCorpus"/> against the HTTP API: a 4xx (never a 500, never an empty body) whose
+/// message names the field or file at fault in plain words (no .NET type names), nothing queued, no row and no file written.
+/// </summary>
+public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
+{
+    public static IEnumerable<object[]> Yaml => BadInputCorpus.Ids("yaml");
+    public static IEnumerable<object[]> Bodies => BadInputCorpus.Ids("body");
+    public static IEnumerable<object[]> Queries => BadInputCorpus.Ids("query");
+
+    [Fact]
+    public void TheCorpusCoversItsCategories()
+    {
+        Assert.True(BadInputCorpus.Cases.Count >= 300, $"{BadInputCorpus.Cases.Count} cases");
+        foreach (var category in new[] { "yaml/", "body/", "query/" })
+            Assert.Contains(BadInputCorpus.Cases.Keys, k => k.StartsWith(category, StringComparison.Ordinal));
+    }
+
+    [Theory, MemberData(nameof(Yaml))]
+    public Task RunYamlIsRefusedByField(string id) => RefusedAsync(id);
+
+    [Theory, MemberData(nameof(Bodies))]
+    public Task BodiesAreRefusedByField(string id) => RefusedAsync(id);
+
+    [Theory, MemberData(nameof(Queries))]
+    public Task QueryValuesAreRefusedByName(string id) => RefusedAsync(id);
+
+    async Task RefusedAsync(string id)
+    {
+        var c = BadInputCorpus.Cases[id];
+        var before = await host.StateAsync();
+        using var request = new HttpRequestMessage(new HttpMethod(c.Method), host.Fill(c.Path));
+        if (c.Body is not null) request.Content = new StringContent(host.Fill(c.Body), Encoding.UTF8, "application/json");
+        using var response = await host.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True((int)response.StatusCode is >= 400 and < 500, $"{(int)response.StatusCode}: {text}");
+        var message = Message(text);
+        Assert.False(string.IsNullOrWhiteSpace(message), $"no message in '{text}'");
+        foreach (var expected in c.Expect) Assert.Contains(host.Fill(expected), message);
+        Assert.DoesNotMatch(new Regex(@"System\.|Studio\.\w+\.\w+\.|Version=|No node deserializer"), message);
+        Assert.Equal(before, await host.StateAsync());
+    }
+
+    /// <summary>The answer's "error" and its problems ("field: message"), as a person reads them.</summary>
+    static string Message(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        var problems = root.TryGetProperty("problems", out var list)
+            ? list.EnumerateArray().Select(p => $"{p.GetProperty("field").GetString()}: {p.GetProperty("message").GetString()}")
+            : [];
+        return string.Join("\n", problems.Prepend(root.GetProperty("error").GetString()));
+    }
+
+    [Fact]
+    public async Task AValidRunIsQueuedOnItsQueueAndTheReadmeGenerationExampleWorksAsWritten()
+    {
+        var jobs = host.Jobs.Created.Count;
+        var created = await host.Http.PostAsJsonAsync("/api/runs", new { name = "valid", configYaml = ApiHost.ToyYaml(), queue = "cpu" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("cpu", host.Jobs.Created[jobs].Queue);
+        // The short YAML the browser test queues is enough: every other field has its default.
+        const string minimal = "student: { preset: toy-base }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train' } ] } ]\n";
+        var short_ = await host.Http.PostAsJsonAsync("/api/runs", new { name = "minimal", configYaml = minimal });
+        Assert.True(short_.StatusCode == HttpStatusCode.Created, await short_.Content.ReadAsStringAsync());
+
+        // The README's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
+        var readme = File.ReadAllText(Path.Combine(RepoRoot(), "README.md"));
+        var example = Regex.Match(readme, @"curl -s -X POST \$URL/api/generations [^\n]*\\\n\s*-d '([^']*)'");
+        Assert.True(example.Success, "the README has no generation example");
+        var response = await host.Http.PostAsync("/api/generations", new StringContent(example.Groups[1].Value, Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, text);
+        var generation = JsonDocument.Parse(text).RootElement;
+        // The toy teacher draws 64x64, as the Generate page picks for it; steps as the example gives them.
+        Assert.Equal((64, 64, 28), (generation.GetProperty("width").GetInt32(), generation.GetProperty("height").GetInt32(), generation.GetProperty("steps").GetInt32()));
+        Assert.Equal("interactive", host.Jobs.Created[^1].Queue);
+
+        var defaults = await host.Http.PostAsJsonAsync("/api/generations", new { prompt = "a red cube" });
+        var d = JsonDocument.Parse(await defaults.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal((64, 64, 20), (d.GetProperty("width").GetInt32(), d.GetProperty("height").GetInt32(), d.GetProperty("steps").GetInt32()));
+    }
+
+    [Fact]
+    public async Task AFolderThatFailsItsChecksIsNotRegisteredAsAModel()
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        var models = scope.ServiceProvider.GetRequiredService<Studio.Core.Models.ModelService>();
+        var empty = Directory.CreateDirectory(Path.Combine(host.Data, "not-a-pipeline")).FullName;
+        await using var db = await host.Db.CreateDbContextAsync();
+        var count = await db.Models.CountAsync();
+        var refused = await Assert.ThrowsAsync<Studio.Core.Runs.RunActionException>(() => models.RegisterAsync(null, ModelKind.TeacherPipeline, empty));
+        Assert.Contains($"'{empty}' is not registered: ", refused.Message);
+        await Assert.ThrowsAsync<Studio.Core.Hosting.PathNotAllowedException>(() => models.RegisterAsync(null, ModelKind.TeacherPipeline, Path.Combine(host.Data, "escape")));
+        Assert.Equal(count, await db.Models.CountAsync());
+    }
+
+    static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("no Studio.sln above " + AppContext.BaseDirectory);
+    }
+}

@@ -8,6 +8,7 @@ using Studio.Core.Evaluations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
+using Studio.Ml.Models.T5;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;

@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Studio.Ml.Benchmarks;
+using Studio.Ml.Models.T5;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using Studio.Ml.Distillation;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;

@@ -1,3 +1,4 @@
+using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
 using static TorchSharp.torch;
 

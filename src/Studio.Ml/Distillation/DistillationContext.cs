@@ -1,4 +1,5 @@
 using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.T5;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Distillation;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Tensors;
+using Studio.Ml.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Studio.Ml.Training;
 namespace Studio.Ml.Distillation;
 
 /// <summary>A prompt with the category its losses are reported under.</summary>

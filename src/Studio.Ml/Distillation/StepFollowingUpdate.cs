@@ -1,4 +1,6 @@
 using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.T5;
+using Studio.Ml.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

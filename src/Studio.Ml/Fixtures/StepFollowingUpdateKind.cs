@@ -51,8 +51,8 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
 
         var outputs = new Dictionary<string, Tensor>
         {
-            ["loss"] = tensor(new[] { (float)result.Loss }),
-            ["grad_norm"] = tensor(new[] { (float)result.GradientNorm }),
+            ["loss"] = tensor(new[] { (float)result.Loss }, device: CPU),
+            ["grad_norm"] = tensor(new[] { (float)result.GradientNorm }, device: CPU),
             ["v_teacher"] = trace.TeacherVelocity!.clone(),
             ["v_student"] = cat(trace.StudentVelocities.ToArray(), 0),
             ["student_embeddings"] = cat(trace.StudentStates.ToArray(), 0),

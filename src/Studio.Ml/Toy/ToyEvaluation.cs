@@ -3,6 +3,7 @@ using System.Text.Json;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Tensors;
+using Studio.Ml.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,7 @@
 using SkiaSharp;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Clip;
+using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -124,7 +125,7 @@ public class Sd3PipelineTests(TinySd3PipelineFolder tiny) : IClassFixture<TinySd
         public static NarrowStudent Export(int width)
         {
             var folder = new NarrowStudent(TestPaths.NewTempDirectory("sd3-narrow-student"));
-            using var student = Studio.Ml.Distillation.StudentEncoder.Create(
+            using var student = Studio.Ml.Models.T5.StudentEncoder.Create(
                 Studio.Ml.Models.T5.T5Config.From(new Studio.Ml.Models.Common.ModelConfig(TinyFluxPipelineFolder.T5Json(dModel: 16), "narrow")), width, 0.1, seed: 3);
             student.ExportDistillT5(folder.Path, ScalarType.Float32);
             return folder;

@@ -1,4 +1,5 @@
 using Studio.Ml.Distillation;
+using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using Studio.Ml.Distillation;
+using Studio.Ml.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

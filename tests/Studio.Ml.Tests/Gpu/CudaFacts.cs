@@ -1,5 +1,6 @@
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
+using Studio.Ml.Models.T5;
 using Studio.Ml.Tests.Diffusion;
 using Studio.Ml.Tests.Distillation;
 using TorchSharp;

@@ -2,11 +2,12 @@ using System.Text.Json.Nodes;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
+using Studio.Ml.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Studio.Ml.Distillation;
+namespace Studio.Ml.Models.T5;
 
 /// <summary>
 /// The student: a T5 encoder followed by a per-token projection MLP into the teacher's width,

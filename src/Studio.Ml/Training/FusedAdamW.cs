@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using AdamWOptimizer = TorchSharp.Modules.AdamW;
 
-namespace Studio.Ml.Distillation;
+namespace Studio.Ml.Training;
 
 /// <summary>
 /// The step of TorchSharp's AdamW (decoupled weight decay, bias-corrected moments) computed in one fused pass per

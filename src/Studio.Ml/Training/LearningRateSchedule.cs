@@ -1,4 +1,4 @@
-namespace Studio.Ml.Distillation;
+namespace Studio.Ml.Training;
 
 /// <summary>Learning rate of an update within its stage: constant, or linear warm-up then cosine decay to zero.</summary>
 public static class LearningRateSchedule

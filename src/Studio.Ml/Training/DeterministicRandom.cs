@@ -1,4 +1,4 @@
-namespace Studio.Ml.Distillation;
+namespace Studio.Ml.Training;
 
 /// <summary>
 /// Counter-based randomness: every random choice of a run is a pure function of (seed, purpose, counters), so a

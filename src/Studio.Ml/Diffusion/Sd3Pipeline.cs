@@ -125,7 +125,7 @@ public sealed class Sd3Pipeline : IDisposable
         if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
         if (request.NegativePrompts is { } negatives && negatives.Count != request.Prompts.Count)
             throw new ArgumentException($"{negatives.Count} negative prompts for {request.Prompts.Count} prompts: give one per prompt, or none");
-        var denoiser = new Sd3Denoiser(Transformer, Scheduler);
+        var denoiser = new Sd3Denoiser(Transformer);
         var timings = new List<(string, TimeSpan)>();
         var clock = Stopwatch.StartNew();
         void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }

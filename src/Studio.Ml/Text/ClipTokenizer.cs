@@ -42,7 +42,7 @@ public sealed class ClipTokenizer : TextTokenizer
         _suffix = [eosId];
     }
 
-    public static ClipTokenizer Load(string folder)
+    public static new ClipTokenizer Load(string folder)
     {
         var vocabPath = Path.Combine(folder, "vocab.json");
         var mergesPath = Path.Combine(folder, "merges.txt");

@@ -65,7 +65,7 @@ public sealed class T5Tokenizer : TextTokenizer
     }
 
     /// <summary>Loads `tokenizer.json` when the folder has one, otherwise `spiece.model`.</summary>
-    public static T5Tokenizer Load(string folder)
+    public static new T5Tokenizer Load(string folder)
     {
         var json = Path.Combine(folder, "tokenizer.json");
         if (File.Exists(json)) return FromTokenizerJson(folder, json);

@@ -21,7 +21,7 @@ public class FixtureCommandTests
         var fixture = Path.Combine(Shared(), "fixtures", "models", "t5_encoder_v11");
         var output = Path.Combine(Directory.CreateTempSubdirectory("studio-fixture-").FullName, "out.safetensors");
 
-        var code = StudioCli.Build().Parse(["fixture", fixture, "--out", output]).Invoke();
+        var code = StudioCli.Run(["fixture", fixture, "--out", output]);
 
         Assert.Equal(0, code);
         using var computed = SafeTensorsFile.Open(output);

@@ -13,7 +13,7 @@ public class ToyCommandTests
         var (writer, errorWriter) = (new StringWriter(), new StringWriter());
         Console.SetOut(writer);
         Console.SetError(errorWriter);
-        try { return (StudioCli.Build().Parse(args).Invoke(), writer.ToString(), errorWriter.ToString()); }
+        try { return (StudioCli.Run(args), writer.ToString(), errorWriter.ToString()); }
         finally { Console.SetOut(original); Console.SetError(originalError); }
     }
 

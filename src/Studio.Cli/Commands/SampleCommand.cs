@@ -4,6 +4,7 @@ using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
+using Studio.Ml.Toy;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -19,7 +20,7 @@ public static class SampleCommand
 {
     public static Command Create()
     {
-        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX or SD3 pipeline folder (model_index.json, transformer/, vae/, text encoders, tokenizers, scheduler/)", Required = true };
+        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX or SD3 pipeline folder (model_index.json, transformer/, vae/, text encoders, tokenizers, scheduler/), or toy (the built-in toy teacher)", Required = true };
         var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "FLUX: a folder for the T5 slot instead of text_encoder_2/ (T5EncoderModel, student T5 + projection, or DistillT5)" };
         var textEncoder3 = new Option<string?>("--text-encoder-3") { Description = "SD3: a folder for the T5 slot instead of text_encoder_3/ (same layouts)" };
         var prompts = new Option<string[]>("--prompt") { Description = "A prompt (repeat for a batch; one image each)", Required = true, AllowMultipleArgumentsPerToken = false };
@@ -37,21 +38,13 @@ public static class SampleCommand
             { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output };
         command.SetAction(parse =>
         {
-            try
-            {
-                var folder = parse.GetValue(pipeline)!;
-                var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
-                    parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
-                    parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
-                    parse.GetValue(textEncoder2), parse.GetValue(textEncoder3));
-                Run(folder, options, parse.GetValue(output)!);
-                return 0;
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or UnauthorizedAccessException or CheckpointLoadException or NotSupportedException)
-            {
-                Console.Error.WriteLine($"studio sample: {e.Message}");
-                return 1;
-            }
+            var folder = parse.GetValue(pipeline)!;
+            var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
+                parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
+                parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
+                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3));
+            Run(folder, options, parse.GetValue(output)!);
+            return 0;
         });
         return command;
     }
@@ -70,6 +63,7 @@ public static class SampleCommand
 
     public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
+        if (pipelineFolder == "toy") pipelineFolder = ToyTeacher.Folder;
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
         if (single && options.Prompts.Count != 1)
             throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");

@@ -49,10 +49,12 @@ public sealed class ClipTokenizer : TextTokenizer
         Dictionary<string, int> vocab;
         using (var doc = TokenizerFiles.ReadJson(vocabPath))
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{vocabPath}: not a JSON object of token ids");
             vocab = doc.RootElement.EnumerateObject().ToDictionary(p => p.Name,
-                p => p.Value.TryGetInt32(out var id) ? id : throw new InvalidDataException($"{vocabPath}: id of '{p.Name}' is not an integer"));
+                p => p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out var id) && id >= 0
+                    ? id
+                    : throw new InvalidDataException($"{vocabPath}: id of '{p.Name}' is {p.Value.GetRawText()}, not an integer from 0"));
         }
+        CheckMerges(mergesPath, vocab);
         int Id(string token) => vocab.TryGetValue(token, out var id) ? id : throw new InvalidDataException($"{vocabPath}: no {token} token");
         var bos = Id(StartOfText);
         var eos = Id(EndOfText);
@@ -66,6 +68,27 @@ public sealed class ClipTokenizer : TextTokenizer
             SpecialTokens = new Dictionary<string, int> { [StartOfText] = bos, [EndOfText] = eos },
         });
         return new ClipTokenizer(folder, bpe, bos, eos, pad);
+    }
+
+    /// <summary>
+    /// merges.txt as the BPE model reads it: UTF-8, an optional `#version` line, then one merge per line, two tokens of
+    /// the vocabulary separated by a space (ML.Tokenizers' own errors name neither the file nor the line).
+    /// </summary>
+    static void CheckMerges(string path, IReadOnlyDictionary<string, int> vocab)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        var lines = Encoding.UTF8.GetString(bytes).Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            if (line.Length == 0 || (i == 0 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                throw new InvalidDataException($"{path}: line {i + 1} is '{line}', not two tokens separated by one space");
+            if (parts.FirstOrDefault(p => !vocab.ContainsKey(p)) is { } unknown)
+                throw new InvalidDataException($"{path}: line {i + 1}: '{unknown}' is not in the vocabulary (vocab.json)");
+        }
     }
 
     /// <summary>pad_token of special_tokens_map.json (a string or an object with content), if the folder says.</summary>

@@ -115,9 +115,34 @@ public abstract class TextTokenizer
 /// <summary>Reading tokenizer files with errors that name the file.</summary>
 static class TokenizerFiles
 {
+    /// <summary>A tokenizer JSON file (all of them hold one object), checked to be UTF-8 throughout.</summary>
     public static JsonDocument ReadJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        var bytes = File.ReadAllBytes(path);
+        // JsonDocument checks UTF-8 only in the strings it is asked for; check it all before trusting any of it.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }
+        if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
+        doc.Dispose();
+        throw new InvalidDataException($"{path}: not a JSON object");
     }
+
+    /// <summary>A required property of the given kind; the error names the file and the property.</summary>
+    public static JsonElement Property(JsonElement parent, string name, JsonValueKind kind, string path, string where = "")
+    {
+        if (parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value))
+            return value.ValueKind == kind ? value : throw new InvalidDataException($"{path}: '{where}{name}' must be {Kind(kind)}, found {value.GetRawText()}");
+        throw new InvalidDataException($"{path}: '{where}{name}' is missing");
+    }
+
+    static string Kind(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "a list",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
 }

@@ -23,9 +23,11 @@ public sealed class ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such config file", path);
+        var bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
         try
         {
-            return new ModelConfig(JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            return new ModelConfig(JsonNode.Parse(bytes) as JsonObject
                 ?? throw new InvalidDataException($"{path}: not a JSON object"), path);
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }

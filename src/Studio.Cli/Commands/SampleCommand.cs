@@ -67,10 +67,11 @@ public static class SampleCommand
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
         if (single && options.Prompts.Count != 1)
             throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");
-        var className = ModelConfig.Load(Path.Combine(pipelineFolder, "model_index.json")).OptionalString("_class_name") ?? "FluxPipeline";
+        var modelIndex = Path.Combine(pipelineFolder, "model_index.json");
+        var className = ModelConfig.Load(modelIndex).OptionalString("_class_name") ?? "FluxPipeline";
         var sd3 = className.StartsWith("StableDiffusion3", StringComparison.Ordinal);
         if (!sd3 && !className.StartsWith("Flux", StringComparison.Ordinal))
-            throw new NotSupportedException($"{pipelineFolder}: '{className}' pipelines are not supported by studio sample (FLUX and Stable Diffusion 3 are)");
+            throw new NotSupportedException($"{modelIndex}: '_class_name' is '{className}': not supported by studio sample (FLUX and Stable Diffusion 3 are)");
         if (sd3 && options.TextEncoder2 is not null)
             throw new ArgumentException($"{pipelineFolder} is a Stable Diffusion 3 pipeline: its T5 slot is --text-encoder-3 (--text-encoder-2 is CLIP-G there)");
         if (!sd3 && options.TextEncoder3 is not null)

@@ -57,6 +57,14 @@ public sealed class Sd3Pipeline : IDisposable
     public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null)
     {
         using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
+        var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
+        // Tokenizers first: each text encoder's vocab_size must cover its tokenizer's ids before any weights are read.
+        var clipLTokenizer = TextTokenizer.Load(load.Part("tokenizer"));
+        var clipGTokenizer = TextTokenizer.Load(load.Part("tokenizer_2"));
+        var t5Tokenizer = t5Folder is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder"), clipLTokenizer);
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder_2"), clipGTokenizer);
+        if (t5Folder is not null) PipelineFolderLoad.CheckVocabulary(t5Folder, t5Tokenizer!);
         var transformer = load.Keep(Sd3Transformer.FromPretrained(load.Part("transformer"), dtype));
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
         var clipL = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
@@ -71,12 +79,9 @@ public sealed class Sd3Pipeline : IDisposable
         if (pooledWidth != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
 
-        var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
         var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype));
         if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
-        var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
-        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, TextTokenizer.Load(load.Part("tokenizer")), clipG,
-            TextTokenizer.Load(load.Part("tokenizer_2")), t5, t5Tokenizer, load.Scheduler()));
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, clipLTokenizer, clipG, clipGTokenizer, t5, t5Tokenizer, load.Scheduler()));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>

@@ -43,7 +43,7 @@ public sealed class T5SlotEncoder : IDisposable
     public static T5SlotEncoder Load(string folder, ScalarType dtype = ScalarType.Float32)
     {
         var configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder}: no config.json (not a T5 encoder folder)", configPath);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such config file (not a T5 encoder folder)", configPath);
         if (ModelConfig.Load(configPath).Has("project_out_dim"))
         {
             var distilled = StudentEncoder.LoadDistillT5(folder);

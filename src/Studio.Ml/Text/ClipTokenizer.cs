@@ -30,14 +30,15 @@ public sealed class ClipTokenizer : TextTokenizer
     public override string Kind => "clip";
     public override string Source { get; }
     public override int PadId { get; }
+    public override int IdCount { get; }
     public int BosId { get; }
     public int EosId { get; }
     protected override int[] Prefix => _prefix;
     protected override int[] Suffix => _suffix;
 
-    ClipTokenizer(string source, BpeTokenizer bpe, int bosId, int eosId, int padId)
+    ClipTokenizer(string source, BpeTokenizer bpe, int bosId, int eosId, int padId, int idCount)
     {
-        Source = source; _bpe = bpe; BosId = bosId; EosId = eosId; PadId = padId;
+        Source = source; _bpe = bpe; BosId = bosId; EosId = eosId; PadId = padId; IdCount = idCount;
         _prefix = [bosId];
         _suffix = [eosId];
     }
@@ -54,11 +55,16 @@ public sealed class ClipTokenizer : TextTokenizer
                     ? id
                     : throw new InvalidDataException($"{vocabPath}: id of '{p.Name}' is {p.Value.GetRawText()}, not an integer from 0"));
         }
-        CheckMerges(mergesPath, vocab);
+        // The special tokens before the merges: an empty or foreign vocabulary is vocab.json's fault, not merges.txt's.
         int Id(string token) => vocab.TryGetValue(token, out var id) ? id : throw new InvalidDataException($"{vocabPath}: no {token} token");
         var bos = Id(StartOfText);
         var eos = Id(EndOfText);
-        var pad = PadToken(folder) is { } padToken ? Id(padToken) : eos;
+        CheckMerges(mergesPath, vocab);
+        var specialTokensMap = Path.Combine(folder, "special_tokens_map.json");
+        var pad = PadToken(specialTokensMap) is { } padToken
+            ? vocab.TryGetValue(padToken, out var padId) ? padId
+                : throw new InvalidDataException($"{specialTokensMap}: pad_token '{padToken}' is not in the vocabulary (vocab.json)")
+            : eos;
 
         var bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
         {
@@ -67,7 +73,7 @@ public sealed class ClipTokenizer : TextTokenizer
             PreTokenizer = new ClipPreTokenizer(),
             SpecialTokens = new Dictionary<string, int> { [StartOfText] = bos, [EndOfText] = eos },
         });
-        return new ClipTokenizer(folder, bpe, bos, eos, pad);
+        return new ClipTokenizer(folder, bpe, bos, eos, pad, vocab.Values.Max() + 1);
     }
 
     /// <summary>
@@ -92,9 +98,8 @@ public sealed class ClipTokenizer : TextTokenizer
     }
 
     /// <summary>pad_token of special_tokens_map.json (a string or an object with content), if the folder says.</summary>
-    static string? PadToken(string folder)
+    static string? PadToken(string path)
     {
-        var path = Path.Combine(folder, "special_tokens_map.json");
         if (!File.Exists(path)) return null;
         using var doc = TokenizerFiles.ReadJson(path);
         if (!doc.RootElement.TryGetProperty("pad_token", out var pad)) return null;

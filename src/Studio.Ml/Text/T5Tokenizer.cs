@@ -38,19 +38,22 @@ public sealed class T5Tokenizer : TextTokenizer
     public override int PadId { get; }
     public int EosId { get; }
     public int UnkId => _unkId;
+    public override int IdCount { get; }
     protected override int[] Prefix => [];
     protected override int[] Suffix => _suffix;
 
-    T5Tokenizer(string source, UnigramModel model, IReadOnlyDictionary<string, int> addedTokens, Prepend prepend)
+    /// <param name="file">The file the model came from (tokenizer.json or spiece.model), named by errors.</param>
+    T5Tokenizer(string source, string file, UnigramModel model, IReadOnlyDictionary<string, int> addedTokens, Prepend prepend)
     {
         Source = source;
         _unkId = model.UnkId;
         _addedTokens = addedTokens;
         _prepend = prepend;
-        _charsMap = model.PrecompiledCharsMap.Length > 0 ? new PrecompiledCharsMap(model.PrecompiledCharsMap, source) : null;
-        EosId = addedTokens.TryGetValue("</s>", out var eos) ? eos : throw new InvalidDataException($"{source}: no </s> token");
-        PadId = addedTokens.TryGetValue("<pad>", out var pad) ? pad : throw new InvalidDataException($"{source}: no <pad> token");
+        _charsMap = model.PrecompiledCharsMap.Length > 0 ? new PrecompiledCharsMap(model.PrecompiledCharsMap, file) : null;
+        EosId = addedTokens.TryGetValue("</s>", out var eos) ? eos : throw new InvalidDataException($"{file}: no </s> token");
+        PadId = addedTokens.TryGetValue("<pad>", out var pad) ? pad : throw new InvalidDataException($"{file}: no <pad> token");
         _suffix = [EosId];
+        IdCount = Math.Max(model.Pieces.Count, addedTokens.Count == 0 ? 0 : addedTokens.Values.Max() + 1);
         _addedTokenPattern = addedTokens.Count == 0 ? null
             : new Regex(string.Join("|", addedTokens.Keys.OrderByDescending(k => k.Length).Select(Regex.Escape)));
 
@@ -126,7 +129,7 @@ public sealed class T5Tokenizer : TextTokenizer
                 throw new InvalidDataException($"{path}: added_tokens[{i}] '{content}' has id {token.GetProperty("id").GetRawText()}, outside the {idCount} ids");
             if (!added.TryAdd(content, id)) throw new InvalidDataException($"{path}: added_tokens names '{content}' twice");
         }
-        return new T5Tokenizer(folder, new UnigramModel(pieces, unkId, charsMap), added, prependMode);
+        return new T5Tokenizer(folder, path, new UnigramModel(pieces, unkId, charsMap), added, prependMode);
     }
 
     /// <summary>
@@ -155,7 +158,7 @@ public sealed class T5Tokenizer : TextTokenizer
         for (int i = 0; i < model.Pieces.Count; i++)
             if (model.Pieces[i].Type is PieceType.Control or PieceType.Unknown) added[model.Pieces[i].Piece] = i;
         for (int i = 0; i < extraIds; i++) added[$"<extra_id_{i}>"] = model.Pieces.Count + extraIds - 1 - i;
-        return new T5Tokenizer(folder, model, added, legacy ? Prepend.Always : Prepend.First);
+        return new T5Tokenizer(folder, path, model, added, legacy ? Prepend.Always : Prepend.First);
     }
 
     /// <summary>The element of the given type: <paramref name="element"/> itself or one inside its Sequence list.</summary>

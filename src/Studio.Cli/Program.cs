@@ -1,1 +1,1 @@
-return await Studio.Cli.StudioCli.Build().Parse(args).InvokeAsync();
+return await Studio.Cli.StudioCli.RunAsync(args);

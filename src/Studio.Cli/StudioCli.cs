@@ -1,13 +1,17 @@
 using System.CommandLine;
+using System.Reflection;
 
 namespace Studio.Cli;
 
 /// <summary>The `studio` command tree. Each verb lives in its own file under Commands/ and is added here.</summary>
 public static class StudioCli
 {
+    /// <summary>`--verbose`, on every verb: a failure also prints its stack trace after the one-line reason.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "On a failure, also print the stack trace", Recursive = true };
+
     public static RootCommand Build()
     {
-        var root = new RootCommand("Distill Studio: distil the T5 text encoder of FLUX.1 / SD3 into a small student.");
+        var root = new RootCommand("Distill Studio: distil the T5 text encoder of FLUX.1 / SD3 into a small student.") { Verbose };
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(FixtureCommand.Create());
         root.Subcommands.Add(ToyCommand.Create());
@@ -19,5 +23,59 @@ public static class StudioCli
         root.Subcommands.Add(SampleCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         return root;
+    }
+
+    /// <summary>
+    /// Parses and runs a command line. Every failure of every verb ends here: one line `studio VERB: reason` on stderr
+    /// (the exception's message, which names the file, field or value at fault) and exit code 1; `--verbose` adds the
+    /// stack trace.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken cancel = default)
+    {
+        var parse = Build().Parse(args);
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancel);
+        }
+        catch (Exception thrown)
+        {
+            var e = Unwrap(thrown);
+            Console.Error.WriteLine($"{VerbName(parse.CommandResult)}: {Reason(e)}");
+            if (parse.GetValue(Verbose)) Console.Error.WriteLine(e);
+            return 1;
+        }
+    }
+
+    public static int Run(params string[] args) => RunAsync(args).GetAwaiter().GetResult();
+
+    static Exception Unwrap(Exception e) => e switch
+    {
+        AggregateException { InnerExceptions.Count: 1 } a => Unwrap(a.InnerExceptions[0]),
+        TargetInvocationException { InnerException: { } inner } => Unwrap(inner),
+        _ => e,
+    };
+
+    /// <summary>
+    /// The first line of the message (LibTorch appends its C++ frames on further lines). Errors that are a bug rather
+    /// than bad input say so, in words, and point to --verbose.
+    /// </summary>
+    static string Reason(Exception e)
+    {
+        var first = e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+        return e switch
+        {
+            OperationCanceledException => "cancelled",
+            NullReferenceException or IndexOutOfRangeException or InvalidCastException or NotImplementedException
+                => $"internal error ({first}); run again with --verbose for the details",
+            _ => first,
+        };
+    }
+
+    static string VerbName(System.CommandLine.Parsing.CommandResult? command)
+    {
+        var names = new List<string>();
+        for (var c = command; c is not null && c.Command is not RootCommand; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, c.Command.Name);
+        return string.Join(' ', ["studio", .. names]);
     }
 }

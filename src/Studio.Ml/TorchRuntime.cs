@@ -18,6 +18,7 @@ public static class TorchRuntime
             {
                 KeepFreedMemory();
                 LoadBackend();
+                QuietLibTorchWarnings();
                 _initialised = true;
             }
             if (threads is > 0) torch.set_num_threads(threads.Value);
@@ -52,6 +53,24 @@ public static class TorchRuntime
 
     [DllImport("libc", EntryPoint = "mallopt")]
     static extern int mallopt(int parameter, int value);
+
+    /// <summary>
+    /// On CPUs NNPACK does not support, LibTorch logs "Could not initialize NNPACK! Reason: Unsupported hardware." on
+    /// convolutions, over and over; TorchSharp has no switch for NNPACK. LibTorch's log level comes from
+    /// TORCH_CPP_LOG_LEVEL, read only by `c10::initLogging()`, which PyTorch calls and TorchSharp does not: set the
+    /// variable to ERROR unless the user set it (in the native environment: .NET's SetEnvironmentVariable does not
+    /// reach getenv on Unix), then call it. Linux only (the LibTorch this studio ships).
+    /// </summary>
+    static unsafe void QuietLibTorchWarnings()
+    {
+        if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc10.so", out var c10)) return;
+        if (!NativeLibrary.TryGetExport(c10, "_ZN3c1011initLoggingEv", out var initLogging)) return;
+        if (Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is null) setenv("TORCH_CPP_LOG_LEVEL", "ERROR", 0);
+        ((delegate* unmanaged<void>)initLogging)();
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int setenv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
 
     public static string Describe() =>
         torch.cuda.is_available()

@@ -24,7 +24,7 @@ public class BenchT5CommandTests
         var writer = new StringWriter();
         Console.SetOut(writer);
         int code;
-        try { code = StudioCli.Build().Parse(["bench", "t5", "--config", config]).Invoke(); }
+        try { code = StudioCli.Run(["bench", "t5", "--config", config]); }
         finally { Console.SetOut(original); }
 
         Assert.Equal(0, code);

@@ -11,7 +11,7 @@ public static class Cli
         var (output, error) = (new StringWriter(), new StringWriter());
         Console.SetOut(output);
         Console.SetError(error);
-        try { return (StudioCli.Build().Parse(args).Invoke(), output.ToString(), error.ToString()); }
+        try { return (StudioCli.Run(args), output.ToString(), error.ToString()); }
         finally { Console.SetOut(originalOut); Console.SetError(originalError); }
     }
 }

@@ -14,7 +14,7 @@ public class FixtureCommandTests
         var fixture = TestPaths.Fixture("t5_encoder_v11");
         var output = Path.Combine(Directory.CreateTempSubdirectory("studio-fixture-").FullName, "out.safetensors");
 
-        var code = StudioCli.Build().Parse(["fixture", fixture, "--out", output]).Invoke();
+        var code = StudioCli.Run(["fixture", fixture, "--out", output]);
 
         Assert.Equal(0, code);
         using var computed = SafeTensorsFile.Open(output);

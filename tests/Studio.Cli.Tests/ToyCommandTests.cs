@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Studio.Cli;
 using Studio.Ml.Toy;
 
 namespace Studio.Cli.Tests;
@@ -7,21 +6,11 @@ namespace Studio.Cli.Tests;
 [Collection("console")]
 public class ToyCommandTests
 {
-    static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var (original, originalError) = (Console.Out, Console.Error);
-        var (writer, errorWriter) = (new StringWriter(), new StringWriter());
-        Console.SetOut(writer);
-        Console.SetError(errorWriter);
-        try { return (StudioCli.Build().Parse(args).Invoke(), writer.ToString(), errorWriter.ToString()); }
-        finally { Console.SetOut(original); Console.SetError(originalError); }
-    }
-
     [Fact]
     public void RenderWritesImagesAndScenesThatScorePerfectly()
     {
         var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
-        var (code, output, _) = Run("toy", "render", "--criterion", "text", "--count", "6", "--seed", "0", "--out", dir);
+        var (code, output, _) = Cli.Run("toy", "render", "--criterion", "text", "--count", "6", "--seed", "0", "--out", dir);
         Assert.Equal(0, code);
         Assert.Contains("wrote 6 images", output);
 
@@ -33,7 +22,7 @@ public class ToyCommandTests
             Assert.Equal(ToyRenderer.RenderRgb(line.Scene), ToyImage.LoadPng(Path.Combine(dir, line.Image)).ToRgb());
         Assert.True(File.Exists(Path.Combine(dir, "sheet.png")));
 
-        (code, output, _) = Run("toy", "score", dir);
+        (code, output, _) = Cli.Run("toy", "score", dir);
         Assert.Equal(0, code);
         Assert.Matches(@"text\s+6\s+1\.000", output);
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
@@ -46,8 +35,8 @@ public class ToyCommandTests
     public void ScoringACorruptedSetShowsTheDamage()
     {
         var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
-        Assert.Equal(0, Run("toy", "render", "--criterion", "semantics/numeracy", "--count", "8", "--split", "heldout", "--corrupt", "missing-objects", "--out", dir).Code);
-        var (code, output, _) = Run("toy", "score", dir, "--report", Path.Combine(dir, "r.json"));
+        Assert.Equal(0, Cli.Run("toy", "render", "--criterion", "semantics/numeracy", "--count", "8", "--split", "heldout", "--corrupt", "missing-objects", "--out", dir).Code);
+        var (code, output, _) = Cli.Run("toy", "score", dir, "--report", Path.Combine(dir, "r.json"));
         Assert.Equal(0, code);
         // Every numeracy scene lost one object, so no count is right.
         Assert.Matches(@"semantics/numeracy\s+8\s+0\.000", output);
@@ -62,7 +51,7 @@ public class ToyCommandTests
     public void RenderRejectsBadOptionsWithAClearMessage(string option, string value, string message)
     {
         var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
-        var (code, output, error) = Run("toy", "render", option, value, "--out", dir);
+        var (code, output, error) = Cli.Run("toy", "render", option, value, "--out", dir);
         Assert.NotEqual(0, code);
         Assert.Contains(message, output + error);
         Directory.Delete(dir, true);
@@ -72,7 +61,7 @@ public class ToyCommandTests
     public void ScoreNamesAMissingPromptsFile()
     {
         var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
-        var (code, output, error) = Run("toy", "score", dir);
+        var (code, output, error) = Cli.Run("toy", "score", dir);
         Assert.NotEqual(0, code);
         Assert.Contains("prompts.jsonl: no such prompts file", output + error);
         Directory.Delete(dir, true);
@@ -81,7 +70,7 @@ public class ToyCommandTests
     [Fact]
     public void HelpListsTheToySubcommands()
     {
-        var (code, output, _) = Run("toy", "--help");
+        var (code, output, _) = Cli.Run("toy", "--help");
         Assert.Equal(0, code);
         Assert.Contains("render", output);
         Assert.Contains("score", output);

@@ -10,7 +10,7 @@ public class VersionTests
         var original = Console.Out;
         var writer = new StringWriter();
         Console.SetOut(writer);
-        try { return (StudioCli.Build().Parse(args).Invoke(), writer.ToString()); }
+        try { return (StudioCli.Run(args), writer.ToString()); }
         finally { Console.SetOut(original); }
     }
 

@@ -52,7 +52,15 @@ public class PromptSetServiceTests
         await service.EnsureBuiltInAsync();
         await service.EnsureBuiltInAsync();
         var sets = await service.ListAsync();
-        Assert.Equal(["toy:held-out", "toy:train:image-quality", "toy:train:semantics", "toy:train:text"], sets.Select(s => s.Name).Order());
+        Assert.Equal(["toy:heldout", "toy:train:image-quality", "toy:train:semantics", "toy:train:text"], sets.Select(s => s.Name).Order());
+        // The page's set is what run YAML means by the same name.
+        var yaml = Studio.Ml.Distillation.PromptSources.Resolve(new Studio.Ml.Distillation.PromptSource { Set = "toy:heldout" }, p => p);
+        await using (var rows = db.CreateDbContext())
+        {
+            var heldOut = sets.Single(s => s.Name == "toy:heldout");
+            var texts = await rows.PromptRows.Where(r => r.PromptSetId == heldOut.Id).OrderBy(r => r.LineNumber).Select(r => r.Text).ToListAsync();
+            Assert.Equal(yaml.Select(p => p.Text), texts);
+        }
         Assert.All(sets, s => Assert.True(s.IsBuiltIn));
         await using var context = db.CreateDbContext();
         Assert.False(await context.PromptRows.AnyAsync(r => r.SceneJson == null || r.Category == null));

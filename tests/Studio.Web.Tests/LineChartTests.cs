@@ -80,6 +80,19 @@ public class LineChartTests
     }
 
     [Fact]
+    public async Task ASeriesOfOnePointIsDrawnAsAMarkInTheMiddle()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("semantics", [new ChartPoint(200, 0.5)])]));
+        var point = cut.Find("circle[data-kind=point]");
+        Assert.Equal("semantics", point.GetAttribute("data-series"));
+        // x from 64 to 800 - 14: the middle is 425.
+        Assert.Equal("425", point.GetAttribute("cx"));
+        var two = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("semantics", [new ChartPoint(200, 0.5), new ChartPoint(400, 0.4)])]));
+        Assert.Empty(two.FindAll("circle"));
+    }
+
+    [Fact]
     public async Task AnEmptyChartSaysSo()
     {
         await using var ctx = NewContext();

@@ -40,11 +40,6 @@ public static class BenchLoadCommand
                 Console.WriteLine(Line(LoadBenchmark.Run(path!), generated: temporary is not null).ToJsonString(JsonLine));
                 return 0;
             }
-            catch (Exception e) when (e is SafeTensorsFormatException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentOutOfRangeException)
-            {
-                Console.Error.WriteLine($"studio bench load: {e.Message}");
-                return 1;
-            }
             finally
             {
                 if (temporary is not null) Directory.Delete(temporary, recursive: true);

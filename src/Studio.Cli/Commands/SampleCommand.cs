@@ -4,6 +4,7 @@ using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
+using Studio.Ml.Toy;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -19,7 +20,7 @@ public static class SampleCommand
 {
     public static Command Create()
     {
-        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX or SD3 pipeline folder (model_index.json, transformer/, vae/, text encoders, tokenizers, scheduler/)", Required = true };
+        var pipeline = new Option<string>("--pipeline") { Description = "A diffusers FLUX or SD3 pipeline folder (model_index.json, transformer/, vae/, text encoders, tokenizers, scheduler/), or toy (the built-in toy teacher)", Required = true };
         var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "FLUX: a folder for the T5 slot instead of text_encoder_2/ (T5EncoderModel, student T5 + projection, or DistillT5)" };
         var textEncoder3 = new Option<string?>("--text-encoder-3") { Description = "SD3: a folder for the T5 slot instead of text_encoder_3/ (same layouts)" };
         var prompts = new Option<string[]>("--prompt") { Description = "A prompt (repeat for a batch; one image each)", Required = true, AllowMultipleArgumentsPerToken = false };
@@ -38,21 +39,13 @@ public static class SampleCommand
             { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device };
         command.SetAction(parse =>
         {
-            try
-            {
-                var folder = parse.GetValue(pipeline)!;
-                var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
-                    parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
-                    parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
-                    parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!);
-                Run(folder, options, parse.GetValue(output)!);
-                return 0;
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or UnauthorizedAccessException or CheckpointLoadException or NotSupportedException)
-            {
-                Console.Error.WriteLine($"studio sample: {e.Message}");
-                return 1;
-            }
+            var folder = parse.GetValue(pipeline)!;
+            var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
+                parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
+                parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
+                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!);
+            Run(folder, options, parse.GetValue(output)!);
+            return 0;
         });
         return command;
     }
@@ -71,13 +64,15 @@ public static class SampleCommand
 
     public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
+        if (pipelineFolder == "toy") pipelineFolder = ToyTeacher.Folder;
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
         if (single && options.Prompts.Count != 1)
             throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");
-        var className = ModelConfig.Load(Path.Combine(pipelineFolder, "model_index.json")).OptionalString("_class_name") ?? "FluxPipeline";
+        var modelIndex = Path.Combine(pipelineFolder, "model_index.json");
+        var className = ModelConfig.Load(modelIndex).OptionalString("_class_name") ?? "FluxPipeline";
         var sd3 = className.StartsWith("StableDiffusion3", StringComparison.Ordinal);
         if (!sd3 && !className.StartsWith("Flux", StringComparison.Ordinal))
-            throw new NotSupportedException($"{pipelineFolder}: '{className}' pipelines are not supported by studio sample (FLUX and Stable Diffusion 3 are)");
+            throw new NotSupportedException($"{modelIndex}: '_class_name' is '{className}': not supported by studio sample (FLUX and Stable Diffusion 3 are)");
         if (sd3 && options.TextEncoder2 is not null)
             throw new ArgumentException($"{pipelineFolder} is a Stable Diffusion 3 pipeline: its T5 slot is --text-encoder-3 (--text-encoder-2 is CLIP-G there)");
         if (!sd3 && options.TextEncoder3 is not null)

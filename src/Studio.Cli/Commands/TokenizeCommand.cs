@@ -22,16 +22,8 @@ public static class TokenizeCommand
         var command = new Command("tokenize", "Tokenize prompts with a T5 or CLIP tokenizer folder (no truncation, no padding).") { tokenizer, input, output };
         command.SetAction(parse =>
         {
-            try
-            {
-                Run(parse.GetValue(tokenizer)!, parse.GetValue(input)!, parse.GetValue(output)!);
-                return 0;
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"studio tokenize: {e.Message}");
-                return 1;
-            }
+            Run(parse.GetValue(tokenizer)!, parse.GetValue(input)!, parse.GetValue(output)!);
+            return 0;
         });
         return command;
     }

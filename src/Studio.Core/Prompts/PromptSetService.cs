@@ -1,3 +1,4 @@
+using Studio.Ml.Distillation;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
@@ -13,7 +14,8 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     /// <summary>Uploads larger than this are refused (the reader enforces it while reading).</summary>
     public const long MaxUploadBytes = 32L * 1024 * 1024;
     public const int BuiltInTrainCount = 500;
-    public const int BuiltInHeldOutCount = 50;
+    /// <summary>The built-in held-out set, named as in run YAML (`toy:heldout`).</summary>
+    public const string HeldOutSetName = "toy:heldout";
     const int MaxReportLines = 200;
 
     public static PromptReadOptions ReadOptions(string? defaultCategory = null) =>
@@ -132,13 +134,16 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task EnsureBuiltInAsync(CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
+        // The held-out set was once called toy:held-out; YAML and the run form say toy:heldout.
+        foreach (var renamed in await db.PromptSets.Where(s => s.IsBuiltIn && s.Name == "toy:held-out").ToListAsync(ct)) renamed.Name = HeldOutSetName;
+        await db.SaveChangesAsync(ct);
         var existing = await db.PromptSets.Where(s => s.IsBuiltIn).Select(s => s.Name).ToListAsync(ct);
         var sets = new List<(string Name, string Description, IReadOnlyList<ToyPrompt> Prompts)>();
         foreach (var criterion in new[] { ToyCriteria.ImageQuality, ToyCriteria.Semantics, ToyCriteria.Text })
             sets.Add(($"toy:train:{criterion}", $"Toy world, {criterion} prompts for training (seed 1, {BuiltInTrainCount})",
                 ToyPrompts.Generate(criterion, BuiltInTrainCount, 1, ToySplit.Train)));
-        sets.Add(("toy:held-out", $"Toy world, the fixed held-out prompts of every category ({BuiltInHeldOutCount} per criterion)",
-            ToyPrompts.HeldOut(ToyCriteria.All, BuiltInHeldOutCount * 3)));
+        sets.Add((HeldOutSetName, $"Toy world, the fixed held-out prompts of every category ({PromptSources.ToyHeldOutCount}, as toy:heldout in run YAML)",
+            ToyPrompts.HeldOut(ToyCriteria.All, PromptSources.ToyHeldOutCount)));
         foreach (var (name, description, prompts) in sets.Where(s => !existing.Contains(s.Name)))
             db.PromptSets.Add(new PromptSet
             {

@@ -61,19 +61,44 @@ public sealed class FluxPipeline : IDisposable
     {
         device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
+        var t5Folder = textEncoder2 is null ? load.Part("text_encoder_2") : Path.GetFullPath(textEncoder2);
+        // Tokenizers and configs first: a config that disagrees with another part is named before its weights are read.
+        var clipTokenizer = TextTokenizer.Load(load.Part("tokenizer"));
+        var t5Tokenizer = TextTokenizer.Load(load.Part("tokenizer_2"));
+        CheckConfigs(load, t5Folder, clipTokenizer, t5Tokenizer);
         var transformer = load.Keep(FluxTransformer.FromPretrained(load.Part("transformer"), dtype));
         transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
         vae.to(device);
         var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
         clip.to(device);
-        var t5Folder = textEncoder2 is null ? load.Part("text_encoder_2") : Path.GetFullPath(textEncoder2);
         var t5 = load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder, transformer.Config.JointAttentionDim);
         if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
-        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
-            TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler()));
+        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, clipTokenizer, t5, t5Tokenizer, load.Scheduler()));
+    }
+
+    /// <summary>
+    /// The configs against each other and the tokenizers, before any weights load: the transformer's
+    /// joint_attention_dim is the T5 slot's width, its pooled_projection_dim CLIP's hidden_size, and each text
+    /// encoder's vocab_size covers its tokenizer's ids. A config that cannot be read is left to its part's own load.
+    /// </summary>
+    static void CheckConfigs(PipelineFolderLoad load, string t5Folder, TextTokenizer clipTokenizer, TextTokenizer t5Tokenizer)
+    {
+        var clipFolder = load.Part("text_encoder");
+        PipelineFolderLoad.CheckVocabulary(clipFolder, clipTokenizer);
+        PipelineFolderLoad.CheckVocabulary(t5Folder, t5Tokenizer);
+        var transformerConfigPath = Path.Combine(load.Part("transformer"), "config.json");
+        var clipConfigPath = Path.Combine(clipFolder, "config.json");
+        if (!File.Exists(transformerConfigPath)) return;
+        var transformer = FluxTransformerConfig.Load(transformerConfigPath);
+        if (PipelineFolderLoad.PlainT5Config(t5Folder) is var (t5, t5ConfigPath) && t5.DModel != transformer.JointAttentionDim)
+            throw new InvalidDataException($"{transformerConfigPath}: 'joint_attention_dim' is {transformer.JointAttentionDim}, " +
+                $"but the T5 slot ({t5ConfigPath}) has d_model {t5.DModel}");
+        if (File.Exists(clipConfigPath) && ClipTextConfig.Load(clipConfigPath) is var clip && clip.HiddenSize != transformer.PooledProjectionDim)
+            throw new InvalidDataException($"{transformerConfigPath}: 'pooled_projection_dim' is {transformer.PooledProjectionDim}, " +
+                $"but CLIP ({clipConfigPath}) pools to hidden_size {clip.HiddenSize}");
     }
 
     /// <summary>

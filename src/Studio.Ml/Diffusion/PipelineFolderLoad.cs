@@ -1,4 +1,6 @@
 using Studio.Ml.Models.Common;
+using Studio.Ml.Models.T5;
+using Studio.Ml.Text;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Diffusion;
@@ -47,6 +49,33 @@ sealed class PipelineFolderLoad : IDisposable
         if (t5.Width != width)
             throw new InvalidDataException($"the T5 slot ({t5.Description}, {source}) gives states of width {t5.Width}, " +
                 $"but the transformer's joint_attention_dim is {width}");
+    }
+
+    /// <summary>
+    /// Before any weights load: the config.json of the text encoder in <paramref name="encoderFolder"/> must have a
+    /// vocab_size that covers every id <paramref name="tokenizer"/> gives (a smaller embedding would fail, or read
+    /// past its table, on the first prompt). A missing or plainly broken config is left to the encoder's own load.
+    /// </summary>
+    public static void CheckVocabulary(string encoderFolder, TextTokenizer tokenizer)
+    {
+        var configPath = Path.Combine(encoderFolder, "config.json");
+        if (!File.Exists(configPath)) return;
+        var config = ModelConfig.Load(configPath);
+        // A DistillT5 student has its own layout; a missing or non-positive vocab_size is the config loader's to report.
+        if (config.Has("project_out_dim") || !config.Has("vocab_size")) return;
+        var vocabSize = config.Int("vocab_size");
+        if (vocabSize > 0 && vocabSize < tokenizer.IdCount)
+            throw new InvalidDataException($"{configPath}: 'vocab_size' is {vocabSize}, but the tokenizer in {tokenizer.Source} " +
+                $"gives ids up to {tokenizer.IdCount - 1}");
+    }
+
+    /// <summary>T5's config when <paramref name="t5Folder"/> holds a plain T5 encoder (no DistillT5 student, no projection), else null.</summary>
+    public static (T5Config Config, string Path)? PlainT5Config(string t5Folder)
+    {
+        var configPath = Path.Combine(t5Folder, "config.json");
+        if (!File.Exists(configPath) || File.Exists(Path.Combine(t5Folder, "projection.safetensors"))) return null;
+        var config = ModelConfig.Load(configPath);
+        return config.Has("project_out_dim") ? null : (T5Config.From(config), configPath);
     }
 
     /// <summary>The pipeline now owns every component: nothing is disposed any more.</summary>

@@ -18,7 +18,7 @@ public sealed record Sd3Conditioning(Tensor PromptEmbeds, Tensor PooledPromptEmb
 /// over the static-shift flow-matching schedule, with classifier-free guidance when the scale exceeds 1 (the
 /// negative and positive batches run as one batch, negative first, and are combined).
 /// </summary>
-public sealed class Sd3Denoiser(Sd3Transformer transformer, FlowMatchEulerScheduler scheduler)
+public sealed class Sd3Denoiser(Sd3Transformer transformer)
 {
     /// <summary>
     /// The initial noise: N(0, 1) of shape (B, in_channels, H / f, W / f) drawn from the generator in

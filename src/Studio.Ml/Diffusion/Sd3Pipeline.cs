@@ -59,6 +59,14 @@ public sealed class Sd3Pipeline : IDisposable
     {
         device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
+        var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
+        // Tokenizers first: each text encoder's vocab_size must cover its tokenizer's ids before any weights are read.
+        var clipLTokenizer = TextTokenizer.Load(load.Part("tokenizer"));
+        var clipGTokenizer = TextTokenizer.Load(load.Part("tokenizer_2"));
+        var t5Tokenizer = t5Folder is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder"), clipLTokenizer);
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder_2"), clipGTokenizer);
+        if (t5Folder is not null) PipelineFolderLoad.CheckVocabulary(t5Folder, t5Tokenizer!);
         var transformer = load.Keep(Sd3Transformer.FromPretrained(load.Part("transformer"), dtype));
         transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
@@ -77,12 +85,9 @@ public sealed class Sd3Pipeline : IDisposable
         if (pooledWidth != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
 
-        var t5Folder = textEncoder3 is not null ? Path.GetFullPath(textEncoder3) : load.Has("text_encoder_3") ? load.Part("text_encoder_3") : null;
         var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
         if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
-        var t5Tokenizer = t5 is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
-        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, TextTokenizer.Load(load.Part("tokenizer")), clipG,
-            TextTokenizer.Load(load.Part("tokenizer_2")), t5, t5Tokenizer, load.Scheduler()));
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, clipLTokenizer, clipG, clipGTokenizer, t5, t5Tokenizer, load.Scheduler()));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
@@ -131,7 +136,7 @@ public sealed class Sd3Pipeline : IDisposable
         if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
         if (request.NegativePrompts is { } negatives && negatives.Count != request.Prompts.Count)
             throw new ArgumentException($"{negatives.Count} negative prompts for {request.Prompts.Count} prompts: give one per prompt, or none");
-        var denoiser = new Sd3Denoiser(Transformer, Scheduler);
+        var denoiser = new Sd3Denoiser(Transformer);
         var timings = new List<(string, TimeSpan)>();
         var clock = Stopwatch.StartNew();
         void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }

@@ -49,7 +49,7 @@ public sealed class T5SlotEncoder : IDisposable
     static T5SlotEncoder LoadOnCpu(string folder, ScalarType dtype)
     {
         var configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder}: no config.json (not a T5 encoder folder)", configPath);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: no such config file (not a T5 encoder folder)", configPath);
         if (ModelConfig.Load(configPath).Has("project_out_dim"))
         {
             var distilled = StudentEncoder.LoadDistillT5(folder);

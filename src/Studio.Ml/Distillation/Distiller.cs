@@ -127,9 +127,11 @@ public sealed class Distiller
                 var stageDone = state.StageUpdate >= stage.Updates;
                 if (due && (state.GlobalStep % _config.Checkpoints.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1 || cancel.IsCancellationRequested))
                     WriteCheckpoint(state, state.TrajectoryStep == 0 ? null : trajectory.Latents);
-                if (due && _config.Validation.Every > 0 && state.GlobalStep % _config.Validation.Every == 0)
+                // Validation and samples also come at the run's last update, so the charts end where the run ends.
+                var lastUpdate = stageDone && stageIndex == _config.Stages.Count - 1;
+                if (due && _config.Validation.Every > 0 && (state.GlobalStep % _config.Validation.Every == 0 || lastUpdate))
                     Validate(state, stage);
-                if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || stageDone && stageIndex == _config.Stages.Count - 1))
+                if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || lastUpdate))
                     Sample(state, stage);
                 if (stageDone || cancel.IsCancellationRequested) break;
             }

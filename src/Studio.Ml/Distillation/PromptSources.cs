@@ -28,6 +28,9 @@ public static class PromptSources
         return result.Prompts.Select(p => new Prompt(p.Text, p.Category ?? source.Category ?? "uncategorised")).ToList();
     }
 
+    /// <summary>Prompts in `toy:heldout` without a COUNT (also the Prompt sets page's built-in set of that name).</summary>
+    public const int ToyHeldOutCount = 50;
+
     static IReadOnlyList<Prompt> Toy(string name)
     {
         var parts = name.Split(':');
@@ -37,7 +40,7 @@ public static class PromptSources
         var heldOut = parts[1] == "heldout";
         var count = parts.Length > 3
             ? int.TryParse(parts[3], out var n) && n > 0 ? n : throw new ArgumentException($"prompt set '{name}': COUNT must be a positive integer")
-            : heldOut ? 50 : 2000;
+            : heldOut ? ToyHeldOutCount : 2000;
         var prompts = heldOut ? ToyPrompts.HeldOut(criterion, count) : ToyPrompts.Generate(criterion, count, ToyTrainSeed, ToySplit.Train);
         return prompts.Select(p => new Prompt(p.Text, p.Category)).ToList();
     }

@@ -21,11 +21,39 @@ public sealed record LoadReport(
                 Unexpected.Count > 0 ? $"unexpected: {string.Join(", ", Unexpected)}" : null,
                 ShapeMismatches.Count > 0 ? $"shape mismatches: {string.Join(", ", ShapeMismatches)}" : null,
             }.Where(s => s is not null));
+
+    /// <summary>Like <see cref="ToString"/>, but at most <paramref name="max"/> names per kind (a wrong config mismatches hundreds).</summary>
+    public string Summary(int max = 3) =>
+        IsClean
+            ? ToString()
+            : string.Join("; ", new[]
+            {
+                Part($"{Missing.Count} missing", Missing, max),
+                Part($"{Unexpected.Count} unexpected", Unexpected, max),
+                Part($"{ShapeMismatches.Count} shape mismatches", ShapeMismatches, max),
+            }.Where(s => s is not null));
+
+    static string? Part(string label, IReadOnlyList<string> names, int max) => names.Count == 0 ? null
+        : $"{label}: {string.Join(", ", names.Take(max))}{(names.Count > max ? $", ... ({names.Count - max} more)" : "")}";
 }
 
 public sealed class CheckpointLoadException(string message, LoadReport report) : Exception(message)
 {
     public LoadReport Report { get; } = report;
+
+    /// <summary>
+    /// When a model built from <paramref name="configPath"/> does not fit <paramref name="checkpointSource"/>, either
+    /// file may be the wrong one: the error names both.
+    /// </summary>
+    public static T NamingConfig<T>(string checkpointSource, string configPath, Func<T> load)
+    {
+        try { return load(); }
+        catch (CheckpointLoadException e) when (!e.Message.Contains(configPath, StringComparison.Ordinal))
+        {
+            throw new CheckpointLoadException(
+                $"{checkpointSource} does not fit the model {configPath} describes: {e.Report.Summary()}", e.Report);
+        }
+    }
 }
 
 /// <summary>
@@ -84,7 +112,7 @@ public static class ModuleLoader
             .ToList();
         var report = new LoadReport(missing, unexpected, mismatched, loaded);
         if (strict && !report.IsClean)
-            throw new CheckpointLoadException($"{checkpoint.Source} does not fit {module.GetName()}: {report}", report);
+            throw new CheckpointLoadException($"{checkpoint.Source} does not fit {module.GetName()}: {report.Summary()}", report);
         return report;
     }
 }

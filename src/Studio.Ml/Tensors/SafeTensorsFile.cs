@@ -143,6 +143,7 @@ public sealed class SafeTensorsFile : IDisposable
 
         var shape = new long[shapeElement.GetArrayLength()];
         long elements = 1;
+        bool overflow = false;
         int i = 0;
         foreach (var d in shapeElement.EnumerateArray())
         {
@@ -150,15 +151,18 @@ public sealed class SafeTensorsFile : IDisposable
                 throw new SafeTensorsFormatException(path, $"tensor '{name}': shape entry {i} is not a non-negative integer");
             shape[i++] = dim;
             // Guard the product: a huge declared shape must be refused, not overflow into a small number.
-            if (dim != 0 && elements > dataLength / dim)
-                throw new SafeTensorsFormatException(path, $"tensor '{name}': shape [{string.Join(", ", shape.Take(i))}...] declares more data than the file holds");
-            elements *= dim;
+            if (dim != 0 && elements > long.MaxValue / dim) overflow = true;
+            else elements *= dim;
         }
         if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number ||
             !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
             throw new SafeTensorsFormatException(path, $"tensor '{name}': data_offsets {offsets.GetRawText()} are not two integers 0 <= begin <= end");
+        // The span first: a file cut short is "past the end", whatever its shapes declare.
         if (end > dataLength)
             throw new SafeTensorsFormatException(path, $"tensor '{name}': data_offsets [{begin}, {end}) run past the end of the file (data area {dataLength} bytes; truncated?)");
+        if (overflow || elements > long.MaxValue / DType.Size(dtype))
+            throw new SafeTensorsFormatException(path,
+                $"tensor '{name}': shape [{string.Join(", ", shape)}] x {dtypeName} declares more data than the file holds (more than 2^63 bytes)");
         var expected = elements * DType.Size(dtype);
         if (end - begin != expected)
             throw new SafeTensorsFormatException(path,

@@ -30,33 +30,41 @@ public sealed class ClipTokenizer : TextTokenizer
     public override string Kind => "clip";
     public override string Source { get; }
     public override int PadId { get; }
+    public override int IdCount { get; }
     public int BosId { get; }
     public int EosId { get; }
     protected override int[] Prefix => _prefix;
     protected override int[] Suffix => _suffix;
 
-    ClipTokenizer(string source, BpeTokenizer bpe, int bosId, int eosId, int padId)
+    ClipTokenizer(string source, BpeTokenizer bpe, int bosId, int eosId, int padId, int idCount)
     {
-        Source = source; _bpe = bpe; BosId = bosId; EosId = eosId; PadId = padId;
+        Source = source; _bpe = bpe; BosId = bosId; EosId = eosId; PadId = padId; IdCount = idCount;
         _prefix = [bosId];
         _suffix = [eosId];
     }
 
-    public static ClipTokenizer Load(string folder)
+    public static new ClipTokenizer Load(string folder)
     {
         var vocabPath = Path.Combine(folder, "vocab.json");
         var mergesPath = Path.Combine(folder, "merges.txt");
         Dictionary<string, int> vocab;
         using (var doc = TokenizerFiles.ReadJson(vocabPath))
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{vocabPath}: not a JSON object of token ids");
             vocab = doc.RootElement.EnumerateObject().ToDictionary(p => p.Name,
-                p => p.Value.TryGetInt32(out var id) ? id : throw new InvalidDataException($"{vocabPath}: id of '{p.Name}' is not an integer"));
+                p => p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out var id) && id >= 0
+                    ? id
+                    : throw new InvalidDataException($"{vocabPath}: id of '{p.Name}' is {p.Value.GetRawText()}, not an integer from 0"));
         }
+        // The special tokens before the merges: an empty or foreign vocabulary is vocab.json's fault, not merges.txt's.
         int Id(string token) => vocab.TryGetValue(token, out var id) ? id : throw new InvalidDataException($"{vocabPath}: no {token} token");
         var bos = Id(StartOfText);
         var eos = Id(EndOfText);
-        var pad = PadToken(folder) is { } padToken ? Id(padToken) : eos;
+        CheckMerges(mergesPath, vocab);
+        var specialTokensMap = Path.Combine(folder, "special_tokens_map.json");
+        var pad = PadToken(specialTokensMap) is { } padToken
+            ? vocab.TryGetValue(padToken, out var padId) ? padId
+                : throw new InvalidDataException($"{specialTokensMap}: pad_token '{padToken}' is not in the vocabulary (vocab.json)")
+            : eos;
 
         var bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
         {
@@ -65,13 +73,33 @@ public sealed class ClipTokenizer : TextTokenizer
             PreTokenizer = new ClipPreTokenizer(),
             SpecialTokens = new Dictionary<string, int> { [StartOfText] = bos, [EndOfText] = eos },
         });
-        return new ClipTokenizer(folder, bpe, bos, eos, pad);
+        return new ClipTokenizer(folder, bpe, bos, eos, pad, vocab.Values.Max() + 1);
+    }
+
+    /// <summary>
+    /// merges.txt as the BPE model reads it: UTF-8, an optional `#version` line, then one merge per line, two tokens of
+    /// the vocabulary separated by a space (ML.Tokenizers' own errors name neither the file nor the line).
+    /// </summary>
+    static void CheckMerges(string path, IReadOnlyDictionary<string, int> vocab)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        var lines = Encoding.UTF8.GetString(bytes).Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            if (line.Length == 0 || (i == 0 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                throw new InvalidDataException($"{path}: line {i + 1} is '{line}', not two tokens separated by one space");
+            if (parts.FirstOrDefault(p => !vocab.ContainsKey(p)) is { } unknown)
+                throw new InvalidDataException($"{path}: line {i + 1}: '{unknown}' is not in the vocabulary (vocab.json)");
+        }
     }
 
     /// <summary>pad_token of special_tokens_map.json (a string or an object with content), if the folder says.</summary>
-    static string? PadToken(string folder)
+    static string? PadToken(string path)
     {
-        var path = Path.Combine(folder, "special_tokens_map.json");
         if (!File.Exists(path)) return null;
         using var doc = TokenizerFiles.ReadJson(path);
         if (!doc.RootElement.TryGetProperty("pad_token", out var pad)) return null;

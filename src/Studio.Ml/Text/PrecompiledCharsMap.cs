@@ -21,10 +21,10 @@ public sealed class PrecompiledCharsMap
 
     public PrecompiledCharsMap(byte[] blob, string source)
     {
-        if (blob.Length < 4) throw new InvalidDataException($"{source}: precompiled charsmap is {blob.Length} bytes, too short");
+        if (blob.Length < 4) throw new InvalidDataException($"{source}: precompiled_charsmap is {blob.Length} bytes, too short");
         var trieBytes = BitConverter.ToUInt32(blob, 0);
         if (trieBytes == 0 || trieBytes % 4 != 0 || trieBytes > blob.Length - 4)
-            throw new InvalidDataException($"{source}: precompiled charsmap declares a trie of {trieBytes} bytes in a {blob.Length}-byte map");
+            throw new InvalidDataException($"{source}: precompiled_charsmap declares a trie of {trieBytes} bytes in a {blob.Length}-byte map");
         _trie = new uint[trieBytes / 4];
         Buffer.BlockCopy(blob, 4, _trie, 0, (int)trieBytes);
         _replacements = blob[(4 + (int)trieBytes)..];

@@ -38,19 +38,22 @@ public sealed class T5Tokenizer : TextTokenizer
     public override int PadId { get; }
     public int EosId { get; }
     public int UnkId => _unkId;
+    public override int IdCount { get; }
     protected override int[] Prefix => [];
     protected override int[] Suffix => _suffix;
 
-    T5Tokenizer(string source, UnigramModel model, IReadOnlyDictionary<string, int> addedTokens, Prepend prepend)
+    /// <param name="file">The file the model came from (tokenizer.json or spiece.model), named by errors.</param>
+    T5Tokenizer(string source, string file, UnigramModel model, IReadOnlyDictionary<string, int> addedTokens, Prepend prepend)
     {
         Source = source;
         _unkId = model.UnkId;
         _addedTokens = addedTokens;
         _prepend = prepend;
-        _charsMap = model.PrecompiledCharsMap.Length > 0 ? new PrecompiledCharsMap(model.PrecompiledCharsMap, source) : null;
-        EosId = addedTokens.TryGetValue("</s>", out var eos) ? eos : throw new InvalidDataException($"{source}: no </s> token");
-        PadId = addedTokens.TryGetValue("<pad>", out var pad) ? pad : throw new InvalidDataException($"{source}: no <pad> token");
+        _charsMap = model.PrecompiledCharsMap.Length > 0 ? new PrecompiledCharsMap(model.PrecompiledCharsMap, file) : null;
+        EosId = addedTokens.TryGetValue("</s>", out var eos) ? eos : throw new InvalidDataException($"{file}: no </s> token");
+        PadId = addedTokens.TryGetValue("<pad>", out var pad) ? pad : throw new InvalidDataException($"{file}: no <pad> token");
         _suffix = [EosId];
+        IdCount = Math.Max(model.Pieces.Count, addedTokens.Count == 0 ? 0 : addedTokens.Values.Max() + 1);
         _addedTokenPattern = addedTokens.Count == 0 ? null
             : new Regex(string.Join("|", addedTokens.Keys.OrderByDescending(k => k.Length).Select(Regex.Escape)));
 
@@ -65,7 +68,7 @@ public sealed class T5Tokenizer : TextTokenizer
     }
 
     /// <summary>Loads `tokenizer.json` when the folder has one, otherwise `spiece.model`.</summary>
-    public static T5Tokenizer Load(string folder)
+    public static new T5Tokenizer Load(string folder)
     {
         var json = Path.Combine(folder, "tokenizer.json");
         if (File.Exists(json)) return FromTokenizerJson(folder, json);
@@ -78,42 +81,55 @@ public sealed class T5Tokenizer : TextTokenizer
     {
         using var doc = TokenizerFiles.ReadJson(path);
         var root = doc.RootElement;
-        try
-        {
-            var model = root.GetProperty("model");
-            if (model.GetProperty("type").GetString() != "Unigram")
-                throw new InvalidDataException($"{path}: model.type is '{model.GetProperty("type")}', not Unigram");
-            if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
-                throw new InvalidDataException($"{path}: byte_fallback models are not supported (T5 has none)");
-            var pieces = model.GetProperty("vocab").EnumerateArray()
-                .Select(e => new SentencePiece(e[0].GetString()!, (float)e[1].GetDouble(), PieceType.Normal))
-                .ToList();
-            var unkId = model.GetProperty("unk_id").GetInt32();
-            if (unkId < 0 || unkId >= pieces.Count) throw new InvalidDataException($"{path}: unk_id {unkId} is outside the {pieces.Count} pieces");
+        JsonElement Get(JsonElement parent, string name, JsonValueKind kind, string where = "") => TokenizerFiles.Property(parent, name, kind, path, where);
 
-            var charsMap = FindByType(root.GetProperty("normalizer"), "normalizers", "Precompiled") is { } precompiled
-                ? Convert.FromBase64String(precompiled.GetProperty("precompiled_charsmap").GetString()!)
-                : [];
-            var metaspace = FindByType(root.GetProperty("pre_tokenizer"), "pretokenizers", "Metaspace")
-                ?? throw new InvalidDataException($"{path}: no Metaspace pre-tokenizer (not a T5 tokenizer)");
-            var prepend = metaspace.TryGetProperty("prepend_scheme", out var scheme)
-                ? scheme.GetString() switch
-                {
-                    "first" => Prepend.First,
-                    "never" => Prepend.Never,
-                    "always" => Prepend.Always,
-                    var other => throw new InvalidDataException($"{path}: unknown Metaspace prepend_scheme '{other}'"),
-                }
-                : metaspace.TryGetProperty("add_prefix_space", out var add) && add.ValueKind == JsonValueKind.False ? Prepend.Never : Prepend.Always;
+        var model = Get(root, "model", JsonValueKind.Object);
+        if (Get(model, "type", JsonValueKind.String, "model.").GetString() != "Unigram")
+            throw new InvalidDataException($"{path}: model.type is '{model.GetProperty("type")}', not Unigram");
+        if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
+            throw new InvalidDataException($"{path}: byte_fallback models are not supported (T5 has none)");
+        var pieces = Get(model, "vocab", JsonValueKind.Array, "model.").EnumerateArray()
+            .Select((e, i) => e is { ValueKind: JsonValueKind.Array } && e.GetArrayLength() == 2 &&
+                              e[0].ValueKind == JsonValueKind.String && e[1].ValueKind == JsonValueKind.Number
+                ? new SentencePiece(e[0].GetString()!, (float)e[1].GetDouble(), PieceType.Normal)
+                : throw new InvalidDataException($"{path}: model.vocab piece {i} is {e.GetRawText()}, not [text, score]"))
+            .ToList();
+        if (!Get(model, "unk_id", JsonValueKind.Number, "model.").TryGetInt32(out var unkId) || unkId < 0 || unkId >= pieces.Count)
+            throw new InvalidDataException($"{path}: unk_id {model.GetProperty("unk_id").GetRawText()} is outside the {pieces.Count} pieces");
 
-            var added = root.GetProperty("added_tokens").EnumerateArray()
-                .ToDictionary(t => t.GetProperty("content").GetString()!, t => t.GetProperty("id").GetInt32());
-            return new T5Tokenizer(folder, new UnigramModel(pieces, unkId, charsMap), added, prepend);
-        }
-        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        byte[] charsMap = [];
+        if (root.TryGetProperty("normalizer", out var normalizer) && FindByType(normalizer, "normalizers", "Precompiled") is { } precompiled)
         {
-            throw new InvalidDataException($"{path}: not a T5 tokenizer.json ({e.Message})", e);
+            var text = Get(precompiled, "precompiled_charsmap", JsonValueKind.String, "normalizer.").GetString()!;
+            try { charsMap = Convert.FromBase64String(text); }
+            catch (FormatException) { throw new InvalidDataException($"{path}: normalizer.precompiled_charsmap is not base64"); }
         }
+        var metaspace = (root.TryGetProperty("pre_tokenizer", out var preTokenizer) ? FindByType(preTokenizer, "pretokenizers", "Metaspace") : null)
+            ?? throw new InvalidDataException($"{path}: no Metaspace pre-tokenizer (not a T5 tokenizer)");
+        var prepend = metaspace.TryGetProperty("prepend_scheme", out var scheme)
+            ? scheme.ValueKind == JsonValueKind.String ? scheme.GetString() : scheme.GetRawText()
+            : null;
+        var prependMode = prepend switch
+        {
+            null => metaspace.TryGetProperty("add_prefix_space", out var add) && add.ValueKind == JsonValueKind.False ? Prepend.Never : Prepend.Always,
+            "first" => Prepend.First,
+            "never" => Prepend.Never,
+            "always" => Prepend.Always,
+            _ => throw new InvalidDataException($"{path}: unknown Metaspace prepend_scheme '{prepend}'"),
+        };
+
+        var added = new Dictionary<string, int>();
+        var addedTokens = Get(root, "added_tokens", JsonValueKind.Array);
+        var idCount = pieces.Count + addedTokens.GetArrayLength();
+        foreach (var (token, i) in addedTokens.EnumerateArray().Select((t, i) => (t, i)))
+        {
+            var where = $"added_tokens[{i}].";
+            var content = Get(token, "content", JsonValueKind.String, where).GetString()!;
+            if (!Get(token, "id", JsonValueKind.Number, where).TryGetInt32(out var id) || id < 0 || id >= idCount)
+                throw new InvalidDataException($"{path}: added_tokens[{i}] '{content}' has id {token.GetProperty("id").GetRawText()}, outside the {idCount} ids");
+            if (!added.TryAdd(content, id)) throw new InvalidDataException($"{path}: added_tokens names '{content}' twice");
+        }
+        return new T5Tokenizer(folder, path, new UnigramModel(pieces, unkId, charsMap), added, prependMode);
     }
 
     /// <summary>
@@ -121,6 +137,8 @@ public sealed class T5Tokenizer : TextTokenizer
     /// sentinels of tokenizer_config.json (default 100; `&lt;extra_id_0&gt;` is the last id) are added tokens, and
     /// `legacy: false` there means only the start of the text gets a `▁`.
     /// </summary>
+    const int MaxExtraIds = 10_000;
+
     static T5Tokenizer FromSentencePieceModel(string folder, string path)
     {
         var model = SentencePieceModelFile.Read(File.ReadAllBytes(path), path);
@@ -130,14 +148,17 @@ public sealed class T5Tokenizer : TextTokenizer
         if (File.Exists(configPath))
         {
             using var config = TokenizerFiles.ReadJson(configPath);
-            if (config.RootElement.TryGetProperty("extra_ids", out var e) && e.ValueKind == JsonValueKind.Number) extraIds = e.GetInt32();
+            if (config.RootElement.TryGetProperty("extra_ids", out var e))
+                extraIds = e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var n) && n is >= 0 and <= MaxExtraIds
+                    ? n
+                    : throw new InvalidDataException($"{configPath}: 'extra_ids' must be an integer from 0 to {MaxExtraIds}, found {e.GetRawText()}");
             if (config.RootElement.TryGetProperty("legacy", out var l) && l.ValueKind == JsonValueKind.False) legacy = false;
         }
         var added = new Dictionary<string, int>();
         for (int i = 0; i < model.Pieces.Count; i++)
             if (model.Pieces[i].Type is PieceType.Control or PieceType.Unknown) added[model.Pieces[i].Piece] = i;
         for (int i = 0; i < extraIds; i++) added[$"<extra_id_{i}>"] = model.Pieces.Count + extraIds - 1 - i;
-        return new T5Tokenizer(folder, model, added, legacy ? Prepend.Always : Prepend.First);
+        return new T5Tokenizer(folder, path, model, added, legacy ? Prepend.Always : Prepend.First);
     }
 
     /// <summary>The element of the given type: <paramref name="element"/> itself or one inside its Sequence list.</summary>

@@ -38,6 +38,9 @@ public abstract class TextTokenizer
 
     public abstract int PadId { get; }
 
+    /// <summary>One more than the largest id this tokenizer can give: a text encoder's vocab_size must be at least this.</summary>
+    public abstract int IdCount { get; }
+
     /// <summary>Special ids before the text's tokens (CLIP's BOS; none for T5).</summary>
     protected abstract int[] Prefix { get; }
 
@@ -86,9 +89,13 @@ public abstract class TextTokenizer
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such tokenizer folder");
         var tokenizerJson = Path.Combine(folder, "tokenizer.json");
-        var hasUnigramJson = File.Exists(tokenizerJson) && ModelType(tokenizerJson) == "Unigram";
-        if (hasUnigramJson || File.Exists(Path.Combine(folder, "spiece.model"))) return T5Tokenizer.Load(folder);
+        var jsonModel = File.Exists(tokenizerJson) ? ModelType(tokenizerJson) : null;
+        if (jsonModel == "Unigram" || File.Exists(Path.Combine(folder, "spiece.model"))) return T5Tokenizer.Load(folder);
         if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt"))) return ClipTokenizer.Load(folder);
+        // A tokenizer.json that is all the folder offers is the file at fault: say what is wrong with it.
+        if (jsonModel is not null)
+            throw new InvalidDataException($"{tokenizerJson}: {jsonModel} (a T5 tokenizer.json has a Unigram model; " +
+                "a CLIP folder has vocab.json + merges.txt)");
         var found = Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         throw new InvalidDataException(
             $"{folder}: not a T5 or CLIP tokenizer folder (expected spiece.model, a tokenizer.json with a Unigram model, " +
@@ -102,22 +109,48 @@ public abstract class TextTokenizer
         ? Path.Combine(AppContext.BaseDirectory, "Assets", "tokenizers", kind)
         : throw new ArgumentException($"no built-in tokenizer '{kind}' (use t5 or clip)", nameof(kind));
 
-    static string? ModelType(string tokenizerJson)
+    /// <summary>"Unigram", or what the file has instead ("model.type is 'BPE', not Unigram", "'model' is missing").</summary>
+    static string ModelType(string tokenizerJson)
     {
         using var doc = TokenizerFiles.ReadJson(tokenizerJson);
-        return doc.RootElement.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.Object &&
-               model.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String
-            ? type.GetString()
-            : null;
+        if (!doc.RootElement.TryGetProperty("model", out var model)) return "'model' is missing";
+        if (model.ValueKind != JsonValueKind.Object) return $"'model' is {model.GetRawText()}, not an object";
+        if (!model.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return "'model.type' is missing";
+        return type.GetString() is "Unigram" ? "Unigram" : $"model.type is '{type.GetString()}', not Unigram";
     }
 }
 
 /// <summary>Reading tokenizer files with errors that name the file.</summary>
 static class TokenizerFiles
 {
+    /// <summary>A tokenizer JSON file (all of them hold one object), checked to be UTF-8 throughout.</summary>
     public static JsonDocument ReadJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        var bytes = File.ReadAllBytes(path);
+        // JsonDocument checks UTF-8 only in the strings it is asked for; check it all before trusting any of it.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }
+        if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
+        doc.Dispose();
+        throw new InvalidDataException($"{path}: not a JSON object");
     }
+
+    /// <summary>A required property of the given kind; the error names the file and the property.</summary>
+    public static JsonElement Property(JsonElement parent, string name, JsonValueKind kind, string path, string where = "")
+    {
+        if (parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value))
+            return value.ValueKind == kind ? value : throw new InvalidDataException($"{path}: '{where}{name}' must be {Kind(kind)}, found {value.GetRawText()}");
+        throw new InvalidDataException($"{path}: '{where}{name}' is missing");
+    }
+
+    static string Kind(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "a list",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
 }

@@ -63,7 +63,7 @@ public sealed record ToyScene(ToyBackground Background, IReadOnlyList<ToyObject>
             var o = Objects[i];
             var at = $"objects[{i}]";
             Require(o is not null, at, "is null");
-            Require(Enum.IsDefined(o.Shape), $"{at}.shape", $"'{o.Shape}' is not a shape");
+            Require(Enum.IsDefined(o!.Shape), $"{at}.shape", $"'{o.Shape}' is not a shape");
             Require(Enum.IsDefined(o.Colour), $"{at}.colour", $"'{o.Colour}' is not an object colour");
             Require(Enum.IsDefined(o.Size), $"{at}.size", $"'{o.Size}' is not a size");
             Require(o.Col is >= 0 and < 3, $"{at}.col", $"{o.Col} is outside the 3x3 grid (0-2)");

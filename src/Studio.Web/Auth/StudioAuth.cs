@@ -149,8 +149,9 @@ public static class StudioAuth
         {
             var file = Path.Combine(options.ResolvedDataDirectory, "initial-admin-password.txt");
             File.Delete(file);
-            using (var stream = new FileStream(file, new FileStreamOptions
-                   { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var stream = new FileStream(file, create))
                 stream.Write(System.Text.Encoding.UTF8.GetBytes(password + "\n"));
             Console.WriteLine($"Logins are required. First user: admin, password {password} (also in {file}); change it on the Users page.");
         }

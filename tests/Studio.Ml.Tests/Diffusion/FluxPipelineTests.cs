@@ -116,11 +116,13 @@ public class FluxPipelineTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tiny
         using var pipeline = FluxPipeline.Load(tiny.Folder);
         var size = Assert.Throws<ArgumentException>(() => pipeline.Generate(Request(1) with { Width = 10 }));
         Assert.Contains("multiples of 4", size.Message);
-        // The student's T5 without its projection gives 16-wide states, not the transformer's 64.
+        // The student's T5 without its projection gives 16-wide states, not the transformer's 64: its config says so
+        // before any weights load.
         var bare = TestPaths.NewTempDirectory("bare-student");
         foreach (var file in new[] { "config.json", "model.safetensors" })
             File.Copy(Path.Combine(tiny.StudentT5WithProjection, file), Path.Combine(bare, file));
         var width = Assert.Throws<InvalidDataException>(() => FluxPipeline.Load(tiny.Folder, textEncoder2: bare));
-        Assert.Contains("width 16", width.Message);
+        Assert.Contains("'joint_attention_dim' is 64", width.Message);
+        Assert.Contains($"{bare}/config.json) has d_model 16", width.Message);
     }
 }

@@ -79,6 +79,18 @@ public class DistillerTests
     }
 
     [Fact]
+    public void ValidationAlsoRunsAtTheLastUpdate()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 5);
+        config.Validation = new ValidationConfig { Every = 3, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1 };
+        var reporter = new RecordingReporter();
+        new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter).Run(CancellationToken.None);
+        // Every 3 updates gives update 3; the run's last update (5) is validated too.
+        Assert.Equal([3L, 5L], reporter.Validations.Select(v => v.Step));
+    }
+
+    [Fact]
     public void CacheIsReusedAcrossRuns()
     {
         using var world = new TinyWorld();

@@ -37,4 +37,21 @@ public class ModelConfigTests
         var e = Assert.Throws<InvalidDataException>(() => Parse("""{"e": [1, "two"]}""").IntArray("e"));
         Assert.Contains("field 'e' must be a list of integers; item 1 is \"two\"", e.Message);
     }
+
+    [Fact]
+    public void AConfigFileStartingWithAByteOrderMarkLoads()
+    {
+        var path = Path.Combine(TestPaths.NewTempDirectory("config-bom"), "config.json");
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. """{"d_model": 64}"""u8]);
+        Assert.Equal(64, ModelConfig.Load(path).Int("d_model"));
+    }
+
+    [Fact]
+    public void AByteOrderMarkDoesNotExcuseOtherBytes()
+    {
+        var path = Path.Combine(TestPaths.NewTempDirectory("config-bom"), "config.json");
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, 0xFF, .. """{"d_model": 64}"""u8]);
+        var e = Assert.Throws<InvalidDataException>(() => ModelConfig.Load(path));
+        Assert.Equal($"{path}: not valid UTF-8 text", e.Message);
+    }
 }

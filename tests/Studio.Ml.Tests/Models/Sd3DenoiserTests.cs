@@ -39,7 +39,7 @@ public class Sd3DenoiserTests : IDisposable
     [Fact]
     public void OneUnguidedStepIsTheEulerStepFromPureNoise()
     {
-        var denoiser = new Sd3Denoiser(_model, Scheduler);
+        var denoiser = new Sd3Denoiser(_model);
         using var latents = denoiser.InitialLatents(2, 64, 48, vaeDownscaleFactor: 8, _generator);
         Assert.Equal([2L, 4, 8, 6], latents.shape);
         var positive = RandomConditioning(2);
@@ -54,7 +54,7 @@ public class Sd3DenoiserTests : IDisposable
     [Fact]
     public void GuidedStepsRunNegativeThenPositiveAndCombineThem()
     {
-        var denoiser = new Sd3Denoiser(_model, Scheduler);
+        var denoiser = new Sd3Denoiser(_model);
         using var latents = denoiser.InitialLatents(1, 32, 32, vaeDownscaleFactor: 8, _generator);
         var (positive, negative) = (RandomConditioning(1), RandomConditioning(1));
         var schedule = Scheduler.Sd3Inference(3);
@@ -76,7 +76,7 @@ public class Sd3DenoiserTests : IDisposable
     [Fact]
     public void GuidanceWithoutANegativeConditioningIsAnError()
     {
-        var denoiser = new Sd3Denoiser(_model, Scheduler);
+        var denoiser = new Sd3Denoiser(_model);
         using var latents = denoiser.InitialLatents(1, 32, 32, 8, _generator);
         var e = Assert.Throws<ArgumentException>(() => denoiser.Denoise(latents, Scheduler.Sd3Inference(2), RandomConditioning(1), null, 7.0));
         Assert.Contains("guidance scale 7 > 1 needs a negative conditioning", e.Message);

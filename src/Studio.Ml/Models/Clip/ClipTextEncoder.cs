@@ -50,7 +50,9 @@ public sealed class ClipTextEncoder : nn.Module
     public static (ClipTextEncoder Model, LoadReport Report) Load(string folder, ScalarType dtype = ScalarType.Float32, bool strict = true)
     {
         using var checkpoint = Checkpoint.Open(folder);
-        return Load(ClipTextConfig.Load(Path.Combine(folder, "config.json")), checkpoint, dtype, strict);
+        var configPath = Path.Combine(folder, "config.json");
+        var config = ClipTextConfig.Load(configPath);
+        return CheckpointLoadException.NamingConfig(checkpoint.Source, configPath, () => Load(config, checkpoint, dtype, strict));
     }
 
     public static (ClipTextEncoder Model, LoadReport Report) Load(ClipTextConfig config, Checkpoint checkpoint, ScalarType dtype = ScalarType.Float32, bool strict = true)

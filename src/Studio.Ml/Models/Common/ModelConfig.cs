@@ -20,12 +20,19 @@ public sealed class ModelConfig
         Source = source;
     }
 
+    static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such config file", path);
+        var bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        // A byte order mark is UTF-8 too (Windows editors write one); the JSON parser does not skip it on bytes.
+        var json = bytes.AsSpan();
+        if (json.StartsWith(Utf8Bom)) json = json[Utf8Bom.Length..];
         try
         {
-            return new ModelConfig(JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            return new ModelConfig(JsonNode.Parse(json) as JsonObject
                 ?? throw new InvalidDataException($"{path}: not a JSON object"), path);
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }

@@ -68,14 +68,15 @@ public sealed class FluxTransformer : Module
     {
         using var checkpoint = Checkpoint.Open(path);
         var original = FluxOriginalCheckpoint.IsOriginalLayout(checkpoint);
+        var configPath = Path.Combine(Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!, "config.json");
         var config = original
             ? FluxOriginalCheckpoint.InferConfig(checkpoint, axesDimsRope)
-            : FluxTransformerConfig.Load(Path.Combine(Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!, "config.json"));
+            : FluxTransformerConfig.Load(configPath);
         var model = Create(config, dtype);
         try
         {
             if (original) FluxOriginalCheckpoint.Load(model, checkpoint);
-            else ModuleLoader.Load(model, checkpoint);
+            else CheckpointLoadException.NamingConfig(checkpoint.Source, configPath, () => ModuleLoader.Load(model, checkpoint));
             return model;
         }
         catch

@@ -43,7 +43,9 @@ public sealed class T5Encoder : nn.Module
     public static (T5Encoder Model, LoadReport Report) Load(string folder, ScalarType dtype = ScalarType.Float32, bool strict = true)
     {
         using var checkpoint = Checkpoint.Open(folder);
-        return Load(T5Config.Load(Path.Combine(folder, "config.json")), checkpoint, dtype, strict);
+        var configPath = Path.Combine(folder, "config.json");
+        var config = T5Config.Load(configPath);
+        return CheckpointLoadException.NamingConfig(checkpoint.Source, configPath, () => Load(config, checkpoint, dtype, strict));
     }
 
     public static (T5Encoder Model, LoadReport Report) Load(T5Config config, Checkpoint checkpoint, ScalarType dtype = ScalarType.Float32, bool strict = true)

@@ -7,6 +7,9 @@ namespace Studio.Web.Components.Runs;
 /// <summary>How run numbers read on the pages.</summary>
 public static class RunFormat
 {
+    /// <summary>Stages are stored from 0 (the index into the run's stages); people count them from 1, everywhere.</summary>
+    public static string Stage(int index) => (index + 1).ToString(CultureInfo.InvariantCulture);
+
     public static Color StateColor(RunState state) => state switch
     {
         RunState.Queued => Color.Default,

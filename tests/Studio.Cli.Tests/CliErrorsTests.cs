@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using SkiaSharp;
+using Studio.Ml.Tests;
+using Studio.Ml.Tests.Diffusion;
+
+namespace Studio.Cli.Tests;
+
+/// <summary>How every verb ends a failure (one line naming the fault, exit code 1, --verbose for the stack trace), and a quiet LibTorch.</summary>
+[Collection("console")]
+public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipelineFolder>
+{
+    /// <summary>A copy of the tiny pipeline whose transformer weights claim a 9,999,999,999-byte header.</summary>
+    string DamagedPipeline()
+    {
+        var folder = TestPaths.NewTempDirectory("damaged-pipeline");
+        foreach (var file in Directory.GetFiles(tiny.Folder, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(folder, Path.GetRelativePath(tiny.Folder, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+        var weights = Path.Combine(folder, "transformer", "diffusion_pytorch_model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        BitConverter.GetBytes(9_999_999_999UL).CopyTo(bytes, 0);
+        File.WriteAllBytes(weights, bytes);
+        return folder;
+    }
+
+    [Fact]
+    public void EvalOnADamagedCheckpointPrintsOneLineNamingTheFileAndTheFault()
+    {
+        var report = Path.Combine(TestPaths.NewTempDirectory("eval-damaged"), "report.json");
+        var (code, output, error) = Cli.Run("eval", "--pipeline", DamagedPipeline(), "--count", "1", "--seeds", "1", "--report", report);
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("studio eval: ", line);
+        Assert.EndsWith("transformer/diffusion_pytorch_model.safetensors: header length 9999999999 exceeds the limit of 104857600 bytes", line);
+        Assert.False(File.Exists(report));
+    }
+
+    [Fact]
+    public void VerboseAddsTheStackTrace()
+    {
+        var (code, _, error) = Cli.Run("eval", "--verbose", "--pipeline", DamagedPipeline(), "--count", "1", "--seeds", "1",
+            "--report", Path.Combine(TestPaths.NewTempDirectory("eval-verbose"), "report.json"));
+        Assert.Equal(1, code);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("studio eval: ", lines[0]);
+        Assert.Contains("header length 9999999999", lines[0]);
+        Assert.Contains(lines, l => l.TrimStart().StartsWith("at Studio.Ml.Tensors.SafeTensorsFile.Open", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AFailureOfANestedVerbIsNamedWithItsParents()
+    {
+        var (code, _, error) = Cli.Run("bench", "load", Path.Combine(TestPaths.NewTempDirectory("bench-missing"), "none.safetensors"));
+        Assert.Equal(1, code);
+        Assert.Matches(@"^studio bench load: \S+none\.safetensors: no such checkpoint file or folder\n$", error);
+    }
+
+    [Fact]
+    public void SampleRunsTheBuiltInToyTeacherLikeEval()
+    {
+        var output = Path.Combine(TestPaths.NewTempDirectory("sample-toy"), "toy.png");
+        var (code, stdout, error) = Cli.Run("sample", "--pipeline", "toy", "--prompt", "a red circle", "--steps", "2", "--width", "64", "--height", "64", "--out", output);
+        Assert.True(code == 0, error);
+        Assert.Contains("load pipeline:", stdout);
+        using var image = SKBitmap.Decode(output);
+        Assert.Equal((64, 64), (image.Width, image.Height));
+    }
+
+    /// <summary>
+    /// LibTorch logs "Could not initialize NNPACK!" on every convolution of a CPU NNPACK does not support; a computing
+    /// verb (the VAE decoder convolves) run as its own process, where LibTorch writes to the real stderr, prints none.
+    /// </summary>
+    [Fact]
+    public async Task AComputingVerbPrintsNoNnpackWarnings()
+    {
+        var output = Path.Combine(TestPaths.NewTempDirectory("sample-nnpack"), "image.png");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "exec", Path.Combine(AppContext.BaseDirectory, "studio.dll"), "sample", "--pipeline", tiny.Folder, "--prompt", "a red circle",
+                     "--steps", "1", "--width", "16", "--height", "16", "--max-sequence-length", "16", "--out", output })
+            info.ArgumentList.Add(arg);
+        info.Environment.Remove("TORCH_CPP_LOG_LEVEL");
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(process.ExitCode == 0, stderr + await stdout);
+        Assert.True(File.Exists(output));
+        Assert.DoesNotContain("NNPACK", stderr);
+    }
+}

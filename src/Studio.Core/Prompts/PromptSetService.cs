@@ -142,8 +142,8 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
         foreach (var criterion in new[] { ToyCriteria.ImageQuality, ToyCriteria.Semantics, ToyCriteria.Text })
             sets.Add(($"toy:train:{criterion}", $"Toy world, {criterion} prompts for training (seed 1, {BuiltInTrainCount})",
                 ToyPrompts.Generate(criterion, BuiltInTrainCount, 1, ToySplit.Train)));
-        sets.Add((HeldOutSetName, $"Toy world, the fixed held-out prompts of every category ({PromptSources.ToyHeldOutCount}, as toy:heldout in run YAML)",
-            ToyPrompts.HeldOut(ToyCriteria.All, PromptSources.ToyHeldOutCount)));
+        sets.Add((HeldOutSetName, $"Toy world, the fixed held-out prompts of every category ({ToyWorld.HeldOutCount}, as toy:heldout in run YAML)",
+            ToyPrompts.HeldOut(ToyCriteria.All, ToyWorld.HeldOutCount)));
         foreach (var (name, description, prompts) in sets.Where(s => !existing.Contains(s.Name)))
             db.PromptSets.Add(new PromptSet
             {

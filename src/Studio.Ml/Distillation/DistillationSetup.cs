@@ -4,7 +4,6 @@ using Studio.Ml.Models.T5;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
 using Studio.Ml.Text;
-using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,7 +22,7 @@ public sealed class DistillationSetup : IDisposable
     FluxSampleRenderer? _samples;
 
     public static string ResolveTeacherFolder(RunConfig config) =>
-        config.Teacher.Pipeline == "toy" ? ToyTeacher.Folder : config.ResolvePath(config.Teacher.Pipeline);
+        BuiltInSources.TeacherFolder(config.Teacher.Pipeline) ?? config.ResolvePath(config.Teacher.Pipeline);
 
     /// <summary>Checks the configuration against the model folders without loading weights; returns every problem found.</summary>
     public static IReadOnlyList<string> Validate(RunConfig config)

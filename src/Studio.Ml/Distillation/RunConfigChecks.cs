@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Studio.Ml.Tensors;
-using Studio.Ml.Toy;
 
 namespace Studio.Ml.Distillation;
 
@@ -83,20 +82,8 @@ public static class RunConfigChecks
             if (string.IsNullOrWhiteSpace(source.Set)) { yield return $"{field}: a prompt source needs a set"; continue; }
             if (!(source.Weight > 0)) yield return $"{field}: '{source.Set}' weight {source.Weight} must be positive";
             if (source.Repeat < 1) yield return $"{field}: '{source.Set}' repeat must be at least 1";
-            if (source.Set.StartsWith("toy:", StringComparison.Ordinal) && ToySetProblem(source.Set) is { } problem) yield return $"{field}: {problem}";
+            if (BuiltInSources.PromptSetFamilyOf(source.Set)?.Problem(source.Set) is { } problem) yield return $"{field}: {problem}";
         }
-    }
-
-    static string? ToySetProblem(string name)
-    {
-        var parts = name.Split(':');
-        if (parts.Length is < 2 or > 4 || parts[1] is not ("train" or "heldout"))
-            return $"'{name}' is not toy:train[:CRITERION][:COUNT] or toy:heldout[:CRITERION][:COUNT]";
-        if (parts.Length > 3 && !(int.TryParse(parts[3], out var n) && n > 0)) return $"'{name}': COUNT must be a positive integer";
-        if (parts.Length > 2 && parts[2].Length > 0)
-            try { ToyCriteria.Expand(parts[2]); }
-            catch (ArgumentException e) { return $"'{name}': {e.Message}"; }
-        return null;
     }
 
     static string? DTypeProblem(string name)

@@ -45,10 +45,11 @@ public class EvaluationJob(
             }
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
+            row.Device = options.JobDevice;
             row.StartedAt = DateTime.UtcNow;
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
-            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row));
+            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device);
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 

@@ -197,6 +197,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Device")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Encoder")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -305,6 +308,9 @@ namespace Studio.Migrations.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Device")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Error")

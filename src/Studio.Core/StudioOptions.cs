@@ -52,6 +52,10 @@ public class StudioOptions
     public string Redis { get; set; } = "";
     /// <summary>The device this worker computes on ("cpu", "cuda:0", ...): runs asking for cuda run on it. Empty: as the run says.</summary>
     public string Device { get; set; } = "";
+    /// <summary>Where this worker's generations and evaluations compute: <see cref="Device"/>, or the CPU when it is empty.</summary>
+    public string JobDevice => string.IsNullOrWhiteSpace(Device) ? "cpu" : Device;
+    /// <summary>Generations free the teacher's text encoders once the prompt is encoded (T5-XXL and the transformer never share the GPU).</summary>
+    public bool FreeTextEncoders { get; set; }
     /// <summary>How often a worker's Hangfire server reports that it is alive.</summary>
     public int HeartbeatSeconds { get; set; } = 5;
     /// <summary>A worker silent for this long is gone: its runs are no longer shown running, and its server entry is removed.</summary>

@@ -89,6 +89,7 @@ public class EvaluationJobTests
         Assert.Equal((12.5, 20.25, 0.4, 0.125), (stored.ImageQualityFrechet, stored.FrechetAll, stored.Semantics, stored.Text));
         Assert.Equal(1.5, stored.EncoderLatencyMs);
         Assert.Equal("test:host:1", stored.Worker);
+        Assert.Equal(("cpu", "cpu"), (executor.Seen.Device, stored.Device)); // Studio:Device empty: the CPU
         Assert.NotNull(stored.FinishedAt);
         Assert.Equal(Path.Combine(ArtifactFolders.Run(s.Options, run.Id), "evaluations", $"evaluation-{stored.Id}.json"), stored.ReportPath);
         using (var report = JsonDocument.Parse(File.ReadAllText(stored.ReportPath!)))
@@ -102,6 +103,20 @@ public class EvaluationJobTests
         Assert.Equal(EvaluationState.Completed, s.Published[^1].State);
         await using var db = s.Db.CreateDbContext();
         Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125"));
+    }
+
+    [Fact]
+    public async Task TheWorkersDeviceIsWhereTheEvaluationRunsAndIsStoredOnTheRow()
+    {
+        var s = await SetUpAsync();
+        s.Options.Device = "cuda:1";
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        var executor = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        Assert.Equal("cuda:1", executor.Seen!.Device);
+        Assert.Equal("cuda:1", (await s.Evaluations.FindAsync(queued.Id))!.Device);
     }
 
     [Fact]

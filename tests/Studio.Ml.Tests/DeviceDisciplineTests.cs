@@ -27,8 +27,6 @@ public class DeviceDisciplineTests
         // Toy-world images and their statistics live on the CPU (renderer, PNG, Fréchet distance in float64).
         ["Toy/ToyImage.cs"] = (2, "rendered pixels"),
         ["Toy/ToyImageFeatures.cs"] = (1, "feature statistics in float64"),
-        // `studio toy pretrain` trains the toy teacher on the CPU (it has no --device).
-        ["Toy/ToyPretraining.cs"] = (7, "stage B batches and held-out noise"),
         // Fixture outputs are compared on the CPU.
         ["Fixtures/FlowMatchSchedulerKind.cs"] = (2, "scheduler outputs for a fixture"),
         ["TorchRuntime.cs"] = (1, "the probe that loads LibTorch"),

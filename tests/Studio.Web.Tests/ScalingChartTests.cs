@@ -138,9 +138,11 @@ public class ScalingChartTests
             context.Runs.AddRange(a, b);
             await context.SaveChangesAsync();
             (small, baseline) = (a.Id, b.Id);
+            var latest = Done(small, 20, 1_100_000, 0.3, "toy-small", "vision"); // the latest checkpoint is the one plotted
+            latest.Device = "cuda:1";
             context.Evaluations.AddRange(
                 Done(small, 10, 1_100_000, 0.2, "toy-small", "vision"),
-                Done(small, 20, 1_100_000, 0.3, "toy-small", "vision"), // the latest checkpoint is the one plotted
+                latest,
                 Done(null, 0, 20_000_000, 0.9, "teacher", null),
                 new CheckpointEvaluation { RunId = baseline, CheckpointId = 7, Step = 20, Pipeline = "toy", Encoder = "run · step 20", SizeLabel = "toy-base",
                     Loss = "naive", State = EvaluationState.Failed, Error = "checkpoint 7 was deleted", PromptsPerCategory = 10, Seeds = 1, Steps = 20, Guidance = 3.5 });
@@ -153,6 +155,10 @@ public class ScalingChartTests
         Assert.Equal(Scaling.VisionGroup, point.GetAttribute("data-group"));
         Assert.Equal(0.9, double.Parse(cut.Find("line[data-reference=teacher]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
         Assert.Contains("checkpoint 7 was deleted", cut.Find("[data-testid=scaling-table]").TextContent);
+        // The device column: the plotted run's evaluation ran on cuda:1; the others say none.
+        var devices = cut.FindAll("[data-testid=evaluation-device]").Select(d => d.TextContent).ToList();
+        Assert.Equal(3, devices.Count);
+        Assert.Equal(["cuda:1"], devices.Where(d => d != "–"));
 
         // The naive baseline's evaluation finishes: the page hears it from the feed and draws it without a reload.
         await feed.PublishAsync(Done(baseline, 20, 3_000_000, 0.25, "toy-base", "naive", id: 99));

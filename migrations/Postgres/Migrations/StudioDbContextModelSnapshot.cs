@@ -210,6 +210,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("Device")
+                        .HasColumnType("text");
+
                     b.Property<string>("Encoder")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -321,6 +324,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Device")
+                        .HasColumnType("text");
 
                     b.Property<string>("Error")
                         .HasColumnType("text");

@@ -21,7 +21,7 @@ public static class CacheCommand
         fill.SetAction((parse, cancel) =>
         {
             TorchRuntime.Initialise();
-            var on = DeviceOption.Parse(parse, device);
+            if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
             var parts = parse.GetValue(shard)!.Split('/');
             if (parts.Length != 2 || !int.TryParse(parts[0], out var i) || !int.TryParse(parts[1], out var n) || n < 1 || i < 0 || i >= n)
                 throw new ArgumentException($"--shard: '{parse.GetValue(shard)}' is not i/n with 0 <= i < n");

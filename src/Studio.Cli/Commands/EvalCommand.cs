@@ -49,7 +49,7 @@ public static class EvalCommand
                 var other => throw new ArgumentException($"--dtype '{other}' is not float32 or bfloat16"),
             };
             TorchRuntime.Initialise();
-            var on = DeviceOption.Parse(parse, device);
+            if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
             var folder = parse.GetValue(pipeline) is "toy" ? ToyTeacher.Folder : parse.GetValue(pipeline)!;
             using var flux = FluxPipeline.Load(folder, type, device: on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;

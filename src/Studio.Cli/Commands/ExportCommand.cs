@@ -14,7 +14,8 @@ public static class ExportCommand
         var format = new Option<string>("--format") { Description = "distillt5 (T5EncoderWithProjection, for diffusers/ComfyUI) or t5 (T5EncoderModel folder + projection.safetensors)", DefaultValueFactory = _ => "distillt5" };
         var output = new Option<string>("--out") { Description = "The folder to write", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bf16", DefaultValueFactory = _ => "float32" };
-        var command = new Command("export", "Export a checkpoint's student as a DistillT5 folder or a T5 folder plus projection.") { checkpoint, format, output, dtype };
+        // Export reads the student's weights, converts their dtype and writes them: nothing is computed, so it has no --device.
+        var command = new Command("export", "Export a checkpoint's student as a DistillT5 folder or a T5 folder plus projection (copies and converts weights on the CPU; no --device).") { checkpoint, format, output, dtype };
         command.SetAction(parse =>
         {
             TorchRuntime.Initialise();

@@ -35,15 +35,16 @@ public static class SampleCommand
         var vaeTile = new Option<int?>("--vae-tile") { Description = "Decode in tiles of this many pixels (less memory for big images)" };
         var output = new Option<string>("--out") { Description = "A .png file (one prompt) or a folder", Required = true };
         var device = DeviceOption.Create();
+        var freeTextEncoders = new Option<bool>("--free-text-encoders") { Description = "Free the text encoders once the prompts are encoded (T5-XXL and the transformer are then never in memory together)" };
         var command = new Command("sample", "Generate images with a FLUX or SD3 pipeline folder and any T5-slot encoder.")
-            { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device };
+            { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device, freeTextEncoders };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(pipeline)!;
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
                 parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
                 parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
-                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!);
+                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders));
             Run(folder, options, parse.GetValue(output)!);
             return 0;
         });
@@ -53,7 +54,7 @@ public static class SampleCommand
     /// <summary>What the command line asked for; the family's defaults fill what it left out.</summary>
     public sealed record SampleOptions(IReadOnlyList<string> Prompts, IReadOnlyList<string>? NegativePrompts, long Seed, int Steps,
         double? Guidance, int Width, int Height, int? MaxSequenceLength, int? VaeTileSize, ScalarType DType,
-        string? TextEncoder2, string? TextEncoder3, string Device = "cpu");
+        string? TextEncoder2, string? TextEncoder3, string Device = "cpu", bool FreeTextEncoders = false);
 
     static ScalarType ParseDType(string name) => name switch
     {
@@ -86,14 +87,14 @@ public static class SampleCommand
         GeneratedImages images;
         if (sd3)
         {
-            using var pipeline = Sd3Pipeline.Load(pipelineFolder, options.DType, options.TextEncoder3, device);
+            using var pipeline = Sd3Pipeline.Load(pipelineFolder, options.DType, options.TextEncoder3, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5?.Description ?? "none: zeros"}, {options.DType}, {ComputeDevice.Name(device)})");
             images = pipeline.Generate(new Sd3Request(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 7.0, options.Width,
                 options.Height, options.NegativePrompts, options.MaxSequenceLength ?? 256, options.VaeTileSize));
         }
         else
         {
-            using var pipeline = FluxPipeline.Load(pipelineFolder, options.DType, options.TextEncoder2, device);
+            using var pipeline = FluxPipeline.Load(pipelineFolder, options.DType, options.TextEncoder2, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5.Description}, {options.DType}, {ComputeDevice.Name(device)})");
             images = pipeline.Generate(new FluxRequest(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 3.5, options.Width,
                 options.Height, options.MaxSequenceLength, options.VaeTileSize));

@@ -22,10 +22,11 @@ public static class ToyPretrainCommand
         var fluxLr = new Option<double>("--flux-lr") { Description = "stage B peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.FluxLearningRate };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "updates between checkpoints (stage B also logs its held-out loss then)", DefaultValueFactory = _ => defaults.CheckpointEvery };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
+        var device = DeviceOption.Create();
 
-        var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU.")
+        var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads,
+            output, work, resume, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -42,10 +43,11 @@ public static class ToyPretrainCommand
             };
             TorchRuntime.Initialise();
             TorchSharp.torch.set_num_threads(Positive(parse.GetValue(threads), "--threads"));
+            if (DeviceOption.Resolve(parse, device) is not { } on) return 1;
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
             var commandLine = $"studio toy pretrain --out OUT --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
-            var result = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"))
+            var result = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on)
                 .Run(outFolder, parse.GetValue(resume), commandLine);
             Console.WriteLine($"VAE eval L1 {result.VaeEvalAfter:0.0000}; flow eval MSE {result.FluxEvalBefore:0.0000} -> {result.FluxEvalAfter:0.0000}");
             return 0;

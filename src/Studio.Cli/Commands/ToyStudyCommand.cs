@@ -22,9 +22,10 @@ public static class ToyStudyCommand
         var steps = new Option<int>("--steps") { Description = "sampling steps of the evaluation", DefaultValueFactory = _ => defaults.Evaluation.Steps };
         var trueCfg = new Option<double>("--true-cfg") { Description = "true classifier-free guidance scale of the evaluation, against the empty prompt (1: off)", DefaultValueFactory = _ => defaults.Evaluation.TrueCfgScale };
         var presets = new Option<string[]>("--preset") { Description = "run presets to distil (repeat; default: the four study presets)", AllowMultipleArgumentsPerToken = true };
+        var device = DeviceOption.Create();
         var command = new Command("study", "Distil three student sizes and the naive baseline from the toy teacher, evaluate all on held-out prompts.")
         {
-            output, teacher, updates, count, seeds, steps, trueCfg, presets,
+            output, teacher, updates, count, seeds, steps, trueCfg, presets, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -34,9 +35,11 @@ public static class ToyStudyCommand
                 Presets = chosen.Select(k => RunPresets.Find(k).Key).ToList(),
                 Teacher = parse.GetValue(teacher)!,
                 Updates = parse.GetValue(updates),
+                Device = parse.GetValue(device)!,
                 Evaluation = defaults.Evaluation with { PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds), Steps = parse.GetValue(steps), TrueCfgScale = parse.GetValue(trueCfg) },
             };
             TorchRuntime.Initialise();
+            if (DeviceOption.Resolve(parse, device) is null) return Task.FromResult(1);
             var folder = parse.GetValue(output)!.FullName;
             var reporter = new ConsoleReporter(Console.Out, redraw: !Console.IsOutputRedirected);
             var cache = Path.Combine(CliSettings.Options().ResolvedDataDirectory, "cache", "teacher-embeddings");

@@ -34,6 +34,8 @@ public class CheckpointEvaluation
     public EvaluationState State { get; set; } = EvaluationState.Queued;
     public string? HangfireJobId { get; set; }
     public string? Worker { get; set; }
+    /// <summary>The device the images were generated and scored on ("cpu", "cuda:0"): the worker's Studio:Device.</summary>
+    public string? Device { get; set; }
     /// <summary>What the worker is doing ("loading the teacher pipeline", "generated 25/50 images").</summary>
     public string? Activity { get; set; }
     /// <summary>Done fraction in [0, 1] over the images to generate.</summary>

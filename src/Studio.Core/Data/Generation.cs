@@ -21,6 +21,8 @@ public class Generation
     /// <summary>Done fraction in [0, 1] over every image's denoising steps.</summary>
     public double Progress { get; set; }
     public string? Worker { get; set; }
+    /// <summary>The device the images were computed on ("cpu", "cuda:0"): the worker's Studio:Device.</summary>
+    public string? Device { get; set; }
     public string? Error { get; set; }
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
     public DateTime? FinishedAt { get; set; }

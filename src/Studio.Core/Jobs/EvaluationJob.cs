@@ -47,10 +47,11 @@ public class EvaluationJob(
             if (row.Pipeline != ModelFolders.ToyTeacher && new PathGuard(options).Problem(row.Pipeline) is { } outside) refused ??= $"pipeline: {outside}";
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
+            row.Device = options.JobDevice;
             row.StartedAt = DateTime.UtcNow;
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
-            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row));
+            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device);
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 

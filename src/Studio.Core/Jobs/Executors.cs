@@ -25,8 +25,11 @@ public interface IRunExecutor
 public sealed record GenerationEncoder(int ImageId, string Label, string? EncoderPath);
 
 /// <param name="TeacherFolder">The teacher pipeline folder; null: the built-in toy teacher.</param>
+/// <param name="Device">Where to compute ("cpu", "cuda:0"): the worker's Studio:Device.</param>
+/// <param name="FreeTextEncoders">Free the teacher's text encoders once the prompt is encoded (Studio:FreeTextEncoders).</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
-    int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder);
+    int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder,
+    string Device = "cpu", bool FreeTextEncoders = false);
 
 /// <summary>One encoder's outcome, reported as soon as it is known: its PNG, or why it has none.</summary>
 public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null);
@@ -53,9 +56,10 @@ public interface ICheckpointExporter
 
 /// <summary>
 /// One toy-world evaluation: the teacher pipeline folder and, in its T5 slot, a checkpoint (null: the teacher's own
-/// T5), scored with <paramref name="Options"/> by the code of `studio eval`.
+/// T5), scored with <paramref name="Options"/> by the code of `studio eval` on <paramref name="Device"/> (the worker's Studio:Device).
 /// </summary>
-public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options);
+public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options,
+    string Device = "cpu");
 
 /// <summary>What an evaluation is doing and how much of it is done (0 to 1).</summary>
 public sealed record EvaluationProgress(string Activity, double Fraction);

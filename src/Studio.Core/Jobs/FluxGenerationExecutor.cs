@@ -37,7 +37,9 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         TorchRuntime.Initialise();
         var teacherFolder = g.TeacherFolder ?? ToyTeacher.Folder;
         progress.Report(new GenerationProgress("loading the teacher pipeline", 0));
-        using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString()), () => FluxPipeline.Load(teacherFolder, DType));
+        var device = ComputeDevice.Parse(g.Device, "Studio:Device");
+        using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString(), g.Device),
+            () => FluxPipeline.Load(teacherFolder, DType, device: device, freeTextEncoders: g.FreeTextEncoders));
         var pipeline = teacher.Pipeline;
         var request = new FluxRequest([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, pipeline.MaxSequenceLength);
         var total = g.Encoders.Count * g.Steps;
@@ -52,7 +54,7 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
                 if (encoder.EncoderPath is { } path)
                 {
                     progress.Report(new GenerationProgress($"{encoder.Label}: loading the encoder", (double)index * g.Steps / total));
-                    student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString()), () => LoadEncoder(path));
+                    student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString(), g.Device), () => LoadEncoder(path, device));
                 }
                 using (student)
                 using (var images = pipeline.Generate(request, step =>
@@ -77,16 +79,17 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
     }
 
     /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>
-    static T5SlotEncoder LoadEncoder(string path)
+    static T5SlotEncoder LoadEncoder(string path, Device device)
     {
         if (File.Exists(Path.Combine(path, TrainingCheckpoint.StateFile)))
         {
             var student = CheckpointExport.LoadStudent(path);
             student.to(DType);
+            student.to(device);
             return T5SlotEncoder.From(student, "training checkpoint");
         }
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path} no longer exists");
-        return T5SlotEncoder.Load(path, DType);
+        return T5SlotEncoder.Load(path, DType, device);
     }
 
     public void Dispose()

@@ -30,6 +30,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             Directory.CreateDirectory(folder);
             g.State = GenerationState.Running;
             g.Worker = worker.Name;
+            g.Device = options.JobDevice;
             g.Activity = "starting";
             var encoders = new List<GenerationEncoder>();
             // The teacher first: the students' difference images are taken against it.
@@ -50,7 +51,8 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             await db.SaveChangesAsync(CancellationToken.None);
             await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
-            execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder);
+            execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder,
+                g.Device, options.FreeTextEncoders);
         }
 
         GenerationState ending;

@@ -1,13 +1,14 @@
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Core.Jobs;
 
 /// <summary>
 /// Evaluates with exactly what `studio eval` runs: <see cref="FluxPipeline.Load"/> of the teacher,
-/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32.
+/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32, on the worker's device.
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor
 {
@@ -18,10 +19,11 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
     {
         TorchRuntime.Initialise();
         progress.Report(new EvaluationProgress("loading the teacher pipeline", 0));
-        using var pipeline = FluxPipeline.Load(e.TeacherFolder, ScalarType.Float32);
+        using var pipeline = FluxPipeline.Load(e.TeacherFolder, ScalarType.Float32, device: ComputeDevice.Parse(e.Device, "Studio:Device"));
         ct.ThrowIfCancellationRequested();
         if (e.CheckpointPath is not null) progress.Report(new EvaluationProgress("loading the checkpoint's encoder", 0));
         using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path) : null;
+        student?.Module.to(pipeline.Device);
         // ToyEvaluation reports once per generated batch.
         var batches = e.Options.Seeds * (int)Math.Ceiling((double)e.Options.PromptsPerCategory * ToyCriteria.Categories.Length / e.Options.BatchSize);
         var done = 0;

@@ -2,18 +2,24 @@ using System.Diagnostics;
 using Hangfire;
 using Microsoft.Extensions.Hosting;
 using Studio.Core.Hosting;
+using Studio.Ml;
 
 namespace Studio.Core.Queue;
 
 /// <summary>What a worker computes on: shown on the Workers page next to its Hangfire server.</summary>
-public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes);
+/// <param name="GpuMemoryUsedBytes">Memory in use on the worker's CUDA device (every process's), refreshed every heartbeat; null on the CPU.</param>
+public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes, long? GpuMemoryUsedBytes = null);
 
 /// <summary>
 /// Publishes this worker's device into Hangfire's storage (a hash per server name), where every web host reads it:
-/// the CPU model and memory from /proc, the GPUs from nvidia-smi when it exists. Nothing here loads the tensor library.
+/// the CPU model and memory from /proc, the GPUs from nvidia-smi when it exists. A worker whose Studio:Device is CUDA
+/// also publishes its device's used and total memory every heartbeat (<see cref="ComputeDevice.MemoryOf"/>, the CUDA
+/// runtime's cudaMemGetInfo); only then is the tensor library loaded here.
 /// </summary>
-public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker, StudioOptions options) : IHostedService
+public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker, StudioOptions options) : IHostedService, IDisposable
 {
+    Timer? _memory;
+
     const string DeviceSet = "studio:devices";
     public static string KeyOf(string serverName) => $"studio:device:{serverName.ToLowerInvariant()}";
 
@@ -31,10 +37,34 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
             ["cpu"] = device.Cpu, ["cores"] = device.Cores.ToString(), ["memory"] = device.MemoryBytes.ToString(),
             ["gpu"] = device.Gpu ?? "", ["gpuMemory"] = device.GpuMemoryBytes?.ToString() ?? "",
         });
+        if (options.JobDevice.StartsWith("cuda", StringComparison.Ordinal))
+            _memory = new Timer(_ => PublishGpuMemory(), null, TimeSpan.Zero, TimeSpan.FromSeconds(options.HeartbeatSeconds));
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    void PublishGpuMemory()
+    {
+        try
+        {
+            TorchRuntime.Initialise();
+            if (ComputeDevice.MemoryOf(ComputeDevice.Parse(options.JobDevice, "Studio:Device")) is not { } memory) return;
+            using var connection = storage.GetConnection();
+            connection.SetRangeInHash(KeyOf(worker.Name), new Dictionary<string, string>
+            {
+                ["gpuMemoryUsed"] = memory.UsedBytes.ToString(), ["gpuMemory"] = memory.TotalBytes.ToString(),
+            });
+        }
+        catch (ArgumentException) { _memory?.Dispose(); }   // no such CUDA device here: the jobs say so
+        catch (Exception) { }   // the storage is unreachable for now: the next heartbeat publishes again
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        _memory?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _memory?.Dispose();
 
     /// <summary>The device a server published; <paramref name="serverId"/> is Hangfire's id, which starts with the configured name.</summary>
     public static WorkerDevice? Read(JobStorage storage, string serverId)
@@ -48,7 +78,8 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
         return new WorkerDevice(hash.GetValueOrDefault("cpu") ?? "?", int.TryParse(hash.GetValueOrDefault("cores"), out var c) ? c : 0,
             long.TryParse(hash.GetValueOrDefault("memory"), out var m) ? m : 0,
             hash.GetValueOrDefault("gpu") is { Length: > 0 } g ? g : null,
-            long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null);
+            long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null,
+            long.TryParse(hash.GetValueOrDefault("gpuMemoryUsed"), out var used) ? used : null);
     }
 
     /// <summary>This machine's CPU and memory, and its GPUs (only GPU N for a worker bound to "cuda:N").</summary>

@@ -31,33 +31,60 @@ public sealed class FluxPipeline : IDisposable
 {
     public FluxTransformer Transformer { get; }
     public AutoencoderKL Vae { get; }
-    public ClipTextEncoder Clip { get; }
+    /// <summary>CLIP; loaded again from the folder if <see cref="FreeTextEncodersAfterEncoding"/> freed it.</summary>
+    public ClipTextEncoder Clip => TextEncoders().Clip;
     public TextTokenizer ClipTokenizer { get; }
-    public T5SlotEncoder T5 { get; }
+    /// <summary>The T5 slot's own encoder; loaded again from the folder if <see cref="FreeTextEncodersAfterEncoding"/> freed it.</summary>
+    public T5SlotEncoder T5 => TextEncoders().T5;
     public TextTokenizer T5Tokenizer { get; }
     public FlowMatchEulerScheduler Scheduler { get; }
     public string Source { get; }
 
-    /// <summary>The components this pipeline disposes: all of them, except those borrowed by <see cref="Around"/>.</summary>
+    /// <summary>
+    /// After a call has encoded its prompts, dispose CLIP and the T5 slot's encoder, so that a big T5 (FLUX.1-dev's
+    /// T5-XXL) and the transformer need not be in the device's memory together; the next call loads them again from
+    /// the folder. Only for pipelines made by <see cref="Load"/> (see its freeTextEncoders).
+    /// </summary>
+    public bool FreeTextEncodersAfterEncoding { get; }
+
+    /// <summary>Whether CLIP and the T5 slot's encoder are in memory (false between calls that free them).</summary>
+    public bool TextEncodersLoaded => _clip is not null;
+
+    /// <summary>The components this pipeline disposes besides the text encoders: all of them, except the transformer borrowed by <see cref="Around"/>.</summary>
     readonly IDisposable[] _owned;
+    /// <summary>Loads CLIP and the T5 slot again (<see cref="Load"/>'s pipelines); null when the T5 slot is borrowed (<see cref="Around"/>).</summary>
+    readonly Func<(ClipTextEncoder, T5SlotEncoder)>? _reload;
+    ClipTextEncoder? _clip;
+    T5SlotEncoder? _t5;
 
     FluxPipeline(string source, FluxTransformer transformer, AutoencoderKL vae, ClipTextEncoder clip, TextTokenizer clipTokenizer,
-        T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler, IDisposable[]? owned = null)
+        T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler, IDisposable[] owned,
+        Func<(ClipTextEncoder, T5SlotEncoder)>? reload, bool freeTextEncoders = false)
     {
-        _owned = owned ?? [transformer, vae, clip, t5];
+        _owned = owned;
+        _reload = reload;
+        FreeTextEncodersAfterEncoding = freeTextEncoders;
         Source = source;
         Transformer = transformer;
         Vae = vae;
-        Clip = clip;
+        _clip = clip;
         ClipTokenizer = clipTokenizer;
-        T5 = t5;
+        _t5 = t5;
         T5Tokenizer = t5Tokenizer;
         Scheduler = scheduler;
     }
 
+    (ClipTextEncoder Clip, T5SlotEncoder T5) TextEncoders()
+    {
+        if (_clip is null || _t5 is null) (_clip, _t5) = _reload!();
+        return (_clip, _t5);
+    }
+
     /// <summary>Loads every component of a diffusers FLUX folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder2">A folder to put in the T5 slot instead of the pipeline's `text_encoder_2/`.</param>
-    public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null, Device? device = null)
+    /// <param name="freeTextEncoders">Free CLIP and the T5 slot after each call's encoding (<see cref="FreeTextEncodersAfterEncoding"/>).</param>
+    public static FluxPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder2 = null, Device? device = null,
+        bool freeTextEncoders = false)
     {
         device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "Flux", "a FLUX pipeline");
@@ -70,13 +97,22 @@ public sealed class FluxPipeline : IDisposable
         transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
         vae.to(device);
-        var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
-        clip.to(device);
-        var t5 = load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
+        var clipFolder = load.Part("text_encoder");
+        (ClipTextEncoder, T5SlotEncoder) LoadTextEncoders()
+        {
+            var clip = ClipTextEncoder.Load(clipFolder, dtype).Model;
+            clip.to(device);
+            try { return (clip, T5SlotEncoder.Load(t5Folder, dtype, device)); }
+            catch { clip.Dispose(); throw; }
+        }
+        var (clip, t5) = LoadTextEncoders();
+        load.Keep(clip);
+        load.Keep(t5);
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder, transformer.Config.JointAttentionDim);
         if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
-            throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
-        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, clipTokenizer, t5, t5Tokenizer, load.Scheduler()));
+            throw new InvalidDataException($"{clipFolder}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+        return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, clipTokenizer, t5, t5Tokenizer, load.Scheduler(),
+            owned: [transformer, vae], reload: LoadTextEncoders, freeTextEncoders));
     }
 
     /// <summary>
@@ -119,11 +155,11 @@ public sealed class FluxPipeline : IDisposable
         if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
         return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
-            TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler(), owned: [vae, clip]));
+            TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler(), owned: [vae], reload: null));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
-    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, Clip, T5.Module);
+    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, _clip, _t5?.Module);
 
     /// <summary>Where the transformer computes; the conditioning, noise and latents of a call are moved there.</summary>
     public Device Device => ComputeDevice.Of(Transformer);
@@ -143,6 +179,7 @@ public sealed class FluxPipeline : IDisposable
         if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
         if (maxSequenceLength is < 1 or > 512) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "FLUX takes 1 to 512 T5 tokens");
         using var _ = no_grad();
+        TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
         var (clipIds, _) = ClipTokenizer.EncodeBatch(prompts, Clip.Config.MaxPositionEmbeddings);
         using var clipOutput = Clip.forward(clipIds.to(ComputeDevice.Of(Clip)));
@@ -166,12 +203,14 @@ public sealed class FluxPipeline : IDisposable
         void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }
 
         using var _ = no_grad();
+        TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
         var maxSequenceLength = request.MaxSequenceLength ?? DefaultMaxSequenceLength;
         using var conditioning = EncodePrompts(request.Prompts, maxSequenceLength, textEncoder2);
         using var negative = request.DoesTrueCfg
             ? EncodePrompts(Enumerable.Repeat(request.NegativePrompt!, request.Prompts.Count).ToList(), maxSequenceLength, textEncoder2)
             : null;
+        if (FreeTextEncodersAfterEncoding) FreeTextEncoders();
         Lap("encode prompts");
 
         var generator = new Generator((ulong)request.Seed, CPU);
@@ -205,8 +244,18 @@ public sealed class FluxPipeline : IDisposable
         }
     }
 
+    /// <summary>Disposes CLIP and the T5 slot's own encoder; the next use loads them again.</summary>
+    void FreeTextEncoders()
+    {
+        _clip?.Dispose();
+        _t5?.Dispose();
+        (_clip, _t5) = (null, null);
+    }
+
     public void Dispose()
     {
         foreach (var component in _owned) component.Dispose();
+        _clip?.Dispose();
+        if (_reload is not null) _t5?.Dispose();
     }
 }

@@ -29,33 +29,60 @@ public sealed class Sd3Pipeline : IDisposable
 
     public Sd3Transformer Transformer { get; }
     public AutoencoderKL Vae { get; }
-    public ClipTextEncoder ClipL { get; }
+    /// <summary>The text encoders; loaded again from the folder if <see cref="FreeTextEncodersAfterEncoding"/> freed them.</summary>
+    public ClipTextEncoder ClipL => TextEncoders().ClipL;
     public TextTokenizer ClipLTokenizer { get; }
-    public ClipTextEncoder ClipG { get; }
+    public ClipTextEncoder ClipG => TextEncoders().ClipG;
     public TextTokenizer ClipGTokenizer { get; }
-    public T5SlotEncoder? T5 { get; }
+    public T5SlotEncoder? T5 => TextEncoders().T5;
     public TextTokenizer? T5Tokenizer { get; }
     public FlowMatchEulerScheduler Scheduler { get; }
     public string Source { get; }
 
-    Sd3Pipeline(string source, Sd3Transformer transformer, AutoencoderKL vae, ClipTextEncoder clipL, TextTokenizer clipLTokenizer,
-        ClipTextEncoder clipG, TextTokenizer clipGTokenizer, T5SlotEncoder? t5, TextTokenizer? t5Tokenizer, FlowMatchEulerScheduler scheduler)
+    /// <summary>
+    /// After a call has encoded its prompts, dispose both CLIPs and the T5 slot's encoder (the next call loads them
+    /// again from the folder), so that T5-XXL and the transformer need not be in the device's memory together.
+    /// </summary>
+    public bool FreeTextEncodersAfterEncoding { get; }
+
+    /// <summary>Whether the text encoders are in memory (false between calls that free them).</summary>
+    public bool TextEncodersLoaded => _encoders is not null;
+
+    readonly Func<Encoders> _reload;
+    Encoders? _encoders;
+
+    sealed record Encoders(ClipTextEncoder ClipL, ClipTextEncoder ClipG, T5SlotEncoder? T5) : IDisposable
+    {
+        public void Dispose()
+        {
+            ClipL.Dispose();
+            ClipG.Dispose();
+            T5?.Dispose();
+        }
+    }
+
+    Sd3Pipeline(string source, Sd3Transformer transformer, AutoencoderKL vae, Encoders encoders, Func<Encoders> reload, TextTokenizer clipLTokenizer,
+        TextTokenizer clipGTokenizer, TextTokenizer? t5Tokenizer, FlowMatchEulerScheduler scheduler, bool freeTextEncoders)
     {
         Source = source;
         Transformer = transformer;
         Vae = vae;
-        ClipL = clipL;
+        _encoders = encoders;
+        _reload = reload;
+        FreeTextEncodersAfterEncoding = freeTextEncoders;
         ClipLTokenizer = clipLTokenizer;
-        ClipG = clipG;
         ClipGTokenizer = clipGTokenizer;
-        T5 = t5;
         T5Tokenizer = t5Tokenizer;
         Scheduler = scheduler;
     }
 
+    Encoders TextEncoders() => _encoders ??= _reload();
+
     /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
-    public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null, Device? device = null)
+    /// <param name="freeTextEncoders">Free the text encoders after each call's encoding (<see cref="FreeTextEncodersAfterEncoding"/>).</param>
+    public static Sd3Pipeline Load(string folder, ScalarType dtype = ScalarType.Float32, string? textEncoder3 = null, Device? device = null,
+        bool freeTextEncoders = false)
     {
         device ??= CPU;
         using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
@@ -71,10 +98,28 @@ public sealed class Sd3Pipeline : IDisposable
         transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
         vae.to(device);
-        var clipL = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
-        clipL.to(device);
-        var clipG = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder_2"), dtype).Model);
-        clipG.to(device);
+        var (clipLFolder, clipGFolder) = (load.Part("text_encoder"), load.Part("text_encoder_2"));
+        Encoders LoadTextEncoders()
+        {
+            var loaded = new List<IDisposable>();
+            try
+            {
+                var clipL = ClipTextEncoder.Load(clipLFolder, dtype).Model;
+                loaded.Add(clipL);
+                clipL.to(device);
+                var clipG = ClipTextEncoder.Load(clipGFolder, dtype).Model;
+                loaded.Add(clipG);
+                clipG.to(device);
+                return new Encoders(clipL, clipG, t5Folder is null ? null : T5SlotEncoder.Load(t5Folder, dtype, device));
+            }
+            catch
+            {
+                loaded.ForEach(m => m.Dispose());
+                throw;
+            }
+        }
+        var encoders = load.Keep(LoadTextEncoders());
+        var (clipL, clipG, t5) = encoders;
         foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
             if (!clip.Config.HasProjection)
                 throw new InvalidDataException($"{load.Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
@@ -85,13 +130,13 @@ public sealed class Sd3Pipeline : IDisposable
         if (pooledWidth != transformer.Config.PooledProjectionDim)
             throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
 
-        var t5 = t5Folder is null ? null : load.Keep(T5SlotEncoder.Load(t5Folder, dtype, device));
         if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
-        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, clipL, clipLTokenizer, clipG, clipGTokenizer, t5, t5Tokenizer, load.Scheduler()));
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, encoders, LoadTextEncoders, clipLTokenizer, clipGTokenizer,
+            t5Tokenizer, load.Scheduler(), freeTextEncoders));
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
-    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, ClipL, ClipG, T5?.Module);
+    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(Transformer, Vae, _encoders?.ClipL, _encoders?.ClipG, _encoders?.T5?.Module);
 
     /// <summary>
     /// `encode_prompt` for one side of guidance: the joint token states (B, 77 + T5 tokens, joint_attention_dim) and
@@ -102,6 +147,7 @@ public sealed class Sd3Pipeline : IDisposable
         if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
         if (maxSequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "at least one T5 token");
         using var _ = no_grad();
+        TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
         var (lStates, lPooled) = EncodeClip(ClipL, ClipLTokenizer, prompts);
         var (gStates, gPooled) = EncodeClip(ClipG, ClipGTokenizer, prompts);
@@ -142,11 +188,17 @@ public sealed class Sd3Pipeline : IDisposable
         void Lap(string stage) { timings.Add((stage, clock.Elapsed)); clock.Restart(); }
 
         using var _ = no_grad();
+        TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
         using var positive = EncodePrompts(request.Prompts, request.MaxSequenceLength);
         using var negative = ClassifierFreeGuidance.IsActive(request.GuidanceScale)
             ? EncodePrompts(request.NegativePrompts ?? request.Prompts.Select(_ => "").ToList(), request.MaxSequenceLength)
             : null;
+        if (FreeTextEncodersAfterEncoding)
+        {
+            _encoders?.Dispose();
+            _encoders = null;
+        }
         Lap("encode prompts");
 
         var generator = new Generator((ulong)request.Seed, CPU);
@@ -166,8 +218,6 @@ public sealed class Sd3Pipeline : IDisposable
     {
         Transformer.Dispose();
         Vae.Dispose();
-        ClipL.Dispose();
-        ClipG.Dispose();
-        T5?.Dispose();
+        _encoders?.Dispose();
     }
 }

@@ -238,6 +238,7 @@ public sealed class Distiller
             Elapsed = elapsed,
             Eta = rate > 0 ? TimeSpan.FromSeconds(remaining / rate) : null,
             ProcessMemoryBytes = Environment.WorkingSet,
+            CudaMemoryBytes = ComputeDevice.MemoryOf(_ctx.Device)?.UsedBytes,
         });
     }
 

@@ -51,9 +51,11 @@ public sealed record ToyPretrainingResult(
 /// of train-split scenes and sets FLUX-style shift/scaling factors from the latent statistics; stage B trains the FLUX
 /// transformer with the T5 and CLIP text encoders jointly on the rectified-flow objective
 /// (x_t = (1 - sigma) x0 + sigma e, target velocity e - x0). Each stage checkpoints atomically into the work folder
-/// and resumes from it; the result is a diffusers-layout FluxPipeline folder in bf16.
+/// and resumes from it; the result is a diffusers-layout FluxPipeline folder in bf16. Modules are built on the CPU (same
+/// initial weights everywhere) and moved to <paramref name="device"/> (default CPU); data and noise are drawn on the CPU
+/// from the seeded generators and then moved, so a seed gives the same batches on every device.
 /// </summary>
-public sealed class ToyPretraining(ToyPretrainingOptions options, string workFolder, Action<string> log)
+public sealed class ToyPretraining(ToyPretrainingOptions options, string workFolder, Action<string> log, Device? device = null)
 {
     const string StageAFolder = "stage-a", StageBFolder = "stage-b", TrainedVaeFolder = "vae", PoolFile = "pool.safetensors";
     const string WeightsFile = "weights.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";
@@ -61,6 +63,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     const int LatentSize = ToyRenderer.Size / 8;
 
     readonly ToyPretrainingOptions _o = options;
+    readonly Device _device = device ?? CPU;
     readonly ToyTeacherArchitecture _a = options.Architecture;
 
     static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
@@ -95,10 +98,11 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     AutoencoderKL TrainAutoencoder(out ToyPretrainingResult result)
     {
         var trained = Path.Combine(workFolder, TrainedVaeFolder);
-        using var evalImages = RenderBatch(ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize));
+        using var evalImages = RenderBatch(ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize), _device);
         if (File.Exists(Path.Combine(trained, "config.json")))
         {
             var done = AutoencoderKL.FromPretrained(trained);
+            done.to(_device);
             var state = ReadState(Path.Combine(trained, StateFile));
             log($"stage A: already done ({trained})");
             result = new(state.EvalBefore, ReconstructionError(done, evalImages), state.LastLoss, done.Config.ShiftFactor, done.Config.ScalingFactor, 0, 0, 0, state.Seconds, 0);
@@ -108,6 +112,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         manual_seed(DeterministicRandom.Seed(_o.Seed, "vae-init"));
         var vae = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a), "vae config")));
         InitialiseNorms(vae);
+        vae.to(_device);
         var optimizer = optim.AdamW(vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
         var checkpoint = Path.Combine(workFolder, StageAFolder);
         var state0 = LoadStage(checkpoint, [("vae.", vae)], optimizer) ?? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages));
@@ -121,7 +126,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             using var scope = NewDisposeScope();
             SetLearningRate(optimizer, LearningRateSchedule.At("cosine", _o.VaeLearningRate, step, _o.VaeSteps, Math.Min(20, _o.VaeSteps / 10)));
             var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "vae-batch", step));
-            var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList());
+            var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList(), _device);
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "vae-noise", step));
             using var posterior = vae.Encode(images);
             var reconstruction = vae.Decode(posterior.Sample(generator));
@@ -146,6 +151,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
 
         var (shift, scale) = LatentStatistics(vae);
         var finished = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a, scale, shift), "vae config")));
+        finished.to(_device);
         using (no_grad())
         {
             var trainedWeights = vae.state_dict();
@@ -173,7 +179,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var samples = new List<Tensor>();
         for (int i = 0; i < 8; i++)
         {
-            using var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList());
+            using var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList(), _device);
             using var posterior = vae.Encode(images);
             samples.Add(posterior.Sample(generator));
         }
@@ -214,6 +220,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var clip = new ClipTextEncoder(ClipTextConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Clip(_a), "text_encoder config")));
         InitialiseNorms(transformer);
         InitialiseNorms(clip);
+        foreach (var module in new nn.Module[] { transformer, t5, clip }) module.to(_device);
         var model = new TextToImage(transformer, t5, clip);
         (string, nn.Module)[] parts = [("transformer.", transformer), ("text_encoder_2.", t5), ("text_encoder.", clip)];
         var parameters = parts.SelectMany(p => p.Item2.parameters()).ToList();
@@ -222,8 +229,8 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var state0 = LoadStage(checkpoint, parts, optimizer) ?? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip));
         log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
 
-        using var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2);
-        using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength);
+        using var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2, device: _device);
+        using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
         var mu = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Scheduler(), "scheduler config")))
             .Mu((LatentSize / 2) * (LatentSize / 2));
         var clock = Stopwatch.StartNew();
@@ -235,13 +242,13 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             using var scope = NewDisposeScope();
             SetLearningRate(optimizer, LearningRateSchedule.At("cosine", _o.FluxLearningRate, step, _o.FluxSteps, Math.Min(50, _o.FluxSteps / 10)));
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "flux-batch", step));
-            var index = randint(latents.shape[0], [_o.BatchSize], generator: generator);
-            var x0 = latents.index_select(0, index);
-            var noise = randn(x0.shape, generator: generator);
+            var index = randint(latents.shape[0], [_o.BatchSize], device: CPU, generator: generator);
+            var x0 = latents.index_select(0, index).to(_device);
+            var noise = randn(x0.shape, device: CPU, generator: generator).to(_device);
             // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu for 16 tokens.
-            var sigma = ShiftSigma(randn([_o.BatchSize], generator: generator).sigmoid(), mu);
-            var guidance = rand([_o.BatchSize], generator: generator) * 4 + 1;
-            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Ids.index_select(0, index), clipIds.index_select(0, index), imgIds, txtIds);
+            var sigma = ShiftSigma(randn([_o.BatchSize], device: CPU, generator: generator).sigmoid(), mu).to(_device);
+            var guidance = (rand([_o.BatchSize], device: CPU, generator: generator) * 4 + 1).to(_device);
+            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Ids.index_select(0, index).to(_device), clipIds.index_select(0, index).to(_device), imgIds, txtIds);
             optimizer.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);
@@ -284,22 +291,26 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         return nn.functional.mse_loss(velocity, noise - x0);
     }
 
-    /// <summary>The flow loss on fixed held-out prompts, each at every sigma of <see cref="EvalSigmas"/>, with fixed noise and guidance 3.5.</summary>
+    /// <summary>
+    /// The flow loss on fixed held-out prompts (CPU tensors, moved to the device here), each at every sigma of
+    /// <see cref="EvalSigmas"/>, with fixed noise and guidance 3.5.
+    /// </summary>
     double FlowEvalLoss(TextToImage m, Tensor latents, Tensor t5Ids, Tensor clipIds)
     {
         foreach (var module in new nn.Module[] { m.Transformer, m.T5, m.Clip }) module.eval();
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "flux-eval"));
-        var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2);
-        var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength);
+        var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2, device: _device);
+        var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
+        var (x0, t5, clip) = (latents.to(_device), t5Ids.to(_device), clipIds.to(_device));
         var n = latents.shape[0];
         var total = 0.0;
         foreach (var sigmaValue in EvalSigmas)
         {
-            var noise = randn(latents.shape, generator: generator);
-            var sigma = full([n], sigmaValue);
-            total += FlowLoss(m, latents, noise, sigma, full([n], 3.5), t5Ids, clipIds, imgIds, txtIds).item<float>();
+            var noise = randn(latents.shape, device: CPU, generator: generator).to(_device);
+            var sigma = full([n], sigmaValue, device: _device);
+            total += FlowLoss(m, x0, noise, sigma, full([n], 3.5, device: _device), t5, clip, imgIds, txtIds).item<float>();
         }
         return total / EvalSigmas.Length;
     }
@@ -328,10 +339,11 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         return (latents, t5Ids, clipIds);
     }
 
+    /// <summary>Packed scaled latents (back on the CPU, like the pool read from its file) and both token id sets of <paramref name="prompts"/>.</summary>
     static (Tensor Latents, Tensor T5Ids, Tensor ClipIds) Encode(AutoencoderKL vae, IReadOnlyList<ToyPrompt> prompts, TextTokenizer t5Tokenizer, TextTokenizer clipTokenizer)
     {
         using var _ = no_grad();
-        using var images = RenderBatch(prompts);
+        using var images = RenderBatch(prompts, ComputeDevice.Of(vae));
         using var posterior = vae.Encode(images);
         using var scaled = vae.ScaleLatents(posterior.Mean);
         var texts = prompts.Select(p => p.Text).ToList();
@@ -341,7 +353,9 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var (t5Ids, t5Mask) = t5Tokenizer.EncodeBatch(texts, ToyTeacherArchitecture.T5TextLength);
         var (clipIds, clipMask) = clipTokenizer.EncodeBatch(texts, ToyTeacherArchitecture.ClipTextLength);
         t5Mask.Dispose(); clipMask.Dispose();
-        return (LatentPacking.Pack(scaled), t5Ids, clipIds);
+        var packed = LatentPacking.Pack(scaled);
+        if (packed.device_type == DeviceType.CPU) return (packed, t5Ids, clipIds);
+        using (packed) return (packed.cpu(), t5Ids, clipIds);
     }
 
     // ---- shared helpers ----
@@ -355,7 +369,12 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         }
     }
 
-    static Tensor RenderBatch(IReadOnlyList<ToyPrompt> prompts) => ToyImage.Stack(prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList());
+    static Tensor RenderBatch(IReadOnlyList<ToyPrompt> prompts, Device device)
+    {
+        var images = ToyImage.Stack(prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList());
+        if (device.type == DeviceType.CPU) return images;
+        using (images) return images.to(device);
+    }
 
     static void SetLearningRate(AdamW optimizer, double lr)
     {

@@ -4,6 +4,7 @@ using SkiaSharp;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Tensors;
+using TorchSharp;
 
 namespace Studio.Ml.Toy;
 
@@ -16,6 +17,8 @@ public sealed record ToyStudyOptions
     public int? Updates { get; init; }
     public ToyEvaluationOptions Evaluation { get; init; } = new();
     public string Teacher { get; init; } = "toy";
+    /// <summary>Where the runs train and the evaluation generates: cpu, cuda or cuda:N (each run's `device`).</summary>
+    public string Device { get; init; } = "cpu";
 }
 
 /// <summary>One row of the study: the teacher (no run) or a distilled student, with its evaluation.</summary>
@@ -60,6 +63,7 @@ public static class ToyStudy
         {
             var config = RunPresets.Find(key).Create();
             config.Teacher.Pipeline = teacherFolder;
+            config.Device = options.Device;
             if (options.Updates is { } updates)
             {
                 if (updates < 1) throw new ArgumentException($"--updates: {updates} must be at least 1");
@@ -75,7 +79,7 @@ public static class ToyStudy
         }
 
         var rows = new List<ToyStudyRow>();
-        using var pipeline = FluxPipeline.Load(teacherFolder);
+        using var pipeline = FluxPipeline.Load(teacherFolder, device: ComputeDevice.Parse(options.Device));
         log("evaluating the teacher");
         rows.Add(new ToyStudyRow("teacher (T5 " + Describe(pipeline.T5) + ")", "teacher", "-", 0, 0,
             ToyEvaluation.Run(pipeline, null, options.Evaluation, cancel: cancel)));
@@ -83,6 +87,7 @@ public static class ToyStudy
         {
             log($"evaluating {config.Name} ({checkpoint})");
             using var student = ToyEvaluation.LoadTextEncoder2(checkpoint);
+            student.Module.to(pipeline.Device);
             var evaluation = ToyEvaluation.Run(pipeline, student, options.Evaluation, cancel: cancel);
             rows.Add(new ToyStudyRow(config.Name, config.Student.Preset, config.Loss, config.TotalUpdates, seconds, evaluation));
         }

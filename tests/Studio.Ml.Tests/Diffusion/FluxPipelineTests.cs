@@ -31,6 +31,30 @@ public class FluxPipelineTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tiny
     }
 
     [Fact]
+    public void FreeingTheTextEncodersAfterEncodingReleasesThemAndChangesNoPixel()
+    {
+        using var kept = FluxPipeline.Load(tiny.Folder);
+        using var freeing = FluxPipeline.Load(tiny.Folder, freeTextEncoders: true);
+        var (clipWeight, t5Weight) = (freeing.Clip.parameters().First(), freeing.T5.Module.parameters().First());
+        // True CFG encodes twice per call (prompt and negative prompt): both encodings happen before the encoders go.
+        var request = Request(42) with { TrueCfgScale = 2, NegativePrompt = "" };
+        using var reference = kept.Generate(request);
+        using var first = freeing.Generate(request);
+
+        Assert.True(kept.TextEncodersLoaded);
+        Assert.False(freeing.TextEncodersLoaded);
+        Assert.True(clipWeight.IsInvalid && t5Weight.IsInvalid, "the freed encoders' weights are still allocated");
+        // The next call loads them again and gives the same pictures.
+        using var second = freeing.Generate(request);
+        for (int i = 0; i < Prompts.Length; i++)
+        {
+            Assert.Equal(reference.Png(i), first.Png(i));
+            Assert.Equal(reference.Png(i), second.Png(i));
+        }
+        Assert.True(reference.Images.equal(first.Images).all().item<bool>(), "freeing the encoders changed a pixel");
+    }
+
+    [Fact]
     public void AStudentFillsTheT5SlotInEitherExportLayout()
     {
         using var distillT5 = FluxPipeline.Load(tiny.Folder, textEncoder2: tiny.StudentDistillT5);

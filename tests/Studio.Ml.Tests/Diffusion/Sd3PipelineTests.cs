@@ -34,6 +34,23 @@ public class Sd3PipelineTests(TinySd3PipelineFolder tiny) : IClassFixture<TinySd
     }
 
     [Fact]
+    public void FreeingTheTextEncodersAfterEncodingReleasesThemAndChangesNoPixel()
+    {
+        using var kept = Sd3Pipeline.Load(tiny.Folder);
+        using var freeing = Sd3Pipeline.Load(tiny.Folder, freeTextEncoders: true);
+        var weights = new[] { freeing.ClipL, freeing.ClipG, freeing.T5!.Module }.Select(m => m.parameters().First()).ToList();
+        using var reference = kept.Generate(Request(42));
+        using var first = freeing.Generate(Request(42));
+
+        Assert.True(kept.TextEncodersLoaded);
+        Assert.False(freeing.TextEncodersLoaded);
+        Assert.All(weights, w => Assert.True(w.IsInvalid, "a freed encoder's weights are still allocated"));
+        using var second = freeing.Generate(Request(42));
+        Assert.True(reference.Images.equal(first.Images).all().item<bool>(), "freeing the encoders changed a pixel");
+        Assert.True(reference.Images.equal(second.Images).all().item<bool>(), "the reloaded encoders gave another picture");
+    }
+
+    [Fact]
     public void PromptStatesJoinBothClipsPaddedToT5WidthBeforeT5AndPooledJoinsBothProjections()
     {
         using var pipeline = Sd3Pipeline.Load(tiny.Folder);

@@ -148,11 +148,15 @@ public sealed class LatentDistribution(Tensor mean, Tensor logVar) : IDisposable
     /// <summary>Log-variance, clamped to [-30, 20] as diffusers does.</summary>
     public Tensor LogVar { get; } = logVar;
 
-    /// <summary>mean + exp(logvar / 2) * N(0, 1).</summary>
+    /// <summary>
+    /// mean + exp(logvar / 2) * N(0, 1); the noise is drawn on the generator's device (a seeded CPU generator gives the
+    /// same noise whatever device the latents are on), then moved to the latents'.
+    /// </summary>
     public Tensor Sample(Generator? generator = null)
     {
         using var std = (LogVar * 0.5).exp_();
-        using var noise = randn(Mean.shape, dtype: Mean.dtype, device: Mean.device, generator: generator);
+        using var drawn = randn(Mean.shape, dtype: Mean.dtype, device: generator?.device ?? Mean.device, generator: generator);
+        using var noise = drawn.device_type == Mean.device_type && drawn.device_index == Mean.device_index ? drawn.alias() : drawn.to(Mean.device);
         return Mean + std * noise;
     }
 

@@ -224,4 +224,19 @@ public class TokenizerTests
         e = Assert.Throws<InvalidDataException>(() => TextTokenizer.Load(folder));
         Assert.Contains("tokenizer.json", e.Message);
     }
+
+    [Fact]
+    public void ModelMaxLengthIsReadFromTokenizerConfigOrNull()
+    {
+        var folder = TestPaths.NewTempDirectory("model-max-length");
+        Assert.Null(TextTokenizer.ModelMaxLength(folder));
+        var config = Path.Combine(folder, "tokenizer_config.json");
+        File.WriteAllText(config, """{"model_max_length": 77}""");
+        Assert.Equal(77, TextTokenizer.ModelMaxLength(folder));
+        File.WriteAllText(config, """{"model_max_length": 0}""");
+        Assert.Null(TextTokenizer.ModelMaxLength(folder));
+        File.WriteAllText(config, "not json");
+        Assert.Null(TextTokenizer.ModelMaxLength(folder));
+        Assert.Equal(32, TextTokenizer.ModelMaxLength(Path.Combine(TestPaths.RepoRoot, "src", "Studio.Ml", "Assets", "toy-teacher", "tokenizer_2")));
+    }
 }

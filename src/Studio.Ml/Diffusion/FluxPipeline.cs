@@ -109,8 +109,7 @@ public sealed class FluxPipeline : IDisposable
         load.Keep(clip);
         load.Keep(t5);
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder, transformer.Config.JointAttentionDim);
-        if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
-            throw new InvalidDataException($"{clipFolder}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+        PipelineFolderLoad.CheckClipPooledWidth(clip, clipFolder, transformer.Config.PooledProjectionDim);
         return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, clipTokenizer, t5, t5Tokenizer, load.Scheduler(),
             owned: [transformer, vae], reload: LoadTextEncoders, freeTextEncoders));
     }
@@ -152,8 +151,7 @@ public sealed class FluxPipeline : IDisposable
         var clip = load.Keep(ClipTextEncoder.Load(load.Part("text_encoder"), dtype).Model);
         clip.to(device);
         PipelineFolderLoad.CheckT5SlotWidth(t5, t5.Description, transformer.Config.JointAttentionDim);
-        if (clip.Config.HiddenSize != transformer.Config.PooledProjectionDim)
-            throw new InvalidDataException($"{load.Part("text_encoder")}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {transformer.Config.PooledProjectionDim}");
+        PipelineFolderLoad.CheckClipPooledWidth(clip, load.Part("text_encoder"), transformer.Config.PooledProjectionDim);
         return load.Complete(new FluxPipeline(load.Folder, transformer, vae, clip, TextTokenizer.Load(load.Part("tokenizer")), t5,
             TextTokenizer.Load(load.Part("tokenizer_2")), load.Scheduler(), owned: [vae], reload: null));
     }
@@ -231,18 +229,8 @@ public sealed class FluxPipeline : IDisposable
     /// FluxPipeline's T5 length capped by `tokenizer_2`'s model_max_length: the toy teacher was trained on 32 tokens
     /// (FLUX.1's tokenizer says 512, so real pipelines keep diffusers' default).
     /// </summary>
-    public int MaxSequenceLength
-    {
-        get
-        {
-            var config = Path.Combine(Source, "tokenizer_2", "tokenizer_config.json");
-            if (!File.Exists(config)) return DefaultMaxSequenceLength;
-            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
-            return json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0
-                ? Math.Min(length, DefaultMaxSequenceLength)
-                : DefaultMaxSequenceLength;
-        }
-    }
+    public int MaxSequenceLength =>
+        TextTokenizer.ModelMaxLength(Path.Combine(Source, "tokenizer_2")) is { } length ? Math.Min(length, DefaultMaxSequenceLength) : DefaultMaxSequenceLength;
 
     /// <summary>Disposes CLIP and the T5 slot's own encoder; the next use loads them again.</summary>
     void FreeTextEncoders()

@@ -1,3 +1,4 @@
+using Studio.Ml.Models.Clip;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Text;
@@ -49,6 +50,13 @@ sealed class PipelineFolderLoad : IDisposable
         if (t5.Width != width)
             throw new InvalidDataException($"the T5 slot ({t5.Description}, {source}) gives states of width {t5.Width}, " +
                 $"but the transformer's joint_attention_dim is {width}");
+    }
+
+    /// <summary>FLUX's pooled vector is CLIP's pooled output: its width must be the transformer's pooled_projection_dim.</summary>
+    public static void CheckClipPooledWidth(ClipTextEncoder clip, string clipFolder, int pooledProjectionDim)
+    {
+        if (clip.Config.HiddenSize != pooledProjectionDim)
+            throw new InvalidDataException($"{clipFolder}: CLIP's pooled width {clip.Config.HiddenSize} is not the transformer's pooled_projection_dim {pooledProjectionDim}");
     }
 
     /// <summary>

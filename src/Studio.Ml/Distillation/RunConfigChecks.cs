@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Studio.Ml.Tensors;
+using Studio.Ml.Text;
 
 namespace Studio.Ml.Distillation;
 
@@ -62,17 +62,9 @@ public static class RunConfigChecks
     /// <summary>The teacher's tokenizer_2 names the longest prompt its T5 was trained on (the toy teacher: 32 tokens).</summary>
     public static IEnumerable<string> AgainstTeacher(RunConfig c, string teacherFolder)
     {
-        var config = Path.Combine(teacherFolder, "tokenizer_2", "tokenizer_config.json");
-        if (!File.Exists(config)) yield break;
-        int? limit = null;
-        try
-        {
-            using var json = JsonDocument.Parse(File.ReadAllText(config));
-            if (json.RootElement.TryGetProperty("model_max_length", out var max) && max.TryGetInt32(out var length) && length > 0) limit = length;
-        }
-        catch (JsonException) { }
-        if (limit is { } l && c.Text.MaxLength > l)
-            yield return $"text.max_length: {c.Text.MaxLength} exceeds the teacher tokenizer's model_max_length {l} ({config})";
+        var tokenizer = Path.Combine(teacherFolder, "tokenizer_2");
+        if (TextTokenizer.ModelMaxLength(tokenizer) is { } limit && c.Text.MaxLength > limit)
+            yield return $"text.max_length: {c.Text.MaxLength} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})";
     }
 
     static IEnumerable<string> Sources(IEnumerable<PromptSource> sources, string field)

@@ -109,6 +109,23 @@ public abstract class TextTokenizer
         ? Path.Combine(AppContext.BaseDirectory, "Assets", "tokenizers", kind)
         : throw new ArgumentException($"no built-in tokenizer '{kind}' (use t5 or clip)", nameof(kind));
 
+    /// <summary>
+    /// The `model_max_length` of the tokenizer_config.json in <paramref name="folder"/> (the longest prompt the model was
+    /// trained on; the toy teacher's tokenizer_2 says 32), or null when the file or a positive value is missing.
+    /// </summary>
+    public static int? ModelMaxLength(string folder)
+    {
+        var config = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(config)) return null;
+        try
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(config));
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("model_max_length", out var max)
+                && max.TryGetInt32(out var length) && length > 0 ? length : null;
+        }
+        catch (JsonException) { return null; }
+    }
+
     /// <summary>"Unigram", or what the file has instead ("model.type is 'BPE', not Unigram", "'model' is missing").</summary>
     static string ModelType(string tokenizerJson)
     {

@@ -33,6 +33,14 @@ public static class StudioCli
     public static async Task<int> RunAsync(string[] args, CancellationToken cancel = default)
     {
         var parse = Build().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // A command line that does not parse (a missing or unknown option, a value of the wrong kind) is a failure
+            // like any other: one line, naming what is wrong and where the verb's options are listed.
+            var verb = VerbName(parse.CommandResult);
+            Console.Error.WriteLine($"{verb}: {parse.Errors[0].Message} (`{verb} --help` lists the options)");
+            return 1;
+        }
         try
         {
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancel);

@@ -39,6 +39,22 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
         Assert.False(File.Exists(report));
     }
 
+    [Theory]
+    [InlineData(new[] { "eval", "--count" }, "studio eval: ", "--count")]
+    [InlineData(new[] { "sample", "--prompt", "a cat" }, "studio sample: ", "--pipeline")]
+    [InlineData(new[] { "toy", "pretrain", "--no-such-option" }, "studio toy pretrain: ", "--no-such-option")]
+    [InlineData(new[] { "eval", "--seeds", "many" }, "studio eval: ", "many")]
+    public void ACommandLineThatDoesNotParseEndsInOneLine(string[] args, string prefix, string named)
+    {
+        var (code, output, error) = Cli.Run(args);
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith(prefix, line);
+        Assert.Contains(named, line);
+        Assert.EndsWith("--help` lists the options)", line);
+    }
+
     [Fact]
     public void VerboseAddsTheStackTrace()
     {

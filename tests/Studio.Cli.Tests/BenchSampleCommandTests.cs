@@ -43,10 +43,11 @@ public class BenchSampleCommandTests
     public void AWorkloadOffTheStandardIsRefusedNamingTheField()
     {
         var workload = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "bench", "flux-sample-toy.json")))!.AsObject();
-        workload["device"] = "cuda";
+        workload["device"] = "gpu";
         var config = Path.Combine(TestPaths.NewTempDirectory("bench-sample-bad"), "bad.json");
         File.WriteAllText(config, workload.ToJsonString());
         var error = Assert.Throws<InvalidDataException>(() => Studio.Ml.Benchmarks.FluxSampleWorkload.Load(config));
         Assert.Contains("device", error.Message);
+        Assert.Contains("'gpu'", error.Message);
     }
 }

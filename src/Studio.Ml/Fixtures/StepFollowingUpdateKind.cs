@@ -4,6 +4,7 @@ using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Fixtures;
@@ -22,7 +23,10 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
 
     public bool Matches(FixtureFolder fixture) => fixture.ConfigString("_class_name") == "StepFollowingDistillationUpdate";
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture) => Compute(fixture, CPU);
+
+    /// <summary>The case computed on <paramref name="device"/> (the GPU check runs it on CUDA); outputs come back on the CPU.</summary>
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
         var config = new ModelConfig(fixture.Config, fixture.ConfigPath);
         using var student = new StudentEncoder(T5Encoder.Create(T5Config.From(config.Section("student"))),
@@ -34,6 +38,8 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
             ModuleLoader.Load(transformer, weights, candidates: name => ["transformer." + name],
                 ignoreUnexpected: name => !name.StartsWith("transformer.", StringComparison.Ordinal));
         }
+        student.to(device);
+        transformer.to(device);
         using var optimizer = AdamW(student, config.Section("optimizer"));
         var update = new StepFollowingUpdate(student, transformer, optimizer, config.Double("grad_clip"));
 
@@ -43,9 +49,10 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
             throw new InvalidDataException($"{fixture.Directory}: input 'timestep' is not sigma ({sigma}) for every sample; " +
                 "the trainer calls the transformer with timestep = sigma, as FluxPipeline does");
         var schedule = new FlowMatchSchedule([sigma, Scalar(fixture, "sigma_next")], [sigma * 1000]);
-        using var trajectory = new TeacherTrajectory(schedule, fixture.Input("input_ids"), attentionMask: null,
-            fixture.Input("teacher_embeddings"), fixture.Input("pooled_projections"), fixture.Input("guidance"),
-            fixture.Input("img_ids"), fixture.Input("txt_ids"), fixture.Input("latents"));
+        Tensor Input(string name) => fixture.Input(name).to(device);
+        using var trajectory = new TeacherTrajectory(schedule, Input("input_ids"), attentionMask: null,
+            Input("teacher_embeddings"), Input("pooled_projections"), Input("guidance"),
+            Input("img_ids"), Input("txt_ids"), Input("latents"));
         using var trace = new UpdateTrace();
         var result = update.Step(trajectory, 0, update: true, trace)!;
 
@@ -53,15 +60,15 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
         {
             ["loss"] = tensor(new[] { (float)result.Loss }, device: CPU),
             ["grad_norm"] = tensor(new[] { (float)result.GradientNorm }, device: CPU),
-            ["v_teacher"] = trace.TeacherVelocity!.clone(),
-            ["v_student"] = cat(trace.StudentVelocities.ToArray(), 0),
-            ["student_embeddings"] = cat(trace.StudentStates.ToArray(), 0),
-            ["latents_next"] = trajectory.Latents.clone(),
+            ["v_teacher"] = trace.TeacherVelocity!.cpu().clone(),
+            ["v_student"] = cat(trace.StudentVelocities.ToArray(), 0).cpu(),
+            ["student_embeddings"] = cat(trace.StudentStates.ToArray(), 0).cpu(),
+            ["latents_next"] = trajectory.Latents.cpu().clone(),
         };
         foreach (var (name, parameter) in student.named_parameters())
         {
-            outputs["updated." + name] = parameter.detach().clone();
-            if (trace.Gradients.TryGetValue(name, out var grad)) outputs["grad." + name] = grad.clone();
+            outputs["updated." + name] = parameter.detach().cpu().clone();
+            if (trace.Gradients.TryGetValue(name, out var grad)) outputs["grad." + name] = grad.cpu().clone();
         }
         return outputs;
     }

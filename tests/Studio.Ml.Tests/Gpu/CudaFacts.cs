@@ -112,4 +112,20 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
         Assert.Equal(3, samples.Count); // the teacher's row once, the student's at updates 3 and 6
         Assert.All(samples, s => Assert.True(new FileInfo(s.Data![TrainingEventData.Path]).Length > 0));
     }
+
+    /// <summary>The trainer's one update (tests/fixtures/models/distill_update) on CUDA in float32: every output within 1e-3 of its own scale.</summary>
+    [CudaFact]
+    public void TheDistillUpdateReferenceMatchesOnCuda()
+    {
+        var folder = Studio.Ml.Fixtures.FixtureFolder.Open(TestPaths.Fixture("distill_update"));
+        var outputs = new Studio.Ml.Fixtures.StepFollowingUpdateKind().Compute(folder, torch.device("cuda"));
+        using var reference = Studio.Ml.Tensors.SafeTensorsFile.Open(Path.Combine(TestPaths.Fixture("distill_update"), "outputs.safetensors"));
+        Assert.Equal(reference.Entries.Keys.Order(), outputs.Keys.Order());
+        foreach (var name in reference.Entries.Keys)
+        {
+            using var expected = reference.Read(name);
+            var error = RelativeDifference(expected, outputs[name]);
+            Assert.True(error <= 1e-3, $"{name}: max|diff| / max|ref| = {error:E2} on CUDA");
+        }
+    }
 }

@@ -68,11 +68,37 @@ public class ToyCommandTests
     }
 
     [Fact]
+    public void CeilingPrintsARowPerCategoryAndWritesTheReport()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var path = Path.Combine(dir, "ceiling.json");
+        var (code, output, _) = Cli.Run("toy", "ceiling", "--count", "1", "--report", path, "--threads", "1");
+        Assert.Equal(0, code);
+        foreach (var category in ToyCriteria.Categories.Append("all"))
+            Assert.Matches($@"(?m)^{category}\s+\d+\s+1\.000\s", output); // the renders score 1
+        Assert.Contains("16x8x8 -> 16 image tokens", output);
+        using var report = JsonDocument.Parse(File.ReadAllText(path));
+        Assert.Equal(ToyCriteria.Categories, report.RootElement.GetProperty("categories").EnumerateArray().Select(c => c.GetProperty("category").GetString()));
+        Assert.Equal(5, report.RootElement.GetProperty("items").GetArrayLength());
+        Assert.Equal(5, report.RootElement.GetProperty("all").GetProperty("flowMseBySigma").GetArrayLength());
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void CeilingRejectsABadCount()
+    {
+        var (code, output, error) = Cli.Run("toy", "ceiling", "--count", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--count: 0 must be at least 1", output + error);
+    }
+
+    [Fact]
     public void HelpListsTheToySubcommands()
     {
         var (code, output, _) = Cli.Run("toy", "--help");
         Assert.Equal(0, code);
         Assert.Contains("render", output);
         Assert.Contains("score", output);
+        Assert.Contains("ceiling", output);
     }
 }

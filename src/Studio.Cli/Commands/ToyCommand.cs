@@ -12,6 +12,7 @@ public static class ToyCommand
         command.Subcommands.Add(ToyScoreCommand.Create());
         command.Subcommands.Add(ToyPretrainCommand.Create());
         command.Subcommands.Add(ToyStudyCommand.Create());
+        command.Subcommands.Add(ToyCeilingCommand.Create());
         return command;
     }
 }

@@ -283,12 +283,25 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     /// <summary>MSE between the predicted velocity and e - x0 at x_t = (1 - sigma) x0 + sigma e (packed latents).</summary>
     static Tensor FlowLoss(TextToImage m, Tensor x0, Tensor noise, Tensor sigma, Tensor guidance, Tensor t5Ids, Tensor clipIds, Tensor imgIds, Tensor txtIds)
     {
-        var s = sigma.view(-1, 1, 1);
-        var xt = (1 - s) * x0 + s * noise;
         var context = m.T5.forward(t5Ids);
         using var clipOut = m.Clip.forward(clipIds);
-        var velocity = m.Transformer.forward(xt, context, clipOut.PoolerOutput, sigma, imgIds, txtIds, guidance);
-        return nn.functional.mse_loss(velocity, noise - x0);
+        return FlowErrors(m.Transformer, x0, noise, sigma, context, clipOut.PoolerOutput, guidance, imgIds, txtIds).mean();
+    }
+
+    /// <summary>
+    /// The rectified-flow objective per image: the mean squared error (over tokens and channels) between the velocity
+    /// the transformer predicts at x_t = (1 - sigma) x0 + sigma e and its target e - x0. <paramref name="x0"/> and
+    /// <paramref name="noise"/> are packed scaled latents (B, tokens, channels); <paramref name="context"/> the T5-slot
+    /// states and <paramref name="pooled"/> CLIP's pooled output. Stage B trains on its mean; `studio toy ceiling`
+    /// reports it per category and sigma.
+    /// </summary>
+    public static Tensor FlowErrors(FluxTransformer transformer, Tensor x0, Tensor noise, Tensor sigma, Tensor context, Tensor pooled,
+        Tensor? guidance, Tensor imgIds, Tensor txtIds)
+    {
+        var s = sigma.view(-1, 1, 1);
+        var xt = (1 - s) * x0 + s * noise;
+        var velocity = transformer.forward(xt, context, pooled, sigma, imgIds, txtIds, guidance);
+        return (velocity - (noise - x0)).square().mean([1, 2]);
     }
 
     /// <summary>

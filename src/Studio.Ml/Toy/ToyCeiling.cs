@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Tensors;
+using Studio.Ml.Training;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Toy;
+
+/// <summary>What `studio toy ceiling` measures: which held-out prompts, and the flow loss's sigmas.</summary>
+public sealed record ToyCeilingOptions
+{
+    /// <summary>Held-out prompts per category; seed 0 gives the standard evaluation set (<see cref="ToyPrompts.HeldOut"/>).</summary>
+    public int PromptsPerCategory { get; init; } = 20;
+    public int Seed { get; init; } = ToyPrompts.HeldOutSeed;
+    /// <summary>Prompts per forward pass.</summary>
+    public int BatchSize { get; init; } = 25;
+    /// <summary>Guidance fed to the transformer's guidance embedder (as `studio eval`).</summary>
+    public double Guidance { get; init; } = 3.5;
+    /// <summary>T5 tokens per prompt: the toy teacher was trained on 32.</summary>
+    public int MaxSequenceLength { get; init; } = RunPresets.ToyTextLength;
+    /// <summary>The flow loss is measured at each of these sigmas (the centres of five equal buckets of [0, 1]).</summary>
+    public double[] Sigmas { get; init; } = [0.1, 0.3, 0.5, 0.7, 0.9];
+
+    /// <summary>The bar of issue #12: every category's round-trip score at least this, and FD(all) at most <see cref="FrechetBar"/>.</summary>
+    public const double ScoreBar = 0.95, FrechetBar = 0.05;
+}
+
+/// <summary>
+/// One held-out prompt: its render's score, the score of the render after a VAE round trip (encode to the posterior
+/// mean, decode, as a generated image is scored), the round trip's mean absolute error in [-1, 1] pixel units, and the
+/// flow loss at each sigma with the prompt and with the empty prompt.
+/// </summary>
+public sealed record ToyCeilingItem(string Category, string Prompt, double RenderScore, double RoundTripScore, string RoundTripDetail,
+    double RoundTripL1, IReadOnlyList<double> FlowMse, IReadOnlyList<double> FlowMseEmptyPrompt);
+
+/// <summary>Means over one category's prompts (or over all of them: Category "all").</summary>
+public sealed record ToyCeilingRow(string Category, int Count, double RenderScore, double RoundTripScore, double RoundTripL1,
+    double FlowMse, IReadOnlyList<double> FlowMseBySigma, double FlowMseEmptyPrompt);
+
+/// <summary>
+/// The ceilings of a toy pipeline, before any training: what the evaluator gives the renders themselves (its own
+/// ceiling), what it gives renders after a round trip through the pipeline's VAE (no transformer can draw better than
+/// its decoder gives back), and the transformer's held-out flow loss per category and sigma.
+/// </summary>
+public sealed record ToyCeilingResult(
+    string Pipeline,
+    int Seed,
+    int PromptsPerCategory,
+    int LatentChannels,
+    int LatentHeight,
+    int LatentWidth,
+    int ImageTokens,
+    int TransformerWidth,
+    IReadOnlyList<double> Sigmas,
+    double? RenderFrechetAll,
+    double? RoundTripFrechetAll,
+    double? RoundTripFrechetImageQuality,
+    IReadOnlyList<ToyCeilingRow> Categories,
+    ToyCeilingRow All,
+    bool VaeMeetsBar,
+    double Seconds,
+    IReadOnlyList<ToyCeilingItem> Items)
+{
+    public void Save(string path)
+    {
+        var json = JsonSerializer.Serialize(this, new JsonSerializerOptions(ToyJson.Options) { WriteIndented = true });
+        AtomicFile.WriteAllText(Path.GetFullPath(path), json);
+    }
+
+    /// <summary>The table `studio toy ceiling` prints.</summary>
+    public string Table()
+    {
+        var sigmaHeads = string.Concat(Sigmas.Select(s => $"{"s=" + s.ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture),8}"));
+        var lines = new List<string>
+        {
+            $"pipeline {Pipeline}: latent {LatentChannels}x{LatentHeight}x{LatentWidth} -> {ImageTokens} image tokens, transformer width {TransformerWidth}",
+            $"{PromptsPerCategory} held-out prompts per category (seed {Seed}); {Seconds:0} s",
+            $"{"category",-20}{"n",4}{"renders",9}{"VAE rt",8}{"rt L1",8}{"flow",8}{sigmaHeads}{"empty",8}",
+        };
+        foreach (var r in Categories.Append(All))
+            lines.Add($"{r.Category,-20}{r.Count,4}{r.RenderScore,9:0.000}{r.RoundTripScore,8:0.000}{r.RoundTripL1,8:0.000}{r.FlowMse,8:0.000}"
+                + string.Concat(r.FlowMseBySigma.Select(m => $"{m,8:0.000}")) + $"{r.FlowMseEmptyPrompt,8:0.000}");
+        lines.Add($"FD to renders (lower is better): renders {Format(RenderFrechetAll)}, VAE round trips {Format(RoundTripFrechetAll)} (all), {Format(RoundTripFrechetImageQuality)} (image-quality)");
+        var worst = Categories.MinBy(c => c.RoundTripScore);
+        lines.Add(VaeMeetsBar
+            ? $"VAE: meets the bar (every round-trip score >= {ToyCeilingOptions.ScoreBar}, FD(all) <= {ToyCeilingOptions.FrechetBar})"
+            : $"VAE: below the bar (every round-trip score >= {ToyCeilingOptions.ScoreBar}, FD(all) <= {ToyCeilingOptions.FrechetBar}); lowest {worst?.Category} {worst?.RoundTripScore:0.000}: the autoencoder caps what any transformer can draw");
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    static string Format(double? value) => value is { } v ? v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture) : "-";
+}
+
+/// <summary>Measures <see cref="ToyCeilingResult"/>: the same evaluator `studio eval` uses, on renders and on VAE round trips.</summary>
+public static class ToyCeiling
+{
+    public static ToyCeilingResult Measure(FluxPipeline pipeline, ToyCeilingOptions options, Action<string>? progress = null, string? sheet = null,
+        CancellationToken cancel = default)
+    {
+        if (options.PromptsPerCategory < 1) throw new ArgumentException($"--count: {options.PromptsPerCategory} must be at least 1");
+        if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
+        if (options.Sigmas.Length == 0 || options.Sigmas.Any(s => s is <= 0 or >= 1)) throw new ArgumentException("sigmas must lie in (0, 1)");
+        var clock = Stopwatch.StartNew();
+        var prompts = ToyPrompts.Generate(ToyCriteria.All, options.PromptsPerCategory * ToyCriteria.Categories.Length, options.Seed, ToySplit.HeldOut);
+        var renders = prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList();
+
+        var roundTrips = new List<ToyImage>();
+        var l1 = new List<double>();
+        var flow = new List<double[]>();
+        var flowEmpty = new List<double[]>();
+        var vae = pipeline.Vae;
+        var factor = vae.Config.DownscaleFactor;
+        var (latentHeight, latentWidth) = (ToyImage.Size / factor, ToyImage.Size / factor);
+        for (int start = 0; start < prompts.Count; start += options.BatchSize)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
+            var (images, errors) = RoundTrip(pipeline, renders.Skip(start).Take(batch.Count).ToList());
+            roundTrips.AddRange(images);
+            l1.AddRange(errors);
+            var seed = DeterministicRandom.Seed(options.Seed, "toy-ceiling", start);
+            flow.AddRange(FlowErrors(pipeline, batch.Select(p => p.Text).ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+            flowEmpty.AddRange(FlowErrors(pipeline, batch.Select(_ => "").ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+            progress?.Invoke($"measured {Math.Min(start + options.BatchSize, prompts.Count)}/{prompts.Count} prompts");
+        }
+        if (sheet is not null) ToyImage.SaveSheet(renders.Zip(roundTrips).SelectMany(p => new[] { p.First, p.Second }).ToList(), sheet, columns: 10);
+
+        // The same scoring `studio eval` and `studio toy score` do, once on the renders and once on the round trips.
+        var rendered = ToyEvaluator.Evaluate(prompts, renders);
+        var returned = ToyEvaluator.Evaluate(prompts, roundTrips);
+        var items = prompts.Select((p, i) => new ToyCeilingItem(p.Category, p.Text, rendered.Items[i].Score, returned.Items[i].Score,
+            returned.Items[i].Detail, l1[i], flow[i], flowEmpty[i])).ToList();
+        var rows = ToyCriteria.Categories.Select(c => Row(c, items.Where(i => i.Category == c).ToList(), options.Sigmas.Length)).ToList();
+        var all = Row("all", items, options.Sigmas.Length);
+        bool meets = rows.All(r => r.RoundTripScore >= ToyCeilingOptions.ScoreBar) && returned.FrechetAll is <= ToyCeilingOptions.FrechetBar;
+        return new ToyCeilingResult(pipeline.Source, options.Seed, options.PromptsPerCategory, vae.Config.LatentChannels, latentHeight, latentWidth,
+            latentHeight / 2 * (latentWidth / 2), pipeline.Transformer.Config.InnerDim, options.Sigmas, rendered.FrechetAll, returned.FrechetAll,
+            returned.ImageQualityFrechet, rows, all, meets, clock.Elapsed.TotalSeconds, items);
+    }
+
+    static ToyCeilingRow Row(string category, IReadOnlyList<ToyCeilingItem> items, int sigmas) => new(
+        category, items.Count, items.Average(i => i.RenderScore), items.Average(i => i.RoundTripScore), items.Average(i => i.RoundTripL1),
+        items.Average(i => i.FlowMse.Average()),
+        Enumerable.Range(0, sigmas).Select(k => items.Average(i => i.FlowMse[k])).ToArray(),
+        items.Average(i => i.FlowMseEmptyPrompt.Average()));
+
+    /// <summary>
+    /// Renders through the pipeline's VAE: encode, decode the posterior mean, then the conversion a generated image
+    /// gets before scoring (<see cref="ImagePng.Denormalize"/>, back to [-1, 1]); and each image's mean absolute error.
+    /// </summary>
+    public static (IReadOnlyList<ToyImage> Images, double[] L1) RoundTrip(FluxPipeline pipeline, IReadOnlyList<ToyImage> renders)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var images = ToyImage.Stack(renders);
+        using var posterior = pipeline.Vae.Encode(images);
+        var decoded = pipeline.Vae.Decode(posterior.Mean);
+        var signed = ImagePng.Denormalize(decoded).cpu() * 2 - 1;
+        var l1 = (signed - images).abs().mean([1, 2, 3]).data<float>().Select(v => (double)v).ToArray();
+        return (ToyImage.Unstack(signed), l1);
+    }
+
+    /// <summary>
+    /// The flow loss of each prompt's render (packed scaled posterior mean, as stage B trains on) at every sigma of the
+    /// options, conditioned as the pipeline conditions a generation (<see cref="FluxPipeline.EncodePrompts"/>); the noise
+    /// is drawn from <paramref name="seed"/> on the CPU, the same for every prompt text given the same seed.
+    /// </summary>
+    static IEnumerable<double[]> FlowErrors(FluxPipeline pipeline, IReadOnlyList<string> texts, IReadOnlyList<ToyImage> renders,
+        ToyCeilingOptions options, long seed)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var device = pipeline.Device;
+        var dtype = pipeline.Transformer.parameters().First().dtype;
+        using var conditioning = pipeline.EncodePrompts(texts, options.MaxSequenceLength);
+        using var posterior = pipeline.Vae.Encode(ToyImage.Stack(renders));
+        var x0 = LatentPacking.Pack(pipeline.Vae.ScaleLatents(posterior.Mean)).to(dtype, device);
+        var (height, width) = (posterior.Mean.shape[2], posterior.Mean.shape[3]);
+        var imgIds = LatentPacking.ImageIds(height / 2, width / 2, dtype, device);
+        var txtIds = LatentPacking.TextIds(conditioning.PromptEmbeds.shape[1], dtype, device);
+        var n = texts.Count;
+        var guidance = pipeline.Transformer.Config.GuidanceEmbeds ? full(n, options.Guidance, dtype: ScalarType.Float32, device: device) : null;
+        using var generator = new Generator((ulong)seed, CPU);
+        var errors = new double[n][];
+        for (int i = 0; i < n; i++) errors[i] = new double[options.Sigmas.Length];
+        for (int k = 0; k < options.Sigmas.Length; k++)
+        {
+            var noise = randn(x0.shape, generator: generator, device: CPU).to(dtype, device);
+            var sigma = full(n, options.Sigmas[k], dtype: dtype, device: device);
+            var mse = ToyPretraining.FlowErrors(pipeline.Transformer, x0, noise, sigma, conditioning.PromptEmbeds.to_type(dtype),
+                conditioning.PooledPromptEmbeds.to_type(dtype), guidance, imgIds, txtIds).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+            for (int i = 0; i < n; i++) errors[i][k] = mse[i];
+        }
+        return errors;
+    }
+}

@@ -1,0 +1,67 @@
+using Studio.Ml.Diffusion;
+using Studio.Ml.Toy;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Tests.Toy;
+
+/// <summary>`studio toy ceiling`'s routine on the shipped teacher, one held-out prompt per category.</summary>
+public class ToyCeilingTests
+{
+    public ToyCeilingTests() => TorchRuntime.Initialise();
+
+    [Fact]
+    public void RowsCoverEveryCategoryAndMatchTheEvaluatorOnIndependentlyMadeImages()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var result = ToyCeiling.Measure(pipeline, new ToyCeilingOptions { PromptsPerCategory = 1, BatchSize = 3 });
+
+        Assert.Equal(ToyCriteria.Categories, result.Categories.Select(c => c.Category));
+        Assert.All(result.Categories, c => Assert.Equal(1, c.Count));
+        Assert.Equal(5, result.All.Count);
+        Assert.Equal((16, 8, 8, 16), (result.LatentChannels, result.LatentHeight, result.LatentWidth, result.ImageTokens));
+
+        // Seed 0 is the standard held-out set; score its renders and their round trips here, without ToyCeiling.
+        var prompts = ToyPrompts.HeldOut(ToyCriteria.All, 5);
+        Assert.Equal(prompts.Select(p => p.Text), result.Items.Select(i => i.Prompt));
+        var renders = prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList();
+        var rendered = ToyEvaluator.Evaluate(prompts, renders);
+        Assert.Equal(rendered.Items.Select(i => i.Score), result.Items.Select(i => i.RenderScore));
+        Assert.All(result.Categories, c => Assert.Equal(1.0, c.RenderScore)); // the evaluator reads every clean render
+        Assert.Equal(0.0, result.RenderFrechetAll);
+
+        List<ToyImage> returned;
+        using (no_grad())
+        {
+            using var images = ToyImage.Stack(renders);
+            using var posterior = pipeline.Vae.Encode(images);
+            using var decoded = pipeline.Vae.Decode(posterior.Mean);
+            using var signed = decoded.clamp(-1, 1);
+            returned = ToyImage.Unstack(signed).ToList();
+        }
+        var roundTrip = ToyEvaluator.Evaluate(prompts, returned);
+        Assert.Equal(roundTrip.Items.Select(i => i.Score), result.Items.Select(i => i.RoundTripScore));
+        Assert.Equal(roundTrip.FrechetAll!.Value, result.RoundTripFrechetAll!.Value, 6);
+        Assert.Equal(result.Categories.All(c => c.RoundTripScore >= ToyCeilingOptions.ScoreBar) && result.RoundTripFrechetAll <= ToyCeilingOptions.FrechetBar,
+            result.VaeMeetsBar);
+
+        // The flow loss: one number per sigma, the row's overall value their mean, and the prompt helps the teacher
+        // (conditioned on the wrong texts, or not at all, it would not beat the empty prompt).
+        Assert.All(result.Items, i => Assert.Equal(result.Sigmas.Count, i.FlowMse.Count));
+        Assert.All(result.Items.SelectMany(i => i.FlowMse), m => Assert.True(m is > 0 and < 10, $"flow MSE {m}"));
+        Assert.Equal(result.All.FlowMseBySigma.Average(), result.All.FlowMse, 9);
+        Assert.True(result.All.FlowMse < result.All.FlowMseEmptyPrompt, $"with prompt {result.All.FlowMse}, empty {result.All.FlowMseEmptyPrompt}");
+        Assert.Contains("semantics/numeracy", result.Table());
+        Assert.Contains(result.VaeMeetsBar ? "meets the bar" : "below the bar", result.Table());
+    }
+
+    [Fact]
+    public void TheSameSeedGivesTheSameNumbersAndAnotherSeedOtherPrompts()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var first = ToyCeiling.Measure(pipeline, new ToyCeilingOptions { PromptsPerCategory = 1, Seed = 3, BatchSize = 5 });
+        var second = ToyCeiling.Measure(pipeline, new ToyCeilingOptions { PromptsPerCategory = 1, Seed = 3, BatchSize = 5 });
+        Assert.Equal(first.Items.Select(i => i.RoundTripDetail), second.Items.Select(i => i.RoundTripDetail));
+        Assert.Equal(first.Items.SelectMany(i => i.FlowMse), second.Items.SelectMany(i => i.FlowMse));
+        Assert.NotEqual(ToyPrompts.HeldOut(ToyCriteria.All, 5).Select(p => p.Text), first.Items.Select(i => i.Prompt));
+    }
+}

@@ -239,4 +239,19 @@ public class TokenizerTests
         Assert.Null(TextTokenizer.ModelMaxLength(folder));
         Assert.Equal(32, TextTokenizer.ModelMaxLength(Path.Combine(TestPaths.RepoRoot, "src", "Studio.Ml", "Assets", "toy-teacher", "tokenizer_2")));
     }
+
+    [Theory]
+    [InlineData("t5")]
+    [InlineData("clip")]
+    public void TokenizerJsonFilesWithAByteOrderMarkLoadTheSameTokenizer(string kind)
+    {
+        var folder = TestPaths.NewTempDirectory($"bom-{kind}");
+        foreach (var file in Directory.GetFiles(SourceFolder(kind)).Where(f => !f.EndsWith(".md")))
+        {
+            var bytes = File.ReadAllBytes(file);
+            File.WriteAllBytes(Path.Combine(folder, Path.GetFileName(file)),
+                file.EndsWith(".json") ? [0xEF, 0xBB, 0xBF, .. bytes] : bytes);
+        }
+        AssertMatchesGoldens(TextTokenizer.Load(folder), kind);
+    }
 }

@@ -143,9 +143,11 @@ static class TokenizerFiles
     /// <summary>A tokenizer JSON file (all of them hold one object), checked to be UTF-8 throughout.</summary>
     public static JsonDocument ReadJson(string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        ReadOnlyMemory<byte> bytes = File.ReadAllBytes(path);
+        // A UTF-8 byte order mark (as some editors write) is not part of the JSON.
+        if (bytes.Span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
         // JsonDocument checks UTF-8 only in the strings it is asked for; check it all before trusting any of it.
-        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e); }

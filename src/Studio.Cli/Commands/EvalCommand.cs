@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
@@ -50,7 +51,7 @@ public static class EvalCommand
             };
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
-            var folder = parse.GetValue(pipeline) is "toy" ? ToyTeacher.Folder : parse.GetValue(pipeline)!;
+            var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
             using var flux = FluxPipeline.Load(folder, type, device: on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);

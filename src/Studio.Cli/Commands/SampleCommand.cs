@@ -2,9 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
-using Studio.Ml.Toy;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -65,7 +65,7 @@ public static class SampleCommand
 
     public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
-        if (pipelineFolder == "toy") pipelineFolder = ToyTeacher.Folder;
+        pipelineFolder = BuiltInSources.PipelineFolder(pipelineFolder);
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
         if (single && options.Prompts.Count != 1)
             throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");

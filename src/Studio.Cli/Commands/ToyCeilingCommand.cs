@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
@@ -38,7 +39,7 @@ public static class ToyCeilingCommand
             TorchRuntime.Initialise();
             TorchSharp.torch.set_num_threads(parse.GetValue(threads) is >= 1 and var t ? t : throw new ArgumentException($"--threads: {parse.GetValue(threads)} must be at least 1"));
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
-            var folder = parse.GetValue(pipeline) is "toy" ? ToyTeacher.Folder : parse.GetValue(pipeline)!;
+            var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
             using var flux = FluxPipeline.Load(folder, device: on);
             var result = ToyCeiling.Measure(flux, options, line => Console.Error.Write($"\r{line}   "), parse.GetValue(sheet)?.FullName, cancel);
             Console.Error.WriteLine();

@@ -24,4 +24,7 @@ public static class BuiltInSources
 
     /// <summary>The folder of a built-in teacher pipeline named <paramref name="name"/>, or null.</summary>
     public static string? TeacherFolder(string name) => Teachers.GetValueOrDefault(name);
+
+    /// <summary>A pipeline named on a command line: a built-in teacher's name (`toy`) or a folder.</summary>
+    public static string PipelineFolder(string nameOrFolder) => TeacherFolder(nameOrFolder) ?? Path.GetFullPath(nameOrFolder);
 }

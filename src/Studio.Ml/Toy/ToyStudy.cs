@@ -57,7 +57,7 @@ public static class ToyStudy
         Action<string> log, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(outputFolder);
-        var teacherFolder = options.Teacher == "toy" ? ToyTeacher.Folder : Path.GetFullPath(options.Teacher);
+        var teacherFolder = BuiltInSources.PipelineFolder(options.Teacher);
         var trained = new List<(RunConfig Config, string Checkpoint, double Seconds)>();
         foreach (var key in options.Presets)
         {

@@ -60,5 +60,21 @@ if [ "$trxs" -lt "$projects" ]; then
   failed=$((failed + projects - trxs))
 fi
 if [ $status -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
+# Name every failed test again at the very end, with the first lines of its message, so that the tail of the
+# log (all that a CI summary may keep) says what failed.
+if [ $failed -gt 0 ]; then
+  echo "== failed tests"
+  python3 - "$RESULTS" <<'PY' || grep -h -o 'testName="[^"]*"[^>]*outcome="Failed"' "$RESULTS"/*.trx
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for trx in sorted(glob.glob(sys.argv[1] + "/*.trx")):
+    for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") != "Failed": continue
+        message = r.find(".//t:ErrorInfo/t:Message", ns)
+        lines = (message.text or "").strip().splitlines() if message is not None else []
+        print("FAILED " + r.get("testName", "?"))
+        for line in lines[:6]: print("    " + line[:300])
+PY
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -16,10 +16,10 @@ namespace Studio.Core.Tests;
 /// <summary>The evaluation job's bookkeeping with a scripted executor (the real evaluator runs in Studio.Cli.Tests).</summary>
 public class EvaluationJobTests
 {
-    sealed class ScriptedExecutor(Func<EvaluationExecution, IProgress<EvaluationProgress>, ToyEvaluationResult> script) : IEvaluationExecutor
+    sealed class ScriptedExecutor(Func<EvaluationExecution, IProgress<JobProgress>, ToyEvaluationResult> script) : IEvaluationExecutor
     {
         public EvaluationExecution? Seen { get; private set; }
-        public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct)
+        public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<JobProgress> progress, CancellationToken ct)
         {
             Seen = evaluation;
             return Task.Run(() => script(evaluation, progress));
@@ -74,7 +74,7 @@ public class EvaluationJobTests
 
         var executor = new ScriptedExecutor((_, progress) =>
         {
-            progress.Report(new EvaluationProgress("generated 5/5 images", 0.99));
+            progress.Report(new JobProgress("generated 5/5 images", 0.99));
             return Result(1_234_567);
         });
         await s.Job(executor).Execute(queued.Id, CancellationToken.None);

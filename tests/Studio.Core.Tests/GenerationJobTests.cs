@@ -11,7 +11,7 @@ public class GenerationJobTests
     sealed class RecordingExecutor : IGenerationExecutor
     {
         public GenerationExecution? Seen { get; private set; }
-        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct)
+        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
         {
             Seen = generation;
             foreach (var encoder in generation.Encoders)

@@ -53,7 +53,7 @@ public class InteractiveQueueTests
 
     sealed class InstantImages : IGenerationExecutor
     {
-        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct)
+        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
         {
             foreach (var encoder in generation.Encoders)
                 await imageReady(new GeneratedImage(encoder.ImageId, Path.Combine(generation.OutputFolder, $"image-{encoder.ImageId}.png"), TimeSpan.Zero));

@@ -1,10 +1,6 @@
 using System.CommandLine;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Studio.Ml.Benchmarks;
-using Studio.Ml.Models.T5;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -19,54 +15,40 @@ public static class BenchDistillCommand
 {
     public static Command Create()
     {
-        var config = new Option<FileInfo>("--config") { Description = "the workload JSON (e.g. bench/distill-toy.json, bench/distill-paper.json)", Required = true };
+        var config = BenchLine.ConfigOption("bench/distill-toy.json, bench/distill-paper.json");
         var batches = new Option<int[]>("--batch") { Description = "time at this batch instead of the workload's (repeat for several; the transformer is built once)", AllowMultipleArgumentsPerToken = false };
         var command = new Command("distill", "Time one step-following distillation update with a float32, then a bfloat16 frozen transformer.") { config, batches };
         command.SetAction(parse =>
         {
             var workload = DistillUpdateWorkload.Load(parse.GetValue(config)!.FullName);
             var sizes = parse.GetValue(batches) is { Length: > 0 } b ? b : null;
-            foreach (var result in DistillUpdateBenchmark.Run(workload, sizes))
-                Console.WriteLine(Line(workload, result).ToJsonString(JsonLine));
+            foreach (var result in DistillUpdateBenchmark.Run(workload, sizes)) BenchLine.Print(Line(workload, result));
             return 0;
         });
         return command;
     }
 
-    static readonly JsonSerializerOptions JsonLine = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     static JsonObject Line(DistillUpdateWorkload workload, DistillUpdateBenchmark.Result result)
     {
-        var dtype = result.TransformerDType == ScalarType.Float32 ? "float32" : "bfloat16";
+        var line = BenchLine.Timed(workload.File, result.TransformerDType, workload.DType, result.Times,
+            "studio Distiller, StudentEncoder, FluxTransformer");
+        line["batch"] = result.Batch;
+        line["device"] = workload.File.Device;
+        line["gradient_checkpointing"] = workload.GradientCheckpointing;
+        line["student_dtype"] = "float32";
+        line["matmul_gflop_per_update"] = BenchLine.Measured(result.MatmulGflop);
+        line["gflops"] = BenchLine.Measured(result.Gflops);
+        line["matmul_peak_gflops"] = BenchLine.Measured(result.PeakGflops);
+        line["peak_fraction"] = BenchLine.Measured(result.PeakFraction);
+        // CUDA only (null on the CPU): device memory in use at its highest (cudaMemGetInfo, so the caching
+        // allocator's reserve and the CUDA context are included) and the achieved matrix-product TFLOP/s.
+        line["peak_gpu_memory_bytes"] = result.GpuMemoryUsedBytes;
+        line["gpu_memory_total_bytes"] = result.GpuMemoryTotalBytes;
+        line["tflops"] = result.GpuMemoryUsedBytes is not null ? BenchLine.Measured(result.Gflops / 1000) : null;
         // The line in the file's dtype and batch carries the workload file as it is; others say which dtype and batch they ran in.
-        var config = result.Batch == workload.Batch ? (JsonObject)workload.Json.DeepClone() : workload.WithBatch(result.Batch).Json;
-        if (result.TransformerDType != workload.DType) config["dtype"] = dtype;
-        var onGpu = result.GpuMemoryUsedBytes is not null;
-        return new JsonObject
-        {
-            ["bench"] = result.TransformerDType == workload.DType ? workload.Name : $"{workload.Name}-{dtype}",
-            ["batch"] = result.Batch,
-            ["device"] = workload.Device,
-            ["gradient_checkpointing"] = workload.GradientCheckpointing,
-            ["median_ms"] = Math.Round(result.Times.MedianMs, 3),
-            ["min_ms"] = Math.Round(result.Times.MinMs, 3),
-            ["max_ms"] = Math.Round(result.Times.MaxMs, 3),
-            ["warmup"] = workload.Warmup,
-            ["repeats"] = workload.Repeats,
-            ["threads"] = torch.get_num_threads(),
-            ["dtype"] = dtype,
-            ["student_dtype"] = "float32",
-            ["impl"] = $"TorchSharp {typeof(torch).Assembly.GetName().Version!.ToString(3)} / LibTorch {torch.__version__} (studio Distiller, StudentEncoder, FluxTransformer)",
-            ["matmul_gflop_per_update"] = Math.Round(result.MatmulGflop, 3),
-            ["gflops"] = Math.Round(result.Gflops, 1),
-            ["matmul_peak_gflops"] = Math.Round(result.PeakGflops, 1),
-            ["peak_fraction"] = Math.Round(result.PeakFraction, 3),
-            // CUDA only (null on the CPU): device memory in use at its highest (cudaMemGetInfo, so the caching
-            // allocator's reserve and the CUDA context are included) and the achieved matrix-product TFLOP/s.
-            ["peak_gpu_memory_bytes"] = result.GpuMemoryUsedBytes,
-            ["gpu_memory_total_bytes"] = result.GpuMemoryTotalBytes,
-            ["tflops"] = onGpu ? Math.Round(result.Gflops / 1000, 2) : null,
-            ["config"] = config,
-        };
+        var config = result.Batch == workload.Batch ? (JsonObject)workload.File.Json.DeepClone() : workload.WithBatch(result.Batch).File.Json;
+        if (result.TransformerDType != workload.DType) config["dtype"] = BenchLine.DTypeName(result.TransformerDType);
+        line["config"] = config;
+        return line;
     }
 }

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Studio.Ml.Benchmarks;
 using Studio.Ml.Tensors;
@@ -37,7 +35,7 @@ public static class BenchLoadCommand
                     path = Path.Combine(temporary, $"random-{megabytes}mb.safetensors");
                     LoadBenchmark.WriteRandomFile(path, megabytes);
                 }
-                Console.WriteLine(Line(LoadBenchmark.Run(path!), generated: temporary is not null).ToJsonString(JsonLine));
+                BenchLine.Print(Line(LoadBenchmark.Run(path!), generated: temporary is not null));
                 return 0;
             }
             finally
@@ -48,8 +46,6 @@ public static class BenchLoadCommand
         return command;
     }
 
-    static readonly JsonSerializerOptions JsonLine = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     static JsonObject Line(LoadBenchmark.Result r, bool generated) => new()
     {
         ["bench"] = "load",
@@ -57,12 +53,12 @@ public static class BenchLoadCommand
         ["generated"] = generated,
         ["file_bytes"] = r.FileBytes,
         ["tensors"] = r.Tensors,
-        ["load_s"] = Math.Round(r.LoadSeconds, 4),
-        ["plain_read_s"] = Math.Round(r.PlainReadSeconds, 4),
-        ["load_over_plain_read"] = Math.Round(r.LoadOverPlainRead, 3),
-        ["first_touch_s"] = Math.Round(r.FirstTouchSeconds, 4),
+        ["load_s"] = BenchLine.Measured(r.LoadSeconds),
+        ["plain_read_s"] = BenchLine.Measured(r.PlainReadSeconds),
+        ["load_over_plain_read"] = BenchLine.Measured(r.LoadOverPlainRead),
+        ["first_touch_s"] = BenchLine.Measured(r.FirstTouchSeconds),
         ["peak_rss_growth_bytes"] = r.PeakRssGrowthBytes,
-        ["rss_growth_ratio"] = Math.Round(r.RssGrowthRatio, 4),
+        ["rss_growth_ratio"] = BenchLine.Measured(r.RssGrowthRatio),
         ["peak_reset"] = r.PeakWasReset,
     };
 }

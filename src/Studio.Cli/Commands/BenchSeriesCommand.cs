@@ -53,21 +53,21 @@ public static class BenchSeriesCommand
                     series.MergeOverview(overview, stride);
                     return series;
                 });
-                Console.WriteLine(new JsonObject
+                BenchLine.Print(new JsonObject
                 {
                     ["bench"] = "run-series",
                     ["points"] = n,
                     ["capacity"] = held,
-                    ["fill_s"] = Math.Round(fillSeconds, 2),
-                    ["whole_read_ms"] = Math.Round(wholeMs, 1),
+                    ["fill_s"] = BenchLine.Measured(fillSeconds),
+                    ["whole_read_ms"] = BenchLine.Measured(wholeMs),
                     ["whole_points_held"] = wholeCount,
-                    ["whole_managed_mb"] = Math.Round(wholeBytes / 1048576.0, 1),
-                    ["whole_redraw_ms"] = Math.Round(wholeRedrawMs, 1),
-                    ["overview_read_ms"] = Math.Round(overviewMs, 1),
+                    ["whole_managed_mb"] = BenchLine.Measured(wholeBytes / 1048576.0),
+                    ["whole_redraw_ms"] = BenchLine.Measured(wholeRedrawMs),
+                    ["overview_read_ms"] = BenchLine.Measured(overviewMs),
                     ["overview_points_held"] = overviewCount,
-                    ["overview_managed_mb"] = Math.Round(overviewBytes / 1048576.0, 1),
-                    ["overview_redraw_ms"] = Math.Round(overviewRedrawMs, 1),
-                }.ToJsonString());
+                    ["overview_managed_mb"] = BenchLine.Measured(overviewBytes / 1048576.0),
+                    ["overview_redraw_ms"] = BenchLine.Measured(overviewRedrawMs),
+                });
                 return 0;
             }
             finally

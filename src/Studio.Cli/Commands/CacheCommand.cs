@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Studio.Core.Jobs;
 using Studio.Ml;
 using Studio.Ml.Distillation;
 using Studio.Ml.Tensors;
@@ -29,7 +30,7 @@ public static class CacheCommand
             var folder = DistillationSetup.ResolveTeacherFolder(run);
             var list = PromptSources.Resolve(new PromptSource { Set = parse.GetValue(prompts)! }, Path.GetFullPath, Console.Error.WriteLine)
                 .Select(p => p.Text).Distinct().ToList();
-            var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : CliSettings.CacheDirectory(run, CliSettings.Options());
+            var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : DistillationRun.CacheDirectory(run, CliSettings.Options());
             DistillationSetup.FillCache(folder, list, parse.GetValue(maxLength), attentionMask: false, DType.ParseFriendly(parse.GetValue(dtype)!),
                 directory, on, Console.WriteLine, cancel, out var cache, i, n);
             using (cache) Console.WriteLine($"cache {directory}: {cache.Count} prompts, {cache.BytesOnDisk / 1024.0 / 1024.0:0.0} MB");

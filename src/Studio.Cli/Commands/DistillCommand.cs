@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using Studio.Core.Hosting;
-using Studio.Ml;
+using Studio.Core.Jobs;
 using Studio.Ml.Distillation;
 
 namespace Studio.Cli;
@@ -21,28 +21,24 @@ public static class DistillCommand
             var options = CliSettings.Options();
             var runDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(options.ResolvedDataDirectory, "runs", run.Name));
             Directory.CreateDirectory(runDirectory);
-            TorchRuntime.Initialise(run.Threads > 0 ? run.Threads : null);
             var reporter = new ConsoleReporter(Console.Out, redraw: !Console.IsOutputRedirected);
             var resumeFrom = ResolveResume(parse.GetValue(resume), reporter);
-            using var setup = DistillationSetup.Prepare(run, CliSettings.CacheDirectory(run, options), reporter, cancel);
-            var distiller = new Distiller(run, setup.Context, runDirectory, reporter);
-            var state = distiller.Run(cancel, resumeFrom);
+            var (state, checkpoints) = DistillationRun.Run(run, options, runDirectory, resumeFrom, reporter, cancel);
             Console.WriteLine();
             Console.WriteLine(cancel.IsCancellationRequested
-                ? $"stopped at step {state.GlobalStep}; resume with --resume {distiller.CheckpointsDirectory}"
-                : $"finished: {state.GlobalStep} updates; checkpoints in {distiller.CheckpointsDirectory}");
+                ? $"stopped at step {state.GlobalStep}; the same command continues it (or --resume {checkpoints})"
+                : $"finished: {state.GlobalStep} updates; checkpoints in {checkpoints}");
             return Task.FromResult(cancel.IsCancellationRequested ? 130 : 0);
         });
         return command;
     }
 
+    /// <summary>--resume: a checkpoint folder, or a folder of checkpoints (its newest good one).</summary>
     static string? ResolveResume(string? path, ITrainingReporter reporter)
     {
         if (path is null) return null;
         if (File.Exists(Path.Combine(path, TrainingCheckpoint.ManifestFile))) return path;
-        return TrainingCheckpoint.LatestGood(path, (dir, why) =>
-                   reporter.Event(new TrainingEvent(TrainingEventKind.Warning, 0, 0, $"skipping damaged checkpoint {dir}: {why}")))
-               ?? throw new FileNotFoundException($"--resume {path}: no good checkpoint there");
+        return DistillationRun.NewestGood(path, reporter) ?? throw new FileNotFoundException($"--resume {path}: no good checkpoint there");
     }
 }
 
@@ -51,7 +47,4 @@ public static class CliSettings
 {
     public static Studio.Core.StudioOptions Options() =>
         new ConfigurationBuilder().AddStudioSettings().Build().ReadStudioOptions();
-
-    public static string CacheDirectory(RunConfig run, Studio.Core.StudioOptions options) =>
-        run.Cache.Directory is { } dir ? run.ResolvePath(dir) : Path.Combine(options.ResolvedDataDirectory, "cache", "teacher-embeddings");
 }

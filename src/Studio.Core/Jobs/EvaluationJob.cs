@@ -59,16 +59,9 @@ public class EvaluationJob(
         string? error = refused;
         if (error is null)
         {
-            try
-            {
-                result = await executor.ExecuteAsync(execution, new ProgressWriter(dbFactory, evaluations, evaluationId), ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { error = "cancelled"; }
-            catch (Exception e)
-            {
-                error = e is NotSupportedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
-                    ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            }
+            var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
+            var outcome = await JobOutcome.Of(async () => result = await executor.ExecuteAsync(execution, progress, ct), JobOutcome.IsBadRequest, ct);
+            error = outcome.Cancelled ? "cancelled" : outcome.Error;
         }
 
         string? reportPath = null;
@@ -151,21 +144,14 @@ public class EvaluationJob(
 
     static string Score(double? value) => value?.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) ?? "–";
 
-    /// <summary>Writes the latest progress to the row at most every 500 ms and pushes it to the pages.</summary>
-    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, IEvaluationBroadcaster evaluations, int evaluationId) : IProgress<EvaluationProgress>
+    /// <summary>Writes the latest progress to the evaluation's row and pushes it to the pages.</summary>
+    Action<JobProgress> WriteProgress(int evaluationId) => value =>
     {
-        DateTime _last = DateTime.MinValue;
-
-        public void Report(EvaluationProgress value)
-        {
-            if (DateTime.UtcNow - _last < ProgressInterval && value.Fraction < 1) return;
-            _last = DateTime.UtcNow;
-            using var db = dbFactory.CreateDbContext();
-            var row = db.Evaluations.Single(v => v.Id == evaluationId);
-            row.Activity = value.Activity.Length > 200 ? value.Activity[..200] : value.Activity;
-            row.Progress = value.Fraction;
-            db.SaveChanges();
-            evaluations.PublishAsync(row).GetAwaiter().GetResult();
-        }
-    }
+        using var db = dbFactory.CreateDbContext();
+        var row = db.Evaluations.Single(v => v.Id == evaluationId);
+        row.Activity = value.Activity;
+        row.Progress = value.Fraction;
+        db.SaveChanges();
+        evaluations.PublishAsync(row).GetAwaiter().GetResult();
+    };
 }

@@ -34,9 +34,6 @@ public sealed record GenerationExecution(int GenerationId, string Prompt, long S
 /// <summary>One encoder's outcome, reported as soon as it is known: its PNG, or why it has none.</summary>
 public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null);
 
-/// <summary>What a generation is doing and how much of it is done (0 to 1).</summary>
-public sealed record GenerationProgress(string Activity, double Fraction);
-
 /// <summary>Renders a generation with every selected encoder on the same noise: the pipelines' integration implements it.</summary>
 public interface IGenerationExecutor
 {
@@ -45,7 +42,7 @@ public interface IGenerationExecutor
     /// reported with its error, and the others still run); throws OperationCanceledException when cancelled and any
     /// other exception when nothing can be rendered (the teacher pipeline does not load).
     /// </summary>
-    Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct);
+    Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct);
 }
 
 /// <summary>Exports a checkpoint as a DistillT5-layout folder or a T5EncoderModel folder plus projection: the trainer integration implements it.</summary>
@@ -61,12 +58,9 @@ public interface ICheckpointExporter
 public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options,
     string Device = "cpu");
 
-/// <summary>What an evaluation is doing and how much of it is done (0 to 1).</summary>
-public sealed record EvaluationProgress(string Activity, double Fraction);
-
 /// <summary>Evaluates a checkpoint (or the teacher) on toy prompts: the toy evaluator's integration implements it.</summary>
 public interface IEvaluationExecutor
 {
     /// <summary>Returns the result; throws OperationCanceledException when cancelled and any other exception when the evaluation fails.</summary>
-    Task<Studio.Ml.Toy.ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct);
+    Task<Studio.Ml.Toy.ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<JobProgress> progress, CancellationToken ct);
 }

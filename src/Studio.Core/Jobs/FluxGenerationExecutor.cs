@@ -29,14 +29,14 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         _encoders = new PipelineCache<T5SlotEncoder>(budget, e => e.Module.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
     }
 
-    public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct) =>
+    public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct) =>
         Task.Factory.StartNew(() => Execute(generation, imageReady, progress, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    void Execute(GenerationExecution g, Func<GeneratedImage, Task> imageReady, IProgress<GenerationProgress> progress, CancellationToken ct)
+    void Execute(GenerationExecution g, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
     {
         TorchRuntime.Initialise();
         var teacherFolder = g.TeacherFolder ?? ToyTeacher.Folder;
-        progress.Report(new GenerationProgress("loading the teacher pipeline", 0));
+        progress.Report(new JobProgress("loading the teacher pipeline", 0));
         var device = ComputeDevice.Parse(g.Device, "Studio:Device");
         using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString(), g.Device),
             () => FluxPipeline.Load(teacherFolder, DType, device: device, freeTextEncoders: g.FreeTextEncoders));
@@ -53,14 +53,14 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
                 PipelineCache<T5SlotEncoder>.Lease? student = null;
                 if (encoder.EncoderPath is { } path)
                 {
-                    progress.Report(new GenerationProgress($"{encoder.Label}: loading the encoder", (double)index * g.Steps / total));
+                    progress.Report(new JobProgress($"{encoder.Label}: loading the encoder", (double)index * g.Steps / total));
                     student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString(), g.Device), () => LoadEncoder(path, device));
                 }
                 using (student)
                 using (var images = pipeline.Generate(request, step =>
                        {
                            ct.ThrowIfCancellationRequested();
-                           progress.Report(new GenerationProgress($"{encoder.Label}: step {step + 1}/{g.Steps}", (double)(index * g.Steps + step + 1) / total));
+                           progress.Report(new JobProgress($"{encoder.Label}: step {step + 1}/{g.Steps}", (double)(index * g.Steps + step + 1) / total));
                        }, student?.Pipeline))
                 {
                     png = Path.Combine(g.OutputFolder, $"image-{encoder.ImageId}.png");
@@ -75,7 +75,7 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
             }
             imageReady(new GeneratedImage(encoder.ImageId, png, clock.Elapsed, error)).GetAwaiter().GetResult();
         }
-        progress.Report(new GenerationProgress("done", 1));
+        progress.Report(new JobProgress("done", 1));
     }
 
     /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>

@@ -55,20 +55,13 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
                 g.Device, options.FreeTextEncoders);
         }
 
-        GenerationState ending;
-        string? error = null;
-        var progress = new ProgressWriter(dbFactory, broadcaster, generationId);
-        try
+        var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));
+        var outcome = await JobOutcome.Of(async () =>
         {
             if (execution.Encoders.Count > 0) await executor.ExecuteAsync(execution, ImageReadyAsync, progress, ct);
-            ending = GenerationState.Completed;
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { ending = GenerationState.Cancelled; }
-        catch (Exception e)
-        {
-            ending = GenerationState.Failed;
-            error = e is NotSupportedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-        }
+        }, JobOutcome.IsBadRequest, ct);
+        var ending = outcome.Completed ? GenerationState.Completed : outcome.Cancelled ? GenerationState.Cancelled : GenerationState.Failed;
+        var error = outcome.Error;
 
         await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
         var generation = await done.Generations.Include(x => x.Images).SingleAsync(x => x.Id == generationId, CancellationToken.None);
@@ -117,19 +110,12 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         await broadcaster.PublishStoredAsync(dbFactory, image.GenerationId);
     }
 
-    /// <summary>Writes the latest progress to the generation's row and publishes it, at most every 300 ms.</summary>
-    sealed class ProgressWriter(IDbContextFactory<StudioDbContext> dbFactory, IGenerationBroadcaster broadcaster, int generationId) : IProgress<GenerationProgress>
+    /// <summary>Writes the latest progress to the generation's row and publishes it.</summary>
+    Action<JobProgress> WriteProgress(int generationId) => value =>
     {
-        DateTime _last = DateTime.MinValue;
-
-        public void Report(GenerationProgress value)
-        {
-            if (DateTime.UtcNow - _last < ProgressInterval && value.Fraction < 1) return;
-            _last = DateTime.UtcNow;
-            using var db = dbFactory.CreateDbContext();
-            db.Generations.Where(g => g.Id == generationId)
-                .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
-            broadcaster.PublishStoredAsync(dbFactory, generationId).GetAwaiter().GetResult();
-        }
-    }
+        using var db = dbFactory.CreateDbContext();
+        db.Generations.Where(g => g.Id == generationId)
+            .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
+        broadcaster.PublishStoredAsync(dbFactory, generationId).GetAwaiter().GetResult();
+    };
 }

@@ -74,41 +74,20 @@ public class RunJob(
 
         var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
             spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
-        RunState ending;
-        string? error = null;
-        try
+        var outcome = await JobOutcome.Of(async () =>
         {
-            try
-            {
-                await executor.ExecuteAsync(execution, reporter, ct);
-                ending = RunState.Completed;
-            }
-            finally
-            {
-                await reporter.DisposeAsync();
-            }
+            try { await executor.ExecuteAsync(execution, reporter, ct); }
+            finally { await reporter.DisposeAsync(); }
+        }, e => e is NotSupportedException, ct);
+        if (outcome.Cancelled && !await WasCancelledAsync(runId))
+        {
+            // The worker is shutting down: Hangfire hands the job out again, and the run resumes then.
+            await FinishAsync(runId, RunState.Queued, null, "Interrupted: the worker stopped. The run continues when a worker takes it again.");
+            throw new OperationCanceledException(ct);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            if (!await WasCancelledAsync(runId))
-            {
-                // The worker is shutting down: Hangfire hands the job out again, and the run resumes then.
-                await FinishAsync(runId, RunState.Queued, null, "Interrupted: the worker stopped. The run continues when a worker takes it again.");
-                throw;
-            }
-            ending = RunState.Cancelled;
-        }
-        catch (Exception e)
-        {
-            ending = RunState.Failed;
-            error = e is NotSupportedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-        }
-        await FinishAsync(runId, ending, error, ending switch
-        {
-            RunState.Completed => "Completed.",
-            RunState.Cancelled => "Cancelled.",
-            _ => $"Failed: {error}",
-        });
+        if (outcome.Completed) await FinishAsync(runId, RunState.Completed, null, "Completed.");
+        else if (outcome.Cancelled) await FinishAsync(runId, RunState.Cancelled, null, "Cancelled.");
+        else await FinishAsync(runId, RunState.Failed, outcome.Error, $"Failed: {outcome.Error}");
     }
 
     /// <summary>A cancellation of the token is the user's when they asked (state Stopping) or the job was deleted.</summary>

@@ -12,25 +12,25 @@ namespace Studio.Core.Jobs;
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor
 {
-    public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<EvaluationProgress> progress, CancellationToken ct) =>
+    public Task<ToyEvaluationResult> ExecuteAsync(EvaluationExecution evaluation, IProgress<JobProgress> progress, CancellationToken ct) =>
         Task.Factory.StartNew(() => Execute(evaluation, progress, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    static ToyEvaluationResult Execute(EvaluationExecution e, IProgress<EvaluationProgress> progress, CancellationToken ct)
+    static ToyEvaluationResult Execute(EvaluationExecution e, IProgress<JobProgress> progress, CancellationToken ct)
     {
         TorchRuntime.Initialise();
-        progress.Report(new EvaluationProgress("loading the teacher pipeline", 0));
+        progress.Report(new JobProgress("loading the teacher pipeline", 0));
         using var pipeline = FluxPipeline.Load(e.TeacherFolder, ScalarType.Float32, device: ComputeDevice.Parse(e.Device, "Studio:Device"));
         ct.ThrowIfCancellationRequested();
-        if (e.CheckpointPath is not null) progress.Report(new EvaluationProgress("loading the checkpoint's encoder", 0));
+        if (e.CheckpointPath is not null) progress.Report(new JobProgress("loading the checkpoint's encoder", 0));
         using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path) : null;
         student?.Module.to(pipeline.Device);
         // ToyEvaluation reports once per generated batch.
         var batches = e.Options.Seeds * (int)Math.Ceiling((double)e.Options.PromptsPerCategory * ToyCriteria.Categories.Length / e.Options.BatchSize);
         var done = 0;
-        progress.Report(new EvaluationProgress("generating", 0));
+        progress.Report(new JobProgress("generating", 0));
         var result = ToyEvaluation.Run(pipeline, student, e.Options,
-            line => progress.Report(new EvaluationProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct);
-        progress.Report(new EvaluationProgress("scored", 1));
+            line => progress.Report(new JobProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct);
+        progress.Report(new JobProgress("scored", 1));
         return result;
     }
 }

@@ -15,33 +15,30 @@ namespace Studio.Ml.Benchmarks;
 /// cuda or cuda:N; `gradient_checkpointing` (optional, default false) recomputes the transformer blocks' activations.
 /// </summary>
 public sealed record DistillUpdateWorkload(
-    string Name, T5Config Student, int ProjectionDim, double ProjectionDropout, FluxTransformerConfig Transformer,
-    int Batch, int TextLength, int LatentChannels, int LatentSize, int Threads, int Seed, OptimizerConfig Optimizer,
-    int Steps, int Warmup, int Repeats, JsonObject Json, ScalarType DType = ScalarType.Float32, string Device = "cpu",
-    bool GradientCheckpointing = false)
+    WorkloadFile File, T5Config Student, int ProjectionDim, double ProjectionDropout, FluxTransformerConfig Transformer,
+    int Batch, int TextLength, int LatentChannels, int LatentSize, OptimizerConfig Optimizer, int Steps,
+    ScalarType DType = ScalarType.Float32, bool GradientCheckpointing = false)
 {
     /// <summary>The same workload at another batch size (its JSON says so).</summary>
     public DistillUpdateWorkload WithBatch(int batch)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "the batch must be at least 1");
-        var json = (JsonObject)Json.DeepClone();
+        var json = (JsonObject)File.Json.DeepClone();
         json["batch"] = batch;
-        return this with { Batch = batch, Json = json };
+        return this with { Batch = batch, File = File with { Json = json } };
     }
 
     public static DistillUpdateWorkload Load(string path)
     {
-        var config = ModelConfig.Load(path);
-        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
-        JsonObject Section(string field) => json[field] as JsonObject ?? throw config.Invalid(field, "must be an object");
+        var (file, config) = WorkloadFile.Load(path);
+        JsonObject Section(string field) => file.Json[field] as JsonObject ?? throw config.Invalid(field, "must be an object");
         var dtype = config.String("dtype") switch
         {
             "float32" => ScalarType.Float32,
             "bfloat16" => ScalarType.BFloat16,
             var other => throw config.Invalid("dtype", $"is '{other}'; float32 (then bfloat16 is run after it) or bfloat16 (the frozen transformer only)"),
         };
-        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
-        int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
+        int Positive(string field) => WorkloadFile.Positive(config, field);
 
         var student = T5Config.From(new ModelConfig(Section("student"), $"{path} (student)"));
         var transformer = FluxTransformerConfig.From(new ModelConfig(Section("transformer"), $"{path} (transformer)"));
@@ -65,7 +62,7 @@ public sealed record DistillUpdateWorkload(
         var batch = Positive("batch");
 
         return new DistillUpdateWorkload(
-            Name: config.String("name"),
+            File: file,
             Student: student,
             ProjectionDim: projectionDim,
             ProjectionDropout: config.Double("projection_dropout"),
@@ -74,19 +71,13 @@ public sealed record DistillUpdateWorkload(
             TextLength: Positive("text_len"),
             LatentChannels: latent[0],
             LatentSize: latent[1],
-            Threads: Positive("threads"),
-            Seed: config.Int("seed"),
             Optimizer: new OptimizerConfig
             {
                 Lr = optimizer.Double("lr"), Beta1 = betas[0], Beta2 = betas[1], Eps = optimizer.Double("eps"),
                 WeightDecay = optimizer.Double("weight_decay"), GradClip = config.Double("clip_grad_norm"),
             },
             Steps: schedule.Int("steps") is var steps && steps > 0 ? steps : throw schedule.Invalid("steps", $"must be positive, found {steps}"),
-            Warmup: config.Int("warmup"),
-            Repeats: Positive("repeats"),
-            Json: json,
             DType: dtype,
-            Device: config.String("device"),
             GradientCheckpointing: config.Bool("gradient_checkpointing", false));
     }
 }
@@ -117,10 +108,9 @@ public static class DistillUpdateBenchmark
     /// </summary>
     public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload, IReadOnlyList<int>? batches = null)
     {
-        TorchRuntime.Initialise(workload.Threads);
-        var device = ComputeDevice.Parse(workload.Device, "device");
+        var device = workload.File.Start();
         batches ??= [workload.Batch];
-        manual_seed(workload.Seed);
+        manual_seed(workload.File.Seed);
         var results = new List<Result>();
         using var first = FluxTransformer.Create(workload.Transformer, workload.DType);
         first.GradientCheckpointing = workload.GradientCheckpointing;
@@ -155,18 +145,18 @@ public static class DistillUpdateBenchmark
         Tensor teacherStates, Device device)
     {
         // Every student starts from the same seeded initialisation (transformers' T5 init, default Linear init for the projection).
-        using var student = StudentEncoder.Create(workload.Student, workload.ProjectionDim, workload.ProjectionDropout, workload.Seed);
+        using var student = StudentEncoder.Create(workload.Student, workload.ProjectionDim, workload.ProjectionDropout, workload.File.Seed);
         student.to(device);
         workload.Optimizer.BatchSize = workload.Batch;
         var config = new RunConfig
         {
-            Name = workload.Name,
-            Seed = workload.Seed,
+            Name = workload.File.Name,
+            Seed = workload.File.Seed,
             Loss = "vision",
             Text = new TextConfig { MaxLength = workload.TextLength, AttentionMask = false, ZeroPooled = true },
             Trajectory = new TrajectoryConfig { Steps = workload.Steps },
             Optimizer = workload.Optimizer,
-            Stages = [new StageConfig { Name = "bench", Resolution = workload.LatentSize * 8, Updates = workload.Warmup + workload.Repeats }],
+            Stages = [new StageConfig { Name = "bench", Resolution = workload.LatentSize * 8, Updates = workload.File.Warmup + workload.File.Repeats }],
         };
         var context = new DistillationContext
         {
@@ -189,7 +179,7 @@ public static class DistillUpdateBenchmark
         }
         try
         {
-            var times = BenchmarkTimes.Measure(workload.Warmup, workload.Repeats,
+            var times = workload.File.Measure(
                 before: () =>
                 {
                     NoteMemory();

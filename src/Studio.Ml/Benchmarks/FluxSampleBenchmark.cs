@@ -19,24 +19,20 @@ namespace Studio.Ml.Benchmarks;
 /// text-to-image call (encode prompts, denoise, decode) is timed.
 /// </summary>
 public sealed record FluxSampleWorkload(
-    string Name, JsonObject Transformer, JsonObject TextEncoder, JsonObject TextEncoder2, JsonObject Vae, JsonObject Scheduler,
-    IReadOnlyList<string> Prompts, int Steps, double Guidance, int Width, int Height, int MaxSequenceLength,
-    int Threads, int Seed, int Warmup, int Repeats, JsonObject Json, string Device = "cpu")
+    WorkloadFile File, JsonObject Transformer, JsonObject TextEncoder, JsonObject TextEncoder2, JsonObject Vae, JsonObject Scheduler,
+    IReadOnlyList<string> Prompts, int Steps, double Guidance, int Width, int Height, int MaxSequenceLength)
 {
     public static FluxSampleWorkload Load(string path)
     {
-        var config = ModelConfig.Load(path);
-        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
-        JsonObject Part(string field) => json[field] as JsonObject ?? throw config.Invalid(field, "must be an object holding that component's config.json");
-        int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
-        if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
-        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
+        var (file, config) = WorkloadFile.Load(path);
+        JsonObject Part(string field) => file.Json[field] as JsonObject ?? throw config.Invalid(field, "must be an object holding that component's config.json");
+        int Positive(string field) => WorkloadFile.Positive(config, field);
+        WorkloadFile.RequireFloat32(config);
         var prompts = config.StringArray("prompts");
         if (prompts.Length == 0) throw config.Invalid("prompts", "must hold at least one prompt");
-        return new FluxSampleWorkload(config.String("name"), Part("transformer"), Part("text_encoder"), Part("text_encoder_2"), Part("vae"),
+        return new FluxSampleWorkload(file, Part("transformer"), Part("text_encoder"), Part("text_encoder_2"), Part("vae"),
             Part("scheduler"), prompts, Positive("steps"), config.Double("guidance"), Positive("width"), Positive("height"),
-            Positive("max_sequence_length"), Positive("threads"), config.Int("seed"), config.Int("warmup"), Positive("repeats"), json,
-            config.String("device"));
+            Positive("max_sequence_length"));
     }
 }
 
@@ -47,14 +43,14 @@ public static class FluxSampleBenchmark
 
     public static IReadOnlyList<Result> Run(FluxSampleWorkload workload)
     {
-        TorchRuntime.Initialise(workload.Threads);
+        var device = workload.File.Start();
         var folder = Directory.CreateTempSubdirectory("studio-bench-flux-").FullName;
         try
         {
             WriteRandomPipeline(folder, workload);
-            var request = new FluxRequest(workload.Prompts, workload.Seed, workload.Steps, workload.Guidance, workload.Width, workload.Height,
+            var request = new FluxRequest(workload.Prompts, workload.File.Seed, workload.Steps, workload.Guidance, workload.Width, workload.Height,
                 workload.MaxSequenceLength);
-            return [Time(folder, ScalarType.Float32, request, workload), Time(folder, ScalarType.BFloat16, request, workload)];
+            return [Time(folder, ScalarType.Float32, device, request, workload), Time(folder, ScalarType.BFloat16, device, request, workload)];
         }
         finally
         {
@@ -62,13 +58,13 @@ public static class FluxSampleBenchmark
         }
     }
 
-    static Result Time(string folder, ScalarType dtype, FluxRequest request, FluxSampleWorkload workload)
+    static Result Time(string folder, ScalarType dtype, Device device, FluxRequest request, FluxSampleWorkload workload)
     {
         var load = Stopwatch.StartNew();
-        using var pipeline = FluxPipeline.Load(folder, dtype, device: ComputeDevice.Parse(workload.Device, "device"));
+        using var pipeline = FluxPipeline.Load(folder, dtype, device: device);
         var loadMs = load.Elapsed.TotalMilliseconds;
         var stages = new Dictionary<string, List<double>>();
-        var times = BenchmarkTimes.Measure(workload.Warmup, workload.Repeats, () =>
+        var times = workload.File.Measure(() =>
         {
             using var images = pipeline.Generate(request);
             foreach (var (stage, time) in images.Timings)
@@ -78,14 +74,14 @@ public static class FluxSampleBenchmark
             }
         });
         // Stage times of the timed calls only (the warm-up calls come first).
-        var medians = stages.ToDictionary(s => s.Key, s => BenchmarkTimes.Of(s.Value.Skip(workload.Warmup).ToList()).MedianMs);
+        var medians = stages.ToDictionary(s => s.Key, s => BenchmarkTimes.Of(s.Value.Skip(workload.File.Warmup).ToList()).MedianMs);
         return new Result(dtype, loadMs, times, medians);
     }
 
     /// <summary>Writes a pipeline folder with seeded random weights for the workload's component configs.</summary>
     public static void WriteRandomPipeline(string folder, FluxSampleWorkload workload)
     {
-        manual_seed(workload.Seed);
+        manual_seed(workload.File.Seed);
         void Json(string relative, JsonNode json)
         {
             var path = Path.Combine(folder, relative);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.T5;
@@ -7,67 +6,23 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Benchmarks;
 
-/// <summary>Wall-clock milliseconds per timed call, after the warm-up calls.</summary>
-public sealed record BenchmarkTimes(double MedianMs, double MinMs, double MaxMs)
-{
-    public static BenchmarkTimes Of(IReadOnlyList<double> ms)
-    {
-        var sorted = ms.Order().ToArray();
-        var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        return new BenchmarkTimes(median, sorted[0], sorted[^1]);
-    }
-
-    /// <summary>
-    /// Calls <paramref name="call"/> warmup + repeats times and times the last repeats calls one by one;
-    /// <paramref name="before"/> runs before each call, outside the timing (setup that the workload does not time).
-    /// </summary>
-    public static BenchmarkTimes Measure(int warmup, int repeats, Action call, Action? before = null)
-    {
-        for (int i = 0; i < warmup; i++)
-        {
-            before?.Invoke();
-            call();
-        }
-        var ms = new List<double>(repeats);
-        for (int i = 0; i < repeats; i++)
-        {
-            before?.Invoke();
-            var watch = Stopwatch.StartNew();
-            call();
-            ms.Add(watch.Elapsed.TotalMilliseconds);
-        }
-        return Of(ms);
-    }
-}
-
 /// <summary>
 /// The standard T5 encoder forward workload of bench/t5-base.json: a T5 config, batch x seq random ids, with or
 /// without an attention mask, on the workload's device (CPU threads fixed), inference only (eval, no autograd).
 /// </summary>
-public sealed record T5ForwardWorkload(
-    string Name, T5Config Model, int Batch, int Seq, bool AttentionMask, int Threads, int Seed, int Warmup, int Repeats, JsonObject Json,
-    string Device = "cpu")
+public sealed record T5ForwardWorkload(WorkloadFile File, T5Config Model, int Batch, int Seq, bool AttentionMask)
 {
     public static T5ForwardWorkload Load(string path)
     {
-        var config = ModelConfig.Load(path);
-        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
-        if (json["model"] is not JsonObject model) throw config.Invalid("model", "must be an object holding the T5 config");
-        if (config.String("dtype") != "float32") throw config.Invalid("dtype", $"is '{config.String("dtype")}'; the standard workload is float32 (bfloat16 is run after it)");
-        if (ComputeDevice.Problem(config.String("device"), "device") is { } device) throw config.Invalid("device", device);
-        int Positive(string field) => config.Int(field) is var v && v > 0 ? v : throw config.Invalid(field, $"must be positive, found {v}");
+        var (file, config) = WorkloadFile.Load(path);
+        if (file.Json["model"] is not JsonObject model) throw config.Invalid("model", "must be an object holding the T5 config");
+        WorkloadFile.RequireFloat32(config);
         return new T5ForwardWorkload(
-            Name: config.String("name"),
+            File: file,
             Model: T5Config.From(new ModelConfig(model, $"{path} (model)")),
-            Batch: Positive("batch"),
-            Seq: Positive("seq"),
-            AttentionMask: config.Bool("attention_mask"),
-            Threads: Positive("threads"),
-            Seed: config.Int("seed"),
-            Warmup: config.Int("warmup"),
-            Repeats: Positive("repeats"),
-            Json: json,
-            Device: config.String("device"));
+            Batch: WorkloadFile.Positive(config, "batch"),
+            Seq: WorkloadFile.Positive(config, "seq"),
+            AttentionMask: config.Bool("attention_mask"));
     }
 }
 
@@ -82,9 +37,8 @@ public static class T5ForwardBenchmark
     /// </summary>
     public static IReadOnlyList<Result> Run(T5ForwardWorkload workload)
     {
-        TorchRuntime.Initialise(workload.Threads);
-        var device = ComputeDevice.Parse(workload.Device, "device");
-        torch.manual_seed(workload.Seed);
+        var device = workload.File.Start();
+        torch.manual_seed(workload.File.Seed);
         using var model = T5Encoder.Create(workload.Model);
         model.InitialiseLikeTransformers();
         using var bf16 = T5Encoder.Create(workload.Model, ScalarType.BFloat16);
@@ -115,7 +69,7 @@ public static class T5ForwardBenchmark
     }
 
     static BenchmarkTimes Time(T5Encoder model, Tensor ids, Tensor? mask, T5ForwardWorkload workload) =>
-        BenchmarkTimes.Measure(workload.Warmup, workload.Repeats, () =>
+        workload.File.Measure(() =>
         {
             using var output = model.forward(ids, mask);
             ComputeDevice.Synchronize(ids.device);

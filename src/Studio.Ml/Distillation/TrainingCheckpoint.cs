@@ -1,6 +1,5 @@
-using System.Security.Cryptography;
-using System.Text.Json;
 using Studio.Ml.Tensors;
+using Studio.Ml.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,82 +26,37 @@ public sealed record TrainingState
     public int FormatVersion { get; init; } = 1;
 }
 
-public sealed class CheckpointCorruptException(string path, string fault) : Exception($"{path}: {fault}");
-
 /// <summary>
-/// A training checkpoint is a folder `step-00001234/`: the student (DistillT5 layout, float32), the optimizer state,
-/// the trajectory latents when the checkpoint falls mid-trajectory, state.json, and manifest.json (SHA-256 of each
-/// file), written last. The folder is assembled under a temporary name and renamed into place, so a crash never
-/// leaves a half-written checkpoint under a real name; a damaged one is detected by its manifest and refused.
+/// A training checkpoint is a <see cref="CheckpointFolder"/> `step-00001234/`: the student (DistillT5 layout, float32),
+/// the optimizer state, the trajectory latents when the checkpoint falls mid-trajectory, state.json, and manifest.json
+/// (SHA-256 of each file). A damaged one is detected by its manifest and refused.
 /// </summary>
 public static class TrainingCheckpoint
 {
     public const string StudentFile = "student.safetensors";
-    public const string OptimizerFile = "optimizer.bin";
+    public const string OptimizerFile = CheckpointFolder.OptimizerFile;
     public const string TrajectoryFile = "trajectory.safetensors";
-    public const string StateFile = "state.json";
-    public const string ManifestFile = "manifest.json";
-
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    public const string StateFile = CheckpointFolder.StateFile;
+    public const string ManifestFile = CheckpointFolder.ManifestFile;
 
     public static string DirectoryName(long step) => $"step-{step:D8}";
 
-    public static string Save(string checkpointsRoot, nn.Module student, TorchSharp.Modules.AdamW optimizer, TrainingState state, Tensor? trajectoryLatents)
-    {
-        Directory.CreateDirectory(checkpointsRoot);
-        var final = Path.Combine(checkpointsRoot, DirectoryName(state.GlobalStep));
-        var temp = Path.Combine(checkpointsRoot, $".tmp-{DirectoryName(state.GlobalStep)}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
-        try
+    public static string Save(string checkpointsRoot, nn.Module student, TorchSharp.Modules.AdamW optimizer, TrainingState state, Tensor? trajectoryLatents) =>
+        CheckpointFolder.Write(Path.Combine(checkpointsRoot, DirectoryName(state.GlobalStep)), folder =>
         {
-            SafeTensorsWriter.Save(Path.Combine(temp, StudentFile), student.state_dict().Select(kv => kv),
+            SafeTensorsWriter.Save(Path.Combine(folder, StudentFile), student.state_dict().Select(kv => kv),
                 new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.GlobalStep.ToString() });
-            using (var stream = File.Create(Path.Combine(temp, OptimizerFile)))
-            using (var writer = new BinaryWriter(stream))
-            {
-                optimizer.save_state_dict(writer);
-                writer.Flush();
-                stream.Flush(flushToDisk: true);
-            }
+            CheckpointFolder.SaveOptimizer(folder, optimizer);
             if (trajectoryLatents is not null)
-                SafeTensorsWriter.Save(Path.Combine(temp, TrajectoryFile), [new("latents", trajectoryLatents)]);
-            AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, Json));
-            var manifest = Directory.GetFiles(temp).Select(Path.GetFileName).OfType<string>()
-                .ToDictionary(f => f, f => Sha256(Path.Combine(temp, f)));
-            AtomicFile.WriteAllText(Path.Combine(temp, ManifestFile), JsonSerializer.Serialize(manifest, Json));
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-            Directory.Move(temp, final);
-            return final;
-        }
-        catch
-        {
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
-            throw;
-        }
-    }
+                SafeTensorsWriter.Save(Path.Combine(folder, TrajectoryFile), [new("latents", trajectoryLatents)]);
+            CheckpointFolder.SaveState(folder, state);
+        });
 
     /// <summary>Checks the manifest and reads state.json; throws <see cref="CheckpointCorruptException"/> naming the bad file.</summary>
     public static TrainingState Verify(string checkpoint)
     {
-        var manifestPath = Path.Combine(checkpoint, ManifestFile);
-        if (!File.Exists(manifestPath)) throw new CheckpointCorruptException(checkpoint, "no manifest.json (incomplete checkpoint)");
-        Dictionary<string, string> manifest;
-        try { manifest = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifestPath)) ?? []; }
-        catch (JsonException e) { throw new CheckpointCorruptException(manifestPath, $"unreadable manifest ({e.Message})"); }
-        foreach (var required in new[] { StudentFile, OptimizerFile, StateFile })
-            if (!manifest.ContainsKey(required)) throw new CheckpointCorruptException(checkpoint, $"manifest does not list {required}");
-        foreach (var (file, hash) in manifest)
-        {
-            var path = Path.Combine(checkpoint, file);
-            if (!File.Exists(path)) throw new CheckpointCorruptException(path, "missing");
-            if (Sha256(path) != hash) throw new CheckpointCorruptException(path, "content does not match its SHA-256 in manifest.json (damaged or partial)");
-        }
-        try
-        {
-            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(Path.Combine(checkpoint, StateFile)))
-                   ?? throw new CheckpointCorruptException(Path.Combine(checkpoint, StateFile), "empty");
-        }
-        catch (JsonException e) { throw new CheckpointCorruptException(Path.Combine(checkpoint, StateFile), $"unreadable ({e.Message})"); }
+        CheckpointFolder.Verify(checkpoint, StudentFile, OptimizerFile, StateFile);
+        return CheckpointFolder.ReadState<TrainingState>(checkpoint);
     }
 
     /// <summary>Loads weights and optimizer state into the given (freshly built) student and optimizer.</summary>
@@ -111,9 +65,7 @@ public static class TrainingCheckpoint
         var state = Verify(checkpoint);
         using (var weights = Checkpoint.Open(Path.Combine(checkpoint, StudentFile)))
             ModuleLoader.Load(student, weights);
-        using (var stream = File.OpenRead(Path.Combine(checkpoint, OptimizerFile)))
-        using (var reader = new BinaryReader(stream))
-            optimizer.load_state_dict(reader);
+        CheckpointFolder.LoadOptimizer(checkpoint, optimizer);
         Tensor? latents = null;
         var trajectory = Path.Combine(checkpoint, TrajectoryFile);
         if (File.Exists(trajectory))
@@ -149,11 +101,5 @@ public static class TrainingCheckpoint
         if (keep > 0)
             foreach (var dir in List(checkpointsRoot).Skip(keep)) { Directory.Delete(dir, recursive: true); removed.Add(dir); }
         return removed;
-    }
-
-    static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

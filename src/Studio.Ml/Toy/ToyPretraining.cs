@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Clip;
@@ -58,15 +57,13 @@ public sealed record ToyPretrainingResult(
 public sealed class ToyPretraining(ToyPretrainingOptions options, string workFolder, Action<string> log, Device? device = null)
 {
     const string StageAFolder = "stage-a", StageBFolder = "stage-b", TrainedVaeFolder = "vae", PoolFile = "pool.safetensors";
-    const string WeightsFile = "weights.safetensors", OptimizerFile = "optimizer.bin", StateFile = "state.json";
+    const string WeightsFile = "weights.safetensors";
     static readonly double[] EvalSigmas = [0.2, 0.5, 0.8];
     const int LatentSize = ToyRenderer.Size / 8;
 
     readonly ToyPretrainingOptions _o = options;
     readonly Device _device = device ?? CPU;
     readonly ToyTeacherArchitecture _a = options.Architecture;
-
-    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     sealed record StageState(int Step, double Seconds, double LastLoss, double EvalBefore);
 
@@ -99,12 +96,13 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     {
         var trained = Path.Combine(workFolder, TrainedVaeFolder);
         using var evalImages = RenderBatch(ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize), _device);
-        if (File.Exists(Path.Combine(trained, "config.json")))
+        if (CheckpointFolder.Existing(trained) is { } trainedFolder)
         {
-            var done = AutoencoderKL.FromPretrained(trained);
+            CheckpointFolder.Verify(trainedFolder, CheckpointFolder.StateFile);
+            var done = AutoencoderKL.FromPretrained(trainedFolder);
             done.to(_device);
-            var state = ReadState(Path.Combine(trained, StateFile));
-            log($"stage A: already done ({trained})");
+            var state = CheckpointFolder.ReadState<StageState>(trainedFolder);
+            log($"stage A: already done ({trainedFolder})");
             result = new(state.EvalBefore, ReconstructionError(done, evalImages), state.LastLoss, done.Config.ShiftFactor, done.Config.ScalingFactor, 0, 0, 0, state.Seconds, 0);
             return done;
         }
@@ -160,11 +158,11 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         vae.Dispose();
         finished.eval();
         var evalAfter = ReconstructionError(finished, evalImages);
-        var temp = trained + ".tmp";
-        if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        ToyTeacherFolder.WriteComponent(temp, ToyTeacherConfigs.Vae(_a, scale, shift), "diffusion_pytorch_model.safetensors", finished, ScalarType.Float32);
-        AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(new StageState(_o.VaeSteps, totalSeconds, lastLoss, state0.EvalBefore), StateJson));
-        Directory.Move(temp, trained);
+        CheckpointFolder.Write(trained, folder =>
+        {
+            ToyTeacherFolder.WriteComponent(folder, ToyTeacherConfigs.Vae(_a, scale, shift), "diffusion_pytorch_model.safetensors", finished, ScalarType.Float32);
+            CheckpointFolder.SaveState(folder, new StageState(_o.VaeSteps, totalSeconds, lastLoss, state0.EvalBefore));
+        });
         log($"stage A done in {totalSeconds:0}s: eval L1 {state0.EvalBefore:0.0000} -> {evalAfter:0.0000}, shift_factor {shift:0.0000}, scaling_factor {scale:0.0000}");
         result = new(state0.EvalBefore, evalAfter, lastLoss, shift, scale, 0, 0, 0, totalSeconds, 0);
         return finished;
@@ -413,45 +411,27 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
 
     static long Parameters(nn.Module m) => m.parameters().Sum(p => p.numel());
 
-    /// <summary>Writes the stage's weights, optimizer state and progress into a fresh folder, then swaps it in.</summary>
-    static void SaveStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer, StageState state)
-    {
-        var temp = folder + ".tmp";
-        if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        Directory.CreateDirectory(temp);
-        SafeTensorsWriter.Save(Path.Combine(temp, WeightsFile),
-            parts.SelectMany(p => p.Module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(p.Prefix + kv.Key, kv.Value))));
-        using (var stream = File.Create(Path.Combine(temp, OptimizerFile)))
-        using (var writer = new BinaryWriter(stream))
+    /// <summary>Writes the stage's weights, optimizer state and progress as one <see cref="CheckpointFolder"/>.</summary>
+    static void SaveStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer, StageState state) =>
+        CheckpointFolder.Write(folder, temp =>
         {
-            optimizer.save_state_dict(writer);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, StateJson));
-        var old = folder + ".old";
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(folder)) Directory.Move(folder, old);
-        Directory.Move(temp, folder);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-    }
+            SafeTensorsWriter.Save(Path.Combine(temp, WeightsFile),
+                parts.SelectMany(p => p.Module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(p.Prefix + kv.Key, kv.Value))));
+            CheckpointFolder.SaveOptimizer(temp, optimizer);
+            CheckpointFolder.SaveState(temp, state);
+        });
 
-    /// <summary>Loads a stage checkpoint if there is one (falling back to the previous one if a swap was interrupted).</summary>
+    /// <summary>Loads the stage's checkpoint if there is one (the previous one if a replacement was interrupted); a damaged one is refused.</summary>
     StageState? LoadStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer)
     {
-        if (!File.Exists(Path.Combine(folder, StateFile)) && File.Exists(Path.Combine(folder + ".old", StateFile))) folder += ".old";
-        if (!File.Exists(Path.Combine(folder, StateFile))) return null;
-        using (var weights = Checkpoint.Open(Path.Combine(folder, WeightsFile)))
+        if (CheckpointFolder.Existing(folder) is not { } found) return null;
+        CheckpointFolder.Verify(found, WeightsFile, CheckpointFolder.OptimizerFile, CheckpointFolder.StateFile);
+        using (var weights = Checkpoint.Open(Path.Combine(found, WeightsFile)))
             foreach (var (prefix, module) in parts)
                 ModuleLoader.Load(module, weights, candidates: name => [prefix + name], ignoreUnexpected: name => !name.StartsWith(prefix, StringComparison.Ordinal));
-        using (var stream = File.OpenRead(Path.Combine(folder, OptimizerFile)))
-        using (var reader = new BinaryReader(stream))
-            optimizer.load_state_dict(reader);
-        var state = ReadState(Path.Combine(folder, StateFile));
-        log($"resuming from {folder} at step {state.Step}");
+        CheckpointFolder.LoadOptimizer(found, optimizer);
+        var state = CheckpointFolder.ReadState<StageState>(found);
+        log($"resuming from {found} at step {state.Step}");
         return state;
     }
-
-    static StageState ReadState(string path) =>
-        JsonSerializer.Deserialize<StageState>(File.ReadAllText(path), StateJson) ?? throw new InvalidDataException($"{path}: empty stage state");
 }

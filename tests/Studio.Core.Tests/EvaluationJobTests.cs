@@ -42,7 +42,7 @@ public class EvaluationJobTests
         return new Setup(db, options, new EvaluationService(db, new BackgroundJobClient(storage), feed, options), feed, published);
     }
 
-    static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, string loss = "vision", string teacher = "toy", long step = 40)
+    static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, LossKind loss = LossKind.Vision, string teacher = "toy", long step = 40)
     {
         var config = RunPresets.Find("toy-study-small").Create();
         config.Loss = loss;
@@ -65,7 +65,7 @@ public class EvaluationJobTests
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
     {
         var s = await SetUpAsync();
-        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, loss: "naive");
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, loss: LossKind.Naive);
         var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
         Assert.Equal(EvaluationState.Queued, queued.State);
         Assert.Equal("toy-small", queued.SizeLabel);

@@ -54,7 +54,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return await QueueAsync(db, new CheckpointEvaluation
         {
             RunId = run.Id, CheckpointId = checkpoint.Id, Step = checkpoint.Step, Pipeline = pipeline,
-            Encoder = $"run {run.Id} · step {checkpoint.Step}", SizeLabel = config.Student.Preset, Loss = config.Loss,
+            Encoder = $"run {run.Id} · step {checkpoint.Step}", SizeLabel = config.Student.Preset, Loss = config.Loss.Word(),
         }, settings, ct);
     }
 

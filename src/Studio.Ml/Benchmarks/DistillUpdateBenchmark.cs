@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Flux;
@@ -152,7 +153,7 @@ public static class DistillUpdateBenchmark
         {
             Name = workload.File.Name,
             Seed = workload.File.Seed,
-            Loss = "vision",
+            Loss = LossKind.Vision,
             Text = new TextConfig { MaxLength = workload.TextLength, AttentionMask = false, ZeroPooled = true },
             Trajectory = new TrajectoryConfig { Steps = workload.Steps },
             Optimizer = workload.Optimizer,
@@ -160,7 +161,7 @@ public static class DistillUpdateBenchmark
         };
         var context = new DistillationContext
         {
-            Transformer = transformer,
+            Denoiser = new FrozenFlux(transformer, FlowMatchSchedulerConfig.Flux),
             Student = student,
             Tokenize = (_, _) => throw new NotSupportedException("the benchmark passes token ids directly"),
             Teacher = new NoTeacher(),
@@ -186,7 +187,7 @@ public static class DistillUpdateBenchmark
                     if (trajectory is not null && step < workload.Steps) return;
                     trajectory?.Dispose();
                     trajectory = distiller.StartTrajectory(0, ++batchIndex, config.Stages[0].Resolution, ids.clone(),
-                        ones_like(ids), teacherStates.clone(), zeros(workload.Batch, workload.Transformer.PooledProjectionDim, device: device));
+                        ones_like(ids), new TextConditioning(teacherStates.clone(), null, zeros(workload.Batch, workload.Transformer.PooledProjectionDim, device: device)));
                     step = 0;
                 },
                 call: () =>
@@ -250,6 +251,7 @@ public static class DistillUpdateBenchmark
     sealed class NoTeacher : ITeacherConditioning
     {
         public Tensor States(IReadOnlyList<string> prompts) => throw new NotSupportedException("the benchmark's teacher states are precomputed");
+        public Tensor? Kept(IReadOnlyList<string> prompts) => null;
         public Tensor Pooled(IReadOnlyList<string> prompts) => throw new NotSupportedException("the benchmark zeroes the pooled vector");
     }
 

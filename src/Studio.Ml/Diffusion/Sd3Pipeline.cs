@@ -25,7 +25,7 @@ public sealed record Sd3Request(IReadOnlyList<string> Prompts, long Seed, int St
 public sealed class Sd3Pipeline : IDisposable
 {
     /// <summary>CLIP's context length, also the token count of the zero T5 states when there is no T5 encoder.</summary>
-    const int ClipLength = 77;
+    public const int ClipLength = 77;
 
     public Sd3Transformer Transformer { get; }
     public AutoencoderKL Vae { get; }
@@ -149,10 +149,9 @@ public sealed class Sd3Pipeline : IDisposable
         using var _ = no_grad();
         TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
-        var (lStates, lPooled) = EncodeClip(ClipL, ClipLTokenizer, prompts);
-        var (gStates, gPooled) = EncodeClip(ClipG, ClipGTokenizer, prompts);
+        var (joined, joinedPooled) = EncodeClips(ClipL, ClipLTokenizer, ClipG, ClipGTokenizer, prompts);
         var width = Transformer.Config.JointAttentionDim;
-        var clipStates = nn.functional.pad(cat([lStates, gStates], -1), [0, width - lStates.shape[2] - gStates.shape[2]]);
+        var clipStates = nn.functional.pad(joined, [0, width - joined.shape[2]]);
 
         Tensor t5States;
         if (T5 is null)
@@ -164,8 +163,21 @@ public sealed class Sd3Pipeline : IDisposable
         }
         var dtype = Transformer.parameters().First().dtype;
         var embeds = cat([clipStates.to_type(dtype), t5States.to_type(dtype)], 1);
-        var pooled = cat([lPooled, gPooled], -1).to_type(dtype);
+        var pooled = joinedPooled.to_type(dtype);
         return new Sd3Conditioning(embeds.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Both CLIPs as `encode_prompt` uses them: their penultimate states joined along the width (B, 77, L + G, not yet
+    /// padded to T5's width) and their projected pooled vectors joined (B, L' + G'), in the encoders' dtype.
+    /// </summary>
+    public static (Tensor States, Tensor Pooled) EncodeClips(ClipTextEncoder clipL, TextTokenizer clipLTokenizer, ClipTextEncoder clipG,
+        TextTokenizer clipGTokenizer, IReadOnlyList<string> prompts)
+    {
+        using var scope = NewDisposeScope();
+        var (lStates, lPooled) = EncodeClip(clipL, clipLTokenizer, prompts);
+        var (gStates, gPooled) = EncodeClip(clipG, clipGTokenizer, prompts);
+        return (cat([lStates, gStates], -1).MoveToOuterDisposeScope(), cat([lPooled, gPooled], -1).MoveToOuterDisposeScope());
     }
 
     /// <summary>`_get_clip_prompt_embeds`: 77 tokens, no mask; the penultimate layer's states and the projected pooled vector.</summary>

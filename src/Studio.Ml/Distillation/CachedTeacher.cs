@@ -27,6 +27,9 @@ public sealed class CachedTeacher(TeacherEmbeddingCache cache, string teacherFin
         }
     }
 
+    /// <summary>FLUX keeps no text states beside the T5 slot's.</summary>
+    public Tensor? Kept(IReadOnlyList<string> prompts) => null;
+
     public Tensor Pooled(IReadOnlyList<string> prompts) =>
         throw new NotSupportedException("the pooled CLIP vector is not cached; set text.zero_pooled: true (the paper's setting)");
 
@@ -90,4 +93,16 @@ public sealed class CachedTeacher(TeacherEmbeddingCache cache, string teacherFin
             return h;
         }
     }
+}
+
+/// <summary>
+/// An SD3 teacher's conditioning from the embedding cache: the T5 slot's states (text_encoder_3), and what SD3 keeps
+/// beside them, both CLIPs' penultimate states joined along the width and their projected pooled vectors joined, each
+/// cached under the CLIP encoders' own fingerprint.
+/// </summary>
+public sealed class CachedSd3Teacher(CachedTeacher t5, CachedTeacher clipStates, CachedTeacher clipPooled) : ITeacherConditioning
+{
+    public Tensor States(IReadOnlyList<string> prompts) => t5.States(prompts);
+    public Tensor? Kept(IReadOnlyList<string> prompts) => clipStates.States(prompts);
+    public Tensor Pooled(IReadOnlyList<string> prompts) => clipPooled.States(prompts);
 }

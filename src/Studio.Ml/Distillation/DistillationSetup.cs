@@ -1,5 +1,8 @@
 using System.Security.Cryptography;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Models.Clip;
 using Studio.Ml.Models.Flux;
+using Studio.Ml.Models.Sd3;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
@@ -10,16 +13,16 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Distillation;
 
 /// <summary>
-/// Loads what a run needs from its configuration: the teacher pipeline's frozen transformer and tokenizer, the student,
-/// the prompts, and the teacher-embedding cache, which it fills first (loading the teacher encoder only for that,
-/// and releasing it before training starts).
+/// Loads what a run needs from its configuration: the teacher pipeline's family (<see cref="TeacherFamily"/>), its
+/// frozen denoiser and T5-slot tokenizer, the student, the prompts, and the teacher-embedding cache, which it fills
+/// first (loading the teacher's text encoders only for that, and releasing them before training starts).
 /// </summary>
 public sealed class DistillationSetup : IDisposable
 {
     public required DistillationContext Context { get; init; }
     public required string TeacherFolder { get; init; }
     TeacherEmbeddingCache? _cache;
-    FluxSampleRenderer? _samples;
+    ISampleRenderer? _samples;
 
     public static string ResolveTeacherFolder(RunConfig config) =>
         BuiltInSources.TeacherFolder(config.Teacher.Pipeline) ?? config.ResolvePath(config.Teacher.Pipeline);
@@ -29,7 +32,6 @@ public sealed class DistillationSetup : IDisposable
     {
         var problems = new List<string>(RunConfigChecks.Values(config));
         if (config.Stages.Count == 0) problems.Add("stages: a run needs at least one stage");
-        if (config.Loss is not ("vision" or "naive")) problems.Add($"loss: '{config.Loss}' is not vision or naive");
         if (config.Optimizer.BatchSize < 1) problems.Add("optimizer.batch_size: must be at least 1");
         if (config.Trajectory.Steps < 1) problems.Add("trajectory.steps: must be at least 1");
         if (config.Trajectory.Guidance.Count == 0) problems.Add("trajectory.guidance: give at least one value");
@@ -51,17 +53,24 @@ public sealed class DistillationSetup : IDisposable
             problems.Add($"student.init: {config.ResolvePath(init)} has no config.json (a T5 folder is expected)");
 
         var teacher = ResolveTeacherFolder(config);
-        foreach (var part in new[] { "transformer/config.json", "tokenizer_2", "text_encoder_2/config.json" })
+        var family = TeacherFamily.Of(teacher);
+        foreach (var part in TeacherFamily.Parts(family))
             if (!File.Exists(Path.Combine(teacher, part)) && !Directory.Exists(Path.Combine(teacher, part)))
                 problems.Add($"teacher.pipeline: {teacher} lacks {part}");
-        problems.AddRange(RunConfigChecks.AgainstTeacher(config, teacher));
+        problems.AddRange(RunConfigChecks.AgainstTeacher(config, Path.Combine(teacher, TeacherFamily.SlotTokenizer(family))));
+        if (family == ModelFamily.Sd3 && config.Samples.Every > 0 && config.Samples.Prompts.Count > 0)
+            problems.Add("samples.every: periodic samples are not rendered for SD3 teachers yet; set it to 0 (validation still runs)");
         if (problems.Count > 0) return problems;
 
         // The student's projection must produce the width the transformer reads, which must be the teacher encoder's.
-        var transformer = FluxTransformerConfig.Load(Path.Combine(teacher, "transformer", "config.json"));
-        var teacherT5 = T5Config.Load(Path.Combine(teacher, "text_encoder_2", "config.json"));
-        if (teacherT5.DModel != transformer.JointAttentionDim)
-            problems.Add($"teacher.pipeline: text_encoder_2 d_model {teacherT5.DModel} differs from transformer joint_attention_dim {transformer.JointAttentionDim}");
+        var slot = TeacherFamily.SlotEncoder(family);
+        var transformerConfig = Path.Combine(teacher, "transformer", "config.json");
+        var jointAttentionDim = family == ModelFamily.Sd3
+            ? Sd3TransformerConfig.Load(transformerConfig).JointAttentionDim
+            : FluxTransformerConfig.Load(transformerConfig).JointAttentionDim;
+        var teacherT5 = T5Config.Load(Path.Combine(teacher, slot, "config.json"));
+        if (teacherT5.DModel != jointAttentionDim)
+            problems.Add($"teacher.pipeline: {slot} d_model {teacherT5.DModel} differs from transformer joint_attention_dim {jointAttentionDim}");
         var student = StudentPresets.Resolve(config.Student);
         if (student.VocabSize != teacherT5.VocabSize)
             problems.Add($"student: vocabulary {student.VocabSize} differs from the teacher tokenizer's model ({teacherT5.VocabSize}); teacher and student share token ids");
@@ -80,6 +89,7 @@ public sealed class DistillationSetup : IDisposable
         if (problems.Count > 0) throw new RunConfigException("run configuration", string.Join("; ", problems));
         var device = ComputeDevice.Parse(config.Device, "device");
         var teacherFolder = ResolveTeacherFolder(config);
+        var family = TeacherFamily.Of(teacherFolder);
         void Progress(string message) => reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, message));
 
         // Prompts of every stage and of validation.
@@ -92,25 +102,25 @@ public sealed class DistillationSetup : IDisposable
             return list;
         }
         var allPrompts = config.Stages.SelectMany(s => s.Prompts).Concat(config.Validation.Prompts)
-            .SelectMany(PromptsOf).Select(p => p.Text).Concat(config.Samples.Prompts).Distinct().ToList();
+            .SelectMany(PromptsOf).Select(p => p.Text).Concat(config.Samples.Prompts)
+            .Concat(family == ModelFamily.Sd3 ? [NegativePrompt] : []).Distinct().ToList();
 
-        // Teacher-embedding cache: fill what is missing with the teacher encoder, then release it.
-        var tokenizer = T5Tokenizer.Load(Path.Combine(teacherFolder, "tokenizer_2"));
+        // Teacher-embedding cache: fill what is missing with the teacher's text encoders, then release them.
+        var tokenizer = T5Tokenizer.Load(Path.Combine(teacherFolder, TeacherFamily.SlotTokenizer(family)));
         var teacher = FillCache(teacherFolder, allPrompts, config.Text.MaxLength, config.Text.AttentionMask,
             DType.ParseFriendly(config.Cache.Dtype), cacheDirectory, device, Progress, cancel, out var cache);
         cancel.ThrowIfCancellationRequested();
 
-        Progress("loading the frozen transformer");
-        var transformer = FluxTransformer.FromPretrained(Path.Combine(teacherFolder, "transformer"), DType.ParseFriendly(config.Teacher.Dtype));
-        transformer.to(device);
+        Progress($"loading the frozen {family} transformer");
+        var denoiser = LoadDenoiser(teacherFolder, family, DType.ParseFriendly(config.Teacher.Dtype), device, teacher, config.Text.ZeroPooled);
 
         var studentConfig = StudentPresets.Resolve(config.Student);
         Progress($"building the student ({config.Student.Preset}, d_model {studentConfig.DModel}, {studentConfig.NumLayers} layers" +
                  (config.Student.Init is null ? ", random init)" : $", from {config.Student.Init})"));
-        var student = StudentEncoder.Create(studentConfig, transformer.Config.JointAttentionDim, config.Student.ProjectionDropout, config.Seed,
+        var student = StudentEncoder.Create(studentConfig, denoiser.SlotWidth, config.Student.ProjectionDropout, config.Seed,
             config.Student.Init is { } init ? config.ResolvePath(init) : null);
         student.to(device);
-        var samples = config.Samples.Every > 0 && config.Samples.Prompts.Count > 0 ? new FluxSampleRenderer(teacherFolder, transformer, student) : null;
+        var samples = config.Samples.Every > 0 && config.Samples.Prompts.Count > 0 ? denoiser.SampleRenderer(teacherFolder, student) : null;
 
         return new DistillationSetup
         {
@@ -119,53 +129,125 @@ public sealed class DistillationSetup : IDisposable
             _cache = cache,
             Context = new DistillationContext
             {
-                Transformer = transformer,
+                Denoiser = denoiser,
                 Student = student,
                 Tokenize = (texts, maxLength) => tokenizer.EncodeBatch(texts, maxLength),
                 Teacher = teacher,
                 Prompts = PromptsOf,
                 Samples = samples,
-                VaeScaleFactor = VaeScaleFactor(teacherFolder),
                 Device = device,
             },
         };
     }
 
+    /// <summary>SD3's classifier-free guidance runs against the empty prompt (StableDiffusion3Pipeline's default negative prompt).</summary>
+    const string NegativePrompt = "";
+
     /// <summary>
-    /// Puts the teacher T5 states of <paramref name="prompts"/> (slice <paramref name="shard"/> of <paramref name="shards"/>)
-    /// into the cache at <paramref name="cacheDirectory"/>, loading the teacher encoder only when something is missing.
+    /// The family's frozen denoiser on <paramref name="device"/>: its transformer in <paramref name="dtype"/>, the
+    /// teacher's scheduler config (the family's default when the folder has none) and VAE factor; for SD3 also the
+    /// teacher's conditioning of the empty prompt, which guidance runs against.
     /// </summary>
-    public static CachedTeacher FillCache(string teacherFolder, IReadOnlyList<string> prompts, int maxLength, bool attentionMask,
+    static IFrozenDenoiser LoadDenoiser(string teacherFolder, ModelFamily family, ScalarType dtype, Device device, ITeacherConditioning teacher, bool zeroPooled)
+    {
+        var schedulerPath = Path.Combine(teacherFolder, "scheduler", "scheduler_config.json");
+        var transformerFolder = Path.Combine(teacherFolder, "transformer");
+        if (family == ModelFamily.Flux)
+        {
+            var flux = new FrozenFlux(FluxTransformer.FromPretrained(transformerFolder, dtype),
+                File.Exists(schedulerPath) ? FlowMatchSchedulerConfig.Load(schedulerPath) : FlowMatchSchedulerConfig.Flux, VaeScaleFactor(teacherFolder));
+            flux.Module.to(device);
+            return flux;
+        }
+        var transformer = Sd3Transformer.FromPretrained(transformerFolder, dtype);
+        transformer.to(device);
+        string[] negative = [NegativePrompt];
+        using var cached = new TextConditioning(teacher.States(negative), teacher.Kept(negative),
+            zeroPooled ? zeros(1, transformer.Config.PooledProjectionDim, device: CPU) : teacher.Pooled(negative));
+        return new FrozenSd3(transformer, File.Exists(schedulerPath) ? FlowMatchSchedulerConfig.Load(schedulerPath) : FlowMatchSchedulerConfig.Sd3,
+            cached.To(dtype, device), VaeScaleFactor(teacherFolder));
+    }
+
+    /// <summary>
+    /// Puts the teacher's conditioning of <paramref name="prompts"/> (slice <paramref name="shard"/> of
+    /// <paramref name="shards"/>) into the cache at <paramref name="cacheDirectory"/>: the T5 slot's states, and for
+    /// SD3 also both CLIPs' states and pooled vectors; each encoder is loaded only when something is missing.
+    /// </summary>
+    public static ITeacherConditioning FillCache(string teacherFolder, IReadOnlyList<string> prompts, int maxLength, bool attentionMask,
         ScalarType storeAs, string cacheDirectory, Device device, Action<string> progress, CancellationToken cancel,
         out TeacherEmbeddingCache cache, int shard = 0, int shards = 1)
     {
-        var tokenizer = T5Tokenizer.Load(Path.Combine(teacherFolder, "tokenizer_2"));
-        var tokenizerId = TokenizerFingerprint(Path.Combine(teacherFolder, "tokenizer_2"));
+        var family = TeacherFamily.Of(teacherFolder);
+        var tokenizerFolder = Path.Combine(teacherFolder, TeacherFamily.SlotTokenizer(family));
+        var encoderFolder = Path.Combine(teacherFolder, TeacherFamily.SlotEncoder(family));
+        var fingerprints = Path.Combine(cacheDirectory, "fingerprints");
+        var tokenizer = T5Tokenizer.Load(tokenizerFolder);
         progress("fingerprinting the teacher encoder");
-        var fingerprint = ModelFingerprint.Of(Path.Combine(teacherFolder, "text_encoder_2"), Path.Combine(cacheDirectory, "fingerprints"));
         var store = cache = new TeacherEmbeddingCache(cacheDirectory);
-        var teacher = new CachedTeacher(store, fingerprint, tokenizerId, maxLength);
-        var missing = prompts.Count(p => !store.Contains(teacher.Key(p)));
-        progress($"teacher-embedding cache: {prompts.Count - missing} of {prompts.Count} prompts cached, {missing} to encode");
-        if (missing == 0) return teacher;
-        using var encoder = T5Encoder.Load(Path.Combine(teacherFolder, "text_encoder_2")).Model;
-        encoder.to(device);
-        var lastReport = DateTime.MinValue;
-        var result = teacher.Fill(prompts, batch =>
+        var teacher = new CachedTeacher(store, ModelFingerprint.Of(encoderFolder, fingerprints), TokenizerFingerprint(tokenizerFolder), maxLength);
+        Fill(teacher, "teacher-embedding cache", prompts, () =>
         {
-            var (ids, mask) = tokenizer.EncodeBatch(batch, maxLength);
-            using (ids) using (mask) using (no_grad())
-            using (var onDevice = ids.to(device))
-            using (var maskOnDevice = mask.to(device))
-                return encoder.forward(onDevice, attentionMask ? maskOnDevice : null).cpu();
-        }, storeAs, shard: shard, shards: shards, progress: p =>
+            var encoder = T5Encoder.Load(encoderFolder).Model;
+            encoder.to(device);
+            return (encoder, batch =>
+            {
+                var (ids, mask) = tokenizer.EncodeBatch(batch, maxLength);
+                using (ids) using (mask) using (no_grad())
+                using (var onDevice = ids.to(device))
+                using (var maskOnDevice = mask.to(device))
+                    return encoder.forward(onDevice, attentionMask ? maskOnDevice : null).cpu();
+            });
+        }, storeAs, store, progress, cancel, shard, shards);
+        if (family == ModelFamily.Flux) return teacher;
+
+        // SD3 keeps both CLIPs beside the T5 slot: their states and pooled vectors are cached as well.
+        string[] clipParts = ["text_encoder", "text_encoder_2"], tokenizerParts = ["tokenizer", "tokenizer_2"];
+        progress("fingerprinting the CLIP encoders");
+        var clipFingerprint = string.Join("+", clipParts.Select(p => ModelFingerprint.Of(Path.Combine(teacherFolder, p), fingerprints)));
+        var clipTokenizers = string.Join("+", tokenizerParts.Select(p => TokenizerFingerprint(Path.Combine(teacherFolder, p), "clip")));
+        var clipStates = new CachedTeacher(store, "clip-states:" + clipFingerprint, clipTokenizers, Sd3Pipeline.ClipLength);
+        var clipPooled = new CachedTeacher(store, "clip-pooled:" + clipFingerprint, clipTokenizers, Sd3Pipeline.ClipLength);
+        var clipTokenizer = tokenizerParts.Select(p => TextTokenizer.Load(Path.Combine(teacherFolder, p))).ToArray();
+        foreach (var (part, pooled) in new[] { (clipStates, false), (clipPooled, true) })
+            Fill(part, pooled ? "CLIP pooled cache" : "CLIP states cache", prompts, () =>
+            {
+                var encoders = clipParts.Select(p => ClipTextEncoder.Load(Path.Combine(teacherFolder, p)).Model).ToArray();
+                foreach (var e in encoders) e.to(device);
+                return (new DisposeAll(encoders), batch =>
+                {
+                    using var _ = no_grad();
+                    var (states, pooledVectors) = Sd3Pipeline.EncodeClips(encoders[0], clipTokenizer[0], encoders[1], clipTokenizer[1], batch);
+                    using (states) using (pooledVectors) return (pooled ? pooledVectors : states).cpu();
+                });
+            }, storeAs, store, progress, cancel, shard, shards);
+        return new CachedSd3Teacher(teacher, clipStates, clipPooled);
+    }
+
+    /// <summary>Fills one part of the cache, loading its encoder (<paramref name="load"/>) only when a prompt is missing.</summary>
+    static void Fill(CachedTeacher teacher, string what, IReadOnlyList<string> prompts, Func<(IDisposable Encoder, Func<IReadOnlyList<string>, Tensor> Encode)> load,
+        ScalarType storeAs, TeacherEmbeddingCache store, Action<string> progress, CancellationToken cancel, int shard, int shards)
+    {
+        var missing = prompts.Count(p => !store.Contains(teacher.Key(p)));
+        progress($"{what}: {prompts.Count - missing} of {prompts.Count} prompts cached, {missing} to encode");
+        if (missing == 0) return;
+        var (encoder, encode) = load();
+        using var _ = encoder;
+        var lastReport = DateTime.MinValue;
+        var result = teacher.Fill(prompts, encode, storeAs, shard: shard, shards: shards, progress: p =>
         {
             if (DateTime.UtcNow - lastReport < TimeSpan.FromSeconds(1) && p.Done < p.Total) return;
             lastReport = DateTime.UtcNow;
-            progress($"filling the teacher-embedding cache: {p.Done}/{p.Total}");
+            progress($"filling the {what}: {p.Done}/{p.Total}");
         }, cancel: cancel);
-        progress($"teacher-embedding cache: {result.Encoded} encoded, {result.Hits} already cached, {store.BytesOnDisk / (1 << 20)} MB on disk");
-        return teacher;
+        progress($"{what}: {result.Encoded} encoded, {result.Hits} already cached, {store.BytesOnDisk / (1 << 20)} MB on disk");
+    }
+
+    sealed class DisposeAll(IEnumerable<IDisposable> parts) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var part in parts) part.Dispose();
+        }
     }
 
     /// <summary>Pixels per latent cell of the teacher's VAE (8 for FLUX.1); 8 when the folder has no `vae/`.</summary>
@@ -175,7 +257,7 @@ public sealed class DistillationSetup : IDisposable
         return File.Exists(config) ? AutoencoderKLConfig.Load(config).DownscaleFactor : 8;
     }
 
-    static string TokenizerFingerprint(string folder)
+    static string TokenizerFingerprint(string folder, string kind = "t5")
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var file in Directory.GetFiles(folder).Order(StringComparer.Ordinal))
@@ -183,13 +265,13 @@ public sealed class DistillationSetup : IDisposable
             sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file)));
             sha.AppendData(File.ReadAllBytes(file));
         }
-        return "t5:" + Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+        return kind + ":" + Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 
     public void Dispose()
     {
         _samples?.Dispose();
-        Context.Transformer.Dispose();
+        Context.Denoiser.Dispose();
         Context.Student.Dispose();
         _cache?.Dispose();
     }

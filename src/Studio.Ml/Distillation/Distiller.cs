@@ -9,10 +9,11 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Distillation;
 
 /// <summary>
-/// The paper's step-following vision distillation (docs/METHOD.md). Per batch: fresh noise, one embedded guidance
-/// value, the training sigma schedule shifted for the resolution; at each trajectory step the frozen transformer
-/// predicts the velocity once with the teacher's states (no gradients) and once with the student's; the student is
-/// updated on the float32 MSE between the two, then x moves along the teacher's velocity.
+/// The paper's step-following vision distillation (docs/METHOD.md). Per batch: fresh noise, one guidance value, the
+/// training sigma schedule shifted for the resolution; at each trajectory step the frozen denoiser predicts the
+/// velocity once with the teacher's states (no gradients) and once with the student's; the student is updated on the
+/// float32 MSE between the two, then x moves along the teacher's guided velocity. The model family is the context's
+/// <see cref="IFrozenDenoiser"/>; nothing here knows FLUX from SD3.
 /// </summary>
 public sealed class Distiller
 {
@@ -22,7 +23,6 @@ public sealed class Distiller
     readonly string _runDirectory;
     readonly AdamW _optimizer;
     readonly StepFollowingUpdate _update;
-    readonly FlowMatchEulerScheduler _scheduler = new(FlowMatchSchedulerConfig.Flux);
     readonly Stopwatch _clock = new();
     readonly ScalarType _transformerDType;
     long _updatesThisSession;
@@ -33,15 +33,14 @@ public sealed class Distiller
     public Distiller(RunConfig config, DistillationContext context, string runDirectory, ITrainingReporter reporter)
     {
         if (config.Stages.Count == 0) throw new RunConfigException("stages", "a run needs at least one stage");
-        if (config.Loss is not ("vision" or "naive")) throw new RunConfigException("loss", $"unknown loss '{config.Loss}' (use vision or naive)");
         _config = config;
         _ctx = context;
         _reporter = reporter;
         _runDirectory = runDirectory;
         var o = config.Optimizer;
         _optimizer = optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay);
-        _update = new StepFollowingUpdate(context.Student, context.Transformer, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
-        _transformerDType = context.Transformer.parameters().First().dtype;
+        _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
+        _transformerDType = context.Denoiser.Module.parameters().First().dtype;
     }
 
     /// <summary>Runs every stage to the end, or until cancelled (then a checkpoint is written). Resumes from <paramref name="resumeFrom"/> when given.</summary>
@@ -105,11 +104,10 @@ public sealed class Distiller
 
             var texts = prompts.Select(p => p.Text).ToList();
             var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
-            var pooled = _config.Text.ZeroPooled ? zeros(batchSize, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device) : _ctx.Teacher.Pooled(texts);
             var resumed = state.TrajectoryStep == 0 ? null : latents;
             if (resumed is null) latents?.Dispose();
             latents = null;
-            using var trajectory = StartTrajectory(stageIndex, batchIndex, stage.Resolution, ids, mask, _ctx.Teacher.States(texts), pooled, resumed);
+            using var trajectory = StartTrajectory(stageIndex, batchIndex, stage.Resolution, ids, mask, TeacherConditioning(texts), resumed);
 
             for (int j = state.TrajectoryStep; j < steps; j++)
             {
@@ -147,33 +145,32 @@ public sealed class Distiller
     /// Takes ownership of the tensors passed in and moves them to the training device and the transformer's dtype.
     /// </summary>
     public TeacherTrajectory StartTrajectory(int stageIndex, long batchIndex, int resolution, Tensor inputIds, Tensor attentionMask,
-        Tensor teacherStates, Tensor pooled, Tensor? latents = null)
+        TextConditioning teacher, Tensor? latents = null)
     {
         var batchSize = inputIds.shape[0];
-        var latentSize = resolution / _ctx.VaeScaleFactor;
-        var gridSize = latentSize / 2;
         if (latents is null)
         {
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "noise", stageIndex, batchIndex));
             // Drawn on the CPU generator, then moved: a seed gives the same trajectory on every device.
-            using var noise = randn([batchSize, _ctx.Transformer.Config.InChannels / 4, latentSize, latentSize], device: CPU, generator: generator);
-            using var packed = LatentPacking.Pack(noise);
-            latents = packed.to(_ctx.Device);
+            using var noise = _ctx.Denoiser.Noise((int)batchSize, resolution, generator);
+            latents = noise.to(_ctx.Device);
         }
         var guidanceValue = _config.Trajectory.Guidance[(int)(DeterministicRandom.Uniform(_config.Seed, "guidance", stageIndex, batchIndex) * _config.Trajectory.Guidance.Count)];
         using var ids = inputIds;
         using var mask = attentionMask;
-        return new TeacherTrajectory(
-            schedule: _scheduler.DistillationTraining(_config.Trajectory.Steps, gridSize * gridSize),
-            inputIds: ids.to(_ctx.Device),
-            attentionMask: _config.Text.AttentionMask ? mask.to(_ctx.Device) : null,
-            teacherStates: ToTransformer(teacherStates),
-            pooled: ToTransformer(pooled),
-            guidance: full(batchSize, guidanceValue, device: _ctx.Device),
-            imageIds: LatentPacking.ImageIds(gridSize, gridSize).to(_ctx.Device),
-            textIds: LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device),
-            latents: latents);
+        using (teacher)
+            return new TeacherTrajectory(
+                schedule: _ctx.Denoiser.TrainingSchedule(_config.Trajectory.Steps, resolution),
+                inputIds: ids.to(_ctx.Device),
+                attentionMask: _config.Text.AttentionMask ? mask.to(_ctx.Device) : null,
+                teacher: teacher.To(_transformerDType, _ctx.Device),
+                guidance: full(batchSize, guidanceValue, device: _ctx.Device),
+                latents: latents);
     }
+
+    /// <summary>The teacher's conditioning of <paramref name="texts"/> from the cache; the pooled vector zeroed when text.zero_pooled.</summary>
+    TextConditioning TeacherConditioning(IReadOnlyList<string> texts) => new(_ctx.Teacher.States(texts), _ctx.Teacher.Kept(texts),
+        _config.Text.ZeroPooled ? zeros(texts.Count, _ctx.Denoiser.PooledWidth, device: _ctx.Device) : _ctx.Teacher.Pooled(texts));
 
     /// <summary>
     /// Step <paramref name="j"/> of a trajectory (<see cref="StepFollowingUpdate.Step"/>) at learning rate
@@ -192,21 +189,12 @@ public sealed class Distiller
         return _update.Step(trajectory, j, update);
     }
 
-    /// <summary>A tensor on the training device in the frozen transformer's dtype; the original is released.</summary>
-    Tensor ToTransformer(Tensor t)
-    {
-        using (t) return t.to(_transformerDType, _ctx.Device);
-    }
-
     /// <summary>The tensor on the training device; a moved tensor's CPU original is released.</summary>
     Tensor OnDevice(Tensor t)
     {
         if (t.device == _ctx.Device) return t;
         using (t) return t.to(_ctx.Device);
     }
-
-    /// <summary>Embedded guidance for guidance-distilled transformers (FLUX.1-dev); schnell takes none.</summary>
-    Tensor? Guidance(Tensor guidance) => _ctx.Transformer.Config.GuidanceEmbeds ? guidance : null;
 
     bool IsUpdateStep(int j)
     {
@@ -261,7 +249,10 @@ public sealed class Distiller
             }));
     }
 
-    /// <summary>Deterministic held-out check: vision loss over fixed noises and trajectory points, and cosine of projected states.</summary>
+    /// <summary>
+    /// Deterministic held-out check at the family's validation guidance: vision loss over fixed noises and trajectory
+    /// points, and cosine of projected states.
+    /// </summary>
     void Validate(TrainingState state, StageConfig stage)
     {
         if (_config.Validation.Prompts.Count == 0) return;
@@ -270,42 +261,38 @@ public sealed class Distiller
             .GroupBy(p => p.Category)
             .ToDictionary(g => g.Key, g => g.Take(_config.Validation.PromptsPerCategory).ToList());
         var results = new Dictionary<string, ValidationScore>();
-        var latentSize = stage.Resolution / _ctx.VaeScaleFactor;
-        var grid = latentSize / 2;
-        var schedule = _scheduler.DistillationTraining(_config.Trajectory.Steps, grid * grid);
-        var channels = _ctx.Transformer.Config.InChannels / 4;
-        using var imageIds = LatentPacking.ImageIds(grid, grid).to(_ctx.Device);
-        using var textIds = LatentPacking.TextIds(_config.Text.MaxLength).to(_ctx.Device);
+        var schedule = _ctx.Denoiser.TrainingSchedule(_config.Trajectory.Steps, stage.Resolution);
         using var _ = no_grad();
         foreach (var (category, list) in prompts)
         {
             using var scope = NewDisposeScope();
             var texts = list.Select(p => p.Text).ToList();
             var n = texts.Count;
-            var teacherStates = OnDevice(_ctx.Teacher.States(texts));
+            var cached = TeacherConditioning(texts);
+            var teacher = new TextConditioning(OnDevice(cached.Slot), cached.Kept is null ? null : OnDevice(cached.Kept), OnDevice(cached.Pooled));
             var (ids, mask) = _ctx.Tokenize(texts, _config.Text.MaxLength);
             var studentStates = _ctx.Student.forward(OnDevice(ids), _config.Text.AttentionMask ? OnDevice(mask) : null);
-            var cosine = nn.functional.cosine_similarity(studentStates.to_type(ScalarType.Float32), teacherStates.to_type(ScalarType.Float32), dim: -1).mean().item<float>();
-            var pooled = zeros(n, _ctx.Transformer.Config.PooledProjectionDim, device: _ctx.Device);
-            var guidance = full(n, 3.5, device: _ctx.Device);
+            var cosine = nn.functional.cosine_similarity(studentStates.to_type(ScalarType.Float32), teacher.Slot.to_type(ScalarType.Float32), dim: -1).mean().item<float>();
+            var student = teacher with { Slot = studentStates };
+            var guidance = full(n, _ctx.Denoiser.ValidationGuidance, device: _ctx.Device);
             double lossSum = 0;
             int count = 0;
             for (int k = 0; k < _config.Validation.Noises; k++)
             {
                 using var generator = new Generator((ulong)DeterministicRandom.Seed(_config.Seed, "validation-noise", k));
-                var x = LatentPacking.Pack(randn([n, channels, latentSize, latentSize], device: CPU, generator: generator)).to(_ctx.Device);
+                var x = _ctx.Denoiser.Noise(n, stage.Resolution, generator).to(_ctx.Device);
                 // Walk the teacher's trajectory and score the student at a few fixed points along it.
                 for (int j = 0; j < _config.Trajectory.Steps; j++)
                 {
                     var t = full(n, schedule.Sigmas[j], device: _ctx.Device);
-                    var vT = _ctx.Transformer.forward(x, teacherStates, pooled, t, imageIds, textIds, Guidance(guidance));
+                    var vT = _ctx.Denoiser.Velocity(x, t, teacher, guidance);
                     if (j % Math.Max(1, _config.Trajectory.Steps / 4) == 0)
                     {
-                        var vS = _ctx.Transformer.forward(x, studentStates, pooled, t, imageIds, textIds, Guidance(guidance));
+                        var vS = _ctx.Denoiser.Velocity(x, t, student, guidance);
                         lossSum += (vS - vT).square().mean().item<float>();
                         count++;
                     }
-                    x = x + (schedule.Sigmas[j + 1] - schedule.Sigmas[j]) * vT;
+                    x = x + (schedule.Sigmas[j + 1] - schedule.Sigmas[j]) * _ctx.Denoiser.Guided(vT, x, t, guidance);
                 }
             }
             results[category] = new ValidationScore(lossSum / Math.Max(1, count), cosine);
@@ -356,21 +343,18 @@ public sealed class Distiller
 }
 
 /// <summary>
-/// One teacher trajectory of a batch of prompts on the training device: token ids, the teacher's states, pooled
-/// vectors and guidance in the frozen transformer's dtype, position ids, the sigma schedule, and the float32 latents
-/// at the current step.
+/// One teacher trajectory of a batch of prompts on the training device: token ids, the teacher's conditioning in the
+/// frozen transformer's dtype, the guidance (B,), the sigma schedule, and the float32 latents at the current step (in
+/// the family's layout).
 /// </summary>
-public sealed class TeacherTrajectory(FlowMatchSchedule schedule, Tensor inputIds, Tensor? attentionMask, Tensor teacherStates, Tensor pooled,
-    Tensor guidance, Tensor imageIds, Tensor textIds, Tensor latents) : IDisposable
+public sealed class TeacherTrajectory(FlowMatchSchedule schedule, Tensor inputIds, Tensor? attentionMask, TextConditioning teacher,
+    Tensor guidance, Tensor latents) : IDisposable
 {
     public FlowMatchSchedule Schedule { get; } = schedule;
     public Tensor InputIds { get; } = inputIds;
     public Tensor? AttentionMask { get; } = attentionMask;
-    public Tensor TeacherStates { get; } = teacherStates;
-    public Tensor Pooled { get; } = pooled;
+    public TextConditioning Teacher { get; } = teacher;
     public Tensor Guidance { get; } = guidance;
-    public Tensor ImageIds { get; } = imageIds;
-    public Tensor TextIds { get; } = textIds;
     Tensor? _latents = latents;
     public Tensor Latents => _latents ?? throw new ObjectDisposedException(nameof(TeacherTrajectory), "the latents were taken");
 
@@ -390,6 +374,7 @@ public sealed class TeacherTrajectory(FlowMatchSchedule schedule, Tensor inputId
 
     public void Dispose()
     {
-        foreach (var t in new[] { InputIds, AttentionMask, TeacherStates, Pooled, Guidance, ImageIds, TextIds, _latents }) t?.Dispose();
+        Teacher.Dispose();
+        foreach (var t in new[] { InputIds, AttentionMask, Guidance, _latents }) t?.Dispose();
     }
 }

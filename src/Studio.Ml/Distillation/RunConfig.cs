@@ -15,8 +15,8 @@ public sealed class RunConfig
     public TeacherConfig Teacher { get; set; } = new();
     public StudentConfig Student { get; set; } = new();
     public TextConfig Text { get; set; } = new();
-    /// <summary>"vision" (the paper's loss) or "naive" (MSE between projected student and teacher states, the ablation).</summary>
-    public string Loss { get; set; } = "vision";
+    /// <summary>vision (the paper's loss) or naive (MSE between projected student and teacher states, the ablation).</summary>
+    public LossKind Loss { get; set; } = LossKind.Vision;
     public TrajectoryConfig Trajectory { get; set; } = new();
     public OptimizerConfig Optimizer { get; set; } = new();
     public List<StageConfig> Stages { get; set; } = [];
@@ -34,10 +34,12 @@ public sealed class RunConfig
 
     static readonly IDeserializer Reader = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .WithEnumNamingConvention(LowerCaseNamingConvention.Instance)
         .Build();
 
     static readonly ISerializer Writer = new SerializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .WithEnumNamingConvention(LowerCaseNamingConvention.Instance)
         .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)
         .Build();
 

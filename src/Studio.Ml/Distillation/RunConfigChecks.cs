@@ -59,10 +59,9 @@ public static class RunConfigChecks
         if (c.Threads < 0) yield return "threads: must not be negative (0 = LibTorch's default)";
     }
 
-    /// <summary>The teacher's tokenizer_2 names the longest prompt its T5 was trained on (the toy teacher: 32 tokens).</summary>
-    public static IEnumerable<string> AgainstTeacher(RunConfig c, string teacherFolder)
+    /// <summary>The teacher's T5-slot tokenizer (tokenizer_2, SD3's tokenizer_3) names the longest prompt its T5 was trained on (the toy teacher: 32 tokens).</summary>
+    public static IEnumerable<string> AgainstTeacher(RunConfig c, string tokenizer)
     {
-        var tokenizer = Path.Combine(teacherFolder, "tokenizer_2");
         if (TextTokenizer.ModelMaxLength(tokenizer) is { } limit && c.Text.MaxLength > limit)
             yield return $"text.max_length: {c.Text.MaxLength} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})";
     }

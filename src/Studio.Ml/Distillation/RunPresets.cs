@@ -4,7 +4,7 @@ namespace Studio.Ml.Distillation;
 public sealed record RunPreset(string Key, string Title, string Description, Func<RunConfig> Create);
 
 /// <summary>
-/// The run presets: the paper's three-stage recipe for FLUX.1-dev on a GPU node, and the toy world's runs on a CPU
+/// The run presets: the paper's three-stage recipe for FLUX.1-dev and for SD3 on a GPU node, and the toy world's runs on a CPU
 /// (the default toy run and the scaling-study sizes with the naive baseline), which need no download.
 /// </summary>
 public static class RunPresets
@@ -17,15 +17,18 @@ public static class RunPresets
         new("paper-t5-base", "Paper: T5-Base from FLUX.1-dev, three stages",
             "The paper's recipe (docs/METHOD.md): Flan-T5-Base initialisation, CompBench at 512 px, CommonText at 1024 px, then the mix; a GPU node with local FLUX.1-dev and dataset files.",
             Paper),
+        new("sd3-t5-base", "SD3: T5-Base for SD3's T5 slot, three stages",
+            "The paper's recipe for Stable Diffusion 3 medium: the T5 slot (text_encoder_3) distilled with classifier-free guidance, CLIP-L/G and their pooled vector kept; a GPU node with local SD3 and dataset files.",
+            Sd3),
         new("toy", "Toy: CPU in 15 minutes",
             "A toy-base student from the built-in toy teacher on toy prompts of every criterion; no download, a 2-core CPU.",
-            () => Toy("toy-base", "toy-base", "vision", updates: 8000)),
-        new("toy-study-small", "Toy study: small student", "The scaling study's smallest student (toy-small).", () => Toy("toy-study-small", "toy-small", "vision", StudyUpdates)),
-        new("toy-study-base", "Toy study: base student", "The scaling study's middle student (toy-base).", () => Toy("toy-study-base", "toy-base", "vision", StudyUpdates)),
-        new("toy-study-large", "Toy study: large student", "The scaling study's largest student (toy-large).", () => Toy("toy-study-large", "toy-large", "vision", StudyUpdates)),
+            () => Toy("toy-base", "toy-base", LossKind.Vision, updates: 8000)),
+        new("toy-study-small", "Toy study: small student", "The scaling study's smallest student (toy-small).", () => Toy("toy-study-small", "toy-small", LossKind.Vision, StudyUpdates)),
+        new("toy-study-base", "Toy study: base student", "The scaling study's middle student (toy-base).", () => Toy("toy-study-base", "toy-base", LossKind.Vision, StudyUpdates)),
+        new("toy-study-large", "Toy study: large student", "The scaling study's largest student (toy-large).", () => Toy("toy-study-large", "toy-large", LossKind.Vision, StudyUpdates)),
         new("toy-study-naive", "Toy study: naive baseline (base)",
             "The ablation: the middle student trained on embedding MSE against the teacher's T5 instead of the vision loss.",
-            () => Toy("toy-study-naive", "toy-base", "naive", StudyUpdates)),
+            () => Toy("toy-study-naive", "toy-base", LossKind.Naive, StudyUpdates)),
     ];
 
     public static RunPreset Find(string key) =>
@@ -61,6 +64,22 @@ public static class RunPresets
         };
     }
 
+    /// <summary>
+    /// The paper's stages for SD3 medium: its T5 slot (`text_encoder_3`), guidance drawn from 4 to 7 (real
+    /// classifier-free guidance; the pipeline's default is 7), the CLIPs' pooled vector kept as SD3 uses it, no
+    /// periodic samples (not rendered for SD3 yet).
+    /// </summary>
+    static RunConfig Sd3()
+    {
+        var config = Paper();
+        config.Name = "sd3-t5-base";
+        config.Teacher = new TeacherConfig { Pipeline = "/models/stable-diffusion-3-medium-diffusers", Dtype = "bf16" };
+        config.Text.ZeroPooled = false;
+        config.Trajectory.Guidance = [4.0, 5.0, 6.0, 7.0];
+        config.Samples.Every = 0;
+        return config;
+    }
+
     /// <summary>Updates of each scaling-study run: about 3 minutes each on an idle 2-core CPU.</summary>
     const int StudyUpdates = 2000;
 
@@ -69,7 +88,7 @@ public static class RunPresets
     /// checkpoints and samples every 1,000 (a quarter of a shorter run). The default run's 8,000 updates took 8.5 min
     /// end to end with `studio distill` on an idle 2-core CPU (15 updates/s), so about 15 on a busy or slower one.
     /// </summary>
-    static RunConfig Toy(string name, string student, string loss, int updates) => new()
+    static RunConfig Toy(string name, string student, LossKind loss, int updates) => new()
     {
         Name = name,
         Teacher = new TeacherConfig { Pipeline = "toy", Dtype = "float32" },

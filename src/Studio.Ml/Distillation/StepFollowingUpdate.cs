@@ -1,4 +1,3 @@
-using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Training;
 using TorchSharp;
@@ -9,37 +8,36 @@ namespace Studio.Ml.Distillation;
 
 /// <summary>
 /// One step of a teacher trajectory, as the paper's step-following distillation takes it (METHOD.md): the frozen
-/// transformer's velocity on the teacher's states without gradients; on an update step the student's states, the
+/// denoiser's conditional velocity on the teacher's states without gradients; on an update step the student's states, the
 /// velocity on them, the float32 mean squared error between the two velocities, backward, the student's gradient norm
-/// clipped, one AdamW step; then the Euler step of the latents along the teacher's velocity. The
+/// clipped, one AdamW step; then the Euler step of the latents along the teacher's guided velocity (the conditional one
+/// where guidance is embedded, FLUX; classifier-free guidance for SD3). The
 /// <see cref="Distiller"/> runs every training step through this, and `studio fixture` runs the distill_update
 /// reference case through it.
 /// </summary>
 public sealed class StepFollowingUpdate
 {
     readonly StudentEncoder _student;
-    readonly FluxTransformer _transformer;
+    readonly IFrozenDenoiser _denoiser;
     readonly AdamW _optimizer;
     readonly double _gradClip;
-    readonly string _loss;
+    readonly LossKind _loss;
     readonly int _gradAccumulation;
     readonly ScalarType _transformerDType;
 
-    /// <param name="loss">"vision" (the paper's loss on the velocities) or "naive" (MSE on the states, the ablation).</param>
     /// <param name="gradAccumulation">Micro-batches per update; the loss and gradients are those of the whole batch.</param>
-    public StepFollowingUpdate(StudentEncoder student, FluxTransformer transformer, AdamW optimizer, double gradClip,
-        string loss = "vision", int gradAccumulation = 1)
+    public StepFollowingUpdate(StudentEncoder student, IFrozenDenoiser denoiser, AdamW optimizer, double gradClip,
+        LossKind loss = LossKind.Vision, int gradAccumulation = 1)
     {
-        if (loss is not ("vision" or "naive")) throw new ArgumentException($"unknown loss '{loss}' (use vision or naive)", nameof(loss));
         _student = student;
-        _transformer = transformer;
+        _denoiser = denoiser;
         _optimizer = optimizer;
         _gradClip = gradClip;
         _loss = loss;
         _gradAccumulation = Math.Max(1, gradAccumulation);
-        foreach (var p in transformer.parameters()) p.requires_grad = false;
-        transformer.eval();
-        _transformerDType = transformer.parameters().First().dtype;
+        foreach (var p in denoiser.Module.parameters()) p.requires_grad = false;
+        denoiser.Module.eval();
+        _transformerDType = denoiser.Module.parameters().First().dtype;
     }
 
     /// <summary>
@@ -54,24 +52,24 @@ public sealed class StepFollowingUpdate
         var t = trajectory;
         var batchSize = t.Latents.shape[0];
         var sigma = t.Schedule.Sigmas[j];
-        // FluxPipeline's convention: timestep = sigma (t / 1000); the transformer multiplies by 1000.
+        // The noise level of every sample; each family turns it into its transformer's timestep.
         var timestep = full(batchSize, sigma, device: t.Latents.device);
         var latents = t.Latents.to_type(_transformerDType);
-        Tensor teacherVelocity;
+        Tensor teacherVelocity, followed;
         using (no_grad())
-            teacherVelocity = _transformer.forward(latents, t.TeacherStates, t.Pooled, timestep, t.ImageIds, t.TextIds, Guidance(t.Guidance));
+        {
+            teacherVelocity = _denoiser.Velocity(latents, timestep, t.Teacher, t.Guidance);
+            followed = _denoiser.Guided(teacherVelocity, latents, timestep, t.Guidance);
+        }
         trace?.KeepTeacherVelocity(teacherVelocity);
 
         var result = update ? Update(t, latents, teacherVelocity, timestep, trace) : null;
 
         // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
-        var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * teacherVelocity.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
+        var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * followed.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
         t.ReplaceLatents(next);
         return result;
     }
-
-    /// <summary>Embedded guidance for guidance-distilled transformers (FLUX.1-dev); schnell takes none.</summary>
-    Tensor? Guidance(Tensor guidance) => _transformer.Config.GuidanceEmbeds ? guidance : null;
 
     UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace)
     {
@@ -89,16 +87,17 @@ public sealed class StepFollowingUpdate
             var studentStates = _student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
             trace?.KeepStudentStates(studentStates);
             Tensor errors;
-            if (_loss == "vision")
+            if (_loss == LossKind.Vision)
             {
-                var studentVelocity = _transformer.forward(latents.narrow(0, start, n), studentStates.to_type(_transformerDType),
-                    t.Pooled.narrow(0, start, n), timestep.narrow(0, start, n), t.ImageIds, t.TextIds, Guidance(t.Guidance.narrow(0, start, n)));
+                var conditioning = t.Teacher.Narrow(start, n) with { Slot = studentStates.to_type(_transformerDType) };
+                var studentVelocity = _denoiser.Velocity(latents.narrow(0, start, n), timestep.narrow(0, start, n), conditioning,
+                    t.Guidance.narrow(0, start, n));
                 trace?.KeepStudentVelocity(studentVelocity);
                 errors = (studentVelocity.to_type(ScalarType.Float32) - teacherVelocity.narrow(0, start, n).to_type(ScalarType.Float32)).square();
             }
             else
             {
-                errors = (studentStates.to_type(ScalarType.Float32) - t.TeacherStates.narrow(0, start, n).to_type(ScalarType.Float32)).square();
+                errors = (studentStates.to_type(ScalarType.Float32) - t.Teacher.Slot.narrow(0, start, n).to_type(ScalarType.Float32)).square();
             }
             var sampleLoss = errors.flatten(1).mean([1]);
             // The batch loss is the plain mean over all elements; each micro-batch contributes its share.

@@ -115,6 +115,11 @@ public static class YamlShape
                            && Math.Abs(d) > (type == typeof(int) ? int.MaxValue : long.MaxValue);
             return tooLarge ? $"{value} is too large" : $"'{value}' is not a whole number";
         }
+        if (type.IsEnum)
+        {
+            var words = Enum.GetNames(type).Select(name => name.ToLowerInvariant()).ToList();
+            return words.Contains(value) ? null : $"'{value}' is not {string.Join(" or ", words)}";
+        }
         if (type == typeof(double))
             return !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? $"'{value}' is not a number"
                 : !double.IsFinite(d) ? $"{value} is not a finite number" : null;
@@ -133,6 +138,7 @@ public static class YamlShape
             : type == typeof(int) || type == typeof(long) ? "a whole number"
             : type == typeof(double) ? "a number"
             : type == typeof(string) ? "text"
+            : type.IsEnum ? string.Join(" or ", Enum.GetNames(type).Select(name => name.ToLowerInvariant()))
             : type.IsGenericType ? "a list"
             : "keys";
     }

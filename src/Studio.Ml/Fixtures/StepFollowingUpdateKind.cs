@@ -41,7 +41,7 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
         student.to(device);
         transformer.to(device);
         using var optimizer = AdamW(student, config.Section("optimizer"));
-        var update = new StepFollowingUpdate(student, transformer, optimizer, config.Double("grad_clip"));
+        var update = new StepFollowingUpdate(student, new FrozenFlux(transformer, FlowMatchSchedulerConfig.Flux), optimizer, config.Double("grad_clip"));
 
         var sigma = Scalar(fixture, "sigma");
         using var timestep = fixture.Input("timestep");
@@ -50,9 +50,10 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
                 "the trainer calls the transformer with timestep = sigma, as FluxPipeline does");
         var schedule = new FlowMatchSchedule([sigma, Scalar(fixture, "sigma_next")], [sigma * 1000]);
         Tensor Input(string name) => fixture.Input(name).to(device);
+        using var latents = fixture.Input("latents");
+        CheckPositionIds(fixture, latents.shape[1]);
         using var trajectory = new TeacherTrajectory(schedule, Input("input_ids"), attentionMask: null,
-            Input("teacher_embeddings"), Input("pooled_projections"), Input("guidance"),
-            Input("img_ids"), Input("txt_ids"), Input("latents"));
+            new TextConditioning(Input("teacher_embeddings"), null, Input("pooled_projections")), Input("guidance"), latents.to(device));
         using var trace = new UpdateTrace();
         var result = update.Step(trajectory, 0, update: true, trace)!;
 
@@ -71,6 +72,21 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
             if (trace.Gradients.TryGetValue(name, out var grad)) outputs["grad." + name] = grad.cpu().clone();
         }
         return outputs;
+    }
+
+    /// <summary>
+    /// The trainer's FLUX denoiser makes the position ids itself, of a square patch grid and of the text: the case's
+    /// `img_ids` must be that grid for its latent tokens and its `txt_ids` zeros.
+    /// </summary>
+    static void CheckPositionIds(FixtureFolder fixture, long tokens)
+    {
+        using var imageIds = fixture.Input("img_ids");
+        using var textIds = fixture.Input("txt_ids");
+        var (height, width) = LatentPacking.GridOf(imageIds);
+        if (height != width || height * width != tokens)
+            throw new InvalidDataException($"{fixture.Directory}: input 'img_ids' is a {height}x{width} grid; the trainer's latents are a square grid of {tokens} tokens");
+        if (textIds.abs().max().item<float>() != 0)
+            throw new InvalidDataException($"{fixture.Directory}: input 'txt_ids' is not all zeros, as FluxPipeline's text ids are");
     }
 
     /// <summary>torch.optim.AdamW over the student's parameters, from the config's `optimizer` section.</summary>

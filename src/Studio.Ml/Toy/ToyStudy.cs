@@ -89,7 +89,7 @@ public static class ToyStudy
             using var student = ToyEvaluation.LoadTextEncoder2(checkpoint);
             student.Module.to(pipeline.Device);
             var evaluation = ToyEvaluation.Run(pipeline, student, options.Evaluation, cancel: cancel);
-            rows.Add(new ToyStudyRow(config.Name, config.Student.Preset, config.Loss, config.TotalUpdates, seconds, evaluation));
+            rows.Add(new ToyStudyRow(config.Name, config.Student.Preset, config.Loss.Word(), config.TotalUpdates, seconds, evaluation));
         }
 
         var result = new ToyStudyResult(rows, options.Evaluation, DateTime.UtcNow);
@@ -113,7 +113,7 @@ public static class ToyStudy
             log($"{config.Name}: already trained ({latest})");
             return (config, latest, 0);
         }
-        log($"{config.Name}: distilling a {config.Student.Preset} student with the {config.Loss} loss, {config.TotalUpdates} updates");
+        log($"{config.Name}: distilling a {config.Student.Preset} student with the {config.Loss.Word()} loss, {config.TotalUpdates} updates");
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(runFolder);
         using (var setup = DistillationSetup.Prepare(config, cacheDirectory, reporter, cancel))

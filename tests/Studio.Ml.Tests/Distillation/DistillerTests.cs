@@ -39,7 +39,7 @@ public class DistillerTests
     {
         using var world = new TinyWorld();
         var reporter = new RecordingReporter();
-        new Distiller(TinyWorld.Config("naive", updates: 120), world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter)
+        new Distiller(TinyWorld.Config(LossKind.Naive, updates: 120), world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter)
             .Run(CancellationToken.None);
         Assert.True(reporter.Updates.TakeLast(20).Average(u => u.Loss) < reporter.Updates.Take(20).Average(u => u.Loss));
     }

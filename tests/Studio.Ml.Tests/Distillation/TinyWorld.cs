@@ -1,3 +1,4 @@
+using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
@@ -66,7 +67,7 @@ public sealed class TinyWorld : IDisposable
         return teacher;
     }
 
-    public static RunConfig Config(string loss = "vision", long updates = 12, long checkpointEvery = 1000) => new()
+    public static RunConfig Config(LossKind loss = LossKind.Vision, long updates = 12, long checkpointEvery = 1000) => new()
     {
         Name = "tiny",
         Seed = 7,
@@ -84,7 +85,7 @@ public sealed class TinyWorld : IDisposable
 
     public DistillationContext Context(StudentEncoder student, ITeacherConditioning teacher) => new()
     {
-        Transformer = FluxModel,
+        Denoiser = new FrozenFlux(FluxModel, FlowMatchSchedulerConfig.Flux),
         Student = student,
         Tokenize = Tokenize,
         Teacher = teacher,

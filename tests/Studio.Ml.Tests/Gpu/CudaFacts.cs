@@ -70,12 +70,12 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
         using var setup = DistillationSetup.Prepare(config, Path.Combine(directory, "cache"), reporter, CancellationToken.None);
         var ctx = setup.Context;
         using var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student) with { DropoutRate = 0.0 },
-            ctx.Transformer.Config.JointAttentionDim, projectionDropout: 0.0, config.Seed);
+            ctx.Denoiser.SlotWidth, projectionDropout: 0.0, config.Seed);
         student.to(ctx.Device);
         var context = new DistillationContext
         {
-            Transformer = ctx.Transformer, Student = student, Tokenize = ctx.Tokenize, Teacher = ctx.Teacher, Prompts = ctx.Prompts,
-            VaeScaleFactor = ctx.VaeScaleFactor, Device = ctx.Device,
+            Denoiser = ctx.Denoiser, Student = student, Tokenize = ctx.Tokenize, Teacher = ctx.Teacher, Prompts = ctx.Prompts,
+            Device = ctx.Device,
         };
         new Distiller(config, context, Path.Combine(directory, "run"), reporter).Run(CancellationToken.None);
         return reporter.Updates;

@@ -94,6 +94,12 @@ public static class BadInputCorpus
             {
                 yield return ($"{path}: a word", Edit(path, "oops"), [path, "expected a list, found 'oops'"]);
             }
+            else if (kind.IsEnum)
+            {
+                var words = string.Join(" or ", Enum.GetNames(kind).Select(n => n.ToLowerInvariant()));
+                yield return ($"{path}: an unknown word", Edit(path, "oops"), [path, $"'oops' is not {words}", "line "]);
+                yield return ($"{path}: a list", Edit(path, "[oops]"), [path, $"expected {words}, found a list"]);
+            }
             else
             {
                 yield return ($"{path}: a word", Edit(path, "oops"), [path, "expected keys", "found 'oops'"]);

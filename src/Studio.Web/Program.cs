@@ -68,6 +68,7 @@ builder.Services.AddHealthChecks();
 var app = builder.Build();
 
 await app.Services.MigrateStudioDatabaseAsync();
+await StudioAuth.MigrateUsersAsync(app.Services);
 try
 {
     await StudioAuth.EnsureFirstAdminAsync(app.Services, options, access);

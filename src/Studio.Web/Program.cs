@@ -48,6 +48,8 @@ builder.Services.AddDataProtection()
     .SetApplicationName("DistillStudio")
     .PersistKeysToFileSystem(new DirectoryInfo(options.KeysDirectory));
 builder.Services.AddSingleton<QueueStatus>();
+// Page services: a page's reads and actions, one per circuit (they may keep what the page reads often).
+builder.Services.AddScoped<Studio.Web.Components.Runs.NewRunService>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.Replace(ServiceDescriptor.Singleton<IEvaluationBroadcaster, HubEvaluationBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
@@ -68,6 +70,7 @@ builder.Services.AddHealthChecks();
 var app = builder.Build();
 
 await app.Services.MigrateStudioDatabaseAsync();
+await StudioAuth.MigrateUsersAsync(app.Services);
 try
 {
     await StudioAuth.EnsureFirstAdminAsync(app.Services, options, access);

@@ -1,12 +1,13 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 
 namespace Studio.Core.Tests;
 
 /// <summary>
-/// The rules of docs/ARCHITECTURE.md, read from the project files and the sources: Studio.Ml knows no database, web
-/// or queue; Studio.Core knows no web pages, hub or API; Studio.Worker knows no web; Studio.Ml's folders have no
-/// dependency cycles.
+/// The rules of docs/ARCHITECTURE.md, read from the project files, their restored packages and the sources: Studio.Ml
+/// knows no database, web or queue; Studio.Core and Studio.Worker know no web (no ASP.NET Core at all); Studio.Ml's
+/// folders have no dependency cycles.
 /// </summary>
 public class ArchitectureTests
 {
@@ -30,6 +31,24 @@ public class ArchitectureTests
             .SelectMany(f => File.ReadLines(f).Select((l, i) => (File: Path.GetRelativePath(Root, f), Line: i + 1, Text: l.Trim())))
             .Where(l => l.Text.StartsWith("using ") || l.Text.StartsWith("@using ") || l.Text.StartsWith("@inject "));
 
+    /// <summary>
+    /// The shared frameworks a project gets, its own and those its packages bring (Hangfire.AspNetCore, for one, brings
+    /// ASP.NET Core), as `dotnet restore` wrote them in obj/project.assets.json, each named with what brings it.
+    /// </summary>
+    static IEnumerable<string> Frameworks(string project)
+    {
+        var assets = Path.Combine(Root, "src", project, "obj", "project.assets.json");
+        if (!File.Exists(assets)) throw new FileNotFoundException($"{assets} is missing: restore the solution first (dotnet build Studio.sln)");
+        using var json = JsonDocument.Parse(File.ReadAllText(assets));
+        foreach (var framework in json.RootElement.GetProperty("project").GetProperty("frameworks").EnumerateObject())
+            if (framework.Value.TryGetProperty("frameworkReferences", out var own))
+                foreach (var reference in own.EnumerateObject()) yield return $"{reference.Name} (by {project})";
+        foreach (var target in json.RootElement.GetProperty("targets").EnumerateObject())
+            foreach (var package in target.Value.EnumerateObject())
+                if (package.Value.TryGetProperty("frameworkReferences", out var brought))
+                    foreach (var reference in brought.EnumerateArray()) yield return $"{reference.GetString()} (by {package.Name})";
+    }
+
     static void AssertNone(IEnumerable<string> offenders, string rule)
     {
         var list = offenders.ToList();
@@ -51,9 +70,9 @@ public class ArchitectureTests
     public void CoreKnowsNoWeb()
     {
         AssertNone(References("Studio.Core", "ProjectReference").Where(p => !p.EndsWith("Studio.Ml.csproj")), "Studio.Core references only Studio.Ml");
-        AssertNone(References("Studio.Core", "PackageReference").Where(p => Regex.IsMatch(p, "MudBlazor|SignalR")), "Studio.Core takes no UI or hub package");
-        // Identity's stores (the users table in StudioDbContext) are the one ASP.NET Core type Core uses.
-        AssertNone(Usings("Studio.Core").Where(u => Regex.IsMatch(u.Text, @"\b(Microsoft\.AspNetCore\.(Components|Mvc|Http|SignalR|Builder|Routing)|MudBlazor|Studio\.Web|Studio\.Cli)\b"))
+        AssertNone(References("Studio.Core", "PackageReference").Where(p => Regex.IsMatch(p, "AspNetCore|MudBlazor|SignalR")), "Studio.Core takes no web, UI or hub package");
+        AssertNone(Frameworks("Studio.Core").Where(f => f.StartsWith("Microsoft.AspNetCore")), "Studio.Core gets no ASP.NET Core framework, not even through a package");
+        AssertNone(Usings("Studio.Core").Where(u => Regex.IsMatch(u.Text, @"\b(Microsoft\.AspNetCore|MudBlazor|Studio\.Web|Studio\.Cli)\b"))
             .Select(u => $"{u.File}:{u.Line}: {u.Text}"), "Studio.Core uses no web type");
     }
 
@@ -61,8 +80,9 @@ public class ArchitectureTests
     public void WorkerKnowsNoWeb()
     {
         AssertNone(References("Studio.Worker", "ProjectReference").Where(p => p.Contains("Studio.Web") || p.Contains("Studio.Cli")), "Studio.Worker references no web or CLI project");
-        AssertNone(References("Studio.Worker", "PackageReference").Where(p => Regex.IsMatch(p, "MudBlazor|SignalR")), "Studio.Worker takes no UI or hub package");
-        AssertNone(Usings("Studio.Worker").Where(u => Regex.IsMatch(u.Text, @"\b(MudBlazor|Studio\.Web|Microsoft\.AspNetCore\.(Components|SignalR))\b"))
+        AssertNone(References("Studio.Worker", "PackageReference").Where(p => Regex.IsMatch(p, "AspNetCore|MudBlazor|SignalR")), "Studio.Worker takes no web, UI or hub package");
+        AssertNone(Frameworks("Studio.Worker").Where(f => f.StartsWith("Microsoft.AspNetCore")), "Studio.Worker gets no ASP.NET Core framework, not even through a package");
+        AssertNone(Usings("Studio.Worker").Where(u => Regex.IsMatch(u.Text, @"\b(MudBlazor|Studio\.Web|Microsoft\.AspNetCore)\b"))
             .Select(u => $"{u.File}:{u.Line}: {u.Text}"), "Studio.Worker uses no web type");
     }
 
@@ -102,6 +122,15 @@ public class ArchitectureTests
             }
         }
         return cycles;
+    }
+
+    [Fact]
+    public void TheFrameworkCheckSeesWhatAPackageBrings()
+    {
+        // Studio.Web takes ASP.NET Core itself (the web SDK) and through Hangfire.AspNetCore.
+        var web = Frameworks("Studio.Web").ToList();
+        Assert.Contains("Microsoft.AspNetCore.App (by Studio.Web)", web);
+        Assert.Contains(web, f => f.StartsWith("Microsoft.AspNetCore.App (by Hangfire.AspNetCore/"));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Bunit;
 using MudBlazor.Services;
 using Studio.Core.Data;
+using Studio.Web.Auth;
 using Studio.Web.Components.Layout;
 
 namespace Studio.Web.Tests;

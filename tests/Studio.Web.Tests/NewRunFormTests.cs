@@ -37,6 +37,7 @@ public class NewRunFormTests
         ctx.Services.AddSingleton(new PathGuard(options));
         ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
         ctx.Services.AddSingleton(new Studio.Core.Prompts.PromptSetService(db));
+        ctx.Services.AddScoped<Studio.Web.Components.Runs.NewRunService>();
         return (ctx, jobs, db);
     }
 

@@ -12,6 +12,7 @@ using Studio.Core.Data;
 using Studio.Core.Evaluations;
 using Studio.Core.Live;
 using Studio.Ml.Distillation;
+using Studio.Web.Auth;
 using Studio.Web.Components.Charts;
 using Studio.Web.Components.Pages;
 

@@ -1,10 +1,12 @@
-using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 
 namespace Studio.Core.Data;
 
-/// <summary>The studio's database: runs and their data, prompt sets, models, generations, evaluations, and the users (ASP.NET Core Identity).</summary>
-public class StudioDbContext(DbContextOptions<StudioDbContext> options) : IdentityDbContext<StudioUser>(options)
+/// <summary>
+/// The studio's database: runs and their data, prompt sets, models, generations, evaluations. The users' tables in the
+/// same database belong to the web host's own context (Studio.Web/Auth/StudioIdentityDbContext.cs).
+/// </summary>
+public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbContext(options)
 {
     /// <summary>The assembly that holds the SQLite migrations (migrations/Studio.Migrations.csproj).</summary>
     public const string MigrationsAssembly = "Studio.Migrations";
@@ -33,7 +35,6 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : Identi
 
     protected override void OnModelCreating(ModelBuilder b)
     {
-        base.OnModelCreating(b); // Identity's users, roles and claims
         b.Entity<Run>(e =>
         {
             e.Property(r => r.Name).HasMaxLength(200);

@@ -15,26 +15,14 @@ public sealed record MemoryEstimate(long TeacherWeightBytes, long StudentParamet
     public long TotalBytes => TeacherWeightBytes + StudentBytes + ActivationBytes;
 
     /// <summary>Null when the teacher folder cannot be read (the validation says why).</summary>
-    public static MemoryEstimate? Of(RunConfig config)
+    public static MemoryEstimate? Of(RunConfig config) => Of(config, TeacherShape.Read(DistillationSetup.ResolveTeacherFolder(config)));
+
+    /// <summary>With the teacher already read (a form re-estimates on every edit; the teacher changes only with its folder).</summary>
+    public static MemoryEstimate? Of(RunConfig config, TeacherShape? teacher)
     {
-        var teacher = DistillationSetup.ResolveTeacherFolder(config);
-        T5Config student;
-        FluxTransformerConfig transformer;
-        int downscale;
-        try
-        {
-            student = StudentPresets.Resolve(config.Student);
-            transformer = FluxTransformerConfig.Load(Path.Combine(teacher, "transformer", "config.json"));
-            downscale = AutoencoderKLConfig.Load(Path.Combine(teacher, "vae", "config.json")).DownscaleFactor;
-            using var weights = Checkpoint.Open(Path.Combine(teacher, "transformer"));
-            long count = 0;
-            foreach (var name in weights.Names) count += weights.Entry(name).Shape.Aggregate(1L, (a, b) => a * b);
-            return Build(config, student, transformer, downscale, count);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+        if (teacher is null) return null;
+        try { return Build(config, StudentPresets.Resolve(config.Student), teacher.Transformer, teacher.Downscale, teacher.Parameters); }
+        catch (ArgumentException) { return null; }
     }
 
     static MemoryEstimate Build(RunConfig config, T5Config student, FluxTransformerConfig transformer, int downscale, long teacherParameters)
@@ -66,4 +54,26 @@ public sealed record MemoryEstimate(long TeacherWeightBytes, long StudentParamet
     }
 
     static int BytesOf(string dtype) => DType.ParseFriendly(dtype) == TorchSharp.torch.ScalarType.Float32 ? 4 : 2;
+}
+
+/// <summary>What an estimate needs from a teacher folder: the transformer's config and parameter count (safetensors headers only) and the VAE's downscale.</summary>
+public sealed record TeacherShape(FluxTransformerConfig Transformer, int Downscale, long Parameters)
+{
+    /// <summary>Null when the folder cannot be read (the validation says why).</summary>
+    public static TeacherShape? Read(string teacherFolder)
+    {
+        try
+        {
+            var transformer = FluxTransformerConfig.Load(Path.Combine(teacherFolder, "transformer", "config.json"));
+            var downscale = AutoencoderKLConfig.Load(Path.Combine(teacherFolder, "vae", "config.json")).DownscaleFactor;
+            using var weights = Checkpoint.Open(Path.Combine(teacherFolder, "transformer"));
+            long count = 0;
+            foreach (var name in weights.Names) count += weights.Entry(name).Shape.Aggregate(1L, (a, b) => a * b);
+            return new TeacherShape(transformer, downscale, count);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }

@@ -7,6 +7,7 @@ using Studio.Core.Generations;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
+using Studio.Web.Auth;
 
 namespace Studio.Web.Api;
 

@@ -9,7 +9,6 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Studio.Core;
-using Studio.Core.Data;
 using Studio.Core.Hosting;
 
 namespace Studio.Web.Auth;
@@ -18,7 +17,7 @@ namespace Studio.Web.Auth;
 public sealed record StudioAccess(bool LoginRequired, string Reason);
 
 /// <summary>
-/// Logins and roles. With logins required, ASP.NET Core Identity on the studio's database signs people in with a
+/// Logins and roles. With logins required, ASP.NET Core Identity on the studio's database (<see cref="StudioIdentityDbContext"/>) signs people in with a
 /// cookie, and every page, the hub, the HTTP API and the Hangfire dashboard need a signed-in user; changing things needs
 /// the researcher (or admin) role, and users, workers and the dashboard need admin. Without logins (the single-user
 /// default on 127.0.0.1) every request is the local admin, so the same policies hold everywhere without special cases.
@@ -61,6 +60,7 @@ public static class StudioAuth
         var access = Decide(options, urls);
         builder.Services.AddSingleton(access);
         builder.Services.AddCascadingAuthenticationState();
+        StudioIdentityDbContext.AddStudioIdentityDatabase(builder.Services, options);
         builder.Services.AddIdentityCore<StudioUser>(identity =>
             {
                 // Length over composition rules (NIST SP 800-63B).
@@ -72,7 +72,7 @@ public static class StudioAuth
                 identity.Lockout.MaxFailedAccessAttempts = 10;
             })
             .AddRoles<IdentityRole>()
-            .AddEntityFrameworkStores<StudioDbContext>()
+            .AddEntityFrameworkStores<StudioIdentityDbContext>()
             .AddSignInManager();
 
         var authentication = builder.Services.AddAuthentication(access.LoginRequired ? IdentityConstants.ApplicationScheme : LocalScheme);
@@ -122,6 +122,13 @@ public static class StudioAuth
             await signIn.SignOutAsync();
             return Results.LocalRedirect(LoginPath);
         });
+    }
+
+    /// <summary>Brings the users' tables to the current model (after the studio's: <see cref="StudioIdentityDbContext.MigrateAsync"/>).</summary>
+    public static async Task MigrateUsersAsync(IServiceProvider services, CancellationToken ct = default)
+    {
+        await using var scope = services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<StudioIdentityDbContext>().MigrateAsync(ct);
     }
 
     /// <summary>

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Identity;
 
-namespace Studio.Core.Data;
+namespace Studio.Web.Auth;
 
 /// <summary>A person who logs in to the studio (when logins are required); what they may do comes from their role.</summary>
 public class StudioUser : IdentityUser;

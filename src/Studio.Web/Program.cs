@@ -50,6 +50,7 @@ builder.Services.AddDataProtection()
 builder.Services.AddSingleton<QueueStatus>();
 // Page services: a page's reads and actions, one per circuit (they may keep what the page reads often).
 builder.Services.AddScoped<Studio.Web.Components.Runs.NewRunService>();
+builder.Services.AddScoped<Studio.Web.Components.Generations.GenerateService>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.Replace(ServiceDescriptor.Singleton<IEvaluationBroadcaster, HubEvaluationBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();

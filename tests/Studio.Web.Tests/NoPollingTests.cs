@@ -10,7 +10,7 @@ public class NoPollingTests
 {
     static readonly Regex Polling = new(@"PeriodicTimer|System\.Threading\.Timer|new\s+Timer\s*\(|Task\.Delay\s*\(|Thread\.Sleep\s*\(");
 
-    static string RepoRoot()
+    internal static string RepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;

@@ -3,9 +3,22 @@ using Studio.Core.Data;
 
 namespace Studio.Core.Live;
 
-/// <summary>Reads a run's stored series: the back-fill of a page that opens late or reconnects, and the HTTP API.</summary>
+/// <summary>Reads runs and their stored series: the pages (and their back-fill when they open late or reconnect) and the HTTP API.</summary>
 public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
 {
+    /// <summary>Every run, newest first.</summary>
+    public async Task<List<Run>> RunsAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Runs.AsNoTracking().OrderByDescending(r => r.Id).ToListAsync(ct);
+    }
+
+    public async Task<Run?> RunAsync(int runId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, ct);
+    }
+
     /// <summary>Metric points with a step after <paramref name="afterStep"/>, in step order.</summary>
     public async Task<List<MetricPoint>> MetricsSinceAsync(int runId, long afterStep, int? limit = null, CancellationToken ct = default)
     {

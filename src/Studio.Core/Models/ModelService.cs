@@ -51,6 +51,13 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         await db.Models.Where(m => m.Id == id).ExecuteDeleteAsync(ct);
     }
 
+    /// <summary>The registered teacher pipelines, in the order they were registered (the built-in toy teacher first).</summary>
+    public async Task<List<ModelEntry>> TeacherPipelinesAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Models.AsNoTracking().Where(m => m.Kind == ModelKind.TeacherPipeline).OrderBy(m => m.Id).ToListAsync(ct);
+    }
+
     public async Task<List<ModelEntry>> ListAsync(CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);

@@ -40,16 +40,8 @@ public static partial class StudioApi
                 endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AuthorizeAttribute { Policy = StudioRoles.CanChange });
         });
 
-        api.MapGet("/runs", async (IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
-        {
-            await using var db = await f.CreateDbContextAsync(ct);
-            return await db.Runs.AsNoTracking().OrderByDescending(r => r.Id).ToListAsync(ct);
-        });
-        api.MapGet("/runs/{id:int}", async (int id, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
-        {
-            await using var db = await f.CreateDbContextAsync(ct);
-            return await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id, ct) is { } run ? Results.Ok(run) : NoRun(id);
-        });
+        api.MapGet("/runs", (RunData data, CancellationToken ct) => data.RunsAsync(ct));
+        api.MapGet("/runs/{id:int}", async (int id, RunData data, CancellationToken ct) => await data.RunAsync(id, ct) is { } run ? Results.Ok(run) : NoRun(id));
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
             {

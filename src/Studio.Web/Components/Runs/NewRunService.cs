@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core;
 using Studio.Core.Data;
+using Studio.Core.Models;
 using Studio.Core.Prompts;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
@@ -17,14 +18,13 @@ public sealed record NewRunStart(Run Run, CheckpointEntry? Fork);
 /// The New run page's reads and actions (the page itself holds only the form): its choices, the run or checkpoint it
 /// starts from, the memory estimate (the teacher folder read once per folder), and queueing.
 /// </summary>
-public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, RunService runs, PromptSetService promptSets, StudioOptions options)
+public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, ModelService models, RunService runs, PromptSetService promptSets, StudioOptions options)
 {
     public async Task<NewRunChoices> ChoicesAsync(CancellationToken ct = default)
     {
+        var teachers = await models.TeacherPipelinesAsync(ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return new(
-            await db.Models.AsNoTracking().Where(m => m.Kind == ModelKind.TeacherPipeline).OrderBy(m => m.Id).ToListAsync(ct),
-            await db.PromptSets.AsNoTracking().Where(p => !p.IsBuiltIn).OrderBy(p => p.Name).ToListAsync(ct));
+        return new(teachers, await db.PromptSets.AsNoTracking().Where(p => !p.IsBuiltIn).OrderBy(p => p.Name).ToListAsync(ct));
     }
 
     /// <summary>The run to copy (<paramref name="fromRun"/>) or whose checkpoint to fork (<paramref name="forkCheckpoint"/>, which wins); null when neither exists.</summary>

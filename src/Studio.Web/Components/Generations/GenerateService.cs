@@ -1,0 +1,51 @@
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Models;
+using Studio.Core.Runs;
+
+namespace Studio.Web.Components.Generations;
+
+/// <summary>
+/// What the Generate form offers: the registered teacher pipelines, and every student encoder (checkpoints of any run,
+/// registered students) by its key in the form's multi-select and the name it shows.
+/// </summary>
+public sealed record GenerateChoices(List<ModelEntry> Teachers, Dictionary<string, string> Students);
+
+/// <summary>The Generate page's reads and actions: its choices, queueing one generation per prompt line, and the history.</summary>
+public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory, ModelService models, GenerationService generations)
+{
+    /// <summary>A run checkpoint's key among <see cref="GenerateChoices.Students"/>.</summary>
+    public static string CheckpointKey(int checkpointId) => $"c{checkpointId}";
+    static string ModelKey(int modelId) => $"m{modelId}";
+
+    /// <summary>Checkpoints newest run first, latest step first; then registered students by name.</summary>
+    public async Task<GenerateChoices> ChoicesAsync(CancellationToken ct = default)
+    {
+        var teachers = await models.TeacherPipelinesAsync(ct);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var runs = await db.Runs.AsNoTracking().ToDictionaryAsync(r => r.Id, r => r.Name, ct);
+        var checkpoints = await db.Checkpoints.AsNoTracking().OrderByDescending(c => c.RunId).ThenByDescending(c => c.Step).ToListAsync(ct);
+        var students = await db.Models.AsNoTracking().Where(m => m.Kind != ModelKind.TeacherPipeline).OrderBy(m => m.Name).ToListAsync(ct);
+        var names = checkpoints.ToDictionary(c => CheckpointKey(c.Id), c => $"run {c.RunId} ({runs.GetValueOrDefault(c.RunId)}) · step {c.Step}");
+        foreach (var m in students) names[ModelKey(m.Id)] = $"{m.Name} ({m.Kind switch { ModelKind.ExportedStudent => "exported student", _ => "student init" }})";
+        return new(teachers, names);
+    }
+
+    /// <summary>
+    /// Queues one generation per non-empty line of <paramref name="promptLines"/>, each as <paramref name="settings"/> asks
+    /// with the <paramref name="students"/> chosen (keys of <see cref="GenerateChoices.Students"/>). A refusal comes as
+    /// <see cref="RunActionException"/>; the lines before it stay queued.
+    /// </summary>
+    public async Task RequestAsync(string? promptLines, GenerationRequest settings, IReadOnlyCollection<string> students, CancellationToken ct = default)
+    {
+        var prompts = (promptLines ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (prompts.Length == 0) throw new RunActionException("the prompt is empty");
+        var checkpointIds = students.Where(k => k[0] == 'c').Select(k => int.Parse(k[1..])).ToList();
+        var modelIds = students.Where(k => k[0] == 'm').Select(k => int.Parse(k[1..])).ToList();
+        foreach (var prompt in prompts)
+            await generations.RequestAsync(settings with { Prompt = prompt, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct);
+    }
+
+    public Task<List<Generation>> HistoryAsync(CancellationToken ct = default) => generations.HistoryAsync(ct: ct);
+}

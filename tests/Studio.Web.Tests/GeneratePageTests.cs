@@ -1,0 +1,93 @@
+using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Generations;
+using Studio.Core.Hosting;
+using Studio.Core.Live;
+using Studio.Core.Models;
+using Studio.Core.Runs;
+using Studio.Web.Auth;
+using Studio.Web.Components.Generations;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The Generate page and its page service: the encoders it offers, and one generation per prompt line with the chosen encoders.</summary>
+public class GeneratePageTests
+{
+    sealed record Seeded(int Step10, int Step20, int Student);
+
+    static async Task<(IDbContextFactory<StudioDbContext> Db, RecordingJobs Jobs, GenerateService Page, Seeded Ids)> NewStudioAsync()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-generate-").FullName;
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        await using var seed = db.CreateDbContext();
+        await seed.Database.EnsureCreatedAsync();
+        var run = new Run { Name = "small", State = RunState.Completed, ConfigYaml = "" };
+        var student = new ModelEntry { Name = "tiny", Kind = ModelKind.ExportedStudent, Folder = Path.Combine(data, "tiny") };
+        seed.Runs.Add(run);
+        seed.Models.AddRange(new ModelEntry { Name = ModelFolders.ToyTeacherName, Kind = ModelKind.TeacherPipeline, Folder = ModelFolders.ToyTeacher }, student);
+        await seed.SaveChangesAsync();
+        var step10 = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-10"), Step = 10 };
+        var step20 = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-20"), Step = 20 };
+        seed.Checkpoints.AddRange(step10, step20);
+        await seed.SaveChangesAsync();
+        var jobs = new RecordingJobs();
+        var page = new GenerateService(db, new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = data })), new GenerationService(db, jobs, new GenerationFeed()));
+        return (db, jobs, page, new(step10.Id, step20.Id, student.Id));
+    }
+
+    [Fact]
+    public async Task ChoicesNameEveryCheckpointNewestStepFirstThenTheRegisteredStudents()
+    {
+        var (_, _, page, ids) = await NewStudioAsync();
+        var choices = await page.ChoicesAsync();
+        Assert.Equal([ModelFolders.ToyTeacherName], choices.Teachers.Select(m => m.Name));
+        Assert.Equal([
+            ($"c{ids.Step20}", "run 1 (small) · step 20"),
+            ($"c{ids.Step10}", "run 1 (small) · step 10"),
+            ($"m{ids.Student}", "tiny (exported student)")], choices.Students.Select(s => (s.Key, s.Value)));
+    }
+
+    [Fact]
+    public async Task EachPromptLineQueuesOneGenerationWithTheChosenEncoders()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await page.RequestAsync(" a red ball \n\n a blue cube", new GenerationRequest("", Seed: 7, IncludeTeacher: false), [$"c{ids.Step10}", $"m{ids.Student}"]);
+        await using var context = await db.CreateDbContextAsync();
+        var queued = await context.Generations.Include(g => g.Images).OrderBy(g => g.Id).ToListAsync();
+        Assert.Equal(["a red ball", "a blue cube"], queued.Select(g => g.Prompt));
+        Assert.All(queued, g => Assert.Equal(7, g.Seed));
+        Assert.All(queued, g => Assert.Equal([(ids.Step10, (int?)null), (null, ids.Student)], g.Images.Select(i => (i.CheckpointId, i.ModelId))));
+        Assert.Equal(2, jobs.Created.Count);
+
+        var empty = await Assert.ThrowsAsync<RunActionException>(() => page.RequestAsync(" \n ", new GenerationRequest(""), []));
+        Assert.Equal("the prompt is empty", empty.Message);
+        Assert.Equal(2, jobs.Created.Count);
+    }
+
+    [Fact]
+    public async Task OpenedForACheckpointThePageGeneratesWithItAndTheTeacher()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(page);
+        ctx.Services.AddSingleton(new GenerationFeed());
+        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
+        var cut = ctx.Render<Generate>();
+
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+        Assert.Equal(["teacher", "run 1 · step 20"], cut.FindAll("[data-testid=generation-image]").Select(i => i.GetAttribute("data-encoder")));
+        Assert.Single(jobs.Created);
+    }
+}

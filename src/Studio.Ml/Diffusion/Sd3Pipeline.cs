@@ -48,27 +48,32 @@ public sealed class Sd3Pipeline : IDisposable
     /// <summary>Whether the text encoders are in memory (false between calls that free them).</summary>
     public bool TextEncodersLoaded => _encoders is not null;
 
-    readonly Func<Encoders> _reload;
+    /// <summary>Loads the text encoders again (<see cref="Load"/>'s pipelines); null when the T5 slot is borrowed (<see cref="Around"/>).</summary>
+    readonly Func<Encoders>? _reload;
+    /// <summary>The components this pipeline disposes besides the text encoders: all of them, except the transformer borrowed by <see cref="Around"/>.</summary>
+    readonly IDisposable[] _owned;
     Encoders? _encoders;
 
-    sealed record Encoders(ClipTextEncoder ClipL, ClipTextEncoder ClipG, T5SlotEncoder? T5) : IDisposable
+    /// <summary>Both CLIPs and the T5 slot; the slot is left to its owner when <paramref name="T5Borrowed"/>.</summary>
+    sealed record Encoders(ClipTextEncoder ClipL, ClipTextEncoder ClipG, T5SlotEncoder? T5, bool T5Borrowed = false) : IDisposable
     {
         public void Dispose()
         {
             ClipL.Dispose();
             ClipG.Dispose();
-            T5?.Dispose();
+            if (!T5Borrowed) T5?.Dispose();
         }
     }
 
-    Sd3Pipeline(string source, Sd3Transformer transformer, AutoencoderKL vae, Encoders encoders, Func<Encoders> reload, TextTokenizer clipLTokenizer,
-        TextTokenizer clipGTokenizer, TextTokenizer? t5Tokenizer, FlowMatchEulerScheduler scheduler, bool freeTextEncoders)
+    Sd3Pipeline(string source, Sd3Transformer transformer, AutoencoderKL vae, Encoders encoders, Func<Encoders>? reload, TextTokenizer clipLTokenizer,
+        TextTokenizer clipGTokenizer, TextTokenizer? t5Tokenizer, FlowMatchEulerScheduler scheduler, IDisposable[] owned, bool freeTextEncoders = false)
     {
         Source = source;
         Transformer = transformer;
         Vae = vae;
         _encoders = encoders;
         _reload = reload;
+        _owned = owned;
         FreeTextEncodersAfterEncoding = freeTextEncoders;
         ClipLTokenizer = clipLTokenizer;
         ClipGTokenizer = clipGTokenizer;
@@ -76,7 +81,7 @@ public sealed class Sd3Pipeline : IDisposable
         Scheduler = scheduler;
     }
 
-    Encoders TextEncoders() => _encoders ??= _reload();
+    Encoders TextEncoders() => _encoders ??= _reload!();
 
     /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
@@ -91,48 +96,95 @@ public sealed class Sd3Pipeline : IDisposable
         var clipLTokenizer = TextTokenizer.Load(load.Part("tokenizer"));
         var clipGTokenizer = TextTokenizer.Load(load.Part("tokenizer_2"));
         var t5Tokenizer = t5Folder is null ? null : TextTokenizer.Load(load.Part("tokenizer_3"));
-        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder"), clipLTokenizer);
-        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder_2"), clipGTokenizer);
+        CheckClipVocabularies(load, clipLTokenizer, clipGTokenizer);
         if (t5Folder is not null) PipelineFolderLoad.CheckVocabulary(t5Folder, t5Tokenizer!);
         var transformer = load.Keep(Sd3Transformer.FromPretrained(load.Part("transformer"), dtype));
         transformer.to(device);
         var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
         vae.to(device);
-        var (clipLFolder, clipGFolder) = (load.Part("text_encoder"), load.Part("text_encoder_2"));
         Encoders LoadTextEncoders()
         {
-            var loaded = new List<IDisposable>();
-            try
-            {
-                var clipL = ClipTextEncoder.Load(clipLFolder, dtype).Model;
-                loaded.Add(clipL);
-                clipL.to(device);
-                var clipG = ClipTextEncoder.Load(clipGFolder, dtype).Model;
-                loaded.Add(clipG);
-                clipG.to(device);
-                return new Encoders(clipL, clipG, t5Folder is null ? null : T5SlotEncoder.Load(t5Folder, dtype, device));
-            }
+            var (clipL, clipG) = LoadClips(load, dtype, device);
+            try { return new Encoders(clipL, clipG, t5Folder is null ? null : T5SlotEncoder.Load(t5Folder, dtype, device)); }
             catch
             {
-                loaded.ForEach(m => m.Dispose());
+                clipL.Dispose();
+                clipG.Dispose();
                 throw;
             }
         }
         var encoders = load.Keep(LoadTextEncoders());
-        var (clipL, clipG, t5) = encoders;
+        CheckClips(load, encoders.ClipL, encoders.ClipG, transformer.Config);
+        if (encoders.T5 is { } t5) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, encoders, LoadTextEncoders, clipLTokenizer, clipGTokenizer,
+            t5Tokenizer, load.Scheduler(), owned: [transformer, vae], freeTextEncoders));
+    }
+
+    /// <summary>
+    /// A pipeline around a transformer and a T5 slot that are already loaded (a trainer's frozen transformer and its
+    /// student): the VAE, both CLIPs, the tokenizers and the scheduler load from <paramref name="folder"/> in the
+    /// transformer's dtype, onto the transformer's device. The transformer and the T5 slot stay their owner's:
+    /// disposing the pipeline leaves them alone.
+    /// </summary>
+    public static Sd3Pipeline Around(string folder, Sd3Transformer transformer, T5SlotEncoder t5)
+    {
+        var dtype = transformer.parameters().First().dtype;
+        var device = ComputeDevice.Of(transformer);
+        using var load = PipelineFolderLoad.Open(folder, "StableDiffusion3", "a Stable Diffusion 3 pipeline");
+        var clipLTokenizer = TextTokenizer.Load(load.Part("tokenizer"));
+        var clipGTokenizer = TextTokenizer.Load(load.Part("tokenizer_2"));
+        var t5Tokenizer = TextTokenizer.Load(load.Part("tokenizer_3"));
+        CheckClipVocabularies(load, clipLTokenizer, clipGTokenizer);
+        PipelineFolderLoad.CheckT5SlotWidth(t5, t5.Description, transformer.Config.JointAttentionDim);
+        var vae = load.Keep(AutoencoderKL.FromPretrained(load.Part("vae"), dtype));
+        vae.to(device);
+        var (clipL, clipG) = LoadClips(load, dtype, device);
+        var encoders = load.Keep(new Encoders(clipL, clipG, t5, T5Borrowed: true));
+        CheckClips(load, clipL, clipG, transformer.Config);
+        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, encoders, reload: null, clipLTokenizer, clipGTokenizer,
+            t5Tokenizer, load.Scheduler(), owned: [vae]));
+    }
+
+    /// <summary>Before any weights load: each CLIP's vocab_size covers its tokenizer's ids.</summary>
+    static void CheckClipVocabularies(PipelineFolderLoad load, TextTokenizer clipLTokenizer, TextTokenizer clipGTokenizer)
+    {
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder"), clipLTokenizer);
+        PipelineFolderLoad.CheckVocabulary(load.Part("text_encoder_2"), clipGTokenizer);
+    }
+
+    /// <summary>CLIP-L (`text_encoder/`) and CLIP-G (`text_encoder_2/`) in <paramref name="dtype"/> on <paramref name="device"/>; what loaded is disposed if either fails.</summary>
+    static (ClipTextEncoder ClipL, ClipTextEncoder ClipG) LoadClips(PipelineFolderLoad load, ScalarType dtype, Device device)
+    {
+        var loaded = new List<ClipTextEncoder>();
+        try
+        {
+            foreach (var part in new[] { "text_encoder", "text_encoder_2" })
+            {
+                var clip = ClipTextEncoder.Load(load.Part(part), dtype).Model;
+                loaded.Add(clip);
+                clip.to(device);
+            }
+            return (loaded[0], loaded[1]);
+        }
+        catch
+        {
+            loaded.ForEach(clip => clip.Dispose());
+            throw;
+        }
+    }
+
+    /// <summary>Both CLIPs have projections; their joined states fit the transformer's joint_attention_dim and their joined projections are its pooled_projection_dim.</summary>
+    static void CheckClips(PipelineFolderLoad load, ClipTextEncoder clipL, ClipTextEncoder clipG, Sd3TransformerConfig transformer)
+    {
         foreach (var (clip, part) in new[] { (clipL, "text_encoder"), (clipG, "text_encoder_2") })
             if (!clip.Config.HasProjection)
                 throw new InvalidDataException($"{load.Part(part)}: SD3 needs CLIPTextModelWithProjection (a text_projection), this CLIP has none");
         var clipWidth = clipL.Config.HiddenSize + clipG.Config.HiddenSize;
-        if (clipWidth > transformer.Config.JointAttentionDim)
-            throw new InvalidDataException($"{load.Folder}: the two CLIP encoders give {clipWidth} wide states, wider than the transformer's joint_attention_dim {transformer.Config.JointAttentionDim}");
+        if (clipWidth > transformer.JointAttentionDim)
+            throw new InvalidDataException($"{load.Folder}: the two CLIP encoders give {clipWidth} wide states, wider than the transformer's joint_attention_dim {transformer.JointAttentionDim}");
         var pooledWidth = clipL.Config.ProjectionDim + clipG.Config.ProjectionDim;
-        if (pooledWidth != transformer.Config.PooledProjectionDim)
-            throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.Config.PooledProjectionDim}");
-
-        if (t5 is not null) PipelineFolderLoad.CheckT5SlotWidth(t5, t5Folder!, transformer.Config.JointAttentionDim);
-        return load.Complete(new Sd3Pipeline(load.Folder, transformer, vae, encoders, LoadTextEncoders, clipLTokenizer, clipGTokenizer,
-            t5Tokenizer, load.Scheduler(), freeTextEncoders));
+        if (pooledWidth != transformer.PooledProjectionDim)
+            throw new InvalidDataException($"{load.Folder}: the CLIP projections give a {pooledWidth} wide pooled vector, but the transformer's pooled_projection_dim is {transformer.PooledProjectionDim}");
     }
 
     /// <summary>Bytes of every component's parameters and buffers (what a pipeline cache counts).</summary>
@@ -140,9 +192,11 @@ public sealed class Sd3Pipeline : IDisposable
 
     /// <summary>
     /// `encode_prompt` for one side of guidance: the joint token states (B, 77 + T5 tokens, joint_attention_dim) and
-    /// the pooled vector (B, pooled_projection_dim), in the transformer's dtype.
+    /// the pooled vector (B, pooled_projection_dim), in the transformer's dtype. <paramref name="textEncoder3"/> fills the
+    /// T5 slot for this call instead of the pipeline's own encoder (a student compared with its teacher on the same
+    /// loaded transformer).
     /// </summary>
-    public Sd3Conditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength = 256)
+    public Sd3Conditioning EncodePrompts(IReadOnlyList<string> prompts, int maxSequenceLength = 256, T5SlotEncoder? textEncoder3 = null)
     {
         if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed", nameof(prompts));
         if (maxSequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(maxSequenceLength), maxSequenceLength, "at least one T5 token");
@@ -154,12 +208,14 @@ public sealed class Sd3Pipeline : IDisposable
         var clipStates = nn.functional.pad(joined, [0, width - joined.shape[2]]);
 
         Tensor t5States;
-        if (T5 is null)
+        if ((textEncoder3 ?? T5) is not { } t5)
             t5States = zeros([prompts.Count, ClipLength, width], dtype: clipStates.dtype, device: clipStates.device);
         else
         {
-            var (t5Ids, _) = T5Tokenizer!.EncodeBatch(prompts, maxSequenceLength);
-            t5States = T5.Encode(t5Ids.to(ComputeDevice.Of(T5.Module))).to(clipStates.device);
+            if (T5Tokenizer is null) throw new InvalidOperationException($"{Source}: the pipeline has no 'tokenizer_3/' for the T5 slot ({t5.Description})");
+            if (textEncoder3 is not null) PipelineFolderLoad.CheckT5SlotWidth(textEncoder3, "given for this call", width);
+            var (t5Ids, _) = T5Tokenizer.EncodeBatch(prompts, maxSequenceLength);
+            t5States = t5.Encode(t5Ids.to(ComputeDevice.Of(t5.Module))).to(clipStates.device);
         }
         var dtype = Transformer.parameters().First().dtype;
         var embeds = cat([clipStates.to_type(dtype), t5States.to_type(dtype)], 1);
@@ -189,7 +245,8 @@ public sealed class Sd3Pipeline : IDisposable
     }
 
     /// <summary>Generates one image per prompt; <paramref name="onStep"/> is called after each denoising step.</summary>
-    public GeneratedImages Generate(Sd3Request request, Action<int>? onStep = null)
+    /// <param name="textEncoder3">Fills the T5 slot for this call (prompts and negative prompts) instead of the pipeline's own encoder.</param>
+    public GeneratedImages Generate(Sd3Request request, Action<int>? onStep = null, T5SlotEncoder? textEncoder3 = null)
     {
         if (request.Steps < 1) throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "steps must be at least 1");
         if (request.NegativePrompts is { } negatives && negatives.Count != request.Prompts.Count)
@@ -202,9 +259,9 @@ public sealed class Sd3Pipeline : IDisposable
         using var _ = no_grad();
         TextEncoders(); // (re)loaded outside this call's dispose scope, which would otherwise take their weights
         using var scope = NewDisposeScope();
-        using var positive = EncodePrompts(request.Prompts, request.MaxSequenceLength);
+        using var positive = EncodePrompts(request.Prompts, request.MaxSequenceLength, textEncoder3);
         using var negative = ClassifierFreeGuidance.IsActive(request.GuidanceScale)
-            ? EncodePrompts(request.NegativePrompts ?? request.Prompts.Select(_ => "").ToList(), request.MaxSequenceLength)
+            ? EncodePrompts(request.NegativePrompts ?? request.Prompts.Select(_ => "").ToList(), request.MaxSequenceLength, textEncoder3)
             : null;
         if (FreeTextEncodersAfterEncoding)
         {
@@ -228,8 +285,7 @@ public sealed class Sd3Pipeline : IDisposable
 
     public void Dispose()
     {
-        Transformer.Dispose();
-        Vae.Dispose();
+        foreach (var component in _owned) component.Dispose();
         _encoders?.Dispose();
     }
 }

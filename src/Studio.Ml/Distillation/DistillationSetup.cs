@@ -58,8 +58,6 @@ public sealed class DistillationSetup : IDisposable
             if (!File.Exists(Path.Combine(teacher, part)) && !Directory.Exists(Path.Combine(teacher, part)))
                 problems.Add($"teacher.pipeline: {teacher} lacks {part}");
         problems.AddRange(RunConfigChecks.AgainstTeacher(config, Path.Combine(teacher, TeacherFamily.SlotTokenizer(family))));
-        if (family == ModelFamily.Sd3 && config.Samples.Every > 0 && config.Samples.Prompts.Count > 0)
-            problems.Add("samples.every: periodic samples are not rendered for SD3 teachers yet; set it to 0 (validation still runs)");
         if (problems.Count > 0) return problems;
 
         // The student's projection must produce the width the transformer reads, which must be the teacher encoder's.

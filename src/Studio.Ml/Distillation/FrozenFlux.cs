@@ -51,7 +51,12 @@ public sealed class FrozenFlux(FluxTransformer transformer, FlowMatchSchedulerCo
 
     public Tensor Guided(Tensor conditional, Tensor latents, Tensor sigma, Tensor guidance) => conditional;
 
-    public ISampleRenderer SampleRenderer(string teacherFolder, StudentEncoder student) => new FluxSampleRenderer(teacherFolder, Transformer, student);
+    /// <summary>Samples as <see cref="FluxPipeline.Generate"/> draws them at the run's sample guidance (embedded), with the pipeline's T5 length.</summary>
+    public ISampleRenderer SampleRenderer(string teacherFolder, StudentEncoder student) => new PipelineSampleRenderer<FluxPipeline>(
+        teacherFolder, TeacherFamily.SlotEncoder(ModelFamily.Flux), Transformer, student,
+        slot => FluxPipeline.Around(teacherFolder, Transformer, slot),
+        (pipeline, batch, slot) => pipeline.Generate(new FluxRequest(batch.Prompts, batch.Seed, batch.Steps, batch.Guidance,
+            batch.Resolution, batch.Resolution, pipeline.MaxSequenceLength), textEncoder2: slot));
 
     public void Dispose() => Transformer.Dispose();
 }

@@ -59,9 +59,15 @@ public sealed class FrozenSd3(Sd3Transformer transformer, FlowMatchSchedulerConf
         return (unconditional + scale * (conditional - unconditional)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Not yet: SD3 samples need a pipeline around this transformer with the student lent to its T5 slot (the run's checks refuse samples for SD3).</summary>
-    public ISampleRenderer SampleRenderer(string teacherFolder, StudentEncoder student) =>
-        throw new NotSupportedException("periodic samples are not rendered for SD3 teachers yet (set samples.every: 0)");
+    /// <summary>
+    /// Samples as <see cref="Sd3Pipeline.Generate"/> draws them: the run's sample guidance as classifier-free guidance
+    /// against the empty negative prompt (encoded through the same T5 slot), the pipeline's default T5 length.
+    /// </summary>
+    public ISampleRenderer SampleRenderer(string teacherFolder, StudentEncoder student) => new PipelineSampleRenderer<Sd3Pipeline>(
+        teacherFolder, TeacherFamily.SlotEncoder(ModelFamily.Sd3), Transformer, student,
+        slot => Sd3Pipeline.Around(teacherFolder, Transformer, slot),
+        (pipeline, batch, slot) => pipeline.Generate(new Sd3Request(batch.Prompts, batch.Seed, batch.Steps, batch.Guidance,
+            batch.Resolution, batch.Resolution), textEncoder3: slot));
 
     public void Dispose()
     {

@@ -66,8 +66,8 @@ public static class RunPresets
 
     /// <summary>
     /// The paper's stages for SD3 medium: its T5 slot (`text_encoder_3`), guidance drawn from 4 to 7 (real
-    /// classifier-free guidance; the pipeline's default is 7), the CLIPs' pooled vector kept as SD3 uses it, no
-    /// periodic samples (not rendered for SD3 yet).
+    /// classifier-free guidance; the pipeline's default is 7), the CLIPs' pooled vector kept as SD3 uses it, samples
+    /// at the pipeline's guidance 7.
     /// </summary>
     static RunConfig Sd3()
     {
@@ -76,7 +76,7 @@ public static class RunPresets
         config.Teacher = new TeacherConfig { Pipeline = "/models/stable-diffusion-3-medium-diffusers", Dtype = "bf16" };
         config.Text.ZeroPooled = false;
         config.Trajectory.Guidance = [4.0, 5.0, 6.0, 7.0];
-        config.Samples.Every = 0;
+        config.Samples.Guidance = 7.0;
         return config;
     }
 

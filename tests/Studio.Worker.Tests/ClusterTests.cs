@@ -19,7 +19,7 @@ public class ClusterTests
     /// A toy run: toy-small student, 64 px, 4-step trajectories, one prompt per batch, a checkpoint every 10 updates
     /// (all kept), and with <paramref name="sampleEvery"/> one 2-step sample image every that many updates.
     /// </summary>
-    static string ToyRun(int updates, int checkpointEvery = 10, int sampleEvery = 0) => $$"""
+    internal static string ToyRun(int updates, int checkpointEvery = 10, int sampleEvery = 0) => $$"""
         name: cluster
         seed: 1
         teacher: { pipeline: toy }

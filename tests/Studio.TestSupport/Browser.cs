@@ -1,6 +1,6 @@
 using Microsoft.Playwright;
 
-namespace Studio.E2E.Tests;
+namespace Studio.TestSupport;
 
 /// <summary>Debian's chromium, headless, driven by Playwright (no browser download is possible here).</summary>
 public static class Browser
@@ -22,7 +22,7 @@ public static class Browser
         return (playwright, browser);
     }
 
-    /// <summary>Screenshots go to tests/Studio.E2E.Tests/bin/.../screenshots (kept by CI as artifacts).</summary>
+    /// <summary>Screenshots go to the test project's bin/.../screenshots (kept by CI as artifacts).</summary>
     public static string ScreenshotPath(string name)
     {
         var dir = Path.Combine(AppContext.BaseDirectory, "screenshots");

@@ -85,6 +85,40 @@ public class ToyCommandTests
     }
 
     [Fact]
+    public void CeilingOfAnAutoencoderAloneHasRoundTripsAndNoFlowLoss()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var path = Path.Combine(dir, "ceiling.json");
+        var (code, output, _) = Cli.Run("toy", "ceiling", "--vae", Path.Combine(ToyTeacher.Folder, "vae"), "--count", "1", "--report", path, "--threads", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("16x8x8 -> 16 image tokens, autoencoder alone (no flow loss)", output);
+        Assert.Matches(@"(?m)^all\s+5\s+1\.000\s+\d\.\d{3}\s+\d\.\d{3}\s+-\s", output); // renders, VAE rt, rt L1, then no flow
+        using var report = JsonDocument.Parse(File.ReadAllText(path));
+        Assert.True(report.RootElement.GetProperty("all").TryGetProperty("roundTripScore", out _));
+        Assert.False(report.RootElement.GetProperty("all").TryGetProperty("flowMse", out _)); // null, left out
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void CeilingTakesAPipelineOrAnAutoencoderNotBoth()
+    {
+        var (code, output, error) = Cli.Run("toy", "ceiling", "--vae", Path.Combine(ToyTeacher.Folder, "vae"), "--pipeline", "toy", "--count", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--vae and --pipeline: give one of them", output + error);
+    }
+
+    [Fact]
+    public void PretrainRejectsAnUnknownArchitecture()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var (code, output, error) = Cli.Run("toy", "pretrain", "--out", Path.Combine(dir, "teacher"), "--architecture", "huge");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--architecture: unknown huge; one of default, latent16", output + error);
+        Assert.False(Directory.Exists(Path.Combine(dir, "teacher.work")));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public void CeilingRejectsABadCount()
     {
         var (code, output, error) = Cli.Run("toy", "ceiling", "--count", "0");

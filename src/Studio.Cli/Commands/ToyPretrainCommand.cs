@@ -21,17 +21,26 @@ public static class ToyPretrainCommand
         var vaeLr = new Option<double>("--vae-lr") { Description = "stage A peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.VaeLearningRate };
         var fluxLr = new Option<double>("--flux-lr") { Description = "stage B peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.FluxLearningRate };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "updates between checkpoints (stage B also logs its held-out loss then)", DefaultValueFactory = _ => defaults.CheckpointEvery };
+        var architecture = new Option<string>("--architecture")
+        {
+            Description = $"the teacher's sizes: {string.Join(", ", ToyTeacherArchitecture.Named.Keys)} (latent16: a 16x16 latent, 64 image tokens)",
+            DefaultValueFactory = _ => "default",
+        };
+        var vaeOnly = new Option<bool>("--vae-only") { Description = "stop after stage A; the autoencoder stays in WORK/vae for `studio toy ceiling --vae`" };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
         var device = DeviceOption.Create();
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
+            var name = parse.GetValue(architecture)!;
             var options = defaults with
             {
+                Architecture = ToyTeacherArchitecture.Named.TryGetValue(name, out var a) ? a
+                    : throw new ArgumentException($"--architecture: unknown {name}; one of {string.Join(", ", ToyTeacherArchitecture.Named.Keys)}"),
                 Seed = parse.GetValue(seed),
                 BatchSize = Positive(parse.GetValue(batch), "--batch"),
                 VaeSteps = Positive(parse.GetValue(vaeSteps), "--vae-steps"),
@@ -46,9 +55,15 @@ public static class ToyPretrainCommand
             if (DeviceOption.Resolve(parse, device) is not { } on) return 1;
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
-            var commandLine = $"studio toy pretrain --out OUT --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
-            var result = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on)
-                .Run(outFolder, parse.GetValue(resume), commandLine);
+            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
+            var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
+            if (parse.GetValue(vaeOnly))
+            {
+                var (stageA, vaeFolder) = pretraining.RunAutoencoder(parse.GetValue(resume));
+                Console.WriteLine($"VAE eval L1 {stageA.VaeEvalAfter:0.0000}; the autoencoder: {vaeFolder} (measure it with `studio toy ceiling --vae {vaeFolder}`)");
+                return 0;
+            }
+            var result = pretraining.Run(outFolder, parse.GetValue(resume), commandLine);
             Console.WriteLine($"VAE eval L1 {result.VaeEvalAfter:0.0000}; flow eval MSE {result.FluxEvalBefore:0.0000} -> {result.FluxEvalAfter:0.0000}");
             return 0;
         });

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
+using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
 using Studio.Ml.Training;
 using static TorchSharp.torch;
@@ -30,19 +31,20 @@ public sealed record ToyCeilingOptions
 /// <summary>
 /// One held-out prompt: its render's score, the score of the render after a VAE round trip (encode to the posterior
 /// mean, decode, as a generated image is scored), the round trip's mean absolute error in [-1, 1] pixel units, and the
-/// flow loss at each sigma with the prompt and with the empty prompt.
+/// flow loss at each sigma with the prompt and with the empty prompt (both empty when an autoencoder is measured alone).
 /// </summary>
 public sealed record ToyCeilingItem(string Category, string Prompt, double RenderScore, double RoundTripScore, string RoundTripDetail,
     double RoundTripL1, IReadOnlyList<double> FlowMse, IReadOnlyList<double> FlowMseEmptyPrompt);
 
-/// <summary>Means over one category's prompts (or over all of them: Category "all").</summary>
+/// <summary>Means over one category's prompts (or over all of them: Category "all"); the flow columns are null without a transformer.</summary>
 public sealed record ToyCeilingRow(string Category, int Count, double RenderScore, double RoundTripScore, double RoundTripL1,
-    double FlowMse, IReadOnlyList<double> FlowMseBySigma, double FlowMseEmptyPrompt);
+    double? FlowMse, IReadOnlyList<double>? FlowMseBySigma, double? FlowMseEmptyPrompt);
 
 /// <summary>
 /// The ceilings of a toy pipeline, before any training: what the evaluator gives the renders themselves (its own
 /// ceiling), what it gives renders after a round trip through the pipeline's VAE (no transformer can draw better than
-/// its decoder gives back), and the transformer's held-out flow loss per category and sigma.
+/// its decoder gives back), and the transformer's held-out flow loss per category and sigma (TransformerWidth and the
+/// flow columns null when an autoencoder is measured alone, <see cref="ToyCeiling.MeasureVae"/>).
 /// </summary>
 public sealed record ToyCeilingResult(
     string Pipeline,
@@ -52,7 +54,7 @@ public sealed record ToyCeilingResult(
     int LatentHeight,
     int LatentWidth,
     int ImageTokens,
-    int TransformerWidth,
+    int? TransformerWidth,
     IReadOnlyList<double> Sigmas,
     double? RenderFrechetAll,
     double? RoundTripFrechetAll,
@@ -75,13 +77,14 @@ public sealed record ToyCeilingResult(
         var sigmaHeads = string.Concat(Sigmas.Select(s => $"{"s=" + s.ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture),8}"));
         var lines = new List<string>
         {
-            $"pipeline {Pipeline}: latent {LatentChannels}x{LatentHeight}x{LatentWidth} -> {ImageTokens} image tokens, transformer width {TransformerWidth}",
+            $"pipeline {Pipeline}: latent {LatentChannels}x{LatentHeight}x{LatentWidth} -> {ImageTokens} image tokens, "
+                + (TransformerWidth is { } width ? $"transformer width {width}" : "autoencoder alone (no flow loss)"),
             $"{PromptsPerCategory} held-out prompts per category (seed {Seed}); {Seconds:0} s",
             $"{"category",-20}{"n",4}{"renders",9}{"VAE rt",8}{"rt L1",8}{"flow",8}{sigmaHeads}{"empty",8}",
         };
         foreach (var r in Categories.Append(All))
-            lines.Add($"{r.Category,-20}{r.Count,4}{r.RenderScore,9:0.000}{r.RoundTripScore,8:0.000}{r.RoundTripL1,8:0.000}{r.FlowMse,8:0.000}"
-                + string.Concat(r.FlowMseBySigma.Select(m => $"{m,8:0.000}")) + $"{r.FlowMseEmptyPrompt,8:0.000}");
+            lines.Add($"{r.Category,-20}{r.Count,4}{r.RenderScore,9:0.000}{r.RoundTripScore,8:0.000}{r.RoundTripL1,8:0.000}{Cell(r.FlowMse)}"
+                + string.Concat(r.FlowMseBySigma?.Select(m => Cell(m)) ?? Sigmas.Select(_ => Cell(null))) + Cell(r.FlowMseEmptyPrompt));
         lines.Add($"FD to renders (lower is better): renders {Format(RenderFrechetAll)}, VAE round trips {Format(RoundTripFrechetAll)} (all), {Format(RoundTripFrechetImageQuality)} (image-quality)");
         var worst = Categories.MinBy(c => c.RoundTripScore);
         lines.Add(VaeMeetsBar
@@ -90,6 +93,8 @@ public sealed record ToyCeilingResult(
         return string.Join(Environment.NewLine, lines);
     }
 
+    static string Cell(double? value) => value is { } v ? $"{v,8:0.000}" : $"{"-",8}";
+
     static string Format(double? value) => value is { } v ? v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture) : "-";
 }
 
@@ -97,7 +102,18 @@ public sealed record ToyCeilingResult(
 public static class ToyCeiling
 {
     public static ToyCeilingResult Measure(FluxPipeline pipeline, ToyCeilingOptions options, Action<string>? progress = null, string? sheet = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default) => Measure(pipeline.Vae, pipeline, pipeline.Source, options, progress, sheet, cancel);
+
+    /// <summary>
+    /// The autoencoder alone (`studio toy ceiling --vae`, e.g. after `studio toy pretrain --vae-only`): the render and
+    /// round-trip columns as <see cref="Measure(FluxPipeline, ToyCeilingOptions, Action{string}?, string?, CancellationToken)"/>
+    /// gives them, no flow loss.
+    /// </summary>
+    public static ToyCeilingResult MeasureVae(AutoencoderKL vae, string source, ToyCeilingOptions options, Action<string>? progress = null,
+        string? sheet = null, CancellationToken cancel = default) => Measure(vae, null, source, options, progress, sheet, cancel);
+
+    static ToyCeilingResult Measure(AutoencoderKL vae, FluxPipeline? pipeline, string source, ToyCeilingOptions options, Action<string>? progress,
+        string? sheet, CancellationToken cancel)
     {
         if (options.PromptsPerCategory < 1) throw new ArgumentException($"--count: {options.PromptsPerCategory} must be at least 1");
         if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
@@ -110,19 +126,26 @@ public static class ToyCeiling
         var l1 = new List<double>();
         var flow = new List<double[]>();
         var flowEmpty = new List<double[]>();
-        var vae = pipeline.Vae;
         var factor = vae.Config.DownscaleFactor;
         var (latentHeight, latentWidth) = (ToyImage.Size / factor, ToyImage.Size / factor);
         for (int start = 0; start < prompts.Count; start += options.BatchSize)
         {
             cancel.ThrowIfCancellationRequested();
             var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
-            var (images, errors) = RoundTrip(pipeline, renders.Skip(start).Take(batch.Count).ToList());
+            var (images, errors) = RoundTrip(vae, renders.Skip(start).Take(batch.Count).ToList());
             roundTrips.AddRange(images);
             l1.AddRange(errors);
-            var seed = DeterministicRandom.Seed(options.Seed, "toy-ceiling", start);
-            flow.AddRange(FlowErrors(pipeline, batch.Select(p => p.Text).ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
-            flowEmpty.AddRange(FlowErrors(pipeline, batch.Select(_ => "").ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+            if (pipeline is not null)
+            {
+                var seed = DeterministicRandom.Seed(options.Seed, "toy-ceiling", start);
+                flow.AddRange(FlowErrors(pipeline, batch.Select(p => p.Text).ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+                flowEmpty.AddRange(FlowErrors(pipeline, batch.Select(_ => "").ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+            }
+            else
+            {
+                flow.AddRange(batch.Select(_ => Array.Empty<double>()));
+                flowEmpty.AddRange(batch.Select(_ => Array.Empty<double>()));
+            }
             progress?.Invoke($"measured {Math.Min(start + options.BatchSize, prompts.Count)}/{prompts.Count} prompts");
         }
         if (sheet is not null) ToyImage.SaveSheet(renders.Zip(roundTrips).SelectMany(p => new[] { p.First, p.Second }).ToList(), sheet, columns: 10);
@@ -132,31 +155,33 @@ public static class ToyCeiling
         var returned = ToyEvaluator.Evaluate(prompts, roundTrips);
         var items = prompts.Select((p, i) => new ToyCeilingItem(p.Category, p.Text, rendered.Items[i].Score, returned.Items[i].Score,
             returned.Items[i].Detail, l1[i], flow[i], flowEmpty[i])).ToList();
-        var rows = ToyCriteria.Categories.Select(c => Row(c, items.Where(i => i.Category == c).ToList(), options.Sigmas.Length)).ToList();
-        var all = Row("all", items, options.Sigmas.Length);
+        var sigmas = pipeline is null ? 0 : options.Sigmas.Length;
+        var rows = ToyCriteria.Categories.Select(c => Row(c, items.Where(i => i.Category == c).ToList(), sigmas)).ToList();
+        var all = Row("all", items, sigmas);
         bool meets = rows.All(r => r.RoundTripScore >= ToyCeilingOptions.ScoreBar) && returned.FrechetAll is <= ToyCeilingOptions.FrechetBar;
-        return new ToyCeilingResult(pipeline.Source, options.Seed, options.PromptsPerCategory, vae.Config.LatentChannels, latentHeight, latentWidth,
-            latentHeight / 2 * (latentWidth / 2), pipeline.Transformer.Config.InnerDim, options.Sigmas, rendered.FrechetAll, returned.FrechetAll,
+        return new ToyCeilingResult(source, options.Seed, options.PromptsPerCategory, vae.Config.LatentChannels, latentHeight, latentWidth,
+            latentHeight / 2 * (latentWidth / 2), pipeline?.Transformer.Config.InnerDim, options.Sigmas, rendered.FrechetAll, returned.FrechetAll,
             returned.ImageQualityFrechet, rows, all, meets, clock.Elapsed.TotalSeconds, items);
     }
 
+    /// <summary>The means of <paramref name="items"/>; the flow columns null when there are no <paramref name="sigmas"/> (no transformer).</summary>
     static ToyCeilingRow Row(string category, IReadOnlyList<ToyCeilingItem> items, int sigmas) => new(
         category, items.Count, items.Average(i => i.RenderScore), items.Average(i => i.RoundTripScore), items.Average(i => i.RoundTripL1),
-        items.Average(i => i.FlowMse.Average()),
-        Enumerable.Range(0, sigmas).Select(k => items.Average(i => i.FlowMse[k])).ToArray(),
-        items.Average(i => i.FlowMseEmptyPrompt.Average()));
+        sigmas == 0 ? null : items.Average(i => i.FlowMse.Average()),
+        sigmas == 0 ? null : Enumerable.Range(0, sigmas).Select(k => items.Average(i => i.FlowMse[k])).ToArray(),
+        sigmas == 0 ? null : items.Average(i => i.FlowMseEmptyPrompt.Average()));
 
     /// <summary>
-    /// Renders through the pipeline's VAE: encode, decode the posterior mean, then the conversion a generated image
+    /// Renders through the autoencoder: encode, decode the posterior mean, then the conversion a generated image
     /// gets before scoring (<see cref="ImagePng.Denormalize"/>, back to [-1, 1]); and each image's mean absolute error.
     /// </summary>
-    public static (IReadOnlyList<ToyImage> Images, double[] L1) RoundTrip(FluxPipeline pipeline, IReadOnlyList<ToyImage> renders)
+    public static (IReadOnlyList<ToyImage> Images, double[] L1) RoundTrip(AutoencoderKL vae, IReadOnlyList<ToyImage> renders)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var images = ToyImage.Stack(renders);
-        using var posterior = pipeline.Vae.Encode(images);
-        var decoded = pipeline.Vae.Decode(posterior.Mean);
+        using var posterior = vae.Encode(images);
+        var decoded = vae.Decode(posterior.Mean);
         var signed = ImagePng.Denormalize(decoded).cpu() * 2 - 1;
         var l1 = (signed - images).abs().mean([1, 2, 3]).data<float>().Select(v => (double)v).ToArray();
         return (ToyImage.Unstack(signed), l1);

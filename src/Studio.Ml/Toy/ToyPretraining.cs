@@ -59,7 +59,6 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     const string StageAFolder = "stage-a", StageBFolder = "stage-b", TrainedVaeFolder = "vae", PoolFile = "pool.safetensors";
     const string WeightsFile = "weights.safetensors";
     static readonly double[] EvalSigmas = [0.2, 0.5, 0.8];
-    const int LatentSize = ToyRenderer.Size / 8;
 
     readonly ToyPretrainingOptions _o = options;
     readonly Device _device = device ?? CPU;
@@ -70,9 +69,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     /// <summary>Runs (or resumes) both stages and writes the teacher folder to <paramref name="outputFolder"/>.</summary>
     public ToyPretrainingResult Run(string outputFolder, bool resume, string command)
     {
-        if (!resume && Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any())
-            throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
-        Directory.CreateDirectory(workFolder);
+        PrepareWorkFolder(resume);
         var t5Tokenizer = TextTokenizer.BuiltIn("t5");
         var clipTokenizer = TextTokenizer.BuiltIn("clip");
 
@@ -88,6 +85,27 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 ToyTeacherFolder.Readme(command, _o, result));
         log($"wrote the teacher to {outputFolder}");
         return result;
+    }
+
+    /// <summary>
+    /// Runs (or resumes) stage A alone, for measuring an autoencoder before training a transformer on it
+    /// (`studio toy ceiling --vae`); returns its result and the folder of the trained autoencoder (float32, diffusers
+    /// layout, with the measured shift/scaling factors) inside the work folder. `Run` with the same work folder and
+    /// resume continues with stage B from it.
+    /// </summary>
+    public (ToyPretrainingResult Result, string VaeFolder) RunAutoencoder(bool resume)
+    {
+        PrepareWorkFolder(resume);
+        using var vae = TrainAutoencoder(out var result);
+        return (result, CheckpointFolder.Existing(Path.Combine(workFolder, TrainedVaeFolder))!);
+    }
+
+    void PrepareWorkFolder(bool resume)
+    {
+        if (!resume && Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any())
+            throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
+        Directory.CreateDirectory(workFolder);
+        log($"latent {ToyTeacherArchitecture.LatentChannels}x{_a.LatentSize}x{_a.LatentSize} for a {ToyRenderer.Size}x{ToyRenderer.Size} render: {_a.ImageTokens} image tokens");
     }
 
     // ---- Stage A: the autoencoder ----
@@ -227,10 +245,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var state0 = LoadStage(checkpoint, parts, optimizer) ?? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip));
         log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
 
-        using var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2, device: _device);
+        using var imgIds = LatentPacking.ImageIds(_a.LatentSize / 2, _a.LatentSize / 2, device: _device);
         using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
-        var mu = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Scheduler(), "scheduler config")))
-            .Mu((LatentSize / 2) * (LatentSize / 2));
+        var mu = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Scheduler(_a), "scheduler config")))
+            .Mu(_a.ImageTokens);
         var clock = Stopwatch.StartNew();
         var lastLoss = state0.LastLoss;
         var recent = new Queue<double>();
@@ -243,7 +261,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             var index = randint(latents.shape[0], [_o.BatchSize], device: CPU, generator: generator);
             var x0 = latents.index_select(0, index).to(_device);
             var noise = randn(x0.shape, device: CPU, generator: generator).to(_device);
-            // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu for 16 tokens.
+            // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu at the teacher's image tokens.
             var sigma = ShiftSigma(randn([_o.BatchSize], device: CPU, generator: generator).sigmoid(), mu).to(_device);
             var guidance = (rand([_o.BatchSize], device: CPU, generator: generator) * 4 + 1).to(_device);
             var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Ids.index_select(0, index).to(_device), clipIds.index_select(0, index).to(_device), imgIds, txtIds);
@@ -312,7 +330,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "flux-eval"));
-        var imgIds = LatentPacking.ImageIds(LatentSize / 2, LatentSize / 2, device: _device);
+        var imgIds = LatentPacking.ImageIds(_a.LatentSize / 2, _a.LatentSize / 2, device: _device);
         var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
         var (x0, t5, clip) = (latents.to(_device), t5Ids.to(_device), clipIds.to(_device));
         var n = latents.shape[0];

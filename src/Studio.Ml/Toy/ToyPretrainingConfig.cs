@@ -35,12 +35,33 @@ public sealed record ToyTeacherArchitecture(
     /// </summary>
     public const int T5TextLength = 32;
 
+    /// <summary>Side of the latent of a 64x64 render: the VAE halves the size once per block after the first (diffusers).</summary>
+    public int LatentSize => VaeBlockOutChannels.Length is >= 1 and <= 6
+        ? ToyRenderer.Size >> (VaeBlockOutChannels.Length - 1)
+        : throw new ArgumentException($"VaeBlockOutChannels: {VaeBlockOutChannels.Length} blocks; a 64x64 render needs 1 to 6 for an even latent side");
+
+    /// <summary>Image tokens of a 64x64 render after FLUX's 2x2 packing of the latent.</summary>
+    public int ImageTokens => LatentSize / 2 * (LatentSize / 2);
+
     /// <summary>The shipped teacher: a T5 of d_model 256 (students are 32/64/128), a 128-wide FLUX transformer.</summary>
     public static ToyTeacherArchitecture Default { get; } = new(
         VaeBlockOutChannels: [8, 16, 32, 32], VaeNormNumGroups: 4,
         T5DModel: 256, T5NumLayers: 2, T5NumHeads: 4, T5DFf: 512,
         ClipHiddenSize: 64, ClipNumLayers: 2, ClipNumHeads: 2, ClipIntermediateSize: 128,
         FluxNumHeads: 4, FluxHeadDim: 32, FluxDoubleBlocks: 2, FluxSingleBlocks: 2, FluxAxesDimsRope: [8, 12, 12]);
+
+    /// <summary>
+    /// The shipped teacher with a 64x64 -> 16x16 latent (two down-samplings: 64 image tokens of 8x8 px after packing;
+    /// issue #12): the autoencoder twice as wide per level, the rest unchanged.
+    /// </summary>
+    public static ToyTeacherArchitecture Latent16 { get; } = Default with { VaeBlockOutChannels = [16, 32, 64] };
+
+    /// <summary>The architectures `studio toy pretrain --architecture` offers.</summary>
+    public static IReadOnlyDictionary<string, ToyTeacherArchitecture> Named { get; } = new Dictionary<string, ToyTeacherArchitecture>
+    {
+        ["default"] = Default,
+        ["latent16"] = Latent16,
+    };
 
     /// <summary>A minimal architecture for tests: every component present, each as small as its class allows.</summary>
     public static ToyTeacherArchitecture Tiny { get; } = new(
@@ -146,17 +167,18 @@ public static class ToyTeacherConfigs
     };
 
     /// <summary>
-    /// FLUX's scheduler with the shift line re-anchored to the toy resolution: a 64x64 image is 16 packed tokens,
-    /// so base_image_seq_len 16 gets base_shift 0.5 (mu 0.5, the shift FLUX.1 uses at its base of 256 tokens) and
-    /// max_image_seq_len 256 (a 256x256 toy image) gets FLUX's max_shift 1.15.
+    /// FLUX's scheduler with the shift line re-anchored to the toy resolution: a 64x64 image's packed tokens
+    /// (<see cref="ToyTeacherArchitecture.ImageTokens"/>: 16 for an 8x8 latent, 64 for 16x16) are base_image_seq_len
+    /// with base_shift 0.5 (mu 0.5, the shift FLUX.1 uses at its base of 256 tokens), and a 256x256 toy image (16 times
+    /// the tokens) is max_image_seq_len with FLUX's max_shift 1.15.
     /// </summary>
-    public static JsonObject Scheduler() => new()
+    public static JsonObject Scheduler(ToyTeacherArchitecture a) => new()
     {
         ["_class_name"] = "FlowMatchEulerDiscreteScheduler",
         ["_diffusers_version"] = DiffusersVersion,
-        ["base_image_seq_len"] = 16,
+        ["base_image_seq_len"] = a.ImageTokens,
         ["base_shift"] = 0.5,
-        ["max_image_seq_len"] = 256,
+        ["max_image_seq_len"] = a.ImageTokens * 16,
         ["max_shift"] = 1.15,
         ["num_train_timesteps"] = 1000,
         ["shift"] = 3.0,

@@ -30,7 +30,7 @@ public static class ToyTeacherFolder
         WriteComponent(Path.Combine(temp, "text_encoder"), ToyTeacherConfigs.Clip(a), "model.safetensors", clip, ScalarType.BFloat16);
         WriteComponent(Path.Combine(temp, "text_encoder_2"), ToyTeacherConfigs.T5(a), "model.safetensors", t5, ScalarType.BFloat16);
         Directory.CreateDirectory(Path.Combine(temp, "scheduler"));
-        AtomicFile.WriteAllText(Path.Combine(temp, "scheduler", "scheduler_config.json"), ToyTeacherConfigs.Scheduler().ToJsonString(Indented));
+        AtomicFile.WriteAllText(Path.Combine(temp, "scheduler", "scheduler_config.json"), ToyTeacherConfigs.Scheduler(a).ToJsonString(Indented));
         CopyTokenizer(clipTokenizer.Source, Path.Combine(temp, "tokenizer"), ToyTeacherArchitecture.ClipTextLength);
         CopyTokenizer(t5Tokenizer.Source, Path.Combine(temp, "tokenizer_2"), ToyTeacherArchitecture.T5TextLength);
         AtomicFile.WriteAllText(Path.Combine(temp, "README.md"), readme);
@@ -99,15 +99,15 @@ public static class ToyTeacherFolder
             | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at init -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
 
             Components (same classes and layouts as the real FLUX.1-dev folder):
-            - `vae/`: AutoencoderKL, block_out_channels [{string.Join(", ", a.VaeBlockOutChannels)}], 16 latent channels (64x64 -> 8x8), no quant convs.
+            - `vae/`: AutoencoderKL, block_out_channels [{string.Join(", ", a.VaeBlockOutChannels)}], 16 latent channels (64x64 -> {a.LatentSize}x{a.LatentSize}: {a.ImageTokens} image tokens), no quant convs.
               shift/scaling factors measured on posterior samples of train renders so (z - shift) * scale has unit variance.
             - `transformer/`: FluxTransformer2DModel, {a.FluxNumHeads} heads x {a.FluxHeadDim}, {a.FluxDoubleBlocks} double + {a.FluxSingleBlocks} single blocks,
               guidance embedder (trained with random guidance in [1, 5]; the model learns to ignore it: there is no guidance distillation).
             - `text_encoder_2/`: T5EncoderModel, d_model {a.T5DModel}, {a.T5NumLayers} layers, {a.T5NumHeads} heads, d_ff {a.T5DFf}, gated-gelu; prompts padded to {ToyTeacherArchitecture.T5TextLength} tokens, no attention mask (as FLUX).
             - `text_encoder/`: CLIPTextModel, hidden {a.ClipHiddenSize}, {a.ClipNumLayers} layers; its pooled output feeds pooled_projections.
             - `tokenizer/`, `tokenizer_2/`: the real CLIP and T5 tokenizer files; tokenizer_2's model_max_length is {ToyTeacherArchitecture.T5TextLength}: call the pipeline with max_sequence_length {ToyTeacherArchitecture.T5TextLength}.
-            - `scheduler/`: FlowMatchEulerDiscreteScheduler with dynamic shifting anchored at the toy resolution: base_image_seq_len 16
-              (64x64) with base_shift 0.5, max_image_seq_len 256 with max_shift 1.15, so a 64x64 image gets mu = 0.5, the shift FLUX.1
+            - `scheduler/`: FlowMatchEulerDiscreteScheduler with dynamic shifting anchored at the toy resolution: base_image_seq_len {a.ImageTokens}
+              (64x64) with base_shift 0.5, max_image_seq_len {a.ImageTokens * 16} (256x256) with max_shift 1.15, so a 64x64 image gets mu = 0.5, the shift FLUX.1
               uses at its own base resolution. Training sigmas: logit-normal, shifted by the same mu.
             """;
     }

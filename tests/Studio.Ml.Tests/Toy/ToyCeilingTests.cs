@@ -48,10 +48,27 @@ public class ToyCeilingTests
         // (conditioned on the wrong texts, or not at all, it would not beat the empty prompt).
         Assert.All(result.Items, i => Assert.Equal(result.Sigmas.Count, i.FlowMse.Count));
         Assert.All(result.Items.SelectMany(i => i.FlowMse), m => Assert.True(m is > 0 and < 10, $"flow MSE {m}"));
-        Assert.Equal(result.All.FlowMseBySigma.Average(), result.All.FlowMse, 9);
-        Assert.True(result.All.FlowMse < result.All.FlowMseEmptyPrompt, $"with prompt {result.All.FlowMse}, empty {result.All.FlowMseEmptyPrompt}");
+        Assert.Equal(result.All.FlowMseBySigma!.Average(), result.All.FlowMse!.Value, 9);
+        Assert.True(result.All.FlowMse < result.All.FlowMseEmptyPrompt!.Value, $"with prompt {result.All.FlowMse}, empty {result.All.FlowMseEmptyPrompt}");
         Assert.Contains("semantics/numeracy", result.Table());
         Assert.Contains(result.VaeMeetsBar ? "meets the bar" : "below the bar", result.Table());
+    }
+
+    [Fact]
+    public void TheAutoencoderAloneGivesThePipelinesRoundTripsAndNoFlowLoss()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var options = new ToyCeilingOptions { PromptsPerCategory = 1, BatchSize = 5 };
+        var whole = ToyCeiling.Measure(pipeline, options);
+        var alone = ToyCeiling.MeasureVae(pipeline.Vae, "vae", options);
+
+        Assert.Equal(whole.Items.Select(i => (i.Prompt, i.RoundTripScore, i.RoundTripL1)), alone.Items.Select(i => (i.Prompt, i.RoundTripScore, i.RoundTripL1)));
+        Assert.Equal(whole.RoundTripFrechetAll, alone.RoundTripFrechetAll);
+        Assert.Equal((16, 8, 8, 16), (alone.LatentChannels, alone.LatentHeight, alone.LatentWidth, alone.ImageTokens));
+        Assert.Null(alone.TransformerWidth);
+        Assert.All(alone.Categories.Append(alone.All), r => Assert.Null(r.FlowMse));
+        Assert.All(alone.Items, i => Assert.Empty(i.FlowMse));
+        Assert.Contains("autoencoder alone", alone.Table());
     }
 
     [Fact]

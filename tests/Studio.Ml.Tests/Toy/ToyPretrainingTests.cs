@@ -38,6 +38,49 @@ public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void ThreeVaeBlocksGiveA16x16LatentThatTheWholeTeacherIsBuiltFor()
+    {
+        var root = TestPaths.NewTempDirectory("toy-pretrain-latent16");
+        try
+        {
+            var architecture = ToyTeacherArchitecture.Tiny with { VaeBlockOutChannels = [8, 16, 32] };
+            // Two down-samplings: 64 / 4 = 16 latent pixels a side, 8 x 8 = 64 tokens after 2x2 packing.
+            Assert.Equal((16, 64), (architecture.LatentSize, architecture.ImageTokens));
+            var options = new ToyPretrainingOptions
+            {
+                Architecture = architecture, BatchSize = 4, PoolSize = 8, EvalSize = 4,
+                VaeSteps = 3, FluxSteps = 3, CheckpointEvery = 100, LogEvery = 100,
+            };
+            var work = Path.Combine(root, "work");
+
+            // Stage A alone first (--vae-only), then the whole run resumes from it.
+            var (stageA, vaeFolder) = new ToyPretraining(options, work, _output.WriteLine).RunAutoencoder(resume: false);
+            Assert.True(stageA.VaeEvalAfter < stageA.VaeEvalBefore, $"VAE held-out L1 {stageA.VaeEvalBefore} -> {stageA.VaeEvalAfter}");
+            using (var vae = AutoencoderKL.FromPretrained(vaeFolder))
+            using (no_grad())
+            using (var images = ToyImage.Stack(ToyPrompts.HeldOut(ToyCriteria.All, 2).Select(p => ToyRenderer.Render(p.Scene)).ToList()))
+            using (var posterior = vae.Encode(images))
+                Assert.Equal([2L, 16, 16, 16], posterior.Mean.shape);
+
+            var log = new List<string>();
+            var folder = Path.Combine(root, "teacher");
+            new ToyPretraining(options, work, log.Add).Run(folder, resume: true, "test");
+            Assert.Contains(log, l => l.StartsWith("stage A: already done"));
+            AssertLoadsCleanly(folder);
+
+            var scheduler = FlowMatchSchedulerConfig.Load(Path.Combine(folder, "scheduler", "scheduler_config.json"));
+            Assert.Equal((64, 1024), (scheduler.BaseImageSeqLen, scheduler.MaxImageSeqLen)); // 64x64 and 256x256 images
+            using var pipeline = FluxPipeline.Load(folder);
+            Assert.Equal(4, pipeline.Vae.Config.DownscaleFactor);
+            using var generated = pipeline.Generate(new FluxRequest(["a red circle", "a sign reading 'hi'"], 7, Steps: 2, Guidance: 3.5,
+                Width: ToyRenderer.Size, Height: ToyRenderer.Size, MaxSequenceLength: ToyTeacherArchitecture.T5TextLength));
+            Assert.Equal([2L, 3, 64, 64], generated.Images.shape);
+            Assert.True(generated.Images.isfinite().all().item<bool>(), "the sample has non-finite pixels");
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void ResumeContinuesFromTheCheckpointAndRefusesAFullWorkFolderWithoutIt()
     {
         var root = TestPaths.NewTempDirectory("toy-pretrain-resume");

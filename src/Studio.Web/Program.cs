@@ -82,7 +82,7 @@ catch (StudioConfigurationException e)
     return 2;
 }
 await app.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
-await app.Services.GetRequiredService<Studio.Core.Models.ModelService>().EnsureBuiltInAsync();
+await app.Services.GetRequiredService<Studio.Core.ModelRegistry.ModelService>().EnsureBuiltInAsync();
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
 app.UseAuthentication();

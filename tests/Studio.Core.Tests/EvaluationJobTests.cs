@@ -10,6 +10,7 @@ using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 using Studio.Ml.Toy;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Tests;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using Studio.Core.Data;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 
 namespace Studio.Core.Tests;
 

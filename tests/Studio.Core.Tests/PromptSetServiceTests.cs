@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Prompts;
 using Studio.Core.Runs;
-using Studio.Ml.Data;
+using Studio.Ml.Prompts;
 
 namespace Studio.Core.Tests;
 

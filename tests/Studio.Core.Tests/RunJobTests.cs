@@ -8,6 +8,7 @@ using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Tests;
 

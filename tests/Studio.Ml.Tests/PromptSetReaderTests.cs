@@ -1,5 +1,5 @@
 using System.Text;
-using Studio.Ml.Data;
+using Studio.Ml.Prompts;
 
 namespace Studio.Ml.Tests;
 

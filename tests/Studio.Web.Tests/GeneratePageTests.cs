@@ -9,7 +9,7 @@ using Studio.Core.Data;
 using Studio.Core.Generations;
 using Studio.Core.Hosting;
 using Studio.Core.Live;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Core.Runs;
 using Studio.Web.Auth;
 using Studio.Web.Components.Generations;

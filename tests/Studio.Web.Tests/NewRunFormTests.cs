@@ -35,7 +35,7 @@ public class NewRunFormTests
         ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
         ctx.Services.AddSingleton(options);
         ctx.Services.AddSingleton(new PathGuard(options));
-        ctx.Services.AddSingleton(new Studio.Core.Models.ModelService(db, new PathGuard(options)));
+        ctx.Services.AddSingleton(new Studio.Core.ModelRegistry.ModelService(db, new PathGuard(options)));
         ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
         ctx.Services.AddSingleton(new Studio.Core.Prompts.PromptSetService(db));
         ctx.Services.AddScoped<Studio.Web.Components.Runs.NewRunService>();

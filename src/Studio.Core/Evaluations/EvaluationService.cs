@@ -7,7 +7,7 @@ using Studio.Core.Generations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 using Studio.Ml.Toy;

@@ -28,7 +28,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 
     /// <summary>Width, height and steps of a request that leaves them out: the toy teacher draws 64x64 scenes in 20 steps, other pipelines 512x512 in 28.</summary>
     public static (int Width, int Height, int Steps) Defaults(string teacherFolder) =>
-        teacherFolder == Models.ModelFolders.ToyTeacher ? (64, 64, 20) : (512, 512, 28);
+        teacherFolder == ModelRegistry.ModelFolders.ToyTeacher ? (64, 64, 20) : (512, 512, 28);
 
     public async Task<Data.Generation> RequestAsync(GenerationRequest request, CancellationToken ct = default)
     {
@@ -38,7 +38,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var teacherFolder = request.TeacherModelId is { } teacherId
             ? await db.Models.Where(m => m.Id == teacherId && m.Kind == ModelKind.TeacherPipeline).Select(m => m.Folder).SingleOrDefaultAsync(ct)
               ?? throw new RunActionException($"teacherModelId: no teacher pipeline {teacherId}")
-            : Models.ModelFolders.ToyTeacher;
+            : ModelRegistry.ModelFolders.ToyTeacher;
         var defaults = Defaults(teacherFolder);
         var (steps, width, height) = (request.Steps ?? defaults.Steps, request.Width ?? defaults.Width, request.Height ?? defaults.Height);
         if (steps is < 1 or > MaxSteps) throw new RunActionException($"steps must be between 1 and {MaxSteps} (got {steps})");

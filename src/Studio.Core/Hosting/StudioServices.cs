@@ -10,6 +10,8 @@ using Studio.Core.Generations;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
+using Studio.Core.Artifacts;
+using Studio.Core.Evaluations;
 
 namespace Studio.Core.Hosting;
 
@@ -52,7 +54,7 @@ public static class StudioServices
         services.AddSingleton<GenerationService>();
         services.AddSingleton<Prompts.PromptSetService>();
         services.AddSingleton<Prompts.TokenLengths>();
-        services.AddSingleton<Models.ModelService>();
+        services.AddSingleton<ModelRegistry.ModelService>();
         services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
         services.TryAddSingleton<IGenerationExecutor, FluxGenerationExecutor>();
         services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();

@@ -4,8 +4,9 @@ using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Live;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Ml.Toy;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Jobs;
 

@@ -2,7 +2,8 @@ using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Live;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Jobs;
 

@@ -4,7 +4,8 @@ using Studio.Core.Data;
 using Studio.Core.Generations;
 using Studio.Core.Hosting;
 using Studio.Core.Live;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Jobs;
 

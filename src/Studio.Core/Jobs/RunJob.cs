@@ -6,6 +6,7 @@ using Studio.Core.Hosting;
 using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Jobs;
 

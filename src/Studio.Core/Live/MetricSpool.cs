@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Live;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Ml.Distillation;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Live;
 
@@ -33,7 +34,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     readonly RunReporterOptions _options;
     readonly string? _artifactFolder;
     readonly MetricSpool? _spool;
-    readonly Jobs.IArtifactStore? _artifacts;
+    readonly IArtifactStore? _artifacts;
     long _spooled;
     readonly object _lock = new();
     readonly SemaphoreSlim _wake = new(0, 1);
@@ -51,7 +52,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
 
     public RunReporter(int runId, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster,
         RunReporterOptions? options = null, string? artifactFolder = null, MetricSpool? spool = null,
-        Jobs.IArtifactStore? artifacts = null)
+        IArtifactStore? artifacts = null)
     {
         _artifacts = artifacts;
         _runId = runId; _dbFactory = dbFactory; _broadcaster = broadcaster; _options = options ?? new();

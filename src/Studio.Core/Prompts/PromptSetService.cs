@@ -3,7 +3,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Runs;
-using Studio.Ml.Data;
+using Studio.Ml.Prompts;
 using Studio.Ml.Toy;
 
 namespace Studio.Core.Prompts;

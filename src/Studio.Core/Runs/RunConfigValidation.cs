@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using Studio.Core.Hosting;
-using Studio.Ml.Data;
+using Studio.Ml.Prompts;
 using Studio.Ml.Distillation;
 
 namespace Studio.Core.Runs;

@@ -6,6 +6,7 @@ using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
+using Studio.Core.Artifacts;
 
 namespace Studio.Core.Runs;
 

@@ -1,4 +1,4 @@
-using Studio.Ml.Data;
+using Studio.Ml.Prompts;
 
 namespace Studio.Ml.Distillation;
 

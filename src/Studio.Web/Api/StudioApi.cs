@@ -8,6 +8,7 @@ using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Web.Auth;
+using Studio.Core.Artifacts;
 
 namespace Studio.Web.Api;
 
@@ -107,7 +108,7 @@ public static partial class StudioApi
                 List<CheckpointEvaluation> queued =
                     request.CheckpointId is { } checkpointId ? [await evaluations.RequestCheckpointAsync(checkpointId, settings, ct)]
                     : request.LatestOfRuns is { Count: > 0 } runIds ? await evaluations.RequestLatestCheckpointsAsync(runIds, settings, ct)
-                    : [await evaluations.RequestTeacherAsync(request.TeacherPipeline ?? Studio.Core.Models.ModelFolders.ToyTeacher, settings, ct)];
+                    : [await evaluations.RequestTeacherAsync(request.TeacherPipeline ?? Studio.Core.ModelRegistry.ModelFolders.ToyTeacher, settings, ct)];
                 return Results.Accepted(value: queued);
             }, ct));
         api.MapGet("/evaluations", async (string? runs, EvaluationService evaluations, CancellationToken ct) =>

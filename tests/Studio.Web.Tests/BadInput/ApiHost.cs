@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 using Studio.Core;
 using Studio.Core.Data;
 using Studio.Core.Hosting;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Ml.Distillation;
 using Studio.Web.Api;
 using Studio.Web.Auth;

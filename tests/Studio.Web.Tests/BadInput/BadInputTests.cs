@@ -96,7 +96,7 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
     public async Task AFolderThatFailsItsChecksIsNotRegisteredAsAModel()
     {
         await using var scope = host.Services.CreateAsyncScope();
-        var models = scope.ServiceProvider.GetRequiredService<Studio.Core.Models.ModelService>();
+        var models = scope.ServiceProvider.GetRequiredService<Studio.Core.ModelRegistry.ModelService>();
         var empty = Directory.CreateDirectory(Path.Combine(host.Data, "not-a-pipeline")).FullName;
         await using var db = await host.Db.CreateDbContextAsync();
         var count = await db.Models.CountAsync();

@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Core.Generations;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Core.Runs;
 
 namespace Studio.Web.Components.Generations;

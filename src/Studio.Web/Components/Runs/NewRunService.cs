@@ -1,7 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core;
 using Studio.Core.Data;
-using Studio.Core.Models;
+using Studio.Core.ModelRegistry;
 using Studio.Core.Prompts;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;

@@ -3,7 +3,7 @@ using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Runs;
 
-namespace Studio.Core.Models;
+namespace Studio.Core.ModelRegistry;
 
 /// <summary>Registers local model folders (inside the allowed roots only, passing their checks) and keeps their inspection current.</summary>
 public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuard paths)

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Studio.Core.Data;
 using Studio.Ml.Tensors;
 
-namespace Studio.Core.Models;
+namespace Studio.Core.ModelRegistry;
 
 /// <summary>What a model folder holds, as the Models page shows it.</summary>
 public sealed record ModelInspection(string? Architecture, long? ParameterCount, string? DType, long SizeBytes, IReadOnlyList<string> Errors);

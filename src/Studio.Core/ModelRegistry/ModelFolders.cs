@@ -1,6 +1,6 @@
 using Studio.Ml.Toy;
 
-namespace Studio.Core.Models;
+namespace Studio.Core.ModelRegistry;
 
 /// <summary>
 /// Model folders as stored: an absolute path, or "toy" for the built-in toy teacher, which lives beside each program

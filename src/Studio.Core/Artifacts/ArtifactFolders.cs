@@ -1,4 +1,4 @@
-namespace Studio.Core.Jobs;
+namespace Studio.Core.Artifacts;
 
 /// <summary>Where the studio keeps what jobs produce, under Studio:DataDirectory/artifacts.</summary>
 public static class ArtifactFolders

@@ -6,8 +6,9 @@ using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
+using Studio.Core.Jobs;
 
-namespace Studio.Core.Jobs;
+namespace Studio.Core.Generations;
 
 /// <summary>
 /// Generates with <see cref="FluxPipeline"/>: the teacher pipeline is loaded once and kept in a pipeline cache, each

@@ -1,4 +1,4 @@
-namespace Studio.Core.Jobs;
+namespace Studio.Core.Artifacts;
 
 /// <summary>
 /// Where jobs put what they produce (checkpoints, samples, exports, generated images) and where every host finds it

@@ -3,8 +3,9 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Ml.Distillation;
+using Studio.Core.Live;
 
-namespace Studio.Core.Live;
+namespace Studio.Core.Artifacts;
 
 /// <summary>
 /// Records the checkpoint or sample a log line announces (CheckpointWritten, SampleReady) as its entry, once. A

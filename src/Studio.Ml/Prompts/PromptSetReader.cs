@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace Studio.Ml.Data;
+namespace Studio.Ml.Prompts;
 
 public enum PromptFileFormat { Text, Json, JsonLines, Csv }
 

@@ -3,8 +3,9 @@ using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
+using Studio.Core.Jobs;
 
-namespace Studio.Core.Jobs;
+namespace Studio.Core.Evaluations;
 
 /// <summary>
 /// Evaluates with exactly what `studio eval` runs: <see cref="FluxPipeline.Load"/> of the teacher,

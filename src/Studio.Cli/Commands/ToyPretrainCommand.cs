@@ -16,6 +16,7 @@ public static class ToyPretrainCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => defaults.Seed };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => defaults.BatchSize };
         var vaeSteps = new Option<int>("--vae-steps") { Description = "stage A (autoencoder) updates", DefaultValueFactory = _ => defaults.VaeSteps };
+        var inkWeight = new Option<double>("--vae-ink-weight") { Description = "stage A: extra L1 weight of object, letter and plate pixels (a pixel counts 1 + this)", DefaultValueFactory = _ => defaults.VaeInkWeight };
         var fluxSteps = new Option<int>("--flux-steps") { Description = "stage B (transformer + text encoders) updates", DefaultValueFactory = _ => defaults.FluxSteps };
         var pool = new Option<int>("--pool") { Description = "train prompts encoded once for stage B", DefaultValueFactory = _ => defaults.PoolSize };
         var vaeLr = new Option<double>("--vae-lr") { Description = "stage A peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.VaeLearningRate };
@@ -32,7 +33,7 @@ public static class ToyPretrainCommand
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +45,7 @@ public static class ToyPretrainCommand
                 Seed = parse.GetValue(seed),
                 BatchSize = Positive(parse.GetValue(batch), "--batch"),
                 VaeSteps = Positive(parse.GetValue(vaeSteps), "--vae-steps"),
+                VaeInkWeight = parse.GetValue(inkWeight) is >= 0 and var iw ? iw : throw new ArgumentException("--vae-ink-weight must be 0 or more"),
                 FluxSteps = Positive(parse.GetValue(fluxSteps), "--flux-steps"),
                 PoolSize = Positive(parse.GetValue(pool), "--pool"),
                 VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
@@ -55,7 +57,7 @@ public static class ToyPretrainCommand
             if (DeviceOption.Resolve(parse, device) is not { } on) return 1;
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
-            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
+            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {

@@ -23,6 +23,11 @@ public sealed record ToyPretrainingOptions
     public int VaeSteps { get; init; } = 1000;
     public double VaeLearningRate { get; init; } = 2e-3;
     public double KlWeight { get; init; } = 1e-4;
+    /// <summary>
+    /// Extra weight of ink pixels (objects, letters, plates: <see cref="ToyRenderer.InkMask"/>) in stage A's L1: a pixel
+    /// counts 1 + InkWeight times. Ink is a few percent of a render, so a plain L1 (0) is spent on backgrounds.
+    /// </summary>
+    public double VaeInkWeight { get; init; } = 0;
     /// <summary>Stage B: text-to-image updates and learning rate.</summary>
     public int FluxSteps { get; init; } = 3500;
     public double FluxLearningRate { get; init; } = 1e-3;
@@ -142,14 +147,23 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             using var scope = NewDisposeScope();
             SetLearningRate(optimizer, LearningRateSchedule.At("cosine", _o.VaeLearningRate, step, _o.VaeSteps, Math.Min(20, _o.VaeSteps / 10)));
             var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "vae-batch", step));
-            var images = RenderBatch(Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList(), _device);
+            var prompts = Enumerable.Range(0, _o.BatchSize).Select(_ => TrainPrompt(random)).ToList();
+            var images = RenderBatch(prompts, _device);
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "vae-noise", step));
             using var posterior = vae.Encode(images);
             var reconstruction = vae.Decode(posterior.Sample(generator));
-            var l1 = nn.functional.l1_loss(reconstruction, images);
+            var error = (reconstruction - images).abs();
+            var l1 = error.mean();
+            // Ink-weighted L1, normalised by the mean weight so the learning rate means the same for every weight.
+            var weighted = l1;
+            if (_o.VaeInkWeight > 0)
+            {
+                var w = InkWeights(prompts, _o.VaeInkWeight, _device);
+                weighted = (error * w).mean() / w.mean();
+            }
             // KL to N(0, 1) per latent element: keeps the latents bounded; the scaling factor normalises them later.
             var kl = (posterior.Mean.square() + posterior.LogVar.exp() - 1 - posterior.LogVar).mean() * 0.5;
-            var loss = l1 + kl * _o.KlWeight;
+            var loss = weighted + kl * _o.KlWeight;
             optimizer.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
@@ -158,7 +172,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage A diverged at step {step + 1}: L1 {lastLoss}, KL {kl.item<float>()}");
             var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
             if ((step + 1) % _o.LogEvery == 0 || step == state0.Step)
-                log($"stage A step {step + 1}/{_o.VaeSteps} L1 {lastLoss:0.0000} KL {kl.item<float>():0.000} ({seconds:0}s)");
+                log($"stage A step {step + 1}/{_o.VaeSteps} L1 {lastLoss:0.0000} weighted {weighted.item<float>():0.0000} KL {kl.item<float>():0.000} ({seconds:0}s)");
             if ((step + 1) % _o.CheckpointEvery == 0 && step + 1 < _o.VaeSteps)
                 SaveStage(checkpoint, [("vae.", vae)], optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore));
         }
@@ -403,6 +417,13 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var images = ToyImage.Stack(prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList());
         if (device.type == DeviceType.CPU) return images;
         using (images) return images.to(device);
+    }
+
+    /// <summary>[N, 1, 64, 64] pixel weights 1 + inkWeight x <see cref="ToyRenderer.InkMask"/>, on <paramref name="device"/>.</summary>
+    static Tensor InkWeights(IReadOnlyList<ToyPrompt> prompts, double inkWeight, Device device)
+    {
+        var masks = prompts.SelectMany(p => ToyRenderer.InkMask(p.Scene)).Select(m => 1 + (float)inkWeight * m).ToArray();
+        return tensor(masks, [prompts.Count, 1, ToyRenderer.Size, ToyRenderer.Size], device: device);
     }
 
     static void SetLearningRate(AdamW optimizer, double lr)

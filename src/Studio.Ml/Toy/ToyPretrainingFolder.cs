@@ -92,7 +92,7 @@ public static class ToyTeacherFolder
             |---|---|
             | seed | {o.Seed} |
             | batch size | {o.BatchSize} |
-            | stage A (AutoencoderKL) | {o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min |
+            | stage A (AutoencoderKL) | {o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min |
             | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
             | VAE held-out L1 (pixels in [-1, 1]) | {F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)}) |
             | latent shift_factor / scaling_factor | {F(r.ShiftFactor)} / {F(r.ScalingFactor)} |

@@ -38,6 +38,24 @@ public static class ToyRenderer
         return rgb;
     }
 
+    /// <summary>
+    /// The scene's ink: 1 where a pixel differs from the scene's background alone (objects, letters, a sign's plate),
+    /// else 0; row-major 64x64. Stage A of `studio toy pretrain` weights its reconstruction loss with it.
+    /// </summary>
+    public static float[] InkMask(ToyScene scene)
+    {
+        var drawn = RenderRgb(scene);
+        var mask = new float[Size * Size];
+        for (int y = 0; y < Size; y++)
+            for (int x = 0; x < Size; x++)
+            {
+                var b = BackgroundAt(scene.Background, x, y);
+                int i = (y * Size + x) * 3;
+                if (drawn[i] != b.R || drawn[i + 1] != b.G || drawn[i + 2] != b.B) mask[y * Size + x] = 1;
+            }
+        return mask;
+    }
+
     public static Rgb BackgroundAt(ToyBackground background, int x, int y)
     {
         var first = ToyPalette.Of(background.Colour);

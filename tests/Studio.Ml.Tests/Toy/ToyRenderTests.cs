@@ -22,6 +22,20 @@ public class ToyRenderTests
         Assert.Equal(15 * 15, blue);
     }
 
+    [Fact]
+    public void InkIsEveryPixelAnObjectOrPlateCoversAndNothingElse()
+    {
+        var stripes = new ToyBackground(BackgroundKind.Stripes, BackgroundColour.Navy, BackgroundColour.Beige);
+        Assert.All(ToyRenderer.InkMask(new ToyScene(stripes, [])), m => Assert.Equal(0f, m));
+        var square = ToyRenderer.InkMask(new ToyScene(stripes, [new ToyObject(ToyShape.Square, ToyColour.Blue, ToySize.Large, 2, 0)]));
+        Assert.Equal(15 * 15, square.Count(m => m == 1));                    // the large square of the test above
+        Assert.Equal(1f, square[10 * 64 + 53]);
+        Assert.Equal(0f, square[10 * 64 + 45]);
+        // A plated word: the plate (a background colour, but not this scene's) is ink too: (22 + 6) x (14 + 6) px.
+        var plated = ToyRenderer.InkMask(new ToyScene(White, [], new ToyWord("HI", ToyColour.Red, 1, BackgroundColour.Black)));
+        Assert.Equal(28 * 20, plated.Count(m => m == 1));
+    }
+
     [Theory]
     [InlineData(ToyShape.Circle, ToySize.Large, Math.PI * 81)]
     [InlineData(ToyShape.Circle, ToySize.Small, Math.PI * 5.5 * 5.5)]

@@ -55,6 +55,30 @@ public class RunReporterTests
     }
 
     [Fact]
+    public async Task TheCacheFillCountReachesThePageModelThroughTheLiveBatch()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var run = await db.AddRunAsync();
+        var broadcaster = new RecordingBroadcaster();
+        var series = new RunSeries();   // what the run page holds: fed from the pushed batches
+        await using (var reporter = new RunReporter(run.Id, db, broadcaster, Manual))
+        {
+            reporter.Event(DistillationSetup.FillEvent("teacher-embedding cache", new CachedTeacher.FillProgress(1234, 8000, 0, 1234), TimeSpan.FromMinutes(1)));
+            await reporter.FlushAsync();
+            lock (broadcaster.Batches) foreach (var b in broadcaster.Batches) series.Merge(b);
+            Assert.Equal(new ActivityProgress("filling the teacher-embedding cache: 1,234 / 8,000 prompts, ETA 5 min", 1234, 8000), series.Activity);
+            Assert.Equal(0.15425, series.Activity!.Fraction, 6);
+            Assert.Equal(series.Activity.Message, broadcaster.Batches.Single().Status!.Activity);
+
+            // Training starts: the next activity has no count, and the page goes back to steps.
+            reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, "loading the frozen Flux transformer"));
+            await reporter.FlushAsync();
+            lock (broadcaster.Batches) series.Merge(broadcaster.Batches[^1]);
+            Assert.Null(series.Activity);
+        }
+    }
+
+    [Fact]
     public async Task DuplicateStepsInDifferentStagesAreDistinctPoints()
     {
         var db = await TestDatabase.CreateAsync();

@@ -31,6 +31,24 @@ public class RunSeriesTests
     }
 
     [Fact]
+    public void TheCurrentActivityIsCountedOnlyWhileItsNewestLineCarriesCounts()
+    {
+        RunEvent Line(long id, string kind, string message, string? data = null) =>
+            new() { Id = id, Kind = kind, Message = message, DataJson = data, Time = DateTime.UtcNow };
+        var series = new RunSeries();
+        series.MergeEvents([Line(1, "Queued", "queued"), Line(2, "Progress", "fingerprinting the teacher encoder")]);
+        Assert.Null(series.Activity);
+        series.MergeEvents([Line(4, "Progress", "filling: 10 / 40 prompts", """{"done":"10","total":"40"}""")]);
+        Assert.Equal(new ActivityProgress("filling: 10 / 40 prompts", 10, 40), series.Activity);
+        Assert.Equal(0.25, series.Activity!.Fraction);
+        // A back-filled older line does not replace the newest; a checkpoint line does not end the activity.
+        series.MergeEvents([Line(3, "Progress", "filling: 0 / 40 prompts", """{"done":"0","total":"40"}"""), Line(5, "CheckpointWritten", "checkpoint")]);
+        Assert.Equal(10, series.Activity!.Done);
+        series.MergeEvents([Line(6, "StageStarted", "stage 1")]);
+        Assert.Null(series.Activity);
+    }
+
+    [Fact]
     public async Task TheOverviewOfAStoredRunReadsEveryStrideThStepAndLiveMergesContinueOnItsGrid()
     {
         var db = await TestDatabase.CreateAsync();

@@ -32,7 +32,7 @@ public static class CacheCommand
                 .Select(p => p.Text).Distinct().ToList();
             var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : DistillationRun.CacheDirectory(run, CliSettings.Options());
             DistillationSetup.FillCache(folder, list, parse.GetValue(maxLength), attentionMask: false, DType.ParseFriendly(parse.GetValue(dtype)!),
-                directory, on, Console.WriteLine, cancel, out var cache, i, n);
+                directory, on, e => Console.WriteLine(e.Message), cancel, out var cache, i, n);
             using (cache) Console.WriteLine($"cache {directory}: {cache.Count} prompts, {cache.BytesOnDisk / 1024.0 / 1024.0:0.0} MB");
             return Task.FromResult(0);
         });

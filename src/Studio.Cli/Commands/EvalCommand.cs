@@ -29,7 +29,7 @@ public static class EvalCommand
         var batch = new Option<int>("--batch") { Description = "prompts per pipeline call", DefaultValueFactory = _ => defaults.BatchSize };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
-        var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images" };
+        var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images, each captioned with its prompt and what made it" };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
         {
@@ -55,8 +55,8 @@ public static class EvalCommand
             using var flux = FluxPipeline.Load(folder, type, device: on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
-            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "),
-                parse.GetValue(sheet)?.FullName, cancel);
+            var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;
+            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel);
             Console.Error.WriteLine();
             Console.WriteLine(result.Table());
             var path = parse.GetValue(report)!.FullName;
@@ -66,4 +66,10 @@ public static class EvalCommand
         });
         return command;
     }
+
+    /// <summary>What made the sheet's images: the pipeline's name (`toy` or its folder's), or "teacher + " the T5 slot's folder name.</summary>
+    public static string SheetLabel(string pipeline, string? textEncoder2) =>
+        textEncoder2 is null ? FolderName(pipeline) : $"teacher + {FolderName(textEncoder2)}";
+
+    static string FolderName(string path) => Path.GetFileName(Path.TrimEndingDirectorySeparator(path)) is { Length: > 0 } name ? name : path;
 }

@@ -46,7 +46,7 @@ public static class ToyRenderCommand
                 lines.Add(new ToyPromptLine(i, file, prompts[i].Category, prompts[i].Text, prompts[i].Scene));
             }
             ToyPromptFile.Write(Path.Combine(folder.FullName, ToyPromptFile.FileName), lines);
-            ToyImage.SaveSheet(images, Path.Combine(folder.FullName, "sheet.png"));
+            ToyImage.SaveSheet(images, Path.Combine(folder.FullName, "sheet.png"), captions: prompts.Select(p => p.Text).ToList());
             Console.WriteLine($"wrote {prompts.Count} images, sheet.png and {ToyPromptFile.FileName} to {folder.FullName}");
             return 0;
         });

@@ -1,4 +1,7 @@
+using System.Globalization;
+using System.Text.Json;
 using Studio.Core.Data;
+using Studio.Ml.Distillation;
 
 namespace Studio.Core.Live;
 
@@ -20,6 +23,12 @@ public sealed class RunSeries(int capacity = RunSeries.DefaultCapacity)
 
     public IReadOnlyList<MetricPoint> Points => _points;
     public IReadOnlyList<RunEvent> Events => _events;
+    /// <summary>
+    /// How far the run's current activity has come when it is a counted one (filling the teacher-embedding cache
+    /// before training): from the newest log line that sets the run's activity (as <see cref="RunReporter"/> does:
+    /// Progress, StageStarted, Resumed), when it carries counts; null otherwise.
+    /// </summary>
+    public ActivityProgress? Activity { get; private set; }
     public IEnumerable<ValidationPoint> Validation => _validation.Values.OrderBy(v => v.Step).ThenBy(v => v.Category);
     /// <summary>The highest step held (0 when empty): the next back-fill asks for steps after it.</summary>
     public long LastStep => _points.Count > 0 ? _points[^1].Step : 0;
@@ -80,6 +89,8 @@ public sealed class RunSeries(int capacity = RunSeries.DefaultCapacity)
             int i = _events.BinarySearch(e, EventIdComparer.Instance);
             if (i < 0) _events.Insert(~i, e);
         }
+        var current = _events.LastOrDefault(e => e.Kind is nameof(TrainingEventKind.Progress) or nameof(TrainingEventKind.StageStarted) or nameof(TrainingEventKind.Resumed));
+        Activity = current is null ? null : ActivityProgress.Of(current);
         Version++;
     }
 
@@ -113,5 +124,23 @@ public sealed class RunSeries(int capacity = RunSeries.DefaultCapacity)
     {
         public static readonly EventIdComparer Instance = new();
         public int Compare(RunEvent? a, RunEvent? b) => a!.Id.CompareTo(b!.Id);
+    }
+}
+
+/// <summary>A counted activity of a run: its log line ("filling the teacher-embedding cache: 1,234 / 8,000 prompts, ETA 3 min") and counts.</summary>
+public sealed record ActivityProgress(string Message, long Done, long Total)
+{
+    public double Fraction => Total > 0 ? Math.Clamp((double)Done / Total, 0, 1) : 0;
+
+    /// <summary>What a Progress line with <see cref="TrainingEventData.Done"/> and <see cref="TrainingEventData.Total"/> tells; null for any other line.</summary>
+    public static ActivityProgress? Of(RunEvent e)
+    {
+        if (e.Kind != nameof(TrainingEventKind.Progress) || e.DataJson is null) return null;
+        var data = JsonSerializer.Deserialize<Dictionary<string, string>>(e.DataJson);
+        return data is not null
+            && data.TryGetValue(TrainingEventData.Done, out var done) && long.TryParse(done, NumberStyles.Integer, CultureInfo.InvariantCulture, out var d)
+            && data.TryGetValue(TrainingEventData.Total, out var total) && long.TryParse(total, NumberStyles.Integer, CultureInfo.InvariantCulture, out var t)
+            ? new ActivityProgress(e.Message, d, t)
+            : null;
     }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Clip;
@@ -88,7 +90,7 @@ public sealed class DistillationSetup : IDisposable
         var device = ComputeDevice.Parse(config.Device, "device");
         var teacherFolder = ResolveTeacherFolder(config);
         var family = TeacherFamily.Of(teacherFolder);
-        void Progress(string message) => reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, message));
+        void Progress(string message) => reporter.Event(ProgressEvent(message));
 
         // Prompts of every stage and of validation.
         var prompts = new Dictionary<string, IReadOnlyList<Prompt>>();
@@ -106,7 +108,7 @@ public sealed class DistillationSetup : IDisposable
         // Teacher-embedding cache: fill what is missing with the teacher's text encoders, then release them.
         var tokenizer = T5Tokenizer.Load(Path.Combine(teacherFolder, TeacherFamily.SlotTokenizer(family)));
         var teacher = FillCache(teacherFolder, allPrompts, config.Text.MaxLength, config.Text.AttentionMask,
-            DType.ParseFriendly(config.Cache.Dtype), cacheDirectory, device, Progress, cancel, out var cache);
+            DType.ParseFriendly(config.Cache.Dtype), cacheDirectory, device, reporter.Event, cancel, out var cache);
         cancel.ThrowIfCancellationRequested();
 
         Progress($"loading the frozen {family} transformer");
@@ -166,13 +168,19 @@ public sealed class DistillationSetup : IDisposable
             cached.To(dtype, device), VaeScaleFactor(teacherFolder));
     }
 
+    static TrainingEvent ProgressEvent(string message, IReadOnlyDictionary<string, string>? data = null) =>
+        new(TrainingEventKind.Progress, 0, 0, message, data);
+
     /// <summary>
     /// Puts the teacher's conditioning of <paramref name="prompts"/> (slice <paramref name="shard"/> of
     /// <paramref name="shards"/>) into the cache at <paramref name="cacheDirectory"/>: the T5 slot's states, and for
     /// SD3 also both CLIPs' states and pooled vectors; each encoder is loaded only when something is missing.
+    /// <paramref name="progress"/> receives Progress events; while prompts are encoded (at most every
+    /// <see cref="FillProgressInterval"/>, and at the end) they carry <see cref="TrainingEventData.Done"/> and
+    /// <see cref="TrainingEventData.Total"/> and say the prompts done, of how many, and the time left.
     /// </summary>
     public static ITeacherConditioning FillCache(string teacherFolder, IReadOnlyList<string> prompts, int maxLength, bool attentionMask,
-        ScalarType storeAs, string cacheDirectory, Device device, Action<string> progress, CancellationToken cancel,
+        ScalarType storeAs, string cacheDirectory, Device device, Action<TrainingEvent> progress, CancellationToken cancel,
         out TeacherEmbeddingCache cache, int shard = 0, int shards = 1)
     {
         var family = TeacherFamily.Of(teacherFolder);
@@ -180,7 +188,7 @@ public sealed class DistillationSetup : IDisposable
         var encoderFolder = Path.Combine(teacherFolder, TeacherFamily.SlotEncoder(family));
         var fingerprints = Path.Combine(cacheDirectory, "fingerprints");
         var tokenizer = T5Tokenizer.Load(tokenizerFolder);
-        progress("fingerprinting the teacher encoder");
+        progress(ProgressEvent("fingerprinting the teacher encoder"));
         var store = cache = new TeacherEmbeddingCache(cacheDirectory);
         var teacher = new CachedTeacher(store, ModelFingerprint.Of(encoderFolder, fingerprints), TokenizerFingerprint(tokenizerFolder), maxLength);
         Fill(teacher, "teacher-embedding cache", prompts, () =>
@@ -200,7 +208,7 @@ public sealed class DistillationSetup : IDisposable
 
         // SD3 keeps both CLIPs beside the T5 slot: their states and pooled vectors are cached as well.
         string[] clipParts = ["text_encoder", "text_encoder_2"], tokenizerParts = ["tokenizer", "tokenizer_2"];
-        progress("fingerprinting the CLIP encoders");
+        progress(ProgressEvent("fingerprinting the CLIP encoders"));
         var clipFingerprint = string.Join("+", clipParts.Select(p => ModelFingerprint.Of(Path.Combine(teacherFolder, p), fingerprints)));
         var clipTokenizers = string.Join("+", tokenizerParts.Select(p => TokenizerFingerprint(Path.Combine(teacherFolder, p), "clip")));
         var clipStates = new CachedTeacher(store, "clip-states:" + clipFingerprint, clipTokenizers, Sd3Pipeline.ClipLength);
@@ -221,23 +229,45 @@ public sealed class DistillationSetup : IDisposable
         return new CachedSd3Teacher(teacher, clipStates, clipPooled);
     }
 
+    /// <summary>How often filling the cache reports its count (each report is a Progress event the run's log keeps).</summary>
+    public static readonly TimeSpan FillProgressInterval = TimeSpan.FromSeconds(2);
+
     /// <summary>Fills one part of the cache, loading its encoder (<paramref name="load"/>) only when a prompt is missing.</summary>
     static void Fill(CachedTeacher teacher, string what, IReadOnlyList<string> prompts, Func<(IDisposable Encoder, Func<IReadOnlyList<string>, Tensor> Encode)> load,
-        ScalarType storeAs, TeacherEmbeddingCache store, Action<string> progress, CancellationToken cancel, int shard, int shards)
+        ScalarType storeAs, TeacherEmbeddingCache store, Action<TrainingEvent> progress, CancellationToken cancel, int shard, int shards)
     {
         var missing = prompts.Count(p => !store.Contains(teacher.Key(p)));
-        progress($"{what}: {prompts.Count - missing} of {prompts.Count} prompts cached, {missing} to encode");
+        progress(ProgressEvent($"{what}: {prompts.Count - missing} of {prompts.Count} prompts cached, {missing} to encode"));
         if (missing == 0) return;
         var (encoder, encode) = load();
         using var _ = encoder;
+        var clock = Stopwatch.StartNew();
         var lastReport = DateTime.MinValue;
         var result = teacher.Fill(prompts, encode, storeAs, shard: shard, shards: shards, progress: p =>
         {
-            if (DateTime.UtcNow - lastReport < TimeSpan.FromSeconds(1) && p.Done < p.Total) return;
+            if (DateTime.UtcNow - lastReport < FillProgressInterval && p.Done < p.Total) return;
             lastReport = DateTime.UtcNow;
-            progress($"filling the {what}: {p.Done}/{p.Total}");
+            progress(FillEvent(what, p, clock.Elapsed));
         }, cancel: cancel);
-        progress($"{what}: {result.Encoded} encoded, {result.Hits} already cached, {store.BytesOnDisk / (1 << 20)} MB on disk");
+        progress(ProgressEvent($"{what}: {result.Encoded} encoded, {result.Hits} already cached, {store.BytesOnDisk / (1 << 20)} MB on disk"));
+    }
+
+    /// <summary>"filling the WHAT: 1,234 / 8,000 prompts, ETA 3 min", with the counts as data; the time left is
+    /// extrapolated from the prompts encoded so far in <paramref name="elapsed"/>.</summary>
+    public static TrainingEvent FillEvent(string what, CachedTeacher.FillProgress p, TimeSpan elapsed)
+    {
+        static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
+        var eta = "";
+        if (p.Encoded > 0 && p.Done < p.Total)
+        {
+            var seconds = elapsed.TotalSeconds / p.Encoded * (p.Total - p.Done);
+            eta = seconds < 90 ? $", ETA {seconds.ToString("0", CultureInfo.InvariantCulture)} s" : $", ETA {(seconds / 60).ToString("0", CultureInfo.InvariantCulture)} min";
+        }
+        return ProgressEvent($"filling the {what}: {Count(p.Done)} / {Count(p.Total)} prompts{eta}", new Dictionary<string, string>
+        {
+            [TrainingEventData.Done] = p.Done.ToString(CultureInfo.InvariantCulture),
+            [TrainingEventData.Total] = p.Total.ToString(CultureInfo.InvariantCulture),
+        });
     }
 
     sealed class DisposeAll(IEnumerable<IDisposable> parts) : IDisposable

@@ -148,7 +148,9 @@ public static class ToyCeiling
             }
             progress?.Invoke($"measured {Math.Min(start + options.BatchSize, prompts.Count)}/{prompts.Count} prompts");
         }
-        if (sheet is not null) ToyImage.SaveSheet(renders.Zip(roundTrips).SelectMany(p => new[] { p.First, p.Second }).ToList(), sheet, columns: 10);
+        if (sheet is not null)
+            ToyImage.SaveSheet(renders.Zip(roundTrips).SelectMany(p => new[] { p.First, p.Second }).ToList(), sheet, columns: 10,
+                captions: prompts.SelectMany(p => new[] { $"{p.Text}\nrender", "VAE round trip of the render on its left" }).ToList());
 
         // The same scoring `studio eval` and `studio toy score` do, once on the renders and once on the round trips.
         var rendered = ToyEvaluator.Evaluate(prompts, renders);

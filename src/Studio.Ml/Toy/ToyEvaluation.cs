@@ -62,7 +62,7 @@ public sealed record ToyEvaluationResult(
     double? Text,
     IReadOnlyList<ToyCategoryScore> Categories,
     double Seconds,
-    IReadOnlyList<ToyItemScore> Items)
+    IReadOnlyList<ToyEvaluationItem> Items)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -89,6 +89,12 @@ public sealed record ToyEvaluationResult(
     }
 }
 
+/// <summary>One generated image: its prompt, the scene the prompt describes, the seed it was generated with, and its score.</summary>
+public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double Score, string Detail);
+
+/// <summary>Where `studio eval --sheet` writes the first seed's images, and what made them (each caption's last line).</summary>
+public sealed record ToyEvaluationSheet(string Path, string Label);
+
 /// <summary>Generates the toy prompts with a pipeline (optionally with another encoder in its T5 slot) and scores the images.</summary>
 public static class ToyEvaluation
 {
@@ -110,9 +116,9 @@ public static class ToyEvaluation
     }
 
     /// <param name="textEncoder2">Fills the pipeline's T5 slot instead of its own text_encoder_2 (null: the teacher's).</param>
-    /// <param name="sheet">Where to write a PNG sheet of the first seed's images (null: none).</param>
+    /// <param name="sheet">A PNG sheet of the first seed's images, each captioned with its prompt and the sheet's label (null: none).</param>
     public static ToyEvaluationResult Run(FluxPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
-        Action<string>? progress = null, string? sheet = null, CancellationToken cancel = default)
+        Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default)
     {
         if (options.Seeds < 1) throw new ArgumentException($"--seeds: {options.Seeds} must be at least 1");
         if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
@@ -122,6 +128,7 @@ public static class ToyEvaluation
         var latency = EncoderLatencyMs(pipeline, encoder, prompts, options.MaxSequenceLength);
 
         var allPrompts = new List<ToyPrompt>();
+        var seeds = new List<int>();
         var images = new List<ToyImage>();
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
@@ -135,16 +142,20 @@ public static class ToyEvaluation
                 using var signed = generated.Images * 2 - 1;
                 images.AddRange(ToyImage.Unstack(signed));
                 allPrompts.AddRange(batch);
+                seeds.AddRange(batch.Select(_ => seed));
                 progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images");
             }
-        if (sheet is not null) ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet, columns: 10);
+        if (sheet is not null)
+            ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
+                captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
 
         var report = ToyEvaluator.Evaluate(allPrompts, images);
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
             report.ImageQualityFrechet, report.FrechetAll, report.Semantics, report.Text, report.Categories,
-            clock.Elapsed.TotalSeconds, report.Items);
+            clock.Elapsed.TotalSeconds,
+            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail)).ToList());
     }
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>

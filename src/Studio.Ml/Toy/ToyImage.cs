@@ -81,26 +81,41 @@ public sealed class ToyImage
     }
 
     /// <summary>Writes the images side by side, <paramref name="columns"/> to a row, each enlarged
-    /// <paramref name="scale"/> times with square pixels and a 2 px gap (a preview sheet), atomically.</summary>
-    public static void SaveSheet(IReadOnlyList<ToyImage> images, string path, int columns = 8, int scale = 4)
+    /// <paramref name="scale"/> times with square pixels and a 2 px gap (a preview sheet), atomically. With
+    /// <paramref name="captions"/> (one per image; a newline starts a new line), each tile has its caption under it,
+    /// wrapped to the tile's width; every caption band is as tall as the longest caption.</summary>
+    public static void SaveSheet(IReadOnlyList<ToyImage> images, string path, int columns = 8, int scale = 4, IReadOnlyList<string>? captions = null)
     {
         if (images.Count == 0) throw new ArgumentException("a sheet needs at least one image", nameof(images));
-        int tile = Size * scale + 2, rows = (images.Count + columns - 1) / columns;
-        using var bitmap = new SKBitmap(new SKImageInfo(Math.Min(columns, images.Count) * tile, rows * tile, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        if (captions is not null && captions.Count != images.Count)
+            throw new ArgumentException($"a sheet of {images.Count} images needs {images.Count} captions, got {captions.Count}", nameof(captions));
+        using var typeface = captions is null ? null : ToyCaptions.Typeface();
+        using var font = typeface is null ? null : new SKFont(typeface, ToyCaptions.TextSize);
+        int side = Size * scale, tile = side + 2;
+        var wrapped = captions?.Select(c => ToyCaptions.Wrap(c, font!, side)).ToList();
+        int band = wrapped is null ? 0 : wrapped.Max(lines => lines.Count) * ToyCaptions.LineHeight(font!) + 4;
+        int rows = (images.Count + columns - 1) / columns, cellHeight = tile + band;
+        using var bitmap = new SKBitmap(new SKImageInfo(Math.Min(columns, images.Count) * tile, rows * cellHeight, SKColorType.Rgba8888, SKAlphaType.Opaque));
         var colours = new SKColor[bitmap.Width * bitmap.Height];
         Array.Fill(colours, SKColors.White);
         for (int k = 0; k < images.Count; k++)
         {
             var rgb = images[k].ToRgb();
-            int left = k % columns * tile, top = k / columns * tile;
-            for (int y = 0; y < Size * scale; y++)
-                for (int x = 0; x < Size * scale; x++)
+            int left = k % columns * tile, top = k / columns * cellHeight;
+            for (int y = 0; y < side; y++)
+                for (int x = 0; x < side; x++)
                 {
                     int i = (y / scale * Size + x / scale) * 3;
                     colours[(top + y) * bitmap.Width + left + x] = new SKColor(rgb[i], rgb[i + 1], rgb[i + 2]);
                 }
         }
         bitmap.Pixels = colours;
+        if (wrapped is not null)
+        {
+            using var canvas = new SKCanvas(bitmap);
+            for (int k = 0; k < images.Count; k++)
+                ToyCaptions.Draw(canvas, wrapped[k], k % columns * tile, k / columns * cellHeight + side + 2, font!);
+        }
         WriteAtomically(bitmap, path);
     }
 

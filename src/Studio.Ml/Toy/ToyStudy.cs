@@ -123,16 +123,6 @@ public static class ToyStudy
         return (config, final, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>
-    /// DejaVu Sans, shipped in Assets/fonts: the Linux SkiaSharp assets are built without fontconfig, so the default
-    /// typeface has no glyphs and draws nothing.
-    /// </summary>
-    static SKTypeface LabelTypeface()
-    {
-        var path = Path.Combine(AppContext.BaseDirectory, "Assets", "fonts", "DejaVuSans.ttf");
-        return SKTypeface.FromFile(path) ?? throw new FileNotFoundException($"{path}: the chart font is missing or unreadable", path);
-    }
-
     /// <summary>Three bar panels (semantics, text: higher is better; image-quality FD: lower is better), one bar per row.</summary>
     public static void SaveChart(ToyStudyResult result, string path)
     {
@@ -148,7 +138,7 @@ public static class ToyStudy
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * panels.Length, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var typeface = LabelTypeface();
+        using var typeface = ToyCaptions.Typeface();
         using var font = new SKFont(typeface, 12);
         using var small = new SKFont(typeface, 10);
         using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SkiaSharp;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
 
@@ -14,7 +15,9 @@ public class ToyEvaluationTests
     {
         using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
         var options = new ToyEvaluationOptions { PromptsPerCategory = 1, Seeds = 2, Steps = 2, BatchSize = 3 };
-        var result = ToyEvaluation.Run(pipeline, null, options);
+        var root = TestPaths.NewTempDirectory("toy-eval");
+        var sheet = Path.Combine(root, "sheet.png");
+        var result = ToyEvaluation.Run(pipeline, null, options, sheet: new ToyEvaluationSheet(sheet, "toy"));
 
         Assert.Equal(ToyCriteria.Categories, result.Categories.Select(c => c.Category));
         Assert.All(result.Categories, c => Assert.Equal(2, c.Count));
@@ -24,7 +27,11 @@ public class ToyEvaluationTests
         Assert.Equal(pipeline.T5.Module.parameters().Sum(p => p.numel()), result.EncoderParameters);
         Assert.Contains("text (char. accuracy)", result.Table());
 
-        var root = TestPaths.NewTempDirectory("toy-eval");
+        // Each item names its prompt, the prompt's scene and its seed: every prompt once per seed, seed 0 first.
+        var prompts = options.Prompts();
+        Assert.Equal(prompts.Concat(prompts).Select(p => p.Text), result.Items.Select(i => i.Prompt));
+        Assert.Equal(prompts.Concat(prompts).Select(p => p.Category), result.Items.Select(i => i.Category));
+        Assert.Equal(Enumerable.Repeat(0, 5).Concat(Enumerable.Repeat(1, 5)), result.Items.Select(i => i.Seed));
         try
         {
             var path = Path.Combine(root, "report.json");
@@ -32,7 +39,18 @@ public class ToyEvaluationTests
             using var json = JsonDocument.Parse(File.ReadAllText(path));
             Assert.Equal(5, json.RootElement.GetProperty("categories").GetArrayLength());
             Assert.Equal("heldout", json.RootElement.GetProperty("split").GetString());
-            Assert.Single(Directory.GetFiles(root));
+            var items = json.RootElement.GetProperty("items").EnumerateArray().ToList();
+            for (int i = 0; i < items.Count; i++)
+            {
+                Assert.Equal(prompts[i % 5].Text, items[i].GetProperty("prompt").GetString());
+                Assert.Equal(prompts[i % 5].Scene, ToyScene.FromJson(items[i].GetProperty("scene").GetRawText(), $"items[{i}].scene"));
+            }
+
+            // The sheet: the first seed's 5 images in one row of 64 x 4 px tiles (2 px gaps), each with a caption band.
+            Assert.Equal(["report.json", "sheet.png"], Directory.GetFiles(root).Select(Path.GetFileName).Order());
+            using var png = SKBitmap.Decode(sheet);
+            Assert.Equal(5 * 258, png.Width);
+            Assert.True(png.Height > 258 + 2 * 12, $"sheet height {png.Height}: no room for a prompt and the label");
         }
         finally { Directory.Delete(root, recursive: true); }
     }

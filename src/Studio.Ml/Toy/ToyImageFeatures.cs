@@ -108,26 +108,51 @@ public static class ToyImageFeatures
 
 /// <summary>
 /// Fréchet distance between two Gaussians fitted to feature sets (as FID):
-/// |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), with tr (S1 S2)^(1/2) taken as the sum of the square roots of the
-/// eigenvalues of S1^(1/2) S2 S1^(1/2) (symmetric, so a real eigendecomposition suffices). Float64 throughout.
+/// |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)). With S1 = R^T R (R from a QR decomposition of the first set's
+/// centred samples), the eigenvalues of S1 S2 are those of the symmetric R S2 R^T, so tr (S1 S2)^(1/2) is the sum of
+/// their square roots: one QR and one symmetric eigenvalue solve, which batch well over bootstrap resamples. Float64
+/// throughout.
 /// </summary>
 public static class FrechetDistance
 {
+    /// <summary>Resamples per batch of <see cref="ComputePaired"/>: a batch holds resamples x images x features float64s.</summary>
+    const int Batch = 200;
+
     public static double Compute(IReadOnlyList<double[]> first, IReadOnlyList<double[]> second)
     {
         if (first.Count < 2 || second.Count < 2)
             throw new ArgumentException($"a Fréchet distance needs at least 2 samples per set, got {first.Count} and {second.Count}");
         using var scope = torch.NewDisposeScope();
-        var (mean1, cov1) = Moments(first);
-        var (mean2, cov2) = Moments(second);
-        var root1 = SymmetricSqrt(cov1);
-        var middle = root1.matmul(cov2).matmul(root1);
-        var traceRoot = torch.linalg.eigvalsh((middle + middle.mT) / 2).clamp_min(0).sqrt().sum();
-        var distance = (mean1 - mean2).square().sum() + cov1.trace() + cov2.trace() - 2 * traceRoot;
-        return Math.Max(0, distance.item<double>());
+        var (x1, x2) = (Matrix(first), Matrix(second));
+        return Distances(x1, torch.ones(1, first.Count, dtype: torch.float64), x2, torch.ones(1, second.Count, dtype: torch.float64))[0].item<double>();
     }
 
-    static (torch.Tensor Mean, torch.Tensor Covariance) Moments(IReadOnlyList<double[]> samples)
+    /// <summary>
+    /// The distance of each selection of paired samples (sample i of the first set belongs with sample i of the second:
+    /// a generated image and the render of its scene), computed for many selections at once; a selection may hold an
+    /// index more than once (a bootstrap resample, <see cref="Bootstrap.Draws"/>).
+    /// </summary>
+    public static double[] ComputePaired(IReadOnlyList<double[]> first, IReadOnlyList<double[]> second, IReadOnlyList<int[]> selections)
+    {
+        if (first.Count != second.Count) throw new ArgumentException($"paired sets have as many samples: got {first.Count} and {second.Count}");
+        if (selections.Any(s => s.Length < 2)) throw new ArgumentException("a Fréchet distance needs at least 2 samples per selection");
+        using var scope = torch.NewDisposeScope();
+        var (x1, x2) = (Matrix(first), Matrix(second));
+        var distances = new List<double>(selections.Count);
+        for (int start = 0; start < selections.Count; start += Batch)
+        {
+            using var batchScope = torch.NewDisposeScope();
+            var batch = selections.Skip(start).Take(Batch).ToArray();
+            var counts = new double[batch.Length * first.Count];
+            for (int r = 0; r < batch.Length; r++)
+                foreach (var i in batch[r]) counts[r * first.Count + i] += 1;
+            var weights = torch.tensor(counts, [batch.Length, first.Count], torch.float64);
+            distances.AddRange(Distances(x1, weights, x2, weights).data<double>());
+        }
+        return [.. distances];
+    }
+
+    static torch.Tensor Matrix(IReadOnlyList<double[]> samples)
     {
         int d = samples[0].Length;
         var flat = new double[samples.Count * d];
@@ -136,15 +161,35 @@ public static class FrechetDistance
             if (samples[i].Length != d) throw new ArgumentException($"sample {i} has {samples[i].Length} features, expected {d}");
             samples[i].CopyTo(flat, i * d);
         }
-        var x = torch.tensor(flat, [samples.Count, d], torch.float64);
-        var mean = x.mean([0]);
-        var centred = x - mean;
-        return (mean, centred.mT.matmul(centred) / (samples.Count - 1));
+        return torch.tensor(flat, [samples.Count, d], torch.float64);
     }
 
-    static torch.Tensor SymmetricSqrt(torch.Tensor matrix)
+    /// <summary>
+    /// The distance for each of R selections of the samples x1 [N1, D] and x2 [N2, D], given how often each sample is
+    /// taken in each selection (counts1 [R, N1], counts2 [R, N2]); [R].
+    /// </summary>
+    static torch.Tensor Distances(torch.Tensor x1, torch.Tensor counts1, torch.Tensor x2, torch.Tensor counts2)
     {
-        var (values, vectors) = torch.linalg.eigh(matrix);
-        return (vectors * values.clamp_min(0).sqrt().unsqueeze(0)).matmul(vectors.mT);
+        var (mean1, a1, n1) = Centred(x1, counts1);
+        var (mean2, a2, n2) = Centred(x2, counts2);
+        var cov2 = a2.mT.matmul(a2) / (n2 - 1).view(-1, 1, 1);                  // [R, D, D]
+        var r1 = torch.linalg.qr(a1, torch.linalg.QRMode.R).R / (n1 - 1).sqrt().view(-1, 1, 1);   // S1 = r1^T r1
+        var middle = r1.matmul(cov2).matmul(r1.mT);
+        var traceRoot = torch.linalg.eigvalsh((middle + middle.mT) / 2).clamp_min(0).sqrt().sum([-1]);
+        var trace1 = a1.square().sum([1, 2]) / (n1 - 1);
+        var trace2 = cov2.diagonal(0, -2, -1).sum([-1]);
+        return ((mean1 - mean2).square().sum([-1]) + trace1 + trace2 - 2 * traceRoot).clamp_min(0);
+    }
+
+    /// <summary>
+    /// Per selection: the weighted mean [R, D], the centred samples scaled by the square root of their counts [R, N, D]
+    /// (so that a^T a is the sum of squares of the selection), and the selection's size [R].
+    /// </summary>
+    static (torch.Tensor Mean, torch.Tensor Centred, torch.Tensor Count) Centred(torch.Tensor x, torch.Tensor counts)
+    {
+        var n = counts.sum([1]);
+        var mean = counts.matmul(x) / n.unsqueeze(-1);
+        var centred = (x.unsqueeze(0) - mean.unsqueeze(1)) * counts.sqrt().unsqueeze(-1);
+        return (mean, centred, n);
     }
 }

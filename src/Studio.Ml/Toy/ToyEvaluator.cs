@@ -7,7 +7,7 @@ public sealed record ToyItemScore(string Category, double Score, string Detail);
 public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null);
 
 /// <summary>95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is.</summary>
-public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet, ScoreInterval? FrechetAll, ScoreInterval? Semantics, ScoreInterval? Text);
+public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet = null, ScoreInterval? FrechetAll = null, ScoreInterval? Semantics = null, ScoreInterval? Text = null);
 
 /// <summary>
 /// Scores of a set of images on the three criteria. ImageQualityFrechet is the Fréchet distance over

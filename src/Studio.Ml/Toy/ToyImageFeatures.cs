@@ -108,10 +108,9 @@ public static class ToyImageFeatures
 
 /// <summary>
 /// Fréchet distance between two Gaussians fitted to feature sets (as FID):
-/// |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)). With S1 = R^T R (R from a QR decomposition of the first set's
-/// centred samples), the eigenvalues of S1 S2 are those of the symmetric R S2 R^T, so tr (S1 S2)^(1/2) is the sum of
-/// their square roots: one QR and one symmetric eigenvalue solve, which batch well over bootstrap resamples. Float64
-/// throughout.
+/// |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), with tr (S1 S2)^(1/2) taken as the sum of the square roots of the
+/// eigenvalues of S1^(1/2) S2 S1^(1/2) (symmetric, so a real eigendecomposition suffices). Float64 throughout.
+/// Bootstrap resamples (<see cref="ComputePaired"/>) take a cheaper route to the same trace, see there.
 /// </summary>
 public static class FrechetDistance
 {
@@ -123,14 +122,21 @@ public static class FrechetDistance
         if (first.Count < 2 || second.Count < 2)
             throw new ArgumentException($"a Fréchet distance needs at least 2 samples per set, got {first.Count} and {second.Count}");
         using var scope = torch.NewDisposeScope();
-        var (x1, x2) = (Matrix(first), Matrix(second));
-        return Distances(x1, torch.ones(1, first.Count, dtype: torch.float64), x2, torch.ones(1, second.Count, dtype: torch.float64))[0].item<double>();
+        var (mean1, cov1) = Moments(Matrix(first), torch.ones(1, first.Count, dtype: torch.float64));
+        var (mean2, cov2) = Moments(Matrix(second), torch.ones(1, second.Count, dtype: torch.float64));
+        var root1 = SymmetricSqrt(cov1);
+        var middle = root1.matmul(cov2).matmul(root1);
+        return Distance(mean1, cov1, mean2, cov2, middle)[0].item<double>();
     }
 
     /// <summary>
     /// The distance of each selection of paired samples (sample i of the first set belongs with sample i of the second:
-    /// a generated image and the render of its scene), computed for many selections at once; a selection may hold an
-    /// index more than once (a bootstrap resample, <see cref="Bootstrap.Draws"/>).
+    /// a generated image and the render of its scene), many selections at once; a selection may hold an index more
+    /// than once (a bootstrap resample, <see cref="Bootstrap.Draws"/>). An eigendecomposition with eigenvectors costs
+    /// tens of milliseconds per 60x60 matrix in LibTorch on a busy CPU, too slow for thousands of resamples, so here
+    /// S1 + eps I = L L^T (Cholesky; eps = 1e-10 of S1's mean variance makes the singular covariances of these
+    /// features definite) and the eigenvalues of S1 S2 are those of the symmetric L^T S2 L. The jitter moves a
+    /// distance by less than 1e-4 (each zero eigenvalue becomes at most eps |S2|).
     /// </summary>
     public static double[] ComputePaired(IReadOnlyList<double[]> first, IReadOnlyList<double[]> second, IReadOnlyList<int[]> selections)
     {
@@ -147,7 +153,12 @@ public static class FrechetDistance
             for (int r = 0; r < batch.Length; r++)
                 foreach (var i in batch[r]) counts[r * first.Count + i] += 1;
             var weights = torch.tensor(counts, [batch.Length, first.Count], torch.float64);
-            distances.AddRange(Distances(x1, weights, x2, weights).data<double>());
+            var (mean1, cov1) = Moments(x1, weights);
+            var (mean2, cov2) = Moments(x2, weights);
+            var d = cov1.shape[^1];
+            var eps = (cov1.diagonal(0, -2, -1).mean([-1]) * 1e-10).clamp_min(1e-20).view(-1, 1, 1);
+            var lower = torch.linalg.cholesky(cov1 + eps * torch.eye(d, dtype: torch.float64));
+            distances.AddRange(Distance(mean1, cov1, mean2, cov2, lower.mT.matmul(cov2).matmul(lower)).data<double>());
         }
         return [.. distances];
     }
@@ -165,31 +176,31 @@ public static class FrechetDistance
     }
 
     /// <summary>
-    /// The distance for each of R selections of the samples x1 [N1, D] and x2 [N2, D], given how often each sample is
-    /// taken in each selection (counts1 [R, N1], counts2 [R, N2]); [R].
+    /// Mean [R, D] and unbiased covariance [R, D, D] of each of R selections of the samples x [N, D], given how often
+    /// each sample is taken in each selection (counts [R, N]; all ones: the samples themselves).
     /// </summary>
-    static torch.Tensor Distances(torch.Tensor x1, torch.Tensor counts1, torch.Tensor x2, torch.Tensor counts2)
-    {
-        var (mean1, a1, n1) = Centred(x1, counts1);
-        var (mean2, a2, n2) = Centred(x2, counts2);
-        var cov2 = a2.mT.matmul(a2) / (n2 - 1).view(-1, 1, 1);                  // [R, D, D]
-        var r1 = torch.linalg.qr(a1, torch.linalg.QRMode.R).R / (n1 - 1).sqrt().view(-1, 1, 1);   // S1 = r1^T r1
-        var middle = r1.matmul(cov2).matmul(r1.mT);
-        var traceRoot = torch.linalg.eigvalsh((middle + middle.mT) / 2).clamp_min(0).sqrt().sum([-1]);
-        var trace1 = a1.square().sum([1, 2]) / (n1 - 1);
-        var trace2 = cov2.diagonal(0, -2, -1).sum([-1]);
-        return ((mean1 - mean2).square().sum([-1]) + trace1 + trace2 - 2 * traceRoot).clamp_min(0);
-    }
-
-    /// <summary>
-    /// Per selection: the weighted mean [R, D], the centred samples scaled by the square root of their counts [R, N, D]
-    /// (so that a^T a is the sum of squares of the selection), and the selection's size [R].
-    /// </summary>
-    static (torch.Tensor Mean, torch.Tensor Centred, torch.Tensor Count) Centred(torch.Tensor x, torch.Tensor counts)
+    static (torch.Tensor Mean, torch.Tensor Covariance) Moments(torch.Tensor x, torch.Tensor counts)
     {
         var n = counts.sum([1]);
         var mean = counts.matmul(x) / n.unsqueeze(-1);
-        var centred = (x.unsqueeze(0) - mean.unsqueeze(1)) * counts.sqrt().unsqueeze(-1);
-        return (mean, centred, n);
+        var centred = x.unsqueeze(0) - mean.unsqueeze(1);
+        var covariance = (centred * counts.unsqueeze(-1)).mT.matmul(centred) / (n - 1).view(-1, 1, 1);
+        return (mean, covariance);
+    }
+
+    /// <summary>The distances [R], given a symmetric matrix per selection whose eigenvalues are those of S1 S2.</summary>
+    static torch.Tensor Distance(torch.Tensor mean1, torch.Tensor cov1, torch.Tensor mean2, torch.Tensor cov2, torch.Tensor middle)
+    {
+        var traceRoot = torch.linalg.eigvalsh((middle + middle.mT) / 2).clamp_min(0).sqrt().sum([-1]);
+        var distance = (mean1 - mean2).square().sum([-1]) + Trace(cov1) + Trace(cov2) - 2 * traceRoot;
+        return distance.clamp_min(0);
+    }
+
+    static torch.Tensor Trace(torch.Tensor matrices) => matrices.diagonal(0, -2, -1).sum([-1]);
+
+    static torch.Tensor SymmetricSqrt(torch.Tensor matrix)
+    {
+        var (values, vectors) = torch.linalg.eigh(matrix);
+        return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)).matmul(vectors.mT);
     }
 }

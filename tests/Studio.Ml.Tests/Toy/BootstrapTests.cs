@@ -63,12 +63,13 @@ public class BootstrapTests
     [Fact]
     public void AResampledFrechetDistanceIsTheDistanceOfTheSamplesTakenThatOften()
     {
-        // The batched, count-weighted moments against the plain distance of the same samples written out.
+        // The batched, count-weighted moments and the Cholesky route against the plain distance of the same samples
+        // written out (the route's jitter moves it by far less than 1e-6 here).
         double[][] a = [[1, 2], [-1, -2], [1, -2], [-1, 2]], b = [[3, 1], [1, 1], [3, 3], [1, 4]];
         int[][] selections = [[0, 1, 2, 3], [0, 0, 1, 2, 3], [3, 1, 1, 2]];
         var distances = FrechetDistance.ComputePaired(a, b, selections);
         for (int r = 0; r < selections.Length; r++)
-            Assert.Equal(FrechetDistance.Compute(selections[r].Select(i => a[i]).ToArray(), selections[r].Select(i => b[i]).ToArray()), distances[r], 9);
+            Assert.Equal(FrechetDistance.Compute(selections[r].Select(i => a[i]).ToArray(), selections[r].Select(i => b[i]).ToArray()), distances[r], 6);
     }
 
     [Fact]

@@ -101,6 +101,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double?>("ImageQualityFrechet")
                         .HasColumnType("REAL");
 
+                    b.Property<string>("IntervalsJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Loss")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");

@@ -60,7 +60,8 @@ public class EvaluationJobTests
 
     static ToyEvaluationResult Result(long parameters) => new("toy", "student", parameters, 1.5, "heldout", 5, 1, 2, 3.5,
         ImageQualityFrechet: 12.5, FrechetAll: 20.25, Semantics: 0.4, Text: 0.125,
-        Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4), new ToyCategoryScore("text", 1, 0.125)], Seconds: 3, Items: []);
+        Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125)], Seconds: 3, Items: [],
+        Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5)));
 
     [Fact]
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
@@ -97,6 +98,10 @@ public class EvaluationJobTests
             Assert.Equal(0.125, report.RootElement.GetProperty("text").GetDouble());
         using (var categories = JsonDocument.Parse(stored.CategoriesJson!))
             Assert.Equal("semantics/colour", categories.RootElement[0].GetProperty("category").GetString());
+        // The intervals are stored with the scores, where the scaling chart reads them.
+        Assert.Equal(new ScoreInterval(0.3, 0.5), Scaling.Intervals(stored)!.Semantics);
+        Assert.Null(Scaling.Intervals(stored)!.Text);
+        Assert.Equal(new ScoreInterval(0.25, 0.5), Scaling.Category(stored, "semantics/colour")!.Interval);
 
         // The pages saw it queued, running, its progress, and done.
         Assert.Equal([EvaluationState.Queued, EvaluationState.Running], s.Published.Take(2).Select(v => v.State));

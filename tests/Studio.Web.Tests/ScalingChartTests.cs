@@ -12,6 +12,7 @@ using Studio.Core.Data;
 using Studio.Core.Evaluations;
 using Studio.Core.Live;
 using Studio.Ml.Distillation;
+using Studio.Ml.Toy;
 using Studio.Web.Auth;
 using Studio.Web.Components.Charts;
 using Studio.Web.Components.Pages;
@@ -71,6 +72,28 @@ public class ScalingChartTests
     }
 
     [Fact]
+    public async Task APointsIntervalIsAnErrorBarFromItsLowToItsHighBound()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points,
+        [
+            new ScatterPoint(1e6, 0.5, "base", Scaling.VisionGroup, new ScoreInterval(0.3, 0.9)),
+            new ScatterPoint(1e7, 0.6, "large", Scaling.VisionGroup),
+        ]));
+
+        var bar = cut.Find("[data-label=base] [data-error-bar]");
+        Assert.Equal((0.3, 0.9), (Attr(bar, "data-low"), Attr(bar, "data-high")));
+        var marker = cut.Find("[data-label=base] circle");
+        var whisker = bar.QuerySelector("line")!;
+        // Along the point's x, from below it (the low bound: larger SVG y) to above it; the y axis grows to hold the
+        // whole bar (its top stays below the plot's 10 px top margin).
+        Assert.Equal(Attr(marker, "cx"), Attr(whisker, "x1"));
+        Assert.True(Attr(whisker, "y1") > Attr(marker, "cy") && Attr(marker, "cy") > Attr(whisker, "y2"), whisker.OuterHtml);
+        Assert.True(Attr(whisker, "y2") >= 10, whisker.OuterHtml);
+        Assert.Empty(cut.FindAll("[data-label=large] [data-error-bar]"));
+    }
+
+    [Fact]
     public async Task NarrowRangesGetTwoAndFiveTicksAndNothingToDrawSaysSo()
     {
         await using var ctx = NewContext();
@@ -105,22 +128,30 @@ public class ScalingChartTests
         return (ctx, db, feed);
     }
 
+    static void ShowTab(IRenderedComponent<Compare> page, string name) => page.FindAll(".mud-tab").Single(t => t.TextContent.Trim() == name).Click();
+
     [Fact]
-    public async Task AnEmptyStudioShowsWhatToDoAndViewersGetNoEvaluateButtons()
+    public async Task AnEmptyStudioShowsTheCurvesFirstThenWhatToDoAndViewersGetNoEvaluateButtons()
     {
         var (ctx, _, _) = NewPageContext(researcher: false);
         await using var _ = ctx;
         var cut = ctx.Render<Compare>();
+        // No evaluation yet: the training curves are the default view.
+        cut.WaitForAssertion(() => Assert.Contains("Select runs to overlay their curves.", cut.Find("[data-testid=compare-chart]").TextContent));
+        Assert.Empty(cut.FindAll("[data-testid=scaling-chart]"));
+
+        ShowTab(cut, "Scaling");
         cut.WaitForAssertion(() => Assert.Contains("No evaluation yet", cut.Find("[data-testid=scaling-chart]").TextContent));
         Assert.Empty(cut.FindAll("[data-point]"));
         Assert.Contains("No evaluation with these settings yet.", cut.Find("[data-testid=scaling-table]").TextContent);
-        Assert.Contains("Select runs to overlay their curves.", cut.Find("[data-testid=compare-chart]").TextContent);
         Assert.Empty(cut.FindAll("[data-testid=evaluate-teacher]"));
         Assert.Contains("requesting one needs the researcher role", cut.Markup);
 
         var (researcherCtx, _, _) = NewPageContext(researcher: true);
         await using var __ = researcherCtx;
         var page = researcherCtx.Render<Compare>();
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=compare-chart]")));
+        ShowTab(page, "Scaling");
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=evaluate-teacher]")));
     }
 
@@ -141,6 +172,7 @@ public class ScalingChartTests
             (small, baseline) = (a.Id, b.Id);
             var latest = Done(small, 20, 1_100_000, 0.3, "toy-small", "vision"); // the latest checkpoint is the one plotted
             latest.Device = "cuda:1";
+            latest.IntervalsJson = """ {"semantics": {"low": 0.25, "high": 0.375}} """;
             context.Evaluations.AddRange(
                 Done(small, 10, 1_100_000, 0.2, "toy-small", "vision"),
                 latest,
@@ -150,9 +182,16 @@ public class ScalingChartTests
             await context.SaveChangesAsync();
         }
         var cut = ctx.Render<Compare>();
+        // Evaluations exist: the scaling chart is the default view, the training curves wait in their tab.
         cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-point]")));
+        Assert.Empty(cut.FindAll("[data-testid=compare-chart]"));
+        Assert.Equal("Scaling", cut.Find(".mud-tab-active").TextContent.Trim());
         var point = cut.Find("[data-point]");
         Assert.Equal(0.3, double.Parse(point.GetAttribute("data-y")!, CultureInfo.InvariantCulture));
+        // Its stored interval is the error bar, and the table gives it beside the score.
+        var bar = point.QuerySelector("[data-error-bar]")!;
+        Assert.Equal((0.25, 0.375), (Attr(bar, "data-low"), Attr(bar, "data-high")));
+        Assert.Contains(cut.FindAll("[data-testid=evaluation-semantics]"), c => c.TextContent.Contains("0.3 (0.25–0.375)"));
         Assert.Equal(Scaling.VisionGroup, point.GetAttribute("data-group"));
         Assert.Equal(0.9, double.Parse(cut.Find("line[data-reference=teacher]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
         Assert.Contains("checkpoint 7 was deleted", cut.Find("[data-testid=scaling-table]").TextContent);
@@ -165,6 +204,8 @@ public class ScalingChartTests
         await feed.PublishAsync(Done(baseline, 20, 3_000_000, 0.25, "toy-base", "naive", id: 99));
         cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-point]").Count));
         Assert.Single(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] rect"));
+        // An evaluation without stored intervals (as those from before them) has no error bar.
+        Assert.Empty(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] [data-error-bar]"));
     }
 
     static CheckpointEvaluation Done(int? runId, long step, long parameters, double semantics, string size, string? loss, int id = 0) => new()

@@ -110,6 +110,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double?>("ImageQualityFrechet")
                         .HasColumnType("double precision");
 
+                    b.Property<string>("IntervalsJson")
+                        .HasColumnType("text");
+
                     b.Property<string>("Loss")
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");

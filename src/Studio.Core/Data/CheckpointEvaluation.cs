@@ -56,6 +56,12 @@ public class CheckpointEvaluation
     public double? Text { get; set; }
     /// <summary>Per-category scores as JSON: [{"category": "semantics/colour", "count": 10, "score": 0.8}, ...].</summary>
     public string? CategoriesJson { get; set; }
+    /// <summary>
+    /// 95% intervals over prompts of the four scores above as JSON (<see cref="Studio.Ml.Toy.ToyIntervals"/>:
+    /// {"semantics": {"low": 0.7, "high": 0.9}, ...}); each category's is in <see cref="CategoriesJson"/>. Null for
+    /// evaluations stored before intervals were.
+    /// </summary>
+    public string? IntervalsJson { get; set; }
     /// <summary>The full JSON report (the same as `studio eval --report`), under the artifact root.</summary>
     public string? ReportPath { get; set; }
     /// <summary>Wall time of the evaluation itself.</summary>

@@ -5,11 +5,12 @@ using Studio.Ml.Toy;
 
 namespace Studio.Core.Evaluations;
 
-/// <summary>One number an evaluation reports, as the scaling chart's metric selector offers it.</summary>
-public sealed record EvaluationMetric(string Key, string Label, bool LowerIsBetter, Func<CheckpointEvaluation, double?> Value);
+/// <summary>One number an evaluation reports, as the scaling chart's metric selector offers it, and its 95% interval where it has one.</summary>
+public sealed record EvaluationMetric(string Key, string Label, bool LowerIsBetter, Func<CheckpointEvaluation, double?> Value,
+    Func<CheckpointEvaluation, ScoreInterval?>? Interval = null);
 
-/// <summary>A point of a scatter chart: x, y, what it is (label) and which series it belongs to (group).</summary>
-public sealed record ScatterPoint(double X, double Y, string Label, string Group);
+/// <summary>A point of a scatter chart: x, y, what it is (label), which series it belongs to (group), and its interval (an error bar) when known.</summary>
+public sealed record ScatterPoint(double X, double Y, string Label, string Group, ScoreInterval? Interval = null);
 
 /// <summary>A horizontal reference line (the teacher's score), marked at <paramref name="X"/> (the teacher's own size) when given.</summary>
 public sealed record ReferenceLine(string Label, double Y, double? X = null);
@@ -23,24 +24,24 @@ public static class Scaling
     /// <summary>The paper's criteria, then each toy prompt category's own score, then the encoder's latency.</summary>
     public static readonly IReadOnlyList<EvaluationMetric> Metrics =
     [
-        new("semantics", "Semantic accuracy", false, v => v.Semantics),
-        new("text", "Text character accuracy", false, v => v.Text),
-        new("image-quality-fd", "Image quality (Fréchet distance, lower is better)", true, v => v.ImageQualityFrechet),
-        new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll),
-        .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => CategoryScore(v, c))),
+        new("semantics", "Semantic accuracy", false, v => v.Semantics, v => Intervals(v)?.Semantics),
+        new("text", "Text character accuracy", false, v => v.Text, v => Intervals(v)?.Text),
+        new("image-quality-fd", "Image quality (Fréchet distance, lower is better)", true, v => v.ImageQualityFrechet, v => Intervals(v)?.ImageQualityFrechet),
+        new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll, v => Intervals(v)?.FrechetAll),
+        .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];
 
     public static EvaluationMetric Metric(string key) => Metrics.FirstOrDefault(m => m.Key == key) ?? Metrics[0];
 
-    public static double? CategoryScore(CheckpointEvaluation v, string category)
-    {
-        if (string.IsNullOrEmpty(v.CategoriesJson)) return null;
-        using var json = JsonDocument.Parse(v.CategoriesJson);
-        foreach (var c in json.RootElement.EnumerateArray())
-            if (c.GetProperty("category").GetString() == category) return c.GetProperty("score").GetDouble();
-        return null;
-    }
+    /// <summary>One category's score (and interval) from the stored per-category JSON.</summary>
+    public static ToyCategoryScore? Category(CheckpointEvaluation v, string category) =>
+        string.IsNullOrEmpty(v.CategoriesJson) ? null
+            : JsonSerializer.Deserialize<List<ToyCategoryScore>>(v.CategoriesJson, ToyJson.Options)?.FirstOrDefault(c => c.Category == category);
+
+    /// <summary>The headline scores' intervals; null for an evaluation stored before they were.</summary>
+    public static ToyIntervals? Intervals(CheckpointEvaluation v) =>
+        string.IsNullOrEmpty(v.IntervalsJson) ? null : JsonSerializer.Deserialize<ToyIntervals>(v.IntervalsJson, ToyJson.Options);
 
     /// <summary>Which series a run's point joins: the naive baseline, or the paper's vision loss (the default).</summary>
     public static string GroupOf(CheckpointEvaluation v) => v.Loss == "naive" ? NaiveGroup : VisionGroup;
@@ -64,7 +65,7 @@ public static class Scaling
     {
         var points = runs.Where(v => v.EncoderParameters > 0 && metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ScatterPoint(v.EncoderParameters!.Value, metric.Value(v)!.Value,
-                $"{runName(v.RunId!.Value)} · {v.SizeLabel} · step {v.Step}", GroupOf(v)))
+                $"{runName(v.RunId!.Value)} · {v.SizeLabel} · step {v.Step}", GroupOf(v), metric.Interval?.Invoke(v)))
             .ToList();
         var references = teachers.Where(v => metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value, v.EncoderParameters))

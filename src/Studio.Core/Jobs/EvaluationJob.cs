@@ -110,6 +110,7 @@ public class EvaluationJob(
         v.Semantics = Finite(r.Semantics);
         v.Text = Finite(r.Text);
         v.CategoriesJson = JsonSerializer.Serialize(r.Categories, ToyJson.Options);
+        v.IntervalsJson = r.Intervals is { } intervals ? JsonSerializer.Serialize(intervals, ToyJson.Options) : null;
         v.Seconds = r.Seconds;
     }
 

@@ -44,7 +44,8 @@ public sealed record ToyEvaluationOptions
 /// <summary>
 /// One evaluation: the three criteria of the paper on toy prompts (image quality as a Fréchet distance over
 /// <see cref="ToyImageFeatures"/> to renders of the same scenes, semantic accuracy with its sub-kinds, text character
-/// accuracy), plus the size and latency of what fills the T5 slot.
+/// accuracy), plus the size and latency of what fills the T5 slot. Intervals: the 95% interval over prompts of each
+/// headline score (each category's is in its <see cref="ToyCategoryScore"/>); null in reports written before they were.
 /// </summary>
 public sealed record ToyEvaluationResult(
     string Pipeline,
@@ -62,7 +63,8 @@ public sealed record ToyEvaluationResult(
     double? Text,
     IReadOnlyList<ToyCategoryScore> Categories,
     double Seconds,
-    IReadOnlyList<ToyEvaluationItem> Items)
+    IReadOnlyList<ToyEvaluationItem> Items,
+    ToyIntervals? Intervals = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -78,15 +80,18 @@ public sealed record ToyEvaluationResult(
         {
             $"pipeline {Pipeline}, T5 slot: {Encoder} ({EncoderParameters:N0} parameters, {EncoderLatencyMs:0.00} ms per prompt)",
             $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s",
-            $"{"criterion",-26}{"images",8}{"score",10}",
+            $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",
         };
-        lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{c.Score,10:0.000}"));
-        if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}");
-        if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}");
-        if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}");
-        if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}");
+        lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{c.Score,10:0.000}{Interval(c.Interval)}"));
+        if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}{Interval(Intervals?.ImageQualityFrechet)}");
+        if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
+        if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}{Interval(Intervals?.Semantics)}");
+        if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}{Interval(Intervals?.Text)}");
+        lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each)");
         return string.Join(Environment.NewLine, lines);
     }
+
+    static string Interval(ScoreInterval? interval) => $"{interval?.ToString() ?? "-",16}";
 }
 
 /// <summary>One generated image: its prompt, the scene the prompt describes, the seed it was generated with, and its score.</summary>
@@ -149,13 +154,15 @@ public static class ToyEvaluation
             ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
 
-        var report = ToyEvaluator.Evaluate(allPrompts, images);
+        // Images are generated seed by seed over the same prompts: image i is of prompt i % prompts.Count.
+        var report = ToyEvaluator.Evaluate(allPrompts, images, Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray());
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
             report.ImageQualityFrechet, report.FrechetAll, report.Semantics, report.Text, report.Categories,
             clock.Elapsed.TotalSeconds,
-            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail)).ToList());
+            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail)).ToList(),
+            report.Intervals);
     }
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>

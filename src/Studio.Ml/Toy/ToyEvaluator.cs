@@ -3,13 +3,18 @@ namespace Studio.Ml.Toy;
 /// <summary>How one image did against its prompt's scene: a score in [0, 1] and what was seen.</summary>
 public sealed record ToyItemScore(string Category, double Score, string Detail);
 
-public sealed record ToyCategoryScore(string Category, int Count, double Score);
+/// <summary>A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>).</summary>
+public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null);
+
+/// <summary>95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is.</summary>
+public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet = null, ScoreInterval? FrechetAll = null, ScoreInterval? Semantics = null, ScoreInterval? Text = null);
 
 /// <summary>
 /// Scores of a set of images on the three criteria. ImageQualityFrechet is the Fréchet distance over
 /// <see cref="ToyImageFeatures"/> between the image-quality prompts' images and clean renders of the same scenes
 /// (lower is better; null with fewer than 2 such prompts); FrechetAll the same over every image. Semantics is the mean
-/// score over all semantics/* prompts, Text the mean character accuracy; each null when the set has none.
+/// score over all semantics/* prompts, Text the mean character accuracy; each null when the set has none. Intervals:
+/// each score's 95% interval over prompts; the Fréchet distances are recomputed on every resample of the images.
 /// </summary>
 public sealed record ToyReport(
     double? ImageQualityFrechet,
@@ -17,7 +22,8 @@ public sealed record ToyReport(
     double? Semantics,
     double? Text,
     IReadOnlyList<ToyCategoryScore> Categories,
-    IReadOnlyList<ToyItemScore> Items);
+    IReadOnlyList<ToyItemScore> Items,
+    ToyIntervals Intervals);
 
 /// <summary>
 /// Scores generated images against their prompts' scenes. Per category:
@@ -125,10 +131,16 @@ public static class ToyEvaluator
     static string Describe(IReadOnlyList<DetectedObject> found) =>
         found.Count == 0 ? "nothing" : string.Join(", ", found.Select(d => $"{ToyPalette.Word(d.Colour)} {d.Shape.ToString().ToLowerInvariant()} ({d.Col},{d.Row})"));
 
-    /// <summary>Scores every image against its prompt, and the Fréchet distances against clean renders of the same scenes.</summary>
-    public static ToyReport Evaluate(IReadOnlyList<ToyPrompt> prompts, IReadOnlyList<ToyImage> images)
+    /// <summary>
+    /// Scores every image against its prompt, and the Fréchet distances against clean renders of the same scenes, each
+    /// with its 95% interval over prompts. <paramref name="promptOf"/> says which prompt each image is of (the images of
+    /// one prompt with several seeds are resampled together); null: every image is of its own prompt.
+    /// </summary>
+    public static ToyReport Evaluate(IReadOnlyList<ToyPrompt> prompts, IReadOnlyList<ToyImage> images, IReadOnlyList<int>? promptOf = null)
     {
         if (prompts.Count != images.Count) throw new ArgumentException($"{prompts.Count} prompts but {images.Count} images");
+        if (promptOf is not null && promptOf.Count != images.Count) throw new ArgumentException($"{images.Count} images but {promptOf.Count} prompt indices");
+        promptOf ??= Enumerable.Range(0, images.Count).ToArray();
         var items = new ToyItemScore[prompts.Count];
         var generated = new double[prompts.Count][];
         var rendered = new double[prompts.Count][];
@@ -139,29 +151,34 @@ public static class ToyEvaluator
             rendered[i] = ToyImageFeatures.Extract(ToyRenderer.Render(prompts[i].Scene));
         }
 
-        double? Frechet(Func<ToyPrompt, bool> include)
+        // Each score over the chosen images, with its interval over their prompts; null when too few images are chosen.
+        (double?, ScoreInterval?) Mean(Func<int, bool> include)
         {
-            var indices = Enumerable.Range(0, prompts.Count).Where(i => include(prompts[i])).ToArray();
-            return indices.Length < 2 ? null : FrechetDistance.Compute(indices.Select(i => generated[i]).ToArray(), indices.Select(i => rendered[i]).ToArray());
+            var chosen = Enumerable.Range(0, prompts.Count).Where(include).ToArray();
+            if (chosen.Length == 0) return (null, null);
+            var scores = chosen.Select(i => items[i].Score).ToArray();
+            return (scores.Average(), Bootstrap.MeanInterval(scores, chosen.Select(i => promptOf[i]).ToArray()));
         }
 
-        double? Mean(Func<ToyItemScore, bool> include)
+        (double?, ScoreInterval?) Frechet(Func<int, bool> include)
         {
-            var scores = items.Where(include).Select(s => s.Score).ToArray();
-            return scores.Length == 0 ? null : scores.Average();
+            var chosen = Enumerable.Range(0, prompts.Count).Where(include).ToArray();
+            if (chosen.Length < 2) return (null, null);
+            double[][] first = chosen.Select(i => generated[i]).ToArray(), second = chosen.Select(i => rendered[i]).ToArray();
+            var resampled = FrechetDistance.ComputePaired(first, second, Bootstrap.Draws(chosen.Select(i => promptOf[i]).ToArray()));
+            return (FrechetDistance.Compute(first, second), Bootstrap.Percentiles(resampled));
         }
 
         var categories = ToyCriteria.Categories
-            .Select(c => (Category: c, Scores: items.Where(s => s.Category == c).Select(s => s.Score).ToArray()))
-            .Where(c => c.Scores.Length > 0)
-            .Select(c => new ToyCategoryScore(c.Category, c.Scores.Length, c.Scores.Average()))
+            .Select(c => (Category: c, Scored: Mean(i => items[i].Category == c), Count: items.Count(s => s.Category == c)))
+            .Where(c => c.Count > 0)
+            .Select(c => new ToyCategoryScore(c.Category, c.Count, c.Scored.Item1!.Value, c.Scored.Item2))
             .ToArray();
-        return new ToyReport(
-            Frechet(p => p.Category == ToyCriteria.ImageQuality),
-            Frechet(_ => true),
-            Mean(s => ToyCriteria.CriterionOf(s.Category) == ToyCriteria.Semantics),
-            Mean(s => s.Category == ToyCriteria.Text),
-            categories,
-            items);
+        var (imageQuality, imageQualityInterval) = Frechet(i => prompts[i].Category == ToyCriteria.ImageQuality);
+        var (all, allInterval) = Frechet(_ => true);
+        var (semantics, semanticsInterval) = Mean(i => ToyCriteria.CriterionOf(items[i].Category) == ToyCriteria.Semantics);
+        var (text, textInterval) = Mean(i => items[i].Category == ToyCriteria.Text);
+        return new ToyReport(imageQuality, all, semantics, text, categories, items,
+            new ToyIntervals(imageQualityInterval, allInterval, semanticsInterval, textInterval));
     }
 }

@@ -122,8 +122,8 @@ public static class FrechetDistance
         if (first.Count < 2 || second.Count < 2)
             throw new ArgumentException($"a Fréchet distance needs at least 2 samples per set, got {first.Count} and {second.Count}");
         using var scope = torch.NewDisposeScope();
-        var (mean1, cov1) = Moments(Matrix(first), torch.ones(1, first.Count, dtype: torch.float64));
-        var (mean2, cov2) = Moments(Matrix(second), torch.ones(1, second.Count, dtype: torch.float64));
+        var (mean1, cov1) = Moments(Matrix(first), torch.ones(1, first.Count, dtype: torch.float64, device: torch.CPU));
+        var (mean2, cov2) = Moments(Matrix(second), torch.ones(1, second.Count, dtype: torch.float64, device: torch.CPU));
         var root1 = SymmetricSqrt(cov1);
         var middle = root1.matmul(cov2).matmul(root1);
         return Distance(mean1, cov1, mean2, cov2, middle)[0].item<double>();
@@ -152,12 +152,12 @@ public static class FrechetDistance
             var counts = new double[batch.Length * first.Count];
             for (int r = 0; r < batch.Length; r++)
                 foreach (var i in batch[r]) counts[r * first.Count + i] += 1;
-            var weights = torch.tensor(counts, [batch.Length, first.Count], torch.float64);
+            var weights = torch.tensor(counts, [batch.Length, first.Count], torch.float64, device: torch.CPU);
             var (mean1, cov1) = Moments(x1, weights);
             var (mean2, cov2) = Moments(x2, weights);
             var d = cov1.shape[^1];
             var eps = (cov1.diagonal(0, -2, -1).mean([-1]) * 1e-10).clamp_min(1e-20).view(-1, 1, 1);
-            var lower = torch.linalg.cholesky(cov1 + eps * torch.eye(d, dtype: torch.float64));
+            var lower = torch.linalg.cholesky(cov1 + eps * torch.eye(d, dtype: torch.float64, device: cov1.device));
             distances.AddRange(Distance(mean1, cov1, mean2, cov2, lower.mT.matmul(cov2).matmul(lower)).data<double>());
         }
         return [.. distances];

@@ -114,9 +114,8 @@ public class FullFlowTests(WebHostFixture host)
 
         // Evaluate the run's last checkpoint and the teacher (tiny settings) while Compare is open: the scaling chart
         // gets the run's point and the teacher's line as the evaluations finish, without a reload.
-        await page.GotoAsync(host.Url + "/compare");
-        // With no evaluation yet Compare opens on the training curves; the scaling chart is one tab away.
-        await page.Locator(".mud-tab", new() { HasTextString = "Scaling" }).ClickAsync();
+        // With no evaluation yet Compare opens on the training curves; ?view=scaling opens the scaling chart.
+        await page.GotoAsync(host.Url + "/compare?view=scaling");
         await page.Locator("[data-testid=scaling-chart]").WaitForAsync();
         await Task.Delay(500); // the page's circuit subscribes to evaluation updates once it is interactive
         foreach (var request in new object[]

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Components;
 using System.Globalization;
 using Bunit;
 using Hangfire;
@@ -153,6 +154,13 @@ public class ScalingChartTests
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=compare-chart]")));
         ShowTab(page, "Scaling");
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=evaluate-teacher]")));
+
+        // A link with ?view=scaling opens the scaling chart even before any evaluation exists.
+        var navigation = researcherCtx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo(navigation.GetUriWithQueryParameter("view", "scaling"));
+        var linked = researcherCtx.Render<Compare>();
+        linked.WaitForAssertion(() => Assert.Single(linked.FindAll("[data-testid=evaluate-teacher]")));
+        Assert.Empty(linked.FindAll("[data-testid=compare-chart]"));
     }
 
     [Fact]

@@ -190,6 +190,23 @@ public static class ToyStudy
         }
     }
 
+    /// <summary>The fonts and paints both study charts draw with: titles, small labels, black ink, grey axes.</summary>
+    sealed class ChartPens : IDisposable
+    {
+        readonly SKTypeface _typeface = ToyCaptions.Typeface();
+        public SKFont Font { get; }
+        public SKFont Small { get; }
+        public SKPaint Ink { get; } = new() { Color = SKColors.Black, IsAntialias = true };
+        public SKPaint Axis { get; } = new() { Color = SKColors.Gray, StrokeWidth = 1 };
+
+        public ChartPens() => (Font, Small) = (new SKFont(_typeface, 12), new SKFont(_typeface, 10));
+
+        public void Dispose()
+        {
+            Font.Dispose(); Small.Dispose(); Ink.Dispose(); Axis.Dispose(); _typeface.Dispose();
+        }
+    }
+
     /// <summary>The colour of each row, in order: the teacher grey, the students blue from light to dark, then orange.</summary>
     static readonly SKColor[] Colours = [new(60, 60, 60), new(120, 170, 230), new(50, 110, 200), new(20, 50, 130), new(220, 120, 60)];
 
@@ -213,22 +230,18 @@ public static class ToyStudy
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * panels.Length, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var typeface = ToyCaptions.Typeface();
-        using var font = new SKFont(typeface, 12);
-        using var small = new SKFont(typeface, 10);
-        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        using var axis = new SKPaint { Color = SKColors.Gray, StrokeWidth = 1 };
+        using var pens = new ChartPens();
         using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true };
         for (int p = 0; p < panels.Length; p++)
         {
             var (title, value, interval, max) = panels[p];
             float x0 = p * panelWidth + left, plotWidth = panelWidth - left - 10, plotHeight = height - top - bottom;
             float Y(double v) => top + plotHeight - (float)(Math.Clamp(v / max, 0, 1) * plotHeight);
-            canvas.DrawText(title, p * panelWidth + 8, 20, SKTextAlign.Left, font, ink);
-            canvas.DrawLine(x0, top, x0, top + plotHeight, axis);
-            canvas.DrawLine(x0, top + plotHeight, x0 + plotWidth, top + plotHeight, axis);
-            canvas.DrawText($"{max:0.##}", x0 - 4, top + 4, SKTextAlign.Right, small, ink);
-            canvas.DrawText("0", x0 - 4, top + plotHeight, SKTextAlign.Right, small, ink);
+            canvas.DrawText(title, p * panelWidth + 8, 20, SKTextAlign.Left, pens.Font, pens.Ink);
+            canvas.DrawLine(x0, top, x0, top + plotHeight, pens.Axis);
+            canvas.DrawLine(x0, top + plotHeight, x0 + plotWidth, top + plotHeight, pens.Axis);
+            canvas.DrawText($"{max:0.##}", x0 - 4, top + 4, SKTextAlign.Right, pens.Small, pens.Ink);
+            canvas.DrawText("0", x0 - 4, top + plotHeight, SKTextAlign.Right, pens.Small, pens.Ink);
             var slot = plotWidth / Math.Max(1, result.Rows.Count);
             for (int i = 0; i < result.Rows.Count; i++)
             {
@@ -247,12 +260,12 @@ public static class ToyStudy
                         canvas.DrawLine(centre - cap, high, centre + cap, high, whisker);
                         labelY = Math.Min(labelY, high - 3);
                     }
-                    canvas.DrawText($"{val:0.00}", centre, labelY, SKTextAlign.Center, small, ink);
+                    canvas.DrawText($"{val:0.00}", centre, labelY, SKTextAlign.Center, pens.Small, pens.Ink);
                 }
                 canvas.Save();
                 canvas.Translate(centre, top + plotHeight + 8);
                 canvas.RotateDegrees(60);
-                canvas.DrawText(Label(row), 0, 8, SKTextAlign.Left, small, ink);
+                canvas.DrawText(Label(row), 0, 8, SKTextAlign.Left, pens.Small, pens.Ink);
                 canvas.Restore();
             }
         }
@@ -270,18 +283,14 @@ public static class ToyStudy
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var typeface = ToyCaptions.Typeface();
-        using var font = new SKFont(typeface, 12);
-        using var small = new SKFont(typeface, 10);
-        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        using var axis = new SKPaint { Color = SKColors.Gray, StrokeWidth = 1 };
+        using var pens = new ChartPens();
         float plotWidth = width - left - right, plotHeight = height - top - bottom;
-        canvas.DrawText("validation vision loss (held-out prompts, mean over categories)", 8, 20, SKTextAlign.Left, font, ink);
-        canvas.DrawLine(left, top, left, top + plotHeight, axis);
-        canvas.DrawLine(left, top + plotHeight, left + plotWidth, top + plotHeight, axis);
+        canvas.DrawText("validation vision loss (held-out prompts, mean over categories)", 8, 20, SKTextAlign.Left, pens.Font, pens.Ink);
+        canvas.DrawLine(left, top, left, top + plotHeight, pens.Axis);
+        canvas.DrawLine(left, top + plotHeight, left + plotWidth, top + plotHeight, pens.Axis);
         if (curves.Count == 0)
         {
-            canvas.DrawText("no validation points", left + plotWidth / 2, top + plotHeight / 2, SKTextAlign.Center, font, ink);
+            canvas.DrawText("no validation points", left + plotWidth / 2, top + plotHeight / 2, SKTextAlign.Center, pens.Font, pens.Ink);
             SavePng(surface, path);
             return;
         }
@@ -289,10 +298,10 @@ public static class ToyStudy
         var maxLoss = Math.Max(1e-9, curves.Max(c => c.Row.Curve!.Max(p => p.VisionLoss)) * 1.1);
         float X(long step) => left + (float)step / maxStep * plotWidth;
         float Y(double loss) => top + plotHeight - (float)(loss / maxLoss) * plotHeight;
-        canvas.DrawText($"{maxLoss:0.####}", left - 4, top + 4, SKTextAlign.Right, small, ink);
-        canvas.DrawText("0", left - 4, top + plotHeight, SKTextAlign.Right, small, ink);
-        canvas.DrawText("0", left, top + plotHeight + 14, SKTextAlign.Center, small, ink);
-        canvas.DrawText($"{maxStep} updates", left + plotWidth, top + plotHeight + 14, SKTextAlign.Right, small, ink);
+        canvas.DrawText($"{maxLoss:0.####}", left - 4, top + 4, SKTextAlign.Right, pens.Small, pens.Ink);
+        canvas.DrawText("0", left - 4, top + plotHeight, SKTextAlign.Right, pens.Small, pens.Ink);
+        canvas.DrawText("0", left, top + plotHeight + 14, SKTextAlign.Center, pens.Small, pens.Ink);
+        canvas.DrawText($"{maxStep} updates", left + plotWidth, top + plotHeight + 14, SKTextAlign.Right, pens.Small, pens.Ink);
         for (int k = 0; k < curves.Count; k++)
         {
             var (row, colour) = curves[k];
@@ -304,7 +313,7 @@ public static class ToyStudy
             foreach (var p in points) canvas.DrawCircle(X(p.Step), Y(p.VisionLoss), 2.5f, dot);
             float legendY = top + 10 + k * 18;
             canvas.DrawLine(width - right + 12, legendY - 4, width - right + 32, legendY - 4, line);
-            canvas.DrawText(Label(row), width - right + 38, legendY, SKTextAlign.Left, small, ink);
+            canvas.DrawText(Label(row), width - right + 38, legendY, SKTextAlign.Left, pens.Small, pens.Ink);
         }
         SavePng(surface, path);
     }

@@ -118,6 +118,19 @@ public class ToyCommandTests
         Directory.Delete(dir, true);
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("-0.1")]
+    public void PretrainRejectsAPromptDropoutOutsideZeroToOne(string value)
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
+        var (code, output, error) = Cli.Run("toy", "pretrain", "--out", Path.Combine(dir, "teacher"), "--prompt-dropout", value);
+        Assert.NotEqual(0, code);
+        Assert.Contains($"--prompt-dropout: {value} must be at least 0 and below 1", output + error);
+        Assert.False(Directory.Exists(Path.Combine(dir, "teacher.work")));
+        Directory.Delete(dir, true);
+    }
+
     [Fact]
     public void CeilingRejectsABadCount()
     {

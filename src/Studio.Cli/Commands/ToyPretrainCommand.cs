@@ -18,6 +18,7 @@ public static class ToyPretrainCommand
         var vaeSteps = new Option<int>("--vae-steps") { Description = "stage A (autoencoder) updates", DefaultValueFactory = _ => defaults.VaeSteps };
         var inkWeight = new Option<double>("--vae-ink-weight") { Description = "stage A: extra L1 weight of object, letter and plate pixels (a pixel counts 1 + this)", DefaultValueFactory = _ => defaults.VaeInkWeight };
         var fluxSteps = new Option<int>("--flux-steps") { Description = "stage B (transformer + text encoders) updates", DefaultValueFactory = _ => defaults.FluxSteps };
+        var dropout = new Option<double>("--prompt-dropout") { Description = "stage B: share of prompts replaced by the empty prompt (for true classifier-free guidance)", DefaultValueFactory = _ => defaults.PromptDropout };
         var pool = new Option<int>("--pool") { Description = "train prompts encoded once for stage B", DefaultValueFactory = _ => defaults.PoolSize };
         var vaeLr = new Option<double>("--vae-lr") { Description = "stage A peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.VaeLearningRate };
         var fluxLr = new Option<double>("--flux-lr") { Description = "stage B peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.FluxLearningRate };
@@ -33,7 +34,7 @@ public static class ToyPretrainCommand
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -47,6 +48,7 @@ public static class ToyPretrainCommand
                 VaeSteps = Positive(parse.GetValue(vaeSteps), "--vae-steps"),
                 VaeInkWeight = parse.GetValue(inkWeight) is >= 0 and var iw ? iw : throw new ArgumentException("--vae-ink-weight must be 0 or more"),
                 FluxSteps = Positive(parse.GetValue(fluxSteps), "--flux-steps"),
+                PromptDropout = parse.GetValue(dropout) is >= 0 and < 1 and var pd ? pd : throw new ArgumentException($"--prompt-dropout: {parse.GetValue(dropout)} must be at least 0 and below 1"),
                 PoolSize = Positive(parse.GetValue(pool), "--pool"),
                 VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
                 FluxLearningRate = parse.GetValue(fluxLr) is > 0 and var fl ? fl : throw new ArgumentException("--flux-lr must be positive"),
@@ -57,7 +59,7 @@ public static class ToyPretrainCommand
             if (DeviceOption.Resolve(parse, device) is not { } on) return 1;
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
-            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
+            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {

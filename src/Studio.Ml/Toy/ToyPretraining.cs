@@ -31,6 +31,11 @@ public sealed record ToyPretrainingOptions
     /// <summary>Stage B: text-to-image updates and learning rate.</summary>
     public int FluxSteps { get; init; } = 3500;
     public double FluxLearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// Stage B: the share of a batch whose prompt is replaced by the empty prompt, so the model also learns the
+    /// unconditional velocity that true classifier-free guidance (`studio eval --true-cfg`) steers away from. 0: off.
+    /// </summary>
+    public double PromptDropout { get; init; } = 0;
     /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
     public int PoolSize { get; init; } = 8192;
     /// <summary>Held-out prompts of the fixed evaluation losses.</summary>
@@ -261,6 +266,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
 
         using var imgIds = LatentPacking.ImageIds(_a.LatentSize / 2, _a.LatentSize / 2, device: _device);
         using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
+        var (emptyT5, emptyT5Mask) = t5Tokenizer.EncodeBatch([""], ToyTeacherArchitecture.T5TextLength);
+        var (emptyClip, emptyClipMask) = clipTokenizer.EncodeBatch([""], ToyTeacherArchitecture.ClipTextLength);
+        using var _emptyT5 = emptyT5; using var _emptyClip = emptyClip;
+        emptyT5Mask.Dispose(); emptyClipMask.Dispose();
         var mu = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Scheduler(_a), "scheduler config")))
             .Mu(_a.ImageTokens);
         var clock = Stopwatch.StartNew();
@@ -278,7 +287,14 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu at the teacher's image tokens.
             var sigma = ShiftSigma(randn([_o.BatchSize], device: CPU, generator: generator).sigmoid(), mu).to(_device);
             var guidance = (rand([_o.BatchSize], device: CPU, generator: generator) * 4 + 1).to(_device);
-            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Ids.index_select(0, index).to(_device), clipIds.index_select(0, index).to(_device), imgIds, txtIds);
+            var (t5Batch, clipBatch) = (t5Ids.index_select(0, index), clipIds.index_select(0, index));
+            if (_o.PromptDropout > 0)
+            {
+                // Drawn after everything else, so a run without dropout sees the batches it always did.
+                var dropped = (rand([_o.BatchSize], device: CPU, generator: generator) < _o.PromptDropout).view(-1, 1);
+                (t5Batch, clipBatch) = (where(dropped, emptyT5, t5Batch), where(dropped, emptyClip, clipBatch));
+            }
+            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds);
             optimizer.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);

@@ -38,6 +38,31 @@ public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void PromptDropoutTrainsTheEmptyPromptAndTheReadmeSaysSo()
+    {
+        var root = TestPaths.NewTempDirectory("toy-pretrain-dropout");
+        try
+        {
+            var options = new ToyPretrainingOptions
+            {
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 8, PoolSize = 16, EvalSize = 8,
+                VaeSteps = 3, FluxSteps = 12, FluxLearningRate = 1e-3, PromptDropout = 0.5, CheckpointEvery = 100, LogEvery = 100,
+            };
+            var folder = Path.Combine(root, "teacher");
+            var result = new ToyPretraining(options, Path.Combine(root, "work"), _output.WriteLine).Run(folder, resume: false, "test");
+            Assert.True(result.FluxEvalAfter < result.FluxEvalBefore, $"flow held-out MSE {result.FluxEvalBefore} -> {result.FluxEvalAfter}");
+            Assert.Contains("0.5 of prompts dropped to the empty prompt", File.ReadAllText(Path.Combine(folder, "README.md")));
+
+            // The teacher samples with true classifier-free guidance against the empty prompt.
+            using var pipeline = FluxPipeline.Load(folder);
+            using var generated = pipeline.Generate(new FluxRequest(["a red circle"], 7, Steps: 2, Guidance: 3.5, Width: ToyRenderer.Size,
+                Height: ToyRenderer.Size, MaxSequenceLength: ToyTeacherArchitecture.T5TextLength, TrueCfgScale: 3, NegativePrompt: ""));
+            Assert.True(generated.Images.isfinite().all().item<bool>(), "the guided sample has non-finite pixels");
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void ThreeVaeBlocksGiveA16x16LatentThatTheWholeTeacherIsBuiltFor()
     {
         var root = TestPaths.NewTempDirectory("toy-pretrain-latent16");

@@ -113,7 +113,7 @@ public class ToyCommandTests
         var dir = Directory.CreateTempSubdirectory("studio-toy-").FullName;
         var (code, output, error) = Cli.Run("toy", "pretrain", "--out", Path.Combine(dir, "teacher"), "--architecture", "huge");
         Assert.NotEqual(0, code);
-        Assert.Contains("--architecture: unknown huge; one of default, latent16", output + error);
+        Assert.Contains("--architecture: unknown huge; one of latent16, latent8", output + error);
         Assert.False(Directory.Exists(Path.Combine(dir, "teacher.work")));
         Directory.Delete(dir, true);
     }

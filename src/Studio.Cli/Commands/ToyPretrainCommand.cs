@@ -25,8 +25,8 @@ public static class ToyPretrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "updates between checkpoints (stage B also logs its held-out loss then)", DefaultValueFactory = _ => defaults.CheckpointEvery };
         var architecture = new Option<string>("--architecture")
         {
-            Description = $"the teacher's sizes: {string.Join(", ", ToyTeacherArchitecture.Named.Keys)} (latent16: a 16x16 latent, 64 image tokens)",
-            DefaultValueFactory = _ => "default",
+            Description = $"the teacher's sizes: {string.Join(", ", ToyTeacherArchitecture.Named.Keys)} (latent16: a 16x16 latent, 64 image tokens; latent8: the first teachers' 8x8, 16 tokens)",
+            DefaultValueFactory = _ => ToyTeacherArchitecture.Named.Keys.First(),
         };
         var vaeOnly = new Option<bool>("--vae-only") { Description = "stop after stage A; the autoencoder stays in WORK/vae for `studio toy ceiling --vae`" };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };

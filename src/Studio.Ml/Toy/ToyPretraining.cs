@@ -20,22 +20,22 @@ public sealed record ToyPretrainingOptions
     public int Seed { get; init; } = 1;
     public int BatchSize { get; init; } = 32;
     /// <summary>Stage A: autoencoder updates, learning rate (cosine after a warm-up) and KL weight.</summary>
-    public int VaeSteps { get; init; } = 1000;
+    public int VaeSteps { get; init; } = 3000;
     public double VaeLearningRate { get; init; } = 2e-3;
     public double KlWeight { get; init; } = 1e-4;
     /// <summary>
     /// Extra weight of ink pixels (objects, letters, plates: <see cref="ToyRenderer.InkMask"/>) in stage A's L1: a pixel
     /// counts 1 + InkWeight times. Ink is a few percent of a render, so a plain L1 (0) is spent on backgrounds.
     /// </summary>
-    public double VaeInkWeight { get; init; } = 0;
+    public double VaeInkWeight { get; init; } = 20;
     /// <summary>Stage B: text-to-image updates and learning rate.</summary>
-    public int FluxSteps { get; init; } = 3500;
+    public int FluxSteps { get; init; } = 9000;
     public double FluxLearningRate { get; init; } = 1e-3;
     /// <summary>
     /// Stage B: the share of a batch whose prompt is replaced by the empty prompt, so the model also learns the
     /// unconditional velocity that true classifier-free guidance (`studio eval --true-cfg`) steers away from. 0: off.
     /// </summary>
-    public double PromptDropout { get; init; } = 0;
+    public double PromptDropout { get; init; } = 0.1;
     /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
     public int PoolSize { get; init; } = 8192;
     /// <summary>Held-out prompts of the fixed evaluation losses.</summary>

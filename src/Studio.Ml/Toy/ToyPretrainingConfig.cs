@@ -43,24 +43,27 @@ public sealed record ToyTeacherArchitecture(
     /// <summary>Image tokens of a 64x64 render after FLUX's 2x2 packing of the latent.</summary>
     public int ImageTokens => LatentSize / 2 * (LatentSize / 2);
 
-    /// <summary>The shipped teacher: a T5 of d_model 256 (students are 32/64/128), a 128-wide FLUX transformer.</summary>
-    public static ToyTeacherArchitecture Default { get; } = new(
+    /// <summary>
+    /// The first teachers' sizes: a 64x64 -> 8x8 latent (16 image tokens of 16x16 px after packing, too coarse for a
+    /// shape or a letter: issue #12), a T5 of d_model 256 (students are 32/64/128), a 128-wide FLUX transformer.
+    /// </summary>
+    public static ToyTeacherArchitecture Latent8 { get; } = new(
         VaeBlockOutChannels: [8, 16, 32, 32], VaeNormNumGroups: 4,
         T5DModel: 256, T5NumLayers: 2, T5NumHeads: 4, T5DFf: 512,
         ClipHiddenSize: 64, ClipNumLayers: 2, ClipNumHeads: 2, ClipIntermediateSize: 128,
         FluxNumHeads: 4, FluxHeadDim: 32, FluxDoubleBlocks: 2, FluxSingleBlocks: 2, FluxAxesDimsRope: [8, 12, 12]);
 
     /// <summary>
-    /// The shipped teacher with a 64x64 -> 16x16 latent (two down-samplings: 64 image tokens of 8x8 px after packing;
-    /// issue #12): the autoencoder twice as wide per level, the rest unchanged.
+    /// The shipped teacher: <see cref="Latent8"/> with a 64x64 -> 16x16 latent (two down-samplings: 64 image tokens of
+    /// 8x8 px after packing), the autoencoder twice as wide per level, the rest unchanged.
     /// </summary>
-    public static ToyTeacherArchitecture Latent16 { get; } = Default with { VaeBlockOutChannels = [16, 32, 64] };
+    public static ToyTeacherArchitecture Default { get; } = Latent8 with { VaeBlockOutChannels = [16, 32, 64] };
 
-    /// <summary>The architectures `studio toy pretrain --architecture` offers.</summary>
+    /// <summary>The architectures `studio toy pretrain --architecture` offers; the first is the default.</summary>
     public static IReadOnlyDictionary<string, ToyTeacherArchitecture> Named { get; } = new Dictionary<string, ToyTeacherArchitecture>
     {
-        ["default"] = Default,
-        ["latent16"] = Latent16,
+        ["latent16"] = Default,
+        ["latent8"] = Latent8,
     };
 
     /// <summary>A minimal architecture for tests: every component present, each as small as its class allows.</summary>

@@ -36,8 +36,10 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
     /// <summary>The scores of each row, then their 95% intervals over prompts, then where each run's validation loss went.</summary>
     public string Table()
     {
-        var header = $"{"model",-24}{"FD iq",12}{"FD all",12}{"objects",12}{"colour",12}{"spatial",12}{"count",12}{"semant.",12}{"text",12}";
-        var lines = new List<string> { $"{"model",-24}{"loss",8}{"updates",9}{"T5 params",12}{"enc. ms",9}" + header[24..] };
+        string[] columns = ["FD iq", "FD all", "objects", "colour", "spatial", "count", "semant.", "text"];
+        // Interval columns are wider: "1.104-11.356" must not run into its neighbour.
+        string Header(int width) => string.Concat(columns.Select(c => c.PadLeft(width)));
+        var lines = new List<string> { $"{"model",-24}{"loss",8}{"updates",9}{"T5 params",12}{"enc. ms",9}" + Header(12) };
         foreach (var r in Rows)
         {
             var e = r.Evaluation;
@@ -46,9 +48,9 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
         }
         lines.Add("");
         lines.Add($"95% intervals over prompts (percentile bootstrap, {Bootstrap.Resamples:N0} resamples of prompts with their seeds; FD recomputed on each):");
-        lines.Add(header);
+        lines.Add($"{"model",-24}" + Header(15));
         foreach (var r in Rows)
-            lines.Add($"{r.Name,-24}" + string.Concat(Scores(r.Evaluation).Select(s => $"{s.Interval?.ToString() ?? "-",12}")));
+            lines.Add($"{r.Name,-24}" + string.Concat(Scores(r.Evaluation).Select(s => $"{s.Interval?.ToString() ?? "-",15}")));
         lines.Add("");
         lines.Add("validation vision loss (mean over categories) at the first, middle and last validation:");
         foreach (var r in Rows.Where(r => r.Curve is { Count: > 0 }))

@@ -203,6 +203,10 @@ namespace Studio.Migrations.Migrations
                     b.Property<int>("Height")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("NegativePrompt")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<double>("Progress")
                         .HasColumnType("REAL");
 
@@ -223,6 +227,9 @@ namespace Studio.Migrations.Migrations
 
                     b.Property<int?>("TeacherModelId")
                         .HasColumnType("INTEGER");
+
+                    b.Property<double>("TrueCfgScale")
+                        .HasColumnType("REAL");
 
                     b.Property<int>("Width")
                         .HasColumnType("INTEGER");

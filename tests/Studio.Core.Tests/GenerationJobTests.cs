@@ -1,11 +1,15 @@
 using Studio.Core.Data;
+using Studio.Core.Generations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 
 namespace Studio.Core.Tests;
 
-/// <summary>The generation job hands the worker's device and memory setting to the executor and records the device.</summary>
+/// <summary>
+/// The generation job hands the worker's device and memory setting and the request's true CFG to the executor, and
+/// records the device.
+/// </summary>
 public class GenerationJobTests
 {
     sealed class RecordingExecutor : IGenerationExecutor
@@ -56,5 +60,32 @@ public class GenerationJobTests
         var (seen, stored) = await RunAsync(new StudioOptions());
         Assert.Equal(("cpu", false), (seen.Device, seen.FreeTextEncoders));
         Assert.Equal("cpu", stored.Device);
+    }
+
+    [Fact]
+    public async Task TrueCfgAndTheNegativePromptGoFromTheRequestToThePipelineCall()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var service = new GenerationService(db, new RecordingJobs(), new GenerationFeed());
+        var guided = await service.RequestAsync(new GenerationRequest("a red circle", Steps: 2, TrueCfgScale: 3, NegativePrompt: " blurry "));
+        var plain = await service.RequestAsync(new GenerationRequest("a red circle", Steps: 2));
+        var options = new StudioOptions { DataDirectory = db.Directory };
+        var seen = new List<GenerationExecution>();
+        foreach (var id in new[] { guided.Id, plain.Id })
+        {
+            var executor = new RecordingExecutor();
+            await new GenerationJob(db, executor, new GenerationFeed(), options, new WorkerIdentity("test:host:1")).Execute(id, CancellationToken.None);
+            seen.Add(executor.Seen!);
+        }
+
+        Assert.Equal((3.0, "blurry"), (seen[0].TrueCfgScale, seen[0].NegativePrompt));
+        var request = FluxGenerationExecutor.Request(seen[0], 32);
+        Assert.Equal((3.0, "blurry", true), (request.TrueCfgScale, request.NegativePrompt, request.DoesTrueCfg));
+        // Left out: scale 1 and the empty prompt, and the pipeline gets no negative prompt at all.
+        Assert.Equal((1.0, ""), (seen[1].TrueCfgScale, seen[1].NegativePrompt));
+        request = FluxGenerationExecutor.Request(seen[1], 32);
+        Assert.Equal((1.0, null, false), (request.TrueCfgScale, request.NegativePrompt, request.DoesTrueCfg));
+        // A negative prompt without a scale above 1 is not sent either.
+        Assert.Null(FluxGenerationExecutor.Request(seen[0] with { TrueCfgScale = 1 }, 32).NegativePrompt);
     }
 }

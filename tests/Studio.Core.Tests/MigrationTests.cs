@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Studio.Core.Data;
 using Studio.Core.Hosting;
 
@@ -24,6 +25,20 @@ public class MigrationTests
         db.Runs.Add(new Run { Name = "probe", State = RunState.Running });
         await db.SaveChangesAsync();
         Assert.Equal(RunState.Running, (await db.Runs.SingleAsync()).State);
+    }
+
+    [Fact]
+    public async Task GenerationsStoredBeforeTrueCfgReadAsScaleOneAndTheEmptyNegativePrompt()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-migrate-");
+        await using var db = new StudioDbContext(SqliteOptions(Path.Combine(dir.FullName, "studio.db")));
+        var migrator = db.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>();
+        await migrator.MigrateAsync("EvaluationIntervals");
+        await db.Database.ExecuteSqlRawAsync(
+            "INSERT INTO Generations (Prompt, Seed, Steps, Guidance, Width, Height, State, Progress, CreatedAt) VALUES ('old', 1, 2, 3.5, 64, 64, 'Completed', 1, '2026-12-01 00:00:00')");
+        await db.Database.MigrateAsync();
+        var old = await db.Generations.SingleAsync();
+        Assert.Equal(("old", 1.0, ""), (old.Prompt, old.TrueCfgScale, old.NegativePrompt));
     }
 
     [Fact]

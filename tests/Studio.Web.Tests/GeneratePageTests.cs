@@ -90,4 +90,32 @@ public class GeneratePageTests
         Assert.Equal(["teacher", "run 1 · step 20"], cut.FindAll("[data-testid=generation-image]").Select(i => i.GetAttribute("data-encoder")));
         Assert.Single(jobs.Created);
     }
+
+    [Fact]
+    public async Task ThePageSendsTrueCfgAndTheNegativePromptAndTheHistoryShowsThem()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(page);
+        ctx.Services.AddSingleton(new GenerationFeed());
+        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        var cut = ctx.Render<Generate>();
+
+        const string negative = "[data-testid=generate-negative-prompt] input, input[data-testid=generate-negative-prompt]";
+        Assert.True(cut.Find(negative).HasAttribute("disabled"), "the negative prompt is editable while true CFG is off");
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-true-cfg] input, input[data-testid=generate-true-cfg]").Change("3");
+        cut.WaitForAssertion(() => Assert.False(cut.Find(negative).HasAttribute("disabled")));
+        cut.Find(negative).Change("a blue cube");
+        cut.Find("[data-testid=generate-submit]").Click();
+
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+        Assert.Contains("true CFG 3 (negative: 'a blue cube')", cut.Find("[data-testid=generation]").TextContent);
+        await using var context = await db.CreateDbContextAsync();
+        var stored = await context.Generations.SingleAsync();
+        Assert.Equal(("a red ball", 3.0, "a blue cube"), (stored.Prompt, stored.TrueCfgScale, stored.NegativePrompt));
+        Assert.Single(jobs.Created);
+    }
 }

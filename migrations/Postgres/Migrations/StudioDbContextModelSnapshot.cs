@@ -214,6 +214,10 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int>("Height")
                         .HasColumnType("integer");
 
+                    b.Property<string>("NegativePrompt")
+                        .IsRequired()
+                        .HasColumnType("text");
+
                     b.Property<double>("Progress")
                         .HasColumnType("double precision");
 
@@ -234,6 +238,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<int?>("TeacherModelId")
                         .HasColumnType("integer");
+
+                    b.Property<double>("TrueCfgScale")
+                        .HasColumnType("double precision");
 
                     b.Property<int>("Width")
                         .HasColumnType("integer");

@@ -10,6 +10,10 @@ public class Generation
     public long Seed { get; set; }
     public int Steps { get; set; }
     public double Guidance { get; set; }
+    /// <summary>diffusers' `true_cfg_scale`: above 1, every step also runs on <see cref="NegativePrompt"/> (1: off).</summary>
+    public double TrueCfgScale { get; set; } = 1;
+    /// <summary>The negative prompt of true CFG ("" is the empty prompt); unused while <see cref="TrueCfgScale"/> is 1.</summary>
+    public string NegativePrompt { get; set; } = "";
     public int Width { get; set; }
     public int Height { get; set; }
     /// <summary>The teacher pipeline's model entry, when registered.</summary>

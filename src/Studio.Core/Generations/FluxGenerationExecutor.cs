@@ -42,7 +42,7 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString(), g.Device),
             () => FluxPipeline.Load(teacherFolder, DType, device: device, freeTextEncoders: g.FreeTextEncoders));
         var pipeline = teacher.Pipeline;
-        var request = new FluxRequest([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, pipeline.MaxSequenceLength);
+        var request = Request(g, pipeline.MaxSequenceLength);
         var total = g.Encoders.Count * g.Steps;
         foreach (var (encoder, index) in g.Encoders.Select((e, i) => (e, i)))
         {
@@ -78,6 +78,14 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         }
         progress.Report(new JobProgress("done", 1));
     }
+
+    /// <summary>
+    /// The pipeline call of every encoder: the negative prompt only with a true CFG scale above 1. The pipeline encodes it
+    /// in the same T5 slot as the prompt, so each student is guided against its own encoding of the negative prompt.
+    /// </summary>
+    public static FluxRequest Request(GenerationExecution g, int maxSequenceLength) =>
+        new([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, maxSequenceLength,
+            TrueCfgScale: g.TrueCfgScale, NegativePrompt: g.TrueCfgScale > 1 ? g.NegativePrompt : null);
 
     /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>
     static T5SlotEncoder LoadEncoder(string path, Device device)

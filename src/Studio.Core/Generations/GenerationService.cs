@@ -12,11 +12,12 @@ namespace Studio.Core.Generations;
 /// <summary>
 /// A Generate request: one prompt, one noise, the teacher's encoder and/or any checkpoints of any runs and registered
 /// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher. Steps, width and
-/// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>).
+/// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>). A <paramref name="TrueCfgScale"/>
+/// above 1 is diffusers' true classifier-free guidance against <paramref name="NegativePrompt"/> ("": the empty prompt).
 /// </summary>
 public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps = null, double Guidance = 3.5,
     int? Width = null, int? Height = null, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null,
-    IReadOnlyList<int>? StudentModelIds = null);
+    IReadOnlyList<int>? StudentModelIds = null, double TrueCfgScale = 1, string NegativePrompt = "");
 
 /// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
 public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IGenerationBroadcaster broadcaster)
@@ -46,6 +47,8 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             if (side < 64 || side > MaxSide || side % 16 != 0)
                 throw new RunActionException($"{name} must be a multiple of 16 between 64 and {MaxSide} (got {side})");
         if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
+        if (!double.IsFinite(request.TrueCfgScale) || request.TrueCfgScale < 1) throw new RunActionException($"trueCfgScale must be a number of at least 1 (1: off; got {request.TrueCfgScale})");
+        if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)
@@ -61,6 +64,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var generation = new Data.Generation
         {
             Prompt = request.Prompt.Trim(), Seed = request.Seed, Steps = steps, Guidance = request.Guidance,
+            TrueCfgScale = request.TrueCfgScale, NegativePrompt = request.NegativePrompt.Trim(),
             Width = width, Height = height, TeacherModelId = request.TeacherModelId,
         };
         if (request.IncludeTeacher) generation.Images.Add(new GenerationImage { Encoder = "teacher" });

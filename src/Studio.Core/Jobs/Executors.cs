@@ -27,9 +27,10 @@ public sealed record GenerationEncoder(int ImageId, string Label, string? Encode
 /// <param name="TeacherFolder">The teacher pipeline folder; null: the built-in toy teacher.</param>
 /// <param name="Device">Where to compute ("cpu", "cuda:0"): the worker's Studio:Device.</param>
 /// <param name="FreeTextEncoders">Free the teacher's text encoders once the prompt is encoded (Studio:FreeTextEncoders).</param>
+/// <param name="TrueCfgScale">True classifier-free guidance against <paramref name="NegativePrompt"/> above 1 (1: off).</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
     int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder,
-    string Device = "cpu", bool FreeTextEncoders = false);
+    string Device = "cpu", bool FreeTextEncoders = false, double TrueCfgScale = 1, string NegativePrompt = "");
 
 /// <summary>One encoder's outcome, reported as soon as it is known: its PNG, or why it has none.</summary>
 public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null);

@@ -53,7 +53,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
             execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder,
-                g.Device, options.FreeTextEncoders);
+                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt);
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));

@@ -135,6 +135,21 @@ public class FluxPipelineTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tiny
     }
 
     [Fact]
+    public void AStudentInTheT5SlotAlsoEncodesTheNegativePrompt()
+    {
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var student = T5SlotEncoder.Load(tiny.StudentDistillT5);
+        var request = Request(11) with { Prompts = [Prompts[0]] };
+        using var plain = pipeline.Generate(request, textEncoder2: student);
+        // The negative prompt equal to the prompt cancels out only if both go through the student: the teacher's T5 on
+        // the negative side would pull the image away at scale 4.
+        using var samePrompt = pipeline.Generate(request with { TrueCfgScale = 4.0, NegativePrompt = Prompts[0] }, textEncoder2: student);
+        Assert.True(plain.Images.allclose(samePrompt.Images, atol: 1e-6), "the negative prompt was not encoded by the student in the T5 slot");
+        using var teacher = pipeline.Generate(request);
+        Assert.False(plain.Images.allclose(teacher.Images, atol: 1e-3), "the student and the teacher's T5 gave the same image");
+    }
+
+    [Fact]
     public void BadInputsAreRefusedWithTheReason()
     {
         using var pipeline = FluxPipeline.Load(tiny.Folder);

@@ -282,6 +282,7 @@ public static class BadInputCorpus
                 ("guidance", "3.5", ["\"x\"", "{}"]), ("width", "64", ["\"64px\"", "64.5", "1e20"]), ("height", "64", ["[64]", "true"]),
                 ("teacherModelId", "1", ["\"toy\"", "1.5"]), ("includeTeacher", "true", ["\"yes\"", "1"]),
                 ("checkpointIds", "[1]", ["1", "\"1\"", "[\"a\"]", "[1.5]", "{}"]), ("studentModelIds", "[1]", ["2", "[null]", "[true]"]),
+                ("trueCfgScale", "3", ["\"high\"", "[]", "null"]), ("negativePrompt", "\"\"", ["1", "[]", "null"]),
             ]),
         };
         foreach (var (name, path, optional, fields) in endpoints)
@@ -344,6 +345,8 @@ public static class BadInputCorpus
             ("generations: tiny width", "/api/generations", new { prompt = "x", width = 16 }, ["width must be a multiple of 16"]),
             ("generations: huge height", "/api/generations", new { prompt = "x", height = 1_000_000 }, ["height must be a multiple of 16 between 64 and 2048 (got 1000000)"]),
             ("generations: negative guidance", "/api/generations", new { prompt = "x", guidance = -3 }, ["guidance must be a non-negative number"]),
+            ("generations: true CFG below 1", "/api/generations", new { prompt = "x", trueCfgScale = 0.5 }, ["trueCfgScale must be a number of at least 1 (1: off; got 0.5)"]),
+            ("generations: huge negative prompt", "/api/generations", new { prompt = "x", trueCfgScale = 3, negativePrompt = new string('n', 100_000) }, ["negativePrompt: 100,000 characters is over the limit of 4,000"]),
             ("generations: nothing to render", "/api/generations", new { prompt = "x", includeTeacher = false }, ["includeTeacher: select the teacher or at least one checkpoint"]),
             ("generations: unknown checkpoint", "/api/generations", new { prompt = "x", checkpointIds = new[] { 999999 } }, ["checkpointIds: no checkpoint 999999"]),
             ("generations: unknown teacher", "/api/generations", new { prompt = "x", teacherModelId = 999999 }, ["teacherModelId: no teacher pipeline 999999"]),

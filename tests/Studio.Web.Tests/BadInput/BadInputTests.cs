@@ -90,6 +90,10 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         var defaults = await host.Http.PostAsJsonAsync("/api/generations", new { prompt = "a red cube" });
         var d = JsonDocument.Parse(await defaults.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal((64, 64, 20), (d.GetProperty("width").GetInt32(), d.GetProperty("height").GetInt32(), d.GetProperty("steps").GetInt32()));
+        Assert.Equal((1.0, ""), (d.GetProperty("trueCfgScale").GetDouble(), d.GetProperty("negativePrompt").GetString()));
+        var guided = await host.Http.PostAsJsonAsync("/api/generations", new { prompt = "a red cube", trueCfgScale = 3, negativePrompt = "" });
+        var gd = JsonDocument.Parse(await guided.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal((3.0, ""), (gd.GetProperty("trueCfgScale").GetDouble(), gd.GetProperty("negativePrompt").GetString()));
     }
 
     [Fact]

@@ -1,0 +1,19 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+
+namespace Studio.Core.Tests;
+
+/// <summary>A job client that records what would be queued, and where, instead of queueing it.</summary>
+sealed class RecordingJobs : IBackgroundJobClient
+{
+    public List<(Job Job, string Queue)> Created { get; } = [];
+
+    public string Create(Job job, IState state)
+    {
+        Created.Add((job, (state as EnqueuedState)?.Queue ?? ""));
+        return Created.Count.ToString();
+    }
+
+    public bool ChangeState(string jobId, IState state, string expectedState) => true;
+}

@@ -76,7 +76,7 @@ public class ToyCommandTests
         Assert.Equal(0, code);
         foreach (var category in ToyCriteria.Categories.Append("all"))
             Assert.Matches($@"(?m)^{category}\s+\d+\s+1\.000\s", output); // the renders score 1
-        Assert.Contains("16x8x8 -> 16 image tokens", output);
+        Assert.Contains("16x16x16 -> 64 image tokens", output);
         using var report = JsonDocument.Parse(File.ReadAllText(path));
         Assert.Equal(ToyCriteria.Categories, report.RootElement.GetProperty("categories").EnumerateArray().Select(c => c.GetProperty("category").GetString()));
         Assert.Equal(5, report.RootElement.GetProperty("items").GetArrayLength());
@@ -91,7 +91,7 @@ public class ToyCommandTests
         var path = Path.Combine(dir, "ceiling.json");
         var (code, output, _) = Cli.Run("toy", "ceiling", "--vae", Path.Combine(ToyTeacher.Folder, "vae"), "--count", "1", "--report", path, "--threads", "1");
         Assert.Equal(0, code);
-        Assert.Contains("16x8x8 -> 16 image tokens, autoencoder alone (no flow loss)", output);
+        Assert.Contains("16x16x16 -> 64 image tokens, autoencoder alone (no flow loss)", output);
         Assert.Matches(@"(?m)^all\s+5\s+1\.000\s+\d\.\d{3}\s+\d\.\d{3}\s+-\s", output); // renders, VAE rt, rt L1, then no flow
         using var report = JsonDocument.Parse(File.ReadAllText(path));
         Assert.True(report.RootElement.GetProperty("all").TryGetProperty("roundTripScore", out _));

@@ -18,7 +18,7 @@ public class ToyCeilingTests
         Assert.Equal(ToyCriteria.Categories, result.Categories.Select(c => c.Category));
         Assert.All(result.Categories, c => Assert.Equal(1, c.Count));
         Assert.Equal(5, result.All.Count);
-        Assert.Equal((16, 8, 8, 16), (result.LatentChannels, result.LatentHeight, result.LatentWidth, result.ImageTokens));
+        Assert.Equal((16, 16, 16, 64), (result.LatentChannels, result.LatentHeight, result.LatentWidth, result.ImageTokens));
 
         // Seed 0 is the standard held-out set; score its renders and their round trips here, without ToyCeiling.
         var prompts = ToyPrompts.HeldOut(ToyCriteria.All, 5);
@@ -64,7 +64,7 @@ public class ToyCeilingTests
 
         Assert.Equal(whole.Items.Select(i => (i.Prompt, i.RoundTripScore, i.RoundTripL1)), alone.Items.Select(i => (i.Prompt, i.RoundTripScore, i.RoundTripL1)));
         Assert.Equal(whole.RoundTripFrechetAll, alone.RoundTripFrechetAll);
-        Assert.Equal((16, 8, 8, 16), (alone.LatentChannels, alone.LatentHeight, alone.LatentWidth, alone.ImageTokens));
+        Assert.Equal((16, 16, 16, 64), (alone.LatentChannels, alone.LatentHeight, alone.LatentWidth, alone.ImageTokens));
         Assert.Null(alone.TransformerWidth);
         Assert.All(alone.Categories.Append(alone.All), r => Assert.Null(r.FlowMse));
         Assert.All(alone.Items, i => Assert.Empty(i.FlowMse));

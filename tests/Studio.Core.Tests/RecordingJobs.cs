@@ -4,7 +4,7 @@ using Hangfire.States;
 
 namespace Studio.Core.Tests;
 
-/// <summary>A job client that records what would be queued, and where, instead of queueing it.</summary>
+/// <summary>A job client that records what would be queued, and where, instead of queueing it (Studio.Web.Tests links this file).</summary>
 sealed class RecordingJobs : IBackgroundJobClient
 {
     public List<(Job Job, string Queue)> Created { get; } = [];

@@ -12,8 +12,8 @@
 # What it does, nothing of it outside a temporary folder (removed at the end) but OUT:
 #  1. builds Studio.Web and Studio.Cli (Release);
 #  2. exports each run's newest checkpoint with `studio export` (DistillT5 layout) into a fresh data directory;
-#  3. starts the studio (`dotnet src/Studio.Web/bin/Release/net10.0/Studio.Web.dll`, as the E2E tests do) on a free
-#     loopback port with that data directory: single-user mode, so no login;
+#  3. starts the studio (screenshot-studio.sh: `dotnet src/Studio.Web/bin/Release/net10.0/Studio.Web.dll`, as the
+#     E2E tests do) on a free loopback port with that data directory: single-user mode, so no login;
 #  4. drives Debian's chromium through Playwright (Browser.LaunchAsync of tests/Studio.TestSupport, in a .NET
 #     file-based app written below): registers each export on the Models page as an exported student named toy-small,
 #     toy-base, toy-large and toy-base naive (and the study's teacher folder as a teacher pipeline when it is not the
@@ -41,14 +41,8 @@ prompts=(
 )
 declare -A names=([toy-study-small]="toy-small" [toy-study-base]="toy-base" [toy-study-large]="toy-large" [toy-study-naive]="toy-base naive")
 
-started=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/generate-screenshot.XXXXXX")
-web_pid=
-cleanup() {
-  if [[ -n $web_pid ]]; then kill "$web_pid" 2>/dev/null || true; wait "$web_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$repo/docs/images/screenshot-studio.sh"
+screenshot_begin generate-screenshot
 data=$work/data
 mkdir -p "$data/students"
 
@@ -88,32 +82,10 @@ else
   allowed+=(Studio__AllowedRoots__1="$teacher")
 fi
 
-echo "starting the studio"
-env Urls=http://127.0.0.1:0 Studio__DataDirectory="$data" "${allowed[@]}" \
-  dotnet "$repo/src/Studio.Web/bin/Release/net10.0/Studio.Web.dll" > "$work/studio.log" 2>&1 &
-web_pid=$!
-url=
-for _ in $(seq 1 240); do
-  url=$(sed -n 's/^Distill Studio is listening on //p' "$work/studio.log" | head -n 1)
-  [[ -n $url ]] && curl -sf "$url/healthz" > /dev/null && break
-  if ! kill -0 "$web_pid" 2>/dev/null; then cat "$work/studio.log" >&2; echo "error: the studio exited" >&2; exit 1; fi
-  url=
-  sleep 0.5
-done
-if [[ -z $url ]]; then cat "$work/studio.log" >&2; echo "error: the studio did not become healthy in 2 minutes" >&2; exit 1; fi
-echo "studio at $url"
+start_studio "$data" "${allowed[@]}"
 
 for ((i = ${#prompts[@]} - 1; i >= 0; i--)); do echo "${prompts[i]}"; done > "$work/prompts.txt"
-playwright_version=$(sed -n 's/.*PackageVersion Include="Microsoft.Playwright" Version="\([^"]*\)".*/\1/p' "$repo/Directory.Packages.props")
-if [[ -z $playwright_version ]]; then echo "error: Directory.Packages.props names no Microsoft.Playwright version" >&2; exit 1; fi
-# A .NET file-based app outside the repository (so none of its build settings apply); PublishAot=false because such
-# apps default to AOT settings, which turn off the reflection-based JSON that Playwright needs.
-mkdir -p "$work/shot"
-cat > "$work/shot/shot.cs" <<EOF
-#:property PublishAot=false
-#:package Microsoft.Playwright@$playwright_version
-#:project $repo/tests/Studio.TestSupport/Studio.TestSupport.csproj
-EOF
+playwright_app "$work/shot/shot.cs"
 cat >> "$work/shot/shot.cs" <<'EOF'
 // Arguments: URL OUT.png TEACHER_FOLDER_OR_EMPTY PROMPTS.txt NAME=FOLDER...
 using Microsoft.Playwright;
@@ -208,11 +180,5 @@ async Task RegisterAsync(string name, string kind, string folder)
 }
 EOF
 
-echo "driving the browser (compiling the Playwright script first)"
-if ! dotnet run -c Release "$work/shot/shot.cs" -- "$url" "$work/generate.png" "$teacher" "$work/prompts.txt" "${students[@]}"; then
-  echo "the studio's log ends:" >&2; tail -n 40 "$work/studio.log" >&2; exit 1
-fi
-mkdir -p "$(dirname "$out")"
-cp "$work/generate.png" "$out.tmp.$$"
-mv -f "$out.tmp.$$" "$out"
-echo "wrote $out in $((SECONDS - started)) s"
+run_playwright_app "$work/shot/shot.cs" "$url" "$work/generate.png" "$teacher" "$work/prompts.txt" "${students[@]}"
+install_png "$work/generate.png" "$out"

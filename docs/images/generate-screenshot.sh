@@ -159,10 +159,18 @@ async Task SetAsync(ILocator field, string value)
     await field.PressAsync("Tab");
 }
 
+// The list closes once the server has taken the choice; on a loaded machine a click can land while the list still
+// renders and be lost (seen once: a student registered as a teacher pipeline), so wait for the close and retry.
 async Task ChooseAsync(string select, string option)
 {
-    await page.GetByRole(AriaRole.Combobox, new() { Name = select, Exact = true }).ClickAsync();
-    await page.GetByRole(AriaRole.Option, new() { Name = option, Exact = true }).ClickAsync();
+    for (var attempt = 1; ; attempt++)
+    {
+        await page.GetByRole(AriaRole.Combobox, new() { Name = select, Exact = true }).ClickAsync();
+        var item = page.GetByRole(AriaRole.Option, new() { Name = option, Exact = true });
+        await item.ClickAsync();
+        try { await Assertions.Expect(item).ToBeHiddenAsync(new() { Timeout = 15_000 }); return; }
+        catch (PlaywrightException) when (attempt < 3) { await page.Keyboard.PressAsync("Escape"); }
+    }
 }
 
 async Task RegisterAsync(string name, string kind, string folder)

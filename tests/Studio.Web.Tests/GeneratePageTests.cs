@@ -75,12 +75,7 @@ public class GeneratePageTests
     public async Task OpenedForACheckpointThePageGeneratesWithItAndTheTeacher()
     {
         var (db, jobs, page, ids) = await NewStudioAsync();
-        await using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        ctx.Services.AddSingleton(page);
-        ctx.Services.AddSingleton(new GenerationFeed());
-        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        await using var ctx = PageContext(page);
         ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
         var cut = ctx.Render<Generate>();
 
@@ -95,12 +90,7 @@ public class GeneratePageTests
     public async Task ThePageSendsTrueCfgAndTheNegativePromptAndTheHistoryShowsThem()
     {
         var (db, jobs, page, _) = await NewStudioAsync();
-        await using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        ctx.Services.AddSingleton(page);
-        ctx.Services.AddSingleton(new GenerationFeed());
-        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        await using var ctx = PageContext(page);
         var cut = ctx.Render<Generate>();
 
         const string negative = "[data-testid=generate-negative-prompt] input, input[data-testid=generate-negative-prompt]";
@@ -117,5 +107,17 @@ public class GeneratePageTests
         var stored = await context.Generations.SingleAsync();
         Assert.Equal(("a red ball", 3.0, "a blue cube"), (stored.Prompt, stored.TrueCfgScale, stored.NegativePrompt));
         Assert.Single(jobs.Created);
+    }
+
+    /// <summary>A bUnit context serving the Generate page to a researcher.</summary>
+    static BunitContext PageContext(GenerateService page)
+    {
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(page);
+        ctx.Services.AddSingleton(new GenerationFeed());
+        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        return ctx;
     }
 }

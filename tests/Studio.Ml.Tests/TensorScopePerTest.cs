@@ -1,6 +1,6 @@
 using System.Reflection;
 using TorchSharp;
-using Xunit.Sdk;
+using Xunit.v3;
 
 [assembly: Studio.Ml.Tests.TensorScopePerTest]
 // One test at a time: TorchSharp's Scalars (every `1 + x`, `x * 0.5`) are temporaries that no dispose scope tracks,
@@ -26,9 +26,9 @@ public sealed class TensorScopePerTestAttribute : BeforeAfterTestAttribute
     // The tests of this assembly are synchronous: Before, the test and After run on one thread.
     [ThreadStatic] static DisposeScope? _scope;
 
-    public override void Before(MethodInfo methodUnderTest) => _scope = torch.NewDisposeScope();
+    public override void Before(MethodInfo methodUnderTest, IXunitTest test) => _scope = torch.NewDisposeScope();
 
-    public override void After(MethodInfo methodUnderTest)
+    public override void After(MethodInfo methodUnderTest, IXunitTest test)
     {
         _scope?.Dispose();
         _scope = null;

@@ -11,11 +11,19 @@ public static class TestPaths
     /// <summary>The tokenizers the product ships (src/Studio.Ml/Assets/tokenizers).</summary>
     public static string Tokenizers => Path.Combine(RepoRoot, "src", "Studio.Ml", "Assets", "tokenizers");
 
-    static string FindRepoRoot()
+    /// <summary>
+    /// The folder with Studio.sln above the test assembly, else above the working directory: tests/gpu/run.sh runs
+    /// this assembly from a packed copy outside the checkout, with the checkout as its working directory.
+    /// </summary>
+    static string FindRepoRoot() =>
+        Above(AppContext.BaseDirectory) ?? Above(Environment.CurrentDirectory)
+        ?? throw new InvalidOperationException($"Studio.sln not found above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}");
+
+    static string? Above(string start)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        var dir = new DirectoryInfo(start);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Studio.sln not found above " + AppContext.BaseDirectory);
+        return dir?.FullName;
     }
 
     public static string NewTempDirectory(string prefix) => Directory.CreateTempSubdirectory(prefix + "-").FullName;

@@ -1,5 +1,4 @@
 using Studio.Ml.Toy;
-using Xunit.Abstractions;
 
 namespace Studio.Ml.Tests.Toy;
 

@@ -10,11 +10,11 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Tests.Toy;
 
-public class ToyPretrainingTests(Xunit.Abstractions.ITestOutputHelper output)
+public class ToyPretrainingTests(ITestOutputHelper output)
 {
-    readonly Xunit.Abstractions.ITestOutputHelper _output = InitialiseTorch(output);
+    readonly ITestOutputHelper _output = InitialiseTorch(output);
 
-    static Xunit.Abstractions.ITestOutputHelper InitialiseTorch(Xunit.Abstractions.ITestOutputHelper o) { TorchRuntime.Initialise(); return o; }
+    static ITestOutputHelper InitialiseTorch(ITestOutputHelper o) { TorchRuntime.Initialise(); return o; }
 
     [Fact]
     public void AFewStepsLowerBothLossesAndWriteALoadableTeacherFolder()

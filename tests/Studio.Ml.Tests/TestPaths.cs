@@ -12,18 +12,17 @@ public static class TestPaths
     public static string Tokenizers => Path.Combine(RepoRoot, "src", "Studio.Ml", "Assets", "tokenizers");
 
     /// <summary>
-    /// The folder with Studio.sln above the test assembly, else above the working directory: tests/gpu/run.sh runs
-    /// this assembly from a packed copy outside the checkout, with the checkout as its working directory.
+    /// STUDIO_REPO_ROOT when set (tests/gpu/run.sh runs a packed copy of this assembly outside the checkout), else the
+    /// folder with Studio.sln above the test assembly.
     /// </summary>
-    static string FindRepoRoot() =>
-        Above(AppContext.BaseDirectory) ?? Above(Environment.CurrentDirectory)
-        ?? throw new InvalidOperationException($"Studio.sln not found above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}");
-
-    static string? Above(string start)
+    static string FindRepoRoot()
     {
-        var dir = new DirectoryInfo(start);
+        if (Environment.GetEnvironmentVariable("STUDIO_REPO_ROOT") is { Length: > 0 } root)
+            return File.Exists(Path.Combine(root, "Studio.sln")) ? root
+                : throw new InvalidOperationException($"STUDIO_REPO_ROOT={root} has no Studio.sln");
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName;
+        return dir?.FullName ?? throw new InvalidOperationException("Studio.sln not found above " + AppContext.BaseDirectory);
     }
 
     public static string NewTempDirectory(string prefix) => Directory.CreateTempSubdirectory(prefix + "-").FullName;

@@ -119,7 +119,7 @@ if [ -f "$KIT/prebuilt/libLibTorchSharp.so" ]; then
   xz -9e -T2 -f "$KIT/prebuilt/libLibTorchSharp.so"
   [ "$(carried)" -le $LIMIT ] || { rm -f "$KIT/prebuilt/libLibTorchSharp.so.xz"; echo "  prebuilt native library left out: it would not fit"; }
 fi
-ls -l "$KIT"/*.tar.xz "$KIT"/prebuilt/*.xz 2>/dev/null | awk '{printf "  %-60s %6.1f MiB\n", $9, $5/1048576}'
+{ ls -l "$KIT"/*.tar.xz "$KIT"/prebuilt/*.xz 2>/dev/null || true; } | awk '{printf "  %-60s %6.1f MiB\n", $9, $5/1048576}'
 total=$(carried)
 awk -v t="$total" -v l=$LIMIT_MIB 'BEGIN{ printf "  a device call carries %.1f MiB of %d MiB\n", t/1048576, l }'
 if [ "$total" -gt $LIMIT ]; then

@@ -113,7 +113,7 @@ fi
 echo "== what a device call carries"
 carried() { # the bytes a device call carries: tracked files that exist, unignored untracked ones, gpu-kit/
   { git ls-files -z --cached --others --exclude-standard; printf 'gpu-kit\0'; } |
-    xargs -0 du -cb 2>/dev/null | awk '/total$/{s+=$1} END{print s+0}'; }
+    { xargs -0 du -cb 2>/dev/null || true; } | awk '/total$/{s+=$1} END{print s+0}'; } # (du skips deleted files)
 LIMIT=$((LIMIT_MIB * 1048576))
 if [ -f "$KIT/prebuilt/libLibTorchSharp.so" ]; then
   xz -9e -T2 -f "$KIT/prebuilt/libLibTorchSharp.so"

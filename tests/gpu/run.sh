@@ -132,10 +132,11 @@ fi
 
 # ---- 5. toy pretraining time: a tenth of the default recipe's steps (3,000 VAE + 9,000 transformer) ----
 say ""; say "## 5. toy pretrain on $DEVICE"
-STEPS=$([ $CUDA = 1 ] && echo "300 900" || echo "10 10")
-read -r VAE_STEPS FLUX_STEPS <<< "$STEPS"
+# On the CPU (a dry run) a small prompt pool: encoding the default 8,192 prompts takes a minute there.
+STEPS=$([ $CUDA = 1 ] && echo "300 900 8192" || echo "10 10 64")
+read -r VAE_STEPS FLUX_STEPS POOL <<< "$STEPS"
 t=$(date +%s)
-if studio_for 240 toy pretrain --out "$SCRATCH/teacher-timed" --vae-steps "$VAE_STEPS" --flux-steps "$FLUX_STEPS" --device "$DEVICE" > "$DETAILS/toy-pretrain.log" 2>&1; then
+if studio_for 240 toy pretrain --out "$SCRATCH/teacher-timed" --vae-steps "$VAE_STEPS" --flux-steps "$FLUX_STEPS" --pool "$POOL" --device "$DEVICE" > "$DETAILS/toy-pretrain.log" 2>&1; then
   s=$(seconds_since $t)
   a=$(grep -oE 'stage A done in [0-9]+s' "$DETAILS/toy-pretrain.log" | grep -oE '[0-9]+' | head -1)
   b=$(grep -oE 'stage B done in [0-9]+s' "$DETAILS/toy-pretrain.log" | grep -oE '[0-9]+' | head -1)

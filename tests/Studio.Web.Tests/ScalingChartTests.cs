@@ -94,6 +94,47 @@ public class ScalingChartTests
         Assert.Empty(cut.FindAll("[data-label=large] [data-error-bar]"));
     }
 
+    /// <summary>The four study runs and the teacher as the README's Compare screenshot once drew them, labels over one another.</summary>
+    [Fact]
+    public async Task PointLabelsStayClearOfEachOtherTheTeachersLabelAndTheMarkers()
+    {
+        await using var ctx = NewContext();
+        ScatterPoint[] points =
+        [
+            new(1_112_224, 0.086, "1 · toy-study-small · toy-small · step 300", Scaling.VisionGroup, new ScoreInterval(0.017, 0.169)),
+            new(2_220_416, 0.078, "2 · toy-study-base · toy-base · step 300", Scaling.VisionGroup, new ScoreInterval(0.017, 0.161)),
+            new(2_220_416, 0.047, "4 · toy-study-naive · toy-base · step 300", Scaling.NaiveGroup, new ScoreInterval(0.008, 0.097)),
+            new(4_703_232, 0.103, "3 · toy-study-large · toy-large · step 300", Scaling.VisionGroup, new ScoreInterval(0.028, 0.192)),
+        ];
+        var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points)
+            .Add(c => c.References, [new ReferenceLine("teacher", 0.1056, 9_536_896)]).Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
+
+        // Each text's box from its drawn position, anchor and length (11px font: at most 6.3 units a glyph, 12 a line).
+        static (double X0, double X1, double Y0, double Y1) Box(AngleSharp.Dom.IElement text)
+        {
+            var (x, y, width) = (Attr(text, "x"), Attr(text, "y"), text.TextContent.Length * 6.3);
+            var x0 = text.GetAttribute("text-anchor") == "end" ? x - width : x;
+            return (x0, x0 + width, y - 10, y + 2);
+        }
+        static bool Overlap((double X0, double X1, double Y0, double Y1) a, (double X0, double X1, double Y0, double Y1) b) =>
+            a.X0 < b.X1 && b.X0 < a.X1 && a.Y0 < b.Y1 && b.Y0 < a.Y1;
+
+        var labels = cut.FindAll("[data-point-label]").ToList();
+        Assert.Equal(4, labels.Count);
+        var boxes = labels.Select(Box).Append(Box(cut.Find("[data-reference-label]"))).ToList();
+        for (var i = 0; i < boxes.Count; i++)
+            for (var j = i + 1; j < boxes.Count; j++)
+                Assert.False(Overlap(boxes[i], boxes[j]), $"'{(i < 4 ? labels[i].TextContent : "teacher")}' overlaps '{(j < 4 ? labels[j].TextContent : "teacher")}'");
+        // Inside the drawing (800 wide), and over no marker (crossing a thin error bar is allowed where nothing else fits).
+        Assert.All(boxes, b => Assert.True(b.X0 >= 0 && b.X1 <= 800, $"{b}"));
+        var markers = cut.FindAll("[data-point] circle").Select(c => (Attr(c, "cx"), Attr(c, "cy")))
+            .Concat(cut.FindAll("[data-point] rect").Select(r => (Attr(r, "x") + 4.5, Attr(r, "y") + 4.5)))
+            .Append((Attr(cut.Find("[data-reference-point]"), "cx"), Attr(cut.Find("[data-reference-point]"), "cy"))).ToList();
+        Assert.Equal(5, markers.Count);
+        foreach (var (mx, my) in markers)
+            Assert.All(boxes, b => Assert.False(Overlap(b, (mx - 5, mx + 5, my - 5, my + 5)), $"a label {b} covers the marker at ({mx}, {my})"));
+    }
+
     [Fact]
     public async Task NarrowRangesGetTwoAndFiveTicksAndNothingToDrawSaysSo()
     {

@@ -11,14 +11,7 @@ namespace Studio.Core.Tests;
 /// </summary>
 public class ArchitectureTests
 {
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Studio.sln not found");
-    }
+    static string Root => Studio.Tests.RepoRoot.Folder;
 
     static IEnumerable<string> References(string project, string kind) =>
         XDocument.Load(Path.Combine(Root, "src", project, project + ".csproj")).Descendants(kind)

@@ -31,9 +31,7 @@ public class OptionsTests
     [Fact]
     public void RepositorySettingsFileParsesAndDefaultsToLoopback()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(dir!.FullName, "Studio.sln"))) dir = dir.Parent;
-        var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(dir.FullName, "appsettings.json")).Build();
+        var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(Studio.Tests.RepoRoot.Folder, "appsettings.json")).Build();
         Assert.StartsWith("http://127.0.0.1:", config["Urls"]);
         Assert.NotEmpty(config.ReadStudioOptions().QueueNames);
     }

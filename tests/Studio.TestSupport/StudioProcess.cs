@@ -25,14 +25,7 @@ public sealed class StudioProcess : IAsyncDisposable
         process.BeginErrorReadLine();
     }
 
-    public static string RepoRoot { get; } = FindRepoRoot();
-
-    static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Studio.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot => Studio.Tests.RepoRoot.Folder;
 
     /// <summary>The configuration this test assembly was built in (Debug or Release); the apps were built the same way.</summary>
     public static string Configuration =>

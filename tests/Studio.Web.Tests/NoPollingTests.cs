@@ -1,3 +1,4 @@
+using Studio.Tests;
 using System.Text.RegularExpressions;
 
 namespace Studio.Web.Tests;
@@ -10,23 +11,16 @@ public class NoPollingTests
 {
     static readonly Regex Polling = new(@"PeriodicTimer|System\.Threading\.Timer|new\s+Timer\s*\(|Task\.Delay\s*\(|Thread\.Sleep\s*\(");
 
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Studio.sln not found");
-    }
-
     public static IEnumerable<object[]> ComponentFiles() =>
-        Directory.EnumerateFiles(Path.Combine(RepoRoot(), "src", "Studio.Web", "Components"), "*.*", SearchOption.AllDirectories)
+        Directory.EnumerateFiles(Path.Combine(RepoRoot.Folder, "src", "Studio.Web", "Components"), "*.*", SearchOption.AllDirectories)
             .Where(f => f.EndsWith(".razor") || f.EndsWith(".razor.cs") || f.EndsWith(".cs"))
-            .Select(f => new object[] { Path.GetRelativePath(RepoRoot(), f) });
+            .Select(f => new object[] { Path.GetRelativePath(RepoRoot.Folder, f) });
 
     [Theory]
     [MemberData(nameof(ComponentFiles))]
     public void NoComponentPolls(string file)
     {
-        var lines = File.ReadAllLines(Path.Combine(RepoRoot(), file));
+        var lines = File.ReadAllLines(Path.Combine(RepoRoot.Folder, file));
         var hits = lines.Select((l, i) => (Line: i + 1, Text: l.Trim())).Where(l => Polling.IsMatch(l.Text)).ToList();
         Assert.True(hits.Count == 0, $"{file} polls: {string.Join("; ", hits.Select(h => $"line {h.Line}: {h.Text}"))}");
     }

@@ -20,7 +20,7 @@ public class PageDataAccessTests
     static IEnumerable<string> Sources(string folder) =>
         Directory.EnumerateFiles(folder, "*.*", SearchOption.AllDirectories).Where(f => f.EndsWith(".razor") || f.EndsWith(".cs"));
 
-    static string Pages => Path.Combine(NoPollingTests.RepoRoot(), "src", "Studio.Web", "Components", "Pages");
+    static string Pages => Path.Combine(Studio.Tests.RepoRoot.Folder, "src", "Studio.Web", "Components", "Pages");
 
     [Fact]
     public void NoPageReachesTheDatabase()

@@ -76,7 +76,7 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.True(short_.StatusCode == HttpStatusCode.Created, await short_.Content.ReadAsStringAsync());
 
         // The README's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
-        var readme = File.ReadAllText(Path.Combine(RepoRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(Studio.Tests.RepoRoot.Folder, "README.md"));
         var example = Regex.Match(readme, @"curl -s -X POST \$URL/api/generations [^\n]*\\\n\s*-d '([^']*)'");
         Assert.True(example.Success, "the README has no generation example");
         var response = await host.Http.PostAsync("/api/generations", new StringContent(example.Groups[1].Value, Encoding.UTF8, "application/json"));
@@ -108,12 +108,5 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.Contains($"'{empty}' is not registered: ", refused.Message);
         await Assert.ThrowsAsync<Studio.Core.Hosting.PathNotAllowedException>(() => models.RegisterAsync(null, ModelKind.TeacherPipeline, Path.Combine(host.Data, "escape")));
         Assert.Equal(count, await db.Models.CountAsync());
-    }
-
-    static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Studio.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("no Studio.sln above " + AppContext.BaseDirectory);
     }
 }

@@ -87,7 +87,7 @@ public sealed record ToyEvaluationResult(
         if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
         if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}{Interval(Intervals?.Semantics)}");
         if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}{Interval(Intervals?.Text)}");
-        lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each)");
+        lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each, its interval moved by the resamples' bias)");
         return string.Join(Environment.NewLine, lines);
     }
 

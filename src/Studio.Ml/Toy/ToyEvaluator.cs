@@ -166,7 +166,8 @@ public static class ToyEvaluator
             if (chosen.Length < 2) return (null, null);
             double[][] first = chosen.Select(i => generated[i]).ToArray(), second = chosen.Select(i => rendered[i]).ToArray();
             var resampled = FrechetDistance.ComputePaired(first, second, Bootstrap.Draws(chosen.Select(i => promptOf[i]).ToArray()));
-            return (FrechetDistance.Compute(first, second), Bootstrap.Percentiles(resampled));
+            var distance = FrechetDistance.Compute(first, second);
+            return (distance, Bootstrap.BiasShiftedPercentiles(distance, resampled));
         }
 
         var categories = ToyCriteria.Categories

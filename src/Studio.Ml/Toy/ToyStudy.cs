@@ -47,7 +47,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
                       string.Concat(Scores(e).Select(s => s.Value is { } v ? $"{v,12:0.000}" : $"{"-",12}")));
         }
         lines.Add("");
-        lines.Add($"95% intervals over prompts (percentile bootstrap, {Bootstrap.Resamples:N0} resamples of prompts with their seeds; FD recomputed on each):");
+        lines.Add($"95% intervals over prompts (percentile bootstrap, {Bootstrap.Resamples:N0} resamples of prompts with their seeds; FD recomputed on each, moved by the resamples' bias):");
         lines.Add($"{"model",-24}" + Header(15));
         foreach (var r in Rows)
             lines.Add($"{r.Name,-24}" + string.Concat(Scores(r.Evaluation).Select(s => $"{s.Interval?.ToString() ?? "-",15}")));

@@ -53,6 +53,35 @@ public class BootstrapTests
     }
 
     [Fact]
+    public void ABiasShiftedIntervalMovesThePercentilesByTheResamplesMeanMinusTheEstimate()
+    {
+        // Resampled values 1.5, 1.501, ..., 2.5 (mean 2.0) around an estimate of 1.0: a bias of 1.0, so the percentile
+        // interval (1.525, 2.475) moves to (0.525, 1.475); with an estimate of 0.1, the low end stops at the floor 0.
+        var statistics = Enumerable.Range(0, 1001).Select(i => 1.5 + i / 1000.0).ToArray();
+        var shifted = Bootstrap.BiasShiftedPercentiles(1.0, statistics);
+        Assert.Equal(0.525, shifted.Low, 9);
+        Assert.Equal(1.475, shifted.High, 9);
+        var floored = Bootstrap.BiasShiftedPercentiles(0.1, statistics);
+        Assert.Equal(0, floored.Low);
+        Assert.Equal(0.575, floored.High, 9);
+    }
+
+    [Fact]
+    public void AFrechetDistancesIntervalHoldsItsEstimate()
+    {
+        // Two samples of 40 from one distribution: their FD is small, and every resample of 40 prompts, which repeats
+        // some, has a larger one. The plain percentile interval then lies above the estimate; the shifted one holds it.
+        var random = new Random(7);
+        double[][] Draw() => Enumerable.Range(0, 40).Select(_ => Enumerable.Range(0, 3).Select(_ => random.NextDouble()).ToArray()).ToArray();
+        var (a, b) = (Draw(), Draw());
+        var estimate = FrechetDistance.Compute(a, b);
+        var resampled = FrechetDistance.ComputePaired(a, b, Bootstrap.Draws(OnePromptEach(40)));
+        Assert.True(Bootstrap.Percentiles(resampled).Low > estimate, $"the plain interval {Bootstrap.Percentiles(resampled)} should lie above {estimate}");
+        var interval = Bootstrap.BiasShiftedPercentiles(estimate, resampled);
+        Assert.True(interval.Low <= estimate && estimate <= interval.High, $"{interval} does not hold {estimate}");
+    }
+
+    [Fact]
     public void BadInputIsRefusedWithWhatWasWrong()
     {
         Assert.Contains("3 scores but 2 prompt indices", Assert.Throws<ArgumentException>(() => Bootstrap.MeanInterval([1, 2, 3], [0, 1])).Message);

@@ -41,8 +41,10 @@ public static class BenchDistillCommand
         line["matmul_peak_gflops"] = BenchLine.Measured(result.PeakGflops);
         line["peak_fraction"] = BenchLine.Measured(result.PeakFraction);
         // CUDA only (null on the CPU): device memory in use at its highest (cudaMemGetInfo, so the caching
-        // allocator's reserve and the CUDA context are included) and the achieved matrix-product TFLOP/s.
+        // allocator's reserve and the CUDA context are included), in use before the models came (the context and
+        // other processes: subtract it to compare with PyTorch's max_memory_allocated) and the achieved matrix-product TFLOP/s.
         line["peak_gpu_memory_bytes"] = result.GpuMemoryUsedBytes;
+        line["gpu_memory_before_models_bytes"] = result.GpuMemoryBeforeBytes;
         line["gpu_memory_total_bytes"] = result.GpuMemoryTotalBytes;
         line["tflops"] = result.GpuMemoryUsedBytes is not null ? BenchLine.Measured(result.Gflops / 1000) : null;
         // The line in the file's dtype and batch carries the workload file as it is; others say which dtype and batch they ran in.

@@ -95,8 +95,10 @@ public static class DistillUpdateBenchmark
     /// <param name="PeakGflops">This process's 2048^3 matrix product in the transformer's dtype at the workload's threads (on its device).</param>
     /// <param name="GpuMemoryUsedBytes">The most device memory in use (cudaMemGetInfo: the caching allocator's reserve
     /// included) seen after the warm-up and after each timed update; null on the CPU.</param>
+    /// <param name="GpuMemoryBeforeBytes">The device memory in use before any model was moved onto it (the CUDA context,
+    /// other processes): what <paramref name="GpuMemoryUsedBytes"/> holds beside this run's tensors. Null on the CPU.</param>
     public sealed record Result(ScalarType TransformerDType, int Batch, BenchmarkTimes Times, double MatmulGflop, double PeakGflops,
-        long? GpuMemoryUsedBytes = null, long? GpuMemoryTotalBytes = null)
+        long? GpuMemoryUsedBytes = null, long? GpuMemoryTotalBytes = null, long? GpuMemoryBeforeBytes = null)
     {
         public double Gflops => MatmulGflop / (Times.MedianMs / 1000);
         public double PeakFraction => Gflops / PeakGflops;
@@ -126,6 +128,7 @@ public static class DistillUpdateBenchmark
             var weights = first.state_dict();
             foreach (var (name, p) in bf16.state_dict()) p.copy_(weights[name]);
         }
+        var before = ComputeDevice.MemoryOf(device)?.UsedBytes;
         foreach (var transformer in new[] { first, bf16 }.OfType<FluxTransformer>())
         {
             var dtype = transformer.parameters().First().dtype;
@@ -135,7 +138,7 @@ public static class DistillUpdateBenchmark
             {
                 var atBatch = workload.WithBatch(batch);
                 var (times, memory) = Time(atBatch, transformer, ids.narrow(0, 0, batch), teacherStates.narrow(0, 0, batch), device);
-                results.Add(new Result(dtype, batch, times, UpdateGflop(atBatch), peak, memory?.UsedBytes, memory?.TotalBytes));
+                results.Add(new Result(dtype, batch, times, UpdateGflop(atBatch), peak, memory?.UsedBytes, memory?.TotalBytes, before));
             }
             transformer.to(CPU);
         }

@@ -15,9 +15,10 @@
 #   4. prints what a device call would carry (tracked and unignored files + gpu-kit/) against its 64 MiB; when the
 #      whole is over, it leaves the prebuilt native library out (the kit then builds it there, about a minute).
 # --slim (on a clean checkout) then deletes from the working tree the tracked files the dry run did not open (sources,
-# docs, the other fixtures; kept: src/Studio.Ml/Assets, bench/, tests/gpu/, the opened fixtures, Studio.sln,
-# .gitignore), so that the call carries only what it needs. Afterwards `--restore` puts them back (git checkout of the
-# list in gpu-kit/slimmed.txt). Commit nothing in between.
+# docs, the other fixtures; kept: bench/, tests/gpu/, the opened fixtures, Studio.sln, .gitignore), and carries
+# src/Studio.Ml/Assets (the toy teacher, tokenizers, font: 40 MB) as gpu-kit/assets.tar.xz (24 MB) in place of its
+# files, which run.sh unpacks there; so the call carries only what it needs. Afterwards `--restore` puts the files back
+# (git checkout of the list in gpu-kit/slimmed.txt). Commit nothing in between.
 # A device call then runs `bash gpu-kit/run.sh` (after `xz -d gpu-kit/prebuilt/*.xz` when packed) with carry ["gpu-kit"].
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,7 +28,7 @@ LIMIT_MIB=64
 
 if [ "${1:-}" = --restore ]; then
   [ -f "$KIT/slimmed.txt" ] || { echo "nothing to restore (no gpu-kit/slimmed.txt)"; exit 0; }
-  xargs -a "$KIT/slimmed.txt" -d '\n' git checkout -- && rm "$KIT/slimmed.txt"
+  xargs -a "$KIT/slimmed.txt" -d '\n' git checkout -- && rm -f "$KIT/slimmed.txt" "$KIT/assets.tar.xz"
   echo "restored; git status:"; git status --short | head
   exit 0
 fi
@@ -101,9 +102,10 @@ source tests/gpu/run.sh
 EOF
 
 if [ $SLIM = 1 ]; then
-  echo "== --slim: deleting the tracked files the dry run did not open"
-  { opened_under "$ROOT" | grep -vE '(^|/)(bin|obj)/|^gpu-kit/'
-    git ls-files src/Studio.Ml/Assets bench tests/gpu
+  echo "== --slim: deleting the tracked files the dry run did not open; src/Studio.Ml/Assets goes as gpu-kit/assets.tar.xz"
+  tar -C "$ROOT" --owner=0 --group=0 --numeric-owner -cf - src/Studio.Ml/Assets | xz -6 -T2 > "$KIT/assets.tar.xz"
+  { opened_under "$ROOT" | grep -vE '(^|/)(bin|obj)/|^gpu-kit/|^src/Studio\.Ml/Assets/'
+    git ls-files bench tests/gpu
     printf '%s\n' Studio.sln .gitignore; } | sort -u > "$WORK/needed"
   git ls-files | sort | comm -23 - "$WORK/needed" > "$KIT/slimmed.txt"
   xargs -a "$KIT/slimmed.txt" -d '\n' rm -f

@@ -36,9 +36,14 @@ if [ "${GPU_KIT:-0}" = 1 ]; then
   within() { cap "$1"; }               # the kit's cap: SECONDS, or less so that its deadline holds
   DOTNET_HOST="$DOTNET"
   TESTS_DLL="$APP/tests/Studio.Ml.Tests.dll"
-  # pack-kit.sh packs no Assets (the checkout has them) and the kit puts its native library into the app only.
+  # pack-kit.sh packs no Assets (the checkout has them; a --slim pack carries them as gpu-kit/assets.tar.xz) and the
+  # kit puts its native library into the app only.
+  ASSETS="$ROOT/src/Studio.Ml/Assets"
+  if [ ! -d "$ASSETS/toy-teacher" ] && [ -f "$ROOT/gpu-kit/assets.tar.xz" ]; then
+    mkdir -p "$APP/unpacked" && tar -xJf "$ROOT/gpu-kit/assets.tar.xz" -C "$APP/unpacked" && ASSETS="$APP/unpacked/src/Studio.Ml/Assets"
+  fi
   for dir in "$APP" "$APP/tests"; do
-    [ -e "$dir/Assets" ] || ln -s "$ROOT/src/Studio.Ml/Assets" "$dir/Assets"
+    [ -e "$dir/Assets" ] || ln -s "$ASSETS" "$dir/Assets"
   done
   mkdir -p "$APP/tests/runtimes/linux-x64/native"
   cp -f "$APP/runtimes/linux-x64/native/libLibTorchSharp.so" "$APP/tests/runtimes/linux-x64/native/"

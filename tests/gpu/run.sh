@@ -39,7 +39,7 @@ if [ "${GPU_KIT:-0}" = 1 ]; then
   # pack-kit.sh packs no Assets (the checkout has them; a --slim pack carries them as gpu-kit/assets.tar.xz) and the
   # kit puts its native library into the app only.
   ASSETS="$ROOT/src/Studio.Ml/Assets"
-  if [ ! -d "$ASSETS/toy-teacher" ] && [ -f "$ROOT/gpu-kit/assets.tar.xz" ]; then
+  if [ ! -f "$ASSETS/toy-teacher/model_index.json" ] && [ -f "$ROOT/gpu-kit/assets.tar.xz" ]; then
     mkdir -p "$APP/unpacked" && tar -xJf "$ROOT/gpu-kit/assets.tar.xz" -C "$APP/unpacked" && ASSETS="$APP/unpacked/src/Studio.Ml/Assets"
   fi
   for dir in "$APP" "$APP/tests"; do

@@ -75,6 +75,10 @@ VER="$(ls "$DOTNET_DIR/shared/Microsoft.NETCore.App" | sort -V | tail -1)"
   for a in System.Diagnostics.StackTrace System.Reflection.Metadata System.Collections.Immutable; do
     echo "shared/Microsoft.NETCore.App/$VER/$a.dll"
   done
+  # A margin for the paths only CUDA takes: the kit's own list, which ran the studio on an H200 (about 2 MiB more).
+  if [ -f "$KIT/tools/runtime-files.txt" ]; then
+    sed "s/@VER@/$VER/g" "$KIT/tools/runtime-files.txt" | while read -r f; do if [ -e "$DOTNET_DIR/$f" ]; then echo "$f"; fi; done
+  fi
 } | sort -u > "$WORK/runtime-files"
 tar -C "$DOTNET_DIR" --owner=0 --group=0 --numeric-owner -cf - -T "$WORK/runtime-files" | xz -9e -T2 > "$KIT/dotnet-runtime.tar.xz"
 echo "  $(wc -l < "$WORK/runtime-files") files"

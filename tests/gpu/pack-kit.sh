@@ -53,7 +53,7 @@ CLI_BIN="$ROOT/src/Studio.Cli/bin/Release/net10.0"
 TESTS_BIN="$ROOT/tests/Studio.Ml.Tests/bin/Release/net10.0"
 DOTNET_DIR="$(dirname "$(readlink -f "$(command -v dotnet)")")"
 
-echo "== dry run of tests/gpu/run.sh under strace (a minute or two)"
+echo "== dry run of tests/gpu/run.sh under strace (about five minutes on two cores)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 if ! GPU_NO_BUILD=1 OUT="$WORK/report" strace -f -qq -e trace=openat,execve -e signal=none -o "$WORK/trace" \
@@ -64,7 +64,7 @@ grep -E '^(failures|toy preset|Studio.Ml.Tests)' "$WORK/report/gpu-report.md" | 
 # Files opened successfully (or executed), as given: the bin folders hold links into the NuGet cache.
 grep -v ' = -1 ' "$WORK/trace" | sed -nE 's/.*(openat\(AT_FDCWD, |execve\()"([^"]+)".*/\2/p' | sort -u > "$WORK/opened"
 opened_under() { # opened_under DIR: the opened files inside DIR, relative to it
-  local dir="$1"; { grep -F "$dir/" "$WORK/opened" || true; } | sed "s#^$dir/##" | while read -r f; do [ -f "$dir/$f" ] && echo "$f"; done; }
+  local dir="$1"; { grep -F "$dir/" "$WORK/opened" || true; } | sed "s#^$dir/##" | while read -r f; do if [ -f "$dir/$f" ]; then echo "$f"; fi; done; }
 
 echo "== runtime: the files the dry run opened in $DOTNET_DIR"
 VER="$(ls "$DOTNET_DIR/shared/Microsoft.NETCore.App" | sort -V | tail -1)"

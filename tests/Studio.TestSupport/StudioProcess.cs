@@ -25,14 +25,13 @@ public sealed class StudioProcess : IAsyncDisposable
         process.BeginErrorReadLine();
     }
 
-    public static string RepoRoot => Studio.Tests.RepoRoot.Folder;
 
     /// <summary>The configuration this test assembly was built in (Debug or Release); the apps were built the same way.</summary>
     public static string Configuration =>
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
 
     public static string AppDll(string project, string assembly) =>
-        Path.Combine(RepoRoot, "src", project, "bin", Configuration, "net10.0", assembly + ".dll") is var p && File.Exists(p)
+        Path.Combine(Studio.Tests.RepoRoot.Folder, "src", project, "bin", Configuration, "net10.0", assembly + ".dll") is var p && File.Exists(p)
             ? p
             : throw new FileNotFoundException($"Build {project} in {Configuration} first (dotnet build Studio.sln -c {Configuration})", p);
 

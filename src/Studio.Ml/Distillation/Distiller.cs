@@ -21,7 +21,7 @@ public sealed class Distiller
     readonly DistillationContext _ctx;
     readonly ITrainingReporter _reporter;
     readonly string _runDirectory;
-    readonly AdamW _optimizer;
+    readonly FlatAdamW _optimizer;
     readonly StepFollowingUpdate _update;
     readonly Stopwatch _clock = new();
     readonly ScalarType _transformerDType;
@@ -38,7 +38,7 @@ public sealed class Distiller
         _reporter = reporter;
         _runDirectory = runDirectory;
         var o = config.Optimizer;
-        _optimizer = optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay);
+        _optimizer = new FlatAdamW(optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay));
         _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
     }
@@ -78,7 +78,7 @@ public sealed class Distiller
 
     TrainingState Resume(string checkpoint)
     {
-        var (state, latents) = TrainingCheckpoint.Load(checkpoint, _ctx.Student, _optimizer);
+        var (state, latents) = TrainingCheckpoint.Load(checkpoint, _ctx.Student, _optimizer.Optimizer);
         _resumedLatents = latents;
         _reporter.Event(new TrainingEvent(TrainingEventKind.Resumed, state.Stage, state.GlobalStep,
             $"resumed at step {state.GlobalStep} from {Path.GetFileName(checkpoint)}",
@@ -184,7 +184,7 @@ public sealed class Distiller
         {
             // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
             manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
-            foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+            foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
         return _update.Step(trajectory, j, update);
     }
@@ -239,7 +239,7 @@ public sealed class Distiller
 
     void WriteCheckpoint(TrainingState state, Tensor? latents)
     {
-        var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer, state, latents);
+        var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer.Optimizer, state, latents);
         TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep);
         _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, state.Stage, state.GlobalStep,
             $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string>

@@ -19,14 +19,14 @@ public sealed class StepFollowingUpdate
 {
     readonly StudentEncoder _student;
     readonly IFrozenDenoiser _denoiser;
-    readonly AdamW _optimizer;
+    readonly FlatAdamW _optimizer;
     readonly double _gradClip;
     readonly LossKind _loss;
     readonly int _gradAccumulation;
     readonly ScalarType _transformerDType;
 
     /// <param name="gradAccumulation">Micro-batches per update; the loss and gradients are those of the whole batch.</param>
-    public StepFollowingUpdate(StudentEncoder student, IFrozenDenoiser denoiser, AdamW optimizer, double gradClip,
+    public StepFollowingUpdate(StudentEncoder student, IFrozenDenoiser denoiser, FlatAdamW optimizer, double gradClip,
         LossKind loss = LossKind.Vision, int gradAccumulation = 1)
     {
         _student = student;
@@ -74,12 +74,11 @@ public sealed class StepFollowingUpdate
     UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace)
     {
         _student.train();
-        // No gradients rather than zeroed ones: backward then writes fresh gradients instead of adding to zeros.
-        _student.zero_grad(set_to_none: true);
+        _optimizer.ZeroGrad();
 
         var batch = t.InputIds.shape[0];
         var chunk = (batch + _gradAccumulation - 1) / _gradAccumulation;
-        var perSample = new double[batch];
+        var sampleLosses = new List<Tensor>();
         for (long start = 0; start < batch; start += chunk)
         {
             using var scope = NewDisposeScope();
@@ -103,13 +102,15 @@ public sealed class StepFollowingUpdate
             // The batch loss is the plain mean over all elements; each micro-batch contributes its share.
             var loss = sampleLoss.sum() / batch;
             loss.backward();
-            var values = sampleLoss.detach().cpu().data<float>().ToArray();
-            for (int i = 0; i < n; i++) perSample[start + i] = values[i];
+            sampleLosses.Add(sampleLoss.detach().MoveToOuterDisposeScope());
         }
         trace?.KeepGradients(_student);
-        var gradNorm = nn.utils.clip_grad_norm_(_student.parameters(), _gradClip);
-        FusedAdamW.Step(_optimizer);
-        return new UpdateResult(perSample.Average(), perSample, gradNorm);
+        var gradNorm = _optimizer.ClipGradNorm(_gradClip);
+        _optimizer.Step();
+        // The update's numbers are read once, after all of its work is queued: the update's one wait for the device.
+        var numbers = cat([.. sampleLosses, gradNorm.to_type(ScalarType.Float32).reshape(1)]).cpu().data<float>().ToArray();
+        var perSample = numbers[..^1].Select(v => (double)v).ToArray();
+        return new UpdateResult(perSample.Average(), perSample, numbers[^1]);
     }
 }
 

@@ -4,6 +4,7 @@ using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Tensors;
+using Studio.Ml.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,7 +41,7 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
         }
         student.to(device);
         transformer.to(device);
-        using var optimizer = AdamW(student, config.Section("optimizer"));
+        using var optimizer = new FlatAdamW(AdamW(student, config.Section("optimizer")));
         var update = new StepFollowingUpdate(student, new FrozenFlux(transformer, FlowMatchSchedulerConfig.Flux), optimizer, config.Double("grad_clip"));
 
         var sigma = Scalar(fixture, "sigma");

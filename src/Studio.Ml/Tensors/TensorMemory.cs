@@ -41,6 +41,9 @@ public static class TensorMemory
         if (end > start) Madvise((IntPtr)start, (nuint)(end - start), advice);
     }
 
+    /// <summary>Address of a tensor's first element on its device (a CUDA address for a CUDA tensor): for telling whether two tensors share memory, never for reading it.</summary>
+    public static long Address(Tensor t) => (long)THSTensor_data(t.Handle);
+
     /// <summary>Address of the first element of a contiguous CPU tensor.</summary>
     public static unsafe byte* Pointer(Tensor t)
     {

@@ -140,6 +140,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         InitialiseNorms(vae);
         vae.to(_device);
         var optimizer = optim.AdamW(vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
+        using var flat = new FlatAdamW(optimizer);
         var checkpoint = Path.Combine(workFolder, StageAFolder);
         var state0 = LoadStage(checkpoint, [("vae.", vae)], optimizer) ?? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages));
         log($"stage A: autoencoder {Parameters(vae)} parameters, eval L1 {state0.EvalBefore:0.0000} at step {state0.Step}");
@@ -169,10 +170,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             // KL to N(0, 1) per latent element: keeps the latents bounded; the scaling factor normalises them later.
             var kl = (posterior.Mean.square() + posterior.LogVar.exp() - 1 - posterior.LogVar).mean() * 0.5;
             var loss = weighted + kl * _o.KlWeight;
-            optimizer.zero_grad();
+            flat.ZeroGrad();
             loss.backward();
-            nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
-            FusedAdamW.Step(optimizer);
+            flat.ClipGradNorm(1.0);
+            flat.Step();
             lastLoss = l1.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage A diverged at step {step + 1}: L1 {lastLoss}, KL {kl.item<float>()}");
             var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
@@ -260,6 +261,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         (string, nn.Module)[] parts = [("transformer.", transformer), ("text_encoder_2.", t5), ("text_encoder.", clip)];
         var parameters = parts.SelectMany(p => p.Item2.parameters()).ToList();
         var optimizer = optim.AdamW(parameters, lr: _o.FluxLearningRate, weight_decay: 0.01);
+        using var flat = new FlatAdamW(optimizer);
         var checkpoint = Path.Combine(workFolder, StageBFolder);
         var state0 = LoadStage(checkpoint, parts, optimizer) ?? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip));
         log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
@@ -295,10 +297,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 (t5Batch, clipBatch) = (where(dropped, emptyT5, t5Batch), where(dropped, emptyClip, clipBatch));
             }
             var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds);
-            optimizer.zero_grad();
+            flat.ZeroGrad();
             loss.backward();
-            nn.utils.clip_grad_norm_(parameters, 1.0);
-            FusedAdamW.Step(optimizer);
+            flat.ClipGradNorm(1.0);
+            flat.Step();
             lastLoss = loss.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage B diverged at step {step + 1}: MSE {lastLoss}");
             recent.Enqueue(lastLoss);

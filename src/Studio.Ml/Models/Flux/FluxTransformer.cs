@@ -111,13 +111,27 @@ public sealed class FluxTransformer : Module
         var context = context_embedder.forward(encoderHiddenStates);
         using var rotary = _posEmbed.Forward(cat([txtIds, imgIds], 0));
 
+        // Each block's inputs are released as soon as its outputs exist (what autograd saves for backward stays), so
+        // a forward without gradients holds one block's states at a time, as in PyTorch, not every block's.
         foreach (var block in transformer_blocks)
-            (context, hidden) = GradientCheckpointing ? Checkpointed(block, hidden, context, temb, rotary) : block.forward(hidden, context, temb, rotary);
+        {
+            var (nextContext, nextHidden) = GradientCheckpointing ? Checkpointed(block, hidden, context, temb, rotary) : block.forward(hidden, context, temb, rotary);
+            context.Dispose();
+            hidden.Dispose();
+            (context, hidden) = (nextContext, nextHidden);
+        }
 
         var textLength = context.shape[1];
-        hidden = cat([context, hidden], 1);
+        var joined = cat([context, hidden], 1);
+        context.Dispose();
+        hidden.Dispose();
+        hidden = joined;
         foreach (var block in single_transformer_blocks)
-            hidden = GradientCheckpointing ? Checkpointed(block, hidden, temb, rotary) : block.forward(hidden, temb, rotary);
+        {
+            var next = GradientCheckpointing ? Checkpointed(block, hidden, temb, rotary) : block.forward(hidden, temb, rotary);
+            hidden.Dispose();
+            hidden = next;
+        }
 
         hidden = hidden.narrow(1, textLength, hidden.shape[1] - textLength);
         return proj_out.forward(norm_out.forward(hidden, temb)).MoveToOuterDisposeScope();

@@ -72,8 +72,15 @@ public sealed class Sd3Transformer : Module
         var hidden = pos_embed.forward(hiddenStates);
         var temb = time_text_embed.forward(timestep, null, pooledProjections);
         Tensor? context = context_embedder.forward(encoderHiddenStates);
+        // Each block's inputs are released once its outputs exist (autograd keeps what backward needs): a forward
+        // without gradients holds one block's states at a time.
         foreach (var block in transformer_blocks)
-            (context, hidden) = block.forward(hidden, context!, temb);
+        {
+            var (nextContext, nextHidden) = block.forward(hidden, context!, temb);
+            context?.Dispose();
+            hidden.Dispose();
+            (context, hidden) = (nextContext, nextHidden);
+        }
 
         var patches = proj_out.forward(norm_out.forward(hidden, temb));
         // (B, h*w, p*p*C) -> (B, C, h*p, w*p): token (r, c) fills pixels [r*p .. r*p+p) x [c*p .. c*p+p).

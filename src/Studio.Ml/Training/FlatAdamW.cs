@@ -95,10 +95,10 @@ public sealed class FlatAdamW : IDisposable
     public Tensor ClipGradNorm(double maxNorm)
     {
         CheckViews();
+        using var scope = NewDisposeScope();
         var norm = _grads.norm();
-        using var scale = (maxNorm / (norm + 1e-6)).clamp_max(1.0);
-        _grads.mul_(scale);
-        return norm;
+        _grads.mul_((maxNorm / (norm + 1e-6)).clamp_max(1.0));
+        return norm.MoveToOuterDisposeScope();
     }
 
     /// <summary>One AdamW step at the group's current learning rate over every parameter.</summary>

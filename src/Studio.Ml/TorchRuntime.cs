@@ -19,6 +19,7 @@ public static class TorchRuntime
                 KeepFreedMemory();
                 LoadBackend();
                 QuietLibTorchWarnings();
+                UseIeeeFloat32();
                 _initialised = true;
             }
             if (threads is > 0) torch.set_num_threads(threads.Value);
@@ -29,6 +30,18 @@ public static class TorchRuntime
     {
         // Touching the backend forces the native library to load; failures surface here with TorchSharp's message.
         using var probe = torch.zeros(1);
+    }
+
+    /// <summary>
+    /// float32 means IEEE float32 on every device. LibTorch lets cuDNN run float32 convolutions in TF32 on NVIDIA GPUs
+    /// by default (10-bit mantissa: errors near 1e-3 of a value, where the fixtures hold float32 to 1e-4), so a float32
+    /// VAE decode on CUDA would not be the CPU's; cuBLAS matmuls already default to IEEE. The fast path on a GPU is
+    /// bfloat16, not TF32. Plain flags of LibTorch's global context: setting them needs no GPU.
+    /// </summary>
+    static void UseIeeeFloat32()
+    {
+        torch.backends.cudnn.allow_tf32 = false;
+        torch.backends.cuda.matmul.allow_tf32 = false;
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace Studio.Cli.Tests;
 
+[Collection("console")]
 public class FixtureCommandTests
 {
     /// <summary>Runs `studio fixture` on a reference folder and compares every output it names within <paramref name="tolerance"/>.</summary>
@@ -42,4 +43,42 @@ public class FixtureCommandTests
     [Fact]
     public void FixtureVerbComputesEveryOutputOfTheDistillUpdateCase() =>
         AssertFixtureVerbReproduces("distill_update", (tensor, maxRef) => (tensor.StartsWith("updated.", StringComparison.Ordinal) ? 1e-3 : 1e-4) * maxRef);
+
+    /// <summary>
+    /// --compare prints one line per output, "name TAB max|out - ref| / max|ref|", and the number is the one this test
+    /// computes from the written file and the reference.
+    /// </summary>
+    [Fact]
+    public void CompareNamesEveryOutputWithItsRelativeError()
+    {
+        var fixture = TestPaths.Fixture("vae_decoder");
+        var output = Path.Combine(TestPaths.NewTempDirectory("fixture-compare"), "out.safetensors");
+
+        var (code, printed, error) = Cli.Run(["fixture", fixture, "--out", output, "--device", "cpu", "--compare"]);
+
+        Assert.True(code == 0, error);
+        var lines = printed.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split('\t')).Where(p => p.Length == 2).ToDictionary(p => p[0], p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        using var reference = SafeTensorsFile.Open(Path.Combine(fixture, "outputs.safetensors"));
+        Assert.Equal(reference.Entries.Keys.Order(), lines.Keys.Order());
+        using var written = SafeTensorsFile.Open(output);
+        foreach (var (name, value) in lines)
+        {
+            using var expected = reference.Read(name).to_type(ScalarType.Float64);
+            using var actual = written.Read(name).to_type(ScalarType.Float64);
+            var relative = (actual - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+            Assert.InRange(value, 0, 1e-4);
+            Assert.Equal(relative, value, relative * 0.01 + 1e-12);   // printed with three significant digits
+        }
+    }
+
+    [Fact]
+    public void ABadDeviceIsRefusedBeforeAnythingIsWritten()
+    {
+        var output = Path.Combine(TestPaths.NewTempDirectory("fixture-device"), "out.safetensors");
+        var (code, _, error) = Cli.Run(["fixture", TestPaths.Fixture("flux_packing"), "--out", output, "--device", "gpu"]);
+        Assert.Equal(1, code);
+        Assert.Contains("studio fixture: --device: 'gpu' is not cpu, cuda or cuda:N", error);
+        Assert.False(File.Exists(output));
+    }
 }

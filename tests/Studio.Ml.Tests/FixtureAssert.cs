@@ -48,30 +48,17 @@ public static class FixtureAssert
     }
 
     /// <summary>
-    /// Runs the fixture folder through the same code path as `studio fixture` and returns, for every reference output,
-    /// max|out - ref| / max|ref| (each tensor measured on its own scale).
+    /// Runs the fixture folder through the same code path as `studio fixture` (on <paramref name="device"/>, default the
+    /// CPU) and returns, for every reference output, max|out - ref| / max|ref| (each tensor measured on its own scale).
     /// </summary>
-    public static Dictionary<string, double> RelativeErrors(string directory)
+    public static Dictionary<string, double> RelativeErrors(string directory, Device? device = null)
     {
         TorchRuntime.Initialise();
         using var fixture = FixtureFolder.Open(directory);
-        var computed = FixtureRunner.Compute(fixture);
-        using var reference = SafeTensorsFile.Open(Path.Combine(directory, "outputs.safetensors"));
+        var computed = FixtureRunner.Compute(fixture, device);
         try
         {
-            var errors = new Dictionary<string, double>();
-            foreach (var name in reference.Entries.Keys)
-            {
-                using var scope = NewDisposeScope();
-                var expected = reference.Read(name).to_type(ScalarType.Float64);
-                var actual = computed[name].to_type(ScalarType.Float64);
-                Assert.Equal(expected.shape, actual.shape);
-                var maxDiff = (actual - expected).abs().max().item<double>();
-                var maxRef = expected.abs().max().item<double>();
-                // An all-zero reference must be matched exactly.
-                errors[name] = maxRef > 0 ? maxDiff / maxRef : maxDiff > 0 ? double.PositiveInfinity : 0;
-            }
-            return errors;
+            return FixtureComparison.RelativeErrors(directory, computed);
         }
         finally
         {

@@ -13,4 +13,13 @@ public class TorchRuntimeTests
         Assert.Equal(14f, b.item<float>());
         Assert.Contains("LibTorch", TorchRuntime.Describe());
     }
+
+    /// <summary>LibTorch's default lets cuDNN use TF32 for float32 convolutions; the studio's float32 is IEEE everywhere.</summary>
+    [Fact]
+    public void Float32MeansIeeeFloat32OnGpusToo()
+    {
+        TorchRuntime.Initialise();
+        Assert.False(torch.backends.cudnn.allow_tf32);
+        Assert.False(torch.backends.cuda.matmul.allow_tf32);
+    }
 }

@@ -19,14 +19,15 @@ public sealed class ClipTextKind : IFixtureKind
         && fixture.ClassNames().Any(c => c is "CLIPTextModel" or "CLIPTextModelWithProjection")
         && fixture.HasWeights;
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
         using var checkpoint = Checkpoint.Open(fixture.WeightsPath);
         var (model, _) = ClipTextEncoder.Load(ClipTextConfig.Load(fixture.ConfigPath), checkpoint);
+        model.to(device);
         using (model)
         using (torch.no_grad())
         {
-            using var ids = fixture.Input("input_ids");
+            using var ids = fixture.Input("input_ids", device);
             var names = fixture.Outputs.Keys.ToList();
             var outputs = new Dictionary<string, Tensor>();
             if (names.Any(n => n is "last_hidden_state" or "pooler_output" or "text_embeds"))
@@ -38,7 +39,7 @@ public sealed class ClipTextKind : IFixtureKind
             }
             if (names.Contains("last_hidden_state_masked"))
             {
-                using var mask = fixture.Input("attention_mask");
+                using var mask = fixture.Input("attention_mask", device);
                 var masked = model.forward(ids, mask);
                 outputs["last_hidden_state_masked"] = masked.LastHiddenState;
                 masked.PoolerOutput.Dispose();

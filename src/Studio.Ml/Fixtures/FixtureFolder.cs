@@ -63,5 +63,13 @@ public sealed class FixtureFolder : IDisposable
         ? Inputs.Read(name)
         : throw new KeyNotFoundException($"{Path.Combine(Directory, "inputs.safetensors")}: no input named '{name}'");
 
+    /// <summary>The input on <paramref name="device"/> (read on the CPU, then moved).</summary>
+    public Tensor Input(string name, Device device)
+    {
+        var input = Input(name);
+        if (input.device_type == device.type && input.device_index == device.index) return input;
+        using (input) return input.to(device);
+    }
+
     public void Dispose() => Inputs.Dispose();
 }

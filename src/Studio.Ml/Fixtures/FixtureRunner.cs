@@ -19,12 +19,15 @@ public static class FixtureRunner
         };
     }
 
-    /// <summary>Computes the outputs of the fixture and checks each is present with the requested shape, as float32/int as requested.</summary>
-    public static Dictionary<string, Tensor> Compute(FixtureFolder fixture)
+    /// <summary>
+    /// Computes the outputs of the fixture on <paramref name="device"/> (default: the CPU) and checks each is present
+    /// with the requested shape; returns them on the CPU in the requested dtypes.
+    /// </summary>
+    public static Dictionary<string, Tensor> Compute(FixtureFolder fixture, Device? device = null)
     {
         var kind = Detect(fixture);
         using var scope = NewDisposeScope();
-        var computed = kind.Compute(fixture);
+        var computed = kind.Compute(fixture, device ?? CPU);
         var result = new Dictionary<string, Tensor>();
         foreach (var (name, spec) in fixture.Outputs)
         {
@@ -33,22 +36,12 @@ public static class FixtureRunner
             if (!t.shape.SequenceEqual(spec.Shape))
                 throw new InvalidOperationException(
                     $"{fixture.Directory}: output '{name}' has shape [{string.Join(", ", t.shape)}], requested [{string.Join(", ", spec.Shape)}]");
-            result[name] = t.to_type(spec.DType).contiguous().MoveToOuterDisposeScope();
+            result[name] = t.to_type(spec.DType).to(CPU).contiguous().MoveToOuterDisposeScope();
         }
         return result;
     }
 
-    public static void Run(string directory, string outPath)
-    {
-        using var fixture = FixtureFolder.Open(directory);
-        var outputs = Compute(fixture);
-        try
-        {
-            SafeTensorsWriter.Save(outPath, fixture.Outputs.Keys.Select(k => new KeyValuePair<string, Tensor>(k, outputs[k])));
-        }
-        finally
-        {
-            foreach (var t in outputs.Values) t.Dispose();
-        }
-    }
+    /// <summary>Writes computed outputs to <paramref name="outPath"/> (safetensors), in the order the folder names them.</summary>
+    public static void Save(FixtureFolder fixture, IReadOnlyDictionary<string, Tensor> outputs, string outPath) =>
+        SafeTensorsWriter.Save(outPath, fixture.Outputs.Keys.Select(k => new KeyValuePair<string, Tensor>(k, outputs[k])));
 }

@@ -17,7 +17,8 @@ public sealed partial class FlowMatchSchedulerKind : IFixtureKind
 
     public bool Matches(FixtureFolder fixture) => fixture.ClassNames().Contains("FlowMatchEulerDiscreteScheduler");
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    /// <remarks>Sigmas, timesteps and mu are host arithmetic (double); the Euler steps run on <paramref name="device"/>.</remarks>
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
         var scheduler = new FlowMatchEulerScheduler(FlowMatchSchedulerConfig.From(new ModelConfig(fixture.Config, fixture.ConfigPath)));
         var outputs = new Dictionary<string, Tensor>();
@@ -34,7 +35,7 @@ public sealed partial class FlowMatchSchedulerKind : IFixtureKind
             }
             else if (name == "prev_sample")
             {
-                outputs[name] = EulerSteps(fixture, scheduler);
+                outputs[name] = EulerSteps(fixture, scheduler, device);
             }
             else
             {
@@ -45,7 +46,7 @@ public sealed partial class FlowMatchSchedulerKind : IFixtureKind
         return outputs;
     }
 
-    static Tensor EulerSteps(FixtureFolder fixture, FlowMatchEulerScheduler scheduler)
+    static Tensor EulerSteps(FixtureFolder fixture, FlowMatchEulerScheduler scheduler, Device device)
     {
         var scheduleName = Metadata(fixture, "euler_schedule");
         var named = EulerSchedule().Match(scheduleName);
@@ -56,8 +57,8 @@ public sealed partial class FlowMatchSchedulerKind : IFixtureKind
         var schedule = scheduler.FluxInference(int.Parse(named.Groups[1].Value), int.Parse(named.Groups[2].Value));
         if (steps > schedule.Steps) throw new InvalidDataException($"{fixture.Directory}: euler_steps_applied {steps} exceeds the {schedule.Steps} steps of {scheduleName}");
 
-        using var modelOutput = fixture.Input("model_output");
-        var sample = fixture.Input("sample");
+        using var modelOutput = fixture.Input("model_output", device);
+        var sample = fixture.Input("sample", device);
         for (int i = 0; i < steps; i++)
         {
             var next = schedule.Step(modelOutput, i, sample);

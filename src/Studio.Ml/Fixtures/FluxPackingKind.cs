@@ -15,16 +15,16 @@ public sealed class FluxPackingKind : IFixtureKind
         fixture.ClassNames().Count == 0 && !fixture.HasWeights
         && fixture.Config["latent_channels"] is not null && fixture.Config["latent_height"] is not null && fixture.Config["latent_width"] is not null;
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
-        using var latents = fixture.Input("latents");
+        using var latents = fixture.Input("latents", device);
         var (height, width) = (latents.shape[2], latents.shape[3]);
         var packed = LatentPacking.Pack(latents);
         return new Dictionary<string, Tensor>
         {
             ["packed"] = packed,
             ["unpacked"] = LatentPacking.Unpack(packed, height, width),
-            ["img_ids"] = LatentPacking.ImageIds(height / 2, width / 2),
+            ["img_ids"] = LatentPacking.ImageIds(height / 2, width / 2, device: device),
         };
     }
 }

@@ -1,6 +1,7 @@
 using Studio.Ml.Models.Common;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Fixtures;
@@ -12,17 +13,20 @@ public sealed class FluxTransformerKind : IFixtureKind
 
     public bool Matches(FixtureFolder fixture) => fixture.ClassNames().Contains("FluxTransformer2DModel");
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
         using var model = new FluxTransformer(FluxTransformerConfig.From(new ModelConfig(fixture.Config, fixture.ConfigPath)));
         using (var weights = Checkpoint.Open(fixture.WeightsPath)) ModuleLoader.Load(model, weights);
+        model.to(device);
         model.eval();
         using var noGrad = no_grad();
-        var guidance = model.Config.GuidanceEmbeds ? fixture.Input("guidance") : null;
+        using var scope = NewDisposeScope();
+        Tensor Input(string name) => fixture.Input(name, device);
+        var guidance = model.Config.GuidanceEmbeds ? Input("guidance") : null;
         return new Dictionary<string, Tensor>
         {
-            ["sample"] = model.forward(fixture.Input("hidden_states"), fixture.Input("encoder_hidden_states"), fixture.Input("pooled_projections"),
-                fixture.Input("timestep"), fixture.Input("img_ids"), fixture.Input("txt_ids"), guidance),
+            ["sample"] = model.forward(Input("hidden_states"), Input("encoder_hidden_states"), Input("pooled_projections"),
+                Input("timestep"), Input("img_ids"), Input("txt_ids"), guidance).MoveToOuterDisposeScope(),
         };
     }
 }

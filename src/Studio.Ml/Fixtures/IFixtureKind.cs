@@ -11,6 +11,9 @@ public interface IFixtureKind
     /// <summary>True when this kind handles the folder (decided from config.json and the folder's content).</summary>
     bool Matches(FixtureFolder fixture);
 
-    /// <summary>Computes every output the folder names (fixture.Outputs), from config, weights and inputs alone.</summary>
-    IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture);
+    /// <summary>
+    /// Computes every output the folder names (fixture.Outputs), from config, weights and inputs alone, with the model
+    /// and the inputs on <paramref name="device"/> (the outputs may stay there).
+    /// </summary>
+    IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device);
 }

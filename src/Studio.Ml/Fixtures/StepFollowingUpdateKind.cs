@@ -24,8 +24,6 @@ public sealed class StepFollowingUpdateKind : IFixtureKind
 
     public bool Matches(FixtureFolder fixture) => fixture.ConfigString("_class_name") == "StepFollowingDistillationUpdate";
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture) => Compute(fixture, CPU);
-
     /// <summary>The case computed on <paramref name="device"/> (the GPU check runs it on CUDA); outputs come back on the CPU.</summary>
     public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {

@@ -17,14 +17,15 @@ public sealed class T5EncoderKind : IFixtureKind
     public bool Matches(FixtureFolder fixture) =>
         fixture.ConfigString("model_type") == "t5" && fixture.ClassNames().Contains("T5EncoderModel") && fixture.HasWeights;
 
-    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture)
+    public IReadOnlyDictionary<string, Tensor> Compute(FixtureFolder fixture, Device device)
     {
         using var checkpoint = Checkpoint.Open(fixture.WeightsPath);
         var (model, _) = T5Encoder.Load(T5Config.Load(fixture.ConfigPath), checkpoint);
+        model.to(device);
         using (model)
         using (torch.no_grad())
         {
-            using var ids = fixture.Input("input_ids");
+            using var ids = fixture.Input("input_ids", device);
             var outputs = new Dictionary<string, Tensor>();
             foreach (var name in fixture.Outputs.Keys)
             {
@@ -39,7 +40,7 @@ public sealed class T5EncoderKind : IFixtureKind
 
             Tensor Masked()
             {
-                using var mask = fixture.Input("attention_mask");
+                using var mask = fixture.Input("attention_mask", device);
                 return model.forward(ids, mask);
             }
         }

@@ -23,6 +23,16 @@ public sealed class CudaFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs CUDA, skipped like <see cref="CudaFactAttribute"/>.</summary>
+public sealed class CudaTheoryAttribute : TheoryAttribute
+{
+    public CudaTheoryAttribute([CallerFilePath] string? sourceFilePath = null, [CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
+    {
+        if (CudaFacts.GpuDevice is null) Skip = "no CUDA in this process (torch.cuda.is_available() is false)";
+    }
+}
+
 /// <summary>CUDA against the CPU on the same seeds: the device mistakes of issue #14 and numerical parity.</summary>
 [Collection("global torch generator")]
 [Trait("Category", "Gpu")]
@@ -130,19 +140,27 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
         Assert.All(samples, s => Assert.True(new FileInfo(s.Data![TrainingEventData.Path]).Length > 0));
     }
 
-    /// <summary>The trainer's one update (tests/fixtures/models/distill_update) on CUDA in float32: every output within 1e-3 of its own scale.</summary>
-    [CudaFact]
-    public void TheDistillUpdateReferenceMatchesOnCuda()
+    /// <summary>
+    /// Every reference case of tests/fixtures/models computed on CUDA in float32 (`studio fixture --device cuda`'s
+    /// path): each output within 1e-3 of its own scale (max|out - ref| / max|ref|), the GPU tolerance of the trainer's
+    /// case. The models, the scheduler's Euler steps, the latent packing and the trainer's one update.
+    /// </summary>
+    [CudaTheory]
+    [InlineData("t5_encoder_v10")]
+    [InlineData("t5_encoder_v11")]
+    [InlineData("clip_text")]
+    [InlineData("clip_text_projection")]
+    [InlineData("vae_decoder")]
+    [InlineData("flux_transformer")]
+    [InlineData("sd3_transformer")]
+    [InlineData("flow_match_scheduler")]
+    [InlineData("flux_packing")]
+    [InlineData("distill_update")]
+    public void EveryReferenceCaseMatchesOnCuda(string fixture)
     {
-        var folder = Studio.Ml.Fixtures.FixtureFolder.Open(TestPaths.Fixture("distill_update"));
-        var outputs = new Studio.Ml.Fixtures.StepFollowingUpdateKind().Compute(folder, Gpu);
-        using var reference = Studio.Ml.Tensors.SafeTensorsFile.Open(Path.Combine(TestPaths.Fixture("distill_update"), "outputs.safetensors"));
-        Assert.Equal(reference.Entries.Keys.Order(), outputs.Keys.Order());
-        foreach (var name in reference.Entries.Keys)
-        {
-            using var expected = reference.Read(name);
-            var error = RelativeDifference(expected, outputs[name]);
-            Assert.True(error <= 1e-3, $"{name}: max|diff| / max|ref| = {error:E2} on CUDA");
-        }
+        var errors = FixtureAssert.RelativeErrors(TestPaths.Fixture(fixture), Gpu);
+        Assert.NotEmpty(errors);
+        foreach (var (name, error) in errors.OrderBy(e => e.Key, StringComparer.Ordinal))
+            Assert.True(error <= 1e-3, $"{fixture}/{name}: max|diff| / max|ref| = {error:E2} on {GpuDevice}");
     }
 }

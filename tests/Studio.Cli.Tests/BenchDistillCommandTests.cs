@@ -94,6 +94,23 @@ public class BenchDistillCommandTests
     }
 
     [Fact]
+    public void PhasesAddTheMedianOfEachPhaseInTheirOrder()
+    {
+        var config = Write(TinyWorkload.Replace("\"dtype\": \"float32\"", "\"dtype\": \"bfloat16\""));
+        var (code, output, error) = Cli.Run("bench", "distill", "--config", config, "--phases");
+
+        Assert.True(code == 0, error);
+        var line = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single()).RootElement;
+        var phases = line.GetProperty("phases_ms").EnumerateObject().ToList();
+        Assert.Equal(["teacher", "student", "optimizer", "euler"], phases.Select(p => p.Name));
+        Assert.All(phases, p => Assert.True(p.Value.GetDouble() > 0, p.Name));
+        // Without --phases the line has no such field.
+        (code, output, error) = Cli.Run("bench", "distill", "--config", config);
+        Assert.True(code == 0, error);
+        Assert.False(JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single()).RootElement.TryGetProperty("phases_ms", out _));
+    }
+
+    [Fact]
     public void AWorkloadWhoseLatentsDoNotFitTheTransformerIsRefusedByField()
     {
         var config = Write(TinyWorkload.Replace("\"latent_shape\": [4, 4, 4]", "\"latent_shape\": [8, 4, 4]"));

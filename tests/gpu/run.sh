@@ -4,7 +4,8 @@
 #   1. the CUDA facts (Category=Gpu in Studio.Ml.Tests: CPU = CUDA on the same seeds, a run with samples);
 #   2. the toy preset with samples and validation (the run of issue #14) and its updates/s;
 #   3. the CLI's device paths: sample (with and without --free-text-encoders), a short toy pretrain, a bad --device;
-#   4. the benches: the paper-size update at batch 1 and 4, without and with gradient checkpointing, and the toy one;
+#   4. the benches: the paper-size update at batch 1 and 4 (with each phase's time), without and with gradient
+#      checkpointing, and the toy one;
 #   5. toy pretraining time: a tenth of the default recipe's steps.
 #
 #   bash tests/gpu/run.sh            # from the repository root: a CUDA machine with the .NET SDK (or a dry run here)
@@ -126,13 +127,13 @@ bench() { # bench NAME SECONDS ARGS...: one studio command, its JSON lines into 
   fi
 }
 if [ $CUDA = 1 ]; then
-  bench distill-paper 240 bench distill --config bench/distill-paper.json --batch 1 --batch 4
+  bench distill-paper 270 bench distill --config bench/distill-paper.json --batch 1 --batch 4 --phases
   sed 's/"gradient_checkpointing": false/"gradient_checkpointing": true/' bench/distill-paper.json > "$DETAILS/distill-paper-checkpointed.json"
   bench distill-paper-checkpointed 240 bench distill --config "$DETAILS/distill-paper-checkpointed.json" --batch 1 --batch 4
   sed 's/"device": "cpu"/"device": "cuda"/' bench/distill-toy.json > "$DETAILS/distill-toy-cuda.json"
-  bench distill-toy 120 bench distill --config "$DETAILS/distill-toy-cuda.json"
+  bench distill-toy 120 bench distill --config "$DETAILS/distill-toy-cuda.json" --phases
 else
-  bench distill-toy 300 bench distill --config bench/distill-toy.json
+  bench distill-toy 300 bench distill --config bench/distill-toy.json --phases
 fi
 
 # ---- 5. toy pretraining time: a tenth of the default recipe's steps (3,000 VAE + 9,000 transformer) ----

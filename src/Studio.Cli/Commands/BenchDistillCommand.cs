@@ -10,6 +10,8 @@ namespace Studio.Cli;
 /// bench/distill-paper.json) through the trainer, on the workload's `device`. A float32 workload prints the float32
 /// update as specified, then the same update with the frozen transformer in bfloat16; a bfloat16 one only that (the
 /// student's master weights stay float32). On CUDA each line also gives the peak device memory and the TFLOP/s.
+/// `--phases` adds the median time of each phase of the update (`phases_ms`), from a second pass that waits for the
+/// device after each phase.
 /// </summary>
 public static class BenchDistillCommand
 {
@@ -17,12 +19,13 @@ public static class BenchDistillCommand
     {
         var config = BenchLine.ConfigOption("bench/distill-toy.json, bench/distill-paper.json");
         var batches = new Option<int[]>("--batch") { Description = "time at this batch instead of the workload's (repeat for several; the transformer is built once)", AllowMultipleArgumentsPerToken = false };
-        var command = new Command("distill", "Time one step-following distillation update with a float32, then a bfloat16 frozen transformer.") { config, batches };
+        var phases = new Option<bool>("--phases") { Description = "also time each phase (teacher velocity, student forward and backward, clipping and AdamW, Euler step) in a second pass that waits for the device after each" };
+        var command = new Command("distill", "Time one step-following distillation update with a float32, then a bfloat16 frozen transformer.") { config, batches, phases };
         command.SetAction(parse =>
         {
             var workload = DistillUpdateWorkload.Load(parse.GetValue(config)!.FullName);
             var sizes = parse.GetValue(batches) is { Length: > 0 } b ? b : null;
-            foreach (var result in DistillUpdateBenchmark.Run(workload, sizes)) BenchLine.Print(Line(workload, result));
+            foreach (var result in DistillUpdateBenchmark.Run(workload, sizes, parse.GetValue(phases))) BenchLine.Print(Line(workload, result));
             return 0;
         });
         return command;
@@ -47,6 +50,8 @@ public static class BenchDistillCommand
         line["gpu_memory_before_models_bytes"] = result.GpuMemoryBeforeBytes;
         line["gpu_memory_total_bytes"] = result.GpuMemoryTotalBytes;
         line["tflops"] = result.GpuMemoryUsedBytes is not null ? BenchLine.Measured(result.Gflops / 1000) : null;
+        if (result.PhaseMedianMs is { } phaseMs)
+            line["phases_ms"] = new JsonObject(phaseMs.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)BenchLine.Measured(p.Value))));
         // The line in the file's dtype and batch carries the workload file as it is; others say which dtype and batch they ran in.
         var config = result.Batch == workload.Batch ? (JsonObject)workload.File.Json.DeepClone() : workload.WithBatch(result.Batch).File.Json;
         if (result.TransformerDType != workload.DType) config["dtype"] = BenchLine.DTypeName(result.TransformerDType);

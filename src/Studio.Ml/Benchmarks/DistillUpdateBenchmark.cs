@@ -97,8 +97,11 @@ public static class DistillUpdateBenchmark
     /// included) seen after the warm-up and after each timed update; null on the CPU.</param>
     /// <param name="GpuMemoryBeforeBytes">The device memory in use before any model was moved onto it (the CUDA context,
     /// other processes): what <paramref name="GpuMemoryUsedBytes"/> holds beside this run's tensors. Null on the CPU.</param>
+    /// <param name="PhaseMedianMs">With phases: the median milliseconds of each <see cref="UpdatePhase"/>, from a second
+    /// pass that waits for the device at the end of every phase (so the phases' sum exceeds the update's time a little).</param>
     public sealed record Result(ScalarType TransformerDType, int Batch, BenchmarkTimes Times, double MatmulGflop, double PeakGflops,
-        long? GpuMemoryUsedBytes = null, long? GpuMemoryTotalBytes = null, long? GpuMemoryBeforeBytes = null)
+        long? GpuMemoryUsedBytes = null, long? GpuMemoryTotalBytes = null, long? GpuMemoryBeforeBytes = null,
+        IReadOnlyDictionary<string, double>? PhaseMedianMs = null)
     {
         public double Gflops => MatmulGflop / (Times.MedianMs / 1000);
         public double PeakFraction => Gflops / PeakGflops;
@@ -107,9 +110,10 @@ public static class DistillUpdateBenchmark
     /// <summary>
     /// Times the workload at each of <paramref name="batches"/> (default: the workload's batch) with a float32 then a
     /// bfloat16 frozen transformer (float32 workloads; the same weights), or the bfloat16 one only. The transformer is
-    /// built once per dtype, on the CPU, then moved to the workload's device.
+    /// built once per dtype, on the CPU, then moved to the workload's device. <paramref name="phases"/> adds a second
+    /// timed pass per line that measures each phase of the update.
     /// </summary>
-    public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload, IReadOnlyList<int>? batches = null)
+    public static IReadOnlyList<Result> Run(DistillUpdateWorkload workload, IReadOnlyList<int>? batches = null, bool phases = false)
     {
         var device = workload.File.Start();
         batches ??= [workload.Batch];
@@ -137,16 +141,16 @@ public static class DistillUpdateBenchmark
             foreach (var batch in batches)
             {
                 var atBatch = workload.WithBatch(batch);
-                var (times, memory) = Time(atBatch, transformer, ids.narrow(0, 0, batch), teacherStates.narrow(0, 0, batch), device);
-                results.Add(new Result(dtype, batch, times, UpdateGflop(atBatch), peak, memory?.UsedBytes, memory?.TotalBytes, before));
+                var (times, memory, phaseMs) = Time(atBatch, transformer, ids.narrow(0, 0, batch), teacherStates.narrow(0, 0, batch), device, phases);
+                results.Add(new Result(dtype, batch, times, UpdateGflop(atBatch), peak, memory?.UsedBytes, memory?.TotalBytes, before, phaseMs));
             }
             transformer.to(CPU);
         }
         return results;
     }
 
-    static (BenchmarkTimes, (long UsedBytes, long TotalBytes)?) Time(DistillUpdateWorkload workload, FluxTransformer transformer, Tensor ids,
-        Tensor teacherStates, Device device)
+    static (BenchmarkTimes, (long UsedBytes, long TotalBytes)?, IReadOnlyDictionary<string, double>?) Time(DistillUpdateWorkload workload,
+        FluxTransformer transformer, Tensor ids, Tensor teacherStates, Device device, bool phases)
     {
         // Every student starts from the same seeded initialisation (transformers' T5 init, default Linear init for the projection).
         using var student = StudentEncoder.Create(workload.Student, workload.ProjectionDim, workload.ProjectionDropout, workload.File.Seed);
@@ -181,25 +185,46 @@ public static class DistillUpdateBenchmark
         {
             if (ComputeDevice.MemoryOf(device) is { } now && now.UsedBytes > (memory?.UsedBytes ?? -1)) memory = now;
         }
+
+        // The same calls again, waiting for the device at the end of each phase; the warm-up calls are not counted.
+        IReadOnlyDictionary<string, double> TimePhases()
+        {
+            var ms = new Dictionary<string, List<double>>();
+            var clock = new System.Diagnostics.Stopwatch();
+            var calls = 0;
+            void PhaseEnded(string phase)
+            {
+                ComputeDevice.Synchronize(device);
+                if (calls > workload.File.Warmup)
+                    (ms.TryGetValue(phase, out var list) ? list : ms[phase] = []).Add(clock.Elapsed.TotalMilliseconds);
+                clock.Restart();
+            }
+            workload.File.Measure(before: Before, call: () =>
+            {
+                calls++;
+                clock.Restart();
+                distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++, PhaseEnded);
+            });
+            return ms.ToDictionary(p => p.Key, p => BenchmarkTimes.Of(p.Value).MedianMs);
+        }
+        void Before()
+        {
+            NoteMemory();
+            if (trajectory is not null && step < workload.Steps) return;
+            trajectory?.Dispose();
+            trajectory = distiller.StartTrajectory(0, ++batchIndex, config.Stages[0].Resolution, ids.clone(),
+                ones_like(ids), new TextConditioning(teacherStates.clone(), null, zeros(workload.Batch, workload.Transformer.PooledProjectionDim, device: device)));
+            step = 0;
+        }
         try
         {
-            var times = workload.File.Measure(
-                before: () =>
-                {
-                    NoteMemory();
-                    if (trajectory is not null && step < workload.Steps) return;
-                    trajectory?.Dispose();
-                    trajectory = distiller.StartTrajectory(0, ++batchIndex, config.Stages[0].Resolution, ids.clone(),
-                        ones_like(ids), new TextConditioning(teacherStates.clone(), null, zeros(workload.Batch, workload.Transformer.PooledProjectionDim, device: device)));
-                    step = 0;
-                },
-                call: () =>
-                {
-                    distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++);
-                    ComputeDevice.Synchronize(device);
-                });
+            var times = workload.File.Measure(before: Before, call: () =>
+            {
+                distiller.Step(trajectory!, step++, workload.Optimizer.Lr, update++);
+                ComputeDevice.Synchronize(device);
+            });
             NoteMemory();
-            return (times, memory);
+            return (times, memory, phases ? TimePhases() : null);
         }
         finally
         {

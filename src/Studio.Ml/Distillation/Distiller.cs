@@ -175,9 +175,10 @@ public sealed class Distiller
     /// <summary>
     /// Step <paramref name="j"/> of a trajectory (<see cref="StepFollowingUpdate.Step"/>) at learning rate
     /// <paramref name="lr"/>, with dropout seeded from <paramref name="globalStep"/> when <paramref name="j"/> is an
-    /// update step. Returns the update's numbers, or null when the step was not an update.
+    /// update step. Returns the update's numbers, or null when the step was not an update. <paramref name="phaseEnded"/>:
+    /// see <see cref="StepFollowingUpdate.Step"/>.
     /// </summary>
-    public UpdateResult? Step(TeacherTrajectory trajectory, int j, double lr, long globalStep)
+    public UpdateResult? Step(TeacherTrajectory trajectory, int j, double lr, long globalStep, Action<string>? phaseEnded = null)
     {
         var update = IsUpdateStep(j);
         if (update)
@@ -186,7 +187,7 @@ public sealed class Distiller
             manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
             foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
-        return _update.Step(trajectory, j, update);
+        return _update.Step(trajectory, j, update, phaseEnded: phaseEnded);
     }
 
     /// <summary>The tensor on the training device; a moved tensor's CPU original is released.</summary>

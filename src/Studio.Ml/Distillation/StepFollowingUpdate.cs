@@ -44,9 +44,10 @@ public sealed class StepFollowingUpdate
     /// Step <paramref name="j"/> of the trajectory: the teacher's velocity, the student's update when
     /// <paramref name="update"/>, then the latents move to sigma_{j+1}. Returns the update's numbers, or null when the
     /// step was not an update. The caller sets the learning rate and seeds dropout. <paramref name="trace"/>, when
-    /// given, keeps copies of the intermediate tensors.
+    /// given, keeps copies of the intermediate tensors; <paramref name="phaseEnded"/>, when given, is called with each
+    /// <see cref="UpdatePhase"/> as its work has been queued (`studio bench distill --phases` times them).
     /// </summary>
-    public UpdateResult? Step(TeacherTrajectory trajectory, int j, bool update, UpdateTrace? trace = null)
+    public UpdateResult? Step(TeacherTrajectory trajectory, int j, bool update, UpdateTrace? trace = null, Action<string>? phaseEnded = null)
     {
         using var scope = NewDisposeScope();
         var t = trajectory;
@@ -62,16 +63,18 @@ public sealed class StepFollowingUpdate
             followed = _denoiser.Guided(teacherVelocity, latents, timestep, t.Guidance);
         }
         trace?.KeepTeacherVelocity(teacherVelocity);
+        phaseEnded?.Invoke(UpdatePhase.Teacher);
 
-        var result = update ? Update(t, latents, teacherVelocity, timestep, trace) : null;
+        var result = update ? Update(t, latents, teacherVelocity, timestep, trace, phaseEnded) : null;
 
         // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
         var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * followed.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
         t.ReplaceLatents(next);
+        phaseEnded?.Invoke(UpdatePhase.Euler);
         return result;
     }
 
-    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace)
+    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace, Action<string>? phaseEnded)
     {
         _student.train();
         _optimizer.ZeroGrad();
@@ -105,13 +108,28 @@ public sealed class StepFollowingUpdate
             sampleLosses.Add(sampleLoss.detach().MoveToOuterDisposeScope());
         }
         trace?.KeepGradients(_student);
+        phaseEnded?.Invoke(UpdatePhase.Student);
         var gradNorm = _optimizer.ClipGradNorm(_gradClip);
         _optimizer.Step();
         // The update's numbers are read once, after all of its work is queued: the update's one wait for the device.
         var numbers = cat([.. sampleLosses, gradNorm.to_type(ScalarType.Float32).reshape(1)]).cpu().data<float>().ToArray();
         var perSample = numbers[..^1].Select(v => (double)v).ToArray();
+        phaseEnded?.Invoke(UpdatePhase.Optimizer);
         return new UpdateResult(perSample.Average(), perSample, numbers[^1]);
     }
+}
+
+/// <summary>The phases of a trajectory step, in order; a step that is not an update has the first and the last only.</summary>
+public static class UpdatePhase
+{
+    /// <summary>The frozen denoiser's velocity on the teacher's states (no gradients).</summary>
+    public const string Teacher = "teacher";
+    /// <summary>The student's forward, the denoiser on its states, the loss and backward, over every micro-batch.</summary>
+    public const string Student = "student";
+    /// <summary>Gradient clipping, the AdamW step and reading the update's numbers.</summary>
+    public const string Optimizer = "optimizer";
+    /// <summary>The Euler step of the latents along the teacher's velocity.</summary>
+    public const string Euler = "euler";
 }
 
 /// <summary>The numbers of one student update: the batch loss, each sample's loss, and the gradient norm before clipping.</summary>

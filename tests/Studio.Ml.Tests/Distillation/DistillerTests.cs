@@ -34,6 +34,29 @@ public class DistillerTests
         Assert.Contains(reporter.Events, e => e.Kind == TrainingEventKind.CheckpointWritten);
     }
 
+    /// <summary>A step reports its phases in order as their work is queued; a step that is not an update has no student or optimizer phase.</summary>
+    [Fact]
+    public void AStepReportsItsPhasesInOrder()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config();
+        config.Trajectory.UpdateEvery = 2;
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, new RecordingReporter());
+        var texts = TinyWorld.Prompts.Take(2).ToList();
+        var (ids, mask) = TinyWorld.Tokenize(texts, TinyWorld.MaxLength);
+        var teacher = world.FilledTeacher();
+        using var trajectory = distiller.StartTrajectory(0, 1, 32, ids, mask, new TextConditioning(teacher.States(texts), null, zeros(2, world.FluxModel.Config.PooledProjectionDim)));
+
+        var phases = new List<string>();
+        var update = distiller.Step(trajectory, 0, 1e-3, 0, phases.Add);
+        Assert.NotNull(update);
+        Assert.Equal([UpdatePhase.Teacher, UpdatePhase.Student, UpdatePhase.Optimizer, UpdatePhase.Euler], phases);
+
+        phases.Clear();
+        Assert.Null(distiller.Step(trajectory, 1, 1e-3, 1, phases.Add));
+        Assert.Equal([UpdatePhase.Teacher, UpdatePhase.Euler], phases);
+    }
+
     [Fact]
     public void NaiveEmbeddingLossRunsAndFalls()
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
@@ -190,7 +191,7 @@ public static class DistillUpdateBenchmark
         IReadOnlyDictionary<string, double> TimePhases()
         {
             var ms = new Dictionary<string, List<double>>();
-            var clock = new System.Diagnostics.Stopwatch();
+            var clock = new Stopwatch();
             var calls = 0;
             void PhaseEnded(string phase)
             {

@@ -82,11 +82,7 @@ public sealed class FlatAdamW : IDisposable
     }
 
     /// <summary>Zeroes every gradient (one fill of the gradient buffer); backward then adds into the views.</summary>
-    public void ZeroGrad()
-    {
-        CheckViews();
-        _grads.zero_();
-    }
+    public void ZeroGrad() => _grads.zero_();
 
     /// <summary>
     /// Scales the gradients to a total norm of at most <paramref name="maxNorm"/> (torch.nn.utils.clip_grad_norm_) and
@@ -94,7 +90,6 @@ public sealed class FlatAdamW : IDisposable
     /// </summary>
     public Tensor ClipGradNorm(double maxNorm)
     {
-        CheckViews();
         using var scope = NewDisposeScope();
         var norm = _grads.norm();
         _grads.mul_((maxNorm / (norm + 1e-6)).clamp_max(1.0));
@@ -169,8 +164,9 @@ public sealed class FlatAdamW : IDisposable
     }
 
     /// <summary>
-    /// Refuses to run once a parameter or gradient is no longer a view of the buffers (a module moved to another
-    /// device, a zero_grad(set_to_none) or a gradient assigned elsewhere): the step would silently train nothing.
+    /// Refuses the step once a parameter or gradient is no longer a view of the buffers (a module moved to another
+    /// device, a zero_grad(set_to_none) or a gradient assigned elsewhere): it would silently train nothing. Checked once
+    /// per update, in <see cref="Step"/> (it reads every parameter's gradient handle).
     /// </summary>
     void CheckViews()
     {

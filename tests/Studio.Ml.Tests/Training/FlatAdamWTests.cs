@@ -164,7 +164,9 @@ public class FlatAdamWTests
         var linear = nn.Linear(4, 3);
         using var flat = new FlatAdamW(optim.AdamW(linear.parameters(), lr: 1e-2));
         linear.to(ScalarType.Float64).to(ScalarType.Float32);   // a move gives the module new tensors
-        Assert.Throws<InvalidOperationException>(flat.ZeroGrad);
+        flat.ZeroGrad();
+        linear.forward(ones(2, 4)).sum().backward();
+        Assert.Throws<InvalidOperationException>(flat.Step);
     }
 
     [Fact]

@@ -73,6 +73,27 @@ public class FixtureCommandTests
     }
 
     [Fact]
+    public void ToleranceEndsWithExitCodeOneNamingTheOutputsAboveIt()
+    {
+        var fixture = TestPaths.Fixture("flux_transformer");
+        var output = Path.Combine(TestPaths.NewTempDirectory("fixture-tolerance"), "out.safetensors");
+
+        var (code, printed, error) = Cli.Run(["fixture", fixture, "--out", output, "--tolerance", "1e-4"]);
+        Assert.True(code == 0, error);
+        Assert.StartsWith("sample\t", printed.Trim());
+
+        // No float32 computation meets 0 exactly on this case (its relative error is about 1e-6).
+        (code, _, error) = Cli.Run(["fixture", fixture, "--out", output, "--tolerance", "0"]);
+        Assert.Equal(1, code);
+        Assert.Contains("studio fixture: 1 of 1 outputs above --tolerance 0: sample (", error);
+
+        (code, _, error) = Cli.Run(["fixture", fixture, "--out", Path.Combine(Path.GetDirectoryName(output)!, "never.safetensors"), "--tolerance", "-1"]);
+        Assert.Equal(1, code);
+        Assert.Contains("--tolerance -1 is not a non-negative number", error);
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(output)!, "never.safetensors")));
+    }
+
+    [Fact]
     public void ABadDeviceIsRefusedBeforeAnythingIsWritten()
     {
         var output = Path.Combine(TestPaths.NewTempDirectory("fixture-device"), "out.safetensors");

@@ -20,14 +20,22 @@ public static class FixtureComparison
         {
             using var scope = NewDisposeScope();
             if (!computed.TryGetValue(name, out var output)) throw new InvalidOperationException($"{path}: no computed output '{name}'");
-            var expected = reference.Read(name).to_type(ScalarType.Float64);
-            var actual = output.to_type(ScalarType.Float64).to(CPU);
-            if (!expected.shape.SequenceEqual(actual.shape))
-                throw new InvalidOperationException($"{path}: '{name}' is [{string.Join(", ", expected.shape)}], computed [{string.Join(", ", actual.shape)}]");
-            var maxDiff = (actual - expected).abs().max().item<double>();
-            var maxRef = expected.abs().max().item<double>();
-            errors[name] = maxRef > 0 ? maxDiff / maxRef : maxDiff > 0 ? double.PositiveInfinity : 0;
+            var expected = reference.Read(name);
+            if (!expected.shape.SequenceEqual(output.shape))
+                throw new InvalidOperationException($"{path}: '{name}' is [{string.Join(", ", expected.shape)}], computed [{string.Join(", ", output.shape)}]");
+            errors[name] = RelativeError(expected, output);
         }
         return errors;
+    }
+
+    /// <summary>max|actual - expected| / max|expected| in float64 on the CPU (0 or infinity for an all-zero expectation).</summary>
+    public static double RelativeError(Tensor expected, Tensor actual)
+    {
+        using var scope = NewDisposeScope();
+        var e = expected.to_type(ScalarType.Float64).to(CPU);
+        var a = actual.to_type(ScalarType.Float64).to(CPU);
+        var maxDiff = (a - e).abs().max().item<double>();
+        var maxRef = e.abs().max().item<double>();
+        return maxRef > 0 ? maxDiff / maxRef : maxDiff > 0 ? double.PositiveInfinity : 0;
     }
 }

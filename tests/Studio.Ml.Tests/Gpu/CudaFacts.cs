@@ -50,14 +50,6 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
 
     static Device Gpu => torch.device(GpuDevice!);
 
-    static double RelativeDifference(Tensor expected, Tensor actual)
-    {
-        using var scope = NewDisposeScope();
-        var e = expected.to_type(ScalarType.Float64).cpu();
-        var a = actual.to_type(ScalarType.Float64).cpu();
-        return ((a - e).abs().max() / e.abs().max().clamp_min(1e-12)).item<double>();
-    }
-
     [CudaFact]
     public void AFloat32FluxPipelineOnCudaGivesTheCpuImageForTheSameSeed()
     {
@@ -67,7 +59,7 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
         using var expected = onCpu.Generate(request);
         using var actual = onCuda.Generate(request);
         Assert.Equal(Gpu.type, onCuda.Device.type);
-        var difference = RelativeDifference(expected.Images, actual.Images);
+        var difference = Studio.Ml.Fixtures.FixtureComparison.RelativeError(expected.Images, actual.Images);
         Assert.True(difference <= 1e-3, $"CUDA image differs from the CPU one by {difference:G3} (relative to the largest pixel)");
     }
 

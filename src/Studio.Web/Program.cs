@@ -85,6 +85,12 @@ await app.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
 await app.Services.GetRequiredService<Studio.Core.ModelRegistry.ModelService>().EnsureBuiltInAsync();
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error", createScopeForErrors: true);
+// A browser's GET of an address no page answers gets the studio's "not found" page (status 404 kept). Only page
+// addresses: the API, the hubs, Hangfire and the framework keep their own answers (a 401 stays a 401).
+app.UseWhen(context => HttpMethods.IsGet(context.Request.Method) && !NotPages.Any(p => context.Request.Path.StartsWithSegments(p)),
+    pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+// Routing after the re-execution, so a re-executed request is routed to the page again.
+app.UseRouting();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseStudioApiErrors();
@@ -111,4 +117,8 @@ app.Lifetime.ApplicationStarted.Register(() =>
 await app.RunAsync();
 return 0;
 
-public partial class Program;
+public partial class Program
+{
+    /// <summary>Address prefixes that are not pages, so never get the "not found" page.</summary>
+    static readonly string[] NotPages = ["/api", "/hubs", "/hangfire", "/_blazor", "/_framework", "/_content", "/healthz", "/account"];
+}

@@ -3,6 +3,7 @@ using Studio.Core.Generations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
+using Microsoft.EntityFrameworkCore;
 
 namespace Studio.Core.Tests;
 
@@ -60,6 +61,42 @@ public class GenerationJobTests
         var (seen, stored) = await RunAsync(new StudioOptions());
         Assert.Equal(("cpu", false), (seen.Device, seen.FreeTextEncoders));
         Assert.Equal("cpu", stored.Device);
+    }
+
+    [Fact]
+    public async Task AGenerationWhoseTeacherPipelineWasUnregisteredFailsRatherThanDrawWithTheBuiltInTeacher()
+    {
+        var db = await TestDatabase.CreateAsync();
+        int id, teacherId;
+        await using (var context = db.CreateDbContext())
+        {
+            var teacher = new ModelEntry { Name = "flux-dev", Kind = ModelKind.TeacherPipeline, Folder = db.Directory };
+            context.Models.Add(teacher);
+            await context.SaveChangesAsync();
+            teacherId = teacher.Id;
+            var generation = new Generation
+            {
+                Prompt = "a red circle", Seed = 1, Steps = 2, Guidance = 3.5, Width = 64, Height = 64, TeacherModelId = teacherId,
+                Images = [new GenerationImage { Encoder = "teacher" }, new GenerationImage { Encoder = "student", ModelId = teacherId + 1 }],
+            };
+            context.Generations.Add(generation);
+            context.Models.Add(new ModelEntry { Name = "student", Kind = ModelKind.ExportedStudent, Folder = Path.Combine(db.Directory, "student") });
+            await context.SaveChangesAsync();
+            id = generation.Id;
+            // Unregistered (Models page) while the request waited in the queue.
+            context.Models.Remove(teacher);
+            await context.SaveChangesAsync();
+        }
+        var executor = new RecordingExecutor();
+        await new GenerationJob(db, executor, new GenerationFeed(), new StudioOptions { DataDirectory = db.Directory }, new WorkerIdentity("test:host:1"))
+            .Execute(id, CancellationToken.None);
+
+        Assert.Null(executor.Seen); // nothing drawn, in particular not by the built-in toy teacher
+        await using var done = db.CreateDbContext();
+        var stored = done.Generations.Include(g => g.Images).Single(g => g.Id == id);
+        Assert.Equal(GenerationState.Failed, stored.State);
+        Assert.Contains($"teacher pipeline {teacherId} was unregistered", stored.Error);
+        Assert.All(stored.Images, image => Assert.Equal((GenerationState.Failed, $"teacher pipeline {teacherId} was unregistered before the generation ran"), (image.State, image.Error)));
     }
 
     [Fact]

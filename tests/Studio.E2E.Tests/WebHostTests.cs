@@ -42,6 +42,24 @@ public class WebHostTests(WebHostFixture host)
     }
 
     [Fact]
+    public async Task AnUnknownAddressGetsTheNotFoundPageInTheLayoutWithStatus404()
+    {
+        var page = await _http.GetAsync(host.Url + "/no-such-page");
+        Assert.Equal(404, (int)page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("data-testid=\"not-found\"", html);
+        Assert.Contains("Prompt sets", html); // the navigation is there to go on from
+        // The API keeps its own shape for addresses it does not know.
+        var api = await _http.GetAsync(host.Url + "/api/no-such");
+        Assert.Equal(404, (int)api.StatusCode);
+        Assert.Equal("application/json", api.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("no API endpoint GET /api/no-such", await api.Content.ReadAsStringAsync());
+        // The page an unhandled exception while rendering lands on exists (it used to be missing: an empty answer).
+        var error = await _http.GetStringAsync(host.Url + "/Error");
+        Assert.Contains("data-testid=\"server-error\"", error);
+    }
+
+    [Fact]
     public void StartupPrintsTheUrlAndCreatesTheDatabase()
     {
         Assert.Contains($"listening on {host.Url}", host.Web.Output);

@@ -34,12 +34,15 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             g.Device = options.JobDevice;
             g.Activity = "starting";
             var encoders = new List<GenerationEncoder>();
+            // Every image is drawn by the chosen teacher pipeline; without it none is (never the built-in one instead).
+            var teacherGone = g.TeacherModelId is { } chosen && !models.ContainsKey(chosen)
+                ? $"teacher pipeline {chosen} was unregistered before the generation ran" : null;
             // The teacher first: the students' difference images are taken against it.
             foreach (var image in g.Images.OrderBy(i => i.CheckpointId is not null || i.ModelId is not null).ThenBy(i => i.Id))
             {
-                string? path = null, gone = null;
-                if (image.CheckpointId is { } c && !checkpoints.TryGetValue(c, out path)) gone = $"checkpoint {c} was deleted";
-                if (image.ModelId is { } m && !models.TryGetValue(m, out path)) gone = $"model {m} was unregistered";
+                string? path = null, gone = teacherGone;
+                if (image.CheckpointId is { } c && !checkpoints.TryGetValue(c, out path)) gone ??= $"checkpoint {c} was deleted";
+                if (image.ModelId is { } m && !models.TryGetValue(m, out path)) gone ??= $"model {m} was unregistered";
                 if (gone is not null)
                 {
                     image.State = GenerationState.Failed;

@@ -155,6 +155,9 @@ public static partial class StudioApi
                 return Results.Problem("the image lies outside the artifact folder", statusCode: 403);
             return Results.File(ImageDifference.HeatmapPng(teacher.PngPath!, image.PngPath!), "image/png");
         });
+        // Any other address under /api: a JSON answer naming it (the table in README lists the endpoints).
+        api.MapFallback("{**path}", (HttpContext http) =>
+            Results.NotFound(new { error = $"no API endpoint {http.Request.Method} {http.Request.Path} (see README, HTTP API)" }));
     }
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
@@ -191,6 +194,13 @@ public static partial class StudioApi
             var bind = BindFailure().Match(e.Message);
             var error = bind.Success ? $"query '{bind.Groups[1].Value}': '{bind.Groups[2].Value}' is not a valid value" : e.Message;
             await Results.Json(new { error }, statusCode: e.StatusCode).ExecuteAsync(context);
+        }
+        catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            // A fault of the studio, not of the request: logged with its stack, answered in the API's own shape.
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Studio.Web.Api")
+                .LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
+            await Results.Json(new { error = $"internal error: {e.Message} (the studio's log has the details)" }, statusCode: 500).ExecuteAsync(context);
         }
     });
 

@@ -362,6 +362,10 @@ public static class BadInputCorpus
             ("events after", "GET", "/api/runs/{completed}/events?after=yesterday", "query 'after': 'yesterday'"),
             ("generations take", "GET", "/api/generations?take=all", "query 'take': 'all'"),
             ("delete artifacts", "DELETE", "/api/runs/{never}?artifacts=maybe", "query 'artifacts': 'maybe'"),
+            // Addresses no endpoint answers: named, in the API's JSON shape (not an empty 404 or an HTML page).
+            ("unknown endpoint", "GET", "/api/run", "no API endpoint GET /api/run"),
+            ("unknown id kind", "GET", "/api/runs/abc", "no API endpoint GET /api/runs/abc"),
+            ("unknown action", "POST", "/api/runs/{completed}/pause", "no API endpoint POST /api/runs/{completed}/pause"),
         })
             yield return new BadCase($"query/{id}", method, path, null, expect);
     }

@@ -87,6 +87,22 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task OpenedForACheckpointThatNoLongerExistsThePageSaysSoAndSelectsNothing()
+    {
+        var (_, _, page, ids) = await NewStudioAsync();
+        await using var ctx = PageContext(page);
+        var gone = ids.Step20 + 100;
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={gone}");
+        var cut = ctx.Render<Generate>();
+        Assert.Contains($"Checkpoint {gone} no longer exists", cut.Find("[data-testid=generate-missing-checkpoint]").TextContent);
+
+        // An existing one: no warning.
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
+        var found = ctx.Render<Generate>();
+        Assert.Empty(found.FindAll("[data-testid=generate-missing-checkpoint]"));
+    }
+
+    [Fact]
     public async Task ThePageSendsTrueCfgAndTheNegativePromptAndTheHistoryShowsThem()
     {
         var (db, jobs, page, _) = await NewStudioAsync();

@@ -44,10 +44,12 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         return entry;
     }
 
-    /// <summary>Forgets a model folder (the files stay where they are).</summary>
+    /// <summary>Forgets a model folder (the files stay where they are); the built-in toy teacher stays.</summary>
     public async Task UnregisterAsync(int id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (await db.Models.AnyAsync(m => m.Id == id && m.Folder == ModelFolders.ToyTeacher, ct))
+            throw new RunActionException($"'{ModelFolders.ToyTeacherName}' is built in and cannot be unregistered");
         await db.Models.Where(m => m.Id == id).ExecuteDeleteAsync(ct);
     }
 

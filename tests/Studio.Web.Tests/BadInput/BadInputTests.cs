@@ -109,4 +109,16 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         await Assert.ThrowsAsync<Studio.Core.Hosting.PathNotAllowedException>(() => models.RegisterAsync(null, ModelKind.TeacherPipeline, Path.Combine(host.Data, "escape")));
         Assert.Equal(count, await db.Models.CountAsync());
     }
+
+    [Fact]
+    public async Task TheBuiltInToyTeacherCannotBeUnregistered()
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        var models = scope.ServiceProvider.GetRequiredService<Studio.Core.ModelRegistry.ModelService>();
+        await using var db = await host.Db.CreateDbContextAsync();
+        var toy = await db.Models.SingleAsync(m => m.Folder == Studio.Core.ModelRegistry.ModelFolders.ToyTeacher);
+        var refused = await Assert.ThrowsAsync<Studio.Core.Runs.RunActionException>(() => models.UnregisterAsync(toy.Id));
+        Assert.Equal("'toy teacher (built-in)' is built in and cannot be unregistered", refused.Message);
+        Assert.True(await db.Models.AnyAsync(m => m.Id == toy.Id));
+    }
 }

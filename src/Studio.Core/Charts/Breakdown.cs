@@ -20,14 +20,15 @@ public static class Breakdown
     {
         var stride = Math.Max(1, points.Count / Math.Max(1, maxParsed));
         for (int i = 0; i < points.Count; i += stride)
-        {
-            var text = json(points[i]);
-            if (string.IsNullOrEmpty(text)) continue;
-            Dictionary<string, double>? values;
-            try { values = JsonSerializer.Deserialize<Dictionary<string, double>>(text, Json); }
-            catch (JsonException) { continue; }
-            if (values is { Count: > 0 }) yield return (points[i].Step, x(points[i]), values);
-        }
+            if (Values(json(points[i])) is { Count: > 0 } values) yield return (points[i].Step, x(points[i]), values);
+    }
+
+    /// <summary>One point's stored label-to-loss object; null when there is none or it cannot be read.</summary>
+    public static Dictionary<string, double>? Values(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(json, Json); }
+        catch (JsonException) { return null; }
     }
 
     /// <summary>One series per label, in label order.</summary>

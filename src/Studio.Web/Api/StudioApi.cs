@@ -58,6 +58,10 @@ public static partial class StudioApi
         api.MapGet("/runs/{id:int}/metrics", async (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
             Results.Ok(await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)));
         api.MapGet("/runs/{id:int}/validation", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.ValidationAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/metrics.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f) =>
+            Csv(id, "metrics", data, (writer, ct) => RunCsv.WriteMetricsAsync(f, id, writer, ct)));
+        api.MapGet("/runs/{id:int}/validation.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f) =>
+            Csv(id, "validation", data, (writer, ct) => RunCsv.WriteValidationAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/events", async (int id, long? after, RunData data, CancellationToken ct) =>
             Results.Ok(await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
         api.MapGet("/runs/{id:int}/checkpoints", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.CheckpointsAsync(id, ct)));
@@ -161,6 +165,15 @@ public static partial class StudioApi
     }
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
+
+    /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read.</summary>
+    static async Task<IResult> Csv(int id, string what, RunData data, Func<TextWriter, CancellationToken, Task> write) =>
+        await data.RunAsync(id) is null ? NoRun(id)
+        : Results.Stream(async stream =>
+        {
+            await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false));
+            await write(writer, CancellationToken.None);
+        }, "text/csv; charset=utf-8", $"run-{id}-{what}.csv");
 
     static IResult Png(string path, StudioOptions options) =>
         !ArtifactFolders.Contains(options, path) ? Results.Problem("the image lies outside the artifact folder", statusCode: 403)

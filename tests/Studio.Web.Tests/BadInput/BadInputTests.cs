@@ -111,6 +111,30 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
     }
 
     [Fact]
+    public async Task ARunsSeriesDownloadAsCsvFilesNamedAfterTheRun()
+    {
+        await using (var db = await host.Db.CreateDbContextAsync())
+        {
+            if (!await db.MetricPoints.AnyAsync(p => p.RunId == host.CompletedRun))
+            {
+                db.MetricPoints.Add(new MetricPoint { RunId = host.CompletedRun, Step = 1, Time = DateTime.UtcNow, Loss = 0.5, LearningRate = 1e-3 });
+                await db.SaveChangesAsync();
+            }
+        }
+        using var metrics = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/metrics.csv");
+        Assert.Equal(("text/csv", $"run-{host.CompletedRun}-metrics.csv"),
+            (metrics.Content.Headers.ContentType?.MediaType, metrics.Content.Headers.ContentDisposition?.FileName));
+        var lines = (await metrics.Content.ReadAsStringAsync()).Split("\r\n");
+        Assert.StartsWith("step,stage,time_utc,elapsed_s,loss,", lines[0]);
+        Assert.StartsWith("1,1,", lines[1]);
+        Assert.Contains(",0.5,0.001,", lines[1]);
+
+        using var validation = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/validation.csv");
+        Assert.Equal($"run-{host.CompletedRun}-validation.csv", validation.Content.Headers.ContentDisposition?.FileName);
+        Assert.Equal("step,stage,time_utc,category,vision_loss,embedding_cosine\r\n", await validation.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task TheBuiltInToyTeacherCannotBeUnregistered()
     {
         await using var scope = host.Services.CreateAsyncScope();

@@ -1,0 +1,70 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Charts;
+using Studio.Core.Data;
+
+namespace Studio.Core.Live;
+
+/// <summary>
+/// A run's stored series as CSV, for a spreadsheet, pandas or a paper's plot (the run page's download buttons,
+/// GET /api/runs/{id}/metrics.csv and validation.csv). Every stored point, streamed in step order; stages numbered from
+/// 1 as on the pages; numbers in the invariant culture with round-trip precision; an empty cell where a value is
+/// missing (a non-finite loss, no GPU); fields quoted as RFC 4180 says.
+/// </summary>
+public static class RunCsv
+{
+    /// <summary>
+    /// One row per update: step, stage, time_utc, elapsed_s, loss, learning_rate, grad_norm, updates_per_s,
+    /// prompts_per_s, process_memory_bytes, gpu_memory_bytes, then loss/CATEGORY for every prompt category and
+    /// loss_sigma/BUCKET for every sigma bucket any point reported (ordinal order).
+    /// </summary>
+    public static async Task WriteMetricsAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, TextWriter writer, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var points = db.MetricPoints.AsNoTracking().Where(p => p.RunId == runId).OrderBy(p => p.Step);
+        var categories = new SortedSet<string>(StringComparer.Ordinal);
+        var buckets = new SortedSet<string>(StringComparer.Ordinal);
+        await foreach (var p in points.Select(p => new { p.LossByCategoryJson, p.LossBySigmaBucketJson }).AsAsyncEnumerable().WithCancellation(ct))
+        {
+            categories.UnionWith(Breakdown.Values(p.LossByCategoryJson)?.Keys ?? Enumerable.Empty<string>());
+            buckets.UnionWith(Breakdown.Values(p.LossBySigmaBucketJson)?.Keys ?? Enumerable.Empty<string>());
+        }
+        await WriteRowAsync(writer, ["step", "stage", "time_utc", "elapsed_s", "loss", "learning_rate", "grad_norm", "updates_per_s", "prompts_per_s",
+            "process_memory_bytes", "gpu_memory_bytes", .. categories.Select(c => "loss/" + c), .. buckets.Select(b => "loss_sigma/" + b)]);
+        await foreach (var p in points.AsAsyncEnumerable().WithCancellation(ct))
+        {
+            var byCategory = Breakdown.Values(p.LossByCategoryJson);
+            var bySigma = Breakdown.Values(p.LossBySigmaBucketJson);
+            await WriteRowAsync(writer, [Number(p.Step), Number(p.Stage + 1), Time(p.Time), Number(p.ElapsedSeconds), Number(p.Loss),
+                Number(p.LearningRate), Number(p.GradientNorm), Number(p.UpdatesPerSecond), Number(p.PromptsPerSecond),
+                Number(p.ProcessMemoryBytes), Number(p.CudaMemoryBytes),
+                .. categories.Select(c => Number(byCategory?.GetValueOrDefault(c, double.NaN))),
+                .. buckets.Select(b => Number(bySigma?.GetValueOrDefault(b, double.NaN)))]);
+        }
+        await writer.FlushAsync(ct);
+    }
+
+    /// <summary>One row per validation (step and category): step, stage, time_utc, category, vision_loss, embedding_cosine.</summary>
+    public static async Task WriteValidationAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, TextWriter writer, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await WriteRowAsync(writer, ["step", "stage", "time_utc", "category", "vision_loss", "embedding_cosine"]);
+        var points = db.ValidationPoints.AsNoTracking().Where(p => p.RunId == runId).OrderBy(p => p.Step).ThenBy(p => p.Category);
+        await foreach (var p in points.AsAsyncEnumerable().WithCancellation(ct))
+            await WriteRowAsync(writer, [Number(p.Step), Number(p.Stage + 1), Time(p.Time), p.Category, Number(p.VisionLoss), Number(p.EmbeddingCosine)]);
+        await writer.FlushAsync(ct);
+    }
+
+    static string Number(double? value) => value is { } v && double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
+
+    static string Number(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "";
+
+    static string Time(DateTime time) => DateTime.SpecifyKind(time, DateTimeKind.Utc).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+
+    static Task WriteRowAsync(TextWriter writer, IEnumerable<string> fields) =>
+        writer.WriteAsync(string.Join(',', fields.Select(Field)) + "\r\n");
+
+    /// <summary>Quoted when it holds a comma, a quote or a line break (a category comes from a user's prompt file).</summary>
+    static string Field(string value) =>
+        value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
+}

@@ -205,6 +205,33 @@ public class ScalingChartTests
     }
 
     [Fact]
+    public async Task ALinkNamingRunsSelectsThoseThatExistAndOverlaysTheirCurves()
+    {
+        var (ctx, db, _) = NewPageContext(researcher: false);
+        await using var _ = ctx;
+        int a, b;
+        await using (var context = db.CreateDbContext())
+        {
+            var first = new Run { Name = "alpha", State = RunState.Completed, ConfigYaml = "" };
+            var second = new Run { Name = "beta", State = RunState.Completed, ConfigYaml = "" };
+            context.Runs.AddRange(first, second, new Run { Name = "gamma", State = RunState.Completed, ConfigYaml = "" });
+            await context.SaveChangesAsync();
+            (a, b) = (first.Id, second.Id);
+            foreach (var run in new[] { a, b })
+                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint { RunId = run, Step = step, Loss = 1.0 / step }));
+            await context.SaveChangesAsync();
+        }
+        var navigation = ctx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo(navigation.GetUriWithQueryParameter("runs", $"{b},999,x,{a}"));
+        var cut = ctx.Render<Compare>();
+
+        // Training curves (no view named), one raw line per named run that exists; the unknown id and the junk are ignored.
+        cut.WaitForAssertion(() => Assert.Equal([$"{b} · beta", $"{a} · alpha"],
+            cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-series"))), TimeSpan.FromSeconds(15));
+        Assert.All(cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]"), p => Assert.Equal("3", p.GetAttribute("data-count")));
+    }
+
+    [Fact]
     public async Task StoredEvaluationsArePlottedAndAFinishedOneAppearsLive()
     {
         var (ctx, db, feed) = NewPageContext(researcher: false);

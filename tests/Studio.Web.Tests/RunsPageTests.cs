@@ -1,0 +1,89 @@
+using Bunit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Live;
+using Studio.Core.Runs;
+using Studio.Web.Auth;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The Runs page with many runs: search by name or id, a state filter, and ticked runs opened together in Compare.</summary>
+public class RunsPageTests
+{
+    static async Task<BunitContext> PageContextAsync()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-runs-").FullName;
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        await using (var seed = db.CreateDbContext())
+        {
+            await seed.Database.EnsureCreatedAsync();
+            seed.Runs.AddRange(
+                new Run { Name = "toy-study-small", State = RunState.Completed, ConfigYaml = "" },
+                new Run { Name = "Toy-Study-Base", State = RunState.Running, ConfigYaml = "" },
+                new Run { Name = "paper t5-base", State = RunState.Failed, ConfigYaml = "" },
+                new Run { Name = "run 12 of the sweep", State = RunState.Cancelled, ConfigYaml = "" });
+            await seed.SaveChangesAsync();
+        }
+        var options = new StudioOptions { DataDirectory = data };
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(new RunData(db));
+        ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new RunFeed());
+        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        return ctx;
+    }
+
+    /// <summary>Generous: a loaded CI machine renders slowly.</summary>
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+
+    static List<string> Names(IRenderedComponent<Runs> cut) =>
+        cut.FindAll("[data-testid=runs-table] tbody tr td:nth-child(3) a").Select(a => a.TextContent).ToList();
+
+    static void Search(IRenderedComponent<Runs> cut, string text) =>
+        cut.Find("[data-testid=runs-search] input, input[data-testid=runs-search]").Input(text);
+
+    [Fact]
+    public async Task TheSearchMatchesPartOfANameInAnyCaseOrAnIdAndTheStateChipsFilter()
+    {
+        await using var ctx = await PageContextAsync();
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
+        Assert.Equal(["run 12 of the sweep", "paper t5-base", "Toy-Study-Base", "toy-study-small"], Names(cut)); // newest first
+
+        Search(cut, "study");
+        cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base", "toy-study-small"], Names(cut)), Wait);
+        Search(cut, "#3");
+        cut.WaitForAssertion(() => Assert.Equal(["paper t5-base"], Names(cut)), Wait);
+        Search(cut, "12"); // a name part, not run 12 (there is none)
+        cut.WaitForAssertion(() => Assert.Equal(["run 12 of the sweep"], Names(cut)), Wait);
+        Search(cut, "nothing like it");
+        cut.WaitForAssertion(() => Assert.Contains("No run matches", cut.Find("[data-testid=runs-table]").TextContent), Wait);
+
+        Search(cut, "");
+        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
+        cut.FindAll("[data-testid=runs-state-filter] .mud-chip").Single(c => c.TextContent.StartsWith("active")).Click();
+        cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base"], Names(cut)), Wait);
+        Assert.Contains("failed (1)", cut.Find("[data-testid=runs-state-filter]").TextContent);
+    }
+
+    [Fact]
+    public async Task TickedRunsOpenTogetherInCompare()
+    {
+        await using var ctx = await PageContextAsync();
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
+        Assert.Equal("/compare", cut.Find("[data-testid=runs-compare]").GetAttribute("href"));
+
+        cut.Find("[data-testid=run-pick-2] input, input[data-testid=run-pick-2]").Change(true);
+        cut.Find("[data-testid=run-pick-1] input, input[data-testid=run-pick-1]").Change(true);
+        cut.WaitForAssertion(() => Assert.Equal("/compare?runs=1,2", cut.Find("[data-testid=runs-compare]").GetAttribute("href")), Wait);
+        Assert.Contains("Compare 2 selected", cut.Find("[data-testid=runs-compare]").TextContent);
+    }
+}

@@ -249,6 +249,36 @@ public class RunJobTests
     }
 
     [Fact]
+    public async Task ACompletedRunIsNotResumedFromItsFinalCheckpointButFromAnEarlierOne()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        int early, final;
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var row = await db.Runs.SingleAsync(r => r.Id == run.Id);
+            (row.State, row.Step, row.TotalSteps) = (RunState.Completed, 400, 400);
+            var a = new CheckpointEntry { RunId = run.Id, Step = 200, Path = "step-200" };
+            var b = new CheckpointEntry { RunId = run.Id, Step = 400, Path = "step-400" };
+            db.Checkpoints.AddRange(a, b);
+            await db.SaveChangesAsync();
+            (early, final) = (a.Id, b.Id);
+        }
+
+        foreach (int? checkpoint in new int?[] { null, final })
+        {
+            var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ResumeAsync(run.Id, checkpoint));
+            Assert.Equal($"run {run.Id} completed all its 400 updates, so resuming it from step 400 would train nothing: resume it from an earlier " +
+                         "checkpoint, or fork this one with more updates (Fork with an edited configuration)", refused.Message);
+        }
+        await using (var db = s.Db.CreateDbContext())
+            Assert.Equal(RunState.Completed, (await db.Runs.SingleAsync(r => r.Id == run.Id)).State);
+
+        var resumed = await s.Runs.ResumeAsync(run.Id, early);
+        Assert.Equal((RunState.Queued, (int?)early), (resumed.State, resumed.ResumeCheckpointId));
+    }
+
+    [Fact]
     public async Task AFailedRunWhoseConfigurationCanNeverRunIsNotResumed()
     {
         var s = await SetUpAsync();

@@ -80,6 +80,9 @@ public class RunService(
             ? await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == id && c.RunId == runId, ct)
               ?? throw new RunActionException($"run {runId} has no checkpoint {id}")
             : await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).FirstOrDefaultAsync(ct);
+        if (checkpoint is not null && IsFinalCheckpoint(run, checkpoint.Step))
+            throw new RunActionException($"run {runId} completed all its {run.TotalSteps:N0} updates, so resuming it from step {checkpoint.Step:N0} " +
+                "would train nothing: resume it from an earlier checkpoint, or fork this one with more updates (Fork with an edited configuration)");
         run.ResumeCheckpointId = checkpoint?.Id;
         run.State = RunState.Queued;
         run.Error = null;
@@ -163,6 +166,12 @@ public class RunService(
         await LogAsync(db, run, "Info", $"Export of the step {checkpoint.Step} checkpoint as {format} queued.", ct);
         return jobId;
     }
+
+    /// <summary>
+    /// A checkpoint at the end of a completed run: resuming from it has nothing left to train (a failed or cancelled
+    /// run may still have its last samples or validation to do, so only a completed one is meant).
+    /// </summary>
+    public static bool IsFinalCheckpoint(Run run, long step) => run.State == RunState.Completed && run.TotalSteps > 0 && step >= run.TotalSteps;
 
     /// <summary>Whether Resume is offered: a stopped run whose configuration's text can run (files may still be missing).</summary>
     public static bool CanResume(Run run) =>

@@ -100,6 +100,53 @@ public class GenerationJobTests
     }
 
     [Fact]
+    public async Task CancellingAQueuedGenerationDeletesItsJobAndStopsItBeforeItRuns()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var jobs = new RecordingJobs();
+        var feed = new GenerationFeed();
+        var published = new List<GenerationState>();
+        using var _ = feed.Subscribe(g => published.Add(g.State));
+        var service = new GenerationService(db, jobs, feed);
+        var queued = await service.RequestAsync(new GenerationRequest("a red circle", Steps: 2));
+
+        var cancelled = await service.CancelAsync(queued.Id);
+        Assert.Equal(GenerationState.Cancelled, cancelled.State);
+        Assert.Equal([(queued.HangfireJobId!, "Deleted")], jobs.Changed);
+        Assert.Equal(GenerationState.Cancelled, published[^1]);
+        // The job, if a worker had fetched it already, draws nothing.
+        var executor = new RecordingExecutor();
+        await new GenerationJob(db, executor, feed, new StudioOptions { DataDirectory = db.Directory }, new WorkerIdentity("test:host:1")).Execute(queued.Id, CancellationToken.None);
+        Assert.Null(executor.Seen);
+        await using var context = db.CreateDbContext();
+        var stored = context.Generations.Include(g => g.Images).Single(g => g.Id == queued.Id);
+        Assert.Equal((GenerationState.Cancelled, GenerationState.Cancelled), (stored.State, stored.Images.Single().State));
+
+        var again = await Assert.ThrowsAsync<Studio.Core.Runs.RunActionException>(() => service.CancelAsync(queued.Id));
+        Assert.Equal($"generation {queued.Id} is cancelled, not queued or running", again.Message);
+        Assert.Equal("no generation 999", (await Assert.ThrowsAsync<Studio.Core.Runs.RunActionException>(() => service.CancelAsync(999))).Message);
+    }
+
+    [Fact]
+    public async Task ARunningGenerationIsCancelledThroughItsJobAndKeepsTheImagesAlreadyDrawn()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var jobs = new RecordingJobs();
+        var service = new GenerationService(db, jobs, new GenerationFeed());
+        var generation = await service.RequestAsync(new GenerationRequest("a red circle", Steps: 2, CheckpointIds: []));
+        await using (var context = db.CreateDbContext())
+        {
+            var row = context.Generations.Single(g => g.Id == generation.Id);
+            row.State = GenerationState.Running;
+            await context.SaveChangesAsync();
+        }
+        var running = await service.CancelAsync(generation.Id);
+        // The worker stops between denoising steps once it sees the deleted job; until then the row says so.
+        Assert.Equal((GenerationState.Running, "cancelling"), (running.State, running.Activity));
+        Assert.Equal([(generation.HangfireJobId!, "Deleted")], jobs.Changed);
+    }
+
+    [Fact]
     public async Task TrueCfgAndTheNegativePromptGoFromTheRequestToThePipelineCall()
     {
         var db = await TestDatabase.CreateAsync();

@@ -15,5 +15,12 @@ sealed class RecordingJobs : IBackgroundJobClient
         return Created.Count.ToString();
     }
 
-    public bool ChangeState(string jobId, IState state, string expectedState) => true;
+    /// <summary>State changes asked for (a deletion is what a cancel asks), by job id and state name.</summary>
+    public List<(string JobId, string State)> Changed { get; } = [];
+
+    public bool ChangeState(string jobId, IState state, string expectedState)
+    {
+        Changed.Add((jobId, state.Name));
+        return true;
+    }
 }

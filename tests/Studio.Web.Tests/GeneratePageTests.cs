@@ -103,6 +103,55 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task UseTheseSettingsPutsAPastGenerationBackInTheFormWithoutEncodersThatAreGone()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await page.RequestAsync("a purple cross", new GenerationRequest("", Seed: 42, Steps: 7, Guidance: 2.5, Width: 80, Height: 96, IncludeTeacher: false,
+            TrueCfgScale: 2, NegativePrompt: "blurry"), [$"c{ids.Step10}", $"m{ids.Student}"]);
+        await using (var context = await db.CreateDbContextAsync())
+        {
+            context.Checkpoints.Remove(await context.Checkpoints.SingleAsync(c => c.Id == ids.Step10)); // rotated away since
+            await context.SaveChangesAsync();
+        }
+        await using var ctx = PageContext(page);
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+
+        const string includeTeacher = "[data-testid=generate-include-teacher] input, input[data-testid=generate-include-teacher]";
+        Assert.True(cut.Find(includeTeacher).HasAttribute("checked"), "the teacher's encoder is not ticked by default");
+        cut.Find("[data-testid=generation-reuse]").Click();
+        string Value(string testId) => cut.Find($"[data-testid={testId}] input, input[data-testid={testId}], [data-testid={testId}] textarea, textarea[data-testid={testId}]").GetAttribute("value") ?? "";
+        cut.WaitForAssertion(() => Assert.Equal("a purple cross", Value("generate-prompt")));
+        Assert.Equal(("42", "7", "2", "blurry"), (Value("generate-seed"), Value("generate-steps"), Value("generate-true-cfg"), Value("generate-negative-prompt")));
+        Assert.Equal("tiny (exported student)", Value("generate-checkpoints")); // the deleted checkpoint is left out
+        Assert.False(cut.Find(includeTeacher).HasAttribute("checked"));
+
+        // Generating again asks for the same settings with the encoders that remain.
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=generation]").Count));
+        await using var check = await db.CreateDbContextAsync();
+        var again = await check.Generations.Include(g => g.Images).OrderBy(g => g.Id).LastAsync();
+        Assert.Equal(("a purple cross", 42L, 7, 2.5, 80, 96, 2.0, "blurry"),
+            (again.Prompt, again.Seed, again.Steps, again.Guidance, again.Width, again.Height, again.TrueCfgScale, again.NegativePrompt));
+        Assert.Equal([(null, (int?)ids.Student)], again.Images.Select(i => (i.CheckpointId, i.ModelId)));
+    }
+
+    [Fact]
+    public async Task AQueuedGenerationIsCancelledFromTheHistory()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        await page.RequestAsync("a red ball", new GenerationRequest(""), []);
+        await using var ctx = PageContext(page);
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.Equal("Queued", cut.Find("[data-testid=generation]").GetAttribute("data-state")));
+
+        cut.Find("[data-testid=generation-cancel]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("Cancelled", cut.Find("[data-testid=generation]").GetAttribute("data-state")));
+        Assert.Empty(cut.FindAll("[data-testid=generation-cancel]"));
+        Assert.Single(jobs.Changed);
+    }
+
+    [Fact]
     public async Task ThePageSendsTrueCfgAndTheNegativePromptAndTheHistoryShowsThem()
     {
         var (db, jobs, page, _) = await NewStudioAsync();

@@ -81,6 +81,31 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return generation;
     }
 
+    /// <summary>
+    /// Stops a queued or running generation: a queued one is cancelled at once; a running one stops between denoising
+    /// steps once its worker sees the deleted job, keeping the images already written.
+    /// </summary>
+    public async Task<Data.Generation> CancelAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var generation = await db.Generations.Include(g => g.Images).SingleOrDefaultAsync(g => g.Id == id, ct)
+                         ?? throw new RunActionException($"no generation {id}");
+        if (generation.State is not (GenerationState.Queued or GenerationState.Running))
+            throw new RunActionException($"generation {id} is {generation.State.ToString().ToLowerInvariant()}, not queued or running");
+        if (generation.HangfireJobId is not null) jobs.Delete(generation.HangfireJobId);
+        if (generation.State == GenerationState.Queued)
+        {
+            generation.State = GenerationState.Cancelled;
+            generation.FinishedAt = DateTime.UtcNow;
+            generation.Activity = null;
+            foreach (var image in generation.Images.Where(i => i.State == GenerationState.Queued)) image.State = GenerationState.Cancelled;
+        }
+        else generation.Activity = "cancelling";
+        await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(generation, ct);
+        return generation;
+    }
+
     public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);

@@ -142,6 +142,8 @@ public static partial class StudioApi
             Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
         api.MapGet("/generations/{id:int}", async (int id, GenerationService generations, CancellationToken ct) =>
             await generations.FindAsync(id, ct) is { } g ? Results.Ok(g) : Results.NotFound(new { error = $"no generation {id}" }));
+        api.MapPost("/generations/{id:int}/cancel", (int id, GenerationService generations, CancellationToken ct) =>
+            Act(async () => Results.Ok(await generations.CancelAsync(id, ct))));
         api.MapGet("/generations/{id:int}/images/{imageId:int}", async (int id, int imageId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
         {
             await using var db = await f.CreateDbContextAsync(ct);

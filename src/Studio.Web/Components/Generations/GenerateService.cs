@@ -19,6 +19,10 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
     public static string CheckpointKey(int checkpointId) => $"c{checkpointId}";
     static string ModelKey(int modelId) => $"m{modelId}";
 
+    /// <summary>The student keys of a past generation's images (those still offered are what "Use these settings" selects).</summary>
+    public static IEnumerable<string> StudentKeys(Generation generation) =>
+        generation.Images.Select(i => i.CheckpointId is { } c ? CheckpointKey(c) : i.ModelId is { } m ? ModelKey(m) : null).OfType<string>();
+
     /// <summary>Checkpoints newest run first, latest step first; then registered students by name.</summary>
     public async Task<GenerateChoices> ChoicesAsync(CancellationToken ct = default)
     {
@@ -48,4 +52,6 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
     }
 
     public Task<List<Generation>> HistoryAsync(CancellationToken ct = default) => generations.HistoryAsync(ct: ct);
+
+    public Task<Generation> CancelAsync(int id, CancellationToken ct = default) => generations.CancelAsync(id, ct);
 }

@@ -27,7 +27,7 @@ public class EvaluationJobTests
         }
     }
 
-    sealed record Setup(TestDatabase Db, StudioOptions Options, EvaluationService Evaluations, EvaluationFeed Feed, List<CheckpointEvaluation> Published)
+    sealed record Setup(TestDatabase Db, StudioOptions Options, EvaluationService Evaluations, EvaluationFeed Feed, List<CheckpointEvaluation> Published, SQLiteStorage Storage)
     {
         public EvaluationJob Job(IEvaluationExecutor executor) => new(Db, executor, Feed, new RunFeed(), Options, new WorkerIdentity("test:host:1"));
     }
@@ -40,7 +40,7 @@ public class EvaluationJobTests
         var feed = new EvaluationFeed();
         var published = new List<CheckpointEvaluation>();
         feed.Subscribe(v => { lock (published) published.Add(v); });
-        return new Setup(db, options, new EvaluationService(db, new BackgroundJobClient(storage), feed, options), feed, published);
+        return new Setup(db, options, new EvaluationService(db, new BackgroundJobClient(storage), feed, options), feed, published, storage);
     }
 
     static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, LossKind loss = LossKind.Vision, string teacher = "toy", long step = 40)
@@ -167,6 +167,46 @@ public class EvaluationJobTests
         var again = new ScriptedExecutor((_, _) => Result(6));
         await s.Job(again).Execute(queued.Id, CancellationToken.None);
         Assert.Null(again.Seen);
+    }
+
+    [Fact]
+    public async Task ACancelledQueuedEvaluationNeverRunsAndItsJobIsDeleted()
+    {
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
+
+        var cancelled = await s.Evaluations.CancelAsync(queued.Id);
+        Assert.Equal(EvaluationState.Cancelled, cancelled.State);
+        Assert.Equal(EvaluationState.Cancelled, s.Published[^1].State);
+        using (var connection = s.Storage.GetConnection())
+            Assert.Equal("Deleted", connection.GetStateData(queued.HangfireJobId!).Name);
+        // A worker that fetched the job before the deletion draws nothing.
+        var executor = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+        Assert.Null(executor.Seen);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Equal(EvaluationState.Cancelled, (await db.Evaluations.SingleAsync(v => v.Id == queued.Id)).State);
+        var again = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.CancelAsync(queued.Id));
+        Assert.Equal($"evaluation {queued.Id} is cancelled, not queued or running", again.Message);
+    }
+
+    [Fact]
+    public async Task ARunningEvaluationStoppedThroughItsJobIsCancelledNotFailedAndTheRunLogSaysSo()
+    {
+        var s = await SetUpAsync();
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
+        using var stop = new CancellationTokenSource();
+        // What Hangfire does once the job is deleted: the job's token is cancelled and the evaluator stops between images.
+        var executor = new ScriptedExecutor((_, _) => { stop.Cancel(); throw new OperationCanceledException(stop.Token); });
+        await s.Job(executor).Execute(queued.Id, stop.Token);
+
+        await using var db = s.Db.CreateDbContext();
+        var stored = await db.Evaluations.SingleAsync(v => v.Id == queued.Id);
+        Assert.Equal((EvaluationState.Cancelled, (double?)null), (stored.State, stored.Semantics));
+        var line = await db.RunEvents.Where(e => e.RunId == run.Id).OrderBy(e => e.Id).LastAsync();
+        Assert.Equal(("Info", "Evaluation of the step 40 checkpoint cancelled."), (line.Kind, line.Message));
     }
 
     [Fact]

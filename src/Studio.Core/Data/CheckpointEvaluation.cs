@@ -1,6 +1,6 @@
 namespace Studio.Core.Data;
 
-public enum EvaluationState { Queued, Running, Completed, Failed }
+public enum EvaluationState { Queued, Running, Completed, Failed, Cancelled }
 
 /// <summary>
 /// One toy-world evaluation (the code of `studio eval`): a run's checkpoint in the teacher pipeline's T5 slot, or the

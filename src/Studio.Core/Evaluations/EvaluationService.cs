@@ -38,6 +38,29 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 {
     public const string Queue = GenerationService.Queue;
 
+    /// <summary>
+    /// Stops a queued or running evaluation: a queued one is cancelled at once; a running one stops between images
+    /// once its worker sees the deleted job (no scores are stored).
+    /// </summary>
+    public async Task<CheckpointEvaluation> CancelAsync(int id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var evaluation = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == id, ct) ?? throw new RunActionException($"no evaluation {id}");
+        if (!evaluation.IsActive)
+            throw new RunActionException($"evaluation {id} is {evaluation.State.ToString().ToLowerInvariant()}, not queued or running");
+        if (evaluation.HangfireJobId is not null) jobs.Delete(evaluation.HangfireJobId);
+        if (evaluation.State == EvaluationState.Queued)
+        {
+            evaluation.State = EvaluationState.Cancelled;
+            evaluation.FinishedAt = DateTime.UtcNow;
+            evaluation.Activity = null;
+        }
+        else evaluation.Activity = "cancelling";
+        await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(evaluation, ct);
+        return evaluation;
+    }
+
     /// <summary>Evaluates one checkpoint in its run's teacher pipeline.</summary>
     public async Task<CheckpointEvaluation> RequestCheckpointAsync(int checkpointId, EvaluationSettings? settings = null, CancellationToken ct = default)
     {

@@ -36,7 +36,7 @@ public class EvaluationJob(
         {
             var found = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == evaluationId, CancellationToken.None);
             // Running: Hangfire handed the job out again because the worker that ran it died; it starts over.
-            if (found is null || found.State is EvaluationState.Completed or EvaluationState.Failed) return;
+            if (found is null || found.State is EvaluationState.Completed or EvaluationState.Failed or EvaluationState.Cancelled) return;
             row = found;
             string? checkpointPath = null;
             if (row.CheckpointId is { } checkpointId)
@@ -58,10 +58,12 @@ public class EvaluationJob(
 
         ToyEvaluationResult? result = null;
         string? error = refused;
+        var cancelled = false;
         if (error is null)
         {
             var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
             var outcome = await JobOutcome.Of(async () => result = await executor.ExecuteAsync(execution, progress, ct), JobOutcome.IsBadRequest, ct);
+            cancelled = outcome.Cancelled;
             error = outcome.Cancelled ? "cancelled" : outcome.Error;
         }
 
@@ -85,7 +87,8 @@ public class EvaluationJob(
         var stored = await done.Evaluations.SingleAsync(v => v.Id == evaluationId, CancellationToken.None);
         if (result is not null) Apply(stored, result);
         stored.ReportPath = reportPath;
-        stored.State = result is not null && reportPath is not null ? EvaluationState.Completed : EvaluationState.Failed;
+        stored.State = result is not null && reportPath is not null ? EvaluationState.Completed
+            : cancelled ? EvaluationState.Cancelled : EvaluationState.Failed;
         stored.Error = error;
         stored.Activity = null;
         if (stored.State == EvaluationState.Completed) stored.Progress = 1;
@@ -137,8 +140,9 @@ public class EvaluationJob(
         if (!await db.Runs.AnyAsync(r => r.Id == runId)) return;
         var message = v.State == EvaluationState.Completed
             ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}."
+            : v.State == EvaluationState.Cancelled ? $"Evaluation of the step {v.Step} checkpoint cancelled."
             : $"Evaluation of the step {v.Step} checkpoint failed: {v.Error}";
-        var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Completed ? "Info" : "Error", Step = v.Step, Message = message, Time = DateTime.UtcNow };
+        var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Failed ? "Error" : "Info", Step = v.Step, Message = message, Time = DateTime.UtcNow };
         db.RunEvents.Add(row);
         await db.SaveChangesAsync();
         await runs.PublishAsync(new RunBatch(runId, [], [], [row], null));

@@ -121,6 +121,8 @@ public static partial class StudioApi
                 .Select(x => int.TryParse(x, out var id) ? id : -1).ToList();
             return Results.Ok(await evaluations.ListAsync(runIds, ct: ct));
         });
+        api.MapPost("/evaluations/{id:int}/cancel", (int id, EvaluationService evaluations, CancellationToken ct) =>
+            Act(async () => Results.Ok(await evaluations.CancelAsync(id, ct))));
         api.MapGet("/evaluations/{id:int}", async (int id, EvaluationService evaluations, CancellationToken ct) =>
             await evaluations.FindAsync(id, ct) is { } v ? Results.Ok(v) : Results.NotFound(new { error = $"no evaluation {id}" }));
         api.MapGet("/evaluations/{id:int}/report", async (int id, EvaluationService evaluations, StudioOptions options, CancellationToken ct) =>

@@ -363,6 +363,7 @@ public static class BadInputCorpus
             ("generations take", "GET", "/api/generations?take=all", "query 'take': 'all'"),
             ("delete artifacts", "DELETE", "/api/runs/{never}?artifacts=maybe", "query 'artifacts': 'maybe'"),
             ("cancel no generation", "POST", "/api/generations/999999/cancel", "no generation 999999"),
+            ("cancel no evaluation", "POST", "/api/evaluations/999999/cancel", "no evaluation 999999"),
             ("metrics csv of no run", "GET", "/api/runs/999999/metrics.csv", "no run 999999"),
             ("validation csv of no run", "GET", "/api/runs/999999/validation.csv", "no run 999999"),
             // Addresses no endpoint answers: named, in the API's JSON shape (not an empty 404 or an HTML page).

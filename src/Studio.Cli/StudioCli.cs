@@ -33,6 +33,13 @@ public static class StudioCli
     public static async Task<int> RunAsync(string[] args, CancellationToken cancel = default)
     {
         var parse = Build().Parse(args);
+        if (parse.Errors.Count > 0 && parse.CommandResult.Command is { Subcommands.Count: > 0, Action: null } group && parse.UnmatchedTokens.Count == 0)
+        {
+            // `studio` or `studio toy` alone: the verbs it offers (its help) on stdout, then the one line, exit 1.
+            await Build().Parse([.. args, "--help"]).InvokeAsync(cancellationToken: cancel);
+            Console.Error.WriteLine($"{VerbName(parse.CommandResult)}: name one of its commands ({string.Join(", ", group.Subcommands.Select(c => c.Name))})");
+            return 1;
+        }
         if (parse.Errors.Count > 0)
         {
             // A command line that does not parse (a missing or unknown option, a value of the wrong kind) is a failure

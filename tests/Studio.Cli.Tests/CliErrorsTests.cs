@@ -55,6 +55,18 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
         Assert.EndsWith("--help` lists the options)", line);
     }
 
+    [Theory]
+    [InlineData(new string[0], "studio: name one of its commands (version, fixture, toy, bench, tokenize, distill, export, cache, sample, eval)", "distill")]
+    [InlineData(new[] { "toy" }, "studio toy: name one of its commands (", "pretrain")]
+    public void AVerbGroupAloneListsItsCommandsAndFails(string[] args, string line, string listed)
+    {
+        var (code, output, error) = Cli.Run(args);
+        Assert.Equal(1, code);
+        Assert.Contains("Commands:", output);
+        Assert.Contains(listed, output);
+        Assert.StartsWith(line, Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
     [Fact]
     public void VerboseAddsTheStackTrace()
     {

@@ -164,6 +164,7 @@ public class ScalingChartTests
         ctx.Services.AddSingleton(new RunData(db));
         ctx.Services.AddSingleton(feed);
         ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), feed, options));
+        ctx.Services.AddSingleton(new RunFeed());
         var auth = ctx.AddAuthorization();
         auth.SetAuthorized(researcher ? "rhea" : "vera");
         if (researcher) auth.SetPolicies(StudioRoles.CanChange);
@@ -229,6 +230,15 @@ public class ScalingChartTests
         cut.WaitForAssertion(() => Assert.Equal([$"{b} · beta", $"{a} · alpha"],
             cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-series"))), TimeSpan.FromSeconds(15));
         Assert.All(cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]"), p => Assert.Equal("3", p.GetAttribute("data-count")));
+
+        // Live: a point of an overlaid run extends its curve; a point of a run not shown changes nothing.
+        var runs = ctx.Services.GetRequiredService<RunFeed>();
+        await runs.PublishAsync(new RunBatch(a, [new MetricPoint { RunId = a, Step = 4, Loss = 0.2 }], [], [], null));
+        var third = (await db.CreateDbContext().Runs.SingleAsync(r => r.Name == "gamma")).Id;
+        await runs.PublishAsync(new RunBatch(third, [new MetricPoint { RunId = third, Step = 1, Loss = 0.9 }], [], [], null));
+        cut.WaitForAssertion(() => Assert.Equal(["3", "4"],
+            cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-count"))), TimeSpan.FromSeconds(15));
+        Assert.Equal(2, cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Count);
     }
 
     [Fact]

@@ -8,6 +8,11 @@ public sealed record RunStatus(int RunId, RunState State, int Stage, string? Act
 {
     public static RunStatus Of(Run r) =>
         new(r.Id, r.State, r.Stage, r.Activity, r.Step, r.TotalSteps, r.LastLoss, r.UpdatesPerSecond, r.EtaSeconds, r.Worker, r.Error);
+
+    /// <summary>Brings a page's copy of the run up to this status.</summary>
+    public void ApplyTo(Run r) =>
+        (r.State, r.Stage, r.Activity, r.Step, r.TotalSteps, r.LastLoss, r.UpdatesPerSecond, r.EtaSeconds, r.Worker, r.Error) =
+        (State, Stage, Activity, Step, TotalSteps, LastLoss, UpdatesPerSecond, EtaSeconds, Worker, Error);
 }
 
 /// <summary>What one flush of a run's reporter stored, pushed to everyone watching that run.</summary>

@@ -1,0 +1,72 @@
+using Bunit;
+using Hangfire.Storage.SQLite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core.Data;
+using Studio.Core.Live;
+using Studio.Core.Queue;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The first page: active runs with live progress, the recently finished ones, and what to do in an empty studio.</summary>
+public class HomePageTests
+{
+    static async Task<(BunitContext Context, RunFeed Feed)> ContextAsync(params Run[] runs)
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-home-").FullName;
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        await using (var seed = db.CreateDbContext())
+        {
+            await seed.Database.EnsureCreatedAsync();
+            seed.Runs.AddRange(runs);
+            await seed.SaveChangesAsync();
+        }
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var pulse = new PulseFeed();
+        await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 1, 0, 0), [], [], DateTime.UtcNow));
+        ctx.Services.AddSingleton(pulse);
+        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
+        ctx.Services.AddSingleton(new RunData(db));
+        var feed = new RunFeed();
+        ctx.Services.AddSingleton(feed);
+        return (ctx, feed);
+    }
+
+    [Fact]
+    public async Task AnEmptyStudioSaysHowToStart()
+    {
+        var (ctx, _) = await ContextAsync();
+        await using var _ = ctx;
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Contains("Toy: CPU in 15 minutes", cut.Find("[data-testid=home-first-run]").TextContent), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
+    public async Task ActiveRunsFollowTheirStatusAndMoveToRecentlyFinishedWhenTheyEnd()
+    {
+        var (ctx, feed) = await ContextAsync(
+            new Run { Name = "older", State = RunState.Completed, ConfigYaml = "", Step = 400, TotalSteps = 400, FinishedAt = DateTime.UtcNow.AddHours(-1) },
+            new Run { Name = "training", State = RunState.Running, ConfigYaml = "", Step = 10, TotalSteps = 100 });
+        await using var _ = ctx;
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Contains("2 · training", cut.Find("[data-testid=home-active-run]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Contains("step 10 / 100", cut.Find("[data-testid=home-active-run]").TextContent);
+        Assert.Contains("1 · older", cut.Find("[data-testid=home-recent]").TextContent);
+
+        await feed.PublishAsync(RunBatch.OfStatus(new RunStatus(2, RunState.Running, 0, null, 60, 100, 0.05, 9.5, 4.2, "web:vm:1", null)));
+        cut.WaitForAssertion(() => Assert.Contains("step 60 / 100", cut.Find("[data-testid=home-active-run]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Contains("ETA", cut.Find("[data-testid=home-active-run]").TextContent);
+
+        await feed.PublishAsync(RunBatch.OfStatus(new RunStatus(2, RunState.Completed, 0, null, 100, 100, 0.04, 9.5, null, "web:vm:1", null)));
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=home-active-run]")), TimeSpan.FromSeconds(15));
+        Assert.Single(cut.FindAll("[data-testid=home-no-active]"));
+        var recent = cut.FindAll("[data-testid=home-recent] tr").Select(r => r.TextContent).ToList();
+        Assert.Contains("2 · training", recent[0]); // the newest end first
+        Assert.Contains("1 · older", recent[1]);
+    }
+}

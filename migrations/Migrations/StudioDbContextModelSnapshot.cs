@@ -520,6 +520,10 @@ namespace Studio.Migrations.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Notes")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Queue")
                         .IsRequired()
                         .HasMaxLength(100)

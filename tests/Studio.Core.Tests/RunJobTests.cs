@@ -249,6 +249,27 @@ public class RunJobTests
     }
 
     [Fact]
+    public async Task ARunIsRenamedAndAnnotatedInAnyStateAndBadValuesAreRefusedByField()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+
+        var edited = await s.Runs.EditAsync(run.Id, "  toy, lr 1e-3 ", " first try\n");
+        Assert.Equal(("toy, lr 1e-3", "first try"), (edited.Name, edited.Notes));
+        Assert.Equal("first try", (await s.Runs.EditAsync(run.Id, null, null)).Notes); // null leaves each as it is
+        Assert.Null((await s.Runs.EditAsync(run.Id, null, "  ")).Notes);            // blank notes: none
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+            Assert.Equal(("toy, lr 1e-3", (string?)null, RunState.Queued), (stored.Name, stored.Notes, stored.State));
+        }
+
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.EditAsync(run.Id, "", new string('n', Run.MaxNotesLength + 1)));
+        Assert.Equal([new FieldProblem("name", "a run needs a name"), new FieldProblem("notes", "4,001 characters is longer than 4,000")], refused.Problems);
+        Assert.Equal("no run 999", (await Assert.ThrowsAsync<RunActionException>(() => s.Runs.EditAsync(999, "x", null))).Message);
+    }
+
+    [Fact]
     public async Task ACompletedRunIsNotResumedFromItsFinalCheckpointButFromAnEarlierOne()
     {
         var s = await SetUpAsync();

@@ -25,7 +25,7 @@ public class RunsPageTests
             seed.Runs.AddRange(
                 new Run { Name = "toy-study-small", State = RunState.Completed, ConfigYaml = "" },
                 new Run { Name = "Toy-Study-Base", State = RunState.Running, ConfigYaml = "" },
-                new Run { Name = "paper t5-base", State = RunState.Failed, ConfigYaml = "" },
+                new Run { Name = "paper t5-base", State = RunState.Failed, ConfigYaml = "", Notes = "The baseline of the SWEEP." },
                 new Run { Name = "run 12 of the sweep", State = RunState.Cancelled, ConfigYaml = "" });
             await seed.SaveChangesAsync();
         }
@@ -61,6 +61,8 @@ public class RunsPageTests
         cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base", "toy-study-small"], Names(cut)), Wait);
         Search(cut, "#3");
         cut.WaitForAssertion(() => Assert.Equal(["paper t5-base"], Names(cut)), Wait);
+        Search(cut, "sweep"); // a name, and notes
+        cut.WaitForAssertion(() => Assert.Equal(["run 12 of the sweep", "paper t5-base"], Names(cut)), Wait);
         Search(cut, "12"); // a name part, not run 12 (there is none)
         cut.WaitForAssertion(() => Assert.Equal(["run 12 of the sweep"], Names(cut)), Wait);
         Search(cut, "nothing like it");

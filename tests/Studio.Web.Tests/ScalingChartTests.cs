@@ -368,4 +368,30 @@ public class RunDetailEvaluationTests
         Assert.Empty(viewer.FindAll("[data-testid=checkpoint-evaluate]"));
         Assert.Empty(viewerJobs.Created);
     }
+
+    [Fact]
+    public async Task ResearchersRenameARunAndWriteItsNotesAViewerOnlyReadsThem()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal("No notes.", cut.Find("[data-testid=run-notes]").TextContent));
+
+        cut.Find("[data-testid=run-edit]").Click();
+        cut.Find("[data-testid=run-edit-name] input, input[data-testid=run-edit-name]").Change(" ");
+        cut.Find("[data-testid=run-edit-save]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("name: a run needs a name", cut.Find("[data-testid=run-edit-error]").TextContent));
+
+        cut.Find("[data-testid=run-edit-name] input, input[data-testid=run-edit-name]").Change("small, lr 1e-3");
+        cut.Find("[data-testid=run-edit-notes] textarea, textarea[data-testid=run-edit-notes]").Change("Same as run 1 with 10x the learning rate.\nLoss flat after 2k.");
+        cut.Find("[data-testid=run-edit-save]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("Same as run 1 with 10x the learning rate.\nLoss flat after 2k.", cut.Find("[data-testid=run-notes]").TextContent));
+        Assert.Contains("small, lr 1e-3", cut.Find("h4").TextContent);
+
+        var (viewerCtx, _, viewerRunId, _, _) = await NewContextAsync(researcher: false);
+        await using var __ = viewerCtx;
+        var viewer = viewerCtx.Render<RunDetail>(p => p.Add(c => c.Id, viewerRunId));
+        viewer.WaitForAssertion(() => Assert.Single(viewer.FindAll("[data-testid=run-notes]")));
+        Assert.Empty(viewer.FindAll("[data-testid=run-edit]"));
+    }
 }

@@ -543,6 +543,10 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<string>("Notes")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)");
+
                     b.Property<string>("Queue")
                         .IsRequired()
                         .HasMaxLength(100)

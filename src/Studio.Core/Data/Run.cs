@@ -5,8 +5,12 @@ public enum RunState { Queued, Running, Stopping, Completed, Failed, Cancelled }
 /// <summary>One distillation run: its configuration (the run YAML) and where it is.</summary>
 public class Run
 {
+    public const int MaxNotesLength = 4000;
+
     public int Id { get; set; }
     public required string Name { get; set; }
+    /// <summary>What the researcher wrote about the run (hypothesis, what changed, what was seen); null when none.</summary>
+    public string? Notes { get; set; }
     public RunState State { get; set; } = RunState.Queued;
     /// <summary>The run configuration in the same YAML `studio distill --config` reads.</summary>
     public string ConfigYaml { get; set; } = "";

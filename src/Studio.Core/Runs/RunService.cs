@@ -178,6 +178,25 @@ public class RunService(
         run.State is RunState.Failed or RunState.Cancelled or RunState.Completed && RunConfigValidation.TextProblems(run.ConfigYaml).Count == 0;
 
     /// <summary>A new run's name, queue and configuration, checked as the New run form and the worker check them; nothing is written before.</summary>
+    /// <summary>
+    /// Renames a run and/or replaces its notes (null: left as it is; blank notes: none), in any state; nothing else
+    /// about the run changes.
+    /// </summary>
+    public async Task<Run> EditAsync(int runId, string? name, string? notes, CancellationToken ct = default)
+    {
+        var problems = new List<FieldProblem>();
+        if (name is not null && string.IsNullOrWhiteSpace(name)) problems.Add(new("name", "a run needs a name"));
+        else if (name is { Length: > MaxNameLength }) problems.Add(new("name", $"{name.Length:N0} characters is longer than {MaxNameLength}"));
+        if (notes is { Length: > Run.MaxNotesLength }) problems.Add(new("notes", $"{notes.Length:N0} characters is longer than {Run.MaxNotesLength:N0}"));
+        if (problems.Count > 0) throw Refused(problems);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var run = await FindAsync(db, runId, ct);
+        if (name is not null) run.Name = name.Trim();
+        if (notes is not null) run.Notes = string.IsNullOrWhiteSpace(notes) ? null : notes.Trim();
+        await db.SaveChangesAsync(ct);
+        return run;
+    }
+
     void CheckRequest(string? name, string? configYaml, string? queue)
     {
         var problems = new List<FieldProblem>();

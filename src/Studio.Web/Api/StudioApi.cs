@@ -14,6 +14,7 @@ namespace Studio.Web.Api;
 
 public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
 public sealed record ResumeRunRequest(int? CheckpointId);
+public sealed record EditRunRequest(string? Name, string? Notes);
 public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
 /// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
@@ -49,6 +50,8 @@ public static partial class StudioApi
                 var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct);
                 return Results.Created($"/api/runs/{run.Id}", run);
             }, ct));
+        api.MapPatch("/runs/{id:int}", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<EditRunRequest>(http, async request => Results.Ok(await runs.EditAsync(id, request!.Name, request.Notes, ct)), ct));
         api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));
         api.MapPost("/runs/{id:int}/resume", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<ResumeRunRequest>(http, async request => Results.Ok(await runs.ResumeAsync(id, request?.CheckpointId, ct)), ct, optional: true));
@@ -58,10 +61,10 @@ public static partial class StudioApi
         api.MapGet("/runs/{id:int}/metrics", async (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
             Results.Ok(await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)));
         api.MapGet("/runs/{id:int}/validation", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.ValidationAsync(id, ct)));
-        api.MapGet("/runs/{id:int}/metrics.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f) =>
-            Csv(id, "metrics", data, (writer, ct) => RunCsv.WriteMetricsAsync(f, id, writer, ct)));
-        api.MapGet("/runs/{id:int}/validation.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f) =>
-            Csv(id, "validation", data, (writer, ct) => RunCsv.WriteValidationAsync(f, id, writer, ct)));
+        api.MapGet("/runs/{id:int}/metrics.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
+            Csv(id, "metrics", data, writer => RunCsv.WriteMetricsAsync(f, id, writer, ct)));
+        api.MapGet("/runs/{id:int}/validation.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
+            Csv(id, "validation", data, writer => RunCsv.WriteValidationAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/events", async (int id, long? after, RunData data, CancellationToken ct) =>
             Results.Ok(await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
         api.MapGet("/runs/{id:int}/checkpoints", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.CheckpointsAsync(id, ct)));
@@ -170,13 +173,13 @@ public static partial class StudioApi
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
 
-    /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read.</summary>
-    static async Task<IResult> Csv(int id, string what, RunData data, Func<TextWriter, CancellationToken, Task> write) =>
+    /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read (a closed download stops the reading).</summary>
+    static async Task<IResult> Csv(int id, string what, RunData data, Func<TextWriter, Task> write) =>
         await data.RunAsync(id) is null ? NoRun(id)
         : Results.Stream(async stream =>
         {
             await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false));
-            await write(writer, CancellationToken.None);
+            await write(writer);
         }, "text/csv; charset=utf-8", $"run-{id}-{what}.csv");
 
     static IResult Png(string path, StudioOptions options) =>

@@ -135,6 +135,19 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
     }
 
     [Fact]
+    public async Task ARunIsRenamedAndAnnotatedOverHttpAndABlankNameIsRefusedByField()
+    {
+        using var refused = await host.Http.PatchAsync($"/api/runs/{host.CompletedRun}", JsonContent.Create(new { name = " " }));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("\"field\":\"name\",\"message\":\"a run needs a name\"", await refused.Content.ReadAsStringAsync());
+
+        using var edited = await host.Http.PatchAsync($"/api/runs/{host.CompletedRun}", JsonContent.Create(new { notes = "the seeded run" }));
+        Assert.Equal(HttpStatusCode.OK, edited.StatusCode);
+        var run = JsonDocument.Parse(await edited.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(("seeded", "the seeded run"), (run.GetProperty("name").GetString(), run.GetProperty("notes").GetString()));
+    }
+
+    [Fact]
     public async Task TheBuiltInToyTeacherCannotBeUnregistered()
     {
         await using var scope = host.Services.CreateAsyncScope();

@@ -376,6 +376,7 @@ public class RunDetailEvaluationTests
         await using var _ = ctx;
         var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
         cut.WaitForAssertion(() => Assert.Equal("No notes.", cut.Find("[data-testid=run-notes]").TextContent));
+        Assert.Equal($"/runs/new?from={runId}", cut.Find("[data-testid=run-copy]").GetAttribute("href"));
 
         cut.Find("[data-testid=run-edit]").Click();
         cut.Find("[data-testid=run-edit-name] input, input[data-testid=run-edit-name]").Change(" ");

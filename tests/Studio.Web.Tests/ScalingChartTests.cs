@@ -375,11 +375,13 @@ public class RunDetailEvaluationTests
         var (ctx, _, runId, _, _) = await NewContextAsync(researcher: true);
         await using var _ = ctx;
         var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
-        cut.WaitForAssertion(() => Assert.Equal("No notes.", cut.Find("[data-testid=run-notes]").TextContent));
+        // Fully loaded (the checkpoints too), so no later render replaces the buttons under the clicks.
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count), TimeSpan.FromSeconds(15));
+        Assert.Equal("No notes.", cut.Find("[data-testid=run-notes]").TextContent);
         Assert.Equal($"/runs/new?from={runId}", cut.Find("[data-testid=run-copy]").GetAttribute("href"));
 
         cut.Find("[data-testid=run-edit]").Click();
-        cut.Find("[data-testid=run-edit-name] input, input[data-testid=run-edit-name]").Change(" ");
+        cut.WaitForElement("[data-testid=run-edit-name] input, input[data-testid=run-edit-name]", TimeSpan.FromSeconds(15)).Change(" ");
         cut.Find("[data-testid=run-edit-save]").Click();
         cut.WaitForAssertion(() => Assert.Contains("name: a run needs a name", cut.Find("[data-testid=run-edit-error]").TextContent));
 

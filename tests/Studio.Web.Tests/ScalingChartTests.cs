@@ -242,6 +242,25 @@ public class ScalingChartTests
     }
 
     [Fact]
+    public async Task AResearcherCancelsAQueuedEvaluationFromTheTable()
+    {
+        var (ctx, db, _) = NewPageContext(researcher: true);
+        await using var _ = ctx;
+        var evaluations = ctx.Services.GetRequiredService<EvaluationService>();
+        var queued = await evaluations.RequestTeacherAsync();
+        var navigation = ctx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo(navigation.GetUriWithQueryParameter("view", "scaling"));
+        var cut = ctx.Render<Compare>();
+        cut.WaitForAssertion(() => Assert.Contains("queued", cut.Find("[data-testid=evaluation-state]").TextContent), TimeSpan.FromSeconds(15));
+
+        cut.Find("[data-testid=evaluation-cancel]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("cancelled", cut.Find("[data-testid=evaluation-state]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+        Assert.Empty(cut.FindAll("[data-testid=evaluation-cancel]"));
+        await using var context = db.CreateDbContext();
+        Assert.Equal(EvaluationState.Cancelled, (await context.Evaluations.SingleAsync(v => v.Id == queued.Id)).State);
+    }
+
+    [Fact]
     public async Task StoredEvaluationsArePlottedAndAFinishedOneAppearsLive()
     {
         var (ctx, db, feed) = NewPageContext(researcher: false);

@@ -44,6 +44,19 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         return entry;
     }
 
+    /// <summary>
+    /// Model folders under the allowed roots that are not registered yet (<see cref="ModelDiscovery"/>), skipping the
+    /// studio's artifacts.
+    /// </summary>
+    public async Task<IReadOnlyList<DiscoveredModel>> DiscoverAsync(string artifactRoot, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var registered = (await db.Models.Select(m => m.Folder).ToListAsync(ct)).ToHashSet();
+        var found = await Task.Run(() => ModelDiscovery.Find(paths.Roots, [artifactRoot]), ct);
+        // A folder reached through a link that leads outside the roots could not be registered: not offered.
+        return found.Where(m => !registered.Contains(m.Folder) && paths.IsAllowed(m.Folder)).ToList();
+    }
+
     /// <summary>Forgets a model folder (the files stay where they are); the built-in toy teacher stays.</summary>
     public async Task UnregisterAsync(int id, CancellationToken ct = default)
     {

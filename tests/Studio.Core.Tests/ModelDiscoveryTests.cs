@@ -1,0 +1,56 @@
+using Microsoft.EntityFrameworkCore;
+using Studio.Core.Data;
+using Studio.Core.Hosting;
+using Studio.Core.ModelRegistry;
+
+namespace Studio.Core.Tests;
+
+/// <summary>Model folders found under the allowed roots by their marker files, for the Models page to offer.</summary>
+public class ModelDiscoveryTests
+{
+    static string Folder(string root, string relative, string? file = null, string content = "{}")
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(root, relative)).FullName;
+        if (file is not null) File.WriteAllText(Path.Combine(folder, file), content);
+        return folder;
+    }
+
+    [Fact]
+    public async Task PipelinesT5FoldersAndExportsAreFoundUnregisteredOnesOnlyAndNeitherHiddenNorArtifactsNorTooDeep()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var root = Directory.CreateTempSubdirectory("studio-discovery-").FullName;
+        var flux = Folder(root, "models/FLUX.1-dev", "model_index.json");
+        Folder(flux, "transformer", "config.json", """{"_class_name": "FluxTransformer2DModel"}"""); // inside a pipeline: not searched
+        var t5 = Folder(root, "models/flan-t5-base", "config.json", """{"model_type": "t5", "d_model": 768}""");
+        var export = Folder(root, "students/base-50k", "config.json", """{"model_type": "t5", "project_out_dim": 4096}""");
+        var registered = Folder(root, "models/registered", "model_index.json");
+        Folder(root, "models/clip", "config.json", """{"model_type": "clip_text_model"}""");        // not a T5
+        Folder(root, "models/broken", "config.json", "{ not json");
+        Folder(root, ".cache/hub/FLUX.1-schnell", "model_index.json");                              // hidden
+        Folder(root, "a/b/c/d/deep", "model_index.json");                                           // depth 5
+        var artifacts = Folder(root, "data/artifacts");
+        Folder(artifacts, "runs/run-1/checkpoints/step-10/student", "config.json", """{"model_type": "t5"}""");
+        await using (var context = db.CreateDbContext())
+        {
+            context.Models.Add(new ModelEntry { Name = "registered", Kind = ModelKind.TeacherPipeline, Folder = registered });
+            await context.SaveChangesAsync();
+        }
+        var service = new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = Path.Combine(root, "data"), AllowedRoots = [root] }));
+
+        var found = await service.DiscoverAsync(artifacts);
+
+        Assert.Equal([(flux, ModelKind.TeacherPipeline), (t5, ModelKind.StudentInit), (export, ModelKind.ExportedStudent)],
+            found.Select(m => (m.Folder, m.Kind)).OrderBy(m => m.Kind));
+    }
+
+    [Fact]
+    public void TheWalkStopsAfterItsBudgetOfFolders()
+    {
+        var root = Directory.CreateTempSubdirectory("studio-discovery-budget-").FullName;
+        for (var i = 0; i < 30; i++) Folder(root, $"empty-{i:00}");
+        Folder(root, "zz-model", "model_index.json"); // read last in ordinal order
+        Assert.Empty(ModelDiscovery.Find([root], [], maxFolders: 20));
+        Assert.Single(ModelDiscovery.Find([root], []));
+    }
+}

@@ -56,7 +56,7 @@ public sealed class LiveTailer(
         if (pulse is not null && queue is not null && DateTime.UtcNow - _lastPulse >= PulseInterval)
         {
             _lastPulse = DateTime.UtcNow;
-            await pulse.PublishAsync(new StudioPulse(await queue.CountsAsync(ct), queue.Workers(), queue.Queues(), _lastPulse));
+            await pulse.PublishAsync(new StudioPulse(await queue.CountsAsync(ct), queue.Workers(), queue.Queues(), _lastPulse, await queue.ActiveWorkAsync(ct)));
         }
     }
 

@@ -2,8 +2,12 @@ using Studio.Core.Queue;
 
 namespace Studio.Core.Live;
 
-/// <summary>The studio's vital signs as the Home and Workers pages show them: run counts, queue lengths and workers.</summary>
-public sealed record StudioPulse(StudioCounts Counts, IReadOnlyList<WorkerInfo> Workers, IReadOnlyList<QueueInfo> Queues, DateTime Time);
+/// <summary>
+/// The studio's vital signs as the Home, Workers and Queue pages show them: run counts, queue lengths, workers, and
+/// the work queued or running (runs, generations, evaluations).
+/// </summary>
+public sealed record StudioPulse(StudioCounts Counts, IReadOnlyList<WorkerInfo> Workers, IReadOnlyList<QueueInfo> Queues, DateTime Time,
+    IReadOnlyList<ActiveWork>? Work = null);
 
 /// <summary>
 /// In-process subscriptions to the pulse. <see cref="LiveTailer"/> publishes one every <see cref="LiveTailer.PulseInterval"/>

@@ -9,6 +9,18 @@ namespace Studio.Core.Queue;
 public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online,
     WorkerDevice? Device = null, IReadOnlyList<string>? CurrentJobs = null);
 public record QueueInfo(string Name, long Enqueued, long Fetched);
+
+/// <summary>What kind of work an <see cref="ActiveWork"/> is.</summary>
+public enum WorkKind { Run, Generation, Evaluation }
+
+/// <summary>
+/// One piece of work queued or running, as the Queue page lists it: a run, a generation or an evaluation, its queue,
+/// since when it waits (queued) or runs (running), its worker and progress, and the page that shows it.
+/// </summary>
+public sealed record ActiveWork(WorkKind Kind, int Id, string Title, string Queue, string State, DateTime Since, string? Worker, double Progress, string Href)
+{
+    public bool Running => State != "queued";
+}
 public record StudioCounts(IReadOnlyDictionary<RunState, int> RunsByState, int WorkersOnline, long QueueLength, long Processing);
 
 /// <summary>Reads the queue (Hangfire's monitoring API) and the studio database for the pages that show status.</summary>
@@ -50,6 +62,28 @@ public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> 
             .Select(q => new QueueInfo(q.Name, q.Length, q.Fetched ?? 0))
             .OrderBy(q => q.Name)
             .ToList();
+
+    /// <summary>Every run, generation and evaluation queued or running: running first, then the longest waiting first.</summary>
+    public async Task<IReadOnlyList<ActiveWork>> ActiveWorkAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var runs = await db.Runs.AsNoTracking()
+            .Where(r => r.State == RunState.Queued || r.State == RunState.Running || r.State == RunState.Stopping).ToListAsync(ct);
+        var generations = await db.Generations.AsNoTracking()
+            .Where(g => g.State == GenerationState.Queued || g.State == GenerationState.Running).ToListAsync(ct);
+        var evaluations = await db.Evaluations.AsNoTracking()
+            .Where(v => v.State == EvaluationState.Queued || v.State == EvaluationState.Running).ToListAsync(ct);
+        IEnumerable<ActiveWork> work =
+        [
+            .. runs.Select(r => new ActiveWork(WorkKind.Run, r.Id, r.Name, r.Queue, r.State.ToString().ToLowerInvariant(),
+                r.State == RunState.Queued ? r.CreatedAt : r.StartedAt ?? r.CreatedAt, r.Worker, r.Progress, $"/runs/{r.Id}")),
+            .. generations.Select(g => new ActiveWork(WorkKind.Generation, g.Id, g.Prompt, Generations.GenerationService.Queue,
+                g.State.ToString().ToLowerInvariant(), g.CreatedAt, g.Worker, g.Progress, "/generate")),
+            .. evaluations.Select(v => new ActiveWork(WorkKind.Evaluation, v.Id, $"{v.Encoder} ({v.SettingsKey})", Evaluations.EvaluationService.Queue,
+                v.State.ToString().ToLowerInvariant(), v.CreatedAt, v.Worker, v.Progress, v.RunId is { } run ? $"/runs/{run}" : "/compare?view=scaling")),
+        ];
+        return work.OrderByDescending(w => w.Running).ThenBy(w => w.Since).ToList();
+    }
 
     public async Task<StudioCounts> CountsAsync(CancellationToken ct = default)
     {

@@ -1,0 +1,71 @@
+using Bunit;
+using Hangfire.Storage.SQLite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+using Studio.Core;
+using Studio.Core.Data;
+using Studio.Core.Evaluations;
+using Studio.Core.Generations;
+using Studio.Core.Live;
+using Studio.Core.Queue;
+using Studio.Core.Runs;
+using Studio.Web.Auth;
+using Studio.Web.Components.Pages;
+
+namespace Studio.Web.Tests;
+
+/// <summary>The Queue page: every run, generation and evaluation queued or running, live from the pulse, cancellable by researchers.</summary>
+public class QueuePageTests
+{
+    [Fact]
+    public async Task QueuedAndRunningWorkIsListedRunningFirstAndAQueuedGenerationIsCancelled()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
+        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var now = DateTime.UtcNow;
+        await using (var seed = db.CreateDbContext())
+        {
+            await seed.Database.EnsureCreatedAsync();
+            seed.Runs.AddRange(
+                new Run { Name = "waiting run", State = RunState.Queued, Queue = "gpu", ConfigYaml = "", CreatedAt = now.AddMinutes(-3) },
+                new Run { Name = "training run", State = RunState.Running, Queue = "default", ConfigYaml = "", StartedAt = now.AddMinutes(-10), Worker = "gpu-1", Step = 50, TotalSteps = 100 },
+                new Run { Name = "done run", State = RunState.Completed, ConfigYaml = "" });
+            seed.Generations.Add(new Generation { Prompt = "a red cube", State = GenerationState.Queued, CreatedAt = now.AddMinutes(-5), HangfireJobId = "7" });
+            await seed.SaveChangesAsync();
+        }
+        var options = new StudioOptions { DataDirectory = data };
+        var jobs = new RecordingJobs();
+        var status = new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db);
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(status);
+        var pulse = new PulseFeed();
+        ctx.Services.AddSingleton(pulse);
+        ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new GenerationService(db, jobs, new GenerationFeed()));
+        ctx.Services.AddSingleton(new EvaluationService(db, jobs, new EvaluationFeed(), options));
+        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+
+        var cut = ctx.Render<QueuePage>();
+        string[] Items() => cut.FindAll("[data-testid=work-item]").Select(i => i.TextContent.Trim()).ToArray();
+        cut.WaitForAssertion(() => Assert.Equal(3, Items().Length), TimeSpan.FromSeconds(15));
+        // Running first, then the longest waiting: the generation (5 min) before the run (3 min); the completed run is not listed.
+        var items = Items();
+        Assert.True(items[0].Contains("run 2") && items[0].Contains("training run"), items[0]);
+        Assert.True(items[1].Contains("generation 1") && items[1].Contains("a red cube"), items[1]);
+        Assert.True(items[2].Contains("run 1") && items[2].Contains("waiting run"), items[2]);
+
+        cut.FindAll("[data-testid=work-cancel]")[1].Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, Items().Length), TimeSpan.FromSeconds(15));
+        Assert.DoesNotContain(Items(), i => i.Contains("a red cube"));
+        Assert.Contains(("7", "Deleted"), jobs.Changed);
+
+        // Live: the next pulse carries the work as the tailer reads it (here: one evaluation left).
+        await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 1, 0, 0), [], [], DateTime.UtcNow,
+            [new ActiveWork(WorkKind.Evaluation, 4, "teacher (heldout · 10/category)", "interactive", "running", DateTime.UtcNow, "web:vm:1", 0.5, "/compare")]));
+        cut.WaitForAssertion(() => Assert.Contains("evaluation 4", Assert.Single(Items())), TimeSpan.FromSeconds(15));
+    }
+}

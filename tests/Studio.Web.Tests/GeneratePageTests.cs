@@ -137,6 +137,28 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task TheHistoryShowsTheNewestFiftyThenOlderOnesOnRequest()
+    {
+        var (db, _, page, _) = await NewStudioAsync();
+        await using (var context = await db.CreateDbContextAsync())
+        {
+            context.Generations.AddRange(Enumerable.Range(1, GenerateService.HistoryPage + 1)
+                .Select(i => new Generation { Prompt = $"prompt {i:000}", State = GenerationState.Completed, Steps = 20, Width = 64, Height = 64 }));
+            await context.SaveChangesAsync();
+        }
+        await using var ctx = PageContext(page);
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.Equal(GenerateService.HistoryPage, cut.FindAll("[data-testid=generation]").Count), TimeSpan.FromSeconds(15));
+        Assert.Contains("prompt 051", cut.FindAll("[data-testid=generation]")[0].TextContent); // newest first
+        Assert.Contains("prompt 002", cut.FindAll("[data-testid=generation]")[^1].TextContent);
+        Assert.DoesNotContain(cut.FindAll("[data-testid=generation]"), g => g.TextContent.Contains("prompt 001"));
+
+        cut.Find("[data-testid=generate-older]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(GenerateService.HistoryPage + 1, cut.FindAll("[data-testid=generation]").Count), TimeSpan.FromSeconds(15));
+        Assert.Empty(cut.FindAll("[data-testid=generate-older]"));
+    }
+
+    [Fact]
     public async Task AQueuedGenerationIsCancelledFromTheHistory()
     {
         var (db, jobs, page, _) = await NewStudioAsync();

@@ -51,7 +51,11 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
             await generations.RequestAsync(settings with { Prompt = prompt, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct);
     }
 
-    public Task<List<Generation>> HistoryAsync(CancellationToken ct = default) => generations.HistoryAsync(ct: ct);
+    /// <summary>The newest <paramref name="take"/> generations, newest first.</summary>
+    public Task<List<Generation>> HistoryAsync(int take = HistoryPage, CancellationToken ct = default) => generations.HistoryAsync(take, ct);
+
+    /// <summary>How many generations the page shows at first, and adds per "Older generations".</summary>
+    public const int HistoryPage = 50;
 
     public Task<Generation> CancelAsync(int id, CancellationToken ct = default) => generations.CancelAsync(id, ct);
 }

@@ -51,6 +51,27 @@ public class SamplesGridTests
     }
 
     [Fact]
+    public async Task TheDifferenceSwitchShowsEachStudentImageAgainstTheTeachersAndLeavesTheTeachersAlone()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, Samples()));
+        Assert.Equal("/api/runs/7/samples/4/image", cut.FindAll("img[data-step='300']")[0].GetAttribute("src"));
+
+        cut.Find("[data-testid=samples-difference] input, input[data-testid=samples-difference]").Change(true);
+        Assert.Equal(["/api/runs/7/samples/4/difference", "/api/runs/7/samples/8/difference"],
+            cut.FindAll("img[data-step='300']").Select(i => i.GetAttribute("src")));
+        Assert.Equal(["/api/runs/7/samples/1/image", "/api/runs/7/samples/5/image"], cut.FindAll("img[data-step='0']").Select(i => i.GetAttribute("src")));
+    }
+
+    [Fact]
+    public async Task WithoutTeacherSamplesThereIsNoDifferenceSwitch()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, Samples().Where(s => !s.IsTeacher).ToList()));
+        Assert.Empty(cut.FindAll("[data-testid=samples-difference]"));
+    }
+
+    [Fact]
     public async Task NewSamplesDoNotMoveASliderTheUserMovedBack()
     {
         await using var ctx = NewContext();

@@ -75,6 +75,18 @@ public static partial class StudioApi
             var sample = await db.Samples.AsNoTracking().SingleOrDefaultAsync(s => s.Id == sampleId && s.RunId == id, ct);
             return sample is null ? Results.NotFound() : Png(sample.PngPath, options);
         });
+        api.MapGet("/runs/{id:int}/samples/{sampleId:long}/difference", async (int id, long sampleId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        {
+            await using var db = await f.CreateDbContextAsync(ct);
+            var sample = await db.Samples.AsNoTracking().SingleOrDefaultAsync(s => s.Id == sampleId && s.RunId == id && !s.IsTeacher, ct);
+            var teacher = sample is null ? null : await db.Samples.AsNoTracking()
+                .Where(s => s.RunId == id && s.IsTeacher && s.PromptIndex == sample.PromptIndex && s.Seed == sample.Seed).OrderByDescending(s => s.Id).FirstOrDefaultAsync(ct);
+            if (sample is null || teacher is null) return Results.NotFound(new { error = $"run {id} has no student sample {sampleId} with a teacher sample of the same prompt and seed" });
+            if (!ArtifactFolders.Contains(options, sample.PngPath) || !ArtifactFolders.Contains(options, teacher.PngPath))
+                return Results.Problem("the image lies outside the artifact folder", statusCode: 403);
+            try { return Results.File(ImageDifference.HeatmapPng(teacher.PngPath, sample.PngPath), "image/png"); }
+            catch (InvalidDataException e) { return Results.NotFound(new { error = e.Message }); }
+        });
 
         api.MapGet("/checkpoints/{id:int}/download", async (int id, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
         {

@@ -148,6 +148,39 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
     }
 
     [Fact]
+    public async Task AStudentSampleComesAsAHeatImageAgainstTheTeachersSampleOfTheSamePromptAndSeed()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(host.Options.ArtifactRoot, "runs", $"run-{host.CompletedRun}", "samples")).FullName;
+        string Png(string name, SkiaSharp.SKColor colour)
+        {
+            using var bitmap = new SkiaSharp.SKBitmap(4, 4);
+            bitmap.Erase(colour);
+            var path = Path.Combine(folder, name);
+            using (var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100)) File.WriteAllBytes(path, data.ToArray());
+            return path;
+        }
+        var teacher = new SampleEntry { RunId = host.CompletedRun, Step = 0, PromptIndex = 0, Seed = 3, IsTeacher = true, PngPath = Png("t.png", SkiaSharp.SKColors.Black) };
+        var student = new SampleEntry { RunId = host.CompletedRun, Step = 100, PromptIndex = 0, Seed = 3, PngPath = Png("s.png", SkiaSharp.SKColors.White) };
+        var other = new SampleEntry { RunId = host.CompletedRun, Step = 100, PromptIndex = 1, Seed = 3, PngPath = Png("o.png", SkiaSharp.SKColors.White) };
+        await using (var db = await host.Db.CreateDbContextAsync())
+        {
+            db.Samples.AddRange(teacher, student, other);
+            await db.SaveChangesAsync();
+        }
+
+        using var heat = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/samples/{student.Id}/difference");
+        Assert.Equal("image/png", heat.Content.Headers.ContentType?.MediaType);
+        using (var image = SkiaSharp.SKBitmap.Decode(await heat.Content.ReadAsByteArrayAsync()))
+            Assert.Equal(SkiaSharp.SKColors.White, image.GetPixel(1, 1)); // black against white: the largest difference
+        foreach (var (id, why) in new[] { (teacher.Id, "the teacher's own"), (other.Id, "no teacher sample of prompt 1") })
+        {
+            using var refused = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/samples/{id}/difference");
+            Assert.True(refused.StatusCode == HttpStatusCode.NotFound, why);
+            Assert.Contains("has no student sample", await refused.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
     public async Task TheBuiltInToyTeacherCannotBeUnregistered()
     {
         await using var scope = host.Services.CreateAsyncScope();

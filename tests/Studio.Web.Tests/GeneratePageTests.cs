@@ -1,7 +1,6 @@
 using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -25,9 +24,8 @@ public class GeneratePageTests
     static async Task<(IDbContextFactory<StudioDbContext> Db, RecordingJobs Jobs, GenerateService Page, Seeded Ids)> NewStudioAsync()
     {
         var data = Directory.CreateTempSubdirectory("studio-web-generate-").FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var db = TestStudioDb.Create(data);
         await using var seed = db.CreateDbContext();
-        await seed.Database.EnsureCreatedAsync();
         var run = new Run { Name = "small", State = RunState.Completed, ConfigYaml = "" };
         var student = new ModelEntry { Name = "tiny", Kind = ModelKind.ExportedStudent, Folder = Path.Combine(data, "tiny") };
         seed.Runs.Add(run);

@@ -1,7 +1,6 @@
 using Bunit;
 using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core.Data;
@@ -17,10 +16,9 @@ public class HomePageTests
     static async Task<(BunitContext Context, RunFeed Feed)> ContextAsync(params Run[] runs)
     {
         var data = Directory.CreateTempSubdirectory("studio-web-home-").FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var db = TestStudioDb.Create(data);
         await using (var seed = db.CreateDbContext())
         {
-            await seed.Database.EnsureCreatedAsync();
             seed.Runs.AddRange(runs);
             await seed.SaveChangesAsync();
         }

@@ -1,6 +1,5 @@
 using Bunit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -19,8 +18,7 @@ public class ModelsPageTests
     {
         var root = Directory.CreateTempSubdirectory("studio-web-models-").FullName;
         var data = Directory.CreateDirectory(Path.Combine(root, "data")).FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
-        await using (var seed = db.CreateDbContext()) await seed.Database.EnsureCreatedAsync();
+        var db = TestStudioDb.Create(data);
         var options = new StudioOptions { DataDirectory = data, AllowedRoots = [root] };
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;

@@ -4,7 +4,6 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.AspNetCore.Components.Forms;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -27,9 +26,7 @@ public class NewRunFormTests
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
         ctx.Services.AddMudServices();
-        var dbOptions = new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options;
-        var db = new PooledDbContextFactory<StudioDbContext>(dbOptions);
-        using (var context = db.CreateDbContext()) context.Database.EnsureCreated();
+        var db = TestStudioDb.Create(data);
         var options = new StudioOptions { DataDirectory = data };
         var jobs = new RecordingJobs();
         ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);

@@ -1,6 +1,5 @@
 using Bunit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -19,8 +18,7 @@ public class PromptSetsPageTests
     static async Task<BunitContext> ContextAsync(bool researcher)
     {
         var data = Directory.CreateTempSubdirectory("studio-web-promptsets-").FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
-        await using (var seed = db.CreateDbContext()) await seed.Database.EnsureCreatedAsync();
+        var db = TestStudioDb.Create(data);
         var service = new PromptSetService(db);
         await service.ImportAsync("animals", PromptSetReader.Read(new MemoryStream("a cat\nb dog\n"u8.ToArray()), "animals.txt", PromptFileFormat.Text));
         var ctx = new BunitContext();

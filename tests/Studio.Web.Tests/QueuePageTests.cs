@@ -1,7 +1,6 @@
 using Bunit;
 using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -23,11 +22,10 @@ public class QueuePageTests
     public async Task QueuedAndRunningWorkIsListedRunningFirstAndAQueuedGenerationIsCancelled()
     {
         var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var db = TestStudioDb.Create(data);
         var now = DateTime.UtcNow;
         await using (var seed = db.CreateDbContext())
         {
-            await seed.Database.EnsureCreatedAsync();
             seed.Runs.AddRange(
                 new Run { Name = "waiting run", State = RunState.Queued, Queue = "gpu", ConfigYaml = "", CreatedAt = now.AddMinutes(-3) },
                 new Run { Name = "training run", State = RunState.Running, Queue = "default", ConfigYaml = "", StartedAt = now.AddMinutes(-10), Worker = "gpu-1", Step = 50, TotalSteps = 100 },

@@ -1,6 +1,5 @@
 using Bunit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -18,10 +17,9 @@ public class RunsPageTests
     static async Task<BunitContext> PageContextAsync()
     {
         var data = Directory.CreateTempSubdirectory("studio-web-runs-").FullName;
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
+        var db = TestStudioDb.Create(data);
         await using (var seed = db.CreateDbContext())
         {
-            await seed.Database.EnsureCreatedAsync();
             seed.Runs.AddRange(
                 new Run { Name = "toy-study-small", State = RunState.Completed, ConfigYaml = "" },
                 new Run { Name = "Toy-Study-Base", State = RunState.Running, ConfigYaml = "" },

@@ -5,7 +5,6 @@ using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core;
@@ -156,8 +155,7 @@ public class ScalingChartTests
     {
         var data = Directory.CreateTempSubdirectory("studio-web-compare-").FullName;
         var ctx = NewContext();
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
-        using (var context = db.CreateDbContext()) context.Database.EnsureCreated();
+        var db = TestStudioDb.Create(data);
         var options = new StudioOptions { DataDirectory = data };
         var feed = new EvaluationFeed();
         ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
@@ -330,8 +328,7 @@ public class RunDetailEvaluationTests
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
         ctx.Services.AddMudServices();
-        var db = new PooledDbContextFactory<StudioDbContext>(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(data, "studio.db")}").Options);
-        await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
+        var db = TestStudioDb.Create(data);
         var options = new StudioOptions { DataDirectory = data };
         var jobs = new RecordingJobs();
         var feed = new EvaluationFeed();

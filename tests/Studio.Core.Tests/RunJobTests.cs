@@ -128,6 +128,47 @@ public class RunJobTests
     }
 
     [Fact]
+    public async Task ARunHitByTheScalarFaultResumesInPlaceFromItsLatestCheckpointAndAnyOtherFaultFailsIt()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        var seen = new List<string?>();
+        var executor = new ScriptedExecutor((execution, reporter, _) =>
+        {
+            seen.Add(execution.ResumeCheckpoint);
+            if (seen.Count > 1) return Task.CompletedTask;
+            for (int step = 1; step <= 7; step++) reporter.Update(Update(step));
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 0, 5, "checkpoint",
+                new Dictionary<string, string> { [TrainingEventData.Path] = "checkpoint-5" }));
+            // What TorchSharp throws when a finalized Scalar reaches a kernel (seen in CI, 2026-12-05).
+            throw new System.Runtime.InteropServices.ExternalException(
+                "Expected false to be true, but got false.\nException raised from toFloat at /pytorch/c10/core/Scalar.h:140 (most recent call first):");
+        });
+        await s.Job(executor).Execute(run.Id, CancellationToken.None);
+
+        await using var db = s.Db.CreateDbContext();
+        var checkpoint = await db.Checkpoints.SingleAsync(c => c.RunId == run.Id);
+        Assert.Equal([null, checkpoint.Path], seen);
+        var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+        Assert.Equal((RunState.Completed, (string?)null), (stored.State, stored.Error));
+        var warning = await db.RunEvents.SingleAsync(e => e.RunId == run.Id && e.Kind == "Warning");
+        Assert.StartsWith($"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {checkpoint.Path} (1 of 2): ", warning.Message);
+
+        // A fault of the run itself (here a shape error) fails it at once; a Scalar fault that keeps coming fails after two resumes.
+        foreach (var (message, calls) in new[] { ("shape '[2, 3]' is invalid for input of size 5", 1), ("Unknown scalar type.", 1 + RunJob.MaxScalarFaultResumes) })
+        {
+            var again = await s.Runs.CreateAsync("toy", Toy());
+            var count = 0;
+            await s.Job(new ScriptedExecutor((_, _, _) => { count++; throw new System.Runtime.InteropServices.ExternalException(message); }))
+                .Execute(again.Id, CancellationToken.None);
+            Assert.Equal(calls, count);
+            await using var check = s.Db.CreateDbContext();
+            var failed = await check.Runs.SingleAsync(r => r.Id == again.Id);
+            Assert.Equal((RunState.Failed, $"ExternalException: {message}"), (failed.State, failed.Error));
+        }
+    }
+
+    [Fact]
     public async Task CancellingARunningRunEndsItCancelledAndResumeQueuesItFromItsLatestCheckpoint()
     {
         var s = await SetUpAsync();

@@ -386,6 +386,31 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task AForksConfigurationTabShowsWhatChangedFromItsParent()
+    {
+        var (ctx, _, parentId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        var config = RunPresets.Find("toy-study-small").Create();
+        config.Optimizer.Lr = 3e-4;
+        int forkId;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            var fork = new Run { Name = "small, lr 3e-4", State = RunState.Queued, ConfigYaml = config.ToYaml(), ForkedFromRunId = parentId };
+            db.Runs.Add(fork);
+            await db.SaveChangesAsync();
+            forkId = fork.Id;
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, forkId));
+        cut.WaitForAssertion(() => Assert.Contains("0.0003", Assert.Single(cut.FindAll("[data-testid=config-diff] [data-change=Inserted]")).TextContent),
+            TimeSpan.FromSeconds(15));
+        Assert.Contains($"Changes from run {parentId}", cut.Markup);
+
+        var parent = ctx.Render<RunDetail>(p => p.Add(c => c.Id, parentId));
+        parent.WaitForAssertion(() => Assert.Single(parent.FindAll("[data-testid=run-config]")), TimeSpan.FromSeconds(15));
+        Assert.Empty(parent.FindAll("[data-testid=config-diff]")); // not a fork
+    }
+
+    [Fact]
     public async Task ResearchersRenameARunAndWriteItsNotesAViewerOnlyReadsThem()
     {
         var (ctx, _, runId, _, _) = await NewContextAsync(researcher: true);

@@ -73,13 +73,25 @@ public class RunJob(
             execution = new RunExecution(runId, run.ConfigYaml, folder, resume);
         }
 
-        var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
-            spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
-        var outcome = await JobOutcome.Of(async () =>
+        JobOutcome outcome;
+        for (var attempt = 1; ; attempt++)
         {
-            try { await executor.ExecuteAsync(execution, reporter, ct); }
-            finally { await reporter.DisposeAsync(); }
-        }, e => e is NotSupportedException, ct);
+            var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
+                spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
+            var current = execution;
+            outcome = await JobOutcome.Of(async () =>
+            {
+                try { await executor.ExecuteAsync(current, reporter, ct); }
+                finally { await reporter.DisposeAsync(); }
+            }, e => e is NotSupportedException, ct);
+            if (outcome.Completed || outcome.Cancelled || attempt > MaxScalarFaultResumes || !IsScalarFault(outcome.Error)) break;
+            // The TorchSharp Scalar hazard (README, "TorchSharp temporaries"): a fault of this process, not of the run.
+            var latest = await LatestCheckpointAsync(runId);
+            execution = execution with { ResumeCheckpoint = latest ?? execution.ResumeCheckpoint };
+            await LogAsync(runId, nameof(TrainingEventKind.Warning),
+                $"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {latest ?? execution.ResumeCheckpoint ?? "the start"} " +
+                $"({attempt} of {MaxScalarFaultResumes}): {FirstLine(outcome.Error)}");
+        }
         if (outcome.Cancelled && !await WasCancelledAsync(runId))
         {
             // The worker is shutting down: Hangfire hands the job out again, and the run resumes then.
@@ -89,6 +101,35 @@ public class RunJob(
         if (outcome.Completed) await FinishAsync(runId, RunState.Completed, null, "Completed.");
         else if (outcome.Cancelled) await FinishAsync(runId, RunState.Cancelled, null, "Cancelled.");
         else await FinishAsync(runId, RunState.Failed, outcome.Error, $"Failed: {outcome.Error}");
+    }
+
+    /// <summary>How many times a run resumes in place after a Scalar fault before it fails.</summary>
+    public const int MaxScalarFaultResumes = 2;
+
+    /// <summary>
+    /// The two ways LibTorch reports a Scalar that TorchSharp's finalizer freed during a kernel (README, "TorchSharp
+    /// temporaries and the garbage collector"); any other error is the run's own and fails it at once.
+    /// </summary>
+    public static bool IsScalarFault(string? error) =>
+        error is not null && (error.Contains("c10/core/Scalar.h", StringComparison.Ordinal) || error.Contains("Unknown scalar type", StringComparison.Ordinal));
+
+    static string FirstLine(string? text) => (text ?? "").Split('\n', 2)[0].Trim();
+
+    async Task<string?> LatestCheckpointAsync(int runId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        return await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).Select(c => c.Path).FirstOrDefaultAsync();
+    }
+
+    async Task LogAsync(int runId, string kind, string message)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId);
+        if (run is null) return;
+        var e = new RunEvent { RunId = runId, Kind = kind, Stage = run.Stage, Step = run.Step, Message = message, Time = DateTime.UtcNow };
+        db.RunEvents.Add(e);
+        await db.SaveChangesAsync();
+        await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], null));
     }
 
     /// <summary>A cancellation of the token is the user's when they asked (state Stopping) or the job was deleted.</summary>

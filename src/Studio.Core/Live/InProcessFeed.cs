@@ -10,6 +10,9 @@ public abstract class InProcessFeed<T>
 {
     readonly ConcurrentDictionary<Guid, (Func<T, bool> Wants, Action<T> Handler)> _subscribers = new();
 
+    /// <summary>Whether any page of this process listens now (a publisher can skip work nobody would see).</summary>
+    public bool HasSubscribers => !_subscribers.IsEmpty;
+
     protected IDisposable Subscribe(Func<T, bool> wants, Action<T> handler)
     {
         var id = Guid.NewGuid();

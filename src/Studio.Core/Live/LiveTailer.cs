@@ -56,7 +56,9 @@ public sealed class LiveTailer(
         if (pulse is not null && queue is not null && DateTime.UtcNow - _lastPulse >= PulseInterval)
         {
             _lastPulse = DateTime.UtcNow;
-            await pulse.PublishAsync(new StudioPulse(await queue.CountsAsync(ct), queue.Workers(), queue.Queues(), _lastPulse, await queue.ActiveWorkAsync(ct)));
+            // The work list (three table reads) only while a page listens; the Queue page reads it itself when it opens.
+            var work = pulse.HasSubscribers ? await queue.ActiveWorkAsync(ct) : null;
+            await pulse.PublishAsync(new StudioPulse(await queue.CountsAsync(ct), queue.Workers(), queue.Queues(), _lastPulse, work));
         }
     }
 

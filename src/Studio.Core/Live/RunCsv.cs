@@ -22,6 +22,8 @@ public static class RunCsv
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var points = db.MetricPoints.AsNoTracking().Where(p => p.RunId == runId).OrderBy(p => p.Step);
+        // Two passes: the first reads only the two JSON columns, so the header names every breakdown column before any
+        // row is streamed (a run may hold a million points; none is kept in memory).
         var categories = new SortedSet<string>(StringComparer.Ordinal);
         var buckets = new SortedSet<string>(StringComparer.Ordinal);
         await foreach (var p in points.Select(p => new { p.LossByCategoryJson, p.LossBySigmaBucketJson }).AsAsyncEnumerable().WithCancellation(ct))

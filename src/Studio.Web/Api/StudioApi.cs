@@ -82,9 +82,7 @@ public static partial class StudioApi
             var teacher = sample is null ? null : await db.Samples.AsNoTracking()
                 .Where(s => s.RunId == id && s.IsTeacher && s.PromptIndex == sample.PromptIndex && s.Seed == sample.Seed).OrderByDescending(s => s.Id).FirstOrDefaultAsync(ct);
             if (sample is null || teacher is null) return Results.NotFound(new { error = $"run {id} has no student sample {sampleId} with a teacher sample of the same prompt and seed" });
-            if (!ArtifactFolders.Contains(options, sample.PngPath) || !ArtifactFolders.Contains(options, teacher.PngPath))
-                return Results.Problem("the image lies outside the artifact folder", statusCode: 403);
-            try { return Results.File(ImageDifference.HeatmapPng(teacher.PngPath, sample.PngPath), "image/png"); }
+            try { return Heatmap(teacher.PngPath, sample.PngPath, options); }
             catch (InvalidDataException e) { return Results.NotFound(new { error = e.Message }); }
         });
 
@@ -174,9 +172,7 @@ public static partial class StudioApi
             var image = images.SingleOrDefault(i => i.Id == imageId);
             var teacher = images.FirstOrDefault(i => i.CheckpointId is null && i.ModelId is null);
             if (image is null || teacher is null) return Results.NotFound(new { error = "the image or the teacher's image of this generation is missing" });
-            if (!ArtifactFolders.Contains(options, image.PngPath!) || !ArtifactFolders.Contains(options, teacher.PngPath!))
-                return Results.Problem("the image lies outside the artifact folder", statusCode: 403);
-            return Results.File(ImageDifference.HeatmapPng(teacher.PngPath!, image.PngPath!), "image/png");
+            return Heatmap(teacher.PngPath!, image.PngPath!, options);
         });
         // Any other address under /api: a JSON answer naming it (the table in README lists the endpoints).
         api.MapFallback("{**path}", (HttpContext http) =>
@@ -193,6 +189,12 @@ public static partial class StudioApi
             await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false));
             await write(writer);
         }, "text/csv; charset=utf-8", $"run-{id}-{what}.csv");
+
+    /// <summary>The heat image of |student - teacher| (a generation's or a run's samples), both inside the artifact folder.</summary>
+    static IResult Heatmap(string teacherPng, string studentPng, StudioOptions options) =>
+        !ArtifactFolders.Contains(options, teacherPng) || !ArtifactFolders.Contains(options, studentPng)
+            ? Results.Problem("the image lies outside the artifact folder", statusCode: 403)
+            : Results.File(ImageDifference.HeatmapPng(teacherPng, studentPng), "image/png");
 
     static IResult Png(string path, StudioOptions options) =>
         !ArtifactFolders.Contains(options, path) ? Results.Problem("the image lies outside the artifact folder", statusCode: 403)

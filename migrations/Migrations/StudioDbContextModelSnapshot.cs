@@ -509,6 +509,10 @@ namespace Studio.Migrations.Migrations
                     b.Property<int?>("ForkedFromRunId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Group")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("HangfireJobId")
                         .HasColumnType("TEXT");
 

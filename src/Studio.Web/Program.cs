@@ -54,7 +54,8 @@ builder.Services.AddScoped<Studio.Web.Components.Generations.GenerateService>();
 builder.Services.Replace(ServiceDescriptor.Singleton<IRunBroadcaster, HubRunBroadcaster>());
 builder.Services.Replace(ServiceDescriptor.Singleton<IEvaluationBroadcaster, HubEvaluationBroadcaster>());
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-builder.Services.AddMudServices();
+// Messages appear at the bottom right, where they cover no page header or its buttons.
+builder.Services.AddMudServices(mud => mud.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight);
 var signalR = builder.Services.AddSignalR().AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 // Web instances behind a load balancer share hub groups through Redis (Studio:Redis).
 if (!string.IsNullOrWhiteSpace(options.Redis))

@@ -102,4 +102,36 @@ public class NewRunFormTests
         Assert.DoesNotContain("System.", cut.Find("[data-testid=run-problems]").TextContent);
         Assert.Equal("line 2: 'fast' is not a number", Error(cut, "run-lr"));
     }
+
+    [Fact]
+    public async Task ASweepShowsItsRunsRefusesABadValueAtItsFieldAndQueuesOneRunPerValueInOneGroup()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-add]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-sweep-add]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-values-0]"), TimeSpan.FromSeconds(15));
+
+        // The first field offered is the learning rate; a value that cannot run is shown at that field, naming its run.
+        cut.Find("[data-testid=run-sweep-values-0]").Input("1e-4, 0");
+        cut.WaitForAssertion(() => Assert.Contains("2 runs", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("0 must be positive (in lr=0)", Error(cut, "run-lr")), TimeSpan.FromSeconds(15));
+        Assert.Empty(jobs.Created);
+
+        cut.Find("[data-testid=run-sweep-values-0]").Input("1e-4, 3e-4");
+        cut.WaitForAssertion(() => Assert.Equal("", Error(cut, "run-lr")), TimeSpan.FromSeconds(15));
+        Assert.Contains("toy-base · lr=1e-4", cut.Find("[data-testid=run-sweep-preview]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("Queue 2 runs", cut.Find("[data-testid=run-submit]").TextContent);
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, jobs.Created.Count), TimeSpan.FromSeconds(15));
+
+        await using var context = await db.CreateDbContextAsync();
+        var runs = await context.Runs.OrderBy(r => r.Id).ToListAsync();
+        Assert.Equal(["toy-base · lr=1e-4", "toy-base · lr=3e-4"], runs.Select(r => r.Name));
+        Assert.Equal([1e-4, 3e-4], runs.Select(r => RunConfig.FromYaml(r.ConfigYaml).Optimizer.Lr));
+        Assert.All(runs, r => Assert.Equal("toy-base", r.Group));
+        Assert.EndsWith("/runs?group=toy-base", ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().Uri);
+    }
 }

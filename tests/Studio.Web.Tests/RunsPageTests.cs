@@ -24,7 +24,9 @@ public class RunsPageTests
                 new Run { Name = "toy-study-small", State = RunState.Completed, ConfigYaml = "" },
                 new Run { Name = "Toy-Study-Base", State = RunState.Running, ConfigYaml = "" },
                 new Run { Name = "paper t5-base", State = RunState.Failed, ConfigYaml = "", Notes = "The baseline of the SWEEP." },
-                new Run { Name = "run 12 of the sweep", State = RunState.Cancelled, ConfigYaml = "" });
+                new Run { Name = "run 12 of the sweep", State = RunState.Cancelled, ConfigYaml = "" },
+                new Run { Name = "lr · lr=1e-4", State = RunState.Completed, ConfigYaml = "", Group = "sweep-a" },
+                new Run { Name = "lr · lr=3e-4", State = RunState.Failed, ConfigYaml = "", Group = "sweep-a" });
             await seed.SaveChangesAsync();
         }
         var options = new StudioOptions { DataDirectory = data };
@@ -42,7 +44,7 @@ public class RunsPageTests
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
     static List<string> Names(IRenderedComponent<Runs> cut) =>
-        cut.FindAll("[data-testid=runs-table] tbody tr td:nth-child(3) a").Select(a => a.TextContent).ToList();
+        cut.FindAll("[data-testid=runs-table] [data-testid=run-name]").Select(a => a.TextContent).ToList();
 
     static void Search(IRenderedComponent<Runs> cut, string text) =>
         cut.Find("[data-testid=runs-search] input, input[data-testid=runs-search]").Input(text);
@@ -52,25 +54,25 @@ public class RunsPageTests
     {
         await using var ctx = await PageContextAsync();
         var cut = ctx.Render<Runs>();
-        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
-        Assert.Equal(["run 12 of the sweep", "paper t5-base", "Toy-Study-Base", "toy-study-small"], Names(cut)); // newest first
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
+        Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4", "run 12 of the sweep", "paper t5-base", "Toy-Study-Base", "toy-study-small"], Names(cut)); // newest first
 
         Search(cut, "study");
         cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base", "toy-study-small"], Names(cut)), Wait);
         Search(cut, "#3");
         cut.WaitForAssertion(() => Assert.Equal(["paper t5-base"], Names(cut)), Wait);
-        Search(cut, "sweep"); // a name, and notes
-        cut.WaitForAssertion(() => Assert.Equal(["run 12 of the sweep", "paper t5-base"], Names(cut)), Wait);
+        Search(cut, "sweep"); // groups, a name, and notes
+        cut.WaitForAssertion(() => Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4", "run 12 of the sweep", "paper t5-base"], Names(cut)), Wait);
         Search(cut, "12"); // a name part, not run 12 (there is none)
         cut.WaitForAssertion(() => Assert.Equal(["run 12 of the sweep"], Names(cut)), Wait);
         Search(cut, "nothing like it");
         cut.WaitForAssertion(() => Assert.Contains("No run matches", cut.Find("[data-testid=runs-table]").TextContent), Wait);
 
         Search(cut, "");
-        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
         cut.FindAll("[data-testid=runs-state-filter] .mud-chip").Single(c => c.TextContent.StartsWith("active")).Click();
         cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base"], Names(cut)), Wait);
-        Assert.Contains("failed (1)", cut.Find("[data-testid=runs-state-filter]").TextContent);
+        Assert.Contains("failed (2)", cut.Find("[data-testid=runs-state-filter]").TextContent);
     }
 
     [Fact]
@@ -78,12 +80,33 @@ public class RunsPageTests
     {
         await using var ctx = await PageContextAsync();
         var cut = ctx.Render<Runs>();
-        cut.WaitForAssertion(() => Assert.Equal(4, Names(cut).Count), Wait);
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
         Assert.Equal("/compare", cut.Find("[data-testid=runs-compare]").GetAttribute("href"));
 
         cut.Find("[data-testid=run-pick-2] input, input[data-testid=run-pick-2]").Change(true);
         cut.Find("[data-testid=run-pick-1] input, input[data-testid=run-pick-1]").Change(true);
         cut.WaitForAssertion(() => Assert.Equal("/compare?runs=1,2", cut.Find("[data-testid=runs-compare]").GetAttribute("href")), Wait);
         Assert.Contains("Compare 2 selected", cut.Find("[data-testid=runs-compare]").TextContent);
+    }
+
+    [Fact]
+    public async Task AGroupsRunsAreListedAloneFromTheirChipAndComparedTogether()
+    {
+        await using var ctx = await PageContextAsync();
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
+        // Each grouped run's chip links to its group; ungrouped runs have none.
+        Assert.Equal(["/runs?group=sweep-a", "/runs?group=sweep-a"], cut.FindAll("[data-testid=run-group]").Select(c => c.GetAttribute("href")));
+        Search(cut, "SWEEP-A"); // the search reads groups too
+        cut.WaitForAssertion(() => Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4"], Names(cut)), Wait);
+
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs?group=sweep-a");
+        var grouped = ctx.Render<Runs>();
+        grouped.WaitForAssertion(() => Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4"], Names(grouped)), Wait);
+        Assert.Contains("group: sweep-a", grouped.Find("[data-testid=runs-group-filter]").TextContent);
+        Assert.Equal("/compare?runs=5,6", grouped.Find("[data-testid=runs-compare]").GetAttribute("href"));
+        Assert.Contains("Compare this group", grouped.Find("[data-testid=runs-compare]").TextContent);
+        Assert.Empty(grouped.FindAll("[data-testid=run-group]")); // no chip repeats the filter
+        Assert.Contains("all (2)", grouped.Find("[data-testid=runs-state-filter]").TextContent.Replace("\n", ""));
     }
 }

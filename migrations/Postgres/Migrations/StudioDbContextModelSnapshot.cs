@@ -532,6 +532,10 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int?>("ForkedFromRunId")
                         .HasColumnType("integer");
 
+                    b.Property<string>("Group")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("HangfireJobId")
                         .HasColumnType("text");
 

@@ -11,6 +11,8 @@ public class Run
     public required string Name { get; set; }
     /// <summary>What the researcher wrote about the run (hypothesis, what changed, what was seen); null when none.</summary>
     public string? Notes { get; set; }
+    /// <summary>The group the run belongs to (a sweep's name, or one the researcher gave); null when none.</summary>
+    public string? Group { get; set; }
     public RunState State { get; set; } = RunState.Queued;
     /// <summary>The run configuration in the same YAML `studio distill --config` reads.</summary>
     public string ConfigYaml { get; set; } = "";

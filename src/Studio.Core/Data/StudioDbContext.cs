@@ -39,6 +39,7 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
         {
             e.Property(r => r.Name).HasMaxLength(200);
             e.Property(r => r.Notes).HasMaxLength(Run.MaxNotesLength);
+            e.Property(r => r.Group).HasMaxLength(200);
             e.Property(r => r.State).HasConversion<string>().HasMaxLength(20);
             e.Property(r => r.Queue).HasMaxLength(100);
             e.Property(r => r.Activity).HasMaxLength(200);

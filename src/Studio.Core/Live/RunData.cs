@@ -7,10 +7,13 @@ namespace Studio.Core.Live;
 public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
 {
     /// <summary>Every run, newest first.</summary>
-    public async Task<List<Run>> RunsAsync(CancellationToken ct = default)
+    /// <summary>Every run, newest first; with <paramref name="group"/>, only that group's runs.</summary>
+    public async Task<List<Run>> RunsAsync(string? group = null, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await db.Runs.AsNoTracking().OrderByDescending(r => r.Id).ToListAsync(ct);
+        var runs = db.Runs.AsNoTracking();
+        if (group is not null) runs = runs.Where(r => r.Group == group);
+        return await runs.OrderByDescending(r => r.Id).ToListAsync(ct);
     }
 
     public async Task<Run?> RunAsync(int runId, CancellationToken ct = default)

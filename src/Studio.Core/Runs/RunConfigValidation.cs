@@ -60,6 +60,9 @@ public static partial class RunConfigValidation
     public static IReadOnlyList<FieldProblem> TextProblems(string yaml) =>
         Parse(yaml, out var problems) is { } config ? RunConfigChecks.Values(config).Select(Parse).ToList() : problems;
 
+    /// <summary>Whether the YAML can be read into a configuration at all (its values may still be wrong).</summary>
+    public static bool Readable(string yaml) => Parse(yaml, out _) is not null;
+
     static RunConfig? Parse(string yaml, out IReadOnlyList<FieldProblem> problems)
     {
         problems = [];

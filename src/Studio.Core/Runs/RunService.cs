@@ -177,27 +177,76 @@ public class RunService(
     public static bool CanResume(Run run) =>
         run.State is RunState.Failed or RunState.Cancelled or RunState.Completed && RunConfigValidation.TextProblems(run.ConfigYaml).Count == 0;
 
-    /// <summary>A new run's name, queue and configuration, checked as the New run form and the worker check them; nothing is written before.</summary>
     /// <summary>
     /// Renames a run and/or replaces its notes (null: left as it is; blank notes: none), in any state; nothing else
     /// about the run changes.
     /// </summary>
-    public async Task<Run> EditAsync(int runId, string? name, string? notes, CancellationToken ct = default)
+    public async Task<Run> EditAsync(int runId, string? name, string? notes, string? group = null, CancellationToken ct = default)
     {
         var problems = new List<FieldProblem>();
         if (name is not null && string.IsNullOrWhiteSpace(name)) problems.Add(new("name", "a run needs a name"));
         else if (name is { Length: > MaxNameLength }) problems.Add(new("name", $"{name.Length:N0} characters is longer than {MaxNameLength}"));
         if (notes is { Length: > Run.MaxNotesLength }) problems.Add(new("notes", $"{notes.Length:N0} characters is longer than {Run.MaxNotesLength:N0}"));
+        if (group is { Length: > MaxNameLength }) problems.Add(new("group", $"{group.Length:N0} characters is longer than {MaxNameLength}"));
         if (problems.Count > 0) throw Refused(problems);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var run = await FindAsync(db, runId, ct);
         if (name is not null) run.Name = name.Trim();
         if (notes is not null) run.Notes = string.IsNullOrWhiteSpace(notes) ? null : notes.Trim();
+        if (group is not null) run.Group = string.IsNullOrWhiteSpace(group) ? null : group.Trim();
         await db.SaveChangesAsync(ct);
         return run;
     }
 
-    void CheckRequest(string? name, string? configYaml, string? queue)
+    /// <summary>
+    /// Queues a sweep: one run per combination of the axes' values (<see cref="RunSweep"/>), all in the group
+    /// <paramref name="name"/>. Every configuration is checked first; with any problem nothing is written or queued.
+    /// A problem every run shares is named once; one that only some runs have names their values.
+    /// </summary>
+    public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default", CancellationToken ct = default)
+    {
+        var variants = CheckSweep(name, configYaml, axes, queue);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = name.Trim(), Activity = "queued" }).ToList();
+        db.Runs.AddRange(runs);
+        await db.SaveChangesAsync(ct);
+        foreach (var (run, variant) in runs.Zip(variants))
+            await EnqueueAsync(db, run, $"Queued on '{queue}' as one of the {runs.Count} runs of sweep '{run.Group}' ({variant.Label}).", ct);
+        return runs;
+    }
+
+    /// <summary>The runs a sweep would queue, each configuration checked as <see cref="CreateAsync"/> checks one; throws with every problem.</summary>
+    public IReadOnlyList<SweepVariant> CheckSweep(string? name, string? configYaml, IReadOnlyList<SweepAxis>? axes, string? queue)
+    {
+        var problems = new List<FieldProblem>();
+        try { CheckRequest(name, configYaml, queue, checkConfig: false); }
+        catch (RunActionException e) { problems.AddRange(e.Problems); }
+        if (problems.Count > 0) throw Refused(problems);
+        var variants = RunSweep.Expand(name!, configYaml!, axes ?? [], out var axisProblems);
+        if (axisProblems.Count > 0) throw Refused(axisProblems);
+        var each = variants.Select(v => (Variant: v, Readable: RunConfigValidation.Readable(v.ConfigYaml),
+            Problems: ConfigProblems(v.ConfigYaml).Concat(NameProblems(v.Name)).ToList())).ToList();
+        foreach (var problem in each.SelectMany(e => e.Problems).Distinct())
+        {
+            // Shared: every run that could be read this far has it (a run whose YAML cannot be read is checked no further).
+            var having = each.Where(e => e.Problems.Contains(problem)).ToList();
+            var shared = each.All(e => e.Problems.Contains(problem) || !e.Readable) && having.All(e => e.Readable) && having.Count > 1;
+            problems.Add(shared || having.Count == each.Count ? problem
+                : problem with { Message = $"{problem.Message} (in {string.Join("; ", having.Select(h => h.Variant.Label))})" });
+        }
+        if (problems.Count > 0) throw Refused(problems);
+        return variants;
+    }
+
+    static IEnumerable<FieldProblem> NameProblems(string name) =>
+        name.Length > MaxNameLength ? [new FieldProblem("name", $"the run name '{Shorten(name)}' is longer than {MaxNameLength} characters: shorten the sweep's name")] : [];
+
+    IReadOnlyList<FieldProblem> ConfigProblems(string configYaml) =>
+        configYaml.Length > MaxConfigChars
+            ? [new("configYaml", $"{configYaml.Length:N0} characters is over the limit of {MaxConfigChars:N0}")]
+            : RunConfigValidation.Check(configYaml, _paths, options.ResolvedDataDirectory);
+
+    void CheckRequest(string? name, string? configYaml, string? queue, bool checkConfig = true)
     {
         var problems = new List<FieldProblem>();
         if (string.IsNullOrWhiteSpace(name)) problems.Add(new("name", "a run needs a name"));
@@ -205,15 +254,14 @@ public class RunService(
         if (string.IsNullOrEmpty(queue) || queue.Length > 64 || !queue.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '-'))
             problems.Add(new("queue", $"queue name '{Shorten(queue)}' must be 1 to 64 lower-case letters, digits, '_' and '-'"));
         if (string.IsNullOrWhiteSpace(configYaml)) problems.Add(new("configYaml", "no run configuration (YAML) given"));
+        if (configYaml is { Length: > MaxConfigChars }) problems.Add(new("configYaml", $"{configYaml.Length:N0} characters is over the limit of {MaxConfigChars:N0}"));
         if (problems.Count > 0) throw Refused(problems);
-        CheckConfig(configYaml);
+        if (checkConfig) CheckConfig(configYaml);
     }
 
     void CheckConfig(string? configYaml)
     {
-        if (configYaml is { Length: > MaxConfigChars })
-            throw Refused([new("configYaml", $"{configYaml.Length:N0} characters is over the limit of {MaxConfigChars:N0}")]);
-        if (RunConfigValidation.Check(configYaml ?? "", _paths, options.ResolvedDataDirectory) is { Count: > 0 } problems) throw Refused(problems);
+        if (ConfigProblems(configYaml ?? "") is { Count: > 0 } problems) throw Refused(problems);
     }
 
     static RunActionException Refused(IReadOnlyList<FieldProblem> problems) =>

@@ -14,7 +14,10 @@ namespace Studio.Web.Api;
 
 public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
 public sealed record ResumeRunRequest(int? CheckpointId);
-public sealed record EditRunRequest(string? Name, string? Notes);
+public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
+/// <summary>A sweep: one run per combination of the axes' values, each a YAML value written at the axis's field of <see cref="ConfigYaml"/>.</summary>
+public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue);
+public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
 /// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
@@ -42,7 +45,7 @@ public static partial class StudioApi
                 endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AuthorizeAttribute { Policy = StudioRoles.CanChange });
         });
 
-        api.MapGet("/runs", (RunData data, CancellationToken ct) => data.RunsAsync(ct));
+        api.MapGet("/runs", (string? group, RunData data, CancellationToken ct) => data.RunsAsync(group, ct));
         api.MapGet("/runs/{id:int}", async (int id, RunData data, CancellationToken ct) => await data.RunAsync(id, ct) is { } run ? Results.Ok(run) : NoRun(id));
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
@@ -51,7 +54,18 @@ public static partial class StudioApi
                 return Results.Created($"/api/runs/{run.Id}", run);
             }, ct));
         api.MapPatch("/runs/{id:int}", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
-            WithBody<EditRunRequest>(http, async request => Results.Ok(await runs.EditAsync(id, request!.Name, request.Notes, ct)), ct));
+            WithBody<EditRunRequest>(http, async request => Results.Ok(await runs.EditAsync(id, request!.Name, request.Notes, request.Group, ct)), ct));
+        api.MapPost("/sweeps", (HttpRequest http, bool? preview, RunService runs, CancellationToken ct) =>
+            WithBody<CreateSweepRequest>(http, async request =>
+            {
+                var axes = (request!.Axes ?? []).Select(a => new SweepAxis(a?.Field ?? "", a?.Values ?? [])).ToList();
+                var queue = request.Queue ?? "default";
+                if (preview == true)
+                    return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue)
+                        .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
+                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, ct);
+                return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
+            }, ct));
         api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));
         api.MapPost("/runs/{id:int}/resume", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<ResumeRunRequest>(http, async request => Results.Ok(await runs.ResumeAsync(id, request?.CheckpointId, ct)), ct, optional: true));

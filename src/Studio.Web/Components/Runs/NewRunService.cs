@@ -58,4 +58,19 @@ public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, 
     public Task<Run> QueueAsync(RunConfig config, string queue, CheckpointEntry? fork) => fork is { } c
         ? runs.ForkAsync(c.Id, config.Name, config.ToYaml(), queue)
         : runs.CreateAsync(config.Name, config.ToYaml(), queue);
+
+    /// <summary>Queues one run per combination of the axes' values, in the group named by the run name.</summary>
+    public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, string queue) =>
+        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue);
+
+    /// <summary>The problems of the sweep and of every run it would queue (none: it can be queued).</summary>
+    public IReadOnlyList<FieldProblem> SweepProblems(RunConfig config, IReadOnlyList<SweepAxis> axes, string queue)
+    {
+        try
+        {
+            runs.CheckSweep(config.Name, config.ToYaml(), axes, queue);
+            return [];
+        }
+        catch (RunActionException e) { return e.Problems.Count > 0 ? e.Problems : [new FieldProblem("", e.Message)]; }
+    }
 }

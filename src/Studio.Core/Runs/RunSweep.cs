@@ -1,0 +1,239 @@
+using System.Globalization;
+using System.Text;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Studio.Core.Runs;
+
+/// <summary>One swept field of a run configuration: its YAML path ("optimizer.lr", "stages[0].updates") and the values it takes, each as YAML ("3e-4", "small", "[2.0, 3.5]").</summary>
+public sealed record SweepAxis(string Field, IReadOnlyList<string> Values);
+
+/// <summary>One run of a sweep: its name, its configuration, and the value of each axis (in the axes' order).</summary>
+public sealed record SweepVariant(string Name, string ConfigYaml, IReadOnlyList<(string Field, string Value)> Settings)
+{
+    /// <summary>"lr=3e-4, preset=small".</summary>
+    public string Label => string.Join(", ", Settings.Select(s => $"{RunSweep.ShortField(s.Field, Settings.Select(o => o.Field))}={s.Value}"));
+}
+
+/// <summary>
+/// A grid of runs from one configuration: every combination of the axes' values, each written into a copy of the
+/// configuration's YAML at the axis's field (missing mappings are created; comments are not kept). The runs share a
+/// group, so the Runs page lists them together and Compare opens them at once.
+/// </summary>
+public static class RunSweep
+{
+    public const int MaxRuns = 64;
+    public const int MaxAxes = 4;
+
+    /// <summary>The grid's runs, or the problems of the axes (by field "axes[i].field" / "axes[i].values"); nothing is checked of the configurations themselves.</summary>
+    public static IReadOnlyList<SweepVariant> Expand(string name, string configYaml, IReadOnlyList<SweepAxis> axes, out IReadOnlyList<FieldProblem> problems)
+    {
+        var found = new List<FieldProblem>();
+        problems = found;
+        if (axes.Count == 0) found.Add(new("axes", "a sweep needs at least one field with values"));
+        if (axes.Count > MaxAxes) found.Add(new("axes", $"{axes.Count} fields: a sweep varies at most {MaxAxes}"));
+        var values = new List<List<(string Text, YamlNode Node)>>();
+        for (var i = 0; i < axes.Count; i++)
+        {
+            var axis = axes[i];
+            var field = axis.Field?.Trim() ?? "";
+            if (PathProblem(field) is { } bad) found.Add(new($"axes[{i}].field", bad));
+            else if (axes.Take(i).Any(a => a.Field?.Trim() == field)) found.Add(new($"axes[{i}].field", $"'{field}' is swept twice"));
+            var parsed = new List<(string, YamlNode)>();
+            var list = axis.Values ?? [];
+            if (list.Count == 0) found.Add(new($"axes[{i}].values", $"no values for '{field}'"));
+            foreach (var (text, j) in list.Select((v, j) => (v?.Trim() ?? "", j)))
+            {
+                if (ValueNode(text, out var problem) is { } node)
+                {
+                    if (parsed.Any(p => p.Item1 == text)) found.Add(new($"axes[{i}].values[{j}]", $"'{text}' is given twice"));
+                    parsed.Add((text, node));
+                }
+                else found.Add(new($"axes[{i}].values[{j}]", problem!));
+            }
+            values.Add(parsed);
+        }
+        var count = values.Aggregate(1L, (n, v) => n * Math.Max(v.Count, 1));
+        if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
+        if (found.Count > 0) return [];
+
+        YamlStream document;
+        try
+        {
+            document = new YamlStream();
+            document.Load(new StringReader(configYaml));
+        }
+        catch (YamlException e)
+        {
+            found.Add(new("configYaml", $"line {e.Start.Line}: not valid YAML: {e.Message}"));
+            return [];
+        }
+        if (document.Documents.Count != 1 || document.Documents[0].RootNode is not YamlMappingNode)
+        {
+            found.Add(new("configYaml", "the run configuration must be one YAML mapping"));
+            return [];
+        }
+
+        var variants = new List<SweepVariant>();
+        foreach (var combination in Combinations(values))
+        {
+            var root = (YamlMappingNode)Copy(document.Documents[0].RootNode);
+            var settings = new List<(string, string)>();
+            for (var i = 0; i < axes.Count; i++)
+            {
+                var field = axes[i].Field.Trim();
+                if (Set(root, field, Copy(combination[i].Node)) is { } problem)
+                {
+                    found.Add(new($"axes[{i}].field", problem));
+                    return [];
+                }
+                settings.Add((field, combination[i].Text));
+            }
+            var variant = new SweepVariant("", "", settings);
+            var runName = $"{name.Trim()} · {variant.Label}";
+            Set(root, "name", new YamlScalarNode(runName) { Style = ScalarStyle.DoubleQuoted });
+            variants.Add(variant with { Name = runName, ConfigYaml = Write(root) });
+        }
+        return variants;
+    }
+
+    /// <summary>Values as a person types them: separated by commas, except inside brackets or quotes ("1e-4, 3e-4", "[2, 3], [4]").</summary>
+    public static List<string> SplitValues(string? text)
+    {
+        var values = new List<string>();
+        var current = new StringBuilder();
+        var depth = 0;
+        char? quote = null;
+        foreach (var c in text ?? "")
+        {
+            if (quote is { } q) { if (c == q) quote = null; }
+            else if (c is '"' or '\'') quote = c;
+            else if (c is '[' or '{') depth++;
+            else if (c is ']' or '}') depth = Math.Max(0, depth - 1);
+            else if (c == ',' && depth == 0)
+            {
+                Add();
+                continue;
+            }
+            current.Append(c);
+        }
+        Add();
+        return values;
+
+        void Add()
+        {
+            if (current.ToString().Trim() is { Length: > 0 } value) values.Add(value);
+            current.Clear();
+        }
+    }
+
+    /// <summary>The last part of a field ("lr" of "optimizer.lr") unless another swept field ends the same way.</summary>
+    public static string ShortField(string field, IEnumerable<string> all)
+    {
+        static string Last(string f) => f[(f.LastIndexOf('.') + 1)..];
+        var last = Last(field);
+        return all.Count(f => Last(f) == last) > 1 ? field : last;
+    }
+
+    static string? PathProblem(string field)
+    {
+        if (field.Length == 0) return "no field given (a YAML path such as optimizer.lr or stages[0].updates)";
+        if (field == "name") return "the runs' names come from the sweep's name and values: sweep another field";
+        return Segments(field) is null ? $"'{field}' is not a YAML path (such as optimizer.lr or stages[0].updates)" : null;
+    }
+
+    /// <summary>"stages[0].updates" -> (stages, 0), (updates, null); null when the text is not such a path.</summary>
+    static List<(string Key, int? Index)>? Segments(string field)
+    {
+        var segments = new List<(string, int?)>();
+        foreach (var part in field.Split('.'))
+        {
+            var key = part;
+            int? index = null;
+            var open = part.IndexOf('[');
+            if (open >= 0)
+            {
+                if (!part.EndsWith(']') || !int.TryParse(part[(open + 1)..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var i)) return null;
+                key = part[..open];
+                index = i;
+            }
+            if (key.Length == 0 || !key.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_')) return null;
+            segments.Add((key, index));
+        }
+        return segments;
+    }
+
+    static YamlNode? ValueNode(string text, out string? problem)
+    {
+        problem = null;
+        if (text.Length == 0) { problem = "an empty value"; return null; }
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(text));
+            if (stream.Documents.Count == 1) return stream.Documents[0].RootNode;
+        }
+        catch (YamlException) { }
+        problem = $"'{text}' is not a YAML value (quote text that holds ':' or '#')";
+        return null;
+    }
+
+    /// <summary>Writes <paramref name="value"/> at <paramref name="field"/>, creating missing mappings; an index must name an existing list item.</summary>
+    static string? Set(YamlMappingNode root, string field, YamlNode value)
+    {
+        var segments = Segments(field)!;
+        YamlMappingNode mapping = root;
+        for (var i = 0; i < segments.Count; i++)
+        {
+            var (key, index) = segments[i];
+            var last = i == segments.Count - 1;
+            var keyNode = new YamlScalarNode(key);
+            mapping.Children.TryGetValue(keyNode, out var child);
+            var path = string.Join('.', field.Split('.').Take(i + 1));
+            if (index is { } n)
+            {
+                if (child is not YamlSequenceNode list || n >= list.Children.Count)
+                    return $"'{path}' is not in the configuration ({(child is YamlSequenceNode l ? $"it has {l.Children.Count} items" : "no such list")})";
+                if (last) { list.Children[n] = value; return null; }
+                if (list.Children[n] is not YamlMappingNode item) return $"'{path}' is not a mapping";
+                mapping = item;
+                continue;
+            }
+            if (last) { mapping.Children[keyNode] = value; return null; }
+            if (child is null || child is YamlScalarNode { Value: null or "" or "~" or "null" })
+            {
+                var created = new YamlMappingNode();
+                mapping.Children[keyNode] = created;
+                mapping = created;
+            }
+            else if (child is YamlMappingNode next) mapping = next;
+            else return $"'{path}' is not a mapping, so it has no '{segments[i + 1].Key}'";
+        }
+        return null;
+    }
+
+    static YamlNode Copy(YamlNode node) => node switch
+    {
+        YamlScalarNode s => new YamlScalarNode(s.Value) { Style = s.Style, Tag = s.Tag },
+        YamlSequenceNode q => new YamlSequenceNode(q.Children.Select(Copy)) { Style = q.Style },
+        YamlMappingNode m => new YamlMappingNode(m.Children.Select(kv => new KeyValuePair<YamlNode, YamlNode>(Copy(kv.Key), Copy(kv.Value)))) { Style = m.Style },
+        _ => throw new NotSupportedException($"YAML node {node.NodeType}"),
+    };
+
+    static string Write(YamlMappingNode root)
+    {
+        var writer = new StringWriter();
+        new YamlStream(new YamlDocument(root)).Save(writer, assignAnchors: false);
+        var text = writer.ToString();
+        // YamlStream ends a document with "...": a run file does not need it.
+        return text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text.TrimEnd('.', '\r', '\n') + "\n";
+    }
+
+    static IEnumerable<(string Text, YamlNode Node)[]> Combinations(List<List<(string Text, YamlNode Node)>> values)
+    {
+        IEnumerable<(string, YamlNode)[]> result = [[]];
+        foreach (var axis in values)
+            result = result.SelectMany(prefix => axis.Select(v => prefix.Append(v).ToArray())).ToList();
+        return result;
+    }
+}

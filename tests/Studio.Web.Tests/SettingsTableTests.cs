@@ -1,0 +1,69 @@
+using Bunit;
+using MudBlazor.Services;
+using Studio.Core.Data;
+using Studio.Core.Live;
+using Studio.Ml.Distillation;
+using Studio.Web.Components.Runs;
+
+namespace Studio.Web.Tests;
+
+/// <summary>Compare's settings table: the fields in which the selected runs differ, and what each run reached.</summary>
+public class SettingsTableTests
+{
+    static Run ToyRun(int id, Action<RunConfig> edit, double? loss)
+    {
+        var config = RunPresets.Find("toy").Create();
+        config.Name = $"run {id}";
+        edit(config);
+        return new Run { Id = id, Name = $"run {id}", ConfigYaml = config.ToYaml(), State = RunState.Completed, Step = 40, TotalSteps = 40, LastLoss = loss };
+    }
+
+    static ValidationPoint Point(long step, string category, double loss) => new() { Step = step, Category = category, VisionLoss = loss };
+
+    [Fact]
+    public async Task OnlyDifferingFieldsAreColumnsAndEachRunShowsItsLatestAndBestHeldOutLoss()
+    {
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var runs = new[]
+        {
+            ToyRun(1, c => c.Optimizer.Lr = 1e-4, 0.25),
+            ToyRun(2, c => c.Optimizer.Lr = 3e-4, 0.125),
+            ToyRun(3, c => { c.Optimizer.Lr = 3e-4; c.Seed = 9; }, null),
+        };
+        var series = new RunSeries();
+        // Mean over categories: step 20 -> (0.4 + 0.2) / 2 = 0.3, step 40 -> (0.5 + 0.3) / 2 = 0.4: the best is the earlier one.
+        series.MergeValidation([Point(20, "text", 0.4), Point(20, "semantics", 0.2), Point(40, "text", 0.5), Point(40, "semantics", 0.3)]);
+        var cut = ctx.Render<SettingsTable>(p => p
+            .Add(t => t.Runs, runs)
+            .Add(t => t.Series, new Dictionary<int, RunSeries> { [2] = series }));
+
+        var headers = cut.FindAll("[data-testid=settings-table] th").Select(h => h.TextContent.Trim()).ToList();
+        Assert.Equal(["Run", "seed", "optimizer.lr", "Steps", "Last loss"], headers.Take(5));
+        Assert.Equal(["0", "0", "9"], cut.FindAll("[data-testid='setting-seed']").Select(c => c.TextContent));
+        Assert.Equal([1e-4, 3e-4, 3e-4], cut.FindAll("[data-testid='setting-optimizer.lr']").Select(c => double.Parse(c.TextContent, System.Globalization.CultureInfo.InvariantCulture)));
+        var validation = cut.FindAll("[data-testid=settings-validation]").Select(c => c.TextContent).ToList();
+        Assert.Equal("–", validation[0]);
+        Assert.Contains("(step 40)", validation[1]);
+        Assert.StartsWith("0.4", validation[1]);
+        Assert.Equal(["–", "0.3 (20)", "–"], cut.FindAll("[data-testid=settings-best]").Select(c => c.TextContent));
+        Assert.Empty(cut.FindAll("[data-testid=settings-same]"));
+    }
+
+    [Fact]
+    public async Task RunsWithOneConfigurationSaySoAndNoRunsAskForASelection()
+    {
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        var same = ctx.Render<SettingsTable>(p => p
+            .Add(t => t.Runs, [ToyRun(1, _ => { }, 0.2), ToyRun(2, _ => { }, 0.3)])
+            .Add(t => t.Series, new Dictionary<int, RunSeries>()));
+        Assert.Contains("the same configuration", same.Find("[data-testid=settings-same]").TextContent);
+        Assert.Equal(["Run", "Steps"], same.FindAll("[data-testid=settings-table] th").Select(h => h.TextContent.Trim()).Take(2));
+
+        var none = ctx.Render<SettingsTable>(p => p.Add(t => t.Runs, []).Add(t => t.Series, new Dictionary<int, RunSeries>()));
+        Assert.Contains("Select runs", none.Find("[data-testid=settings-empty]").TextContent);
+    }
+}

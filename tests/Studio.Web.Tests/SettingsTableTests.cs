@@ -49,6 +49,20 @@ public class SettingsTableTests
         Assert.StartsWith("0.4", validation[1]);
         Assert.Equal(["–", "0.3 (20)", "–"], cut.FindAll("[data-testid=settings-best]").Select(c => c.TextContent));
         Assert.Empty(cut.FindAll("[data-testid=settings-same]"));
+        Assert.DoesNotContain("Semantics ↑", headers); // no run evaluated: no evaluation columns
+
+        // A run's evaluation (the latest with the compared settings) adds its scores, with the checkpoint's step.
+        var evaluated = ctx.Render<SettingsTable>(p => p
+            .Add(t => t.Runs, runs)
+            .Add(t => t.Series, new Dictionary<int, RunSeries>())
+            .Add(t => t.Evaluations, new Dictionary<int, CheckpointEvaluation>
+            {
+                [2] = new() { Id = 5, RunId = 2, Step = 40, Semantics = 0.5, Text = 0.25, FrechetAll = 0.125, Pipeline = "toy", Encoder = "checkpoint" },
+            }));
+        Assert.Contains("Semantics ↑", evaluated.FindAll("[data-testid=settings-table] th").Select(h => h.TextContent.Trim()));
+        Assert.Equal(["–", "0.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-semantics]").Select(c => c.TextContent));
+        Assert.Equal(["–", "0.25 (40)", "–"], evaluated.FindAll("[data-testid=settings-text]").Select(c => c.TextContent));
+        Assert.Equal(["–", "0.125 (40)", "–"], evaluated.FindAll("[data-testid=settings-fd]").Select(c => c.TextContent));
     }
 
     [Fact]

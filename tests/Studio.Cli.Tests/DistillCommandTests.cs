@@ -50,4 +50,40 @@ public class DistillCommandTests
         }
         finally { Directory.Delete(work, recursive: true); }
     }
+
+    [Fact]
+    public void SetOverridesFieldsOfTheYamlAndABadOverrideIsNamedWithNothingTrained()
+    {
+        using var tiny = new TinyFluxPipelineFolder();
+        var work = TestPaths.NewTempDirectory("distill-set");
+        try
+        {
+            File.WriteAllLines(Path.Combine(work, "prompts.txt"), ["a blue square", "two green stars"]);
+            var config = Path.Combine(work, "run.yaml");
+            File.WriteAllText(config, Config(work, tiny.Folder, updates: 5));
+
+            // The file says 5 updates; --set makes it 2 (and may rename the run, unlike a sweep's fields).
+            var (code, output, error) = Cli.Run("distill", "--config", config, "--out", Path.Combine(work, "run"), "--set", "stages[0].updates=2",
+                "--set", "name=tiny-short", "--set", "trajectory.guidance=[3.5]");
+            Assert.True(code == 0, error);
+            Assert.Contains("finished: 2 updates", output);
+
+            var run = Path.Combine(work, "bad-run");
+            foreach (var (args, expected) in new (string[], string)[]
+            {
+                (["--set", "optimizer.lr=fast"], "'fast' is not a number"),
+                (["--set", "stages[3].updates=1"], "--set 'stages[3].updates=1': 'stages[3]' is not in the configuration (it has 1 items)"),
+                (["--set", "lr"], "--set 'lr': expected FIELD=VALUE"),
+                (["--set", "Optimizer.LR=1"], "--set 'Optimizer.LR=1': 'Optimizer.LR' is not a YAML path"),
+            })
+            {
+                (code, _, error) = Cli.Run(["distill", "--config", config, "--out", run, .. args]);
+                Assert.Equal(1, code);
+                Assert.StartsWith("studio distill: ", error);
+                Assert.Contains(expected, error);
+                Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")), string.Join(" ", args));
+            }
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
 }

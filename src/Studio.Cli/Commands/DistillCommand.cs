@@ -14,10 +14,15 @@ public static class DistillCommand
         var config = new Option<string>("--config") { Description = "The run YAML (the schema of README 'Run YAML'; the web form imports/exports the same)", Required = true };
         var resume = new Option<string?>("--resume") { Description = "A checkpoint folder (or a run's checkpoints folder: its newest good checkpoint) to continue from" };
         var output = new Option<string?>("--out") { Description = "The run folder (checkpoints, samples); default DATA/runs/NAME" };
-        var command = new Command("distill", "Run a distillation in the foreground, with a progress line and live numbers.") { config, resume, output };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "FIELD=VALUE: overrides one field of the run YAML (a YAML path and a YAML value: optimizer.lr=3e-4, stages[0].updates=500, trajectory.guidance=[3.5]); repeatable",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var command = new Command("distill", "Run a distillation in the foreground, with a progress line and live numbers.") { config, resume, output, set };
         command.SetAction((parse, cancel) =>
         {
-            var run = RunConfig.Load(parse.GetValue(config)!);
+            var run = Load(parse.GetValue(config)!, parse.GetValue(set) ?? []);
             var options = CliSettings.Options();
             var runDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(options.ResolvedDataDirectory, "runs", run.Name));
             Directory.CreateDirectory(runDirectory);
@@ -31,6 +36,26 @@ public static class DistillCommand
             return Task.FromResult(cancel.IsCancellationRequested ? 130 : 0);
         });
         return command;
+    }
+
+    /// <summary>The run YAML with the --set overrides written in, read as `RunConfig.Load` reads a file.</summary>
+    static RunConfig Load(string path, string[] overrides)
+    {
+        if (overrides.Length == 0) return RunConfig.Load(path);
+        if (!File.Exists(path)) throw new RunConfigException(path, "file not found");
+        var settings = new List<(string, string)>();
+        foreach (var o in overrides)
+        {
+            var eq = o.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"--set '{o}': expected FIELD=VALUE (optimizer.lr=3e-4)");
+            settings.Add((o[..eq].Trim(), o[(eq + 1)..]));
+        }
+        var yaml = Studio.Core.Runs.RunSweep.Apply(File.ReadAllText(path), settings, out var problems)
+                   ?? throw new ArgumentException(string.Join("; ", problems.Select(p =>
+                       p.Field.StartsWith("set[", StringComparison.Ordinal) ? $"--set '{overrides[int.Parse(p.Field[4..^1])]}': {p.Message}" : $"{path}: {p.Message}")));
+        var run = RunConfig.FromYaml(yaml, $"{path} with --set");
+        run.BaseDirectory = Path.GetDirectoryName(Path.GetFullPath(path));
+        return run;
     }
 
     /// <summary>--resume: a checkpoint folder, or a folder of checkpoints (its newest good one).</summary>

@@ -57,27 +57,11 @@ public static class RunSweep
         if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
         if (found.Count > 0) return [];
 
-        YamlStream document;
-        try
-        {
-            document = new YamlStream();
-            document.Load(new StringReader(configYaml));
-        }
-        catch (YamlException e)
-        {
-            found.Add(new("configYaml", $"line {e.Start.Line}: not valid YAML: {e.Message}"));
-            return [];
-        }
-        if (document.Documents.Count != 1 || document.Documents[0].RootNode is not YamlMappingNode)
-        {
-            found.Add(new("configYaml", "the run configuration must be one YAML mapping"));
-            return [];
-        }
-
+        if (Root(configYaml, found) is not { } document) return [];
         var variants = new List<SweepVariant>();
         foreach (var combination in Combinations(values))
         {
-            var root = (YamlMappingNode)Copy(document.Documents[0].RootNode);
+            var root = (YamlMappingNode)Copy(document);
             var settings = new List<(string, string)>();
             for (var i = 0; i < axes.Count; i++)
             {
@@ -95,6 +79,41 @@ public static class RunSweep
             variants.Add(variant with { Name = runName, ConfigYaml = Write(root) });
         }
         return variants;
+    }
+
+    /// <summary>
+    /// The configuration with each setting's YAML value written at its field (`studio distill --set optimizer.lr=3e-4`);
+    /// null with the problems (by "set[i]") when a field is not a path, a value is not YAML or the document is not a mapping.
+    /// </summary>
+    public static string? Apply(string configYaml, IReadOnlyList<(string Field, string Value)> settings, out IReadOnlyList<FieldProblem> problems)
+    {
+        var found = new List<FieldProblem>();
+        problems = found;
+        var nodes = new List<YamlNode>();
+        foreach (var ((field, value), i) in settings.Select((s, i) => (s, i)))
+        {
+            if (PathProblem(field) is { } bad && field != "name") found.Add(new($"set[{i}]", bad));
+            if (ValueNode(value.Trim(), out var problem) is { } node) nodes.Add(node);
+            else found.Add(new($"set[{i}]", $"{field}: {problem}"));
+        }
+        if (found.Count > 0 || Root(configYaml, found) is not { } root) return null;
+        for (var i = 0; i < settings.Count; i++)
+            if (Set(root, settings[i].Field, nodes[i]) is { } problem) found.Add(new($"set[{i}]", problem));
+        return found.Count > 0 ? null : Write(root);
+    }
+
+    static YamlMappingNode? Root(string configYaml, List<FieldProblem> problems)
+    {
+        var document = new YamlStream();
+        try { document.Load(new StringReader(configYaml)); }
+        catch (YamlException e)
+        {
+            problems.Add(new("configYaml", $"line {e.Start.Line}: not valid YAML: {e.Message}"));
+            return null;
+        }
+        if (document.Documents.Count == 1 && document.Documents[0].RootNode is YamlMappingNode root) return root;
+        problems.Add(new("configYaml", "the run configuration must be one YAML mapping"));
+        return null;
     }
 
     /// <summary>Values as a person types them: separated by commas, except inside brackets or quotes ("1e-4, 3e-4", "[2, 3], [4]").</summary>

@@ -70,6 +70,26 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task SeveralSeedsPerPromptQueueOneGenerationPerPromptAndSeedWithinALimit()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await page.RequestAsync("a red ball\na blue cube", new GenerationRequest("", Seed: 7), [$"c{ids.Step10}"], seeds: 3);
+        await using (var context = await db.CreateDbContextAsync())
+        {
+            var queued = await context.Generations.OrderBy(g => g.Id).Select(g => new { g.Prompt, g.Seed }).ToListAsync();
+            Assert.Equal([("a red ball", 7L), ("a red ball", 8L), ("a red ball", 9L), ("a blue cube", 7L), ("a blue cube", 8L), ("a blue cube", 9L)],
+                queued.Select(g => (g.Prompt, g.Seed)));
+        }
+        Assert.Equal(6, jobs.Created.Count);
+
+        var many = await Assert.ThrowsAsync<RunActionException>(() =>
+            page.RequestAsync(string.Join("\n", Enumerable.Range(0, 5).Select(i => $"prompt {i}")), new GenerationRequest(""), [], seeds: 16));
+        Assert.Equal("5 prompts x 16 seeds = 80 generations: at most 64 at once", many.Message);
+        Assert.Equal("seeds: 0 is not between 1 and 16", (await Assert.ThrowsAsync<RunActionException>(() => page.RequestAsync("x", new GenerationRequest(""), [], seeds: 0))).Message);
+        Assert.Equal(6, jobs.Created.Count); // nothing more queued
+    }
+
+    [Fact]
     public async Task OpenedForACheckpointThePageGeneratesWithItAndTheTeacher()
     {
         var (db, jobs, page, ids) = await NewStudioAsync();

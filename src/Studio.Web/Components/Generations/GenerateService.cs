@@ -36,19 +36,27 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
         return new(teachers, names);
     }
 
+    /// <summary>The most seeds per prompt, and generations per request, the form queues at once.</summary>
+    public const int MaxSeeds = 16, MaxGenerations = 64;
+
     /// <summary>
-    /// Queues one generation per non-empty line of <paramref name="promptLines"/>, each as <paramref name="settings"/> asks
-    /// with the <paramref name="students"/> chosen (keys of <see cref="GenerateChoices.Students"/>). A refusal comes as
-    /// <see cref="RunActionException"/>; the lines before it stay queued.
+    /// Queues one generation per non-empty line of <paramref name="promptLines"/> and per seed (<paramref name="seeds"/>
+    /// of them: the settings' seed, seed + 1, ...), each as <paramref name="settings"/> asks with the
+    /// <paramref name="students"/> chosen (keys of <see cref="GenerateChoices.Students"/>). A refusal comes as
+    /// <see cref="RunActionException"/>; the generations before it stay queued.
     /// </summary>
-    public async Task RequestAsync(string? promptLines, GenerationRequest settings, IReadOnlyCollection<string> students, CancellationToken ct = default)
+    public async Task RequestAsync(string? promptLines, GenerationRequest settings, IReadOnlyCollection<string> students, int seeds = 1, CancellationToken ct = default)
     {
         var prompts = (promptLines ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (prompts.Length == 0) throw new RunActionException("the prompt is empty");
+        if (seeds is < 1 or > MaxSeeds) throw new RunActionException($"seeds: {seeds} is not between 1 and {MaxSeeds}");
+        if (prompts.Length * seeds > MaxGenerations)
+            throw new RunActionException($"{prompts.Length} prompts x {seeds} seeds = {prompts.Length * seeds} generations: at most {MaxGenerations} at once");
         var checkpointIds = students.Where(k => k[0] == 'c').Select(k => int.Parse(k[1..])).ToList();
         var modelIds = students.Where(k => k[0] == 'm').Select(k => int.Parse(k[1..])).ToList();
         foreach (var prompt in prompts)
-            await generations.RequestAsync(settings with { Prompt = prompt, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct);
+            for (var s = 0; s < seeds; s++)
+                await generations.RequestAsync(settings with { Prompt = prompt, Seed = settings.Seed + s, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct);
     }
 
     /// <summary>The newest <paramref name="take"/> generations, newest first.</summary>

@@ -134,4 +134,37 @@ public class NewRunFormTests
         Assert.All(runs, r => Assert.Equal("toy-base", r.Group));
         Assert.EndsWith("/runs?group=toy-base", ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().Uri);
     }
+
+    [Fact]
+    public async Task TheYamlIsEditedAsTextAndAppliedToTheFormOrRefusedByLine()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-yaml-edit]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-yaml-edit]").Click();
+        var yaml = cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").GetAttribute("value") ?? "";
+        Assert.Equal(RunPresets.Find("toy").Create().ToYaml(), yaml);
+        Assert.Empty(cut.FindAll("[data-testid=run-submit]")); // the form waits while its YAML is edited
+
+        var config = RunPresets.Find("toy").Create();
+        config.Name = "edited as text";
+        config.Optimizer.Lr = 0.003;
+        var lines = config.ToYaml().Replace("lr: 0.003", "lr: fast");
+        cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").Change(lines);
+        cut.Find("[data-testid=run-yaml-apply]").Click();
+        var line = lines.Split('\n').ToList().FindIndex(l => l.Contains("lr: fast")) + 1;
+        cut.WaitForAssertion(() => Assert.Contains($"optimizer.lr: line {line}: 'fast' is not a number", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.NotEmpty(cut.FindAll("[data-testid=run-yaml-editor]")); // still editing, nothing lost
+
+        cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").Change(config.ToYaml());
+        cut.Find("[data-testid=run-yaml-apply]").Click();
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=run-yaml-editor]")), TimeSpan.FromSeconds(15));
+        Assert.Empty(cut.FindAll("[data-testid=run-problems]"));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        await using var context = await db.CreateDbContextAsync();
+        var run = await context.Runs.SingleAsync();
+        Assert.Equal(("edited as text", config.ToYaml()), (run.Name, run.ConfigYaml));
+    }
 }

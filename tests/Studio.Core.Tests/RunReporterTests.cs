@@ -165,6 +165,28 @@ public class RunReporterTests
     }
 
     [Fact]
+    public async Task ACheckpointRemovedByKeepLeavesTheRunsCheckpointsWhetherItsLinesComeInOneBatchOrTwo()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var run = await db.AddRunAsync();
+        var folder = Path.Combine(db.Directory, "run-artifacts");
+        static Dictionary<string, string> At(string path) => new() { [TrainingEventData.Path] = path };
+        await using (var reporter = new RunReporter(run.Id, db, new RecordingBroadcaster(),
+            new RunReporterOptions { FlushInterval = TimeSpan.FromHours(1), MaxBatch = 10_000 }, folder))
+        {
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 1, 10, "checkpoint step-10", At("checkpoints/step-10")));
+            await WaitForAsync(() => { using var c = db.CreateDbContext(); return c.Checkpoints.Any(x => x.RunId == run.Id); });
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 1, 20, "checkpoint step-20", At("checkpoints/step-20")));
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointRemoved, 1, 20, "checkpoint step-10 removed", At("checkpoints/step-10")));
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 1, 30, "checkpoint step-30", At("checkpoints/step-30")));
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointRemoved, 1, 30, "checkpoint step-20 removed", At("checkpoints/step-20")));
+        }
+        await using var context = db.CreateDbContext();
+        Assert.Equal([30L], await context.Checkpoints.Where(c => c.RunId == run.Id).Select(c => c.Step).ToListAsync());
+        Assert.Equal(2, await context.RunEvents.CountAsync(e => e.RunId == run.Id && e.Kind == "CheckpointRemoved")); // the log keeps saying so
+    }
+
+    [Fact]
     public async Task NonFiniteLossesAreStoredAsGapsNotRejected()
     {
         var db = await TestDatabase.CreateAsync();

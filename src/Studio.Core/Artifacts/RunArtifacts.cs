@@ -10,7 +10,8 @@ namespace Studio.Core.Artifacts;
 /// <summary>
 /// Records the checkpoint or sample a log line announces (CheckpointWritten, SampleReady) as its entry, once. A
 /// Resumed line records the checkpoint it resumed from too: a worker killed right after writing it may never have
-/// delivered its CheckpointWritten line.
+/// delivered its CheckpointWritten line. A CheckpointRemoved line (`checkpoints.keep` deleted an older one) removes
+/// its entry, so no page offers a checkpoint that is gone.
 /// </summary>
 static class RunArtifacts
 {
@@ -28,6 +29,12 @@ static class RunArtifacts
                 ?? await db.Checkpoints.SingleOrDefaultAsync(c => c.RunId == runId && c.Path == path, ct);
             if (existing is null) db.Checkpoints.Add(new CheckpointEntry { RunId = runId, Path = path, Stage = e.Stage, Step = e.Step, SizeBytes = size, CreatedAt = e.Time });
             else if (e.Kind == nameof(TrainingEventKind.CheckpointWritten)) { existing.Stage = e.Stage; existing.Step = e.Step; existing.SizeBytes = size; existing.CreatedAt = e.Time; }
+        }
+        else if (e.Kind == nameof(TrainingEventKind.CheckpointRemoved))
+        {
+            var gone = db.Checkpoints.Local.FirstOrDefault(c => c.RunId == runId && c.Path == path)
+                ?? await db.Checkpoints.SingleOrDefaultAsync(c => c.RunId == runId && c.Path == path, ct);
+            if (gone is not null && db.Entry(gone).State != EntityState.Deleted) db.Checkpoints.Remove(gone);
         }
         else if (e.Kind == nameof(TrainingEventKind.SampleReady))
         {

@@ -241,13 +241,17 @@ public sealed class Distiller
     void WriteCheckpoint(TrainingState state, Tensor? latents)
     {
         var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer.Optimizer, state, latents);
-        TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep);
         _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, state.Stage, state.GlobalStep,
             $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string>
             {
                 [TrainingEventData.Path] = path,
                 [TrainingEventData.Bytes] = new DirectoryInfo(path).EnumerateFiles().Sum(f => f.Length).ToString(System.Globalization.CultureInfo.InvariantCulture),
             }));
+        // Whoever lists the run's checkpoints learns which ones are gone.
+        foreach (var removed in TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep))
+            _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointRemoved, state.Stage, state.GlobalStep,
+                $"checkpoint {Path.GetFileName(removed)} removed (checkpoints.keep: {_config.Checkpoints.Keep})",
+                new Dictionary<string, string> { [TrainingEventData.Path] = removed }));
     }
 
     /// <summary>

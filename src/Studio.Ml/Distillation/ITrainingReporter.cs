@@ -29,7 +29,8 @@ public sealed record ValidationMetrics(int Stage, long Step, IReadOnlyDictionary
 /// <summary>The deterministic vision loss over fixed noises/timesteps, and the cosine similarity of projected student states to teacher states.</summary>
 public sealed record ValidationScore(double VisionLoss, double EmbeddingCosine);
 
-public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress }
+/// <summary>What a trainer reports; CheckpointRemoved: an older checkpoint deleted by `checkpoints.keep` (its path in the data).</summary>
+public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress, CheckpointRemoved }
 
 /// <summary>Something that happened in a run: stage started, checkpoint written, resumed at step k, sample ready, ...</summary>
 public sealed record TrainingEvent(

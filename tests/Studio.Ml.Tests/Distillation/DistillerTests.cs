@@ -102,6 +102,26 @@ public class DistillerTests
     }
 
     [Fact]
+    public void CheckpointsBeyondKeepAreDeletedAndEachDeletionIsReported()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 8, checkpointEvery: 2);
+        config.Checkpoints.Keep = 2;
+        var reporter = new RecordingReporter();
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        distiller.Run(CancellationToken.None);
+
+        var written = reporter.Events.Where(e => e.Kind == TrainingEventKind.CheckpointWritten).Select(e => e.Data![TrainingEventData.Path]).ToList();
+        var removed = reporter.Events.Where(e => e.Kind == TrainingEventKind.CheckpointRemoved).Select(e => e.Data![TrainingEventData.Path]).ToList();
+        Assert.Equal(4, written.Count); // steps 2, 4, 6, 8
+        Assert.Equal(written.Take(2), removed); // the oldest two, each after a newer one was written
+        Assert.All(removed, path => Assert.False(Directory.Exists(path), path));
+        Assert.Equal(written.Skip(2).Order(), Directory.GetDirectories(distiller.CheckpointsDirectory).Order());
+        var firstRemoval = reporter.Events.FindIndex(e => e.Kind == TrainingEventKind.CheckpointRemoved);
+        Assert.Equal(written[2], reporter.Events[firstRemoval - 1].Data![TrainingEventData.Path]);
+    }
+
+    [Fact]
     public void ValidationAlsoRunsAtTheLastUpdate()
     {
         using var world = new TinyWorld();

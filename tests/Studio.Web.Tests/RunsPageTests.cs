@@ -109,4 +109,45 @@ public class RunsPageTests
         Assert.Empty(grouped.FindAll("[data-testid=run-group]")); // no chip repeats the filter
         Assert.Contains("all (2)", grouped.Find("[data-testid=runs-state-filter]").TextContent.Replace("\n", ""));
     }
+
+    [Fact]
+    public async Task TickedRunsAreCancelledOrDeletedTogetherAfterOneConfirmation()
+    {
+        await using var ctx = await PageContextAsync();
+        var dialogs = ctx.Render<MudBlazor.MudDialogProvider>();
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs?group=sweep-a");
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(2, Names(cut).Count), Wait);
+
+        // The header box ticks every run shown: the group's two (both stopped, so nothing to cancel).
+        cut.Find("[data-testid=runs-pick-all] input, input[data-testid=runs-pick-all]").Change(true);
+        cut.WaitForAssertion(() => Assert.Contains("Delete 2", cut.Find("[data-testid=runs-delete-picked]").TextContent), Wait);
+        Assert.True(cut.Find("[data-testid=runs-cancel-picked]").HasAttribute("disabled"));
+        cut.Find("[data-testid=runs-delete-picked]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("Delete 2 runs?", dialogs.Markup), Wait);
+        Assert.Contains("lr · lr=3e-4", dialogs.Find("[data-testid=delete-run-list]").TextContent);
+        dialogs.Find("[data-testid=confirm-delete]").Click();
+        cut.WaitForAssertion(() => Assert.Empty(Names(cut)), Wait);
+        var data = ctx.Services.GetRequiredService<RunData>();
+        Assert.Equal(4, (await data.RunsAsync()).Count);
+        Assert.Empty(cut.FindAll("[data-testid=runs-delete-picked]")); // nothing ticked any more
+
+        // Of a running and a completed run ticked, only the running one can be cancelled.
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs");
+        var all = ctx.Render<Runs>();
+        all.WaitForAssertion(() => Assert.Equal(4, Names(all).Count), Wait);
+        all.Find("[data-testid=run-pick-1] input, input[data-testid=run-pick-1]").Change(true);
+        all.Find("[data-testid=run-pick-2] input, input[data-testid=run-pick-2]").Change(true);
+        all.WaitForAssertion(() => Assert.Contains("Cancel 1", all.Find("[data-testid=runs-cancel-picked]").TextContent), Wait);
+        all.Find("[data-testid=runs-cancel-picked]").Click();
+        await WaitUntilAsync(async () => (await data.RunAsync(2))!.State == RunState.Stopping);
+        Assert.Equal(RunState.Completed, (await data.RunAsync(1))!.State);
+    }
+
+    static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (!await condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(await condition());
+    }
 }

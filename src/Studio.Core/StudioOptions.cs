@@ -56,6 +56,13 @@ public class StudioOptions
     public string JobDevice => string.IsNullOrWhiteSpace(Device) ? "cpu" : Device;
     /// <summary>Generations free the teacher's text encoders once the prompt is encoded (T5-XXL and the transformer never share the GPU).</summary>
     public bool FreeTextEncoders { get; set; }
+    /// <summary>
+    /// An address that hears when a run ends (completed, failed or cancelled): a JSON POST with a one-line "text", as
+    /// Slack, Mattermost and Discord incoming webhooks take it, and the run's numbers. Empty: none. Sent by the worker.
+    /// </summary>
+    public string Webhook { get; set; } = "";
+    /// <summary>The studio's address as people open it ("https://studio.lab.example"): messages link to runs with it. Empty: no links.</summary>
+    public string PublicUrl { get; set; } = "";
     /// <summary>How often a worker's Hangfire server reports that it is alive.</summary>
     public int HeartbeatSeconds { get; set; } = 5;
     /// <summary>A worker silent for this long is gone: its runs are no longer shown running, and its server entry is removed.</summary>

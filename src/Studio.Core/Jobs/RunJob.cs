@@ -24,6 +24,7 @@ public class RunJob(
     IArtifactStore? artifacts = null)
 {
     readonly IArtifactStore _artifacts = artifacts ?? new MountedArtifactStore(options);
+    readonly RunWebhook _webhook = new(options);
 
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int runId, CancellationToken ct)
@@ -164,5 +165,7 @@ public class RunJob(
         db.RunEvents.Add(e);
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
+        if (state != RunState.Queued && _webhook.Enabled && await _webhook.NotifyAsync(run) is { } undelivered)
+            await LogAsync(runId, nameof(TrainingEventKind.Warning), $"Not announced: {undelivered} (Studio:Webhook).");
     }
 }

@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using Studio.Core.Data;
+
+namespace Studio.Core.Runs;
+
+/// <summary>
+/// Tells a chat channel (or any HTTP endpoint) how a run ended: a JSON POST to Studio:Webhook when a run completes,
+/// fails or is cancelled, with a one-line "text" (Slack and Mattermost incoming webhooks show it; Discord's "content"
+/// carries the same line) and the run's numbers under "run". A webhook that fails never fails the run: the run's log
+/// says why.
+/// </summary>
+public sealed class RunWebhook(StudioOptions options, HttpClient? http = null)
+{
+    static readonly HttpClient Shared = new() { Timeout = TimeSpan.FromSeconds(10) };
+    readonly HttpClient _http = http ?? Shared;
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(options.Webhook);
+
+    /// <summary>The line a person reads: "Run 3 “lr · lr=3e-4” completed: step 8,000 / 8,000, loss 0.0123 (group lr) http://studio/runs/3".</summary>
+    public string Text(Run run)
+    {
+        var state = run.State.ToString().ToLowerInvariant();
+        var loss = run.LastLoss is { } l && double.IsFinite(l) ? $", loss {l.ToString("G4", CultureInfo.InvariantCulture)}" : "";
+        var error = run.Error is { Length: > 0 } e ? $": {e.Split('\n', 2)[0].Trim()}" : "";
+        var group = run.Group is { } g ? $" (group {g})" : "";
+        return $"Run {run.Id} “{run.Name}” {state}{error}: step {run.Step:N0} / {run.TotalSteps:N0}{loss}{group}" + (Link(run) is { } link ? $" {link}" : "");
+    }
+
+    string? Link(Run run) => string.IsNullOrWhiteSpace(options.PublicUrl) ? null : $"{options.PublicUrl.TrimEnd('/')}/runs/{run.Id}";
+
+    /// <summary>Posts the run's ending; null when it was delivered (or no webhook is set), else why not.</summary>
+    public async Task<string?> NotifyAsync(Run run, CancellationToken ct = default)
+    {
+        if (!Enabled) return null;
+        if (!Uri.TryCreate(options.Webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            return $"Studio:Webhook '{options.Webhook}' is not an http or https address";
+        var text = Text(run);
+        var body = new
+        {
+            text,
+            content = text,
+            run = new
+            {
+                run.Id, run.Name, State = run.State.ToString(), run.Step, run.TotalSteps, run.LastLoss, run.Error, run.Group,
+                run.Worker, run.StartedAt, run.FinishedAt, Url = Link(run),
+            },
+        };
+        try
+        {
+            using var response = await _http.PostAsJsonAsync(url, body, ct);
+            return response.IsSuccessStatusCode ? null : $"the webhook answered {(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return $"the webhook could not be reached ({e.Message})";
+        }
+    }
+}

@@ -57,14 +57,17 @@ public static class RunCsv
         await writer.FlushAsync(ct);
     }
 
-    static string Number(double? value) => value is { } v && double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
+    /// <summary>A number as CSV holds it: round-trip precision, invariant culture; empty for none (and for NaN or infinity).</summary>
+    public static string Number(double? value) => value is { } v && double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
 
-    static string Number(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "";
+    public static string Number(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "";
+
+    /// <summary>One CSV line (RFC 4180: quoted fields where needed, CRLF).</summary>
+    public static string Row(IEnumerable<string> fields) => string.Join(',', fields.Select(Field)) + "\r\n";
 
     static string Time(DateTime time) => DateTime.SpecifyKind(time, DateTimeKind.Utc).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
-    static Task WriteRowAsync(TextWriter writer, IEnumerable<string> fields) =>
-        writer.WriteAsync(string.Join(',', fields.Select(Field)) + "\r\n");
+    static Task WriteRowAsync(TextWriter writer, IEnumerable<string> fields) => writer.WriteAsync(Row(fields));
 
     /// <summary>Quoted when it holds a comma, a quote or a line break (a category comes from a user's prompt file).</summary>
     static string Field(string value) =>

@@ -30,6 +30,20 @@ public class RunConfigValidationTests
     }
 
     [Fact]
+    public void KeepBestNeedsEveryCheckpointValidated()
+    {
+        var config = RunPresets.Find("toy").Create();
+        config.Checkpoints.KeepBest = true;
+        Assert.Empty(Check(config)); // the toy preset validates every 200 and checkpoints every 1,000
+
+        config.Checkpoints.Every = 300;
+        Assert.Equal([new FieldProblem("checkpoints.keep_best", "checkpoints.every (300) must be a multiple of validation.every (200), so each checkpoint is validated")], Check(config));
+        config.Validation.Every = 0;
+        Assert.Equal([new FieldProblem("checkpoints.keep_best", "needs validation (validation.every and validation.prompts) to tell the best checkpoint")], Check(config));
+        Assert.Contains("keep_best: true", config.ToYaml());
+    }
+
+    [Fact]
     public void ThePaperPresetNamesItsMissingModelFoldersAndFilesAtTheirFields()
     {
         var problems = Check(RunPresets.Find("paper-t5-base").Create());

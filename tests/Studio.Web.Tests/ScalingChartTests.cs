@@ -360,6 +360,32 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task EachCheckpointShowsTheHeldOutLossOfItsStepAndTheBestIsMarked()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            // Step 10: (0.2 + 0.4) / 2 = 0.3; step 15 (no checkpoint): 0.1; step 20: (0.5 + 0.3) / 2 = 0.4.
+            db.ValidationPoints.AddRange(
+                new ValidationPoint { RunId = runId, Step = 10, Category = "text", VisionLoss = 0.2 },
+                new ValidationPoint { RunId = runId, Step = 10, Category = "semantics", VisionLoss = 0.4 },
+                new ValidationPoint { RunId = runId, Step = 15, Category = "text", VisionLoss = 0.1 },
+                new ValidationPoint { RunId = runId, Step = 20, Category = "text", VisionLoss = 0.5 },
+                new ValidationPoint { RunId = runId, Step = 20, Category = "semantics", VisionLoss = 0.3 });
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-heldout]").Count));
+        var cells = cut.FindAll("[data-testid=checkpoint-heldout]").Select(c => c.TextContent.Trim()).ToList();
+        Assert.StartsWith("0.4", cells[0]); // step 20, newest first
+        Assert.DoesNotContain("best", cells[0]);
+        Assert.StartsWith("0.3", cells[1]);
+        Assert.EndsWith("best", cells[1]);
+        Assert.Single(cut.FindAll("[data-testid=checkpoint-best]"));
+    }
+
+    [Fact]
     public async Task ResearchersEvaluateACheckpointAndSeeItsScoresViewersOnlySeeThem()
     {
         var (ctx, jobs, runId, _, _) = await NewContextAsync(researcher: true);

@@ -247,11 +247,34 @@ public sealed class Distiller
                 [TrainingEventData.Path] = path,
                 [TrainingEventData.Bytes] = new DirectoryInfo(path).EnumerateFiles().Sum(f => f.Length).ToString(System.Globalization.CultureInfo.InvariantCulture),
             }));
-        // Whoever lists the run's checkpoints learns which ones are gone.
-        foreach (var removed in TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep))
+        _lastCheckpoint = (state.GlobalStep, path);
+        PruneCheckpoints(state);
+    }
+
+    /// <summary>The newest checkpoint this session wrote, and its step (its validation, at the same step, scores it).</summary>
+    (long Step, string Path)? _lastCheckpoint;
+
+    /// <summary>Deletes checkpoints beyond checkpoints.keep (the best one kept with keep_best); whoever lists the run's checkpoints learns which are gone.</summary>
+    void PruneCheckpoints(TrainingState state)
+    {
+        var best = _config.Checkpoints.KeepBest ? TrainingCheckpoint.Best(CheckpointsDirectory) : null;
+        foreach (var removed in TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep, best))
             _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointRemoved, state.Stage, state.GlobalStep,
                 $"checkpoint {Path.GetFileName(removed)} removed (checkpoints.keep: {_config.Checkpoints.Keep})",
                 new Dictionary<string, string> { [TrainingEventData.Path] = removed }));
+    }
+
+    /// <summary>With keep_best, the checkpoint of this step gets the held-out loss just measured; a new best lets the old one go.</summary>
+    void ScoreCheckpoint(TrainingState state, IReadOnlyDictionary<string, ValidationScore> results)
+    {
+        if (!_config.Checkpoints.KeepBest || _lastCheckpoint is not { } last || last.Step != state.GlobalStep || results.Count == 0) return;
+        var score = results.Values.Average(r => r.VisionLoss);
+        var before = TrainingCheckpoint.Best(CheckpointsDirectory);
+        TrainingCheckpoint.RecordScore(last.Path, score);
+        if (TrainingCheckpoint.Best(CheckpointsDirectory) == last.Path && before != last.Path)
+            _reporter.Event(new TrainingEvent(TrainingEventKind.Info, state.Stage, state.GlobalStep,
+                $"checkpoint {Path.GetFileName(last.Path)} is the best so far (held-out vision loss {score:G4}): kept (checkpoints.keep_best)"));
+        PruneCheckpoints(state);
     }
 
     /// <summary>
@@ -303,6 +326,7 @@ public sealed class Distiller
             results[category] = new ValidationScore(lossSum / Math.Max(1, count), cosine);
         }
         _reporter.Validation(new ValidationMetrics(state.Stage, state.GlobalStep, results, DateTime.UtcNow));
+        ScoreCheckpoint(state, results);
     }
 
     void Sample(TrainingState state, StageConfig stage)

@@ -176,6 +176,11 @@ public sealed class CheckpointConfig
     public long Every { get; set; } = 1000;
     /// <summary>Keep the newest N checkpoints (0 = keep all).</summary>
     public int Keep { get; set; } = 3;
+    /// <summary>
+    /// Also keep the checkpoint with the lowest held-out vision loss (the mean over categories of the validation run at
+    /// its step), however old: the student to export. Needs validation at checkpoint steps.
+    /// </summary>
+    public bool KeepBest { get; set; }
 }
 
 public sealed class SampleConfig

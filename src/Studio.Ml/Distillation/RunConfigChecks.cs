@@ -46,6 +46,10 @@ public static class RunConfigChecks
 
         if (c.Checkpoints.Every < 1) yield return "checkpoints.every: must be at least 1";
         if (c.Checkpoints.Keep < 0) yield return "checkpoints.keep: must not be negative (0 = keep all)";
+        if (c.Checkpoints.KeepBest && (c.Validation.Every < 1 || c.Validation.Prompts.Count == 0))
+            yield return "checkpoints.keep_best: needs validation (validation.every and validation.prompts) to tell the best checkpoint";
+        else if (c.Checkpoints.KeepBest && c.Checkpoints.Every >= 1 && c.Checkpoints.Every % c.Validation.Every != 0)
+            yield return $"checkpoints.keep_best: checkpoints.every ({c.Checkpoints.Every}) must be a multiple of validation.every ({c.Validation.Every}), so each checkpoint is validated";
         if (c.Samples.Every < 0) yield return "samples.every: must not be negative (0 = no samples)";
         if (c.Samples.Steps < 1) yield return "samples.steps: must be at least 1";
         if (c.Samples.Prompts.Count > 0 && c.Samples.Seeds.Count == 0) yield return "samples.seeds: give at least one seed";

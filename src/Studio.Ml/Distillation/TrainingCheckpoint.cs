@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Studio.Ml.Tensors;
 using Studio.Ml.Training;
 using TorchSharp;
@@ -93,13 +94,42 @@ public static class TrainingCheckpoint
         return null;
     }
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints (0 keeps all) and stale temporaries.</summary>
-    public static IReadOnlyList<string> Prune(string checkpointsRoot, int keep)
+    /// <summary>
+    /// Deletes all but the newest <paramref name="keep"/> checkpoints (0 keeps all), except <paramref name="protect"/>
+    /// (the best one, with checkpoints.keep_best); returns what it deleted.
+    /// </summary>
+    public static IReadOnlyList<string> Prune(string checkpointsRoot, int keep, string? protect = null)
     {
         var removed = new List<string>();
         if (!Directory.Exists(checkpointsRoot)) return removed;
         if (keep > 0)
-            foreach (var dir in List(checkpointsRoot).Skip(keep)) { Directory.Delete(dir, recursive: true); removed.Add(dir); }
+            foreach (var dir in List(checkpointsRoot).Skip(keep).Where(d => d != protect)) { Directory.Delete(dir, recursive: true); removed.Add(dir); }
         return removed;
     }
+
+    /// <summary>The held-out vision loss of validated checkpoints, by folder name, beside them (checkpoints.keep_best).</summary>
+    public const string ScoresFile = "scores.json";
+
+    public static Dictionary<string, double> Scores(string checkpointsRoot)
+    {
+        var path = Path.Combine(checkpointsRoot, ScoresFile);
+        if (!File.Exists(path)) return [];
+        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path)) ?? []; }
+        catch (JsonException) { return []; } // a damaged score file only forgets which checkpoint was best
+    }
+
+    /// <summary>Records a checkpoint's held-out loss (written atomically; scores of checkpoints that are gone are dropped).</summary>
+    public static void RecordScore(string checkpoint, double score)
+    {
+        var root = Path.GetDirectoryName(checkpoint)!;
+        var scores = Scores(root);
+        scores[Path.GetFileName(checkpoint)] = score;
+        var kept = scores.Where(s => Directory.Exists(Path.Combine(root, s.Key))).ToDictionary();
+        AtomicFile.WriteAllText(Path.Combine(root, ScoresFile), JsonSerializer.Serialize(kept));
+    }
+
+    /// <summary>The existing checkpoint with the lowest recorded score; null when none has one.</summary>
+    public static string? Best(string checkpointsRoot) =>
+        Scores(checkpointsRoot).Where(s => double.IsFinite(s.Value) && Directory.Exists(Path.Combine(checkpointsRoot, s.Key)))
+            .OrderBy(s => s.Value).Select(s => Path.Combine(checkpointsRoot, s.Key)).FirstOrDefault();
 }

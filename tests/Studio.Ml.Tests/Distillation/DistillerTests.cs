@@ -122,6 +122,58 @@ public class DistillerTests
     }
 
     [Fact]
+    public void TheBestCheckpointIsKeptBesideTheNewestOnesAndScoredWithItsHeldOutLoss()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 8, checkpointEvery: 2);
+        config.Checkpoints.Keep = 1;
+        config.Checkpoints.KeepBest = true;
+        config.Validation = new ValidationConfig { Every = 2, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1 };
+        Assert.Empty(RunConfigChecks.Values(config));
+        var reporter = new RecordingReporter();
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        distiller.Run(CancellationToken.None);
+
+        // Each checkpoint's score is the mean over categories of the validation at its step.
+        var scores = TrainingCheckpoint.Scores(distiller.CheckpointsDirectory);
+        var expected = reporter.Validations.ToDictionary(v => TrainingCheckpoint.DirectoryName(v.Step), v => v.ByCategory.Values.Average(c => c.VisionLoss));
+        var best = expected.MinBy(e => e.Value).Key;
+        var left = Directory.GetDirectories(distiller.CheckpointsDirectory).Select(d => Path.GetFileName(d)!).Order().ToList();
+        Assert.Equal(new[] { TrainingCheckpoint.DirectoryName(8), best }.Distinct().Order(), left);
+        foreach (var name in left) Assert.Equal(expected[name], scores[name], 12);
+        Assert.Equal(Path.Combine(distiller.CheckpointsDirectory, best), TrainingCheckpoint.Best(distiller.CheckpointsDirectory));
+        var removed = reporter.Events.Where(e => e.Kind == TrainingEventKind.CheckpointRemoved).Select(e => Path.GetFileName(e.Data![TrainingEventData.Path])).ToList();
+        Assert.Equal(4 - left.Count, removed.Count);
+        Assert.DoesNotContain(best, removed);
+    }
+
+    [Fact]
+    public void PruningKeepsTheNewestAndTheProtectedBestAndScoresOfGoneCheckpointsAreDropped()
+    {
+        var root = TestPaths.NewTempDirectory("prune-best");
+        try
+        {
+            foreach (var step in new[] { 2, 4, 6 }) Directory.CreateDirectory(Path.Combine(root, TrainingCheckpoint.DirectoryName(step)));
+            string At(int step) => Path.Combine(root, TrainingCheckpoint.DirectoryName(step));
+            TrainingCheckpoint.RecordScore(At(2), 0.1);
+            TrainingCheckpoint.RecordScore(At(4), 0.3);
+            TrainingCheckpoint.RecordScore(At(6), 0.2);
+            Assert.Equal(At(2), TrainingCheckpoint.Best(root));
+            Assert.Equal([At(4)], TrainingCheckpoint.Prune(root, keep: 1, protect: TrainingCheckpoint.Best(root)));
+            Assert.Equal([At(6), At(2)], TrainingCheckpoint.List(root));
+            Assert.Empty(TrainingCheckpoint.Prune(root, keep: 0)); // 0 keeps all
+
+            // A new score rewrites the file without the checkpoints that are gone; a damaged file forgets the scores only.
+            Directory.CreateDirectory(At(8));
+            TrainingCheckpoint.RecordScore(At(8), 0.05);
+            Assert.Equal(["step-00000002", "step-00000006", "step-00000008"], TrainingCheckpoint.Scores(root).Keys.Order());
+            File.WriteAllText(Path.Combine(root, TrainingCheckpoint.ScoresFile), "{ not json");
+            Assert.Null(TrainingCheckpoint.Best(root));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void ValidationAlsoRunsAtTheLastUpdate()
     {
         using var world = new TinyWorld();

@@ -118,6 +118,7 @@ public class NewRunFormTests
         cut.WaitForAssertion(() => Assert.Contains("2 runs", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
         cut.Find("[data-testid=run-submit]").Click();
         cut.WaitForAssertion(() => Assert.Equal("0 must be positive (in lr=0)", Error(cut, "run-lr")), TimeSpan.FromSeconds(15));
+        Assert.Equal("0 must be positive (in lr=0)", Error(cut, "run-sweep-values-0")); // and at the swept field itself
         Assert.Empty(jobs.Created);
 
         cut.Find("[data-testid=run-sweep-values-0]").Input("1e-4, 3e-4");

@@ -1,0 +1,79 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Studio.E2E.Tests;
+
+/// <summary>
+/// A sweep from the browser against the real app: two learning rates of a tiny toy run queued from the New run form,
+/// listed as their group, trained by the embedded worker, then set side by side in Compare's settings and results.
+/// </summary>
+[Collection("web")]
+public class SweepFlowTests(WebHostFixture host)
+{
+    readonly HttpClient _http = new();
+
+    static ILocator Field(IPage page, string testId) =>
+        page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
+
+    static async Task SetAsync(IPage page, string testId, string value)
+    {
+        var field = Field(page, testId);
+        await field.FillAsync(value);
+        await field.PressAsync("Tab");
+    }
+
+    [Fact]
+    public async Task ASweepFromTheFormTrainsAsAGroupAndComparesItsSettings()
+    {
+        Assertions.SetDefaultExpectTimeout(30_000);
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
+        await page.GotoAsync(host.Url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+
+        await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
+        await SetAsync(page, "run-name", "e2e sweep");
+        await SetAsync(page, "run-stage-0-updates", "4");
+        await SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
+        await SetAsync(page, "run-batch-size", "2");
+        await SetAsync(page, "run-trajectory-steps", "4");
+        await SetAsync(page, "run-checkpoint-every", "2");
+        await SetAsync(page, "run-samples-every", "0");
+        await SetAsync(page, "run-validation-every", "2");
+        await SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
+
+        // The first swept field offered is the learning rate.
+        await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
+        await SetAsync(page, "run-sweep-values-0", "1e-3, 3e-3");
+        await Assertions.Expect(page.Locator("[data-testid=run-sweep-preview]")).ToContainTextAsync("e2e sweep · lr=3e-3");
+        await Assertions.Expect(page.Locator("[data-testid=run-submit]")).ToContainTextAsync("Queue 2 runs");
+        await page.Locator("[data-testid=run-submit]").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/runs\?group=e2e%20sweep$"));
+        await Assertions.Expect(page.Locator("[data-testid=run-name]")).ToHaveCountAsync(2);
+
+        // Both train on the embedded worker; the group's rows follow them live.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement runs;
+        do
+        {
+            await Task.Delay(500);
+            runs = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs?group=e2e%20sweep");
+        }
+        while (DateTime.UtcNow < deadline && runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running"));
+        Assert.All(runs.EnumerateArray(), r => Assert.True(r.GetProperty("state").GetString() == "Completed", r.GetProperty("error").ToString()));
+        await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(2);
+
+        await page.Locator("[data-testid=runs-compare]").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/compare\?runs=\d+,\d+&view=settings$"));
+        var table = page.Locator("[data-testid=settings-table]");
+        await Assertions.Expect(table.Locator("th", new() { HasTextString = "optimizer.lr" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("[data-testid='setting-optimizer.lr']")).ToHaveTextAsync(["0.001", "0.003"]);
+        // Validation ran at the last update: every row has a held-out loss.
+        await Assertions.Expect(page.Locator("[data-testid=settings-validation]")).ToHaveTextAsync([new Regex(@"\(step 4\)"), new Regex(@"\(step 4\)")]);
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare-settings"), FullPage = true });
+    }
+}

@@ -144,6 +144,23 @@ public class RunsPageTests
         Assert.Equal(RunState.Completed, (await data.RunAsync(1))!.State);
     }
 
+    [Fact]
+    public async Task GoingToAGroupStartsWithNothingTicked()
+    {
+        await using var ctx = await PageContextAsync();
+        var nav = ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        nav.NavigateTo("/runs");
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
+        cut.Find("[data-testid=run-pick-1] input, input[data-testid=run-pick-1]").Change(true);
+        cut.WaitForAssertion(() => Assert.Contains("Delete 1", cut.Find("[data-testid=runs-delete-picked]").TextContent), Wait);
+
+        // Run 1 is not in the group: a Delete there must not reach it unseen.
+        nav.NavigateTo("/runs?group=sweep-a");
+        cut.WaitForAssertion(() => Assert.Equal(2, Names(cut).Count), Wait);
+        Assert.Empty(cut.FindAll("[data-testid=runs-delete-picked]"));
+    }
+
     static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var deadline = DateTime.UtcNow + Wait;

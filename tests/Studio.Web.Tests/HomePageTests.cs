@@ -67,4 +67,23 @@ public class HomePageTests
         Assert.Contains("2 · training", recent[0]); // the newest end first
         Assert.Contains("1 · older", recent[1]);
     }
+
+    [Fact]
+    public async Task GroupsAreListedNewestFirstWithTheirStatesAndACompareLink()
+    {
+        var (ctx, _) = await ContextAsync(
+            new Run { Name = "alone", State = RunState.Completed, ConfigYaml = "" },
+            new Run { Name = "lr · 1e-4", State = RunState.Completed, ConfigYaml = "", Group = "lr" },
+            new Run { Name = "lr · 3e-4", State = RunState.Failed, ConfigYaml = "", Group = "lr" },
+            new Run { Name = "size · small", State = RunState.Running, ConfigYaml = "", Group = "size x" });
+        await using var _ = ctx;
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=home-groups] tr").Count), TimeSpan.FromSeconds(15));
+        var rows = cut.FindAll("[data-testid=home-groups] tr").Select(r => r.TextContent).ToList();
+        Assert.Contains("size x", rows[0]);
+        Assert.Contains("1 run: 1 running", rows[0]);
+        Assert.Contains("2 runs: 1 completed, 1 failed", rows[1]);
+        var links = cut.FindAll("[data-testid=home-groups] a").Select(a => a.GetAttribute("href")).ToList();
+        Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&runs=4", "/runs?group=lr", "/compare?view=settings&runs=2,3"], links);
+    }
 }

@@ -237,6 +237,10 @@ public class ScalingChartTests
         cut.WaitForAssertion(() => Assert.Equal(["3", "4"],
             cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-count"))), TimeSpan.FromSeconds(15));
         Assert.Equal(2, cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Count);
+
+        // The address follows the view and the selection (the unknown id and the junk gone), so it can be sent as a link.
+        ShowTab(cut, "Settings and results");
+        cut.WaitForAssertion(() => Assert.EndsWith($"/compare?view=settings&runs={b},{a}", navigation.Uri), TimeSpan.FromSeconds(15));
     }
 
     [Fact]

@@ -36,12 +36,7 @@ public class RunJobTests
 
     static UpdateMetrics Update(long step) => new() { Stage = 0, Step = step, TotalSteps = 10, Loss = 1.0 / step, LearningRate = 1e-3, GradientNorm = 1 };
 
-    static string Toy(Action<RunConfig>? edit = null)
-    {
-        var config = RunPresets.Find("toy").Create();
-        edit?.Invoke(config);
-        return config.ToYaml();
-    }
+    static string Toy(Action<RunConfig>? edit = null) => ToyRun.Yaml(edit);
 
     /// <summary>A run as an older studio (or another host with other allowed folders) may have queued it: straight into the database.</summary>
     static async Task<Run> QueuedRowAsync(Setup s, string yaml)

@@ -5,12 +5,7 @@ namespace Studio.Core.Tests;
 
 public class RunSettingsTests
 {
-    static string Toy(Action<RunConfig>? edit = null)
-    {
-        var config = RunPresets.Find("toy").Create();
-        edit?.Invoke(config);
-        return config.ToYaml();
-    }
+    static string Toy(Action<RunConfig>? edit = null) => ToyRun.Yaml(edit);
 
     [Fact]
     public void SettingsAreFlatYamlPathsWithListsInlineAndListItemsIndexed()

@@ -10,12 +10,7 @@ namespace Studio.Core.Tests;
 
 public class RunSweepTests
 {
-    static string Toy(Action<RunConfig>? edit = null)
-    {
-        var config = RunPresets.Find("toy").Create();
-        edit?.Invoke(config);
-        return config.ToYaml();
-    }
+    static string Toy(Action<RunConfig>? edit = null) => ToyRun.Yaml(edit);
 
     static IReadOnlyList<SweepVariant> Expand(string yaml, params SweepAxis[] axes)
     {

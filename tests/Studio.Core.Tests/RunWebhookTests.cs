@@ -36,8 +36,7 @@ public class RunWebhookTests
         var options = new StudioOptions { DataDirectory = db.Directory, Webhook = webhook, PublicUrl = "http://studio.example/" };
         var storage = new SQLiteStorage(Path.Combine(db.Directory, "hangfire.db"));
         var runs = new RunService(db, new BackgroundJobClient(storage), new RunFeed(), options);
-        var config = RunPresets.Find("toy").Create().ToYaml();
-        var run = (await runs.CreateSweepAsync("lr", config, [new SweepAxis("optimizer.lr", ["3e-4"])]))[0];
+        var run = (await runs.CreateSweepAsync("lr", ToyRun.Yaml(), [new SweepAxis("optimizer.lr", ["3e-4"])]))[0];
         var job = new RunJob(db, executor, new RunFeed(), storage, options, new WorkerIdentity("test:host:1"));
         return (db, options, job, run.Id);
     }

@@ -16,16 +16,6 @@ public class FullFlowTests(WebHostFixture host)
     const int Updates = 6;
     readonly HttpClient _http = new();
 
-    static ILocator Field(IPage page, string testId) =>
-        page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
-
-    static async Task SetAsync(IPage page, string testId, string value)
-    {
-        var field = Field(page, testId);
-        await field.FillAsync(value);
-        await field.PressAsync("Tab");
-    }
-
     [Fact]
     public async Task AToyRunFromTheFormTrainsLiveAndItsCheckpointGeneratesBesideTheTeacher()
     {
@@ -39,16 +29,7 @@ public class FullFlowTests(WebHostFixture host)
         await page.Locator("[data-interactive=true]").WaitForAsync();
 
         // The toy preset is the default; shrink it to a few updates on a small prompt sample.
-        await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
-        await SetAsync(page, "run-name", "e2e toy");
-        await SetAsync(page, "run-stage-0-updates", Updates.ToString());
-        await SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
-        await SetAsync(page, "run-batch-size", "2");
-        await SetAsync(page, "run-trajectory-steps", "4");
-        await SetAsync(page, "run-checkpoint-every", "3");
-        await SetAsync(page, "run-samples-every", "0");
-        await SetAsync(page, "run-validation-every", "3");
-        await SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
+        await NewRunPage.TinyToyRunAsync(page, "e2e toy", Updates, checkpointEvery: 3, validationEvery: 3);
         await page.Locator("[data-testid=run-validate]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=run-valid]")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("[data-testid=run-memory]")).ToContainTextAsync("Estimated peak memory");
@@ -89,7 +70,7 @@ public class FullFlowTests(WebHostFixture host)
         await page.Locator($"a[href='/generate?checkpoint={last.GetProperty("id").GetInt32()}']").ClickAsync();
         await page.WaitForURLAsync(new Regex(@"/generate\?checkpoint=\d+$"));
         await page.Locator("[data-interactive=true]").WaitForAsync();
-        await SetAsync(page, "generate-prompt", "a red circle and a blue square");
+        await NewRunPage.SetAsync(page, "generate-prompt", "a red circle and a blue square");
         await page.Locator("[data-testid=generate-submit]").ClickAsync();
 
         var generation = page.Locator("[data-testid=generation]").First;

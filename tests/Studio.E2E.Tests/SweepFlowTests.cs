@@ -14,16 +14,6 @@ public class SweepFlowTests(WebHostFixture host)
 {
     readonly HttpClient _http = new();
 
-    static ILocator Field(IPage page, string testId) =>
-        page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
-
-    static async Task SetAsync(IPage page, string testId, string value)
-    {
-        var field = Field(page, testId);
-        await field.FillAsync(value);
-        await field.PressAsync("Tab");
-    }
-
     [Fact]
     public async Task ASweepFromTheFormTrainsAsAGroupAndComparesItsSettings()
     {
@@ -35,20 +25,11 @@ public class SweepFlowTests(WebHostFixture host)
         await page.GotoAsync(host.Url + "/runs/new");
         await page.Locator("[data-interactive=true]").WaitForAsync();
 
-        await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
-        await SetAsync(page, "run-name", "e2e sweep");
-        await SetAsync(page, "run-stage-0-updates", "4");
-        await SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
-        await SetAsync(page, "run-batch-size", "2");
-        await SetAsync(page, "run-trajectory-steps", "4");
-        await SetAsync(page, "run-checkpoint-every", "2");
-        await SetAsync(page, "run-samples-every", "0");
-        await SetAsync(page, "run-validation-every", "2");
-        await SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
+        await NewRunPage.TinyToyRunAsync(page, "e2e sweep", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
         // The first swept field offered is the learning rate.
         await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
-        await SetAsync(page, "run-sweep-values-0", "1e-3, 3e-3");
+        await NewRunPage.SetAsync(page, "run-sweep-values-0", "1e-3, 3e-3");
         await Assertions.Expect(page.Locator("[data-testid=run-sweep-preview]")).ToContainTextAsync("e2e sweep · lr=3e-3");
         await Assertions.Expect(page.Locator("[data-testid=run-submit]")).ToContainTextAsync("Queue 2 runs");
         await page.Locator("[data-testid=run-submit]").ClickAsync();

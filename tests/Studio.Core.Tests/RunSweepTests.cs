@@ -65,6 +65,18 @@ public class RunSweepTests
     }
 
     [Fact]
+    public void AMappingValueSetsFieldsThatGoTogetherAndKeepsTheOthers()
+    {
+        // The paper's students: each size starts from its own pretrained T5, so preset and init vary together.
+        var variants = Expand(Toy(c => c.Student.ProjectionDropout = 0.2), new SweepAxis("student",
+            ["{preset: toy-small, init: models/t5-small}", "{preset: toy-base, init: models/t5-base}"]));
+        var configs = variants.Select(v => RunConfig.FromYaml(v.ConfigYaml)).ToList();
+        Assert.Equal([("toy-small", "models/t5-small"), ("toy-base", "models/t5-base")], configs.Select(c => (c.Student.Preset, c.Student.Init!)));
+        Assert.All(configs, c => Assert.Equal(0.2, c.Student.ProjectionDropout)); // not named in the value: kept
+        Assert.Equal("lr study · student={preset: toy-small, init: models/t5-small}", variants[0].Name);
+    }
+
+    [Fact]
     public void BadAxesAreNamedByAxisAndValueAndGiveNoRuns()
     {
         Assert.Equal([new FieldProblem("axes", "a sweep needs at least one field with values")], Problems(Toy()));

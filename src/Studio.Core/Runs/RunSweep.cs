@@ -5,7 +5,11 @@ using YamlDotNet.RepresentationModel;
 
 namespace Studio.Core.Runs;
 
-/// <summary>One swept field of a run configuration: its YAML path ("optimizer.lr", "stages[0].updates") and the values it takes, each as YAML ("3e-4", "small", "[2.0, 3.5]").</summary>
+/// <summary>
+/// One swept field of a run configuration: its YAML path ("optimizer.lr", "stages[0].updates") and the values it takes,
+/// each as YAML ("3e-4", "small", "[2.0, 3.5]"). A mapping value sets its keys in the mapping at the path and leaves
+/// the others, so fields that go together vary together: "student" = "{preset: small, init: /models/flan-t5-small}".
+/// </summary>
 public sealed record SweepAxis(string Field, IReadOnlyList<string> Values);
 
 /// <summary>One run of a sweep: its name, its configuration, and the value of each axis (in the axes' order).</summary>
@@ -218,7 +222,12 @@ public static class RunSweep
                 mapping = item;
                 continue;
             }
-            if (last) { mapping.Children[keyNode] = value; return null; }
+            if (last)
+            {
+                if (child is YamlMappingNode existing && value is YamlMappingNode keys) Merge(existing, keys);
+                else mapping.Children[keyNode] = value;
+                return null;
+            }
             if (child is null || child is YamlScalarNode { Value: null or "" or "~" or "null" })
             {
                 var created = new YamlMappingNode();
@@ -229,6 +238,16 @@ public static class RunSweep
             else return $"'{path}' is not a mapping, so it has no '{segments[i + 1].Key}'";
         }
         return null;
+    }
+
+    /// <summary>A mapping value sets its keys in the mapping already there (the others stay): several fields set together.</summary>
+    static void Merge(YamlMappingNode into, YamlMappingNode keys)
+    {
+        foreach (var (key, value) in keys.Children)
+        {
+            if (into.Children.TryGetValue(key, out var existing) && existing is YamlMappingNode inner && value is YamlMappingNode more) Merge(inner, more);
+            else into.Children[key] = value;
+        }
     }
 
     static YamlNode Copy(YamlNode node) => node switch

@@ -58,7 +58,8 @@ public class StudioOptions
     public bool FreeTextEncoders { get; set; }
     /// <summary>
     /// An address that hears when a run ends (completed, failed or cancelled): a JSON POST with a one-line "text", as
-    /// Slack, Mattermost and Discord incoming webhooks take it, and the run's numbers. Empty: none. Sent by the worker.
+    /// Slack, Mattermost and Discord incoming webhooks take it, and the run's numbers. Empty: none. Sent by the run's
+    /// worker, or by the web host's reconciler when it ends a run whose worker is gone.
     /// </summary>
     public string Webhook { get; set; } = "";
     /// <summary>The studio's address as people open it ("https://studio.lab.example"): messages link to runs with it. Empty: no links.</summary>

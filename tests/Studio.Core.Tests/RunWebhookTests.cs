@@ -85,6 +85,42 @@ public class RunWebhookTests
     }
 
     [Fact]
+    public async Task ARunTheReconcilerFailsBecauseItsWorkerIsGoneIsAnnouncedToo()
+    {
+        var port = FreePort();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/hook/");
+        listener.Start();
+        var heard = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            var body = await JsonDocument.ParseAsync(context.Request.InputStream);
+            context.Response.Close();
+            return body;
+        });
+
+        var db = await TestDatabase.CreateAsync();
+        var storage = new SQLiteStorage(Path.Combine(db.Directory, "hangfire.db"));
+        var options = new StudioOptions { DataDirectory = db.Directory, Webhook = $"http://127.0.0.1:{port}/hook/" };
+        int runId;
+        await using (var context = db.CreateDbContext())
+        {
+            var run = new Run { Name = "lost", State = RunState.Running, Worker = "worker:gone:1", Queue = "train" };
+            context.Runs.Add(run);
+            await context.SaveChangesAsync();
+            runId = run.Id;
+            var jobs = new BackgroundJobClient(storage);
+            run.HangfireJobId = jobs.Create(Hangfire.Common.Job.FromExpression<RunJob>(j => j.Execute(runId, CancellationToken.None)), new Hangfire.States.EnqueuedState("train"));
+            jobs.ChangeState(run.HangfireJobId, new Hangfire.States.FailedState(new Exception("boom")));
+            await context.SaveChangesAsync();
+        }
+        Assert.Equal(1, await new Studio.Core.Queue.RunReconciler(storage, db, new RunFeed(), options).ReconcileAsync());
+
+        var text = (await heard.WaitAsync(TimeSpan.FromSeconds(30))).RootElement.GetProperty("text").GetString();
+        Assert.StartsWith($"Run {runId} “lost” failed: Worker worker:gone:1 is gone", text);
+    }
+
+    [Fact]
     public async Task AWebhookThatCannotBeReachedIsLoggedAndTheRunStillCompletes()
     {
         var (db, _, job, runId) = await RunAsync($"http://127.0.0.1:{FreePort()}/nobody-listens", new ScriptedExecutor(_ => Task.CompletedTask));

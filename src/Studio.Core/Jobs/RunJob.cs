@@ -165,7 +165,6 @@ public class RunJob(
         db.RunEvents.Add(e);
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
-        if (state != RunState.Queued && _webhook.Enabled && await _webhook.NotifyAsync(run) is { } undelivered)
-            await LogAsync(runId, nameof(TrainingEventKind.Warning), $"Not announced: {undelivered} (Studio:Webhook).");
+        await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Studio.Core.Data;
 using Studio.Core.Live;
+using Studio.Core.Runs;
 
 namespace Studio.Core.Queue;
 
@@ -24,6 +25,7 @@ namespace Studio.Core.Queue;
 public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster, StudioOptions options)
 {
     public static readonly TimeSpan StoppingLimit = TimeSpan.FromMinutes(10);
+    readonly RunWebhook _webhook = new(options);
 
     TimeSpan WorkerTimeout => TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
 
@@ -103,6 +105,7 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
         await db.SaveChangesAsync(ct);
         var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == seen.Id, ct);
         await broadcaster.PublishAsync(new RunBatch(run.Id, [], [], [e], RunStatus.Of(run)), ct);
+        await _webhook.AnnounceAsync(run, dbFactory, broadcaster, ct); // only the host whose update won gets here
         return true;
     }
 }

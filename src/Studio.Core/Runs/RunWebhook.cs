@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net.Http.Json;
+using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Live;
 
 namespace Studio.Core.Runs;
 
@@ -28,6 +30,25 @@ public sealed class RunWebhook(StudioOptions options, HttpClient? http = null)
     }
 
     string? Link(Run run) => string.IsNullOrWhiteSpace(options.PublicUrl) ? null : $"{options.PublicUrl.TrimEnd('/')}/runs/{run.Id}";
+
+    /// <summary>
+    /// Announces a run that has ended (completed, failed, cancelled: by its job, or by the reconciler when its worker
+    /// is gone); an announcement that fails becomes a warning line in the run's log.
+    /// </summary>
+    public async Task AnnounceAsync(Run run, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster, CancellationToken ct = default)
+    {
+        if (!Enabled || run.State is not (RunState.Completed or RunState.Failed or RunState.Cancelled)) return;
+        if (await NotifyAsync(run, ct) is not { } undelivered) return;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var e = new RunEvent
+        {
+            RunId = run.Id, Kind = "Warning", Stage = run.Stage, Step = run.Step, Time = DateTime.UtcNow,
+            Message = $"Not announced: {undelivered} (Studio:Webhook).",
+        };
+        db.RunEvents.Add(e);
+        await db.SaveChangesAsync(ct);
+        await broadcaster.PublishAsync(new RunBatch(run.Id, [], [], [e], null), ct);
+    }
 
     /// <summary>Posts the run's ending; null when it was delivered (or no webhook is set), else why not.</summary>
     public async Task<string?> NotifyAsync(Run run, CancellationToken ct = default)

@@ -26,10 +26,15 @@ public sealed class TensorScopePerTestAttribute : BeforeAfterTestAttribute
     // The tests of this assembly are synchronous: Before, the test and After run on one thread.
     [ThreadStatic] static DisposeScope? _scope;
 
-    public override void Before(MethodInfo methodUnderTest, IXunitTest test) => _scope = torch.NewDisposeScope();
+    public override void Before(MethodInfo methodUnderTest, IXunitTest test)
+    {
+        _scope = torch.NewDisposeScope();
+        NoCollections.Start();
+    }
 
     public override void After(MethodInfo methodUnderTest, IXunitTest test)
     {
+        NoCollections.End();
         _scope?.Dispose();
         _scope = null;
     }

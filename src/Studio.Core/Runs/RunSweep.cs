@@ -264,7 +264,7 @@ public static class RunSweep
         new YamlStream(new YamlDocument(root)).Save(writer, assignAnchors: false);
         var text = writer.ToString();
         // YamlStream ends a document with "...": a run file does not need it.
-        return text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text.TrimEnd('.', '\r', '\n') + "\n";
+        return text.EndsWith("...\n", StringComparison.Ordinal) ? text[..^4] : text;
     }
 
     static IEnumerable<(string Text, YamlNode Node)[]> Combinations(List<List<(string Text, YamlNode Node)>> values)

@@ -390,6 +390,37 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task TheStartAndFinishTimesFollowTheRunLive()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            var row = await db.Runs.FindAsync(runId);
+            (row!.State, row.StartedAt, row.FinishedAt) = (RunState.Queued, null, null);
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal("––", cut.Find("[data-testid=run-times]").TextContent.Trim()));
+        var started = new DateTime(2026, 12, 5, 10, 11, 12, DateTimeKind.Utc);
+        var run = new Run { Id = runId, Name = "small", ConfigYaml = "", State = RunState.Running, Step = 1, TotalSteps = 10, StartedAt = started };
+        await ctx.Services.GetRequiredService<RunFeed>().PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)));
+        var local = started.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        cut.WaitForAssertion(() => Assert.Equal(local + "–", cut.Find("[data-testid=run-times]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+        (run.State, run.Step, run.FinishedAt) = (RunState.Completed, 10, started.AddSeconds(40));
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            // Stored before it is published, as the worker does (the page reads an ended run's row again).
+            var row = await db.Runs.FindAsync(runId);
+            (row!.State, row.Step, row.StartedAt, row.FinishedAt) = (run.State, run.Step, run.StartedAt, run.FinishedAt);
+            await db.SaveChangesAsync();
+        }
+        await ctx.Services.GetRequiredService<RunFeed>().PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)));
+        var finished = started.AddSeconds(40).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        cut.WaitForAssertion(() => Assert.Equal(local + finished, cut.Find("[data-testid=run-times]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task ResearchersEvaluateACheckpointAndSeeItsScoresViewersOnlySeeThem()
     {
         var (ctx, jobs, runId, _, _) = await NewContextAsync(researcher: true);

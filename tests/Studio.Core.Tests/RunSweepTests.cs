@@ -108,10 +108,120 @@ public class RunSweepTests
     }
 
     [Theory]
+    [InlineData("linspace(0, 0.2, 5)", new[] { "0", "0.05", "0.1", "0.15", "0.2" })]
+    [InlineData("linspace(2, 5, 4)", new[] { "2", "3", "4", "5" })]
+    [InlineData("geomspace(1e-5, 1e-3, 5)", new[] { "1e-5", "3.16e-5", "1e-4", "3.16e-4", "0.001" })]
+    [InlineData("logspace(-4, -2, 3)", new[] { "1e-4", "0.001", "0.01" })]
+    [InlineData("geomspace(-8, -2, 3)", new[] { "-8", "-4", "-2" })]
+    [InlineData("range(0, 4)", new[] { "0", "1", "2", "3" })]
+    [InlineData("range(10, 0, -4)", new[] { "10", "6", "2" })]
+    [InlineData("linspace(7, 9, 1)", new[] { "7" })]
+    public void RangesStandForTheirValuesWithThreeSignificantDigits(string text, string[] expected)
+    {
+        var variants = Expand(Toy(), new SweepAxis("optimizer.lr", [text]));
+        Assert.Equal(expected.Select(v => $"lr study · lr={v}"), variants.Select(v => v.Name));
+        // The YAML holds exactly the number the name shows.
+        Assert.Equal(expected.Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
+            variants.Select(v => RunConfig.FromYaml(v.ConfigYaml).Optimizer.Lr));
+    }
+
+    [Fact]
+    public void RangesMixWithValuesAndTheirProblemsAreNamed()
+    {
+        Assert.Equal(["lr study · seed=5", "lr study · seed=0", "lr study · seed=1"],
+            Expand(Toy(), new SweepAxis("seed", ["5", "range(0, 2)"])).Select(v => v.Name));
+        Assert.Equal(
+        [
+            new FieldProblem("axes[0].values[0]", "linspace(0, 1): linspace takes 3 numbers (linspace(start, stop, count))"),
+            new FieldProblem("axes[0].values[1]", "geomspace(0, 1, 3): geomspace needs two ends of the same sign, neither 0"),
+            new FieldProblem("axes[0].values[2]", "range(0, 4, 0): the step must not be 0"),
+            new FieldProblem("axes[0].values[3]", "range(3, 1): gives no values (the end is left out)"),
+            new FieldProblem("axes[0].values[4]", "linspace(0, x, 3): 'x' is not a number"),
+            new FieldProblem("axes[0].values[5]", "linspace(0, 1, 2.5): the count must be a whole number from 1 to 1,000"),
+            new FieldProblem("axes[0].values[6]", "range(0.5, 3): range takes whole numbers"),
+            new FieldProblem("axes[0].values[7]", "linspace(1, 1.001, 3) gives '1' twice (at three significant digits)"),
+            new FieldProblem("axes[0].values[8]", "loguniform(1e-5, 1e-3) is drawn at random: choose random search (a number of runs), or give values"),
+        ], Problems(Toy(), new SweepAxis("optimizer.lr", ["linspace(0, 1)", "geomspace(0, 1, 3)", "range(0, 4, 0)", "range(3, 1)", "linspace(0, x, 3)",
+            "linspace(0, 1, 2.5)", "range(0.5, 3)", "linspace(1, 1.001, 3)", "loguniform(1e-5, 1e-3)"])));
+        Assert.Equal([new FieldProblem("axes", "100 combinations: a sweep queues at most 64 runs")],
+            Problems(Toy(), new SweepAxis("seed", ["range(0, 100)"])));
+    }
+
+    [Fact]
+    public void RandomSearchDrawsTheRunsItIsAskedForTheSameForTheSameSeed()
+    {
+        SweepAxis[] axes = [new("optimizer.lr", ["loguniform(1e-5, 1e-3)"]), new("student.preset", ["toy-small", "toy-base", "toy-large"]),
+            new("student.projection_dropout", ["uniform(0, 0.2)"])];
+        IReadOnlyList<SweepVariant> Draw(int seed)
+        {
+            var variants = RunSweep.Expand("random", Toy(), axes, out var problems, new SweepSearch(20, seed));
+            Assert.Empty(problems);
+            return variants;
+        }
+        var runs = Draw(seed: 3);
+        Assert.Equal(20, runs.Count);
+        Assert.Equal(runs.Select(r => r.Name), Draw(seed: 3).Select(r => r.Name));
+        Assert.NotEqual(runs.Select(r => r.Name), Draw(seed: 4).Select(r => r.Name));
+        Assert.Equal(20, runs.Select(r => r.Name).Distinct().Count());
+        var configs = runs.Select(r => RunConfig.FromYaml(r.ConfigYaml)).ToList();
+        Assert.All(configs, c => Assert.InRange(c.Optimizer.Lr, 1e-5, 1e-3));
+        Assert.All(configs, c => Assert.InRange(c.Student.ProjectionDropout, 0, 0.2));
+        Assert.All(configs, c => Assert.Contains(c.Student.Preset, (string[])["toy-small", "toy-base", "toy-large"]));
+        // Drawn evenly in the logarithm: both decades are drawn, and the name holds the YAML's number.
+        Assert.Contains(configs, c => c.Optimizer.Lr < 1e-4);
+        Assert.Contains(configs, c => c.Optimizer.Lr > 1e-4);
+        Assert.All(runs.Zip(configs), p => Assert.Contains($"lr={SweepValues.Number(p.Second.Optimizer.Lr)},", p.First.Name));
+        Assert.True(configs.Select(c => c.Student.Preset).Distinct().Count() > 1);
+    }
+
+    [Fact]
+    public void RandomSearchProblemsAreNamedAtItsFields()
+    {
+        IReadOnlyList<FieldProblem> Problems(SweepSearch search, params SweepAxis[] axes)
+        {
+            var variants = RunSweep.Expand("random", Toy(), axes, out var problems, search);
+            Assert.Empty(variants);
+            return problems;
+        }
+        Assert.Equal([new FieldProblem("randomRuns", "0 runs: random search draws 1 to 64")], Problems(new SweepSearch(0), new SweepAxis("seed", ["1", "2"])));
+        Assert.Equal([new FieldProblem("randomRuns", "65 runs: random search draws 1 to 64")], Problems(new SweepSearch(65), new SweepAxis("seed", ["1", "2"])));
+        Assert.Equal([new FieldProblem("randomSeed", "only random search takes a seed: give the number of runs to draw too")],
+            Problems(new SweepSearch(null, 7), new SweepAxis("seed", ["1"])));
+        Assert.Equal([new FieldProblem("randomRuns", "these values make only 6 different runs: draw at most 6, or queue them all as a grid")],
+            Problems(new SweepSearch(7), new SweepAxis("seed", ["1", "2"]), new SweepAxis("student.preset", ["toy-small", "toy-base", "toy-large"])));
+        Assert.Equal([new FieldProblem("axes[0].values[1]", "uniform(0, 1) must be the field's only value (it draws every run's value)")],
+            Problems(new SweepSearch(4), new SweepAxis("optimizer.lr", ["0.1", "uniform(0, 1)"])));
+        Assert.Equal([new FieldProblem("axes[0].values[0]", "uniform(1, 1): the low end must be below the high end")],
+            Problems(new SweepSearch(4), new SweepAxis("optimizer.lr", ["uniform(1, 1)"])));
+        Assert.Equal([new FieldProblem("axes[0].values[0]", "loguniform(0, 1): loguniform needs positive ends")],
+            Problems(new SweepSearch(4), new SweepAxis("optimizer.lr", ["loguniform(0, 1)"])));
+        // Six lists' combinations drawn six times are the whole grid, in a random order.
+        var all = RunSweep.Expand("random", Toy(), [new SweepAxis("seed", ["1", "2"]), new SweepAxis("student.preset", ["toy-small", "toy-base", "toy-large"])],
+            out var none, new SweepSearch(6));
+        Assert.Empty(none);
+        Assert.Equal(Expand(Toy(), new SweepAxis("seed", ["1", "2"]), new SweepAxis("student.preset", ["toy-small", "toy-base", "toy-large"]))
+            .Select(v => v.Name.Replace("lr study", "random")).Order(), all.Select(v => v.Name).Order());
+    }
+
+    [Theory]
+    [InlineData(1e-4, "1e-4")]
+    [InlineData(3.16227766e-4, "3.16e-4")]
+    [InlineData(0.00099999, "0.001")]
+    [InlineData(0.30000000000000004, "0.3")]
+    [InlineData(12.3456, "12.3")]
+    [InlineData(123456.7, "1.23e5")]
+    [InlineData(-0.0000123, "-1.23e-5")]
+    [InlineData(42.0, "42")]
+    [InlineData(0.0, "0")]
+    [InlineData(9.996e-5, "1e-4")]
+    public void NumbersAreWrittenWithThreeSignificantDigits(double x, string expected) => Assert.Equal(expected, SweepValues.Number(x));
+
+    [Theory]
     [InlineData("1e-4, 3e-4 ,1e-3", new[] { "1e-4", "3e-4", "1e-3" })]
     [InlineData("[2, 3], [4]", new[] { "[2, 3]", "[4]" })]
     [InlineData("'a, b', \"c,d\", e", new[] { "'a, b'", "\"c,d\"", "e" })]
     [InlineData(" , ,", new string[0])]
+    [InlineData("linspace(0, 1, 3), 5, range(1, 3)", new[] { "linspace(0, 1, 3)", "5", "range(1, 3)" })]
     public void TypedValuesAreSplitAtCommasOutsideBracketsAndQuotes(string text, string[] expected) =>
         Assert.Equal(expected, RunSweep.SplitValues(text));
 

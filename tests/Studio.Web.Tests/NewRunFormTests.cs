@@ -5,6 +5,7 @@ using Hangfire.States;
 using Microsoft.AspNetCore.Components.Forms;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
 using MudBlazor.Services;
 using Studio.Core;
 using Studio.Core.Data;
@@ -134,6 +135,40 @@ public class NewRunFormTests
         Assert.Equal([1e-4, 3e-4], runs.Select(r => RunConfig.FromYaml(r.ConfigYaml).Optimizer.Lr));
         Assert.All(runs, r => Assert.Equal("toy-base", r.Group));
         Assert.EndsWith("/runs?group=toy-base", ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().Uri);
+    }
+
+    [Fact]
+    public async Task ARandomSearchDrawsItsRunsFromADistributionAndQueuesThem()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-add]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-sweep-add]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-values-0]"), TimeSpan.FromSeconds(15));
+
+        // A distribution in a grid is refused at its field, naming what to do.
+        cut.Find("[data-testid=run-sweep-values-0]").Input("loguniform(1e-5, 1e-3)");
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("is drawn at random: choose random search", Error(cut, "run-sweep-values-0")), TimeSpan.FromSeconds(15));
+        Assert.Contains("No runs yet: loguniform(1e-5, 1e-3) is drawn at random", cut.Find("[data-testid=run-sweep-preview]").TextContent);
+        Assert.Empty(jobs.Created);
+
+        var search = cut.FindComponent<MudSelect<bool>>();
+        await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(true));
+        cut.WaitForAssertion(() => Assert.Contains("8 runs", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
+        cut.Find("input[data-testid=run-sweep-runs], [data-testid=run-sweep-runs] input").Input("3");
+        cut.WaitForAssertion(() => Assert.Contains("Queue 3 runs", cut.Find("[data-testid=run-submit]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal("", Error(cut, "run-sweep-values-0"));
+        var shown = cut.Find("[data-testid=run-sweep-preview]").TextContent;
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(3, jobs.Created.Count), TimeSpan.FromSeconds(15));
+
+        await using var context = await db.CreateDbContextAsync();
+        var runs = await context.Runs.OrderBy(r => r.Id).ToListAsync();
+        Assert.All(runs, r => Assert.Contains(r.Name, shown, StringComparison.Ordinal)); // the runs previewed are the runs queued
+        Assert.All(runs, r => Assert.InRange(RunConfig.FromYaml(r.ConfigYaml).Optimizer.Lr, 1e-5, 1e-3));
+        Assert.Equal(3, runs.Select(r => r.Name).Distinct().Count());
     }
 
     [Fact]

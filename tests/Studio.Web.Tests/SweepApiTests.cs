@@ -55,4 +55,39 @@ public sealed class SweepApiTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.Equal(3, (await host.Http.GetFromJsonAsync<JsonElement>("/api/runs?group=lr%20x%20seed")).GetArrayLength());
         Assert.Equal(first, (await host.Http.GetFromJsonAsync<JsonElement>("/api/runs?group=baseline"))[0].GetProperty("id").GetInt32());
     }
+
+    [Fact]
+    public async Task ARandomSearchQueuesItsDrawsAndTheSameSeedDrawsTheSameRuns()
+    {
+        object Random(int seed) => new
+        {
+            name = "random lr",
+            configYaml = ApiHost.ToyYaml(),
+            queue = "cpu",
+            randomRuns = 5,
+            randomSeed = seed,
+            axes = new object[] { new { field = "optimizer.lr", values = new[] { "loguniform(1e-5, 1e-3)" } }, new { field = "seed", values = new[] { "range(0, 3)" } } },
+        };
+        async Task<List<string>> PreviewAsync(int seed)
+        {
+            var preview = await host.Http.PostAsJsonAsync("/api/sweeps?preview=true", Random(seed));
+            Assert.Equal(HttpStatusCode.OK, preview.StatusCode);
+            using var shown = JsonDocument.Parse(await preview.Content.ReadAsStringAsync());
+            return shown.RootElement.EnumerateArray().Select(r => r.GetProperty("name").GetString()!).ToList();
+        }
+        var names = await PreviewAsync(seed: 11);
+        Assert.Equal(5, names.Count);
+        Assert.Equal(names, await PreviewAsync(seed: 11));
+        Assert.NotEqual(names, await PreviewAsync(seed: 12));
+
+        var jobs = host.Jobs.Created.Count;
+        var created = await host.Http.PostAsJsonAsync("/api/sweeps", Random(11));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(5, host.Jobs.Created.Count - jobs);
+        await using var db = await host.Db.CreateDbContextAsync();
+        var runs = await db.Runs.Where(r => r.Group == "random lr").OrderBy(r => r.Id).ToListAsync();
+        Assert.Equal(names, runs.Select(r => r.Name));
+        Assert.All(runs, r => Assert.InRange(RunConfig.FromYaml(r.ConfigYaml).Optimizer.Lr, 1e-5, 1e-3));
+        Assert.All(runs, r => Assert.InRange(RunConfig.FromYaml(r.ConfigYaml).Seed, 0, 2));
+    }
 }

@@ -199,13 +199,14 @@ public class RunService(
     }
 
     /// <summary>
-    /// Queues a sweep: one run per combination of the axes' values (<see cref="RunSweep"/>), all in the group
-    /// <paramref name="name"/>. Every configuration is checked first; with any problem nothing is written or queued.
-    /// A problem every run shares is named once; one that only some runs have names their values.
+    /// Queues a sweep: one run per combination of the axes' values, or per random draw (<see cref="RunSweep"/>), all in
+    /// the group <paramref name="name"/>. Every configuration is checked first; with any problem nothing is written or
+    /// queued. A problem every run shares is named once; one that only some runs have names their values.
     /// </summary>
-    public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default", CancellationToken ct = default)
+    public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default",
+        SweepSearch? search = null, CancellationToken ct = default)
     {
-        var variants = CheckSweep(name, configYaml, axes, queue);
+        var variants = CheckSweep(name, configYaml, axes, queue, search);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = name.Trim(), Activity = "queued" }).ToList();
         db.Runs.AddRange(runs);
@@ -216,13 +217,13 @@ public class RunService(
     }
 
     /// <summary>The runs a sweep would queue, each configuration checked as <see cref="CreateAsync"/> checks one; throws with every problem.</summary>
-    public IReadOnlyList<SweepVariant> CheckSweep(string? name, string? configYaml, IReadOnlyList<SweepAxis>? axes, string? queue)
+    public IReadOnlyList<SweepVariant> CheckSweep(string? name, string? configYaml, IReadOnlyList<SweepAxis>? axes, string? queue, SweepSearch? search = null)
     {
         var problems = new List<FieldProblem>();
         try { CheckRequest(name, configYaml, queue, checkConfig: false); }
         catch (RunActionException e) { problems.AddRange(e.Problems); }
         if (problems.Count > 0) throw Refused(problems);
-        var variants = RunSweep.Expand(name!, configYaml!, axes ?? [], out var axisProblems);
+        var variants = RunSweep.Expand(name!, configYaml!, axes ?? [], out var axisProblems, search);
         if (axisProblems.Count > 0) throw Refused(axisProblems);
         var each = variants.Select(v => (Variant: v, Readable: RunConfigValidation.Readable(v.ConfigYaml),
             Problems: ConfigProblems(v.ConfigYaml).Concat(NameProblems(v.Name)).ToList())).ToList();

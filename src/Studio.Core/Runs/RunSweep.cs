@@ -20,23 +20,34 @@ public sealed record SweepVariant(string Name, string ConfigYaml, IReadOnlyList<
 }
 
 /// <summary>
-/// A grid of runs from one configuration: every combination of the axes' values, each written into a copy of the
-/// configuration's YAML at the axis's field (missing mappings are created; comments are not kept). The runs share a
-/// group, so the Runs page lists them together and Compare opens them at once.
+/// Runs from one configuration: every combination of the axes' values (a grid) or random draws of them
+/// (<see cref="SweepSearch"/>), each written into a copy of the configuration's YAML at the axis's field (missing
+/// mappings are created; comments are not kept). Values may be ranges or distributions (<see cref="SweepValues"/>).
+/// The runs share a group, so the Runs page lists them together and Compare opens them at once.
 /// </summary>
 public static class RunSweep
 {
     public const int MaxRuns = 64;
     public const int MaxAxes = 4;
 
-    /// <summary>The grid's runs, or the problems of the axes (by field "axes[i].field" / "axes[i].values"); nothing is checked of the configurations themselves.</summary>
-    public static IReadOnlyList<SweepVariant> Expand(string name, string configYaml, IReadOnlyList<SweepAxis> axes, out IReadOnlyList<FieldProblem> problems)
+    /// <summary>
+    /// The sweep's runs (every combination of the axes' values, or <see cref="SweepSearch.RandomRuns"/> random draws),
+    /// or the problems of the axes (by field "axes[i].field" / "axes[i].values[j]", the search by "randomRuns");
+    /// nothing is checked of the configurations themselves.
+    /// </summary>
+    public static IReadOnlyList<SweepVariant> Expand(string name, string configYaml, IReadOnlyList<SweepAxis> axes, out IReadOnlyList<FieldProblem> problems,
+        SweepSearch? search = null)
     {
+        search ??= SweepSearch.Grid;
         var found = new List<FieldProblem>();
         problems = found;
         if (axes.Count == 0) found.Add(new("axes", "a sweep needs at least one field with values"));
         if (axes.Count > MaxAxes) found.Add(new("axes", $"{axes.Count} fields: a sweep varies at most {MaxAxes}"));
+        if (search.RandomRuns is { } wanted && wanted is < 1 or > MaxRuns)
+            found.Add(new("randomRuns", $"{wanted} runs: random search draws 1 to {MaxRuns}"));
+        if (!search.IsRandom && search.Seed != 0) found.Add(new("randomSeed", "only random search takes a seed: give the number of runs to draw too"));
         var values = new List<List<(string Text, YamlNode Node)>>();
+        var distributions = new List<SweepValues.Distribution?>();
         for (var i = 0; i < axes.Count; i++)
         {
             var axis = axes[i];
@@ -44,11 +55,32 @@ public static class RunSweep
             if (PathProblem(field) is { } bad) found.Add(new($"axes[{i}].field", bad));
             else if (axes.Take(i).Any(a => a.Field?.Trim() == field)) found.Add(new($"axes[{i}].field", $"'{field}' is swept twice"));
             var parsed = new List<(string, YamlNode)>();
+            SweepValues.Distribution? distribution = null;
             var list = axis.Values ?? [];
             if (list.Count == 0) found.Add(new($"axes[{i}].values", $"no values for '{field}'"));
             foreach (var (text, j) in list.Select((v, j) => (v?.Trim() ?? "", j)))
             {
-                if (ValueNode(text, out var problem) is { } node)
+                if (SweepValues.IsCall(text))
+                {
+                    var (expanded, drawn) = SweepValues.Read(text, out var problem);
+                    if (problem is not null) found.Add(new($"axes[{i}].values[{j}]", problem));
+                    else if (drawn is not null)
+                    {
+                        if (!search.IsRandom) found.Add(new($"axes[{i}].values[{j}]", $"{text} is drawn at random: choose random search (a number of runs), or give values"));
+                        else if (list.Count > 1) found.Add(new($"axes[{i}].values[{j}]", $"{text} must be the field's only value (it draws every run's value)"));
+                        distribution = drawn;
+                    }
+                    foreach (var value in expanded ?? [])
+                    {
+                        if (parsed.Any(p => p.Item1 == value))
+                        {
+                            found.Add(new($"axes[{i}].values[{j}]", $"{text} gives '{value}' twice (at three significant digits)"));
+                            break;
+                        }
+                        parsed.Add((value, new YamlScalarNode(value)));
+                    }
+                }
+                else if (ValueNode(text, out var problem) is { } node)
                 {
                     if (parsed.Any(p => p.Item1 == text)) found.Add(new($"axes[{i}].values[{j}]", $"'{text}' is given twice"));
                     parsed.Add((text, node));
@@ -56,14 +88,19 @@ public static class RunSweep
                 else found.Add(new($"axes[{i}].values[{j}]", problem!));
             }
             values.Add(parsed);
+            distributions.Add(distribution);
         }
-        var count = values.Aggregate(1L, (n, v) => n * Math.Max(v.Count, 1));
-        if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
+        if (!search.IsRandom)
+        {
+            var count = values.Aggregate(1L, (n, v) => n * Math.Max(v.Count, 1));
+            if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
+        }
         if (found.Count > 0) return [];
 
         if (Root(configYaml, found) is not { } document) return [];
+        var combinations = search.RandomRuns is { } runs ? Draws(values, distributions, runs, search.Seed, found) : Combinations(values);
         var variants = new List<SweepVariant>();
-        foreach (var combination in Combinations(values))
+        foreach (var combination in combinations)
         {
             var root = (YamlMappingNode)Copy(document);
             var settings = new List<(string, string)>();
@@ -82,7 +119,35 @@ public static class RunSweep
             Set(root, "name", new YamlScalarNode(runName) { Style = ScalarStyle.DoubleQuoted });
             variants.Add(variant with { Name = runName, ConfigYaml = Write(root) });
         }
-        return variants;
+        return found.Count > 0 ? [] : variants;
+    }
+
+    /// <summary>
+    /// Random search: <paramref name="runs"/> different combinations, each axis drawing from its distribution or
+    /// choosing one of its values, from a generator seeded with <paramref name="seed"/>.
+    /// </summary>
+    static List<(string Text, YamlNode Node)[]> Draws(List<List<(string Text, YamlNode Node)>> values, List<SweepValues.Distribution?> distributions,
+        int runs, int seed, List<FieldProblem> problems)
+    {
+        if (distributions.All(d => d is null) && values.Aggregate(1L, (n, v) => n * v.Count) is var distinct && distinct < runs)
+        {
+            problems.Add(new("randomRuns", $"these values make only {distinct} different runs: draw at most {distinct}, or queue them all as a grid"));
+            return [];
+        }
+        var random = new Random(seed);
+        var drawn = new List<(string Text, YamlNode Node)[]>();
+        var seen = new HashSet<string>();
+        for (var attempt = 0; drawn.Count < runs && attempt < runs * 100; attempt++)
+        {
+            var combination = values.Zip(distributions, (list, distribution) =>
+                distribution is null ? list[random.Next(list.Count)] : Scalar(SweepValues.Number(distribution.Draw(random)))).ToArray();
+            if (seen.Add(string.Join('\n', combination.Select(c => c.Text)))) drawn.Add(combination);
+        }
+        if (drawn.Count < runs)
+            problems.Add(new("randomRuns", $"only {drawn.Count} different runs were drawn in {runs * 100} tries (values at three significant digits): draw fewer"));
+        return drawn;
+
+        static (string Text, YamlNode Node) Scalar(string text) => (text, new YamlScalarNode(text));
     }
 
     /// <summary>
@@ -120,7 +185,7 @@ public static class RunSweep
         return null;
     }
 
-    /// <summary>Values as a person types them: separated by commas, except inside brackets or quotes ("1e-4, 3e-4", "[2, 3], [4]").</summary>
+    /// <summary>Values as a person types them: separated by commas, except inside brackets, parentheses or quotes ("1e-4, 3e-4", "[2, 3], [4]", "linspace(0, 1, 5)").</summary>
     public static List<string> SplitValues(string? text)
     {
         var values = new List<string>();
@@ -131,8 +196,8 @@ public static class RunSweep
         {
             if (quote is { } q) { if (c == q) quote = null; }
             else if (c is '"' or '\'') quote = c;
-            else if (c is '[' or '{') depth++;
-            else if (c is ']' or '}') depth = Math.Max(0, depth - 1);
+            else if (c is '[' or '{' or '(') depth++;
+            else if (c is ']' or '}' or ')') depth = Math.Max(0, depth - 1);
             else if (c == ',' && depth == 0)
             {
                 Add();

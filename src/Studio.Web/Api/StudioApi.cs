@@ -15,8 +15,11 @@ namespace Studio.Web.Api;
 public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
 public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
-/// <summary>A sweep: one run per combination of the axes' values, each a YAML value written at the axis's field of <see cref="ConfigYaml"/>.</summary>
-public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue);
+/// <summary>
+/// A sweep: one run per combination of the axes' values, each a YAML value written at the axis's field of
+/// <see cref="ConfigYaml"/>; with <see cref="RandomRuns"/>, that many random draws instead (from <see cref="RandomSeed"/>, default 0).
+/// </summary>
+public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
@@ -60,10 +63,11 @@ public static partial class StudioApi
             {
                 var axes = (request!.Axes ?? []).Select(a => new SweepAxis(a?.Field ?? "", a?.Values ?? [])).ToList();
                 var queue = request.Queue ?? "default";
+                var search = new SweepSearch(request.RandomRuns, request.RandomSeed ?? 0);
                 if (preview == true)
-                    return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue)
+                    return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue, search)
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
-                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, ct);
+                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct);
                 return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
             }, ct));
         api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));

@@ -59,16 +59,16 @@ public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, 
         ? runs.ForkAsync(c.Id, config.Name, config.ToYaml(), queue)
         : runs.CreateAsync(config.Name, config.ToYaml(), queue);
 
-    /// <summary>Queues one run per combination of the axes' values, in the group named by the run name.</summary>
-    public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, string queue) =>
-        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue);
+    /// <summary>Queues one run per combination of the axes' values (or per random draw), in the group named by the run name.</summary>
+    public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue) =>
+        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue, search);
 
     /// <summary>The problems of the sweep and of every run it would queue (none: it can be queued).</summary>
-    public IReadOnlyList<FieldProblem> SweepProblems(RunConfig config, IReadOnlyList<SweepAxis> axes, string queue)
+    public IReadOnlyList<FieldProblem> SweepProblems(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue)
     {
         try
         {
-            runs.CheckSweep(config.Name, config.ToYaml(), axes, queue);
+            runs.CheckSweep(config.Name, config.ToYaml(), axes, queue, search);
             return [];
         }
         catch (RunActionException e) { return e.Problems.Count > 0 ? e.Problems : [new FieldProblem("", e.Message)]; }

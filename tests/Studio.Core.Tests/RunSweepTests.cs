@@ -280,4 +280,41 @@ public class RunSweepTests
         var named = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateSweepAsync(" ", Toy(), [new SweepAxis("seed", ["1"])], "Bad Queue"));
         Assert.Equal(["name", "queue"], named.Problems.Select(p => p.Field));
     }
+
+    /// <summary>Job storage that fails at its <c>failAt</c>-th job (1-based), as a database that goes away mid-sweep does.</summary>
+    sealed class FailingJobs(int failAt) : IBackgroundJobClient
+    {
+        public List<string> Created { get; } = [];
+        public List<string> Deleted { get; } = [];
+
+        public string Create(Hangfire.Common.Job job, Hangfire.States.IState state)
+        {
+            if (Created.Count + 1 == failAt) throw new InvalidOperationException("job storage is gone");
+            Created.Add($"job-{Created.Count + 1}");
+            return Created[^1];
+        }
+
+        public bool ChangeState(string jobId, Hangfire.States.IState state, string expectedState)
+        {
+            if (state is Hangfire.States.DeletedState) Deleted.Add(jobId);
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task ASweepWhoseJobStorageFailsPartWayLeavesNoRunAndTakesBackItsJobs()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var jobs = new FailingJobs(failAt: 3);
+        var runs = new RunService(db, jobs, new RunFeed(), new StudioOptions { DataDirectory = db.Directory });
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            runs.CreateSweepAsync("seeds", Toy(), [new SweepAxis("seed", ["1", "2", "3", "4"])], "cpu"));
+        Assert.Equal("job storage is gone", failure.Message);
+        Assert.Equal(["job-1", "job-2"], jobs.Created);
+        Assert.Equal(["job-1", "job-2"], jobs.Deleted);
+        await using var context = db.CreateDbContext();
+        Assert.Empty(context.Runs);
+        Assert.Empty(context.RunEvents);
+    }
 }

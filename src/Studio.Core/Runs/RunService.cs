@@ -211,8 +211,23 @@ public class RunService(
         var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = name.Trim(), Activity = "queued" }).ToList();
         db.Runs.AddRange(runs);
         await db.SaveChangesAsync(ct);
+        try
+        {
+            foreach (var run in runs) run.HangfireJobId = CreateRunJob(run);
+        }
+        catch
+        {
+            // The job storage failed part way: take back the jobs made and the runs, so a sweep is queued whole or not
+            // at all. A job whose deletion fails too finds no run when it starts, and ends at once (RunJob).
+            foreach (var id in runs.Select(r => r.HangfireJobId).OfType<string>())
+                try { jobs.Delete(id); }
+                catch (Exception e) { Console.Error.WriteLine($"sweep '{name.Trim()}': job {id} of a run taken back could not be deleted: {e.Message}"); }
+            db.Runs.RemoveRange(runs);
+            await db.SaveChangesAsync(CancellationToken.None);
+            throw;
+        }
         foreach (var (run, variant) in runs.Zip(variants))
-            await EnqueueAsync(db, run, $"Queued on '{queue}' as one of the {runs.Count} runs of sweep '{run.Group}' ({variant.Label}).", ct);
+            await LogAsync(db, run, "Queued", $"Queued on '{queue}' as one of the {runs.Count} runs of sweep '{run.Group}' ({variant.Label}).", ct);
         return runs;
     }
 
@@ -275,9 +290,14 @@ public class RunService(
 
     async Task EnqueueAsync(StudioDbContext db, Run run, string message, CancellationToken ct)
     {
-        var runId = run.Id;
-        run.HangfireJobId = jobs.Create(Job.FromExpression<RunJob>(j => j.Execute(runId, CancellationToken.None)), new EnqueuedState(run.Queue));
+        run.HangfireJobId = CreateRunJob(run);
         await LogAsync(db, run, "Queued", message, ct);
+    }
+
+    string CreateRunJob(Run run)
+    {
+        var runId = run.Id;
+        return jobs.Create(Job.FromExpression<RunJob>(j => j.Execute(runId, CancellationToken.None)), new EnqueuedState(run.Queue));
     }
 
     async Task LogAsync(StudioDbContext db, Run run, string kind, string message, CancellationToken ct)

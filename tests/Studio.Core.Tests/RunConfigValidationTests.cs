@@ -53,6 +53,27 @@ public class RunConfigValidationTests
     }
 
     [Fact]
+    public void APromptFileIsCheckedAgainAfterItChanges()
+    {
+        // Prompt-file checks are remembered per file version (a sweep checks one file for each of its runs), so an
+        // edit, even one that keeps the length, must be seen.
+        var file = Path.Combine(Data, "changing-prompts.txt");
+        File.WriteAllText(file, "\n\n");
+        var config = RunPresets.Find("toy").Create();
+        config.Stages[0].Prompts = [new PromptSource { Set = file, Category = "semantics" }];
+        Assert.Contains(Check(config), p => p.Field == "stages[0].prompts" && p.Message.Contains("no usable prompt"));
+        Assert.Contains(Check(config), p => p.Field == "stages[0].prompts" && p.Message.Contains("no usable prompt"));
+
+        File.WriteAllText(file, "a red cube\n");
+        Assert.DoesNotContain(Check(config), p => p.Field == "stages[0].prompts");
+
+        var written = File.GetLastWriteTimeUtc(file);
+        File.WriteAllText(file, "\n\n\n\n\n\n\n\n\n\n\n"); // the same length, blank again
+        File.SetLastWriteTimeUtc(file, written.AddSeconds(2));
+        Assert.Contains(Check(config), p => p.Field == "stages[0].prompts" && p.Message.Contains("no usable prompt"));
+    }
+
+    [Fact]
     public void BadValuesAreReportedAtTheFieldTheyName()
     {
         var config = RunPresets.Find("toy").Create();

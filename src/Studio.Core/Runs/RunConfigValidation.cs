@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Studio.Core.Hosting;
 using Studio.Ml.Prompts;
@@ -79,14 +80,28 @@ public static partial class RunConfigValidation
     public static IReadOnlyList<FieldProblem> Of(RunConfigException e) =>
         e.Problems.Count == 0 ? [new FieldProblem("", e.Message)] : e.Problems.Select(p => new FieldProblem(p.Field, $"line {p.Line}: {p.Message}")).ToList();
 
+    /// <summary>
+    /// What reading each version of a prompt file found (null: usable). A file is read whole to be checked, and a
+    /// prompt list can be tens of MB (0.9 s for 34 MB here), so a sweep's runs and a form's every edit read a file
+    /// once per version: its path, length and last write time.
+    /// </summary>
+    static readonly ConcurrentDictionary<(string Path, long Length, DateTime Written), string?> PromptFileChecks = new();
+    const int MaxPromptFileChecks = 256;
+
     /// <summary>A prompt file that is missing, cannot be read, or holds no usable prompt.</summary>
     static string? PromptFileProblem(string path)
     {
         if (!File.Exists(path)) return $"file not found: {path}";
         try
         {
+            var file = new FileInfo(path);
+            var version = (file.FullName, file.Length, file.LastWriteTimeUtc);
+            if (PromptFileChecks.TryGetValue(version, out var known)) return known;
             var read = PromptSetReader.Read(path);
-            return read.Prompts.Count == 0 ? $"{read.Summary}: no usable prompt" : null;
+            var problem = read.Prompts.Count == 0 ? $"{read.Summary}: no usable prompt" : null;
+            if (PromptFileChecks.Count >= MaxPromptFileChecks) PromptFileChecks.Clear();
+            PromptFileChecks[version] = problem;
+            return problem;
         }
         catch (PromptFileException e) { return e.Message; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"{path} cannot be read ({e.Message})"; }

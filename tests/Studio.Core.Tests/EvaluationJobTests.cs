@@ -52,7 +52,7 @@ public class EvaluationJobTests
         var run = new Run { Name = "study", State = RunState.Completed, ConfigYaml = config.ToYaml(), Step = step, TotalSteps = step };
         db.Runs.Add(run);
         await db.SaveChangesAsync();
-        var checkpoint = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(s.Db.Directory, $"step-{step}"), Step = step };
+        var checkpoint = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, $"run-{run.Id}-step-{step}")).FullName, Step = step };
         db.Checkpoints.Add(checkpoint);
         await db.SaveChangesAsync();
         return (run, checkpoint);
@@ -259,8 +259,9 @@ public class EvaluationJobTests
         CheckpointEntry newest;
         await using (var db = s.Db.CreateDbContext())
         {
-            newest = new CheckpointEntry { RunId = first.Id, Path = Path.Combine(s.Db.Directory, "step-20"), Step = 20 };
-            db.Checkpoints.Add(newest);
+            newest = new CheckpointEntry { RunId = first.Id, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "step-20")).FullName, Step = 20 };
+            // A newer entry whose folder was deleted by hand is passed over.
+            db.Checkpoints.AddRange(newest, new CheckpointEntry { RunId = first.Id, Path = Path.Combine(s.Db.Directory, "step-25-deleted"), Step = 25 });
             await db.SaveChangesAsync();
         }
         var (second, secondCheckpoint) = await AddRunWithCheckpointAsync(s, step: 30);
@@ -272,6 +273,18 @@ public class EvaluationJobTests
 
         var fresh = await s.Db.AddRunAsync("fresh", RunState.Queued);
         var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestLatestCheckpointsAsync([first.Id, fresh.Id]));
-        Assert.Equal($"run {fresh.Id} has no checkpoint yet", refused.Message);
+        Assert.Equal($"run {fresh.Id} has no checkpoint yet (or none whose files are there)", refused.Message);
+    }
+
+    [Fact]
+    public async Task ACheckpointWhoseFilesAreGoneIsRefusedNamingIt()
+    {
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s, step: 10);
+        Directory.Delete(checkpoint.Path);
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(checkpoint.Id));
+        Assert.Equal($"checkpoint {checkpoint.Id} (run {checkpoint.RunId}, step 10): its files are gone ({checkpoint.Path}); delete its entry on the run page", refused.Message);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Empty(db.Evaluations);
     }
 }

@@ -173,7 +173,7 @@ public class RunJobTests
         {
             foreach (var step in new[] { 5, 10 })
                 reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 0, step, "checkpoint",
-                    new Dictionary<string, string> { [TrainingEventData.Path] = $"checkpoint-{step}" }));
+                    new Dictionary<string, string> { [TrainingEventData.Path] = Directory.CreateDirectory(Path.Combine(s.Db.Directory, $"checkpoint-{step}")).FullName }));
             started.SetResult();
             await Task.Delay(Timeout.Infinite, ct);
         });
@@ -263,7 +263,7 @@ public class RunJobTests
         int checkpointId;
         await using (var db = s.Db.CreateDbContext())
         {
-            var c = new CheckpointEntry { RunId = parent.Id, Path = "/tmp/checkpoint-100", Step = 100 };
+            var c = new CheckpointEntry { RunId = parent.Id, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "checkpoint-100")).FullName, Step = 100 };
             db.Checkpoints.Add(c);
             await db.SaveChangesAsync();
             checkpointId = c.Id;
@@ -315,8 +315,8 @@ public class RunJobTests
         {
             var row = await db.Runs.SingleAsync(r => r.Id == run.Id);
             (row.State, row.Step, row.TotalSteps) = (RunState.Completed, 400, 400);
-            var a = new CheckpointEntry { RunId = run.Id, Step = 200, Path = "step-200" };
-            var b = new CheckpointEntry { RunId = run.Id, Step = 400, Path = "step-400" };
+            var a = new CheckpointEntry { RunId = run.Id, Step = 200, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "step-200")).FullName };
+            var b = new CheckpointEntry { RunId = run.Id, Step = 400, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "step-400")).FullName };
             db.Checkpoints.AddRange(a, b);
             await db.SaveChangesAsync();
             (early, final) = (a.Id, b.Id);
@@ -359,5 +359,33 @@ public class RunJobTests
         await using (var db = s.Db.CreateDbContext())
             Assert.True(RunService.CanResume(await db.Runs.SingleAsync(r => r.Id == cancelled.Id)));
         Assert.Equal(RunState.Queued, (await s.Runs.ResumeAsync(cancelled.Id)).State);
+    }
+
+    [Fact]
+    public async Task ACheckpointWhoseFilesAreGoneIsNotForkedExportedOrResumedFromAndResumeTakesTheNewestThatIsThere()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        CheckpointEntry kept, gone;
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var row = await db.Runs.SingleAsync(r => r.Id == run.Id);
+            (row.State, row.Step, row.TotalSteps) = (RunState.Cancelled, 300, 400);
+            kept = new CheckpointEntry { RunId = run.Id, Step = 200, Path = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "step-200")).FullName };
+            gone = new CheckpointEntry { RunId = run.Id, Step = 300, Path = Path.Combine(s.Db.Directory, "step-300-deleted-by-hand") };
+            db.Checkpoints.AddRange(kept, gone);
+            await db.SaveChangesAsync();
+        }
+        static long JobCount(Setup s) => s.Storage.GetMonitoringApi().Queues().Sum(q => q.Length);
+        var jobs = JobCount(s);
+        var expected = $"checkpoint {gone.Id} (run {run.Id}, step 300): its files are gone ({gone.Path}); delete its entry on the run page";
+        Assert.Equal(expected, (await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ForkAsync(gone.Id))).Message);
+        Assert.Equal(expected, (await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ExportCheckpointAsync(gone.Id, "t5"))).Message);
+        Assert.Equal(expected, (await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ResumeAsync(run.Id, gone.Id))).Message);
+        Assert.Equal(jobs, JobCount(s));
+        await using (var db = s.Db.CreateDbContext()) Assert.Single(db.Runs);
+
+        var resumed = await s.Runs.ResumeAsync(run.Id);
+        Assert.Equal(kept.Id, resumed.ResumeCheckpointId);
     }
 }

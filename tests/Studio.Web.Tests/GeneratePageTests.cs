@@ -31,8 +31,8 @@ public class GeneratePageTests
         seed.Runs.Add(run);
         seed.Models.AddRange(new ModelEntry { Name = ModelFolders.ToyTeacherName, Kind = ModelKind.TeacherPipeline, Folder = ModelFolders.ToyTeacher }, student);
         await seed.SaveChangesAsync();
-        var step10 = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-10"), Step = 10 };
-        var step20 = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-20"), Step = 20 };
+        var step10 = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(data, "step-10")).FullName, Step = 10 };
+        var step20 = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(data, "step-20")).FullName, Step = 20 };
         seed.Checkpoints.AddRange(step10, step20);
         await seed.SaveChangesAsync();
         var jobs = new RecordingJobs();
@@ -50,6 +50,19 @@ public class GeneratePageTests
             ($"c{ids.Step20}", "run 1 (small) · step 20"),
             ($"c{ids.Step10}", "run 1 (small) · step 10"),
             ($"m{ids.Student}", "tiny (exported student)")], choices.Students.Select(s => (s.Key, s.Value)));
+    }
+
+    [Fact]
+    public async Task ACheckpointWhoseFilesAreGoneIsNotOfferedAndNotGeneratedWith()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await using (var context = await db.CreateDbContextAsync())
+            Directory.Delete((await context.Checkpoints.SingleAsync(c => c.Id == ids.Step20)).Path);
+        Assert.DoesNotContain($"c{ids.Step20}", (await page.ChoicesAsync()).Students.Keys);
+        Assert.Contains($"c{ids.Step10}", (await page.ChoicesAsync()).Students.Keys);
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => page.RequestAsync("a red ball", new GenerationRequest(""), [$"c{ids.Step20}"]));
+        Assert.StartsWith($"checkpointIds: checkpoint {ids.Step20} (run 1, step 20): its files are gone", refused.Message);
+        Assert.Empty(jobs.Created);
     }
 
     [Fact]

@@ -350,8 +350,8 @@ public class RunDetailEvaluationTests
         var run = new Run { Name = "small", State = RunState.Completed, ConfigYaml = RunPresets.Find("toy-study-small").Create().ToYaml() };
         seed.Runs.Add(run);
         await seed.SaveChangesAsync();
-        var evaluated = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-10"), Step = 10 };
-        var fresh = new CheckpointEntry { RunId = run.Id, Path = Path.Combine(data, "step-20"), Step = 20 };
+        var evaluated = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(data, "step-10")).FullName, Step = 10 };
+        var fresh = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(data, "step-20")).FullName, Step = 20 };
         seed.Checkpoints.AddRange(evaluated, fresh);
         await seed.SaveChangesAsync();
         seed.Evaluations.Add(new CheckpointEvaluation
@@ -387,6 +387,25 @@ public class RunDetailEvaluationTests
         Assert.StartsWith("0.3", cells[1]);
         Assert.EndsWith("best", cells[1]);
         Assert.Single(cut.FindAll("[data-testid=checkpoint-best]"));
+    }
+
+    [Fact]
+    public async Task ACheckpointWhoseFilesAreGoneIsMarkedAndOffersOnlyDelete()
+    {
+        var (ctx, _, runId, evaluated, fresh) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+            Directory.Delete((await db.Checkpoints.SingleAsync(c => c.Id == fresh)).Path); // by hand, outside the studio
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count));
+        var rows = cut.FindAll("[data-testid=checkpoints-table] tbody tr");
+        // Newest first: step 20's folder is gone, step 10's is there.
+        Assert.NotNull(rows[0].QuerySelector("[data-testid=checkpoint-files-gone]"));
+        Assert.Null(rows[0].QuerySelector("[data-testid=checkpoint-evaluate]"));
+        Assert.Null(rows[0].QuerySelector("[aria-label='Open in Generate']"));
+        Assert.NotNull(rows[0].QuerySelector("[aria-label='Delete checkpoint']"));
+        Assert.Null(rows[1].QuerySelector("[data-testid=checkpoint-files-gone]"));
+        Assert.NotNull(rows[1].QuerySelector("[data-testid=checkpoint-evaluate]"));
     }
 
     [Fact]

@@ -10,6 +10,12 @@ public class CheckpointEntry
     public long Step { get; set; }
     public long SizeBytes { get; set; }
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
+
+    /// <summary>Whether its file or folder is still there (a person, or a version before checkpoint removals were recorded, may have deleted it).</summary>
+    public bool FilesPresent() => File.Exists(Path) || Directory.Exists(Path);
+
+    /// <summary>Why a checkpoint whose files are gone cannot be used.</summary>
+    public string FilesGone() => $"checkpoint {Id} (run {RunId}, step {Step:N0}): its files are gone ({Path}); delete its entry on the run page";
 }
 
 /// <summary>One periodic sample image: a fixed prompt and seed rendered with the student at a step (or once with the teacher).</summary>

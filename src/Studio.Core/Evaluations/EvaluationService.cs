@@ -69,6 +69,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
                          ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == checkpoint.RunId, ct)
                   ?? throw new RunActionException($"no run {checkpoint.RunId}");
         var config = ConfigOf(run);
@@ -81,7 +82,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         }, settings, ct);
     }
 
-    /// <summary>Evaluates the latest checkpoint of each run (a run without one is refused, naming it).</summary>
+    /// <summary>Evaluates the latest checkpoint of each run whose files are there (a run without one is refused, naming it).</summary>
     public async Task<List<CheckpointEvaluation>> RequestLatestCheckpointsAsync(IReadOnlyCollection<int> runIds, EvaluationSettings? settings = null, CancellationToken ct = default)
     {
         if (runIds.Count == 0) throw new RunActionException("select at least one run");
@@ -92,10 +93,11 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             if (runIds.Except(known).ToList() is { Count: > 0 } unknown) throw new RunActionException($"no run {string.Join(", ", unknown)}");
             latest = [];
             foreach (var runId in runIds)
-                latest.Add((runId, await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).Select(c => (int?)c.Id).FirstOrDefaultAsync(ct)));
+                latest.Add((runId, (await db.Checkpoints.AsNoTracking().Where(c => c.RunId == runId).OrderByDescending(c => c.Step).ToListAsync(ct))
+                    .FirstOrDefault(c => c.FilesPresent())?.Id));
         }
         if (latest.Where(l => l.CheckpointId is null).Select(l => l.RunId).ToList() is { Count: > 0 } without)
-            throw new RunActionException($"run {string.Join(", ", without)} has no checkpoint yet");
+            throw new RunActionException($"run {string.Join(", ", without)} has no checkpoint yet (or none whose files are there)");
         var queued = new List<CheckpointEvaluation>();
         foreach (var (_, checkpointId) in latest) queued.Add(await RequestCheckpointAsync(checkpointId!.Value, settings, ct));
         return queued;

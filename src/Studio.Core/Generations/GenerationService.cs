@@ -57,6 +57,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToListAsync(ct);
         var missing = checkpointIds.Except(checkpoints.Select(c => c.Id)).ToList();
         if (missing.Count > 0) throw new RunActionException($"checkpointIds: no checkpoint {string.Join(", ", missing)}");
+        if (checkpoints.FirstOrDefault(c => !c.FilesPresent()) is { } gone) throw new RunActionException($"checkpointIds: {gone.FilesGone()}");
         var students = await db.Models.Where(m => studentModelIds.Contains(m.Id) && m.Kind != ModelKind.TeacherPipeline).ToListAsync(ct);
         var missingModels = studentModelIds.Except(students.Select(m => m.Id)).ToList();
         if (missingModels.Count > 0) throw new RunActionException($"studentModelIds: no student model {string.Join(", ", missingModels)}");

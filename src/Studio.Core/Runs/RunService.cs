@@ -65,7 +65,7 @@ public class RunService(
         return run;
     }
 
-    /// <summary>Queues a stopped run again, from <paramref name="checkpointId"/> or else its latest checkpoint (or from scratch when it has none).</summary>
+    /// <summary>Queues a stopped run again, from <paramref name="checkpointId"/> or else its latest checkpoint whose files are there (or from scratch when it has none).</summary>
     public async Task<Run> ResumeAsync(int runId, int? checkpointId = null, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -79,7 +79,8 @@ public class RunService(
         var checkpoint = checkpointId is { } id
             ? await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == id && c.RunId == runId, ct)
               ?? throw new RunActionException($"run {runId} has no checkpoint {id}")
-            : await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).FirstOrDefaultAsync(ct);
+            : (await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).ToListAsync(ct)).FirstOrDefault(c => c.FilesPresent());
+        if (checkpoint is not null && !checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         if (checkpoint is not null && IsFinalCheckpoint(run, checkpoint.Step))
             throw new RunActionException($"run {runId} completed all its {run.TotalSteps:N0} updates, so resuming it from step {checkpoint.Step:N0} " +
                 "would train nothing: resume it from an earlier checkpoint, or fork this one with more updates (Fork with an edited configuration)");
@@ -101,6 +102,7 @@ public class RunService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
                          ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var parent = await FindAsync(db, checkpoint.RunId, ct);
         name = string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork at step {checkpoint.Step})" : name;
         configYaml ??= parent.ConfigYaml;
@@ -160,6 +162,7 @@ public class RunService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
                          ?? throw new RunActionException($"no checkpoint {checkpointId}");
+        if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var run = await FindAsync(db, checkpoint.RunId, ct);
         var jobId = jobs.Create(Job.FromExpression<ExportJob>(j => j.Execute(checkpointId, format, CancellationToken.None)),
             new EnqueuedState(run.Queue));

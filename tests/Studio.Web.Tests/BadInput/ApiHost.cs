@@ -91,7 +91,7 @@ public sealed class ApiHost : IAsyncLifetime
         db.Runs.AddRange(completed, never);
         await db.SaveChangesAsync();
         foreach (var step in new[] { 100, 200, 300 })
-            db.Checkpoints.Add(new CheckpointEntry { RunId = completed.Id, Step = step, Path = Path.Combine(Options.ArtifactRoot, "runs", $"run-{completed.Id}", $"step-{step}") });
+            db.Checkpoints.Add(new CheckpointEntry { RunId = completed.Id, Step = step, Path = Directory.CreateDirectory(Path.Combine(Options.ArtifactRoot, "runs", $"run-{completed.Id}", $"step-{step}")).FullName });
         await db.SaveChangesAsync();
         (CompletedRun, NeverRunsRun, Checkpoint) = (completed.Id, never.Id, await db.Checkpoints.MinAsync(c => c.Id));
     }

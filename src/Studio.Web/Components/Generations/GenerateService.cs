@@ -23,13 +23,14 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
     public static IEnumerable<string> StudentKeys(Generation generation) =>
         generation.Images.Select(i => i.CheckpointId is { } c ? CheckpointKey(c) : i.ModelId is { } m ? ModelKey(m) : null).OfType<string>();
 
-    /// <summary>Checkpoints newest run first, latest step first; then registered students by name.</summary>
+    /// <summary>Checkpoints whose files are there, newest run first, latest step first; then registered students by name.</summary>
     public async Task<GenerateChoices> ChoicesAsync(CancellationToken ct = default)
     {
         var teachers = await models.TeacherPipelinesAsync(ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var runs = await db.Runs.AsNoTracking().ToDictionaryAsync(r => r.Id, r => r.Name, ct);
-        var checkpoints = await db.Checkpoints.AsNoTracking().OrderByDescending(c => c.RunId).ThenByDescending(c => c.Step).ToListAsync(ct);
+        var checkpoints = (await db.Checkpoints.AsNoTracking().OrderByDescending(c => c.RunId).ThenByDescending(c => c.Step).ToListAsync(ct))
+            .Where(c => c.FilesPresent()).ToList();
         var students = await db.Models.AsNoTracking().Where(m => m.Kind != ModelKind.TeacherPipeline).OrderBy(m => m.Name).ToListAsync(ct);
         var names = checkpoints.ToDictionary(c => CheckpointKey(c.Id), c => $"run {c.RunId} ({runs.GetValueOrDefault(c.RunId)}) · step {c.Step}");
         foreach (var m in students) names[ModelKey(m.Id)] = $"{m.Name} ({m.Kind switch { ModelKind.ExportedStudent => "exported student", _ => "student init" }})";

@@ -123,6 +123,32 @@ public class RunJobTests
     }
 
     [Fact]
+    public async Task ARunTheTrainerStoppedEarlyCompletesSayingWhy()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        const string why = "stopped early at step 6: the held-out vision loss (0.2) has not gone below its best (0.1 at step 2) in 2 validations (validation.patience: 2)";
+        var executor = new ScriptedExecutor((execution, reporter, _) =>
+        {
+            for (int step = 1; step <= 6; step++) reporter.Update(Update(step));
+            reporter.Event(new TrainingEvent(TrainingEventKind.StoppedEarly, 0, 6, why));
+            return Task.CompletedTask;
+        });
+        await s.Job(executor).Execute(run.Id, CancellationToken.None);
+        await using var db = s.Db.CreateDbContext();
+        var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+        Assert.Equal((RunState.Completed, 6L), (stored.State, stored.Step));
+        var events = await db.RunEvents.Where(e => e.RunId == run.Id).OrderBy(e => e.Id).ToListAsync();
+        Assert.Equal(("StoppedEarly", why), (events[^2].Kind, events[^2].Message));
+        Assert.Equal(("Completed", $"Completed: {why}."), (events[^1].Kind, events[^1].Message));
+
+        // A run that went to its end says no more than that.
+        var plain = await s.Runs.CreateAsync("toy", Toy());
+        await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(plain.Id, CancellationToken.None);
+        Assert.Equal("Completed.", (await db.RunEvents.Where(e => e.RunId == plain.Id).OrderBy(e => e.Id).LastAsync()).Message);
+    }
+
+    [Fact]
     public async Task ARunHitByTheScalarFaultResumesInPlaceFromItsLatestCheckpointAndAnyOtherFaultFailsIt()
     {
         var s = await SetUpAsync();

@@ -53,12 +53,14 @@ public class NewRunFormTests
         config.Optimizer.Lr = 0;
         config.Stages[0].Updates = 0;
         config.Optimizer.BatchSize = 0;
+        config.Validation.Patience = -2;
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(config.ToYaml(), "bad.yaml"));
 
         cut.WaitForAssertion(() => Assert.Contains("problems to fix", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
         Assert.Contains("must be positive", Error(cut, "run-lr"));
         Assert.Contains("must be at least 1", Error(cut, "run-stage-0-updates"));
         Assert.Contains("must be at least 1", Error(cut, "run-batch-size"));
+        Assert.Equal("must not be negative (0 = never stop early)", Error(cut, "run-validation-patience"));
         Assert.Equal("", Error(cut, "run-trajectory-steps"));
 
         cut.Find("[data-testid=run-submit]").Click();

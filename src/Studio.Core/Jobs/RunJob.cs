@@ -75,6 +75,7 @@ public class RunJob(
         }
 
         JobOutcome outcome;
+        var started = DateTime.UtcNow;
         for (var attempt = 1; ; attempt++)
         {
             var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
@@ -99,7 +100,7 @@ public class RunJob(
             await FinishAsync(runId, RunState.Queued, null, "Interrupted: the worker stopped. The run continues when a worker takes it again.");
             throw new OperationCanceledException(ct);
         }
-        if (outcome.Completed) await FinishAsync(runId, RunState.Completed, null, "Completed.");
+        if (outcome.Completed) await FinishAsync(runId, RunState.Completed, null, await StoppedEarlyAsync(runId, since: started) is { } early ? $"Completed: {early}." : "Completed.");
         else if (outcome.Cancelled) await FinishAsync(runId, RunState.Cancelled, null, "Cancelled.");
         else await FinishAsync(runId, RunState.Failed, outcome.Error, $"Failed: {outcome.Error}");
     }
@@ -115,6 +116,14 @@ public class RunJob(
         error is not null && (error.Contains("c10/core/Scalar.h", StringComparison.Ordinal) || error.Contains("Unknown scalar type", StringComparison.Ordinal));
 
     static string FirstLine(string? text) => (text ?? "").Split('\n', 2)[0].Trim();
+
+    /// <summary>Why the trainer stopped the run before its last update (validation.patience), when it did in this job.</summary>
+    async Task<string?> StoppedEarlyAsync(int runId, DateTime since)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var kind = nameof(TrainingEventKind.StoppedEarly);
+        return await db.RunEvents.Where(e => e.RunId == runId && e.Kind == kind && e.Time >= since).OrderByDescending(e => e.Id).Select(e => e.Message).FirstOrDefaultAsync();
+    }
 
     async Task<string?> LatestCheckpointAsync(int runId)
     {

@@ -29,6 +29,9 @@ public sealed class Distiller
 
     public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
     public TrainingState? LastState { get; private set; }
+    /// <summary>Why the run stopped before its last update (validation.patience); null when it did not.</summary>
+    public string? StoppedEarly { get; private set; }
+    EarlyStopping? _earlyStopping;
 
     public Distiller(RunConfig config, DistillationContext context, string runDirectory, ITrainingReporter reporter)
     {
@@ -43,10 +46,16 @@ public sealed class Distiller
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
     }
 
-    /// <summary>Runs every stage to the end, or until cancelled (then a checkpoint is written). Resumes from <paramref name="resumeFrom"/> when given.</summary>
+    /// <summary>
+    /// Runs every stage to the end, until cancelled, or until the held-out loss stops improving (validation.patience;
+    /// <see cref="StoppedEarly"/> says why); a checkpoint is written at the end in each case. Resumes from
+    /// <paramref name="resumeFrom"/> when given.
+    /// </summary>
     public TrainingState Run(CancellationToken cancel, string? resumeFrom = null)
     {
         var state = resumeFrom is null ? Fresh() : Resume(resumeFrom);
+        StoppedEarly = null;
+        _earlyStopping = _config.Validation.Patience > 0 ? new EarlyStopping(CheckpointsDirectory, _config.Validation.Patience, state.GlobalStep) : null;
         _clock.Start();
         var latents = _resumedLatents;
         _resumedLatents = null;
@@ -59,7 +68,7 @@ public sealed class Distiller
                 _reporter.Event(new TrainingEvent(TrainingEventKind.StageStarted, stageIndex, state.GlobalStep,
                     $"stage {stageIndex + 1}/{_config.Stages.Count} '{stage.Name}': {stage.Updates} updates at {stage.Resolution}px"));
             state = RunStage(stageIndex, stage, state, ref latents, cancel);
-            if (cancel.IsCancellationRequested) break;
+            if (cancel.IsCancellationRequested || StoppedEarly is not null) break;
         }
         latents?.Dispose();
         LastState = state;
@@ -93,7 +102,7 @@ public sealed class Distiller
         var steps = _config.Trajectory.Steps;
         var baseLr = stage.Lr ?? _config.Optimizer.Lr;
 
-        while (state.StageUpdate < stage.Updates && !cancel.IsCancellationRequested)
+        while (state.StageUpdate < stage.Updates && !cancel.IsCancellationRequested && StoppedEarly is null)
         {
             // A batch is a whole teacher trajectory; a checkpoint taken mid-trajectory restores its latents and re-draws its prompts.
             var mix = new PromptMix(pools, _config.Seed, stageIndex, state.TrajectoryStep == 0 ? state.Mix : state.BatchStartMix);
@@ -128,10 +137,17 @@ public sealed class Distiller
                 // Validation and samples also come at the run's last update, so the charts end where the run ends.
                 var lastUpdate = stageDone && stageIndex == _config.Stages.Count - 1;
                 if (due && _config.Validation.Every > 0 && (state.GlobalStep % _config.Validation.Every == 0 || lastUpdate))
-                    Validate(state, stage);
-                if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || lastUpdate))
+                {
+                    var results = Validate(state, stage);
+                    if (StopsEarly(state, results) && _lastCheckpoint?.Step != state.GlobalStep)
+                    {
+                        WriteCheckpoint(state, state.TrajectoryStep == 0 ? null : trajectory.Latents);
+                        ScoreCheckpoint(state, results);
+                    }
+                }
+                if (due && _config.Samples.Every > 0 && (state.GlobalStep % _config.Samples.Every == 0 || lastUpdate || StoppedEarly is not null))
                     Sample(state, stage);
-                if (stageDone || cancel.IsCancellationRequested) break;
+                if (stageDone || cancel.IsCancellationRequested || StoppedEarly is not null) break;
             }
             // An interrupted trajectory keeps its latents for the checkpoint's resume within this session.
             if (state.TrajectoryStep != 0) latents = trajectory.TakeLatents();
@@ -277,13 +293,23 @@ public sealed class Distiller
         PruneCheckpoints(state);
     }
 
+    /// <summary>With validation.patience, records this validation's held-out loss and says whether the run stops here (and reports why).</summary>
+    bool StopsEarly(TrainingState state, IReadOnlyDictionary<string, ValidationScore> results)
+    {
+        if (_earlyStopping is null || results.Count == 0) return false;
+        StoppedEarly = _earlyStopping.Record(state.GlobalStep, results.Values.Average(r => r.VisionLoss));
+        if (StoppedEarly is null) return false;
+        _reporter.Event(new TrainingEvent(TrainingEventKind.StoppedEarly, state.Stage, state.GlobalStep, StoppedEarly));
+        return true;
+    }
+
     /// <summary>
     /// Deterministic held-out check at the family's validation guidance: vision loss over fixed noises and trajectory
-    /// points, and cosine of projected states.
+    /// points, and cosine of projected states, by category (none without validation prompts).
     /// </summary>
-    void Validate(TrainingState state, StageConfig stage)
+    IReadOnlyDictionary<string, ValidationScore> Validate(TrainingState state, StageConfig stage)
     {
-        if (_config.Validation.Prompts.Count == 0) return;
+        if (_config.Validation.Prompts.Count == 0) return new Dictionary<string, ValidationScore>();
         _ctx.Student.eval();
         var prompts = _config.Validation.Prompts.SelectMany(_ctx.Prompts)
             .GroupBy(p => p.Category)
@@ -327,6 +353,7 @@ public sealed class Distiller
         }
         _reporter.Validation(new ValidationMetrics(state.Stage, state.GlobalStep, results, DateTime.UtcNow));
         ScoreCheckpoint(state, results);
+        return results;
     }
 
     void Sample(TrainingState state, StageConfig stage)

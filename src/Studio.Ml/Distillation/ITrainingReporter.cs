@@ -30,7 +30,7 @@ public sealed record ValidationMetrics(int Stage, long Step, IReadOnlyDictionary
 public sealed record ValidationScore(double VisionLoss, double EmbeddingCosine);
 
 /// <summary>What a trainer reports; CheckpointRemoved: an older checkpoint deleted by `checkpoints.keep` (its path in the data).</summary>
-public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress, CheckpointRemoved }
+public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress, CheckpointRemoved, StoppedEarly }
 
 /// <summary>Something that happened in a run: stage started, checkpoint written, resumed at step k, sample ready, ...</summary>
 public sealed record TrainingEvent(

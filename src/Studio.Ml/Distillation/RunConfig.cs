@@ -203,6 +203,8 @@ public sealed class ValidationConfig
     public int PromptsPerCategory { get; set; } = 8;
     /// <summary>Fixed (noise, sigma) pairs per prompt.</summary>
     public int Noises { get; set; } = 2;
+    /// <summary>Stop the run when the held-out vision loss has not gone below its best for this many validations in a row (0 = never).</summary>
+    public int Patience { get; set; }
 }
 
 public sealed class CacheConfig

@@ -114,7 +114,7 @@ public static class TrainingCheckpoint
     {
         var path = Path.Combine(checkpointsRoot, ScoresFile);
         if (!File.Exists(path)) return [];
-        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path)) ?? []; }
+        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path), CheckpointFolder.Json) ?? []; }
         catch (JsonException) { return []; } // a damaged score file only forgets which checkpoint was best
     }
 
@@ -125,7 +125,7 @@ public static class TrainingCheckpoint
         var scores = Scores(root);
         scores[Path.GetFileName(checkpoint)] = score;
         var kept = scores.Where(s => Directory.Exists(Path.Combine(root, s.Key))).ToDictionary();
-        AtomicFile.WriteAllText(Path.Combine(root, ScoresFile), JsonSerializer.Serialize(kept));
+        AtomicFile.WriteAllText(Path.Combine(root, ScoresFile), JsonSerializer.Serialize(kept, CheckpointFolder.Json));
     }
 
     /// <summary>The existing checkpoint with the lowest recorded score; null when none has one.</summary>

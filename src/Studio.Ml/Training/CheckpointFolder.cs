@@ -22,7 +22,8 @@ public static class CheckpointFolder
     public const string StateFile = "state.json";
     public const string ManifestFile = "manifest.json";
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    /// <summary>The JSON of checkpoint files: a non-finite number (a diverged loss) is written as "NaN" or "Infinity", not refused.</summary>
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>Writes the checkpoint <paramref name="folder"/>: <paramref name="write"/> fills the temporary folder it is given.</summary>
     public static string Write(string folder, Action<string> write)

@@ -148,6 +148,71 @@ public class DistillerTests
     }
 
     [Fact]
+    public void ARunWhoseHeldOutLossStopsImprovingStopsAtAValidationWithACheckpointAndSaysWhy()
+    {
+        using var world = new TinyWorld();
+        // A learning rate far too high: the student is wrecked within a few updates, so its held-out loss stops improving.
+        var config = TinyWorld.Config(updates: 60, checkpointEvery: 1000);
+        config.Optimizer.Lr = 1.0;
+        config.Validation = new ValidationConfig { Every = 2, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1, Patience = 2 };
+        Assert.Empty(RunConfigChecks.Values(config));
+        var reporter = new RecordingReporter();
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        var state = distiller.Run(CancellationToken.None);
+
+        // The stop is where the reported validations first had 2 after their best (the first lowest one).
+        var losses = reporter.Validations.Select(v => (v.Step, Loss: v.ByCategory.Values.Average(c => c.VisionLoss))).ToList();
+        long? expected = null;
+        for (var k = 0; k < losses.Count && expected is null; k++)
+        {
+            var seen = losses.Take(k + 1).ToList();
+            var best = seen.IndexOf(seen.MinBy(l => l.Loss));
+            if (k - best >= 2) expected = losses[k].Step;
+        }
+        Assert.NotNull(expected);
+        Assert.True(expected < 60, $"held-out losses: {string.Join(", ", losses)}");
+        Assert.Equal(expected, state.GlobalStep);
+        Assert.Equal(expected, losses[^1].Step); // nothing validated after the stop
+        Assert.Equal(expected, reporter.Updates[^1].Step);
+        var stop = Assert.Single(reporter.Events, e => e.Kind == TrainingEventKind.StoppedEarly);
+        Assert.Equal(expected, stop.Step);
+        Assert.StartsWith($"stopped early at step {expected:N0}: the held-out vision loss", stop.Message);
+        Assert.EndsWith("(validation.patience: 2)", stop.Message);
+        Assert.Equal(stop.Message, distiller.StoppedEarly);
+        // A checkpoint where it stopped, to fork or resume from.
+        Assert.Contains(reporter.Events, e => e.Kind == TrainingEventKind.CheckpointWritten && e.Step == expected);
+        Assert.True(Directory.Exists(Path.Combine(distiller.CheckpointsDirectory, TrainingCheckpoint.DirectoryName(expected.Value))));
+    }
+
+    [Fact]
+    public void EarlyStoppingCountsValidationsSinceTheBestAndAResumeCountsFromItsStep()
+    {
+        var root = TestPaths.NewTempDirectory("early-stopping");
+        try
+        {
+            var early = new EarlyStopping(root, patience: 2, resumedAt: 0);
+            Assert.Null(early.Record(10, 0.5));
+            Assert.Null(early.Record(20, 0.4));
+            Assert.Null(early.Record(30, 0.45));
+            Assert.Equal("stopped early at step 40: the held-out vision loss (0.4) has not gone below its best (0.4 at step 20) in 2 validations (validation.patience: 2)",
+                early.Record(40, 0.4)); // equal is not better
+            Assert.Equal([10L, 20, 30, 40], EarlyStopping.History(root).Select(h => h.Step));
+
+            // Resumed from the step-30 checkpoint: the step-40 validation never happened for it.
+            var resumed = new EarlyStopping(root, patience: 2, resumedAt: 30);
+            Assert.Null(resumed.Record(40, 0.35));
+            Assert.Equal([10L, 20, 30, 40], EarlyStopping.History(root).Select(h => h.Step));
+            Assert.Equal(0.35, EarlyStopping.History(root)[^1].Loss);
+            Assert.Null(resumed.Record(50, 0.36));
+            Assert.NotNull(resumed.Record(60, double.NaN)); // a non-finite loss is never a best
+
+            File.WriteAllText(Path.Combine(root, EarlyStopping.HistoryFile), "[ not json");
+            Assert.Empty(EarlyStopping.History(root));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void PruningKeepsTheNewestAndTheProtectedBestAndScoresOfGoneCheckpointsAreDropped()
     {
         var root = TestPaths.NewTempDirectory("prune-best");
@@ -167,6 +232,9 @@ public class DistillerTests
             Directory.CreateDirectory(At(8));
             TrainingCheckpoint.RecordScore(At(8), 0.05);
             Assert.Equal(["step-00000002", "step-00000006", "step-00000008"], TrainingCheckpoint.Scores(root).Keys.Order());
+            TrainingCheckpoint.RecordScore(At(6), double.NaN); // a diverged validation is stored, and is never the best
+            Assert.True(double.IsNaN(TrainingCheckpoint.Scores(root)["step-00000006"]));
+            Assert.Equal(At(8), TrainingCheckpoint.Best(root));
             File.WriteAllText(Path.Combine(root, TrainingCheckpoint.ScoresFile), "{ not json");
             Assert.Null(TrainingCheckpoint.Best(root));
         }

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Studio.Ml.Tensors;
+using Studio.Ml.Training;
+
+namespace Studio.Ml.Distillation;
+
+/// <summary>
+/// validation.patience: a run stops when its held-out vision loss (the mean over categories, as keep_best scores
+/// checkpoints) has not gone below its best for <c>patience</c> validations in a row. Every validation's loss is kept
+/// in checkpoints/held-out.json (written atomically), so a run resumed from a checkpoint counts from the validations up
+/// to that checkpoint's step, as if it had never stopped.
+/// </summary>
+public sealed class EarlyStopping
+{
+    public const string HistoryFile = "held-out.json";
+
+    readonly string _path;
+    readonly int _patience;
+    readonly List<HeldOut> _history;
+
+    /// <summary>One validation: its step and its held-out vision loss.</summary>
+    public sealed record HeldOut(long Step, double Loss);
+
+    /// <summary>The history of <paramref name="checkpointsRoot"/> up to <paramref name="resumedAt"/> (0 for a fresh run).</summary>
+    public EarlyStopping(string checkpointsRoot, int patience, long resumedAt)
+    {
+        _path = Path.Combine(checkpointsRoot, HistoryFile);
+        _patience = patience;
+        _history = History(checkpointsRoot).Where(h => h.Step <= resumedAt).ToList();
+    }
+
+    /// <summary>The validations recorded in <paramref name="checkpointsRoot"/>, in step order; a damaged file forgets them.</summary>
+    public static List<HeldOut> History(string checkpointsRoot)
+    {
+        var path = Path.Combine(checkpointsRoot, HistoryFile);
+        if (!File.Exists(path)) return [];
+        try { return (JsonSerializer.Deserialize<List<HeldOut>>(File.ReadAllText(path), CheckpointFolder.Json) ?? []).OrderBy(h => h.Step).ToList(); }
+        catch (JsonException) { return []; }
+    }
+
+    /// <summary>
+    /// Records the validation at <paramref name="step"/>; returns why the run stops now, or null while it improves (or
+    /// while fewer than <c>patience</c> validations followed its best).
+    /// </summary>
+    public string? Record(long step, double loss)
+    {
+        _history.RemoveAll(h => h.Step >= step);
+        _history.Add(new HeldOut(step, loss));
+        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        AtomicFile.WriteAllText(_path, JsonSerializer.Serialize(_history, CheckpointFolder.Json));
+        var finite = _history.Where(h => double.IsFinite(h.Loss)).ToList();
+        if (finite.Count == 0) return null;
+        // The first validation at the lowest loss is the best; a later one only counts as better when it is lower.
+        var best = finite.Aggregate((a, b) => b.Loss < a.Loss ? b : a);
+        var since = _history.Count(h => h.Step > best.Step);
+        return since >= _patience
+            ? $"stopped early at step {step:N0}: the held-out vision loss ({loss:G4}) has not gone below its best ({best.Loss:G4} at step {best.Step:N0}) " +
+              $"in {since} validations (validation.patience: {_patience})"
+            : null;
+    }
+}

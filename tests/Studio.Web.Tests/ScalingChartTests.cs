@@ -409,6 +409,25 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task ARunTheTrainerStoppedEarlySaysSoBesideItsProgress()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-step]"));
+        Assert.Empty(cut.FindAll("[data-testid=run-stopped-early]"));
+        cut.Dispose();
+
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            db.RunEvents.Add(new RunEvent { RunId = runId, Kind = "StoppedEarly", Step = 20, Message = "stopped early at step 20: ...", Time = DateTime.UtcNow });
+            await db.SaveChangesAsync();
+        }
+        var stopped = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        stopped.WaitForAssertion(() => Assert.Contains("stopped early", stopped.Find("[data-testid=run-stopped-early]").TextContent));
+    }
+
+    [Fact]
     public async Task TheStartAndFinishTimesFollowTheRunLive()
     {
         var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);

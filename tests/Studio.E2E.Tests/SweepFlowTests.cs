@@ -49,7 +49,7 @@ public class SweepFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(2);
 
         await page.Locator("[data-testid=runs-compare]").ClickAsync();
-        await page.WaitForURLAsync(new Regex(@"/compare\?runs=\d+,\d+&view=settings$"));
+        await page.WaitForURLAsync(new Regex(@"/compare\?(group=e2e%20sweep&view=settings|view=settings&group=e2e%20sweep)$"));
         var table = page.Locator("[data-testid=settings-table]");
         await Assertions.Expect(table.Locator("th", new() { HasTextString = "optimizer.lr" })).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("[data-testid='setting-optimizer.lr']")).ToHaveTextAsync(["0.001", "0.003"]);

@@ -84,6 +84,6 @@ public class HomePageTests
         Assert.Contains("1 run: 1 running", rows[0]);
         Assert.Contains("2 runs: 1 completed, 1 failed", rows[1]);
         var links = cut.FindAll("[data-testid=home-groups] a").Select(a => a.GetAttribute("href")).ToList();
-        Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&runs=4", "/runs?group=lr", "/compare?view=settings&runs=2,3"], links);
+        Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&group=size%20x", "/runs?group=lr", "/compare?view=settings&group=lr"], links);
     }
 }

@@ -104,7 +104,7 @@ public class RunsPageTests
         var grouped = ctx.Render<Runs>();
         grouped.WaitForAssertion(() => Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4"], Names(grouped)), Wait);
         Assert.Contains("group: sweep-a", grouped.Find("[data-testid=runs-group-filter]").TextContent);
-        Assert.Equal("/compare?runs=5,6&view=settings", grouped.Find("[data-testid=runs-compare]").GetAttribute("href"));
+        Assert.Equal("/compare?group=sweep-a&view=settings", grouped.Find("[data-testid=runs-compare]").GetAttribute("href"));
         Assert.Contains("Compare this group", grouped.Find("[data-testid=runs-compare]").TextContent);
         Assert.Empty(grouped.FindAll("[data-testid=run-group]")); // no chip repeats the filter
         Assert.Contains("all (2)", grouped.Find("[data-testid=runs-state-filter]").TextContent.Replace("\n", ""));

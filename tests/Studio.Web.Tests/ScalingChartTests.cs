@@ -244,6 +244,34 @@ public class ScalingChartTests
     }
 
     [Fact]
+    public async Task ALinkNamingAGroupSelectsItsRunsAndTheAddressNamesTheGroupWhileTheSelectionIsExactlyIt()
+    {
+        var (ctx, db, _) = NewPageContext(researcher: false);
+        await using var _ = ctx;
+        int a, b, c;
+        await using (var context = db.CreateDbContext())
+        {
+            var first = new Run { Name = "lr · lr=1e-4", Group = "lr sweep", State = RunState.Completed, ConfigYaml = "" };
+            var second = new Run { Name = "lr · lr=3e-4", Group = "lr sweep", State = RunState.Completed, ConfigYaml = "" };
+            var other = new Run { Name = "baseline", State = RunState.Completed, ConfigYaml = "" };
+            context.Runs.AddRange(first, second, other);
+            await context.SaveChangesAsync();
+            (a, b, c) = (first.Id, second.Id, other.Id);
+            foreach (var run in new[] { a, b, c })
+                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint { RunId = run, Step = step, Loss = 1.0 / step }));
+            await context.SaveChangesAsync();
+        }
+        var navigation = ctx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo("/compare?group=lr%20sweep&view=curves");
+        var cut = ctx.Render<Compare>();
+        cut.WaitForAssertion(() => Assert.Equal([$"{a} · lr · lr=1e-4", $"{b} · lr · lr=3e-4"],
+            cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-series")).Order()), TimeSpan.FromSeconds(15));
+
+        ShowTab(cut, "Settings and results");
+        cut.WaitForAssertion(() => Assert.EndsWith("/compare?view=settings&group=lr%20sweep", navigation.Uri), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task AResearcherCancelsAQueuedEvaluationFromTheTable()
     {
         var (ctx, db, _) = NewPageContext(researcher: true);

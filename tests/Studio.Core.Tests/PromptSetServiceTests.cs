@@ -87,4 +87,21 @@ public class TokenLengthsTests
         Assert.Equal(3, report.Histogram.Sum(h => h.Count));
         Assert.All(expected, l => Assert.Contains(report.Histogram, h => h.From <= l && l <= h.To));
     }
+
+    [Fact]
+    public async Task AFewPromptsOfASetTakeTheCategoriesInTurn()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var service = new PromptSetService(db);
+        var read = PromptSetReader.Read(new MemoryStream("a1\na2\na3\nb1\nc1\nc2\n"u8.ToArray()), "mixed.txt", PromptFileFormat.Text);
+        var set = await service.ImportAsync("mixed", read);
+        var (rows, _) = await service.RowsAsync(set.Id, 0, 10);
+        foreach (var row in rows) await service.SetRowCategoryAsync(row.Id, row.Text[..1]);
+
+        Assert.Equal(["a1", "b1", "c1", "a2"], await service.PickAsync(set.Id, 4));
+        Assert.Equal(["a1", "b1", "c1", "a2", "c2", "a3"], await service.PickAsync(set.Id, 64)); // all there are
+        Assert.Equal(["a1"], await service.PickAsync(set.Id, 1));
+        await Assert.ThrowsAsync<RunActionException>(() => service.PickAsync(set.Id, 0));
+        Assert.Equal("no prompt set 999", (await Assert.ThrowsAsync<RunActionException>(() => service.PickAsync(999, 3))).Message);
+    }
 }

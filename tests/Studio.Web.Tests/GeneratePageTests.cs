@@ -106,7 +106,7 @@ public class GeneratePageTests
     public async Task OpenedForACheckpointThePageGeneratesWithItAndTheTeacher()
     {
         var (db, jobs, page, ids) = await NewStudioAsync();
-        await using var ctx = PageContext(page);
+        await using var ctx = PageContext(page, db);
         ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
         var cut = ctx.Render<Generate>();
 
@@ -118,10 +118,35 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task PromptsFromASetFillThePromptBoxACategoryAtATime()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        var sets = new Studio.Core.Prompts.PromptSetService(db);
+        await sets.EnsureBuiltInAsync();
+        await using var ctx = PageContext(page, db);
+        var popovers = ctx.Render<MudBlazor.MudPopoverProvider>();
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=generate-from-set] button"), TimeSpan.FromSeconds(15));
+        cut.Find("input[data-testid=generate-from-set-count], [data-testid=generate-from-set-count] input").Change("5");
+        cut.Find("[data-testid=generate-from-set] button").Click();
+        var heldOut = (await sets.ListAsync()).Single(s => s.Name == "toy:heldout");
+        popovers.WaitForAssertion(() => popovers.FindAll(".mud-menu-item").Single(i => i.TextContent.Contains("toy:heldout (")).Click(), TimeSpan.FromSeconds(15));
+
+        var expected = await sets.PickAsync(heldOut.Id, 5);
+        cut.WaitForAssertion(() => Assert.Equal(string.Join('\n', expected),
+            cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").GetAttribute("value")?.Replace("\r", "")), TimeSpan.FromSeconds(15));
+        // The held-out set has every category, so five prompts cover five of them.
+        await using var context = await db.CreateDbContextAsync();
+        var categories = await context.PromptRows.Where(r => r.PromptSetId == heldOut.Id && expected.Contains(r.Text)).Select(r => r.Category).Distinct().CountAsync();
+        Assert.Equal(5, categories);
+        Assert.Empty(jobs.Created); // nothing is generated until asked
+    }
+
+    [Fact]
     public async Task OpenedForACheckpointThatNoLongerExistsThePageSaysSoAndSelectsNothing()
     {
-        var (_, _, page, ids) = await NewStudioAsync();
-        await using var ctx = PageContext(page);
+        var (db, _, page, ids) = await NewStudioAsync();
+        await using var ctx = PageContext(page, db);
         var gone = ids.Step20 + 100;
         ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={gone}");
         var cut = ctx.Render<Generate>();
@@ -144,7 +169,7 @@ public class GeneratePageTests
             context.Checkpoints.Remove(await context.Checkpoints.SingleAsync(c => c.Id == ids.Step10)); // rotated away since
             await context.SaveChangesAsync();
         }
-        await using var ctx = PageContext(page);
+        await using var ctx = PageContext(page, db);
         var cut = ctx.Render<Generate>();
         cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
 
@@ -177,7 +202,7 @@ public class GeneratePageTests
                 .Select(i => new Generation { Prompt = $"prompt {i:000}", State = GenerationState.Completed, Steps = 20, Width = 64, Height = 64 }));
             await context.SaveChangesAsync();
         }
-        await using var ctx = PageContext(page);
+        await using var ctx = PageContext(page, db);
         var cut = ctx.Render<Generate>();
         cut.WaitForAssertion(() => Assert.Equal(GenerateService.HistoryPage, cut.FindAll("[data-testid=generation]").Count), TimeSpan.FromSeconds(15));
         Assert.Contains("prompt 051", cut.FindAll("[data-testid=generation]")[0].TextContent); // newest first
@@ -194,7 +219,7 @@ public class GeneratePageTests
     {
         var (db, jobs, page, _) = await NewStudioAsync();
         await page.RequestAsync("a red ball", new GenerationRequest(""), []);
-        await using var ctx = PageContext(page);
+        await using var ctx = PageContext(page, db);
         var cut = ctx.Render<Generate>();
         cut.WaitForAssertion(() => Assert.Equal("Queued", cut.Find("[data-testid=generation]").GetAttribute("data-state")));
 
@@ -208,7 +233,7 @@ public class GeneratePageTests
     public async Task ThePageSendsTrueCfgAndTheNegativePromptAndTheHistoryShowsThem()
     {
         var (db, jobs, page, _) = await NewStudioAsync();
-        await using var ctx = PageContext(page);
+        await using var ctx = PageContext(page, db);
         var cut = ctx.Render<Generate>();
 
         const string negative = "[data-testid=generate-negative-prompt] input, input[data-testid=generate-negative-prompt]";
@@ -228,12 +253,13 @@ public class GeneratePageTests
     }
 
     /// <summary>A bUnit context serving the Generate page to a researcher.</summary>
-    static BunitContext PageContext(GenerateService page)
+    static BunitContext PageContext(GenerateService page, IDbContextFactory<StudioDbContext> db)
     {
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
         ctx.Services.AddMudServices();
         ctx.Services.AddSingleton(page);
+        ctx.Services.AddSingleton(new Studio.Core.Prompts.PromptSetService(db));
         ctx.Services.AddSingleton(new GenerationFeed());
         ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
         return ctx;

@@ -93,6 +93,25 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
         Studio.Ml.Tensors.AtomicFile.WriteAllText(path, string.Join('\n', lines) + "\n");
     }
 
+    /// <summary>
+    /// Up to <paramref name="count"/> prompts of a set for a quick look (Generate's "Prompts from a set"): the
+    /// categories in turn, in the order they first appear, each in line order, so a few prompts already cover them all.
+    /// </summary>
+    public async Task<List<string>> PickAsync(int setId, int count, CancellationToken ct = default)
+    {
+        if (count < 1) throw new RunActionException($"count: {count} must be at least 1");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (!await db.PromptSets.AnyAsync(s => s.Id == setId, ct)) throw new RunActionException($"no prompt set {setId}");
+        var rows = await db.PromptRows.AsNoTracking().Where(r => r.PromptSetId == setId).OrderBy(r => r.LineNumber)
+            .Select(r => new { r.Text, r.Category }).ToListAsync(ct);
+        var queues = rows.GroupBy(r => r.Category ?? "").Select(g => new Queue<string>(g.Select(r => r.Text))).ToList();
+        var picked = new List<string>();
+        while (picked.Count < count && queues.Any(q => q.Count > 0))
+            foreach (var queue in queues.Where(q => q.Count > 0))
+                if (picked.Count < count) picked.Add(queue.Dequeue());
+        return picked;
+    }
+
     /// <summary>Prompt counts by category (null: uncategorised).</summary>
     public async Task<Dictionary<string, int>> CategoryCountsAsync(int setId, CancellationToken ct = default)
     {

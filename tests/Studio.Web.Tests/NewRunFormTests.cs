@@ -40,6 +40,16 @@ public class NewRunFormTests
         return (ctx, jobs, db);
     }
 
+    /// <summary>The form with the sweep's first field added (the learning rate is offered first).</summary>
+    static IRenderedComponent<NewRun> WithASweptField(BunitContext ctx)
+    {
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-add]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-sweep-add]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-values-0]"), TimeSpan.FromSeconds(15));
+        return cut;
+    }
+
     static string Error(IRenderedComponent<NewRun> cut, string testId) =>
         cut.Find($"[data-testid={testId}]").Closest(".mud-input-control")?.QuerySelector(".mud-input-helper-text")?.TextContent ?? "";
 
@@ -111,10 +121,7 @@ public class NewRunFormTests
     {
         var (ctx, jobs, db) = NewContext();
         await using var _ = ctx;
-        var cut = ctx.Render<NewRun>();
-        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-add]"), TimeSpan.FromSeconds(15));
-        cut.Find("[data-testid=run-sweep-add]").Click();
-        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-values-0]"), TimeSpan.FromSeconds(15));
+        var cut = WithASweptField(ctx);
 
         // The first field offered is the learning rate; a value that cannot run is shown at that field, naming its run.
         cut.Find("[data-testid=run-sweep-values-0]").Input("1e-4, 0");
@@ -144,10 +151,7 @@ public class NewRunFormTests
     {
         var (ctx, jobs, db) = NewContext();
         await using var _ = ctx;
-        var cut = ctx.Render<NewRun>();
-        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-add]"), TimeSpan.FromSeconds(15));
-        cut.Find("[data-testid=run-sweep-add]").Click();
-        cut.WaitForAssertion(() => cut.Find("[data-testid=run-sweep-values-0]"), TimeSpan.FromSeconds(15));
+        var cut = WithASweptField(ctx);
 
         // A distribution in a grid is refused at its field, naming what to do.
         cut.Find("[data-testid=run-sweep-values-0]").Input("loguniform(1e-5, 1e-3)");

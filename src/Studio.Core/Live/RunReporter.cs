@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -5,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
 using Studio.Ml.Distillation;
 using Studio.Core.Artifacts;
+using Studio.Core.Runs;
 
 namespace Studio.Core.Live;
 
@@ -59,6 +61,17 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         _artifactFolder = artifactFolder;
         _spool = spool;
         _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>validation.prune: median, against the other runs of this run's group (<see cref="MedianStopping"/>); a database that cannot answer never stops a run.</summary>
+    public string? Prune(long step, double bestHeldOutLoss)
+    {
+        try { return MedianStopping.Decide(_dbFactory, _runId, step, bestHeldOutLoss); }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            Event(new TrainingEvent(TrainingEventKind.Warning, 0, step, $"validation.prune: the other runs could not be read, so the run goes on ({e.Message})"));
+            return null;
+        }
     }
 
     public void Update(UpdateMetrics m)

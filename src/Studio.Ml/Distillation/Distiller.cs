@@ -55,7 +55,8 @@ public sealed class Distiller
     {
         var state = resumeFrom is null ? Fresh() : Resume(resumeFrom);
         StoppedEarly = null;
-        _earlyStopping = _config.Validation.Patience > 0 ? new EarlyStopping(CheckpointsDirectory, _config.Validation.Patience, state.GlobalStep) : null;
+        _earlyStopping = _config.Validation.Patience > 0 || _config.Validation.Prune == "median"
+            ? new EarlyStopping(CheckpointsDirectory, _config.Validation.Patience, state.GlobalStep) : null;
         _clock.Start();
         var latents = _resumedLatents;
         _resumedLatents = null;
@@ -293,11 +294,16 @@ public sealed class Distiller
         PruneCheckpoints(state);
     }
 
-    /// <summary>With validation.patience, records this validation's held-out loss and says whether the run stops here (and reports why).</summary>
+    /// <summary>
+    /// With validation.patience or validation.prune, records this validation's held-out loss and says whether the run
+    /// stops here (and reports why): its own patience first, then the comparison with its group.
+    /// </summary>
     bool StopsEarly(TrainingState state, IReadOnlyDictionary<string, ValidationScore> results)
     {
         if (_earlyStopping is null || results.Count == 0) return false;
         StoppedEarly = _earlyStopping.Record(state.GlobalStep, results.Values.Average(r => r.VisionLoss));
+        if (StoppedEarly is null && _config.Validation.Prune == "median" && _earlyStopping.Best is { } best)
+            StoppedEarly = _reporter.Prune(state.GlobalStep, best.Loss);
         if (StoppedEarly is null) return false;
         _reporter.Event(new TrainingEvent(TrainingEventKind.StoppedEarly, state.Stage, state.GlobalStep, StoppedEarly));
         return true;

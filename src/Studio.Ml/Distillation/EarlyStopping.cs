@@ -5,10 +5,10 @@ using Studio.Ml.Training;
 namespace Studio.Ml.Distillation;
 
 /// <summary>
-/// validation.patience: a run stops when its held-out vision loss (the mean over categories, as keep_best scores
-/// checkpoints) has not gone below its best for <c>patience</c> validations in a row. Every validation's loss is kept
-/// in checkpoints/held-out.json (written atomically), so a run resumed from a checkpoint counts from the validations up
-/// to that checkpoint's step, as if it had never stopped.
+/// A run's held-out vision losses (the mean over categories, as keep_best scores checkpoints) and validation.patience:
+/// a run stops when that loss has not gone below its best for <c>patience</c> validations in a row (0: never). Every
+/// validation's loss is kept in checkpoints/held-out.json (written atomically), so a run resumed from a checkpoint
+/// counts from the validations up to that checkpoint's step, as if it had never stopped.
 /// </summary>
 public sealed class EarlyStopping
 {
@@ -38,9 +38,12 @@ public sealed class EarlyStopping
         catch (JsonException) { return []; }
     }
 
+    /// <summary>The lowest finite held-out loss so far (the first validation that reached it); null before any.</summary>
+    public HeldOut? Best => _history.Where(h => double.IsFinite(h.Loss)).Aggregate((HeldOut?)null, (a, b) => a is null || b.Loss < a.Loss ? b : a);
+
     /// <summary>
     /// Records the validation at <paramref name="step"/>; returns why the run stops now, or null while it improves (or
-    /// while fewer than <c>patience</c> validations followed its best).
+    /// while fewer than <c>patience</c> validations followed its best, or always with patience 0).
     /// </summary>
     public string? Record(long step, double loss)
     {
@@ -48,10 +51,8 @@ public sealed class EarlyStopping
         _history.Add(new HeldOut(step, loss));
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         AtomicFile.WriteAllText(_path, JsonSerializer.Serialize(_history, CheckpointFolder.Json));
-        var finite = _history.Where(h => double.IsFinite(h.Loss)).ToList();
-        if (finite.Count == 0) return null;
         // The first validation at the lowest loss is the best; a later one only counts as better when it is lower.
-        var best = finite.Aggregate((a, b) => b.Loss < a.Loss ? b : a);
+        if (_patience < 1 || Best is not { } best) return null;
         var since = _history.Count(h => h.Step > best.Step);
         return since >= _patience
             ? $"stopped early at step {step:N0}: the held-out vision loss ({loss:G4}) has not gone below its best ({best.Loss:G4} at step {best.Step:N0}) " +

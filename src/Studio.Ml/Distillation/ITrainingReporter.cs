@@ -52,4 +52,11 @@ public interface ITrainingReporter
     void Update(UpdateMetrics metrics);
     void Validation(ValidationMetrics metrics);
     void Event(TrainingEvent e);
+
+    /// <summary>
+    /// validation.prune: median. Asked after a validation with the run's best held-out vision loss so far; the studio
+    /// compares it with the other runs of the run's group and answers why the run stops here, or null to go on.
+    /// Reporters that know no other runs (the command line) never stop a run.
+    /// </summary>
+    string? Prune(long step, double bestHeldOutLoss) => null;
 }

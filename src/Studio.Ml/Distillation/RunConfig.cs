@@ -205,6 +205,11 @@ public sealed class ValidationConfig
     public int Noises { get; set; } = 2;
     /// <summary>Stop the run when the held-out vision loss has not gone below its best for this many validations in a row (0 = never).</summary>
     public int Patience { get; set; }
+    /// <summary>
+    /// "median": stop the run at a validation where its best held-out vision loss is worse than the median of the best
+    /// ones of the other runs of its group at that step (at least 3 of them); "none" (the default): never.
+    /// </summary>
+    public string Prune { get; set; } = "none";
 }
 
 public sealed class CacheConfig

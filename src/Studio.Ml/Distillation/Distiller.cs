@@ -294,6 +294,9 @@ public sealed class Distiller
         PruneCheckpoints(state);
     }
 
+    /// <summary>validation.prune asks from a run's third validation on: the first ones of a warming-up run say little.</summary>
+    public const int PruneFromValidation = 3;
+
     /// <summary>
     /// With validation.patience or validation.prune, records this validation's held-out loss and says whether the run
     /// stops here (and reports why): its own patience first, then the comparison with its group.
@@ -302,7 +305,7 @@ public sealed class Distiller
     {
         if (_earlyStopping is null || results.Count == 0) return false;
         StoppedEarly = _earlyStopping.Record(state.GlobalStep, results.Values.Average(r => r.VisionLoss));
-        if (StoppedEarly is null && _config.Validation.Prune == "median" && _earlyStopping.Best is { } best)
+        if (StoppedEarly is null && _config.Validation.Prune == "median" && _earlyStopping.Count >= PruneFromValidation && _earlyStopping.Best is { } best)
             StoppedEarly = _reporter.Prune(state.GlobalStep, best.Loss);
         if (StoppedEarly is null) return false;
         _reporter.Event(new TrainingEvent(TrainingEventKind.StoppedEarly, state.Stage, state.GlobalStep, StoppedEarly));

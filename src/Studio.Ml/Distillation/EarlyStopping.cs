@@ -38,6 +38,9 @@ public sealed class EarlyStopping
         catch (JsonException) { return []; }
     }
 
+    /// <summary>How many validations the run has had (those before the step it resumed at included).</summary>
+    public int Count => _history.Count;
+
     /// <summary>The lowest finite held-out loss so far (the first validation that reached it); null before any.</summary>
     public HeldOut? Best => _history.Where(h => double.IsFinite(h.Loss)).Aggregate((HeldOut?)null, (a, b) => a is null || b.Loss < a.Loss ? b : a);
 

@@ -54,7 +54,7 @@ public interface ITrainingReporter
     void Event(TrainingEvent e);
 
     /// <summary>
-    /// validation.prune: median. Asked after a validation with the run's best held-out vision loss so far; the studio
+    /// validation.prune: median. Asked after a validation (from the run's third on) with its best held-out vision loss so far; the studio
     /// compares it with the other runs of the run's group and answers why the run stops here, or null to go on.
     /// Reporters that know no other runs (the command line) never stop a run.
     /// </summary>

@@ -191,17 +191,18 @@ public class DistillerTests
         var config = TinyWorld.Config(updates: 12, checkpointEvery: 1000);
         config.Validation = new ValidationConfig { Every = 2, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1, Prune = "median" };
         Assert.Empty(RunConfigChecks.Values(config));
-        var reporter = new RecordingReporter { PruneWith = (step, _) => step == 6 ? "stopped at step 6 (validation.prune: median): ..." : null };
+        var reporter = new RecordingReporter { PruneWith = (step, _) => step == 8 ? "stopped at step 8 (validation.prune: median): ..." : null };
         var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
         var state = distiller.Run(CancellationToken.None);
 
-        Assert.Equal(6, state.GlobalStep);
-        Assert.Equal([2L, 4, 6], reporter.PruneAsked.Select(a => a.Step));
-        // The best so far, as the trainer's own held-out losses say.
+        Assert.Equal(8, state.GlobalStep);
+        // Asked from the third validation on (steps 2 and 4 are the warm-up), with the best so far as the trainer's own held-out losses say.
+        Assert.Equal([6L, 8], reporter.PruneAsked.Select(a => a.Step));
         var means = reporter.Validations.Select(v => v.ByCategory.Values.Average(c => c.VisionLoss)).ToList();
-        Assert.Equal(Enumerable.Range(1, 3).Select(k => means.Take(k).Min()), reporter.PruneAsked.Select(a => a.Best));
-        Assert.Equal("stopped at step 6 (validation.prune: median): ...", Assert.Single(reporter.Events, e => e.Kind == TrainingEventKind.StoppedEarly).Message);
-        Assert.True(Directory.Exists(Path.Combine(distiller.CheckpointsDirectory, TrainingCheckpoint.DirectoryName(6))));
+        Assert.Equal(4, means.Count);
+        Assert.Equal([means.Take(3).Min(), means.Take(4).Min()], reporter.PruneAsked.Select(a => a.Best));
+        Assert.Equal("stopped at step 8 (validation.prune: median): ...", Assert.Single(reporter.Events, e => e.Kind == TrainingEventKind.StoppedEarly).Message);
+        Assert.True(Directory.Exists(Path.Combine(distiller.CheckpointsDirectory, TrainingCheckpoint.DirectoryName(8))));
 
         config.Validation.Prune = "mean";
         Assert.Equal(["validation.prune: 'mean' is not none or median"], RunConfigChecks.Values(config));

@@ -136,4 +136,16 @@ public class RunWebhookTests
         Assert.Equal("Not announced: Studio:Webhook 'ftp://files.example/x' is not an http or https address (Studio:Webhook).",
             await context2.RunEvents.Where(e => e.RunId == runId2 && e.Kind == "Warning").Select(e => e.Message).SingleAsync());
     }
+
+    [Fact]
+    public void ARunStoppedBeforeItsLastUpdateIsAnnouncedAsStoppedEarly()
+    {
+        var webhook = new RunWebhook(new StudioOptions { Webhook = "http://hooks.example/x" });
+        var run = new Run { Id = 7, Name = "lr · lr=0.3", ConfigYaml = "", State = RunState.Completed, Step = 60, TotalSteps = 300, LastLoss = 0.5 };
+        Assert.True(run.StoppedEarly);
+        Assert.Equal("Run 7 “lr · lr=0.3” completed (stopped early): step 60 / 300, loss 0.5", webhook.Text(run));
+        run.Step = 300;
+        Assert.False(run.StoppedEarly);
+        Assert.Equal("Run 7 “lr · lr=0.3” completed: step 300 / 300, loss 0.5", webhook.Text(run));
+    }
 }

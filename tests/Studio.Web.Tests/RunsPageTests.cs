@@ -25,7 +25,7 @@ public class RunsPageTests
                 new Run { Name = "Toy-Study-Base", State = RunState.Running, ConfigYaml = "" },
                 new Run { Name = "paper t5-base", State = RunState.Failed, ConfigYaml = "", Notes = "The baseline of the SWEEP." },
                 new Run { Name = "run 12 of the sweep", State = RunState.Cancelled, ConfigYaml = "" },
-                new Run { Name = "lr · lr=1e-4", State = RunState.Completed, ConfigYaml = "", Group = "sweep-a" },
+                new Run { Name = "lr · lr=1e-4", State = RunState.Completed, ConfigYaml = "", Group = "sweep-a", Step = 60, TotalSteps = 300 },
                 new Run { Name = "lr · lr=3e-4", State = RunState.Failed, ConfigYaml = "", Group = "sweep-a" });
             await seed.SaveChangesAsync();
         }
@@ -56,6 +56,9 @@ public class RunsPageTests
         var cut = ctx.Render<Runs>();
         cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
         Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4", "run 12 of the sweep", "paper t5-base", "Toy-Study-Base", "toy-study-small"], Names(cut)); // newest first
+        // The one completed before its last update says so.
+        Assert.Single(cut.FindAll("[data-testid=run-stopped-early]"));
+        Assert.Contains("lr · lr=1e-4", cut.Find("[data-testid=run-stopped-early]").Closest("tr")!.TextContent);
 
         Search(cut, "study");
         cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base", "toy-study-small"], Names(cut)), Wait);

@@ -42,4 +42,6 @@ public class Run
 
     public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
     public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;
+    /// <summary>Completed before its last update: the trainer stopped it (validation.patience or validation.prune; its log says why).</summary>
+    public bool StoppedEarly => State == RunState.Completed && TotalSteps > 0 && Step < TotalSteps;
 }

@@ -22,7 +22,7 @@ public sealed class RunWebhook(StudioOptions options, HttpClient? http = null)
     /// <summary>The line a person reads: "Run 3 “lr · lr=3e-4” completed: step 8,000 / 8,000, loss 0.0123 (group lr) http://studio/runs/3".</summary>
     public string Text(Run run)
     {
-        var state = run.State.ToString().ToLowerInvariant();
+        var state = run.State.ToString().ToLowerInvariant() + (run.StoppedEarly ? " (stopped early)" : "");
         var loss = run.LastLoss is { } l && double.IsFinite(l) ? $", loss {l.ToString("G4", CultureInfo.InvariantCulture)}" : "";
         var error = run.Error is { Length: > 0 } e ? $": {e.Split('\n', 2)[0].Trim()}" : "";
         var group = run.Group is { } g ? $" (group {g})" : "";

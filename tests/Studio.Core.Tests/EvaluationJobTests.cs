@@ -126,6 +126,26 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public async Task AnEvaluationHitByTheScalarHazardRunsAgainAndOneThatKeepsHittingItFails()
+    {
+        const string fault = "Expected false to be true, but got false.\nException raised from toFloat at /pytorch/c10/core/Scalar.h:140 (most recent call first):";
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        var calls = 0;
+        await s.Job(new ScriptedExecutor((_, _) => ++calls == 1 ? throw new System.Runtime.InteropServices.ExternalException(fault) : Result(1))).Execute(queued.Id, CancellationToken.None);
+        Assert.Equal(2, calls);
+        Assert.Equal(EvaluationState.Completed, (await s.Evaluations.FindAsync(queued.Id))!.State);
+
+        var again = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(Seeds: 2));
+        calls = 0;
+        await s.Job(new ScriptedExecutor((_, _) => { calls++; throw new System.Runtime.InteropServices.ExternalException(fault); })).Execute(again.Id, CancellationToken.None);
+        Assert.Equal(1 + RunJob.MaxScalarFaultResumes, calls);
+        var failed = (await s.Evaluations.FindAsync(again.Id))!;
+        Assert.Equal((EvaluationState.Failed, $"ExternalException: {fault}"), (failed.State, failed.Error));
+    }
+
+    [Fact]
     public async Task AFailingEvaluationIsStoredWithItsErrorAndLeavesTheRunAlone()
     {
         var s = await SetUpAsync();

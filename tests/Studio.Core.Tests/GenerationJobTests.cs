@@ -172,4 +172,86 @@ public class GenerationJobTests
         // A negative prompt without a scale above 1 is not sent either.
         Assert.Null(FluxGenerationExecutor.Request(seen[0] with { TrueCfgScale = 1 }, 32).NegativePrompt);
     }
+
+    const string ScalarFault = "Expected false to be true, but got false.\nException raised from toFloat at /pytorch/c10/core/Scalar.h:140 (most recent call first):";
+
+    /// <summary>Draws what it is given; <c>spoil</c> says, per call (1-based) and image, whether the Scalar hazard spoils it (or, with "throw", the whole call after it).</summary>
+    sealed class FlakyExecutor(Func<int, int, string?> spoil) : IGenerationExecutor
+    {
+        static readonly byte[] Png = Encode();
+        static byte[] Encode()
+        {
+            using var bitmap = new SkiaSharp.SKBitmap(2, 2);
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            return data.ToArray();
+        }
+
+        public List<List<int>> Calls { get; } = [];
+        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
+        {
+            Calls.Add(generation.Encoders.Select(e => e.ImageId).ToList());
+            foreach (var encoder in generation.Encoders)
+            {
+                var fault = spoil(Calls.Count, encoder.ImageId);
+                if (fault == "throw") throw new System.Runtime.InteropServices.ExternalException(ScalarFault);
+                var png = Path.Combine(generation.OutputFolder, $"image-{encoder.ImageId}.png");
+                if (fault is null) await File.WriteAllBytesAsync(png, Png, ct);
+                await imageReady(new GeneratedImage(encoder.ImageId, fault is null ? png : null, TimeSpan.FromSeconds(1), fault));
+            }
+        }
+    }
+
+    static async Task<(Generation Stored, int First, int Second)> RunFlakyAsync(FlakyExecutor executor)
+    {
+        var db = await TestDatabase.CreateAsync();
+        int id;
+        await using (var context = db.CreateDbContext())
+        {
+            var model = new ModelEntry { Name = "student", Kind = ModelKind.ExportedStudent, Folder = db.Directory };
+            context.Models.Add(model);
+            await context.SaveChangesAsync();
+            var generation = new Generation
+            {
+                Prompt = "a red circle", Seed = 1, Steps = 2, Guidance = 3.5, Width = 64, Height = 64,
+                Images = [new GenerationImage { Encoder = "teacher" }, new GenerationImage { Encoder = "student", ModelId = model.Id }],
+            };
+            context.Generations.Add(generation);
+            await context.SaveChangesAsync();
+            id = generation.Id;
+        }
+        await new GenerationJob(db, executor, new GenerationFeed(), new StudioOptions { DataDirectory = db.Directory }, new WorkerIdentity("test:host:1"))
+            .Execute(id, CancellationToken.None);
+        await using var done = db.CreateDbContext();
+        var stored = done.Generations.Include(g => g.Images).Single(g => g.Id == id);
+        var ids = stored.Images.OrderBy(i => i.Id).Select(i => i.Id).ToList();
+        return (stored, ids[0], ids[1]);
+    }
+
+    [Fact]
+    public async Task AnImageSpoiledByTheScalarHazardIsDrawnAgainAndTheOthersAreNot()
+    {
+        var executor = new FlakyExecutor((call, image) => call == 1 && image % 2 == 0 ? ScalarFault : null);
+        var (stored, first, second) = await RunFlakyAsync(executor);
+        Assert.True(stored.State == GenerationState.Completed, stored.Error);
+        Assert.All(stored.Images, i => Assert.Equal((GenerationState.Completed, (string?)null), (i.State, i.Error)));
+        Assert.Equal([[first, second], [first % 2 == 0 ? first : second]], executor.Calls.Select(c => c.Order().ToList()));
+    }
+
+    [Fact]
+    public async Task ARenderingStoppedByTheScalarHazardGoesOnWithTheImagesNotDrawnAndAFaultThatKeepsComingFailsThem()
+    {
+        var stopped = new FlakyExecutor((call, image) => call == 1 && image % 2 == 0 ? "throw" : null);
+        var (stored, first, second) = await RunFlakyAsync(stopped);
+        Assert.Equal(GenerationState.Completed, stored.State);
+        var spoiledOne = first % 2 == 0 ? first : second;
+        Assert.Equal([[first, second], [spoiledOne]], stopped.Calls.Select(c => c.Order().ToList()));
+
+        var always = new FlakyExecutor((_, image) => image % 2 == 0 ? ScalarFault : null);
+        var (failed, _, _) = await RunFlakyAsync(always);
+        Assert.Equal(1 + RunJob.MaxScalarFaultResumes, always.Calls.Count);
+        var bad = failed.Images.Single(i => i.Id % 2 == 0);
+        Assert.Equal((GenerationState.Failed, ScalarFault), (bad.State, bad.Error));
+        Assert.Equal(GenerationState.Failed, failed.State);
+        Assert.Equal(GenerationState.Completed, failed.Images.Single(i => i.Id % 2 == 1).State);
+    }
 }

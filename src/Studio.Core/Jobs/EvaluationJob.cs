@@ -62,7 +62,14 @@ public class EvaluationJob(
         if (error is null)
         {
             var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
-            var outcome = await JobOutcome.Of(async () => result = await executor.ExecuteAsync(execution, progress, ct), JobOutcome.IsBadRequest, ct);
+            // The TorchSharp Scalar hazard (README, "TorchSharp temporaries") is a fault of this process: the evaluation,
+            // seeded throughout, is run again, twice at most.
+            JobOutcome outcome;
+            for (var attempt = 1; ; attempt++)
+            {
+                outcome = await JobOutcome.Of(async () => result = await executor.ExecuteAsync(execution, progress, ct), JobOutcome.IsBadRequest, ct);
+                if (outcome.Completed || outcome.Cancelled || attempt > RunJob.MaxScalarFaultResumes || !RunJob.IsScalarFault(outcome.Error)) break;
+            }
             cancelled = outcome.Cancelled;
             error = outcome.Cancelled ? "cancelled" : outcome.Error;
         }

@@ -60,10 +60,28 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));
-        var outcome = await JobOutcome.Of(async () =>
+        // The TorchSharp Scalar hazard (README, "TorchSharp temporaries") is a fault of this process, not of the request:
+        // the images it spoiled (or, when it stopped the whole rendering, those not drawn yet) are drawn again, twice at most.
+        JobOutcome outcome;
+        var pending = execution.Encoders;
+        var retriesLeft = RunJob.MaxScalarFaultResumes;
+        while (true)
         {
-            if (execution.Encoders.Count > 0) await executor.ExecuteAsync(execution, ImageReadyAsync, progress, ct);
-        }, JobOutcome.IsBadRequest, ct);
+            var spoiled = new HashSet<int>();
+            var current = execution with { Encoders = pending };
+            outcome = await JobOutcome.Of(async () =>
+            {
+                if (current.Encoders.Count > 0)
+                    await executor.ExecuteAsync(current, image => ImageReadyAsync(image, spoiled, retriesLeft > 0), progress, ct);
+            }, JobOutcome.IsBadRequest, ct);
+            var faulted = !outcome.Completed && !outcome.Cancelled && RunJob.IsScalarFault(outcome.Error);
+            if (retriesLeft == 0 || outcome.Cancelled || !faulted && spoiled.Count == 0) break;
+            retriesLeft--;
+            await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+            var running = await db.GenerationImages.Where(i => i.GenerationId == generationId && i.State == GenerationState.Running)
+                .Select(i => i.Id).ToListAsync(CancellationToken.None);
+            pending = pending.Where(e => running.Contains(e.ImageId)).ToList();
+        }
         var ending = outcome.Completed ? GenerationState.Completed : outcome.Cancelled ? GenerationState.Cancelled : GenerationState.Failed;
         var error = outcome.Error;
 
@@ -89,8 +107,14 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         await broadcaster.PublishStoredAsync(dbFactory, generationId);
     }
 
-    async Task ImageReadyAsync(GeneratedImage result)
+    /// <summary>Stores a finished image; one spoiled by the Scalar hazard stays running to be drawn again while <paramref name="retry"/>.</summary>
+    async Task ImageReadyAsync(GeneratedImage result, HashSet<int> spoiled, bool retry)
     {
+        if (retry && result.PngPath is null && RunJob.IsScalarFault(result.Error))
+        {
+            spoiled.Add(result.ImageId);
+            return;
+        }
         await using var db = await dbFactory.CreateDbContextAsync();
         var image = await db.GenerationImages.SingleAsync(i => i.Id == result.ImageId);
         image.Seconds = result.Duration.TotalSeconds;

@@ -25,6 +25,8 @@ public sealed class Distiller
     readonly StepFollowingUpdate _update;
     readonly Stopwatch _clock = new();
     readonly ScalarType _transformerDType;
+    /// <summary>optimizer.ema: the average of the student's weights that validation, samples and checkpoints use.</summary>
+    readonly ExponentialMovingAverage? _average;
     long _updatesThisSession;
 
     public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
@@ -44,6 +46,7 @@ public sealed class Distiller
         _optimizer = new FlatAdamW(optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay));
         _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
+        _average = o.Ema > 0 ? new ExponentialMovingAverage(context.Student, o.Ema) : null;
     }
 
     /// <summary>
@@ -88,7 +91,7 @@ public sealed class Distiller
 
     TrainingState Resume(string checkpoint)
     {
-        var (state, latents) = TrainingCheckpoint.Load(checkpoint, _ctx.Student, _optimizer.Optimizer);
+        var (state, latents) = TrainingCheckpoint.Load(checkpoint, _ctx.Student, _optimizer.Optimizer, _average);
         _resumedLatents = latents;
         _reporter.Event(new TrainingEvent(TrainingEventKind.Resumed, state.Stage, state.GlobalStep,
             $"resumed at step {state.GlobalStep} from {Path.GetFileName(checkpoint)}",
@@ -204,7 +207,9 @@ public sealed class Distiller
             manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
             foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
-        return _update.Step(trajectory, j, update, phaseEnded: phaseEnded);
+        var result = _update.Step(trajectory, j, update, phaseEnded: phaseEnded);
+        if (result is not null) _average?.Update();
+        return result;
     }
 
     /// <summary>The tensor on the training device; a moved tensor's CPU original is released.</summary>
@@ -257,7 +262,7 @@ public sealed class Distiller
 
     void WriteCheckpoint(TrainingState state, Tensor? latents)
     {
-        var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer.Optimizer, state, latents);
+        var path = TrainingCheckpoint.Save(CheckpointsDirectory, _ctx.Student, _optimizer.Optimizer, state, latents, _average);
         _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, state.Stage, state.GlobalStep,
             $"checkpoint {Path.GetFileName(path)}", new Dictionary<string, string>
             {
@@ -319,6 +324,7 @@ public sealed class Distiller
     IReadOnlyDictionary<string, ValidationScore> Validate(TrainingState state, StageConfig stage)
     {
         if (_config.Validation.Prompts.Count == 0) return new Dictionary<string, ValidationScore>();
+        using var averaged = _average?.Swap();
         _ctx.Student.eval();
         var prompts = _config.Validation.Prompts.SelectMany(_ctx.Prompts)
             .GroupBy(p => p.Category)
@@ -368,6 +374,7 @@ public sealed class Distiller
     void Sample(TrainingState state, StageConfig stage)
     {
         if (_ctx.Samples is null || _config.Samples.Prompts.Count == 0) return;
+        using var averaged = _average?.Swap();
         _ctx.Student.eval();
         var resolution = _config.Samples.Resolution > 0 ? _config.Samples.Resolution : stage.Resolution;
         var s = _config.Samples;

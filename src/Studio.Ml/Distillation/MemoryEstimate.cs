@@ -8,7 +8,8 @@ namespace Studio.Ml.Distillation;
 /// <summary>
 /// A rough peak-memory estimate of a run on its device, from the configuration and the teacher's config files (no
 /// weights are read): the frozen transformer's weights, the student with its gradients and AdamW moments (16 bytes
-/// per parameter, float32), and the activations the backward pass through the transformer keeps.
+/// per parameter, float32; 20 with optimizer.ema's average), and the activations the backward pass through the
+/// transformer keeps.
 /// </summary>
 public sealed record MemoryEstimate(long TeacherWeightBytes, long StudentParameters, long StudentBytes, long ActivationBytes)
 {
@@ -40,7 +41,7 @@ public sealed record MemoryEstimate(long TeacherWeightBytes, long StudentParamet
         var blocks = transformer.NumLayers + transformer.NumSingleLayers;
         var activationValues = config.Optimizer.GradientCheckpointing ? tokens * transformer.InnerDim * blocks + perBlock : perBlock * blocks;
         var activationBytes = activationValues * BytesOf(config.Teacher.Dtype);
-        return new MemoryEstimate(teacherBytes, studentParameters, studentParameters * 16, activationBytes);
+        return new MemoryEstimate(teacherBytes, studentParameters, studentParameters * (config.Optimizer.Ema > 0 ? 20 : 16), activationBytes);
     }
 
     /// <summary>T5 encoder parameters: embedding, per layer attention (q, k, v, o) and the gated feed-forward, norms, position bias.</summary>

@@ -146,6 +146,12 @@ public sealed class OptimizerConfig
     public int GradAccumulation { get; set; } = 1;
     /// <summary>Recompute the frozen transformer's activations in backward to save memory (GPU runs).</summary>
     public bool GradientCheckpointing { get; set; } = false;
+    /// <summary>
+    /// Decay of an exponential moving average of the student's weights (0 = none; 0.999 is usual): validation, samples
+    /// and every checkpoint's student (so export, Generate and evaluation) use the average; training goes on from the
+    /// live weights.
+    /// </summary>
+    public double Ema { get; set; }
 }
 
 public sealed class StageConfig

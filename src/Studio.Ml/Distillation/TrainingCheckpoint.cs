@@ -35,6 +35,8 @@ public sealed record TrainingState
 public static class TrainingCheckpoint
 {
     public const string StudentFile = "student.safetensors";
+    /// <summary>With optimizer.ema, the live weights training goes on from (the student file then holds the average).</summary>
+    public const string TrainingWeightsFile = "student-training.safetensors";
     public const string OptimizerFile = CheckpointFolder.OptimizerFile;
     public const string TrajectoryFile = "trajectory.safetensors";
     public const string StateFile = CheckpointFolder.StateFile;
@@ -42,11 +44,21 @@ public static class TrainingCheckpoint
 
     public static string DirectoryName(long step) => $"step-{step:D8}";
 
-    public static string Save(string checkpointsRoot, nn.Module student, TorchSharp.Modules.AdamW optimizer, TrainingState state, Tensor? trajectoryLatents) =>
+    /// <summary>
+    /// Writes a checkpoint. With an <paramref name="average"/> (optimizer.ema) the student file holds the averaged
+    /// weights, which export, Generate and evaluation load, and the live weights go to <see cref="TrainingWeightsFile"/>.
+    /// </summary>
+    public static string Save(string checkpointsRoot, nn.Module student, TorchSharp.Modules.AdamW optimizer, TrainingState state, Tensor? trajectoryLatents,
+        ExponentialMovingAverage? average = null) =>
         CheckpointFolder.Write(Path.Combine(checkpointsRoot, DirectoryName(state.GlobalStep)), folder =>
         {
-            SafeTensorsWriter.Save(Path.Combine(folder, StudentFile), student.state_dict().Select(kv => kv),
-                new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.GlobalStep.ToString() });
+            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.GlobalStep.ToString() };
+            if (average is not null)
+            {
+                SafeTensorsWriter.Save(Path.Combine(folder, TrainingWeightsFile), student.state_dict().Select(kv => kv), metadata);
+                metadata["ema"] = average.Decay.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            }
+            SafeTensorsWriter.Save(Path.Combine(folder, StudentFile), average?.StateDict(student) ?? student.state_dict().Select(kv => kv), metadata);
             CheckpointFolder.SaveOptimizer(folder, optimizer);
             if (trajectoryLatents is not null)
                 SafeTensorsWriter.Save(Path.Combine(folder, TrajectoryFile), [new("latents", trajectoryLatents)]);
@@ -60,12 +72,23 @@ public static class TrainingCheckpoint
         return CheckpointFolder.ReadState<TrainingState>(checkpoint);
     }
 
-    /// <summary>Loads weights and optimizer state into the given (freshly built) student and optimizer.</summary>
-    public static (TrainingState State, Tensor? TrajectoryLatents) Load(string checkpoint, nn.Module student, TorchSharp.Modules.AdamW optimizer)
+    /// <summary>
+    /// Loads weights and optimizer state into the given (freshly built) student and optimizer, and the
+    /// <paramref name="average"/>'s weights when given: from the checkpoint's average, or (made without one) the weights.
+    /// </summary>
+    public static (TrainingState State, Tensor? TrajectoryLatents) Load(string checkpoint, nn.Module student, TorchSharp.Modules.AdamW optimizer,
+        ExponentialMovingAverage? average = null)
     {
         var state = Verify(checkpoint);
-        using (var weights = Checkpoint.Open(Path.Combine(checkpoint, StudentFile)))
+        var training = Path.Combine(checkpoint, TrainingWeightsFile);
+        using (var weights = Checkpoint.Open(File.Exists(training) ? training : Path.Combine(checkpoint, StudentFile)))
             ModuleLoader.Load(student, weights);
+        if (average is not null && File.Exists(training))
+        {
+            using var averaged = Checkpoint.Open(Path.Combine(checkpoint, StudentFile));
+            average.Load(averaged);
+        }
+        else average?.Reset();
         CheckpointFolder.LoadOptimizer(checkpoint, optimizer);
         Tensor? latents = null;
         var trajectory = Path.Combine(checkpoint, TrajectoryFile);

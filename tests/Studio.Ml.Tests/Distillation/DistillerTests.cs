@@ -67,15 +67,23 @@ public class DistillerTests
         Assert.True(reporter.Updates.TakeLast(20).Average(u => u.Loss) < reporter.Updates.Take(20).Average(u => u.Loss));
     }
 
-    [Fact]
-    public void ResumedRunIsBitIdenticalToAnUninterruptedOne()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.9)]
+    public void ResumedRunIsBitIdenticalToAnUninterruptedOne(double ema)
     {
         using var world = new TinyWorld();
         var teacher = world.FilledTeacher();
+        RunConfig Config()
+        {
+            var config = TinyWorld.Config(updates: 14);
+            config.Optimizer.Ema = ema;
+            return config;
+        }
 
         // Uninterrupted: 14 updates (3.5 trajectories of 4 steps).
         var straight = world.NewStudent();
-        new Distiller(TinyWorld.Config(updates: 14), world.Context(straight, teacher), Path.Combine(world.Directory, "straight"), new RecordingReporter())
+        new Distiller(Config(), world.Context(straight, teacher), Path.Combine(world.Directory, "straight"), new RecordingReporter())
             .Run(CancellationToken.None);
 
         // Interrupted after update 6 (mid-trajectory), then resumed from that checkpoint in a fresh student.
@@ -83,7 +91,7 @@ public class DistillerTests
         using var cancel = new CancellationTokenSource();
         var firstHalf = new RecordingReporter { };
         firstHalf.OnUpdate = m => { if (m.Step == 6) cancel.Cancel(); };
-        var interrupted = new Distiller(TinyWorld.Config(updates: 14), world.Context(world.NewStudent(), teacher), runDir, firstHalf);
+        var interrupted = new Distiller(Config(), world.Context(world.NewStudent(), teacher), runDir, firstHalf);
         var stopped = interrupted.Run(cancel.Token);
         Assert.Equal(6, stopped.GlobalStep);
         Assert.NotEqual(0, stopped.TrajectoryStep);
@@ -92,13 +100,69 @@ public class DistillerTests
 
         var resumedStudent = world.NewStudent(seed: 99); // different init: everything must come from the checkpoint
         var secondHalf = new RecordingReporter();
-        new Distiller(TinyWorld.Config(updates: 14), world.Context(resumedStudent, teacher), runDir, secondHalf).Run(CancellationToken.None, checkpoint);
+        new Distiller(Config(), world.Context(resumedStudent, teacher), runDir, secondHalf).Run(CancellationToken.None, checkpoint);
 
         Assert.Equal(Enumerable.Range(7, 8).Select(i => (long)i), secondHalf.Updates.Select(u => u.Step));
         Assert.Contains(secondHalf.Events, e => e.Kind == TrainingEventKind.Resumed && e.Step == 6);
         var expected = straight.state_dict();
         foreach (var (name, value) in resumedStudent.state_dict())
             Assert.True(value.eq(expected[name]).all().item<bool>(), $"{name} differs after resume");
+        // The final checkpoints' students (the averages, with an average) are the same too.
+        using var straightFinal = Checkpoint.Open(Path.Combine(world.Directory, "straight", "checkpoints", TrainingCheckpoint.DirectoryName(14), TrainingCheckpoint.StudentFile));
+        using var resumedFinal = Checkpoint.Open(Path.Combine(runDir, "checkpoints", TrainingCheckpoint.DirectoryName(14), TrainingCheckpoint.StudentFile));
+        foreach (var name in straightFinal.Names)
+        {
+            using var a = straightFinal.Read(name);
+            using var b = resumedFinal.Read(name);
+            Assert.True(a.eq(b).all().item<bool>(), $"{name} of the final checkpoint differs after resume");
+        }
+        Assert.Equal(ema > 0, File.Exists(Path.Combine(runDir, "checkpoints", TrainingCheckpoint.DirectoryName(14), TrainingCheckpoint.TrainingWeightsFile)));
+    }
+
+    [Fact]
+    public void WithAnAverageTheCheckpointsStudentIsTheAverageOfTheWeightsAfterEachUpdateAndTrainingGoesOnFromTheLiveOnes()
+    {
+        using var world = new TinyWorld();
+        var teacher = world.FilledTeacher();
+        RunConfig Config(bool validate)
+        {
+            var config = TinyWorld.Config(updates: 3, checkpointEvery: 1000);
+            config.Optimizer.Ema = 0.5;
+            if (validate) config.Validation = new ValidationConfig { Every = 1, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1 };
+            Assert.Empty(RunConfigChecks.Values(config));
+            return config;
+        }
+        var student = world.NewStudent();
+        var start = student.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        var after = new List<Dictionary<string, Tensor>>();
+        var reporter = new RecordingReporter { OnUpdate = _ => after.Add(student.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone())) };
+        var dir = Path.Combine(world.Directory, "validated");
+        new Distiller(Config(validate: true), world.Context(student, teacher), dir, reporter).Run(CancellationToken.None);
+        Assert.Equal(3, after.Count);
+        Assert.Equal(3, reporter.Validations.Count);
+
+        var checkpoint = Path.Combine(dir, "checkpoints", TrainingCheckpoint.DirectoryName(3));
+        using (var averaged = Checkpoint.Open(Path.Combine(checkpoint, TrainingCheckpoint.StudentFile)))
+        using (var live = Checkpoint.Open(Path.Combine(checkpoint, TrainingCheckpoint.TrainingWeightsFile)))
+        {
+            Assert.Equal("0.5", averaged.Metadata["ema"]);
+            foreach (var (name, initial) in start)
+            {
+                // average_k = 0.5 average_(k-1) + 0.5 weight_k, from the weights at the start.
+                var expected = initial;
+                foreach (var step in after) expected = expected * 0.5 + step[name] * 0.5;
+                using var stored = averaged.Read(name);
+                Assert.True(stored.allclose(expected, rtol: 1e-6, atol: 1e-7), $"{name}: the average differs");
+                using var weights = live.Read(name);
+                Assert.True(weights.eq(after[^1][name]).all().item<bool>(), $"{name}: the live weights differ");
+            }
+        }
+
+        // Validating with the average swapped in leaves training exactly where it would be without validation.
+        var unvalidated = world.NewStudent();
+        new Distiller(Config(validate: false), world.Context(unvalidated, teacher), Path.Combine(world.Directory, "plain"), new RecordingReporter()).Run(CancellationToken.None);
+        foreach (var (name, value) in unvalidated.named_parameters())
+            Assert.True(value.eq(student.named_parameters().Single(p => p.name == name).parameter).all().item<bool>(), $"{name}: validation changed the training");
     }
 
     [Fact]

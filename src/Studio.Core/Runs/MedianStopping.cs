@@ -37,9 +37,12 @@ public static class MedianStopping
         using var db = dbFactory.CreateDbContext();
         if (db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.Group).SingleOrDefault() is not { } group) return null;
         var others = db.Runs.AsNoTracking().Where(r => r.Group == group && r.Id != runId).Select(r => r.Id).ToList();
-        var points = db.ValidationPoints.AsNoTracking().Where(v => others.Contains(v.RunId) && v.VisionLoss != null)
+        // Only the runs that got as far, and only their validations up to this step (a later one marks how far they got).
+        var reached = db.ValidationPoints.AsNoTracking().Where(v => others.Contains(v.RunId) && v.Step >= step).Select(v => v.RunId).Distinct().ToList();
+        var points = db.ValidationPoints.AsNoTracking().Where(v => reached.Contains(v.RunId) && v.Step <= step && v.VisionLoss != null)
             .Select(v => new { v.RunId, v.Step, v.VisionLoss }).ToList();
-        var validations = points.GroupBy(p => (p.RunId, p.Step)).Select(g => new Validation(g.Key.RunId, g.Key.Step, g.Average(p => p.VisionLoss!.Value)));
+        var validations = points.GroupBy(p => (p.RunId, p.Step)).Select(g => new Validation(g.Key.RunId, g.Key.Step, g.Average(p => p.VisionLoss!.Value)))
+            .Concat(reached.Select(id => new Validation(id, step, double.NaN))); // each reached this step, whatever it scored
         return Decide(group, step, best, validations);
     }
 }

@@ -208,7 +208,7 @@ public sealed class Distiller
             foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
         var result = _update.Step(trajectory, j, update, phaseEnded: phaseEnded);
-        if (result is not null) _average?.Update();
+        if (result is not null) _average?.Update(globalStep + 1);
         return result;
     }
 

@@ -5,9 +5,10 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Training;
 
 /// <summary>
-/// optimizer.ema: an exponential moving average of a module's trainable weights. After each update,
-/// average = decay x average + (1 - decay) x weight, on the weight's device and in its dtype (the student trains in
-/// float32); it starts at the weights it is made with. <see cref="Swap"/> puts the averages in the module for a while
+/// optimizer.ema: an exponential moving average of a module's trainable weights. After update k (1, 2, ...),
+/// average = d x average + (1 - d) x weight with d = min(decay, k / (9 + k)), diffusers' EMAModel warm-up (d is 0.1 at
+/// the first update and reaches 0.999 after about 9,000; without it an average of 0.999 would stay near the initial
+/// weights for thousands of updates), on the weight's device and in its dtype (the student trains in float32). <see cref="Swap"/> puts the averages in the module for a while
 /// (validation, samples) and gives the live weights back after; <see cref="StateDict"/> is the module's state with the
 /// averages in place of the weights, which checkpoints store as the student, so what is evaluated and exported is the
 /// average while training goes on from the live weights.
@@ -15,8 +16,6 @@ namespace Studio.Ml.Training;
 public sealed class ExponentialMovingAverage : IDisposable
 {
     readonly List<(string Name, TorchSharp.Modules.Parameter Weight, Tensor Average)> _entries;
-    // Held for the average's life: a Scalar made per call could be finalized under a kernel (README, TorchSharp temporaries).
-    readonly Scalar _decay, _rest;
 
     public double Decay { get; }
 
@@ -24,17 +23,23 @@ public sealed class ExponentialMovingAverage : IDisposable
     {
         if (!(decay > 0 && decay < 1)) throw new ArgumentOutOfRangeException(nameof(decay), decay, "an average's decay is between 0 and 1");
         Decay = decay;
-        (_decay, _rest) = (decay.ToScalar(), (1 - decay).ToScalar());
         using var _ = no_grad();
         _entries = module.named_parameters().Where(p => p.parameter.requires_grad)
             .Select(p => (p.name, p.parameter, p.parameter.detach().clone())).ToList();
     }
 
-    /// <summary>Moves each average towards its weight (after an optimizer step).</summary>
-    public void Update()
+    /// <summary>The decay applied at update <paramref name="update"/> (1-based, counted over the whole run, resumes included).</summary>
+    public double DecayAt(long update) => Math.Min(Decay, (1.0 + (update - 1)) / (10.0 + (update - 1)));
+
+    /// <summary>Moves each average towards its weight, after the optimizer step of update <paramref name="update"/>.</summary>
+    public void Update(long update)
     {
+        var d = DecayAt(update);
         using var _ = no_grad();
-        foreach (var (_, weight, average) in _entries) average.mul_(_decay).add_(weight, _rest);
+        // Referenced until the loop is done: a Scalar left to the garbage collector could be freed under a kernel (README, TorchSharp temporaries).
+        using var decay = d.ToScalar();
+        using var rest = (1 - d).ToScalar();
+        foreach (var (_, weight, average) in _entries) average.mul_(decay).add_(weight, rest);
     }
 
     /// <summary>Starts the averages again at the current weights (a run resumed from a checkpoint made without an average).</summary>
@@ -74,8 +79,6 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Dispose()
     {
         foreach (var (_, _, average) in _entries) average.Dispose();
-        _decay.Dispose();
-        _rest.Dispose();
     }
 
     sealed class Restore(ExponentialMovingAverage owner, List<Tensor> live) : IDisposable

@@ -148,9 +148,13 @@ public class DistillerTests
             Assert.Equal("0.5", averaged.Metadata["ema"]);
             foreach (var (name, initial) in start)
             {
-                // average_k = 0.5 average_(k-1) + 0.5 weight_k, from the weights at the start.
+                // average_k = d_k average_(k-1) + (1 - d_k) weight_k from the weights at the start, d_k = min(0.5, k / (9 + k)).
                 var expected = initial;
-                foreach (var step in after) expected = expected * 0.5 + step[name] * 0.5;
+                foreach (var (step, k) in after.Select((w, i) => (w, i + 1)))
+                {
+                    var d = Math.Min(0.5, k / (9.0 + k));
+                    expected = expected * d + step[name] * (1 - d);
+                }
                 using var stored = averaged.Read(name);
                 Assert.True(stored.allclose(expected, rtol: 1e-6, atol: 1e-7), $"{name}: the average differs");
                 using var weights = live.Read(name);

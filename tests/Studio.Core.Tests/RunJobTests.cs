@@ -123,6 +123,21 @@ public class RunJobTests
     }
 
     [Fact]
+    public async Task ARunThatWouldBePrunedAgainstItsGroupButHasNoneIsWarned()
+    {
+        var s = await SetUpAsync();
+        var alone = await s.Runs.CreateAsync("alone", Toy(c => c.Validation.Prune = "median"));
+        var grouped = (await s.Runs.CreateSweepAsync("sweep", Toy(c => c.Validation.Prune = "median"), [new SweepAxis("seed", ["1"])]))[0];
+        foreach (var run in new[] { alone, grouped })
+            await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(run.Id, CancellationToken.None);
+        await using var db = s.Db.CreateDbContext();
+        var warnings = await db.RunEvents.Where(e => e.Kind == "Warning").Select(e => new { e.RunId, e.Message }).ToListAsync();
+        var warning = Assert.Single(warnings);
+        Assert.Equal(alone.Id, warning.RunId);
+        Assert.StartsWith("validation.prune: median compares the run with the other runs of its group, and it has none", warning.Message);
+    }
+
+    [Fact]
     public async Task ARunTheTrainerStoppedEarlyCompletesSayingWhy()
     {
         var s = await SetUpAsync();

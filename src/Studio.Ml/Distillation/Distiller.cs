@@ -31,7 +31,7 @@ public sealed class Distiller
 
     public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
     public TrainingState? LastState { get; private set; }
-    /// <summary>Why the run stopped before its last update (validation.patience); null when it did not.</summary>
+    /// <summary>Why the run stopped before its last update (validation.patience or validation.prune); null when it did not.</summary>
     public string? StoppedEarly { get; private set; }
     EarlyStopping? _earlyStopping;
 

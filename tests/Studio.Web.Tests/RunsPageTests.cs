@@ -28,6 +28,13 @@ public class RunsPageTests
                 new Run { Name = "lr · lr=1e-4", State = RunState.Completed, ConfigYaml = "", Group = "sweep-a", Step = 60, TotalSteps = 300 },
                 new Run { Name = "lr · lr=3e-4", State = RunState.Failed, ConfigYaml = "", Group = "sweep-a" });
             await seed.SaveChangesAsync();
+            // Run 1's validations: step 10 has the mean (0.4 + 0.2) / 2 = 0.3, step 20 (0.5 + 0.3) / 2 = 0.4.
+            seed.ValidationPoints.AddRange(
+                new ValidationPoint { RunId = 1, Step = 10, Category = "text", VisionLoss = 0.4 },
+                new ValidationPoint { RunId = 1, Step = 10, Category = "semantics", VisionLoss = 0.2 },
+                new ValidationPoint { RunId = 1, Step = 20, Category = "text", VisionLoss = 0.5 },
+                new ValidationPoint { RunId = 1, Step = 20, Category = "semantics", VisionLoss = 0.3 });
+            await seed.SaveChangesAsync();
         }
         var options = new StudioOptions { DataDirectory = data };
         var ctx = new BunitContext();
@@ -169,5 +176,20 @@ public class RunsPageTests
         var deadline = DateTime.UtcNow + Wait;
         while (!await condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.True(await condition());
+    }
+
+    [Fact]
+    public async Task EachRunShowsItsBestHeldOutLossAndItsStepAndNewValidationsLowerIt()
+    {
+        await using var ctx = await PageContextAsync();
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
+        string Best(string name) => cut.FindAll("[data-testid=runs-table] tbody tr").Single(r => r.TextContent.Contains(name)).QuerySelector("[data-testid=run-best]")!.TextContent.Trim();
+        Assert.Equal("0.3 (10)", Best("toy-study-small"));
+        Assert.Equal("–", Best("paper t5-base"));
+
+        await ctx.Services.GetRequiredService<RunFeed>().PublishAsync(new RunBatch(1, [],
+            [new ValidationPoint { RunId = 1, Step = 30, Category = "text", VisionLoss = 0.15 }, new ValidationPoint { RunId = 1, Step = 30, Category = "semantics", VisionLoss = 0.05 }], [], null));
+        cut.WaitForAssertion(() => Assert.Equal("0.1 (30)", Best("toy-study-small")), Wait);
     }
 }

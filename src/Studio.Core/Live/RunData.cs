@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Studio.Core.Charts;
 using Studio.Core.Data;
 
 namespace Studio.Core.Live;
@@ -6,7 +7,6 @@ namespace Studio.Core.Live;
 /// <summary>Reads runs and their stored series: the pages (and their back-fill when they open late or reconnect) and the HTTP API.</summary>
 public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
 {
-    /// <summary>Every run, newest first.</summary>
     /// <summary>Every run, newest first; with <paramref name="group"/>, only that group's runs.</summary>
     public async Task<List<Run>> RunsAsync(string? group = null, CancellationToken ct = default)
     {
@@ -14,6 +14,21 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
         var runs = db.Runs.AsNoTracking();
         if (group is not null) runs = runs.Where(r => r.Group == group);
         return await runs.OrderByDescending(r => r.Id).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// Each run's lowest held-out vision loss (the mean over categories of a validation) with its step, for the runs
+    /// that have one (all runs' without <paramref name="runIds"/>); the averaging is done by the database.
+    /// </summary>
+    public async Task<Dictionary<int, ChartPoint>> BestHeldOutAsync(IReadOnlyCollection<int>? runIds = null, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var points = db.ValidationPoints.AsNoTracking().Where(v => v.VisionLoss != null);
+        if (runIds is not null) points = points.Where(v => runIds.Contains(v.RunId));
+        var means = await points.GroupBy(v => new { v.RunId, v.Step })
+            .Select(g => new { g.Key.RunId, g.Key.Step, Loss = g.Average(v => v.VisionLoss!.Value) }).ToListAsync(ct);
+        return means.Where(m => double.IsFinite(m.Loss)).GroupBy(m => m.RunId)
+            .ToDictionary(g => g.Key, g => g.OrderBy(m => m.Loss).ThenBy(m => m.Step).Select(m => new ChartPoint(m.Step, m.Loss)).First());
     }
 
     public async Task<Run?> RunAsync(int runId, CancellationToken ct = default)

@@ -30,6 +30,7 @@ public class HomePageTests
         ctx.Services.AddSingleton(pulse);
         ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
         ctx.Services.AddSingleton(new RunData(db));
+        ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
         var feed = new RunFeed();
         ctx.Services.AddSingleton(feed);
         return (ctx, feed);
@@ -77,6 +78,15 @@ public class HomePageTests
             new Run { Name = "lr · 3e-4", State = RunState.Failed, ConfigYaml = "", Group = "lr" },
             new Run { Name = "size · small", State = RunState.Running, ConfigYaml = "", Group = "size x" });
         await using var _ = ctx;
+        // Run 3 (lr · 3e-4, failed at its second validation) had the lower held-out loss: 0.1 against run 2's 0.2.
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            db.ValidationPoints.AddRange(
+                new ValidationPoint { RunId = 2, Step = 10, Category = "text", VisionLoss = 0.2 },
+                new ValidationPoint { RunId = 3, Step = 10, Category = "text", VisionLoss = 0.3 },
+                new ValidationPoint { RunId = 3, Step = 20, Category = "text", VisionLoss = 0.1 });
+            await db.SaveChangesAsync();
+        }
         var cut = ctx.Render<Home>();
         cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=home-groups] tr").Count), TimeSpan.FromSeconds(15));
         var rows = cut.FindAll("[data-testid=home-groups] tr").Select(r => r.TextContent).ToList();
@@ -84,6 +94,8 @@ public class HomePageTests
         Assert.Contains("1 run: 1 running", rows[0]);
         Assert.Contains("2 runs: 1 completed, 1 failed", rows[1]);
         var links = cut.FindAll("[data-testid=home-groups] a").Select(a => a.GetAttribute("href")).ToList();
-        Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&group=size%20x", "/runs?group=lr", "/compare?view=settings&group=lr"], links);
+        Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&group=size%20x", "/runs?group=lr", "/runs/3", "/compare?view=settings&group=lr"], links);
+        Assert.Equal("best: lr · 3e-4 · 0.1", cut.FindAll("[data-testid=home-group-best]")[1].TextContent.Trim());
+        Assert.Equal("", cut.FindAll("[data-testid=home-group-best]")[0].TextContent.Trim()); // no validation yet
     }
 }

@@ -52,6 +52,27 @@ public class DistillCommandTests
     }
 
     [Fact]
+    public void ARunStoppedEarlySaysWhyInItsLastLine()
+    {
+        using var tiny = new TinyFluxPipelineFolder();
+        var work = TestPaths.NewTempDirectory("distill-patience");
+        try
+        {
+            File.WriteAllLines(Path.Combine(work, "prompts.txt"), ["a blue square", "two green stars"]);
+            var config = Path.Combine(work, "run.yaml");
+            File.WriteAllText(config, Config(work, tiny.Folder, updates: 20));
+            // A learning rate far too high wrecks the student at once, so its held-out loss stops improving.
+            var (code, output, error) = Cli.Run("distill", "--config", config, "--out", Path.Combine(work, "run"), "--set", "optimizer.lr=1",
+                "--set", "validation={every: 1, prompts: [{set: prompts.txt}], prompts_per_category: 1, noises: 1, patience: 1}");
+            Assert.True(code == 0, error);
+            var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+            Assert.Matches(@"^finished: (\d+) updates \(stopped early at step \1: the held-out vision loss .* \(validation\.patience: 1\)\); checkpoints in ", last);
+            Assert.DoesNotContain("finished: 20 updates", last);
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+
+    [Fact]
     public void SetOverridesFieldsOfTheYamlAndABadOverrideIsNamedWithNothingTrained()
     {
         using var tiny = new TinyFluxPipelineFolder();

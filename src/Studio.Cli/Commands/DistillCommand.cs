@@ -28,11 +28,11 @@ public static class DistillCommand
             Directory.CreateDirectory(runDirectory);
             var reporter = new ConsoleReporter(Console.Out, redraw: !Console.IsOutputRedirected);
             var resumeFrom = ResolveResume(parse.GetValue(resume), reporter);
-            var (state, checkpoints) = DistillationRun.Run(run, options, runDirectory, resumeFrom, reporter, cancel);
+            var (state, checkpoints, stoppedEarly) = DistillationRun.Run(run, options, runDirectory, resumeFrom, reporter, cancel);
             Console.WriteLine();
             Console.WriteLine(cancel.IsCancellationRequested
                 ? $"stopped at step {state.GlobalStep}; the same command continues it (or --resume {checkpoints})"
-                : $"finished: {state.GlobalStep} updates; checkpoints in {checkpoints}");
+                : $"finished: {state.GlobalStep} updates{(stoppedEarly is null ? "" : $" ({stoppedEarly})")}; checkpoints in {checkpoints}");
             return Task.FromResult(cancel.IsCancellationRequested ? 130 : 0);
         });
         return command;

@@ -13,7 +13,7 @@ public static class DistillationRun
 {
     /// <summary>Runs <paramref name="config"/> to its end (or until <paramref name="ct"/> is cancelled, after a checkpoint); returns where it stopped.</summary>
     /// <param name="resume">The checkpoint folder to continue from; null: the run folder's newest good checkpoint, if any.</param>
-    public static (TrainingState State, string CheckpointsFolder) Run(RunConfig config, StudioOptions options, string runFolder, string? resume,
+    public static (TrainingState State, string CheckpointsFolder, string? StoppedEarly) Run(RunConfig config, StudioOptions options, string runFolder, string? resume,
         ITrainingReporter reporter, CancellationToken ct)
     {
         if (DistillationSetup.Validate(config) is { Count: > 0 } problems)
@@ -22,7 +22,7 @@ public static class DistillationRun
         using var setup = DistillationSetup.Prepare(config, CacheDirectory(config, options), reporter, ct);
         var distiller = new Distiller(config, setup.Context, runFolder, reporter);
         var state = distiller.Run(ct, resume ?? NewestGood(distiller.CheckpointsDirectory, reporter));
-        return (state, distiller.CheckpointsDirectory);
+        return (state, distiller.CheckpointsDirectory, distiller.StoppedEarly);
     }
 
     /// <summary>The newest checkpoint in <paramref name="checkpointsFolder"/> that verifies, or null; each damaged one is reported as a warning and skipped.</summary>

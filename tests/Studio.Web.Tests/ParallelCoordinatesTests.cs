@@ -68,6 +68,7 @@ public class ParallelCoordinatesTests
             return series;
         }
         var runs = new[] { Toy(1, 1e-4), Toy(2, 3e-4), Toy(3, 1e-3) };
+        runs[1].Step = 20; // stopped by the trainer at step 20 of 40
         var cut = ctx.Render<SettingsTable>(p => p
             .Add(t => t.Runs, runs)
             .Add(t => t.Series, new Dictionary<int, RunSeries> { [1] = Validated(0.2), [2] = Validated(0.1) }));
@@ -77,6 +78,8 @@ public class ParallelCoordinatesTests
         Assert.Equal([("1 · run 1", "0.2"), ("2 · run 2", "0.1")],
             chart.QuerySelectorAll("polyline[data-run]").Select(l => (l.GetAttribute("data-run"), l.GetAttribute("data-result"))));
         Assert.Contains("1 run has no held-out loss yet, so not drawn.", cut.Markup);
+        var stopped = Assert.Single(cut.FindAll("[data-testid=settings-stopped-early]"));
+        Assert.Contains("20 / 40", stopped.Closest("td")!.TextContent);
 
         // One validated run is no comparison: no chart.
         var single = ctx.Render<SettingsTable>(p => p

@@ -1,11 +1,12 @@
 using Studio.Core.Data;
+using Studio.Core.Live;
 using Studio.Core.Runs;
 
 namespace Studio.Core.Tests;
 
 public class MedianStoppingTests
 {
-    static MedianStopping.Validation V(int run, long step, double loss) => new(run, step, loss);
+    static RunData.HeldOutMean V(int run, long step, double loss) => new(run, step, loss);
 
     [Fact]
     public void ARunWorseThanTheMedianOfTheOthersBestsUpToItsStepStops()

@@ -104,4 +104,13 @@ public class TokenLengthsTests
         await Assert.ThrowsAsync<RunActionException>(() => service.PickAsync(set.Id, 0));
         Assert.Equal("no prompt set 999", (await Assert.ThrowsAsync<RunActionException>(() => service.PickAsync(999, 3))).Message);
     }
+
+    [Fact]
+    public async Task AFewPromptsOfAnUncategorisedSetAreItsFirstLines()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var service = new PromptSetService(db);
+        var set = await service.ImportAsync("plain", PromptSetReader.Read(new MemoryStream("p1\np2\np3\n"u8.ToArray()), "plain.txt", PromptFileFormat.Text));
+        Assert.Equal(["p1", "p2"], await service.PickAsync(set.Id, 2));
+    }
 }

@@ -12,7 +12,7 @@ public static class RunCurves
     public static readonly IReadOnlyDictionary<string, Func<RunSeries, ChartPoint[]>> Metrics = new Dictionary<string, Func<RunSeries, ChartPoint[]>>
     {
         [Loss] = s => Steps(s, p => p.Loss),
-        [Validation] = ValidationMean,
+        [Validation] = s => HeldOut(s.Validation),
         ["Gradient norm"] = s => Steps(s, p => p.GradientNorm),
         ["Learning rate"] = s => Steps(s, p => p.LearningRate),
         ["Updates/s"] = s => Steps(s, p => p.UpdatesPerSecond),
@@ -22,7 +22,7 @@ public static class RunCurves
         series.Points.Select(p => new ChartPoint(p.Step, y(p) ?? double.NaN)).ToArray();
 
     /// <summary>At each validated step, the mean vision loss over the categories that have one (a gap where none has).</summary>
-    static ChartPoint[] ValidationMean(RunSeries series) => series.Validation.GroupBy(v => v.Step)
+    public static ChartPoint[] HeldOut(IEnumerable<ValidationPoint> validation) => validation.GroupBy(v => v.Step)
         .Select(g => new ChartPoint(g.Key, g.Where(v => v.VisionLoss is not null).Select(v => v.VisionLoss!.Value).DefaultIfEmpty(double.NaN).Average()))
         .ToArray();
 }

@@ -23,13 +23,20 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task<Dictionary<int, ChartPoint>> BestHeldOutAsync(IReadOnlyCollection<int>? runIds = null, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var points = db.ValidationPoints.AsNoTracking().Where(v => v.VisionLoss != null);
+        var points = db.ValidationPoints.AsNoTracking();
         if (runIds is not null) points = points.Where(v => runIds.Contains(v.RunId));
-        var means = await points.GroupBy(v => new { v.RunId, v.Step })
-            .Select(g => new { g.Key.RunId, g.Key.Step, Loss = g.Average(v => v.VisionLoss!.Value) }).ToListAsync(ct);
+        var means = await HeldOutMeans(points).ToListAsync(ct);
         return means.Where(m => double.IsFinite(m.Loss)).GroupBy(m => m.RunId)
             .ToDictionary(g => g.Key, g => g.OrderBy(m => m.Loss).ThenBy(m => m.Step).Select(m => new ChartPoint(m.Step, m.Loss)).First());
     }
+
+    /// <summary>One validation of a run: its step and its held-out vision loss (the mean over its categories).</summary>
+    public sealed record HeldOutMean(int RunId, long Step, double Loss);
+
+    /// <summary>The held-out loss of each (run, step) among <paramref name="points"/>, averaged by the database (points without a loss left out).</summary>
+    public static IQueryable<HeldOutMean> HeldOutMeans(IQueryable<ValidationPoint> points) =>
+        points.Where(v => v.VisionLoss != null).GroupBy(v => new { v.RunId, v.Step })
+            .Select(g => new HeldOutMean(g.Key.RunId, g.Key.Step, g.Average(v => v.VisionLoss!.Value)));
 
     public async Task<Run?> RunAsync(int runId, CancellationToken ct = default)
     {

@@ -102,9 +102,13 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
         if (count < 1) throw new RunActionException($"count: {count} must be at least 1");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (!await db.PromptSets.AnyAsync(s => s.Id == setId, ct)) throw new RunActionException($"no prompt set {setId}");
-        var rows = await db.PromptRows.AsNoTracking().Where(r => r.PromptSetId == setId).OrderBy(r => r.LineNumber)
-            .Select(r => new { r.Text, r.Category }).ToListAsync(ct);
-        var queues = rows.GroupBy(r => r.Category ?? "").Select(g => new Queue<string>(g.Select(r => r.Text))).ToList();
+        // A set can hold hundreds of thousands of prompts: read only the first `count` of its first `count` categories.
+        var rows = db.PromptRows.AsNoTracking().Where(r => r.PromptSetId == setId);
+        var categories = await rows.GroupBy(r => r.Category).Select(g => new { g.Key, First = g.Min(r => r.LineNumber) })
+            .OrderBy(c => c.First).Take(count).Select(c => c.Key).ToListAsync(ct);
+        var queues = new List<Queue<string>>();
+        foreach (var category in categories)
+            queues.Add(new Queue<string>(await rows.Where(r => r.Category == category).OrderBy(r => r.LineNumber).Take(count).Select(r => r.Text).ToListAsync(ct)));
         var picked = new List<string>();
         while (picked.Count < count && queues.Any(q => q.Count > 0))
             foreach (var queue in queues.Where(q => q.Count > 0))

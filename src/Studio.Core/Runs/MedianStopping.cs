@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Live;
 
 namespace Studio.Core.Runs;
 
@@ -13,11 +14,8 @@ public static class MedianStopping
 {
     public const int MinimumOthers = 3;
 
-    /// <summary>One validation of another run: its step and its mean held-out loss.</summary>
-    public sealed record Validation(int RunId, long Step, double Loss);
-
     /// <summary>Why the run stops at <paramref name="step"/> with <paramref name="best"/> as its best so far, or null.</summary>
-    public static string? Decide(string group, long step, double best, IEnumerable<Validation> others)
+    public static string? Decide(string group, long step, double best, IEnumerable<RunData.HeldOutMean> others)
     {
         var bests = others.GroupBy(v => v.RunId)
             .Where(run => run.Max(v => v.Step) >= step)
@@ -39,10 +37,8 @@ public static class MedianStopping
         var others = db.Runs.AsNoTracking().Where(r => r.Group == group && r.Id != runId).Select(r => r.Id).ToList();
         // Only the runs that got as far, and only their validations up to this step (a later one marks how far they got).
         var reached = db.ValidationPoints.AsNoTracking().Where(v => others.Contains(v.RunId) && v.Step >= step).Select(v => v.RunId).Distinct().ToList();
-        var points = db.ValidationPoints.AsNoTracking().Where(v => reached.Contains(v.RunId) && v.Step <= step && v.VisionLoss != null)
-            .Select(v => new { v.RunId, v.Step, v.VisionLoss }).ToList();
-        var validations = points.GroupBy(p => (p.RunId, p.Step)).Select(g => new Validation(g.Key.RunId, g.Key.Step, g.Average(p => p.VisionLoss!.Value)))
-            .Concat(reached.Select(id => new Validation(id, step, double.NaN))); // each reached this step, whatever it scored
+        var validations = RunData.HeldOutMeans(db.ValidationPoints.AsNoTracking().Where(v => reached.Contains(v.RunId) && v.Step <= step)).ToList()
+            .Concat(reached.Select(id => new RunData.HeldOutMean(id, step, double.NaN))); // each reached this step, whatever it scored
         return Decide(group, step, best, validations);
     }
 }

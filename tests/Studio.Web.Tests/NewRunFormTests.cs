@@ -64,6 +64,9 @@ public class NewRunFormTests
         config.Stages[0].Updates = 0;
         config.Optimizer.BatchSize = 0;
         config.Validation.Patience = -2;
+        config.Validation.Prune = "halving";
+        config.Validation.PruneFactor = 1;
+        Assert.Empty(cut.FindAll("[data-testid=run-validation-prune-factor]")); // shown for halving only
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(config.ToYaml(), "bad.yaml"));
 
         cut.WaitForAssertion(() => Assert.Contains("problems to fix", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
@@ -71,6 +74,7 @@ public class NewRunFormTests
         Assert.Contains("must be at least 1", Error(cut, "run-stage-0-updates"));
         Assert.Contains("must be at least 1", Error(cut, "run-batch-size"));
         Assert.Equal("must not be negative (0 = never stop early)", Error(cut, "run-validation-patience"));
+        Assert.Equal("1 must be at least 2 (halving keeps the best 1/prune_factor of the runs)", Error(cut, "run-validation-prune-factor"));
         Assert.Equal("", Error(cut, "run-trajectory-steps"));
 
         cut.Find("[data-testid=run-submit]").Click();

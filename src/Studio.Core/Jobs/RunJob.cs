@@ -69,11 +69,11 @@ public class RunJob(
                 Message = (takenOver is null ? "" : $"Worker {takenOver} was lost; ") +
                           $"Started on {worker.Name}" + (resume is null ? "" : $", resuming from {resume}"),
             });
-            if (run.Group is null && RunConfig.FromYaml(run.ConfigYaml).Validation.Prune == "median")
+            if (run.Group is null && RunConfig.FromYaml(run.ConfigYaml).Validation.Prune is var prune and not "none")
                 db.RunEvents.Add(new RunEvent
                 {
                     RunId = runId, Kind = nameof(TrainingEventKind.Warning), Stage = run.Stage, Step = run.Step, Time = DateTime.UtcNow,
-                    Message = "validation.prune: median compares the run with the other runs of its group, and it has none, so it is never pruned (a sweep's runs share a group; a run's page sets one).",
+                    Message = $"validation.prune: {prune} compares the run with the other runs of its group, and it has none, so it is never pruned (a sweep's runs share a group; a run's page sets one).",
                 });
             await db.SaveChangesAsync(CancellationToken.None);
             await broadcaster.PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)), CancellationToken.None);

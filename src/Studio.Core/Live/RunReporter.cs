@@ -63,13 +63,13 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         _loop = Task.Run(LoopAsync);
     }
 
-    /// <summary>validation.prune: median, against the other runs of this run's group (<see cref="MedianStopping"/>); a database that cannot answer never stops a run.</summary>
-    public string? Prune(long step, double bestHeldOutLoss)
+    /// <summary>validation.prune, against the other runs of this run's group (<see cref="GroupPruning"/>); a database that cannot answer never stops a run.</summary>
+    public string? Prune(PruneQuestion question)
     {
-        try { return MedianStopping.Decide(_dbFactory, _runId, step, bestHeldOutLoss); }
+        try { return GroupPruning.Decide(_dbFactory, _runId, question); }
         catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
         {
-            Event(new TrainingEvent(TrainingEventKind.Warning, 0, step, $"validation.prune: the other runs could not be read, so the run goes on ({e.Message})"));
+            Event(new TrainingEvent(TrainingEventKind.Warning, 0, question.Step, $"validation.prune: the other runs could not be read, so the run goes on ({e.Message})"));
             return null;
         }
     }

@@ -58,7 +58,7 @@ public sealed class Distiller
     {
         var state = resumeFrom is null ? Fresh() : Resume(resumeFrom);
         StoppedEarly = null;
-        _earlyStopping = _config.Validation.Patience > 0 || _config.Validation.Prune == "median"
+        _earlyStopping = _config.Validation.Patience > 0 || _config.Validation.Prune != "none"
             ? new EarlyStopping(CheckpointsDirectory, _config.Validation.Patience, state.GlobalStep) : null;
         _clock.Start();
         var latents = _resumedLatents;
@@ -303,6 +303,23 @@ public sealed class Distiller
     public const int PruneFromValidation = 3;
 
     /// <summary>
+    /// Whether validation.prune asks at a run's <paramref name="validations"/>-th validation: median at every one from
+    /// the third, halving at its rungs, the 3rd, 3·f-th, 3·f²-th ... (f = validation.prune_factor).
+    /// </summary>
+    public static bool AsksToPrune(ValidationConfig validation, int validations)
+    {
+        switch (validation.Prune)
+        {
+            case "median": return validations >= PruneFromValidation;
+            case "halving" when validation.PruneFactor >= 2:
+                long rung = PruneFromValidation;
+                while (rung < validations) rung *= validation.PruneFactor;
+                return rung == validations;
+            default: return false;
+        }
+    }
+
+    /// <summary>
     /// With validation.patience or validation.prune, records this validation's held-out loss and says whether the run
     /// stops here (and reports why): its own patience first, then the comparison with its group.
     /// </summary>
@@ -310,8 +327,8 @@ public sealed class Distiller
     {
         if (_earlyStopping is null || results.Count == 0) return false;
         StoppedEarly = _earlyStopping.Record(state.GlobalStep, results.Values.Average(r => r.VisionLoss));
-        if (StoppedEarly is null && _config.Validation.Prune == "median" && _earlyStopping.Count >= PruneFromValidation && _earlyStopping.Best is { } best)
-            StoppedEarly = _reporter.Prune(state.GlobalStep, best.Loss);
+        if (StoppedEarly is null && AsksToPrune(_config.Validation, _earlyStopping.Count) && _earlyStopping.Best is { } best)
+            StoppedEarly = _reporter.Prune(new PruneQuestion(_config.Validation.Prune, _config.Validation.PruneFactor, state.GlobalStep, best.Loss));
         if (StoppedEarly is null) return false;
         _reporter.Event(new TrainingEvent(TrainingEventKind.StoppedEarly, state.Stage, state.GlobalStep, StoppedEarly));
         return true;

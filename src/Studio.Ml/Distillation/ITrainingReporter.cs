@@ -54,9 +54,15 @@ public interface ITrainingReporter
     void Event(TrainingEvent e);
 
     /// <summary>
-    /// validation.prune: median. Asked after a validation (from the run's third on) with its best held-out vision loss so far; the studio
-    /// compares it with the other runs of the run's group and answers why the run stops here, or null to go on.
-    /// Reporters that know no other runs (the command line) never stop a run.
+    /// validation.prune. Asked after the validations where the run's rule asks (<see cref="Distiller.AsksToPrune"/>) with
+    /// its best held-out vision loss so far; the studio compares it with the other runs of the run's group and answers why
+    /// the run stops here, or null to go on. Reporters that know no other runs (the command line) never stop a run.
     /// </summary>
-    string? Prune(long step, double bestHeldOutLoss) => null;
+    string? Prune(PruneQuestion question) => null;
 }
+
+/// <summary>
+/// What validation.prune asks the studio at step <paramref name="Step"/>: <paramref name="Rule"/> (median or halving,
+/// with <paramref name="Factor"/>, validation.prune_factor) and the run's best held-out vision loss so far.
+/// </summary>
+public sealed record PruneQuestion(string Rule, int Factor, long Step, double Best);

@@ -212,10 +212,16 @@ public sealed class ValidationConfig
     /// <summary>Stop the run when the held-out vision loss has not gone below its best for this many validations in a row (0 = never).</summary>
     public int Patience { get; set; }
     /// <summary>
-    /// "median": stop the run at a validation where its best held-out vision loss is worse than the median of the best
-    /// ones of the other runs of its group at that step (at least 3 of them); "none" (the default): never.
+    /// Stopping a run that falls behind the other runs of its group (a sweep): "median" stops it at a validation where its
+    /// best held-out vision loss is worse than the median of the best ones of the others at that step (at least 3 of
+    /// them); "halving" (successive halving, asynchronous as in ASHA) keeps it at its 3rd, 3·f-th, 3·f²-th ... validation
+    /// only among the best 1/f (<see cref="PruneFactor"/>) of the group's runs that got that far; "none" (the default): never.
     /// </summary>
     public string Prune { get; set; } = "none";
+    /// <summary>validation.prune: halving keeps the best 1/prune_factor of the runs at each rung (Hyperband's eta).</summary>
+    public int PruneFactor { get; set; } = 3;
+    /// <summary>The rules of <see cref="Prune"/>.</summary>
+    public static readonly IReadOnlyList<string> PruneRules = ["none", "median", "halving"];
 }
 
 public sealed class CacheConfig

@@ -58,9 +58,10 @@ public static class RunConfigChecks
         if (c.Validation.Every < 0) yield return "validation.every: must not be negative (0 = no validation)";
         if (c.Validation.PromptsPerCategory < 1) yield return "validation.prompts_per_category: must be at least 1";
         if (c.Validation.Noises < 1) yield return "validation.noises: must be at least 1";
-        if (c.Validation.Prune is not ("none" or "median")) yield return $"validation.prune: '{c.Validation.Prune}' is not none or median";
-        else if (c.Validation.Prune == "median" && (c.Validation.Every < 1 || c.Validation.Prompts.Count == 0))
+        if (!ValidationConfig.PruneRules.Contains(c.Validation.Prune)) yield return $"validation.prune: '{c.Validation.Prune}' is not none, median or halving";
+        else if (c.Validation.Prune != "none" && (c.Validation.Every < 1 || c.Validation.Prompts.Count == 0))
             yield return "validation.prune: needs validation (validation.every and validation.prompts) to compare the run with its group";
+        if (c.Validation.PruneFactor < 2) yield return $"validation.prune_factor: {c.Validation.PruneFactor} must be at least 2 (halving keeps the best 1/prune_factor of the runs)";
         if (c.Validation.Patience < 0) yield return "validation.patience: must not be negative (0 = never stop early)";
         else if (c.Validation.Patience > 0 && (c.Validation.Every < 1 || c.Validation.Prompts.Count == 0))
             yield return "validation.patience: needs validation (validation.every and validation.prompts) to tell whether the run still improves";

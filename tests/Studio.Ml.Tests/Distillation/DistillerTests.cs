@@ -259,7 +259,7 @@ public class DistillerTests
         var config = TinyWorld.Config(updates: 12, checkpointEvery: 1000);
         config.Validation = new ValidationConfig { Every = 2, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1, Prune = "median" };
         Assert.Empty(RunConfigChecks.Values(config));
-        var reporter = new RecordingReporter { PruneWith = (step, _) => step == 8 ? "stopped at step 8 (validation.prune: median): ..." : null };
+        var reporter = new RecordingReporter { PruneWith = q => q.Step == 8 ? "stopped at step 8 (validation.prune: median): ..." : null };
         var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
         var state = distiller.Run(CancellationToken.None);
 
@@ -269,13 +269,48 @@ public class DistillerTests
         var means = reporter.Validations.Select(v => v.ByCategory.Values.Average(c => c.VisionLoss)).ToList();
         Assert.Equal(4, means.Count);
         Assert.Equal([means.Take(3).Min(), means.Take(4).Min()], reporter.PruneAsked.Select(a => a.Best));
+        Assert.All(reporter.PruneAsked, a => Assert.Equal("median", a.Rule));
         Assert.Equal("stopped at step 8 (validation.prune: median): ...", Assert.Single(reporter.Events, e => e.Kind == TrainingEventKind.StoppedEarly).Message);
         Assert.True(Directory.Exists(Path.Combine(distiller.CheckpointsDirectory, TrainingCheckpoint.DirectoryName(8))));
 
         config.Validation.Prune = "mean";
-        Assert.Equal(["validation.prune: 'mean' is not none or median"], RunConfigChecks.Values(config));
+        Assert.Equal(["validation.prune: 'mean' is not none, median or halving"], RunConfigChecks.Values(config));
         config.Validation = new ValidationConfig { Every = 0, Prune = "median" };
         Assert.Equal(["validation.prune: needs validation (validation.every and validation.prompts) to compare the run with its group"], RunConfigChecks.Values(config));
+        config.Validation = new ValidationConfig { Every = 0, Prune = "halving", PruneFactor = 1 };
+        Assert.Equal(["validation.prune: needs validation (validation.every and validation.prompts) to compare the run with its group",
+                      "validation.prune_factor: 1 must be at least 2 (halving keeps the best 1/prune_factor of the runs)"], RunConfigChecks.Values(config));
+    }
+
+    [Fact]
+    public void MedianAsksFromTheThirdValidationAndHalvingAtItsRungsOnly()
+    {
+        static List<int> Asked(string rule, int factor) =>
+            Enumerable.Range(1, 40).Where(n => Distiller.AsksToPrune(new ValidationConfig { Prune = rule, PruneFactor = factor }, n)).ToList();
+        Assert.Equal(Enumerable.Range(3, 38), Asked("median", 3));
+        Assert.Equal([3, 9, 27], Asked("halving", 3));
+        Assert.Equal([3, 6, 12, 24], Asked("halving", 2));
+        Assert.Equal([3, 12], Asked("halving", 4));
+        Assert.Empty(Asked("none", 3));
+    }
+
+    [Fact]
+    public void WithHalvingTheStudioIsAskedAtTheRungsWithTheFactorAndCanStopTheRun()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 20, checkpointEvery: 1000);
+        config.Validation = new ValidationConfig { Every = 1, Prompts = [new PromptSource { Set = "tiny" }], PromptsPerCategory = 1, Noises = 1, Prune = "halving", PruneFactor = 2 };
+        Assert.Empty(RunConfigChecks.Values(config));
+        var reporter = new RecordingReporter { PruneWith = q => q.Step == 12 ? "stopped at step 12 (validation.prune: halving): ..." : null };
+        var state = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter).Run(CancellationToken.None);
+
+        // Validations at every update: the rungs are the 3rd, 6th and 12th, and the run stops at the last.
+        Assert.Equal(12, state.GlobalStep);
+        Assert.Equal([3L, 6, 12], reporter.PruneAsked.Select(a => a.Step));
+        Assert.All(reporter.PruneAsked, a => Assert.Equal(("halving", 2), (a.Rule, a.Factor)));
+        var means = reporter.Validations.Select(v => v.ByCategory.Values.Average(c => c.VisionLoss)).ToList();
+        Assert.Equal([means.Take(3).Min(), means.Take(6).Min(), means.Take(12).Min()], reporter.PruneAsked.Select(a => a.Best));
+        Assert.Equal("stopped at step 12 (validation.prune: halving): ...", Assert.Single(reporter.Events, e => e.Kind == TrainingEventKind.StoppedEarly).Message);
     }
 
     [Fact]

@@ -111,11 +111,11 @@ public sealed class RecordingReporter : ITrainingReporter
     public void Validation(ValidationMetrics metrics) => Validations.Add(metrics);
     public void Event(TrainingEvent e) => Events.Add(e);
     /// <summary>What the studio would answer to validation.prune; each question is recorded in <see cref="PruneAsked"/>.</summary>
-    public Func<long, double, string?>? PruneWith { get; set; }
-    public List<(long Step, double Best)> PruneAsked { get; } = [];
-    public string? Prune(long step, double bestHeldOutLoss)
+    public Func<PruneQuestion, string?>? PruneWith { get; set; }
+    public List<PruneQuestion> PruneAsked { get; } = [];
+    public string? Prune(PruneQuestion question)
     {
-        PruneAsked.Add((step, bestHeldOutLoss));
-        return PruneWith?.Invoke(step, bestHeldOutLoss);
+        PruneAsked.Add(question);
+        return PruneWith?.Invoke(question);
     }
 }

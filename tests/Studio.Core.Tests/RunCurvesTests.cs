@@ -36,4 +36,18 @@ public class RunCurvesTests
         Assert.True(double.IsNaN(loss[1].Y));
         Assert.Equal([new ChartPoint(1, 2), new ChartPoint(2, 1)], RunCurves.Metrics["Gradient norm"](series));
     }
+
+    [Fact]
+    public void AgainstWallTimeEachStepTakesTheTimeOfItsPointOrInProportionBetweenTheTwoAroundIt()
+    {
+        var series = new RunSeries();
+        Assert.Empty(RunCurves.AgainstWallTime(series, [new ChartPoint(1, 0.5)]));
+        var t0 = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc);
+        // Steps 10, 20 and 40 at 0, 10 and 70 s (a pause before step 40 counts, as in TensorBoard's relative axis).
+        series.Merge([new MetricPoint { Step = 10, Time = t0 }, new MetricPoint { Step = 20, Time = t0.AddSeconds(10) }, new MetricPoint { Step = 40, Time = t0.AddSeconds(70) }]);
+
+        var curve = RunCurves.AgainstWallTime(series, [new(5, 1), new(10, 2), new(20, 3), new(25, 4), new(30, 5), new(40, 6), new(45, 7)]);
+
+        Assert.Equal([new ChartPoint(0, 1), new(0, 2), new(10, 3), new(25, 4), new(40, 5), new(70, 6), new(70, 7)], curve);
+    }
 }

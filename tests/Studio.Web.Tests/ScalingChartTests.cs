@@ -217,7 +217,8 @@ public class ScalingChartTests
             await context.SaveChangesAsync();
             (a, b) = (first.Id, second.Id);
             foreach (var run in new[] { a, b })
-                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint { RunId = run, Step = step, Loss = 1.0 / step }));
+                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint
+                    { RunId = run, Step = step, Loss = 1.0 / step, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(100 * step * (run == a ? 1 : 2)) }));
             await context.SaveChangesAsync();
         }
         var navigation = ctx.Services.GetRequiredService<NavigationManager>();
@@ -231,12 +232,18 @@ public class ScalingChartTests
 
         // Live: a point of an overlaid run extends its curve; a point of a run not shown changes nothing.
         var runs = ctx.Services.GetRequiredService<RunFeed>();
-        await runs.PublishAsync(new RunBatch(a, [new MetricPoint { RunId = a, Step = 4, Loss = 0.2 }], [], [], null));
+        await runs.PublishAsync(new RunBatch(a, [new MetricPoint { RunId = a, Step = 4, Loss = 0.2, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(400) }], [], [], null));
         var third = (await db.CreateDbContext().Runs.SingleAsync(r => r.Name == "gamma")).Id;
         await runs.PublishAsync(new RunBatch(third, [new MetricPoint { RunId = third, Step = 1, Loss = 0.9 }], [], [], null));
         cut.WaitForAssertion(() => Assert.Equal(["3", "4"],
             cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-count"))), TimeSpan.FromSeconds(15));
         Assert.Equal(2, cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Count);
+
+        // x: wall time draws the same curves against the time since each run's first point: beta's steps 1-3 took 400 s.
+        Assert.DoesNotContain(cut.FindAll("[data-testid=compare-chart] [data-x-tick]"), t => t.TextContent.Contains('s'));
+        cut.Find("[data-testid=compare-wall-time] input, input[data-testid=compare-wall-time]").Change(true);
+        cut.WaitForAssertion(() => Assert.Contains("wall time", cut.Find("[data-testid=compare-chart]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal(["0s", "1m 40s", "3m 20s", "5m 00s", "6m 40s"], cut.FindAll("[data-testid=compare-chart] [data-x-tick]").Select(t => t.TextContent.Trim()));
 
         // The address follows the view and the selection (the unknown id and the junk gone), so it can be sent as a link.
         ShowTab(cut, "Settings and results");
@@ -258,7 +265,8 @@ public class ScalingChartTests
             await context.SaveChangesAsync();
             (a, b, c) = (first.Id, second.Id, other.Id);
             foreach (var run in new[] { a, b, c })
-                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint { RunId = run, Step = step, Loss = 1.0 / step }));
+                context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint
+                    { RunId = run, Step = step, Loss = 1.0 / step, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(100 * step * (run == a ? 1 : 2)) }));
             await context.SaveChangesAsync();
         }
         var navigation = ctx.Services.GetRequiredService<NavigationManager>();

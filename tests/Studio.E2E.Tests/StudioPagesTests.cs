@@ -142,6 +142,11 @@ public class StudioPagesTests
         Assert.Equal("teacher", image.GetProperty("encoder").GetString());
         var png = await _http.GetByteArrayAsync($"{host.Url}/api/generations/{id}/images/{image.GetProperty("id").GetInt32()}");
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+        // Its figure: a PNG to download, named by the generation.
+        using var figure = await _http.GetAsync($"{host.Url}/api/generations/figure.png?ids={id}");
+        Assert.Equal("image/png", figure.Content.Headers.ContentType?.MediaType);
+        Assert.Equal($"generations-{id}.png", figure.Content.Headers.ContentDisposition?.FileName);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], (await figure.Content.ReadAsByteArrayAsync())[..4]);
 
         var (playwright, browser, page) = await OpenAsync("/generate");
         using var _ = playwright;

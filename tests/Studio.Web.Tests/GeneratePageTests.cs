@@ -69,9 +69,10 @@ public class GeneratePageTests
     public async Task EachPromptLineQueuesOneGenerationWithTheChosenEncoders()
     {
         var (db, jobs, page, ids) = await NewStudioAsync();
-        await page.RequestAsync(" a red ball \n\n a blue cube", new GenerationRequest("", Seed: 7, IncludeTeacher: false), [$"c{ids.Step10}", $"m{ids.Student}"]);
+        var answered = await page.RequestAsync(" a red ball \n\n a blue cube", new GenerationRequest("", Seed: 7, IncludeTeacher: false), [$"c{ids.Step10}", $"m{ids.Student}"]);
         await using var context = await db.CreateDbContextAsync();
         var queued = await context.Generations.Include(g => g.Images).OrderBy(g => g.Id).ToListAsync();
+        Assert.Equal(queued.Select(g => g.Id), answered);
         Assert.Equal(["a red ball", "a blue cube"], queued.Select(g => g.Prompt));
         Assert.All(queued, g => Assert.Equal(7, g.Seed));
         Assert.All(queued, g => Assert.Equal([(ids.Step10, (int?)null), (null, ids.Student)], g.Images.Select(i => (i.CheckpointId, i.ModelId))));
@@ -115,6 +116,36 @@ public class GeneratePageTests
         cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
         Assert.Equal(["teacher", "run 1 · step 20"], cut.FindAll("[data-testid=generation-image]").Select(i => i.GetAttribute("data-encoder")));
         Assert.Single(jobs.Created);
+    }
+
+    [Fact]
+    public async Task ARequestTicksItsGenerationsForTheFigureInPlaceOfTheEarlierOnesAndTicksCanBeChanged()
+    {
+        var (db, _, page, ids) = await NewStudioAsync();
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+        string? Figure() => cut.Find("[data-testid=generate-figure]").GetAttribute("href");
+        Assert.Contains("Figure of 0 ticked", cut.Find("[data-testid=generate-figure]").TextContent);
+
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball\na blue cube");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=generation]").Count));
+        int[] first;
+        await using (var context = await db.CreateDbContextAsync())
+            first = await context.Generations.OrderBy(g => g.Id).Select(g => g.Id).ToArrayAsync();
+        Assert.Equal($"/api/generations/figure.png?ids={first[0]},{first[1]}", Figure());
+        Assert.Contains("Figure of 2 ticked", cut.Find("[data-testid=generate-figure]").TextContent);
+
+        // The next request replaces the ticks; an earlier generation can be ticked back (rows in id order, the prompts' order).
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a green star");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=generation]").Count));
+        var third = first[1] + 1;
+        Assert.Equal($"/api/generations/figure.png?ids={third}", Figure());
+        cut.FindAll("[data-testid=generation-pick] input, input[data-testid=generation-pick]")[2].Change(true); // the oldest, shown last
+        Assert.Equal($"/api/generations/figure.png?ids={first[0]},{third}", Figure());
+        cut.FindAll("[data-testid=generation-pick] input, input[data-testid=generation-pick]")[0].Change(false);
+        Assert.Equal($"/api/generations/figure.png?ids={first[0]}", Figure());
     }
 
     [Fact]

@@ -113,6 +113,25 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return await db.Generations.AsNoTracking().Include(g => g.Images).OrderByDescending(g => g.Id).Take(take).ToListAsync(ct);
     }
 
+    /// <summary>
+    /// The figure of the generations <paramref name="ids"/> names ("3,4,5": the rows in that order; see
+    /// <see cref="GenerationFigure"/>) as PNG bytes, reading only images inside the artifact folders
+    /// (<paramref name="mayRead"/>). Ids that cannot be read, unknown ones or too many are refused naming them.
+    /// </summary>
+    public async Task<byte[]> FigureAsync(string? ids, Func<string, bool> mayRead, CancellationToken ct = default)
+    {
+        var parts = (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new RunActionException("query 'ids': give the generations to show, in their order (ids=3,4,5)");
+        if (parts.FirstOrDefault(p => !int.TryParse(p, out var id) || id < 1) is { } bad) throw new RunActionException($"query 'ids': '{bad}' is not a generation id");
+        var wanted = parts.Select(int.Parse).Distinct().ToList();
+        if (wanted.Count > GenerationFigure.MaxGenerations)
+            throw new RunActionException($"query 'ids': {wanted.Count} generations; a figure holds at most {GenerationFigure.MaxGenerations}");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var found = await db.Generations.AsNoTracking().Include(g => g.Images).Where(g => wanted.Contains(g.Id)).ToDictionaryAsync(g => g.Id, ct);
+        if (wanted.FirstOrDefault(id => !found.ContainsKey(id)) is var missing and > 0) throw new RunActionException($"no generation {missing}");
+        return GenerationFigure.Png(wanted.Select(id => found[id]).ToList(), mayRead);
+    }
+
     public async Task<Data.Generation?> FindAsync(int id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);

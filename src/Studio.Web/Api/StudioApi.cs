@@ -173,6 +173,9 @@ public static partial class StudioApi
             }, ct));
         api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
             Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
+        api.MapGet("/generations/figure.png", (string? ids, GenerationService generations, StudioOptions options, CancellationToken ct) =>
+            Act(async () => Results.File(await generations.FigureAsync(ids, path => ArtifactFolders.Contains(options, path), ct), "image/png",
+                $"generations-{string.Join('-', (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(8))}.png")));
         api.MapGet("/generations/{id:int}", async (int id, GenerationService generations, CancellationToken ct) =>
             await generations.FindAsync(id, ct) is { } g ? Results.Ok(g) : Results.NotFound(new { error = $"no generation {id}" }));
         api.MapPost("/generations/{id:int}/cancel", (int id, GenerationService generations, CancellationToken ct) =>

@@ -44,9 +44,9 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
     /// Queues one generation per non-empty line of <paramref name="promptLines"/> and per seed (<paramref name="seeds"/>
     /// of them: the settings' seed, seed + 1, ...), each as <paramref name="settings"/> asks with the
     /// <paramref name="students"/> chosen (keys of <see cref="GenerateChoices.Students"/>). A refusal comes as
-    /// <see cref="RunActionException"/>; the generations before it stay queued.
+    /// <see cref="RunActionException"/>; the generations before it stay queued. Answers the ids queued, in order.
     /// </summary>
-    public async Task RequestAsync(string? promptLines, GenerationRequest settings, IReadOnlyCollection<string> students, int seeds = 1, CancellationToken ct = default)
+    public async Task<List<int>> RequestAsync(string? promptLines, GenerationRequest settings, IReadOnlyCollection<string> students, int seeds = 1, CancellationToken ct = default)
     {
         var prompts = (promptLines ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (prompts.Length == 0) throw new RunActionException("the prompt is empty");
@@ -55,9 +55,11 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
             throw new RunActionException($"{prompts.Length} prompts x {seeds} seeds = {prompts.Length * seeds} generations: at most {MaxGenerations} at once");
         var checkpointIds = students.Where(k => k[0] == 'c').Select(k => int.Parse(k[1..])).ToList();
         var modelIds = students.Where(k => k[0] == 'm').Select(k => int.Parse(k[1..])).ToList();
+        var queued = new List<int>();
         foreach (var prompt in prompts)
             for (var s = 0; s < seeds; s++)
-                await generations.RequestAsync(settings with { Prompt = prompt, Seed = settings.Seed + s, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct);
+                queued.Add((await generations.RequestAsync(settings with { Prompt = prompt, Seed = settings.Seed + s, CheckpointIds = checkpointIds, StudentModelIds = modelIds }, ct)).Id);
+        return queued;
     }
 
     /// <summary>The newest <paramref name="take"/> generations, newest first.</summary>

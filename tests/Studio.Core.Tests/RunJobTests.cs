@@ -188,7 +188,7 @@ public class RunJobTests
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal((RunState.Completed, (string?)null), (stored.State, stored.Error));
         var warning = await db.RunEvents.SingleAsync(e => e.RunId == run.Id && e.Kind == "Warning");
-        Assert.StartsWith($"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {checkpoint.Path} (1 of 2): ", warning.Message);
+        Assert.StartsWith($"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {checkpoint.Path} (1 of 2 without a new checkpoint): ", warning.Message);
 
         // A fault of the run itself (here a shape error) fails it at once; a Scalar fault that keeps coming fails after two resumes.
         foreach (var (message, calls) in new[] { ("shape '[2, 3]' is invalid for input of size 5", 1), ("Unknown scalar type.", 1 + RunJob.MaxScalarFaultResumes) })
@@ -202,6 +202,53 @@ public class RunJobTests
             var failed = await check.Runs.SingleAsync(r => r.Id == again.Id);
             Assert.Equal((RunState.Failed, $"ExternalException: {message}"), (failed.State, failed.Error));
         }
+    }
+
+    [Fact]
+    public async Task ALongRunSurvivesScalarFaultsFarApartBecauseEachNewCheckpointStartsTheCountAgain()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        var seen = new List<string?>();
+        // Five faults, each after a new checkpoint (steps 10, 20, ... 50), then the run completes: more faults than
+        // MaxScalarFaultResumes, but never two without progress.
+        var executor = new ScriptedExecutor((execution, reporter, _) =>
+        {
+            seen.Add(execution.ResumeCheckpoint);
+            if (seen.Count > 5) return Task.CompletedTask;
+            var step = 10 * seen.Count;
+            reporter.Update(Update(step));
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 0, step, "checkpoint",
+                new Dictionary<string, string> { [TrainingEventData.Path] = $"checkpoint-{step}" }));
+            throw new System.Runtime.InteropServices.ExternalException("Unknown scalar type.");
+        });
+        await s.Job(executor).Execute(run.Id, CancellationToken.None);
+
+        await using var db = s.Db.CreateDbContext();
+        Assert.Equal(RunState.Completed, (await db.Runs.SingleAsync(r => r.Id == run.Id)).State);
+        var paths = await db.Checkpoints.Where(c => c.RunId == run.Id).OrderBy(c => c.Step).Select(c => c.Path).ToListAsync();
+        Assert.Equal([null, .. paths], seen);
+        Assert.All(await db.RunEvents.Where(e => e.RunId == run.Id && e.Kind == "Warning").ToListAsync(),
+            w => Assert.Contains("(1 of 2 without a new checkpoint)", w.Message));
+
+        // Faults with no checkpoint in between: the first resumes from the newest checkpoint, the next ones count up, and the third fails the run.
+        var stuck = await s.Runs.CreateAsync("toy", Toy());
+        var calls = 0;
+        await s.Job(new ScriptedExecutor((_, reporter, _) =>
+        {
+            if (++calls == 1)
+                reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointWritten, 0, 10, "checkpoint",
+                    new Dictionary<string, string> { [TrainingEventData.Path] = "stuck-10" }));
+            throw new System.Runtime.InteropServices.ExternalException("Unknown scalar type.");
+        })).Execute(stuck.Id, CancellationToken.None);
+        Assert.Equal(1 + RunJob.MaxScalarFaultResumes, calls);
+        await using var check = s.Db.CreateDbContext();
+        Assert.Equal(RunState.Failed, (await check.Runs.SingleAsync(r => r.Id == stuck.Id)).State);
+        var warnings = await check.RunEvents.Where(e => e.RunId == stuck.Id && e.Kind == "Warning").OrderBy(e => e.Id).Select(e => e.Message).ToListAsync();
+        Assert.Equal(2, warnings.Count);
+        var stuckAt = (await check.Checkpoints.SingleAsync(c => c.RunId == stuck.Id)).Path;
+        Assert.Contains($"resuming in place from {stuckAt} (1 of 2 without a new checkpoint)", warnings[0]);
+        Assert.Contains($"resuming in place from {stuckAt} (2 of 2 without a new checkpoint)", warnings[1]);
     }
 
     [Fact]

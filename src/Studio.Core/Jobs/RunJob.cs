@@ -82,7 +82,8 @@ public class RunJob(
 
         JobOutcome outcome;
         var started = DateTime.UtcNow;
-        for (var attempt = 1; ; attempt++)
+        var faults = 0; // Scalar faults since the run last wrote a checkpoint
+        while (true)
         {
             var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
                 spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
@@ -92,13 +93,17 @@ public class RunJob(
                 try { await executor.ExecuteAsync(current, reporter, ct); }
                 finally { await reporter.DisposeAsync(); }
             }, e => e is NotSupportedException, ct);
-            if (outcome.Completed || outcome.Cancelled || attempt > MaxScalarFaultResumes || !IsScalarFault(outcome.Error)) break;
+            if (outcome.Completed || outcome.Cancelled || !IsScalarFault(outcome.Error)) break;
             // The TorchSharp Scalar hazard (README, "TorchSharp temporaries"): a fault of this process, not of the run.
+            // A run that wrote a checkpoint since its last start made progress, so a long run survives any number of
+            // faults far apart; only faults that keep coming without a new checkpoint fail it.
             var latest = await LatestCheckpointAsync(runId);
+            faults = latest is not null && latest != execution.ResumeCheckpoint ? 1 : faults + 1;
+            if (faults > MaxScalarFaultResumes) break;
             execution = execution with { ResumeCheckpoint = latest ?? execution.ResumeCheckpoint };
             await LogAsync(runId, nameof(TrainingEventKind.Warning),
                 $"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {latest ?? execution.ResumeCheckpoint ?? "the start"} " +
-                $"({attempt} of {MaxScalarFaultResumes}): {FirstLine(outcome.Error)}");
+                $"({faults} of {MaxScalarFaultResumes} without a new checkpoint): {FirstLine(outcome.Error)}");
         }
         if (outcome.Cancelled && !await WasCancelledAsync(runId))
         {
@@ -111,7 +116,7 @@ public class RunJob(
         else await FinishAsync(runId, RunState.Failed, outcome.Error, $"Failed: {outcome.Error}");
     }
 
-    /// <summary>How many times a run resumes in place after a Scalar fault before it fails.</summary>
+    /// <summary>How many times in a row a run resumes in place after a Scalar fault, without writing a new checkpoint in between, before it fails.</summary>
     public const int MaxScalarFaultResumes = 2;
 
     /// <summary>

@@ -158,6 +158,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<int>("Steps")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double?>("TeacherDifference")
+                        .HasColumnType("REAL");
+
                     b.Property<double?>("Text")
                         .HasColumnType("REAL");
 

@@ -61,7 +61,7 @@ public class EvaluationJobTests
     static ToyEvaluationResult Result(long parameters) => new("toy", "student", parameters, 1.5, "heldout", 5, 1, 2, 3.5,
         ImageQualityFrechet: 12.5, FrechetAll: 20.25, Semantics: 0.4, Text: 0.125,
         Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125)], Seconds: 3, Items: [],
-        Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5)));
+        Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5), TeacherDifference: new ScoreInterval(2.5, 3.75)), TeacherDifference: 3.125);
 
     [Fact]
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
@@ -102,13 +102,17 @@ public class EvaluationJobTests
         Assert.Equal(new ScoreInterval(0.3, 0.5), Scaling.Intervals(stored)!.Semantics);
         Assert.Null(Scaling.Intervals(stored)!.Text);
         Assert.Equal(new ScoreInterval(0.25, 0.5), Scaling.Category(stored, "semantics/colour")!.Interval);
+        // The student's difference to the teacher's images, with its interval, is a metric of the scaling chart.
+        var difference = Scaling.Metric("teacher-difference");
+        Assert.Equal((3.125, new ScoreInterval(2.5, 3.75)), (difference.Value(stored), difference.Interval!(stored)));
+        Assert.True(difference.LowerIsBetter);
 
         // The pages saw it queued, running, its progress, and done.
         Assert.Equal([EvaluationState.Queued, EvaluationState.Running], s.Published.Take(2).Select(v => v.State));
         Assert.Contains(s.Published, v => v.Activity == "generated 5/5 images");
         Assert.Equal(EvaluationState.Completed, s.Published[^1].State);
         await using var db = s.Db.CreateDbContext();
-        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125"));
+        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125") && m.Contains("mean |Δ| to the teacher 3.125/255"));
     }
 
     [Fact]

@@ -167,6 +167,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int>("Steps")
                         .HasColumnType("integer");
 
+                    b.Property<double?>("TeacherDifference")
+                        .HasColumnType("double precision");
+
                     b.Property<double?>("Text")
                         .HasColumnType("double precision");
 

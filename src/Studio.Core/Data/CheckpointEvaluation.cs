@@ -54,10 +54,16 @@ public class CheckpointEvaluation
     public double? Semantics { get; set; }
     /// <summary>Mean character accuracy of the rendered words (0 to 1).</summary>
     public double? Text { get; set; }
+    /// <summary>
+    /// Mean |Δ| (0-255 per pixel and channel) of the student's images to the teacher's own from the same prompts and
+    /// noise: how closely the distilled encoder reproduces the teacher (lower is better); null for the teacher and for
+    /// evaluations stored before it was measured.
+    /// </summary>
+    public double? TeacherDifference { get; set; }
     /// <summary>Per-category scores as JSON: [{"category": "semantics/colour", "count": 10, "score": 0.8}, ...].</summary>
     public string? CategoriesJson { get; set; }
     /// <summary>
-    /// 95% intervals over prompts of the four scores above as JSON (<see cref="Studio.Ml.Toy.ToyIntervals"/>:
+    /// 95% intervals over prompts of the scores above as JSON (<see cref="Studio.Ml.Toy.ToyIntervals"/>:
     /// {"semantics": {"low": 0.7, "high": 0.9}, ...}); each category's is in <see cref="CategoriesJson"/>. Null for
     /// evaluations stored before intervals were.
     /// </summary>

@@ -21,13 +21,14 @@ public static class Scaling
     public const string VisionGroup = "vision loss";
     public const string NaiveGroup = "naive embedding MSE";
 
-    /// <summary>The paper's criteria, then each toy prompt category's own score, then the encoder's latency.</summary>
+    /// <summary>The paper's criteria, how closely a student reproduces the teacher's images, each toy prompt category's own score, then the encoder's latency.</summary>
     public static readonly IReadOnlyList<EvaluationMetric> Metrics =
     [
         new("semantics", "Semantic accuracy", false, v => v.Semantics, v => Intervals(v)?.Semantics),
         new("text", "Text character accuracy", false, v => v.Text, v => Intervals(v)?.Text),
         new("image-quality-fd", "Image quality (Fréchet distance, lower is better)", true, v => v.ImageQualityFrechet, v => Intervals(v)?.ImageQualityFrechet),
         new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll, v => Intervals(v)?.FrechetAll),
+        new("teacher-difference", "Difference to the teacher's images (mean |Δ| per pixel /255, lower is better)", true, v => v.TeacherDifference, v => Intervals(v)?.TeacherDifference),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];

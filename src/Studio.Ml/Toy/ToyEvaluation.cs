@@ -46,6 +46,9 @@ public sealed record ToyEvaluationOptions
 /// <see cref="ToyImageFeatures"/> to renders of the same scenes, semantic accuracy with its sub-kinds, text character
 /// accuracy), plus the size and latency of what fills the T5 slot. Intervals: the 95% interval over prompts of each
 /// headline score (each category's is in its <see cref="ToyCategoryScore"/>); null in reports written before they were.
+/// TeacherDifference: with a student in the T5 slot, the mean |Δ| (0-255 per pixel and channel) of its images to the
+/// teacher's own of the same prompts and noise, how closely the distilled encoder reproduces the teacher in pixels
+/// whatever the teacher draws; null for the teacher itself.
 /// </summary>
 public sealed record ToyEvaluationResult(
     string Pipeline,
@@ -64,7 +67,8 @@ public sealed record ToyEvaluationResult(
     IReadOnlyList<ToyCategoryScore> Categories,
     double Seconds,
     IReadOnlyList<ToyEvaluationItem> Items,
-    ToyIntervals? Intervals = null)
+    ToyIntervals? Intervals = null,
+    double? TeacherDifference = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -87,6 +91,7 @@ public sealed record ToyEvaluationResult(
         if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
         if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}{Interval(Intervals?.Semantics)}");
         if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}{Interval(Intervals?.Text)}");
+        if (TeacherDifference is { } d) lines.Add($"{"mean |Δ| to teacher (/255)",-26}{Items.Count,8}{d,10:0.000}{Interval(Intervals?.TeacherDifference)}");
         lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each, its interval moved by the resamples' bias)");
         return string.Join(Environment.NewLine, lines);
     }
@@ -94,8 +99,11 @@ public sealed record ToyEvaluationResult(
     static string Interval(ScoreInterval? interval) => $"{interval?.ToString() ?? "-",16}";
 }
 
-/// <summary>One generated image: its prompt, the scene the prompt describes, the seed it was generated with, and its score.</summary>
-public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double Score, string Detail);
+/// <summary>
+/// One generated image: its prompt, the scene the prompt describes, the seed it was generated with, its score, and with
+/// a student in the T5 slot its mean |Δ| to the teacher's image of the same prompt and seed.
+/// </summary>
+public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double Score, string Detail, double? TeacherDifference = null);
 
 /// <summary>Where `studio eval --sheet` writes the first seed's images, and what made them (each caption's last line).</summary>
 public sealed record ToyEvaluationSheet(string Path, string Label);
@@ -120,7 +128,11 @@ public static class ToyEvaluation
         return T5SlotEncoder.Load(full, dtype);
     }
 
-    /// <param name="textEncoder2">Fills the pipeline's T5 slot instead of its own text_encoder_2 (null: the teacher's).</param>
+    /// <param name="textEncoder2">
+    /// Fills the pipeline's T5 slot instead of its own text_encoder_2 (null: the teacher's). Each batch is then also
+    /// drawn with the teacher's own encoder from the same noise, for <see cref="ToyEvaluationResult.TeacherDifference"/>
+    /// (twice the denoising of a teacher's evaluation).
+    /// </param>
     /// <param name="sheet">A PNG sheet of the first seed's images, each captioned with its prompt and the sheet's label (null: none).</param>
     public static ToyEvaluationResult Run(FluxPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
         Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default)
@@ -135,6 +147,7 @@ public static class ToyEvaluation
         var allPrompts = new List<ToyPrompt>();
         var seeds = new List<int>();
         var images = new List<ToyImage>();
+        var differences = new List<double>();
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
             {
@@ -145,7 +158,14 @@ public static class ToyEvaluation
                     TrueCfgScale: options.TrueCfgScale, NegativePrompt: options.TrueCfgScale > 1 ? "" : null);
                 using var generated = pipeline.Generate(request, textEncoder2: textEncoder2);
                 using var signed = generated.Images * 2 - 1;
-                images.AddRange(ToyImage.Unstack(signed));
+                var drawn = ToyImage.Unstack(signed);
+                images.AddRange(drawn);
+                if (textEncoder2 is not null)
+                {
+                    using var teacher = pipeline.Generate(request);
+                    using var teacherSigned = teacher.Images * 2 - 1;
+                    differences.AddRange(drawn.Zip(ToyImage.Unstack(teacherSigned), (student, own) => student.MeanDifference(own)));
+                }
                 allPrompts.AddRange(batch);
                 seeds.AddRange(batch.Select(_ => seed));
                 progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images");
@@ -155,14 +175,18 @@ public static class ToyEvaluation
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
 
         // Images are generated seed by seed over the same prompts: image i is of prompt i % prompts.Count.
-        var report = ToyEvaluator.Evaluate(allPrompts, images, Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray());
+        var promptOf = Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray();
+        var report = ToyEvaluator.Evaluate(allPrompts, images, promptOf);
+        double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
+        var intervals = differences.Count > 0 ? report.Intervals with { TeacherDifference = Bootstrap.MeanInterval(differences, promptOf) } : report.Intervals;
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
             report.ImageQualityFrechet, report.FrechetAll, report.Semantics, report.Text, report.Categories,
             clock.Elapsed.TotalSeconds,
-            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail)).ToList(),
-            report.Intervals);
+            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail,
+                differences.Count > 0 ? differences[i] : null)).ToList(),
+            intervals, teacherDifference);
     }
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>

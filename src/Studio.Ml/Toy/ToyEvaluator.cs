@@ -6,8 +6,12 @@ public sealed record ToyItemScore(string Category, double Score, string Detail);
 /// <summary>A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>).</summary>
 public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null);
 
-/// <summary>95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is.</summary>
-public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet = null, ScoreInterval? FrechetAll = null, ScoreInterval? Semantics = null, ScoreInterval? Text = null);
+/// <summary>
+/// 95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is
+/// (<see cref="TeacherDifference"/>: a student's mean |Δ| to the teacher's images, <see cref="ToyEvaluationResult"/>).
+/// </summary>
+public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet = null, ScoreInterval? FrechetAll = null, ScoreInterval? Semantics = null, ScoreInterval? Text = null,
+    ScoreInterval? TeacherDifference = null);
 
 /// <summary>
 /// Scores of a set of images on the three criteria. ImageQualityFrechet is the Fréchet distance over

@@ -44,6 +44,18 @@ public sealed class ToyImage
     static byte ToByte(float v) => (byte)Math.Clamp(MathF.Round((v + 1f) * 127.5f), 0f, 255f);
 
     /// <summary>From a [3, 64, 64] tensor of any floating dtype and device.</summary>
+    /// <summary>
+    /// Mean |this - other| over pixels and RGB channels in 0-255 units, on the 8-bit colours a PNG of each holds (as the
+    /// studio's Generate page measures a student's image against the teacher's).
+    /// </summary>
+    public double MeanDifference(ToyImage other)
+    {
+        byte[] a = ToRgb(), b = other.ToRgb();
+        long sum = 0;
+        for (int i = 0; i < a.Length; i++) sum += Math.Abs(a[i] - b[i]);
+        return (double)sum / a.Length;
+    }
+
     public static ToyImage FromTensor(torch.Tensor image)
     {
         if (!image.shape.SequenceEqual([3L, Size, Size]))

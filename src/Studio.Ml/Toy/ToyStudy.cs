@@ -36,7 +36,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
     /// <summary>The scores of each row, then their 95% intervals over prompts, then where each run's validation loss went.</summary>
     public string Table()
     {
-        string[] columns = ["FD iq", "FD all", "objects", "colour", "spatial", "count", "semant.", "text"];
+        string[] columns = ["FD iq", "FD all", "objects", "colour", "spatial", "count", "semant.", "text", "|Δ| tch."];
         // Interval columns are wider: "1.104-11.356" must not run into its neighbour.
         string Header(int width) => string.Concat(columns.Select(c => c.PadLeft(width)));
         var lines = new List<string> { $"{"model",-24}{"loss",8}{"updates",9}{"T5 params",12}{"enc. ms",9}" + Header(12) };
@@ -61,7 +61,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
         return string.Join(Environment.NewLine, lines);
     }
 
-    /// <summary>The table's score columns: FD image quality, FD all, image-quality objects, colour, spatial, numeracy, semantics, text.</summary>
+    /// <summary>The table's score columns: FD image quality, FD all, image-quality objects, colour, spatial, numeracy, semantics, text, mean |Δ| to the teacher's images (/255).</summary>
     static IEnumerable<(double? Value, ScoreInterval? Interval)> Scores(ToyEvaluationResult e)
     {
         yield return (e.ImageQualityFrechet, e.Intervals?.ImageQualityFrechet);
@@ -70,6 +70,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
             yield return e.Categories.FirstOrDefault(x => x.Category == category) is { } c ? (c.Score, c.Interval) : (null, null);
         yield return (e.Semantics, e.Intervals?.Semantics);
         yield return (e.Text, e.Intervals?.Text);
+        yield return (e.TeacherDifference, e.Intervals?.TeacherDifference);
     }
 }
 
@@ -216,8 +217,9 @@ public static class ToyStudy
     static string Label(ToyStudyRow row) => row.Student == "teacher" ? "teacher" : $"{row.Student}{(row.Loss == "naive" ? " naive" : "")}";
 
     /// <summary>
-    /// Three bar panels (semantics, text: higher is better; image-quality FD: lower is better), one bar per row, each
-    /// with its 95% interval over prompts as an error bar when the evaluation has one.
+    /// Four bar panels (semantics, text: higher is better; image-quality FD, a student's mean |Δ| to the teacher's images:
+    /// lower is better), one bar per row (the teacher has no |Δ| bar), each with its 95% interval over prompts as an
+    /// error bar when the evaluation has one.
     /// </summary>
     public static void SaveChart(ToyStudyResult result, string path)
     {
@@ -228,6 +230,8 @@ public static class ToyStudy
             ("text character accuracy (higher is better)", e => e.Text, e => e.Intervals?.Text, 1.0),
             ("image quality: FD to renders (lower is better)", e => e.ImageQualityFrechet, e => e.Intervals?.ImageQualityFrechet,
                 Math.Max(0.1, result.Rows.Max(r => Math.Max(r.Evaluation.ImageQualityFrechet ?? 0, r.Evaluation.Intervals?.ImageQualityFrechet?.High ?? 0)) * 1.1)),
+            ("mean |Δ| to the teacher's images, /255 (lower)", e => e.TeacherDifference, e => e.Intervals?.TeacherDifference,
+                Math.Max(1, result.Rows.Max(r => Math.Max(r.Evaluation.TeacherDifference ?? 0, r.Evaluation.Intervals?.TeacherDifference?.High ?? 0)) * 1.1)),
         };
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * panels.Length, height));
         var canvas = surface.Canvas;

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using SkiaSharp;
 using Studio.Ml.Diffusion;
+using Studio.Ml.Distillation;
+using Studio.Ml.Models.T5;
 using Studio.Ml.Toy;
 
 namespace Studio.Ml.Tests.Toy;
@@ -53,6 +55,31 @@ public class ToyEvaluationTests
             Assert.True(png.Height > 258 + 2 * 12, $"sheet height {png.Height}: no room for a prompt and the label");
         }
         finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void AStudentInTheSlotIsMeasuredAgainstTheTeachersOwnImagesFromTheSameNoise()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var options = new ToyEvaluationOptions { PromptsPerCategory = 1, Seeds = 2, Steps = 2, BatchSize = 3 };
+        // The teacher evaluated as itself has nothing to be compared with.
+        Assert.Null(ToyEvaluation.Run(pipeline, null, options).TeacherDifference);
+
+        // The teacher's own encoder in the slot draws the teacher's images exactly: a difference of 0, image by image.
+        var same = ToyEvaluation.Run(pipeline, pipeline.T5, options);
+        Assert.Equal(0, same.TeacherDifference);
+        Assert.All(same.Items, i => Assert.Equal(0, i.TeacherDifference));
+        Assert.Contains("mean |Δ| to teacher (/255)", same.Table());
+
+        // An untrained student draws something else: each image differs, the headline is their mean, its interval holds it.
+        using var student = StudentEncoder.Create(StudentPresets.Resolve(new StudentConfig { Preset = "toy-small" }),
+            pipeline.Transformer.Config.JointAttentionDim, projectionDropout: 0, seed: 3);
+        student.eval();
+        using var slot = T5SlotEncoder.From(student);
+        var other = ToyEvaluation.Run(pipeline, slot, options);
+        Assert.All(other.Items, i => Assert.True(i.TeacherDifference > 0, $"{i.Prompt}: {i.TeacherDifference}"));
+        Assert.Equal(other.Items.Average(i => i.TeacherDifference!.Value), other.TeacherDifference!.Value, 9);
+        Assert.InRange(other.TeacherDifference.Value, other.Intervals!.TeacherDifference!.Low, other.Intervals.TeacherDifference.High);
     }
 
     [Fact]

@@ -44,9 +44,12 @@ public class ToyStudyTests
             Assert.Equal("toy-study-naive", rows[2].GetProperty("name").GetString());
             Assert.Equal(2, rows[2].GetProperty("curve").GetArrayLength());
             Assert.True(rows[2].GetProperty("evaluation").GetProperty("intervals").TryGetProperty("frechetAll", out _));
+            // Students are measured against the teacher's images; the teacher (row 0) is not.
+            Assert.True(rows[2].GetProperty("evaluation").GetProperty("teacherDifference").GetDouble() > 0);
+            Assert.False(rows[0].GetProperty("evaluation").TryGetProperty("teacherDifference", out _));
         }
         using (var chart = SKBitmap.Decode(Path.Combine(folder, "study.png")))
-            Assert.Equal(900, chart.Width);
+            Assert.Equal(4 * 300, chart.Width); // four panels: semantics, text, image-quality FD, |Δ| to the teacher
         using (var curves = SKBitmap.Decode(Path.Combine(folder, "curves.png")))
             Assert.Equal(640, curves.Width);
 

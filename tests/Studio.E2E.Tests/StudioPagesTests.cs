@@ -47,6 +47,25 @@ public class StudioPagesTests
     }
 
     [Fact]
+    public async Task EveryPageOfTheMenuLoadsWithoutAFailedRequestOrAConsoleError()
+    {
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync();
+        var problems = new List<string>(); // watched from the first load: a browser asks for /favicon.ico once
+        page.Console += (_, m) => { if (m.Type == "error") problems.Add($"{page.Url}: console: {m.Text}"); };
+        page.Response += (_, r) => { if (r.Status >= 400) problems.Add($"{page.Url}: {r.Status} {r.Url}"); };
+        foreach (var path in new[] { "/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
+        {
+            await page.GotoAsync(host.Url + path);
+            await page.Locator("[data-interactive=true]").WaitForAsync();
+            await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        }
+        Assert.Empty(problems); // the browser's own /favicon.ico included: the studio declares its icon
+    }
+
+    [Fact]
     public async Task AnInvalidConfigurationIsRefusedByTheApiAndAQueuedRunShowsOnItsPages()
     {
         // A configuration without stages is refused before anything is written, naming the field.

@@ -300,6 +300,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double>("ElapsedSeconds")
                         .HasColumnType("REAL");
 
+                    b.Property<string>("GradNormByModuleJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<double?>("GradientNorm")
                         .HasColumnType("REAL");
 

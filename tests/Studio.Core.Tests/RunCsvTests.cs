@@ -23,12 +23,14 @@ public class RunCsvTests
                     RunId = run.Id, Stage = 1, Step = 2, Time = At.AddSeconds(1), ElapsedSeconds = 1.5, Loss = null, LearningRate = 1e-4,
                     GradientNorm = null, UpdatesPerSecond = 2, PromptsPerSecond = 8, ProcessMemoryBytes = 1_000, CudaMemoryBytes = 7_000_000_000,
                     LossByCategoryJson = """{"text": 0.5, "colour, \"bold\"": 0.25}""",
+                    GradNormByModuleJson = """{"embedding": 0.5, "block 0": 0.25, "block 1": 0.75, "projection": 2}""",
                 },
                 new MetricPoint
                 {
                     RunId = run.Id, Stage = 0, Step = 1, Time = At, ElapsedSeconds = 0.5, Loss = 0.125, LearningRate = 1e-4, GradientNorm = 3,
                     UpdatesPerSecond = 2, PromptsPerSecond = 8, ProcessMemoryBytes = 900, LossByCategoryJson = """{"text": 0.125}""",
                     LossBySigmaBucketJson = """{"0.9-1.0": 0.2, "0.0-0.1": 0.1}""",
+                    GradNormByModuleJson = """{"embedding": 1, "block 0": 2, "projection": 3}""",
                 },
                 new MetricPoint { RunId = other.Id, Step = 1, Time = At, Loss = 9 });
             await context.SaveChangesAsync();
@@ -39,9 +41,11 @@ public class RunCsvTests
 
         Assert.Equal(
             "step,stage,time_utc,elapsed_s,loss,learning_rate,grad_norm,updates_per_s,prompts_per_s,process_memory_bytes,gpu_memory_bytes," +
-            "\"loss/colour, \"\"bold\"\"\",loss/text,loss_sigma/0.0-0.1,loss_sigma/0.9-1.0\r\n" +
-            "1,1,2026-12-05T10:00:17.250Z,0.5,0.125,0.0001,3,2,8,900,,,0.125,0.1,0.2\r\n" +
-            "2,2,2026-12-05T10:00:18.250Z,1.5,,0.0001,,2,8,1000,7000000000,0.25,0.5,,\r\n",
+            "\"loss/colour, \"\"bold\"\"\",loss/text,loss_sigma/0.0-0.1,loss_sigma/0.9-1.0," +
+            // The student's parts in the order the trainer reports them (a part first seen later joins in that order).
+            "grad_norm/embedding,grad_norm/block 0,grad_norm/projection,grad_norm/block 1\r\n" +
+            "1,1,2026-12-05T10:00:17.250Z,0.5,0.125,0.0001,3,2,8,900,,,0.125,0.1,0.2,1,2,3,\r\n" +
+            "2,2,2026-12-05T10:00:18.250Z,1.5,,0.0001,,2,8,1000,7000000000,0.25,0.5,,,0.5,0.25,2,0.75\r\n",
             csv.ToString());
     }
 

@@ -315,6 +315,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double>("ElapsedSeconds")
                         .HasColumnType("double precision");
 
+                    b.Property<string>("GradNormByModuleJson")
+                        .HasColumnType("text");
+
                     b.Property<double?>("GradientNorm")
                         .HasColumnType("double precision");
 

@@ -45,12 +45,17 @@ public static class Breakdown
         return byLabel.Select(kv => (kv.Key, kv.Value.ToArray())).ToList();
     }
 
-    /// <summary>Mean loss per label over <paramref name="columns"/> equal step ranges.</summary>
-    public static HeatmapGrid Heatmap(IReadOnlyList<MetricPoint> points, Func<MetricPoint, string?> json, int columns = 100, int maxParsed = 20_000)
+    /// <summary>
+    /// Mean value per label over <paramref name="columns"/> equal step ranges; rows in label order, or with
+    /// <paramref name="reportedOrder"/> in the order the points list them (a model's parts from input to output).
+    /// </summary>
+    public static HeatmapGrid Heatmap(IReadOnlyList<MetricPoint> points, Func<MetricPoint, string?> json, int columns = 100, int maxParsed = 20_000,
+        bool reportedOrder = false)
     {
         var parsed = Parse(points, json, p => p.Step, maxParsed).ToList();
         if (parsed.Count == 0) return new HeatmapGrid([], [], new double?[0, 0]);
-        var rows = parsed.SelectMany(p => p.Values.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+        var labels = parsed.SelectMany(p => p.Values.Keys).Distinct();
+        var rows = (reportedOrder ? labels : labels.Order(StringComparer.Ordinal)).ToList();
         long first = parsed[0].Step, last = parsed[^1].Step;
         var span = Math.Max(1, last - first + 1);
         var count = (int)Math.Min(columns, span);

@@ -25,6 +25,8 @@ public class MetricPoint
     public string? LossBySigmaBucketJson { get; set; }
     /// <summary>{"semantics/colour": 0.3, ...}: loss by prompt category.</summary>
     public string? LossByCategoryJson { get; set; }
+    /// <summary>{"embedding": 0.01, "block 0": 0.2, ..., "projection": 0.5}: the gradient norm before clipping by part of the student, in that order.</summary>
+    public string? GradNormByModuleJson { get; set; }
 }
 
 /// <summary>Held-out validation of one run at one step for one prompt category; unique on (RunId, Stage, Step, Category).</summary>

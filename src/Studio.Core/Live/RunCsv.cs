@@ -16,7 +16,8 @@ public static class RunCsv
     /// <summary>
     /// One row per update: step, stage, time_utc, elapsed_s, loss, learning_rate, grad_norm, updates_per_s,
     /// prompts_per_s, process_memory_bytes, gpu_memory_bytes, then loss/CATEGORY for every prompt category and
-    /// loss_sigma/BUCKET for every sigma bucket any point reported (ordinal order).
+    /// loss_sigma/BUCKET for every sigma bucket any point reported (ordinal order), then grad_norm/MODULE for every part of
+    /// the student (embedding, blocks, final norm, projection: the order the trainer reports them).
     /// </summary>
     public static async Task WriteMetricsAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, TextWriter writer, CancellationToken ct = default)
     {
@@ -26,22 +27,27 @@ public static class RunCsv
         // row is streamed (a run may hold a million points; none is kept in memory).
         var categories = new SortedSet<string>(StringComparer.Ordinal);
         var buckets = new SortedSet<string>(StringComparer.Ordinal);
-        await foreach (var p in points.Select(p => new { p.LossByCategoryJson, p.LossBySigmaBucketJson }).AsAsyncEnumerable().WithCancellation(ct))
+        var modules = new List<string>(); // in the order reported: embedding, block 0, block 1, ...
+        await foreach (var p in points.Select(p => new { p.LossByCategoryJson, p.LossBySigmaBucketJson, p.GradNormByModuleJson }).AsAsyncEnumerable().WithCancellation(ct))
         {
             categories.UnionWith(Breakdown.Values(p.LossByCategoryJson)?.Keys ?? Enumerable.Empty<string>());
             buckets.UnionWith(Breakdown.Values(p.LossBySigmaBucketJson)?.Keys ?? Enumerable.Empty<string>());
+            modules.AddRange((Breakdown.Values(p.GradNormByModuleJson)?.Keys ?? Enumerable.Empty<string>()).Where(m => !modules.Contains(m)));
         }
         await WriteRowAsync(writer, ["step", "stage", "time_utc", "elapsed_s", "loss", "learning_rate", "grad_norm", "updates_per_s", "prompts_per_s",
-            "process_memory_bytes", "gpu_memory_bytes", .. categories.Select(c => "loss/" + c), .. buckets.Select(b => "loss_sigma/" + b)]);
+            "process_memory_bytes", "gpu_memory_bytes", .. categories.Select(c => "loss/" + c), .. buckets.Select(b => "loss_sigma/" + b),
+            .. modules.Select(m => "grad_norm/" + m)]);
         await foreach (var p in points.AsAsyncEnumerable().WithCancellation(ct))
         {
             var byCategory = Breakdown.Values(p.LossByCategoryJson);
             var bySigma = Breakdown.Values(p.LossBySigmaBucketJson);
+            var byModule = Breakdown.Values(p.GradNormByModuleJson);
             await WriteRowAsync(writer, [Number(p.Step), Number(p.Stage + 1), Time(p.Time), Number(p.ElapsedSeconds), Number(p.Loss),
                 Number(p.LearningRate), Number(p.GradientNorm), Number(p.UpdatesPerSecond), Number(p.PromptsPerSecond),
                 Number(p.ProcessMemoryBytes), Number(p.CudaMemoryBytes),
                 .. categories.Select(c => Number(byCategory?.GetValueOrDefault(c, double.NaN))),
-                .. buckets.Select(b => Number(bySigma?.GetValueOrDefault(b, double.NaN)))]);
+                .. buckets.Select(b => Number(bySigma?.GetValueOrDefault(b, double.NaN))),
+                .. modules.Select(m => Number(byModule?.GetValueOrDefault(m, double.NaN)))]);
         }
         await writer.FlushAsync(ct);
     }

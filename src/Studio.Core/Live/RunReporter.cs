@@ -84,6 +84,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
             ProcessMemoryBytes = m.ProcessMemoryBytes, CudaMemoryBytes = m.CudaMemoryBytes,
             LossBySigmaBucketJson = m.LossBySigmaBucket.Count > 0 ? JsonSerializer.Serialize(m.LossBySigmaBucket, Json) : null,
             LossByCategoryJson = m.LossByCategory.Count > 0 ? JsonSerializer.Serialize(m.LossByCategory, Json) : null,
+            GradNormByModuleJson = m.GradientNormByModule.Count > 0 ? JsonSerializer.Serialize(m.GradientNormByModule, Json) : null,
         };
         lock (_lock)
         {

@@ -244,6 +244,7 @@ public sealed class Distiller
             LossByCategory = byCategory,
             LearningRate = lr,
             GradientNorm = gradNorm,
+            GradientNormByModule = update.GradientNormByModule ?? new Dictionary<string, double>(),
             UpdatesPerSecond = rate,
             PromptsPerSecond = rate * _config.Optimizer.BatchSize / Math.Max(1, _config.Trajectory.Steps / Math.Max(1, _config.Trajectory.UpdateEvery)),
             Elapsed = elapsed,

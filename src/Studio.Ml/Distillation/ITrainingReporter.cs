@@ -14,6 +14,8 @@ public sealed record UpdateMetrics
     public IReadOnlyDictionary<string, double> LossByCategory { get; init; } = new Dictionary<string, double>();
     public required double LearningRate { get; init; }
     public required double GradientNorm { get; init; }
+    /// <summary>The gradient norm before clipping by part of the student ("embedding", "block 0", ..., "final norm", "projection"), in that order.</summary>
+    public IReadOnlyDictionary<string, double> GradientNormByModule { get; init; } = new Dictionary<string, double>();
     public double UpdatesPerSecond { get; init; }
     public double PromptsPerSecond { get; init; }
     public TimeSpan Elapsed { get; init; }

@@ -24,6 +24,9 @@ public sealed class StepFollowingUpdate
     readonly LossKind _loss;
     readonly int _gradAccumulation;
     readonly ScalarType _transformerDType;
+    /// <summary>The student's parts (<see cref="StudentEncoder.ModuleOf"/>) in parameter order, and each parameter's part.</summary>
+    readonly List<string> _modules = [];
+    readonly Dictionary<IntPtr, int> _moduleOf = [];
 
     /// <param name="gradAccumulation">Micro-batches per update; the loss and gradients are those of the whole batch.</param>
     public StepFollowingUpdate(StudentEncoder student, IFrozenDenoiser denoiser, FlatAdamW optimizer, double gradClip,
@@ -38,6 +41,12 @@ public sealed class StepFollowingUpdate
         foreach (var p in denoiser.Module.parameters()) p.requires_grad = false;
         denoiser.Module.eval();
         _transformerDType = denoiser.Module.parameters().First().dtype;
+        foreach (var (name, parameter) in student.named_parameters())
+        {
+            var module = StudentEncoder.ModuleOf(name);
+            if (!_modules.Contains(module)) _modules.Add(module);
+            _moduleOf[parameter.Handle] = _modules.IndexOf(module);
+        }
     }
 
     /// <summary>
@@ -109,13 +118,16 @@ public sealed class StepFollowingUpdate
         }
         trace?.KeepGradients(_student);
         phaseEnded?.Invoke(UpdatePhase.Student);
+        var moduleNorms = _optimizer.GroupGradNorms(p => _moduleOf.GetValueOrDefault(p.Handle, -1), _modules.Count);
         var gradNorm = _optimizer.ClipGradNorm(_gradClip);
         _optimizer.Step();
         // The update's numbers are read once, after all of its work is queued: the update's one wait for the device.
-        var numbers = cat([.. sampleLosses, gradNorm.to_type(ScalarType.Float32).reshape(1)]).cpu().data<float>().ToArray();
-        var perSample = numbers[..^1].Select(v => (double)v).ToArray();
+        var numbers = cat([.. sampleLosses, gradNorm.to_type(ScalarType.Float32).reshape(1), moduleNorms]).cpu().data<float>().ToArray();
+        var samples = numbers.Length - 1 - _modules.Count;
+        var perSample = numbers[..samples].Select(v => (double)v).ToArray();
+        var byModule = _modules.Select((m, i) => (m, (double)numbers[samples + 1 + i])).ToDictionary(x => x.m, x => x.Item2);
         phaseEnded?.Invoke(UpdatePhase.Optimizer);
-        return new UpdateResult(perSample.Average(), perSample, numbers[^1]);
+        return new UpdateResult(perSample.Average(), perSample, numbers[samples], byModule);
     }
 }
 
@@ -132,8 +144,12 @@ public static class UpdatePhase
     public const string Euler = "euler";
 }
 
-/// <summary>The numbers of one student update: the batch loss, each sample's loss, and the gradient norm before clipping.</summary>
-public sealed record UpdateResult(double Loss, double[] PerSample, double GradientNorm);
+/// <summary>
+/// The numbers of one student update: the batch loss, each sample's loss, the gradient norm before clipping, and that
+/// norm by part of the student (<see cref="StudentEncoder.ModuleOf"/>, in parameter order; their squares add up to the
+/// norm's).
+/// </summary>
+public sealed record UpdateResult(double Loss, double[] PerSample, double GradientNorm, IReadOnlyDictionary<string, double>? GradientNormByModule = null);
 
 /// <summary>
 /// Copies of the intermediate tensors of one <see cref="StepFollowingUpdate.Step"/>, for checking it against a reference

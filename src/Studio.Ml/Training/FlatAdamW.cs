@@ -96,6 +96,32 @@ public sealed class FlatAdamW : IDisposable
         return norm.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The norm of the gradients of each group of parameters, as a 1-d float32 tensor of <paramref name="groups"/> norms
+    /// on the parameters' device, so nothing waits for it (called before <see cref="ClipGradNorm"/>, the norms before
+    /// clipping). <paramref name="groupOf"/> gives a parameter's group (0 to groups - 1; -1: in none); consecutive
+    /// parameters of one group are summed as one piece of the gradient buffer.
+    /// </summary>
+    public Tensor GroupGradNorms(Func<Parameter, int> groupOf, int groups)
+    {
+        using var scope = NewDisposeScope();
+        var pieces = new List<(int Group, long From, long To)>();
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            var group = groupOf(_parameters[i]);
+            if (group < 0) continue;
+            if (pieces.Count > 0 && pieces[^1].Group == group && pieces[^1].To == _offsets[i]) pieces[^1] = pieces[^1] with { To = _offsets[i + 1] };
+            else pieces.Add((group, _offsets[i], _offsets[i + 1]));
+        }
+        var squares = zeros(groups, ScalarType.Float32, _grads.device);
+        if (pieces.Count > 0)
+        {
+            var sums = stack(pieces.Select(piece => _grads.narrow(0, piece.From, piece.To - piece.From).to_type(ScalarType.Float32).square().sum()).ToArray());
+            squares.scatter_add_(0, tensor(pieces.Select(piece => (long)piece.Group).ToArray(), device: _grads.device), sums);
+        }
+        return squares.sqrt().MoveToOuterDisposeScope();
+    }
+
     /// <summary>One AdamW step at the group's current learning rate over every parameter.</summary>
     public void Step()
     {

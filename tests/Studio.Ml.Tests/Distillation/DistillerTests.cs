@@ -36,6 +36,24 @@ public class DistillerTests
 
     /// <summary>A step reports its phases in order as their work is queued; a step that is not an update has no student or optimizer phase.</summary>
     [Fact]
+    public void EachUpdateReportsTheGradientNormByPartOfTheStudentWhoseSquaresAddUpToTheNorm()
+    {
+        using var world = new TinyWorld();
+        var reporter = new RecordingReporter();
+        new Distiller(TinyWorld.Config(updates: 4), world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter).Run(CancellationToken.None);
+
+        Assert.Equal(4, reporter.Updates.Count);
+        foreach (var u in reporter.Updates)
+        {
+            // From input to output: the tiny student's one block between its embedding and its projection.
+            Assert.Equal(["embedding", "block 0", "final norm", "projection"], u.GradientNormByModule.Keys);
+            Assert.All(u.GradientNormByModule.Values, n => Assert.True(n > 0 && double.IsFinite(n), $"{n}"));
+            var total = Math.Sqrt(u.GradientNormByModule.Values.Sum(n => n * n));
+            Assert.Equal(u.GradientNorm, total, u.GradientNorm * 1e-4);
+        }
+    }
+
+    [Fact]
     public void AStepReportsItsPhasesInOrder()
     {
         using var world = new TinyWorld();

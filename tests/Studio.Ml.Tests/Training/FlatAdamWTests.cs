@@ -176,4 +176,23 @@ public class FlatAdamWTests
         var error = Assert.Throws<ArgumentException>(() => new FlatAdamW(Optimizer(parameters)));
         Assert.Contains("one device in one dtype", error.Message);
     }
+
+    [Fact]
+    public void GroupGradNormsAreTheNormsOfEachGroupsGradientsWhereverItsParametersLie()
+    {
+        // Gradients [3, 4] (norm 5), [1, 2, 2] (norm 3), [12] and [7]: groups 0, 1, 0 and none.
+        Parameter[] parameters = [new(zeros(2)), new(zeros(3)), new(zeros(1)), new(zeros(1))];
+        using var flat = new FlatAdamW(Optimizer(parameters));
+        flat.ZeroGrad();
+        var gradients = new[] { new float[] { 3, 4 }, [1, 2, 2], [12], [7] };
+        var loss = parameters.Select((p, i) => (p * tensor(gradients[i])).sum()).Aggregate((a, b) => a + b);
+        loss.backward();
+
+        int[] groups = [0, 1, 0, -1];
+        int GroupOf(Parameter p) => groups[Array.FindIndex(parameters, q => q.Handle == p.Handle)]; // Tensor.Equals compares values
+        using var norms = flat.GroupGradNorms(GroupOf, 2);
+        Assert.Equal([13f, 3f], norms.data<float>().ToArray()); // sqrt(25 + 144) for the first and third together
+        using var none = flat.GroupGradNorms(_ => -1, 3);
+        Assert.Equal([0f, 0f, 0f], none.data<float>().ToArray());
+    }
 }

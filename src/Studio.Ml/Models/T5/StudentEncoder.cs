@@ -46,6 +46,23 @@ public sealed class StudentEncoder : nn.Module
     /// <summary>The projection's parameters (seeded standard Linear initialisation happens at construction).</summary>
     public IEnumerable<Parameter> ProjectionParameters => final_projection.parameters();
 
+    /// <summary>
+    /// The part of the student a parameter belongs to, as the trainer reports gradient norms: "embedding", "block N",
+    /// "final norm", "projection" (another name: its module path).
+    /// </summary>
+    public static string ModuleOf(string parameterName)
+    {
+        var parts = parameterName.Split('.');
+        return parts switch
+        {
+            ["encoder", "shared", ..] => "embedding",
+            ["encoder", "encoder", "block", var n, ..] => $"block {n}",
+            ["encoder", "encoder", "final_layer_norm", ..] => "final norm",
+            ["final_projection", ..] => "projection",
+            _ => string.Join('.', parts[..^1]),
+        };
+    }
+
     /// <summary>A student of <paramref name="config"/>, its T5 from <paramref name="initFolder"/> when given, else random; the MLP always fresh.</summary>
     public static StudentEncoder Create(T5Config config, int projectionDim, double projectionDropout, int seed, string? initFolder = null)
     {

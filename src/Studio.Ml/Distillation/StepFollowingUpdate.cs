@@ -24,9 +24,8 @@ public sealed class StepFollowingUpdate
     readonly LossKind _loss;
     readonly int _gradAccumulation;
     readonly ScalarType _transformerDType;
-    /// <summary>The student's parts (<see cref="StudentEncoder.ModuleOf"/>) in parameter order, and each parameter's part.</summary>
+    /// <summary>The student's parts (<see cref="StudentEncoder.ModuleOf"/>) in parameter order: the optimizer's gradient groups.</summary>
     readonly List<string> _modules = [];
-    readonly Dictionary<IntPtr, int> _moduleOf = [];
 
     /// <param name="gradAccumulation">Micro-batches per update; the loss and gradients are those of the whole batch.</param>
     public StepFollowingUpdate(StudentEncoder student, IFrozenDenoiser denoiser, FlatAdamW optimizer, double gradClip,
@@ -41,12 +40,14 @@ public sealed class StepFollowingUpdate
         foreach (var p in denoiser.Module.parameters()) p.requires_grad = false;
         denoiser.Module.eval();
         _transformerDType = denoiser.Module.parameters().First().dtype;
+        var moduleOf = new Dictionary<IntPtr, int>();
         foreach (var (name, parameter) in student.named_parameters())
         {
             var module = StudentEncoder.ModuleOf(name);
             if (!_modules.Contains(module)) _modules.Add(module);
-            _moduleOf[parameter.Handle] = _modules.IndexOf(module);
+            moduleOf[parameter.Handle] = _modules.IndexOf(module);
         }
+        _optimizer.GroupGradientsBy(p => moduleOf.GetValueOrDefault(p.Handle, -1), _modules.Count);
     }
 
     /// <summary>
@@ -118,7 +119,7 @@ public sealed class StepFollowingUpdate
         }
         trace?.KeepGradients(_student);
         phaseEnded?.Invoke(UpdatePhase.Student);
-        var moduleNorms = _optimizer.GroupGradNorms(p => _moduleOf.GetValueOrDefault(p.Handle, -1), _modules.Count);
+        var moduleNorms = _optimizer.GroupGradNorms();
         var gradNorm = _optimizer.ClipGradNorm(_gradClip);
         _optimizer.Step();
         // The update's numbers are read once, after all of its work is queued: the update's one wait for the device.

@@ -96,28 +96,47 @@ public sealed class FlatAdamW : IDisposable
         return norm.MoveToOuterDisposeScope();
     }
 
+    /// <summary>The pieces of the gradient buffer of each group (<see cref="GroupGradientsBy"/>) and, on the device, their groups.</summary>
+    (long From, long To)[] _groupPieces = [];
+    Tensor? _pieceGroups;
+    int _groupCount;
+
     /// <summary>
-    /// The norm of the gradients of each group of parameters, as a 1-d float32 tensor of <paramref name="groups"/> norms
-    /// on the parameters' device, so nothing waits for it (called before <see cref="ClipGradNorm"/>, the norms before
-    /// clipping). <paramref name="groupOf"/> gives a parameter's group (0 to groups - 1; -1: in none); consecutive
-    /// parameters of one group are summed as one piece of the gradient buffer.
+    /// Sets the groups <see cref="GroupGradNorms"/> reports: <paramref name="groupOf"/> gives a parameter's group (0 to
+    /// <paramref name="groups"/> - 1; -1: in none). Consecutive parameters of one group become one piece of the gradient
+    /// buffer. Done once: the pieces' group indices go to the device here, not at each update (a copy from the host
+    /// waits for the device).
     /// </summary>
-    public Tensor GroupGradNorms(Func<Parameter, int> groupOf, int groups)
+    public void GroupGradientsBy(Func<Parameter, int> groupOf, int groups)
     {
-        using var scope = NewDisposeScope();
         var pieces = new List<(int Group, long From, long To)>();
         for (int i = 0; i < _parameters.Length; i++)
         {
             var group = groupOf(_parameters[i]);
+            if (group < -1 || group >= groups) throw new ArgumentOutOfRangeException(nameof(groupOf), group, $"a group is -1 or in [0, {groups})");
             if (group < 0) continue;
             if (pieces.Count > 0 && pieces[^1].Group == group && pieces[^1].To == _offsets[i]) pieces[^1] = pieces[^1] with { To = _offsets[i + 1] };
             else pieces.Add((group, _offsets[i], _offsets[i + 1]));
         }
-        var squares = zeros(groups, ScalarType.Float32, _grads.device);
-        if (pieces.Count > 0)
+        _pieceGroups?.Dispose();
+        _groupPieces = pieces.Select(p => (p.From, p.To)).ToArray();
+        _pieceGroups = tensor(pieces.Select(p => (long)p.Group).ToArray(), device: _grads.device);
+        _groupCount = groups;
+    }
+
+    /// <summary>
+    /// The norm of the gradients of each group set by <see cref="GroupGradientsBy"/>, as a 1-d float32 tensor on the
+    /// parameters' device, so nothing waits for it (called before <see cref="ClipGradNorm"/>: the norms before
+    /// clipping). Each piece is reduced in place, without a squared copy of the gradients.
+    /// </summary>
+    public Tensor GroupGradNorms()
+    {
+        using var scope = NewDisposeScope();
+        var squares = zeros(_groupCount, ScalarType.Float32, _grads.device);
+        if (_groupPieces.Length > 0)
         {
-            var sums = stack(pieces.Select(piece => _grads.narrow(0, piece.From, piece.To - piece.From).to_type(ScalarType.Float32).square().sum()).ToArray());
-            squares.scatter_add_(0, tensor(pieces.Select(piece => (long)piece.Group).ToArray(), device: _grads.device), sums);
+            var norms = stack(_groupPieces.Select(piece => _grads.narrow(0, piece.From, piece.To - piece.From).norm()).ToArray()).to_type(ScalarType.Float32);
+            squares.scatter_add_(0, _pieceGroups!, norms.square());
         }
         return squares.sqrt().MoveToOuterDisposeScope();
     }
@@ -215,5 +234,6 @@ public sealed class FlatAdamW : IDisposable
         _grads.Dispose();
         _expAvg.Dispose();
         _expAvgSq.Dispose();
+        _pieceGroups?.Dispose();
     }
 }

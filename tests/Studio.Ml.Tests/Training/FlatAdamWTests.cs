@@ -190,9 +190,12 @@ public class FlatAdamWTests
 
         int[] groups = [0, 1, 0, -1];
         int GroupOf(Parameter p) => groups[Array.FindIndex(parameters, q => q.Handle == p.Handle)]; // Tensor.Equals compares values
-        using var norms = flat.GroupGradNorms(GroupOf, 2);
+        flat.GroupGradientsBy(GroupOf, 2);
+        using var norms = flat.GroupGradNorms();
         Assert.Equal([13f, 3f], norms.data<float>().ToArray()); // sqrt(25 + 144) for the first and third together
-        using var none = flat.GroupGradNorms(_ => -1, 3);
+        flat.GroupGradientsBy(_ => -1, 3);
+        using var none = flat.GroupGradNorms();
         Assert.Equal([0f, 0f, 0f], none.data<float>().ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => flat.GroupGradientsBy(_ => 2, 2));
     }
 }

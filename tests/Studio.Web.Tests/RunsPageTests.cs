@@ -8,6 +8,7 @@ using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Web.Auth;
 using Studio.Web.Components.Pages;
+using Studio.Web.Components.Runs;
 
 namespace Studio.Web.Tests;
 
@@ -28,6 +29,8 @@ public class RunsPageTests
                 new Run { Name = "lr · lr=1e-4", State = RunState.Completed, ConfigYaml = "", Group = "sweep-a", Step = 60, TotalSteps = 300 },
                 new Run { Name = "lr · lr=3e-4", State = RunState.Failed, ConfigYaml = "", Group = "sweep-a" });
             await seed.SaveChangesAsync();
+            // Run 5 was pruned by its group: its log says so.
+            seed.RunEvents.Add(new RunEvent { RunId = 5, Kind = "StoppedEarly", Step = 60, Message = "stopped at step 60 (validation.prune: halving): its best held-out vision loss (0.3) is not among the best 1 of the 2 runs" });
             // Run 1's validations: step 10 has the mean (0.4 + 0.2) / 2 = 0.3, step 20 (0.5 + 0.3) / 2 = 0.4.
             seed.ValidationPoints.AddRange(
                 new ValidationPoint { RunId = 1, Step = 10, Category = "text", VisionLoss = 0.4 },
@@ -63,9 +66,10 @@ public class RunsPageTests
         var cut = ctx.Render<Runs>();
         cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
         Assert.Equal(["lr · lr=3e-4", "lr · lr=1e-4", "run 12 of the sweep", "paper t5-base", "Toy-Study-Base", "toy-study-small"], Names(cut)); // newest first
-        // The one completed before its last update says so.
+        // The one completed before its last update says so, and why: pruned by successive halving.
         Assert.Single(cut.FindAll("[data-testid=run-stopped-early]"));
         Assert.Contains("lr · lr=1e-4", cut.Find("[data-testid=run-stopped-early]").Closest("tr")!.TextContent);
+        Assert.Equal("pruned (halving)", cut.Find("[data-testid=run-stopped-early]").TextContent);
 
         Search(cut, "study");
         cut.WaitForAssertion(() => Assert.Equal(["Toy-Study-Base", "toy-study-small"], Names(cut)), Wait);
@@ -192,4 +196,12 @@ public class RunsPageTests
             [new ValidationPoint { RunId = 1, Step = 30, Category = "text", VisionLoss = 0.15 }, new ValidationPoint { RunId = 1, Step = 30, Category = "semantics", VisionLoss = 0.05 }], [], null));
         cut.WaitForAssertion(() => Assert.Equal("0.1 (30)", Best("toy-study-small")), Wait);
     }
+
+    [Theory]
+    [InlineData("stopped at step 600 (validation.prune: median): its best held-out vision loss (0.0213) is worse than the median", "pruned (median)")]
+    [InlineData("stopped at step 1,500 (validation.prune: halving): its best held-out vision loss (0.0213) is not among the best 2", "pruned (halving)")]
+    [InlineData("stopped early at step 4,500: the held-out vision loss (0.0213) has not gone below its best (0.0198 at step 3,000) in 3 validations (validation.patience: 3)", "stopped early (patience)")]
+    [InlineData("something a later version says", "stopped early")]
+    [InlineData(null, "stopped early")]
+    public void AStoppedRunIsMarkedByWhatStoppedIt(string? reason, string label) => Assert.Equal(label, RunFormat.StopLabel(reason));
 }

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Charts;
 using Studio.Core.Data;
+using Studio.Ml.Distillation;
 
 namespace Studio.Core.Live;
 
@@ -28,6 +29,15 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
         var means = await HeldOutMeans(points).ToListAsync(ct);
         return means.Where(m => double.IsFinite(m.Loss)).GroupBy(m => m.RunId)
             .ToDictionary(g => g.Key, g => g.OrderBy(m => m.Loss).ThenBy(m => m.Step).Select(m => new ChartPoint(m.Step, m.Loss)).First());
+    }
+
+    /// <summary>Why each run the trainer stopped before its last update stopped: its newest StoppedEarly log line, by run.</summary>
+    public async Task<Dictionary<int, string>> StopReasonsAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var kind = nameof(TrainingEventKind.StoppedEarly);
+        var lines = await db.RunEvents.AsNoTracking().Where(e => e.Kind == kind).Select(e => new { e.RunId, e.Id, e.Message }).ToListAsync(ct);
+        return lines.GroupBy(e => e.RunId).ToDictionary(g => g.Key, g => g.MaxBy(e => e.Id)!.Message);
     }
 
     /// <summary>One validation of a run: its step and its held-out vision loss (the mean over its categories).</summary>

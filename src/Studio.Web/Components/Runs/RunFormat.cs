@@ -10,6 +10,17 @@ public static class RunFormat
     /// <summary>Stages are stored from 0 (the index into the run's stages); people count them from 1, everywhere.</summary>
     public static string Stage(int index) => (index + 1).ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// How a run that stopped before its last update is marked: "pruned (halving)", "pruned (median)" or "stopped early
+    /// (patience)" from the trainer's reason (<c>validation.prune: RULE</c> or <c>validation.patience</c> in it); "stopped
+    /// early" when the reason is unknown.
+    /// </summary>
+    public static string StopLabel(string? reason) =>
+        reason is null ? "stopped early"
+        : System.Text.RegularExpressions.Regex.Match(reason, @"validation\.prune: (\w+)") is { Success: true } prune ? $"pruned ({prune.Groups[1].Value})"
+        : reason.Contains("validation.patience", StringComparison.Ordinal) ? "stopped early (patience)"
+        : "stopped early";
+
     public static Color StateColor(RunState state) => state switch
     {
         RunState.Queued => Color.Default,

@@ -459,12 +459,12 @@ public class RunDetailEvaluationTests
             // Completed at step 20 of 40, the trainer's reason in the log.
             var row = await db.Runs.SingleAsync(r => r.Id == runId);
             (row.Step, row.TotalSteps) = (20, 40);
-            db.RunEvents.Add(new RunEvent { RunId = runId, Kind = "StoppedEarly", Step = 20, Message = "stopped early at step 20: ...", Time = DateTime.UtcNow });
+            db.RunEvents.Add(new RunEvent { RunId = runId, Kind = "StoppedEarly", Step = 20, Message = "stopped early at step 20: ... (validation.patience: 2)", Time = DateTime.UtcNow });
             await db.SaveChangesAsync();
         }
         var stopped = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
-        stopped.WaitForAssertion(() => Assert.Contains("stopped early", stopped.Find("[data-testid=run-stopped-early]").TextContent));
-        Assert.Contains("stopped early at step 20: ...", stopped.Markup); // the reason, in the chip's tooltip and the log
+        stopped.WaitForAssertion(() => Assert.Equal("stopped early (patience)", stopped.Find("[data-testid=run-stopped-early]").TextContent));
+        Assert.Contains("stopped early at step 20: ... (validation.patience: 2)", stopped.Markup); // the reason, in the chip's tooltip and the log
     }
 
     [Fact]

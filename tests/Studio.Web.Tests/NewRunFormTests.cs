@@ -66,7 +66,9 @@ public class NewRunFormTests
         config.Validation.Patience = -2;
         config.Validation.Prune = "halving";
         config.Validation.PruneFactor = 1;
+        config.Optimizer.EmaStart = -1;
         Assert.Empty(cut.FindAll("[data-testid=run-validation-prune-factor]")); // shown for halving only
+        Assert.Empty(cut.FindAll("[data-testid=run-ema-start]")); // shown with an average (or a problem) only
         cut.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(config.ToYaml(), "bad.yaml"));
 
         cut.WaitForAssertion(() => Assert.Contains("problems to fix", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(20));
@@ -75,6 +77,7 @@ public class NewRunFormTests
         Assert.Contains("must be at least 1", Error(cut, "run-batch-size"));
         Assert.Equal("must not be negative (0 = never stop early)", Error(cut, "run-validation-patience"));
         Assert.Equal("1 must be at least 2 (halving keeps the best 1/prune_factor of the runs)", Error(cut, "run-validation-prune-factor"));
+        Assert.Equal("-1 must not be negative (0: the average starts at the first update)", Error(cut, "run-ema-start"));
         Assert.Equal("", Error(cut, "run-trajectory-steps"));
 
         cut.Find("[data-testid=run-submit]").Click();

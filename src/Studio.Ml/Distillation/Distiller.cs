@@ -46,7 +46,7 @@ public sealed class Distiller
         _optimizer = new FlatAdamW(optim.AdamW(context.Student.parameters(), lr: o.Lr, beta1: o.Beta1, beta2: o.Beta2, eps: o.Eps, weight_decay: o.WeightDecay));
         _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
-        _average = o.Ema > 0 ? new ExponentialMovingAverage(context.Student, o.Ema) : null;
+        _average = o.Ema > 0 ? new ExponentialMovingAverage(context.Student, o.Ema, o.EmaStart) : null;
     }
 
     /// <summary>

@@ -152,6 +152,11 @@ public sealed class OptimizerConfig
     /// live weights.
     /// </summary>
     public double Ema { get; set; }
+    /// <summary>
+    /// The average follows the weights exactly up to this update and averages after it, its warm-up counted from there
+    /// (diffusers' update_after_step): the first updates' weights, far from where training goes, are not carried along.
+    /// </summary>
+    public long EmaStart { get; set; }
 }
 
 public sealed class StageConfig

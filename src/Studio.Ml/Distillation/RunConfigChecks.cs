@@ -33,6 +33,7 @@ public static class RunConfigChecks
         if (o.WeightDecay < 0) yield return $"optimizer.weight_decay: {o.WeightDecay} must not be negative";
         if (o.GradClip < 0) yield return $"optimizer.grad_clip: {o.GradClip} must not be negative (0 = no clipping)";
         if (!(o.Ema >= 0 && o.Ema < 1)) yield return $"optimizer.ema: {o.Ema} must be 0 (no average) or between 0 and 1 (0.999 is usual)";
+        if (o.EmaStart < 0) yield return $"optimizer.ema_start: {o.EmaStart} must not be negative (0: the average starts at the first update)";
         if (o.Schedule is not ("constant" or "cosine")) yield return $"optimizer.schedule: '{o.Schedule}' is not constant or cosine";
         if (o.WarmupUpdates < 0) yield return "optimizer.warmup_updates: must not be negative";
         if (o.GradAccumulation < 1) yield return "optimizer.grad_accumulation: must be at least 1";

@@ -188,6 +188,32 @@ public class DistillerTests
     }
 
     [Fact]
+    public void WithEmaStartTheAverageIsTheWeightsUpToThatUpdateAndWarmsUpFromThere()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 4, checkpointEvery: 1000);
+        (config.Optimizer.Ema, config.Optimizer.EmaStart) = (0.5, 2);
+        Assert.Empty(RunConfigChecks.Values(config));
+        var student = world.NewStudent();
+        var after = new List<Dictionary<string, Tensor>>();
+        var reporter = new RecordingReporter { OnUpdate = _ => after.Add(student.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone())) };
+        new Distiller(config, world.Context(student, world.FilledTeacher()), world.Directory, reporter).Run(CancellationToken.None);
+        Assert.Equal(4, after.Count);
+
+        using var averaged = Checkpoint.Open(Path.Combine(world.Directory, "checkpoints", TrainingCheckpoint.DirectoryName(4), TrainingCheckpoint.StudentFile));
+        foreach (var name in after[0].Keys)
+        {
+            // Updates 1 and 2: the weights themselves; update 3 is the first averaged, d = 1/10; update 4, d = 2/11.
+            var expected = after[1][name] * 0.1 + after[2][name] * 0.9;
+            expected = expected * (2 / 11.0) + after[3][name] * (9 / 11.0);
+            using var stored = averaged.Read(name);
+            Assert.True(stored.allclose(expected, rtol: 1e-6, atol: 1e-7), $"{name}: the average differs");
+        }
+        config.Optimizer.EmaStart = -1;
+        Assert.Equal(["optimizer.ema_start: -1 must not be negative (0: the average starts at the first update)"], RunConfigChecks.Values(config));
+    }
+
+    [Fact]
     public void CheckpointsBeyondKeepAreDeletedAndEachDeletionIsReported()
     {
         using var world = new TinyWorld();

@@ -132,6 +132,7 @@ public static class BadInputCorpus
             ("samples.resolution", "-16", "is not 0 or a multiple of 16"), ("validation.every", "-1", "must not be negative"),
             ("validation.prompts_per_category", "0", "must be at least 1"), ("validation.noises", "0", "must be at least 1"),
             ("validation.prune", "hyperband", "is not none, median or halving"), ("validation.prune_factor", "1", "must be at least 2"),
+            ("optimizer.ema_start", "-1", "must not be negative"),
             ("threads", "-1", "must not be negative"), ("device", "tpu", "is not cpu, cuda or cuda:N"), ("loss", "l2", "is not vision or naive"),
             ("teacher.dtype", "int4", "teacher.dtype"), ("cache.dtype", "fp8", "cache.dtype"), ("name", "''", "a run needs a name"),
             ("stages", "[]", "a run needs at least one stage"), ("stages[0].updates", "0", "must be at least 1"), ("stages[0].updates", "-5", "must be at least 1"),

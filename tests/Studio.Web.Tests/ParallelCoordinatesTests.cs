@@ -71,7 +71,8 @@ public class ParallelCoordinatesTests
         runs[1].Step = 20; // stopped by the trainer at step 20 of 40
         var cut = ctx.Render<SettingsTable>(p => p
             .Add(t => t.Runs, runs)
-            .Add(t => t.Series, new Dictionary<int, RunSeries> { [1] = Validated(0.2), [2] = Validated(0.1) }));
+            .Add(t => t.Series, new Dictionary<int, RunSeries> { [1] = Validated(0.2), [2] = Validated(0.1) })
+            .Add(t => t.StopReasons, new Dictionary<int, string> { [2] = "stopped at step 20 (validation.prune: median): its best held-out vision loss (0.1) is worse" }));
 
         var chart = cut.Find("[data-testid=settings-parallel]");
         Assert.Equal(["optimizer.lr", "best held-out loss"], chart.QuerySelectorAll("[data-axis]").Select(a => a.GetAttribute("data-axis")));
@@ -80,6 +81,7 @@ public class ParallelCoordinatesTests
         Assert.Contains("1 run has no held-out loss yet, so not drawn.", cut.Markup);
         var stopped = Assert.Single(cut.FindAll("[data-testid=settings-stopped-early]"));
         Assert.Contains("20 / 40", stopped.Closest("td")!.TextContent);
+        Assert.Equal("pruned (median)", stopped.TextContent);
 
         // One validated run is no comparison: no chart.
         var single = ctx.Render<SettingsTable>(p => p

@@ -18,7 +18,7 @@ public static class EvalCommand
     {
         var defaults = new ToyEvaluationOptions();
         var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder of the toy world, or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
-        var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "the T5 slot: a training checkpoint folder, an exported student, DistillT5 or T5EncoderModel folder (default: the pipeline's own)" };
+        var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "the T5 slot: a training checkpoint folder, an exported student, DistillT5 or T5EncoderModel folder (default: the pipeline's own); each batch is then also drawn with the teacher's own encoder, for the mean |Δ| to the teacher" };
         var prompts = new Option<string>("--prompts") { Description = "heldout (the standard set) or train", DefaultValueFactory = _ => defaults.Split };
         var count = new Option<int>("--count") { Description = "prompts per category (5 categories)", DefaultValueFactory = _ => defaults.PromptsPerCategory };
         var seeds = new Option<int>("--seeds") { Description = "images per prompt (seeds 0..N-1)", DefaultValueFactory = _ => defaults.Seeds };

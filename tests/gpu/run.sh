@@ -113,6 +113,12 @@ cli sample-free-text-encoders "${SAMPLE[@]}" --free-text-encoders --out "$SCRATC
 if cmp -s "$SCRATCH/kept.png" "$SCRATCH/freed.png"; then say "ok --free-text-encoders gives the same PNG"; else fail "--free-text-encoders changed the PNG"; fi
 cli toy-pretrain toy pretrain --out "$SCRATCH/teacher" --batch 8 --vae-steps 20 --flux-steps 20 --pool 64 --checkpoint-every 10 --device "$DEVICE"
 grep -E 'eval L1|eval MSE' "$DETAILS/cli.log" | sed 's/^[0-9:]* /  /' | tee -a "$REPORT" >/dev/null
+# The toy run's student in the teacher's T5 slot: each batch drawn twice (student, teacher) for the mean |Δ| to the teacher.
+STUDENT=$(ls -d "$SCRATCH/toy-run/checkpoints"/step-* 2>/dev/null | tail -n 1)
+if [ -n "$STUDENT" ]; then
+  cli eval-student eval --pipeline toy --text-encoder-2 "$STUDENT" --count 1 --steps 4 --device "$DEVICE" --report "$DETAILS/eval-student.json"
+  grep -F 'mean |Δ| to teacher' "$DETAILS/cli.log" | sed 's/^/  /' | tee -a "$REPORT" >/dev/null
+else fail "eval-student: the toy run left no checkpoint"; fi
 if studio_for 60 eval --device gpu > /dev/null 2> "$SCRATCH/bad-device.err"; then fail "eval --device gpu exited 0"
 else say "ok a bad device: $(grep -v '^<<<\|^>>>' "$SCRATCH/bad-device.err" | head -n 1)"; fi
 

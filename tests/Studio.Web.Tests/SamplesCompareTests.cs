@@ -36,11 +36,14 @@ public class SamplesCompareTests
         string Cell(AngleSharp.Dom.IElement i) => $"{i.GetAttribute("data-run")}@{i.GetAttribute("data-step")}";
         Assert.Equal(["1@0", "1@20", "2@10", "1@10"], cut.FindAll("[data-testid=samples-compare-image]").Select(Cell));
         Assert.EndsWith("/samples/" + samples[1][2].Id + "/image", cut.FindAll("[data-testid=samples-compare-image]")[1].GetAttribute("src"));
+        // The figure is of what is shown: these runs in this order, each at its latest samples.
+        Assert.Equal("/api/runs/samples-figure.png?runs=1,2", cut.Find("[data-testid=samples-compare-figure]").GetAttribute("href"));
 
         // The step both runs drew: 10.
         cut.Find("[data-testid=samples-compare-latest] input, input[data-testid=samples-compare-latest]").Change(false);
         cut.WaitForAssertion(() => Assert.Equal("step 10", cut.Find("[data-testid=samples-compare-step]").TextContent.Trim()));
         Assert.Equal(["1@0", "1@10", "2@10", "1@10"], cut.FindAll("[data-testid=samples-compare-image]").Select(Cell));
+        Assert.Equal("/api/runs/samples-figure.png?runs=1,2&step=10", cut.Find("[data-testid=samples-compare-figure]").GetAttribute("href"));
     }
 
     [Fact]

@@ -173,6 +173,9 @@ public static partial class StudioApi
             }, ct));
         api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
             Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
+        api.MapGet("/runs/samples-figure.png", (string? runs, long? step, RunData data, StudioOptions options, CancellationToken ct) =>
+            Act(async () => Results.File(await SamplesComparison.FigureAsync(data, runs, step, path => ArtifactFolders.Contains(options, path), ct), "image/png",
+                $"samples-runs-{string.Join('-', (runs ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(8))}{(step is { } s ? $"-step-{s}" : "")}.png")));
         api.MapGet("/generations/figure.png", (string? ids, GenerationService generations, StudioOptions options, CancellationToken ct) =>
             Act(async () => Results.File(await generations.FigureAsync(ids, path => ArtifactFolders.Contains(options, path), ct), "image/png",
                 $"generations-{string.Join('-', (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(8))}.png")));

@@ -30,6 +30,8 @@ public static class Scaling
         new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll, v => Intervals(v)?.FrechetAll),
         new("teacher-difference", "Difference to the teacher's images (mean |Δ| per pixel /255, lower is better)", true, v => v.TeacherDifference, v => Intervals(v)?.TeacherDifference),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
+        .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-difference:{c}", $"Difference to the teacher's images, {c} prompts (mean |Δ| /255, lower is better)",
+            true, v => Category(v, c)?.TeacherDifference)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];
 

@@ -3,8 +3,11 @@ namespace Studio.Ml.Toy;
 /// <summary>How one image did against its prompt's scene: a score in [0, 1] and what was seen.</summary>
 public sealed record ToyItemScore(string Category, double Score, string Detail);
 
-/// <summary>A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>).</summary>
-public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null);
+/// <summary>
+/// A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>), and with
+/// a student in the T5 slot the mean |Δ| of its images to the teacher's (<see cref="ToyEvaluationResult.TeacherDifference"/>).
+/// </summary>
+public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null, double? TeacherDifference = null);
 
 /// <summary>
 /// 95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is

@@ -69,6 +69,7 @@ public class ToyEvaluationTests
         var same = ToyEvaluation.Run(pipeline, pipeline.T5, options);
         Assert.Equal(0, same.TeacherDifference);
         Assert.All(same.Items, i => Assert.Equal(0, i.TeacherDifference));
+        Assert.All(same.Categories, c => Assert.Equal(0, c.TeacherDifference));
         Assert.Contains("mean |Δ| to teacher (/255)", same.Table());
 
         // An untrained student draws something else: each image differs, the headline is their mean, its interval holds it.
@@ -80,6 +81,9 @@ public class ToyEvaluationTests
         Assert.All(other.Items, i => Assert.True(i.TeacherDifference > 0, $"{i.Prompt}: {i.TeacherDifference}"));
         Assert.Equal(other.Items.Average(i => i.TeacherDifference!.Value), other.TeacherDifference!.Value, 9);
         Assert.InRange(other.TeacherDifference.Value, other.Intervals!.TeacherDifference!.Low, other.Intervals.TeacherDifference.High);
+        // Each category's difference is the mean over its own images (two per category: one prompt, two seeds).
+        Assert.All(other.Categories, c => Assert.Equal(other.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
+        Assert.Contains("|Δ| ", other.Table().Split('\n').First(l => l.StartsWith("text ")));
     }
 
     [Fact]

@@ -60,7 +60,7 @@ public class EvaluationJobTests
 
     static ToyEvaluationResult Result(long parameters) => new("toy", "student", parameters, 1.5, "heldout", 5, 1, 2, 3.5,
         ImageQualityFrechet: 12.5, FrechetAll: 20.25, Semantics: 0.4, Text: 0.125,
-        Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125, TeacherDifference: 6.5)], Seconds: 3, Items: [],
+        Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125, TeacherDifference: 6.5, TeacherDifferenceInterval: new ScoreInterval(5, 8))], Seconds: 3, Items: [],
         Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5), TeacherDifference: new ScoreInterval(2.5, 3.75)), TeacherDifference: 3.125);
 
     [Fact]
@@ -107,6 +107,7 @@ public class EvaluationJobTests
         Assert.Equal((3.125, new ScoreInterval(2.5, 3.75)), (difference.Value(stored), difference.Interval!(stored)));
         Assert.True(difference.LowerIsBetter);
         Assert.Equal(6.5, Scaling.Metric("teacher-difference:text").Value(stored)); // by category, from the stored categories
+        Assert.Equal(new ScoreInterval(5, 8), Scaling.Metric("teacher-difference:text").Interval!(stored));
         Assert.Null(Scaling.Metric("teacher-difference:semantics/colour").Value(stored));
 
         // The pages saw it queued, running, its progress, and done.

@@ -31,7 +31,7 @@ public static class Scaling
         new("teacher-difference", "Difference to the teacher's images (mean |Δ| per pixel /255, lower is better)", true, v => v.TeacherDifference, v => Intervals(v)?.TeacherDifference),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-difference:{c}", $"Difference to the teacher's images, {c} prompts (mean |Δ| /255, lower is better)",
-            true, v => Category(v, c)?.TeacherDifference)),
+            true, v => Category(v, c)?.TeacherDifference, v => Category(v, c)?.TeacherDifferenceInterval)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];
 

@@ -87,7 +87,7 @@ public sealed record ToyEvaluationResult(
             $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",
         };
         lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{c.Score,10:0.000}{Interval(c.Interval)}" +
-                                              (c.TeacherDifference is { } d ? $"{$"|Δ| {d:0.00}",14}" : "")));
+                                              (c.TeacherDifference is { } d ? $"{$"|Δ| {d:0.00}",14}{Interval(c.TeacherDifferenceInterval)}" : "")));
         if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}{Interval(Intervals?.ImageQualityFrechet)}");
         if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
         if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}{Interval(Intervals?.Semantics)}");
@@ -179,9 +179,15 @@ public static class ToyEvaluation
         var promptOf = Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray();
         var report = ToyEvaluator.Evaluate(allPrompts, images, promptOf);
         double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
-        var categories = differences.Count == 0 ? report.Categories : report.Categories
-            .Select(c => c with { TeacherDifference = differences.Where((_, i) => report.Items[i].Category == c.Category).DefaultIfEmpty(double.NaN).Average() })
-            .ToList();
+        var categories = differences.Count == 0 ? report.Categories : report.Categories.Select(c =>
+        {
+            var mine = Enumerable.Range(0, differences.Count).Where(i => report.Items[i].Category == c.Category).ToList();
+            return mine.Count == 0 ? c : c with
+            {
+                TeacherDifference = mine.Average(i => differences[i]),
+                TeacherDifferenceInterval = Bootstrap.MeanInterval(mine.Select(i => differences[i]).ToList(), mine.Select(i => promptOf[i]).ToList()),
+            };
+        }).ToList();
         var intervals = differences.Count > 0 ? report.Intervals with { TeacherDifference = Bootstrap.MeanInterval(differences, promptOf) } : report.Intervals;
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,

@@ -83,6 +83,7 @@ public class ToyEvaluationTests
         Assert.InRange(other.TeacherDifference.Value, other.Intervals!.TeacherDifference!.Low, other.Intervals.TeacherDifference.High);
         // Each category's difference is the mean over its own images (two per category: one prompt, two seeds).
         Assert.All(other.Categories, c => Assert.Equal(other.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
+        Assert.All(other.Categories, c => Assert.InRange(c.TeacherDifference!.Value, c.TeacherDifferenceInterval!.Low, c.TeacherDifferenceInterval.High));
         Assert.Contains("|Δ| ", other.Table().Split('\n').First(l => l.StartsWith("text ")));
     }
 

@@ -114,18 +114,12 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     }
 
     /// <summary>
-    /// The figure of the generations <paramref name="ids"/> names ("3,4,5": the rows in that order; see
-    /// <see cref="GenerationFigure"/>) as PNG bytes, reading only images inside the artifact folders
-    /// (<paramref name="mayRead"/>). Ids that cannot be read, unknown ones or too many are refused naming them.
+    /// The figure of the generations <paramref name="wanted"/> (the rows in that order; see <see cref="GenerationFigure"/>)
+    /// as PNG bytes, reading only images inside the artifact folders (<paramref name="mayRead"/>). An unknown id is
+    /// refused naming it.
     /// </summary>
-    public async Task<byte[]> FigureAsync(string? ids, Func<string, bool> mayRead, CancellationToken ct = default)
+    public async Task<byte[]> FigureAsync(IReadOnlyList<int> wanted, Func<string, bool> mayRead, CancellationToken ct = default)
     {
-        var parts = (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new RunActionException("query 'ids': give the generations to show, in their order (ids=3,4,5)");
-        if (parts.FirstOrDefault(p => !int.TryParse(p, out var id) || id < 1) is { } bad) throw new RunActionException($"query 'ids': '{bad}' is not a generation id");
-        var wanted = parts.Select(int.Parse).Distinct().ToList();
-        if (wanted.Count > GenerationFigure.MaxGenerations)
-            throw new RunActionException($"query 'ids': {wanted.Count} generations; a figure holds at most {GenerationFigure.MaxGenerations}");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var found = await db.Generations.AsNoTracking().Include(g => g.Images).Where(g => wanted.Contains(g.Id)).ToDictionaryAsync(g => g.Id, ct);
         if (wanted.FirstOrDefault(id => !found.ContainsKey(id)) is var missing and > 0) throw new RunActionException($"no generation {missing}");

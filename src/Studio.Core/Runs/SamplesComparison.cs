@@ -43,17 +43,12 @@ public sealed class SamplesComparison
     public const int MaxRuns = 16;
 
     /// <summary>
-    /// The figure of the runs <paramref name="runs"/> names ("3,5,8": the columns in that order) at <paramref name="step"/>
-    /// (null: each run's latest samples), reading only images <paramref name="mayRead"/> allows. Ids that cannot be read,
-    /// unknown runs, too many, runs without samples or a step not all of them drew are refused naming them.
+    /// The figure of the runs <paramref name="ids"/> (the columns in that order) at <paramref name="step"/> (null: each
+    /// run's latest samples), reading only images <paramref name="mayRead"/> allows. Unknown runs, runs without samples or
+    /// a step not all of them drew are refused naming them.
     /// </summary>
-    public static async Task<byte[]> FigureAsync(RunData data, string? runs, long? step, Func<string, bool> mayRead, CancellationToken ct = default)
+    public static async Task<byte[]> FigureAsync(RunData data, IReadOnlyList<int> ids, long? step, Func<string, bool> mayRead, CancellationToken ct = default)
     {
-        var parts = (runs ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new RunActionException("query 'runs': give the runs to show, in their order (runs=3,5,8)");
-        if (parts.FirstOrDefault(p => !int.TryParse(p, out var id) || id < 1) is { } bad) throw new RunActionException($"query 'runs': '{bad}' is not a run id");
-        var ids = parts.Select(int.Parse).Distinct().ToList();
-        if (ids.Count > MaxRuns) throw new RunActionException($"query 'runs': {ids.Count} runs; a figure holds at most {MaxRuns}");
         var names = new Dictionary<int, string>();
         var samples = new Dictionary<int, IReadOnlyList<SampleEntry>>();
         foreach (var id in ids)

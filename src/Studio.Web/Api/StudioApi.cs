@@ -173,12 +173,19 @@ public static partial class StudioApi
             }, ct));
         api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
             Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
-        api.MapGet("/runs/samples-figure.png", (string? runs, long? step, RunData data, StudioOptions options, CancellationToken ct) =>
-            Act(async () => Results.File(await SamplesComparison.FigureAsync(data, runs, step, path => ArtifactFolders.Contains(options, path), ct), "image/png",
-                $"samples-runs-{string.Join('-', (runs ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(8))}{(step is { } s ? $"-step-{s}" : "")}.png")));
+        api.MapGet("/runs/samples-figure.png", (string? runs, long? step, RunData data, StudioOptions options, CancellationToken ct) => Act(async () =>
+        {
+            var ids = FigureIds.Parse(runs, "runs", "run", "3,5,8", SamplesComparison.MaxRuns);
+            return Results.File(await SamplesComparison.FigureAsync(data, ids, step, path => ArtifactFolders.Contains(options, path), ct), "image/png",
+                $"samples-runs-{string.Join('-', ids.Take(8))}{(step is { } s ? $"-step-{s}" : "")}.png");
+        }));
         api.MapGet("/generations/figure.png", (string? ids, GenerationService generations, StudioOptions options, CancellationToken ct) =>
-            Act(async () => Results.File(await generations.FigureAsync(ids, path => ArtifactFolders.Contains(options, path), ct), "image/png",
-                $"generations-{string.Join('-', (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(8))}.png")));
+            Act(async () =>
+            {
+                var wanted = FigureIds.Parse(ids, "ids", "generation", "3,4,5", GenerationFigure.MaxGenerations);
+                return Results.File(await generations.FigureAsync(wanted, path => ArtifactFolders.Contains(options, path), ct), "image/png",
+                    $"generations-{string.Join('-', wanted.Take(8))}.png");
+            }));
         api.MapGet("/generations/{id:int}", async (int id, GenerationService generations, CancellationToken ct) =>
             await generations.FindAsync(id, ct) is { } g ? Results.Ok(g) : Results.NotFound(new { error = $"no generation {id}" }));
         api.MapPost("/generations/{id:int}/cancel", (int id, GenerationService generations, CancellationToken ct) =>

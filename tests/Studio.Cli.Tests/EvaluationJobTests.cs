@@ -96,6 +96,10 @@ public class EvaluationJobTests
             Assert.Equal(reference.Items.Select(i => i.Detail), report.RootElement.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("detail").GetString()));
         }
         Assert.NotEqual(expected.EncoderParameters, expectedTeacher.EncoderParameters);
+        // The checkpoint's difference to the teacher; the teacher's images it drew are kept by the worker, for the next.
+        Assert.Equal(expected.TeacherDifference, (await service.FindAsync(evaluation.Id))!.TeacherDifference);
+        Assert.Equal([TeacherImageStore.Key(pipeline, evalOptions) + ".safetensors"],
+            Directory.GetFiles(EvaluationJob.TeacherImagesFolder(options)).Select(Path.GetFileName));
         Assert.StartsWith(Path.Combine(options.ArtifactRoot, "runs", $"run-{runId}", "evaluations"), (await service.FindAsync(evaluation.Id))!.ReportPath);
 
         // A checkpoint folder that holds no student fails, naming the folder, and the run's other data stays.

@@ -30,10 +30,11 @@ public static class EvalCommand
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images, each captioned with its prompt and what made it" };
+        var teacherImages = new Option<DirectoryInfo?>("--teacher-images") { Description = "a folder that keeps the teacher's images of these settings: an evaluation that draws them stores them there, and a student's evaluation compares with them instead of drawing them again" };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
         {
-            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, device,
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, teacherImages, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -56,7 +57,8 @@ public static class EvalCommand
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;
-            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel);
+            var store = parse.GetValue(teacherImages) is { } imagesFolder ? new TeacherImageStore(imagesFolder.FullName) : null;
+            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store);
             Console.Error.WriteLine();
             Console.WriteLine(result.Table());
             var path = parse.GetValue(report)!.FullName;

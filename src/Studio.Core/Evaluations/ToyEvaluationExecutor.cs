@@ -9,7 +9,8 @@ namespace Studio.Core.Evaluations;
 
 /// <summary>
 /// Evaluates with exactly what `studio eval` runs: <see cref="FluxPipeline.Load"/> of the teacher,
-/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32, on the worker's device.
+/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32, on the worker's device, with the
+/// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>).
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor
 {
@@ -30,7 +31,8 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
         var done = 0;
         progress.Report(new JobProgress("generating", 0));
         var result = ToyEvaluation.Run(pipeline, student, e.Options,
-            line => progress.Report(new JobProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct);
+            line => progress.Report(new JobProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct,
+            teacherImages: e.TeacherImages is { } folder ? new TeacherImageStore(folder) : null);
         progress.Report(new JobProgress("scored", 1));
         return result;
     }

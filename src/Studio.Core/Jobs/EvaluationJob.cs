@@ -52,7 +52,8 @@ public class EvaluationJob(
             row.StartedAt = DateTime.UtcNow;
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
-            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device);
+            execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
+                TeacherImagesFolder(options));
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 
@@ -104,6 +105,9 @@ public class EvaluationJob(
         await evaluations.PublishAsync(stored, CancellationToken.None);
         if (stored.RunId is { } runId) await LogAsync(done, runId, stored);
     }
+
+    /// <summary>Where a worker keeps the teacher's images of evaluations: DATA/cache/teacher-images.</summary>
+    public static string TeacherImagesFolder(StudioOptions options) => Path.Combine(options.ResolvedDataDirectory, "cache", "teacher-images");
 
     public static ToyEvaluationOptions OptionsOf(CheckpointEvaluation v) => new()
     {

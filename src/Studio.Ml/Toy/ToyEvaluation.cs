@@ -132,11 +132,16 @@ public static class ToyEvaluation
     /// <param name="textEncoder2">
     /// Fills the pipeline's T5 slot instead of its own text_encoder_2 (null: the teacher's). Each batch is then also
     /// drawn with the teacher's own encoder from the same noise, for <see cref="ToyEvaluationResult.TeacherDifference"/>
-    /// (twice the denoising of a teacher's evaluation).
+    /// (twice the denoising of a teacher's evaluation, unless <paramref name="teacherImages"/> holds the teacher's).
     /// </param>
     /// <param name="sheet">A PNG sheet of the first seed's images, each captioned with its prompt and the sheet's label (null: none).</param>
+    /// <param name="teacherImages">
+    /// Where the teacher's images of these settings are kept (null: nowhere): a student's evaluation compares with the
+    /// stored ones instead of drawing them, and an evaluation that drew them (the teacher's own, or a student's) stores them.
+    /// </param>
     public static ToyEvaluationResult Run(FluxPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
-        Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default)
+        Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default,
+        TeacherImageStore? teacherImages = null)
     {
         if (options.Seeds < 1) throw new ArgumentException($"--seeds: {options.Seeds} must be at least 1");
         if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
@@ -149,6 +154,9 @@ public static class ToyEvaluation
         var seeds = new List<int>();
         var images = new List<ToyImage>();
         var differences = new List<double>();
+        var storeKey = teacherImages is null ? null : TeacherImageStore.Key(pipeline, options);
+        var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds);
+        var teacherDrawn = new List<ToyImage>();
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
             {
@@ -157,20 +165,20 @@ public static class ToyEvaluation
                 var request = new FluxRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
                     options.Steps, options.Guidance, ToyImage.Size, ToyImage.Size, options.MaxSequenceLength,
                     TrueCfgScale: options.TrueCfgScale, NegativePrompt: options.TrueCfgScale > 1 ? "" : null);
-                using var generated = pipeline.Generate(request, textEncoder2: textEncoder2);
-                using var signed = generated.Images * 2 - 1;
-                var drawn = ToyImage.Unstack(signed);
-                images.AddRange(drawn);
-                if (textEncoder2 is not null)
+                var drawn = SignedImages(pipeline.Generate(request, textEncoder2: textEncoder2));
+                if (textEncoder2 is null) teacherDrawn.AddRange(drawn);
+                else
                 {
-                    using var teacher = pipeline.Generate(request);
-                    using var teacherSigned = teacher.Images * 2 - 1;
-                    differences.AddRange(drawn.Zip(ToyImage.Unstack(teacherSigned), (student, own) => student.MeanDifference(own)));
+                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? DrawTeacher(pipeline, request);
+                    if (stored is null) teacherDrawn.AddRange(teacher);
+                    differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
                 }
+                images.AddRange(drawn);
                 allPrompts.AddRange(batch);
                 seeds.AddRange(batch.Select(_ => seed));
-                progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images");
+                progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images{(stored is null ? "" : " (the teacher's from its store)")}");
             }
+        if (storeKey is not null && stored is null) teacherImages!.Keep(storeKey, teacherDrawn);
         if (sheet is not null)
             ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
@@ -198,6 +206,15 @@ public static class ToyEvaluation
                 differences.Count > 0 ? differences[i] : null)).ToList(),
             intervals, teacherDifference);
     }
+
+    static IReadOnlyList<ToyImage> SignedImages(GeneratedImages generated)
+    {
+        using var _ = generated;
+        using var signed = generated.Images * 2 - 1;
+        return ToyImage.Unstack(signed);
+    }
+
+    static IReadOnlyList<ToyImage> DrawTeacher(FluxPipeline pipeline, FluxRequest request) => SignedImages(pipeline.Generate(request));
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>
     static double EncoderLatencyMs(FluxPipeline pipeline, T5SlotEncoder encoder, IReadOnlyList<ToyPrompt> prompts, int maxLength)

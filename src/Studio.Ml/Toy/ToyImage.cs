@@ -43,7 +43,6 @@ public sealed class ToyImage
 
     static byte ToByte(float v) => (byte)Math.Clamp(MathF.Round((v + 1f) * 127.5f), 0f, 255f);
 
-    /// <summary>From a [3, 64, 64] tensor of any floating dtype and device.</summary>
     /// <summary>
     /// Mean |this - other| over pixels and RGB channels in 0-255 units, on the 8-bit colours a PNG of each holds (as the
     /// studio's Generate page measures a student's image against the teacher's).
@@ -56,6 +55,7 @@ public sealed class ToyImage
         return (double)sum / a.Length;
     }
 
+    /// <summary>From a [3, 64, 64] tensor of any floating dtype and device.</summary>
     public static ToyImage FromTensor(torch.Tensor image)
     {
         if (!image.shape.SequenceEqual([3L, Size, Size]))

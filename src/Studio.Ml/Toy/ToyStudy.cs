@@ -118,15 +118,17 @@ public static class ToyStudy
 
         var rows = new List<ToyStudyRow>();
         using var pipeline = FluxPipeline.Load(teacherFolder, device: ComputeDevice.Parse(options.Device));
+        // The teacher's row draws the teacher's images once; each student's difference to them reads them from here.
+        var teacherImages = new TeacherImageStore(Path.Combine(outputFolder, "teacher-images"));
         log("evaluating the teacher");
         rows.Add(new ToyStudyRow("teacher (T5 " + Describe(pipeline.T5) + ")", "teacher", "-", 0, 0,
-            ToyEvaluation.Run(pipeline, null, options.Evaluation, cancel: cancel)));
+            ToyEvaluation.Run(pipeline, null, options.Evaluation, cancel: cancel, teacherImages: teacherImages)));
         foreach (var (config, checkpoint, seconds, curve) in trained)
         {
             log($"evaluating {config.Name} ({checkpoint})");
             using var student = ToyEvaluation.LoadTextEncoder2(checkpoint);
             student.Module.to(pipeline.Device);
-            var evaluation = ToyEvaluation.Run(pipeline, student, options.Evaluation, cancel: cancel);
+            var evaluation = ToyEvaluation.Run(pipeline, student, options.Evaluation, cancel: cancel, teacherImages: teacherImages);
             rows.Add(new ToyStudyRow(config.Name, config.Student.Preset, config.Loss.Word(), config.TotalUpdates, seconds, evaluation, curve));
         }
 

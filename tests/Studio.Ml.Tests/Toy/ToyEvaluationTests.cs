@@ -4,6 +4,7 @@ using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.T5;
 using Studio.Ml.Toy;
+using TorchSharp;
 
 namespace Studio.Ml.Tests.Toy;
 
@@ -85,6 +86,97 @@ public class ToyEvaluationTests
         Assert.All(other.Categories, c => Assert.Equal(other.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
         Assert.All(other.Categories, c => Assert.InRange(c.TeacherDifference!.Value, c.TeacherDifferenceInterval!.Low, c.TeacherDifferenceInterval.High));
         Assert.Contains("|Δ| ", other.Table().Split('\n').First(l => l.StartsWith("text ")));
+    }
+
+    [Fact]
+    public void TheTeachersImagesAreKeptAndAStudentsEvaluationComparesWithTheKeptOnes()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var options = new ToyEvaluationOptions { PromptsPerCategory = 1, Seeds = 2, Steps = 2, BatchSize = 3 };
+        using var student = StudentEncoder.Create(StudentPresets.Resolve(new StudentConfig { Preset = "toy-small" }),
+            pipeline.Transformer.Config.JointAttentionDim, projectionDropout: 0, seed: 3);
+        student.eval();
+        using var slot = T5SlotEncoder.From(student);
+        var drawn = ToyEvaluation.Run(pipeline, slot, options);
+        var root = TestPaths.NewTempDirectory("teacher-images");
+        try
+        {
+            // The teacher's own evaluation keeps its images; the student's difference to the kept ones is the one it
+            // gets by drawing the teacher's images itself, image by image.
+            var store = new TeacherImageStore(root);
+            ToyEvaluation.Run(pipeline, null, options, teacherImages: store);
+            var key = TeacherImageStore.Key(pipeline, options);
+            Assert.Equal([key + ".safetensors"], Directory.GetFiles(root).Select(Path.GetFileName));
+            var kept = ToyEvaluation.Run(pipeline, slot, options, teacherImages: store);
+            Assert.Equal(drawn.Items.Select(i => i.TeacherDifference), kept.Items.Select(i => i.TeacherDifference));
+
+            // It reads them rather than drawing them: the teacher's encoder in the slot, against kept images replaced
+            // by black ones, is not 0 (drawing the teacher's would give exactly 0).
+            var black = Enumerable.Range(0, 10).Select(_ => new ToyImage(Enumerable.Repeat(-1f, ToyImage.Length).ToArray())).ToList();
+            store.Keep(key, black);
+            Assert.True(ToyEvaluation.Run(pipeline, pipeline.T5, options, teacherImages: store).TeacherDifference > 10);
+
+            // A damaged file is drawn again (and kept again).
+            File.WriteAllBytes(Path.Combine(root, key + ".safetensors"), [1, 2, 3]);
+            Assert.Null(store.Find(key, 10));
+            Assert.Equal(drawn.TeacherDifference, ToyEvaluation.Run(pipeline, slot, options, teacherImages: store).TeacherDifference);
+            Assert.NotNull(store.Find(key, 10));
+            Assert.Null(store.Find(key, 11));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void TheKeyOfTheTeachersImagesChangesWithTheSettingsAndTheWeights()
+    {
+        using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+        var options = new ToyEvaluationOptions { PromptsPerCategory = 1, Steps = 2 };
+        var key = TeacherImageStore.Key(pipeline, options);
+        Assert.Equal(key, TeacherImageStore.Key(pipeline, options with { }));
+        Assert.NotEqual(key, TeacherImageStore.Key(pipeline, options with { Steps = 3 }));
+        Assert.NotEqual(key, TeacherImageStore.Key(pipeline, options with { BatchSize = 7 }));
+        // One weight of the VAE changed (as a retrained teacher in the same folder would), then put back.
+        using (torch.no_grad())
+        {
+            var weight = pipeline.Vae.parameters().First();
+            weight.add_(1e-3);
+            Assert.NotEqual(key, TeacherImageStore.Key(pipeline, options));
+            weight.sub_(1e-3);
+        }
+        // Two values of a weight swapped: the same sum, another key.
+        using (torch.no_grad())
+        {
+            var flat = pipeline.Transformer.parameters().First().view(-1);
+            var (a, b) = (flat[0].item<float>(), flat[1].item<float>());
+            Assert.NotEqual(a, b);
+            flat[0] = torch.tensor(b);
+            flat[1] = torch.tensor(a);
+            Assert.NotEqual(key, TeacherImageStore.Key(pipeline, options));
+        }
+    }
+
+    [Fact]
+    public void TheStoreKeepsTheMostRecentlyUsedKeys()
+    {
+        var root = TestPaths.NewTempDirectory("teacher-images");
+        try
+        {
+            var store = new TeacherImageStore(root);
+            var image = new ToyImage(new float[ToyImage.Length]);
+            for (int i = 0; i <= TeacherImageStore.MaxEntries; i++)
+            {
+                store.Keep($"key{i:00}", [image]);
+                File.SetLastWriteTimeUtc(Path.Combine(root, $"key{i:00}.safetensors"), new DateTime(2026, 1, 1).AddMinutes(i));
+                if (i == 0) continue;
+                // key00 is read after each write, so it stays the most recently used.
+                Assert.NotNull(store.Find("key00", 1));
+            }
+            var left = Directory.GetFiles(root).Select(Path.GetFileNameWithoutExtension).Order().ToList();
+            Assert.Equal(TeacherImageStore.MaxEntries, left.Count);
+            Assert.Contains("key00", left);
+            Assert.DoesNotContain("key01", left);
+        }
+        finally { Directory.Delete(root, recursive: true); }
     }
 
     [Fact]

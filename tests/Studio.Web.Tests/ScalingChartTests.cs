@@ -7,7 +7,9 @@ using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
+using MudBlazor;
 using Studio.Core;
+using Studio.Core.Charts;
 using Studio.Core.Data;
 using Studio.Core.Evaluations;
 using Studio.Core.Live;
@@ -218,7 +220,11 @@ public class ScalingChartTests
             (a, b) = (first.Id, second.Id);
             foreach (var run in new[] { a, b })
                 context.MetricPoints.AddRange(Enumerable.Range(1, 3).Select(step => new MetricPoint
-                    { RunId = run, Step = step, Loss = 1.0 / step, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(100 * step * (run == a ? 1 : 2)) }));
+                {
+                    RunId = run, Step = step, Loss = 1.0 / step, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(100 * step * (run == a ? 1 : 2)),
+                    // beta was stopped after step 2 and resumed: its step 3 came 20 s into the new session.
+                    ElapsedSeconds = run == a ? 100 * step : step < 3 ? 200 * step : 20,
+                }));
             await context.SaveChangesAsync();
         }
         var navigation = ctx.Services.GetRequiredService<NavigationManager>();
@@ -232,7 +238,7 @@ public class ScalingChartTests
 
         // Live: a point of an overlaid run extends its curve; a point of a run not shown changes nothing.
         var runs = ctx.Services.GetRequiredService<RunFeed>();
-        await runs.PublishAsync(new RunBatch(a, [new MetricPoint { RunId = a, Step = 4, Loss = 0.2, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(400) }], [], [], null));
+        await runs.PublishAsync(new RunBatch(a, [new MetricPoint { RunId = a, Step = 4, Loss = 0.2, Time = new DateTime(2026, 12, 5, 10, 0, 0, DateTimeKind.Utc).AddSeconds(400), ElapsedSeconds = 400 }], [], [], null));
         var third = (await db.CreateDbContext().Runs.SingleAsync(r => r.Name == "gamma")).Id;
         await runs.PublishAsync(new RunBatch(third, [new MetricPoint { RunId = third, Step = 1, Loss = 0.9 }], [], [], null));
         cut.WaitForAssertion(() => Assert.Equal(["3", "4"],
@@ -241,9 +247,14 @@ public class ScalingChartTests
 
         // x: wall time draws the same curves against the time since each run's first point: beta's steps 1-3 took 400 s.
         Assert.DoesNotContain(cut.FindAll("[data-testid=compare-chart] [data-x-tick]"), t => t.TextContent.Contains('s'));
-        cut.Find("[data-testid=compare-wall-time] input, input[data-testid=compare-wall-time]").Change(true);
+        var axis = cut.FindComponent<MudSelect<CurveAxis>>();
+        await cut.InvokeAsync(() => axis.Instance.ValueChanged.InvokeAsync(CurveAxis.WallTime));
         cut.WaitForAssertion(() => Assert.Contains("wall time", cut.Find("[data-testid=compare-chart]").TextContent), TimeSpan.FromSeconds(15));
         Assert.Equal(["0s", "1m 40s", "3m 20s", "5m 00s", "6m 40s"], cut.FindAll("[data-testid=compare-chart] [data-x-tick]").Select(t => t.TextContent.Trim()));
+        // x: training time leaves out beta's stop: its step 3 at 200 + 20 s, so the axis ends at alpha's 300 s.
+        await cut.InvokeAsync(() => axis.Instance.ValueChanged.InvokeAsync(CurveAxis.TrainingTime));
+        cut.WaitForAssertion(() => Assert.Contains("training time", cut.Find("[data-testid=compare-chart]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal(["0s", "50s", "1m 40s", "2m 30s", "3m 20s", "4m 10s", "5m 00s"], cut.FindAll("[data-testid=compare-chart] [data-x-tick]").Select(t => t.TextContent.Trim()));
 
         // The address follows the view and the selection (the unknown id and the junk gone), so it can be sent as a link.
         ShowTab(cut, "Settings and results");

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using System.Xml.Linq;
 using Microsoft.Playwright;
 
 namespace Studio.E2E.Tests;
@@ -62,6 +63,24 @@ public class FullFlowTests(WebHostFixture host)
         await Assertions.Expect(lossPoints).ToHaveAttributeAsync("data-count", Updates.ToString());
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
 
+        // The loss chart saved as SVG: a file that stands alone (no page CSS: every colour written on its element), with
+        // the chart's title and its line of every update.
+        var download = await page.RunAndWaitForDownloadAsync(async () =>
+        {
+            await page.Locator("[data-testid=chart-loss-export] button").ClickAsync();
+            await page.Locator("[data-testid=chart-loss-export-svg]").ClickAsync();
+        });
+        Assert.Equal("loss.svg", download.SuggestedFilename);
+        await download.SaveAsAsync(Path.ChangeExtension(Browser.ScreenshotPath("export-loss"), ".svg"));
+        var svg = XDocument.Load(await download.PathAsync());
+        XNamespace ns = "http://www.w3.org/2000/svg";
+        Assert.Equal(ns + "svg", svg.Root!.Name);
+        Assert.Contains(svg.Descendants(ns + "text"), t => t.Value == "Loss");
+        var raw = Assert.Single(svg.Descendants(ns + "path"), p => (string?)p.Attribute("data-kind") == "raw");
+        Assert.Equal(Updates.ToString(), (string?)raw.Attribute("data-count"));
+        Assert.DoesNotContain(svg.Descendants(), e => e.Attribute("class") is not null);
+        Assert.All(svg.Descendants(ns + "text"), t => Assert.NotNull(t.Attribute("fill")));
+
         // Generate from the last checkpoint, beside the teacher, through the run page's link.
         var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");
         var last = checkpoints.EnumerateArray().MaxBy(c => c.GetProperty("step").GetInt64());
@@ -113,5 +132,18 @@ public class FullFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=scaling-chart] line[data-reference=teacher]")).ToHaveCountAsync(1, new() { Timeout = 180_000 });
         await Assertions.Expect(page.Locator("[data-testid=scaling-table]")).ToContainTextAsync($"{runId} · e2e toy · step {Updates}");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare-scaling"), FullPage = true });
+
+        // The scaling chart saved as PNG at twice its size, with its legend (the run's group and the teacher) under it.
+        var png = await page.RunAndWaitForDownloadAsync(async () =>
+        {
+            await page.Locator("[data-testid=scaling-chart-export] button").ClickAsync();
+            await page.Locator("[data-testid=scaling-chart-export-png]").ClickAsync();
+        });
+        Assert.EndsWith(".png", png.SuggestedFilename);
+        await png.SaveAsAsync(Browser.ScreenshotPath("export-scaling"));
+        var bytes = await File.ReadAllBytesAsync(await png.PathAsync());
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+        Assert.Equal(1600, (bytes[16] << 24) | (bytes[17] << 16) | (bytes[18] << 8) | bytes[19]); // IHDR width
+        Assert.True(((bytes[20] << 24) | (bytes[21] << 16) | (bytes[22] << 8) | bytes[23]) > 2 * 360, "no room for the title and the legend");
     }
 }

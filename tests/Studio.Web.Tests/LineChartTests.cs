@@ -56,7 +56,7 @@ public class LineChartTests
         ChartPoint[] points = [new(0, 0), new(1, 1e-3), new(2, 1e-2), new(3, 1e-1), new(4, 1), new(5, -1)];
         var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", points)]).Add(c => c.LogY, true));
         Assert.Equal(4, Count(cut, "raw"));
-        Assert.Equal("true", cut.Find("svg").GetAttribute("data-log"));
+        Assert.Equal("true", cut.Find("svg.studio-chart-svg").GetAttribute("data-log"));
         var labels = cut.FindAll("[data-y-tick]").Select(t => t.TextContent).ToList();
         Assert.Equal(["1e-3", "1e-2", "1e-1", "1e0"], labels);
 
@@ -99,5 +99,23 @@ public class LineChartTests
         var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, []).Add(c => c.EmptyText, "No data yet."));
         Assert.Contains("No data yet.", cut.Markup);
         Assert.Empty(cut.FindAll("path"));
+    }
+
+    [Fact]
+    public async Task AChartWithDataOffersToBeSavedUnderAFileNameFromItsTitle()
+    {
+        await using var ctx = NewContext();
+        var empty = ctx.Render<LineChart>(p => p.Add(c => c.Series, []).Add(c => c.TestId, "chart-loss"));
+        Assert.Empty(empty.FindAll("[data-testid=chart-loss-export]"));
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", Decaying(10))]).Add(c => c.Title, "Loss by prompt category").Add(c => c.TestId, "chart-loss"));
+        Assert.Single(cut.FindAll("[data-testid=chart-loss-export]"));
+        // The exporter finds the chart's own SVG and title by these marks.
+        Assert.Single(cut.FindAll("[data-chart-export] > svg"));
+        Assert.Equal("Loss by prompt category", cut.Find("[data-chart-title]").TextContent.Trim());
+
+        Assert.Equal("loss-by-prompt-category", ChartExport.FileName("Loss by prompt category"));
+        Assert.Equal("difference-to-the-teacher-s-images-mean-255-lower-is-better", ChartExport.FileName("Difference to the teacher's images (mean |Δ| /255, lower is better)"));
+        Assert.Equal("chart", ChartExport.FileName(null));
+        Assert.Equal("chart", ChartExport.FileName(" |Δ| "));
     }
 }

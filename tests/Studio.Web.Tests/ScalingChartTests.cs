@@ -46,7 +46,7 @@ public class ScalingChartTests
         var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points).Add(c => c.References, [new ReferenceLine("teacher", 0.95, 1e8)])
             .Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
 
-        Assert.Equal("true", cut.Find("svg").GetAttribute("data-log-x"));
+        Assert.Equal("true", cut.Find("svg.studio-chart-svg").GetAttribute("data-log-x"));
         var drawn = cut.FindAll("[data-point]");
         Assert.Equal(4, drawn.Count);
         Assert.Equal(["small", "base", "large"], drawn.Where(d => d.GetAttribute("data-group") == Scaling.VisionGroup).Select(d => d.GetAttribute("data-label")));

@@ -95,7 +95,7 @@ public sealed class TeacherImageStore(string folder)
     public void Keep(string key, IReadOnlyList<ToyImage> images)
     {
         var rgb = images.SelectMany(i => i.ToRgb()).ToArray();
-        using (var stacked = tensor(rgb, [images.Count, ToyImage.Size, ToyImage.Size, 3L]))
+        using (var stacked = tensor(rgb, [images.Count, ToyImage.Size, ToyImage.Size, 3L], device: CPU))
             SafeTensorsWriter.Save(FileOf(key), [new(ImagesTensor, stacked)]);
         foreach (var old in new DirectoryInfo(Folder).GetFiles("*.safetensors").OrderByDescending(f => f.LastWriteTimeUtc).Skip(MaxEntries))
         {

@@ -25,6 +25,7 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
     public DbSet<Generation> Generations => Set<Generation>();
     public DbSet<GenerationImage> GenerationImages => Set<GenerationImage>();
     public DbSet<CheckpointEvaluation> Evaluations => Set<CheckpointEvaluation>();
+    public DbSet<SweepPlan> SweepPlans => Set<SweepPlan>();
 
     /// <summary>Every time is stored and read as UTC (PostgreSQL's timestamptz refuses unspecified kinds; SQLite forgets the kind).</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder conventions)
@@ -111,6 +112,13 @@ public class StudioDbContext(DbContextOptions<StudioDbContext> options) : DbCont
             e.Property(v => v.Activity).HasMaxLength(200);
             e.HasIndex(v => v.RunId);
             e.HasIndex(v => v.CheckpointId);
+        });
+        b.Entity<SweepPlan>(e =>
+        {
+            e.Property(p => p.Group).HasMaxLength(200);
+            e.Property(p => p.Queue).HasMaxLength(100);
+            e.Property(p => p.MadeRuns).IsConcurrencyToken();
+            e.HasIndex(p => p.Group).IsUnique();
         });
     }
 }

@@ -186,5 +186,20 @@ public class RunJob(
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
         await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
+        if (state is RunState.Completed or RunState.Failed && run.Group is { } group) await ContinueSweepAsync(runId, group);
+    }
+
+    /// <summary>A run of a Bayesian sweep that finished makes room for the sweep's next run (<see cref="RunService.ContinueSweepAsync"/>).</summary>
+    async Task ContinueSweepAsync(int runId, string group)
+    {
+        try
+        {
+            await new RunService(dbFactory, new BackgroundJobClient(storage), broadcaster, options).ContinueSweepAsync(group);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The run's own result stands; the sweep goes on when another of its runs finishes.
+            await LogAsync(runId, nameof(TrainingEventKind.Warning), $"Bayesian sweep '{group}' could not queue its next run: {e.GetType().Name}: {e.Message}");
+        }
     }
 }

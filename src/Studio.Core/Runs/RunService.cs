@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
@@ -131,6 +132,9 @@ public class RunService(
         var run = await FindAsync(db, runId, ct);
         if (run.IsActive) throw new RunActionException($"run {runId} is {run.State.ToString().ToLowerInvariant()}: cancel it first");
         db.Runs.Remove(run);
+        // The last run of a Bayesian sweep takes its plan with it (its name is free again).
+        if (run.Group is { } group && !await db.Runs.AnyAsync(r => r.Group == group && r.Id != runId, ct))
+            db.SweepPlans.RemoveRange(await db.SweepPlans.Where(p => p.Group == group).ToListAsync(ct));
         await db.SaveChangesAsync(ct);
         var folder = run.ArtifactFolder ?? ArtifactFolders.Run(options, runId);
         if (deleteArtifacts && Directory.Exists(folder) && ArtifactFolders.Contains(options, folder))
@@ -210,10 +214,31 @@ public class RunService(
         SweepSearch? search = null, CancellationToken ct = default)
     {
         var variants = CheckSweep(name, configYaml, axes, queue, search);
+        var group = name.Trim();
+        var bayesian = search is { Bayesian: true };
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = name.Trim(), Activity = "queued" }).ToList();
-        db.Runs.AddRange(runs);
-        await db.SaveChangesAsync(ct);
+        if (bayesian && await db.SweepPlans.AnyAsync(p => p.Group == group, ct))
+            throw Refused([new("name", $"a Bayesian sweep named '{group}' exists already: give this one another name")]);
+        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued" }).ToList();
+        SweepPlan? plan = null;
+        await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+        {
+            db.Runs.AddRange(runs);
+            await db.SaveChangesAsync(ct);
+            if (bayesian)
+            {
+                // What the next runs are proposed from, written with the first runs (both or neither).
+                plan = new SweepPlan
+                {
+                    Group = group, ConfigYaml = configYaml, AxesJson = JsonSerializer.Serialize(axes, PlanJson), Queue = queue,
+                    TotalRuns = search!.RandomRuns!.Value, AtOnce = search.AtOnce, Seed = search.Seed, MadeRuns = runs.Count,
+                    TrialsJson = JsonSerializer.Serialize(runs.Zip(variants, (r, v) => new SweepPlanTrial(r.Id, v.Settings.Select(x => x.Value).ToList())), PlanJson),
+                };
+                db.SweepPlans.Add(plan);
+                await db.SaveChangesAsync(ct);
+            }
+            await transaction.CommitAsync(ct);
+        }
         try
         {
             foreach (var run in runs) run.HangfireJobId = CreateRunJob(run);
@@ -224,14 +249,95 @@ public class RunService(
             // at all. A job whose deletion fails too finds no run when it starts, and ends at once (RunJob).
             foreach (var id in runs.Select(r => r.HangfireJobId).OfType<string>())
                 try { jobs.Delete(id); }
-                catch (Exception e) { Console.Error.WriteLine($"sweep '{name.Trim()}': job {id} of a run taken back could not be deleted: {e.Message}"); }
+                catch (Exception e) { Console.Error.WriteLine($"sweep '{group}': job {id} of a run taken back could not be deleted: {e.Message}"); }
             db.Runs.RemoveRange(runs);
+            if (plan is not null) db.SweepPlans.Remove(plan);
             await db.SaveChangesAsync(CancellationToken.None);
             throw;
         }
-        foreach (var (run, variant) in runs.Zip(variants))
-            await LogAsync(db, run, "Queued", $"Queued on '{queue}' as one of the {runs.Count} runs of sweep '{run.Group}' ({variant.Label}).", ct);
+        foreach (var (run, variant, i) in runs.Zip(variants).Select((x, i) => (x.First, x.Second, i)))
+            await LogAsync(db, run, "Queued", bayesian
+                ? $"Queued on '{queue}' as run {i + 1} of the {plan!.TotalRuns} of Bayesian sweep '{group}' ({variant.Label}): drawn at random; the next runs are proposed by TPE as these finish."
+                : $"Queued on '{queue}' as one of the {runs.Count} runs of sweep '{group}' ({variant.Label}).", ct);
         return runs;
+    }
+
+    static readonly JsonSerializerOptions PlanJson = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// The next runs of a Bayesian sweep, after one of its runs finished: as many as keep its <see cref="SweepPlan.AtOnce"/>
+    /// runs queued or running, until it made <see cref="SweepPlan.TotalRuns"/>, each proposed by
+    /// <see cref="RunSweep.ProposeNext"/> from the results of its runs that finished (each run's best held-out vision
+    /// loss; a run without a validation has none). A run cancelled by its user is not replaced until another finishes.
+    /// Two calls at once make each next run once (the plan's <see cref="SweepPlan.MadeRuns"/> is a concurrency token).
+    /// Nothing happens for a group without a plan. Returns the runs queued.
+    /// </summary>
+    public async Task<IReadOnlyList<Run>> ContinueSweepAsync(string group, CancellationToken ct = default)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            var plan = await db.SweepPlans.SingleOrDefaultAsync(p => p.Group == group, ct);
+            if (plan is null) return [];
+            var trials = JsonSerializer.Deserialize<List<SweepPlanTrial>>(plan.TrialsJson, PlanJson) ?? [];
+            var ids = trials.Select(t => t.RunId).ToList();
+            var states = await db.Runs.Where(r => ids.Contains(r.Id)).ToDictionaryAsync(r => r.Id, r => r.State, ct);
+            bool Active(int id) => states.TryGetValue(id, out var state) && state is RunState.Queued or RunState.Running or RunState.Stopping;
+            var wanted = Math.Min(plan.AtOnce - ids.Count(Active), plan.TotalRuns - plan.MadeRuns);
+            if (wanted <= 0) return [];
+            var best = await new RunData(dbFactory).BestHeldOutAsync(ids, ct);
+            var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null)).ToList();
+            var finished = known.Count(t => t.Loss is not null);
+            var axes = JsonSerializer.Deserialize<List<SweepAxis>>(plan.AxesJson, PlanJson) ?? [];
+            var made = new List<(Run Run, SweepVariant Variant)>();
+            string? stuck = null;
+            while (made.Count < wanted)
+            {
+                var variant = RunSweep.ProposeNext(group, plan.ConfigYaml, axes, known, plan.Seed, out var problems);
+                var refused = variant is null ? problems : ConfigProblems(variant.ConfigYaml).Concat(NameProblems(variant.Name)).ToList();
+                if (variant is null || refused.Count > 0)
+                {
+                    stuck = variant is null && refused.Count == 0 ? "every combination of its values was made"
+                        : string.Join("; ", refused.Select(p => $"{p.Field}: {p.Message}"));
+                    break;
+                }
+                known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null));
+                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }, variant));
+            }
+            if (stuck is not null)
+                Console.Error.WriteLine($"Bayesian sweep '{group}' made no further run after its run {plan.MadeRuns + made.Count}: {stuck}");
+            if (made.Count == 0) return [];
+
+            await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+            {
+                db.Runs.AddRange(made.Select(m => m.Run));
+                await db.SaveChangesAsync(ct);
+                trials.AddRange(made.Select(m => new SweepPlanTrial(m.Run.Id, m.Variant.Settings.Select(x => x.Value).ToList())));
+                plan.TrialsJson = JsonSerializer.Serialize(trials, PlanJson);
+                plan.MadeRuns += made.Count;
+                try
+                {
+                    await db.SaveChangesAsync(ct);
+                    await transaction.CommitAsync(ct);
+                }
+                catch (DbUpdateConcurrencyException)
+                {
+                    // Another worker made the next runs first: look again.
+                    await transaction.RollbackAsync(CancellationToken.None);
+                    continue;
+                }
+            }
+            foreach (var (run, variant) in made)
+            {
+                run.HangfireJobId = CreateRunJob(run);
+                await db.SaveChangesAsync(ct);
+                var index = trials.FindIndex(t => t.RunId == run.Id) + 1;
+                await LogAsync(db, run, "Queued", $"Queued on '{plan.Queue}' as run {index} of the {plan.TotalRuns} of Bayesian sweep '{group}' ({variant.Label}): " +
+                    (finished >= RunSweep.StartupRuns ? $"proposed by TPE from the {finished} runs with a result." : $"drawn at random ({finished} of the {RunSweep.StartupRuns} results TPE starts from)."), ct);
+            }
+            return made.Select(m => m.Run).ToList();
+        }
+        return [];
     }
 
     /// <summary>The runs a sweep would queue, each configuration checked as <see cref="CreateAsync"/> checks one; throws with every problem.</summary>

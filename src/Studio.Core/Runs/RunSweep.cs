@@ -12,6 +12,9 @@ namespace Studio.Core.Runs;
 /// </summary>
 public sealed record SweepAxis(string Field, IReadOnlyList<string> Values);
 
+/// <summary>A run of a Bayesian sweep as the next proposal sees it: its value of each axis (as its name writes them) and its result (null: none yet).</summary>
+public sealed record SweepTrial(IReadOnlyList<string> Settings, double? Loss);
+
 /// <summary>One run of a sweep: its name, its configuration, and the value of each axis (in the axes' order).</summary>
 public sealed record SweepVariant(string Name, string ConfigYaml, IReadOnlyList<(string Field, string Value)> Settings)
 {
@@ -45,7 +48,109 @@ public static class RunSweep
         if (axes.Count > MaxAxes) found.Add(new("axes", $"{axes.Count} fields: a sweep varies at most {MaxAxes}"));
         if (search.RandomRuns is { } wanted && wanted is < 1 or > MaxRuns)
             found.Add(new("randomRuns", $"{wanted} runs: random search draws 1 to {MaxRuns}"));
+        if (search.Bayesian && search.RandomRuns is null) found.Add(new("randomRuns", "Bayesian search needs the number of runs to make"));
+        if (search.Bayesian && (search.AtOnce < 1 || search.AtOnce > (search.RandomRuns ?? MaxRuns)))
+            found.Add(new("atOnce", $"{search.AtOnce} runs at once: from 1 to the sweep's {search.RandomRuns} runs"));
         if (!search.IsRandom && search.Seed != 0) found.Add(new("randomSeed", "only random search takes a seed: give the number of runs to draw too"));
+        var (values, distributions) = ParseAxes(axes, search, found);
+        if (!search.IsRandom)
+        {
+            var count = values.Aggregate(1L, (n, v) => n * Math.Max(v.Count, 1));
+            if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
+        }
+        if (found.Count > 0) return [];
+
+        if (Root(configYaml, found) is not { } document) return [];
+        // Bayesian search queues its first runs at once, drawn as random search draws them; the others come one by one.
+        if (search.Bayesian && !HasEnoughDistinct(values, distributions, search.RandomRuns!.Value, found)) return [];
+        var combinations = search.RandomRuns is { } runs
+            ? Draws(values, distributions, search.Bayesian ? Math.Min(search.AtOnce, runs) : runs, search.Seed, found)
+            : Combinations(values);
+        var variants = new List<SweepVariant>();
+        foreach (var combination in combinations)
+        {
+            if (Variant(name, document, axes, combination, found) is not { } variant) return [];
+            variants.Add(variant);
+        }
+        return found.Count > 0 ? [] : variants;
+    }
+
+    /// <summary>
+    /// The next run of a Bayesian sweep after <paramref name="trials"/> (every run it made, in order): drawn as random
+    /// search draws until <see cref="StartupRuns"/> of them have a result, then each axis's value proposed by
+    /// <see cref="TreeParzen"/> from the runs with a result (a distribution's value as a number, in its logarithm for
+    /// loguniform; a list's as one of its values); never the settings of an earlier run. Null when no new run can be
+    /// found (every combination of listed values made), or with the problems when the axes or the YAML are wrong.
+    /// </summary>
+    public static SweepVariant? ProposeNext(string name, string configYaml, IReadOnlyList<SweepAxis> axes, IReadOnlyList<SweepTrial> trials, int seed,
+        out IReadOnlyList<FieldProblem> problems)
+    {
+        var found = new List<FieldProblem>();
+        problems = found;
+        var (values, distributions) = ParseAxes(axes, new SweepSearch(MaxRuns, seed, Bayesian: true), found);
+        if (found.Count > 0 || Root(configYaml, found) is not { } document) return null;
+        var finished = trials.Where(t => t.Loss is { } loss && double.IsFinite(loss) && t.Settings.Count == axes.Count).ToList();
+        var seen = trials.Select(t => string.Join('\n', t.Settings)).ToHashSet();
+        var random = new Random(unchecked(seed * 1_000_003 + trials.Count));
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            // Half the attempts from TPE; if they only find earlier settings, random draws.
+            var combination = finished.Count >= StartupRuns && attempt < 25
+                ? values.Select((list, i) => Proposed(list, distributions[i], finished.Select(t => (t.Settings[i], t.Loss!.Value)).ToList(), random)).ToArray()
+                : values.Select((list, i) => Drawn(list, distributions[i], random)).ToArray();
+            if (seen.Contains(string.Join('\n', combination.Select(c => c.Text)))) continue;
+            return Variant(name, document, axes, combination, found);
+        }
+        return null;
+    }
+
+    /// <summary>Runs of a Bayesian sweep drawn at random before TPE takes over: until this many have a result.</summary>
+    public const int StartupRuns = 4;
+
+    static (string Text, YamlNode Node) Drawn(List<(string Text, YamlNode Node)> list, SweepValues.Distribution? distribution, Random random) =>
+        distribution is null ? list[random.Next(list.Count)] : Scalar(SweepValues.Number(distribution.Draw(random)));
+
+    static (string Text, YamlNode Node) Proposed(List<(string Text, YamlNode Node)> list, SweepValues.Distribution? distribution,
+        List<(string Setting, double Loss)> finished, Random random)
+    {
+        if (distribution is not null)
+        {
+            var numbers = finished.Select(f => (Ok: double.TryParse(f.Setting, NumberStyles.Float, CultureInfo.InvariantCulture, out var v), Value: v, f.Loss))
+                .Where(f => f.Ok).Select(f => (f.Value, f.Loss)).ToList();
+            var x = TreeParzen.ProposeNumber(numbers, distribution.Low, distribution.High, distribution.Logarithmic, random);
+            return Scalar(SweepValues.Number(x));
+        }
+        var indices = finished.Select(f => (Index: list.FindIndex(v => v.Text == f.Setting), f.Loss)).Where(f => f.Index >= 0).ToList();
+        return list[TreeParzen.ProposeChoice(indices, list.Count, random)];
+    }
+
+    static (string Text, YamlNode Node) Scalar(string text) => (text, new YamlScalarNode(text));
+
+    /// <summary>The run of one combination: the configuration with each value at its axis's field, named after the sweep and the values.</summary>
+    static SweepVariant? Variant(string name, YamlMappingNode document, IReadOnlyList<SweepAxis> axes, (string Text, YamlNode Node)[] combination, List<FieldProblem> found)
+    {
+        var root = (YamlMappingNode)Copy(document);
+        var settings = new List<(string, string)>();
+        for (var i = 0; i < axes.Count; i++)
+        {
+            var field = axes[i].Field.Trim();
+            if (Set(root, field, Copy(combination[i].Node)) is { } problem)
+            {
+                found.Add(new($"axes[{i}].field", problem));
+                return null;
+            }
+            settings.Add((field, combination[i].Text));
+        }
+        var variant = new SweepVariant("", "", settings);
+        var runName = $"{name.Trim()} · {variant.Label}";
+        Set(root, "name", new YamlScalarNode(runName) { Style = ScalarStyle.DoubleQuoted });
+        return variant with { Name = runName, ConfigYaml = Write(root) };
+    }
+
+    /// <summary>Each axis's values (a list, or a distribution's draws), with the problems of any by "axes[i].field" / "axes[i].values[j]".</summary>
+    static (List<List<(string Text, YamlNode Node)>> Values, List<SweepValues.Distribution?> Distributions) ParseAxes(IReadOnlyList<SweepAxis> axes,
+        SweepSearch search, List<FieldProblem> found)
+    {
         var values = new List<List<(string Text, YamlNode Node)>>();
         var distributions = new List<SweepValues.Distribution?>();
         for (var i = 0; i < axes.Count; i++)
@@ -90,36 +195,7 @@ public static class RunSweep
             values.Add(parsed);
             distributions.Add(distribution);
         }
-        if (!search.IsRandom)
-        {
-            var count = values.Aggregate(1L, (n, v) => n * Math.Max(v.Count, 1));
-            if (count > MaxRuns) found.Add(new("axes", $"{count:N0} combinations: a sweep queues at most {MaxRuns} runs"));
-        }
-        if (found.Count > 0) return [];
-
-        if (Root(configYaml, found) is not { } document) return [];
-        var combinations = search.RandomRuns is { } runs ? Draws(values, distributions, runs, search.Seed, found) : Combinations(values);
-        var variants = new List<SweepVariant>();
-        foreach (var combination in combinations)
-        {
-            var root = (YamlMappingNode)Copy(document);
-            var settings = new List<(string, string)>();
-            for (var i = 0; i < axes.Count; i++)
-            {
-                var field = axes[i].Field.Trim();
-                if (Set(root, field, Copy(combination[i].Node)) is { } problem)
-                {
-                    found.Add(new($"axes[{i}].field", problem));
-                    return [];
-                }
-                settings.Add((field, combination[i].Text));
-            }
-            var variant = new SweepVariant("", "", settings);
-            var runName = $"{name.Trim()} · {variant.Label}";
-            Set(root, "name", new YamlScalarNode(runName) { Style = ScalarStyle.DoubleQuoted });
-            variants.Add(variant with { Name = runName, ConfigYaml = Write(root) });
-        }
-        return found.Count > 0 ? [] : variants;
+        return (values, distributions);
     }
 
     /// <summary>
@@ -129,25 +205,26 @@ public static class RunSweep
     static List<(string Text, YamlNode Node)[]> Draws(List<List<(string Text, YamlNode Node)>> values, List<SweepValues.Distribution?> distributions,
         int runs, int seed, List<FieldProblem> problems)
     {
-        if (distributions.All(d => d is null) && values.Aggregate(1L, (n, v) => n * v.Count) is var distinct && distinct < runs)
-        {
-            problems.Add(new("randomRuns", $"these values make only {distinct} different runs: draw at most {distinct}, or queue them all as a grid"));
-            return [];
-        }
+        if (!HasEnoughDistinct(values, distributions, runs, problems)) return [];
         var random = new Random(seed);
         var drawn = new List<(string Text, YamlNode Node)[]>();
         var seen = new HashSet<string>();
         for (var attempt = 0; drawn.Count < runs && attempt < runs * 100; attempt++)
         {
-            var combination = values.Zip(distributions, (list, distribution) =>
-                distribution is null ? list[random.Next(list.Count)] : Scalar(SweepValues.Number(distribution.Draw(random)))).ToArray();
+            var combination = values.Zip(distributions, (list, distribution) => Drawn(list, distribution, random)).ToArray();
             if (seen.Add(string.Join('\n', combination.Select(c => c.Text)))) drawn.Add(combination);
         }
         if (drawn.Count < runs)
             problems.Add(new("randomRuns", $"only {drawn.Count} different runs were drawn in {runs * 100} tries (values at three significant digits): draw fewer"));
         return drawn;
+    }
 
-        static (string Text, YamlNode Node) Scalar(string text) => (text, new YamlScalarNode(text));
+    /// <summary>Whether listed values alone (no distribution) make at least <paramref name="runs"/> different runs; a problem when not.</summary>
+    static bool HasEnoughDistinct(List<List<(string Text, YamlNode Node)>> values, List<SweepValues.Distribution?> distributions, int runs, List<FieldProblem> problems)
+    {
+        if (distributions.Any(d => d is not null) || values.Aggregate(1L, (n, v) => n * v.Count) is var distinct && distinct >= runs) return true;
+        problems.Add(new("randomRuns", $"these values make only {distinct} different runs: draw at most {distinct}, or queue them all as a grid"));
+        return false;
     }
 
     /// <summary>

@@ -6,13 +6,17 @@ namespace Studio.Core.Runs;
 /// <summary>
 /// How a sweep picks its runs: every combination of the axes' values (a grid), or <see cref="RandomRuns"/> draws
 /// (random search, Bergstra and Bengio 2012), each axis drawing from its distribution or choosing among its values,
-/// from <see cref="Seed"/>, so the same request draws the same runs.
+/// from <see cref="Seed"/>, so the same request draws the same runs. <see cref="Bayesian"/>: the same draws for the
+/// first <see cref="AtOnce"/> runs, then each next run proposed by TPE from the results of those that finished
+/// (<see cref="RunSweep.ProposeNext"/>), keeping <see cref="AtOnce"/> runs queued or running until there are <see cref="RandomRuns"/>.
 /// </summary>
-public sealed record SweepSearch(int? RandomRuns = null, int Seed = 0)
+public sealed record SweepSearch(int? RandomRuns = null, int Seed = 0, bool Bayesian = false, int AtOnce = 2)
 {
     public static readonly SweepSearch Grid = new();
+    /// <summary>Whether values may be drawn from distributions (random and Bayesian search).</summary>
     public bool IsRandom => RandomRuns is not null;
-    public override string ToString() => IsRandom ? $"random search, {RandomRuns} runs, seed {Seed}" : "grid";
+    public override string ToString() => Bayesian ? $"Bayesian search (TPE), {RandomRuns} runs, {AtOnce} at once, seed {Seed}"
+        : IsRandom ? $"random search, {RandomRuns} runs, seed {Seed}" : "grid";
 }
 
 /// <summary>

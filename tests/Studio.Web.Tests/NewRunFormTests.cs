@@ -14,6 +14,7 @@ using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 using Studio.Web.Components.Pages;
+using Studio.Web.Components.Runs;
 
 namespace Studio.Web.Tests;
 
@@ -154,6 +155,36 @@ public class NewRunFormTests
     }
 
     [Fact]
+    public async Task ABayesianSearchQueuesItsFirstRunsAndKeepsThePlanForTheOthers()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = WithASweptField(ctx);
+        cut.Find("[data-testid=run-sweep-values-0]").Input("loguniform(1e-5, 1e-3)");
+        var search = cut.FindComponent<MudSelect<SweepEditor.SearchKind>>();
+        await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(SweepEditor.SearchKind.Bayesian));
+        cut.Find("input[data-testid=run-sweep-runs], [data-testid=run-sweep-runs] input").Input("6");
+
+        // Too many at once is named at its field, and nothing is queued.
+        cut.Find("input[data-testid=run-sweep-at-once], [data-testid=run-sweep-at-once] input").Input("7");
+        cut.WaitForAssertion(() => Assert.Contains("No runs yet: 7 runs at once: from 1 to the sweep's 6 runs", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("7 runs at once: from 1 to the sweep's 6 runs", Error(cut, "run-sweep-at-once")), TimeSpan.FromSeconds(15));
+        Assert.Empty(jobs.Created);
+        cut.Find("input[data-testid=run-sweep-at-once], [data-testid=run-sweep-at-once] input").Input("2");
+        cut.WaitForAssertion(() => Assert.Contains("Start Bayesian search (2 of 6 runs now)", cut.Find("[data-testid=run-submit]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal("", Error(cut, "run-sweep-at-once"));
+        Assert.Contains("6 runs in the group 'toy-base', by Bayesian search: these 2 drawn at random now", cut.Find("[data-testid=run-sweep-preview]").TextContent);
+
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, jobs.Created.Count), TimeSpan.FromSeconds(15));
+        await using var context = await db.CreateDbContextAsync();
+        Assert.Equal(2, await context.Runs.CountAsync(r => r.Group == "toy-base"));
+        var plan = await context.SweepPlans.SingleAsync();
+        Assert.Equal(("toy-base", 6, 2, 2), (plan.Group, plan.TotalRuns, plan.AtOnce, plan.MadeRuns));
+    }
+
+    [Fact]
     public async Task ARandomSearchDrawsItsRunsFromADistributionAndQueuesThem()
     {
         var (ctx, jobs, db) = NewContext();
@@ -167,8 +198,8 @@ public class NewRunFormTests
         Assert.Contains("No runs yet: loguniform(1e-5, 1e-3) is drawn at random", cut.Find("[data-testid=run-sweep-preview]").TextContent);
         Assert.Empty(jobs.Created);
 
-        var search = cut.FindComponent<MudSelect<bool>>();
-        await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(true));
+        var search = cut.FindComponent<MudSelect<SweepEditor.SearchKind>>();
+        await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(SweepEditor.SearchKind.Random));
         cut.WaitForAssertion(() => Assert.Contains("8 runs", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
         cut.Find("input[data-testid=run-sweep-runs], [data-testid=run-sweep-runs] input").Input("3");
         cut.WaitForAssertion(() => Assert.Contains("Queue 3 runs", cut.Find("[data-testid=run-submit]").TextContent), TimeSpan.FromSeconds(15));

@@ -17,9 +17,11 @@ public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// <summary>
 /// A sweep: one run per combination of the axes' values, each a YAML value written at the axis's field of
-/// <see cref="ConfigYaml"/>; with <see cref="RandomRuns"/>, that many random draws instead (from <see cref="RandomSeed"/>, default 0).
+/// <see cref="ConfigYaml"/>; with <see cref="RandomRuns"/>, that many random draws instead (from <see cref="RandomSeed"/>, default 0);
+/// with <see cref="Bayesian"/> too, that many runs of a Bayesian (TPE) search, <see cref="AtOnce"/> (default 2) queued or running at a time.
 /// </summary>
-public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed);
+public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed,
+    bool? Bayesian = null, int? AtOnce = null);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
@@ -63,7 +65,7 @@ public static partial class StudioApi
             {
                 var axes = (request!.Axes ?? []).Select(a => new SweepAxis(a?.Field ?? "", a?.Values ?? [])).ToList();
                 var queue = request.Queue ?? "default";
-                var search = new SweepSearch(request.RandomRuns, request.RandomSeed ?? 0);
+                var search = new SweepSearch(request.RandomRuns, request.RandomSeed ?? 0, request.Bayesian ?? false, request.AtOnce ?? 2);
                 if (preview == true)
                     return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue, search)
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));

@@ -273,6 +273,7 @@ public static class BadInputCorpus
             [
                 ("name", "\"x\"", ["42", "[]"]), ("configYaml", "\"seed: 1\"", ["42", "{}"]), ("axes", "[]", ["1", "\"seed\"", "{}", "[1]", "[[\"seed\"]]"]),
                 ("queue", "\"default\"", ["1", "[]"]), ("randomRuns", "8", ["\"eight\"", "2.5", "1e30", "[]"]), ("randomSeed", "0", ["\"zero\"", "0.5", "{}"]),
+                ("bayesian", "false", ["1", "\"yes\"", "[]"]), ("atOnce", "2", ["\"two\"", "1.5", "1e30", "[]"]),
             ]),
             ("resume", "/api/runs/{completed}/resume", true, [("checkpointId", "1", ["\"one\"", "1.5", "1e30", "[]", "true"])]),
             ("fork", "/api/checkpoints/{checkpoint}/fork", true, [("name", "\"x\"", ["7", "[]"]), ("configYaml", "\"seed: 1\"", ["7", "{}"]), ("queue", "\"cpu\"", ["7", "[\"cpu\"]"])]),
@@ -345,6 +346,10 @@ public static class BadInputCorpus
                 ["randomRuns: 65 runs: random search draws 1 to 64"]),
             ("sweep: no random runs", "/api/sweeps", new { name = "x", configYaml = ApiHost.ToyYaml(), randomRuns = 0, axes = new[] { new { field = "seed", values = new[] { "1" } } } },
                 ["randomRuns: 0 runs: random search draws 1 to 64"]),
+            ("sweep: Bayesian without a number of runs", "/api/sweeps", new { name = "x", configYaml = ApiHost.ToyYaml(), bayesian = true, axes = new[] { new { field = "optimizer.lr", values = new[] { "loguniform(1e-5, 1e-3)" } } } },
+                ["randomRuns: Bayesian search needs the number of runs to make"]),
+            ("sweep: Bayesian with none at once", "/api/sweeps", new { name = "x", configYaml = ApiHost.ToyYaml(), bayesian = true, randomRuns = 4, atOnce = 0, axes = new[] { new { field = "optimizer.lr", values = new[] { "loguniform(1e-5, 1e-3)" } } } },
+                ["atOnce: 0 runs at once: from 1 to the sweep's 4 runs"]),
             ("sweep: a seed without random search", "/api/sweeps", new { name = "x", configYaml = ApiHost.ToyYaml(), randomSeed = 3, axes = new[] { new { field = "seed", values = new[] { "1" } } } },
                 ["randomSeed: only random search takes a seed"]),
             ("sweep: a distribution in a grid", "/api/sweeps", new { name = "x", configYaml = ApiHost.ToyYaml(), axes = new[] { new { field = "optimizer.lr", values = new[] { "uniform(0, 1)" } } } },

@@ -85,13 +85,15 @@ public class HomePageTests
                 new ValidationPoint { RunId = 2, Step = 10, Category = "text", VisionLoss = 0.2 },
                 new ValidationPoint { RunId = 3, Step = 10, Category = "text", VisionLoss = 0.3 },
                 new ValidationPoint { RunId = 3, Step = 20, Category = "text", VisionLoss = 0.1 });
+            // "size x" is a Bayesian sweep of 6 runs: its other 5 are yet to be proposed.
+            db.SweepPlans.Add(new SweepPlan { Group = "size x", ConfigYaml = "", AxesJson = "[]", TotalRuns = 6, AtOnce = 1, MadeRuns = 1 });
             await db.SaveChangesAsync();
         }
         var cut = ctx.Render<Home>();
         cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=home-groups] tr").Count), TimeSpan.FromSeconds(15));
         var rows = cut.FindAll("[data-testid=home-groups] tr").Select(r => r.TextContent).ToList();
         Assert.Contains("size x", rows[0]);
-        Assert.Contains("1 run: 1 running", rows[0]);
+        Assert.Contains("1 of 6 runs (Bayesian search): 1 running", rows[0]);
         Assert.Contains("2 runs: 1 completed, 1 failed", rows[1]);
         var links = cut.FindAll("[data-testid=home-groups] a").Select(a => a.GetAttribute("href")).ToList();
         Assert.Equal(["/runs?group=size%20x", "/compare?view=settings&group=size%20x", "/runs?group=lr", "/runs/3", "/compare?view=settings&group=lr"], links);

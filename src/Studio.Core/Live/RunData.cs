@@ -31,6 +31,13 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
             .ToDictionary(g => g.Key, g => g.OrderBy(m => m.Loss).ThenBy(m => m.Step).Select(m => new ChartPoint(m.Step, m.Loss)).First());
     }
 
+    /// <summary>Each Bayesian sweep's group and the number of runs it makes in all.</summary>
+    public async Task<Dictionary<string, int>> SweepPlanSizesAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.SweepPlans.AsNoTracking().ToDictionaryAsync(p => p.Group, p => p.TotalRuns, ct);
+    }
+
     /// <summary>Why each run the trainer stopped before its last update stopped: its newest StoppedEarly log line, by run.</summary>
     public async Task<Dictionary<int, string>> StopReasonsAsync(CancellationToken ct = default)
     {

@@ -6,6 +6,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+using Studio.Ml.Models.Common;
+
 namespace Studio.Ml.Distillation;
 
 /// <summary>
@@ -27,6 +29,12 @@ public sealed class Distiller
     readonly ScalarType _transformerDType;
     /// <summary>optimizer.ema: the average of the student's weights that validation, samples and checkpoints use.</summary>
     readonly ExponentialMovingAverage? _average;
+    /// <summary>
+    /// The student's dropout masks on the CPU, this run's own (not the process's global generator, which another run in
+    /// the process draws from too). Null on a GPU: TorchSharp 0.107 makes CPU generators only (THSGenerator_new), so
+    /// there the masks come from the device's global generator, seeded at each update (one run per GPU process is repeatable).
+    /// </summary>
+    readonly Generator? _dropoutRandom;
     long _updatesThisSession;
 
     public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
@@ -47,6 +55,8 @@ public sealed class Distiller
         _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
         _average = o.Ema > 0 ? new ExponentialMovingAverage(context.Student, o.Ema, o.EmaStart) : null;
+        _dropoutRandom = context.Device.type == DeviceType.CPU ? new Generator(0, CPU) : null;
+        SeededDropout.UseGenerator(context.Student, _dropoutRandom);
     }
 
     /// <summary>
@@ -203,8 +213,10 @@ public sealed class Distiller
         var update = IsUpdateStep(j);
         if (update)
         {
-            // Dropout draws from the global generator: seed it from the step so a resumed run draws the same masks.
-            manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
+            // The dropout masks are seeded from the step, so a resumed run draws the same masks.
+            var dropoutSeed = DeterministicRandom.Seed(_config.Seed, "dropout", globalStep);
+            if (_dropoutRandom is not null) _dropoutRandom.manual_seed(dropoutSeed);
+            else manual_seed(dropoutSeed);
             foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
         var result = _update.Step(trajectory, j, update, phaseEnded: phaseEnded);

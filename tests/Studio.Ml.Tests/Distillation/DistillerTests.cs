@@ -6,7 +6,10 @@ using static TorchSharp.torch;
 
 namespace Studio.Ml.Tests.Distillation;
 
-/// <summary>Dropout draws from LibTorch's global generator, which tests running in parallel would share: run these alone.</summary>
+/// <summary>
+/// A student's initialisation draws from LibTorch's global generator (and on a GPU its dropout too), which tests running in
+/// parallel would share: run these alone.
+/// </summary>
 [CollectionDefinition("global torch generator", DisableParallelization = true)]
 public class GlobalTorchGenerator;
 
@@ -83,6 +86,38 @@ public class DistillerTests
         new Distiller(TinyWorld.Config(LossKind.Naive, updates: 120), world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter)
             .Run(CancellationToken.None);
         Assert.True(reporter.Updates.TakeLast(20).Average(u => u.Loss) < reporter.Updates.Take(20).Average(u => u.Loss));
+    }
+
+    [Fact]
+    public async Task TwoRunsTrainingAtOnceInOneProcessEachTrainAsItWouldAlone()
+    {
+        using var world = new TinyWorld();
+        var teacher = world.FilledTeacher();
+        StudentEncoder Train(string name)
+        {
+            var student = world.NewStudent();
+            new Distiller(TinyWorld.Config(updates: 12), world.Context(student, teacher), Path.Combine(world.Directory, name), new RecordingReporter())
+                .Run(CancellationToken.None);
+            return student;
+        }
+        var alone = Train("alone").state_dict();
+
+        // Two runs at once on two threads (two workers of one process), while a third thread makes students of other
+        // seeds: each run's student starts from its own seed and draws its own dropout masks.
+        using var stop = new CancellationTokenSource();
+        var other = Task.Run(() =>
+        {
+            for (var seed = 100; !stop.IsCancellationRequested; seed++)
+            {
+                using var student = world.NewStudent(seed);
+            }
+        });
+        var students = await Task.WhenAll(Task.Run(() => Train("a")), Task.Run(() => Train("b")));
+        stop.Cancel();
+        await other;
+        foreach (var student in students)
+            foreach (var (name, value) in student.state_dict())
+                Assert.True(value.eq(alone[name]).all().item<bool>(), $"{name} differs from the run trained alone");
     }
 
     [Theory]

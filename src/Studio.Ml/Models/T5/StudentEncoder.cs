@@ -31,7 +31,7 @@ public sealed class StudentEncoder : nn.Module
         final_projection = nn.Sequential(
             ("0", nn.Linear(encoder.Config.DModel, projectionDim, hasBias: false)),
             ("1", nn.ReLU()),
-            ("2", nn.Dropout(projectionDropout)),
+            ("2", new SeededDropout(projectionDropout)),
             ("3", nn.Linear(projectionDim, projectionDim, hasBias: false)));
         RegisterComponents();
     }
@@ -65,6 +65,15 @@ public sealed class StudentEncoder : nn.Module
 
     /// <summary>A student of <paramref name="config"/>, its T5 from <paramref name="initFolder"/> when given, else random; the MLP always fresh.</summary>
     public static StudentEncoder Create(T5Config config, int projectionDim, double projectionDropout, int seed, string? initFolder = null)
+    {
+        // The initialisation draws from the global generator: one student at a time in this process, so that two runs
+        // starting at once (two workers) each get the weights of their own seed.
+        lock (InitialisationLock) return CreateSeeded(config, projectionDim, projectionDropout, seed, initFolder);
+    }
+
+    static readonly object InitialisationLock = new();
+
+    static StudentEncoder CreateSeeded(T5Config config, int projectionDim, double projectionDropout, int seed, string? initFolder)
     {
         torch.manual_seed(DeterministicRandom.Seed(seed, "student-init"));
         T5Encoder t5;

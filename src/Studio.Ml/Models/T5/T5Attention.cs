@@ -1,7 +1,8 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
+
+using Studio.Ml.Models.Common;
 
 namespace Studio.Ml.Models.T5;
 
@@ -13,6 +14,8 @@ public sealed class T5Attention : nn.Module
 {
     readonly Linear q, k, v, o;
     readonly Embedding? relative_attention_bias;
+    /// <summary>On the attention weights (transformers applies it functionally, with the config's dropout_rate).</summary>
+    readonly SeededDropout dropout;
     readonly T5Config _config;
 
     public T5Attention(T5Config config, bool hasRelativeAttentionBias, ScalarType dtype) : base(nameof(T5Attention))
@@ -22,6 +25,7 @@ public sealed class T5Attention : nn.Module
         k = nn.Linear(config.DModel, config.InnerDim, hasBias: false, dtype: dtype);
         v = nn.Linear(config.DModel, config.InnerDim, hasBias: false, dtype: dtype);
         o = nn.Linear(config.InnerDim, config.DModel, hasBias: false, dtype: dtype);
+        dropout = new SeededDropout(config.DropoutRate);
         if (hasRelativeAttentionBias) relative_attention_bias = nn.Embedding(config.RelativeAttentionNumBuckets, config.NumHeads, dtype: dtype);
         RegisterComponents();
     }
@@ -36,7 +40,7 @@ public sealed class T5Attention : nn.Module
         // Explicit rather than scaled_dot_product_attention: as fast in float32 and faster in bf16 on this CPU, and
         // it is transformers' computation as written (scores in the model dtype, softmax in float32).
         var scores = Heads(q).matmul(Heads(k).transpose(2, 3)) + bias;
-        var weights = F.dropout(scores.to(ScalarType.Float32).softmax(-1).to(scores.dtype), _config.DropoutRate, training);
+        var weights = dropout.forward(scores.to(ScalarType.Float32).softmax(-1).to(scores.dtype));
         var context = weights.matmul(Heads(v));
         var merged = context.transpose(1, 2).reshape(batch, seq, _config.InnerDim);
         return o.forward(merged).MoveToOuterDisposeScope();

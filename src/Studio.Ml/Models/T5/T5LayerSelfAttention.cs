@@ -2,6 +2,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+using Studio.Ml.Models.Common;
+
 namespace Studio.Ml.Models.T5;
 
 /// <summary>Pre-norm residual attention step of a block: h + dropout(SelfAttention(layer_norm(h))).</summary>
@@ -9,13 +11,13 @@ public sealed class T5LayerSelfAttention : nn.Module
 {
     readonly T5Attention SelfAttention;
     readonly T5LayerNorm layer_norm;
-    readonly Dropout dropout;
+    readonly SeededDropout dropout;
 
     public T5LayerSelfAttention(T5Config config, bool hasRelativeAttentionBias, ScalarType dtype) : base(nameof(T5LayerSelfAttention))
     {
         SelfAttention = new T5Attention(config, hasRelativeAttentionBias, dtype);
         layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype);
-        dropout = nn.Dropout(config.DropoutRate);
+        dropout = new SeededDropout(config.DropoutRate);
         RegisterComponents();
     }
 

@@ -2,6 +2,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+using Studio.Ml.Models.Common;
+
 namespace Studio.Ml.Models.T5;
 
 /// <summary>
@@ -12,13 +14,13 @@ public sealed class T5Stack : nn.Module
 {
     readonly ModuleList<T5Block> block;
     readonly T5LayerNorm final_layer_norm;
-    readonly Dropout dropout;
+    readonly SeededDropout dropout;
 
     public T5Stack(T5Config config, ScalarType dtype) : base(nameof(T5Stack))
     {
         block = new ModuleList<T5Block>(Enumerable.Range(0, config.NumLayers).Select(i => new T5Block(config, hasRelativeAttentionBias: i == 0, dtype)).ToArray());
         final_layer_norm = new T5LayerNorm(config.DModel, config.LayerNormEpsilon, dtype);
-        dropout = nn.Dropout(config.DropoutRate);
+        dropout = new SeededDropout(config.DropoutRate);
         RegisterComponents();
     }
 

@@ -102,14 +102,17 @@ public class DistillerTests
         }
         var alone = Train("alone").state_dict();
 
-        // Two runs at once on two threads (two workers of one process), while a third thread makes students of other
-        // seeds: each run's student starts from its own seed and draws its own dropout masks.
+        // Two runs at once on two threads (two workers of one process), while a third thread seeds and draws from the
+        // process's global generator, as anything else in the process may (loading a teacher: every new module draws
+        // its initial weights from it): each run's student starts from its own seed and draws its own dropout masks.
         using var stop = new CancellationTokenSource();
         var other = Task.Run(() =>
         {
             for (var seed = 100; !stop.IsCancellationRequested; seed++)
             {
-                using var student = world.NewStudent(seed);
+                manual_seed(seed);
+                using var drawn = rand(10_000);
+                using var module = T5Encoder.Create(TinyWorld.StudentT5);
             }
         });
         var students = await Task.WhenAll(Task.Run(() => Train("a")), Task.Run(() => Train("b")));

@@ -66,28 +66,34 @@ public sealed class StudentEncoder : nn.Module
     /// <summary>A student of <paramref name="config"/>, its T5 from <paramref name="initFolder"/> when given, else random; the MLP always fresh.</summary>
     public static StudentEncoder Create(T5Config config, int projectionDim, double projectionDropout, int seed, string? initFolder = null)
     {
-        // The initialisation draws from the global generator: one student at a time in this process, so that two runs
-        // starting at once (two workers) each get the weights of their own seed.
-        lock (InitialisationLock) return CreateSeeded(config, projectionDim, projectionDropout, seed, initFolder);
-    }
-
-    static readonly object InitialisationLock = new();
-
-    static StudentEncoder CreateSeeded(T5Config config, int projectionDim, double projectionDropout, int seed, string? initFolder)
-    {
-        torch.manual_seed(DeterministicRandom.Seed(seed, "student-init"));
+        // Every random weight is drawn from a generator of this student's own, not from the process's global generator,
+        // which anything else in the process (another run loading its teacher) may draw from at the same time.
         T5Encoder t5;
         if (initFolder is null)
         {
             t5 = T5Encoder.Create(config);
-            t5.InitialiseLikeTransformers();
+            using var generator = new Generator((ulong)DeterministicRandom.Seed(seed, "student-init"), CPU);
+            t5.InitialiseLikeTransformers(generator: generator);
         }
         else
         {
             t5 = T5Encoder.Load(initFolder).Model;
         }
-        torch.manual_seed(DeterministicRandom.Seed(seed, "projection-init"));
-        return new StudentEncoder(t5, projectionDim, projectionDropout);
+        var student = new StudentEncoder(t5, projectionDim, projectionDropout);
+        using (var generator = new Generator((ulong)DeterministicRandom.Seed(seed, "projection-init"), CPU))
+            student.InitialiseProjection(generator);
+        return student;
+    }
+
+    /// <summary>PyTorch's default nn.Linear initialisation of the projection (kaiming_uniform with a = sqrt(5): U(±1/sqrt(fan_in))), from <paramref name="generator"/>.</summary>
+    void InitialiseProjection(Generator generator)
+    {
+        using var _ = torch.no_grad();
+        foreach (var linear in final_projection.children().OfType<Linear>())
+        {
+            var bound = 1 / Math.Sqrt(linear.weight!.shape[1]);
+            linear.weight.uniform_(-bound, bound, generator);
+        }
     }
 
     /// <summary>Loads a DistillT5-layout folder (config.json with project_in_dim/project_out_dim, safetensors).</summary>

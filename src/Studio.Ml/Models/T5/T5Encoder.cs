@@ -75,7 +75,7 @@ public sealed class T5Encoder : nn.Module
     /// Re-draws every weight as transformers' `T5PreTrainedModel._init_weights` does (normal with std scaled by the
     /// fan-in, norms at `factor`), from torch's current random generator.
     /// </summary>
-    public void InitialiseLikeTransformers(double factor = 1.0)
+    public void InitialiseLikeTransformers(double factor = 1.0, Generator? generator = null)
     {
         double dModel = Config.DModel, dKv = Config.DKv, heads = Config.NumHeads, dFf = Config.DFf;
         using var _ = torch.no_grad();
@@ -92,7 +92,7 @@ public sealed class T5Encoder : nn.Module
                 "wo" => factor * Math.Pow(dFf, -0.5),
                 _ => throw new InvalidOperationException($"no transformers initialisation known for {name}"),
             };
-            p.normal_(0, std);
+            p.normal_(0, std, generator);
         }
     }
 

@@ -151,6 +151,31 @@ public class BayesianSweepTests
     }
 
     [Fact]
+    public async Task ASweepThatMadeAllItsRunsCanBeAskedForMore()
+    {
+        var s = await SetUpAsync();
+        var first = await s.Runs.CreateSweepAsync("lr", Toy(), [Lr], search: new SweepSearch(2, Bayesian: true, AtOnce: 2));
+        foreach (var run in first) await FinishAsync(s, run.Id, 0.3);
+        Assert.Empty(await s.Runs.ContinueSweepAsync("lr"));
+
+        // Three more: two queued now (two at once), the third when one of them finishes.
+        var (total, queued) = await s.Runs.ExtendSweepAsync("lr", 3);
+        Assert.Equal(5, total);
+        Assert.Equal(2, queued.Count);
+        await FinishAsync(s, queued[0].Id, 0.2);
+        Assert.Single(await s.Runs.ContinueSweepAsync("lr"));
+        Assert.Equal(5, (await GroupAsync(s, "lr")).Count);
+
+        // Beyond 64 in all, none, or a group that is no Bayesian sweep: refused, nothing changed.
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ExtendSweepAsync("lr", 60));
+        Assert.Equal([new FieldProblem("runs", "60 more runs: a sweep of 5 runs can make 1 to 59 more (at most 64 in all)")], e.Problems);
+        await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ExtendSweepAsync("lr", 0));
+        Assert.Equal("no Bayesian sweep named 'size'", (await Assert.ThrowsAsync<RunActionException>(() => s.Runs.ExtendSweepAsync("size", 2))).Message);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Equal(5, (await db.SweepPlans.SingleAsync()).TotalRuns);
+    }
+
+    [Fact]
     public async Task TwoRunsFinishingAtOnceMakeEachNextRunOnce()
     {
         var s = await SetUpAsync();

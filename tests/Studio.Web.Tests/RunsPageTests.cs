@@ -43,6 +43,7 @@ public class RunsPageTests
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
         ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(db);
         ctx.Services.AddSingleton(new RunData(db));
         ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
         ctx.Services.AddSingleton(new RunFeed());
@@ -156,6 +157,31 @@ public class RunsPageTests
         all.Find("[data-testid=runs-cancel-picked]").Click();
         await WaitUntilAsync(async () => (await data.RunAsync(2))!.State == RunState.Stopping);
         Assert.Equal(RunState.Completed, (await data.RunAsync(1))!.State);
+    }
+
+    [Fact]
+    public async Task ABayesianSweepsGroupSaysHowManyOfItsRunsAreMadeAndCanBeExtended()
+    {
+        await using var ctx = await PageContextAsync();
+        await using (var context = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            // sweep-a made its two runs (5 and 6, both finished) of two.
+            context.SweepPlans.Add(new SweepPlan
+            {
+                Group = "sweep-a", ConfigYaml = BadInput.ApiHost.ToyYaml(), AxesJson = """[{"field":"optimizer.lr","values":["loguniform(1e-5, 1e-3)"]}]""",
+                TotalRuns = 2, AtOnce = 1, MadeRuns = 2, TrialsJson = """[{"runId":5,"settings":["1e-4"]},{"runId":6,"settings":["3e-4"]}]""",
+            });
+            await context.SaveChangesAsync();
+        }
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs?group=sweep-a");
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal("Bayesian search: 2 of 2 runs made", cut.Find("[data-testid=runs-sweep-plan]").TextContent.Trim()), Wait);
+
+        // Two more: one queued now (one at once), the other when it finishes.
+        cut.Find("[data-testid=runs-sweep-more] input, input[data-testid=runs-sweep-more]").Input("2");
+        cut.Find("[data-testid=runs-sweep-extend]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("Bayesian search: 3 of 4 runs made", cut.Find("[data-testid=runs-sweep-plan]").TextContent.Trim()), Wait);
+        Assert.Equal(3, Names(cut).Count);
     }
 
     [Fact]

@@ -265,6 +265,27 @@ public class RunService(
     static readonly JsonSerializerOptions PlanJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>
+    /// Lets a Bayesian sweep make <paramref name="more"/> runs beyond those it was asked for (up to <see cref="RunSweep.MaxRuns"/>
+    /// in all), and queues at once as many as its runs at once allow (<see cref="ContinueSweepAsync"/>). Returns the
+    /// sweep's new number of runs and the runs queued now.
+    /// </summary>
+    public async Task<(int TotalRuns, IReadOnlyList<Run> Queued)> ExtendSweepAsync(string group, int more, CancellationToken ct = default)
+    {
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+        {
+            var plan = await db.SweepPlans.AsNoTracking().SingleOrDefaultAsync(p => p.Group == group, ct)
+                       ?? throw new RunActionException($"no Bayesian sweep named '{Shorten(group)}'");
+            if (more < 1 || plan.TotalRuns + more > RunSweep.MaxRuns)
+                throw Refused([new("runs", $"{more} more runs: a sweep of {plan.TotalRuns} runs can make 1 to {RunSweep.MaxRuns - plan.TotalRuns} more (at most {RunSweep.MaxRuns} in all)")]);
+            // One statement, so that two extensions at once both count.
+            await db.SweepPlans.Where(p => p.Id == plan.Id).ExecuteUpdateAsync(u => u.SetProperty(p => p.TotalRuns, p => p.TotalRuns + more), ct);
+        }
+        var queued = await ContinueSweepAsync(group, ct);
+        await using var read = await dbFactory.CreateDbContextAsync(ct);
+        return (await read.SweepPlans.Where(p => p.Group == group).Select(p => p.TotalRuns).SingleAsync(ct), queued);
+    }
+
+    /// <summary>
     /// The next runs of a Bayesian sweep, after one of its runs finished: as many as keep its <see cref="SweepPlan.AtOnce"/>
     /// runs queued or running, until it made <see cref="SweepPlan.TotalRuns"/>, each proposed by
     /// <see cref="RunSweep.ProposeNext"/> from the results of its runs that finished (each run's best held-out vision

@@ -23,6 +23,8 @@ public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed,
     bool? Bayesian = null, int? AtOnce = null);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
+/// <summary>More runs for a Bayesian sweep.</summary>
+public sealed record ExtendSweepRequest(int Runs);
 public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue);
 public sealed record ExportRequest(string Format);
 /// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
@@ -71,6 +73,12 @@ public static partial class StudioApi
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
                 var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct);
                 return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
+            }, ct));
+        api.MapPost("/sweeps/{group}/extend", (string group, HttpRequest http, RunService runs, CancellationToken ct) =>
+            WithBody<ExtendSweepRequest>(http, async request =>
+            {
+                var (total, queued) = await runs.ExtendSweepAsync(group, request!.Runs, ct);
+                return Results.Ok(new { Group = group, TotalRuns = total, Runs = queued });
             }, ct));
         api.MapPost("/runs/{id:int}/cancel", (int id, RunService runs, CancellationToken ct) => Act(async () => Results.Ok(await runs.CancelAsync(id, ct))));
         api.MapPost("/runs/{id:int}/resume", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>

@@ -57,4 +57,42 @@ public class SweepFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=settings-validation]")).ToHaveTextAsync([new Regex(@"\(step 4\)"), new Regex(@"\(step 4\)")]);
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare-settings"), FullPage = true });
     }
+
+    [Fact]
+    public async Task ABayesianSearchFromTheFormQueuesEachNextRunWhenOneFinishes()
+    {
+        Assertions.SetDefaultExpectTimeout(30_000);
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
+        await page.GotoAsync(host.Url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        await NewRunPage.TinyToyRunAsync(page, "e2e tpe", updates: 4, checkpointEvery: 2, validationEvery: 2);
+
+        await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
+        await NewRunPage.SetAsync(page, "run-sweep-values-0", "loguniform(1e-4, 1e-2)");
+        await page.Locator("[data-testid=run-sweep-search]").ClickAsync();
+        await page.GetByText("Bayesian search (TPE)").ClickAsync();
+        await NewRunPage.SetAsync(page, "run-sweep-runs", "3");
+        await NewRunPage.SetAsync(page, "run-sweep-at-once", "1");
+        await Assertions.Expect(page.Locator("[data-testid=run-submit]")).ToContainTextAsync("Start Bayesian search (1 of 3 runs now)");
+        await page.Locator("[data-testid=run-submit]").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/runs\?group=e2e%20tpe$"));
+
+        // One run at a time: the worker that finishes one queues the next, until three are made and trained.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement runs;
+        do
+        {
+            await Task.Delay(500);
+            runs = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs?group=e2e%20tpe");
+        }
+        while (DateTime.UtcNow < deadline && (runs.GetArrayLength() < 3 || runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running")));
+        Assert.Equal(3, runs.GetArrayLength());
+        Assert.All(runs.EnumerateArray(), r => Assert.True(r.GetProperty("state").GetString() == "Completed", r.GetProperty("error").ToString()));
+        Assert.Equal(3, runs.EnumerateArray().Select(r => r.GetProperty("name").GetString()).Distinct().Count());
+        await Assertions.Expect(page.Locator("[data-testid=runs-sweep-plan]")).ToHaveTextAsync("Bayesian search: 3 of 3 runs made");
+        await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(3);
+    }
 }

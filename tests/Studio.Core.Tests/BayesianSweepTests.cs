@@ -222,6 +222,24 @@ public class BayesianSweepTests
         Assert.NotNull(runs[1].HangfireJobId);
     }
 
+    [Fact]
+    public async Task ASweepThatCannotProposeItsNextRunSaysWhyInTheLogOfTheRunThatFinished()
+    {
+        var s = await SetUpAsync();
+        // Two listed rates, one of them refused by the run check; a seed whose first draw is the good one.
+        SweepAxis rates = new("optimizer.lr", ["1e-3", "0"]);
+        var seed = Enumerable.Range(0, 50).First(k => RunSweep.Expand("lr", Toy(), [rates], out _, new SweepSearch(2, k, Bayesian: true, AtOnce: 1)) is [{ } v] && v.Name.EndsWith("lr=1e-3"));
+        var first = Assert.Single(await s.Runs.CreateSweepAsync("lr", Toy(), [rates], search: new SweepSearch(2, seed, Bayesian: true, AtOnce: 1)));
+
+        var job = new RunJob(s.Db, new CompletingExecutor(), s.Feed, s.Storage, s.Options, new WorkerIdentity("test:host:1"));
+        await job.Execute(first.Id, CancellationToken.None);
+        Assert.Single(await GroupAsync(s, "lr"));
+        await using var db = s.Db.CreateDbContext();
+        var warning = await db.RunEvents.Where(e => e.RunId == first.Id && e.Kind == "Warning").Select(e => e.Message).SingleAsync();
+        Assert.StartsWith("Bayesian sweep 'lr' makes no run after its run 1 of 2: ", warning);
+        Assert.Contains("optimizer.lr: 0 must be positive", warning);
+    }
+
     sealed class CompletingExecutor : IRunExecutor
     {
         public Task ExecuteAsync(RunExecution run, Studio.Ml.Distillation.ITrainingReporter reporter, CancellationToken ct) => Task.CompletedTask;

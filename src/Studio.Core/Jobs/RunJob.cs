@@ -194,7 +194,9 @@ public class RunJob(
     {
         try
         {
-            await new RunService(dbFactory, new BackgroundJobClient(storage), broadcaster, options).ContinueSweepAsync(group);
+            string? stopped = null;
+            await new RunService(dbFactory, new BackgroundJobClient(storage), broadcaster, options).ContinueSweepAsync(group, stopped: why => stopped = why);
+            if (stopped is not null) await LogAsync(runId, nameof(TrainingEventKind.Warning), stopped);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

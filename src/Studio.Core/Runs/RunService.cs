@@ -291,9 +291,10 @@ public class RunService(
     /// <see cref="RunSweep.ProposeNext"/> from the results of its runs that finished (each run's best held-out vision
     /// loss; a run without a validation has none). A run cancelled by its user is not replaced until another finishes.
     /// Two calls at once make each next run once (the plan's <see cref="SweepPlan.MadeRuns"/> is a concurrency token).
-    /// Nothing happens for a group without a plan. Returns the runs queued.
+    /// Nothing happens for a group without a plan. Returns the runs queued; <paramref name="stopped"/> hears why the sweep
+    /// made fewer than it could (every combination of its values made, or a proposed run's configuration refused here).
     /// </summary>
-    public async Task<IReadOnlyList<Run>> ContinueSweepAsync(string group, CancellationToken ct = default)
+    public async Task<IReadOnlyList<Run>> ContinueSweepAsync(string group, CancellationToken ct = default, Action<string>? stopped = null)
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -326,7 +327,7 @@ public class RunService(
                 made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }, variant));
             }
             if (stuck is not null)
-                Console.Error.WriteLine($"Bayesian sweep '{group}' made no further run after its run {plan.MadeRuns + made.Count}: {stuck}");
+                stopped?.Invoke($"Bayesian sweep '{group}' makes no run after its run {plan.MadeRuns + made.Count} of {plan.TotalRuns}: {stuck}.");
             if (made.Count == 0) return [];
 
             await using (var transaction = await db.Database.BeginTransactionAsync(ct))

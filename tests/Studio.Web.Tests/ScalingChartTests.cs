@@ -536,6 +536,28 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task TheCheckpointsTabChartsTheEvaluationsOverTrainingAndEvaluatesTheOthersAtOnce()
+    {
+        var (ctx, jobs, runId, _, _) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count), TimeSpan.FromSeconds(15));
+        // The step 10 checkpoint's evaluation has no difference to the teacher (the chart's first metric): nothing to draw.
+        Assert.Empty(cut.FindAll("[data-testid=evaluations-over-training] [data-point]"));
+
+        var metric = cut.FindComponents<MudSelect<string>>().Single(c => c.Instance.Label == "Evaluation over training");
+        await cut.InvokeAsync(() => metric.Instance.ValueChanged.InvokeAsync("semantics"));
+        cut.WaitForAssertion(() => Assert.Equal(["step 10"],
+            cut.FindAll("[data-testid=evaluations-over-training] [data-point]").Select(p => p.GetAttribute("data-label"))), TimeSpan.FromSeconds(15));
+
+        // One checkpoint has no evaluation yet: one click queues it.
+        Assert.Equal("Evaluate 1 unevaluated checkpoint", cut.Find("[data-testid=evaluate-all]").TextContent.Trim());
+        cut.Find("[data-testid=evaluate-all]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        cut.WaitForAssertion(() => Assert.True(cut.Find("[data-testid=evaluate-all]").HasAttribute("disabled")), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task AForksConfigurationTabShowsWhatChangedFromItsParent()
     {
         var (ctx, _, parentId, _, _) = await NewContextAsync(researcher: false);

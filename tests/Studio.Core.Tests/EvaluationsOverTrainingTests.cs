@@ -26,7 +26,7 @@ public class EvaluationsOverTrainingTests
             Evaluation(8, null, 0, 0.5), // the teacher's newest with the first settings
             Evaluation(9, null, 0, 0.6, steps: 50), // settings no checkpoint of the run was evaluated with
         };
-        var (points, references) = EvaluationsOverTraining.Chart(evaluations, 7, Scaling.Metric("semantics"));
+        var (points, references) = EvaluationsOverTraining.OfRun(evaluations, 7, Scaling.Metric("semantics"));
 
         var twenty = evaluations[0].SettingsKey;
         var four = evaluations[4].SettingsKey;
@@ -37,6 +37,23 @@ public class EvaluationsOverTrainingTests
         Assert.Equal([new ReferenceLine($"teacher · {twenty}", 0.5)], references);
 
         // A metric the teacher has no value of (the difference to itself) draws no reference line.
-        Assert.Empty(EvaluationsOverTraining.Chart(evaluations, 7, Scaling.Metric("teacher-difference")).References);
+        Assert.Empty(EvaluationsOverTraining.OfRun(evaluations, 7, Scaling.Metric("teacher-difference")).References);
+    }
+
+    [Fact]
+    public void OnCompareEachRunIsALineThroughItsCheckpointsWithTheChosenSettings()
+    {
+        var evaluations = new[]
+        {
+            Evaluation(1, 7, 100, 0.2),
+            Evaluation(2, 7, 200, 0.3),
+            Evaluation(3, 8, 100, 0.7),
+            Evaluation(4, 8, 100, 0.6, steps: 4), // other settings: not drawn
+            Evaluation(5, null, 0, 0.5),
+        };
+        var (points, references) = EvaluationsOverTraining.OfRuns(evaluations, evaluations[0].SettingsKey, Scaling.Metric("semantics"), id => $"run {id}");
+        Assert.Equal([(100.0, 0.2, "run 7", "run 7 · step 100"), (200.0, 0.3, "run 7", "run 7 · step 200"), (100.0, 0.7, "run 8", "run 8 · step 100")],
+            points.Select(p => (p.X, p.Y, p.Group, p.Label)));
+        Assert.Equal([new ReferenceLine("teacher", 0.5)], references);
     }
 }

@@ -360,6 +360,14 @@ public class ScalingChartTests
         Assert.Single(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] rect"));
         // An evaluation without stored intervals (as those from before them) has no error bar.
         Assert.Empty(cut.FindAll($"[data-group='{Scaling.NaiveGroup}'] [data-error-bar]"));
+
+        // x: training step: each run a line through all its evaluated checkpoints (small's steps 10 and 20), on a linear axis.
+        var axis = cut.FindComponents<MudSelect<bool>>().Single(c => c.Instance.Label == "x axis");
+        await cut.InvokeAsync(() => axis.Instance.ValueChanged.InvokeAsync(true));
+        cut.WaitForAssertion(() => Assert.Equal(["1 · small · step 10", "1 · small · step 20", "2 · naive · step 20"],
+            cut.FindAll("[data-point]").Select(p => p.GetAttribute("data-label"))), TimeSpan.FromSeconds(15));
+        Assert.Equal("false", cut.Find("svg.studio-chart-svg").GetAttribute("data-log-x"));
+        Assert.Equal(0.9, double.Parse(cut.Find("line[data-reference=teacher]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
     }
 
     static CheckpointEvaluation Done(int? runId, long step, long parameters, double semantics, string size, string? loss, int id = 0) => new()

@@ -3,27 +3,47 @@ using Studio.Core.Data;
 namespace Studio.Core.Evaluations;
 
 /// <summary>
-/// The evaluations of one run's checkpoints over its training, as its page charts them: for one metric, a point per
-/// evaluated checkpoint at its step (with its 95% interval), a line per evaluation settings (only evaluations of the same
-/// settings compare; a checkpoint evaluated twice with the same settings counts its newest), and the teacher's newest
-/// evaluation with those settings as a dashed reference line.
+/// Evaluations of checkpoints over training, for one metric: a point per evaluated checkpoint at its step (with its 95%
+/// interval; a checkpoint evaluated twice with the same settings counts its newest), and the teachers' newest
+/// evaluations with the same settings as dashed reference lines. A run's page draws a line per evaluation settings
+/// (<see cref="OfRun"/>); Compare draws a line per run for the settings chosen (<see cref="OfRuns"/>).
 /// </summary>
 public static class EvaluationsOverTraining
 {
-    public static (List<ScatterPoint> Points, List<ReferenceLine> References) Chart(IEnumerable<CheckpointEvaluation> evaluations, int runId, EvaluationMetric metric)
+    /// <summary>One run's evaluated checkpoints, a line per evaluation settings; the teacher of each of those settings.</summary>
+    public static (List<ScatterPoint> Points, List<ReferenceLine> References) OfRun(IEnumerable<CheckpointEvaluation> evaluations, int runId, EvaluationMetric metric)
     {
         var done = evaluations.Where(v => v.State == EvaluationState.Completed).ToList();
-        var points = done.Where(v => v.RunId == runId && v.CheckpointId is not null)
-            .GroupBy(v => (v.SettingsKey, v.Step)).Select(g => g.OrderByDescending(v => v.Id).First())
-            .Where(v => metric.Value(v) is { } y && double.IsFinite(y))
-            .Select(v => new ScatterPoint(v.Step, metric.Value(v)!.Value, $"step {v.Step}", v.SettingsKey, metric.Interval?.Invoke(v)))
-            .OrderBy(p => p.Group, StringComparer.Ordinal).ThenBy(p => p.X).ToList();
+        var points = Points(done.Where(v => v.RunId == runId), metric, v => v.SettingsKey, _ => "");
         var keys = points.Select(p => p.Group).Distinct().ToList();
-        var references = done.Where(v => v.IsTeacher && keys.Contains(v.SettingsKey))
-            .GroupBy(v => v.SettingsKey).Select(g => g.OrderByDescending(v => v.Id).First())
-            .Where(v => metric.Value(v) is { } y && double.IsFinite(y))
-            .OrderBy(v => v.SettingsKey, StringComparer.Ordinal)
-            .Select(v => new ReferenceLine(keys.Count == 1 ? "teacher" : $"teacher · {v.SettingsKey}", metric.Value(v)!.Value)).ToList();
+        var references = References(done.Where(v => v.IsTeacher && keys.Contains(v.SettingsKey)), metric, v => v.SettingsKey,
+            v => keys.Count == 1 ? "teacher" : $"teacher · {v.SettingsKey}");
         return (points, references);
     }
+
+    /// <summary>Each run's evaluated checkpoints with <paramref name="settingsKey"/>, a line per run; each teacher pipeline's with those settings.</summary>
+    public static (List<ScatterPoint> Points, List<ReferenceLine> References) OfRuns(IEnumerable<CheckpointEvaluation> evaluations, string settingsKey,
+        EvaluationMetric metric, Func<int, string> runName)
+    {
+        var done = evaluations.Where(v => v.State == EvaluationState.Completed && v.SettingsKey == settingsKey).ToList();
+        var points = Points(done, metric, v => runName(v.RunId!.Value), v => $"{runName(v.RunId!.Value)} · ");
+        var teachers = done.Where(v => v.IsTeacher).Select(v => v.Pipeline).Distinct().Count();
+        var references = References(done.Where(v => v.IsTeacher), metric, v => v.Pipeline, v => teachers == 1 ? "teacher" : $"teacher ({v.Pipeline})");
+        return (points, references);
+    }
+
+    static List<ScatterPoint> Points(IEnumerable<CheckpointEvaluation> evaluations, EvaluationMetric metric,
+        Func<CheckpointEvaluation, string> group, Func<CheckpointEvaluation, string> labelPrefix) =>
+        evaluations.Where(v => !v.IsTeacher && v.CheckpointId is not null)
+            .GroupBy(v => (v.RunId, v.SettingsKey, v.Step)).Select(g => g.OrderByDescending(v => v.Id).First())
+            .Where(v => metric.Value(v) is { } y && double.IsFinite(y))
+            .Select(v => new ScatterPoint(v.Step, metric.Value(v)!.Value, $"{labelPrefix(v)}step {v.Step}", group(v), metric.Interval?.Invoke(v)))
+            .OrderBy(p => p.Group, StringComparer.Ordinal).ThenBy(p => p.X).ToList();
+
+    static List<ReferenceLine> References(IEnumerable<CheckpointEvaluation> teachers, EvaluationMetric metric,
+        Func<CheckpointEvaluation, string> by, Func<CheckpointEvaluation, string> label) =>
+        teachers.GroupBy(by).Select(g => g.OrderByDescending(v => v.Id).First())
+            .Where(v => metric.Value(v) is { } y && double.IsFinite(y))
+            .OrderBy(by, StringComparer.Ordinal)
+            .Select(v => new ReferenceLine(label(v), metric.Value(v)!.Value)).ToList();
 }

@@ -77,6 +77,37 @@ public class SettingsTableTests
     }
 
     [Fact]
+    public async Task EachSettingIsReadAgainstTheBestHeldOutLossOfTheRunsThatHaveOne()
+    {
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        // Three rates with best losses 0.3, 0.2, 0.1 (the larger, the lower), two students.
+        var runs = new[]
+        {
+            ToyRun(1, c => { c.Optimizer.Lr = 1e-4; c.Student.Preset = "toy-small"; }, null),
+            ToyRun(2, c => { c.Optimizer.Lr = 3e-4; c.Student.Preset = "toy-base"; }, null),
+            ToyRun(3, c => { c.Optimizer.Lr = 1e-3; c.Student.Preset = "toy-small"; }, null),
+        };
+        var series = new Dictionary<int, RunSeries>();
+        foreach (var (id, loss) in new[] { (1, 0.3), (2, 0.2), (3, 0.1) })
+        {
+            series[id] = new RunSeries();
+            series[id].MergeValidation([Point(20, "text", loss)]);
+        }
+        var cut = ctx.Render<SettingsTable>(p => p.Add(t => t.Runs, runs).Add(t => t.Series, series));
+
+        var rows = cut.FindAll("[data-testid=settings-effects] tbody tr");
+        var lr = rows.Single(r => r.GetAttribute("data-field") == "optimizer.lr");
+        Assert.Equal("-1.00", lr.QuerySelector("[data-testid=effect-spearman]")!.TextContent);
+        Assert.Equal("larger values, lower loss", lr.QuerySelector("[data-testid=effect-reading]")!.TextContent);
+        // toy-base's one run (0.2) against toy-small's two (mean 0.2 too: 0.3 and 0.1): the tie goes to the first name.
+        var preset = rows.Single(r => r.GetAttribute("data-field") == "student.preset");
+        Assert.Equal("–", preset.QuerySelector("[data-testid=effect-spearman]")!.TextContent);
+        Assert.StartsWith("lowest mean loss with toy-base (0.2", preset.QuerySelector("[data-testid=effect-reading]")!.TextContent);
+    }
+
+    [Fact]
     public async Task RunsWithOneConfigurationSaySoAndNoRunsAskForASelection()
     {
         await using var ctx = new BunitContext();

@@ -208,7 +208,9 @@ public class RunService(
     /// <summary>
     /// Queues a sweep: one run per combination of the axes' values, or per random draw (<see cref="RunSweep"/>), all in
     /// the group <paramref name="name"/>. Every configuration is checked first; with any problem nothing is written or
-    /// queued. A problem every run shares is named once; one that only some runs have names their values.
+    /// queued. A problem every run shares is named once; one that only some runs have names their values. A Bayesian
+    /// search queues its first runs and stores its <see cref="SweepPlan"/> with them (both or neither); the others come
+    /// from <see cref="ContinueSweepAsync"/>. A second Bayesian sweep of the same name is refused.
     /// </summary>
     public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default",
         SweepSearch? search = null, CancellationToken ct = default)

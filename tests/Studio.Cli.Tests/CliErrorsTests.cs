@@ -39,6 +39,20 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
         Assert.False(File.Exists(report));
     }
 
+    [Fact]
+    public void AFileGivenAsTheTeacherImagesFolderIsRefusedBeforeAnythingIsDrawn()
+    {
+        var dir = TestPaths.NewTempDirectory("cli-teacher-images");
+        var file = Path.Combine(dir, "images");
+        File.WriteAllText(file, "not a folder");
+        var report = Path.Combine(dir, "report.json");
+        var (code, output, error) = Cli.Run("eval", "--count", "1", "--steps", "2", "--teacher-images", file, "--report", report);
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.Equal($"studio eval: {file}: a file, not a folder to keep the teacher's images in", Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.False(File.Exists(report));
+    }
+
     [Theory]
     [InlineData(new[] { "eval", "--count" }, "studio eval: ", "--count")]
     [InlineData(new[] { "sample", "--prompt", "a cat" }, "studio sample: ", "--pipeline")]

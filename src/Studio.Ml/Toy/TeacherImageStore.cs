@@ -15,12 +15,19 @@ namespace Studio.Ml.Toy;
 /// A teacher's own evaluation fills the store, and so does the first student evaluation that has to draw them.
 /// The <see cref="MaxEntries"/> most recently used keys are kept; a damaged or mismatched file is drawn again.
 /// </summary>
-public sealed class TeacherImageStore(string folder)
+public sealed class TeacherImageStore
 {
     public const int MaxEntries = 16;
     const string ImagesTensor = "images";
 
-    public string Folder { get; } = Path.GetFullPath(folder);
+    public string Folder { get; }
+
+    /// <summary>A store in <paramref name="folder"/> (made when the first images are kept); refused when a file is there.</summary>
+    public TeacherImageStore(string folder)
+    {
+        Folder = Path.GetFullPath(folder);
+        if (File.Exists(Folder)) throw new ArgumentException($"{Folder}: a file, not a folder to keep the teacher's images in");
+    }
 
     /// <summary>
     /// What decides the teacher's images of an evaluation: the evaluation's settings, the device type and dtype, the

@@ -178,7 +178,15 @@ public static class ToyEvaluation
                 seeds.AddRange(batch.Select(_ => seed));
                 progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images{(stored is null ? "" : " (the teacher's from its store)")}");
             }
-        if (storeKey is not null && stored is null) teacherImages!.Keep(storeKey, teacherDrawn);
+        if (storeKey is not null && stored is null)
+        {
+            // The evaluation stands without its store: the next one draws the teacher's images again.
+            try { teacherImages!.Keep(storeKey, teacherDrawn); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                progress?.Invoke($"the teacher's images could not be kept in {teacherImages!.Folder}: {e.Message}");
+            }
+        }
         if (sheet is not null)
             ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());

@@ -156,6 +156,30 @@ public class ToyEvaluationTests
     }
 
     [Fact]
+    public void AFileWhereTheStoreShouldBeIsRefusedAndAStoreThatCannotBeWrittenLosesNoEvaluation()
+    {
+        var root = TestPaths.NewTempDirectory("teacher-images");
+        try
+        {
+            var file = Path.Combine(root, "images");
+            File.WriteAllText(file, "not a folder");
+            var refused = Assert.Throws<ArgumentException>(() => new TeacherImageStore(file));
+            Assert.Contains(file, refused.Message);
+
+            // A folder that turns into a file before the images are kept: the evaluation still returns, and says so.
+            var folder = Path.Combine(root, "store");
+            var store = new TeacherImageStore(folder);
+            File.WriteAllText(folder, "in the way");
+            using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+            var lines = new List<string>();
+            var result = ToyEvaluation.Run(pipeline, null, new ToyEvaluationOptions { PromptsPerCategory = 1, Steps = 2 }, lines.Add, teacherImages: store);
+            Assert.Equal(5, result.Items.Count);
+            Assert.Contains(lines, l => l.StartsWith($"the teacher's images could not be kept in {folder}: "));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void TheStoreKeepsTheMostRecentlyUsedKeys()
     {
         var root = TestPaths.NewTempDirectory("teacher-images");

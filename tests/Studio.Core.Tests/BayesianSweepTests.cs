@@ -62,6 +62,22 @@ public class BayesianSweepTests
     }
 
     [Fact]
+    public void ARunStillTrainingCountsAsTheWorstResultSoTheNextIsNotProposedOnTopOfIt()
+    {
+        // Eight results around a best at 1e-3, and a run of 1e-3 still training.
+        var eight = Enumerable.Range(0, 8).Select(i => Math.Pow(10, -5 + 4.0 * i / 7))
+            .Select(lr => new SweepTrial([SweepValues.Number(lr)], Math.Abs(Math.Log10(lr) + 3))).ToList();
+        int NearTheRunningOne(IReadOnlyList<SweepTrial> trials) => Enumerable.Range(0, 40).Count(seed =>
+        {
+            var variant = RunSweep.ProposeNext("lr", Toy(), [Lr], trials, seed, out _)!;
+            return Math.Abs(Math.Log10(double.Parse(variant.Settings[0].Value, System.Globalization.CultureInfo.InvariantCulture)) + 3) < 0.25;
+        });
+        var alone = NearTheRunningOne(eight);
+        var beside = NearTheRunningOne([.. eight, new SweepTrial(["0.001"], null, Pending: true)]);
+        Assert.True(beside < alone / 2, $"{beside} of 40 proposals within a quarter decade of the running 1e-3, against {alone} without it");
+    }
+
+    [Fact]
     public void ARunIsNeverProposedTwiceAndNoneIsProposedWhenEveryCombinationWasMade()
     {
         SweepAxis presets = new("student.preset", ["toy-small", "toy-base", "toy-large"]);

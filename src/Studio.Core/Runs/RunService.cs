@@ -310,7 +310,7 @@ public class RunService(
             var wanted = Math.Min(plan.AtOnce - ids.Count(Active), plan.TotalRuns - plan.MadeRuns);
             if (wanted <= 0) return [];
             var best = await new RunData(dbFactory).BestHeldOutAsync(ids, ct);
-            var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null)).ToList();
+            var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null, Active(t.RunId))).ToList();
             var finished = known.Count(t => t.Loss is not null);
             var axes = JsonSerializer.Deserialize<List<SweepAxis>>(plan.AxesJson, PlanJson) ?? [];
             var made = new List<(Run Run, SweepVariant Variant)>();
@@ -325,7 +325,7 @@ public class RunService(
                         : string.Join("; ", refused.Select(p => $"{p.Field}: {p.Message}"));
                     break;
                 }
-                known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null));
+                known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null, Pending: true));
                 made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }, variant));
             }
             if (stuck is not null)

@@ -12,8 +12,12 @@ namespace Studio.Core.Runs;
 /// </summary>
 public sealed record SweepAxis(string Field, IReadOnlyList<string> Values);
 
-/// <summary>A run of a Bayesian sweep as the next proposal sees it: its value of each axis (as its name writes them) and its result (null: none yet).</summary>
-public sealed record SweepTrial(IReadOnlyList<string> Settings, double? Loss);
+/// <summary>
+/// A run of a Bayesian sweep as the next proposal sees it: its value of each axis (as its name writes them), its result
+/// (null: none), and whether it is still queued or running (it then counts as the worst result so far: TPE's "constant
+/// liar", so that runs training at once are not proposed on top of each other).
+/// </summary>
+public sealed record SweepTrial(IReadOnlyList<string> Settings, double? Loss, bool Pending = false);
 
 /// <summary>One run of a sweep: its name, its configuration, and the value of each axis (in the axes' order).</summary>
 public sealed record SweepVariant(string Name, string ConfigYaml, IReadOnlyList<(string Field, string Value)> Settings)
@@ -78,7 +82,7 @@ public static class RunSweep
     /// <summary>
     /// The next run of a Bayesian sweep after <paramref name="trials"/> (every run it made, in order): drawn as random
     /// search draws until <see cref="StartupRuns"/> of them have a result, then each axis's value proposed by
-    /// <see cref="TreeParzen"/> from the runs with a result (a distribution's value as a number, in its logarithm for
+    /// <see cref="TreeParzen"/> from the runs with a result and those still pending at the worst result (a distribution's value as a number, in its logarithm for
     /// loguniform; a list's as one of its values); never the settings of an earlier run. Null when no new run can be
     /// found (every combination of listed values made), or with the problems when the axes or the YAML are wrong.
     /// </summary>
@@ -90,13 +94,16 @@ public static class RunSweep
         var (values, distributions) = ParseAxes(axes, new SweepSearch(MaxRuns, seed, Bayesian: true), found);
         if (found.Count > 0 || Root(configYaml, found) is not { } document) return null;
         var finished = trials.Where(t => t.Loss is { } loss && double.IsFinite(loss) && t.Settings.Count == axes.Count).ToList();
+        // The runs still training, at the worst result so far (they are not good yet, and not to be proposed again).
+        var lies = finished.Count == 0 ? [] : trials.Where(t => t.Pending && t.Settings.Count == axes.Count)
+            .Select(t => t with { Loss = finished.Max(f => f.Loss!.Value) }).ToList();
         var seen = trials.Select(t => string.Join('\n', t.Settings)).ToHashSet();
         var random = new Random(unchecked(seed * 1_000_003 + trials.Count));
         for (var attempt = 0; attempt < 50; attempt++)
         {
             // Half the attempts from TPE; if they only find earlier settings, random draws.
             var combination = finished.Count >= StartupRuns && attempt < 25
-                ? values.Select((list, i) => Proposed(list, distributions[i], finished.Select(t => (t.Settings[i], t.Loss!.Value)).ToList(), random)).ToArray()
+                ? values.Select((list, i) => Proposed(list, distributions[i], finished.Concat(lies).Select(t => (t.Settings[i], t.Loss!.Value)).ToList(), random)).ToArray()
                 : values.Select((list, i) => Drawn(list, distributions[i], random)).ToArray();
             if (seen.Contains(string.Join('\n', combination.Select(c => c.Text)))) continue;
             return Variant(name, document, axes, combination, found);

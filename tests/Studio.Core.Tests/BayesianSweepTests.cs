@@ -213,6 +213,11 @@ public class BayesianSweepTests
         await s.Runs.CreateSweepAsync("lr", Toy(), [Lr], search: new SweepSearch(4, Bayesian: true, AtOnce: 2));
         var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateSweepAsync("lr ", Toy(), [Lr], search: new SweepSearch(4, Bayesian: true, AtOnce: 2)));
         Assert.Equal([new FieldProblem("name", "a Bayesian sweep named 'lr' exists already: give this one another name")], e.Problems);
+        // Without validation there is nothing to learn from: refused, naming the field.
+        var blind = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateSweepAsync("blind", Toy(c => c.Validation.Every = 0), [Lr],
+            search: new SweepSearch(4, Bayesian: true, AtOnce: 2)));
+        Assert.Equal("validation.every", Assert.Single(blind.Problems).Field);
+        Assert.Empty(await GroupAsync(s, "blind"));
         var runs = await GroupAsync(s, "lr");
         Assert.Equal(2, runs.Count);
 

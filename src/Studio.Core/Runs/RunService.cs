@@ -8,6 +8,7 @@ using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Artifacts;
+using Studio.Ml.Distillation;
 
 namespace Studio.Core.Runs;
 
@@ -383,6 +384,10 @@ public class RunService(
             problems.Add(shared || having.Count == each.Count ? problem
                 : problem with { Message = $"{problem.Message} (in {string.Join("; ", having.Select(h => h.Variant.Label))})" });
         }
+        // A Bayesian search learns from each run's best held-out vision loss: without validation it would only draw at random.
+        if (search is { Bayesian: true } && problems.Count == 0 && variants.Select(v => RunConfig.FromYaml(v.ConfigYaml).Validation)
+                .Any(v => v.Every < 1 || v.Prompts.Count == 0))
+            problems.Add(new("validation.every", "Bayesian search needs validation (validation.every and validation.prompts): it proposes each next run from the runs' held-out vision loss"));
         if (problems.Count > 0) throw Refused(problems);
         return variants;
     }

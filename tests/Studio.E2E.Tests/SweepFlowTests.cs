@@ -21,9 +21,7 @@ public class SweepFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
-        await page.GotoAsync(host.Url + "/runs/new");
-        await page.Locator("[data-interactive=true]").WaitForAsync();
+        var page = await OpenNewRunAsync(browser);
 
         await NewRunPage.TinyToyRunAsync(page, "e2e sweep", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
@@ -37,14 +35,7 @@ public class SweepFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=run-name]")).ToHaveCountAsync(2);
 
         // Both train on the embedded worker; the group's rows follow them live.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
-        JsonElement runs;
-        do
-        {
-            await Task.Delay(500);
-            runs = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs?group=e2e%20sweep");
-        }
-        while (DateTime.UtcNow < deadline && runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running"));
+        var runs = await GroupWhenAsync("e2e%20sweep", runs => !Active(runs));
         Assert.All(runs.EnumerateArray(), r => Assert.True(r.GetProperty("state").GetString() == "Completed", r.GetProperty("error").ToString()));
         await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(2);
 
@@ -65,9 +56,7 @@ public class SweepFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
-        await page.GotoAsync(host.Url + "/runs/new");
-        await page.Locator("[data-interactive=true]").WaitForAsync();
+        var page = await OpenNewRunAsync(browser);
         await NewRunPage.TinyToyRunAsync(page, "e2e tpe", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
         await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
@@ -81,18 +70,35 @@ public class SweepFlowTests(WebHostFixture host)
         await page.WaitForURLAsync(new Regex(@"/runs\?group=e2e%20tpe$"));
 
         // One run at a time: the worker that finishes one queues the next, until three are made and trained.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
-        JsonElement runs;
-        do
-        {
-            await Task.Delay(500);
-            runs = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs?group=e2e%20tpe");
-        }
-        while (DateTime.UtcNow < deadline && (runs.GetArrayLength() < 3 || runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running")));
+        var runs = await GroupWhenAsync("e2e%20tpe", runs => runs.GetArrayLength() >= 3 && !Active(runs));
         Assert.Equal(3, runs.GetArrayLength());
         Assert.All(runs.EnumerateArray(), r => Assert.True(r.GetProperty("state").GetString() == "Completed", r.GetProperty("error").ToString()));
         Assert.Equal(3, runs.EnumerateArray().Select(r => r.GetProperty("name").GetString()).Distinct().Count());
         await Assertions.Expect(page.Locator("[data-testid=runs-sweep-plan]")).ToHaveTextAsync("Bayesian search: 3 of 3 runs made");
         await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(3);
+    }
+
+    async Task<IPage> OpenNewRunAsync(IBrowser browser)
+    {
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
+        await page.GotoAsync(host.Url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        return page;
+    }
+
+    static bool Active(JsonElement runs) => runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running");
+
+    /// <summary>The group's runs (from the API) once <paramref name="done"/> holds, or after five minutes.</summary>
+    async Task<JsonElement> GroupWhenAsync(string escapedGroup, Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement runs;
+        do
+        {
+            await Task.Delay(500);
+            runs = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs?group={escapedGroup}");
+        }
+        while (DateTime.UtcNow < deadline && !done(runs));
+        return runs;
     }
 }

@@ -506,6 +506,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double?>("EtaSeconds")
                         .HasColumnType("REAL");
 
+                    b.Property<bool>("EvaluateWhenDone")
+                        .HasColumnType("INTEGER");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("TEXT");
 

@@ -8,6 +8,7 @@ using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
+using Studio.Ml.Toy;
 using Studio.Core.Artifacts;
 
 namespace Studio.Core.Tests;
@@ -96,6 +97,59 @@ public class RunJobTests
         await using var db = s.Db.CreateDbContext();
         Assert.Empty(db.Runs);
         Assert.Empty(s.Storage.GetMonitoringApi().Queues());
+    }
+
+    [Fact]
+    public async Task ARunAskedToBeEvaluatedWhenDoneQueuesItsLastCheckpointsEvaluationWhenItCompletes()
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy(), evaluateWhenDone: true);
+        // The run's two checkpoints (their folders there); the executor has nothing left to do.
+        await using (var db = s.Db.CreateDbContext())
+        {
+            foreach (var step in new[] { 10L, 20L })
+            {
+                var folder = Path.Combine(s.Db.Directory, "checkpoints", $"step-{step}");
+                Directory.CreateDirectory(folder);
+                db.Checkpoints.Add(new CheckpointEntry { RunId = run.Id, Path = folder, Step = step });
+            }
+            await db.SaveChangesAsync();
+        }
+        await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(run.Id, CancellationToken.None);
+
+        await using var check = s.Db.CreateDbContext();
+        var evaluation = await check.Evaluations.SingleAsync();
+        Assert.Equal((run.Id, 20L, EvaluationState.Queued), (evaluation.RunId!.Value, evaluation.Step, evaluation.State));
+        Assert.Contains(await check.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(),
+            m => m.StartsWith("Evaluation of the step 20 checkpoint queued (heldout · 10/category"));
+        Assert.Contains(s.Storage.GetMonitoringApi().Queues(), q => q.Name == "interactive" && q.Length == 1);
+
+        // A run that did not ask, or that failed, is not evaluated.
+        var quiet = await s.Runs.CreateAsync("toy", Toy());
+        await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(quiet.Id, CancellationToken.None);
+        Assert.Equal(1, await check.Evaluations.CountAsync());
+    }
+
+    [Fact]
+    public async Task ARunWhoseTeacherIsNotOfTheToyWorldCannotAskToBeEvaluatedWhenDone()
+    {
+        var s = await SetUpAsync();
+        // The toy teacher's weights without its README: a FLUX pipeline like any other, which the evaluator cannot score.
+        var teacher = Path.Combine(s.Db.Directory, "flux");
+        foreach (var file in Directory.EnumerateFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
+        {
+            var target = Path.Combine(teacher, Path.GetRelativePath(ToyTeacher.Folder, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var yaml = Toy(c => c.Teacher.Pipeline = teacher);
+        Assert.Equal("toy", (await s.Runs.CreateAsync("toy", yaml)).Name); // fine without the evaluation
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", yaml, evaluateWhenDone: true));
+        var problem = Assert.Single(e.Problems);
+        Assert.Equal("evaluateWhenDone", problem.Field);
+        Assert.Contains($"{teacher} is not a toy-world pipeline", problem.Message);
+        await using var db = s.Db.CreateDbContext();
+        Assert.Equal(1, await db.Runs.CountAsync());
     }
 
     [Fact]

@@ -155,6 +155,20 @@ public class NewRunFormTests
     }
 
     [Fact]
+    public async Task ARunAskedToBeEvaluatedWhenDoneIsStoredSo()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluate-done]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-evaluate-done] input, input[data-testid=run-evaluate-done]").Change(true);
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        await using var context = await db.CreateDbContextAsync();
+        Assert.True((await context.Runs.SingleAsync()).EvaluateWhenDone);
+    }
+
+    [Fact]
     public async Task ABayesianSearchQueuesItsFirstRunsAndKeepsThePlanForTheOthers()
     {
         var (ctx, jobs, db) = NewContext();

@@ -529,6 +529,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double?>("EtaSeconds")
                         .HasColumnType("double precision");
 
+                    b.Property<bool>("EvaluateWhenDone")
+                        .HasColumnType("boolean");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("timestamp with time zone");
 

@@ -39,6 +39,8 @@ public class Run
     public int? ForkedFromCheckpointId { get; set; }
     /// <summary>The checkpoint the next execution resumes from (set by resume and fork).</summary>
     public int? ResumeCheckpointId { get; set; }
+    /// <summary>When the run completes, its last checkpoint is evaluated (toy-world teachers only; the evaluation's default settings).</summary>
+    public bool EvaluateWhenDone { get; set; }
 
     public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
     public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;

@@ -73,7 +73,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == checkpoint.RunId, ct)
                   ?? throw new RunActionException($"no run {checkpoint.RunId}");
         var config = ConfigOf(run);
-        var pipeline = ToyWorldPipeline(config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline),
+        var pipeline = ToyWorldPipeline(options, config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline),
             $"run {run.Id}'s teacher pipeline");
         return await QueueAsync(db, new CheckpointEvaluation
         {
@@ -108,7 +108,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     {
         settings ??= new EvaluationSettings();
         settings.Validate();
-        var folder = ToyWorldPipeline(string.IsNullOrWhiteSpace(pipeline) ? ModelFolders.ToyTeacher : pipeline.Trim(), "the teacher pipeline");
+        var folder = ToyWorldPipeline(options, string.IsNullOrWhiteSpace(pipeline) ? ModelFolders.ToyTeacher : pipeline.Trim(), "the teacher pipeline");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         return await QueueAsync(db, new CheckpointEvaluation { Pipeline = folder, Encoder = "teacher", SizeLabel = "teacher" }, settings, ct);
     }
@@ -149,7 +149,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     /// The toy evaluator scores toy scenes, so it only means something for pipelines of the toy world: the built-in toy
     /// teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with "# Toy teacher").
     /// </summary>
-    public string ToyWorldPipeline(string pipeline, string what)
+    public static string ToyWorldPipeline(StudioOptions options, string pipeline, string what)
     {
         if (pipeline == ModelFolders.ToyTeacher) return pipeline;
         if (new PathGuard(options).Problem(pipeline) is { } refused) throw new RunActionException($"{what}: {refused}");

@@ -5,6 +5,7 @@ using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Live;
 using Studio.Core.Runs;
+using Studio.Core.Evaluations;
 using Studio.Ml.Distillation;
 using Studio.Core.Artifacts;
 
@@ -21,7 +22,8 @@ public class RunJob(
     JobStorage storage,
     StudioOptions options,
     WorkerIdentity worker,
-    IArtifactStore? artifacts = null)
+    IArtifactStore? artifacts = null,
+    IEvaluationBroadcaster? evaluations = null)
 {
     readonly IArtifactStore _artifacts = artifacts ?? new MountedArtifactStore(options);
     readonly RunWebhook _webhook = new(options);
@@ -186,7 +188,23 @@ public class RunJob(
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
         await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
+        if (state == RunState.Completed && run.EvaluateWhenDone) await EvaluateLastCheckpointAsync(runId);
         if (state is RunState.Completed or RunState.Failed && run.Group is { } group) await ContinueSweepAsync(runId, group);
+    }
+
+    /// <summary>A run asked to be evaluated when done: its last checkpoint's evaluation is queued (its log says which, or why not).</summary>
+    async Task EvaluateLastCheckpointAsync(int runId)
+    {
+        try
+        {
+            var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+            var queued = (await service.RequestLatestCheckpointsAsync([runId])).Single();
+            await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked when done.");
+        }
+        catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
+        {
+            await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The run asked to be evaluated when done, but it could not be: {e.Message}");
+        }
     }
 
     /// <summary>A run of a Bayesian sweep that finished makes room for the sweep's next run (<see cref="RunService.ContinueSweepAsync"/>).</summary>

@@ -8,6 +8,8 @@ using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Artifacts;
+using Studio.Core.ModelRegistry;
+using Studio.Core.Evaluations;
 using Studio.Ml.Distillation;
 
 namespace Studio.Core.Runs;
@@ -31,11 +33,13 @@ public class RunService(
 
     readonly PathGuard _paths = new(options);
 
-    public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default)
+    /// <param name="evaluateWhenDone">Evaluate the run's last checkpoint when it completes (<see cref="Run.EvaluateWhenDone"/>; toy-world teachers only).</param>
+    public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default, bool evaluateWhenDone = false)
     {
         CheckRequest(name, configYaml, queue);
+        if (evaluateWhenDone && EvaluationProblem(configYaml) is { } problem) throw Refused([problem]);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var run = new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued" };
+        var run = new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued", EvaluateWhenDone = evaluateWhenDone };
         db.Runs.Add(run);
         await db.SaveChangesAsync(ct);
         await EnqueueAsync(db, run, $"Queued on '{queue}'.", ct);
@@ -214,15 +218,16 @@ public class RunService(
     /// from <see cref="ContinueSweepAsync"/>. A second Bayesian sweep of the same name is refused.
     /// </summary>
     public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default",
-        SweepSearch? search = null, CancellationToken ct = default)
+        SweepSearch? search = null, CancellationToken ct = default, bool evaluateWhenDone = false)
     {
         var variants = CheckSweep(name, configYaml, axes, queue, search);
+        if (evaluateWhenDone && variants.Select(v => EvaluationProblem(v.ConfigYaml)).FirstOrDefault(p => p is not null) is { } problem) throw Refused([problem]);
         var group = name.Trim();
         var bayesian = search is { Bayesian: true };
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (bayesian && await db.SweepPlans.AnyAsync(p => p.Group == group, ct))
             throw Refused([new("name", $"a Bayesian sweep named '{group}' exists already: give this one another name")]);
-        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued" }).ToList();
+        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone }).ToList();
         SweepPlan? plan = null;
         await using (var transaction = await db.Database.BeginTransactionAsync(ct))
         {
@@ -314,6 +319,8 @@ public class RunService(
             var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null, Active(t.RunId))).ToList();
             var finished = known.Count(t => t.Loss is not null);
             var axes = JsonSerializer.Deserialize<List<SweepAxis>>(plan.AxesJson, PlanJson) ?? [];
+            // The sweep's later runs are evaluated when done if its first ones were.
+            var evaluateWhenDone = await db.Runs.AnyAsync(r => ids.Contains(r.Id) && r.EvaluateWhenDone, ct);
             var made = new List<(Run Run, SweepVariant Variant)>();
             string? stuck = null;
             while (made.Count < wanted)
@@ -327,7 +334,7 @@ public class RunService(
                     break;
                 }
                 known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null, Pending: true));
-                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }, variant));
+                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone }, variant));
             }
             if (stuck is not null)
                 stopped?.Invoke($"Bayesian sweep '{group}' makes no run after its run {plan.MadeRuns + made.Count} of {plan.TotalRuns}: {stuck}.");
@@ -390,6 +397,23 @@ public class RunService(
             problems.Add(new("validation.every", "Bayesian search needs validation (validation.every and validation.prompts): it proposes each next run from the runs' held-out vision loss"));
         if (problems.Count > 0) throw Refused(problems);
         return variants;
+    }
+
+    /// <summary>Why a run of this configuration cannot be evaluated when done (its teacher is not of the toy world); null when it can.</summary>
+    FieldProblem? EvaluationProblem(string configYaml)
+    {
+        try
+        {
+            var config = RunConfig.FromYaml(configYaml);
+            config.BaseDirectory ??= options.ResolvedDataDirectory;
+            var teacher = config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
+            EvaluationService.ToyWorldPipeline(options, teacher, "teacher.pipeline");
+            return null;
+        }
+        catch (Exception e) when (e is RunActionException or RunConfigException)
+        {
+            return new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}");
+        }
     }
 
     static IEnumerable<FieldProblem> NameProblems(string name) =>

@@ -12,7 +12,8 @@ using Studio.Core.Artifacts;
 
 namespace Studio.Web.Api;
 
-public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue);
+/// <summary>A run; with <see cref="EvaluateWhenDone"/>, its last checkpoint is evaluated when it completes (toy-world teachers).</summary>
+public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null);
 public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// <summary>
@@ -21,7 +22,7 @@ public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// with <see cref="Bayesian"/> too, that many runs of a Bayesian (TPE) search, <see cref="AtOnce"/> (default 2) queued or running at a time.
 /// </summary>
 public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed,
-    bool? Bayesian = null, int? AtOnce = null);
+    bool? Bayesian = null, int? AtOnce = null, bool? EvaluateWhenDone = null);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 /// <summary>More runs for a Bayesian sweep.</summary>
 public sealed record ExtendSweepRequest(int Runs);
@@ -57,7 +58,7 @@ public static partial class StudioApi
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
             {
-                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct);
+                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct, request.EvaluateWhenDone ?? false);
                 return Results.Created($"/api/runs/{run.Id}", run);
             }, ct));
         api.MapPatch("/runs/{id:int}", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
@@ -71,7 +72,7 @@ public static partial class StudioApi
                 if (preview == true)
                     return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue, search)
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
-                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct);
+                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct, request.EvaluateWhenDone ?? false);
                 return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
             }, ct));
         api.MapPost("/sweeps/{group}/extend", (string group, HttpRequest http, RunService runs, CancellationToken ct) =>

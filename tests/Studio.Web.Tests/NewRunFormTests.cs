@@ -175,6 +175,10 @@ public class NewRunFormTests
         await using var _ = ctx;
         var cut = WithASweptField(ctx);
         cut.Find("[data-testid=run-sweep-values-0]").Input("loguniform(1e-5, 1e-3)");
+        // The values field is debounced: wait until the sweep has read them (a distribution is refused in a grid), so that
+        // no later render hands the field its old value before it is applied.
+        cut.WaitForAssertion(() => Assert.Contains("No runs yet: loguniform(1e-5, 1e-3) is drawn at random", cut.Find("[data-testid=run-sweep-preview]").TextContent),
+            TimeSpan.FromSeconds(15));
         var search = cut.FindComponent<MudSelect<SweepEditor.SearchKind>>();
         await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(SweepEditor.SearchKind.Bayesian));
         cut.Find("input[data-testid=run-sweep-runs], [data-testid=run-sweep-runs] input").Input("6");

@@ -1,8 +1,5 @@
-using Hangfire;
-using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
-using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
@@ -90,19 +87,10 @@ public class BayesianSweepTests
         Assert.Empty(problems);
     }
 
-    sealed record Setup(TestDatabase Db, StudioOptions Options, SQLiteStorage Storage, RunService Runs, RunFeed Feed);
-
-    static async Task<Setup> SetUpAsync()
-    {
-        var db = await TestDatabase.CreateAsync();
-        var options = new StudioOptions { DataDirectory = db.Directory };
-        var storage = new SQLiteStorage(Path.Combine(db.Directory, "hangfire.db"));
-        var feed = new RunFeed();
-        return new Setup(db, options, storage, new RunService(db, new BackgroundJobClient(storage), feed, options), feed);
-    }
+    static Task<RunJobTests.Setup> SetUpAsync() => RunJobTests.SetUpAsync();
 
     /// <summary>Marks a run finished with one validation whose mean held-out vision loss is <paramref name="loss"/> (null: none).</summary>
-    static async Task FinishAsync(Setup s, int runId, double? loss, RunState state = RunState.Completed)
+    static async Task FinishAsync(RunJobTests.Setup s, int runId, double? loss, RunState state = RunState.Completed)
     {
         await using var db = s.Db.CreateDbContext();
         var run = await db.Runs.SingleAsync(r => r.Id == runId);
@@ -114,7 +102,7 @@ public class BayesianSweepTests
         await db.SaveChangesAsync();
     }
 
-    static async Task<List<Run>> GroupAsync(Setup s, string group)
+    static async Task<List<Run>> GroupAsync(RunJobTests.Setup s, string group)
     {
         await using var db = s.Db.CreateDbContext();
         return await db.Runs.Where(r => r.Group == group).OrderBy(r => r.Id).ToListAsync();
@@ -236,8 +224,7 @@ public class BayesianSweepTests
     {
         var s = await SetUpAsync();
         var first = await s.Runs.CreateSweepAsync("lr", Toy(), [Lr], search: new SweepSearch(3, Bayesian: true, AtOnce: 1));
-        var job = new RunJob(s.Db, new CompletingExecutor(), s.Feed, s.Storage, s.Options, new WorkerIdentity("test:host:1"));
-        await job.Execute(first[0].Id, CancellationToken.None);
+        await s.Job(new CompletingExecutor()).Execute(first[0].Id, CancellationToken.None);
         var runs = await GroupAsync(s, "lr");
         Assert.Equal([RunState.Completed, RunState.Queued], runs.Select(r => r.State));
         Assert.NotNull(runs[1].HangfireJobId);
@@ -252,8 +239,7 @@ public class BayesianSweepTests
         var seed = Enumerable.Range(0, 50).First(k => RunSweep.Expand("lr", Toy(), [rates], out _, new SweepSearch(2, k, Bayesian: true, AtOnce: 1)) is [{ } v] && v.Name.EndsWith("lr=1e-3"));
         var first = Assert.Single(await s.Runs.CreateSweepAsync("lr", Toy(), [rates], search: new SweepSearch(2, seed, Bayesian: true, AtOnce: 1)));
 
-        var job = new RunJob(s.Db, new CompletingExecutor(), s.Feed, s.Storage, s.Options, new WorkerIdentity("test:host:1"));
-        await job.Execute(first.Id, CancellationToken.None);
+        await s.Job(new CompletingExecutor()).Execute(first.Id, CancellationToken.None);
         Assert.Single(await GroupAsync(s, "lr"));
         await using var db = s.Db.CreateDbContext();
         var warning = await db.RunEvents.Where(e => e.RunId == first.Id && e.Kind == "Warning").Select(e => e.Message).SingleAsync();

@@ -21,12 +21,13 @@ public class RunJobTests
         public Task ExecuteAsync(RunExecution run, ITrainingReporter reporter, CancellationToken ct) { Seen = run; return script(run, reporter, ct); }
     }
 
-    sealed record Setup(TestDatabase Db, StudioOptions Options, SQLiteStorage Storage, RunService Runs, RunFeed Feed)
+    /// <summary>A studio's run side on a fresh database and Hangfire storage (also the Bayesian sweep tests').</summary>
+    internal sealed record Setup(TestDatabase Db, StudioOptions Options, SQLiteStorage Storage, RunService Runs, RunFeed Feed)
     {
         public RunJob Job(IRunExecutor executor) => new(Db, executor, Feed, Storage, Options, new WorkerIdentity("test:host:1"));
     }
 
-    static async Task<Setup> SetUpAsync()
+    internal static async Task<Setup> SetUpAsync()
     {
         var db = await TestDatabase.CreateAsync();
         var options = new StudioOptions { DataDirectory = db.Directory };

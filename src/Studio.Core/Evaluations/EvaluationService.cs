@@ -72,8 +72,8 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == checkpoint.RunId, ct)
                   ?? throw new RunActionException($"no run {checkpoint.RunId}");
-        var config = ConfigOf(run);
-        var pipeline = ToyWorldPipeline(options, config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline),
+        var config = ConfigOf(options, run.ConfigYaml, $"run {run.Id}");
+        var pipeline = ToyWorldPipeline(options, TeacherPipeline(config),
             $"run {run.Id}'s teacher pipeline");
         return await QueueAsync(db, new CheckpointEvaluation
         {
@@ -122,8 +122,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         {
             try
             {
-                var config = ConfigOf(r);
-                return config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
+                return TeacherPipeline(ConfigOf(options, r.ConfigYaml, $"run {r.Id}"));
             }
             catch (RunActionException) { return null; }
         }).OfType<string>().Distinct().ToList();
@@ -161,17 +160,21 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
                                      "words) and can only evaluate the built-in toy teacher or a folder written by `studio toy pretrain`");
     }
 
-    /// <summary>The run's YAML, with relative paths resolved as its worker resolves them (against the data directory).</summary>
-    RunConfig ConfigOf(Run run)
+    /// <summary>A run's YAML, with relative paths resolved as its worker resolves them (against the data directory).</summary>
+    public static RunConfig ConfigOf(StudioOptions options, string configYaml, string source = "run YAML")
     {
         try
         {
-            var config = RunConfig.FromYaml(run.ConfigYaml, $"run {run.Id}");
+            var config = RunConfig.FromYaml(configYaml, source);
             config.BaseDirectory ??= options.ResolvedDataDirectory;
             return config;
         }
         catch (RunConfigException e) { throw new RunActionException(e.Message); }
     }
+
+    /// <summary>The teacher pipeline a configuration names: the built-in "toy", or its folder resolved (<see cref="ConfigOf"/>).</summary>
+    public static string TeacherPipeline(RunConfig config) =>
+        config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
 
     async Task<CheckpointEvaluation> QueueAsync(StudioDbContext db, CheckpointEvaluation evaluation, EvaluationSettings settings, CancellationToken ct)
     {

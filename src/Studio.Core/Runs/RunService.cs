@@ -8,7 +8,6 @@ using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Artifacts;
-using Studio.Core.ModelRegistry;
 using Studio.Core.Evaluations;
 using Studio.Ml.Distillation;
 
@@ -404,13 +403,10 @@ public class RunService(
     {
         try
         {
-            var config = RunConfig.FromYaml(configYaml);
-            config.BaseDirectory ??= options.ResolvedDataDirectory;
-            var teacher = config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
-            EvaluationService.ToyWorldPipeline(options, teacher, "teacher.pipeline");
+            EvaluationService.ToyWorldPipeline(options, EvaluationService.TeacherPipeline(EvaluationService.ConfigOf(options, configYaml)), "teacher.pipeline");
             return null;
         }
-        catch (Exception e) when (e is RunActionException or RunConfigException)
+        catch (RunActionException e)
         {
             return new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}");
         }

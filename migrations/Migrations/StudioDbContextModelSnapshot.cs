@@ -506,6 +506,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double?>("EtaSeconds")
                         .HasColumnType("REAL");
 
+                    b.Property<bool>("EvaluateEachCheckpoint")
+                        .HasColumnType("INTEGER");
+
                     b.Property<bool>("EvaluateWhenDone")
                         .HasColumnType("INTEGER");
 

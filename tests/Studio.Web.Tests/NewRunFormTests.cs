@@ -169,6 +169,21 @@ public class NewRunFormTests
     }
 
     [Fact]
+    public async Task ARunAskedToEvaluateEachCheckpointIsStoredSo()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluate-each]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-evaluate-each] input, input[data-testid=run-evaluate-each]").Change(true);
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        await using var context = await db.CreateDbContextAsync();
+        var run = await context.Runs.SingleAsync();
+        Assert.Equal((true, false), (run.EvaluateEachCheckpoint, run.EvaluateWhenDone));
+    }
+
+    [Fact]
     public async Task ABayesianSearchQueuesItsFirstRunsAndKeepsThePlanForTheOthers()
     {
         var (ctx, jobs, db) = NewContext();

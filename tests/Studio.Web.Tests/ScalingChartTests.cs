@@ -566,6 +566,29 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task TheCheckpointsTabSaysWhenTheRunEvaluatesEachCheckpointOrItsLast()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count), TimeSpan.FromSeconds(15));
+        Assert.Empty(cut.FindAll("[data-testid=evaluates-each-checkpoint], [data-testid=evaluates-when-done]"));
+
+        foreach (var (each, whenDone, shown) in new[] { (true, true, "evaluates-each-checkpoint"), (false, true, "evaluates-when-done") })
+        {
+            await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+            {
+                var row = await db.Runs.FindAsync(runId);
+                (row!.EvaluateEachCheckpoint, row.EvaluateWhenDone) = (each, whenDone);
+                await db.SaveChangesAsync();
+            }
+            var page = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+            page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=evaluates-each-checkpoint], [data-testid=evaluates-when-done]")), TimeSpan.FromSeconds(15));
+            Assert.Single(page.FindAll($"[data-testid={shown}]"));
+        }
+    }
+
+    [Fact]
     public async Task AForksConfigurationTabShowsWhatChangedFromItsParent()
     {
         var (ctx, _, parentId, _, _) = await NewContextAsync(researcher: false);

@@ -529,6 +529,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double?>("EtaSeconds")
                         .HasColumnType("double precision");
 
+                    b.Property<bool>("EvaluateEachCheckpoint")
+                        .HasColumnType("boolean");
+
                     b.Property<bool>("EvaluateWhenDone")
                         .HasColumnType("boolean");
 

@@ -41,6 +41,11 @@ public class Run
     public int? ResumeCheckpointId { get; set; }
     /// <summary>When the run completes, its last checkpoint is evaluated (toy-world teachers only; the evaluation's default settings).</summary>
     public bool EvaluateWhenDone { get; set; }
+    /// <summary>
+    /// Each checkpoint is evaluated as soon as it is written (the evaluation's default settings; the last one too), and
+    /// checkpoints.keep leaves it until its evaluation has run (toy-world teachers only).
+    /// </summary>
+    public bool EvaluateEachCheckpoint { get; set; }
 
     public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
     public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;

@@ -32,6 +32,7 @@ public class RunJob(
     public async Task Execute(int runId, CancellationToken ct)
     {
         RunExecution execution;
+        bool evaluateEachCheckpoint;
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
         {
             var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, CancellationToken.None);
@@ -80,6 +81,7 @@ public class RunJob(
             await db.SaveChangesAsync(CancellationToken.None);
             await broadcaster.PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)), CancellationToken.None);
             execution = new RunExecution(runId, run.ConfigYaml, folder, resume);
+            evaluateEachCheckpoint = run.EvaluateEachCheckpoint;
         }
 
         JobOutcome outcome;
@@ -88,7 +90,8 @@ public class RunJob(
         while (true)
         {
             var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
-                spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts);
+                spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts,
+                checkpointStored: evaluateEachCheckpoint ? () => EvaluateNewCheckpointsAsync(runId) : null);
             var current = execution;
             outcome = await JobOutcome.Of(async () =>
             {
@@ -188,7 +191,8 @@ public class RunJob(
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
         await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
-        if (state == RunState.Completed && run.EvaluateWhenDone) await EvaluateLastCheckpointAsync(runId);
+        // A run that evaluates each checkpoint has queued its last one's evaluation already.
+        if (state == RunState.Completed && run.EvaluateWhenDone && !run.EvaluateEachCheckpoint) await EvaluateLastCheckpointAsync(runId);
         if (state is RunState.Completed or RunState.Failed && run.Group is { } group) await ContinueSweepAsync(runId, group);
     }
 
@@ -204,6 +208,31 @@ public class RunJob(
         catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
         {
             await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The run asked to be evaluated when done, but it could not be: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// A run that evaluates each checkpoint: every checkpoint of it that has no evaluation yet gets one queued (the
+    /// default settings), right after the trainer stored it and before its next prune; each is said in the run's log.
+    /// </summary>
+    async Task EvaluateNewCheckpointsAsync(int runId)
+    {
+        List<int> fresh;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+            fresh = await db.Checkpoints.Where(c => c.RunId == runId && !db.Evaluations.Any(v => v.CheckpointId == c.Id))
+                .OrderBy(c => c.Step).Select(c => c.Id).ToListAsync();
+        var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+        foreach (var checkpointId in fresh)
+        {
+            try
+            {
+                var queued = await service.RequestCheckpointAsync(checkpointId);
+                await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked for each checkpoint.");
+            }
+            catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
+            {
+                await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The run asked for each checkpoint to be evaluated, but checkpoint {checkpointId} could not be: {e.Message}");
+            }
         }
     }
 

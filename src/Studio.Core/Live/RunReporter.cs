@@ -37,6 +37,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     readonly string? _artifactFolder;
     readonly MetricSpool? _spool;
     readonly IArtifactStore? _artifacts;
+    readonly Func<Task>? _checkpointStored;
     long _spooled;
     readonly object _lock = new();
     readonly SemaphoreSlim _wake = new(0, 1);
@@ -54,9 +55,10 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
 
     public RunReporter(int runId, IDbContextFactory<StudioDbContext> dbFactory, IRunBroadcaster broadcaster,
         RunReporterOptions? options = null, string? artifactFolder = null, MetricSpool? spool = null,
-        IArtifactStore? artifacts = null)
+        IArtifactStore? artifacts = null, Func<Task>? checkpointStored = null)
     {
         _artifacts = artifacts;
+        _checkpointStored = checkpointStored;
         _runId = runId; _dbFactory = dbFactory; _broadcaster = broadcaster; _options = options ?? new();
         _artifactFolder = artifactFolder;
         _spool = spool;
@@ -71,6 +73,27 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         {
             Event(new TrainingEvent(TrainingEventKind.Warning, 0, question.Step, $"validation.prune: the other runs could not be read, so the run goes on ({e.Message})"));
             return null;
+        }
+    }
+
+    /// <summary>
+    /// A checkpoint with an evaluation of it queued or running is held past checkpoints.keep (the trainer leaves it; a
+    /// later prune, or <see cref="CheckpointRetention"/> after the run, deletes it). A database that cannot answer holds
+    /// it: a checkpoint kept too long costs disk, one deleted too soon loses its evaluation.
+    /// </summary>
+    public bool Holds(string checkpoint)
+    {
+        var path = _artifactFolder is null ? checkpoint : Path.GetFullPath(Path.Combine(_artifactFolder, checkpoint));
+        try
+        {
+            using var db = _dbFactory.CreateDbContext();
+            return db.Evaluations.Any(v => (v.State == EvaluationState.Queued || v.State == EvaluationState.Running)
+                && db.Checkpoints.Any(c => c.Id == v.CheckpointId && c.RunId == _runId && c.Path == path));
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            LastError = e;
+            return true;
         }
     }
 
@@ -132,7 +155,11 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
         // Every point up to a checkpoint is stored before training goes past it: a run resumed from this checkpoint
         // elsewhere then has no gap, even if this worker dies now. (A database that refuses leaves them in the spool.)
         if (e.Kind == TrainingEventKind.CheckpointWritten)
+        {
             try { FlushAsync().GetAwaiter().GetResult(); } catch (Exception error) { LastError = error; }
+            // Stored, the checkpoint can be evaluated (a run that evaluates each checkpoint) before the next prune asks.
+            try { _checkpointStored?.Invoke().GetAwaiter().GetResult(); } catch (Exception error) { LastError = error; }
+        }
     }
 
     /// <summary>Appends to the spool (under the lock); a spool that cannot be written is reported, never fatal to the run.</summary>

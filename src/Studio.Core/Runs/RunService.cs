@@ -33,12 +33,18 @@ public class RunService(
     readonly PathGuard _paths = new(options);
 
     /// <param name="evaluateWhenDone">Evaluate the run's last checkpoint when it completes (<see cref="Run.EvaluateWhenDone"/>; toy-world teachers only).</param>
-    public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default, bool evaluateWhenDone = false)
+    /// <param name="evaluateEachCheckpoint">Evaluate each checkpoint as it is written (<see cref="Run.EvaluateEachCheckpoint"/>; toy-world teachers only).</param>
+    public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default,
+        bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false)
     {
         CheckRequest(name, configYaml, queue);
-        if (evaluateWhenDone && EvaluationProblem(configYaml) is { } problem) throw Refused([problem]);
+        if (EvaluationProblem(configYaml, evaluateWhenDone, evaluateEachCheckpoint) is { } problem) throw Refused([problem]);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var run = new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued", EvaluateWhenDone = evaluateWhenDone };
+        var run = new Run
+        {
+            Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued",
+            EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint,
+        };
         db.Runs.Add(run);
         await db.SaveChangesAsync(ct);
         await EnqueueAsync(db, run, $"Queued on '{queue}'.", ct);
@@ -217,16 +223,20 @@ public class RunService(
     /// from <see cref="ContinueSweepAsync"/>. A second Bayesian sweep of the same name is refused.
     /// </summary>
     public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default",
-        SweepSearch? search = null, CancellationToken ct = default, bool evaluateWhenDone = false)
+        SweepSearch? search = null, CancellationToken ct = default, bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false)
     {
         var variants = CheckSweep(name, configYaml, axes, queue, search);
-        if (evaluateWhenDone && variants.Select(v => EvaluationProblem(v.ConfigYaml)).FirstOrDefault(p => p is not null) is { } problem) throw Refused([problem]);
+        if (variants.Select(v => EvaluationProblem(v.ConfigYaml, evaluateWhenDone, evaluateEachCheckpoint)).FirstOrDefault(p => p is not null) is { } problem) throw Refused([problem]);
         var group = name.Trim();
         var bayesian = search is { Bayesian: true };
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (bayesian && await db.SweepPlans.AnyAsync(p => p.Group == group, ct))
             throw Refused([new("name", $"a Bayesian sweep named '{group}' exists already: give this one another name")]);
-        var runs = variants.Select(v => new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone }).ToList();
+        var runs = variants.Select(v => new Run
+        {
+            Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued",
+            EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint,
+        }).ToList();
         SweepPlan? plan = null;
         await using (var transaction = await db.Database.BeginTransactionAsync(ct))
         {
@@ -318,8 +328,9 @@ public class RunService(
             var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null, Active(t.RunId))).ToList();
             var finished = known.Count(t => t.Loss is not null);
             var axes = JsonSerializer.Deserialize<List<SweepAxis>>(plan.AxesJson, PlanJson) ?? [];
-            // The sweep's later runs are evaluated when done if its first ones were.
+            // The sweep's later runs are evaluated as its first ones were.
             var evaluateWhenDone = await db.Runs.AnyAsync(r => ids.Contains(r.Id) && r.EvaluateWhenDone, ct);
+            var evaluateEachCheckpoint = await db.Runs.AnyAsync(r => ids.Contains(r.Id) && r.EvaluateEachCheckpoint, ct);
             var made = new List<(Run Run, SweepVariant Variant)>();
             string? stuck = null;
             while (made.Count < wanted)
@@ -333,7 +344,7 @@ public class RunService(
                     break;
                 }
                 known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null, Pending: true));
-                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone }, variant));
+                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint }, variant));
             }
             if (stuck is not null)
                 stopped?.Invoke($"Bayesian sweep '{group}' makes no run after its run {plan.MadeRuns + made.Count} of {plan.TotalRuns}: {stuck}.");
@@ -398,9 +409,13 @@ public class RunService(
         return variants;
     }
 
-    /// <summary>Why a run of this configuration cannot be evaluated when done (its teacher is not of the toy world); null when it can.</summary>
-    FieldProblem? EvaluationProblem(string configYaml)
+    /// <summary>
+    /// Why a run of this configuration cannot be evaluated when done or at each checkpoint, as asked (its teacher is not
+    /// of the toy world), named at the field that asked; null when it can or nothing was asked.
+    /// </summary>
+    FieldProblem? EvaluationProblem(string configYaml, bool whenDone, bool eachCheckpoint)
     {
+        if (!whenDone && !eachCheckpoint) return null;
         try
         {
             EvaluationService.ToyWorldPipeline(options, EvaluationService.TeacherPipeline(EvaluationService.ConfigOf(options, configYaml)), "teacher.pipeline");
@@ -408,7 +423,9 @@ public class RunService(
         }
         catch (RunActionException e)
         {
-            return new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}");
+            return eachCheckpoint
+                ? new FieldProblem("evaluateEachCheckpoint", $"cannot evaluate each checkpoint: {e.Message}")
+                : new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}");
         }
     }
 

@@ -289,15 +289,35 @@ public sealed class Distiller
     /// <summary>The newest checkpoint this session wrote, and its step (its validation, at the same step, scores it).</summary>
     (long Step, string Path)? _lastCheckpoint;
 
-    /// <summary>Deletes checkpoints beyond checkpoints.keep (the best one kept with keep_best); whoever lists the run's checkpoints learns which are gone.</summary>
+    /// <summary>
+    /// Deletes checkpoints beyond checkpoints.keep (the best one kept with keep_best, those the reporter holds left for a
+    /// later prune); whoever lists the run's checkpoints learns which are gone.
+    /// </summary>
     void PruneCheckpoints(TrainingState state)
     {
         var best = _config.Checkpoints.KeepBest ? TrainingCheckpoint.Best(CheckpointsDirectory) : null;
-        foreach (var removed in TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep, best))
+        var held = new List<string>();
+        foreach (var removed in TrainingCheckpoint.Prune(CheckpointsDirectory, _config.Checkpoints.Keep, best, Held))
             _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointRemoved, state.Stage, state.GlobalStep,
                 $"checkpoint {Path.GetFileName(removed)} removed (checkpoints.keep: {_config.Checkpoints.Keep})",
                 new Dictionary<string, string> { [TrainingEventData.Path] = removed }));
+        // Said once per checkpoint: whoever releases the hold after the run deletes it (the studio's CheckpointRetention).
+        foreach (var path in held.Where(_heldReported.Add))
+            _reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointHeld, state.Stage, state.GlobalStep,
+                $"checkpoint {Path.GetFileName(path)} kept past checkpoints.keep ({_config.Checkpoints.Keep}) while an evaluation of it waits; deleted once it has run",
+                new Dictionary<string, string> { [TrainingEventData.Path] = path }));
+
+        // Asked only of checkpoints beyond keep that are not the best one.
+        bool Held(string checkpoint)
+        {
+            if (!_reporter.Holds(checkpoint)) return false;
+            held.Add(checkpoint);
+            return true;
+        }
     }
+
+    /// <summary>The checkpoints whose hold this session reported (<see cref="TrainingEventKind.CheckpointHeld"/>).</summary>
+    readonly HashSet<string> _heldReported = [];
 
     /// <summary>With keep_best, the checkpoint of this step gets the held-out loss just measured; a new best lets the old one go.</summary>
     void ScoreCheckpoint(TrainingState state, IReadOnlyDictionary<string, ValidationScore> results)

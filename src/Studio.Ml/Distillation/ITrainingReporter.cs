@@ -31,8 +31,11 @@ public sealed record ValidationMetrics(int Stage, long Step, IReadOnlyDictionary
 /// <summary>The deterministic vision loss over fixed noises/timesteps, and the cosine similarity of projected student states to teacher states.</summary>
 public sealed record ValidationScore(double VisionLoss, double EmbeddingCosine);
 
-/// <summary>What a trainer reports; CheckpointRemoved: an older checkpoint deleted by `checkpoints.keep` (its path in the data).</summary>
-public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress, CheckpointRemoved, StoppedEarly }
+/// <summary>
+/// What a trainer reports; CheckpointRemoved: an older checkpoint deleted by `checkpoints.keep` (its path in the data);
+/// CheckpointHeld: one `checkpoints.keep` would have deleted but the reporter holds (<see cref="ITrainingReporter.Holds"/>).
+/// </summary>
+public enum TrainingEventKind { StageStarted, CheckpointWritten, Resumed, SampleReady, Info, Warning, Error, Progress, CheckpointRemoved, StoppedEarly, CheckpointHeld }
 
 /// <summary>Something that happened in a run: stage started, checkpoint written, resumed at step k, sample ready, ...</summary>
 public sealed record TrainingEvent(
@@ -61,6 +64,12 @@ public interface ITrainingReporter
     /// the run stops here, or null to go on. Reporters that know no other runs (the command line) never stop a run.
     /// </summary>
     string? Prune(PruneQuestion question) => null;
+
+    /// <summary>
+    /// Whether the checkpoint folder <paramref name="checkpoint"/> is still needed outside the trainer (the studio: an
+    /// evaluation of it queued or running), so checkpoints.keep leaves it for a later prune. The command line holds none.
+    /// </summary>
+    bool Holds(string checkpoint) => false;
 }
 
 /// <summary>

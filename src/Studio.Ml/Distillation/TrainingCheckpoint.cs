@@ -119,14 +119,21 @@ public static class TrainingCheckpoint
 
     /// <summary>
     /// Deletes all but the newest <paramref name="keep"/> checkpoints (0 keeps all), except <paramref name="protect"/>
-    /// (the best one, with checkpoints.keep_best); returns what it deleted.
+    /// (the best one, with checkpoints.keep_best) and those <paramref name="held"/> says are still needed (an evaluation
+    /// of them waiting: a later prune deletes them once they are not); returns what it deleted. A folder that another
+    /// pruner deleted first is not reported.
     /// </summary>
-    public static IReadOnlyList<string> Prune(string checkpointsRoot, int keep, string? protect = null)
+    public static IReadOnlyList<string> Prune(string checkpointsRoot, int keep, string? protect = null, Func<string, bool>? held = null)
     {
         var removed = new List<string>();
         if (!Directory.Exists(checkpointsRoot)) return removed;
         if (keep > 0)
-            foreach (var dir in List(checkpointsRoot).Skip(keep).Where(d => d != protect)) { Directory.Delete(dir, recursive: true); removed.Add(dir); }
+            foreach (var dir in List(checkpointsRoot).Skip(keep).Where(d => d != protect && held?.Invoke(d) != true))
+            {
+                try { Directory.Delete(dir, recursive: true); }
+                catch (DirectoryNotFoundException) { continue; }
+                removed.Add(dir);
+            }
         return removed;
     }
 

@@ -12,8 +12,11 @@ using Studio.Core.Artifacts;
 
 namespace Studio.Web.Api;
 
-/// <summary>A run; with <see cref="EvaluateWhenDone"/>, its last checkpoint is evaluated when it completes (toy-world teachers).</summary>
-public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null);
+/// <summary>
+/// A run; with <see cref="EvaluateWhenDone"/>, its last checkpoint is evaluated when it completes, with
+/// <see cref="EvaluateEachCheckpoint"/> each checkpoint as it is written (toy-world teachers).
+/// </summary>
+public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null);
 public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// <summary>
@@ -22,7 +25,7 @@ public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// with <see cref="Bayesian"/> too, that many runs of a Bayesian (TPE) search, <see cref="AtOnce"/> (default 2) queued or running at a time.
 /// </summary>
 public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed,
-    bool? Bayesian = null, int? AtOnce = null, bool? EvaluateWhenDone = null);
+    bool? Bayesian = null, int? AtOnce = null, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 /// <summary>More runs for a Bayesian sweep.</summary>
 public sealed record ExtendSweepRequest(int Runs);
@@ -58,7 +61,7 @@ public static partial class StudioApi
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
             {
-                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct, request.EvaluateWhenDone ?? false);
+                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct, request.EvaluateWhenDone ?? false, request.EvaluateEachCheckpoint ?? false);
                 return Results.Created($"/api/runs/{run.Id}", run);
             }, ct));
         api.MapPatch("/runs/{id:int}", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
@@ -72,7 +75,7 @@ public static partial class StudioApi
                 if (preview == true)
                     return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue, search)
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
-                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct, request.EvaluateWhenDone ?? false);
+                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct, request.EvaluateWhenDone ?? false, request.EvaluateEachCheckpoint ?? false);
                 return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
             }, ct));
         api.MapPost("/sweeps/{group}/extend", (string group, HttpRequest http, RunService runs, CancellationToken ct) =>

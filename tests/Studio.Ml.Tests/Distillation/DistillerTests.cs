@@ -272,6 +272,36 @@ public class DistillerTests
     }
 
     [Fact]
+    public void ACheckpointTheStudioHoldsOutlivesCheckpointsKeepUntilItIsReleased()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 8, checkpointEvery: 2);
+        config.Checkpoints.Keep = 1;
+        // Step 2 is held throughout (its evaluation never ends here), step 4 until update 7 (its evaluation ended then).
+        var released4 = false;
+        var reporter = new RecordingReporter
+        {
+            HoldWith = path => Path.GetFileName(path) == TrainingCheckpoint.DirectoryName(2) || (Path.GetFileName(path) == TrainingCheckpoint.DirectoryName(4) && !released4),
+            OnUpdate = m => released4 |= m.Step >= 7,
+        };
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        distiller.Run(CancellationToken.None);
+
+        // At step 4 and 6 nothing is deleted (2 and 4 are held); at step 8, 6 goes by keep and 4 now that it is released.
+        var removed = reporter.Events.Where(e => e.Kind == TrainingEventKind.CheckpointRemoved).Select(e => (e.Step, Path.GetFileName(e.Data![TrainingEventData.Path]))).ToList();
+        Assert.Equal([(8L, TrainingCheckpoint.DirectoryName(6)), (8L, TrainingCheckpoint.DirectoryName(4))], removed);
+        Assert.Equal([TrainingCheckpoint.DirectoryName(2), TrainingCheckpoint.DirectoryName(8)],
+            Directory.GetDirectories(distiller.CheckpointsDirectory).Select(d => Path.GetFileName(d)!).Order());
+        // Each hold is said once, when keep would first have deleted the checkpoint: 2 at step 4, 4 at step 6.
+        var held = reporter.Events.Where(e => e.Kind == TrainingEventKind.CheckpointHeld).Select(e => (e.Step, Path.GetFileName(e.Data![TrainingEventData.Path]))).ToList();
+        Assert.Equal([(4L, TrainingCheckpoint.DirectoryName(2)), (6L, TrainingCheckpoint.DirectoryName(4))], held);
+
+        // A later prune with the hold gone deletes it; one that holds it again does not.
+        Assert.Empty(TrainingCheckpoint.Prune(distiller.CheckpointsDirectory, keep: 1, held: _ => true));
+        Assert.Equal([Path.Combine(distiller.CheckpointsDirectory, TrainingCheckpoint.DirectoryName(2))], TrainingCheckpoint.Prune(distiller.CheckpointsDirectory, keep: 1));
+    }
+
+    [Fact]
     public void TheBestCheckpointIsKeptBesideTheNewestOnesAndScoredWithItsHeldOutLoss()
     {
         using var world = new TinyWorld();

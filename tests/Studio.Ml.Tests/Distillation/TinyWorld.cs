@@ -118,4 +118,7 @@ public sealed class RecordingReporter : ITrainingReporter
         PruneAsked.Add(question);
         return PruneWith?.Invoke(question);
     }
+    /// <summary>Which checkpoint folders the studio would still need (checkpoints.keep leaves them).</summary>
+    public Func<string, bool>? HoldWith { get; set; }
+    public bool Holds(string checkpoint) => HoldWith?.Invoke(checkpoint) ?? false;
 }

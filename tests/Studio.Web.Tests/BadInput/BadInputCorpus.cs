@@ -269,12 +269,13 @@ public static class BadInputCorpus
         var endpoints = new (string Name, string Path, bool Optional, (string Field, string Good, string[] Wrong)[] Fields)[]
         {
             ("create run", "/api/runs", false, [("name", "\"x\"", ["42", "[]", "{}", "true", "null"]), ("configYaml", "\"seed: 1\"", ["42", "[\"a\"]", "{}", "null"]), ("queue", "\"default\"", ["1", "[]", "false"]),
-                ("evaluateWhenDone", "false", ["1", "\"yes\"", "[]"])]),
+                ("evaluateWhenDone", "false", ["1", "\"yes\"", "[]"]), ("evaluateEachCheckpoint", "false", ["1", "\"yes\"", "[]"])]),
             ("sweep", "/api/sweeps", false,
             [
                 ("name", "\"x\"", ["42", "[]"]), ("configYaml", "\"seed: 1\"", ["42", "{}"]), ("axes", "[]", ["1", "\"seed\"", "{}", "[1]", "[[\"seed\"]]"]),
                 ("queue", "\"default\"", ["1", "[]"]), ("randomRuns", "8", ["\"eight\"", "2.5", "1e30", "[]"]), ("randomSeed", "0", ["\"zero\"", "0.5", "{}"]),
                 ("bayesian", "false", ["1", "\"yes\"", "[]"]), ("atOnce", "2", ["\"two\"", "1.5", "1e30", "[]"]), ("evaluateWhenDone", "false", ["1", "\"yes\""]),
+                ("evaluateEachCheckpoint", "false", ["1", "\"yes\""]),
             ]),
             ("extend sweep", "/api/sweeps/x/extend", false, [("runs", "2", ["\"two\"", "1.5", "1e30", "[]", "{}"])]),
             ("resume", "/api/runs/{completed}/resume", true, [("checkpointId", "1", ["\"one\"", "1.5", "1e30", "[]", "true"])]),

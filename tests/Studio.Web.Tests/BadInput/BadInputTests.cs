@@ -74,6 +74,10 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         const string minimal = "student: { preset: toy-base }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train' } ] } ]\n";
         var short_ = await host.Http.PostAsJsonAsync("/api/runs", new { name = "minimal", configYaml = minimal });
         Assert.True(short_.StatusCode == HttpStatusCode.Created, await short_.Content.ReadAsStringAsync());
+        // Asking for each checkpoint to be evaluated is stored on the run (the JSON answer is the run).
+        var each = await host.Http.PostAsJsonAsync("/api/runs", new { name = "each", configYaml = minimal, evaluateEachCheckpoint = true });
+        var eachRun = JsonDocument.Parse(await each.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal((HttpStatusCode.Created, true, false), (each.StatusCode, eachRun.GetProperty("evaluateEachCheckpoint").GetBoolean(), eachRun.GetProperty("evaluateWhenDone").GetBoolean()));
 
         // The README's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
         var readme = File.ReadAllText(Path.Combine(Studio.Tests.RepoRoot.Folder, "README.md"));

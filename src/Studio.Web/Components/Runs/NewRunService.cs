@@ -55,13 +55,14 @@ public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, 
     }
 
     /// <summary>Queues the run (a fork of <paramref name="fork"/> when given); refusals come as <see cref="RunActionException"/>.</summary>
-    public Task<Run> QueueAsync(RunConfig config, string queue, CheckpointEntry? fork, bool evaluateWhenDone = false) => fork is { } c
+    public Task<Run> QueueAsync(RunConfig config, string queue, CheckpointEntry? fork, bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false) => fork is { } c
         ? runs.ForkAsync(c.Id, config.Name, config.ToYaml(), queue)
-        : runs.CreateAsync(config.Name, config.ToYaml(), queue, evaluateWhenDone: evaluateWhenDone);
+        : runs.CreateAsync(config.Name, config.ToYaml(), queue, evaluateWhenDone: evaluateWhenDone, evaluateEachCheckpoint: evaluateEachCheckpoint);
 
     /// <summary>Queues one run per combination of the axes' values (or per random draw), in the group named by the run name.</summary>
-    public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue, bool evaluateWhenDone = false) =>
-        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue, search, evaluateWhenDone: evaluateWhenDone);
+    public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue,
+        bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false) =>
+        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue, search, evaluateWhenDone: evaluateWhenDone, evaluateEachCheckpoint: evaluateEachCheckpoint);
 
     /// <summary>The problems of the sweep and of every run it would queue (none: it can be queued).</summary>
     public IReadOnlyList<FieldProblem> SweepProblems(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue)

@@ -35,7 +35,31 @@ public class SettingEffectsTests
         Assert.Null(effects[1].Spearman);
         Assert.Equal(("toy-base", 0.2, 2), (effects[1].BestValue!.Value.Value, Math.Round(effects[1].BestValue!.Value.MeanLoss, 12), effects[1].BestValue!.Value.Runs));
 
-        // Two runs are too few for a correlation.
-        Assert.Null(SettingEffects.Of(runs.Take(2).ToList(), ["optimizer.lr"])[0].Spearman);
+        // The best run (0.1) has the largest rate tried; the best quarter of 4 runs is that one run.
+        Assert.Equal(("3e-3", 1), effects[0].BestRun);
+        Assert.Equal(("3e-3", "3e-3", 1), effects[0].BestQuarter);
+        Assert.Null(effects[1].BestRun);
+
+        // Two runs are too few for a correlation, for an edge (two values) or a best quarter.
+        var two = SettingEffects.Of(runs.Take(2).ToList(), ["optimizer.lr"])[0];
+        Assert.Equal((null, null, null), (two.Spearman, two.BestRun, two.BestQuarter));
+    }
+
+    [Fact]
+    public void AUShapedFieldHasNoDirectionButItsBestRunsInsideTheRangeTried()
+    {
+        static IReadOnlyDictionary<string, string> Lr(string lr) => new Dictionary<string, string> { ["optimizer.lr"] = lr };
+        // A learning rate's U: too small and too large both lose; the best two of seven (a quarter, rounded up) lie inside.
+        var runs = new List<(IReadOnlyDictionary<string, string>, double)>
+        {
+            (Lr("1e-5"), 0.9), (Lr("1e-4"), 0.5), (Lr("3e-4"), 0.2), (Lr("1e-3"), 0.1), (Lr("3e-3"), 0.3), (Lr("1e-2"), 0.6), (Lr("1e-1"), 1.0),
+        };
+        var lr = SettingEffects.Of(runs, ["optimizer.lr"])[0];
+        // Loss ranks 6, 4, 2, 1, 3, 5, 7 against 1..7: sum of d^2 = 25+4+1+9+4+1+0 = 44, rho = 1 - 6*44/(7*48) = 0.2143.
+        Assert.Equal(1 - 6.0 * 44 / (7 * 48), lr.Spearman!.Value, 12);
+        Assert.Equal(("1e-3", 0), lr.BestRun);
+        Assert.Equal(("3e-4", "1e-3", 2), lr.BestQuarter);
+        // The smallest value best: the edge below.
+        Assert.Equal(("1e-5", -1), SettingEffects.Of([(Lr("1e-5"), 0.1), (Lr("1e-4"), 0.2), (Lr("1e-3"), 0.3)], ["optimizer.lr"])[0].BestRun);
     }
 }

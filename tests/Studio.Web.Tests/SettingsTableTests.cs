@@ -100,7 +100,7 @@ public class SettingsTableTests
         var rows = cut.FindAll("[data-testid=settings-effects] tbody tr");
         var lr = rows.Single(r => r.GetAttribute("data-field") == "optimizer.lr");
         Assert.Equal("-1.00", lr.QuerySelector("[data-testid=effect-spearman]")!.TextContent);
-        Assert.Equal("larger values, lower loss", lr.QuerySelector("[data-testid=effect-reading]")!.TextContent);
+        Assert.Equal("larger values, lower loss; the best run has the largest value tried (0.001): try larger", lr.QuerySelector("[data-testid=effect-reading]")!.TextContent);
         // toy-base's one run (0.2) against toy-small's two (mean 0.2 too: 0.3 and 0.1): the tie goes to the first name.
         var preset = rows.Single(r => r.GetAttribute("data-field") == "student.preset");
         Assert.Equal("–", preset.QuerySelector("[data-testid=effect-spearman]")!.TextContent);

@@ -3,11 +3,16 @@ namespace Studio.Core.Runs;
 /// <summary>
 /// How one differing setting went with the runs' best held-out vision loss (W&amp;B's sweep panel shows the like): for a
 /// field whose values are all numbers, Spearman's rank correlation over the runs (ties share their mean rank; negative:
-/// the larger the value, the lower the loss); for any other, the value whose runs have the lowest mean loss.
+/// the larger the value, the lower the loss) and where the best runs lie in the range tried (a rank correlation misses
+/// a U-shape, such as a learning rate's: the best run inside the range says so, one at its edge says to go beyond it);
+/// for any other, the value whose runs have the lowest mean loss.
 /// </summary>
 /// <param name="Spearman">Null when the field is not numeric, or fewer than 3 runs or only one of its values have a loss.</param>
 /// <param name="BestValue">The value with the lowest mean best loss and that mean (for a field that is not numeric).</param>
-public sealed record SettingEffect(string Field, int Runs, double? Spearman, (string Value, double MeanLoss, int Runs)? BestValue);
+/// <param name="Edge">Numeric fields with at least 3 values tried: where the best run's value is, -1 the smallest tried, +1 the largest, 0 inside.</param>
+/// <param name="BestQuarter">Numeric fields with at least 4 runs: the smallest and largest value among the best quarter of the runs (rounded up).</param>
+public sealed record SettingEffect(string Field, int Runs, double? Spearman, (string Value, double MeanLoss, int Runs)? BestValue,
+    (string Value, int Edge)? BestRun = null, (string Low, string High, int Runs)? BestQuarter = null);
 
 public static class SettingEffects
 {
@@ -23,7 +28,21 @@ public static class SettingEffects
             {
                 var xs = numbers.Select(n => n!.Value).ToList();
                 var spearman = values.Count >= 3 && xs.Distinct().Count() > 1 ? Spearman(xs, values.Select(v => v.Loss).ToList()) : null;
-                effects.Add(new SettingEffect(field, values.Count, spearman, null));
+                // Ordered by loss (ties by value, so the reading does not depend on the runs' order).
+                var byLoss = Enumerable.Range(0, xs.Count).OrderBy(i => values[i].Loss).ThenBy(i => xs[i]).ToList();
+                (string, int)? bestRun = null;
+                if (xs.Distinct().Count() >= 3)
+                {
+                    var best = xs[byLoss[0]];
+                    bestRun = (values[byLoss[0]].Text, best == xs.Min() ? -1 : best == xs.Max() ? 1 : 0);
+                }
+                (string, string, int)? quarter = null;
+                if (xs.Count >= 4)
+                {
+                    var top = byLoss.Take((xs.Count + 3) / 4).ToList();
+                    quarter = (values[top.MinBy(i => xs[i])].Text, values[top.MaxBy(i => xs[i])].Text, top.Count);
+                }
+                effects.Add(new SettingEffect(field, values.Count, spearman, null, bestRun, quarter));
             }
             else
             {

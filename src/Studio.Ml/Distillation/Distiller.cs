@@ -43,7 +43,8 @@ public sealed class Distiller
     public string? StoppedEarly { get; private set; }
     EarlyStopping? _earlyStopping;
 
-    public Distiller(RunConfig config, DistillationContext context, string runDirectory, ITrainingReporter reporter)
+    /// <param name="dropout">Where the student's dropout masks come from; <see cref="DropoutRandom.Auto"/>: the run's own generator on the CPU, the device's elsewhere.</param>
+    public Distiller(RunConfig config, DistillationContext context, string runDirectory, ITrainingReporter reporter, DropoutRandom dropout = DropoutRandom.Auto)
     {
         if (config.Stages.Count == 0) throw new RunConfigException("stages", "a run needs at least one stage");
         _config = config;
@@ -55,7 +56,10 @@ public sealed class Distiller
         _update = new StepFollowingUpdate(context.Student, context.Denoiser, _optimizer, o.GradClip, config.Loss, o.GradAccumulation);
         _transformerDType = context.Denoiser.Module.parameters().First().dtype;
         _average = o.Ema > 0 ? new ExponentialMovingAverage(context.Student, o.Ema, o.EmaStart) : null;
-        _dropoutRandom = context.Device.type == DeviceType.CPU ? new Generator(0, CPU) : null;
+        if (dropout == DropoutRandom.Auto) dropout = context.Device.type == DeviceType.CPU ? DropoutRandom.RunGenerator : DropoutRandom.DeviceGenerator;
+        if (dropout == DropoutRandom.RunGenerator && context.Device.type != DeviceType.CPU)
+            throw new ArgumentException($"dropout: TorchSharp makes CPU generators only, so a run on {context.Device} cannot have its own", nameof(dropout));
+        _dropoutRandom = dropout == DropoutRandom.RunGenerator ? new Generator(0, CPU) : null;
         SeededDropout.UseGenerator(context.Student, _dropoutRandom);
     }
 
@@ -214,12 +218,11 @@ public sealed class Distiller
         if (update)
         {
             // The dropout masks are seeded from the step, so a resumed run draws the same masks.
-            var dropoutSeed = DeterministicRandom.Seed(_config.Seed, "dropout", globalStep);
-            if (_dropoutRandom is not null) _dropoutRandom.manual_seed(dropoutSeed);
-            else manual_seed(dropoutSeed);
+            if (_dropoutRandom is not null) _dropoutRandom.manual_seed(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep));
             foreach (var group in _optimizer.Optimizer.ParamGroups) group.LearningRate = lr;
         }
-        var result = _update.Step(trajectory, j, update, phaseEnded: phaseEnded);
+        var result = _update.Step(trajectory, j, update, phaseEnded: phaseEnded,
+            studentForward: update && _dropoutRandom is null ? k => DeviceDropout.Seeded(DeterministicRandom.Seed(_config.Seed, "dropout", globalStep, k)) : null);
         if (result is not null) _average?.Update(globalStep + 1);
         return result;
     }

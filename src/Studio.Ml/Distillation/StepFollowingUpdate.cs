@@ -56,8 +56,11 @@ public sealed class StepFollowingUpdate
     /// step was not an update. The caller sets the learning rate and seeds dropout. <paramref name="trace"/>, when
     /// given, keeps copies of the intermediate tensors; <paramref name="phaseEnded"/>, when given, is called with each
     /// <see cref="UpdatePhase"/> as its work has been queued (`studio bench distill --phases` times them).
+    /// <paramref name="studentForward"/>, when given, is called before the student's forward on micro-batch k and what it
+    /// returns is disposed right after it: a trainer that seeds dropout per forward (<see cref="DropoutRandom.DeviceGenerator"/>).
     /// </summary>
-    public UpdateResult? Step(TeacherTrajectory trajectory, int j, bool update, UpdateTrace? trace = null, Action<string>? phaseEnded = null)
+    public UpdateResult? Step(TeacherTrajectory trajectory, int j, bool update, UpdateTrace? trace = null, Action<string>? phaseEnded = null,
+        Func<int, IDisposable?>? studentForward = null)
     {
         using var scope = NewDisposeScope();
         var t = trajectory;
@@ -75,7 +78,7 @@ public sealed class StepFollowingUpdate
         trace?.KeepTeacherVelocity(teacherVelocity);
         phaseEnded?.Invoke(UpdatePhase.Teacher);
 
-        var result = update ? Update(t, latents, teacherVelocity, timestep, trace, phaseEnded) : null;
+        var result = update ? Update(t, latents, teacherVelocity, timestep, trace, phaseEnded, studentForward) : null;
 
         // Advance along the teacher's trajectory (in float32, whatever the transformer's dtype).
         var next = (t.Latents + (t.Schedule.Sigmas[j + 1] - sigma) * followed.to_type(t.Latents.dtype)).MoveToOuterDisposeScope();
@@ -84,7 +87,8 @@ public sealed class StepFollowingUpdate
         return result;
     }
 
-    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace, Action<string>? phaseEnded)
+    UpdateResult Update(TeacherTrajectory t, Tensor latents, Tensor teacherVelocity, Tensor timestep, UpdateTrace? trace, Action<string>? phaseEnded,
+        Func<int, IDisposable?>? studentForward)
     {
         _student.train();
         _optimizer.ZeroGrad();
@@ -96,7 +100,9 @@ public sealed class StepFollowingUpdate
         {
             using var scope = NewDisposeScope();
             var n = Math.Min(chunk, batch - start);
-            var studentStates = _student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
+            Tensor studentStates;
+            using (studentForward?.Invoke((int)(start / chunk)))
+                studentStates = _student.forward(t.InputIds.narrow(0, start, n), t.AttentionMask?.narrow(0, start, n));
             trace?.KeepStudentStates(studentStates);
             Tensor errors;
             if (_loss == LossKind.Vision)

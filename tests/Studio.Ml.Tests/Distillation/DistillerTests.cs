@@ -123,6 +123,39 @@ public class DistillerTests
                 Assert.True(value.eq(alone[name]).all().item<bool>(), $"{name} differs from the run trained alone");
     }
 
+    [Fact]
+    public async Task OnTheDevicesGeneratorTwoRunsAtOnceEachTrainAsTheyWouldAloneToo()
+    {
+        // A GPU's path (TorchSharp makes no CUDA generator), run here on the CPU: each student forward seeds the
+        // device's global generator under DeviceDropout's lock.
+        using var world = new TinyWorld();
+        var teacher = world.FilledTeacher();
+        // Students are built first: building a module draws from the CPU's global generator, which here stands in for
+        // the GPU's (on a GPU, modules are built on the CPU and moved, so nothing else draws from the device's).
+        StudentEncoder Train(string name, DropoutRandom dropout, int gradAccumulation = 1, StudentEncoder? built = null)
+        {
+            var student = built ?? world.NewStudent();
+            var config = TinyWorld.Config(updates: 12);
+            config.Optimizer.GradAccumulation = gradAccumulation;
+            new Distiller(config, world.Context(student, teacher), Path.Combine(world.Directory, name), new RecordingReporter(), dropout)
+                .Run(CancellationToken.None);
+            return student;
+        }
+        static bool Same(StudentEncoder a, StudentEncoder b) => a.state_dict().All(p => p.Value.eq(b.state_dict()[p.Key]).all().item<bool>());
+
+        var alone = Train("alone", DropoutRandom.DeviceGenerator);
+        var aloneAccumulating = Train("alone-2", DropoutRandom.DeviceGenerator, gradAccumulation: 2);
+        // The masks matter here: the run's own generator draws others and trains another student.
+        Assert.False(Same(alone, Train("own", DropoutRandom.RunGenerator)));
+        var (a, b, c) = (world.NewStudent(), world.NewStudent(), world.NewStudent());
+        var students = await Task.WhenAll(
+            Task.Run(() => Train("a", DropoutRandom.DeviceGenerator, built: a)), Task.Run(() => Train("b", DropoutRandom.DeviceGenerator, built: b)),
+            Task.Run(() => Train("c", DropoutRandom.DeviceGenerator, gradAccumulation: 2, built: c)));
+        Assert.True(Same(alone, students[0]), "run a differs from the run trained alone");
+        Assert.True(Same(alone, students[1]), "run b differs from the run trained alone");
+        Assert.True(Same(aloneAccumulating, students[2]), "run c (two micro-batches) differs from the run trained alone");
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(0.9)]

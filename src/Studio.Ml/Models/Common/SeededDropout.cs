@@ -9,7 +9,8 @@ namespace Studio.Ml.Models.Common;
 /// global generator, which nn.Dropout draws from, is one per process: two runs training at once in one worker process
 /// (Studio:WorkerCount 2) would draw each other's masks and neither would be repeatable. A trainer gives each run's
 /// student its own generator (<see cref="UseGenerator"/>); without one, the global generator. The generator must be on
-/// the input's device: TorchSharp 0.107 makes CPU generators only, so on a GPU the trainer gives none.
+/// the input's device: TorchSharp 0.107 makes CPU generators only, so on a GPU the trainer gives none and seeds the
+/// device's generator under a lock instead (<see cref="Distillation.DropoutRandom.DeviceGenerator"/>).
 /// </summary>
 public sealed class SeededDropout(double p) : nn.Module<Tensor, Tensor>("Dropout")
 {

@@ -6,6 +6,7 @@ using Studio.Core.Data;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
+using Studio.Core.ModelRegistry;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 using Studio.Ml.Toy;
@@ -119,16 +120,32 @@ public class RunJobTests
         await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(run.Id, CancellationToken.None);
 
         await using var check = s.Db.CreateDbContext();
-        var evaluation = await check.Evaluations.SingleAsync();
-        Assert.Equal((run.Id, 20L, EvaluationState.Queued), (evaluation.RunId!.Value, evaluation.Step, evaluation.State));
-        Assert.Contains(await check.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(),
-            m => m.StartsWith("Evaluation of the step 20 checkpoint queued (heldout · 10/category"));
-        Assert.Contains(s.Storage.GetMonitoringApi().Queues(), q => q.Name == "interactive" && q.Length == 1);
+        // The teacher first (the reference line, drawing the teacher's images the checkpoint's difference compares with), then the checkpoint.
+        var evaluations = await check.Evaluations.OrderBy(v => v.Id).ToListAsync();
+        Assert.Equal(2, evaluations.Count);
+        Assert.Equal((null, ModelFolders.ToyTeacher, EvaluationState.Queued), (evaluations[0].RunId, evaluations[0].Pipeline, evaluations[0].State));
+        Assert.Equal((run.Id, 20L, EvaluationState.Queued), (evaluations[1].RunId!.Value, evaluations[1].Step, evaluations[1].State));
+        var log = await check.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync();
+        Assert.Contains(log, m => m.StartsWith("Evaluation of the step 20 checkpoint queued (heldout · 10/category"));
+        Assert.Contains(log, m => m.StartsWith("Evaluation of the teacher (toy) queued (heldout · 10/category"));
+        Assert.Contains(s.Storage.GetMonitoringApi().Queues(), q => q.Name == "interactive" && q.Length == 2);
 
         // A run that did not ask, or that failed, is not evaluated.
         var quiet = await s.Runs.CreateAsync("toy", Toy());
         await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(quiet.Id, CancellationToken.None);
-        Assert.Equal(1, await check.Evaluations.CountAsync());
+        Assert.Equal(2, await check.Evaluations.CountAsync());
+
+        // A second run asking the same: its checkpoint only, the teacher's evaluation with these settings is there.
+        var again = await s.Runs.CreateAsync("toy", Toy(), evaluateWhenDone: true);
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var folder = Path.Combine(s.Db.Directory, "checkpoints-2", "step-30");
+            Directory.CreateDirectory(folder);
+            db.Checkpoints.Add(new CheckpointEntry { RunId = again.Id, Path = folder, Step = 30 });
+            await db.SaveChangesAsync();
+        }
+        await s.Job(new ScriptedExecutor((_, _, _) => Task.CompletedTask)).Execute(again.Id, CancellationToken.None);
+        Assert.Equal([null, run.Id, again.Id], await check.Evaluations.OrderBy(v => v.Id).Select(v => v.RunId).ToListAsync());
     }
 
     [Fact]

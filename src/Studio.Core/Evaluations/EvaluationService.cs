@@ -116,6 +116,28 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return await QueueAsync(db, new CheckpointEvaluation { Pipeline = folder, Encoder = "teacher", SizeLabel = "teacher" }, settings, ct);
     }
 
+    /// <summary>
+    /// The teacher of run <paramref name="runId"/> evaluated with the default settings, unless such an evaluation of it is
+    /// done, waiting or running: the dashed line of a run's evaluation over training. Queued before the run's checkpoints,
+    /// it draws the teacher's images their differences compare with. Null when nothing was queued.
+    /// </summary>
+    public async Task<CheckpointEvaluation?> RequestRunTeacherOnceAsync(int runId, CancellationToken ct = default)
+    {
+        var settings = new EvaluationSettings();
+        string folder;
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+        {
+            var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
+            folder = ToyWorldPipeline(options, TeacherPipeline(ConfigOf(options, run.ConfigYaml, $"run {run.Id}")), $"run {run.Id}'s teacher pipeline");
+            var known = await db.Evaluations.AsNoTracking()
+                .Where(v => v.RunId == null && v.Pipeline == folder && v.State != EvaluationState.Failed && v.State != EvaluationState.Cancelled)
+                .ToListAsync(ct);
+            if (known.Any(v => (v.Split, v.PromptsPerCategory, v.Seeds, v.Steps, v.Guidance) == (settings.Split, settings.PromptsPerCategory, settings.Seeds, settings.Steps, settings.Guidance)))
+                return null;
+        }
+        return await RequestTeacherAsync(folder, settings, ct);
+    }
+
     /// <summary>The teacher pipelines of these runs, as their YAML names them (for "evaluate the teacher").</summary>
     public async Task<List<string>> TeacherPipelinesAsync(IReadOnlyCollection<int> runIds, CancellationToken ct = default)
     {

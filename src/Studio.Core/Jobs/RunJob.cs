@@ -202,6 +202,7 @@ public class RunJob(
         try
         {
             var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+            await EvaluateTeacherOnceAsync(runId, service);
             var queued = (await service.RequestLatestCheckpointsAsync([runId])).Single();
             await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked when done.");
         }
@@ -222,6 +223,7 @@ public class RunJob(
             fresh = await db.Checkpoints.Where(c => c.RunId == runId && !db.Evaluations.Any(v => v.CheckpointId == c.Id))
                 .OrderBy(c => c.Step).Select(c => c.Id).ToListAsync();
         var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+        if (fresh.Count > 0) await EvaluateTeacherOnceAsync(runId, service);
         foreach (var checkpointId in fresh)
         {
             try
@@ -233,6 +235,20 @@ public class RunJob(
             {
                 await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The run asked for each checkpoint to be evaluated, but checkpoint {checkpointId} could not be: {e.Message}");
             }
+        }
+    }
+
+    /// <summary>A run that evaluates its checkpoints has its teacher evaluated once with the same settings (<see cref="EvaluationService.RequestRunTeacherOnceAsync"/>).</summary>
+    async Task EvaluateTeacherOnceAsync(int runId, EvaluationService service)
+    {
+        try
+        {
+            if (await service.RequestRunTeacherOnceAsync(runId) is { } teacher)
+                await LogAsync(runId, "Info", $"Evaluation of the teacher ({teacher.Pipeline}) queued ({teacher.SettingsKey}): the reference of the checkpoints' evaluations.");
+        }
+        catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
+        {
+            await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The teacher could not be evaluated beside the checkpoints: {e.Message}");
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
 using YamlDotNet.Core;
@@ -20,7 +21,15 @@ public sealed record YamlProblem(string Field, long Line, string Message)
 /// </summary>
 public static class YamlShape
 {
-    static readonly NullabilityInfoContext Nullability = new();
+    /// <summary>
+    /// Whether each property may be null, read once per property. NullabilityInfoContext is not thread-safe (two runs'
+    /// YAML checked at once corrupted its cache: "An item with the same key has already been added"), so each reading
+    /// gets its own.
+    /// </summary>
+    static readonly ConcurrentDictionary<PropertyInfo, bool> NullableProperties = new();
+
+    static bool IsNullable(PropertyInfo property) =>
+        NullableProperties.GetOrAdd(property, p => new NullabilityInfoContext().Create(p).WriteState == NullabilityState.Nullable);
 
     public static IReadOnlyList<YamlProblem> Problems(string yaml, Type type)
     {
@@ -96,7 +105,7 @@ public static class YamlShape
                 if (!keys.TryGetValue(key, out var property))
                     problems.Add(new YamlProblem(path, keyNode.Start.Line, $"unknown key (known here: {string.Join(", ", keys.Keys)})"));
                 else
-                    Check(value, property.PropertyType, path, Nullability.Create(property).WriteState == NullabilityState.Nullable, problems);
+                    Check(value, property.PropertyType, path, IsNullable(property), problems);
             }
         }
         else if (node is not YamlScalarNode scalar) Add($"expected {Kind(type)}, found {Found(node)}");

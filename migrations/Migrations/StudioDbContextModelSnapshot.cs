@@ -512,6 +512,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<bool>("EvaluateWhenDone")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("EvaluationSettingsJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("TEXT");
 

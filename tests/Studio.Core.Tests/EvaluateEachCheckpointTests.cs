@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Evaluations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
@@ -38,7 +39,7 @@ public class EvaluateEachCheckpointTests
     public async Task EachCheckpointIsQueuedAsItIsStoredHeldWhileItWaitsAndDeletedByKeepOnceEvaluated()
     {
         var s = await RunJobTests.SetUpAsync();
-        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(c => c.Checkpoints.Keep = 1), evaluateWhenDone: true, evaluateEachCheckpoint: true);
+        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(c => c.Checkpoints.Keep = 1), evaluate: new AutoEvaluation(WhenDone: true, EachCheckpoint: true));
         var heldDuring = new List<(long Step, bool Held)>();
         string? step10 = null, step20 = null, stray = null;
         var executor = new ScriptedExecutor((execution, reporter) =>
@@ -87,10 +88,36 @@ public class EvaluateEachCheckpointTests
     }
 
     [Fact]
+    public async Task TheRunsEvaluationSettingsAreThoseOfTheTeachersAndEachCheckpointsEvaluation()
+    {
+        var s = await RunJobTests.SetUpAsync();
+        var cheap = new EvaluationSettings(PromptsPerCategory: 4, Steps: 8);
+        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(), evaluate: new AutoEvaluation(EachCheckpoint: true, Settings: cheap));
+        await s.Job(new ScriptedExecutor((execution, reporter) =>
+        {
+            var checkpoints = Path.Combine(execution.ArtifactFolder, "checkpoints");
+            reporter.Event(Written(Write(checkpoints, 10), 10));
+            return Task.CompletedTask;
+        })).Execute(run.Id, CancellationToken.None);
+        await using var db = s.Db.CreateDbContext();
+        var queued = await db.Evaluations.OrderBy(v => v.Id).ToListAsync();
+        Assert.Equal([true, false], queued.Select(v => v.IsTeacher));
+        Assert.All(queued, v => Assert.Equal((4, 1, 8, "heldout", 3.5), (v.PromptsPerCategory, v.Seeds, v.Steps, v.Split, v.Guidance)));
+
+        // Settings out of range, or settings with nothing to evaluate, are refused by field before anything is stored.
+        var zero = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("x", ToyRun.Yaml(),
+            evaluate: new AutoEvaluation(WhenDone: true, Settings: cheap with { Seeds = 0 })));
+        Assert.Equal([new FieldProblem("evaluation", "seeds must be between 1 and 16 (got 0)")], zero.Problems);
+        var idle = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("x", ToyRun.Yaml(), evaluate: new AutoEvaluation(Settings: cheap)));
+        Assert.Equal("evaluation", Assert.Single(idle.Problems).Field);
+        Assert.Equal(1, await db.Runs.CountAsync());
+    }
+
+    [Fact]
     public async Task CancellingAQueuedEvaluationReleasesTheCheckpointItHeldAfterTheRun()
     {
         var s = await RunJobTests.SetUpAsync();
-        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(c => c.Checkpoints.Keep = 1), evaluateEachCheckpoint: true);
+        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(c => c.Checkpoints.Keep = 1), evaluate: new AutoEvaluation(EachCheckpoint: true));
         string? step10 = null;
         await s.Job(new ScriptedExecutor((execution, reporter) =>
         {
@@ -122,7 +149,7 @@ public class EvaluateEachCheckpointTests
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             File.Copy(file, target);
         }
-        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", ToyRun.Yaml(c => c.Teacher.Pipeline = teacher), evaluateEachCheckpoint: true));
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", ToyRun.Yaml(c => c.Teacher.Pipeline = teacher), evaluate: new AutoEvaluation(EachCheckpoint: true)));
         var problem = Assert.Single(e.Problems);
         Assert.Equal("evaluateEachCheckpoint", problem.Field);
         Assert.StartsWith("cannot evaluate each checkpoint: ", problem.Message);

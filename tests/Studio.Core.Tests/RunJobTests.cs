@@ -3,6 +3,7 @@ using Hangfire.States;
 using Hangfire.Storage.SQLite;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Evaluations;
 using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
@@ -105,7 +106,7 @@ public class RunJobTests
     public async Task ARunAskedToBeEvaluatedWhenDoneQueuesItsLastCheckpointsEvaluationWhenItCompletes()
     {
         var s = await SetUpAsync();
-        var run = await s.Runs.CreateAsync("toy", Toy(), evaluateWhenDone: true);
+        var run = await s.Runs.CreateAsync("toy", Toy(), evaluate: new AutoEvaluation(WhenDone: true));
         // The run's two checkpoints (their folders there); the executor has nothing left to do.
         await using (var db = s.Db.CreateDbContext())
         {
@@ -136,7 +137,7 @@ public class RunJobTests
         Assert.Equal(2, await check.Evaluations.CountAsync());
 
         // A second run asking the same: its checkpoint only, the teacher's evaluation with these settings is there.
-        var again = await s.Runs.CreateAsync("toy", Toy(), evaluateWhenDone: true);
+        var again = await s.Runs.CreateAsync("toy", Toy(), evaluate: new AutoEvaluation(WhenDone: true));
         await using (var db = s.Db.CreateDbContext())
         {
             var folder = Path.Combine(s.Db.Directory, "checkpoints-2", "step-30");
@@ -162,7 +163,7 @@ public class RunJobTests
         }
         var yaml = Toy(c => c.Teacher.Pipeline = teacher);
         Assert.Equal("toy", (await s.Runs.CreateAsync("toy", yaml)).Name); // fine without the evaluation
-        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", yaml, evaluateWhenDone: true));
+        var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", yaml, evaluate: new AutoEvaluation(WhenDone: true)));
         var problem = Assert.Single(e.Problems);
         Assert.Equal("evaluateWhenDone", problem.Field);
         Assert.Contains($"{teacher} is not a toy-world pipeline", problem.Message);

@@ -1,3 +1,4 @@
+using Studio.Core.Evaluations;
 using Bunit;
 using Hangfire;
 using Hangfire.Common;
@@ -175,12 +176,18 @@ public class NewRunFormTests
         await using var _ = ctx;
         var cut = ctx.Render<NewRun>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluate-each]"), TimeSpan.FromSeconds(15));
+        // No settings fields until an evaluation is asked for; then cheaper evaluations: 4 prompts per category.
+        Assert.Empty(cut.FindAll("[data-testid=run-evaluation-prompts]"));
         cut.Find("[data-testid=run-evaluate-each] input, input[data-testid=run-evaluate-each]").Change(true);
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluation-prompts]"), TimeSpan.FromSeconds(15));
+        var prompts = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Evaluation prompts per category");
+        await cut.InvokeAsync(() => prompts.Instance.ValueChanged.InvokeAsync(4));
         cut.Find("[data-testid=run-submit]").Click();
         cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
         await using var context = await db.CreateDbContextAsync();
         var run = await context.Runs.SingleAsync();
         Assert.Equal((true, false), (run.EvaluateEachCheckpoint, run.EvaluateWhenDone));
+        Assert.Equal(new EvaluationSettings(PromptsPerCategory: 4), AutoEvaluation.Of(run).Settings);
     }
 
     [Fact]

@@ -535,6 +535,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<bool>("EvaluateWhenDone")
                         .HasColumnType("boolean");
 
+                    b.Property<string>("EvaluationSettingsJson")
+                        .HasColumnType("text");
+
                     b.Property<DateTime?>("FinishedAt")
                         .HasColumnType("timestamp with time zone");
 

@@ -46,6 +46,8 @@ public class Run
     /// checkpoints.keep leaves it until its evaluation has run (toy-world teachers only).
     /// </summary>
     public bool EvaluateEachCheckpoint { get; set; }
+    /// <summary>The settings of those evaluations (JSON of an EvaluationSettings; null: the evaluation's defaults).</summary>
+    public string? EvaluationSettingsJson { get; set; }
 
     public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
     public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;

@@ -23,6 +23,13 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
     public const int MaxPromptsPerCategory = 200;
     public const int MaxSeeds = 16;
 
+    /// <summary>The settings with each value given, the default for each left out.</summary>
+    public static EvaluationSettings Of(string? split, int? promptsPerCategory, int? seeds, int? steps, double? guidance)
+    {
+        var d = new EvaluationSettings();
+        return new EvaluationSettings(split ?? d.Split, promptsPerCategory ?? d.PromptsPerCategory, seeds ?? d.Seeds, steps ?? d.Steps, guidance ?? d.Guidance);
+    }
+
     public void Validate()
     {
         if (Split is not ("heldout" or "train")) throw new RunActionException($"split '{Split}' is not heldout or train");
@@ -117,13 +124,13 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     }
 
     /// <summary>
-    /// The teacher of run <paramref name="runId"/> evaluated with the default settings, unless such an evaluation of it is
+    /// The teacher of run <paramref name="runId"/> evaluated with <paramref name="settings"/> (null: the defaults), unless such an evaluation of it is
     /// done, waiting or running: the dashed line of a run's evaluation over training. Queued before the run's checkpoints,
     /// it draws the teacher's images their differences compare with. Null when nothing was queued.
     /// </summary>
-    public async Task<CheckpointEvaluation?> RequestRunTeacherOnceAsync(int runId, CancellationToken ct = default)
+    public async Task<CheckpointEvaluation?> RequestRunTeacherOnceAsync(int runId, EvaluationSettings? settings = null, CancellationToken ct = default)
     {
-        var settings = new EvaluationSettings();
+        settings ??= new EvaluationSettings();
         string folder;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
         {

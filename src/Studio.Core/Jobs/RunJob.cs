@@ -32,7 +32,7 @@ public class RunJob(
     public async Task Execute(int runId, CancellationToken ct)
     {
         RunExecution execution;
-        bool evaluateEachCheckpoint;
+        AutoEvaluation evaluate;
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
         {
             var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, CancellationToken.None);
@@ -81,7 +81,7 @@ public class RunJob(
             await db.SaveChangesAsync(CancellationToken.None);
             await broadcaster.PublishAsync(RunBatch.OfStatus(RunStatus.Of(run)), CancellationToken.None);
             execution = new RunExecution(runId, run.ConfigYaml, folder, resume);
-            evaluateEachCheckpoint = run.EvaluateEachCheckpoint;
+            evaluate = AutoEvaluation.Of(run);
         }
 
         JobOutcome outcome;
@@ -91,7 +91,7 @@ public class RunJob(
         {
             var reporter = new RunReporter(runId, dbFactory, broadcaster, artifactFolder: execution.ArtifactFolder,
                 spool: new MetricSpool(options.SpoolDirectory, runId), artifacts: _artifacts,
-                checkpointStored: evaluateEachCheckpoint ? () => EvaluateNewCheckpointsAsync(runId) : null);
+                checkpointStored: evaluate.EachCheckpoint ? () => EvaluateNewCheckpointsAsync(runId, evaluate.EffectiveSettings) : null);
             var current = execution;
             outcome = await JobOutcome.Of(async () =>
             {
@@ -192,18 +192,18 @@ public class RunJob(
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
         await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
         // A run that evaluates each checkpoint has queued its last one's evaluation already.
-        if (state == RunState.Completed && run.EvaluateWhenDone && !run.EvaluateEachCheckpoint) await EvaluateLastCheckpointAsync(runId);
+        if (state == RunState.Completed && run.EvaluateWhenDone && !run.EvaluateEachCheckpoint) await EvaluateLastCheckpointAsync(runId, AutoEvaluation.Of(run).EffectiveSettings);
         if (state is RunState.Completed or RunState.Failed && run.Group is { } group) await ContinueSweepAsync(runId, group);
     }
 
     /// <summary>A run asked to be evaluated when done: its last checkpoint's evaluation is queued (its log says which, or why not).</summary>
-    async Task EvaluateLastCheckpointAsync(int runId)
+    async Task EvaluateLastCheckpointAsync(int runId, EvaluationSettings settings)
     {
         try
         {
             var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
-            await EvaluateTeacherOnceAsync(runId, service);
-            var queued = (await service.RequestLatestCheckpointsAsync([runId])).Single();
+            await EvaluateTeacherOnceAsync(runId, service, settings);
+            var queued = (await service.RequestLatestCheckpointsAsync([runId], settings)).Single();
             await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked when done.");
         }
         catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
@@ -216,19 +216,19 @@ public class RunJob(
     /// A run that evaluates each checkpoint: every checkpoint of it that has no evaluation yet gets one queued (the
     /// default settings), right after the trainer stored it and before its next prune; each is said in the run's log.
     /// </summary>
-    async Task EvaluateNewCheckpointsAsync(int runId)
+    async Task EvaluateNewCheckpointsAsync(int runId, EvaluationSettings settings)
     {
         List<int> fresh;
         await using (var db = await dbFactory.CreateDbContextAsync())
             fresh = await db.Checkpoints.Where(c => c.RunId == runId && !db.Evaluations.Any(v => v.CheckpointId == c.Id))
                 .OrderBy(c => c.Step).Select(c => c.Id).ToListAsync();
         var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
-        if (fresh.Count > 0) await EvaluateTeacherOnceAsync(runId, service);
+        if (fresh.Count > 0) await EvaluateTeacherOnceAsync(runId, service, settings);
         foreach (var checkpointId in fresh)
         {
             try
             {
-                var queued = await service.RequestCheckpointAsync(checkpointId);
+                var queued = await service.RequestCheckpointAsync(checkpointId, settings);
                 await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked for each checkpoint.");
             }
             catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
@@ -239,11 +239,11 @@ public class RunJob(
     }
 
     /// <summary>A run that evaluates its checkpoints has its teacher evaluated once with the same settings (<see cref="EvaluationService.RequestRunTeacherOnceAsync"/>).</summary>
-    async Task EvaluateTeacherOnceAsync(int runId, EvaluationService service)
+    async Task EvaluateTeacherOnceAsync(int runId, EvaluationService service, EvaluationSettings settings)
     {
         try
         {
-            if (await service.RequestRunTeacherOnceAsync(runId) is { } teacher)
+            if (await service.RequestRunTeacherOnceAsync(runId, settings) is { } teacher)
                 await LogAsync(runId, "Info", $"Evaluation of the teacher ({teacher.Pipeline}) queued ({teacher.SettingsKey}): the reference of the checkpoints' evaluations.");
         }
         catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)

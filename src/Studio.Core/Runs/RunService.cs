@@ -32,19 +32,15 @@ public class RunService(
 
     readonly PathGuard _paths = new(options);
 
-    /// <param name="evaluateWhenDone">Evaluate the run's last checkpoint when it completes (<see cref="Run.EvaluateWhenDone"/>; toy-world teachers only).</param>
-    /// <param name="evaluateEachCheckpoint">Evaluate each checkpoint as it is written (<see cref="Run.EvaluateEachCheckpoint"/>; toy-world teachers only).</param>
+    /// <param name="evaluate">What the run has evaluated by itself (<see cref="AutoEvaluation"/>; toy-world teachers only).</param>
     public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default,
-        bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false)
+        AutoEvaluation? evaluate = null)
     {
+        evaluate ??= AutoEvaluation.None;
         CheckRequest(name, configYaml, queue);
-        if (EvaluationProblem(configYaml, evaluateWhenDone, evaluateEachCheckpoint) is { } problem) throw Refused([problem]);
+        if (EvaluationProblems(configYaml, evaluate) is { Count: > 0 } problems) throw Refused(problems);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var run = new Run
-        {
-            Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued",
-            EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint,
-        };
+        var run = evaluate.ApplyTo(new Run { Name = name.Trim(), ConfigYaml = configYaml, Queue = queue, Activity = "queued" });
         db.Runs.Add(run);
         await db.SaveChangesAsync(ct);
         await EnqueueAsync(db, run, $"Queued on '{queue}'.", ct);
@@ -223,20 +219,17 @@ public class RunService(
     /// from <see cref="ContinueSweepAsync"/>. A second Bayesian sweep of the same name is refused.
     /// </summary>
     public async Task<IReadOnlyList<Run>> CreateSweepAsync(string name, string configYaml, IReadOnlyList<SweepAxis> axes, string queue = "default",
-        SweepSearch? search = null, CancellationToken ct = default, bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false)
+        SweepSearch? search = null, CancellationToken ct = default, AutoEvaluation? evaluate = null)
     {
+        evaluate ??= AutoEvaluation.None;
         var variants = CheckSweep(name, configYaml, axes, queue, search);
-        if (variants.Select(v => EvaluationProblem(v.ConfigYaml, evaluateWhenDone, evaluateEachCheckpoint)).FirstOrDefault(p => p is not null) is { } problem) throw Refused([problem]);
+        if (variants.Select(v => EvaluationProblems(v.ConfigYaml, evaluate)).FirstOrDefault(p => p.Count > 0) is { } problems) throw Refused(problems);
         var group = name.Trim();
         var bayesian = search is { Bayesian: true };
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (bayesian && await db.SweepPlans.AnyAsync(p => p.Group == group, ct))
             throw Refused([new("name", $"a Bayesian sweep named '{group}' exists already: give this one another name")]);
-        var runs = variants.Select(v => new Run
-        {
-            Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued",
-            EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint,
-        }).ToList();
+        var runs = variants.Select(v => evaluate.ApplyTo(new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued" })).ToList();
         SweepPlan? plan = null;
         await using (var transaction = await db.Database.BeginTransactionAsync(ct))
         {
@@ -328,9 +321,8 @@ public class RunService(
             var known = trials.Select(t => new SweepTrial(t.Settings, !Active(t.RunId) && best.TryGetValue(t.RunId, out var b) ? b.Y : null, Active(t.RunId))).ToList();
             var finished = known.Count(t => t.Loss is not null);
             var axes = JsonSerializer.Deserialize<List<SweepAxis>>(plan.AxesJson, PlanJson) ?? [];
-            // The sweep's later runs are evaluated as its first ones were.
-            var evaluateWhenDone = await db.Runs.AnyAsync(r => ids.Contains(r.Id) && r.EvaluateWhenDone, ct);
-            var evaluateEachCheckpoint = await db.Runs.AnyAsync(r => ids.Contains(r.Id) && r.EvaluateEachCheckpoint, ct);
+            // The sweep's later runs are evaluated as its first one was.
+            var evaluate = await db.Runs.Where(r => ids.Contains(r.Id)).OrderBy(r => r.Id).FirstOrDefaultAsync(ct) is { } first ? AutoEvaluation.Of(first) : AutoEvaluation.None;
             var made = new List<(Run Run, SweepVariant Variant)>();
             string? stuck = null;
             while (made.Count < wanted)
@@ -344,7 +336,7 @@ public class RunService(
                     break;
                 }
                 known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null, Pending: true));
-                made.Add((new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued", EvaluateWhenDone = evaluateWhenDone, EvaluateEachCheckpoint = evaluateEachCheckpoint }, variant));
+                made.Add((evaluate.ApplyTo(new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }), variant));
             }
             if (stuck is not null)
                 stopped?.Invoke($"Bayesian sweep '{group}' makes no run after its run {plan.MadeRuns + made.Count} of {plan.TotalRuns}: {stuck}.");
@@ -410,23 +402,24 @@ public class RunService(
     }
 
     /// <summary>
-    /// Why a run of this configuration cannot be evaluated when done or at each checkpoint, as asked (its teacher is not
-    /// of the toy world), named at the field that asked; null when it can or nothing was asked.
+    /// Why a run of this configuration cannot have the evaluations it asks for: their settings, or a teacher not of the
+    /// toy world (named at the field that asked); none when it can or nothing was asked.
     /// </summary>
-    FieldProblem? EvaluationProblem(string configYaml, bool whenDone, bool eachCheckpoint)
+    List<FieldProblem> EvaluationProblems(string configYaml, AutoEvaluation evaluate)
     {
-        if (!whenDone && !eachCheckpoint) return null;
+        var problems = evaluate.Problems().ToList();
+        if (!evaluate.Any) return problems;
         try
         {
             EvaluationService.ToyWorldPipeline(options, EvaluationService.TeacherPipeline(EvaluationService.ConfigOf(options, configYaml)), "teacher.pipeline");
-            return null;
         }
         catch (RunActionException e)
         {
-            return eachCheckpoint
+            problems.Add(evaluate.EachCheckpoint
                 ? new FieldProblem("evaluateEachCheckpoint", $"cannot evaluate each checkpoint: {e.Message}")
-                : new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}");
+                : new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}"));
         }
+        return problems;
     }
 
     static IEnumerable<FieldProblem> NameProblems(string name) =>

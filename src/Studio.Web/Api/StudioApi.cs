@@ -14,9 +14,23 @@ namespace Studio.Web.Api;
 
 /// <summary>
 /// A run; with <see cref="EvaluateWhenDone"/>, its last checkpoint is evaluated when it completes, with
-/// <see cref="EvaluateEachCheckpoint"/> each checkpoint as it is written (toy-world teachers).
+/// <see cref="EvaluateEachCheckpoint"/> each checkpoint as it is written (toy-world teachers), with the settings of
+/// <see cref="Evaluation"/> (left out: the defaults).
 /// </summary>
-public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null);
+public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null,
+    EvaluationSettingsRequest? Evaluation = null)
+{
+    public AutoEvaluation AutoEvaluation() => EvaluationSettingsRequest.Auto(EvaluateWhenDone, EvaluateEachCheckpoint, Evaluation);
+}
+
+/// <summary>Evaluation settings; each left out is the default (`studio eval`'s).</summary>
+public sealed record EvaluationSettingsRequest(string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance)
+{
+    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance);
+
+    public static AutoEvaluation Auto(bool? whenDone, bool? eachCheckpoint, EvaluationSettingsRequest? settings) =>
+        new(whenDone ?? false, eachCheckpoint ?? false, settings?.Settings());
+}
 public sealed record ResumeRunRequest(int? CheckpointId);
 public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// <summary>
@@ -25,7 +39,7 @@ public sealed record EditRunRequest(string? Name, string? Notes, string? Group);
 /// with <see cref="Bayesian"/> too, that many runs of a Bayesian (TPE) search, <see cref="AtOnce"/> (default 2) queued or running at a time.
 /// </summary>
 public sealed record CreateSweepRequest(string Name, string ConfigYaml, IReadOnlyList<SweepAxisRequest>? Axes, string? Queue, int? RandomRuns, int? RandomSeed,
-    bool? Bayesian = null, int? AtOnce = null, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null);
+    bool? Bayesian = null, int? AtOnce = null, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null, EvaluationSettingsRequest? Evaluation = null);
 public sealed record SweepAxisRequest(string Field, IReadOnlyList<string>? Values);
 /// <summary>More runs for a Bayesian sweep.</summary>
 public sealed record ExtendSweepRequest(int Runs);
@@ -35,11 +49,7 @@ public sealed record ExportRequest(string Format);
 public sealed record EvaluationRequest(int? CheckpointId, IReadOnlyList<int>? LatestOfRuns, string? TeacherPipeline,
     string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance)
 {
-    public EvaluationSettings Settings()
-    {
-        var d = new EvaluationSettings();
-        return new EvaluationSettings(Split ?? d.Split, PromptsPerCategory ?? d.PromptsPerCategory, Seeds ?? d.Seeds, Steps ?? d.Steps, Guidance ?? d.Guidance);
-    }
+    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance);
 }
 
 /// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>
@@ -61,7 +71,7 @@ public static partial class StudioApi
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
             {
-                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct, request.EvaluateWhenDone ?? false, request.EvaluateEachCheckpoint ?? false);
+                var run = await runs.CreateAsync(request!.Name, request.ConfigYaml, request.Queue ?? "default", ct, request.AutoEvaluation());
                 return Results.Created($"/api/runs/{run.Id}", run);
             }, ct));
         api.MapPatch("/runs/{id:int}", (int id, HttpRequest http, RunService runs, CancellationToken ct) =>
@@ -75,7 +85,7 @@ public static partial class StudioApi
                 if (preview == true)
                     return Results.Ok(runs.CheckSweep(request.Name, request.ConfigYaml, axes, queue, search)
                         .Select(v => new { v.Name, Settings = v.Settings.ToDictionary(s => s.Field, s => s.Value), v.ConfigYaml }));
-                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct, request.EvaluateWhenDone ?? false, request.EvaluateEachCheckpoint ?? false);
+                var created = await runs.CreateSweepAsync(request.Name, request.ConfigYaml, axes, queue, search, ct, EvaluationSettingsRequest.Auto(request.EvaluateWhenDone, request.EvaluateEachCheckpoint, request.Evaluation));
                 return Results.Created($"/api/runs?group={Uri.EscapeDataString(created[0].Group!)}", new { created[0].Group, Runs = created });
             }, ct));
         api.MapPost("/sweeps/{group}/extend", (string group, HttpRequest http, RunService runs, CancellationToken ct) =>

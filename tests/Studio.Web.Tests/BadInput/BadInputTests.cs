@@ -78,6 +78,13 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         var each = await host.Http.PostAsJsonAsync("/api/runs", new { name = "each", configYaml = minimal, evaluateEachCheckpoint = true });
         var eachRun = JsonDocument.Parse(await each.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal((HttpStatusCode.Created, true, false), (each.StatusCode, eachRun.GetProperty("evaluateEachCheckpoint").GetBoolean(), eachRun.GetProperty("evaluateWhenDone").GetBoolean()));
+        // With settings: those given, the defaults for the others.
+        var cheap = await host.Http.PostAsJsonAsync("/api/runs", new { name = "cheap", configYaml = minimal, evaluateWhenDone = true, evaluation = new { promptsPerCategory = 4, steps = 8 } });
+        var cheapRun = JsonDocument.Parse(await cheap.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(HttpStatusCode.Created, cheap.StatusCode);
+        var settings = JsonDocument.Parse(cheapRun.GetProperty("evaluationSettingsJson").GetString()!).RootElement;
+        Assert.Equal(("heldout", 4, 1, 8, 3.5), (settings.GetProperty("Split").GetString(), settings.GetProperty("PromptsPerCategory").GetInt32(),
+            settings.GetProperty("Seeds").GetInt32(), settings.GetProperty("Steps").GetInt32(), settings.GetProperty("Guidance").GetDouble()));
 
         // The README's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
         var readme = File.ReadAllText(Path.Combine(Studio.Tests.RepoRoot.Folder, "README.md"));

@@ -1,3 +1,4 @@
+using Studio.Core.Evaluations;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core;
 using Studio.Core.Data;
@@ -55,14 +56,14 @@ public sealed class NewRunService(IDbContextFactory<StudioDbContext> dbFactory, 
     }
 
     /// <summary>Queues the run (a fork of <paramref name="fork"/> when given); refusals come as <see cref="RunActionException"/>.</summary>
-    public Task<Run> QueueAsync(RunConfig config, string queue, CheckpointEntry? fork, bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false) => fork is { } c
+    public Task<Run> QueueAsync(RunConfig config, string queue, CheckpointEntry? fork, AutoEvaluation? evaluate = null) => fork is { } c
         ? runs.ForkAsync(c.Id, config.Name, config.ToYaml(), queue)
-        : runs.CreateAsync(config.Name, config.ToYaml(), queue, evaluateWhenDone: evaluateWhenDone, evaluateEachCheckpoint: evaluateEachCheckpoint);
+        : runs.CreateAsync(config.Name, config.ToYaml(), queue, evaluate: evaluate);
 
     /// <summary>Queues one run per combination of the axes' values (or per random draw), in the group named by the run name.</summary>
     public Task<IReadOnlyList<Run>> QueueSweepAsync(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue,
-        bool evaluateWhenDone = false, bool evaluateEachCheckpoint = false) =>
-        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue, search, evaluateWhenDone: evaluateWhenDone, evaluateEachCheckpoint: evaluateEachCheckpoint);
+        AutoEvaluation? evaluate = null) =>
+        runs.CreateSweepAsync(config.Name, config.ToYaml(), axes, queue, search, evaluate: evaluate);
 
     /// <summary>The problems of the sweep and of every run it would queue (none: it can be queued).</summary>
     public IReadOnlyList<FieldProblem> SweepProblems(RunConfig config, IReadOnlyList<SweepAxis> axes, SweepSearch search, string queue)

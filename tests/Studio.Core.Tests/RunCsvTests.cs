@@ -1,5 +1,6 @@
 using Studio.Core.Data;
 using Studio.Core.Live;
+using Studio.Ml.Toy;
 
 namespace Studio.Core.Tests;
 
@@ -72,5 +73,47 @@ public class RunCsvTests
             "20,1,2026-12-05T10:00:17.250Z,semantics/colour,0.073,\r\n" +
             "20,1,2026-12-05T10:00:17.250Z,text,0.0796,0.088\r\n",
             csv.ToString());
+    }
+
+    [Fact]
+    public async Task EvaluationsHaveOneRowPerCompletedEvaluationAfterTheTeachersWithTheSameSettings()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var run = await db.AddRunAsync();
+        var other = await db.AddRunAsync("other");
+        var intervals = System.Text.Json.JsonSerializer.Serialize(new ToyIntervals(Semantics: new ScoreInterval(0.25, 0.5)), ToyJson.Options);
+        var categories = System.Text.Json.JsonSerializer.Serialize(new List<ToyCategoryScore> { new("text", 10, 0.125, new ScoreInterval(0, 0.375), TeacherDifference: 6.5) }, ToyJson.Options);
+        CheckpointEvaluation Evaluation(int? runId, long step, double semantics, EvaluationState state = EvaluationState.Completed, int prompts = 10) => new()
+        {
+            RunId = runId, Step = step, Pipeline = "toy", Encoder = runId is null ? "teacher" : $"run {runId} · step {step}", PromptsPerCategory = prompts,
+            Seeds = 1, Steps = 20, Guidance = 3.5, State = state, Semantics = semantics, EncoderLatencyMs = 0.75, Device = "cpu",
+            FinishedAt = At, Seconds = 4.5, EncoderParameters = 1000,
+        };
+        await using (var context = db.CreateDbContext())
+        {
+            var step20 = Evaluation(run.Id, 20, 0.375);
+            (step20.IntervalsJson, step20.CategoriesJson, step20.TeacherDifference) = (intervals, categories, 7.25);
+            context.Evaluations.AddRange(step20, Evaluation(run.Id, 10, 0.5), Evaluation(run.Id, 30, 0.1, EvaluationState.Failed),
+                Evaluation(null, 0, 0.625), Evaluation(null, 0, 0.9, prompts: 4), Evaluation(other.Id, 10, 0.2));
+            await context.SaveChangesAsync();
+        }
+
+        var csv = new StringWriter();
+        await RunCsv.WriteEvaluationsAsync(db, run.Id, csv);
+        var lines = csv.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        var header = lines[0].Split(',');
+        Assert.Equal(["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance", "device", "finished_utc", "seconds",
+            "encoder_parameters", "semantics", "semantics_low", "semantics_high", "text", "text_low", "text_high"], header.Take(18));
+        string Cell(int row, string column) => lines[row].Split(',')[Array.IndexOf(header, column)];
+        // The teacher with the run's settings, then the run's checkpoints by step; failed ones, other settings and other runs are left out.
+        Assert.Equal(4, lines.Length);
+        Assert.Equal(["teacher", "run 1 · step 10", "run 1 · step 20"], lines.Skip(1).Select((_, i) => Cell(i + 1, "encoder")));
+        Assert.Equal(["", "10", "20"], lines.Skip(1).Select((_, i) => Cell(i + 1, "step")));
+        Assert.Equal(["0.625", "0.5", "0.375"], lines.Skip(1).Select((_, i) => Cell(i + 1, "semantics")));
+        Assert.Equal(("0.25", "0.5", "", ""), (Cell(3, "semantics_low"), Cell(3, "semantics_high"), Cell(2, "semantics_low"), Cell(3, "latency_low")));
+        Assert.Equal(("7.25", "0.125", "0", "0.375", "6.5", "0.75"), (Cell(3, "teacher-difference"), Cell(3, "category:text"), Cell(3, "category:text_low"),
+            Cell(3, "category:text_high"), Cell(3, "teacher-difference:text"), Cell(3, "latency")));
+        Assert.Equal(("heldout", "10", "1", "20", "3.5", "cpu", "2026-12-05T10:00:17.250Z", "4.5", "1000"), (Cell(1, "split"), Cell(1, "prompts_per_category"),
+            Cell(1, "seeds"), Cell(1, "steps"), Cell(1, "guidance"), Cell(1, "device"), Cell(1, "finished_utc"), Cell(1, "seconds"), Cell(1, "encoder_parameters")));
     }
 }

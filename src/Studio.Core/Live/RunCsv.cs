@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Charts;
 using Studio.Core.Data;
+using Studio.Core.Evaluations;
 
 namespace Studio.Core.Live;
 
@@ -60,6 +61,35 @@ public static class RunCsv
         var points = db.ValidationPoints.AsNoTracking().Where(p => p.RunId == runId).OrderBy(p => p.Step).ThenBy(p => p.Category);
         await foreach (var p in points.AsAsyncEnumerable().WithCancellation(ct))
             await WriteRowAsync(writer, [Number(p.Step), Number(p.Stage + 1), Time(p.Time), p.Category, Number(p.VisionLoss), Number(p.EmbeddingCosine)]);
+        await writer.FlushAsync(ct);
+    }
+
+    /// <summary>
+    /// One row per completed evaluation of the run's checkpoints (by step), after the evaluations of its teacher with the
+    /// same settings (step empty, encoder "teacher"): evaluation_id, encoder, step, the settings (split,
+    /// prompts_per_category, seeds, steps, guidance), device, finished_utc, seconds, encoder_parameters, then every metric
+    /// of the scaling chart and Evaluation over training (<see cref="Scaling.Metrics"/>: semantics, text, the Fréchet
+    /// distances, the difference to the teacher, each category's score and difference, latency), each with its 95%
+    /// interval as KEY_low and KEY_high where it has one.
+    /// </summary>
+    public static async Task WriteEvaluationsAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, TextWriter writer, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var own = await db.Evaluations.AsNoTracking().Where(v => v.RunId == runId && v.State == EvaluationState.Completed)
+            .OrderBy(v => v.Step).ThenBy(v => v.Id).ToListAsync(ct);
+        var pipelines = own.Select(v => v.Pipeline).Distinct().ToList();
+        var keys = own.Select(v => v.SettingsKey).ToHashSet();
+        var teachers = (await db.Evaluations.AsNoTracking().Where(v => v.RunId == null && v.State == EvaluationState.Completed && pipelines.Contains(v.Pipeline))
+            .OrderBy(v => v.Id).ToListAsync(ct)).Where(v => keys.Contains(v.SettingsKey));
+        await WriteRowAsync(writer, ["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance", "device",
+            "finished_utc", "seconds", "encoder_parameters", .. Scaling.Metrics.SelectMany(m => new[] { m.Key, m.Key + "_low", m.Key + "_high" })]);
+        foreach (var v in teachers.Concat(own))
+            await WriteRowAsync(writer, [Number(v.Id), v.IsTeacher ? "teacher" : v.Encoder, v.IsTeacher ? "" : Number(v.Step), v.Split,
+                Number(v.PromptsPerCategory), Number(v.Seeds), Number(v.Steps), Number(v.Guidance), v.Device ?? "",
+                v.FinishedAt is { } at ? Time(at) : "", Number(v.Seconds), Number(v.EncoderParameters),
+                .. Scaling.Metrics.SelectMany(m => m.Interval?.Invoke(v) is { } i
+                    ? new[] { Number(m.Value(v)), Number(i.Low), Number(i.High) }
+                    : new[] { Number(m.Value(v)), "", "" })]);
         await writer.FlushAsync(ct);
     }
 

@@ -107,6 +107,8 @@ public static partial class StudioApi
             Csv(id, "metrics", data, writer => RunCsv.WriteMetricsAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/validation.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
             Csv(id, "validation", data, writer => RunCsv.WriteValidationAsync(f, id, writer, ct)));
+        api.MapGet("/runs/{id:int}/evaluations.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
+            Csv(id, "evaluations", data, writer => RunCsv.WriteEvaluationsAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/events", async (int id, long? after, RunData data, CancellationToken ct) =>
             Results.Ok(await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
         api.MapGet("/runs/{id:int}/checkpoints", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.CheckpointsAsync(id, ct)));

@@ -434,6 +434,7 @@ public static class BadInputCorpus
             ("cancel no evaluation", "POST", "/api/evaluations/999999/cancel", "no evaluation 999999"),
             ("metrics csv of no run", "GET", "/api/runs/999999/metrics.csv", "no run 999999"),
             ("validation csv of no run", "GET", "/api/runs/999999/validation.csv", "no run 999999"),
+            ("evaluations csv of no run", "GET", "/api/runs/999999/evaluations.csv", "no run 999999"),
             // Addresses no endpoint answers: named, in the API's JSON shape (not an empty 404 or an HTML page).
             ("unknown endpoint", "GET", "/api/run", "no API endpoint GET /api/run"),
             ("unknown id kind", "GET", "/api/runs/abc", "no API endpoint GET /api/runs/abc"),

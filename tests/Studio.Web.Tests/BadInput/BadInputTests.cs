@@ -143,6 +143,9 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         using var validation = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/validation.csv");
         Assert.Equal($"run-{host.CompletedRun}-validation.csv", validation.Content.Headers.ContentDisposition?.FileName);
         Assert.Equal("step,stage,time_utc,category,vision_loss,embedding_cosine\r\n", await validation.Content.ReadAsStringAsync());
+        using var evaluations = await host.Http.GetAsync($"/api/runs/{host.CompletedRun}/evaluations.csv");
+        Assert.Equal($"run-{host.CompletedRun}-evaluations.csv", evaluations.Content.Headers.ContentDisposition?.FileName);
+        Assert.StartsWith("evaluation_id,encoder,step,split,", await evaluations.Content.ReadAsStringAsync());
     }
 
     [Fact]

@@ -1,0 +1,75 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Studio.E2E.Tests;
+
+/// <summary>
+/// A run from the form that evaluates each checkpoint as it is written, against the real app: with checkpoints.keep 1,
+/// the embedded worker evaluates the teacher and both checkpoints, the older checkpoint is kept until its evaluation
+/// has run and then deleted, and the run page charts both evaluations.
+/// </summary>
+[Collection("web")]
+public class EvaluationFlowTests(WebHostFixture host)
+{
+    readonly HttpClient _http = new();
+
+    [Fact]
+    public async Task ARunThatEvaluatesEachCheckpointIsChartedOverTrainingAndKeepsWhatKeepSaysOnceEvaluated()
+    {
+        Assertions.SetDefaultExpectTimeout(60_000);
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
+        await page.GotoAsync(host.Url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+
+        await NewRunPage.TinyToyRunAsync(page, "e2e each checkpoint", updates: 4, checkpointEvery: 2, validationEvery: 2);
+        await NewRunPage.SetAsync(page, "run-checkpoint-keep", "1");
+        await page.GetByText("Evaluate each checkpoint", new() { Exact = true }).ClickAsync();
+        // Cheap evaluations: one prompt per category, two denoising steps.
+        await NewRunPage.SetAsync(page, "run-evaluation-prompts", "1");
+        await NewRunPage.SetAsync(page, "run-evaluation-steps", "2");
+        await page.Locator("[data-testid=run-submit]").ClickAsync();
+        await page.WaitForURLAsync(new Regex(@"/runs/\d+$"));
+        var runId = int.Parse(Regex.Match(page.Url, @"/runs/(\d+)$").Groups[1].Value);
+
+        // The run completes; its two checkpoints' evaluations and its teacher's end.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement run, evaluations;
+        bool Done() => run.GetProperty("state").GetString() is "Completed" or "Failed"
+                       && evaluations.EnumerateArray().Count(v => v.GetProperty("runId").ValueKind == JsonValueKind.Null || v.GetProperty("runId").GetInt32() == runId) >= 3
+                       && evaluations.EnumerateArray().All(v => v.GetProperty("state").GetString() is not ("Queued" or "Running"));
+        do
+        {
+            await Task.Delay(500);
+            run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}");
+            evaluations = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/evaluations?runs={runId}");
+        }
+        while (DateTime.UtcNow < deadline && !Done());
+        Assert.Equal("Completed", run.GetProperty("state").GetString());
+        var own = evaluations.EnumerateArray().Where(v => v.GetProperty("runId").ValueKind != JsonValueKind.Null && v.GetProperty("runId").GetInt32() == runId).ToList();
+        Assert.Equal([2L, 4L], own.Select(v => v.GetProperty("step").GetInt64()).Order());
+        Assert.All(own, v => Assert.True(v.GetProperty("state").GetString() == "Completed", v.GetProperty("error").ToString()));
+        Assert.All(own, v => Assert.Equal((1, 2), (v.GetProperty("promptsPerCategory").GetInt32(), v.GetProperty("steps").GetInt32())));
+        Assert.Contains(evaluations.EnumerateArray(), v => v.GetProperty("runId").ValueKind == JsonValueKind.Null
+            && v.GetProperty("state").GetString() == "Completed" && v.GetProperty("promptsPerCategory").GetInt32() == 1 && v.GetProperty("steps").GetInt32() == 2);
+
+        // keep 1: the step-2 checkpoint was held for its evaluation, then deleted; the log says both.
+        var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");
+        Assert.Equal([4L], checkpoints.EnumerateArray().Select(c => c.GetProperty("step").GetInt64()));
+        var log = (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/events")).EnumerateArray()
+            .Select(e => (Kind: e.GetProperty("kind").GetString(), Message: e.GetProperty("message").GetString()!)).ToList();
+        Assert.Contains(log, e => e.Kind == "CheckpointHeld" && e.Message.StartsWith("checkpoint step-00000002 kept past checkpoints.keep (1)"));
+        Assert.Contains(log, e => e.Kind == "CheckpointRemoved" && e.Message.StartsWith("checkpoint step-00000002 removed"));
+
+        // The page charts both evaluations against their steps (the difference to the teacher's images, the chart's first
+        // metric) and says the run evaluates each checkpoint.
+        await page.Locator(".mud-tab", new() { HasTextString = "Checkpoints" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=evaluates-each-checkpoint]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-testid=evaluations-over-training] [data-point]")).ToHaveCountAsync(2);
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("evaluation-over-training"), FullPage = true });
+    }
+}

@@ -142,13 +142,7 @@ public class EvaluateEachCheckpointTests
     public async Task ARunWhoseTeacherIsNotOfTheToyWorldCannotAskForEachCheckpointToBeEvaluated()
     {
         var s = await RunJobTests.SetUpAsync();
-        var teacher = Path.Combine(s.Db.Directory, "flux");
-        foreach (var file in Directory.EnumerateFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
-        {
-            var target = Path.Combine(teacher, Path.GetRelativePath(ToyTeacher.Folder, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        var teacher = RunJobTests.TeacherNotOfTheToyWorld(s.Db.Directory);
         var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", ToyRun.Yaml(c => c.Teacher.Pipeline = teacher), evaluate: new AutoEvaluation(EachCheckpoint: true)));
         var problem = Assert.Single(e.Problems);
         Assert.Equal("evaluateEachCheckpoint", problem.Field);

@@ -153,14 +153,7 @@ public class RunJobTests
     public async Task ARunWhoseTeacherIsNotOfTheToyWorldCannotAskToBeEvaluatedWhenDone()
     {
         var s = await SetUpAsync();
-        // The toy teacher's weights without its README: a FLUX pipeline like any other, which the evaluator cannot score.
-        var teacher = Path.Combine(s.Db.Directory, "flux");
-        foreach (var file in Directory.EnumerateFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
-        {
-            var target = Path.Combine(teacher, Path.GetRelativePath(ToyTeacher.Folder, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        var teacher = TeacherNotOfTheToyWorld(s.Db.Directory);
         var yaml = Toy(c => c.Teacher.Pipeline = teacher);
         Assert.Equal("toy", (await s.Runs.CreateAsync("toy", yaml)).Name); // fine without the evaluation
         var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", yaml, evaluate: new AutoEvaluation(WhenDone: true)));
@@ -169,6 +162,19 @@ public class RunJobTests
         Assert.Contains($"{teacher} is not a toy-world pipeline", problem.Message);
         await using var db = s.Db.CreateDbContext();
         Assert.Equal(1, await db.Runs.CountAsync());
+    }
+
+    /// <summary>The toy teacher's weights without its README, in <paramref name="directory"/>/flux: a FLUX pipeline like any other, which the evaluator cannot score.</summary>
+    internal static string TeacherNotOfTheToyWorld(string directory)
+    {
+        var teacher = Path.Combine(directory, "flux");
+        foreach (var file in Directory.EnumerateFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
+        {
+            var target = Path.Combine(teacher, Path.GetRelativePath(ToyTeacher.Folder, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        return teacher;
     }
 
     [Fact]

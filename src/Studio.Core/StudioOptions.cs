@@ -16,7 +16,7 @@ public class StudioOptions
     /// <summary>Number of concurrent jobs per worker process (on every queue in <see cref="Queues"/>).</summary>
     public int WorkerCount { get; set; } = 1;
     /// <summary>
-    /// Extra job slots that serve only the `interactive` queue (generations and evaluations), when <see cref="Queues"/>
+    /// Extra job slots that serve only the `interactive` queue and then `interactive_evaluations` (generations, then evaluations), when <see cref="Queues"/>
     /// includes it: a Generate request then starts at once even while every other slot trains a run. 0: none.
     /// </summary>
     public int InteractiveWorkerCount { get; set; } = 1;

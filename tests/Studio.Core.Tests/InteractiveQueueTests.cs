@@ -28,14 +28,47 @@ public class InteractiveQueueTests
         var servers = StudioServices.WorkerServers(new StudioOptions(), identity);
         Assert.Equal(2, servers.Count);
         Assert.Equal(("web:host:1", 1), (servers[0].Name, servers[0].WorkerCount));
-        Assert.Equal(["interactive", "default", "cpu"], servers[0].Queues);
+        // Evaluations right after generations, wherever generations are served.
+        Assert.Equal(["interactive", "interactive_evaluations", "default", "cpu"], servers[0].Queues);
         Assert.Equal(("web:host:1:interactive", 1), (servers[1].Name, servers[1].WorkerCount));
-        Assert.Equal(["interactive"], servers[1].Queues);
+        Assert.Equal(["interactive", "interactive_evaluations"], servers[1].Queues);
 
         // A training-only GPU worker has none; InteractiveWorkerCount 0 turns it off.
-        Assert.Single(StudioServices.WorkerServers(new StudioOptions { Queues = "gpu-80g,cpu" }, identity));
+        var gpu = Assert.Single(StudioServices.WorkerServers(new StudioOptions { Queues = "gpu-80g,cpu" }, identity));
+        Assert.Equal(["gpu-80g", "cpu"], gpu.Queues);
         Assert.Single(StudioServices.WorkerServers(new StudioOptions { InteractiveWorkerCount = 0 }, identity));
-        Assert.Equal(GenerationService.Queue, Evaluations.EvaluationService.Queue);
+        // A list that names the evaluations' queue keeps its place.
+        Assert.Equal(["default", "interactive_evaluations", "interactive"], StudioServices.ServedQueues(["default", "interactive_evaluations", "interactive"]));
+    }
+
+    /// <summary>What the jobs of <see cref="AGenerationQueuedAfterEvaluationsRunsBeforeThem"/> record, in the order they ran.</summary>
+    public static class Recorder
+    {
+        public static readonly System.Collections.Concurrent.ConcurrentQueue<string> Ran = new();
+        public static void Record(string what) => Ran.Enqueue(what);
+    }
+
+    [Fact]
+    public async Task AGenerationQueuedAfterEvaluationsRunsBeforeThem()
+    {
+        // The interactive server's one slot, on the studio's SQLite storage: three evaluations wait, then a generation comes.
+        var data = Directory.CreateTempSubdirectory("studio-queue-order-").FullName;
+        var storage = new Hangfire.Storage.SQLite.SQLiteStorage(Path.Combine(data, "hangfire.db"),
+            new Hangfire.Storage.SQLite.SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(100) });
+        var client = new Hangfire.BackgroundJobClient(storage);
+        var tag = Guid.NewGuid().ToString("N");
+        foreach (var i in new[] { 1, 2, 3 })
+            client.Create(Hangfire.Common.Job.FromExpression(() => Recorder.Record($"{tag} evaluation {i}")), new Hangfire.States.EnqueuedState(Evaluations.EvaluationService.Queue));
+        client.Create(Hangfire.Common.Job.FromExpression(() => Recorder.Record($"{tag} generation")), new Hangfire.States.EnqueuedState(GenerationService.Queue));
+        var served = StudioServices.WorkerServers(new StudioOptions(), new WorkerIdentity("web:host:1"))[1];
+        using (var server = new Hangfire.BackgroundJobServer(new Hangfire.BackgroundJobServerOptions { Queues = served.Queues, WorkerCount = 1 }, storage))
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (Recorder.Ran.Count(r => r.StartsWith(tag)) < 4 && DateTime.UtcNow < deadline) await Task.Delay(100);
+        }
+        Assert.Equal(["generation", "evaluation 1", "evaluation 2", "evaluation 3"],
+            Recorder.Ran.Where(r => r.StartsWith(tag)).Select(r => r[(tag.Length + 1)..]));
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
     }
 
     /// <summary>A run that holds its job slot until released.</summary>

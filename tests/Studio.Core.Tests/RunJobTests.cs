@@ -129,7 +129,7 @@ public class RunJobTests
         var log = await check.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync();
         Assert.Contains(log, m => m.StartsWith("Evaluation of the step 20 checkpoint queued (heldout · 10/category"));
         Assert.Contains(log, m => m.StartsWith("Evaluation of the teacher (toy) queued (heldout · 10/category"));
-        Assert.Contains(s.Storage.GetMonitoringApi().Queues(), q => q.Name == "interactive" && q.Length == 2);
+        Assert.Contains(s.Storage.GetMonitoringApi().Queues(), q => q.Name == "interactive_evaluations" && q.Length == 2);
 
         // A run that did not ask, or that failed, is not evaluated.
         var quiet = await s.Runs.CreateAsync("toy", Toy());

@@ -63,7 +63,7 @@ public class QueuePageTests
 
         // Live: the next pulse carries the work as the tailer reads it (here: one evaluation left).
         await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 1, 0, 0), [], [], DateTime.UtcNow,
-            [new ActiveWork(WorkKind.Evaluation, 4, "teacher (heldout · 10/category)", "interactive", "running", DateTime.UtcNow, "web:vm:1", 0.5, "/compare")]));
+            [new ActiveWork(WorkKind.Evaluation, 4, "teacher (heldout · 10/category)", "interactive_evaluations", "running", DateTime.UtcNow, "web:vm:1", 0.5, "/compare")]));
         cut.WaitForAssertion(() => Assert.Contains("evaluation 4", Assert.Single(Items())), TimeSpan.FromSeconds(15));
     }
 }

@@ -533,7 +533,7 @@ public class RunDetailEvaluationTests
         cut.FindAll("[data-testid=checkpoint-evaluate]")[0].Click();
         cut.WaitForAssertion(() => Assert.Contains("queued 0%", cut.FindAll("[data-testid=checkpoint-evaluation]")[0].TextContent));
         var (job, queue) = Assert.Single(jobs.Created);
-        Assert.Equal(("EvaluationJob", "interactive"), (job.Type.Name, queue));
+        Assert.Equal(("EvaluationJob", "interactive_evaluations"), (job.Type.Name, queue));
 
         var (viewerCtx, viewerJobs, viewerRunId, _, _) = await NewContextAsync(researcher: false);
         await using var __ = viewerCtx;

@@ -40,10 +40,18 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
     }
 }
 
-/// <summary>Queues toy-world evaluations of checkpoints and teachers on the `interactive` queue and lists them.</summary>
+/// <summary>
+/// Queues toy-world evaluations of checkpoints and teachers on <see cref="Queue"/> and lists them. Whoever serves the
+/// `interactive` queue serves that one too, after it, so a generation asked for in the browser does not wait behind a
+/// run's checkpoint evaluations.
+/// </summary>
 public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IEvaluationBroadcaster broadcaster, StudioOptions options)
 {
-    public const string Queue = GenerationService.Queue;
+    /// <summary>
+    /// Served after `interactive` (<see cref="Hosting.StudioServices.ServedQueues"/>): Hangfire.Storage.SQLite takes a
+    /// server's queues in the order listed, Hangfire.PostgreSql in the names' order, and this name sorts after it.
+    /// </summary>
+    public const string Queue = "interactive_evaluations";
 
     /// <summary>
     /// Stops a queued or running evaluation: a queued one is cancelled at once; a running one stops between images

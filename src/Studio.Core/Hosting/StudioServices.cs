@@ -106,15 +106,27 @@ public static class StudioServices
 
     /// <summary>
     /// The Hangfire servers of this process: one on the configured queues with WorkerCount slots, and, when those
-    /// include `interactive`, one more with InteractiveWorkerCount slots on `interactive` alone (named NAME:interactive),
-    /// so generations and evaluations never wait behind a run.
+    /// include `interactive`, one more with InteractiveWorkerCount slots on `interactive` and the evaluations' queue
+    /// (named NAME:interactive), so generations and evaluations never wait behind a run.
     /// </summary>
     public static IReadOnlyList<WorkerServer> WorkerServers(StudioOptions options, WorkerIdentity identity)
     {
-        var servers = new List<WorkerServer> { new(identity.Name, options.QueueNames, Math.Max(1, options.WorkerCount)) };
+        var servers = new List<WorkerServer> { new(identity.Name, ServedQueues(options.QueueNames), Math.Max(1, options.WorkerCount)) };
         if (options.InteractiveWorkerCount > 0 && options.QueueNames.Contains(Generations.GenerationService.Queue))
-            servers.Add(new WorkerServer($"{identity.Name}:{Generations.GenerationService.Queue}", [Generations.GenerationService.Queue], options.InteractiveWorkerCount));
+            servers.Add(new WorkerServer($"{identity.Name}:{Generations.GenerationService.Queue}", ServedQueues([Generations.GenerationService.Queue]), options.InteractiveWorkerCount));
         return servers;
+    }
+
+    /// <summary>
+    /// The queues a server takes jobs from, in order: the configured ones, with the evaluations' queue right after
+    /// `interactive` (a process that serves generations serves evaluations, after them), unless listed already.
+    /// </summary>
+    public static string[] ServedQueues(IReadOnlyList<string> configured)
+    {
+        var queues = configured.ToList();
+        var interactive = queues.IndexOf(Generations.GenerationService.Queue);
+        if (interactive >= 0 && !queues.Contains(Evaluations.EvaluationService.Queue)) queues.Insert(interactive + 1, Evaluations.EvaluationService.Queue);
+        return [.. queues];
     }
 
     /// <summary>The Hangfire servers of <see cref="WorkerServers"/>; their names say which host (and device) runs them.</summary>

@@ -11,7 +11,7 @@ using Studio.Core.Artifacts;
 namespace Studio.Core.Jobs;
 
 /// <summary>
-/// The Hangfire job of an evaluation (on the `interactive` queue): scores a checkpoint (or the teacher) with the
+/// The Hangfire job of an evaluation (on the `interactive_evaluations` queue, served after `interactive`): scores a checkpoint (or the teacher) with the
 /// <see cref="IEvaluationExecutor"/>, stores the metrics on the row and the JSON report beside the run's artifacts,
 /// and pushes every state change to the pages. A failure is stored with its error; the run itself is never changed
 /// (a line in its log says what happened).

@@ -7,8 +7,8 @@ namespace Studio.E2E.Tests;
 
 /// <summary>
 /// A run from the form that evaluates each checkpoint as it is written, against the real app: with checkpoints.keep 1,
-/// the embedded worker evaluates the teacher and both checkpoints, the older checkpoint is kept until its evaluation
-/// has run and then deleted, and the run page charts both evaluations.
+/// the embedded worker evaluates the teacher and both checkpoints, the older checkpoint is deleted only once evaluated,
+/// and the run page charts both evaluations.
 /// </summary>
 [Collection("web")]
 public class EvaluationFlowTests(WebHostFixture host)
@@ -57,12 +57,13 @@ public class EvaluationFlowTests(WebHostFixture host)
         Assert.Contains(evaluations.EnumerateArray(), v => v.GetProperty("runId").ValueKind == JsonValueKind.Null
             && v.GetProperty("state").GetString() == "Completed" && v.GetProperty("promptsPerCategory").GetInt32() == 1 && v.GetProperty("steps").GetInt32() == 2);
 
-        // keep 1: the step-2 checkpoint was held for its evaluation, then deleted; the log says both.
+        // keep 1: the step-2 checkpoint was deleted, but only after its evaluation (which completed above). Whether the
+        // trainer had to hold it depends on which finished first, the evaluation or the next checkpoint (the Core tests
+        // hold it on purpose); either way the log says it went.
         var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");
         Assert.Equal([4L], checkpoints.EnumerateArray().Select(c => c.GetProperty("step").GetInt64()));
         var log = (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/events")).EnumerateArray()
             .Select(e => (Kind: e.GetProperty("kind").GetString(), Message: e.GetProperty("message").GetString()!)).ToList();
-        Assert.Contains(log, e => e.Kind == "CheckpointHeld" && e.Message.StartsWith("checkpoint step-00000002 kept past checkpoints.keep (1)"));
         Assert.Contains(log, e => e.Kind == "CheckpointRemoved" && e.Message.StartsWith("checkpoint step-00000002 removed"));
 
         // The page charts both evaluations against their steps (the difference to the teacher's images, the chart's first

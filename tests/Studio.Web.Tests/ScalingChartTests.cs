@@ -574,17 +574,22 @@ public class RunDetailEvaluationTests
         cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count), TimeSpan.FromSeconds(15));
         Assert.Empty(cut.FindAll("[data-testid=evaluates-each-checkpoint], [data-testid=evaluates-when-done]"));
 
-        foreach (var (each, whenDone, shown) in new[] { (true, true, "evaluates-each-checkpoint"), (false, true, "evaluates-when-done") })
+        // With the settings it asked for (none: the defaults).
+        foreach (var (each, whenDone, settings, shown) in new[]
+        {
+            (true, true, """{"Split":"heldout","PromptsPerCategory":4,"Seeds":1,"Steps":8,"Guidance":3.5}""", "each checkpoint evaluated as it is written (heldout · 4/category · 1 seed(s) · 8 steps · guidance 3.5)"),
+            (false, true, null, "last checkpoint evaluated when the run completes (heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5)"),
+        })
         {
             await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
             {
                 var row = await db.Runs.FindAsync(runId);
-                (row!.EvaluateEachCheckpoint, row.EvaluateWhenDone) = (each, whenDone);
+                (row!.EvaluateEachCheckpoint, row.EvaluateWhenDone, row.EvaluationSettingsJson) = (each, whenDone, settings);
                 await db.SaveChangesAsync();
             }
             var page = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
             page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=evaluates-each-checkpoint], [data-testid=evaluates-when-done]")), TimeSpan.FromSeconds(15));
-            Assert.Single(page.FindAll($"[data-testid={shown}]"));
+            Assert.Equal(shown, page.Find("[data-testid=evaluates-each-checkpoint], [data-testid=evaluates-when-done]").TextContent.Trim());
         }
     }
 

@@ -80,5 +80,5 @@ public class CheckpointEvaluation
     public bool IsTeacher => RunId is null;
     public bool IsActive => State is EvaluationState.Queued or EvaluationState.Running;
     /// <summary>Evaluations are comparable only with the same prompts, seeds and sampler settings.</summary>
-    public string SettingsKey => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Split} · {PromptsPerCategory}/category · {Seeds} seed(s) · {Steps} steps · guidance {Guidance:0.##}");
+    public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance).Key;
 }

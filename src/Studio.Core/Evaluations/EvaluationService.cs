@@ -23,6 +23,9 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
     public const int MaxPromptsPerCategory = 200;
     public const int MaxSeeds = 16;
 
+    /// <summary>How the settings are named wherever evaluations are grouped or listed: "heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5".</summary>
+    public string Key => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Split} · {PromptsPerCategory}/category · {Seeds} seed(s) · {Steps} steps · guidance {Guidance:0.##}");
+
     /// <summary>The settings with each value given, the default for each left out.</summary>
     public static EvaluationSettings Of(string? split, int? promptsPerCategory, int? seeds, int? steps, double? guidance)
     {

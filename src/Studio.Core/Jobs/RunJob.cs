@@ -213,8 +213,8 @@ public class RunJob(
     }
 
     /// <summary>
-    /// A run that evaluates each checkpoint: every checkpoint of it that has no evaluation yet gets one queued (the
-    /// default settings), right after the trainer stored it and before its next prune; each is said in the run's log.
+    /// A run that evaluates each checkpoint: every checkpoint of it that has no evaluation yet gets one queued (with the
+    /// run's <paramref name="settings"/>), right after the trainer stored it and before its next prune; each is said in the run's log.
     /// </summary>
     async Task EvaluateNewCheckpointsAsync(int runId, EvaluationSettings settings)
     {

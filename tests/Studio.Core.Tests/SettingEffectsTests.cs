@@ -33,7 +33,7 @@ public class SettingEffectsTests
         Assert.Null(effects[0].BestValue);
         // toy-base: (0.3 + 0.1) / 2 = 0.2 against toy-small's 0.45.
         Assert.Null(effects[1].Spearman);
-        Assert.Equal(("toy-base", 0.2, 2), (effects[1].BestValue!.Value.Value, Math.Round(effects[1].BestValue!.Value.MeanLoss, 12), effects[1].BestValue!.Value.Runs));
+        Assert.Equal(("toy-base", 0.2, 2), (effects[1].BestValue!.Value.Value, Math.Round(effects[1].BestValue!.Value.Mean, 12), effects[1].BestValue!.Value.Runs));
 
         // The best run (0.1) has the largest rate tried; the best quarter of 4 runs is that one run.
         Assert.Equal(("3e-3", 1), effects[0].BestRun);
@@ -61,5 +61,24 @@ public class SettingEffectsTests
         Assert.Equal(("3e-4", "1e-3", 2), lr.BestQuarter);
         // The smallest value best: the edge below.
         Assert.Equal(("1e-5", -1), SettingEffects.Of([(Lr("1e-5"), 0.1), (Lr("1e-4"), 0.2), (Lr("1e-3"), 0.3)], ["optimizer.lr"])[0].BestRun);
+    }
+
+    [Fact]
+    public void AnAccuracyIsBestHighest()
+    {
+        static IReadOnlyDictionary<string, string> Run(string lr, string preset) => new Dictionary<string, string> { ["optimizer.lr"] = lr, ["student.preset"] = preset };
+        // Semantic accuracy: higher is better.
+        var runs = new List<(IReadOnlyDictionary<string, string>, double)>
+        {
+            (Run("1e-4", "toy-small"), 0.1), (Run("3e-4", "toy-base"), 0.3), (Run("1e-3", "toy-small"), 0.2), (Run("3e-3", "toy-base"), 0.25),
+        };
+        var effects = SettingEffects.Of(runs, ["optimizer.lr", "student.preset"], lowerIsBetter: false);
+        // The correlation is of the values as they are: ranks 1, 2, 3, 4 against 1, 4, 2, 3: (−1.5·−1.5 + −0.5·1.5 + 0.5·−0.5 + 1.5·0.5) / 5 = 0.4.
+        Assert.Equal(0.4, effects[0].Spearman!.Value, 12);
+        // The best run is the highest (0.3 at 3e-4: inside the range), and so is the best quarter.
+        Assert.Equal(("3e-4", 0), effects[0].BestRun);
+        Assert.Equal(("3e-4", "3e-4", 1), effects[0].BestQuarter);
+        // toy-base: (0.3 + 0.25) / 2 = 0.275 against toy-small's 0.15: the higher mean.
+        Assert.Equal(("toy-base", 0.275, 2), (effects[1].BestValue!.Value.Value, Math.Round(effects[1].BestValue!.Value.Mean, 12), effects[1].BestValue!.Value.Runs));
     }
 }

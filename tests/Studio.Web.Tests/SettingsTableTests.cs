@@ -105,6 +105,42 @@ public class SettingsTableTests
         var preset = rows.Single(r => r.GetAttribute("data-field") == "student.preset");
         Assert.Equal("–", preset.QuerySelector("[data-testid=effect-spearman]")!.TextContent);
         Assert.StartsWith("lowest mean loss with toy-base (0.2", preset.QuerySelector("[data-testid=effect-reading]")!.TextContent);
+        // No run evaluated: the held-out loss is all there is to read against.
+        Assert.Empty(cut.FindAll("[data-testid=settings-objective]"));
+    }
+
+    [Fact]
+    public async Task EvaluatedRunsCanBeReadAgainstAnEvaluationScoreInstead()
+    {
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        // Three rates: held-out losses 0.3, 0.2, 0.1 (the larger, the lower); semantic accuracy 0.2, 0.5, 0.3 (best inside).
+        var runs = new[]
+        {
+            ToyRun(1, c => c.Optimizer.Lr = 1e-4, null), ToyRun(2, c => c.Optimizer.Lr = 3e-4, null), ToyRun(3, c => c.Optimizer.Lr = 1e-3, null),
+        };
+        var series = new Dictionary<int, RunSeries>();
+        var evaluations = new Dictionary<int, CheckpointEvaluation>();
+        foreach (var (id, loss, semantics, difference) in new[] { (1, 0.3, 0.2, 9.0), (2, 0.2, 0.5, 7.0), (3, 0.1, 0.3, 8.0) })
+        {
+            series[id] = new RunSeries();
+            series[id].MergeValidation([Point(20, "text", loss)]);
+            evaluations[id] = new() { Id = id, RunId = id, Step = 40, Semantics = semantics, TeacherDifference = difference, Pipeline = "toy", Encoder = "checkpoint" };
+        }
+        var cut = ctx.Render<SettingsTable>(p => p.Add(t => t.Runs, runs).Add(t => t.Series, series).Add(t => t.Evaluations, evaluations));
+        string Reading() => cut.FindAll("[data-testid=settings-effects] tbody tr").Single(r => r.GetAttribute("data-field") == "optimizer.lr")
+            .QuerySelector("[data-testid=effect-reading]")!.TextContent;
+        Assert.Equal("larger values, lower loss; the best run has the largest value tried (0.001): try larger", Reading());
+
+        var objective = cut.FindComponents<MudBlazor.MudSelect<string>>().Single(c => c.Instance.Label == "Settings against");
+        await cut.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync("semantics"));
+        // Ranks 1, 2, 3 against 1, 3, 2: rho 0.5; the best (highest) run is inside the range.
+        cut.WaitForAssertion(() => Assert.Equal("larger values, higher semantic accuracy; the best run is inside the range tried (0.0003)", Reading()), TimeSpan.FromSeconds(15));
+        Assert.NotNull(cut.Find("[data-testid=settings-parallel] [data-axis=semantics]"));
+        await cut.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync("teacher-difference"));
+        // |Δ| 9, 7, 8: rho -0.5, lowest inside.
+        cut.WaitForAssertion(() => Assert.Equal("larger values, lower |Δ| to the teacher; the best run is inside the range tried (0.0003)", Reading()), TimeSpan.FromSeconds(15));
     }
 
     [Fact]

@@ -1,24 +1,27 @@
 namespace Studio.Core.Runs;
 
 /// <summary>
-/// How one differing setting went with the runs' best held-out vision loss (W&amp;B's sweep panel shows the like): for a
-/// field whose values are all numbers, Spearman's rank correlation over the runs (ties share their mean rank; negative:
-/// the larger the value, the lower the loss) and where the best runs lie in the range tried (a rank correlation misses
-/// a U-shape, such as a learning rate's: the best run inside the range says so, one at its edge says to go beyond it);
-/// for any other, the value whose runs have the lowest mean loss.
+/// How one differing setting went with the runs' result, their best held-out vision loss or an evaluation score (W&amp;B's
+/// sweep panel shows the like): for a field whose values are all numbers, Spearman's rank correlation over the runs (ties
+/// share their mean rank; negative: the larger the value, the lower the result) and where the best runs lie in the range
+/// tried (a rank correlation misses a U-shape, such as a learning rate's: the best run inside the range says so, one at
+/// its edge says to go beyond it); for any other, the value whose runs have the best mean result.
 /// </summary>
-/// <param name="Spearman">Null when the field is not numeric, or fewer than 3 runs or only one of its values have a loss.</param>
-/// <param name="BestValue">The value with the lowest mean best loss and that mean (for a field that is not numeric).</param>
+/// <param name="Spearman">Null when the field is not numeric, or fewer than 3 runs or only one of its values have a result.</param>
+/// <param name="BestValue">The value with the best mean result and that mean (for a field that is not numeric).</param>
 /// <param name="Edge">Numeric fields with at least 3 values tried: where the best run's value is, -1 the smallest tried, +1 the largest, 0 inside.</param>
 /// <param name="BestQuarter">Numeric fields with at least 4 runs: the smallest and largest value among the best quarter of the runs (rounded up).</param>
-public sealed record SettingEffect(string Field, int Runs, double? Spearman, (string Value, double MeanLoss, int Runs)? BestValue,
+public sealed record SettingEffect(string Field, int Runs, double? Spearman, (string Value, double Mean, int Runs)? BestValue,
     (string Value, int Edge)? BestRun = null, (string Low, string High, int Runs)? BestQuarter = null);
 
 public static class SettingEffects
 {
-    /// <param name="runs">Each run's settings (<see cref="RunSettings.Of"/>) and its best held-out loss (runs without one are left out).</param>
-    public static List<SettingEffect> Of(IReadOnlyList<(IReadOnlyDictionary<string, string> Settings, double Loss)> runs, IReadOnlyList<string> fields)
+    /// <param name="runs">Each run's settings (<see cref="RunSettings.Of"/>) and its result (runs without one are left out).</param>
+    /// <param name="lowerIsBetter">Whether a lower result is better (a loss, a distance) or a higher one (an accuracy).</param>
+    public static List<SettingEffect> Of(IReadOnlyList<(IReadOnlyDictionary<string, string> Settings, double Loss)> runs, IReadOnlyList<string> fields,
+        bool lowerIsBetter = true)
     {
+        var sign = lowerIsBetter ? 1 : -1;
         var effects = new List<SettingEffect>();
         foreach (var field in fields)
         {
@@ -28,8 +31,8 @@ public static class SettingEffects
             {
                 var xs = numbers.Select(n => n!.Value).ToList();
                 var spearman = values.Count >= 3 && xs.Distinct().Count() > 1 ? Spearman(xs, values.Select(v => v.Loss).ToList()) : null;
-                // Ordered by loss (ties by value, so the reading does not depend on the runs' order).
-                var byLoss = Enumerable.Range(0, xs.Count).OrderBy(i => values[i].Loss).ThenBy(i => xs[i]).ToList();
+                // Best first (ties by value, so the reading does not depend on the runs' order).
+                var byLoss = Enumerable.Range(0, xs.Count).OrderBy(i => sign * values[i].Loss).ThenBy(i => xs[i]).ToList();
                 (string, int)? bestRun = null;
                 if (xs.Distinct().Count() >= 3)
                 {
@@ -46,8 +49,8 @@ public static class SettingEffects
             }
             else
             {
-                var best = values.GroupBy(v => v.Text).Select(g => (Value: g.Key, MeanLoss: g.Average(v => v.Loss), Runs: g.Count()))
-                    .OrderBy(g => g.MeanLoss).ThenBy(g => g.Value, StringComparer.Ordinal).First();
+                var best = values.GroupBy(v => v.Text).Select(g => (Value: g.Key, Mean: g.Average(v => v.Loss), Runs: g.Count()))
+                    .OrderBy(g => sign * g.Mean).ThenBy(g => g.Value, StringComparer.Ordinal).First();
                 effects.Add(new SettingEffect(field, values.Count, null, best));
             }
         }

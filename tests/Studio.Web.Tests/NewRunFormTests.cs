@@ -170,6 +170,31 @@ public class NewRunFormTests
     }
 
     [Fact]
+    public async Task ACopyOfARunAsksForTheEvaluationsItsRunAskedFor()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        int sourceId;
+        await using (var context = await db.CreateDbContextAsync())
+        {
+            var source = new AutoEvaluation(EachCheckpoint: true, Settings: new EvaluationSettings(Split: "train", PromptsPerCategory: 4, Steps: 8))
+                .ApplyTo(new Run { Name = "evaluated", ConfigYaml = RunPresets.Find("toy").Create().ToYaml(), Queue = "default", State = RunState.Completed });
+            context.Runs.Add(source);
+            await context.SaveChangesAsync();
+            sourceId = source.Id;
+        }
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo($"/runs/new?from={sourceId}");
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluation-prompts]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        await using var check = await db.CreateDbContextAsync();
+        var copy = await check.Runs.OrderBy(r => r.Id).LastAsync();
+        Assert.Equal("evaluated (copy)", copy.Name);
+        Assert.Equal(new AutoEvaluation(EachCheckpoint: true, Settings: new EvaluationSettings(Split: "train", PromptsPerCategory: 4, Steps: 8)), AutoEvaluation.Of(copy));
+    }
+
+    [Fact]
     public async Task ARunAskedToEvaluateEachCheckpointIsStoredSo()
     {
         var (ctx, jobs, db) = NewContext();

@@ -22,9 +22,7 @@ public class EvaluationFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
-        await page.GotoAsync(host.Url + "/runs/new");
-        await page.Locator("[data-interactive=true]").WaitForAsync();
+        var page = await NewRunPage.OpenAsync(browser, host.Url);
 
         await NewRunPage.TinyToyRunAsync(page, "e2e each checkpoint", updates: 4, checkpointEvery: 2, validationEvery: 2);
         await NewRunPage.SetAsync(page, "run-checkpoint-keep", "1");

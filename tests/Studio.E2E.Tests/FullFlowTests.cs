@@ -24,10 +24,7 @@ public class FullFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        // Tall enough that full-page screenshots need no scrolling (the fixed app bar stays on top).
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
-        await page.GotoAsync(host.Url + "/runs/new");
-        await page.Locator("[data-interactive=true]").WaitForAsync();
+        var page = await NewRunPage.OpenAsync(browser, host.Url);
 
         // The toy preset is the default; shrink it to a few updates on a small prompt sample.
         await NewRunPage.TinyToyRunAsync(page, "e2e toy", Updates, checkpointEvery: 3, validationEvery: 3);

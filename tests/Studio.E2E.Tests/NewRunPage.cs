@@ -5,6 +5,15 @@ namespace Studio.E2E.Tests;
 /// <summary>The New run form as the browser tests fill it.</summary>
 static class NewRunPage
 {
+    /// <summary>The New run form, opened and interactive, in a page tall enough that full-page screenshots need no scrolling.</summary>
+    public static async Task<IPage> OpenAsync(IBrowser browser, string url)
+    {
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
+        await page.GotoAsync(url + "/runs/new");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        return page;
+    }
+
     public static ILocator Field(IPage page, string testId) =>
         page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
 

@@ -21,7 +21,7 @@ public class SweepFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await OpenNewRunAsync(browser);
+        var page = await NewRunPage.OpenAsync(browser, host.Url);
 
         await NewRunPage.TinyToyRunAsync(page, "e2e sweep", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
@@ -56,7 +56,7 @@ public class SweepFlowTests(WebHostFixture host)
         var (playwright, browser) = await Browser.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await OpenNewRunAsync(browser);
+        var page = await NewRunPage.OpenAsync(browser, host.Url);
         await NewRunPage.TinyToyRunAsync(page, "e2e tpe", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
         await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
@@ -76,14 +76,6 @@ public class SweepFlowTests(WebHostFixture host)
         Assert.Equal(3, runs.EnumerateArray().Select(r => r.GetProperty("name").GetString()).Distinct().Count());
         await Assertions.Expect(page.Locator("[data-testid=runs-sweep-plan]")).ToHaveTextAsync("Bayesian search: 3 of 3 runs made");
         await Assertions.Expect(page.Locator("[data-testid=run-state]", new() { HasTextString = "completed" })).ToHaveCountAsync(3);
-    }
-
-    async Task<IPage> OpenNewRunAsync(IBrowser browser)
-    {
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1400, Height = 1700 } });
-        await page.GotoAsync(host.Url + "/runs/new");
-        await page.Locator("[data-interactive=true]").WaitForAsync();
-        return page;
     }
 
     static bool Active(JsonElement runs) => runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() is "Queued" or "Running");

@@ -15,6 +15,27 @@ namespace Studio.Core.Artifacts;
 /// </summary>
 public static class CheckpointRetention
 {
+    /// <summary>The run's checkpoints (their paths) that an evaluation queued or running holds.</summary>
+    public static IQueryable<string> Held(StudioDbContext db, int runId) =>
+        db.Evaluations.Where(v => v.State == EvaluationState.Queued || v.State == EvaluationState.Running)
+            .Join(db.Checkpoints.Where(c => c.RunId == runId), v => v.CheckpointId, c => (int?)c.Id, (_, c) => c.Path);
+
+    /// <summary><see cref="PruneAsync"/> when an evaluation lets go of its checkpoint; one that cannot be deleted stays, said in the run's log.</summary>
+    public static async Task ReleaseAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, IRunBroadcaster? runs)
+    {
+        try { await PruneAsync(dbFactory, runId, runs); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await using var db = await dbFactory.CreateDbContextAsync();
+            db.RunEvents.Add(new RunEvent
+            {
+                RunId = runId, Kind = nameof(TrainingEventKind.Warning), Time = DateTime.UtcNow,
+                Message = $"checkpoints.keep: a checkpoint held for its evaluation could not be deleted ({e.Message}); it stays",
+            });
+            await db.SaveChangesAsync();
+        }
+    }
+
     public static async Task<IReadOnlyList<string>> PruneAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId,
         IRunBroadcaster? broadcaster = null, CancellationToken ct = default)
     {
@@ -29,14 +50,10 @@ public static class CheckpointRetention
         var wasHeld = heldData
             .Select(json => JsonSerializer.Deserialize<Dictionary<string, string>>(json)?.GetValueOrDefault(TrainingEventData.Path))
             .OfType<string>()
-            .Select(path => run.ArtifactFolder is null ? path : Path.GetFullPath(Path.Combine(run.ArtifactFolder, path)))
+            .Select(path => RunArtifacts.FullPath(run.ArtifactFolder, path))
             .ToHashSet();
         if (wasHeld.Count == 0) return [];
-        var stillHeld = (await db.Evaluations
-                .Where(v => v.State == EvaluationState.Queued || v.State == EvaluationState.Running)
-                .Join(db.Checkpoints.Where(c => c.RunId == runId), v => v.CheckpointId, c => (int?)c.Id, (_, c) => c.Path)
-                .ToListAsync(ct))
-            .ToHashSet();
+        var stillHeld = (await Held(db, runId).ToListAsync(ct)).ToHashSet();
 
         var removed = new List<string>();
         foreach (var root in wasHeld.Select(p => Path.GetDirectoryName(p)!).Distinct())

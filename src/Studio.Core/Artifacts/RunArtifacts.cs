@@ -15,12 +15,16 @@ namespace Studio.Core.Artifacts;
 /// </summary>
 static class RunArtifacts
 {
+    /// <summary>A path a trainer reported (absolute, or relative to the run's artifact folder) as the studio stores it.</summary>
+    public static string FullPath(string? artifactFolder, string reported) =>
+        artifactFolder is null ? reported : Path.GetFullPath(Path.Combine(artifactFolder, reported));
+
     public static async Task RecordAsync(StudioDbContext db, RunEvent e, string? artifactFolder, CancellationToken ct)
     {
         if (e.DataJson is null) return;
         var data = JsonSerializer.Deserialize<Dictionary<string, string>>(e.DataJson);
         if (data is null || !data.TryGetValue(TrainingEventData.Path, out var rawPath)) return;
-        var path = artifactFolder is null ? rawPath : Path.GetFullPath(Path.Combine(artifactFolder, rawPath));
+        var path = FullPath(artifactFolder, rawPath);
         var runId = e.RunId;
         if (e.Kind is nameof(TrainingEventKind.CheckpointWritten) or nameof(TrainingEventKind.Resumed))
         {

@@ -78,7 +78,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         await broadcaster.PublishAsync(evaluation, ct);
         // A queued one never runs: the checkpoint it held past checkpoints.keep is released here (a running one's job does it).
         if (evaluation.State == EvaluationState.Cancelled && evaluation is { RunId: { } runId, CheckpointId: not null })
-            await EvaluationJob.ReleaseAsync(dbFactory, runId, runs: null);
+            await Artifacts.CheckpointRetention.ReleaseAsync(dbFactory, runId, runs: null);
         return evaluation;
     }
 

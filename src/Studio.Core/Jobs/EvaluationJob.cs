@@ -107,23 +107,7 @@ public class EvaluationJob(
         {
             await LogAsync(done, runId, stored);
             // Its checkpoint may have been held past checkpoints.keep for it; a run that stopped training deletes it now.
-            if (stored.CheckpointId is not null) await ReleaseAsync(dbFactory, runId, runs);
-        }
-    }
-
-    /// <summary><see cref="CheckpointRetention.PruneAsync"/>; checkpoints that cannot be deleted stay, said in the run's log.</summary>
-    internal static async Task ReleaseAsync(IDbContextFactory<StudioDbContext> dbFactory, int runId, IRunBroadcaster? runs)
-    {
-        try { await CheckpointRetention.PruneAsync(dbFactory, runId, runs); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            await using var db = await dbFactory.CreateDbContextAsync();
-            db.RunEvents.Add(new RunEvent
-            {
-                RunId = runId, Kind = "Warning", Time = DateTime.UtcNow,
-                Message = $"checkpoints.keep: a checkpoint held for its evaluation could not be deleted ({e.Message}); it stays",
-            });
-            await db.SaveChangesAsync();
+            if (stored.CheckpointId is not null) await CheckpointRetention.ReleaseAsync(dbFactory, runId, runs);
         }
     }
 

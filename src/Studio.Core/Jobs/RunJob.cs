@@ -201,7 +201,7 @@ public class RunJob(
     {
         try
         {
-            var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+            var service = NewEvaluationService();
             await EvaluateTeacherOnceAsync(runId, service, settings);
             var queued = (await service.RequestLatestCheckpointsAsync([runId], settings)).Single();
             await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked when done.");
@@ -222,7 +222,7 @@ public class RunJob(
         await using (var db = await dbFactory.CreateDbContextAsync())
             fresh = await db.Checkpoints.Where(c => c.RunId == runId && !db.Evaluations.Any(v => v.CheckpointId == c.Id))
                 .OrderBy(c => c.Step).Select(c => c.Id).ToListAsync();
-        var service = new EvaluationService(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
+        var service = NewEvaluationService();
         if (fresh.Count > 0) await EvaluateTeacherOnceAsync(runId, service, settings);
         foreach (var checkpointId in fresh)
         {
@@ -237,6 +237,9 @@ public class RunJob(
             }
         }
     }
+
+    /// <summary>Where the run's own evaluations are queued (this worker's storage; pages hear of them through <c>evaluations</c> when given).</summary>
+    EvaluationService NewEvaluationService() => new(dbFactory, new BackgroundJobClient(storage), evaluations ?? new EvaluationFeed(), options);
 
     /// <summary>A run that evaluates its checkpoints has its teacher evaluated once with the same settings (<see cref="EvaluationService.RequestRunTeacherOnceAsync"/>).</summary>
     async Task EvaluateTeacherOnceAsync(int runId, EvaluationService service, EvaluationSettings settings)

@@ -83,12 +83,11 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
     /// </summary>
     public bool Holds(string checkpoint)
     {
-        var path = _artifactFolder is null ? checkpoint : Path.GetFullPath(Path.Combine(_artifactFolder, checkpoint));
+        var path = RunArtifacts.FullPath(_artifactFolder, checkpoint);
         try
         {
             using var db = _dbFactory.CreateDbContext();
-            return db.Evaluations.Any(v => (v.State == EvaluationState.Queued || v.State == EvaluationState.Running)
-                && db.Checkpoints.Any(c => c.Id == v.CheckpointId && c.RunId == _runId && c.Path == path));
+            return CheckpointRetention.Held(db, _runId).Contains(path);
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
         {

@@ -11,3 +11,38 @@ public class EvalCommandTests
     public void TheSheetLabelNamesThePipelineOrTheCheckpoint(string pipeline, string? textEncoder2, string label) =>
         Assert.Equal(label, EvalCommand.SheetLabel(pipeline, textEncoder2));
 }
+
+/// <summary>`studio eval --agreement-only`: a student in any FLUX pipeline's T5 slot, against the teacher's own images.</summary>
+[Collection("console")]
+public class EvalAgreementCommandTests(Studio.Ml.Tests.Diffusion.TinyFluxPipelineFolder tiny) : IClassFixture<Studio.Ml.Tests.Diffusion.TinyFluxPipelineFolder>
+{
+    string[] Args(string report, params string[] extra) =>
+        ["eval", "--pipeline", tiny.Folder, "--agreement-only", .. extra.Contains("--resolution") ? [] : new[] { "--resolution", "32" }, "--count", "1", "--steps", "1", "--max-sequence-length", "16",
+         "--report", report, .. extra];
+
+    [Fact]
+    public void PrintsTheDifferenceToTheTeacherAndWritesItInTheReport()
+    {
+        var report = Path.Combine(Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-agreement"), "report.json");
+        var (code, output, error) = Cli.Run(Args(report, "--text-encoder-2", tiny.StudentDistillT5));
+        Assert.True(code == 0, error);
+        Assert.Contains("mean |Δ| to teacher (/255)", output);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report));
+        Assert.True(json.RootElement.GetProperty("teacherDifference").GetDouble() > 0);
+        Assert.False(json.RootElement.TryGetProperty("semantics", out var semantics) && semantics.ValueKind != System.Text.Json.JsonValueKind.Null);
+    }
+
+    [Theory]
+    [InlineData(new string[0], "--agreement-only measures a student against the teacher: give --text-encoder-2")]
+    [InlineData(new[] { "--sheet", "x.png", "--teacher-images", "kept" }, "--sheet: the sheet shows toy images")]
+    [InlineData(new[] { "--resolution", "40" }, "--resolution: 40 is not a multiple of 16")]
+    public void RefusesWhatItCannotMeasureByName(string[] extra, string message)
+    {
+        var folder = Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-agreement-refused");
+        var report = Path.Combine(folder, "report.json");
+        var (code, _, error) = Cli.Run(Args(report, extra));
+        Assert.Equal(1, code);
+        Assert.Contains(message, error);
+        Assert.False(File.Exists(report));
+    }
+}

@@ -10,14 +10,15 @@ namespace Studio.Cli;
 
 /// <summary>
 /// `studio eval --pipeline DIR|toy [--text-encoder-2 CKPT] --prompts heldout --seeds N`: generates the toy prompts and
-/// scores the images on the three criteria (README "Toy world"); prints the table and writes the JSON report.
+/// scores the images on the three criteria (README "Toy world"); prints the table and writes the JSON report. With
+/// `--agreement-only --resolution N`, any FLUX pipeline: only the student's |Δ| to the teacher's images.
 /// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
         var defaults = new ToyEvaluationOptions();
-        var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder of the toy world, or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
+        var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder (of the toy world, or any with --agreement-only), or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
         var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "the T5 slot: a training checkpoint folder, an exported student, DistillT5 or T5EncoderModel folder (default: the pipeline's own); each batch is then also drawn with the teacher's own encoder, for the mean |Δ| to the teacher" };
         var prompts = new Option<string>("--prompts") { Description = "heldout (the standard set) or train", DefaultValueFactory = _ => defaults.Split };
         var count = new Option<int>("--count") { Description = "prompts per category (5 categories)", DefaultValueFactory = _ => defaults.PromptsPerCategory };
@@ -31,10 +32,13 @@ public static class EvalCommand
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images, each captioned with its prompt and what made it" };
         var teacherImages = new Option<DirectoryInfo?>("--teacher-images") { Description = "a folder that keeps the teacher's images of these settings: an evaluation that draws them stores them there, and a student's evaluation compares with them instead of drawing them again" };
+        var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX pipeline (FLUX.1 too): the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
+        var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
         var device = DeviceOption.Create();
-        var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text.")
+        var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX pipeline against its teacher.")
         {
-            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, teacherImages, device,
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, teacherImages,
+            agreementOnly, resolution, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -42,8 +46,12 @@ public static class EvalCommand
             {
                 Split = parse.GetValue(prompts)!, PromptsPerCategory = parse.GetValue(count), Seeds = parse.GetValue(seeds),
                 Steps = parse.GetValue(steps), Guidance = parse.GetValue(guidance), TrueCfgScale = parse.GetValue(trueCfg), MaxSequenceLength = parse.GetValue(maxLength),
-                BatchSize = parse.GetValue(batch),
+                BatchSize = parse.GetValue(batch), ScoreScenes = !parse.GetValue(agreementOnly), Resolution = parse.GetValue(resolution),
             };
+            if (options.Problem() is { } problem) throw new ArgumentException(problem);
+            if (!options.ScoreScenes && parse.GetValue(sheet) is not null) throw new ArgumentException("--sheet: the sheet shows toy images; --agreement-only draws none to score");
+            if (!options.ScoreScenes && parse.GetValue(textEncoder2) is null && parse.GetValue(teacherImages) is null)
+                throw new ArgumentException("--agreement-only measures a student against the teacher: give --text-encoder-2 (or --teacher-images to keep the teacher's images for later)");
             var type = parse.GetValue(dtype) switch
             {
                 "float32" or "fp32" => ScalarType.Float32,

@@ -11,7 +11,7 @@ namespace Studio.Ml.Toy;
 /// <summary>
 /// The teacher's images of an evaluation, kept in a folder so that a student's evaluation compares with them instead
 /// of drawing them again (which doubled its denoising): one file per <see cref="Key"/>, the 8-bit RGB colours
-/// <see cref="ToyImage.MeanDifference"/> compares, so a stored image gives exactly the difference a drawn one gives.
+/// <see cref="RgbImage.MeanDifference"/> compares, so a stored image gives exactly the difference a drawn one gives.
 /// A teacher's own evaluation fills the store, and so does the first student evaluation that has to draw them.
 /// The <see cref="MaxEntries"/> most recently used keys are kept; a damaged or mismatched file is drawn again.
 /// </summary>
@@ -74,8 +74,11 @@ public sealed class TeacherImageStore
 
     string FileOf(string key) => Path.Combine(Folder, key + ".safetensors");
 
-    /// <summary>The <paramref name="count"/> images stored under <paramref name="key"/>, or null when there are none (or not that many, or the file is damaged).</summary>
-    public IReadOnlyList<ToyImage>? Find(string key, int count)
+    /// <summary>
+    /// The <paramref name="count"/> images of <paramref name="side"/> x <paramref name="side"/> pixels stored under
+    /// <paramref name="key"/>, or null when there are none (or not that many or not that size, or the file is damaged).
+    /// </summary>
+    public IReadOnlyList<RgbImage>? Find(string key, int count, int side)
     {
         var path = FileOf(key);
         if (!File.Exists(path)) return null;
@@ -85,12 +88,13 @@ public sealed class TeacherImageStore
             using (var file = SafeTensorsFile.Open(path))
             {
                 if (!file.Entries.TryGetValue(ImagesTensor, out var entry) || entry.DType != ScalarType.Byte
-                    || !entry.Shape.SequenceEqual([count, ToyImage.Size, ToyImage.Size, 3L])) return null;
+                    || !entry.Shape.SequenceEqual([count, side, side, 3L])) return null;
                 using var images = file.Read(entry);
                 rgb = images.data<byte>().ToArray();
             }
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
-            return Enumerable.Range(0, count).Select(i => ToyImage.FromRgb(rgb.AsSpan(i * ToyImage.Length, ToyImage.Length))).ToList();
+            var length = side * side * 3;
+            return Enumerable.Range(0, count).Select(i => new RgbImage(side, side, rgb.AsSpan(i * length, length).ToArray())).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SafeTensorsFormatException)
         {
@@ -99,10 +103,12 @@ public sealed class TeacherImageStore
     }
 
     /// <summary>Stores <paramref name="images"/> under <paramref name="key"/> (atomically) and forgets all but the <see cref="MaxEntries"/> most recently used keys.</summary>
-    public void Keep(string key, IReadOnlyList<ToyImage> images)
+    public void Keep(string key, IReadOnlyList<RgbImage> images)
     {
-        var rgb = images.SelectMany(i => i.ToRgb()).ToArray();
-        using (var stacked = tensor(rgb, [images.Count, ToyImage.Size, ToyImage.Size, 3L], device: CPU))
+        if (images.Count == 0 || images.Any(i => (i.Width, i.Height) != (images[0].Width, images[0].Height)))
+            throw new ArgumentException("the teacher's images of one key are one or more images of one size", nameof(images));
+        var rgb = images.SelectMany(i => i.Rgb).ToArray();
+        using (var stacked = tensor(rgb, [images.Count, images[0].Height, images[0].Width, 3L], device: CPU))
             SafeTensorsWriter.Save(FileOf(key), [new(ImagesTensor, stacked)]);
         foreach (var old in new DirectoryInfo(Folder).GetFiles("*.safetensors").OrderByDescending(f => f.LastWriteTimeUtc).Skip(MaxEntries))
         {

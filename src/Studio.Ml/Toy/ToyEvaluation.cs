@@ -26,6 +26,25 @@ public sealed record ToyEvaluationOptions
     public int MaxSequenceLength { get; init; } = RunPresets.ToyTextLength;
     /// <summary>Prompts per pipeline call.</summary>
     public int BatchSize { get; init; } = 25;
+    /// <summary>
+    /// Score the images on the toy world's criteria (a toy-world pipeline, at the toy world's <see cref="ToyImage.Size"/>).
+    /// False: teacher agreement, for any FLUX pipeline at any <see cref="Resolution"/>: the same prompts, drawn by the
+    /// student and by the teacher from the same noise, and only the student's |Δ| to the teacher's images measured.
+    /// </summary>
+    public bool ScoreScenes { get; init; } = true;
+    /// <summary>Image side in pixels (square): the toy world's 64 when scenes are scored.</summary>
+    public int Resolution { get; init; } = ToyImage.Size;
+
+    /// <summary>Why these options cannot be run, or null.</summary>
+    public string? Problem()
+    {
+        if (Seeds < 1) return $"--seeds: {Seeds} must be at least 1";
+        if (BatchSize < 1) return $"batch size: {BatchSize} must be at least 1";
+        if (ScoreScenes && Resolution != ToyImage.Size)
+            return $"--resolution: the toy world's scenes are scored at {ToyImage.Size} px (got {Resolution}); measure teacher agreement alone for another size";
+        if (Resolution < 16 || Resolution % 16 != 0) return $"--resolution: {Resolution} is not a multiple of 16 of at least 16";
+        return null;
+    }
 
     public IReadOnlyList<ToyPrompt> Prompts()
     {
@@ -86,7 +105,7 @@ public sealed record ToyEvaluationResult(
             $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s",
             $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",
         };
-        lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{c.Score,10:0.000}{Interval(c.Interval)}" +
+        lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{(c.Score is { } score ? score.ToString("0.000") : "-"),10}{Interval(c.Interval)}" +
                                               (c.TeacherDifference is { } d ? $"{$"|Δ| {d:0.00}",14}{Interval(c.TeacherDifferenceInterval)}" : "")));
         if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}{Interval(Intervals?.ImageQualityFrechet)}");
         if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
@@ -104,7 +123,7 @@ public sealed record ToyEvaluationResult(
 /// One generated image: its prompt, the scene the prompt describes, the seed it was generated with, its score, and with
 /// a student in the T5 slot its mean |Δ| to the teacher's image of the same prompt and seed.
 /// </summary>
-public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double Score, string Detail, double? TeacherDifference = null);
+public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double? Score, string Detail, double? TeacherDifference = null);
 
 /// <summary>Where `studio eval --sheet` writes the first seed's images, and what made them (each caption's last line).</summary>
 public sealed record ToyEvaluationSheet(string Path, string Label);
@@ -143,8 +162,7 @@ public static class ToyEvaluation
         Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default,
         TeacherImageStore? teacherImages = null)
     {
-        if (options.Seeds < 1) throw new ArgumentException($"--seeds: {options.Seeds} must be at least 1");
-        if (options.BatchSize < 1) throw new ArgumentException($"batch size: {options.BatchSize} must be at least 1");
+        if (options.Problem() is { } problem) throw new ArgumentException(problem);
         var clock = Stopwatch.StartNew();
         var prompts = options.Prompts();
         var encoder = textEncoder2 ?? pipeline.T5;
@@ -152,28 +170,30 @@ public static class ToyEvaluation
 
         var allPrompts = new List<ToyPrompt>();
         var seeds = new List<int>();
-        var images = new List<ToyImage>();
+        var images = new List<RgbImage>();
+        var scored = new List<ToyImage>();
         var differences = new List<double>();
         var storeKey = teacherImages is null ? null : TeacherImageStore.Key(pipeline, options);
-        var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds);
-        var teacherDrawn = new List<ToyImage>();
+        var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds, options.Resolution);
+        var teacherDrawn = new List<RgbImage>();
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
             {
                 cancel.ThrowIfCancellationRequested();
                 var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
                 var request = new FluxRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
-                    options.Steps, options.Guidance, ToyImage.Size, ToyImage.Size, options.MaxSequenceLength,
+                    options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength,
                     TrueCfgScale: options.TrueCfgScale, NegativePrompt: options.TrueCfgScale > 1 ? "" : null);
-                var drawn = SignedImages(pipeline.Generate(request, textEncoder2: textEncoder2));
+                var (drawn, toy) = Draw(pipeline.Generate(request, textEncoder2: textEncoder2), options.ScoreScenes);
                 if (textEncoder2 is null) teacherDrawn.AddRange(drawn);
                 else
                 {
-                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? DrawTeacher(pipeline, request);
+                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? Draw(pipeline.Generate(request), options.ScoreScenes).Rgb;
                     if (stored is null) teacherDrawn.AddRange(teacher);
                     differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
                 }
                 images.AddRange(drawn);
+                scored.AddRange(toy ?? []);
                 allPrompts.AddRange(batch);
                 seeds.AddRange(batch.Select(_ => seed));
                 progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images{(stored is null ? "" : " (the teacher's from its store)")}");
@@ -188,12 +208,12 @@ public static class ToyEvaluation
             }
         }
         if (sheet is not null)
-            ToyImage.SaveSheet(images.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
+            ToyImage.SaveSheet(scored.Take(prompts.Count).ToList(), sheet.Path, columns: 10,
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
 
         // Images are generated seed by seed over the same prompts: image i is of prompt i % prompts.Count.
         var promptOf = Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray();
-        var report = ToyEvaluator.Evaluate(allPrompts, images, promptOf);
+        var report = options.ScoreScenes ? ToyEvaluator.Evaluate(allPrompts, scored, promptOf) : Unscored(allPrompts);
         double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
         var categories = differences.Count == 0 ? report.Categories : report.Categories.Select(c =>
         {
@@ -210,19 +230,26 @@ public static class ToyEvaluation
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
             report.ImageQualityFrechet, report.FrechetAll, report.Semantics, report.Text, categories,
             clock.Elapsed.TotalSeconds,
-            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category, item.Score, item.Detail,
+            report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category,
+                options.ScoreScenes ? item.Score : null, item.Detail,
                 differences.Count > 0 ? differences[i] : null)).ToList(),
             intervals, teacherDifference);
     }
 
-    static IReadOnlyList<ToyImage> SignedImages(GeneratedImages generated)
+    /// <summary>The 8-bit colours of the images, and with <paramref name="toyWorld"/> the images the toy evaluator scores.</summary>
+    static (IReadOnlyList<RgbImage> Rgb, IReadOnlyList<ToyImage>? Toy) Draw(GeneratedImages generated, bool toyWorld)
     {
         using var _ = generated;
+        if (!toyWorld) return (RgbImage.FromBatch(generated.Images), null);
         using var signed = generated.Images * 2 - 1;
-        return ToyImage.Unstack(signed);
+        var toy = ToyImage.Unstack(signed);
+        return (toy.Select(i => i.ToRgbImage()).ToList(), toy);
     }
 
-    static IReadOnlyList<ToyImage> DrawTeacher(FluxPipeline pipeline, FluxRequest request) => SignedImages(pipeline.Generate(request));
+    /// <summary>Teacher agreement scores nothing: each image's category, and each category's count.</summary>
+    static ToyReport Unscored(IReadOnlyList<ToyPrompt> prompts) => new(null, null, null, null,
+        ToyCriteria.Categories.Select(c => new ToyCategoryScore(c, prompts.Count(p => p.Category == c), null)).Where(c => c.Count > 0).ToList(),
+        prompts.Select(p => new ToyItemScore(p.Category, double.NaN, "not scored: teacher agreement")).ToList(), new ToyIntervals());
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>
     static double EncoderLatencyMs(FluxPipeline pipeline, T5SlotEncoder encoder, IReadOnlyList<ToyPrompt> prompts, int maxLength)

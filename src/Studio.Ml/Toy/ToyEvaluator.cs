@@ -7,7 +7,7 @@ public sealed record ToyItemScore(string Category, double Score, string Detail);
 /// A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>), and with
 /// a student in the T5 slot the mean |Δ| of its images to the teacher's (<see cref="ToyEvaluationResult.TeacherDifference"/>).
 /// </summary>
-public sealed record ToyCategoryScore(string Category, int Count, double Score, ScoreInterval? Interval = null, double? TeacherDifference = null,
+public sealed record ToyCategoryScore(string Category, int Count, double? Score, ScoreInterval? Interval = null, double? TeacherDifference = null,
     ScoreInterval? TeacherDifferenceInterval = null);
 
 /// <summary>

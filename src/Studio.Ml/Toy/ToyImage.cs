@@ -43,17 +43,8 @@ public sealed class ToyImage
 
     static byte ToByte(float v) => (byte)Math.Clamp(MathF.Round((v + 1f) * 127.5f), 0f, 255f);
 
-    /// <summary>
-    /// Mean |this - other| over pixels and RGB channels in 0-255 units, on the 8-bit colours a PNG of each holds (as the
-    /// studio's Generate page measures a student's image against the teacher's).
-    /// </summary>
-    public double MeanDifference(ToyImage other)
-    {
-        byte[] a = ToRgb(), b = other.ToRgb();
-        long sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += Math.Abs(a[i] - b[i]);
-        return (double)sum / a.Length;
-    }
+    /// <summary>The 8-bit colours a PNG of it holds, which <see cref="Diffusion.RgbImage.MeanDifference"/> compares.</summary>
+    public Diffusion.RgbImage ToRgbImage() => new(Size, Size, ToRgb());
 
     /// <summary>From a [3, 64, 64] tensor of any floating dtype and device.</summary>
     public static ToyImage FromTensor(torch.Tensor image)

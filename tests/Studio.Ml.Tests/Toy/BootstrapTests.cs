@@ -110,7 +110,7 @@ public class BootstrapTests
         var report = ToyEvaluator.Evaluate(prompts, prompts.Select(p => ToyRenderer.Render(p.Scene)).ToArray());
         Assert.InRange(report.Intervals.FrechetAll!.High, 0, 1e-6);
         Assert.InRange(report.Intervals.ImageQualityFrechet!.High, 0, 1e-6);
-        Assert.All(report.Categories, c => Assert.InRange(c.Score, c.Interval!.Low, c.Interval.High));
+        Assert.All(report.Categories, c => Assert.InRange(c.Score!.Value, c.Interval!.Low, c.Interval.High));
         Assert.InRange(report.Semantics!.Value, report.Intervals.Semantics!.Low, report.Intervals.Semantics.High);
         Assert.InRange(report.Text!.Value, report.Intervals.Text!.Low, report.Intervals.Text.High);
     }

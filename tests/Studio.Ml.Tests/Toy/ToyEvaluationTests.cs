@@ -25,7 +25,7 @@ public class ToyEvaluationTests
         Assert.Equal(ToyCriteria.Categories, result.Categories.Select(c => c.Category));
         Assert.All(result.Categories, c => Assert.Equal(2, c.Count));
         Assert.Equal(10, result.Items.Count);
-        Assert.All(result.Items, i => Assert.InRange(i.Score, 0, 1));
+        Assert.All(result.Items, i => Assert.InRange(i.Score!.Value, 0, 1));
         Assert.True(result.FrechetAll is > 0 and < double.PositiveInfinity, $"FD {result.FrechetAll}");
         Assert.Equal(pipeline.T5.Module.parameters().Sum(p => p.numel()), result.EncoderParameters);
         Assert.Contains("text (char. accuracy)", result.Table());
@@ -112,16 +112,16 @@ public class ToyEvaluationTests
 
             // It reads them rather than drawing them: the teacher's encoder in the slot, against kept images replaced
             // by black ones, is not 0 (drawing the teacher's would give exactly 0).
-            var black = Enumerable.Range(0, 10).Select(_ => new ToyImage(Enumerable.Repeat(-1f, ToyImage.Length).ToArray())).ToList();
+            var black = Enumerable.Range(0, 10).Select(_ => new RgbImage(ToyImage.Size, ToyImage.Size, new byte[ToyImage.Length])).ToList();
             store.Keep(key, black);
             Assert.True(ToyEvaluation.Run(pipeline, pipeline.T5, options, teacherImages: store).TeacherDifference > 10);
 
             // A damaged file is drawn again (and kept again).
             File.WriteAllBytes(Path.Combine(root, key + ".safetensors"), [1, 2, 3]);
-            Assert.Null(store.Find(key, 10));
+            Assert.Null(store.Find(key, 10, ToyImage.Size));
             Assert.Equal(drawn.TeacherDifference, ToyEvaluation.Run(pipeline, slot, options, teacherImages: store).TeacherDifference);
-            Assert.NotNull(store.Find(key, 10));
-            Assert.Null(store.Find(key, 11));
+            Assert.NotNull(store.Find(key, 10, ToyImage.Size));
+            Assert.Null(store.Find(key, 11, ToyImage.Size));
         }
         finally { Directory.Delete(root, recursive: true); }
     }
@@ -186,14 +186,14 @@ public class ToyEvaluationTests
         try
         {
             var store = new TeacherImageStore(root);
-            var image = new ToyImage(new float[ToyImage.Length]);
+            var image = new RgbImage(ToyImage.Size, ToyImage.Size, new byte[ToyImage.Length]);
             for (int i = 0; i <= TeacherImageStore.MaxEntries; i++)
             {
                 store.Keep($"key{i:00}", [image]);
                 File.SetLastWriteTimeUtc(Path.Combine(root, $"key{i:00}.safetensors"), new DateTime(2026, 1, 1).AddMinutes(i));
                 if (i == 0) continue;
                 // key00 is read after each write, so it stays the most recently used.
-                Assert.NotNull(store.Find("key00", 1));
+                Assert.NotNull(store.Find("key00", 1, ToyImage.Size));
             }
             var left = Directory.GetFiles(root).Select(Path.GetFileNameWithoutExtension).Order().ToList();
             Assert.Equal(TeacherImageStore.MaxEntries, left.Count);

@@ -168,7 +168,7 @@ public class ToyEvaluatorTests(ITestOutputHelper output)
             [ToyCriteria.ImageQuality] = 0, [ToyCriteria.SemanticsColour] = 0.5, [ToyCriteria.SemanticsSpatial] = 0.25,
             [ToyCriteria.SemanticsNumeracy] = 0, [ToyCriteria.Text] = 0,
         };
-        Assert.All(report.Categories, c => Assert.Equal(expected[c.Category], c.Score, 0.02));
+        Assert.All(report.Categories, c => Assert.Equal(expected[c.Category], c.Score!.Value, 0.02));
     }
 
     [Fact]

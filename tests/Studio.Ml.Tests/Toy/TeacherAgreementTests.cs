@@ -1,0 +1,104 @@
+using Studio.Ml.Diffusion;
+using Studio.Ml.Tests.Diffusion;
+using Studio.Ml.Toy;
+using Studio.Ml.Training;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Tests.Toy;
+
+/// <summary>
+/// Teacher agreement (`studio eval --agreement-only`): a student in the T5 slot of any FLUX pipeline (here a tiny one
+/// with the real layout, not of the toy world) at any size, measured only by its |Δ| to the teacher's own images.
+/// </summary>
+public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipelineFolder>
+{
+    static readonly ToyEvaluationOptions Agreement = new()
+    {
+        ScoreScenes = false, Resolution = 32, PromptsPerCategory = 1, Seeds = 2, Steps = 2, BatchSize = 3, MaxSequenceLength = 16,
+    };
+
+    [Fact]
+    public void AStudentsDifferenceIsTheMeanOfItsPngColoursAgainstTheTeachersFromTheSameNoise()
+    {
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var student = ToyEvaluation.LoadTextEncoder2(tiny.StudentDistillT5);
+        var result = ToyEvaluation.Run(pipeline, student, Agreement);
+
+        // Nothing is scored: no toy scores anywhere, only the differences.
+        Assert.Null(result.Semantics);
+        Assert.Null(result.Text);
+        Assert.Null(result.FrechetAll);
+        Assert.Null(result.ImageQualityFrechet);
+        Assert.All(result.Items, i => Assert.Null(i.Score));
+        Assert.All(result.Categories, c => Assert.Null(c.Score));
+        Assert.Equal(ToyCriteria.Categories, result.Categories.Select(c => c.Category));
+        Assert.All(result.Categories, c => Assert.Equal(2, c.Count));
+        Assert.Equal(10, result.Items.Count);
+
+        // Each image's difference, recomputed here from the pipeline's own calls: the same prompts in the same batches
+        // and seeds, round(x * 255) colours, mean |student - teacher| over pixels and channels.
+        var prompts = Agreement.Prompts();
+        var expected = new List<double>();
+        for (int seed = 0; seed < Agreement.Seeds; seed++)
+            for (int start = 0; start < prompts.Count; start += Agreement.BatchSize)
+            {
+                var request = new FluxRequest(prompts.Skip(start).Take(Agreement.BatchSize).Select(p => p.Text).ToList(),
+                    DeterministicRandom.Seed(seed, "toy-eval", start), Agreement.Steps, Agreement.Guidance, 32, 32, Agreement.MaxSequenceLength);
+                using var mine = pipeline.Generate(request, textEncoder2: student);
+                using var own = pipeline.Generate(request);
+                Assert.Equal([mine.Count, 3L, 32, 32], mine.Images.shape);
+                using var a = (mine.Images * 255).round();
+                using var b = (own.Images * 255).round();
+                using var perImage = (a - b).abs().to_type(ScalarType.Float64).mean([1, 2, 3]);
+                expected.AddRange(perImage.data<double>().ToArray());
+            }
+        Assert.Equal(expected.Count, result.Items.Count);
+        for (int i = 0; i < expected.Count; i++) Assert.Equal(expected[i], result.Items[i].TeacherDifference!.Value, 9);
+        Assert.All(expected, d => Assert.True(d > 0, "an untrained student should not draw the teacher's images"));
+        Assert.Equal(expected.Average(), result.TeacherDifference!.Value, 9);
+        Assert.InRange(result.TeacherDifference.Value, result.Intervals!.TeacherDifference!.Low, result.Intervals.TeacherDifference.High);
+        Assert.All(result.Categories, c => Assert.Equal(result.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
+        Assert.Contains("mean |Δ| to teacher (/255)", result.Table());
+        Assert.DoesNotContain("semantics (mean)", result.Table());
+
+        // The teacher's own encoder in its slot agrees exactly.
+        Assert.Equal(0, ToyEvaluation.Run(pipeline, pipeline.T5, Agreement).TeacherDifference);
+    }
+
+    [Fact]
+    public void TheTeachersImagesOfAnySizeAreKeptAndComparedWith()
+    {
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var student = ToyEvaluation.LoadTextEncoder2(tiny.StudentT5WithProjection);
+        var drawn = ToyEvaluation.Run(pipeline, student, Agreement);
+        var root = TestPaths.NewTempDirectory("teacher-images-32");
+        try
+        {
+            var store = new TeacherImageStore(root);
+            var teacher = ToyEvaluation.Run(pipeline, null, Agreement, teacherImages: store);
+            Assert.Null(teacher.TeacherDifference);
+            var key = TeacherImageStore.Key(pipeline, Agreement);
+            Assert.NotNull(store.Find(key, 10, 32));
+            Assert.Null(store.Find(key, 10, 64));
+            var lines = new List<string>();
+            var kept = ToyEvaluation.Run(pipeline, student, Agreement, lines.Add, teacherImages: store);
+            Assert.Contains(lines, l => l.EndsWith("(the teacher's from its store)"));
+            Assert.Equal(drawn.Items.Select(i => i.TeacherDifference), kept.Items.Select(i => i.TeacherDifference));
+            // Another size is another key.
+            Assert.NotEqual(key, TeacherImageStore.Key(pipeline, Agreement with { Resolution = 48 }));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData(true, 32, "the toy world's scenes are scored at 64 px (got 32)")]
+    [InlineData(false, 40, "--resolution: 40 is not a multiple of 16")]
+    [InlineData(false, 0, "--resolution: 0 is not a multiple of 16")]
+    public void SizesThatCannotBeDrawnOrScoredAreRefusedByName(bool scoreScenes, int resolution, string message)
+    {
+        var options = new ToyEvaluationOptions { ScoreScenes = scoreScenes, Resolution = resolution };
+        Assert.Contains(message, options.Problem());
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        Assert.Contains(message, Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(pipeline, pipeline.T5, options)).Message);
+    }
+}

@@ -108,6 +108,9 @@ namespace Studio.Migrations.Migrations
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("MaxSequenceLength")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Pipeline")
                         .IsRequired()
                         .HasMaxLength(1000)
@@ -121,6 +124,9 @@ namespace Studio.Migrations.Migrations
 
                     b.Property<string>("ReportPath")
                         .HasColumnType("TEXT");
+
+                    b.Property<int?>("Resolution")
+                        .HasColumnType("INTEGER");
 
                     b.Property<int?>("RunId")
                         .HasColumnType("INTEGER");

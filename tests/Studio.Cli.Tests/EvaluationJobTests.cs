@@ -110,4 +110,73 @@ public class EvaluationJobTests
         Assert.Contains((await db.CreateDbContext().Checkpoints.FindAsync(brokenId))!.Path, failed.Error);
         Assert.Equal(3, (await service.ListAsync([runId])).Count);
     }
+
+    [Fact]
+    public async Task ACheckpointOfAFluxTeacherOutsideTheToyWorldIsMeasuredByTeacherAgreement()
+    {
+        TorchRuntime.Initialise();
+        using var tiny = new Studio.Ml.Tests.Diffusion.TinyFluxPipelineFolder();
+        var dir = TestPaths.NewTempDirectory("evaluation-agreement");
+        var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(dir, "studio.db")}").Options);
+        await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
+        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [tiny.Folder, dir] };
+        var jobs = new BackgroundJobClient(new SQLiteStorage(Path.Combine(dir, "hangfire.db")));
+        var service = new EvaluationService(db, jobs, new EvaluationFeed(), options);
+        var job = new EvaluationJob(db, new ToyEvaluationExecutor(), new EvaluationFeed(), new RunFeed(), options, new WorkerIdentity("test:host:1"));
+
+        // A run of the tiny FLUX pipeline (a FLUX.1 layout, not of the toy world) that samples at 32 px with 16 tokens.
+        var config = RunPresets.Find("toy-study-small").Create();
+        config.Teacher.Pipeline = tiny.Folder;
+        config.Samples.Resolution = 32;
+        config.Text.MaxLength = 16;
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        string checkpointPath;
+        using (var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student), pipeline.Transformer.Config.JointAttentionDim, 0, seed: 3))
+        {
+            var optimizer = torch.optim.AdamW(student.parameters());
+            checkpointPath = TrainingCheckpoint.Save(Path.Combine(dir, "checkpoints"), student, optimizer, new TrainingState
+            {
+                Stage = 0, StageUpdate = 5, GlobalStep = 5, BatchIndex = 5, TrajectoryStep = 0,
+                BatchStartMix = new MixPosition(0, [0]), Mix = new MixPosition(0, [0]), ConfigYaml = config.ToYaml(),
+            }, null);
+        }
+        int runId, checkpointId;
+        await using (var context = db.CreateDbContext())
+        {
+            var run = new Run { Name = "flux-like", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            context.Runs.Add(run);
+            await context.SaveChangesAsync();
+            var checkpoint = new CheckpointEntry { RunId = run.Id, Path = checkpointPath, Step = 5 };
+            context.Checkpoints.Add(checkpoint);
+            await context.SaveChangesAsync();
+            (runId, checkpointId) = (run.Id, checkpoint.Id);
+        }
+
+        var teacher = await service.RequestRunTeacherOnceAsync(runId, Tiny);
+        await job.Execute(teacher!.Id, CancellationToken.None);
+        var evaluation = await service.RequestCheckpointAsync(checkpointId, Tiny);
+        await job.Execute(evaluation.Id, CancellationToken.None);
+
+        // What `studio eval --agreement-only --resolution 32 --max-sequence-length 16` computes for the same checkpoint.
+        var stored = (await service.FindAsync(evaluation.Id))!;
+        Assert.True(stored.State == EvaluationState.Completed, stored.Error);
+        var evalOptions = EvaluationJob.OptionsOf(stored);
+        Assert.Equal((false, 32, 16), (evalOptions.ScoreScenes, evalOptions.Resolution, evalOptions.MaxSequenceLength));
+        using var studentEncoder = ToyEvaluation.LoadTextEncoder2(checkpointPath);
+        var expected = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions);
+        Assert.True(expected.TeacherDifference > 0);
+        Assert.Equal(expected.TeacherDifference, stored.TeacherDifference);
+        Assert.Equal(JsonSerializer.Serialize(expected.Categories, ToyJson.Options), stored.CategoriesJson);
+        Assert.Equal((null, null, null, null), (stored.Semantics, stored.Text, stored.FrechetAll, stored.ImageQualityFrechet));
+        Assert.Equal(expected.EncoderParameters, stored.EncoderParameters);
+        // The teacher's evaluation drew its images at that size and kept them; the checkpoint's compared with them.
+        var teacherRow = (await service.FindAsync(teacher.Id))!;
+        Assert.True(teacherRow.State == EvaluationState.Completed, teacherRow.Error);
+        Assert.Equal(stored.SettingsKey, teacherRow.SettingsKey);
+        Assert.Equal([TeacherImageStore.Key(pipeline, evalOptions) + ".safetensors"],
+            Directory.GetFiles(EvaluationJob.TeacherImagesFolder(options)).Select(Path.GetFileName));
+        await using (var context = db.CreateDbContext())
+            Assert.Contains(await context.RunEvents.Where(e => e.RunId == runId).Select(e => e.Message).ToListAsync(),
+                m => m.StartsWith("Evaluated the step 5 checkpoint (") && m.Contains("agreement at 32 px, 16 tokens): mean |Δ| to the teacher "));
+    }
 }

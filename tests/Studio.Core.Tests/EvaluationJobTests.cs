@@ -43,11 +43,13 @@ public class EvaluationJobTests
         return new Setup(db, options, new EvaluationService(db, new BackgroundJobClient(storage), feed, options), feed, published, storage);
     }
 
-    static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, LossKind loss = LossKind.Vision, string teacher = "toy", long step = 40)
+    static async Task<(Run Run, CheckpointEntry Checkpoint)> AddRunWithCheckpointAsync(Setup s, LossKind loss = LossKind.Vision, string teacher = "toy", long step = 40,
+        Action<RunConfig>? edit = null)
     {
         var config = RunPresets.Find("toy-study-small").Create();
         config.Loss = loss;
         config.Teacher.Pipeline = teacher;
+        edit?.Invoke(config);
         await using var db = s.Db.CreateDbContext();
         var run = new Run { Name = "study", State = RunState.Completed, ConfigYaml = config.ToYaml(), Step = step, TotalSteps = step };
         db.Runs.Add(run);
@@ -256,26 +258,46 @@ public class EvaluationJobTests
     }
 
     [Fact]
-    public async Task OnlyToyWorldPipelinesCanBeEvaluated()
+    public async Task ToyWorldTeachersAreScoredOtherFluxTeachersMeasuredByAgreementAtTheirRunsSize()
     {
         var s = await SetUpAsync();
+        // A FLUX.1 folder: its checkpoints are measured by teacher agreement, at the run's sample resolution and text length.
         var flux = Directory.CreateTempSubdirectory("flux-dev-").FullName;
         File.WriteAllText(Path.Combine(flux, "README.md"), "# FLUX.1-dev\n");
-        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, teacher: flux);
-        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(checkpoint.Id));
-        Assert.Contains($"run {run.Id}'s teacher pipeline {flux} is not a toy-world pipeline", refused.Message);
-        var teacher = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(flux));
-        Assert.Contains($"{flux} is not a toy-world pipeline", teacher.Message);
+        File.WriteAllText(Path.Combine(flux, "model_index.json"), """{"_class_name": "FluxPipeline"}""");
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s, teacher: flux, edit: c => { c.Samples.Resolution = 256; c.Text.MaxLength = 77; });
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 2));
+        Assert.Equal((flux, 256, 77), (queued.Pipeline, queued.Resolution, queued.MaxSequenceLength));
+        Assert.True(queued.IsAgreement);
+        Assert.Equal("heldout · 2/category · 1 seed(s) · 20 steps · guidance 3.5 · agreement at 256 px, 77 tokens", queued.SettingsKey);
+        var options = EvaluationJob.OptionsOf(queued);
+        Assert.Equal((false, 256, 77, 2), (options.ScoreScenes, options.Resolution, options.MaxSequenceLength, options.PromptsPerCategory));
+        // Without samples.resolution, the last stage's; its teacher once at the same size, not twice.
+        var (second, _) = await AddRunWithCheckpointAsync(s, teacher: flux, edit: c => { c.Samples.Resolution = 0; c.Stages[^1].Resolution = 128; });
+        var teacher = await s.Evaluations.RequestRunTeacherOnceAsync(second.Id);
+        Assert.Equal((flux, 128, 32, "teacher"), (teacher!.Pipeline, teacher.Resolution, teacher.MaxSequenceLength, teacher.Encoder));
+        Assert.Null(await s.Evaluations.RequestRunTeacherOnceAsync(second.Id));
+        Assert.NotNull(await s.Evaluations.RequestRunTeacherOnceAsync(run.Id));
+        // A teacher asked for by folder alone: a run YAML's default size.
+        Assert.Equal((512, 77), ((await s.Evaluations.RequestTeacherAsync(flux)).Resolution, (await s.Evaluations.RequestTeacherAsync(flux)).MaxSequenceLength));
 
-        // A folder outside the allowed ones is refused before anything in it is read.
+        // An SD3 teacher, a missing folder and one outside the allowed ones are refused, naming why.
+        var sd3 = Directory.CreateTempSubdirectory("sd3-").FullName;
+        File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
+        var (sd3Run, sd3Checkpoint) = await AddRunWithCheckpointAsync(s, teacher: sd3);
+        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(sd3Checkpoint.Id));
+        Assert.Contains($"run {sd3Run.Id}'s teacher pipeline {sd3} is an SD3 pipeline: evaluations draw with the FLUX pipeline", refused.Message);
+        var missing = Path.Combine(flux, "not-there");
+        Assert.Contains($"the teacher pipeline {missing}: no such folder", (await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(missing))).Message);
         var outside = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync("/etc"));
         Assert.Contains("the teacher pipeline: /etc is outside the allowed folders (Studio:AllowedRoots: ", outside.Message);
 
-        // A folder `studio toy pretrain` wrote is one.
+        // A folder `studio toy pretrain` wrote is of the toy world: scored, at the toy world's fixed size.
         var pretrained = Directory.CreateTempSubdirectory("toy-pretrained-").FullName;
         File.WriteAllText(Path.Combine(pretrained, "README.md"), "# Toy teacher (FluxPipeline layout)\n");
-        Assert.Equal(pretrained, (await s.Evaluations.RequestTeacherAsync(pretrained)).Pipeline);
-        Assert.Empty(await s.Evaluations.ListAsync([run.Id], includeTeachers: false));
+        var toy = await s.Evaluations.RequestTeacherAsync(pretrained);
+        Assert.Equal((pretrained, null, null, false), (toy.Pipeline, toy.Resolution, toy.MaxSequenceLength, toy.IsAgreement));
+        Assert.True(EvaluationJob.OptionsOf(toy).ScoreScenes);
     }
 
     [Fact]

@@ -150,18 +150,52 @@ public class RunJobTests
     }
 
     [Fact]
-    public async Task ARunWhoseTeacherIsNotOfTheToyWorldCannotAskToBeEvaluatedWhenDone()
+    public async Task ARunWhoseTeacherIsSd3CannotAskToBeEvaluatedWhenDoneAndAFluxOneOutsideTheToyWorldCan()
     {
         var s = await SetUpAsync();
-        var teacher = TeacherNotOfTheToyWorld(s.Db.Directory);
+        var teacher = Sd3Teacher(s.Db.Directory);
         var yaml = Toy(c => c.Teacher.Pipeline = teacher);
         Assert.Equal("toy", (await s.Runs.CreateAsync("toy", yaml)).Name); // fine without the evaluation
         var e = await Assert.ThrowsAsync<RunActionException>(() => s.Runs.CreateAsync("toy", yaml, evaluate: new AutoEvaluation(WhenDone: true)));
         var problem = Assert.Single(e.Problems);
         Assert.Equal("evaluateWhenDone", problem.Field);
-        Assert.Contains($"{teacher} is not a toy-world pipeline", problem.Message);
-        await using var db = s.Db.CreateDbContext();
-        Assert.Equal(1, await db.Runs.CountAsync());
+        Assert.Contains($"{teacher} is an SD3 pipeline: evaluations draw with the FLUX pipeline", problem.Message);
+        await using (var db = s.Db.CreateDbContext()) Assert.Equal(1, await db.Runs.CountAsync());
+
+        // A FLUX pipeline outside the toy world is evaluated by teacher agreement.
+        var flux = TeacherNotOfTheToyWorld(s.Db.Directory);
+        var run = await s.Runs.CreateAsync("flux", Toy(c => c.Teacher.Pipeline = flux), evaluate: new AutoEvaluation(WhenDone: true));
+        Assert.True(run.EvaluateWhenDone);
+    }
+
+    /// <summary>
+    /// The configs and tokenizers of an SD3 pipeline (no weights: a run's checks read no weights), whose T5 fits the toy
+    /// students' vocabulary, in <paramref name="directory"/>/sd3.
+    /// </summary>
+    internal static string Sd3Teacher(string directory)
+    {
+        var teacher = Directory.CreateDirectory(Path.Combine(directory, "sd3")).FullName;
+        void Write(string part, string json)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(teacher, part))!);
+            File.WriteAllText(Path.Combine(teacher, part), json);
+        }
+        Write("model_index.json", """{"_class_name": "StableDiffusion3Pipeline"}""");
+        Write("transformer/config.json", """
+            {"_class_name": "SD3Transformer2DModel", "attention_head_dim": 8, "caption_projection_dim": 32, "in_channels": 16, "joint_attention_dim": 32,
+             "num_attention_heads": 4, "num_layers": 2, "out_channels": 16, "patch_size": 2, "pooled_projection_dim": 64, "pos_embed_max_size": 16, "sample_size": 8}
+            """);
+        var t5 = """{"model_type": "t5", "vocab_size": 32128, "d_model": 32, "d_kv": 8, "num_heads": 2, "d_ff": 32, "num_layers": 1, "feed_forward_proj": "gated-gelu"}""";
+        Write("text_encoder_3/config.json", t5);
+        Write("text_encoder/config.json", "{}");
+        Write("text_encoder_2/config.json", "{}");
+        foreach (var (folder, tokenizer) in new[] { ("tokenizer_3", "t5"), ("tokenizer", "clip"), ("tokenizer_2", "clip") })
+            foreach (var file in Directory.GetFiles(Studio.Ml.Text.TextTokenizer.BuiltInFolder(tokenizer)))
+            {
+                Directory.CreateDirectory(Path.Combine(teacher, folder));
+                File.Copy(file, Path.Combine(teacher, folder, Path.GetFileName(file)));
+            }
+        return teacher;
     }
 
     /// <summary>The toy teacher's weights without its README, in <paramref name="directory"/>/flux: a FLUX pipeline like any other, which the evaluator cannot score.</summary>

@@ -117,6 +117,9 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");
 
+                    b.Property<int?>("MaxSequenceLength")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Pipeline")
                         .IsRequired()
                         .HasMaxLength(1000)
@@ -130,6 +133,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<string>("ReportPath")
                         .HasColumnType("text");
+
+                    b.Property<int?>("Resolution")
+                        .HasColumnType("integer");
 
                     b.Property<int?>("RunId")
                         .HasColumnType("integer");

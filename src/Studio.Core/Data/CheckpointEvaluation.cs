@@ -3,9 +3,10 @@ namespace Studio.Core.Data;
 public enum EvaluationState { Queued, Running, Completed, Failed, Cancelled }
 
 /// <summary>
-/// One toy-world evaluation (the code of `studio eval`): a run's checkpoint in the teacher pipeline's T5 slot, or the
-/// teacher pipeline itself (<see cref="RunId"/> and <see cref="CheckpointId"/> null), scored on held-out toy prompts.
-/// The Compare page's scaling chart plots these.
+/// One evaluation (the code of `studio eval`): a run's checkpoint in the teacher pipeline's T5 slot, or the teacher
+/// pipeline itself (<see cref="RunId"/> and <see cref="CheckpointId"/> null), on the standard held-out prompts. A
+/// toy-world teacher's images are scored on the toy criteria; any other FLUX teacher's are measured by teacher agreement
+/// alone (<see cref="Resolution"/> set: the student's |Δ| to the teacher's images). The Compare page's scaling chart plots these.
 /// </summary>
 public class CheckpointEvaluation
 {
@@ -30,6 +31,13 @@ public class CheckpointEvaluation
     public int Seeds { get; set; }
     public int Steps { get; set; }
     public double Guidance { get; set; }
+    /// <summary>
+    /// Null: the toy world's evaluation (64 px, 32 tokens, every toy score). A size: teacher agreement at that many
+    /// pixels a side with <see cref="MaxSequenceLength"/> T5 tokens (a FLUX.1 teacher's run: its sample resolution and text length).
+    /// </summary>
+    public int? Resolution { get; set; }
+    /// <summary>T5 tokens per prompt of a teacher-agreement evaluation (null when <see cref="Resolution"/> is).</summary>
+    public int? MaxSequenceLength { get; set; }
 
     public EvaluationState State { get; set; } = EvaluationState.Queued;
     public string? HangfireJobId { get; set; }
@@ -79,6 +87,9 @@ public class CheckpointEvaluation
 
     public bool IsTeacher => RunId is null;
     public bool IsActive => State is EvaluationState.Queued or EvaluationState.Running;
-    /// <summary>Evaluations are comparable only with the same prompts, seeds and sampler settings.</summary>
-    public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance).Key;
+    /// <summary>Teacher agreement alone (no toy scores): a teacher outside the toy world.</summary>
+    public bool IsAgreement => Resolution is not null;
+    /// <summary>Evaluations are comparable only with the same prompts, seeds, sampler settings and image size.</summary>
+    public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance).Key
+        + (Resolution is { } side ? $" · agreement at {side} px, {MaxSequenceLength} tokens" : "");
 }

@@ -44,7 +44,21 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
 }
 
 /// <summary>
-/// Queues toy-world evaluations of checkpoints and teachers on <see cref="Queue"/> and lists them. Whoever serves the
+/// How a teacher pipeline is evaluated: a toy-world teacher (<see cref="ToyWorld"/>) on the toy criteria; any other
+/// FLUX teacher by teacher agreement at <see cref="Resolution"/> px with <see cref="MaxSequenceLength"/> T5 tokens.
+/// </summary>
+public sealed record EvaluatedPipeline(string Folder, bool ToyWorld, int Resolution, int MaxSequenceLength)
+{
+    /// <summary>Writes the image settings onto a row: nothing for the toy world (its fixed 64 px and 32 tokens).</summary>
+    public CheckpointEvaluation ApplyTo(CheckpointEvaluation row)
+    {
+        (row.Pipeline, row.Resolution, row.MaxSequenceLength) = (Folder, ToyWorld ? null : Resolution, ToyWorld ? null : MaxSequenceLength);
+        return row;
+    }
+}
+
+/// <summary>
+/// Queues evaluations of checkpoints and teachers on <see cref="Queue"/> and lists them. Whoever serves the
 /// `interactive` queue serves that one too, after it, so a generation asked for in the browser does not wait behind a
 /// run's checkpoint evaluations.
 /// </summary>
@@ -94,13 +108,12 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == checkpoint.RunId, ct)
                   ?? throw new RunActionException($"no run {checkpoint.RunId}");
         var config = ConfigOf(options, run.ConfigYaml, $"run {run.Id}");
-        var pipeline = ToyWorldPipeline(options, TeacherPipeline(config),
-            $"run {run.Id}'s teacher pipeline");
-        return await QueueAsync(db, new CheckpointEvaluation
+        var pipeline = Evaluable(options, config, $"run {run.Id}'s teacher pipeline");
+        return await QueueAsync(db, pipeline.ApplyTo(new CheckpointEvaluation
         {
-            RunId = run.Id, CheckpointId = checkpoint.Id, Step = checkpoint.Step, Pipeline = pipeline,
+            RunId = run.Id, CheckpointId = checkpoint.Id, Step = checkpoint.Step, Pipeline = pipeline.Folder,
             Encoder = $"run {run.Id} · step {checkpoint.Step}", SizeLabel = config.Student.Preset, Loss = config.Loss.Word(),
-        }, settings, ct);
+        }), settings, ct);
     }
 
     /// <summary>Evaluates the latest checkpoint of each run whose files are there (a run without one is refused, naming it).</summary>
@@ -124,14 +137,21 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return queued;
     }
 
-    /// <summary>Evaluates a teacher pipeline with its own T5 ("toy": the built-in toy teacher): the reference line of the scaling chart.</summary>
-    public async Task<CheckpointEvaluation> RequestTeacherAsync(string pipeline = ModelFolders.ToyTeacher, EvaluationSettings? settings = null, CancellationToken ct = default)
+    /// <summary>
+    /// Evaluates a teacher pipeline with its own T5 ("toy": the built-in toy teacher): the reference line of the scaling
+    /// chart. A teacher outside the toy world is drawn at the size a run's YAML has by default (512 px, 77 tokens):
+    /// <see cref="RequestRunTeacherOnceAsync"/> draws it at a run's own.
+    /// </summary>
+    public async Task<CheckpointEvaluation> RequestTeacherAsync(string pipeline = ModelFolders.ToyTeacher, EvaluationSettings? settings = null, CancellationToken ct = default) =>
+        await RequestTeacherAsync(Evaluable(options, string.IsNullOrWhiteSpace(pipeline) ? ModelFolders.ToyTeacher : pipeline.Trim(), new RunConfig(), "the teacher pipeline"), settings, ct);
+
+    /// <summary>Evaluates a teacher pipeline as <see cref="Evaluable(StudioOptions, string, RunConfig, string)"/> found it.</summary>
+    public async Task<CheckpointEvaluation> RequestTeacherAsync(EvaluatedPipeline pipeline, EvaluationSettings? settings, CancellationToken ct = default)
     {
         settings ??= new EvaluationSettings();
         settings.Validate();
-        var folder = ToyWorldPipeline(options, string.IsNullOrWhiteSpace(pipeline) ? ModelFolders.ToyTeacher : pipeline.Trim(), "the teacher pipeline");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await QueueAsync(db, new CheckpointEvaluation { Pipeline = folder, Encoder = "teacher", SizeLabel = "teacher" }, settings, ct);
+        return await QueueAsync(db, pipeline.ApplyTo(new CheckpointEvaluation { Pipeline = pipeline.Folder, Encoder = "teacher", SizeLabel = "teacher" }), settings, ct);
     }
 
     /// <summary>
@@ -142,33 +162,38 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public async Task<CheckpointEvaluation?> RequestRunTeacherOnceAsync(int runId, EvaluationSettings? settings = null, CancellationToken ct = default)
     {
         settings ??= new EvaluationSettings();
-        string folder;
+        EvaluatedPipeline pipeline;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
         {
             var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
-            folder = ToyWorldPipeline(options, TeacherPipeline(ConfigOf(options, run.ConfigYaml, $"run {run.Id}")), $"run {run.Id}'s teacher pipeline");
+            pipeline = Evaluable(options, ConfigOf(options, run.ConfigYaml, $"run {run.Id}"), $"run {run.Id}'s teacher pipeline");
+            var key = pipeline.ApplyTo(new CheckpointEvaluation
+            {
+                Pipeline = pipeline.Folder, Encoder = "teacher", Split = settings.Split, PromptsPerCategory = settings.PromptsPerCategory,
+                Seeds = settings.Seeds, Steps = settings.Steps, Guidance = settings.Guidance,
+            }).SettingsKey;
             var known = await db.Evaluations.AsNoTracking()
-                .Where(v => v.RunId == null && v.Pipeline == folder && v.State != EvaluationState.Failed && v.State != EvaluationState.Cancelled)
+                .Where(v => v.RunId == null && v.Pipeline == pipeline.Folder && v.State != EvaluationState.Failed && v.State != EvaluationState.Cancelled)
                 .ToListAsync(ct);
-            if (known.Any(v => (v.Split, v.PromptsPerCategory, v.Seeds, v.Steps, v.Guidance) == (settings.Split, settings.PromptsPerCategory, settings.Seeds, settings.Steps, settings.Guidance)))
-                return null;
+            if (known.Any(v => v.SettingsKey == key)) return null;
         }
-        return await RequestTeacherAsync(folder, settings, ct);
+        return await RequestTeacherAsync(pipeline, settings, ct);
     }
 
-    /// <summary>The teacher pipelines of these runs, as their YAML names them (for "evaluate the teacher").</summary>
-    public async Task<List<string>> TeacherPipelinesAsync(IReadOnlyCollection<int> runIds, CancellationToken ct = default)
+    /// <summary>
+    /// The teacher pipelines of these runs, each as its run evaluates it (for "evaluate the teacher"); a run whose YAML
+    /// cannot be read is left out, a teacher that cannot be evaluated is refused, naming it.
+    /// </summary>
+    public async Task<List<EvaluatedPipeline>> TeacherPipelinesAsync(IReadOnlyCollection<int> runIds, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var runs = await db.Runs.AsNoTracking().Where(r => runIds.Contains(r.Id)).ToListAsync(ct);
-        return runs.Select(r =>
+        var runs = await db.Runs.AsNoTracking().Where(r => runIds.Contains(r.Id)).OrderBy(r => r.Id).ToListAsync(ct);
+        var configs = runs.Select(r =>
         {
-            try
-            {
-                return TeacherPipeline(ConfigOf(options, r.ConfigYaml, $"run {r.Id}"));
-            }
-            catch (RunActionException) { return null; }
-        }).OfType<string>().Distinct().ToList();
+            try { return (Run: r, Config: ConfigOf(options, r.ConfigYaml, $"run {r.Id}")); }
+            catch (RunActionException) { return (Run: r, Config: (RunConfig?)null); }
+        }).Where(c => c.Config is not null).ToList();
+        return configs.Select(c => Evaluable(options, c.Config!, $"run {c.Run.Id}'s teacher pipeline")).Distinct().ToList();
     }
 
     /// <summary>Evaluations, newest first: of these runs and the teachers (null: all).</summary>
@@ -187,20 +212,33 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return await db.Evaluations.AsNoTracking().SingleOrDefaultAsync(v => v.Id == id, ct);
     }
 
+    /// <summary>How run <paramref name="config"/>'s teacher is evaluated (<see cref="Evaluable(StudioOptions, string, RunConfig, string)"/>).</summary>
+    public static EvaluatedPipeline Evaluable(StudioOptions options, RunConfig config, string what) => Evaluable(options, TeacherPipeline(config), config, what);
+
     /// <summary>
-    /// The toy evaluator scores toy scenes, so it only means something for pipelines of the toy world: the built-in toy
-    /// teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with "# Toy teacher").
+    /// How a teacher pipeline is evaluated. The toy evaluator scores toy scenes, so only pipelines of the toy world are
+    /// scored: the built-in toy teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with
+    /// "# Toy teacher"). Any other FLUX pipeline folder is measured by teacher agreement, at <paramref name="config"/>'s
+    /// sample resolution (its last stage's when samples.resolution is 0) and text.max_length. Refused, naming why: a
+    /// folder outside the allowed ones or missing, and SD3 teachers (evaluations draw with the FLUX pipeline).
     /// </summary>
-    public static string ToyWorldPipeline(StudioOptions options, string pipeline, string what)
+    public static EvaluatedPipeline Evaluable(StudioOptions options, string pipeline, RunConfig config, string what)
     {
-        if (pipeline == ModelFolders.ToyTeacher) return pipeline;
+        if (pipeline == ModelFolders.ToyTeacher) return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
         if (new PathGuard(options).Problem(pipeline) is { } refused) throw new RunActionException($"{what}: {refused}");
         pipeline = Path.GetFullPath(pipeline);
+        if (!Directory.Exists(pipeline)) throw new RunActionException($"{what} {pipeline}: no such folder");
         var readme = Path.Combine(pipeline, "README.md");
         if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
-            return pipeline;
-        throw new RunActionException($"{what} {pipeline} is not a toy-world pipeline: the evaluator scores toy scenes (objects, relations, " +
-                                     "words) and can only evaluate the built-in toy teacher or a folder written by `studio toy pretrain`");
+            return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
+        try
+        {
+            if (TeacherFamily.Of(pipeline) == ModelFamily.Sd3)
+                throw new RunActionException($"{what} {pipeline} is an SD3 pipeline: evaluations draw with the FLUX pipeline, so SD3 teachers cannot be evaluated yet");
+        }
+        catch (Exception e) when (e is not RunActionException) { throw new RunActionException($"{what} {pipeline}: {e.Message}"); }
+        var resolution = config.Samples.Resolution > 0 ? config.Samples.Resolution : config.Stages.LastOrDefault()?.Resolution ?? new StageConfig().Resolution;
+        return new EvaluatedPipeline(pipeline, false, resolution, config.Text.MaxLength);
     }
 
     /// <summary>A run's YAML, with relative paths resolved as its worker resolves them (against the data directory).</summary>

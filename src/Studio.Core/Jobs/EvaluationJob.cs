@@ -114,10 +114,13 @@ public class EvaluationJob(
     /// <summary>Where a worker keeps the teacher's images of evaluations: DATA/cache/teacher-images.</summary>
     public static string TeacherImagesFolder(StudioOptions options) => Path.Combine(options.ResolvedDataDirectory, "cache", "teacher-images");
 
-    public static ToyEvaluationOptions OptionsOf(CheckpointEvaluation v) => new()
-    {
-        Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance,
-    };
+    public static ToyEvaluationOptions OptionsOf(CheckpointEvaluation v) => v.Resolution is { } side
+        ? new()
+        {
+            Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance,
+            ScoreScenes = false, Resolution = side, MaxSequenceLength = v.MaxSequenceLength ?? new Studio.Ml.Distillation.TextConfig().MaxLength,
+        }
+        : new() { Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance };
 
     /// <summary>Copies what <see cref="ToyEvaluation.Run"/> measured onto the row.</summary>
     public static void Apply(CheckpointEvaluation v, ToyEvaluationResult r)
@@ -156,7 +159,8 @@ public class EvaluationJob(
     {
         if (!await db.Runs.AnyAsync(r => r.Id == runId)) return;
         var message = v.State == EvaluationState.Completed
-            ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255."
+            ? v.IsAgreement ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): mean |Δ| to the teacher {Score(v.TeacherDifference)}/255."
+            : $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255."
             : v.State == EvaluationState.Cancelled ? $"Evaluation of the step {v.Step} checkpoint cancelled."
             : $"Evaluation of the step {v.Step} checkpoint failed: {v.Error}";
         var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Failed ? "Error" : "Info", Step = v.Step, Message = message, Time = DateTime.UtcNow };

@@ -53,14 +53,14 @@ public interface ICheckpointExporter
 }
 
 /// <summary>
-/// One toy-world evaluation: the teacher pipeline folder and, in its T5 slot, a checkpoint (null: the teacher's own
-/// T5), scored with <paramref name="Options"/> by the code of `studio eval` on <paramref name="Device"/> (the worker's Studio:Device).
+/// One evaluation: the teacher pipeline folder and, in its T5 slot, a checkpoint (null: the teacher's own T5), scored
+/// (or measured by teacher agreement) with <paramref name="Options"/> by the code of `studio eval` on <paramref name="Device"/> (the worker's Studio:Device).
 /// </summary>
 /// <param name="TeacherImages">Where the worker keeps the teacher's images of evaluations (<see cref="Studio.Ml.Toy.TeacherImageStore"/>; null: nowhere).</param>
 public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options,
     string Device = "cpu", string? TeacherImages = null);
 
-/// <summary>Evaluates a checkpoint (or the teacher) on toy prompts: the toy evaluator's integration implements it.</summary>
+/// <summary>Evaluates a checkpoint (or the teacher) on the standard prompts: the toy evaluator's integration implements it.</summary>
 public interface IEvaluationExecutor
 {
     /// <summary>Returns the result; throws OperationCanceledException when cancelled and any other exception when the evaluation fails.</summary>

@@ -411,7 +411,7 @@ public class RunService(
         if (!evaluate.Any) return problems;
         try
         {
-            EvaluationService.ToyWorldPipeline(options, EvaluationService.TeacherPipeline(EvaluationService.ConfigOf(options, configYaml)), "teacher.pipeline");
+            EvaluationService.Evaluable(options, EvaluationService.ConfigOf(options, configYaml), "teacher.pipeline");
         }
         catch (RunActionException e)
         {

@@ -54,13 +54,28 @@ public sealed class DistillationSetup : IDisposable
         if (config.Student.Init is { } init && !File.Exists(Path.Combine(config.ResolvePath(init), "config.json")))
             problems.Add($"student.init: {config.ResolvePath(init)} has no config.json (a T5 folder is expected)");
 
+        // A teacher folder whose configs or tokenizer cannot be read is a problem of teacher.pipeline, named by its file.
+        try { AddTeacherProblems(config, problems); }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            problems.Add($"teacher.pipeline: {e.Message}");
+        }
+        return problems;
+    }
+
+    /// <summary>
+    /// The configuration against the teacher folder's configs and tokenizer, added to <paramref name="problems"/>; the
+    /// widths are compared only when nothing is wrong so far (reading the configs may throw).
+    /// </summary>
+    static void AddTeacherProblems(RunConfig config, List<string> problems)
+    {
         var teacher = ResolveTeacherFolder(config);
         var family = TeacherFamily.Of(teacher);
         foreach (var part in TeacherFamily.Parts(family))
             if (!File.Exists(Path.Combine(teacher, part)) && !Directory.Exists(Path.Combine(teacher, part)))
                 problems.Add($"teacher.pipeline: {teacher} lacks {part}");
         problems.AddRange(RunConfigChecks.AgainstTeacher(config, Path.Combine(teacher, TeacherFamily.SlotTokenizer(family))));
-        if (problems.Count > 0) return problems;
+        if (problems.Count > 0) return;
 
         // The student's projection must produce the width the transformer reads, which must be the teacher encoder's.
         var slot = TeacherFamily.SlotEncoder(family);
@@ -76,11 +91,16 @@ public sealed class DistillationSetup : IDisposable
             problems.Add($"student: vocabulary {student.VocabSize} differs from the teacher tokenizer's model ({teacherT5.VocabSize}); teacher and student share token ids");
         if (config.Student.Init is { } initFolder)
         {
-            var initConfig = T5Config.Load(Path.Combine(config.ResolvePath(initFolder), "config.json"));
+            T5Config initConfig;
+            try { initConfig = T5Config.Load(Path.Combine(config.ResolvePath(initFolder), "config.json")); }
+            catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException or FormatException)
+            {
+                problems.Add($"student.init: {e.Message}");
+                return;
+            }
             if (initConfig.VocabSize != teacherT5.VocabSize)
                 problems.Add($"student.init: vocabulary {initConfig.VocabSize} differs from the teacher's {teacherT5.VocabSize}");
         }
-        return problems;
     }
 
     public static DistillationSetup Prepare(RunConfig config, string cacheDirectory, ITrainingReporter reporter, CancellationToken cancel)

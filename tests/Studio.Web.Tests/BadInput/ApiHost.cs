@@ -62,6 +62,24 @@ public sealed class ApiHost : IAsyncLifetime
         Directory.CreateSymbolicLink(Path.Combine(Data, "escape"), Outside);
         Directory.CreateSymbolicLink(Path.Combine(Data, "escape-twice"), Path.Combine(Data, "escape"));
         File.CreateSymbolicLink(Path.Combine(Data, "dangling"), Path.Combine(Outside, "not-there-yet"));
+        // FLUX teacher folders with one config damaged (each holds every part a run checks for).
+        foreach (var (name, file, text) in BadInputCorpus.DamagedTeachers)
+        {
+            var folder = Path.Combine(Data, "damaged", name);
+            void Write(string part, string json) { Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(folder, part))!); File.WriteAllText(Path.Combine(folder, part), json); }
+            Write("model_index.json", """{"_class_name": "FluxPipeline"}""");
+            Write("transformer/config.json", """{"in_channels": 64, "num_layers": 1, "num_single_layers": 1, "attention_head_dim": 16, "num_attention_heads": 2, "joint_attention_dim": 64, "pooled_projection_dim": 32, "guidance_embeds": true, "axes_dims_rope": [4, 6, 6]}""");
+            Write("text_encoder_2/config.json", """{"model_type": "t5", "vocab_size": 32128, "d_model": 64, "d_kv": 8, "num_heads": 2, "d_ff": 32, "num_layers": 1, "feed_forward_proj": "gated-gelu"}""");
+            foreach (var tokenizerFile in Directory.GetFiles(Studio.Ml.Text.TextTokenizer.BuiltInFolder("t5")))
+            {
+                Directory.CreateDirectory(Path.Combine(folder, "tokenizer_2"));
+                File.Copy(tokenizerFile, Path.Combine(folder, "tokenizer_2", Path.GetFileName(tokenizerFile)));
+            }
+            Write(file, text);
+        }
+        // A teacher no evaluation can draw with.
+        var sd3 = Directory.CreateDirectory(Path.Combine(Data, "sd3")).FullName;
+        File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
         Options = new StudioOptions { DataDirectory = Data, AllowedRoots = [Root], Auth = "off", InProcessWorker = false };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();

@@ -20,6 +20,17 @@ public sealed record BadCase(string Id, string Method, string Path, string? Body
 /// </summary>
 public static class BadInputCorpus
 {
+    /// <summary>FLUX teacher folders (under {data}/damaged) each with one file damaged: its name, the file, its text.</summary>
+    public static readonly (string Name, string File, string Text)[] DamagedTeachers =
+    [
+        ("transformer-not-json", "transformer/config.json", "{ \"num_layers\": "),
+        ("transformer-wrong-type", "transformer/config.json", "{\"num_layers\": \"two\", \"joint_attention_dim\": 64}"),
+        ("transformer-a-list", "transformer/config.json", "[]"),
+        ("t5-not-json", "text_encoder_2/config.json", "{{{"),
+        ("t5-wrong-type", "text_encoder_2/config.json", "{\"d_model\": \"wide\"}"),
+        ("model-index-not-json", "model_index.json", "{ \"_class_name\": "),
+    ];
+
     public static readonly IReadOnlyDictionary<string, BadCase> Cases = Build().ToDictionary(c => c.Id);
 
     public static IEnumerable<object[]> Ids(string category) => Cases.Keys.Where(k => k.StartsWith(category + "/", StringComparison.Ordinal)).Select(k => new object[] { k });
@@ -185,6 +196,10 @@ public static class BadInputCorpus
             ("validation.prompts[0].set", "validation.prompts", "file not found: {data}/missing.txt"),
         })
             yield return ($"path {path}: missing inside", Edit(path, path.EndsWith(".set") ? "missing.txt" : Quote("{data}/missing-folder")), [field, expect]);
+
+        // A teacher folder with a damaged config: the run is refused at teacher.pipeline, naming the file.
+        foreach (var (name, file, _) in DamagedTeachers)
+            yield return ($"teacher.pipeline: damaged {file} ({name})", Edit("teacher.pipeline", Quote($"{{data}}/damaged/{name}")), ["teacher.pipeline", $"{{data}}/damaged/{name}/{file}"]);
 
         // Prompt files that cannot be read, or hold no usable prompt.
         foreach (var (file, expect) in new[]
@@ -387,7 +402,8 @@ public static class BadInputCorpus
             ("evaluations: teacher outside", "/api/evaluations", new { teacherPipeline = "/etc" }, ["/etc is outside the allowed folders (Studio:AllowedRoots: {root}"]),
             ("evaluations: teacher by ..", "/api/evaluations", new { teacherPipeline = "{data}/../../../../../../etc" }, ["/etc is outside the allowed folders"]),
             ("evaluations: teacher through a link", "/api/evaluations", new { teacherPipeline = "{data}/escape" }, ["{data}/escape (a link to {outside}) is outside the allowed folders"]),
-            ("evaluations: not a toy-world teacher", "/api/evaluations", new { teacherPipeline = "{data}" }, ["is not a toy-world pipeline"]),
+            ("evaluations: an SD3 teacher", "/api/evaluations", new { teacherPipeline = "{data}/sd3" }, ["{data}/sd3 is an SD3 pipeline: evaluations draw with the FLUX pipeline"]),
+            ("evaluations: a missing teacher", "/api/evaluations", new { teacherPipeline = "{data}/no-such-teacher" }, ["the teacher pipeline {data}/no-such-teacher: no such folder"]),
             ("evaluations: split", "/api/evaluations", new { split = "test" }, ["split 'test' is not heldout or train"]),
             ("evaluations: zero prompts", "/api/evaluations", new { promptsPerCategory = 0 }, ["prompts per category must be between 1 and 200 (got 0)"]),
             ("evaluations: huge prompts", "/api/evaluations", new { promptsPerCategory = 1_000_000 }, ["prompts per category must be between 1 and 200 (got 1000000)"]),

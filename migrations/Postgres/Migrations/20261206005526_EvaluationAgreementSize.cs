@@ -1,0 +1,38 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Studio.Migrations.Postgres.Migrations
+{
+    /// <inheritdoc />
+    public partial class EvaluationAgreementSize : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<int>(
+                name: "MaxSequenceLength",
+                table: "Evaluations",
+                type: "integer",
+                nullable: true);
+
+            migrationBuilder.AddColumn<int>(
+                name: "Resolution",
+                table: "Evaluations",
+                type: "integer",
+                nullable: true);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "MaxSequenceLength",
+                table: "Evaluations");
+
+            migrationBuilder.DropColumn(
+                name: "Resolution",
+                table: "Evaluations");
+        }
+    }
+}

@@ -544,6 +544,32 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task ACheckpointMeasuredByTeacherAgreementShowsItsDifferenceAndIsCharted()
+    {
+        var (ctx, _, runId, _, fresh) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            // A FLUX.1 teacher's run: no toy scores, only the difference to the teacher at the run's size.
+            db.Evaluations.Add(new CheckpointEvaluation
+            {
+                RunId = runId, CheckpointId = fresh, Step = 20, Pipeline = "/models/flux-dev", Encoder = "run · step 20", SizeLabel = "base", Loss = "vision",
+                State = EvaluationState.Completed, PromptsPerCategory = 10, Seeds = 1, Steps = 20, Guidance = 3.5, Resolution = 512, MaxSequenceLength = 77,
+                TeacherDifference = 7.25,
+            });
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal("|Δ| to teacher 7.25/255", cut.Find("[data-testid=checkpoint-agreement]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+        Assert.Contains("agreement at 512 px, 77 tokens", cut.Markup);
+        // The step 10 checkpoint (a toy-world evaluation) keeps its scores.
+        Assert.Contains("semantics 0.4", cut.FindAll("[data-testid=checkpoint-evaluation]")[1].TextContent);
+        // The chart's first metric, the difference to the teacher, draws it.
+        cut.WaitForAssertion(() => Assert.Equal(["step 20"],
+            cut.FindAll("[data-testid=evaluations-over-training] [data-point]").Select(p => p.GetAttribute("data-label"))), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task TheCheckpointsTabChartsTheEvaluationsOverTrainingAndEvaluatesTheOthersAtOnce()
     {
         var (ctx, jobs, runId, _, _) = await NewContextAsync(researcher: true);

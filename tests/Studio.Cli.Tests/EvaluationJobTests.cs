@@ -111,27 +111,31 @@ public class EvaluationJobTests
         Assert.Equal(3, (await service.ListAsync([runId])).Count);
     }
 
-    [Fact]
-    public async Task ACheckpointOfAFluxTeacherOutsideTheToyWorldIsMeasuredByTeacherAgreement()
+    [Theory]
+    [InlineData("flux")]
+    [InlineData("sd3")]
+    public async Task ACheckpointOfATeacherOutsideTheToyWorldIsMeasuredByTeacherAgreement(string family)
     {
         TorchRuntime.Initialise();
-        using var tiny = new Studio.Ml.Tests.Diffusion.TinyFluxPipelineFolder();
+        using var flux = family == "flux" ? new Studio.Ml.Tests.Diffusion.TinyFluxPipelineFolder() : null;
+        using var sd3 = family == "sd3" ? new Studio.Ml.Tests.Diffusion.TinySd3PipelineFolder() : null;
+        var teacherFolder = flux?.Folder ?? sd3!.Folder;
         var dir = TestPaths.NewTempDirectory("evaluation-agreement");
         var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(dir, "studio.db")}").Options);
         await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
-        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [tiny.Folder, dir] };
+        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [teacherFolder, dir] };
         var jobs = new BackgroundJobClient(new SQLiteStorage(Path.Combine(dir, "hangfire.db")));
         var service = new EvaluationService(db, jobs, new EvaluationFeed(), options);
         var job = new EvaluationJob(db, new ToyEvaluationExecutor(), new EvaluationFeed(), new RunFeed(), options, new WorkerIdentity("test:host:1"));
 
-        // A run of the tiny FLUX pipeline (a FLUX.1 layout, not of the toy world) that samples at 32 px with 16 tokens.
+        // A run of the tiny pipeline (a FLUX.1 or SD3 layout, not of the toy world) that samples at 32 px with 16 tokens.
         var config = RunPresets.Find("toy-study-small").Create();
-        config.Teacher.Pipeline = tiny.Folder;
+        config.Teacher.Pipeline = teacherFolder;
         config.Samples.Resolution = 32;
         config.Text.MaxLength = 16;
-        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var pipeline = ISlotPipeline.Load(teacherFolder);
         string checkpointPath;
-        using (var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student), pipeline.Transformer.Config.JointAttentionDim, 0, seed: 3))
+        using (var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student), SlotWidth(pipeline), 0, seed: 3))
         {
             var optimizer = torch.optim.AdamW(student.parameters());
             checkpointPath = TrainingCheckpoint.Save(Path.Combine(dir, "checkpoints"), student, optimizer, new TrainingState
@@ -143,7 +147,7 @@ public class EvaluationJobTests
         int runId, checkpointId;
         await using (var context = db.CreateDbContext())
         {
-            var run = new Run { Name = "flux-like", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            var run = new Run { Name = family, State = RunState.Completed, ConfigYaml = config.ToYaml() };
             context.Runs.Add(run);
             await context.SaveChangesAsync();
             var checkpoint = new CheckpointEntry { RunId = run.Id, Path = checkpointPath, Step = 5 };
@@ -179,4 +183,12 @@ public class EvaluationJobTests
             Assert.Contains(await context.RunEvents.Where(e => e.RunId == runId).Select(e => e.Message).ToListAsync(),
                 m => m.StartsWith("Evaluated the step 5 checkpoint (") && m.Contains("agreement at 32 px, 16 tokens): mean |Δ| to the teacher "));
     }
+
+    /// <summary>The width the transformer reads from the T5 slot (FLUX's and SD3's joint_attention_dim).</summary>
+    static int SlotWidth(ISlotPipeline pipeline) => pipeline switch
+    {
+        FluxPipeline f => f.Transformer.Config.JointAttentionDim,
+        Sd3Pipeline s => s.Transformer.Config.JointAttentionDim,
+        _ => throw new ArgumentException("a FLUX or SD3 pipeline"),
+    };
 }

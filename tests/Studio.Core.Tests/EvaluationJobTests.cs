@@ -258,7 +258,7 @@ public class EvaluationJobTests
     }
 
     [Fact]
-    public async Task ToyWorldTeachersAreScoredOtherFluxTeachersMeasuredByAgreementAtTheirRunsSize()
+    public async Task ToyWorldTeachersAreScoredOtherTeachersMeasuredByAgreementAtTheirRunsSize()
     {
         var s = await SetUpAsync();
         // A FLUX.1 folder: its checkpoints are measured by teacher agreement, at the run's sample resolution and text length.
@@ -281,12 +281,18 @@ public class EvaluationJobTests
         // A teacher asked for by folder alone: a run YAML's default size.
         Assert.Equal((512, 77), ((await s.Evaluations.RequestTeacherAsync(flux)).Resolution, (await s.Evaluations.RequestTeacherAsync(flux)).MaxSequenceLength));
 
-        // An SD3 teacher, a missing folder and one outside the allowed ones are refused, naming why.
+        // An SD3 teacher is measured the same way; a folder whose model_index.json cannot be read, a missing folder and one
+        // outside the allowed ones are refused, naming why.
         var sd3 = Directory.CreateTempSubdirectory("sd3-").FullName;
         File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
-        var (sd3Run, sd3Checkpoint) = await AddRunWithCheckpointAsync(s, teacher: sd3);
-        var refused = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(sd3Checkpoint.Id));
-        Assert.Contains($"run {sd3Run.Id}'s teacher pipeline {sd3} is an SD3 pipeline: evaluations draw with the FLUX pipeline", refused.Message);
+        var (_, sd3Checkpoint) = await AddRunWithCheckpointAsync(s, teacher: sd3);
+        var sd3Row = await s.Evaluations.RequestCheckpointAsync(sd3Checkpoint.Id);
+        Assert.Equal((sd3, 64, 32, true), (sd3Row.Pipeline, sd3Row.Resolution, sd3Row.MaxSequenceLength, sd3Row.IsAgreement));
+        var damaged = Directory.CreateTempSubdirectory("damaged-").FullName;
+        File.WriteAllText(Path.Combine(damaged, "model_index.json"), "{ \"_class_name\": ");
+        var unreadable = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(damaged));
+        Assert.Contains($"the teacher pipeline {damaged}: ", unreadable.Message);
+        Assert.Contains("model_index.json", unreadable.Message);
         var missing = Path.Combine(flux, "not-there");
         Assert.Contains($"the teacher pipeline {missing}: no such folder", (await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(missing))).Message);
         var outside = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync("/etc"));

@@ -18,7 +18,7 @@ public static class EvalCommand
     public static Command Create()
     {
         var defaults = new ToyEvaluationOptions();
-        var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder (of the toy world, or any with --agreement-only), or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
+        var pipeline = new Option<string>("--pipeline") { Description = "a FLUX pipeline folder (of the toy world; any FLUX or SD3 pipeline with --agreement-only), or toy (the built-in teacher)", DefaultValueFactory = _ => "toy" };
         var textEncoder2 = new Option<string?>("--text-encoder-2") { Description = "the T5 slot: a training checkpoint folder, an exported student, DistillT5 or T5EncoderModel folder (default: the pipeline's own); each batch is then also drawn with the teacher's own encoder, for the mean |Δ| to the teacher" };
         var prompts = new Option<string>("--prompts") { Description = "heldout (the standard set) or train", DefaultValueFactory = _ => defaults.Split };
         var count = new Option<int>("--count") { Description = "prompts per category (5 categories)", DefaultValueFactory = _ => defaults.PromptsPerCategory };
@@ -32,10 +32,10 @@ public static class EvalCommand
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images, each captioned with its prompt and what made it" };
         var teacherImages = new Option<DirectoryInfo?>("--teacher-images") { Description = "a folder that keeps the teacher's images of these settings: an evaluation that draws them stores them there, and a student's evaluation compares with them instead of drawing them again" };
-        var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX pipeline (FLUX.1 too): the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
+        var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX or SD3 pipeline: the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
         var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
         var device = DeviceOption.Create();
-        var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX pipeline against its teacher.")
+        var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX or SD3 pipeline against its teacher.")
         {
             pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, teacherImages,
             agreementOnly, resolution, device,
@@ -61,7 +61,7 @@ public static class EvalCommand
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
             var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
-            using var flux = FluxPipeline.Load(folder, type, device: on);
+            using var flux = ISlotPipeline.Load(folder, type, on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;

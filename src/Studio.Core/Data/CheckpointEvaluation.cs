@@ -5,7 +5,7 @@ public enum EvaluationState { Queued, Running, Completed, Failed, Cancelled }
 /// <summary>
 /// One evaluation (the code of `studio eval`): a run's checkpoint in the teacher pipeline's T5 slot, or the teacher
 /// pipeline itself (<see cref="RunId"/> and <see cref="CheckpointId"/> null), on the standard held-out prompts. A
-/// toy-world teacher's images are scored on the toy criteria; any other FLUX teacher's are measured by teacher agreement
+/// toy-world teacher's images are scored on the toy criteria; any other FLUX or SD3 teacher's are measured by teacher agreement
 /// alone (<see cref="Resolution"/> set: the student's |Δ| to the teacher's images). The Compare page's scaling chart plots these.
 /// </summary>
 public class CheckpointEvaluation

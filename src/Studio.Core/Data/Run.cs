@@ -39,11 +39,11 @@ public class Run
     public int? ForkedFromCheckpointId { get; set; }
     /// <summary>The checkpoint the next execution resumes from (set by resume and fork).</summary>
     public int? ResumeCheckpointId { get; set; }
-    /// <summary>When the run completes, its last checkpoint is evaluated (FLUX teachers: toy scores or teacher agreement).</summary>
+    /// <summary>When the run completes, its last checkpoint is evaluated (toy scores or teacher agreement).</summary>
     public bool EvaluateWhenDone { get; set; }
     /// <summary>
     /// Each checkpoint is evaluated as soon as it is written (the evaluation's default settings; the last one too), and
-    /// checkpoints.keep leaves it until its evaluation has run (FLUX teachers).
+    /// checkpoints.keep leaves it until its evaluation has run.
     /// </summary>
     public bool EvaluateEachCheckpoint { get; set; }
     /// <summary>The settings of those evaluations (JSON of an EvaluationSettings; null: the evaluation's defaults).</summary>

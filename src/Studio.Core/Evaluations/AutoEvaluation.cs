@@ -8,7 +8,7 @@ namespace Studio.Core.Evaluations;
 /// What a run asks to have evaluated without anyone asking again: its last checkpoint when it completes
 /// (<see cref="WhenDone"/>), each checkpoint as it is written (<see cref="EachCheckpoint"/>), with
 /// <see cref="Settings"/> (null: the evaluation's defaults). Stored on the run (<see cref="Run.EvaluateWhenDone"/>,
-/// <see cref="Run.EvaluateEachCheckpoint"/>, <see cref="Run.EvaluationSettingsJson"/>); FLUX teachers (SD3 ones are refused).
+/// <see cref="Run.EvaluateEachCheckpoint"/>, <see cref="Run.EvaluationSettingsJson"/>).
 /// </summary>
 public sealed record AutoEvaluation(bool WhenDone = false, bool EachCheckpoint = false, EvaluationSettings? Settings = null)
 {

@@ -45,7 +45,7 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
 
 /// <summary>
 /// How a teacher pipeline is evaluated: a toy-world teacher (<see cref="ToyWorld"/>) on the toy criteria; any other
-/// FLUX teacher by teacher agreement at <see cref="Resolution"/> px with <see cref="MaxSequenceLength"/> T5 tokens.
+/// FLUX or SD3 teacher by teacher agreement at <see cref="Resolution"/> px with <see cref="MaxSequenceLength"/> T5 tokens.
 /// </summary>
 public sealed record EvaluatedPipeline(string Folder, bool ToyWorld, int Resolution, int MaxSequenceLength)
 {
@@ -218,9 +218,9 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     /// <summary>
     /// How a teacher pipeline is evaluated. The toy evaluator scores toy scenes, so only pipelines of the toy world are
     /// scored: the built-in toy teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with
-    /// "# Toy teacher"). Any other FLUX pipeline folder is measured by teacher agreement, at <paramref name="config"/>'s
+    /// "# Toy teacher"). Any other FLUX or SD3 pipeline folder is measured by teacher agreement, at <paramref name="config"/>'s
     /// sample resolution (its last stage's when samples.resolution is 0) and text.max_length. Refused, naming why: a
-    /// folder outside the allowed ones or missing, and SD3 teachers (evaluations draw with the FLUX pipeline).
+    /// folder outside the allowed ones, missing, or whose model_index.json cannot be read.
     /// </summary>
     public static EvaluatedPipeline Evaluable(StudioOptions options, string pipeline, RunConfig config, string what)
     {
@@ -231,12 +231,12 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var readme = Path.Combine(pipeline, "README.md");
         if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
             return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
-        try
+        // The family is read now, so that a folder whose model_index.json is damaged is refused here, not by the job.
+        try { TeacherFamily.Of(pipeline); }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException)
         {
-            if (TeacherFamily.Of(pipeline) == ModelFamily.Sd3)
-                throw new RunActionException($"{what} {pipeline} is an SD3 pipeline: evaluations draw with the FLUX pipeline, so SD3 teachers cannot be evaluated yet");
+            throw new RunActionException($"{what} {pipeline}: {e.Message}");
         }
-        catch (Exception e) when (e is not RunActionException) { throw new RunActionException($"{what} {pipeline}: {e.Message}"); }
         var resolution = config.Samples.Resolution > 0 ? config.Samples.Resolution : config.Stages.LastOrDefault()?.Resolution ?? new StageConfig().Resolution;
         return new EvaluatedPipeline(pipeline, false, resolution, config.Text.MaxLength);
     }

@@ -32,7 +32,7 @@ public class RunService(
 
     readonly PathGuard _paths = new(options);
 
-    /// <param name="evaluate">What the run has evaluated by itself (<see cref="AutoEvaluation"/>; FLUX teachers).</param>
+    /// <param name="evaluate">What the run has evaluated by itself (<see cref="AutoEvaluation"/>).</param>
     public async Task<Run> CreateAsync(string name, string configYaml, string queue = "default", CancellationToken ct = default,
         AutoEvaluation? evaluate = null)
     {
@@ -403,7 +403,7 @@ public class RunService(
 
     /// <summary>
     /// Why a run of this configuration cannot have the evaluations it asks for: their settings, or a teacher no
-    /// evaluation can draw with (SD3, named at the field that asked); none when it can or nothing was asked.
+    /// evaluation can draw with (named at the field that asked); none when it can or nothing was asked.
     /// </summary>
     List<FieldProblem> EvaluationProblems(string configYaml, AutoEvaluation evaluate)
     {

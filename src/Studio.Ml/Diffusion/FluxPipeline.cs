@@ -27,7 +27,7 @@ public sealed record FluxRequest(IReadOnlyList<string> Prompts, long Seed, int S
 /// takes any encoder of the transformer's text width (<see cref="T5SlotEncoder"/>): the original T5-XXL, a student of
 /// this studio, or a DistillT5 folder; the tokenizer is always the pipeline's `tokenizer_2`.
 /// </summary>
-public sealed class FluxPipeline : IDisposable
+public sealed class FluxPipeline : ISlotPipeline
 {
     public FluxTransformer Transformer { get; }
     public AutoencoderKL Vae { get; }
@@ -239,6 +239,16 @@ public sealed class FluxPipeline : IDisposable
         _t5?.Dispose();
         (_clip, _t5) = (null, null);
     }
+
+    T5SlotEncoder? ISlotPipeline.T5 => T5;
+    TextTokenizer? ISlotPipeline.T5Tokenizer => T5Tokenizer;
+
+    public IReadOnlyList<(string Part, nn.Module Module)> WeightedParts =>
+        [("transformer", Transformer), ("vae", Vae), ("text_encoder", Clip), ("text_encoder_2", T5.Module)];
+
+    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null) =>
+        Generate(new FluxRequest(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Size, request.Size, request.MaxSequenceLength,
+            TrueCfgScale: request.TrueCfgScale, NegativePrompt: request.TrueCfgScale > 1 ? "" : null), textEncoder2: slot);
 
     public void Dispose()
     {

@@ -22,7 +22,7 @@ public sealed record Sd3Request(IReadOnlyList<string> Prompts, long Seed, int St
 /// joined. Classifier-free guidance with a negative prompt, Euler steps over the static-shift schedule, then the VAE.
 /// The T5 slot takes any <see cref="T5SlotEncoder"/>; a pipeline without `text_encoder_3/` conditions on zeros there.
 /// </summary>
-public sealed class Sd3Pipeline : IDisposable
+public sealed class Sd3Pipeline : ISlotPipeline
 {
     /// <summary>CLIP's context length, also the token count of the zero T5 states when there is no T5 encoder.</summary>
     public const int ClipLength = 77;
@@ -281,6 +281,20 @@ public sealed class Sd3Pipeline : IDisposable
         var images = ImagePng.Denormalize(decoded).cpu();
         Lap("decode");
         return new GeneratedImages(images.MoveToOuterDisposeScope(), timings);
+    }
+
+    public Device Device => ComputeDevice.Of(Transformer);
+
+    public IReadOnlyList<(string Part, nn.Module Module)> WeightedParts =>
+        [("transformer", Transformer), ("vae", Vae), ("text_encoder", ClipL), ("text_encoder_2", ClipG), .. T5 is { } t5 ? [("text_encoder_3", t5.Module)] : Array.Empty<(string, nn.Module)>()];
+
+    /// <summary>SD3 always guides from the (empty) negative prompt with <see cref="SlotRequest.Guidance"/>: a true-CFG scale is refused.</summary>
+    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null)
+    {
+        if (request.TrueCfgScale > 1)
+            throw new ArgumentException($"true CFG {request.TrueCfgScale}: SD3 always uses classifier-free guidance, at the guidance scale ({request.Guidance})");
+        return Generate(new Sd3Request(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Size, request.Size,
+            MaxSequenceLength: request.MaxSequenceLength), textEncoder3: slot);
     }
 
     public void Dispose()

@@ -31,19 +31,18 @@ public sealed class TeacherImageStore
 
     /// <summary>
     /// What decides the teacher's images of an evaluation: the evaluation's settings, the device type and dtype, the
-    /// scheduler's config and a fingerprint of every weight of the pipeline's transformer, VAE, CLIP and T5 slot (so a
+    /// scheduler's config and a fingerprint of every weight of the pipeline's transformer, VAE, CLIP(s) and T5 slot (so a
     /// retrained teacher in the same folder, or another encoder in its T5 slot, is another key).
     /// </summary>
-    public static string Key(FluxPipeline pipeline, ToyEvaluationOptions options)
+    public static string Key(ISlotPipeline pipeline, ToyEvaluationOptions options)
     {
+        var parts = pipeline.WeightedParts;
         var text = new StringBuilder("teacher-images/1\n")
             .AppendLine(JsonSerializer.Serialize(options))
             .AppendLine(pipeline.Device.type.ToString())
-            .AppendLine(pipeline.Transformer.parameters().First().dtype.ToString())
+            .AppendLine(parts[0].Module.parameters().First().dtype.ToString())
             .AppendLine(JsonSerializer.Serialize(pipeline.Scheduler.Config));
-        foreach (var (part, module) in new (string, nn.Module)[]
-                 { ("transformer", pipeline.Transformer), ("vae", pipeline.Vae), ("text_encoder", pipeline.Clip), ("text_encoder_2", pipeline.T5.Module) })
-            text.Append(Fingerprint(part, module));
+        foreach (var (part, module) in parts) text.Append(Fingerprint(part, module));
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..32];
     }
 

@@ -158,13 +158,15 @@ public static class ToyEvaluation
     /// Where the teacher's images of these settings are kept (null: nowhere): a student's evaluation compares with the
     /// stored ones instead of drawing them, and an evaluation that drew them (the teacher's own, or a student's) stores them.
     /// </param>
-    public static ToyEvaluationResult Run(FluxPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
+    public static ToyEvaluationResult Run(ISlotPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
         Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default,
         TeacherImageStore? teacherImages = null)
     {
         if (options.Problem() is { } problem) throw new ArgumentException(problem);
         var clock = Stopwatch.StartNew();
         var prompts = options.Prompts();
+        if (pipeline.T5 is null || pipeline.T5Tokenizer is null)
+            throw new ArgumentException($"{pipeline.Source} has no T5 encoder (text_encoder_3): there is no T5 slot to evaluate");
         var encoder = textEncoder2 ?? pipeline.T5;
         var latency = EncoderLatencyMs(pipeline, encoder, prompts, options.MaxSequenceLength);
 
@@ -181,14 +183,13 @@ public static class ToyEvaluation
             {
                 cancel.ThrowIfCancellationRequested();
                 var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
-                var request = new FluxRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
-                    options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength,
-                    TrueCfgScale: options.TrueCfgScale, NegativePrompt: options.TrueCfgScale > 1 ? "" : null);
-                var (drawn, toy) = Draw(pipeline.Generate(request, textEncoder2: textEncoder2), options.ScoreScenes);
+                var request = new SlotRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
+                    options.Steps, options.Guidance, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
+                var (drawn, toy) = Draw(pipeline.Draw(request, textEncoder2), options.ScoreScenes);
                 if (textEncoder2 is null) teacherDrawn.AddRange(drawn);
                 else
                 {
-                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? Draw(pipeline.Generate(request), options.ScoreScenes).Rgb;
+                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
                     if (stored is null) teacherDrawn.AddRange(teacher);
                     differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
                 }
@@ -252,13 +253,13 @@ public static class ToyEvaluation
         prompts.Select(p => new ToyItemScore(p.Category, double.NaN, "not scored: teacher agreement")).ToList(), new ToyIntervals());
 
     /// <summary>Median time of the T5-slot encoder on one prompt (after warm-up), tokenised to the evaluation's length.</summary>
-    static double EncoderLatencyMs(FluxPipeline pipeline, T5SlotEncoder encoder, IReadOnlyList<ToyPrompt> prompts, int maxLength)
+    static double EncoderLatencyMs(ISlotPipeline pipeline, T5SlotEncoder encoder, IReadOnlyList<ToyPrompt> prompts, int maxLength)
     {
         using var _ = no_grad();
         var times = new List<double>();
         for (int i = 0; i < Math.Min(23, prompts.Count + 3); i++)
         {
-            var (ids, mask) = pipeline.T5Tokenizer.EncodeBatch([prompts[i % prompts.Count].Text], maxLength);
+            var (ids, mask) = pipeline.T5Tokenizer!.EncodeBatch([prompts[i % prompts.Count].Text], maxLength);
             using (ids) using (mask)
             {
                 var clock = Stopwatch.StartNew();

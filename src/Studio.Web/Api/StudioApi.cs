@@ -14,7 +14,7 @@ namespace Studio.Web.Api;
 
 /// <summary>
 /// A run; with <see cref="EvaluateWhenDone"/>, its last checkpoint is evaluated when it completes, with
-/// <see cref="EvaluateEachCheckpoint"/> each checkpoint as it is written (FLUX teachers), with the settings of
+/// <see cref="EvaluateEachCheckpoint"/> each checkpoint as it is written, with the settings of
 /// <see cref="Evaluation"/> (left out: the defaults).
 /// </summary>
 public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Queue, bool? EvaluateWhenDone = null, bool? EvaluateEachCheckpoint = null,

@@ -101,4 +101,41 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         using var pipeline = FluxPipeline.Load(tiny.Folder);
         Assert.Contains(message, Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(pipeline, pipeline.T5, options)).Message);
     }
+
+    [Fact]
+    public void AnSd3PipelinesStudentIsMeasuredTheSameWay()
+    {
+        using var sd3 = new TinySd3PipelineFolder();
+        using var pipeline = ISlotPipeline.Load(sd3.Folder);
+        Assert.IsType<Sd3Pipeline>(pipeline);
+        using var student = ToyEvaluation.LoadTextEncoder2(sd3.StudentDistillT5);
+        var options = Agreement with { Seeds = 1 };
+        var result = ToyEvaluation.Run(pipeline, student, options);
+        Assert.Null(result.Semantics);
+        Assert.Equal(5, result.Items.Count);
+
+        // Each image's difference from the SD3 pipeline's own calls (classifier-free guidance at the guidance scale).
+        var prompts = options.Prompts();
+        var expected = new List<double>();
+        for (int start = 0; start < prompts.Count; start += options.BatchSize)
+        {
+            var request = new Sd3Request(prompts.Skip(start).Take(options.BatchSize).Select(p => p.Text).ToList(),
+                DeterministicRandom.Seed(0, "toy-eval", start), options.Steps, options.Guidance, 32, 32, MaxSequenceLength: options.MaxSequenceLength);
+            var sd3Pipeline = (Sd3Pipeline)pipeline;
+            using var mine = sd3Pipeline.Generate(request, textEncoder3: student);
+            using var own = sd3Pipeline.Generate(request);
+            using var a = (mine.Images * 255).round();
+            using var b = (own.Images * 255).round();
+            using var perImage = (a - b).abs().to_type(ScalarType.Float64).mean([1, 2, 3]);
+            expected.AddRange(perImage.data<double>().ToArray());
+        }
+        for (int i = 0; i < expected.Count; i++) Assert.Equal(expected[i], result.Items[i].TeacherDifference!.Value, 9);
+        Assert.All(expected, d => Assert.True(d > 0));
+
+        // A true-CFG scale means nothing to SD3; a pipeline without T5 has no slot to evaluate.
+        Assert.Contains("SD3 always uses classifier-free guidance",
+            Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(pipeline, student, options with { TrueCfgScale = 3 })).Message);
+        using var withoutT5 = ISlotPipeline.Load(sd3.FolderWithoutT5);
+        Assert.Contains("has no T5 encoder (text_encoder_3)", Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(withoutT5, student, options)).Message);
+    }
 }

@@ -77,9 +77,6 @@ public sealed class ApiHost : IAsyncLifetime
             }
             Write(file, text);
         }
-        // A teacher no evaluation can draw with.
-        var sd3 = Directory.CreateDirectory(Path.Combine(Data, "sd3")).FullName;
-        File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
         Options = new StudioOptions { DataDirectory = Data, AllowedRoots = [Root], Auth = "off", InProcessWorker = false };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();

@@ -402,7 +402,7 @@ public static class BadInputCorpus
             ("evaluations: teacher outside", "/api/evaluations", new { teacherPipeline = "/etc" }, ["/etc is outside the allowed folders (Studio:AllowedRoots: {root}"]),
             ("evaluations: teacher by ..", "/api/evaluations", new { teacherPipeline = "{data}/../../../../../../etc" }, ["/etc is outside the allowed folders"]),
             ("evaluations: teacher through a link", "/api/evaluations", new { teacherPipeline = "{data}/escape" }, ["{data}/escape (a link to {outside}) is outside the allowed folders"]),
-            ("evaluations: an SD3 teacher", "/api/evaluations", new { teacherPipeline = "{data}/sd3" }, ["{data}/sd3 is an SD3 pipeline: evaluations draw with the FLUX pipeline"]),
+            ("evaluations: a damaged model_index.json", "/api/evaluations", new { teacherPipeline = "{data}/damaged/model-index-not-json" }, ["the teacher pipeline {data}/damaged/model-index-not-json: ", "model_index.json"]),
             ("evaluations: a missing teacher", "/api/evaluations", new { teacherPipeline = "{data}/no-such-teacher" }, ["the teacher pipeline {data}/no-such-teacher: no such folder"]),
             ("evaluations: split", "/api/evaluations", new { split = "test" }, ["split 'test' is not heldout or train"]),
             ("evaluations: zero prompts", "/api/evaluations", new { promptsPerCategory = 0 }, ["prompts per category must be between 1 and 200 (got 0)"]),

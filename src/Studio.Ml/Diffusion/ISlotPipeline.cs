@@ -1,0 +1,39 @@
+using Studio.Ml.Distillation;
+using Studio.Ml.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Diffusion;
+
+/// <summary>
+/// One call an evaluation makes: one square image per prompt, the batch's noise from one seed. <paramref name="Guidance"/>
+/// is what the family reads (FLUX: the embedded guidance; SD3: the classifier-free scale); <paramref name="TrueCfgScale"/>
+/// above 1 steers a FLUX pipeline from the empty prompt (diffusers' true_cfg_scale).
+/// </summary>
+public sealed record SlotRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Size, int MaxSequenceLength,
+    double TrueCfgScale = 1.0);
+
+/// <summary>
+/// A text-to-image pipeline whose T5 slot can be lent another encoder for a call, as evaluations use it: FLUX
+/// (<see cref="FluxPipeline"/>, the toy teacher's family) or SD3 (<see cref="Sd3Pipeline"/>).
+/// </summary>
+public interface ISlotPipeline : IDisposable
+{
+    /// <summary>The folder it was loaded from.</summary>
+    string Source { get; }
+    Device Device { get; }
+    /// <summary>The pipeline's own T5-slot encoder (null: an SD3 pipeline without `text_encoder_3/`).</summary>
+    T5SlotEncoder? T5 { get; }
+    /// <summary>The T5 slot's tokenizer (null with <see cref="T5"/>).</summary>
+    TextTokenizer? T5Tokenizer { get; }
+    FlowMatchEulerScheduler Scheduler { get; }
+    /// <summary>Every module whose weights decide an image, named by its folder (the transformer first).</summary>
+    IReadOnlyList<(string Part, nn.Module Module)> WeightedParts { get; }
+
+    /// <summary>Draws <paramref name="request"/> with <paramref name="slot"/> lent to the T5 slot (null: the pipeline's own).</summary>
+    GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null);
+
+    /// <summary>The pipeline of the family <paramref name="folder"/> holds (<see cref="TeacherFamily.Of"/>).</summary>
+    static ISlotPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
+        TeacherFamily.Of(folder) == ModelFamily.Sd3 ? Sd3Pipeline.Load(folder, dtype, device: device) : FluxPipeline.Load(folder, dtype, device: device);
+}

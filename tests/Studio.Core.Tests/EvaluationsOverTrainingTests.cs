@@ -56,4 +56,16 @@ public class EvaluationsOverTrainingTests
             points.Select(p => (p.X, p.Y, p.Group, p.Label)));
         Assert.Equal([new ReferenceLine("teacher", 0.5)], references);
     }
+
+    [Fact]
+    public void TheMeasuredMetricsAreThoseSomeCompletedEvaluationHasAValueFor()
+    {
+        var agreement = Evaluation(1, 7, 100, 0.2);
+        (agreement.Semantics, agreement.TeacherDifference, agreement.EncoderLatencyMs, agreement.Resolution) = (null, 8.5, 3.0, 512);
+        var running = Evaluation(2, 7, 200, 0.9, state: EvaluationState.Running); // a value, but not done
+        Assert.Equal(["teacher-difference", "latency"], Scaling.Measured([agreement, running]).Select(m => m.Key));
+        Assert.Equal(["semantics", "teacher-difference", "latency"], Scaling.Measured([agreement, Evaluation(3, 7, 300, 0.4)]).Select(m => m.Key));
+        // Nothing measured yet: every metric is offered.
+        Assert.Equal(Scaling.Metrics, Scaling.Measured([running]));
+    }
 }

@@ -370,6 +370,31 @@ public class ScalingChartTests
         Assert.Equal(0.9, double.Parse(cut.Find("line[data-reference=teacher]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
     }
 
+    [Fact]
+    public async Task EvaluationsByTeacherAgreementOfferOnlyTheMetricsTheyHaveAndAreChartedAtOnce()
+    {
+        var (ctx, db, _) = NewPageContext(researcher: false);
+        await using var _ = ctx;
+        await using (var context = db.CreateDbContext())
+        {
+            var run = new Run { Name = "flux-base", State = RunState.Completed, ConfigYaml = RunPresets.Find("toy-study-small").Create().ToYaml() };
+            context.Runs.Add(run);
+            await context.SaveChangesAsync();
+            // A FLUX.1 teacher's run: no toy scores, only the difference to the teacher (and the encoder's size and latency).
+            var agreement = Done(run.Id, 20, 110_000_000, 0, "base", "vision");
+            (agreement.Semantics, agreement.Text, agreement.ImageQualityFrechet, agreement.FrechetAll) = (null, null, null, null);
+            (agreement.Pipeline, agreement.Resolution, agreement.MaxSequenceLength, agreement.TeacherDifference, agreement.EncoderLatencyMs) = ("/models/flux-dev", 512, 77, 9.5, 4.0);
+            context.Evaluations.Add(agreement);
+            await context.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Compare>();
+        // The first metric (semantic accuracy) has no value here: the chart shows the difference to the teacher instead.
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-point]")));
+        Assert.Equal(9.5, double.Parse(cut.Find("[data-point]").GetAttribute("data-y")!, CultureInfo.InvariantCulture));
+        Assert.Equal(Scaling.Metric("teacher-difference").Label, cut.FindComponents<ScatterChart>().Single().Instance.Title);
+        Assert.Contains("agreement at 512 px, 77 tokens", cut.Markup);
+    }
+
     static CheckpointEvaluation Done(int? runId, long step, long parameters, double semantics, string size, string? loss, int id = 0) => new()
     {
         Id = id, RunId = runId, CheckpointId = runId is null ? null : (int)step, Step = step, Pipeline = "toy", Encoder = runId is null ? "teacher" : $"run {runId} · step {step}",

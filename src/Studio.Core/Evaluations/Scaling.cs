@@ -37,6 +37,17 @@ public static class Scaling
 
     public static EvaluationMetric Metric(string key) => Metrics.FirstOrDefault(m => m.Key == key) ?? Metrics[0];
 
+    /// <summary>
+    /// The metrics some of these evaluations have a value for (teacher agreement has no toy scores), in
+    /// <see cref="Metrics"/>' order; every metric when none has a value yet.
+    /// </summary>
+    public static IReadOnlyList<EvaluationMetric> Measured(IEnumerable<CheckpointEvaluation> evaluations)
+    {
+        var done = evaluations.Where(v => v.State == EvaluationState.Completed).ToList();
+        var measured = Metrics.Where(m => done.Any(v => m.Value(v) is { } x && double.IsFinite(x))).ToList();
+        return measured.Count > 0 ? measured : Metrics;
+    }
+
     /// <summary>One category's score (and interval) from the stored per-category JSON.</summary>
     public static ToyCategoryScore? Category(CheckpointEvaluation v, string category) =>
         string.IsNullOrEmpty(v.CategoriesJson) ? null

@@ -133,7 +133,7 @@ public class EvaluationJobTests
         config.Teacher.Pipeline = teacherFolder;
         config.Samples.Resolution = 32;
         config.Text.MaxLength = 16;
-        using var pipeline = ISlotPipeline.Load(teacherFolder);
+        using var pipeline = TeacherFamily.LoadPipeline(teacherFolder);
         string checkpointPath;
         using (var student = StudentEncoder.Create(StudentPresets.Resolve(config.Student), SlotWidth(pipeline), 0, seed: 3))
         {

@@ -146,4 +146,27 @@ public class EvaluateEachCheckpointTests
         var run = await s.Runs.CreateAsync("sd3", ToyRun.Yaml(c => c.Teacher.Pipeline = teacher), evaluate: new AutoEvaluation(EachCheckpoint: true));
         Assert.True(run.EvaluateEachCheckpoint);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheRunsLogSaysOnceWhenNoWorkerServesTheEvaluationsQueue(bool served)
+    {
+        var s = await RunJobTests.SetUpAsync();
+        if (served)
+            using (var connection = s.Storage.GetConnection())
+                connection.AnnounceServer("web:host:1:interactive", new Hangfire.Server.ServerContext { Queues = ["interactive", EvaluationService.Queue], WorkerCount = 1 });
+        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(), evaluate: new AutoEvaluation(EachCheckpoint: true));
+        await s.Job(new ScriptedExecutor((execution, reporter) =>
+        {
+            var checkpoints = Path.Combine(execution.ArtifactFolder, "checkpoints");
+            foreach (var step in new[] { 10L, 20L }) reporter.Event(Written(Write(checkpoints, step), step));
+            return Task.CompletedTask;
+        })).Execute(run.Id, CancellationToken.None);
+        await using var db = s.Db.CreateDbContext();
+        var warnings = await db.RunEvents.Where(e => e.RunId == run.Id && e.Kind == "Warning" && e.Message.StartsWith("No worker serves the evaluations' queue"))
+            .Select(e => e.Message).ToListAsync();
+        Assert.Equal(served ? 0 : 1, warnings.Count);
+        if (!served) Assert.Contains("checkpoints.keep until a worker that serves `interactive` (Studio:Queues) evaluates them", warnings[0]);
+    }
 }

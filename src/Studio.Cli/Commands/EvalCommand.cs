@@ -61,7 +61,7 @@ public static class EvalCommand
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
             var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
-            using var flux = ISlotPipeline.Load(folder, type, on);
+            using var flux = TeacherFamily.LoadPipeline(folder, type, on);
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;

@@ -1,3 +1,4 @@
+using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Toy;
@@ -8,7 +9,7 @@ using Studio.Core.Jobs;
 namespace Studio.Core.Evaluations;
 
 /// <summary>
-/// Evaluates with exactly what `studio eval` runs: <see cref="ISlotPipeline.Load"/> of the teacher (FLUX or SD3),
+/// Evaluates with exactly what `studio eval` runs: <see cref="TeacherFamily.LoadPipeline"/> of the teacher (FLUX or SD3),
 /// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32, on the worker's device, with the
 /// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>).
 /// </summary>
@@ -21,7 +22,7 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
     {
         TorchRuntime.Initialise();
         progress.Report(new JobProgress("loading the teacher pipeline", 0));
-        using var pipeline = ISlotPipeline.Load(e.TeacherFolder, ScalarType.Float32, ComputeDevice.Parse(e.Device, "Studio:Device"));
+        using var pipeline = TeacherFamily.LoadPipeline(e.TeacherFolder, ScalarType.Float32, ComputeDevice.Parse(e.Device, "Studio:Device"));
         ct.ThrowIfCancellationRequested();
         if (e.CheckpointPath is not null) progress.Report(new JobProgress("loading the checkpoint's encoder", 0));
         using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path) : null;

@@ -205,6 +205,7 @@ public class RunJob(
             await EvaluateTeacherOnceAsync(runId, service, settings);
             var queued = (await service.RequestLatestCheckpointsAsync([runId], settings)).Single();
             await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked when done.");
+            await WarnWhenNoWorkerEvaluatesAsync(runId);
         }
         catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
         {
@@ -230,12 +231,32 @@ public class RunJob(
             {
                 var queued = await service.RequestCheckpointAsync(checkpointId, settings);
                 await LogAsync(runId, "Info", $"Evaluation of the step {queued.Step} checkpoint queued ({queued.SettingsKey}), as the run asked for each checkpoint.");
+                await WarnWhenNoWorkerEvaluatesAsync(runId);
             }
             catch (Exception e) when (e is RunActionException or InvalidOperationException or IOException)
             {
                 await LogAsync(runId, nameof(TrainingEventKind.Warning), $"The run asked for each checkpoint to be evaluated, but checkpoint {checkpointId} could not be: {e.Message}");
             }
         }
+    }
+
+    bool _warnedNoEvaluationWorker;
+
+    /// <summary>
+    /// Once per execution, when no live worker serves the evaluations' queue: the evaluations wait, and the checkpoints
+    /// they hold stay past checkpoints.keep until one does; the run's log says so and how to start one.
+    /// </summary>
+    async Task WarnWhenNoWorkerEvaluatesAsync(int runId)
+    {
+        if (_warnedNoEvaluationWorker) return;
+        bool served;
+        try { served = storage.GetMonitoringApi().Servers().Any(s => s.Queues?.Contains(EvaluationService.Queue) == true); }
+        catch (Exception e) when (e is InvalidOperationException or IOException or System.Data.Common.DbException) { return; }
+        if (served) return;
+        _warnedNoEvaluationWorker = true;
+        await LogAsync(runId, nameof(TrainingEventKind.Warning),
+            $"No worker serves the evaluations' queue ({EvaluationService.Queue}) now: the evaluations wait, and the checkpoints they hold stay past " +
+            $"checkpoints.keep until a worker that serves `{Generations.GenerationService.Queue}` (Studio:Queues) evaluates them.");
     }
 
     /// <summary>Where the run's own evaluations are queued (this worker's storage; pages hear of them through <c>evaluations</c> when given).</summary>

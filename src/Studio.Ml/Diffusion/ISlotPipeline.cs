@@ -1,4 +1,3 @@
-using Studio.Ml.Distillation;
 using Studio.Ml.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,7 +14,8 @@ public sealed record SlotRequest(IReadOnlyList<string> Prompts, long Seed, int S
 
 /// <summary>
 /// A text-to-image pipeline whose T5 slot can be lent another encoder for a call, as evaluations use it: FLUX
-/// (<see cref="FluxPipeline"/>, the toy teacher's family) or SD3 (<see cref="Sd3Pipeline"/>).
+/// (<see cref="FluxPipeline"/>, the toy teacher's family) or SD3 (<see cref="Sd3Pipeline"/>); a folder's is loaded by
+/// <c>TeacherFamily.LoadPipeline</c>.
 /// </summary>
 public interface ISlotPipeline : IDisposable
 {
@@ -32,8 +32,4 @@ public interface ISlotPipeline : IDisposable
 
     /// <summary>Draws <paramref name="request"/> with <paramref name="slot"/> lent to the T5 slot (null: the pipeline's own).</summary>
     GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null);
-
-    /// <summary>The pipeline of the family <paramref name="folder"/> holds (<see cref="TeacherFamily.Of"/>).</summary>
-    static ISlotPipeline Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
-        TeacherFamily.Of(folder) == ModelFamily.Sd3 ? Sd3Pipeline.Load(folder, dtype, device: device) : FluxPipeline.Load(folder, dtype, device: device);
 }

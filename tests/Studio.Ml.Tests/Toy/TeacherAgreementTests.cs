@@ -1,3 +1,4 @@
+using Studio.Ml.Distillation;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Tests.Diffusion;
 using Studio.Ml.Toy;
@@ -106,7 +107,7 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
     public void AnSd3PipelinesStudentIsMeasuredTheSameWay()
     {
         using var sd3 = new TinySd3PipelineFolder();
-        using var pipeline = ISlotPipeline.Load(sd3.Folder);
+        using var pipeline = TeacherFamily.LoadPipeline(sd3.Folder);
         Assert.IsType<Sd3Pipeline>(pipeline);
         using var student = ToyEvaluation.LoadTextEncoder2(sd3.StudentDistillT5);
         var options = Agreement with { Seeds = 1 };
@@ -135,7 +136,7 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         // A true-CFG scale means nothing to SD3; a pipeline without T5 has no slot to evaluate.
         Assert.Contains("SD3 always uses classifier-free guidance",
             Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(pipeline, student, options with { TrueCfgScale = 3 })).Message);
-        using var withoutT5 = ISlotPipeline.Load(sd3.FolderWithoutT5);
+        using var withoutT5 = TeacherFamily.LoadPipeline(sd3.FolderWithoutT5);
         Assert.Contains("has no T5 encoder (text_encoder_3)", Assert.Throws<ArgumentException>(() => ToyEvaluation.Run(withoutT5, student, options)).Message);
     }
 }

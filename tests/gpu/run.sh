@@ -118,6 +118,8 @@ STUDENT=$(ls -d "$SCRATCH/toy-run/checkpoints"/step-* 2>/dev/null | tail -n 1)
 if [ -n "$STUDENT" ]; then
   cli eval-student eval --pipeline toy --text-encoder-2 "$STUDENT" --count 1 --steps 4 --device "$DEVICE" --report "$DETAILS/eval-student.json"
   grep -F 'mean |Δ| to teacher' "$DETAILS/cli.log" | sed 's/^/  /' | tee -a "$REPORT" >/dev/null
+  # Teacher agreement (what a FLUX.1 run's evaluations measure) at another size than the toy world's.
+  cli eval-agreement eval --pipeline toy --text-encoder-2 "$STUDENT" --agreement-only --resolution 128 --count 1 --steps 4 --device "$DEVICE" --report "$DETAILS/eval-agreement.json"
 else fail "eval-student: the toy run left no checkpoint"; fi
 if studio_for 60 eval --device gpu > /dev/null 2> "$SCRATCH/bad-device.err"; then fail "eval --device gpu exited 0"
 else say "ok a bad device: $(grep -v '^<<<\|^>>>' "$SCRATCH/bad-device.err" | head -n 1)"; fi

@@ -64,6 +64,31 @@ public class GenerationJobTests
     }
 
     [Fact]
+    public async Task AnSd3TeacherTakesANegativePromptButNoTrueCfgScale()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var folder = Directory.CreateDirectory(Path.Combine(db.Directory, "sd3")).FullName;
+        File.WriteAllText(Path.Combine(folder, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
+        int teacherId;
+        await using (var context = db.CreateDbContext())
+        {
+            var teacher = new ModelEntry { Name = "sd3.5", Kind = ModelKind.TeacherPipeline, Folder = folder, Architecture = "StableDiffusion3Pipeline" };
+            context.Models.Add(teacher);
+            await context.SaveChangesAsync();
+            teacherId = teacher.Id;
+        }
+        var jobs = new RecordingJobs();
+        var service = new GenerationService(db, jobs, new GenerationFeed());
+        var refused = await Assert.ThrowsAsync<Studio.Core.Runs.RunActionException>(() => service.RequestAsync(new GenerationRequest("a red circle", TeacherModelId: teacherId, TrueCfgScale: 3)));
+        Assert.StartsWith("trueCfgScale: an SD3 teacher always guides from the negative prompt at its guidance scale", refused.Message);
+        var queued = await service.RequestAsync(new GenerationRequest("a red circle", TeacherModelId: teacherId, NegativePrompt: "blurry"));
+        Assert.Equal("blurry", queued.NegativePrompt);
+        await using var check = db.CreateDbContext();
+        Assert.Equal(1, await check.Generations.CountAsync()); // the refused request queued nothing
+        Assert.False(GenerationService.IsSd3(Studio.Core.ModelRegistry.ModelFolders.ToyTeacher));
+    }
+
+    [Fact]
     public async Task AGenerationWhoseTeacherPipelineWasUnregisteredFailsRatherThanDrawWithTheBuiltInTeacher()
     {
         var db = await TestDatabase.CreateAsync();
@@ -163,14 +188,17 @@ public class GenerationJobTests
         }
 
         Assert.Equal((3.0, "blurry"), (seen[0].TrueCfgScale, seen[0].NegativePrompt));
-        var request = FluxGenerationExecutor.Request(seen[0], 32);
+        var request = Studio.Ml.Diffusion.FluxPipeline.RequestOf(PipelineGenerationExecutor.Request(seen[0], 32));
         Assert.Equal((3.0, "blurry", true), (request.TrueCfgScale, request.NegativePrompt, request.DoesTrueCfg));
-        // Left out: scale 1 and the empty prompt, and the pipeline gets no negative prompt at all.
+        // Left out: scale 1 and the empty prompt, and the FLUX pipeline gets no negative prompt at all.
         Assert.Equal((1.0, ""), (seen[1].TrueCfgScale, seen[1].NegativePrompt));
-        request = FluxGenerationExecutor.Request(seen[1], 32);
+        request = Studio.Ml.Diffusion.FluxPipeline.RequestOf(PipelineGenerationExecutor.Request(seen[1], 32));
         Assert.Equal((1.0, null, false), (request.TrueCfgScale, request.NegativePrompt, request.DoesTrueCfg));
-        // A negative prompt without a scale above 1 is not sent either.
-        Assert.Null(FluxGenerationExecutor.Request(seen[0] with { TrueCfgScale = 1 }, 32).NegativePrompt);
+        // A negative prompt without a scale above 1 is not sent to FLUX either; SD3 always guides from it (and refuses a true CFG scale).
+        Assert.Null(Studio.Ml.Diffusion.FluxPipeline.RequestOf(PipelineGenerationExecutor.Request(seen[0] with { TrueCfgScale = 1 }, 32)).NegativePrompt);
+        Assert.Equal(["blurry"], Studio.Ml.Diffusion.Sd3Pipeline.RequestOf(PipelineGenerationExecutor.Request(seen[0] with { TrueCfgScale = 1 }, 32)).NegativePrompts);
+        Assert.Null(Studio.Ml.Diffusion.Sd3Pipeline.RequestOf(PipelineGenerationExecutor.Request(seen[1], 32)).NegativePrompts);
+        Assert.Throws<ArgumentException>(() => Studio.Ml.Diffusion.Sd3Pipeline.RequestOf(PipelineGenerationExecutor.Request(seen[0], 32)));
     }
 
     const string ScalarFault = "Expected false to be true, but got false.\nException raised from toFloat at /pytorch/c10/core/Scalar.h:140 (most recent call first):";

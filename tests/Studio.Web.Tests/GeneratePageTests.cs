@@ -283,6 +283,43 @@ public class GeneratePageTests
         Assert.Single(jobs.Created);
     }
 
+    [Fact]
+    public async Task AnSd3TeacherAsksForItsCfgScaleAndNegativePromptAndOffersNoTrueCfg()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        int sd3Id;
+        await using (var seed = await db.CreateDbContextAsync())
+        {
+            var folder = Directory.CreateTempSubdirectory("sd3-teacher-").FullName;
+            File.WriteAllText(Path.Combine(folder, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
+            var sd3 = new ModelEntry { Name = "sd3.5-medium", Kind = ModelKind.TeacherPipeline, Folder = folder, Architecture = "StableDiffusion3Pipeline" };
+            seed.Models.Add(sd3);
+            await seed.SaveChangesAsync();
+            sd3Id = sd3.Id;
+        }
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=generate-true-cfg]")));
+        var teacher = cut.FindComponents<MudBlazor.MudSelect<int?>>().Single(c => c.Instance.Label == "Teacher pipeline");
+        await cut.InvokeAsync(() => teacher.Instance.ValueChanged.InvokeAsync(sd3Id));
+
+        // No true-CFG field; the negative prompt is always used, and the guidance is named for what SD3 does with it.
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=generate-true-cfg]")));
+        const string negative = "[data-testid=generate-negative-prompt] input, input[data-testid=generate-negative-prompt]";
+        Assert.False(cut.Find(negative).HasAttribute("disabled"));
+        Assert.Contains(cut.FindComponents<MudBlazor.MudNumericField<double>>(), f => f.Instance.Label == "Guidance (CFG scale)");
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find(negative).Change("blurry");
+        cut.Find("[data-testid=generate-submit]").Click();
+
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+        Assert.Contains("negative: 'blurry'", cut.Find("[data-testid=generation]").TextContent);
+        await using var context = await db.CreateDbContextAsync();
+        var stored = await context.Generations.SingleAsync();
+        Assert.Equal((sd3Id, 1.0, "blurry"), (stored.TeacherModelId!.Value, stored.TrueCfgScale, stored.NegativePrompt));
+        Assert.Single(jobs.Created);
+    }
+
     /// <summary>A bUnit context serving the Generate page to a researcher.</summary>
     static BunitContext PageContext(GenerateService page, IDbContextFactory<StudioDbContext> db)
     {

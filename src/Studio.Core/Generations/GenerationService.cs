@@ -31,6 +31,14 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public static (int Width, int Height, int Steps) Defaults(string teacherFolder) =>
         teacherFolder == ModelRegistry.ModelFolders.ToyTeacher ? (64, 64, 20) : (512, 512, 28);
 
+    /// <summary>Whether a teacher folder holds an SD3 pipeline (a folder that cannot be read is not: its job says why).</summary>
+    public static bool IsSd3(string teacherFolder)
+    {
+        if (teacherFolder == ModelRegistry.ModelFolders.ToyTeacher) return false;
+        try { return Studio.Ml.Distillation.TeacherFamily.Of(teacherFolder) == Studio.Ml.Distillation.ModelFamily.Sd3; }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException) { return false; }
+    }
+
     public async Task<Data.Generation> RequestAsync(GenerationRequest request, CancellationToken ct = default)
     {
         if (string.IsNullOrWhiteSpace(request.Prompt)) throw new RunActionException("prompt: the prompt is empty");
@@ -49,6 +57,8 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
         if (!double.IsFinite(request.TrueCfgScale) || request.TrueCfgScale < 1) throw new RunActionException($"trueCfgScale must be a number of at least 1 (1: off; got {request.TrueCfgScale})");
         if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
+        if (request.TrueCfgScale > 1 && IsSd3(teacherFolder))
+            throw new RunActionException($"trueCfgScale: an SD3 teacher always guides from the negative prompt at its guidance scale (guidance); leave trueCfgScale at 1 (got {request.TrueCfgScale})");
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)

@@ -56,7 +56,7 @@ public static class StudioServices
         services.AddSingleton<Prompts.TokenLengths>();
         services.AddSingleton<ModelRegistry.ModelService>();
         services.TryAddSingleton<IRunExecutor, DistillRunExecutor>();
-        services.TryAddSingleton<IGenerationExecutor, FluxGenerationExecutor>();
+        services.TryAddSingleton<IGenerationExecutor, PipelineGenerationExecutor>();
         services.TryAddSingleton<ICheckpointExporter, DistillCheckpointExporter>();
         services.TryAddSingleton<IEvaluationExecutor, ToyEvaluationExecutor>();
         services.AddSingleton<Queue.RunReconciler>();

@@ -246,9 +246,13 @@ public sealed class FluxPipeline : ISlotPipeline
     public IReadOnlyList<(string Part, nn.Module Module)> WeightedParts =>
         [("transformer", Transformer), ("vae", Vae), ("text_encoder", Clip), ("text_encoder_2", T5.Module)];
 
-    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null) =>
-        Generate(new FluxRequest(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Size, request.Size, request.MaxSequenceLength,
-            TrueCfgScale: request.TrueCfgScale, NegativePrompt: request.TrueCfgScale > 1 ? "" : null), textEncoder2: slot);
+    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null, Action<int>? onStep = null) =>
+        Generate(RequestOf(request), onStep, slot);
+
+    /// <summary>The FLUX call of <paramref name="request"/>: the negative prompt only with a true CFG scale above 1 (else none at all).</summary>
+    public static FluxRequest RequestOf(SlotRequest request) =>
+        new(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Width, request.Height, request.MaxSequenceLength,
+            TrueCfgScale: request.TrueCfgScale, NegativePrompt: request.TrueCfgScale > 1 ? request.NegativePrompt ?? "" : null);
 
     public void Dispose()
     {

@@ -5,15 +5,16 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Diffusion;
 
 /// <summary>
-/// One call an evaluation makes: one square image per prompt, the batch's noise from one seed. <paramref name="Guidance"/>
-/// is what the family reads (FLUX: the embedded guidance; SD3: the classifier-free scale); <paramref name="TrueCfgScale"/>
-/// above 1 steers a FLUX pipeline from the empty prompt (diffusers' true_cfg_scale).
+/// One pipeline call: one image per prompt, the batch's noise from one seed. <paramref name="Guidance"/> is what the
+/// family reads (FLUX: the embedded guidance; SD3: the classifier-free scale). <paramref name="NegativePrompt"/> (null:
+/// the empty prompt) is what SD3 always guides from, and what FLUX steers from only with a <paramref name="TrueCfgScale"/>
+/// above 1 (diffusers' true_cfg_scale).
 /// </summary>
-public sealed record SlotRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Size, int MaxSequenceLength,
-    double TrueCfgScale = 1.0);
+public sealed record SlotRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Width, int Height, int MaxSequenceLength,
+    double TrueCfgScale = 1.0, string? NegativePrompt = null);
 
 /// <summary>
-/// A text-to-image pipeline whose T5 slot can be lent another encoder for a call, as evaluations use it: FLUX
+/// A text-to-image pipeline whose T5 slot can be lent another encoder for a call, as evaluations and generations use it: FLUX
 /// (<see cref="FluxPipeline"/>, the toy teacher's family) or SD3 (<see cref="Sd3Pipeline"/>); a folder's is loaded by
 /// <c>TeacherFamily.LoadPipeline</c>.
 /// </summary>
@@ -29,7 +30,14 @@ public interface ISlotPipeline : IDisposable
     FlowMatchEulerScheduler Scheduler { get; }
     /// <summary>Every module whose weights decide an image, named by its folder (the transformer first).</summary>
     IReadOnlyList<(string Part, nn.Module Module)> WeightedParts { get; }
+    /// <summary>Bytes of the weights in memory (a pipeline cache's measure).</summary>
+    long ParameterBytes { get; }
+    /// <summary>T5 tokens per prompt when a call names none: the family's default, capped by the tokenizer's.</summary>
+    int MaxSequenceLength { get; }
 
-    /// <summary>Draws <paramref name="request"/> with <paramref name="slot"/> lent to the T5 slot (null: the pipeline's own).</summary>
-    GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null);
+    /// <summary>
+    /// Draws <paramref name="request"/> with <paramref name="slot"/> lent to the T5 slot (null: the pipeline's own);
+    /// <paramref name="onStep"/> is called after each denoising step.
+    /// </summary>
+    GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null, Action<int>? onStep = null);
 }

@@ -288,13 +288,24 @@ public sealed class Sd3Pipeline : ISlotPipeline
     public IReadOnlyList<(string Part, nn.Module Module)> WeightedParts =>
         [("transformer", Transformer), ("vae", Vae), ("text_encoder", ClipL), ("text_encoder_2", ClipG), .. T5 is { } t5 ? [("text_encoder_3", t5.Module)] : Array.Empty<(string, nn.Module)>()];
 
-    /// <summary>SD3 always guides from the (empty) negative prompt with <see cref="SlotRequest.Guidance"/>: a true-CFG scale is refused.</summary>
-    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null)
+    /// <summary>diffusers' default T5 length for SD3 (256), capped by `tokenizer_3`'s model_max_length.</summary>
+    public int MaxSequenceLength =>
+        TextTokenizer.ModelMaxLength(Path.Combine(Source, "tokenizer_3")) is { } length ? Math.Min(length, 256) : 256;
+
+    public GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null, Action<int>? onStep = null) =>
+        Generate(RequestOf(request), onStep, slot);
+
+    /// <summary>
+    /// The SD3 call of <paramref name="request"/>: SD3 always guides from the negative prompt (empty when none) at the
+    /// guidance scale, so a true-CFG scale is refused.
+    /// </summary>
+    public static Sd3Request RequestOf(SlotRequest request)
     {
         if (request.TrueCfgScale > 1)
             throw new ArgumentException($"true CFG {request.TrueCfgScale}: SD3 always uses classifier-free guidance, at the guidance scale ({request.Guidance})");
-        return Generate(new Sd3Request(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Size, request.Size,
-            MaxSequenceLength: request.MaxSequenceLength), textEncoder3: slot);
+        return new Sd3Request(request.Prompts, request.Seed, request.Steps, request.Guidance, request.Width, request.Height,
+            NegativePrompts: string.IsNullOrEmpty(request.NegativePrompt) ? null : request.Prompts.Select(_ => request.NegativePrompt).ToList(),
+            MaxSequenceLength: request.MaxSequenceLength);
     }
 
     public void Dispose()

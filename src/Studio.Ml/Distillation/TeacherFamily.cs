@@ -31,9 +31,14 @@ public static class TeacherFamily
         return ModelFamily.Flux;
     }
 
-    /// <summary>The pipeline of the family <paramref name="folder"/> holds (<see cref="Of"/>), as evaluations draw with it.</summary>
-    public static ISlotPipeline LoadPipeline(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
-        Of(folder) == ModelFamily.Sd3 ? Sd3Pipeline.Load(folder, dtype, device: device) : FluxPipeline.Load(folder, dtype, device: device);
+    /// <summary>
+    /// The pipeline of the family <paramref name="folder"/> holds (<see cref="Of"/>), as evaluations and generations draw
+    /// with it (<paramref name="freeTextEncoders"/>: see <see cref="FluxPipeline.Load"/>).
+    /// </summary>
+    public static ISlotPipeline LoadPipeline(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null, bool freeTextEncoders = false) =>
+        Of(folder) == ModelFamily.Sd3
+            ? Sd3Pipeline.Load(folder, dtype, device: device, freeTextEncoders: freeTextEncoders)
+            : FluxPipeline.Load(folder, dtype, device: device, freeTextEncoders: freeTextEncoders);
 
     /// <summary>The T5 slot's encoder folder: `text_encoder_2` (FLUX) or `text_encoder_3` (SD3).</summary>
     public static string SlotEncoder(ModelFamily family) => family == ModelFamily.Sd3 ? "text_encoder_3" : "text_encoder_2";

@@ -184,7 +184,7 @@ public static class ToyEvaluation
                 cancel.ThrowIfCancellationRequested();
                 var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
                 var request = new SlotRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
-                    options.Steps, options.Guidance, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
+                    options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
                 var (drawn, toy) = Draw(pipeline.Draw(request, textEncoder2), options.ScoreScenes);
                 if (textEncoder2 is null) teacherDrawn.AddRange(drawn);
                 else

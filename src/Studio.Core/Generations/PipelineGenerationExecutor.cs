@@ -11,22 +11,23 @@ using Studio.Core.Jobs;
 namespace Studio.Core.Generations;
 
 /// <summary>
-/// Generates with <see cref="FluxPipeline"/>: the teacher pipeline is loaded once and kept in a pipeline cache, each
+/// Generates with the teacher's pipeline (<see cref="FluxPipeline"/> or <see cref="Sd3Pipeline"/>, by the folder's
+/// family: <see cref="TeacherFamily.LoadPipeline"/>): the teacher pipeline is loaded once and kept in a pipeline cache, each
 /// student encoder (a training checkpoint folder or an exported student folder) in a second cache, and every encoder
 /// runs on the one loaded transformer with the same seeded noise. The worker keeps recently used pipelines and
 /// encoders loaded (a quarter of the machine's memory for each cache), so the next request starts at once.
 /// </summary>
-public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
+public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposable
 {
     // The float32 reference path: toy pipelines are small; a real FLUX on a CPU worker is out of reach anyway.
     const ScalarType DType = ScalarType.Float32;
-    readonly PipelineCache<FluxPipeline> _pipelines;
+    readonly PipelineCache<ISlotPipeline> _pipelines;
     readonly PipelineCache<T5SlotEncoder> _encoders;
 
-    public FluxGenerationExecutor()
+    public PipelineGenerationExecutor()
     {
         var budget = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
-        _pipelines = new PipelineCache<FluxPipeline>(budget, p => p.ParameterBytes);
+        _pipelines = new PipelineCache<ISlotPipeline>(budget, p => p.ParameterBytes);
         _encoders = new PipelineCache<T5SlotEncoder>(budget, e => e.Module.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
     }
 
@@ -40,7 +41,7 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
         progress.Report(new JobProgress("loading the teacher pipeline", 0));
         var device = ComputeDevice.Parse(g.Device, "Studio:Device");
         using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString(), g.Device),
-            () => FluxPipeline.Load(teacherFolder, DType, device: device, freeTextEncoders: g.FreeTextEncoders));
+            () => TeacherFamily.LoadPipeline(teacherFolder, DType, device, g.FreeTextEncoders));
         var pipeline = teacher.Pipeline;
         var request = Request(g, pipeline.MaxSequenceLength);
         var total = g.Encoders.Count * g.Steps;
@@ -58,11 +59,11 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
                     student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString(), g.Device), () => LoadEncoder(path, device));
                 }
                 using (student)
-                using (var images = pipeline.Generate(request, step =>
+                using (var images = pipeline.Draw(request, student?.Pipeline, step =>
                        {
                            ct.ThrowIfCancellationRequested();
                            progress.Report(new JobProgress($"{encoder.Label}: step {step + 1}/{g.Steps}", (double)(index * g.Steps + step + 1) / total));
-                       }, student?.Pipeline))
+                       }))
                 {
                     png = Path.Combine(g.OutputFolder, $"image-{encoder.ImageId}.png");
                     var bytes = images.Png(0);
@@ -80,12 +81,12 @@ public sealed class FluxGenerationExecutor : IGenerationExecutor, IDisposable
     }
 
     /// <summary>
-    /// The pipeline call of every encoder: the negative prompt only with a true CFG scale above 1. The pipeline encodes it
-    /// in the same T5 slot as the prompt, so each student is guided against its own encoding of the negative prompt.
+    /// The pipeline call of every encoder (FLUX reads the negative prompt only with a true CFG scale above 1, SD3 always).
+    /// The pipeline encodes it in the same T5 slot as the prompt, so each student is guided against its own encoding of
+    /// the negative prompt.
     /// </summary>
-    public static FluxRequest Request(GenerationExecution g, int maxSequenceLength) =>
-        new([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, maxSequenceLength,
-            TrueCfgScale: g.TrueCfgScale, NegativePrompt: g.TrueCfgScale > 1 ? g.NegativePrompt : null);
+    public static SlotRequest Request(GenerationExecution g, int maxSequenceLength) =>
+        new([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, maxSequenceLength, g.TrueCfgScale, g.NegativePrompt);
 
     /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>
     static T5SlotEncoder LoadEncoder(string path, Device device)

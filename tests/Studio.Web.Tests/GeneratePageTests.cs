@@ -36,7 +36,8 @@ public class GeneratePageTests
         seed.Checkpoints.AddRange(step10, step20);
         await seed.SaveChangesAsync();
         var jobs = new RecordingJobs();
-        var page = new GenerateService(db, new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = data })), new GenerationService(db, jobs, new GenerationFeed()));
+        var page = new GenerateService(db, new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = data })), new GenerationService(db, jobs, new GenerationFeed()),
+            new StudioOptions { DataDirectory = data });
         return (db, jobs, page, new(step10.Id, step20.Id, student.Id));
     }
 
@@ -187,6 +188,51 @@ public class GeneratePageTests
         ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
         var found = ctx.Render<Generate>();
         Assert.Empty(found.FindAll("[data-testid=generate-missing-checkpoint]"));
+    }
+
+    [Fact]
+    public async Task OpenedForACheckpointThePageSelectsTheTeacherItsRunWasTrainedWithOrSaysItIsNotRegistered()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        var folder = Directory.CreateTempSubdirectory("flux-dev-").FullName;
+        int registeredId, withRegistered, withUnregistered;
+        await using (var seed = await db.CreateDbContextAsync())
+        {
+            var flux = new ModelEntry { Name = "flux-dev", Kind = ModelKind.TeacherPipeline, Folder = folder, Architecture = "FluxPipeline" };
+            seed.Models.Add(flux);
+            var config = Studio.Ml.Distillation.RunPresets.Find("toy").Create();
+            config.Teacher.Pipeline = folder + "/"; // as a user may type it
+            var trained = new Run { Name = "flux", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            config.Teacher.Pipeline = Path.Combine(folder, "elsewhere");
+            var elsewhere = new Run { Name = "other", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            seed.Runs.AddRange(trained, elsewhere);
+            await seed.SaveChangesAsync();
+            var a = new CheckpointEntry { RunId = trained.Id, Path = Directory.CreateTempSubdirectory("step-").FullName, Step = 5 };
+            var b = new CheckpointEntry { RunId = elsewhere.Id, Path = Directory.CreateTempSubdirectory("step-").FullName, Step = 5 };
+            seed.Checkpoints.AddRange(a, b);
+            await seed.SaveChangesAsync();
+            (registeredId, withRegistered, withUnregistered) = (flux.Id, a.Id, b.Id);
+        }
+        await using var ctx = PageContext(page, db);
+        var navigation = ctx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo($"/generate?checkpoint={withRegistered}");
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generate-submit]")));
+        Assert.Empty(cut.FindAll("[data-testid=generate-unregistered-teacher]"));
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created));
+        await using (var context = await db.CreateDbContextAsync())
+        {
+            var queued = await context.Generations.Include(g => g.Images).SingleAsync();
+            Assert.Equal(registeredId, queued.TeacherModelId); // the run's teacher, not the built-in toy one
+            Assert.Equal((512, 512), (queued.Width, queued.Height)); // and its default size
+            Assert.Contains(queued.Images, i => i.CheckpointId == withRegistered);
+        }
+
+        navigation.NavigateTo($"/generate?checkpoint={withUnregistered}");
+        var other = ctx.Render<Generate>();
+        other.WaitForAssertion(() => Assert.Contains(Path.Combine(folder, "elsewhere"), other.Find("[data-testid=generate-unregistered-teacher]").TextContent));
     }
 
     [Fact]

@@ -13,7 +13,7 @@ namespace Studio.Web.Components.Generations;
 public sealed record GenerateChoices(List<ModelEntry> Teachers, Dictionary<string, string> Students);
 
 /// <summary>The Generate page's reads and actions: its choices, queueing one generation per prompt line, and the history.</summary>
-public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory, ModelService models, GenerationService generations)
+public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory, ModelService models, GenerationService generations, Studio.Core.StudioOptions options)
 {
     /// <summary>A run checkpoint's key among <see cref="GenerateChoices.Students"/>.</summary>
     public static string CheckpointKey(int checkpointId) => $"c{checkpointId}";
@@ -35,6 +35,23 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
         var names = checkpoints.ToDictionary(c => CheckpointKey(c.Id), c => $"run {c.RunId} ({runs.GetValueOrDefault(c.RunId)}) · step {c.Step}");
         foreach (var m in students) names[ModelKey(m.Id)] = $"{m.Name} ({m.Kind switch { ModelKind.ExportedStudent => "exported student", _ => "student init" }})";
         return new(teachers, names);
+    }
+
+    /// <summary>
+    /// The teacher a checkpoint was trained with, among <paramref name="teachers"/> (the registered ones): its model id,
+    /// or null with the run's teacher folder when it is not registered (null, null: the run or its YAML is gone).
+    /// </summary>
+    public async Task<(int? ModelId, string? Folder)> TeacherOfCheckpointAsync(int checkpointId, IReadOnlyList<ModelEntry> teachers, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var yaml = await (from c in db.Checkpoints where c.Id == checkpointId join r in db.Runs on c.RunId equals r.Id select r.ConfigYaml).SingleOrDefaultAsync(ct);
+        if (yaml is null) return (null, null);
+        string folder;
+        try { folder = Studio.Core.Evaluations.EvaluationService.TeacherPipeline(Studio.Core.Evaluations.EvaluationService.ConfigOf(options, yaml)); }
+        catch (RunActionException) { return (null, null); }
+        var same = teachers.FirstOrDefault(m => m.Folder == folder
+            || (folder != ModelFolders.ToyTeacher && m.Folder != ModelFolders.ToyTeacher && Path.GetFullPath(m.Folder) == Path.TrimEndingDirectorySeparator(folder)));
+        return (same?.Id, same is null ? folder : null);
     }
 
     /// <summary>The most seeds per prompt, and generations per request, the form queues at once.</summary>

@@ -233,6 +233,52 @@ public class GeneratePageTests
         navigation.NavigateTo($"/generate?checkpoint={withUnregistered}");
         var other = ctx.Render<Generate>();
         other.WaitForAssertion(() => Assert.Contains(Path.Combine(folder, "elsewhere"), other.Find("[data-testid=generate-unregistered-teacher]").TextContent));
+        // Register it from the warning: a folder outside the allowed ones is refused as the Models page refuses it.
+        other.Find("[data-testid=generate-register-teacher]").Click();
+        other.WaitForAssertion(() => Assert.Contains(ctx.Services.GetRequiredService<MudBlazor.ISnackbar>().ShownSnackbars, b => b.Message != null && b.Message.Contains("outside the allowed folders")));
+        Assert.NotEmpty(other.FindAll("[data-testid=generate-unregistered-teacher]"));
+    }
+
+    [Fact]
+    public async Task TheWarningRegistersTheCheckpointsTeacherAndSelectsIt()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        int checkpointId;
+        string teacherFolder;
+        await using (var seed = await db.CreateDbContextAsync())
+        {
+            // A FLUX folder inside the data directory (a copy of the toy teacher without its README).
+            var data = Path.GetDirectoryName((await seed.Checkpoints.SingleAsync(c => c.Id == ids.Step10)).Path)!;
+            teacherFolder = Path.Combine(data, "flux-like");
+            foreach (var file in Directory.EnumerateFiles(Studio.Ml.Toy.ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
+            {
+                var target = Path.Combine(teacherFolder, Path.GetRelativePath(Studio.Ml.Toy.ToyTeacher.Folder, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            var config = Studio.Ml.Distillation.RunPresets.Find("toy").Create();
+            config.Teacher.Pipeline = teacherFolder;
+            var run = new Run { Name = "flux-like", State = RunState.Completed, ConfigYaml = config.ToYaml() };
+            seed.Runs.Add(run);
+            await seed.SaveChangesAsync();
+            var checkpoint = new CheckpointEntry { RunId = run.Id, Path = Directory.CreateDirectory(Path.Combine(data, "flux-like-step-5")).FullName, Step = 5 };
+            seed.Checkpoints.Add(checkpoint);
+            await seed.SaveChangesAsync();
+            checkpointId = checkpoint.Id;
+        }
+        await using var ctx = PageContext(page, db);
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={checkpointId}");
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=generate-register-teacher]"));
+        cut.Find("[data-testid=generate-register-teacher]").Click();
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=generate-unregistered-teacher]")));
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created));
+        await using var context = await db.CreateDbContextAsync();
+        var registered = await context.Models.SingleAsync(m => m.Folder == teacherFolder);
+        Assert.Equal(ModelKind.TeacherPipeline, registered.Kind);
+        Assert.Equal(registered.Id, (await context.Generations.SingleAsync()).TeacherModelId);
     }
 
     [Fact]

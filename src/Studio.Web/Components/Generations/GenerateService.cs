@@ -54,6 +54,9 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
         return (same?.Id, same is null ? folder : null);
     }
 
+    /// <summary>Registers a teacher pipeline folder (a checkpoint's run's, from the page's warning); refused as the Models page refuses.</summary>
+    public Task<ModelEntry> RegisterTeacherAsync(string folder, CancellationToken ct = default) => models.RegisterAsync(null, ModelKind.TeacherPipeline, folder, ct);
+
     /// <summary>The most seeds per prompt, and generations per request, the form queues at once.</summary>
     public const int MaxSeeds = 16, MaxGenerations = 64;
 

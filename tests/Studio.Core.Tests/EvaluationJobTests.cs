@@ -271,7 +271,9 @@ public class EvaluationJobTests
         Assert.True(queued.IsAgreement);
         Assert.Equal("heldout · 2/category · 1 seed(s) · 20 steps · guidance 3.5 · agreement at 256 px, 77 tokens", queued.SettingsKey);
         var options = EvaluationJob.OptionsOf(queued);
-        Assert.Equal((false, 256, 77, 2), (options.ScoreScenes, options.Resolution, options.MaxSequenceLength, options.PromptsPerCategory));
+        Assert.Equal((false, 256, 77, 2, 25), (options.ScoreScenes, options.Resolution, options.MaxSequenceLength, options.PromptsPerCategory, options.BatchSize));
+        // Larger images, fewer per call.
+        Assert.Equal([25, 25, 6, 1], new[] { 64, 256, 512, 1024 }.Select(ToyEvaluationOptions.BatchFor));
         // Without samples.resolution, the last stage's; its teacher once at the same size, not twice.
         var (second, _) = await AddRunWithCheckpointAsync(s, teacher: flux, edit: c => { c.Samples.Resolution = 0; c.Stages[^1].Resolution = 128; });
         var teacher = await s.Evaluations.RequestRunTeacherOnceAsync(second.Id);

@@ -119,6 +119,7 @@ public class EvaluationJob(
         {
             Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance,
             ScoreScenes = false, Resolution = side, MaxSequenceLength = v.MaxSequenceLength ?? new Studio.Ml.Distillation.TextConfig().MaxLength,
+            BatchSize = ToyEvaluationOptions.BatchFor(side),
         }
         : new() { Split = v.Split, PromptsPerCategory = v.PromptsPerCategory, Seeds = v.Seeds, Steps = v.Steps, Guidance = v.Guidance };
 

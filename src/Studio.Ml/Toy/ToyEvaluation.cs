@@ -35,6 +35,12 @@ public sealed record ToyEvaluationOptions
     /// <summary>Image side in pixels (square): the toy world's 64 when scenes are scored.</summary>
     public int Resolution { get; init; } = ToyImage.Size;
 
+    /// <summary>
+    /// Prompts per call at <paramref name="resolution"/>: 25 up to 256 px, then fewer as the images grow (6 at 512 px, 1 at
+    /// 1,024), so that a large pipeline's activations and VAE decode of one call stay about those of 25 images of 256 px.
+    /// </summary>
+    public static int BatchFor(int resolution) => Math.Clamp(25 * 256 * 256 / Math.Max(1, resolution * resolution), 1, 25);
+
     /// <summary>Why these options cannot be run, or null.</summary>
     public string? Problem()
     {

@@ -178,12 +178,14 @@ public static class ToyEvaluation
 
         var allPrompts = new List<ToyPrompt>();
         var seeds = new List<int>();
-        var images = new List<RgbImage>();
+        var drawnCount = 0;
         var scored = new List<ToyImage>();
         var differences = new List<double>();
         var storeKey = teacherImages is null ? null : TeacherImageStore.Key(pipeline, options);
         var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds, options.Resolution);
+        // The teacher's images drawn here, kept only for the store (a student's are compared batch by batch, then dropped).
         var teacherDrawn = new List<RgbImage>();
+        var keep = storeKey is not null;
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
             {
@@ -192,18 +194,18 @@ public static class ToyEvaluation
                 var request = new SlotRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
                     options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
                 var (drawn, toy) = Draw(pipeline.Draw(request, textEncoder2), options.ScoreScenes);
-                if (textEncoder2 is null) teacherDrawn.AddRange(drawn);
+                if (textEncoder2 is null) { if (keep) teacherDrawn.AddRange(drawn); }
                 else
                 {
-                    var teacher = stored?.Skip(images.Count).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
-                    if (stored is null) teacherDrawn.AddRange(teacher);
+                    var teacher = stored?.Skip(drawnCount).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
+                    if (stored is null && keep) teacherDrawn.AddRange(teacher);
                     differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
                 }
-                images.AddRange(drawn);
+                drawnCount += drawn.Count;
                 scored.AddRange(toy ?? []);
                 allPrompts.AddRange(batch);
                 seeds.AddRange(batch.Select(_ => seed));
-                progress?.Invoke($"generated {images.Count}/{prompts.Count * options.Seeds} images{(stored is null ? "" : " (the teacher's from its store)")}");
+                progress?.Invoke($"generated {drawnCount}/{prompts.Count * options.Seeds} images{(stored is null ? "" : " (the teacher's from its store)")}");
             }
         if (storeKey is not null && stored is null)
         {
@@ -219,7 +221,7 @@ public static class ToyEvaluation
                 captions: prompts.Select(p => $"{p.Text}\n{sheet.Label}").ToList());
 
         // Images are generated seed by seed over the same prompts: image i is of prompt i % prompts.Count.
-        var promptOf = Enumerable.Range(0, images.Count).Select(i => i % prompts.Count).ToArray();
+        var promptOf = Enumerable.Range(0, drawnCount).Select(i => i % prompts.Count).ToArray();
         var report = options.ScoreScenes ? ToyEvaluator.Evaluate(allPrompts, scored, promptOf) : Unscored(allPrompts);
         double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
         var categories = differences.Count == 0 ? report.Categories : report.Categories.Select(c =>

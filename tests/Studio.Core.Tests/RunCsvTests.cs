@@ -102,8 +102,9 @@ public class RunCsvTests
         await RunCsv.WriteEvaluationsAsync(db, run.Id, csv);
         var lines = csv.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         var header = lines[0].Split(',');
-        Assert.Equal(["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance", "device", "finished_utc", "seconds",
-            "encoder_parameters", "semantics", "semantics_low", "semantics_high", "text", "text_low", "text_high"], header.Take(18));
+        Assert.Equal(["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance", "agreement_resolution",
+            "agreement_max_sequence_length", "device", "finished_utc", "seconds", "encoder_parameters", "semantics", "semantics_low", "semantics_high",
+            "text", "text_low", "text_high"], header.Take(20));
         string Cell(int row, string column) => lines[row].Split(',')[Array.IndexOf(header, column)];
         // The teacher with the run's settings, then the run's checkpoints by step; failed ones, other settings and other runs are left out.
         Assert.Equal(4, lines.Length);
@@ -115,5 +116,30 @@ public class RunCsvTests
             Cell(3, "category:text_high"), Cell(3, "teacher-difference:text"), Cell(3, "latency")));
         Assert.Equal(("heldout", "10", "1", "20", "3.5", "cpu", "2026-12-05T10:00:17.250Z", "4.5", "1000"), (Cell(1, "split"), Cell(1, "prompts_per_category"),
             Cell(1, "seeds"), Cell(1, "steps"), Cell(1, "guidance"), Cell(1, "device"), Cell(1, "finished_utc"), Cell(1, "seconds"), Cell(1, "encoder_parameters")));
+        // A toy-world evaluation has no agreement size.
+        Assert.Equal(("", ""), (Cell(1, "agreement_resolution"), Cell(1, "agreement_max_sequence_length")));
+    }
+
+    [Fact]
+    public async Task AnEvaluationByTeacherAgreementSaysItsSizeAndHasNoToyScores()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var run = await db.AddRunAsync();
+        await using (var context = db.CreateDbContext())
+        {
+            context.Evaluations.Add(new CheckpointEvaluation
+            {
+                RunId = run.Id, Step = 40, Pipeline = "/models/flux-dev", Encoder = "run 1 · step 40", PromptsPerCategory = 10, Seeds = 1, Steps = 20,
+                Guidance = 3.5, State = EvaluationState.Completed, Resolution = 512, MaxSequenceLength = 77, TeacherDifference = 9.5, FinishedAt = At,
+            });
+            await context.SaveChangesAsync();
+        }
+        var csv = new StringWriter();
+        await RunCsv.WriteEvaluationsAsync(db, run.Id, csv);
+        var lines = csv.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        var header = lines[0].Split(',');
+        string Cell(string column) => lines[1].Split(',')[Array.IndexOf(header, column)];
+        Assert.Equal(("512", "77", "9.5", "", ""), (Cell("agreement_resolution"), Cell("agreement_max_sequence_length"), Cell("teacher-difference"),
+            Cell("semantics"), Cell("text")));
     }
 }

@@ -270,6 +270,8 @@ public class EvaluationJobTests
         Assert.Equal((flux, 256, 77), (queued.Pipeline, queued.Resolution, queued.MaxSequenceLength));
         Assert.True(queued.IsAgreement);
         Assert.Equal("heldout · 2/category · 1 seed(s) · 20 steps · guidance 3.5 · agreement at 256 px, 77 tokens", queued.SettingsKey);
+        // What the run page's chip says the run's own evaluations are: its settings with the agreement size.
+        Assert.Equal("heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5 · agreement at 256 px, 77 tokens", s.Evaluations.AutoEvaluationKey(run));
         var options = EvaluationJob.OptionsOf(queued);
         Assert.Equal((false, 256, 77, 2, 25), (options.ScoreScenes, options.Resolution, options.MaxSequenceLength, options.PromptsPerCategory, options.BatchSize));
         // Larger images, fewer per call.
@@ -306,6 +308,8 @@ public class EvaluationJobTests
         var toy = await s.Evaluations.RequestTeacherAsync(pretrained);
         Assert.Equal((pretrained, null, null, false), (toy.Pipeline, toy.Resolution, toy.MaxSequenceLength, toy.IsAgreement));
         Assert.True(EvaluationJob.OptionsOf(toy).ScoreScenes);
+        var (toyRun, _) = await AddRunWithCheckpointAsync(s);
+        Assert.Equal(new EvaluationSettings().Key, s.Evaluations.AutoEvaluationKey(toyRun));
     }
 
     [Fact]

@@ -167,11 +167,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         {
             var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
             pipeline = Evaluable(options, ConfigOf(options, run.ConfigYaml, $"run {run.Id}"), $"run {run.Id}'s teacher pipeline");
-            var key = pipeline.ApplyTo(new CheckpointEvaluation
-            {
-                Pipeline = pipeline.Folder, Encoder = "teacher", Split = settings.Split, PromptsPerCategory = settings.PromptsPerCategory,
-                Seeds = settings.Seeds, Steps = settings.Steps, Guidance = settings.Guidance,
-            }).SettingsKey;
+            var key = SettingsKey(pipeline, settings);
             var known = await db.Evaluations.AsNoTracking()
                 .Where(v => v.RunId == null && v.Pipeline == pipeline.Folder && v.State != EvaluationState.Failed && v.State != EvaluationState.Cancelled)
                 .ToListAsync(ct);
@@ -179,6 +175,24 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         }
         return await RequestTeacherAsync(pipeline, settings, ct);
     }
+
+    /// <summary>
+    /// The settings key the evaluations a run asked for carry (<see cref="CheckpointEvaluation.SettingsKey"/>: with the
+    /// agreement size when its teacher is outside the toy world); the settings alone when its teacher cannot be read.
+    /// </summary>
+    public string AutoEvaluationKey(Run run)
+    {
+        var settings = AutoEvaluation.Of(run).EffectiveSettings;
+        try { return SettingsKey(Evaluable(options, ConfigOf(options, run.ConfigYaml, $"run {run.Id}"), $"run {run.Id}'s teacher pipeline"), settings); }
+        catch (RunActionException) { return settings.Key; }
+    }
+
+    /// <summary>The settings key of an evaluation of <paramref name="pipeline"/> with <paramref name="settings"/>.</summary>
+    static string SettingsKey(EvaluatedPipeline pipeline, EvaluationSettings settings) => pipeline.ApplyTo(new CheckpointEvaluation
+    {
+        Pipeline = pipeline.Folder, Encoder = "", Split = settings.Split, PromptsPerCategory = settings.PromptsPerCategory,
+        Seeds = settings.Seeds, Steps = settings.Steps, Guidance = settings.Guidance,
+    }).SettingsKey;
 
     /// <summary>
     /// The teacher pipelines of these runs, each as its run evaluates it (for "evaluate the teacher"); a run whose YAML

@@ -69,6 +69,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("DType")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Device")
                         .HasColumnType("TEXT");
 
@@ -192,6 +195,9 @@ namespace Studio.Migrations.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DType")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Device")

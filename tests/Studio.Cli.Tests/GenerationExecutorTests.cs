@@ -35,4 +35,32 @@ public class GenerationExecutorTests(TinySd3PipelineFolder sd3) : IClassFixture<
         Assert.Equal(mine.Png(0), File.ReadAllBytes(images[1].PngPath!));
         Assert.NotEqual(teacher.Png(0), mine.Png(0));
     }
+
+    [Fact]
+    public async Task AWorkerInBfloat16DrawsInBfloat16AndAnUnknownDTypeFailsNamingTheSetting()
+    {
+        async Task<(List<GeneratedImage> Images, Exception? Error)> DrawAsync(string dtype)
+        {
+            var output = TestPaths.NewTempDirectory("generation-dtype");
+            var generation = new GenerationExecution(1, "a red circle above a blue square", Seed: 5, Steps: 2, Guidance: 3.5, Width: 64, Height: 64,
+                TeacherFolder: null, Encoders: [new(1, "teacher", null)], OutputFolder: output, DType: dtype);
+            var images = new List<GeneratedImage>();
+            using var executor = new PipelineGenerationExecutor();
+            try { await executor.ExecuteAsync(generation, image => { images.Add(image); return Task.CompletedTask; }, new Progress<JobProgress>(), CancellationToken.None); }
+            catch (Exception e) { return (images, e); }
+            return (images, null);
+        }
+        var (full, _) = await DrawAsync("float32");
+        var (half, _) = await DrawAsync("bfloat16");
+        Assert.Null(half.Single().Error);
+        // What the toy pipeline loaded in bfloat16 draws for the same call (and not what float32 draws: a diffusion
+        // trajectory amplifies bfloat16's rounding, so the pictures differ, see README "GPU workers").
+        using (var pipeline = FluxPipeline.Load(Studio.Ml.Toy.ToyTeacher.Folder, TorchSharp.torch.ScalarType.BFloat16))
+        using (var own = pipeline.Generate(new FluxRequest(["a red circle above a blue square"], 5, 2, 3.5, 64, 64, pipeline.MaxSequenceLength)))
+            Assert.Equal(own.Png(0), File.ReadAllBytes(half.Single().PngPath!));
+        Assert.NotEqual(File.ReadAllBytes(full.Single().PngPath!), File.ReadAllBytes(half.Single().PngPath!));
+        var (none, error) = await DrawAsync("fp8");
+        Assert.Empty(none);
+        Assert.Equal("Studio:DType: 'fp8' is not float32 or bfloat16", error?.Message);
+    }
 }

@@ -31,7 +31,7 @@ public class GenerationJobTests
     static async Task<(GenerationExecution Seen, Generation Stored)> RunAsync(StudioOptions configure)
     {
         var db = await TestDatabase.CreateAsync();
-        var options = new StudioOptions { DataDirectory = db.Directory, Device = configure.Device, FreeTextEncoders = configure.FreeTextEncoders };
+        var options = new StudioOptions { DataDirectory = db.Directory, Device = configure.Device, FreeTextEncoders = configure.FreeTextEncoders, DType = configure.DType };
         int id;
         await using (var context = db.CreateDbContext())
         {
@@ -49,18 +49,18 @@ public class GenerationJobTests
     [Fact]
     public async Task TheWorkersDeviceAndFreeTextEncodersReachTheExecutorAndTheDeviceIsStored()
     {
-        var (seen, stored) = await RunAsync(new StudioOptions { Device = "cuda:1", FreeTextEncoders = true });
-        Assert.Equal(("cuda:1", true), (seen.Device, seen.FreeTextEncoders));
+        var (seen, stored) = await RunAsync(new StudioOptions { Device = "cuda:1", FreeTextEncoders = true, DType = "bfloat16" });
+        Assert.Equal(("cuda:1", true, "bfloat16"), (seen.Device, seen.FreeTextEncoders, seen.DType));
         Assert.Equal(GenerationState.Completed, stored.State);
-        Assert.Equal("cuda:1", stored.Device);
+        Assert.Equal(("cuda:1", "bfloat16"), (stored.Device, stored.DType));
     }
 
     [Fact]
     public async Task AWorkerWithoutADeviceGeneratesOnTheCpu()
     {
         var (seen, stored) = await RunAsync(new StudioOptions());
-        Assert.Equal(("cpu", false), (seen.Device, seen.FreeTextEncoders));
-        Assert.Equal("cpu", stored.Device);
+        Assert.Equal(("cpu", false, "float32"), (seen.Device, seen.FreeTextEncoders, seen.DType));
+        Assert.Equal(("cpu", "float32"), (stored.Device, stored.DType));
     }
 
     [Fact]

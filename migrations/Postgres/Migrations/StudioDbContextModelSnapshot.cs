@@ -78,6 +78,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("DType")
+                        .HasColumnType("text");
+
                     b.Property<string>("Device")
                         .HasColumnType("text");
 
@@ -204,6 +207,9 @@ namespace Studio.Migrations.Postgres.Migrations
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DType")
+                        .HasColumnType("text");
 
                     b.Property<string>("Device")
                         .HasColumnType("text");

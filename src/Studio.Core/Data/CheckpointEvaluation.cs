@@ -44,6 +44,8 @@ public class CheckpointEvaluation
     public string? Worker { get; set; }
     /// <summary>The device the images were generated and scored on ("cpu", "cuda:0"): the worker's Studio:Device.</summary>
     public string? Device { get; set; }
+    /// <summary>The dtype the images were generated in ("float32", "bfloat16"): the worker's Studio:DType; null before it was stored (float32).</summary>
+    public string? DType { get; set; }
     /// <summary>What the worker is doing ("loading the teacher pipeline", "generated 25/50 images").</summary>
     public string? Activity { get; set; }
     /// <summary>Done fraction in [0, 1] over the images to generate.</summary>

@@ -27,6 +27,8 @@ public class Generation
     public string? Worker { get; set; }
     /// <summary>The device the images were computed on ("cpu", "cuda:0"): the worker's Studio:Device.</summary>
     public string? Device { get; set; }
+    /// <summary>The dtype they were computed in ("float32", "bfloat16"): the worker's Studio:DType; null before it was stored (float32).</summary>
+    public string? DType { get; set; }
     public string? Error { get; set; }
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
     public DateTime? FinishedAt { get; set; }

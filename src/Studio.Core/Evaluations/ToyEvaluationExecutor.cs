@@ -10,7 +10,7 @@ namespace Studio.Core.Evaluations;
 
 /// <summary>
 /// Evaluates with exactly what `studio eval` runs: <see cref="TeacherFamily.LoadPipeline"/> of the teacher (FLUX or SD3),
-/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in float32, on the worker's device, with the
+/// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in the worker's dtype (Studio:DType, float32 by default), on the worker's device, with the
 /// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>).
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor
@@ -22,10 +22,11 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
     {
         TorchRuntime.Initialise();
         progress.Report(new JobProgress("loading the teacher pipeline", 0));
-        using var pipeline = TeacherFamily.LoadPipeline(e.TeacherFolder, ScalarType.Float32, ComputeDevice.Parse(e.Device, "Studio:Device"));
+        var dtype = Studio.Ml.Tensors.DType.ParseJob(e.DType, "Studio:DType");
+        using var pipeline = TeacherFamily.LoadPipeline(e.TeacherFolder, dtype, ComputeDevice.Parse(e.Device, "Studio:Device"));
         ct.ThrowIfCancellationRequested();
         if (e.CheckpointPath is not null) progress.Report(new JobProgress("loading the checkpoint's encoder", 0));
-        using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path) : null;
+        using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path, dtype) : null;
         student?.Module.to(pipeline.Device);
         // ToyEvaluation reports once per generated batch.
         var batches = e.Options.Seeds * (int)Math.Ceiling((double)e.Options.PromptsPerCategory * ToyCriteria.Categories.Length / e.Options.BatchSize);

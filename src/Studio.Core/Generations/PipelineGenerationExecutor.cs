@@ -19,8 +19,6 @@ namespace Studio.Core.Generations;
 /// </summary>
 public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposable
 {
-    // The float32 reference path: toy pipelines are small; a real FLUX on a CPU worker is out of reach anyway.
-    const ScalarType DType = ScalarType.Float32;
     readonly PipelineCache<ISlotPipeline> _pipelines;
     readonly PipelineCache<T5SlotEncoder> _encoders;
 
@@ -40,8 +38,10 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
         var teacherFolder = g.TeacherFolder ?? ToyTeacher.Folder;
         progress.Report(new JobProgress("loading the teacher pipeline", 0));
         var device = ComputeDevice.Parse(g.Device, "Studio:Device");
-        using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, DType.ToString(), g.Device),
-            () => TeacherFamily.LoadPipeline(teacherFolder, DType, device, g.FreeTextEncoders));
+        // float32 is the reference path; bfloat16 halves a real FLUX's memory on a GPU worker.
+        var dtype = Studio.Ml.Tensors.DType.ParseJob(g.DType, "Studio:DType");
+        using var teacher = _pipelines.Acquire(PipelineKey.Of(teacherFolder, null, dtype.ToString(), g.Device),
+            () => TeacherFamily.LoadPipeline(teacherFolder, dtype, device, g.FreeTextEncoders));
         var pipeline = teacher.Pipeline;
         var request = Request(g, pipeline.MaxSequenceLength);
         var total = g.Encoders.Count * g.Steps;
@@ -56,7 +56,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
                 if (encoder.EncoderPath is { } path)
                 {
                     progress.Report(new JobProgress($"{encoder.Label}: loading the encoder", (double)index * g.Steps / total));
-                    student = _encoders.Acquire(PipelineKey.Of(path, null, DType.ToString(), g.Device), () => LoadEncoder(path, device));
+                    student = _encoders.Acquire(PipelineKey.Of(path, null, dtype.ToString(), g.Device), () => LoadEncoder(path, dtype, device));
                 }
                 using (student)
                 using (var images = pipeline.Draw(request, student?.Pipeline, step =>
@@ -89,17 +89,17 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
         new([g.Prompt], g.Seed, g.Steps, g.Guidance, g.Width, g.Height, maxSequenceLength, g.TrueCfgScale, g.NegativePrompt);
 
     /// <summary>A training checkpoint folder (student weights + the run's YAML) or an exported student folder (config.json).</summary>
-    static T5SlotEncoder LoadEncoder(string path, Device device)
+    static T5SlotEncoder LoadEncoder(string path, ScalarType dtype, Device device)
     {
         if (File.Exists(Path.Combine(path, TrainingCheckpoint.StateFile)))
         {
             var student = CheckpointExport.LoadStudent(path);
-            student.to(DType);
+            student.to(dtype);
             student.to(device);
             return T5SlotEncoder.From(student, "training checkpoint");
         }
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path} no longer exists");
-        return T5SlotEncoder.Load(path, DType, device);
+        return T5SlotEncoder.Load(path, dtype, device);
     }
 
     public void Dispose()

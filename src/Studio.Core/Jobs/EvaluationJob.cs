@@ -49,11 +49,12 @@ public class EvaluationJob(
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
             row.Device = options.JobDevice;
+            row.DType = options.JobDType;
             row.StartedAt = DateTime.UtcNow;
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
             execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
-                TeacherImagesFolder(options));
+                TeacherImagesFolder(options), options.JobDType);
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 

@@ -28,9 +28,10 @@ public sealed record GenerationEncoder(int ImageId, string Label, string? Encode
 /// <param name="Device">Where to compute ("cpu", "cuda:0"): the worker's Studio:Device.</param>
 /// <param name="FreeTextEncoders">Free the teacher's text encoders once the prompt is encoded (Studio:FreeTextEncoders).</param>
 /// <param name="TrueCfgScale">True classifier-free guidance against <paramref name="NegativePrompt"/> above 1 (1: off).</param>
+/// <param name="DType">What the pipeline and the students compute in ("float32", "bfloat16"): the worker's Studio:DType.</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
     int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder,
-    string Device = "cpu", bool FreeTextEncoders = false, double TrueCfgScale = 1, string NegativePrompt = "");
+    string Device = "cpu", bool FreeTextEncoders = false, double TrueCfgScale = 1, string NegativePrompt = "", string DType = "float32");
 
 /// <summary>One encoder's outcome, reported as soon as it is known: its PNG, or why it has none.</summary>
 public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null);
@@ -57,8 +58,9 @@ public interface ICheckpointExporter
 /// (or measured by teacher agreement) with <paramref name="Options"/> by the code of `studio eval` on <paramref name="Device"/> (the worker's Studio:Device).
 /// </summary>
 /// <param name="TeacherImages">Where the worker keeps the teacher's images of evaluations (<see cref="Studio.Ml.Toy.TeacherImageStore"/>; null: nowhere).</param>
+/// <param name="DType">What the pipeline and the student compute in ("float32", "bfloat16"): the worker's Studio:DType.</param>
 public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options,
-    string Device = "cpu", string? TeacherImages = null);
+    string Device = "cpu", string? TeacherImages = null, string DType = "float32");
 
 /// <summary>Evaluates a checkpoint (or the teacher) on the standard prompts: the toy evaluator's integration implements it.</summary>
 public interface IEvaluationExecutor

@@ -32,6 +32,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             g.State = GenerationState.Running;
             g.Worker = worker.Name;
             g.Device = options.JobDevice;
+            g.DType = options.JobDType;
             g.Activity = "starting";
             var encoders = new List<GenerationEncoder>();
             // Every image is drawn by the chosen teacher pipeline; without it none is (never the built-in one instead).
@@ -56,7 +57,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
             execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder,
-                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt);
+                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt, options.JobDType);
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));

@@ -49,6 +49,17 @@ public static class DType
         _ => 1,
     };
 
+    /// <summary>
+    /// The dtype a studio worker's generations and evaluations compute in: "float32" (also "fp32") or "bfloat16" ("bf16");
+    /// anything else is refused naming <paramref name="source"/> (a setting such as Studio:DType).
+    /// </summary>
+    public static ScalarType ParseJob(string name, string source) => name.Trim().ToLowerInvariant() switch
+    {
+        "float32" or "fp32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"{source}: '{name}' is not float32 or bfloat16"),
+    };
+
     /// <summary>Parses "float32", "bf16", "fp16" ... as used in configs and on the command line.</summary>
     public static ScalarType ParseFriendly(string name) => name.ToLowerInvariant() switch
     {

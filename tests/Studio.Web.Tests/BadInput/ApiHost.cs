@@ -49,7 +49,8 @@ public sealed class ApiHost : IAsyncLifetime
     /// <summary>A corpus text with the placeholders filled in.</summary>
     public string Fill(string text) => text
         .Replace("{outsideName}", Path.GetFileName(Outside)).Replace("{outside}", Outside).Replace("{root}", Root).Replace("{data}", Data)
-        .Replace("{checkpoint}", Checkpoint.ToString()).Replace("{completed}", CompletedRun.ToString()).Replace("{never}", NeverRunsRun.ToString());
+        .Replace("{checkpoint}", Checkpoint.ToString()).Replace("{completed}", CompletedRun.ToString()).Replace("{never}", NeverRunsRun.ToString())
+        .Replace("{sd3teacher}", Sd3Teacher.ToString());
 
     public async Task InitializeAsync()
     {
@@ -109,7 +110,17 @@ public sealed class ApiHost : IAsyncLifetime
             db.Checkpoints.Add(new CheckpointEntry { RunId = completed.Id, Step = step, Path = Directory.CreateDirectory(Path.Combine(Options.ArtifactRoot, "runs", $"run-{completed.Id}", $"step-{step}")).FullName });
         await db.SaveChangesAsync();
         (CompletedRun, NeverRunsRun, Checkpoint) = (completed.Id, never.Id, await db.Checkpoints.MinAsync(c => c.Id));
+        // A registered SD3 teacher (its model_index.json is what the studio reads of it).
+        var sd3 = Directory.CreateDirectory(Path.Combine(Data, "sd3-teacher")).FullName;
+        File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
+        var sd3Teacher = new ModelEntry { Name = "sd3", Kind = ModelKind.TeacherPipeline, Folder = sd3, Architecture = "StableDiffusion3Pipeline" };
+        db.Models.Add(sd3Teacher);
+        await db.SaveChangesAsync();
+        Sd3Teacher = sd3Teacher.Id;
     }
+
+    /// <summary>The id of the registered SD3 teacher pipeline ({sd3teacher}).</summary>
+    public int Sd3Teacher { get; private set; }
 
     /// <summary>What a refused request must leave as it was: queued jobs, rows, and the files under the data directory (the databases aside).</summary>
     public async Task<string> StateAsync()

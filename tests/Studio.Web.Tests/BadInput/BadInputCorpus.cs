@@ -8,7 +8,7 @@ namespace Studio.Web.Tests.BadInput;
 
 /// <summary>
 /// One bad request: its method, path and body (placeholders {root}, {data}, {outside}, {checkpoint}, {completed},
-/// {never} are filled in by <see cref="ApiHost"/>'s folders and rows) and the words its answer must contain.
+/// {never}, {sd3teacher} are filled in by <see cref="ApiHost"/>'s folders and rows) and the words its answer must contain.
 /// </summary>
 public sealed record BadCase(string Id, string Method, string Path, string? Body, params string[] Expect);
 
@@ -427,6 +427,8 @@ public static class BadInputCorpus
             ("generations: a teacher as a student", "/api/generations", new { prompt = "x", studentModelIds = new[] { 1 } }, ["studentModelIds: no student model 1"]),
         })
             yield return new BadCase($"body/{id}", "POST", path, Json(body), expect);
+        yield return new BadCase("body/generations: true CFG with an SD3 teacher", "POST", "/api/generations",
+            """{"prompt": "x", "teacherModelId": {sd3teacher}, "trueCfgScale": 3}""", "trueCfgScale: an SD3 teacher always guides from the negative prompt");
 
         // Query values that cannot be read.
         foreach (var (id, method, path, expect) in new[]

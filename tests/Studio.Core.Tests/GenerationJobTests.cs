@@ -55,6 +55,20 @@ public class GenerationJobTests
         Assert.Equal(("cuda:1", "bfloat16"), (stored.Device, stored.DType));
     }
 
+    [Theory]
+    [InlineData("fp8", "Studio:DType: 'fp8' is not float32 or bfloat16")]
+    [InlineData("float16", "Studio:DType: 'float16' is not float32 or bfloat16")]
+    public void AWorkerWithADTypeNoJobCouldUseIsRefusedAtStart(string dtype, string message)
+    {
+        var data = Directory.CreateTempSubdirectory("studio-dtype-").FullName;
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        var refused = Assert.Throws<StudioConfigurationException>(() => services.AddStudioCore(new StudioOptions { DataDirectory = data, DType = dtype }));
+        Assert.Equal(message, refused.Message);
+        // Both accepted values, and the default.
+        foreach (var good in new[] { "", "float32", "bfloat16", "bf16" })
+            new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddStudioCore(new StudioOptions { DataDirectory = data, DType = good });
+    }
+
     [Fact]
     public async Task AWorkerWithoutADeviceGeneratesOnTheCpu()
     {

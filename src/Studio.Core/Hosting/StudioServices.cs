@@ -77,6 +77,8 @@ public static class StudioServices
                 throw new StudioConfigurationException("Studio:Hangfire:ConnectionString is empty and so is Studio:Database:ConnectionString; Hangfire on PostgreSQL needs one");
             if (options.HangfireProvider == StorageProviders.Postgres && options.Hangfire.InvisibilityTimeoutSeconds < 5)
                 throw new StudioConfigurationException($"Studio:Hangfire:InvisibilityTimeoutSeconds is {options.Hangfire.InvisibilityTimeoutSeconds}; it must be at least 5");
+            // A worker with a dtype no job could use is refused at start, not at each generation.
+            Studio.Ml.Tensors.DType.ParseJob(options.JobDType, "Studio:DType");
         }
         catch (ArgumentException e) { throw new StudioConfigurationException(e.Message); }
     }

@@ -71,4 +71,79 @@ public class EvaluationFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=evaluations-over-training] [data-point]")).ToHaveCountAsync(2);
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("evaluation-over-training"), FullPage = true });
     }
+
+    [Fact]
+    public async Task ARunOnAFluxTeacherOutsideTheToyWorldHasItsCheckpointsMeasuredByTeacherAgreement()
+    {
+        Assertions.SetDefaultExpectTimeout(60_000);
+        // The toy teacher's weights without its README, inside the data directory: a FLUX pipeline the evaluator cannot score.
+        var shipped = Path.Combine(Studio.Tests.RepoRoot.Folder, "src", "Studio.Ml", "Assets", "toy-teacher");
+        var teacher = Path.Combine(host.DataDirectory, "models", "flux-like");
+        foreach (var file in Directory.EnumerateFiles(shipped, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
+        {
+            var target = Path.Combine(teacher, Path.GetRelativePath(shipped, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var yaml = $$"""
+            name: e2e agreement
+            seed: 0
+            teacher: { pipeline: {{teacher}}, dtype: float32 }
+            student: { preset: toy-small }
+            text: { max_length: 32 }
+            loss: vision
+            trajectory: { steps: 4 }
+            optimizer: { lr: 1e-3, batch_size: 2 }
+            stages:
+              - name: s1
+                resolution: 64
+                updates: 4
+                prompts: [ { set: 'toy:train:all:24' } ]
+            checkpoints: { every: 2, keep: 0 }
+            samples: { every: 0, resolution: 32 }
+            validation: { every: 0 }
+            device: cpu
+            """;
+        var created = await _http.PostAsJsonAsync($"{host.Url}/api/runs", new
+        {
+            name = "e2e agreement", configYaml = yaml, evaluateEachCheckpoint = true, evaluation = new { promptsPerCategory = 1, steps = 2 },
+        });
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        var runId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt32();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement run, evaluations;
+        bool Done() => run.GetProperty("state").GetString() is "Completed" or "Failed"
+                       && evaluations.EnumerateArray().Count(v => v.GetProperty("pipeline").GetString() == teacher) >= 3
+                       && evaluations.EnumerateArray().All(v => v.GetProperty("state").GetString() is not ("Queued" or "Running"));
+        do
+        {
+            await Task.Delay(500);
+            run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}");
+            evaluations = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/evaluations?runs={runId}");
+        }
+        while (DateTime.UtcNow < deadline && !Done());
+        Assert.Equal("Completed", run.GetProperty("state").GetString());
+        // The teacher once and both checkpoints, at the run's sample size and text length, with a difference and no toy score.
+        var mine = evaluations.EnumerateArray().Where(v => v.GetProperty("pipeline").GetString() == teacher).ToList();
+        Assert.Equal(3, mine.Count);
+        Assert.All(mine, v => Assert.True(v.GetProperty("state").GetString() == "Completed", v.GetProperty("error").ToString()));
+        Assert.All(mine, v => Assert.Equal((32, 32), (v.GetProperty("resolution").GetInt32(), v.GetProperty("maxSequenceLength").GetInt32())));
+        Assert.All(mine, v => Assert.Equal(JsonValueKind.Null, v.GetProperty("semantics").ValueKind));
+        var checkpoints = mine.Where(v => v.GetProperty("runId").ValueKind != JsonValueKind.Null).ToList();
+        Assert.Equal([2L, 4L], checkpoints.Select(v => v.GetProperty("step").GetInt64()).Order());
+        Assert.All(checkpoints, v => Assert.True(v.GetProperty("teacherDifference").GetDouble() > 0));
+
+        // The run page shows each checkpoint's difference and charts both.
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{host.Url}/runs/{runId}");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        await page.Locator(".mud-tab", new() { HasTextString = "Checkpoints" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=evaluates-each-checkpoint]")).ToContainTextAsync("agreement at 32 px, 32 tokens");
+        await Assertions.Expect(page.Locator("[data-testid=checkpoint-agreement]")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("[data-testid=evaluations-over-training] [data-point]")).ToHaveCountAsync(2);
+    }
 }

@@ -136,6 +136,7 @@ public class StudioPagesTests
         using var _ = playwright;
         await using var __ = browser;
         await Assertions.Expect(page.Locator("[data-testid=worker-device]").First).ToContainTextAsync("cores");
+        await Assertions.Expect(page.Locator("[data-testid=worker-jobs-on]").First).ToContainTextAsync("generations and evaluations on cpu in float32");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("workers-devices"), FullPage = true });
 
         await page.GotoAsync(host.Url + "/compare");

@@ -8,7 +8,10 @@ namespace Studio.Core.Queue;
 
 /// <summary>What a worker computes on: shown on the Workers page next to its Hangfire server.</summary>
 /// <param name="GpuMemoryUsedBytes">Memory in use on the worker's CUDA device (every process's), refreshed every heartbeat; null on the CPU.</param>
-public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes, long? GpuMemoryUsedBytes = null);
+/// <param name="JobDevice">Where its generations and evaluations compute (Studio:Device, "cpu" when empty); null from a worker that did not say.</param>
+/// <param name="JobDType">What they compute in (Studio:DType: "float32", "bfloat16"); null from a worker that did not say.</param>
+public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes, long? GpuMemoryUsedBytes = null,
+    string? JobDevice = null, string? JobDType = null);
 
 /// <summary>
 /// Publishes this worker's device into Hangfire's storage (a hash per server name), where every web host reads it:
@@ -36,6 +39,7 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
         {
             ["cpu"] = device.Cpu, ["cores"] = device.Cores.ToString(), ["memory"] = device.MemoryBytes.ToString(),
             ["gpu"] = device.Gpu ?? "", ["gpuMemory"] = device.GpuMemoryBytes?.ToString() ?? "",
+            ["jobDevice"] = options.JobDevice, ["jobDType"] = options.JobDType,
         });
         if (options.JobDevice.StartsWith("cuda", StringComparison.Ordinal))
             _memory = new Timer(_ => PublishGpuMemory(), null, TimeSpan.Zero, TimeSpan.FromSeconds(options.HeartbeatSeconds));
@@ -79,7 +83,9 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
             long.TryParse(hash.GetValueOrDefault("memory"), out var m) ? m : 0,
             hash.GetValueOrDefault("gpu") is { Length: > 0 } g ? g : null,
             long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null,
-            long.TryParse(hash.GetValueOrDefault("gpuMemoryUsed"), out var used) ? used : null);
+            long.TryParse(hash.GetValueOrDefault("gpuMemoryUsed"), out var used) ? used : null,
+            hash.GetValueOrDefault("jobDevice") is { Length: > 0 } jobDevice ? jobDevice : null,
+            hash.GetValueOrDefault("jobDType") is { Length: > 0 } jobDType ? jobDType : null);
     }
 
     /// <summary>This machine's CPU and memory, and its GPUs (only GPU N for a worker bound to "cuda:N").</summary>

@@ -73,7 +73,8 @@ public sealed record ToyEvaluationOptions
 /// headline score (each category's is in its <see cref="ToyCategoryScore"/>); null in reports written before they were.
 /// TeacherDifference: with a student in the T5 slot, the mean |Δ| (0-255 per pixel and channel) of its images to the
 /// teacher's own of the same prompts and noise, how closely the distilled encoder reproduces the teacher in pixels
-/// whatever the teacher draws; null for the teacher itself.
+/// whatever the teacher draws; null for the teacher itself. AgreementResolution: the image side of a teacher-agreement
+/// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's.
 /// </summary>
 public sealed record ToyEvaluationResult(
     string Pipeline,
@@ -93,7 +94,8 @@ public sealed record ToyEvaluationResult(
     double Seconds,
     IReadOnlyList<ToyEvaluationItem> Items,
     ToyIntervals? Intervals = null,
-    double? TeacherDifference = null)
+    double? TeacherDifference = null,
+    int? AgreementResolution = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -108,7 +110,8 @@ public sealed record ToyEvaluationResult(
         var lines = new List<string>
         {
             $"pipeline {Pipeline}, T5 slot: {Encoder} ({EncoderParameters:N0} parameters, {EncoderLatencyMs:0.00} ms per prompt)",
-            $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s",
+            $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s" +
+                (AgreementResolution is { } side ? $"; teacher agreement at {side} px (no toy scores)" : ""),
             $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",
         };
         lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{(c.Score is { } score ? score.ToString("0.000") : "-"),10}{Interval(c.Interval)}" +
@@ -242,7 +245,7 @@ public static class ToyEvaluation
             report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category,
                 options.ScoreScenes ? item.Score : null, item.Detail,
                 differences.Count > 0 ? differences[i] : null)).ToList(),
-            intervals, teacherDifference);
+            intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution);
     }
 
     /// <summary>The 8-bit colours of the images, and with <paramref name="toyWorld"/> the images the toy evaluator scores.</summary>

@@ -61,6 +61,8 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         Assert.All(result.Categories, c => Assert.Equal(result.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
         Assert.Contains("mean |Δ| to teacher (/255)", result.Table());
         Assert.DoesNotContain("semantics (mean)", result.Table());
+        Assert.Contains("teacher agreement at 32 px (no toy scores)", result.Table());
+        Assert.Equal(32, result.AgreementResolution);
 
         // The teacher's own encoder in its slot agrees exactly.
         Assert.Equal(0, ToyEvaluation.Run(pipeline, pipeline.T5, Agreement).TeacherDifference);

@@ -35,18 +35,8 @@ public class EvaluationFlowTests(WebHostFixture host)
         var runId = int.Parse(Regex.Match(page.Url, @"/runs/(\d+)$").Groups[1].Value);
 
         // The run completes; its two checkpoints' evaluations and its teacher's end.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
-        JsonElement run, evaluations;
-        bool Done() => run.GetProperty("state").GetString() is "Completed" or "Failed"
-                       && evaluations.EnumerateArray().Count(v => v.GetProperty("runId").ValueKind == JsonValueKind.Null || v.GetProperty("runId").GetInt32() == runId) >= 3
-                       && evaluations.EnumerateArray().All(v => v.GetProperty("state").GetString() is not ("Queued" or "Running"));
-        do
-        {
-            await Task.Delay(500);
-            run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}");
-            evaluations = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/evaluations?runs={runId}");
-        }
-        while (DateTime.UtcNow < deadline && !Done());
+        var (run, evaluations) = await WaitForRunAndEvaluationsAsync(runId,
+            v => v.GetProperty("runId").ValueKind == JsonValueKind.Null || v.GetProperty("runId").GetInt32() == runId);
         Assert.Equal("Completed", run.GetProperty("state").GetString());
         var own = evaluations.EnumerateArray().Where(v => v.GetProperty("runId").ValueKind != JsonValueKind.Null && v.GetProperty("runId").GetInt32() == runId).ToList();
         Assert.Equal([2L, 4L], own.Select(v => v.GetProperty("step").GetInt64()).Order());
@@ -111,18 +101,7 @@ public class EvaluationFlowTests(WebHostFixture host)
         Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
         var runId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt32();
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
-        JsonElement run, evaluations;
-        bool Done() => run.GetProperty("state").GetString() is "Completed" or "Failed"
-                       && evaluations.EnumerateArray().Count(v => v.GetProperty("pipeline").GetString() == teacher) >= 3
-                       && evaluations.EnumerateArray().All(v => v.GetProperty("state").GetString() is not ("Queued" or "Running"));
-        do
-        {
-            await Task.Delay(500);
-            run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}");
-            evaluations = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/evaluations?runs={runId}");
-        }
-        while (DateTime.UtcNow < deadline && !Done());
+        var (run, evaluations) = await WaitForRunAndEvaluationsAsync(runId, v => v.GetProperty("pipeline").GetString() == teacher);
         Assert.Equal("Completed", run.GetProperty("state").GetString());
         // The teacher once and both checkpoints, at the run's sample size and text length, with a difference and no toy score.
         var mine = evaluations.EnumerateArray().Where(v => v.GetProperty("pipeline").GetString() == teacher).ToList();
@@ -145,5 +124,26 @@ public class EvaluationFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=evaluates-each-checkpoint]")).ToContainTextAsync("agreement at 32 px, 32 tokens");
         await Assertions.Expect(page.Locator("[data-testid=checkpoint-agreement]")).ToHaveCountAsync(2);
         await Assertions.Expect(page.Locator("[data-testid=evaluations-over-training] [data-point]")).ToHaveCountAsync(2);
+    }
+
+    /// <summary>
+    /// Polls the run and its evaluations (up to 300 s) until the run has ended and at least three evaluations that are
+    /// <paramref name="ours"/> exist, none of them queued or running; answers the last reads.
+    /// </summary>
+    async Task<(JsonElement Run, JsonElement Evaluations)> WaitForRunAndEvaluationsAsync(int runId, Func<JsonElement, bool> ours)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+        JsonElement run, evaluations;
+        bool Done() => run.GetProperty("state").GetString() is "Completed" or "Failed"
+                       && evaluations.EnumerateArray().Count(ours) >= 3
+                       && evaluations.EnumerateArray().All(v => v.GetProperty("state").GetString() is not ("Queued" or "Running"));
+        do
+        {
+            await Task.Delay(500);
+            run = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}");
+            evaluations = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/evaluations?runs={runId}");
+        }
+        while (DateTime.UtcNow < deadline && !Done());
+        return (run, evaluations);
     }
 }

@@ -15,20 +15,22 @@ public static class ImagePng
         return (decoded.to_type(ScalarType.Float32) / 2 + 0.5).clamp(0, 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>PNG bytes of one (3, H, W) image with values in [0, 1]; 8-bit values are round(x * 255).</summary>
+    /// <summary>PNG bytes of one (3, H, W) image with values in [0, 1]; 8-bit values are round(x * 255) (<see cref="RgbImage.FromBatch"/>).</summary>
     public static byte[] Encode(Tensor image)
     {
         if (image.dim() != 3 || image.shape[0] != 3)
             throw new ArgumentException($"an image is (3, height, width), got [{string.Join(", ", image.shape)}]", nameof(image));
-        var (height, width) = ((int)image.shape[1], (int)image.shape[2]);
-        byte[] rgba;
-        using (var scope = NewDisposeScope())
+        RgbImage rgb;
+        using (var batch = image.unsqueeze(0)) rgb = RgbImage.FromBatch(batch)[0];
+        var rgba = new byte[rgb.Width * rgb.Height * 4];
+        for (int p = 0; p < rgb.Width * rgb.Height; p++)
         {
-            var bytes = (image.to_type(ScalarType.Float32).cpu() * 255).round().clamp(0, 255).to_type(ScalarType.Byte);
-            var opaque = full(1, height, width, 255, dtype: ScalarType.Byte, device: CPU);
-            rgba = cat([bytes, opaque], 0).permute(1, 2, 0).contiguous().data<byte>().ToArray();
+            rgba[4 * p] = rgb.Rgb[3 * p];
+            rgba[4 * p + 1] = rgb.Rgb[3 * p + 1];
+            rgba[4 * p + 2] = rgb.Rgb[3 * p + 2];
+            rgba[4 * p + 3] = 255;
         }
-        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using var bitmap = new SKBitmap(new SKImageInfo(rgb.Width, rgb.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();

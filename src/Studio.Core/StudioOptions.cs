@@ -59,8 +59,13 @@ public class StudioOptions
     /// and faster on a GPU, FLUX.1-dev's 12B transformer in 24 GB instead of 48). Empty: float32.
     /// </summary>
     public string DType { get; set; } = "";
-    /// <summary><see cref="DType"/>, or float32 when it is empty.</summary>
-    public string JobDType => string.IsNullOrWhiteSpace(DType) ? "float32" : DType.Trim();
+    /// <summary><see cref="DType"/> by its full name ("bf16" is "bfloat16"), or float32 when it is empty.</summary>
+    public string JobDType => string.IsNullOrWhiteSpace(DType) ? "float32" : DType.Trim().ToLowerInvariant() switch
+    {
+        "bf16" => "bfloat16",
+        "fp32" => "float32",
+        var name => name,
+    };
     /// <summary>Generations free the teacher's text encoders once the prompt is encoded (T5-XXL and the transformer never share the GPU).</summary>
     public bool FreeTextEncoders { get; set; }
     /// <summary>

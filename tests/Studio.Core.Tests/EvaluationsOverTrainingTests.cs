@@ -58,6 +58,33 @@ public class EvaluationsOverTrainingTests
     }
 
     [Fact]
+    public void EvaluationsInBfloat16AreTheirOwnLineWithTheirOwnTeacher()
+    {
+        CheckpointEvaluation In(string? dtype, CheckpointEvaluation v) { v.DType = dtype; return v; }
+        var evaluations = new[]
+        {
+            In(null, Evaluation(1, 7, 100, 0.2)), // stored before the dtype was: float32's
+            In("float32", Evaluation(2, 7, 200, 0.3)),
+            In("bfloat16", Evaluation(3, 7, 200, 0.35)), // the same checkpoint and settings on a bfloat16 worker
+            In(null, Evaluation(4, null, 0, 0.5)),
+            In("bfloat16", Evaluation(5, null, 0, 0.55)),
+        };
+        var float32 = evaluations[0].SettingsKey;
+        var bfloat16 = float32 + " · bfloat16";
+        Assert.Equal((float32, float32, bfloat16), (evaluations[0].SeriesKey, evaluations[1].SeriesKey, evaluations[2].SeriesKey));
+        Assert.Equal(evaluations[0].SettingsKey, evaluations[2].SettingsKey); // asked for with the same settings
+
+        var (points, references) = EvaluationsOverTraining.OfRun(evaluations, 7, Scaling.Metric("semantics"));
+        Assert.Equal([(100.0, 0.2, float32), (200.0, 0.3, float32), (200.0, 0.35, bfloat16)], points.Select(p => (p.X, p.Y, p.Group)));
+        Assert.Equal([new ReferenceLine($"teacher · {float32}", 0.5), new ReferenceLine($"teacher · {bfloat16}", 0.55)], references);
+
+        var (runs, teachers) = Scaling.Latest(evaluations, bfloat16);
+        Assert.Equal([3, 5], runs.Concat(teachers).Select(v => v.Id));
+        (runs, teachers) = Scaling.Latest(evaluations, float32);
+        Assert.Equal([2, 4], runs.Concat(teachers).Select(v => v.Id));
+    }
+
+    [Fact]
     public void TheMeasuredMetricsAreThoseSomeCompletedEvaluationHasAValueFor()
     {
         var agreement = Evaluation(1, 7, 100, 0.2);

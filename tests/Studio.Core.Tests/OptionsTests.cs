@@ -28,6 +28,18 @@ public class OptionsTests
         Assert.Equal(["interactive", "default", "cpu"], new ConfigurationBuilder().Build().ReadStudioOptions().QueueNames);
     }
 
+    [Theory]
+    [InlineData(null, "float32")]
+    [InlineData("", "float32")]
+    [InlineData("fp32", "float32")]
+    [InlineData(" BF16 ", "bfloat16")]
+    [InlineData("bfloat16", "bfloat16")]
+    public void AWorkersDTypeIsStoredByItsFullName(string? setting, string stored)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Studio:DType"] = setting }).Build();
+        Assert.Equal(stored, config.ReadStudioOptions().JobDType);
+    }
+
     [Fact]
     public void RepositorySettingsFileParsesAndDefaultsToLoopback()
     {

@@ -103,8 +103,8 @@ public class RunCsvTests
         var lines = csv.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         var header = lines[0].Split(',');
         Assert.Equal(["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance", "agreement_resolution",
-            "agreement_max_sequence_length", "device", "finished_utc", "seconds", "encoder_parameters", "semantics", "semantics_low", "semantics_high",
-            "text", "text_low", "text_high"], header.Take(20));
+            "agreement_max_sequence_length", "device", "dtype", "finished_utc", "seconds", "encoder_parameters", "semantics", "semantics_low",
+            "semantics_high", "text", "text_low", "text_high"], header.Take(21));
         string Cell(int row, string column) => lines[row].Split(',')[Array.IndexOf(header, column)];
         // The teacher with the run's settings, then the run's checkpoints by step; failed ones, other settings and other runs are left out.
         Assert.Equal(4, lines.Length);
@@ -116,8 +116,33 @@ public class RunCsvTests
             Cell(3, "category:text_high"), Cell(3, "teacher-difference:text"), Cell(3, "latency")));
         Assert.Equal(("heldout", "10", "1", "20", "3.5", "cpu", "2026-12-05T10:00:17.250Z", "4.5", "1000"), (Cell(1, "split"), Cell(1, "prompts_per_category"),
             Cell(1, "seeds"), Cell(1, "steps"), Cell(1, "guidance"), Cell(1, "device"), Cell(1, "finished_utc"), Cell(1, "seconds"), Cell(1, "encoder_parameters")));
-        // A toy-world evaluation has no agreement size.
-        Assert.Equal(("", ""), (Cell(1, "agreement_resolution"), Cell(1, "agreement_max_sequence_length")));
+        // A toy-world evaluation has no agreement size; one stored before the dtype was is float32's.
+        Assert.Equal(("", "", "float32"), (Cell(1, "agreement_resolution"), Cell(1, "agreement_max_sequence_length"), Cell(1, "dtype")));
+    }
+
+    [Fact]
+    public async Task ABfloat16EvaluationIsListedWithTheTeacherInBfloat16NotTheFloat32One()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var run = await db.AddRunAsync();
+        CheckpointEvaluation Evaluation(int? runId, double semantics, string? dtype) => new()
+        {
+            RunId = runId, Step = runId is null ? 0 : 20, Pipeline = "toy", Encoder = runId is null ? "teacher" : "run 1 · step 20", PromptsPerCategory = 10,
+            Seeds = 1, Steps = 20, Guidance = 3.5, State = EvaluationState.Completed, Semantics = semantics, DType = dtype, FinishedAt = At,
+        };
+        await using (var context = db.CreateDbContext())
+        {
+            context.Evaluations.AddRange(Evaluation(null, 0.625, null), Evaluation(null, 0.5, "bfloat16"), Evaluation(run.Id, 0.25, "bfloat16"));
+            await context.SaveChangesAsync();
+        }
+        var csv = new StringWriter();
+        await RunCsv.WriteEvaluationsAsync(db, run.Id, csv);
+        var lines = csv.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        var header = lines[0].Split(',');
+        string Cell(int row, string column) => lines[row].Split(',')[Array.IndexOf(header, column)];
+        Assert.Equal(3, lines.Length);
+        Assert.Equal([("teacher", "0.5", "bfloat16"), ("run 1 · step 20", "0.25", "bfloat16")],
+            [(Cell(1, "encoder"), Cell(1, "semantics"), Cell(1, "dtype")), (Cell(2, "encoder"), Cell(2, "semantics"), Cell(2, "dtype"))]);
     }
 
     [Fact]

@@ -395,6 +395,38 @@ public class ScalingChartTests
         Assert.Contains("agreement at 512 px, 77 tokens", cut.Markup);
     }
 
+    [Fact]
+    public async Task AnEvaluationABfloat16WorkerFinishesIsItsOwnChoiceAndTheChosenSettingsFollowIt()
+    {
+        var (ctx, db, feed) = NewPageContext(researcher: true);
+        await using var _ = ctx;
+        await using (var context = db.CreateDbContext())
+        {
+            context.Runs.Add(new Run { Name = "small", State = RunState.Completed, ConfigYaml = RunPresets.Find("toy-study-small").Create().ToYaml() });
+            await context.SaveChangesAsync();
+            context.Evaluations.Add(Done(1, 20, 1_100_000, 0.3, "toy-small", "vision")); // float32 (stored before the dtype was)
+            await context.SaveChangesAsync();
+        }
+        // The teacher queued with other settings (4 steps), which nothing else has yet.
+        var queued = await ctx.Services.GetRequiredService<EvaluationService>().RequestTeacherAsync(settings: new EvaluationSettings(Steps: 4));
+        var navigation = ctx.Services.GetRequiredService<NavigationManager>();
+        navigation.NavigateTo(navigation.GetUriWithQueryParameter("view", "scaling"));
+        var cut = ctx.Render<Compare>();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-point]")));
+        var settings = cut.FindComponents<MudSelect<string>>().Single(c => c.Instance.Label == "Evaluation settings");
+        await cut.InvokeAsync(() => settings.Instance.ValueChanged.InvokeAsync(queued.SeriesKey)); // the teacher's, as Evaluate teacher chooses
+
+        // A bfloat16 worker finishes it: its scores are not float32's, so it is its own choice, and the chosen settings follow it.
+        var done = Done(null, 0, 20_000_000, 0.9, "teacher", null, id: queued.Id);
+        (done.DType, done.Device, done.Steps) = ("bfloat16", "cuda:0", 4);
+        await feed.PublishAsync(done);
+        // The table lists the bfloat16 teacher alone: the float32 student is not mixed with it (nor plotted).
+        cut.WaitForAssertion(() => Assert.Equal(["0.9"], cut.FindAll("[data-testid=evaluation-semantics]").Select(c => c.TextContent.Trim())));
+        Assert.Empty(cut.FindAll("[data-point]"));
+        var choices = cut.FindComponents<MudSelectItem<string>>().Select(i => i.Instance.Value).Where(v => v!.StartsWith("heldout")).ToList();
+        Assert.Equal([Done(1, 20, 0, 0, "", null).SeriesKey, queued.SettingsKey + " · bfloat16"], choices);
+    }
+
     static CheckpointEvaluation Done(int? runId, long step, long parameters, double semantics, string size, string? loss, int id = 0) => new()
     {
         Id = id, RunId = runId, CheckpointId = runId is null ? null : (int)step, Step = step, Pipeline = "toy", Encoder = runId is null ? "teacher" : $"run {runId} · step {step}",

@@ -94,4 +94,10 @@ public class CheckpointEvaluation
     /// <summary>Evaluations are comparable only with the same prompts, seeds, sampler settings and image size.</summary>
     public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance).Key
         + (Resolution is { } side ? $" · agreement at {side} px, {MaxSequenceLength} tokens" : "");
+    /// <summary>
+    /// The evaluations one chart line, one Compare choice and one CSV compare: <see cref="SettingsKey"/> and, when the
+    /// worker computed in bfloat16, that dtype (its images differ from float32's, so its scores are not mixed with theirs).
+    /// A queued evaluation has no dtype yet: its key is the settings'.
+    /// </summary>
+    public string SeriesKey => SettingsKey + (DType is null or "float32" ? "" : $" · {DType}");
 }

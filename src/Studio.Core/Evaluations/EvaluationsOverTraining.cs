@@ -14,18 +14,18 @@ public static class EvaluationsOverTraining
     public static (List<ScatterPoint> Points, List<ReferenceLine> References) OfRun(IEnumerable<CheckpointEvaluation> evaluations, int runId, EvaluationMetric metric)
     {
         var done = evaluations.Where(v => v.State == EvaluationState.Completed).ToList();
-        var points = Points(done.Where(v => v.RunId == runId), metric, v => v.SettingsKey, _ => "");
+        var points = Points(done.Where(v => v.RunId == runId), metric, v => v.SeriesKey, _ => "");
         var keys = points.Select(p => p.Group).Distinct().ToList();
-        var references = References(done.Where(v => v.IsTeacher && keys.Contains(v.SettingsKey)), metric, v => v.SettingsKey,
-            v => keys.Count == 1 ? "teacher" : $"teacher · {v.SettingsKey}");
+        var references = References(done.Where(v => v.IsTeacher && keys.Contains(v.SeriesKey)), metric, v => v.SeriesKey,
+            v => keys.Count == 1 ? "teacher" : $"teacher · {v.SeriesKey}");
         return (points, references);
     }
 
-    /// <summary>Each run's evaluated checkpoints with <paramref name="settingsKey"/>, a line per run; each teacher pipeline's with those settings.</summary>
-    public static (List<ScatterPoint> Points, List<ReferenceLine> References) OfRuns(IEnumerable<CheckpointEvaluation> evaluations, string settingsKey,
+    /// <summary>Each run's evaluated checkpoints with <paramref name="seriesKey"/> (<see cref="CheckpointEvaluation.SeriesKey"/>), a line per run; each teacher pipeline's with those settings.</summary>
+    public static (List<ScatterPoint> Points, List<ReferenceLine> References) OfRuns(IEnumerable<CheckpointEvaluation> evaluations, string seriesKey,
         EvaluationMetric metric, Func<int, string> runName)
     {
-        var done = evaluations.Where(v => v.State == EvaluationState.Completed && v.SettingsKey == settingsKey).ToList();
+        var done = evaluations.Where(v => v.State == EvaluationState.Completed && v.SeriesKey == seriesKey).ToList();
         var points = Points(done, metric, v => runName(v.RunId!.Value), v => $"{runName(v.RunId!.Value)} · ");
         var teachers = done.Where(v => v.IsTeacher).Select(v => v.Pipeline).Distinct().Count();
         var references = References(done.Where(v => v.IsTeacher), metric, v => v.Pipeline, v => teachers == 1 ? "teacher" : $"teacher ({v.Pipeline})");
@@ -35,7 +35,7 @@ public static class EvaluationsOverTraining
     static List<ScatterPoint> Points(IEnumerable<CheckpointEvaluation> evaluations, EvaluationMetric metric,
         Func<CheckpointEvaluation, string> group, Func<CheckpointEvaluation, string> labelPrefix) =>
         evaluations.Where(v => !v.IsTeacher && v.CheckpointId is not null)
-            .GroupBy(v => (v.RunId, v.SettingsKey, v.Step)).Select(g => g.OrderByDescending(v => v.Id).First())
+            .GroupBy(v => (v.RunId, v.SeriesKey, v.Step)).Select(g => g.OrderByDescending(v => v.Id).First())
             .Where(v => metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ScatterPoint(v.Step, metric.Value(v)!.Value, $"{labelPrefix(v)}step {v.Step}", group(v), metric.Interval?.Invoke(v)))
             .OrderBy(p => p.Group, StringComparer.Ordinal).ThenBy(p => p.X).ToList();

@@ -61,12 +61,12 @@ public static class Scaling
     public static string GroupOf(CheckpointEvaluation v) => v.Loss == "naive" ? NaiveGroup : VisionGroup;
 
     /// <summary>
-    /// The completed evaluations the chart plots for one settings key: for each run its latest evaluated checkpoint
+    /// The completed evaluations the chart plots for one series key (<see cref="CheckpointEvaluation.SeriesKey"/>): for each run its latest evaluated checkpoint
     /// (highest step, then newest), and for each teacher pipeline its newest evaluation.
     /// </summary>
-    public static (List<CheckpointEvaluation> Runs, List<CheckpointEvaluation> Teachers) Latest(IEnumerable<CheckpointEvaluation> evaluations, string settingsKey)
+    public static (List<CheckpointEvaluation> Runs, List<CheckpointEvaluation> Teachers) Latest(IEnumerable<CheckpointEvaluation> evaluations, string seriesKey)
     {
-        var done = evaluations.Where(v => v.State == EvaluationState.Completed && v.SettingsKey == settingsKey).ToList();
+        var done = evaluations.Where(v => v.State == EvaluationState.Completed && v.SeriesKey == seriesKey).ToList();
         var runs = done.Where(v => !v.IsTeacher).GroupBy(v => v.RunId)
             .Select(g => g.OrderByDescending(v => v.Step).ThenByDescending(v => v.Id).First()).OrderBy(v => v.EncoderParameters).ToList();
         var teachers = done.Where(v => v.IsTeacher).GroupBy(v => v.Pipeline).Select(g => g.MaxBy(v => v.Id)!).ToList();

@@ -66,9 +66,9 @@ public static class RunCsv
 
     /// <summary>
     /// One row per completed evaluation of the run's checkpoints (by step), after the evaluations of its teacher with the
-    /// same settings (step empty, encoder "teacher"): evaluation_id, encoder, step, the settings (split,
+    /// same settings and dtype (step empty, encoder "teacher"): evaluation_id, encoder, step, the settings (split,
     /// prompts_per_category, seeds, steps, guidance; agreement_resolution and agreement_max_sequence_length for a teacher
-    /// measured by agreement, empty for the toy world's), device, finished_utc, seconds, encoder_parameters, then every metric
+    /// measured by agreement, empty for the toy world's), device, dtype, finished_utc, seconds, encoder_parameters, then every metric
     /// of the scaling chart and Evaluation over training (<see cref="Scaling.Metrics"/>: semantics, text, the Fréchet
     /// distances, the difference to the teacher, each category's score and difference, latency), each with its 95%
     /// interval as KEY_low and KEY_high where it has one.
@@ -79,15 +79,15 @@ public static class RunCsv
         var own = await db.Evaluations.AsNoTracking().Where(v => v.RunId == runId && v.State == EvaluationState.Completed)
             .OrderBy(v => v.Step).ThenBy(v => v.Id).ToListAsync(ct);
         var pipelines = own.Select(v => v.Pipeline).Distinct().ToList();
-        var keys = own.Select(v => v.SettingsKey).ToHashSet();
+        var keys = own.Select(v => v.SeriesKey).ToHashSet();
         var teachers = (await db.Evaluations.AsNoTracking().Where(v => v.RunId == null && v.State == EvaluationState.Completed && pipelines.Contains(v.Pipeline))
-            .OrderBy(v => v.Id).ToListAsync(ct)).Where(v => keys.Contains(v.SettingsKey));
+            .OrderBy(v => v.Id).ToListAsync(ct)).Where(v => keys.Contains(v.SeriesKey));
         await WriteRowAsync(writer, ["evaluation_id", "encoder", "step", "split", "prompts_per_category", "seeds", "steps", "guidance",
-            "agreement_resolution", "agreement_max_sequence_length", "device",
+            "agreement_resolution", "agreement_max_sequence_length", "device", "dtype",
             "finished_utc", "seconds", "encoder_parameters", .. Scaling.Metrics.SelectMany(m => new[] { m.Key, m.Key + "_low", m.Key + "_high" })]);
         foreach (var v in teachers.Concat(own))
             await WriteRowAsync(writer, [Number(v.Id), v.IsTeacher ? "teacher" : v.Encoder, v.IsTeacher ? "" : Number(v.Step), v.Split,
-                Number(v.PromptsPerCategory), Number(v.Seeds), Number(v.Steps), Number(v.Guidance), Number(v.Resolution), Number(v.MaxSequenceLength), v.Device ?? "",
+                Number(v.PromptsPerCategory), Number(v.Seeds), Number(v.Steps), Number(v.Guidance), Number(v.Resolution), Number(v.MaxSequenceLength), v.Device ?? "", v.DType ?? "float32",
                 v.FinishedAt is { } at ? Time(at) : "", Number(v.Seconds), Number(v.EncoderParameters),
                 .. Scaling.Metrics.SelectMany(m => m.Interval?.Invoke(v) is { } i
                     ? new[] { Number(m.Value(v)), Number(i.Low), Number(i.High) }

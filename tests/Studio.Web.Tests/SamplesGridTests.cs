@@ -83,11 +83,18 @@ public class SamplesGridTests
         Assert.Equal(["100", "100"], StudentSteps(cut));
     }
 
-    [Fact]
-    public async Task NoSamplesSaysWhenTheyCome()
+    [Theory]
+    [InlineData("samples: { every: 100, prompts: [a red cube, a blue ball], seeds: [0, 1, 2] }",
+        "No samples yet: the run draws its 2 prompt(s) x 3 seed(s) every 100 updates and at the end, with the teacher's beside them.")]
+    [InlineData("samples: { every: 100 }",
+        "This run draws no samples: its samples.prompts is empty, so samples.every (100) has nothing to draw. A new run from a copy can list them.")]
+    [InlineData("name: x", // no samples section: the default every (1000) and no prompts
+        "This run draws no samples: its samples.prompts is empty, so samples.every (1000) has nothing to draw. A new run from a copy can list them.")]
+    [InlineData("samples: { every: 0, prompts: [a red cube] }", "This run draws no samples: its samples.every is 0.")]
+    public async Task NoSamplesSaysWhetherAndWhenTheRunDrawsThem(string yaml, string text)
     {
         await using var ctx = NewContext();
-        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, []));
-        Assert.Contains("No samples yet", cut.Markup);
+        var cut = ctx.Render<SamplesGrid>(p => p.Add(c => c.Samples, []).Add(c => c.ConfigYaml, yaml));
+        Assert.Equal(text, cut.Find("[data-testid=samples-none]").TextContent);
     }
 }

@@ -35,6 +35,9 @@ chmod +x "$STAND_IN/python"
 # The build's own native library (the kit builds one against the GPU machine's PyTorch instead).
 SO="$ROOT/src/Studio.Cli/bin/Release/net10.0/runtimes/linux-x64/native/libLibTorchSharp.so"
 [ -f "$SO" ] || { echo "no $SO: build the solution first" >&2; exit 2; }
+# The PyTorch yardstick (tests/gpu/pytorch_reference.py) needs a real python with torch: Debian's python3-torch
+# serves for this check where it is installed; without one the report says the section was skipped.
+if [ -z "${REFERENCE_PYTHON:-}" ] && /usr/bin/python3 -c 'import torch' > /dev/null 2>&1; then export REFERENCE_PYTHON=/usr/bin/python3; fi
 KIT_ALLOW_CPU=1 KIT_PYTHON="$STAND_IN/python" KIT_PREBUILT_SO="$SO" OUT="$OUT" KIT_WORK="$STAND_IN/work" \
   KIT_DOTNET_DIR="$STAND_IN/dotnet" bash gpu-kit/run.sh > "$OUT/console.txt" 2>&1 || true
 cat "$OUT/summary.txt"

@@ -5,7 +5,8 @@
 #   2. the toy preset with samples and validation (the run of issue #14) and its updates/s;
 #   3. the CLI's device paths: sample (with and without --free-text-encoders), a short toy pretrain, a bad --device;
 #   4. the benches: the paper-size update at batch 1 and 4 (with each phase's time), without and with gradient
-#      checkpointing, and the toy one;
+#      checkpointing, and the toy one; then PyTorch's time for the same update on the same GPU
+#      (tests/gpu/pytorch_reference.py, first checked against the distill_update fixture) and the ratios;
 #   5. toy pretraining time: a tenth of the default recipe's steps.
 #
 #   bash tests/gpu/run.sh            # from the repository root: a CUDA machine with the .NET SDK (or a dry run here)
@@ -142,6 +143,33 @@ if [ $CUDA = 1 ]; then
   bench distill-toy 120 bench distill --config "$DETAILS/distill-toy-cuda.json" --phases
 else
   bench distill-toy 300 bench distill --config bench/distill-toy.json --phases
+fi
+
+# ---- 4b. PyTorch's time for the same update: the issue's yardstick, measured in this same call ----
+say ""; say "## 4b. the PyTorch yardstick ($DEVICE)"
+REFERENCE_PY="${REFERENCE_PYTHON:-${PY:-python3}}" # the kit's python with torch, or REFERENCE_PYTHON
+reference() { # reference NAME SECONDS ARGS...: tests/gpu/pytorch_reference.py under a timeout, its output into the report
+  local name="$1" seconds; seconds="$(within "$2")"; shift 2
+  if timeout --kill-after=10 "$seconds" "$REFERENCE_PY" tests/gpu/pytorch_reference.py "$@" > "$DETAILS/$name.jsonl" 2> "$DETAILS/$name.err"; then
+    say "### $name"; tee -a "$REPORT" < "$DETAILS/$name.jsonl" >/dev/null
+  else
+    fail "$name: $(tail -n 3 "$DETAILS/$name.err")"
+  fi
+}
+if "$REFERENCE_PY" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null | grep -q '^torch '; then
+  # First that the reference computes the paper's update: the repository's fixture, on this device.
+  reference pytorch-check 120 --check tests/fixtures/models/distill_update --device "$DEVICE"
+  if [ $CUDA = 1 ]; then
+    reference pytorch-paper 180 --config bench/distill-paper.json --batch 1 --batch 4
+    reference pytorch-paper-checkpointed 150 --config bench/distill-paper.json --gradient-checkpointing true --batch 1 --batch 4
+    say "### the studio against PyTorch (bfloat16 transformer, same GPU, same call)"
+    "$REFERENCE_PY" tests/gpu/pytorch_reference.py --compare "$DETAILS/distill-paper.jsonl" "$DETAILS/pytorch-paper.jsonl" \
+      --compare "$DETAILS/distill-paper-checkpointed.jsonl" "$DETAILS/pytorch-paper-checkpointed.jsonl" 2>&1 | tee -a "$REPORT" >/dev/null
+  else
+    reference pytorch-toy 240 --config bench/distill-toy.json --device cpu --batch 1 --repeats 3
+  fi
+else
+  say "skipped: no python with torch here ($REFERENCE_PY; set REFERENCE_PYTHON)"
 fi
 
 # ---- 5. toy pretraining time: a tenth of the default recipe's steps (3,000 VAE + 9,000 transformer) ----

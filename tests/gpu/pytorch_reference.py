@@ -577,8 +577,9 @@ def check_fixture(folder, device):
 
 
 def compare(ours_files, theirs_files):
-    """A table of the studio's bench lines beside this script's, matched by batch and checkpointing: time and memory
-    ratios with the issue's goals (at most 1.05x PyTorch's time at batch 4, 1.15x at batch 1, memory at most 1.1x).
+    """A table of the studio's bench lines beside this script's, matched by batch, checkpointing and the transformer's
+    dtype: time and memory ratios with the issue's goals (at most 1.05x PyTorch's time at batch 4, 1.15x at batch 1,
+    memory at most 1.1x).
     The studio's memory is cudaMemGetInfo's peak less what was in use before its models (the caching allocator's
     reserve included), so it is set beside PyTorch's reserved peak as well as its allocated one."""
     def lines(files):
@@ -590,18 +591,18 @@ def compare(ours_files, theirs_files):
                 for line in f:
                     if line.startswith("{"):
                         yield json.loads(line)
-    ours = {(l["batch"], bool(l.get("gradient_checkpointing"))): l for l in lines(ours_files) if l.get("dtype") == "bfloat16"}
-    theirs = {(l["batch"], bool(l.get("gradient_checkpointing"))): l for l in lines(theirs_files)}
+    match = lambda l: (l["batch"], bool(l.get("gradient_checkpointing")), l.get("dtype", ""))  # the transformer's dtype
+    ours, theirs = {match(l): l for l in lines(ours_files)}, {match(l): l for l in lines(theirs_files)}
     gib = lambda b: f"{b / 2**30:.1f}" if b is not None else "-"
-    print("| batch | checkpointed | studio ms | PyTorch ms | ratio (goal) | studio GiB | PyTorch allocated / reserved GiB | ratio to allocated (goal 1.1) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| batch | checkpointed | transformer | studio ms | PyTorch ms | ratio (goal) | studio GiB | PyTorch allocated / reserved GiB | ratio to allocated (goal 1.1) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for key in sorted(set(ours) & set(theirs)):
         a, b = ours[key], theirs[key]
         goal = {1: 1.15, 4: 1.05}.get(key[0])
         used = a["peak_gpu_memory_bytes"] - (a.get("gpu_memory_before_models_bytes") or 0) if a.get("peak_gpu_memory_bytes") else None
         allocated = b.get("max_memory_allocated_bytes")
         memory_ratio = f"{used / allocated:.2f}" if used and allocated else "-"
-        print(f"| {key[0]} | {'yes' if key[1] else 'no'} | {a['median_ms']} | {b['median_ms']} | "
+        print(f"| {key[0]} | {'yes' if key[1] else 'no'} | {key[2]} | {a['median_ms']} | {b['median_ms']} | "
               f"{a['median_ms'] / b['median_ms']:.2f}{f' ({goal})' if goal and not key[1] else ''} | {gib(used)} | "
               f"{gib(allocated)} / {gib(b.get('max_memory_reserved_bytes'))} | {memory_ratio} |")
 

@@ -166,7 +166,9 @@ if "$REFERENCE_PY" -c 'import torch; print("torch", torch.__version__)' 2>/dev/n
     "$REFERENCE_PY" tests/gpu/pytorch_reference.py --compare "$DETAILS/distill-paper.jsonl" "$DETAILS/pytorch-paper.jsonl" \
       --compare "$DETAILS/distill-paper-checkpointed.jsonl" "$DETAILS/pytorch-paper-checkpointed.jsonl" 2>&1 | tee -a "$REPORT" >/dev/null
   else
-    reference pytorch-toy 240 --config bench/distill-toy.json --device cpu --batch 1 --repeats 3
+    reference pytorch-toy 240 --config bench/distill-toy.json --device cpu --repeats 2
+    say "### the studio against PyTorch (a check of the table: this python's PyTorch, not the GPU's)"
+    "$REFERENCE_PY" tests/gpu/pytorch_reference.py --compare "$DETAILS/distill-toy.jsonl" "$DETAILS/pytorch-toy.jsonl" 2>&1 | tee -a "$REPORT" >/dev/null
   fi
 else
   say "skipped: no python with torch here ($REFERENCE_PY; set REFERENCE_PYTHON)"

@@ -122,6 +122,12 @@ if [ -n "$STUDENT" ]; then
   # Teacher agreement (what a FLUX.1 run's evaluations measure) at another size than the toy world's.
   cli eval-agreement eval --pipeline toy --text-encoder-2 "$STUDENT" --agreement-only --resolution 128 --count 1 --steps 4 --device "$DEVICE" --report "$DETAILS/eval-agreement.json"
 else fail "eval-student: the toy run left no checkpoint"; fi
+# A worker's Studio:DType: the evaluation routine of its jobs in float32 and in bfloat16 on this device, timed.
+for dtype in float32 bfloat16; do
+  t=$(date +%s)
+  cli "eval-$dtype" eval --pipeline toy --count "$([ $CUDA = 1 ] && echo 10 || echo 1)" --steps 20 --device "$DEVICE" --dtype "$dtype" --report "$DETAILS/eval-$dtype.json"
+  say "  the teacher's evaluation in $dtype: $(seconds_since $t) s (the process included)"
+done
 if studio_for 60 eval --device gpu > /dev/null 2> "$SCRATCH/bad-device.err"; then fail "eval --device gpu exited 0"
 else say "ok a bad device: $(grep -v '^<<<\|^>>>' "$SCRATCH/bad-device.err" | head -n 1)"; fi
 

@@ -468,8 +468,11 @@ public class RunJobTests
             await db.SaveChangesAsync();
             checkpointId = c.Id;
         }
-        var edited = Toy(c => c.Optimizer.Lr = 5e-5);
+        var edited = Toy(c => { c.Optimizer.Lr = 5e-5; c.Stages[0].Updates = 200; });
         var fork = await s.Runs.ForkAsync(checkpointId, configYaml: edited, queue: "cpu");
+        // Before a worker starts them, each says how many updates its configuration makes (the fork: its own, 200).
+        Assert.Equal((RunConfig.FromYaml(Toy()).TotalUpdates, 200L), (parent.TotalSteps, fork.TotalSteps));
+        Assert.NotEqual(0, parent.TotalSteps);
         Assert.Equal((parent.Id, checkpointId, checkpointId), (fork.ForkedFromRunId!.Value, fork.ForkedFromCheckpointId!.Value, fork.ResumeCheckpointId!.Value));
         Assert.Equal("base (fork at step 100)", fork.Name);
         Assert.Equal(edited, fork.ConfigYaml);

@@ -66,4 +66,46 @@ public class QueuePageTests
             [new ActiveWork(WorkKind.Evaluation, 4, "teacher (heldout · 10/category)", "interactive_evaluations", "running", DateTime.UtcNow, "web:vm:1", 0.5, "/compare")]));
         cut.WaitForAssertion(() => Assert.Contains("evaluation 4", Assert.Single(Items())), TimeSpan.FromSeconds(15));
     }
+
+    [Fact]
+    public async Task QueuedWorkOnAQueueNoOnlineWorkerServesIsMarkedAndTheQueuesSayWhoServesThem()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
+        var db = TestStudioDb.Create(data);
+        var options = new StudioOptions { DataDirectory = data };
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
+        var pulse = new PulseFeed();
+        ctx.Services.AddSingleton(pulse);
+        ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new GenerationService(db, new RecordingJobs(), new GenerationFeed()));
+        ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), new EvaluationFeed(), options));
+        ctx.AddAuthorization().SetAuthorized("vera");
+        var cut = ctx.Render<QueuePage>();
+
+        var now = DateTime.UtcNow;
+        WorkerInfo Server(string name, bool online, params string[] queues) => new(name, queues, 1, now, now, online);
+        ActiveWork Waiting(int id, string queue) => new(WorkKind.Run, id, $"run on {queue}", queue, "queued", now, null, 0, $"/runs/{id}");
+        await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 2, 2, 0),
+            [Server("web:vm:1", true, "default", "cpu"), Server("gpu-1", false, "gpu-80g")], // the only gpu-80g server is offline
+            [new QueueInfo("default", 1, 0), new QueueInfo("gpu-80g", 1, 0)], now, [Waiting(1, "default"), Waiting(2, "gpu-80g")]));
+
+        cut.WaitForAssertion(() => Assert.Equal(["1 online server", "no online worker"],
+            cut.FindAll("[data-testid=queue-served]").Select(c => c.TextContent.Trim())), TimeSpan.FromSeconds(15));
+        // Only the run on gpu-80g is marked, and its mark says why it waits and which queues are served.
+        var marked = Assert.Single(cut.FindAll("[data-testid=work-unserved]"));
+        Assert.Contains("run on gpu-80g", marked.Closest("tr")!.TextContent);
+        Assert.Equal("No online worker takes jobs from the queue 'gpu-80g', so they wait until one does: start a worker whose Studio:Queues " +
+            "includes gpu-80g (README, Many machines), or cancel and queue again on a served queue (cpu, default).",
+            WorkerInfo.Unserved("gpu-80g", [Server("web:vm:1", true, "default", "cpu"), Server("gpu-1", false, "gpu-80g")]));
+
+        // The GPU worker comes online: nothing is marked any more.
+        await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 2, 2, 0),
+            [Server("web:vm:1", true, "default", "cpu"), Server("gpu-1", true, "gpu-80g")],
+            [new QueueInfo("default", 1, 0), new QueueInfo("gpu-80g", 1, 0)], now, [Waiting(1, "default"), Waiting(2, "gpu-80g")]));
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=work-unserved]")), TimeSpan.FromSeconds(15));
+        Assert.Equal(["1 online server", "1 online server"], cut.FindAll("[data-testid=queue-served]").Select(c => c.TextContent.Trim()));
+    }
 }

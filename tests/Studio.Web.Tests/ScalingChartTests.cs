@@ -13,6 +13,7 @@ using Studio.Core.Charts;
 using Studio.Core.Data;
 using Studio.Core.Evaluations;
 using Studio.Core.Live;
+using Studio.Core.Queue;
 using Studio.Ml.Distillation;
 using Studio.Ml.Toy;
 using Studio.Web.Auth;
@@ -541,6 +542,35 @@ public class RunDetailEvaluationTests
         var stopped = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
         stopped.WaitForAssertion(() => Assert.Equal("stopped early (patience)", stopped.Find("[data-testid=run-stopped-early]").TextContent));
         Assert.Contains("stopped early at step 20: ... (validation.patience: 2)", stopped.Markup); // the reason, in the chip's tooltip and the log
+    }
+
+    [Fact]
+    public async Task AQueuedRunOnAQueueNoOnlineWorkerServesSaysWhyItWaitsUntilOneDoes()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        var pulse = new PulseFeed();
+        ctx.Services.AddSingleton(pulse);
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            var row = await db.Runs.FindAsync(runId);
+            (row!.State, row.Queue, row.StartedAt, row.FinishedAt) = (RunState.Queued, "gpu-80g", null, null);
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal("queued", cut.Find("[data-testid=run-state]").TextContent.Trim()));
+        Assert.Empty(cut.FindAll("[data-testid=run-unserved]")); // no pulse yet: the workers are not known
+
+        var now = DateTime.UtcNow;
+        StudioPulse Pulse(params WorkerInfo[] workers) => new(new StudioCounts(new Dictionary<RunState, int>(), workers.Length, 1, 0), workers, [], now);
+        var web = new WorkerInfo("web:vm:1", ["default", "cpu"], 1, now, now, true);
+        await pulse.PublishAsync(Pulse(web, new WorkerInfo("gpu-1", ["gpu-80g"], 1, now, now, Online: false)));
+        cut.WaitForAssertion(() => Assert.Equal(WorkerInfo.Unserved("gpu-80g", [web]), cut.Find("[data-testid=run-unserved]").TextContent.Trim()),
+            TimeSpan.FromSeconds(15));
+
+        // The GPU worker comes online: the run will start, and the page says nothing more.
+        await pulse.PublishAsync(Pulse(web, new WorkerInfo("gpu-1", ["gpu-80g"], 1, now, now, Online: true)));
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=run-unserved]")), TimeSpan.FromSeconds(15));
     }
 
     [Fact]

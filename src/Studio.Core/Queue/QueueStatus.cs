@@ -7,7 +7,20 @@ using Studio.Core.Jobs;
 namespace Studio.Core.Queue;
 
 public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online,
-    WorkerDevice? Device = null, IReadOnlyList<string>? CurrentJobs = null);
+    WorkerDevice? Device = null, IReadOnlyList<string>? CurrentJobs = null)
+{
+    /// <summary>How many online servers take jobs from <paramref name="queue"/>: none, and its jobs wait until one starts.</summary>
+    public static int Serving(IEnumerable<WorkerInfo> workers, string queue) => workers.Count(w => w.Online && w.Queues.Contains(queue));
+
+    /// <summary>Why <paramref name="queue"/>'s jobs wait when no online worker takes from it, and what would serve it.</summary>
+    public static string Unserved(string queue, IEnumerable<WorkerInfo> workers)
+    {
+        var served = workers.Where(w => w.Online).SelectMany(w => w.Queues).Distinct().Order(StringComparer.Ordinal).ToList();
+        return $"No online worker takes jobs from the queue '{queue}', so they wait until one does: start a worker whose Studio:Queues " +
+               $"includes {queue} (README, Many machines)" +
+               (served.Count > 0 ? $", or cancel and queue again on a served queue ({string.Join(", ", served)})." : ".");
+    }
+}
 public record QueueInfo(string Name, long Enqueued, long Fetched);
 
 /// <summary>What kind of work an <see cref="ActiveWork"/> is.</summary>

@@ -458,6 +458,9 @@ public class RunService(
 
     async Task EnqueueAsync(StudioDbContext db, Run run, string message, CancellationToken ct)
     {
+        // A new run says how many updates it will make before a worker starts it (the worker's number replaces it).
+        if (run.TotalSteps == 0 && RunConfigValidation.Readable(run.ConfigYaml))
+            run.TotalSteps = RunConfig.FromYaml(run.ConfigYaml).TotalUpdates;
         run.HangfireJobId = CreateRunJob(run);
         await LogAsync(db, run, "Queued", message, ct);
     }

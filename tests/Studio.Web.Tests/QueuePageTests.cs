@@ -99,7 +99,7 @@ public class QueuePageTests
         Assert.Contains("run on gpu-80g", marked.Closest("tr")!.TextContent);
         Assert.Equal("No online worker takes jobs from the queue 'gpu-80g', so they wait until one does: start a worker whose Studio:Queues " +
             "includes gpu-80g (README, Many machines), or cancel and queue again on a served queue (cpu, default).",
-            WorkerInfo.Unserved("gpu-80g", [Server("web:vm:1", true, "default", "cpu"), Server("gpu-1", false, "gpu-80g")]));
+            WorkerInfo.Unserved("gpu-80g", [Server("web:vm:1", true, "interactive", "interactive_evaluations", "default", "cpu"), Server("gpu-1", false, "gpu-80g")]));
 
         // The GPU worker comes online: nothing is marked any more.
         await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 2, 2, 0),

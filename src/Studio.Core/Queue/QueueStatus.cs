@@ -15,7 +15,10 @@ public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime
     /// <summary>Why <paramref name="queue"/>'s jobs wait when no online worker takes from it, and what would serve it.</summary>
     public static string Unserved(string queue, IEnumerable<WorkerInfo> workers)
     {
-        var served = workers.Where(w => w.Online).SelectMany(w => w.Queues).Distinct().Order(StringComparer.Ordinal).ToList();
+        // The queues a run could be queued on instead (generations and evaluations have their own).
+        var served = workers.Where(w => w.Online).SelectMany(w => w.Queues)
+            .Where(q => q is not (Generations.GenerationService.Queue or Evaluations.EvaluationService.Queue))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
         return $"No online worker takes jobs from the queue '{queue}', so they wait until one does: start a worker whose Studio:Queues " +
                $"includes {queue} (README, Many machines)" +
                (served.Count > 0 ? $", or cancel and queue again on a served queue ({string.Join(", ", served)})." : ".");

@@ -10,6 +10,22 @@ internal static class RepoRoot
 {
     public static string Folder { get; } = Find();
 
+    /// <summary>
+    /// The shipped toy teacher's files without its README, copied into <paramref name="folder"/>: a FLUX pipeline like
+    /// any other, which the toy world's evaluator cannot score (it knows a toy-world teacher by that README).
+    /// </summary>
+    public static string CopyToyTeacherWithoutReadme(string folder)
+    {
+        var shipped = System.IO.Path.Combine(Folder, "src", "Studio.Ml", "Assets", "toy-teacher");
+        foreach (var file in Directory.EnumerateFiles(shipped, "*", SearchOption.AllDirectories).Where(f => System.IO.Path.GetFileName(f) != "README.md"))
+        {
+            var target = System.IO.Path.Combine(folder, System.IO.Path.GetRelativePath(shipped, file));
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        return folder;
+    }
+
     static string Find()
     {
         if (Environment.GetEnvironmentVariable("STUDIO_REPO_ROOT") is { Length: > 0 } root)

@@ -198,17 +198,7 @@ public class RunJobTests
     }
 
     /// <summary>The toy teacher's weights without its README, in <paramref name="directory"/>/flux: a FLUX pipeline like any other, which the evaluator cannot score.</summary>
-    internal static string TeacherNotOfTheToyWorld(string directory)
-    {
-        var teacher = Path.Combine(directory, "flux");
-        foreach (var file in Directory.EnumerateFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
-        {
-            var target = Path.Combine(teacher, Path.GetRelativePath(ToyTeacher.Folder, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-        return teacher;
-    }
+    internal static string TeacherNotOfTheToyWorld(string directory) => Studio.Tests.RepoRoot.CopyToyTeacherWithoutReadme(Path.Combine(directory, "flux"));
 
     [Fact]
     public async Task AFailingRunKeepsEveryMetricAndLogLineItReported()

@@ -67,14 +67,7 @@ public class EvaluationFlowTests(WebHostFixture host)
     {
         Assertions.SetDefaultExpectTimeout(60_000);
         // The toy teacher's weights without its README, inside the data directory: a FLUX pipeline the evaluator cannot score.
-        var shipped = Path.Combine(Studio.Tests.RepoRoot.Folder, "src", "Studio.Ml", "Assets", "toy-teacher");
-        var teacher = Path.Combine(host.DataDirectory, "models", "flux-like");
-        foreach (var file in Directory.EnumerateFiles(shipped, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
-        {
-            var target = Path.Combine(teacher, Path.GetRelativePath(shipped, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        var teacher = Studio.Tests.RepoRoot.CopyToyTeacherWithoutReadme(Path.Combine(host.DataDirectory, "models", "flux-like"));
         var yaml = $$"""
             name: e2e agreement
             seed: 0

@@ -249,13 +249,7 @@ public class GeneratePageTests
         {
             // A FLUX folder inside the data directory (a copy of the toy teacher without its README).
             var data = Path.GetDirectoryName((await seed.Checkpoints.SingleAsync(c => c.Id == ids.Step10)).Path)!;
-            teacherFolder = Path.Combine(data, "flux-like");
-            foreach (var file in Directory.EnumerateFiles(Studio.Ml.Toy.ToyTeacher.Folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "README.md"))
-            {
-                var target = Path.Combine(teacherFolder, Path.GetRelativePath(Studio.Ml.Toy.ToyTeacher.Folder, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(file, target);
-            }
+            teacherFolder = Studio.Tests.RepoRoot.CopyToyTeacherWithoutReadme(Path.Combine(data, "flux-like"));
             var config = Studio.Ml.Distillation.RunPresets.Find("toy").Create();
             config.Teacher.Pipeline = teacherFolder;
             var run = new Run { Name = "flux-like", State = RunState.Completed, ConfigYaml = config.ToYaml() };

@@ -166,6 +166,7 @@ if "$REFERENCE_PY" -c 'import torch; print("torch", torch.__version__)' 2>/dev/n
   # First that the reference computes the paper's update: the repository's fixture, on this device.
   reference pytorch-check 120 --check tests/fixtures/models/distill_update --device "$DEVICE"
   if [ $CUDA = 1 ]; then
+    reference pytorch-count 60 --config bench/distill-paper.json --count-only # FLUX.1-dev's 11.9B and T5-Base's, from the dims alone
     reference pytorch-paper 180 --config bench/distill-paper.json --batch 1 --batch 4
     reference pytorch-paper-checkpointed 150 --config bench/distill-paper.json --gradient-checkpointing true --batch 1 --batch 4
     say "### the studio against PyTorch (bfloat16 transformer, same GPU, same call)"

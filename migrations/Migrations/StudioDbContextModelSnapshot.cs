@@ -170,6 +170,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double?>("TeacherDifference")
                         .HasColumnType("REAL");
 
+                    b.Property<double?>("TeacherSimilarity")
+                        .HasColumnType("REAL");
+
                     b.Property<double?>("Text")
                         .HasColumnType("REAL");
 

@@ -97,7 +97,7 @@ public class EvaluationJobTests
         }
         Assert.NotEqual(expected.EncoderParameters, expectedTeacher.EncoderParameters);
         // The checkpoint's difference to the teacher; the teacher's images it drew are kept by the worker, for the next.
-        Assert.Equal(expected.TeacherDifference, (await service.FindAsync(evaluation.Id))!.TeacherDifference);
+        Assert.Equal((expected.TeacherDifference, expected.TeacherSimilarity), ((await service.FindAsync(evaluation.Id))!.TeacherDifference, (await service.FindAsync(evaluation.Id))!.TeacherSimilarity));
         Assert.Equal([TeacherImageStore.Key(pipeline, evalOptions) + ".safetensors"],
             Directory.GetFiles(EvaluationJob.TeacherImagesFolder(options)).Select(Path.GetFileName));
         Assert.StartsWith(Path.Combine(options.ArtifactRoot, "runs", $"run-{runId}", "evaluations"), (await service.FindAsync(evaluation.Id))!.ReportPath);
@@ -170,6 +170,8 @@ public class EvaluationJobTests
         var expected = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions);
         Assert.True(expected.TeacherDifference > 0);
         Assert.Equal(expected.TeacherDifference, stored.TeacherDifference);
+        Assert.True(expected.TeacherSimilarity < 1);
+        Assert.Equal(expected.TeacherSimilarity, stored.TeacherSimilarity);
         Assert.Equal(JsonSerializer.Serialize(expected.Categories, ToyJson.Options), stored.CategoriesJson);
         Assert.Equal((null, null, null, null), (stored.Semantics, stored.Text, stored.FrechetAll, stored.ImageQualityFrechet));
         Assert.Equal(expected.EncoderParameters, stored.EncoderParameters);

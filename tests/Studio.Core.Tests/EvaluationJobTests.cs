@@ -63,7 +63,8 @@ public class EvaluationJobTests
     static ToyEvaluationResult Result(long parameters) => new("toy", "student", parameters, 1.5, "heldout", 5, 1, 2, 3.5,
         ImageQualityFrechet: 12.5, FrechetAll: 20.25, Semantics: 0.4, Text: 0.125,
         Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125, TeacherDifference: 6.5, TeacherDifferenceInterval: new ScoreInterval(5, 8))], Seconds: 3, Items: [],
-        Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5), TeacherDifference: new ScoreInterval(2.5, 3.75)), TeacherDifference: 3.125);
+        Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5), TeacherDifference: new ScoreInterval(2.5, 3.75), TeacherSimilarity: new ScoreInterval(0.5, 0.75)),
+        TeacherDifference: 3.125, TeacherSimilarity: 0.625);
 
     [Fact]
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
@@ -108,6 +109,10 @@ public class EvaluationJobTests
         var difference = Scaling.Metric("teacher-difference");
         Assert.Equal((3.125, new ScoreInterval(2.5, 3.75)), (difference.Value(stored), difference.Interval!(stored)));
         Assert.True(difference.LowerIsBetter);
+        // So is their structural similarity (higher is better).
+        var similarity = Scaling.Metric("teacher-ssim");
+        Assert.Equal((0.625, new ScoreInterval(0.5, 0.75)), (similarity.Value(stored), similarity.Interval!(stored)));
+        Assert.False(similarity.LowerIsBetter);
         Assert.Equal(6.5, Scaling.Metric("teacher-difference:text").Value(stored)); // by category, from the stored categories
         Assert.Equal(new ScoreInterval(5, 8), Scaling.Metric("teacher-difference:text").Interval!(stored));
         Assert.Null(Scaling.Metric("teacher-difference:semantics/colour").Value(stored));
@@ -117,7 +122,7 @@ public class EvaluationJobTests
         Assert.Contains(s.Published, v => v.Activity == "generated 5/5 images");
         Assert.Equal(EvaluationState.Completed, s.Published[^1].State);
         await using var db = s.Db.CreateDbContext();
-        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125") && m.Contains("mean |Δ| to the teacher 3.125/255"));
+        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.Contains("text 0.125") && m.Contains("mean |Δ| to the teacher 3.125/255, SSIM 0.625"));
     }
 
     [Fact]

@@ -179,6 +179,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double?>("TeacherDifference")
                         .HasColumnType("double precision");
 
+                    b.Property<double?>("TeacherSimilarity")
+                        .HasColumnType("double precision");
+
                     b.Property<double?>("Text")
                         .HasColumnType("double precision");
 

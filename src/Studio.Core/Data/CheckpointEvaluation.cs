@@ -70,6 +70,11 @@ public class CheckpointEvaluation
     /// evaluations stored before it was measured.
     /// </summary>
     public double? TeacherDifference { get; set; }
+    /// <summary>
+    /// Mean SSIM of the same images to the teacher's (1 = the teacher's image; structure weighed over colour); null for the
+    /// teacher and for evaluations stored before it was measured.
+    /// </summary>
+    public double? TeacherSimilarity { get; set; }
     /// <summary>Per-category scores as JSON: [{"category": "semantics/colour", "count": 10, "score": 0.8}, ...].</summary>
     public string? CategoriesJson { get; set; }
     /// <summary>

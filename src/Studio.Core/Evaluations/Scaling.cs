@@ -29,9 +29,12 @@ public static class Scaling
         new("image-quality-fd", "Image quality (Fréchet distance, lower is better)", true, v => v.ImageQualityFrechet, v => Intervals(v)?.ImageQualityFrechet),
         new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll, v => Intervals(v)?.FrechetAll),
         new("teacher-difference", "Difference to the teacher's images (mean |Δ| per pixel /255, lower is better)", true, v => v.TeacherDifference, v => Intervals(v)?.TeacherDifference),
+        new("teacher-ssim", "Structural similarity to the teacher's images (SSIM, higher is better)", false, v => v.TeacherSimilarity, v => Intervals(v)?.TeacherSimilarity),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-difference:{c}", $"Difference to the teacher's images, {c} prompts (mean |Δ| /255, lower is better)",
             true, v => Category(v, c)?.TeacherDifference, v => Category(v, c)?.TeacherDifferenceInterval)),
+        .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-ssim:{c}", $"Structural similarity to the teacher's images, {c} prompts (SSIM, higher is better)",
+            false, v => Category(v, c)?.TeacherSimilarity, v => Category(v, c)?.TeacherSimilarityInterval)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];
 

@@ -134,6 +134,7 @@ public class EvaluationJob(
         v.Semantics = Finite(r.Semantics);
         v.Text = Finite(r.Text);
         v.TeacherDifference = Finite(r.TeacherDifference);
+        v.TeacherSimilarity = Finite(r.TeacherSimilarity);
         v.CategoriesJson = JsonSerializer.Serialize(r.Categories, ToyJson.Options);
         v.IntervalsJson = r.Intervals is { } intervals ? JsonSerializer.Serialize(intervals, ToyJson.Options) : null;
         v.Seconds = r.Seconds;
@@ -161,8 +162,8 @@ public class EvaluationJob(
     {
         if (!await db.Runs.AnyAsync(r => r.Id == runId)) return;
         var message = v.State == EvaluationState.Completed
-            ? v.IsAgreement ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): mean |Δ| to the teacher {Score(v.TeacherDifference)}/255."
-            : $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255."
+            ? v.IsAgreement ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}."
+            : $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}."
             : v.State == EvaluationState.Cancelled ? $"Evaluation of the step {v.Step} checkpoint cancelled."
             : $"Evaluation of the step {v.Step} checkpoint failed: {v.Error}";
         var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Failed ? "Error" : "Info", Step = v.Step, Message = message, Time = DateTime.UtcNow };

@@ -73,7 +73,8 @@ public sealed record ToyEvaluationOptions
 /// headline score (each category's is in its <see cref="ToyCategoryScore"/>); null in reports written before they were.
 /// TeacherDifference: with a student in the T5 slot, the mean |Δ| (0-255 per pixel and channel) of its images to the
 /// teacher's own of the same prompts and noise, how closely the distilled encoder reproduces the teacher in pixels
-/// whatever the teacher draws; null for the teacher itself. AgreementResolution: the image side of a teacher-agreement
+/// whatever the teacher draws; null for the teacher itself; TeacherSimilarity the same images' mean SSIM
+/// (<see cref="RgbImage.StructuralSimilarity"/>: 1 = the teacher's image, structure weighed over colour). AgreementResolution: the image side of a teacher-agreement
 /// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's.
 /// </summary>
 public sealed record ToyEvaluationResult(
@@ -95,7 +96,8 @@ public sealed record ToyEvaluationResult(
     IReadOnlyList<ToyEvaluationItem> Items,
     ToyIntervals? Intervals = null,
     double? TeacherDifference = null,
-    int? AgreementResolution = null)
+    int? AgreementResolution = null,
+    double? TeacherSimilarity = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -115,12 +117,14 @@ public sealed record ToyEvaluationResult(
             $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",
         };
         lines.AddRange(Categories.Select(c => $"{c.Category,-26}{c.Count,8}{(c.Score is { } score ? score.ToString("0.000") : "-"),10}{Interval(c.Interval)}" +
-                                              (c.TeacherDifference is { } d ? $"{$"|Δ| {d:0.00}",14}{Interval(c.TeacherDifferenceInterval)}" : "")));
+                                              (c.TeacherDifference is { } d ? $"{$"|Δ| {d:0.00}",14}{Interval(c.TeacherDifferenceInterval)}" : "") +
+                                              (c.TeacherSimilarity is { } ssim ? $"{$"SSIM {ssim:0.000}",14}{Interval(c.TeacherSimilarityInterval)}" : "")));
         if (ImageQualityFrechet is { } fd) lines.Add($"{"image quality (FD, lower)",-26}{"",8}{fd,10:0.000}{Interval(Intervals?.ImageQualityFrechet)}");
         if (FrechetAll is { } all) lines.Add($"{"all images (FD, lower)",-26}{"",8}{all,10:0.000}{Interval(Intervals?.FrechetAll)}");
         if (Semantics is { } s) lines.Add($"{"semantics (mean)",-26}{"",8}{s,10:0.000}{Interval(Intervals?.Semantics)}");
         if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}{Interval(Intervals?.Text)}");
         if (TeacherDifference is { } d) lines.Add($"{"mean |Δ| to teacher (/255)",-26}{Items.Count,8}{d,10:0.000}{Interval(Intervals?.TeacherDifference)}");
+        if (TeacherSimilarity is { } ssim) lines.Add($"{"SSIM to teacher (higher)",-26}{Items.Count,8}{ssim,10:0.000}{Interval(Intervals?.TeacherSimilarity)}");
         lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each, its interval moved by the resamples' bias)");
         return string.Join(Environment.NewLine, lines);
     }
@@ -130,9 +134,10 @@ public sealed record ToyEvaluationResult(
 
 /// <summary>
 /// One generated image: its prompt, the scene the prompt describes, the seed it was generated with, its score, and with
-/// a student in the T5 slot its mean |Δ| to the teacher's image of the same prompt and seed.
+/// a student in the T5 slot its mean |Δ| and SSIM to the teacher's image of the same prompt and seed.
 /// </summary>
-public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double? Score, string Detail, double? TeacherDifference = null);
+public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double? Score, string Detail, double? TeacherDifference = null,
+    double? TeacherSimilarity = null);
 
 /// <summary>Where `studio eval --sheet` writes the first seed's images, and what made them (each caption's last line).</summary>
 public sealed record ToyEvaluationSheet(string Path, string Label);
@@ -184,6 +189,7 @@ public static class ToyEvaluation
         var drawnCount = 0;
         var scored = new List<ToyImage>();
         var differences = new List<double>();
+        var similarities = new List<double>();
         var storeKey = teacherImages is null ? null : TeacherImageStore.Key(pipeline, options);
         var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds, options.Resolution);
         // The teacher's images drawn here, kept only for the store (a student's are compared batch by batch, then dropped).
@@ -203,6 +209,7 @@ public static class ToyEvaluation
                     var teacher = stored?.Skip(drawnCount).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
                     if (stored is null && keep) teacherDrawn.AddRange(teacher);
                     differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
+                    similarities.AddRange(drawn.Zip(teacher, (student, own) => student.StructuralSimilarity(own)));
                 }
                 drawnCount += drawn.Count;
                 scored.AddRange(toy ?? []);
@@ -227,6 +234,7 @@ public static class ToyEvaluation
         var promptOf = Enumerable.Range(0, drawnCount).Select(i => i % prompts.Count).ToArray();
         var report = options.ScoreScenes ? ToyEvaluator.Evaluate(allPrompts, scored, promptOf) : Unscored(allPrompts);
         double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
+        double? teacherSimilarity = similarities.Count > 0 ? similarities.Average() : null;
         var categories = differences.Count == 0 ? report.Categories : report.Categories.Select(c =>
         {
             var mine = Enumerable.Range(0, differences.Count).Where(i => report.Items[i].Category == c.Category).ToList();
@@ -234,9 +242,13 @@ public static class ToyEvaluation
             {
                 TeacherDifference = mine.Average(i => differences[i]),
                 TeacherDifferenceInterval = Bootstrap.MeanInterval(mine.Select(i => differences[i]).ToList(), mine.Select(i => promptOf[i]).ToList()),
+                TeacherSimilarity = mine.Average(i => similarities[i]),
+                TeacherSimilarityInterval = Bootstrap.MeanInterval(mine.Select(i => similarities[i]).ToList(), mine.Select(i => promptOf[i]).ToList()),
             };
         }).ToList();
-        var intervals = differences.Count > 0 ? report.Intervals with { TeacherDifference = Bootstrap.MeanInterval(differences, promptOf) } : report.Intervals;
+        var intervals = differences.Count > 0
+            ? report.Intervals with { TeacherDifference = Bootstrap.MeanInterval(differences, promptOf), TeacherSimilarity = Bootstrap.MeanInterval(similarities, promptOf) }
+            : report.Intervals;
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
@@ -244,8 +256,8 @@ public static class ToyEvaluation
             clock.Elapsed.TotalSeconds,
             report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category,
                 options.ScoreScenes ? item.Score : null, item.Detail,
-                differences.Count > 0 ? differences[i] : null)).ToList(),
-            intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution);
+                differences.Count > 0 ? differences[i] : null, similarities.Count > 0 ? similarities[i] : null)).ToList(),
+            intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution, teacherSimilarity);
     }
 
     /// <summary>The 8-bit colours of the images, and with <paramref name="toyWorld"/> the images the toy evaluator scores.</summary>

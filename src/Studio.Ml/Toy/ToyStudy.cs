@@ -36,7 +36,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
     /// <summary>The scores of each row, then their 95% intervals over prompts, then where each run's validation loss went.</summary>
     public string Table()
     {
-        string[] columns = ["FD iq", "FD all", "objects", "colour", "spatial", "count", "semant.", "text", "|Δ| tch."];
+        string[] columns = ["FD iq", "FD all", "objects", "colour", "spatial", "count", "semant.", "text", "|Δ| tch.", "SSIM tch."];
         // Interval columns are wider: "1.104-11.356" must not run into its neighbour.
         string Header(int width) => string.Concat(columns.Select(c => c.PadLeft(width)));
         var lines = new List<string> { $"{"model",-24}{"loss",8}{"updates",9}{"T5 params",12}{"enc. ms",9}" + Header(12) };
@@ -61,7 +61,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
         return string.Join(Environment.NewLine, lines);
     }
 
-    /// <summary>The table's score columns: FD image quality, FD all, image-quality objects, colour, spatial, numeracy, semantics, text, mean |Δ| to the teacher's images (/255).</summary>
+    /// <summary>The table's score columns: FD image quality, FD all, image-quality objects, colour, spatial, numeracy, semantics, text, mean |Δ| to the teacher's images (/255), their SSIM.</summary>
     static IEnumerable<(double? Value, ScoreInterval? Interval)> Scores(ToyEvaluationResult e)
     {
         yield return (e.ImageQualityFrechet, e.Intervals?.ImageQualityFrechet);
@@ -71,6 +71,7 @@ public sealed record ToyStudyResult(IReadOnlyList<ToyStudyRow> Rows, ToyEvaluati
         yield return (e.Semantics, e.Intervals?.Semantics);
         yield return (e.Text, e.Intervals?.Text);
         yield return (e.TeacherDifference, e.Intervals?.TeacherDifference);
+        yield return (e.TeacherSimilarity, e.Intervals?.TeacherSimilarity);
     }
 }
 

@@ -40,6 +40,7 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         // and seeds, round(x * 255) colours, mean |student - teacher| over pixels and channels.
         var prompts = Agreement.Prompts();
         var expected = new List<double>();
+        var expectedSsim = new List<double>();
         for (int seed = 0; seed < Agreement.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += Agreement.BatchSize)
             {
@@ -52,6 +53,8 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
                 using var b = (own.Images * 255).round();
                 using var perImage = (a - b).abs().to_type(ScalarType.Float64).mean([1, 2, 3]);
                 expected.AddRange(perImage.data<double>().ToArray());
+                // And each image's SSIM (RgbImage's, checked against scikit-image in RgbImageTests) on the same 8-bit colours.
+                expectedSsim.AddRange(RgbImage.FromBatch(mine.Images).Zip(RgbImage.FromBatch(own.Images), (m, o) => m.StructuralSimilarity(o)));
             }
         Assert.Equal(expected.Count, result.Items.Count);
         for (int i = 0; i < expected.Count; i++) Assert.Equal(expected[i], result.Items[i].TeacherDifference!.Value, 9);
@@ -60,12 +63,19 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         Assert.InRange(result.TeacherDifference.Value, result.Intervals!.TeacherDifference!.Low, result.Intervals.TeacherDifference.High);
         Assert.All(result.Categories, c => Assert.Equal(result.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
         Assert.Contains("mean |Δ| to teacher (/255)", result.Table());
+        for (int i = 0; i < expectedSsim.Count; i++) Assert.Equal(expectedSsim[i], result.Items[i].TeacherSimilarity!.Value, 12);
+        Assert.All(expectedSsim, v => Assert.True(v is > -1 and < 1, $"SSIM {v}: images that differ are below 1"));
+        Assert.Equal(expectedSsim.Average(), result.TeacherSimilarity!.Value, 12);
+        Assert.InRange(result.TeacherSimilarity.Value, result.Intervals!.TeacherSimilarity!.Low, result.Intervals.TeacherSimilarity.High);
+        Assert.All(result.Categories, c => Assert.Equal(result.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherSimilarity!.Value), c.TeacherSimilarity!.Value, 12));
+        Assert.Contains("SSIM to teacher (higher)", result.Table());
         Assert.DoesNotContain("semantics (mean)", result.Table());
         Assert.Contains("teacher agreement at 32 px (no toy scores)", result.Table());
         Assert.Equal(32, result.AgreementResolution);
 
         // The teacher's own encoder in its slot agrees exactly.
-        Assert.Equal(0, ToyEvaluation.Run(pipeline, pipeline.T5, Agreement).TeacherDifference);
+        var itself = ToyEvaluation.Run(pipeline, pipeline.T5, Agreement);
+        Assert.Equal((0.0, 1.0), (itself.TeacherDifference!.Value, itself.TeacherSimilarity!.Value));
     }
 
     [Fact]

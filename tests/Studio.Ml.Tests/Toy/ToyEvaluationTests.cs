@@ -71,6 +71,8 @@ public class ToyEvaluationTests
         Assert.Equal(0, same.TeacherDifference);
         Assert.All(same.Items, i => Assert.Equal(0, i.TeacherDifference));
         Assert.All(same.Categories, c => Assert.Equal(0, c.TeacherDifference));
+        Assert.Equal(1.0, same.TeacherSimilarity!.Value, 12);
+        Assert.All(same.Items, i => Assert.Equal(1.0, i.TeacherSimilarity!.Value, 12));
         Assert.Contains("mean |Δ| to teacher (/255)", same.Table());
 
         // An untrained student draws something else: each image differs, the headline is their mean, its interval holds it.
@@ -86,6 +88,11 @@ public class ToyEvaluationTests
         Assert.All(other.Categories, c => Assert.Equal(other.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherDifference!.Value), c.TeacherDifference!.Value, 9));
         Assert.All(other.Categories, c => Assert.InRange(c.TeacherDifference!.Value, c.TeacherDifferenceInterval!.Low, c.TeacherDifferenceInterval.High));
         Assert.Contains("|Δ| ", other.Table().Split('\n').First(l => l.StartsWith("text ")));
+        // Their SSIM likewise: below 1 image by image, the headline and each category the mean of their images'.
+        Assert.All(other.Items, i => Assert.True(i.TeacherSimilarity < 1, $"{i.Prompt}: {i.TeacherSimilarity}"));
+        Assert.Equal(other.Items.Average(i => i.TeacherSimilarity!.Value), other.TeacherSimilarity!.Value, 12);
+        Assert.All(other.Categories, c => Assert.Equal(other.Items.Where(i => i.Category == c.Category).Average(i => i.TeacherSimilarity!.Value), c.TeacherSimilarity!.Value, 12));
+        Assert.Contains("SSIM ", other.Table().Split('\n').First(l => l.StartsWith("text ")));
     }
 
     [Fact]

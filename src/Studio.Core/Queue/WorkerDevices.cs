@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Hangfire;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Studio.Core.Hosting;
 using Studio.Ml;
 
@@ -19,16 +20,51 @@ public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, strin
 /// also publishes its device's used and total memory every heartbeat (<see cref="ComputeDevice.MemoryOf"/>, the CUDA
 /// runtime's cudaMemGetInfo); only then is the tensor library loaded here.
 /// </summary>
-public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker, StudioOptions options) : IHostedService, IDisposable
+public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity worker, StudioOptions options,
+    ILogger<WorkerDevicePublisher>? log = null) : IHostedService, IDisposable
 {
     Timer? _memory;
+    Timer? _retry;
+    /// <summary>Tries at start before the publishing is left to a timer (a write that lost a race is tried again at once).</summary>
+    public const int StartAttempts = 4;
 
     const string DeviceSet = "studio:devices";
     public static string KeyOf(string serverName) => $"studio:device:{serverName.ToLowerInvariant()}";
 
-    public Task StartAsync(CancellationToken ct)
+    /// <summary>
+    /// Publishes the device. The storage may refuse a write for a while (PostgreSQL's serializable transactions abort
+    /// one of two workers that start at the same moment: "could not serialize access ... might succeed if retried"),
+    /// and what is published here is for the Workers page only, so a failed write never stops the worker: it is tried
+    /// again at once a few times, then every heartbeat until it lands.
+    /// </summary>
+    public async Task StartAsync(CancellationToken ct)
     {
         var device = Detect(options.Device);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Publish(device);
+                break;
+            }
+            catch (Exception e) when (attempt < StartAttempts && !ct.IsCancellationRequested)
+            {
+                log?.LogDebug("Publishing the device of {Worker} failed ({Error}); trying again", worker.Name, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(50, 250) * attempt), ct);
+            }
+            catch (Exception e)
+            {
+                log?.LogWarning("The device of {Worker} could not be published yet ({Error}); trying again every heartbeat", worker.Name, e.Message);
+                _retry = new Timer(_ => RetryPublish(device), null, TimeSpan.FromSeconds(options.HeartbeatSeconds), TimeSpan.FromSeconds(options.HeartbeatSeconds));
+                break;
+            }
+        }
+        if (options.JobDevice.StartsWith("cuda", StringComparison.Ordinal))
+            _memory = new Timer(_ => PublishGpuMemory(), null, TimeSpan.Zero, TimeSpan.FromSeconds(options.HeartbeatSeconds));
+    }
+
+    void Publish(WorkerDevice device)
+    {
         using var connection = storage.GetConnection();
         using (var transaction = connection.CreateWriteTransaction())
         {
@@ -41,9 +77,17 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
             ["gpu"] = device.Gpu ?? "", ["gpuMemory"] = device.GpuMemoryBytes?.ToString() ?? "",
             ["jobDevice"] = options.JobDevice, ["jobDType"] = options.JobDType,
         });
-        if (options.JobDevice.StartsWith("cuda", StringComparison.Ordinal))
-            _memory = new Timer(_ => PublishGpuMemory(), null, TimeSpan.Zero, TimeSpan.FromSeconds(options.HeartbeatSeconds));
-        return Task.CompletedTask;
+    }
+
+    void RetryPublish(WorkerDevice device)
+    {
+        try
+        {
+            Publish(device);
+            _retry?.Dispose();
+            log?.LogInformation("The device of {Worker} is published", worker.Name);
+        }
+        catch (Exception) { }   // still refused: the next heartbeat tries again
     }
 
     void PublishGpuMemory()
@@ -65,10 +109,15 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
     public Task StopAsync(CancellationToken ct)
     {
         _memory?.Dispose();
+        _retry?.Dispose();
         return Task.CompletedTask;
     }
 
-    public void Dispose() => _memory?.Dispose();
+    public void Dispose()
+    {
+        _memory?.Dispose();
+        _retry?.Dispose();
+    }
 
     /// <summary>The device a server published; <paramref name="serverId"/> is Hangfire's id, which starts with the configured name.</summary>
     public static WorkerDevice? Read(JobStorage storage, string serverId)

@@ -291,6 +291,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<double?>("Seconds")
                         .HasColumnType("REAL");
 
+                    b.Property<double?>("SimilarityToTeacher")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(20)

@@ -103,6 +103,7 @@ public class FullFlowTests(WebHostFixture host)
         await page.GetByText("Difference to the teacher").ClickAsync();
         await Assertions.Expect(student.Locator("img")).ToHaveAttributeAsync("src", new Regex("/difference$"));
         await Assertions.Expect(student).ToContainTextAsync("mean |Δ|");
+        await Assertions.Expect(student).ToContainTextAsync(new Regex(@"SSIM (0|1)\.\d{3}"));
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("generate-difference"), FullPage = true });
 
         await page.GotoAsync(host.Url + "/runs");

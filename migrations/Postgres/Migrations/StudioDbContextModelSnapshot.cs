@@ -304,6 +304,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<double?>("Seconds")
                         .HasColumnType("double precision");
 
+                    b.Property<double?>("SimilarityToTeacher")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(20)

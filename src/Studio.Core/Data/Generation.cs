@@ -50,6 +50,8 @@ public class GenerationImage
     public double? Seconds { get; set; }
     /// <summary>Mean |this image - the teacher's image| over pixels and channels, in 0-255 units (students only).</summary>
     public double? DifferenceToTeacher { get; set; }
+    /// <summary>SSIM of this image to the teacher's (1 = the same; students only; null before it was measured).</summary>
+    public double? SimilarityToTeacher { get; set; }
     public GenerationState State { get; set; } = GenerationState.Queued;
     public string? Error { get; set; }
 }

@@ -42,7 +42,7 @@ public static class GenerationFigure
     {
         null => new FigureCell(null, Missing: "not an encoder of this generation"),
         _ => new FigureCell(image.PngPath,
-            image.DifferenceToTeacher is { } d && !column.Teacher ? $"mean |Δ| {d:0.00}/255" : null,
+            image.DifferenceToTeacher is { } d && !column.Teacher ? $"mean |Δ| {d:0.00}/255" + (image.SimilarityToTeacher is { } ssim ? $" · SSIM {ssim:0.000}" : "") : null,
             image.Error ?? (image.State is GenerationState.Queued or GenerationState.Running ? "not drawn yet" : image.State.ToString().ToLowerInvariant())),
     };
 

@@ -1,22 +1,24 @@
 using SkiaSharp;
+using Studio.Ml.Diffusion;
 
 namespace Studio.Core.Generations;
 
 /// <summary>How a student's image differs from the teacher's rendering of the same prompt and noise.</summary>
 public static class ImageDifference
 {
-    /// <summary>Mean |student - teacher| over pixels and RGB channels, in 0-255 units.</summary>
-    public static double Mean(string teacherPng, string studentPng)
+    /// <summary>
+    /// How a student's PNG differs from the teacher's: the mean |student - teacher| over pixels and RGB channels
+    /// (0-255) and the SSIM (<see cref="RgbImage"/>'s, the evaluations' measures on the same 8-bit colours).
+    /// </summary>
+    public static (double MeanDifference, double Similarity) Compare(string teacherPng, string studentPng)
     {
-        var (teacher, student) = Load(teacherPng, studentPng);
-        using (teacher) using (student)
-        {
-            long sum = 0;
-            for (var y = 0; y < teacher.Height; y++)
-            for (var x = 0; x < teacher.Width; x++)
-                sum += Distance(teacher.GetPixel(x, y), student.GetPixel(x, y));
-            return sum / (3.0 * teacher.Width * teacher.Height);
-        }
+        var teacher = RgbImage.FromPng(teacherPng);
+        var student = RgbImage.FromPng(studentPng);
+        if ((teacher.Width, teacher.Height) != (student.Width, student.Height))
+            throw new InvalidDataException($"{studentPng} is {student.Width}x{student.Height} but the teacher's image is {teacher.Width}x{teacher.Height}");
+        // SSIM needs an 11x11 window: an image smaller than that (none the studio draws) has only its |Δ|.
+        var similarity = teacher.Width > 10 && teacher.Height > 10 ? student.StructuralSimilarity(teacher) : double.NaN;
+        return (student.MeanDifference(teacher), similarity);
     }
 
     /// <summary>

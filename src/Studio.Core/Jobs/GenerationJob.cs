@@ -132,7 +132,11 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             {
                 var teacher = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i =>
                     i.GenerationId == image.GenerationId && i.CheckpointId == null && i.ModelId == null && i.PngPath != null);
-                if (teacher?.PngPath is { } teacherPng) image.DifferenceToTeacher = ImageDifference.Mean(teacherPng, result.PngPath);
+                if (teacher?.PngPath is { } teacherPng)
+                {
+                    var (difference, similarity) = ImageDifference.Compare(teacherPng, result.PngPath);
+                    (image.DifferenceToTeacher, image.SimilarityToTeacher) = (difference, double.IsFinite(similarity) ? similarity : null);
+                }
             }
         }
         await db.SaveChangesAsync();

@@ -22,6 +22,20 @@ public sealed record RgbImage(int Width, int Height, byte[] Rgb)
         return Enumerable.Range(0, count).Select(i => new RgbImage(width, height, all.AsSpan(i * length, length).ToArray())).ToList();
     }
 
+    /// <summary>The 8-bit RGB colours of a PNG (or any image SkiaSharp reads); its alpha is dropped.</summary>
+    public static RgbImage FromPng(string path)
+    {
+        using var bitmap = SkiaSharp.SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path} is not a readable image");
+        var rgb = new byte[bitmap.Width * bitmap.Height * 3];
+        for (int y = 0, i = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++, i += 3)
+            {
+                var pixel = bitmap.GetPixel(x, y);
+                (rgb[i], rgb[i + 1], rgb[i + 2]) = (pixel.Red, pixel.Green, pixel.Blue);
+            }
+        return new RgbImage(bitmap.Width, bitmap.Height, rgb);
+    }
+
     /// <summary>
     /// The structural similarity (SSIM, Wang et al. 2004) of this image to <paramref name="other"/>, as
     /// scikit-image's structural_similarity computes it with gaussian_weights=True, sigma=1.5,
@@ -33,27 +47,63 @@ public sealed record RgbImage(int Width, int Height, byte[] Rgb)
     {
         if ((other.Width, other.Height) != (Width, Height))
             throw new ArgumentException($"a {other.Width}x{other.Height} image cannot be compared with a {Width}x{Height} one", nameof(other));
-        const int radius = 5; // scipy's truncate 3.5 at sigma 1.5
-        if (Width <= 2 * radius || Height <= 2 * radius)
+        const int radius = 5, window = 2 * radius + 1; // scipy's truncate 3.5 at sigma 1.5
+        if (Width < window || Height < window)
             throw new ArgumentException($"a {Width}x{Height} image is smaller than SSIM's 11x11 window", nameof(other));
-        using var scope = NewDisposeScope();
-        var offsets = arange(-radius, radius + 1, dtype: ScalarType.Float64, device: CPU);
-        var weights = (offsets.square() / (-2 * 1.5 * 1.5)).exp();
-        weights /= weights.sum();
-        var rows = weights.reshape(1, 1, 2 * radius + 1, 1);
-        var columns = weights.reshape(1, 1, 1, 2 * radius + 1);
-        // Each channel a separate image: (3, 1, H, W), filtered without padding (only windows inside the image).
-        Tensor Channels(byte[] rgb) => tensor(rgb, dtype: ScalarType.Byte, device: CPU).reshape(Height, Width, 3)
-            .permute(2, 0, 1).unsqueeze(1).to_type(ScalarType.Float64);
-        Tensor Filter(Tensor t) => nn.functional.conv2d(nn.functional.conv2d(t, rows), columns);
-        var (x, y) = (Channels(Rgb), Channels(other.Rgb));
-        var (ux, uy) = (Filter(x), Filter(y));
-        var vx = Filter(x * x) - ux * ux;
-        var vy = Filter(y * y) - uy * uy;
-        var vxy = Filter(x * y) - ux * uy;
+        var weights = new double[window];
+        for (int i = 0; i < window; i++) weights[i] = Math.Exp(-(i - radius) * (i - radius) / (2 * 1.5 * 1.5));
+        var total = weights.Sum();
+        for (int i = 0; i < window; i++) weights[i] /= total;
+
+        var (rows, columns) = (Height - 2 * radius, Width - 2 * radius);
+        // The Gaussian-weighted mean of f around every position whose window lies inside the image (rows, then columns).
+        var vertical = new double[rows * Width];
+        double[] Filter(double[] f)
+        {
+            Array.Clear(vertical);
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < window; i++)
+                    AddScaled(vertical.AsSpan(r * Width, Width), f.AsSpan((r + i) * Width, Width), weights[i]);
+            var filtered = new double[rows * columns];
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < window; i++)
+                    AddScaled(filtered.AsSpan(r * columns, columns), vertical.AsSpan(r * Width + i, columns), weights[i]);
+            return filtered;
+        }
+
         const double c1 = 0.01 * 255 * 0.01 * 255, c2 = 0.03 * 255 * 0.03 * 255;
-        var map = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
-        return map.mean().item<double>();
+        double ssim = 0;
+        for (int channel = 0; channel < 3; channel++)
+        {
+            var (x, y) = (new double[Width * Height], new double[Width * Height]);
+            var (xx, yy, xy) = (new double[Width * Height], new double[Width * Height], new double[Width * Height]);
+            for (int p = 0; p < x.Length; p++)
+            {
+                (x[p], y[p]) = (Rgb[p * 3 + channel], other.Rgb[p * 3 + channel]);
+                (xx[p], yy[p], xy[p]) = (x[p] * x[p], y[p] * y[p], x[p] * y[p]);
+            }
+            var (ux, uy, uxx, uyy, uxy) = (Filter(x), Filter(y), Filter(xx), Filter(yy), Filter(xy));
+            for (int i = 0; i < ux.Length; i++)
+            {
+                var (vx, vy, vxy) = (uxx[i] - ux[i] * ux[i], uyy[i] - uy[i] * uy[i], uxy[i] - ux[i] * uy[i]);
+                ssim += (2 * ux[i] * uy[i] + c1) * (2 * vxy + c2) / ((ux[i] * ux[i] + uy[i] * uy[i] + c1) * (vx + vy + c2));
+            }
+        }
+        return ssim / (3.0 * rows * columns);
+    }
+
+    /// <summary>to[k] += weight * from[k] for every k (SIMD where the machine has it).</summary>
+    static void AddScaled(Span<double> to, ReadOnlySpan<double> from, double weight)
+    {
+        int k = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var w = new System.Numerics.Vector<double>(weight);
+            var width = System.Numerics.Vector<double>.Count;
+            for (; k <= to.Length - width; k += width)
+                (new System.Numerics.Vector<double>(to[k..]) + w * new System.Numerics.Vector<double>(from[k..])).CopyTo(to[k..]);
+        }
+        for (; k < to.Length; k++) to[k] += weight * from[k];
     }
 
     /// <summary>Mean |this - other| over pixels and RGB channels, in 0-255 units.</summary>

@@ -169,9 +169,11 @@ if "$REFERENCE_PY" -c 'import torch; print("torch", torch.__version__)' 2>/dev/n
     reference pytorch-count 60 --config bench/distill-paper.json --count-only # FLUX.1-dev's 11.9B and T5-Base's, from the dims alone
     reference pytorch-paper 180 --config bench/distill-paper.json --batch 1 --batch 4
     reference pytorch-paper-checkpointed 150 --config bench/distill-paper.json --gradient-checkpointing true --batch 1 --batch 4
-    say "### the studio against PyTorch (bfloat16 transformer, same GPU, same call)"
+    reference pytorch-toy 60 --config "$DETAILS/distill-toy-cuda.json" # the toy update (float32), as the studio's toy bench
+    say "### the studio against PyTorch (same GPU, same call)"
     "$REFERENCE_PY" tests/gpu/pytorch_reference.py --compare "$DETAILS/distill-paper.jsonl" "$DETAILS/pytorch-paper.jsonl" \
-      --compare "$DETAILS/distill-paper-checkpointed.jsonl" "$DETAILS/pytorch-paper-checkpointed.jsonl" 2>&1 | tee -a "$REPORT" >/dev/null
+      --compare "$DETAILS/distill-paper-checkpointed.jsonl" "$DETAILS/pytorch-paper-checkpointed.jsonl" \
+      --compare "$DETAILS/distill-toy.jsonl" "$DETAILS/pytorch-toy.jsonl" 2>&1 | tee -a "$REPORT" >/dev/null
   else
     reference pytorch-toy 240 --config bench/distill-toy.json --device cpu --repeats 2
     say "### the studio against PyTorch (a check of the table: this python's PyTorch, not the GPU's)"

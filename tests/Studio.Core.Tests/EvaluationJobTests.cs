@@ -10,6 +10,7 @@ using Studio.Core.Live;
 using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 using Studio.Ml.Toy;
+using Studio.Ml.Diffusion;
 using Studio.Core.Artifacts;
 
 namespace Studio.Core.Tests;
@@ -65,6 +66,39 @@ public class EvaluationJobTests
         Categories: [new ToyCategoryScore("semantics/colour", 1, 0.4, new ScoreInterval(0.25, 0.5)), new ToyCategoryScore("text", 1, 0.125, TeacherDifference: 6.5, TeacherDifferenceInterval: new ScoreInterval(5, 8))], Seconds: 3, Items: [],
         Intervals: new ToyIntervals(Semantics: new ScoreInterval(0.3, 0.5), TeacherDifference: new ScoreInterval(2.5, 3.75), TeacherSimilarity: new ScoreInterval(0.5, 0.75)),
         TeacherDifference: 3.125, TeacherSimilarity: 0.625);
+
+    [Fact]
+    public async Task TheImagesAnEvaluationKeptBecomeAFigureBesideItsReport()
+    {
+        var s = await SetUpAsync();
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
+        var executor = new ScriptedExecutor((e, _) =>
+        {
+            // As ToyEvaluation.Run writes them: what the slot drew and the teacher's, in the folder the job names.
+            var flat = new RgbImage(32, 32, Enumerable.Repeat((byte)90, 32 * 32 * 3).ToArray());
+            flat.SavePng(Path.Combine(e.SamplesFolder!, "sample-000.png"));
+            (flat with { Rgb = Enumerable.Repeat((byte)120, 32 * 32 * 3).ToArray() }).SavePng(Path.Combine(e.SamplesFolder!, "sample-000-teacher.png"));
+            return Result(1_000) with { Samples = [new ToyEvaluationSample("a red cube", "image-quality", "sample-000.png", "sample-000-teacher.png", 30, 0.9)] };
+        });
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(EvaluationState.Completed, stored.State);
+        Assert.Equal(Path.ChangeExtension(stored.ReportPath!, null) + "-samples", executor.Seen!.SamplesFolder);
+        Assert.Equal(Path.ChangeExtension(stored.ReportPath!, ".png"), stored.FigurePath);
+        using var figure = SkiaSharp.SKBitmap.Decode(stored.FigurePath);
+        Assert.NotNull(figure);
+        // Two columns (the teacher's, the checkpoint's) of at least 256 px cells, one row.
+        Assert.True(figure.Width > 2 * 256 && figure.Height > 256, $"{figure.Width}x{figure.Height}");
+
+        // An evaluation that kept no images (an older executor) has no figure, and stands.
+        var again = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 2, Steps: 2));
+        await s.Job(new ScriptedExecutor((_, _) => Result(1_000))).Execute(again.Id, CancellationToken.None);
+        var plain = (await s.Evaluations.FindAsync(again.Id))!;
+        Assert.Equal(EvaluationState.Completed, plain.State);
+        Assert.False(File.Exists(plain.FigurePath));
+    }
 
     [Fact]
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()

@@ -44,6 +44,17 @@ public class EvaluationFlowTests(WebHostFixture host)
         Assert.All(own, v => Assert.Equal((1, 2), (v.GetProperty("promptsPerCategory").GetInt32(), v.GetProperty("steps").GetInt32())));
         Assert.Contains(evaluations.EnumerateArray(), v => v.GetProperty("runId").ValueKind == JsonValueKind.Null
             && v.GetProperty("state").GetString() == "Completed" && v.GetProperty("promptsPerCategory").GetInt32() == 1 && v.GetProperty("steps").GetInt32() == 2);
+        // Each evaluation kept its images to be looked at: a PNG figure, the checkpoint's images beside the teacher's.
+        foreach (var v in own)
+        {
+            using var figure = await _http.GetAsync($"{host.Url}/api/evaluations/{v.GetProperty("id").GetInt32()}/figure");
+            Assert.Equal(System.Net.HttpStatusCode.OK, figure.StatusCode);
+            Assert.Equal("image/png", figure.Content.Headers.ContentType?.MediaType);
+            var png = await figure.Content.ReadAsByteArrayAsync();
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+        }
+        using (var none = await _http.GetAsync($"{host.Url}/api/evaluations/999999/figure"))
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
 
         // keep 1: the step-2 checkpoint was deleted, but only after its evaluation (which completed above). Whether the
         // trainer had to hold it depends on which finished first, the evaluation or the next checkpoint (the Core tests

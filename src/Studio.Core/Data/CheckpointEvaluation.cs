@@ -85,6 +85,11 @@ public class CheckpointEvaluation
     public string? IntervalsJson { get; set; }
     /// <summary>The full JSON report (the same as `studio eval --report`), under the artifact root.</summary>
     public string? ReportPath { get; set; }
+    /// <summary>
+    /// The PNG of the images the evaluation kept (two prompts per category, first seed; a checkpoint's beside the
+    /// teacher's), beside its report; it may not exist (evaluations stored before figures were).
+    /// </summary>
+    public string? FigurePath => ReportPath is null ? null : Path.ChangeExtension(ReportPath, ".png");
     /// <summary>Wall time of the evaluation itself.</summary>
     public double? Seconds { get; set; }
 

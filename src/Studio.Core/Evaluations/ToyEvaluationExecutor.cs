@@ -34,7 +34,7 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
         progress.Report(new JobProgress("generating", 0));
         var result = ToyEvaluation.Run(pipeline, student, e.Options,
             line => progress.Report(new JobProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct,
-            teacherImages: e.TeacherImages is { } folder ? new TeacherImageStore(folder) : null);
+            teacherImages: e.TeacherImages is { } folder ? new TeacherImageStore(folder) : null, samplesFolder: e.SamplesFolder);
         progress.Report(new JobProgress("scored", 1));
         return result;
     }

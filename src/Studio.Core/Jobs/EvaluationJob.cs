@@ -7,6 +7,8 @@ using Studio.Core.Live;
 using Studio.Core.ModelRegistry;
 using Studio.Ml.Toy;
 using Studio.Core.Artifacts;
+using Studio.Core.Figures;
+using Studio.Ml.Tensors;
 
 namespace Studio.Core.Jobs;
 
@@ -54,7 +56,7 @@ public class EvaluationJob(
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
             execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
-                TeacherImagesFolder(options), options.JobDType);
+                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(await ReportPathAsync(row)));
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 
@@ -90,6 +92,9 @@ public class EvaluationJob(
                 error = $"the metrics are stored, but the JSON report could not be written to {reportPath}: {e.Message}";
                 reportPath = null;
             }
+            // The figure of its kept images is for looking at: an evaluation stands without it.
+            try { if (reportPath is not null) SaveFigure(result, reportPath, row.IsTeacher ? null : row.Encoder); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { }
         }
 
         await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
@@ -144,6 +149,28 @@ public class EvaluationJob(
     static double? Finite(double? value) => value is { } x && double.IsFinite(x) ? x : null;
 
     /// <summary>evaluations/evaluation-ID.json in the run's artifact folder; the teacher's under the artifact root.</summary>
+    /// <summary>Where an evaluation's kept images go: beside its report, "evaluation-12-samples".</summary>
+    static string SamplesFolderOf(string reportPath) => Path.ChangeExtension(reportPath, null) + "-samples";
+
+    /// <summary>
+    /// The figure of the images an evaluation kept (<see cref="CheckpointEvaluation.FigurePath"/>): a row per prompt, the
+    /// teacher's image and, for a checkpoint, its own beside it with their mean |Δ| and SSIM. An evaluation without kept
+    /// images has none.
+    /// </summary>
+    static void SaveFigure(ToyEvaluationResult result, string reportPath, string? encoder)
+    {
+        if (result.Samples is not { Count: > 0 } samples) return;
+        var folder = Path.GetFullPath(SamplesFolderOf(reportPath));
+        string File(string name) => Path.Combine(folder, name);
+        var rows = samples.Select(s => new FigureRow(s.Prompt, s.Category, encoder is null
+            ? [new FigureCell(File(s.Image))]
+            : [new FigureCell(s.TeacherImage is { } t ? File(t) : null, Missing: "the teacher's image was not kept"),
+               new FigureCell(File(s.Image), $"|Δ| {s.TeacherDifference:0.00}/255 · SSIM {s.TeacherSimilarity:0.000}")])).ToList();
+        var png = ImageFigure.Png(encoder is null ? ["teacher"] : ["teacher", encoder], rows,
+            path => Path.GetFullPath(path).StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+        AtomicFile.Write(Path.ChangeExtension(reportPath, ".png"), stream => stream.Write(png));
+    }
+
     async Task<string> ReportPathAsync(CheckpointEvaluation v)
     {
         string folder;

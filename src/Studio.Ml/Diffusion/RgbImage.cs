@@ -36,6 +36,17 @@ public sealed record RgbImage(int Width, int Height, byte[] Rgb)
         return new RgbImage(bitmap.Width, bitmap.Height, rgb);
     }
 
+    /// <summary>Writes the image as an 8-bit RGB PNG, atomically (what <see cref="FromPng"/> reads back unchanged).</summary>
+    public void SavePng(string path)
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(Width, Height, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Opaque));
+        for (int y = 0, i = 0; y < Height; y++)
+            for (int x = 0; x < Width; x++, i += 3)
+                bitmap.SetPixel(x, y, new SkiaSharp.SKColor(Rgb[i], Rgb[i + 1], Rgb[i + 2]));
+        using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        Tensors.AtomicFile.Write(path, stream => data.SaveTo(stream));
+    }
+
     /// <summary>
     /// The structural similarity (SSIM, Wang et al. 2004) of this image to <paramref name="other"/>, as
     /// scikit-image's structural_similarity computes it with gaussian_weights=True, sigma=1.5,

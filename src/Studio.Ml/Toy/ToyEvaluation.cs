@@ -97,7 +97,8 @@ public sealed record ToyEvaluationResult(
     ToyIntervals? Intervals = null,
     double? TeacherDifference = null,
     int? AgreementResolution = null,
-    double? TeacherSimilarity = null)
+    double? TeacherSimilarity = null,
+    IReadOnlyList<ToyEvaluationSample>? Samples = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -139,12 +140,23 @@ public sealed record ToyEvaluationResult(
 public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double? Score, string Detail, double? TeacherDifference = null,
     double? TeacherSimilarity = null);
 
+/// <summary>
+/// One image an evaluation kept to be looked at (<see cref="ToyEvaluation.SamplesPerCategory"/> prompts of each category,
+/// the first seed): the PNG file of what filled the T5 slot drew (<see cref="Image"/>, in the samples folder) and, with a
+/// student in the slot, the teacher's of the same prompt and noise with the two measures between them.
+/// </summary>
+public sealed record ToyEvaluationSample(string Prompt, string Category, string Image, string? TeacherImage = null,
+    double? TeacherDifference = null, double? TeacherSimilarity = null);
+
 /// <summary>Where `studio eval --sheet` writes the first seed's images, and what made them (each caption's last line).</summary>
 public sealed record ToyEvaluationSheet(string Path, string Label);
 
 /// <summary>Generates the toy prompts with a pipeline (optionally with another encoder in its T5 slot) and scores the images.</summary>
 public static class ToyEvaluation
 {
+    /// <summary>Prompts of each category whose first-seed images an evaluation keeps to be looked at (<c>samplesFolder</c>).</summary>
+    public const int SamplesPerCategory = 2;
+
     /// <summary>
     /// What `--text-encoder-2` names: a training checkpoint folder (with manifest.json; its run YAML gives the student's
     /// shape), or any folder <see cref="T5SlotEncoder.Load"/> reads (an exported student, DistillT5, a T5EncoderModel).
@@ -172,9 +184,13 @@ public static class ToyEvaluation
     /// Where the teacher's images of these settings are kept (null: nowhere): a student's evaluation compares with the
     /// stored ones instead of drawing them, and an evaluation that drew them (the teacher's own, or a student's) stores them.
     /// </param>
+    /// <param name="samplesFolder">
+    /// Where the first seed's images of <see cref="SamplesPerCategory"/> prompts of each category are written as PNGs
+    /// (<see cref="ToyEvaluationResult.Samples"/>), the teacher's beside a student's (null: none are kept).
+    /// </param>
     public static ToyEvaluationResult Run(ISlotPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
         Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default,
-        TeacherImageStore? teacherImages = null)
+        TeacherImageStore? teacherImages = null, string? samplesFolder = null)
     {
         if (options.Problem() is { } problem) throw new ArgumentException(problem);
         var clock = Stopwatch.StartNew();
@@ -195,6 +211,10 @@ public static class ToyEvaluation
         // The teacher's images drawn here, kept only for the store (a student's are compared batch by batch, then dropped).
         var teacherDrawn = new List<RgbImage>();
         var keep = storeKey is not null;
+        // The prompts whose first-seed images are kept to be looked at: the first few of each category.
+        var sampled = samplesFolder is null ? [] : Enumerable.Range(0, prompts.Count).GroupBy(i => prompts[i].Category)
+            .SelectMany(g => g.Take(SamplesPerCategory)).ToHashSet();
+        var samples = new List<(int Prompt, string Image, string? Teacher)>();
         for (int seed = 0; seed < options.Seeds; seed++)
             for (int start = 0; start < prompts.Count; start += options.BatchSize)
             {
@@ -203,14 +223,23 @@ public static class ToyEvaluation
                 var request = new SlotRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
                     options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
                 var (drawn, toy) = Draw(pipeline.Draw(request, textEncoder2), options.ScoreScenes);
+                IReadOnlyList<RgbImage>? teacher = null;
                 if (textEncoder2 is null) { if (keep) teacherDrawn.AddRange(drawn); }
                 else
                 {
-                    var teacher = stored?.Skip(drawnCount).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
+                    teacher = stored?.Skip(drawnCount).Take(drawn.Count).ToList() ?? Draw(pipeline.Draw(request), options.ScoreScenes).Rgb;
                     if (stored is null && keep) teacherDrawn.AddRange(teacher);
                     differences.AddRange(drawn.Zip(teacher, (student, own) => student.MeanDifference(own)));
                     similarities.AddRange(drawn.Zip(teacher, (student, own) => student.StructuralSimilarity(own)));
                 }
+                for (int j = 0; seed == 0 && j < drawn.Count; j++)
+                    if (sampled.Contains(start + j))
+                    {
+                        var name = $"sample-{start + j:000}";
+                        drawn[j].SavePng(Path.Combine(samplesFolder!, name + ".png"));
+                        teacher?[j].SavePng(Path.Combine(samplesFolder!, name + "-teacher.png"));
+                        samples.Add((start + j, name + ".png", teacher is null ? null : name + "-teacher.png"));
+                    }
                 drawnCount += drawn.Count;
                 scored.AddRange(toy ?? []);
                 allPrompts.AddRange(batch);
@@ -257,7 +286,9 @@ public static class ToyEvaluation
             report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category,
                 options.ScoreScenes ? item.Score : null, item.Detail,
                 differences.Count > 0 ? differences[i] : null, similarities.Count > 0 ? similarities[i] : null)).ToList(),
-            intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution, teacherSimilarity);
+            intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution, teacherSimilarity,
+            samplesFolder is null ? null : samples.Select(k => new ToyEvaluationSample(prompts[k.Prompt].Text, prompts[k.Prompt].Category, k.Image, k.Teacher,
+                differences.Count > 0 ? differences[k.Prompt] : null, similarities.Count > 0 ? similarities[k.Prompt] : null)).ToList());
     }
 
     /// <summary>The 8-bit colours of the images, and with <paramref name="toyWorld"/> the images the toy evaluator scores.</summary>

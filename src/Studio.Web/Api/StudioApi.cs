@@ -189,6 +189,13 @@ public static partial class StudioApi
             if (!ArtifactFolders.Contains(options, v.ReportPath)) return Results.Problem("the report lies outside the artifact folder", statusCode: 403);
             return File.Exists(v.ReportPath) ? Results.File(v.ReportPath, "application/json") : Results.NotFound(new { error = $"{v.ReportPath} is gone" });
         });
+        api.MapGet("/evaluations/{id:int}/figure", async (int id, EvaluationService evaluations, StudioOptions options, CancellationToken ct) =>
+        {
+            var v = await evaluations.FindAsync(id, ct);
+            if (v?.FigurePath is not { } figure || !File.Exists(figure)) return Results.NotFound(new { error = $"evaluation {id} has no figure of its images" });
+            if (!ArtifactFolders.Contains(options, figure)) return Results.Problem("the figure lies outside the artifact folder", statusCode: 403);
+            return Results.File(figure, "image/png");
+        });
 
         api.MapGet("/workers", (Studio.Core.Queue.QueueStatus status) => Results.Ok(status.Workers()));
         api.MapPost("/generations", (HttpRequest http, GenerationService generations, CancellationToken ct) =>

@@ -19,6 +19,41 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
     };
 
     [Fact]
+    public void AnEvaluationKeepsTheFirstSeedsImagesOfTwoPromptsPerCategoryWithTheTeachersBeside()
+    {
+        using var pipeline = FluxPipeline.Load(tiny.Folder);
+        using var student = ToyEvaluation.LoadTextEncoder2(tiny.StudentDistillT5);
+        var folder = Directory.CreateTempSubdirectory("studio-eval-samples-").FullName;
+        var options = Agreement with { PromptsPerCategory = 3, Seeds = 2 };
+        var result = ToyEvaluation.Run(pipeline, student, options, samplesFolder: folder);
+
+        var prompts = options.Prompts().ToList();
+        var samples = result.Samples!;
+        // Two prompts of each category (of three), in the prompts' order, from the first seed (images 0 .. prompts - 1).
+        Assert.Equal(ToyCriteria.Categories.Length * ToyEvaluation.SamplesPerCategory, samples.Count);
+        Assert.All(ToyCriteria.Categories, c => Assert.Equal(prompts.Where(p => p.Category == c).Take(2).Select(p => p.Text),
+            samples.Where(x => x.Category == c).Select(x => x.Prompt)));
+        foreach (var sample in samples)
+        {
+            var index = prompts.FindIndex(p => p.Text == sample.Prompt);
+            var item = result.Items[index];
+            Assert.Equal((0, sample.Prompt), (item.Seed, item.Prompt));
+            // The PNGs hold the very colours measured: read back, they give the item's |Δ| and SSIM.
+            var (mine, teacher) = (RgbImage.FromPng(Path.Combine(folder, sample.Image)), RgbImage.FromPng(Path.Combine(folder, sample.TeacherImage!)));
+            Assert.Equal((32, 32), (mine.Width, mine.Height));
+            Assert.Equal(item.TeacherDifference!.Value, mine.MeanDifference(teacher), 12);
+            Assert.Equal(item.TeacherSimilarity!.Value, mine.StructuralSimilarity(teacher), 12);
+            Assert.Equal((item.TeacherDifference, item.TeacherSimilarity), (sample.TeacherDifference, sample.TeacherSimilarity));
+        }
+        Assert.Equal(2 * samples.Count, Directory.GetFiles(folder).Length);
+
+        // The teacher evaluated as itself keeps its own images only; without a folder nothing is kept.
+        var own = ToyEvaluation.Run(pipeline, null, options, samplesFolder: Directory.CreateTempSubdirectory("studio-eval-samples-").FullName);
+        Assert.All(own.Samples!, x => Assert.Equal((null, null, null), (x.TeacherImage, x.TeacherDifference, x.TeacherSimilarity)));
+        Assert.Null(ToyEvaluation.Run(pipeline, student, options).Samples);
+    }
+
+    [Fact]
     public void AStudentsDifferenceIsTheMeanOfItsPngColoursAgainstTheTeachersFromTheSameNoise()
     {
         using var pipeline = FluxPipeline.Load(tiny.Folder);

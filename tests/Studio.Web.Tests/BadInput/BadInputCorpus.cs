@@ -439,6 +439,7 @@ public static class BadInputCorpus
             ("generations take", "GET", "/api/generations?take=all", "query 'take': 'all'"),
             ("delete artifacts", "DELETE", "/api/runs/{never}?artifacts=maybe", "query 'artifacts': 'maybe'"),
             ("cancel no generation", "POST", "/api/generations/999999/cancel", "no generation 999999"),
+            ("figure of no evaluation", "GET", "/api/evaluations/999999/figure", "evaluation 999999 has no figure of its images"),
             ("figure without ids", "GET", "/api/generations/figure.png", "query 'ids': give the generations to show"),
             ("samples figure without runs", "GET", "/api/runs/samples-figure.png", "query 'runs': give the runs to show"),
             ("samples figure of a word", "GET", "/api/runs/samples-figure.png?runs=x", "query 'runs': 'x' is not a run id"),

@@ -24,11 +24,21 @@ public class EvalAgreementCommandTests(Studio.Ml.Tests.Diffusion.TinyFluxPipelin
     public void PrintsTheDifferenceToTheTeacherAndWritesItInTheReport()
     {
         var report = Path.Combine(Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-agreement"), "report.json");
-        var (code, output, error) = Cli.Run(Args(report, "--text-encoder-2", tiny.StudentDistillT5));
+        var samples = Path.Combine(Path.GetDirectoryName(report)!, "samples");
+        var (code, output, error) = Cli.Run(Args(report, "--text-encoder-2", tiny.StudentDistillT5, "--samples", samples));
         Assert.True(code == 0, error);
         Assert.Contains("mean |Δ| to teacher (/255)", output);
+        Assert.Contains("SSIM to teacher (higher)", output);
         using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report));
         Assert.True(json.RootElement.GetProperty("teacherDifference").GetDouble() > 0);
+        var similarity = json.RootElement.GetProperty("teacherSimilarity").GetDouble();
+        Assert.True(similarity is > -1 and < 1, $"SSIM {similarity}");
+        // --samples: one prompt per category here, each with the teacher's image beside the student's, listed in the report.
+        Assert.Contains($"samples: 5 prompts' images in {samples}", output);
+        var kept = json.RootElement.GetProperty("samples").EnumerateArray().ToList();
+        Assert.Equal(5, kept.Count);
+        Assert.All(kept, k => Assert.True(File.Exists(Path.Combine(samples, k.GetProperty("image").GetString()!))
+            && File.Exists(Path.Combine(samples, k.GetProperty("teacherImage").GetString()!))));
         Assert.False(json.RootElement.TryGetProperty("semantics", out var semantics) && semantics.ValueKind != System.Text.Json.JsonValueKind.Null);
     }
 

@@ -31,13 +31,14 @@ public static class EvalCommand
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var report = new Option<FileInfo>("--report") { Description = "the JSON report", DefaultValueFactory = _ => new FileInfo("eval-report.json") };
         var sheet = new Option<FileInfo?>("--sheet") { Description = "also write a PNG sheet of the first seed's images, each captioned with its prompt and what made it" };
+        var samples = new Option<DirectoryInfo?>("--samples") { Description = "keep the first seed's images of two prompts per category there as PNGs (with a student, the teacher's beside them), listed in the report with their |Δ| and SSIM" };
         var teacherImages = new Option<DirectoryInfo?>("--teacher-images") { Description = "a folder that keeps the teacher's images of these settings: an evaluation that draws them stores them there, and a student's evaluation compares with them instead of drawing them again" };
         var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX or SD3 pipeline: the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
         var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX or SD3 pipeline against its teacher.")
         {
-            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, teacherImages,
+            pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, samples, teacherImages,
             agreementOnly, resolution, device,
         };
         command.SetAction((parse, cancel) =>
@@ -66,12 +67,15 @@ public static class EvalCommand
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;
             var store = parse.GetValue(teacherImages) is { } imagesFolder ? new TeacherImageStore(imagesFolder.FullName) : null;
-            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store);
+            var samplesFolder = parse.GetValue(samples)?.FullName;
+            if (samplesFolder is not null && File.Exists(samplesFolder)) throw new ArgumentException($"--samples {samplesFolder}: a file, not a folder");
+            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store, samplesFolder);
             Console.Error.WriteLine();
             Console.WriteLine(result.Table());
             var path = parse.GetValue(report)!.FullName;
             result.Save(path);
             Console.WriteLine($"report: {path}");
+            if (result.Samples is { } kept) Console.WriteLine($"samples: {kept.Count} prompts' images in {samplesFolder}");
             return Task.FromResult(0);
         });
         return command;

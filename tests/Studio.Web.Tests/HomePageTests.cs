@@ -46,6 +46,27 @@ public class HomePageTests
     }
 
     [Fact]
+    public async Task AQueuedRunOnAQueueNoOnlineWorkerServesSaysItWaits()
+    {
+        var (ctx, _) = await ContextAsync(
+            new Run { Name = "on gpu", State = RunState.Queued, Queue = "gpu-80g", ConfigYaml = "", TotalSteps = 100 },
+            new Run { Name = "on default", State = RunState.Queued, Queue = "default", ConfigYaml = "", TotalSteps = 100 });
+        await using var _ = ctx;
+        var pulse = ctx.Services.GetRequiredService<PulseFeed>();
+        var now = DateTime.UtcNow;
+        StudioPulse With(bool gpuOnline) => new(new StudioCounts(new Dictionary<RunState, int>(), 2, 2, 0),
+            [new WorkerInfo("web:vm:1", ["default", "cpu"], 1, now, now, true), new WorkerInfo("gpu-1", ["gpu-80g"], 1, now, now, gpuOnline)], [], now);
+        var cut = ctx.Render<Home>();
+        await pulse.PublishAsync(With(gpuOnline: false));
+        cut.WaitForAssertion(() => Assert.Equal("waiting: no online worker serves the queue 'gpu-80g'",
+            Assert.Single(cut.FindAll("[data-testid=home-run-unserved]")).TextContent.Trim()), TimeSpan.FromSeconds(15));
+        Assert.Contains("1 · on gpu", cut.Find("[data-testid=home-run-unserved]").Closest("[data-testid=home-active-run]")!.TextContent);
+
+        await pulse.PublishAsync(With(gpuOnline: true));
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=home-run-unserved]")), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task ActiveRunsFollowTheirStatusAndMoveToRecentlyFinishedWhenTheyEnd()
     {
         var (ctx, feed) = await ContextAsync(

@@ -142,7 +142,7 @@ public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, 
 
 /// <summary>
 /// One image an evaluation kept to be looked at (<see cref="ToyEvaluation.SamplesPerCategory"/> prompts of each category,
-/// the first seed): the PNG file of what filled the T5 slot drew (<see cref="Image"/>, in the samples folder) and, with a
+/// the first seed; listed category by category): the PNG file of what filled the T5 slot drew (<see cref="Image"/>, in the samples folder) and, with a
 /// student in the slot, the teacher's of the same prompt and noise with the two measures between them.
 /// </summary>
 public sealed record ToyEvaluationSample(string Prompt, string Category, string Image, string? TeacherImage = null,
@@ -287,7 +287,8 @@ public static class ToyEvaluation
                 options.ScoreScenes ? item.Score : null, item.Detail,
                 differences.Count > 0 ? differences[i] : null, similarities.Count > 0 ? similarities[i] : null)).ToList(),
             intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution, teacherSimilarity,
-            samplesFolder is null ? null : samples.Select(k => new ToyEvaluationSample(prompts[k.Prompt].Text, prompts[k.Prompt].Category, k.Image, k.Teacher,
+            samplesFolder is null ? null : samples.OrderBy(k => Array.IndexOf(ToyCriteria.Categories, prompts[k.Prompt].Category)).ThenBy(k => k.Prompt)
+                .Select(k => new ToyEvaluationSample(prompts[k.Prompt].Text, prompts[k.Prompt].Category, k.Image, k.Teacher,
                 differences.Count > 0 ? differences[k.Prompt] : null, similarities.Count > 0 ? similarities[k.Prompt] : null)).ToList());
     }
 

@@ -33,6 +33,7 @@ public class TeacherAgreementTests(TinyFluxPipelineFolder tiny) : IClassFixture<
         Assert.Equal(ToyCriteria.Categories.Length * ToyEvaluation.SamplesPerCategory, samples.Count);
         Assert.All(ToyCriteria.Categories, c => Assert.Equal(prompts.Where(p => p.Category == c).Take(2).Select(p => p.Text),
             samples.Where(x => x.Category == c).Select(x => x.Prompt)));
+        Assert.Equal(ToyCriteria.Categories.SelectMany(c => new[] { c, c }), samples.Select(x => x.Category)); // category by category
         foreach (var sample in samples)
         {
             var index = prompts.FindIndex(p => p.Text == sample.Prompt);

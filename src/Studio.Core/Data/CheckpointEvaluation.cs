@@ -89,7 +89,9 @@ public class CheckpointEvaluation
     /// The PNG of the images the evaluation kept (two prompts per category, first seed; a checkpoint's beside the
     /// teacher's), beside its report; it may not exist (evaluations stored before figures were).
     /// </summary>
-    public string? FigurePath => ReportPath is null ? null : Path.ChangeExtension(ReportPath, ".png");
+    public string? FigurePath => ReportPath is null ? null : FigurePathOf(ReportPath);
+    /// <summary>The figure beside a report: evaluation-ID.png next to evaluation-ID.json.</summary>
+    public static string FigurePathOf(string reportPath) => Path.ChangeExtension(reportPath, ".png");
     /// <summary>Wall time of the evaluation itself.</summary>
     public double? Seconds { get; set; }
 

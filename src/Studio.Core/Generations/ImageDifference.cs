@@ -12,10 +12,7 @@ public static class ImageDifference
     /// </summary>
     public static (double MeanDifference, double Similarity) Compare(string teacherPng, string studentPng)
     {
-        var teacher = RgbImage.FromPng(teacherPng);
-        var student = RgbImage.FromPng(studentPng);
-        if ((teacher.Width, teacher.Height) != (student.Width, student.Height))
-            throw new InvalidDataException($"{studentPng} is {student.Width}x{student.Height} but the teacher's image is {teacher.Width}x{teacher.Height}");
+        var (teacher, student) = Load(teacherPng, studentPng);
         // SSIM needs an 11x11 window: an image smaller than that (none the studio draws) has only its |Δ|.
         var similarity = teacher.Width > 10 && teacher.Height > 10 ? student.StructuralSimilarity(teacher) : double.NaN;
         return (student.MeanDifference(teacher), similarity);
@@ -28,18 +25,16 @@ public static class ImageDifference
     public static byte[] HeatmapPng(string teacherPng, string studentPng)
     {
         var (teacher, student) = Load(teacherPng, studentPng);
-        using (teacher) using (student)
-        using (var heat = new SKBitmap(teacher.Width, teacher.Height, SKColorType.Rgba8888, SKAlphaType.Opaque))
-        {
-            for (var y = 0; y < teacher.Height; y++)
-            for (var x = 0; x < teacher.Width; x++)
-                heat.SetPixel(x, y, Heat(Math.Min(1.0, Distance(teacher.GetPixel(x, y), student.GetPixel(x, y)) / 3.0 / 64)));
-            using var data = heat.Encode(SKEncodedImageFormat.Png, 100);
-            return data.ToArray();
-        }
+        using var heat = new SKBitmap(teacher.Width, teacher.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        for (int y = 0, i = 0; y < teacher.Height; y++)
+            for (var x = 0; x < teacher.Width; x++, i += 3)
+            {
+                var distance = Math.Abs(teacher.Rgb[i] - student.Rgb[i]) + Math.Abs(teacher.Rgb[i + 1] - student.Rgb[i + 1]) + Math.Abs(teacher.Rgb[i + 2] - student.Rgb[i + 2]);
+                heat.SetPixel(x, y, Heat(Math.Min(1.0, distance / 3.0 / 64)));
+            }
+        using var data = heat.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
     }
-
-    static int Distance(SKColor a, SKColor b) => Math.Abs(a.Red - b.Red) + Math.Abs(a.Green - b.Green) + Math.Abs(a.Blue - b.Blue);
 
     /// <summary>Black (0) -> red (1/3) -> yellow (2/3) -> white (1).</summary>
     static SKColor Heat(double v)
@@ -48,18 +43,13 @@ public static class ImageDifference
         return new SKColor(Ramp(3 * v), Ramp(3 * v - 1), Ramp(3 * v - 2));
     }
 
-    static (SKBitmap Teacher, SKBitmap Student) Load(string teacherPng, string studentPng)
+    /// <summary>Both PNGs' 8-bit colours; refused, naming the student's file, when their sizes differ.</summary>
+    static (RgbImage Teacher, RgbImage Student) Load(string teacherPng, string studentPng)
     {
-        var teacher = SKBitmap.Decode(teacherPng) ?? throw new InvalidDataException($"{teacherPng} is not a readable image");
-        var student = SKBitmap.Decode(studentPng);
-        if (student is null) { teacher.Dispose(); throw new InvalidDataException($"{studentPng} is not a readable image"); }
-        if (teacher.Width != student.Width || teacher.Height != student.Height)
-        {
-            var fault = $"{studentPng} is {student.Width}x{student.Height} but the teacher's image is {teacher.Width}x{teacher.Height}";
-            teacher.Dispose();
-            student.Dispose();
-            throw new InvalidDataException(fault);
-        }
+        var teacher = RgbImage.FromPng(teacherPng);
+        var student = RgbImage.FromPng(studentPng);
+        if ((teacher.Width, teacher.Height) != (student.Width, student.Height))
+            throw new InvalidDataException($"{studentPng} is {student.Width}x{student.Height} but the teacher's image is {teacher.Width}x{teacher.Height}");
         return (teacher, student);
     }
 }

@@ -32,6 +32,7 @@ public class EvaluationJob(
     public async Task Execute(int evaluationId, CancellationToken ct)
     {
         EvaluationExecution execution;
+        string plannedReport;
         string? refused = null;
         CheckpointEvaluation row;
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
@@ -55,8 +56,9 @@ public class EvaluationJob(
             row.StartedAt = DateTime.UtcNow;
             row.Activity = "starting";
             await db.SaveChangesAsync(CancellationToken.None);
+            plannedReport = await ReportPathAsync(row);
             execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
-                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(await ReportPathAsync(row)));
+                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(plannedReport));
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 
@@ -83,7 +85,7 @@ public class EvaluationJob(
         {
             try
             {
-                reportPath = await ReportPathAsync(row);
+                reportPath = plannedReport;
                 result.Save(reportPath);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -148,7 +150,6 @@ public class EvaluationJob(
     // A database column cannot hold NaN on every provider; a score that is not a number is no score.
     static double? Finite(double? value) => value is { } x && double.IsFinite(x) ? x : null;
 
-    /// <summary>evaluations/evaluation-ID.json in the run's artifact folder; the teacher's under the artifact root.</summary>
     /// <summary>Where an evaluation's kept images go: beside its report, "evaluation-12-samples".</summary>
     static string SamplesFolderOf(string reportPath) => Path.ChangeExtension(reportPath, null) + "-samples";
 
@@ -168,9 +169,10 @@ public class EvaluationJob(
                new FigureCell(File(s.Image), $"|Δ| {s.TeacherDifference:0.00}/255 · SSIM {s.TeacherSimilarity:0.000}")])).ToList();
         var png = ImageFigure.Png(encoder is null ? ["teacher"] : ["teacher", encoder], rows,
             path => Path.GetFullPath(path).StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal));
-        AtomicFile.Write(Path.ChangeExtension(reportPath, ".png"), stream => stream.Write(png));
+        AtomicFile.Write(CheckpointEvaluation.FigurePathOf(reportPath), stream => stream.Write(png));
     }
 
+    /// <summary>evaluations/evaluation-ID.json in the run's artifact folder; the teacher's under the artifact root.</summary>
     async Task<string> ReportPathAsync(CheckpointEvaluation v)
     {
         string folder;
@@ -181,7 +183,6 @@ public class EvaluationJob(
             folder = Path.Combine(artifacts ?? ArtifactFolders.Run(options, runId), "evaluations");
         }
         else folder = Path.Combine(options.ArtifactRoot, "evaluations");
-        Directory.CreateDirectory(folder);
         return Path.Combine(folder, $"evaluation-{v.Id}.json");
     }
 

@@ -7,6 +7,15 @@ namespace Studio.Web.Components.Runs;
 /// <summary>How run numbers read on the pages.</summary>
 public static class RunFormat
 {
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Figures = new();
+
+    /// <summary>
+    /// Whether a completed evaluation has a figure of its images. Its job writes the figure before it stores the row as
+    /// completed, so the answer is final and each file is looked up once, not at every render of a live page.
+    /// </summary>
+    public static bool HasFigure(CheckpointEvaluation v) =>
+        v.State == EvaluationState.Completed && v.FigurePath is { } path && Figures.GetOrAdd(path, File.Exists);
+
     /// <summary>Stages are stored from 0 (the index into the run's stages); people count them from 1, everywhere.</summary>
     public static string Stage(int index) => (index + 1).ToString(CultureInfo.InvariantCulture);
 

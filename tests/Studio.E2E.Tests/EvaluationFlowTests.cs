@@ -58,12 +58,12 @@ public class EvaluationFlowTests(WebHostFixture host)
 
         // keep 1: the step-2 checkpoint was deleted, but only after its evaluation (which completed above). Whether the
         // trainer had to hold it depends on which finished first, the evaluation or the next checkpoint (the Core tests
-        // hold it on purpose); either way the log says it went.
+        // hold it on purpose); either way the log says it went. When the trainer held it, the evaluation job deletes it
+        // just after it stores the evaluation as completed, so the line is waited for.
+        var removed = await WaitForLogLineAsync(runId, e => e.Kind == "CheckpointRemoved" && e.Message.StartsWith("checkpoint step-00000002 removed"));
+        Assert.True(removed, "no CheckpointRemoved line for step-00000002 in the run's log");
         var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");
         Assert.Equal([4L], checkpoints.EnumerateArray().Select(c => c.GetProperty("step").GetInt64()));
-        var log = (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/events")).EnumerateArray()
-            .Select(e => (Kind: e.GetProperty("kind").GetString(), Message: e.GetProperty("message").GetString()!)).ToList();
-        Assert.Contains(log, e => e.Kind == "CheckpointRemoved" && e.Message.StartsWith("checkpoint step-00000002 removed"));
 
         // The page charts both evaluations against their steps (the difference to the teacher's images, the chart's first
         // metric) and says the run evaluates each checkpoint.
@@ -134,6 +134,20 @@ public class EvaluationFlowTests(WebHostFixture host)
     /// Polls the run and its evaluations (up to 300 s) until the run has ended and at least three evaluations that are
     /// <paramref name="ours"/> exist, none of them queued or running; answers the last reads.
     /// </summary>
+    async Task<bool> WaitForLogLineAsync(int runId, Func<(string? Kind, string Message), bool> line)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        do
+        {
+            var log = (await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/events")).EnumerateArray()
+                .Select(e => (Kind: e.GetProperty("kind").GetString(), Message: e.GetProperty("message").GetString()!));
+            if (log.Any(line)) return true;
+            await Task.Delay(250);
+        }
+        while (DateTime.UtcNow < deadline);
+        return false;
+    }
+
     async Task<(JsonElement Run, JsonElement Evaluations)> WaitForRunAndEvaluationsAsync(int runId, Func<JsonElement, bool> ours)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);

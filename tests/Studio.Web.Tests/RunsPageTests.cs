@@ -37,6 +37,8 @@ public class RunsPageTests
                 new ValidationPoint { RunId = 1, Step = 10, Category = "semantics", VisionLoss = 0.2 },
                 new ValidationPoint { RunId = 1, Step = 20, Category = "text", VisionLoss = 0.5 },
                 new ValidationPoint { RunId = 1, Step = 20, Category = "semantics", VisionLoss = 0.3 });
+            // Run 1's training loss halves at each of its 4 updates.
+            seed.MetricPoints.AddRange(new[] { 0.8, 0.4, 0.2, 0.1 }.Select((loss, i) => new MetricPoint { RunId = 1, Step = i + 1, Loss = loss }));
             await seed.SaveChangesAsync();
         }
         var options = new StudioOptions { DataDirectory = data };
@@ -221,6 +223,28 @@ public class RunsPageTests
         await ctx.Services.GetRequiredService<RunFeed>().PublishAsync(new RunBatch(1, [],
             [new ValidationPoint { RunId = 1, Step = 30, Category = "text", VisionLoss = 0.15 }, new ValidationPoint { RunId = 1, Step = 30, Category = "semantics", VisionLoss = 0.05 }], [], null));
         cut.WaitForAssertion(() => Assert.Equal("0.1 (30)", Best("toy-study-small")), Wait);
+    }
+
+    [Fact]
+    public async Task EachRunWithALossShowsItsLossCurveInItsRowAndARunningRunsGrowsWithItsPushedPoints()
+    {
+        await using var ctx = await PageContextAsync();
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(6, Names(cut).Count), Wait);
+        AngleSharp.Dom.IElement? Outline(string name) =>
+            cut.FindAll("[data-testid=runs-table] tbody tr").Single(r => r.TextContent.Contains(name)).QuerySelector("[data-testid=run-loss-outline]");
+
+        // 4 updates, one point each, on a log scale: x across 96 px less 2 px margins, each halving the same drop in y.
+        var small = Outline("toy-study-small")!;
+        Assert.Equal("4", small.GetAttribute("data-points"));
+        Assert.Equal("2,2 32.7,8.7 63.3,15.3 94,22", small.QuerySelector("polyline")!.GetAttribute("points"));
+        Assert.Equal("Training loss, each update: 0.8 at step 1 → 0.1 at step 4 (log scale)", small.QuerySelector("title")!.TextContent);
+        Assert.Null(Outline("paper t5-base"));
+        Assert.Null(Outline("Toy-Study-Base"));
+
+        await ctx.Services.GetRequiredService<RunFeed>().PublishAsync(new RunBatch(2,
+            [new MetricPoint { RunId = 2, Step = 1, Loss = 0.5 }, new MetricPoint { RunId = 2, Step = 2, Loss = 0.25 }], [], [], null));
+        cut.WaitForAssertion(() => Assert.Equal("2", Outline("Toy-Study-Base")?.GetAttribute("data-points")), Wait);
     }
 
     [Theory]

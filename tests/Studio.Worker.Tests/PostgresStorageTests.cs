@@ -5,7 +5,7 @@ using Studio.Ml.Distillation;
 
 namespace Studio.Worker.Tests;
 
-/// <summary>The studio's database code on a real PostgreSQL server: migrations, and the idempotent metric upserts.</summary>
+/// <summary>The studio's database code on a real PostgreSQL server: migrations, the idempotent metric upserts, and the loss outline's aggregate.</summary>
 public class PostgresStorageTests
 {
     sealed class NoBroadcast : IRunBroadcaster { public Task PublishAsync(RunBatch batch, CancellationToken ct = default) => Task.CompletedTask; }
@@ -53,5 +53,11 @@ public class PostgresStorageTests
             Assert.Equal(DateTimeKind.Utc, points[1].Time.Kind);
             Assert.Equal(5, (await db.Runs.SingleAsync()).Step);
         }
+
+        // The Runs table's loss outline is aggregated by PostgreSQL too (5 updates: a span per step; step 5's NaN left out).
+        var data = new RunData(factory);
+        var outline = Assert.Single(await data.LossOutlinesAsync(await data.RunsAsync())).Value;
+        Assert.Equal(1, outline.Width);
+        Assert.Equal([new(1, 1.0), new(2, 0.5), new(3, 13.0), new Studio.Core.Charts.ChartPoint(4, 14.0)], outline.Points);
     }
 }

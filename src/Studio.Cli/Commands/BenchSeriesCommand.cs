@@ -53,6 +53,10 @@ public static class BenchSeriesCommand
                     series.MergeOverview(overview, stride);
                     return series;
                 });
+                // The Runs table's loss line of this run: the database averages its points into LossOutline.Buckets spans.
+                clock.Restart();
+                var outlines = await data.LossOutlinesAsync([await data.RunAsync(runId, cancel) ?? throw new InvalidOperationException("the bench run is gone")], cancel);
+                var outlineMs = clock.Elapsed.TotalMilliseconds;
                 BenchLine.Print(new JsonObject
                 {
                     ["bench"] = "run-series",
@@ -67,6 +71,8 @@ public static class BenchSeriesCommand
                     ["overview_points_held"] = overviewCount,
                     ["overview_managed_mb"] = BenchLine.Measured(overviewBytes / 1048576.0),
                     ["overview_redraw_ms"] = BenchLine.Measured(overviewRedrawMs),
+                    ["outline_read_ms"] = BenchLine.Measured(outlineMs),
+                    ["outline_points"] = outlines.Values.Sum(o => o.Points.Count),
                 });
                 return 0;
             }
@@ -83,7 +89,7 @@ public static class BenchSeriesCommand
     {
         await using var db = await factory.CreateDbContextAsync(cancel);
         await db.Database.EnsureCreatedAsync(cancel);
-        var run = new Run { Name = "bench", State = RunState.Completed };
+        var run = new Run { Name = "bench", State = RunState.Completed, Step = n, TotalSteps = n };
         db.Runs.Add(run);
         await db.SaveChangesAsync(cancel);
         const string buckets = """{"0.0-0.2":0.11,"0.2-0.4":0.12,"0.4-0.6":0.13,"0.6-0.8":0.14,"0.8-1.0":0.15}""";

@@ -31,6 +31,67 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
             .ToDictionary(g => g.Key, g => g.OrderBy(m => m.Loss).ThenBy(m => m.Step).Select(m => new ChartPoint(m.Step, m.Loss)).First());
     }
 
+    /// <summary>
+    /// The training loss of <paramref name="runs"/> in spans of equal steps (<see cref="LossOutline"/>), for those with
+    /// a finite loss. The database sums and counts each span (a span's width from the run's total updates) in one query
+    /// for the runs not read before; a stopped run's spans are kept (by run, newest step and finish time, so a resumed
+    /// run is read again), so a page reads each finished run once per process: a million-point run takes about a second.
+    /// Every call returns new outlines, which the caller may extend.
+    /// </summary>
+    public async Task<Dictionary<int, LossOutline>> LossOutlinesAsync(IReadOnlyCollection<Run> runs, CancellationToken ct = default)
+    {
+        var outlines = new Dictionary<int, LossOutline>();
+        var unread = new List<Run>();
+        foreach (var run in runs)
+            if (!run.IsActive && _stoppedOutlines.TryGetValue(run.Id, out var kept) && kept.Key == (run.Step, run.FinishedAt))
+            {
+                if (kept.Spans.Count > 0) outlines[run.Id] = kept.Build();
+            }
+            else unread.Add(run);
+        foreach (var chunk in unread.Chunk(500))
+        {
+            var ids = chunk.Select(r => r.Id).ToList();
+            var spans = (await ReadSpansAsync(ids, ct)).ToLookup(s => s.RunId);
+            foreach (var run in chunk)
+            {
+                var read = new OutlineSpans(spans[run.Id].ToList(), (run.Step, run.FinishedAt));
+                if (!run.IsActive) _stoppedOutlines[run.Id] = read;
+                if (read.Spans.Count > 0) outlines[run.Id] = read.Build();
+            }
+        }
+        return outlines;
+    }
+
+    sealed record OutlineSpan(int RunId, long Width, long Span, double Sum, long Count, long Last);
+
+    sealed record OutlineSpans(List<OutlineSpan> Spans, (long Step, DateTime? FinishedAt) Key)
+    {
+        public LossOutline Build()
+        {
+            var outline = new LossOutline(Spans[0].Width);
+            foreach (var s in Spans) outline.AddSpan(s.Span, s.Sum, s.Count, s.Last);
+            return outline;
+        }
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<int, OutlineSpans> _stoppedOutlines = new();
+
+    async Task<List<OutlineSpan>> ReadSpansAsync(List<int> runIds, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        const int buckets = LossOutline.Buckets;
+        // LossOutline.WidthFor in SQL: the run's total updates (its newest step when unknown) over the buckets, at least 1.
+        return await db.MetricPoints.AsNoTracking().Where(p => runIds.Contains(p.RunId) && p.Loss != null)
+            .Join(db.Runs, p => p.RunId, r => r.Id, (p, r) => new
+            {
+                p.RunId, p.Step, Loss = p.Loss!.Value,
+                Width = ((r.TotalSteps > 0 ? r.TotalSteps : r.Step) + buckets - 1) / buckets,
+            })
+            .GroupBy(p => new { p.RunId, p.Width, Span = (p.Step - 1) / (p.Width > 0 ? p.Width : 1) })
+            .Select(g => new OutlineSpan(g.Key.RunId, g.Key.Width, g.Key.Span, g.Sum(p => p.Loss), g.LongCount(), g.Max(p => p.Step)))
+            .ToListAsync(ct);
+    }
+
     /// <summary>Each Bayesian sweep's group and the number of runs it makes in all.</summary>
     public async Task<Dictionary<string, int>> SweepPlanSizesAsync(CancellationToken ct = default)
     {

@@ -91,6 +91,33 @@ public class HomePageTests
     }
 
     [Fact]
+    public async Task EachRunShowsItsLossLineAndAnActiveRunsGrowsWithItsPushedPoints()
+    {
+        var (ctx, feed) = await ContextAsync(
+            new Run { Name = "older", State = RunState.Completed, ConfigYaml = "", Step = 20, TotalSteps = 400, FinishedAt = DateTime.UtcNow.AddHours(-1) },
+            new Run { Name = "training", State = RunState.Running, ConfigYaml = "", Step = 0, TotalSteps = 100 });
+        await using var _ = ctx;
+        // The finished run: 400 updates in spans of 10; its first 20 steps stored, 1.0 then 0.5.
+        await using (var db = await ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContextAsync())
+        {
+            db.MetricPoints.AddRange(Enumerable.Range(1, 20).Select(step => new MetricPoint { RunId = 1, Step = step, Loss = step <= 10 ? 1.0 : 0.5 }));
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Contains("2 · training", cut.Find("[data-testid=home-active-run]").TextContent), TimeSpan.FromSeconds(15));
+        var older = cut.Find("[data-testid=home-recent] [data-testid=run-loss-outline]");
+        Assert.Equal("Training loss, the mean of every 10 updates: 1 at step 10 → 0.5 at step 20 (log scale)", older.QuerySelector("title")!.TextContent);
+        Assert.Empty(cut.FindAll("[data-testid=home-active-run] [data-testid=run-loss-outline]"));
+
+        // The active run: 100 updates in spans of 3.
+        await feed.PublishAsync(new RunBatch(2, [.. new[] { 0.3, 0.2, 0.1 }.Select((loss, i) => new MetricPoint { RunId = 2, Step = i + 1, Loss = loss })], [], [], null));
+        cut.WaitForAssertion(() => Assert.Equal("1", cut.Find("[data-testid=home-active-run] [data-testid=run-loss-outline]").GetAttribute("data-points")), TimeSpan.FromSeconds(15));
+        await feed.PublishAsync(new RunBatch(2, [new MetricPoint { RunId = 2, Step = 4, Loss = 0.4 }], [], [], null));
+        cut.WaitForAssertion(() => Assert.Equal("Training loss, the mean of every 3 updates: 0.2 at step 3 → 0.4 at step 4 (log scale)",
+            cut.Find("[data-testid=home-active-run] [data-testid=run-loss-outline] title").TextContent), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task GroupsAreListedNewestFirstWithTheirStatesAndACompareLink()
     {
         var (ctx, _) = await ContextAsync(

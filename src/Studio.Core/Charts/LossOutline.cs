@@ -41,6 +41,18 @@ public sealed class LossOutline(long width)
         _spans[span] = (sum + value, count + 1, step);
     }
 
+    /// <summary>
+    /// A page's outlines extended with a run's pushed points: the run's outline, begun (its width from
+    /// <paramref name="totalSteps"/>, else the newest pushed step) when it has none yet.
+    /// </summary>
+    public static void Extend(IDictionary<int, LossOutline> outlines, int runId, long totalSteps, IReadOnlyList<Data.MetricPoint> points)
+    {
+        if (points.Count == 0) return;
+        if (!outlines.TryGetValue(runId, out var outline))
+            outlines[runId] = outline = new LossOutline(WidthFor(totalSteps > 0 ? totalSteps : points.Max(p => p.Step)));
+        foreach (var point in points.OrderBy(p => p.Step)) outline.Add(point.Step, point.Loss);
+    }
+
     /// <summary>One point per span with points: x the span's last step, y its mean loss; in step order.</summary>
     public IReadOnlyList<ChartPoint> Points => _spans.Values.Select(s => new ChartPoint(s.Last, s.Sum / s.Count)).ToList();
 }

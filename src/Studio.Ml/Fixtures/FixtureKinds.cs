@@ -9,6 +9,7 @@ public static class FixtureKinds
         new FluxPackingKind(),
         new T5EncoderKind(),
         new ClipTextKind(),
+        new ClipModelKind(),
         new AutoencoderKLKind(),
         new FluxTransformerKind(),
         new Sd3TransformerKind(),

@@ -9,9 +9,9 @@ namespace Studio.Ml.Models.Clip;
 public sealed class ClipAttention : nn.Module
 {
     readonly Linear q_proj, k_proj, v_proj, out_proj;
-    readonly ClipTextConfig _config;
+    readonly ClipEncoderConfig _config;
 
-    public ClipAttention(ClipTextConfig config, ScalarType dtype) : base(nameof(ClipAttention))
+    public ClipAttention(ClipEncoderConfig config, ScalarType dtype) : base(nameof(ClipAttention))
     {
         _config = config;
         k_proj = nn.Linear(config.HiddenSize, config.HiddenSize, dtype: dtype);
@@ -21,8 +21,8 @@ public sealed class ClipAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">additive mask (causal, plus padding when given), broadcastable to [batch, heads, seq, seq].</param>
-    public Tensor forward(Tensor hidden, Tensor mask)
+    /// <param name="mask">additive mask (causal, plus padding when given), broadcastable to [batch, heads, seq, seq]; null: none (the vision tower).</param>
+    public Tensor forward(Tensor hidden, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], seq = hidden.shape[1];

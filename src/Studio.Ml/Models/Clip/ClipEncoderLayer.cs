@@ -11,7 +11,7 @@ public sealed class ClipEncoderLayer : nn.Module
     readonly LayerNorm layer_norm1, layer_norm2;
     readonly ClipMlp mlp;
 
-    public ClipEncoderLayer(ClipTextConfig config, ScalarType dtype) : base(nameof(ClipEncoderLayer))
+    public ClipEncoderLayer(ClipEncoderConfig config, ScalarType dtype) : base(nameof(ClipEncoderLayer))
     {
         self_attn = new ClipAttention(config, dtype);
         layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
@@ -20,7 +20,7 @@ public sealed class ClipEncoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor hidden, Tensor mask)
+    public Tensor forward(Tensor hidden, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         var attended = hidden + self_attn.forward(layer_norm1.forward(hidden), mask);

@@ -10,7 +10,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     readonly Linear fc1, fc2;
     readonly Func<Tensor, Tensor> _act;
 
-    public ClipMlp(ClipTextConfig config, ScalarType dtype) : base(nameof(ClipMlp))
+    public ClipMlp(ClipEncoderConfig config, ScalarType dtype) : base(nameof(ClipMlp))
     {
         fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize, dtype: dtype);
         fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize, dtype: dtype);

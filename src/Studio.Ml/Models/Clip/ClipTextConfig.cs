@@ -21,7 +21,8 @@ public sealed record ClipTextConfig(
     long EosTokenId,
     bool HasProjection)
 {
-    public int HeadDim => HiddenSize / NumAttentionHeads;
+    /// <summary>The shape of its transformer layers.</summary>
+    public ClipEncoderConfig Encoder => new(HiddenSize, IntermediateSize, NumHiddenLayers, NumAttentionHeads, HiddenAct, LayerNormEps, AttentionDropout);
 
     public static ClipTextConfig Load(string path) => From(ModelConfig.Load(path));
 

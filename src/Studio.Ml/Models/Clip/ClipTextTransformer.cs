@@ -17,7 +17,7 @@ public sealed class ClipTextTransformer : nn.Module
     public ClipTextTransformer(ClipTextConfig config, ScalarType dtype) : base(nameof(ClipTextTransformer))
     {
         embeddings = new ClipTextEmbeddings(config, dtype);
-        encoder = new ClipEncoder(config, dtype);
+        encoder = new ClipEncoder(config.Encoder, dtype);
         final_layer_norm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
         _eosTokenId = config.EosTokenId;
         RegisterComponents();

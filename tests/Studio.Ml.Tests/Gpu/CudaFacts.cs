@@ -174,6 +174,7 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
     [InlineData("t5_encoder_v11")]
     [InlineData("clip_text")]
     [InlineData("clip_text_projection")]
+    [InlineData("clip")]
     [InlineData("vae_decoder")]
     [InlineData("flux_transformer")]
     [InlineData("sd3_transformer")]

@@ -19,6 +19,8 @@ public class DeviceDisciplineTests
         ["Models/T5/T5LayerNorm.cs"] = (1, "layer-norm weight at construction"),
         ["Models/Common/Normalization.cs"] = (1, "layer-norm weight at construction"),
         ["Models/Sd3/PatchEmbed.cs"] = (2, "the sin-cos position table buffer at construction"),
+        ["Models/Clip/ClipVisionEmbeddings.cs"] = (1, "the class-token parameter at construction"),
+        ["Models/Clip/ClipModel.cs"] = (1, "the logit_scale parameter at construction"),
         // Checkpoints are read into CPU memory; modules are moved after loading.
         ["Tensors/SafeTensorsFile.cs"] = (1, "the tensor a checkpoint entry is read into"),
         ["Benchmarks/LoadBenchmark.cs"] = (1, "times loading a checkpoint into CPU memory"),

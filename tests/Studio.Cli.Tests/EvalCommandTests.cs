@@ -42,6 +42,50 @@ public class EvalAgreementCommandTests(Studio.Ml.Tests.Diffusion.TinyFluxPipelin
         Assert.False(json.RootElement.TryGetProperty("semantics", out var semantics) && semantics.ValueKind != System.Text.Json.JsonValueKind.Null);
     }
 
+    [Fact]
+    public void WithAClipModelTheTeachersImagesGetTheirClipScoreEachAgainstItsPrompt()
+    {
+        var clip = Studio.Ml.Tests.Evaluation.TinyClipFolder.Create();
+        var report = Path.Combine(Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-clip"), "report.json");
+        var samples = Path.Combine(Path.GetDirectoryName(report)!, "samples");
+        var (code, output, error) = Cli.Run(Args(report, "--clip", clip, "--samples", samples));
+        Assert.True(code == 0, error);
+        Assert.Contains("CLIP score (higher)", output);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report));
+        var items = json.RootElement.GetProperty("items").EnumerateArray().ToList();
+        var scores = items.Select(i => i.GetProperty("clipScore").GetDouble()).ToList();
+        Assert.Equal(5, scores.Count);
+        Assert.Equal(scores.Average(), json.RootElement.GetProperty("clipScore").GetDouble(), 9);
+        Assert.All(json.RootElement.GetProperty("categories").EnumerateArray(), c =>
+            Assert.Equal(items.Where(i => i.GetProperty("category").GetString() == c.GetProperty("category").GetString()).Average(i => i.GetProperty("clipScore").GetDouble()),
+                c.GetProperty("clipScore").GetDouble(), 9));
+        // Each kept image scored again on its own, from its PNG: the score the report gives its prompt.
+        using var scorer = Studio.Ml.Evaluation.ClipScorer.Load(clip);
+        foreach (var kept in json.RootElement.GetProperty("samples").EnumerateArray())
+        {
+            var prompt = kept.GetProperty("prompt").GetString()!;
+            var image = Studio.Ml.Diffusion.RgbImage.FromPng(Path.Combine(samples, kept.GetProperty("image").GetString()!));
+            var item = items.Single(i => i.GetProperty("prompt").GetString() == prompt);
+            Assert.Equal(item.GetProperty("clipScore").GetDouble(), scorer.Score([prompt], [image])[0], 4);
+        }
+    }
+
+    [Fact]
+    public void AFolderThatIsNoClipModelIsRefusedByName()
+    {
+        var folder = Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-clip-bad");
+        var notClip = Directory.CreateDirectory(Path.Combine(folder, "not-clip")).FullName;
+        File.Copy(Path.Combine(Studio.Ml.Tests.TestPaths.Fixture("clip_text"), "config.json"), Path.Combine(notClip, "config.json"));
+        foreach (var file in Directory.GetFiles(Studio.Ml.Text.TextTokenizer.BuiltInFolder("clip"))) File.Copy(file, Path.Combine(notClip, Path.GetFileName(file)));
+        File.Copy(Path.Combine(Studio.Ml.Tests.TestPaths.Fixture("clip_text"), "model.safetensors"), Path.Combine(notClip, "model.safetensors"));
+        var report = Path.Combine(folder, "report.json");
+        var (code, _, error) = Cli.Run(Args(report, "--clip", notClip));
+        Assert.Equal(1, code);
+        Assert.Contains(Path.Combine(notClip, "config.json"), error);
+        Assert.Contains("field 'model_type' is 'clip_text_model', not 'clip'", error);
+        Assert.False(File.Exists(report));
+    }
+
     [Theory]
     [InlineData(new string[0], "--agreement-only measures a student against the teacher: give --text-encoder-2")]
     [InlineData(new[] { "--sheet", "x.png", "--teacher-images", "kept" }, "--sheet: the sheet shows toy images")]

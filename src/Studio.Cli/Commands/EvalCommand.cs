@@ -2,6 +2,7 @@ using System.CommandLine;
 using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
+using Studio.Ml.Evaluation;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -34,12 +35,13 @@ public static class EvalCommand
         var samples = new Option<DirectoryInfo?>("--samples") { Description = "keep the first seed's images of two prompts per category there as PNGs (with a student, the teacher's beside them), listed in the report with their |Δ| and SSIM" };
         var teacherImages = new Option<DirectoryInfo?>("--teacher-images") { Description = "a folder that keeps the teacher's images of these settings: an evaluation that draws them stores them there, and a student's evaluation compares with them instead of drawing them again" };
         var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX or SD3 pipeline: the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
+        var clip = new Option<DirectoryInfo?>("--clip") { Description = "a transformers CLIP model folder (openai/clip-vit-large-patch14, as the paper): also the CLIP score of every image against its prompt, the teacher's own included" };
         var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX or SD3 pipeline against its teacher.")
         {
             pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, samples, teacherImages,
-            agreementOnly, resolution, device,
+            agreementOnly, resolution, clip, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -51,8 +53,8 @@ public static class EvalCommand
             };
             if (options.Problem() is { } problem) throw new ArgumentException(problem);
             if (!options.ScoreScenes && parse.GetValue(sheet) is not null) throw new ArgumentException("--sheet: the sheet shows toy images; --agreement-only draws none to score");
-            if (!options.ScoreScenes && parse.GetValue(textEncoder2) is null && parse.GetValue(teacherImages) is null)
-                throw new ArgumentException("--agreement-only measures a student against the teacher: give --text-encoder-2 (or --teacher-images to keep the teacher's images for later)");
+            if (!options.ScoreScenes && parse.GetValue(textEncoder2) is null && parse.GetValue(teacherImages) is null && parse.GetValue(clip) is null)
+                throw new ArgumentException("--agreement-only measures a student against the teacher: give --text-encoder-2 (or --teacher-images to keep the teacher's images for later, or --clip for the teacher's CLIP score)");
             var type = parse.GetValue(dtype) switch
             {
                 "float32" or "fp32" => ScalarType.Float32,
@@ -69,7 +71,8 @@ public static class EvalCommand
             var store = parse.GetValue(teacherImages) is { } imagesFolder ? new TeacherImageStore(imagesFolder.FullName) : null;
             var samplesFolder = parse.GetValue(samples)?.FullName;
             if (samplesFolder is not null && File.Exists(samplesFolder)) throw new ArgumentException($"--samples {samplesFolder}: a file, not a folder");
-            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store, samplesFolder);
+            using var scorer = parse.GetValue(clip) is { } clipFolder ? ClipScorer.Load(clipFolder.FullName, on) : null;
+            var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store, samplesFolder, scorer);
             Console.Error.WriteLine();
             Console.WriteLine(result.Table());
             var path = parse.GetValue(report)!.FullName;

@@ -75,7 +75,9 @@ public sealed record ToyEvaluationOptions
 /// teacher's own of the same prompts and noise, how closely the distilled encoder reproduces the teacher in pixels
 /// whatever the teacher draws; null for the teacher itself; TeacherSimilarity the same images' mean SSIM
 /// (<see cref="RgbImage.StructuralSimilarity"/>: 1 = the teacher's image, structure weighed over colour). AgreementResolution: the image side of a teacher-agreement
-/// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's.
+/// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's. ClipScore: with a CLIP
+/// model, the mean CLIP score of the images against their prompts (<see cref="Evaluation.ClipScorer"/>; the teacher's
+/// own too, so a student's reads against it), null without one.
 /// </summary>
 public sealed record ToyEvaluationResult(
     string Pipeline,
@@ -98,7 +100,8 @@ public sealed record ToyEvaluationResult(
     double? TeacherDifference = null,
     int? AgreementResolution = null,
     double? TeacherSimilarity = null,
-    IReadOnlyList<ToyEvaluationSample>? Samples = null)
+    IReadOnlyList<ToyEvaluationSample>? Samples = null,
+    double? ClipScore = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -126,6 +129,7 @@ public sealed record ToyEvaluationResult(
         if (Text is { } t) lines.Add($"{"text (char. accuracy)",-26}{"",8}{t,10:0.000}{Interval(Intervals?.Text)}");
         if (TeacherDifference is { } d) lines.Add($"{"mean |Δ| to teacher (/255)",-26}{Items.Count,8}{d,10:0.000}{Interval(Intervals?.TeacherDifference)}");
         if (TeacherSimilarity is { } ssim) lines.Add($"{"SSIM to teacher (higher)",-26}{Items.Count,8}{ssim,10:0.000}{Interval(Intervals?.TeacherSimilarity)}");
+        if (ClipScore is { } clip) lines.Add($"{"CLIP score (higher)",-26}{Items.Count,8}{clip,10:0.00}{Interval(Intervals?.ClipScore)}");
         lines.Add($"95% intervals: percentile bootstrap over prompts ({Bootstrap.Resamples:N0} resamples, a prompt's seeds together; FD recomputed on each, its interval moved by the resamples' bias)");
         return string.Join(Environment.NewLine, lines);
     }
@@ -134,11 +138,12 @@ public sealed record ToyEvaluationResult(
 }
 
 /// <summary>
-/// One generated image: its prompt, the scene the prompt describes, the seed it was generated with, its score, and with
-/// a student in the T5 slot its mean |Δ| and SSIM to the teacher's image of the same prompt and seed.
+/// One generated image: its prompt, the scene the prompt describes, the seed it was generated with, its score, with
+/// a student in the T5 slot its mean |Δ| and SSIM to the teacher's image of the same prompt and seed, and with a CLIP
+/// model its CLIP score.
 /// </summary>
 public sealed record ToyEvaluationItem(string Prompt, ToyScene Scene, int Seed, string Category, double? Score, string Detail, double? TeacherDifference = null,
-    double? TeacherSimilarity = null);
+    double? TeacherSimilarity = null, double? ClipScore = null);
 
 /// <summary>
 /// One image an evaluation kept to be looked at (<see cref="ToyEvaluation.SamplesPerCategory"/> prompts of each category,
@@ -188,9 +193,10 @@ public static class ToyEvaluation
     /// Where the first seed's images of <see cref="SamplesPerCategory"/> prompts of each category are written as PNGs
     /// (<see cref="ToyEvaluationResult.Samples"/>), the teacher's beside a student's (null: none are kept).
     /// </param>
+    /// <param name="clip">Scores every image against its prompt (<see cref="ToyEvaluationResult.ClipScore"/>; null: no CLIP score).</param>
     public static ToyEvaluationResult Run(ISlotPipeline pipeline, T5SlotEncoder? textEncoder2, ToyEvaluationOptions options,
         Action<string>? progress = null, ToyEvaluationSheet? sheet = null, CancellationToken cancel = default,
-        TeacherImageStore? teacherImages = null, string? samplesFolder = null)
+        TeacherImageStore? teacherImages = null, string? samplesFolder = null, Evaluation.ClipScorer? clip = null)
     {
         if (options.Problem() is { } problem) throw new ArgumentException(problem);
         var clock = Stopwatch.StartNew();
@@ -206,6 +212,7 @@ public static class ToyEvaluation
         var scored = new List<ToyImage>();
         var differences = new List<double>();
         var similarities = new List<double>();
+        var clipScores = new List<double>();
         var storeKey = teacherImages is null ? null : TeacherImageStore.Key(pipeline, options);
         var stored = textEncoder2 is null || storeKey is null ? null : teacherImages!.Find(storeKey, prompts.Count * options.Seeds, options.Resolution);
         // The teacher's images drawn here, kept only for the store (a student's are compared batch by batch, then dropped).
@@ -223,6 +230,7 @@ public static class ToyEvaluation
                 var request = new SlotRequest(batch.Select(p => p.Text).ToList(), DeterministicRandom.Seed(seed, "toy-eval", start),
                     options.Steps, options.Guidance, options.Resolution, options.Resolution, options.MaxSequenceLength, options.TrueCfgScale);
                 var (drawn, toy) = Draw(pipeline.Draw(request, textEncoder2), options.ScoreScenes);
+                if (clip is not null) clipScores.AddRange(clip.Score(request.Prompts, drawn));
                 IReadOnlyList<RgbImage>? teacher = null;
                 if (textEncoder2 is null) { if (keep) teacherDrawn.AddRange(drawn); }
                 else
@@ -264,20 +272,29 @@ public static class ToyEvaluation
         var report = options.ScoreScenes ? ToyEvaluator.Evaluate(allPrompts, scored, promptOf) : Unscored(allPrompts);
         double? teacherDifference = differences.Count > 0 ? differences.Average() : null;
         double? teacherSimilarity = similarities.Count > 0 ? similarities.Average() : null;
-        var categories = differences.Count == 0 ? report.Categories : report.Categories.Select(c =>
+        double? clipScore = clipScores.Count > 0 ? clipScores.Average() : null;
+        // A category's mean of a per-image measure and its interval over the category's prompts (nulls without the measure).
+        (double?, ScoreInterval?) Of(List<double> values, IReadOnlyList<int> mine) => values.Count == 0 || mine.Count == 0 ? (null, null)
+            : (mine.Average(i => values[i]), Bootstrap.MeanInterval(mine.Select(i => values[i]).ToList(), mine.Select(i => promptOf[i]).ToList()));
+        var categories = report.Categories.Select(c =>
         {
-            var mine = Enumerable.Range(0, differences.Count).Where(i => report.Items[i].Category == c.Category).ToList();
-            return mine.Count == 0 ? c : c with
+            var mine = Enumerable.Range(0, drawnCount).Where(i => report.Items[i].Category == c.Category).ToList();
+            var (difference, differenceInterval) = Of(differences, mine);
+            var (similarity, similarityInterval) = Of(similarities, mine);
+            var (clipMean, clipInterval) = Of(clipScores, mine);
+            return c with
             {
-                TeacherDifference = mine.Average(i => differences[i]),
-                TeacherDifferenceInterval = Bootstrap.MeanInterval(mine.Select(i => differences[i]).ToList(), mine.Select(i => promptOf[i]).ToList()),
-                TeacherSimilarity = mine.Average(i => similarities[i]),
-                TeacherSimilarityInterval = Bootstrap.MeanInterval(mine.Select(i => similarities[i]).ToList(), mine.Select(i => promptOf[i]).ToList()),
+                TeacherDifference = difference, TeacherDifferenceInterval = differenceInterval,
+                TeacherSimilarity = similarity, TeacherSimilarityInterval = similarityInterval,
+                ClipScore = clipMean, ClipScoreInterval = clipInterval,
             };
         }).ToList();
-        var intervals = differences.Count > 0
-            ? report.Intervals with { TeacherDifference = Bootstrap.MeanInterval(differences, promptOf), TeacherSimilarity = Bootstrap.MeanInterval(similarities, promptOf) }
-            : report.Intervals;
+        var intervals = report.Intervals with
+        {
+            TeacherDifference = differences.Count > 0 ? Bootstrap.MeanInterval(differences, promptOf) : null,
+            TeacherSimilarity = similarities.Count > 0 ? Bootstrap.MeanInterval(similarities, promptOf) : null,
+            ClipScore = clipScores.Count > 0 ? Bootstrap.MeanInterval(clipScores, promptOf) : null,
+        };
         return new ToyEvaluationResult(
             pipeline.Source, encoder.Description, encoder.Module.parameters().Sum(p => p.numel()), latency,
             options.Split, prompts.Count, options.Seeds, options.Steps, options.Guidance,
@@ -285,11 +302,13 @@ public static class ToyEvaluation
             clock.Elapsed.TotalSeconds,
             report.Items.Select((item, i) => new ToyEvaluationItem(allPrompts[i].Text, allPrompts[i].Scene, seeds[i], item.Category,
                 options.ScoreScenes ? item.Score : null, item.Detail,
-                differences.Count > 0 ? differences[i] : null, similarities.Count > 0 ? similarities[i] : null)).ToList(),
+                differences.Count > 0 ? differences[i] : null, similarities.Count > 0 ? similarities[i] : null,
+                clipScores.Count > 0 ? clipScores[i] : null)).ToList(),
             intervals, teacherDifference, options.ScoreScenes ? null : options.Resolution, teacherSimilarity,
             samplesFolder is null ? null : samples.OrderBy(k => Array.IndexOf(ToyCriteria.Categories, prompts[k.Prompt].Category)).ThenBy(k => k.Prompt)
                 .Select(k => new ToyEvaluationSample(prompts[k.Prompt].Text, prompts[k.Prompt].Category, k.Image, k.Teacher,
-                differences.Count > 0 ? differences[k.Prompt] : null, similarities.Count > 0 ? similarities[k.Prompt] : null)).ToList());
+                differences.Count > 0 ? differences[k.Prompt] : null, similarities.Count > 0 ? similarities[k.Prompt] : null)).ToList(),
+            clipScore);
     }
 
     /// <summary>The 8-bit colours of the images, and with <paramref name="toyWorld"/> the images the toy evaluator scores.</summary>

@@ -6,17 +6,18 @@ public sealed record ToyItemScore(string Category, double Score, string Detail);
 /// <summary>
 /// A prompt category's mean score over its images, with its 95% interval over prompts (<see cref="Bootstrap"/>), and with
 /// a student in the T5 slot the mean |Δ| and SSIM of its images to the teacher's (<see cref="ToyEvaluationResult.TeacherDifference"/>,
-/// <see cref="ToyEvaluationResult.TeacherSimilarity"/>).
+/// <see cref="ToyEvaluationResult.TeacherSimilarity"/>); with a CLIP model, its images' mean CLIP score (<see cref="ToyEvaluationResult.ClipScore"/>).
 /// </summary>
 public sealed record ToyCategoryScore(string Category, int Count, double? Score, ScoreInterval? Interval = null, double? TeacherDifference = null,
-    ScoreInterval? TeacherDifferenceInterval = null, double? TeacherSimilarity = null, ScoreInterval? TeacherSimilarityInterval = null);
+    ScoreInterval? TeacherDifferenceInterval = null, double? TeacherSimilarity = null, ScoreInterval? TeacherSimilarityInterval = null,
+    double? ClipScore = null, ScoreInterval? ClipScoreInterval = null);
 
 /// <summary>
 /// 95% intervals over prompts (<see cref="Bootstrap"/>) of a report's headline scores; each null where its score is
 /// (<see cref="TeacherDifference"/>: a student's mean |Δ| to the teacher's images, <see cref="ToyEvaluationResult"/>).
 /// </summary>
 public sealed record ToyIntervals(ScoreInterval? ImageQualityFrechet = null, ScoreInterval? FrechetAll = null, ScoreInterval? Semantics = null, ScoreInterval? Text = null,
-    ScoreInterval? TeacherDifference = null, ScoreInterval? TeacherSimilarity = null);
+    ScoreInterval? TeacherDifference = null, ScoreInterval? TeacherSimilarity = null, ScoreInterval? ClipScore = null);
 
 /// <summary>
 /// Scores of a set of images on the three criteria. ImageQualityFrechet is the Fréchet distance over

@@ -66,6 +66,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double?>("ClipScore")
+                        .HasColumnType("REAL");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 

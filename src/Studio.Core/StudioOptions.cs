@@ -66,6 +66,12 @@ public class StudioOptions
         "fp32" => "float32",
         var name => name,
     };
+    /// <summary>
+    /// A transformers CLIP model folder (openai/clip-vit-large-patch14, as the paper): this worker's evaluations also
+    /// measure each image's CLIP score against its prompt, the teacher's too. Empty: no CLIP score. Checked against
+    /// the allowed folders like a pipeline.
+    /// </summary>
+    public string ClipModel { get; set; } = "";
     /// <summary>Generations free the teacher's text encoders once the prompt is encoded (T5-XXL and the transformer never share the GPU).</summary>
     public bool FreeTextEncoders { get; set; }
     /// <summary>

@@ -123,7 +123,9 @@ public class EvaluationJobTests
         var dir = TestPaths.NewTempDirectory("evaluation-agreement");
         var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(dir, "studio.db")}").Options);
         await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
-        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [teacherFolder, dir] };
+        // The worker scores every image with a CLIP model too (Studio:ClipModel).
+        var clip = Studio.Ml.Tests.Evaluation.TinyClipFolder.Create();
+        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [teacherFolder, dir, clip], ClipModel = clip };
         var jobs = new BackgroundJobClient(new SQLiteStorage(Path.Combine(dir, "hangfire.db")));
         var service = new EvaluationService(db, jobs, new EvaluationFeed(), options);
         var job = new EvaluationJob(db, new ToyEvaluationExecutor(), new EvaluationFeed(), new RunFeed(), options, new WorkerIdentity("test:host:1"));
@@ -167,8 +169,11 @@ public class EvaluationJobTests
         var evalOptions = EvaluationJob.OptionsOf(stored);
         Assert.Equal((false, 32, 16), (evalOptions.ScoreScenes, evalOptions.Resolution, evalOptions.MaxSequenceLength));
         using var studentEncoder = ToyEvaluation.LoadTextEncoder2(checkpointPath);
-        var expected = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions);
+        using var scorer = Studio.Ml.Evaluation.ClipScorer.Load(clip);
+        var expected = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions, clip: scorer);
         Assert.True(expected.TeacherDifference > 0);
+        Assert.NotNull(expected.ClipScore);
+        Assert.Equal(expected.ClipScore, stored.ClipScore);
         Assert.Equal(expected.TeacherDifference, stored.TeacherDifference);
         Assert.True(expected.TeacherSimilarity < 1);
         Assert.Equal(expected.TeacherSimilarity, stored.TeacherSimilarity);
@@ -179,6 +184,7 @@ public class EvaluationJobTests
         var teacherRow = (await service.FindAsync(teacher.Id))!;
         Assert.True(teacherRow.State == EvaluationState.Completed, teacherRow.Error);
         Assert.Equal(stored.SettingsKey, teacherRow.SettingsKey);
+        Assert.Equal(ToyEvaluation.Run(pipeline, null, evalOptions, clip: scorer).ClipScore, teacherRow.ClipScore);
         Assert.Equal([TeacherImageStore.Key(pipeline, evalOptions) + ".safetensors"],
             Directory.GetFiles(EvaluationJob.TeacherImagesFolder(options)).Select(Path.GetFileName));
         await using (var context = db.CreateDbContext())

@@ -160,6 +160,71 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public async Task AWorkersClipModelScoresItsEvaluationsWhichStoreTheClipScoreAndSayItInTheLog()
+    {
+        var s = await SetUpAsync();
+        s.Options.ClipModel = Directory.CreateDirectory(Path.Combine(s.Db.Directory, "clip-vit-large-patch14")).FullName;
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        var executor = new ScriptedExecutor((_, _) => Result(1) with
+        {
+            ClipScore = 29.75,
+            Intervals = new ToyIntervals(ClipScore: new ScoreInterval(28.5, 31)),
+            Categories = [new ToyCategoryScore("text", 1, 0.125, ClipScore: 27.25, ClipScoreInterval: new ScoreInterval(26, 28.5))],
+        });
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        Assert.Equal(s.Options.ClipModel, executor.Seen!.ClipModel);
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(29.75, stored.ClipScore);
+        var clip = Scaling.Metric("clip-score");
+        Assert.Equal((29.75, new ScoreInterval(28.5, 31)), (clip.Value(stored), clip.Interval!(stored)));
+        Assert.False(clip.LowerIsBetter);
+        Assert.Equal((27.25, new ScoreInterval(26, 28.5)), (Scaling.Metric("clip-score:text").Value(stored), Scaling.Metric("clip-score:text").Interval!(stored)));
+        await using var db = s.Db.CreateDbContext();
+        Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m.Contains("Evaluated the step 40 checkpoint") && m.EndsWith(", CLIP score 29.75."));
+
+        // Without one, nothing is scored and nothing is stored.
+        s.Options.ClipModel = "";
+        var (_, other) = await AddRunWithCheckpointAsync(s);
+        var plain = await s.Evaluations.RequestCheckpointAsync(other.Id);
+        var withoutClip = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(withoutClip).Execute(plain.Id, CancellationToken.None);
+        Assert.Null(withoutClip.Seen!.ClipModel);
+        Assert.Null((await s.Evaluations.FindAsync(plain.Id))!.ClipScore);
+    }
+
+    [Fact]
+    public void AWorkerWhoseClipModelFolderHasNoConfigIsRefusedAtStart()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-clip-").FullName;
+        var empty = Directory.CreateDirectory(Path.Combine(data, "clip")).FullName;
+        var refused = Assert.Throws<StudioConfigurationException>(() =>
+            new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddStudioCore(new StudioOptions { DataDirectory = data, ClipModel = empty }));
+        Assert.Equal($"Studio:ClipModel is {empty}, which has no config.json: give a transformers CLIP model folder (openai/clip-vit-large-patch14) or leave it empty", refused.Message);
+        File.WriteAllText(Path.Combine(empty, "config.json"), "{}");
+        new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddStudioCore(new StudioOptions { DataDirectory = data, ClipModel = empty });
+    }
+
+    [Fact]
+    public async Task AClipModelOutsideTheAllowedFoldersFailsTheEvaluationNamingTheSetting()
+    {
+        var s = await SetUpAsync();
+        s.Options.AllowedRoots = [s.Db.Directory];
+        s.Options.ClipModel = "/opt/elsewhere/clip";
+        var (_, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        var executor = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        Assert.Null(executor.Seen);
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal(EvaluationState.Failed, stored.State);
+        Assert.StartsWith("Studio:ClipModel: ", stored.Error);
+        Assert.Contains("/opt/elsewhere/clip", stored.Error);
+    }
+
+    [Fact]
     public async Task TheWorkersDeviceIsWhereTheEvaluationRunsAndIsStoredOnTheRow()
     {
         var s = await SetUpAsync();

@@ -75,6 +75,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("integer");
 
+                    b.Property<double?>("ClipScore")
+                        .HasColumnType("double precision");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 

@@ -75,6 +75,11 @@ public class CheckpointEvaluation
     /// teacher and for evaluations stored before it was measured.
     /// </summary>
     public double? TeacherSimilarity { get; set; }
+    /// <summary>
+    /// Mean CLIP score of the images against their prompts (100 x cosine; higher is better), the teacher's too; null when
+    /// the worker had no CLIP model (Studio:ClipModel) and for evaluations stored before it was measured.
+    /// </summary>
+    public double? ClipScore { get; set; }
     /// <summary>Per-category scores as JSON: [{"category": "semantics/colour", "count": 10, "score": 0.8}, ...].</summary>
     public string? CategoriesJson { get; set; }
     /// <summary>

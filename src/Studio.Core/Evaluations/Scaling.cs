@@ -21,7 +21,7 @@ public static class Scaling
     public const string VisionGroup = "vision loss";
     public const string NaiveGroup = "naive embedding MSE";
 
-    /// <summary>The paper's criteria, how closely a student reproduces the teacher's images, each toy prompt category's own score, then the encoder's latency.</summary>
+    /// <summary>The paper's criteria, how closely a student reproduces the teacher's images, the CLIP score, each toy prompt category's own score, then the encoder's latency.</summary>
     public static readonly IReadOnlyList<EvaluationMetric> Metrics =
     [
         new("semantics", "Semantic accuracy", false, v => v.Semantics, v => Intervals(v)?.Semantics),
@@ -30,11 +30,14 @@ public static class Scaling
         new("fd-all", "Fréchet distance over all images (lower is better)", true, v => v.FrechetAll, v => Intervals(v)?.FrechetAll),
         new("teacher-difference", "Difference to the teacher's images (mean |Δ| per pixel /255, lower is better)", true, v => v.TeacherDifference, v => Intervals(v)?.TeacherDifference),
         new("teacher-ssim", "Structural similarity to the teacher's images (SSIM, higher is better)", false, v => v.TeacherSimilarity, v => Intervals(v)?.TeacherSimilarity),
+        new("clip-score", "CLIP score of the images against their prompts (100 x cosine, higher is better)", false, v => v.ClipScore, v => Intervals(v)?.ClipScore),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"category:{c}", $"Category {c}", false, v => Category(v, c)?.Score, v => Category(v, c)?.Interval)),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-difference:{c}", $"Difference to the teacher's images, {c} prompts (mean |Δ| /255, lower is better)",
             true, v => Category(v, c)?.TeacherDifference, v => Category(v, c)?.TeacherDifferenceInterval)),
         .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"teacher-ssim:{c}", $"Structural similarity to the teacher's images, {c} prompts (SSIM, higher is better)",
             false, v => Category(v, c)?.TeacherSimilarity, v => Category(v, c)?.TeacherSimilarityInterval)),
+        .. ToyCriteria.Categories.Select(c => new EvaluationMetric($"clip-score:{c}", $"CLIP score, {c} prompts (100 x cosine, higher is better)",
+            false, v => Category(v, c)?.ClipScore, v => Category(v, c)?.ClipScoreInterval)),
         new("latency", "Encoder latency (ms per prompt, lower is better)", true, v => v.EncoderLatencyMs),
     ];
 

@@ -1,6 +1,7 @@
 using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
+using Studio.Ml.Evaluation;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,7 +12,8 @@ namespace Studio.Core.Evaluations;
 /// <summary>
 /// Evaluates with exactly what `studio eval` runs: <see cref="TeacherFamily.LoadPipeline"/> of the teacher (FLUX or SD3),
 /// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in the worker's dtype (Studio:DType, float32 by default), on the worker's device, with the
-/// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>).
+/// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>), and the CLIP score with the
+/// worker's CLIP model (<see cref="EvaluationExecution.ClipModel"/>).
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor
 {
@@ -31,10 +33,12 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
         // ToyEvaluation reports once per generated batch.
         var batches = e.Options.Seeds * (int)Math.Ceiling((double)e.Options.PromptsPerCategory * ToyCriteria.Categories.Length / e.Options.BatchSize);
         var done = 0;
+        if (e.ClipModel is not null) progress.Report(new JobProgress("loading the CLIP model", 0));
+        using var clip = e.ClipModel is { } clipFolder ? ClipScorer.Load(clipFolder, pipeline.Device) : null;
         progress.Report(new JobProgress("generating", 0));
         var result = ToyEvaluation.Run(pipeline, student, e.Options,
             line => progress.Report(new JobProgress(line, Math.Min(0.99, (double)++done / batches))), cancel: ct,
-            teacherImages: e.TeacherImages is { } folder ? new TeacherImageStore(folder) : null, samplesFolder: e.SamplesFolder);
+            teacherImages: e.TeacherImages is { } folder ? new TeacherImageStore(folder) : null, samplesFolder: e.SamplesFolder, clip: clip);
         progress.Report(new JobProgress("scored", 1));
         return result;
     }

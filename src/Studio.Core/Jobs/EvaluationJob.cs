@@ -49,6 +49,8 @@ public class EvaluationJob(
             }
             // The worker checks the pipeline against its own allowed folders before it opens anything in it.
             if (row.Pipeline != ModelFolders.ToyTeacher && new PathGuard(options).Problem(row.Pipeline) is { } outside) refused ??= $"pipeline: {outside}";
+            var clipModel = string.IsNullOrWhiteSpace(options.ClipModel) ? null : options.ClipModel;
+            if (clipModel is not null && new PathGuard(options).Problem(clipModel) is { } clipOutside) refused ??= $"Studio:ClipModel: {clipOutside}";
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
             row.Device = options.JobDevice;
@@ -58,7 +60,7 @@ public class EvaluationJob(
             await db.SaveChangesAsync(CancellationToken.None);
             plannedReport = await ReportPathAsync(row);
             execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
-                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(plannedReport));
+                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(plannedReport), clipModel);
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 
@@ -142,6 +144,7 @@ public class EvaluationJob(
         v.Text = Finite(r.Text);
         v.TeacherDifference = Finite(r.TeacherDifference);
         v.TeacherSimilarity = Finite(r.TeacherSimilarity);
+        v.ClipScore = Finite(r.ClipScore);
         v.CategoriesJson = JsonSerializer.Serialize(r.Categories, ToyJson.Options);
         v.IntervalsJson = r.Intervals is { } intervals ? JsonSerializer.Serialize(intervals, ToyJson.Options) : null;
         v.Seconds = r.Seconds;
@@ -189,9 +192,10 @@ public class EvaluationJob(
     async Task LogAsync(StudioDbContext db, int runId, CheckpointEvaluation v)
     {
         if (!await db.Runs.AnyAsync(r => r.Id == runId)) return;
+        var clip = v.ClipScore is { } c ? $", CLIP score {c:0.00}" : "";
         var message = v.State == EvaluationState.Completed
-            ? v.IsAgreement ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}."
-            : $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}."
+            ? v.IsAgreement ? $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}{clip}."
+            : $"Evaluated the step {v.Step} checkpoint ({v.SettingsKey}): semantics {Score(v.Semantics)}, text {Score(v.Text)}, image quality FD {Score(v.ImageQualityFrechet)}, mean |Δ| to the teacher {Score(v.TeacherDifference)}/255, SSIM {Score(v.TeacherSimilarity)}{clip}."
             : v.State == EvaluationState.Cancelled ? $"Evaluation of the step {v.Step} checkpoint cancelled."
             : $"Evaluation of the step {v.Step} checkpoint failed: {v.Error}";
         var row = new RunEvent { RunId = runId, Kind = v.State == EvaluationState.Failed ? "Error" : "Info", Step = v.Step, Message = message, Time = DateTime.UtcNow };

@@ -88,6 +88,35 @@ public class EvaluateEachCheckpointTests
     }
 
     [Fact]
+    public async Task AHeldCheckpointWhoseEvaluationEndsBeforeTheRunStopsIsDeletedWhenTheRunStops()
+    {
+        var s = await RunJobTests.SetUpAsync();
+        var run = await s.Runs.CreateAsync("each", ToyRun.Yaml(c => c.Checkpoints.Keep = 1), evaluate: new AutoEvaluation(EachCheckpoint: true));
+        var evaluationJob = new EvaluationJob(s.Db, new DoneEvaluator(), new EvaluationFeed(), s.Feed, s.Options, new WorkerIdentity("test:host:1"));
+        string? step10 = null;
+        var keptWhileTraining = false;
+        await s.Job(new ScriptedExecutor(async (execution, reporter) =>
+        {
+            var checkpoints = Path.Combine(execution.ArtifactFolder, "checkpoints");
+            step10 = Write(checkpoints, 10);
+            reporter.Event(Written(step10, 10));
+            reporter.Event(Written(Write(checkpoints, 20), 20));
+            // The trainer's last prune held step 10; its evaluation ends while the run is still training.
+            reporter.Event(new TrainingEvent(TrainingEventKind.CheckpointHeld, 0, 20, "held", new Dictionary<string, string> { [TrainingEventData.Path] = step10 }));
+            await using (var db = s.Db.CreateDbContext())
+                await evaluationJob.Execute((await db.Evaluations.SingleAsync(v => v.Step == 10)).Id, CancellationToken.None);
+            keptWhileTraining = Directory.Exists(step10);
+        })).Execute(run.Id, CancellationToken.None);
+
+        Assert.True(keptWhileTraining);
+        Assert.False(Directory.Exists(step10));
+        await using var check = s.Db.CreateDbContext();
+        Assert.Equal([20L], await check.Checkpoints.Where(c => c.RunId == run.Id).Select(c => c.Step).ToListAsync());
+        Assert.Contains(await check.RunEvents.Where(e => e.RunId == run.Id && e.Kind == "CheckpointRemoved").Select(e => e.Message).ToListAsync(),
+            m => m == $"checkpoint {TrainingCheckpoint.DirectoryName(10)} removed (checkpoints.keep: 1), its evaluation done");
+    }
+
+    [Fact]
     public async Task TheRunsEvaluationSettingsAreThoseOfTheTeachersAndEachCheckpointsEvaluation()
     {
         var s = await RunJobTests.SetUpAsync();

@@ -57,23 +57,24 @@ public class SettingsTableTests
             .Add(t => t.Series, new Dictionary<int, RunSeries>())
             .Add(t => t.Evaluations, new Dictionary<int, CheckpointEvaluation>
             {
-                [2] = new() { Id = 5, RunId = 2, Step = 40, Semantics = 0.5, Text = 0.25, FrechetAll = 0.125, TeacherDifference = 1.5, TeacherSimilarity = 0.75, Pipeline = "toy", Encoder = "checkpoint" },
+                [2] = new() { Id = 5, RunId = 2, Step = 40, Semantics = 0.5, Text = 0.25, FrechetAll = 0.125, TeacherDifference = 1.5, TeacherSimilarity = 0.75, ClipScore = 28.5, Pipeline = "toy", Encoder = "checkpoint" },
             }));
         Assert.Contains("Semantics ↑", evaluated.FindAll("[data-testid=settings-table] th").Select(h => h.TextContent.Trim()));
         Assert.Equal(["–", "0.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-semantics]").Select(c => c.TextContent));
         Assert.Equal(["–", "0.25 (40)", "–"], evaluated.FindAll("[data-testid=settings-text]").Select(c => c.TextContent));
         Assert.Equal(["–", "0.125 (40)", "–"], evaluated.FindAll("[data-testid=settings-fd]").Select(c => c.TextContent));
         Assert.Equal(["–", "1.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-teacher-difference]").Select(c => c.TextContent));
+        Assert.Equal(["–", "28.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-clip-score]").Select(c => c.TextContent));
 
         // The same table as CSV, for a spreadsheet or a paper's table.
         var href = evaluated.Find("[data-testid=settings-csv]").GetAttribute("href")!;
         var lines = Uri.UnescapeDataString(href[(href.IndexOf(',') + 1)..]).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("run,name,state,seed,optimizer.lr,step,total_steps,last_loss,heldout_vision_loss,heldout_step,best_heldout_vision_loss,best_heldout_step,semantics,text,fd_all,teacher_difference,teacher_ssim,evaluated_step", lines[0]);
+        Assert.Equal("run,name,state,seed,optimizer.lr,step,total_steps,last_loss,heldout_vision_loss,heldout_step,best_heldout_vision_loss,best_heldout_step,semantics,text,fd_all,teacher_difference,teacher_ssim,clip_score,evaluated_step", lines[0]);
         Assert.Equal(4, lines.Length);
         var second = lines[2].Split(',');
         Assert.Equal(["2", "run 2", "completed", "0"], second[..4]);
         Assert.Equal(3e-4, double.Parse(second[4], System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(["40", "40", "0.125", "", "", "", "", "0.5", "0.25", "0.125", "1.5", "0.75", "40"], second[5..]);
+        Assert.Equal(["40", "40", "0.125", "", "", "", "", "0.5", "0.25", "0.125", "1.5", "0.75", "28.5", "40"], second[5..]);
     }
 
     [Fact]

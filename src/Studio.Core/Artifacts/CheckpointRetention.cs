@@ -10,7 +10,8 @@ namespace Studio.Core.Artifacts;
 /// checkpoints.keep for the checkpoints the trainer held past it while an evaluation of them waited
 /// (<see cref="TrainingEventKind.CheckpointHeld"/>): while the run trains, its next prune deletes them; once it has
 /// stopped, the evaluation (or its cancellation) that releases the last hold calls <see cref="PruneAsync"/>, which deletes
-/// what keep would have deleted of them, and nothing else (a checkpoint never held stays, whatever keep says now).
+/// what keep would have deleted of them, and nothing else (a checkpoint never held stays, whatever keep says now). The
+/// run's end calls it too, for an evaluation that ended after the trainer's last prune but before the run stopped.
 /// Each deletion is a CheckpointRemoved line in the run's log, as the trainer writes it.
 /// </summary>
 public static class CheckpointRetention

@@ -190,6 +190,9 @@ public class RunJob(
         db.RunEvents.Add(e);
         await db.SaveChangesAsync();
         await broadcaster.PublishAsync(new RunBatch(runId, [], [], [e], RunStatus.Of(run)));
+        // A checkpoint the trainer held past checkpoints.keep for an evaluation that ended while the run still trained
+        // was left to the run's end (the evaluation found the run active): it goes now.
+        if (state != RunState.Queued) await CheckpointRetention.ReleaseAsync(dbFactory, runId, broadcaster);
         await _webhook.AnnounceAsync(run, dbFactory, broadcaster);
         // A run that evaluates each checkpoint has queued its last one's evaluation already.
         if (state == RunState.Completed && run.EvaluateWhenDone && !run.EvaluateEachCheckpoint) await EvaluateLastCheckpointAsync(runId, AutoEvaluation.Of(run).EffectiveSettings);

@@ -272,6 +272,9 @@ namespace Studio.Migrations.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double?>("ClipScore")
+                        .HasColumnType("REAL");
+
                     b.Property<double?>("DifferenceToTeacher")
                         .HasColumnType("REAL");
 

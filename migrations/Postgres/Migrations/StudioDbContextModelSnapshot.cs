@@ -285,6 +285,9 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int?>("CheckpointId")
                         .HasColumnType("integer");
 
+                    b.Property<double?>("ClipScore")
+                        .HasColumnType("double precision");
+
                     b.Property<double?>("DifferenceToTeacher")
                         .HasColumnType("double precision");
 

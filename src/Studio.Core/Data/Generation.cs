@@ -52,6 +52,8 @@ public class GenerationImage
     public double? DifferenceToTeacher { get; set; }
     /// <summary>SSIM of this image to the teacher's (1 = the same; students only; null before it was measured).</summary>
     public double? SimilarityToTeacher { get; set; }
+    /// <summary>CLIP score of this image against the prompt (100 x cosine; the worker's Studio:ClipModel, null without one).</summary>
+    public double? ClipScore { get; set; }
     public GenerationState State { get; set; } = GenerationState.Queued;
     public string? Error { get; set; }
 }

@@ -41,10 +41,19 @@ public static class GenerationFigure
     static FigureCell Cell(GenerationImage? image, Column column) => image switch
     {
         null => new FigureCell(null, Missing: "not an encoder of this generation"),
-        _ => new FigureCell(image.PngPath,
-            image.DifferenceToTeacher is { } d && !column.Teacher ? $"mean |Δ| {d:0.00}/255" + (image.SimilarityToTeacher is { } ssim ? $" · SSIM {ssim:0.000}" : "") : null,
+        _ => new FigureCell(image.PngPath, Caption(image, column),
             image.Error ?? (image.State is GenerationState.Queued or GenerationState.Running ? "not drawn yet" : image.State.ToString().ToLowerInvariant())),
     };
+
+    /// <summary>A student's |Δ| and SSIM to the teacher's image, and any image's CLIP score; null when there is none of them.</summary>
+    static string? Caption(GenerationImage image, Column column)
+    {
+        var parts = new List<string>();
+        if (image.DifferenceToTeacher is { } d && !column.Teacher)
+            parts.Add($"mean |Δ| {d:0.00}/255" + (image.SimilarityToTeacher is { } ssim ? $" · SSIM {ssim:0.000}" : ""));
+        if (image.ClipScore is { } clip) parts.Add($"CLIP {clip:0.00}");
+        return parts.Count == 0 ? null : string.Join(" · ", parts);
+    }
 
     static string Settings(Generation g) =>
         $"seed {g.Seed} · {g.Steps} steps · guidance {g.Guidance}" + (g.TrueCfgScale > 1 ? $" · true CFG {g.TrueCfgScale}" : "") + $" · {g.Width}x{g.Height} · #{g.Id}";

@@ -6,14 +6,25 @@ using Studio.Core.Hosting;
 using Studio.Core.Live;
 using Studio.Core.ModelRegistry;
 using Studio.Core.Artifacts;
+using Studio.Ml;
+using Studio.Ml.Diffusion;
+using Studio.Ml.Evaluation;
 
 namespace Studio.Core.Jobs;
 
-/// <summary>The Hangfire job of a Generate request (on the `interactive` queue): renders each encoder's image and records it as it finishes.</summary>
+/// <summary>
+/// The Hangfire job of a Generate request (on the `interactive` queue): renders each encoder's image and records it as it
+/// finishes, with a student's |Δ| and SSIM to the teacher's image and, when the worker has a CLIP model
+/// (Studio:ClipModel), every image's CLIP score against the prompt.
+/// </summary>
 public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenerationExecutor executor, IGenerationBroadcaster broadcaster,
     StudioOptions options, WorkerIdentity worker)
 {
     static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The worker's CLIP model, loaded at this job's first image (null: none, or it could not be loaded).</summary>
+    Lazy<ClipScorer?>? _clip;
+    string _prompt = "";
 
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int generationId, CancellationToken ct)
@@ -23,6 +34,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         {
             var g = await db.Generations.Include(x => x.Images).SingleOrDefaultAsync(x => x.Id == generationId, CancellationToken.None);
             if (g is null || g.State != GenerationState.Queued) return;
+            _prompt = g.Prompt;
             var checkpointIds = g.Images.Where(i => i.CheckpointId is not null).Select(i => i.CheckpointId!.Value).ToList();
             var modelIds = g.Images.Where(i => i.ModelId is not null).Select(i => i.ModelId!.Value).Append(g.TeacherModelId ?? -1).ToList();
             var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Path, CancellationToken.None);
@@ -106,6 +118,22 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         generation.FinishedAt = DateTime.UtcNow;
         await done.SaveChangesAsync(CancellationToken.None);
         await broadcaster.PublishStoredAsync(dbFactory, generationId);
+        if (_clip is { IsValueCreated: true, Value: { } scorer }) scorer.Dispose();
+    }
+
+    /// <summary>
+    /// The CLIP score of a drawn image against the prompt, with the worker's CLIP model; null without one, or when it is
+    /// outside the allowed folders or cannot be read (the image stands without its score).
+    /// </summary>
+    double? ClipScoreOf(string png)
+    {
+        _clip ??= new Lazy<ClipScorer?>(() =>
+        {
+            if (string.IsNullOrWhiteSpace(options.ClipModel) || new PathGuard(options).Problem(options.ClipModel) is not null) return null;
+            try { return ClipScorer.Load(options.ClipModel, ComputeDevice.Parse(options.JobDevice, "Studio:Device")); }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException) { return null; }
+        });
+        return _clip.Value?.Score([_prompt], [RgbImage.FromPng(png)])[0];
     }
 
     /// <summary>Stores a finished image; one spoiled by the Scalar hazard stays running to be drawn again while <paramref name="retry"/>.</summary>
@@ -128,6 +156,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         {
             image.PngPath = result.PngPath;
             image.State = GenerationState.Completed;
+            image.ClipScore = ClipScoreOf(result.PngPath);
             if (image.CheckpointId is not null || image.ModelId is not null)
             {
                 var teacher = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i =>

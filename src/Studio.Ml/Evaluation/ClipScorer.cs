@@ -32,6 +32,7 @@ public sealed class ClipScorer : IDisposable
 
     public static ClipScorer Load(string folder, Device? device = null)
     {
+        TorchRuntime.Initialise();
         device ??= CPU;
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such CLIP model folder");
         var tokenizer = TextTokenizer.Load(folder);

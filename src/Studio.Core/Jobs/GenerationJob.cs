@@ -29,6 +29,12 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int generationId, CancellationToken ct)
     {
+        try { await RenderAsync(generationId, ct); }
+        finally { if (_clip is { IsValueCreated: true, Value: { } scorer }) scorer.Dispose(); }
+    }
+
+    async Task RenderAsync(int generationId, CancellationToken ct)
+    {
         GenerationExecution execution;
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
         {
@@ -118,7 +124,6 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         generation.FinishedAt = DateTime.UtcNow;
         await done.SaveChangesAsync(CancellationToken.None);
         await broadcaster.PublishStoredAsync(dbFactory, generationId);
-        if (_clip is { IsValueCreated: true, Value: { } scorer }) scorer.Dispose();
     }
 
     /// <summary>

@@ -72,6 +72,8 @@ public class StudioOptions
     /// the allowed folders like a pipeline.
     /// </summary>
     public string ClipModel { get; set; } = "";
+    /// <summary><see cref="ClipModel"/>, or null when it is empty (no CLIP score).</summary>
+    public string? JobClipModel => string.IsNullOrWhiteSpace(ClipModel) ? null : ClipModel;
     /// <summary>Generations free the teacher's text encoders once the prompt is encoded (T5-XXL and the transformer never share the GPU).</summary>
     public bool FreeTextEncoders { get; set; }
     /// <summary>

@@ -80,8 +80,8 @@ public static class StudioServices
             // A worker with a dtype no job could use is refused at start, not at each generation.
             Studio.Ml.Tensors.DType.ParseJob(options.JobDType, "Studio:DType");
             // So is a CLIP model folder that is not there (every evaluation would fail on it).
-            if (!string.IsNullOrWhiteSpace(options.ClipModel) && !File.Exists(Path.Combine(options.ClipModel, "config.json")))
-                throw new StudioConfigurationException($"Studio:ClipModel is {options.ClipModel}, which has no config.json: give a transformers CLIP model folder (openai/clip-vit-large-patch14) or leave it empty");
+            if (options.JobClipModel is { } clip && !File.Exists(Path.Combine(clip, "config.json")))
+                throw new StudioConfigurationException($"Studio:ClipModel is {clip}, which has no config.json: give a transformers CLIP model folder (openai/clip-vit-large-patch14) or leave it empty");
         }
         catch (ArgumentException e) { throw new StudioConfigurationException(e.Message); }
     }

@@ -49,7 +49,7 @@ public class EvaluationJob(
             }
             // The worker checks the pipeline against its own allowed folders before it opens anything in it.
             if (row.Pipeline != ModelFolders.ToyTeacher && new PathGuard(options).Problem(row.Pipeline) is { } outside) refused ??= $"pipeline: {outside}";
-            var clipModel = string.IsNullOrWhiteSpace(options.ClipModel) ? null : options.ClipModel;
+            var clipModel = options.JobClipModel;
             if (clipModel is not null && new PathGuard(options).Problem(clipModel) is { } clipOutside) refused ??= $"Studio:ClipModel: {clipOutside}";
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;

@@ -134,8 +134,8 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
     {
         _clip ??= new Lazy<ClipScorer?>(() =>
         {
-            if (string.IsNullOrWhiteSpace(options.ClipModel) || new PathGuard(options).Problem(options.ClipModel) is not null) return null;
-            try { return ClipScorer.Load(options.ClipModel, ComputeDevice.Parse(options.JobDevice, "Studio:Device")); }
+            if (options.JobClipModel is not { } folder || new PathGuard(options).Problem(folder) is not null) return null;
+            try { return ClipScorer.Load(folder, ComputeDevice.Parse(options.JobDevice, "Studio:Device")); }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException) { return null; }
         });
         return _clip.Value?.Score([_prompt], [RgbImage.FromPng(png)])[0];

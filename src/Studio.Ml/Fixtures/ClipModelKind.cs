@@ -24,23 +24,15 @@ public sealed class ClipModelKind : IFixtureKind
         using var _ = torch.no_grad();
         using var ids = fixture.Input("input_ids", device);
         using var pixels = fixture.Input("pixel_values", device);
+        var names = fixture.Outputs.Keys.ToList();
         var outputs = new Dictionary<string, Tensor>();
-        foreach (var name in fixture.Outputs.Keys)
-        {
-            switch (name)
-            {
-                case "text_embeds": outputs[name] = model.TextFeatures(ids); break;
-                case "image_embeds": outputs[name] = model.ImageFeatures(pixels); break;
-                case "logits_per_image": outputs[name] = model.LogitsPerImage(ids, pixels); break;
-                case "vision_last_hidden_state" or "vision_pooler_output" when !outputs.ContainsKey(name):
-                    var (last, pooled) = model.Vision(pixels);
-                    outputs["vision_last_hidden_state"] = last;
-                    outputs["vision_pooler_output"] = pooled;
-                    break;
-                case "vision_last_hidden_state" or "vision_pooler_output": break;
-                default: throw new NotSupportedException($"{fixture.Directory}: the {Name} kind does not compute '{name}'");
-            }
-        }
+        if (names.Contains("text_embeds")) outputs["text_embeds"] = model.TextFeatures(ids);
+        if (names.Contains("image_embeds")) outputs["image_embeds"] = model.ImageFeatures(pixels);
+        if (names.Contains("logits_per_image")) outputs["logits_per_image"] = model.LogitsPerImage(ids, pixels);
+        if (names.Any(n => n is "vision_last_hidden_state" or "vision_pooler_output"))
+            (outputs["vision_last_hidden_state"], outputs["vision_pooler_output"]) = model.Vision(pixels);
+        foreach (var name in names.Where(n => !outputs.ContainsKey(n)))
+            throw new NotSupportedException($"{fixture.Directory}: the {Name} kind does not compute '{name}'");
         return outputs;
     }
 }

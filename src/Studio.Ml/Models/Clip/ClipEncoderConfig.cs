@@ -1,3 +1,5 @@
+using Studio.Ml.Models.Common;
+
 namespace Studio.Ml.Models.Clip;
 
 /// <summary>
@@ -14,4 +16,15 @@ public sealed record ClipEncoderConfig(
     double AttentionDropout)
 {
     public int HeadDim => HiddenSize / NumAttentionHeads;
+
+    /// <summary>A tower config's heads, checked to divide its hidden size (either tower's rule).</summary>
+    public static int Heads(ModelConfig json, int hidden, int heads) => hidden % heads == 0 ? heads
+        : throw json.Invalid("num_attention_heads", $"({heads}) must divide hidden_size ({hidden})");
+
+    /// <summary>A tower config's hidden_act (quick_gelu when absent), checked to be one the layers know.</summary>
+    public static string Activation(ModelConfig json)
+    {
+        var act = json.OptionalString("hidden_act") ?? "quick_gelu";
+        return Activations.IsKnown(act) ? act : throw json.Invalid("hidden_act", $"is '{act}', not one of {string.Join(", ", Activations.Names)}");
+    }
 }

@@ -42,12 +42,8 @@ public sealed record ClipTextConfig(
         }
 
         var hidden = Size("hidden_size");
-        var heads = Size("num_attention_heads");
-        if (hidden % heads != 0)
-            throw json.Invalid("num_attention_heads", $"({heads}) must divide hidden_size ({hidden})");
-        var act = json.OptionalString("hidden_act") ?? "quick_gelu";
-        if (!Activations.IsKnown(act))
-            throw json.Invalid("hidden_act", $"is '{act}', not one of {string.Join(", ", Activations.Names)}");
+        var heads = ClipEncoderConfig.Heads(json, hidden, Size("num_attention_heads"));
+        var act = ClipEncoderConfig.Activation(json);
         var architectures = json.Has("architectures") ? json.StringArray("architectures") : [];
 
         return new ClipTextConfig(

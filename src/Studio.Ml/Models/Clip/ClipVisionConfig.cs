@@ -35,16 +35,12 @@ public sealed record ClipVisionConfig(
         }
 
         var hidden = Size("hidden_size", 768);
-        var heads = Size("num_attention_heads", 12);
-        if (hidden % heads != 0)
-            throw json.Invalid("num_attention_heads", $"({heads}) must divide hidden_size ({hidden})");
+        var heads = ClipEncoderConfig.Heads(json, hidden, Size("num_attention_heads", 12));
         var image = Size("image_size", 224);
         var patch = Size("patch_size", 32);
         if (image % patch != 0)
             throw json.Invalid("patch_size", $"({patch}) must divide image_size ({image})");
-        var act = json.OptionalString("hidden_act") ?? "quick_gelu";
-        if (!Activations.IsKnown(act))
-            throw json.Invalid("hidden_act", $"is '{act}', not one of {string.Join(", ", Activations.Names)}");
+        var act = ClipEncoderConfig.Activation(json);
         return new ClipVisionConfig(
             HiddenSize: hidden,
             IntermediateSize: Size("intermediate_size", 3072),

@@ -77,7 +77,7 @@ public class GenerationClipScoreTests
         {
             Assert.Equal(GenerationState.Completed, image.State);
             var expected = scorer.Score(["a red circle above a blue square"], [RgbImage.FromPng(executor.Drawn[image.Id])])[0];
-            Assert.Equal(expected, image.ClipScore!.Value, 4);
+            Assert.Equal(expected, image.ClipScore!.Value, 1e-4);
         }
         Assert.NotEqual(images[0].ClipScore, images[1].ClipScore);
     }

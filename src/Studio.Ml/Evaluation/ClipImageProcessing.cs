@@ -9,9 +9,9 @@ namespace Studio.Ml.Evaluation;
 
 /// <summary>
 /// What transformers' `CLIPImageProcessor` does to an image before the vision tower: the shorter side resized to
-/// <see cref="ShortestEdge"/> (bicubic; here LibTorch's antialiased bicubic, which follows PIL's filter on float values
-/// where PIL rounds to 8 bits), the centre <see cref="CropHeight"/> x <see cref="CropWidth"/> cut out, values / 255,
-/// then (x - mean) / std per channel. Read from the folder's preprocessor_config.json; without one, OpenAI CLIP's
+/// <see cref="ShortestEdge"/> as PIL's bicubic resize does it (the width, then the height, each pass rounded to 8 bits;
+/// each pass here is LibTorch's antialiased bicubic, PIL's filter), the centre <see cref="CropHeight"/> x
+/// <see cref="CropWidth"/> cut out, values / 255, then (x - mean) / std per channel. Read from the folder's preprocessor_config.json; without one, OpenAI CLIP's
 /// values at the vision tower's image size.
 /// </summary>
 public sealed record ClipImageProcessing(int ShortestEdge, int CropHeight, int CropWidth, double[] Mean, double[] Std)
@@ -62,8 +62,8 @@ public sealed record ClipImageProcessing(int ShortestEdge, int CropHeight, int C
             var x = torch.tensor(image.Rgb, [image.Height, image.Width, 3], device: device)
                 .permute(2, 0, 1).unsqueeze(0).to_type(ScalarType.Float32);
             var (height, width) = Resized(image.Height, image.Width);
-            if ((height, width) != (image.Height, image.Width))
-                x = F.interpolate(x, [height, width], mode: InterpolationMode.Bicubic, align_corners: false, antialias: true);
+            if (width != image.Width) x = ResizedTo8Bits(x, image.Height, width);
+            if (height != image.Height) x = ResizedTo8Bits(x, height, width);
             int top = (height - CropHeight) / 2, left = (width - CropWidth) / 2;
             rows.Add(x[.., .., top..(top + CropHeight), left..(left + CropWidth)]);
         }
@@ -71,6 +71,10 @@ public sealed record ClipImageProcessing(int ShortestEdge, int CropHeight, int C
         var std = torch.tensor(Std, dtype: ScalarType.Float32, device: device).view(1, 3, 1, 1);
         return ((torch.cat(rows, 0) / 255 - mean) / std).MoveToOuterDisposeScope();
     }
+
+    /// <summary>One pass of PIL's resize: its bicubic filter, the result rounded half up and clipped to 0-255 (PIL's 8-bit images).</summary>
+    static Tensor ResizedTo8Bits(Tensor x, int height, int width) =>
+        F.interpolate(x, [height, width], mode: InterpolationMode.Bicubic, align_corners: false, antialias: true).add_(0.5).floor_().clamp_(0, 255);
 
     /// <summary>The size after the resize: the shorter side <see cref="ShortestEdge"/>, the longer one scaled and rounded down (as transformers does).</summary>
     public (int Height, int Width) Resized(int height, int width) => height <= width

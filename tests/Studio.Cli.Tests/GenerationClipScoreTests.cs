@@ -14,7 +14,7 @@ namespace Studio.Cli.Tests;
 
 /// <summary>
 /// A worker with a CLIP model (Studio:ClipModel) gives every image of a generation its CLIP score against the prompt
-/// (here with LibTorch, which the Core tests do not load).
+/// (here with LibTorch and the real executor, which the Core tests do not load).
 /// </summary>
 public class GenerationClipScoreTests
 {
@@ -23,71 +23,65 @@ public class GenerationClipScoreTests
         public StudioDbContext CreateDbContext() => new(options);
     }
 
-    /// <summary>Draws each encoder's image as a distinct gradient PNG.</summary>
-    sealed class GradientExecutor : IGenerationExecutor
+    static async Task<List<GenerationImage>> GenerateAsync(PipelineGenerationExecutor executor, StudioOptions options, string prompt)
     {
-        public Dictionary<int, string> Drawn { get; } = [];
-        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
-        {
-            foreach (var encoder in generation.Encoders)
-            {
-                var rgb = new byte[48 * 40 * 3];
-                for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)(i * (encoder.ImageId + 3) % 251);
-                var png = Path.Combine(generation.OutputFolder, $"image-{encoder.ImageId}.png");
-                new RgbImage(40, 48, rgb).SavePng(png);
-                Drawn[encoder.ImageId] = png;
-                await imageReady(new GeneratedImage(encoder.ImageId, png, TimeSpan.FromSeconds(1)));
-            }
-        }
-    }
-
-    static async Task<(List<GenerationImage> Images, GradientExecutor Executor)> GenerateAsync(Func<string, string, StudioOptions> options)
-    {
-        var dir = TestPaths.NewTempDirectory("generation-clip");
-        var clip = TinyClipFolder.Create();
-        var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(dir, "studio.db")}").Options);
+        var db = new Database(new DbContextOptionsBuilder<StudioDbContext>().UseSqlite($"Data Source={Path.Combine(options.DataDirectory, "studio.db")}").Options);
         await using (var context = db.CreateDbContext()) await context.Database.EnsureCreatedAsync();
         int id;
         await using (var context = db.CreateDbContext())
         {
             var generation = new Generation
             {
-                Prompt = "a red circle above a blue square", Seed = 1, Steps = 2, Guidance = 3.5, Width = 40, Height = 48,
-                Images = [new GenerationImage { Encoder = "teacher" }, new GenerationImage { Encoder = "teacher again" }],
+                Prompt = prompt, Seed = 1, Steps = 2, Guidance = 3.5, Width = 64, Height = 64,
+                Images = [new GenerationImage { Encoder = "teacher" }],
             };
             context.Generations.Add(generation);
             await context.SaveChangesAsync();
             id = generation.Id;
         }
-        var executor = new GradientExecutor();
-        await new GenerationJob(db, executor, new GenerationFeed(), options(dir, clip), new WorkerIdentity("test:host:1")).Execute(id, CancellationToken.None);
+        await new GenerationJob(db, executor, new GenerationFeed(), options, new WorkerIdentity("test:host:1")).Execute(id, CancellationToken.None);
         await using var done = db.CreateDbContext();
-        return (await done.GenerationImages.Where(i => i.GenerationId == id).OrderBy(i => i.Id).ToListAsync(), executor);
+        return await done.GenerationImages.Where(i => i.GenerationId == id).OrderBy(i => i.Id).ToListAsync();
     }
 
+    /// <summary>
+    /// The toy teacher's images, each scored against its own prompt; the CLIP model is loaded once and kept by the
+    /// worker's executor (a second generation is scored after its weights file is gone).
+    /// </summary>
     [Fact]
-    public async Task EveryImageGetsTheClipScoreOfItsPngAgainstThePrompt()
+    public async Task EveryImageGetsTheClipScoreOfItsPngAgainstThePromptWithTheClipModelLoadedOnce()
     {
-        string? clipFolder = null;
-        var (images, executor) = await GenerateAsync((dir, clip) => new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clipFolder = clip], ClipModel = clip });
+        var dir = TestPaths.NewTempDirectory("generation-clip");
+        var clip = TinyClipFolder.Create();
+        var options = new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clip], ClipModel = clip };
+        using var executor = new PipelineGenerationExecutor();
+        using var scorer = ClipScorer.Load(clip);
 
-        using var scorer = ClipScorer.Load(clipFolder!);
-        Assert.Equal(2, images.Count);
-        foreach (var image in images)
+        var first = (await GenerateAsync(executor, options, "a red circle above a blue square")).Single();
+        File.Delete(Path.Combine(clip, "model.safetensors"));
+        var second = (await GenerateAsync(executor, options, "the word HELLO in green")).Single();
+
+        foreach (var (image, prompt) in new[] { (first, "a red circle above a blue square"), (second, "the word HELLO in green") })
         {
             Assert.Equal(GenerationState.Completed, image.State);
-            var expected = scorer.Score(["a red circle above a blue square"], [RgbImage.FromPng(executor.Drawn[image.Id])])[0];
+            var expected = scorer.Score([prompt], [RgbImage.FromPng(image.PngPath!)])[0];
             Assert.Equal(expected, image.ClipScore!.Value, 1e-4);
         }
-        Assert.NotEqual(images[0].ClipScore, images[1].ClipScore);
+        Assert.NotEqual(first.ClipScore, second.ClipScore);
+        Assert.Equal([Path.GetFullPath(clip)], executor.LoadedClipModels.Select(k => k.Folder));
     }
 
     [Fact]
-    public async Task WithoutAClipModelOrWithOneOutsideTheAllowedFoldersTheImagesStandWithoutAScore()
+    public async Task WithoutAClipModelOrWithOneOutsideTheAllowedFoldersOrUnreadableTheImagesStandWithoutAScore()
     {
-        var (none, _) = await GenerateAsync((dir, _) => new StudioOptions { DataDirectory = dir, AllowedRoots = [dir] });
-        Assert.All(none, i => Assert.Equal((GenerationState.Completed, (double?)null), (i.State, i.ClipScore)));
-        var (outside, _) = await GenerateAsync((dir, clip) => new StudioOptions { DataDirectory = dir, AllowedRoots = [dir], ClipModel = clip });
-        Assert.All(outside, i => Assert.Equal((GenerationState.Completed, (double?)null), (i.State, i.ClipScore)));
+        using var executor = new PipelineGenerationExecutor();
+        var dir = TestPaths.NewTempDirectory("generation-no-clip");
+        var clip = TinyClipFolder.Create();
+        var none = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir] }, "a red circle");
+        var outside = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir], ClipModel = clip }, "a red circle");
+        File.Delete(Path.Combine(clip, "model.safetensors"));
+        var unreadable = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clip], ClipModel = clip }, "a red circle");
+        Assert.All(none.Concat(outside).Concat(unreadable), i => Assert.Equal((GenerationState.Completed, (double?)null), (i.State, i.ClipScore)));
+        Assert.Empty(executor.LoadedClipModels);
     }
 }

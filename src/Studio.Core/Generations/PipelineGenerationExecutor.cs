@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
+using Studio.Ml.Evaluation;
 using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 using TorchSharp;
@@ -14,20 +15,26 @@ namespace Studio.Core.Generations;
 /// Generates with the teacher's pipeline (<see cref="FluxPipeline"/> or <see cref="Sd3Pipeline"/>, by the folder's
 /// family: <see cref="TeacherFamily.LoadPipeline"/>): the teacher pipeline is loaded once and kept in a pipeline cache, each
 /// student encoder (a training checkpoint folder or an exported student folder) in a second cache, and every encoder
-/// runs on the one loaded transformer with the same seeded noise. The worker keeps recently used pipelines and
-/// encoders loaded (a quarter of the machine's memory for each cache), so the next request starts at once.
+/// runs on the one loaded transformer with the same seeded noise. With a CLIP model (Studio:ClipModel) each image gets
+/// its CLIP score against the prompt. The worker keeps recently used pipelines, encoders and CLIP models loaded (a
+/// quarter of the machine's memory for each cache), so the next request starts at once.
 /// </summary>
 public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposable
 {
     readonly PipelineCache<ISlotPipeline> _pipelines;
     readonly PipelineCache<T5SlotEncoder> _encoders;
+    readonly PipelineCache<ClipScorer> _clipModels;
 
     public PipelineGenerationExecutor()
     {
         var budget = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
         _pipelines = new PipelineCache<ISlotPipeline>(budget, p => p.ParameterBytes);
         _encoders = new PipelineCache<T5SlotEncoder>(budget, e => e.Module.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize));
+        _clipModels = new PipelineCache<ClipScorer>(budget, c => c.ParameterBytes);
     }
+
+    /// <summary>The CLIP models loaded now (folder and device).</summary>
+    public IReadOnlyCollection<PipelineKey> LoadedClipModels => _clipModels.Loaded;
 
     public Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct) =>
         Task.Factory.StartNew(() => Execute(generation, imageReady, progress, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -50,6 +57,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
             ct.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             string? png = null, error = null;
+            double? clipScore = null;
             try
             {
                 PipelineCache<T5SlotEncoder>.Lease? student = null;
@@ -69,15 +77,34 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
                     var bytes = images.Png(0);
                     AtomicFile.Write(png, stream => stream.Write(bytes));
                 }
+                if (g.ClipModel is { } clipFolder)
+                {
+                    progress.Report(new JobProgress($"{encoder.Label}: CLIP score", (double)(index + 1) * g.Steps / total));
+                    clipScore = ClipScoreOf(clipFolder, g.Prompt, png, g.Device, device);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException && encoder.EncoderPath is not null)
             {
                 // A student that does not load or does not fit the transformer fails alone; the others still render.
                 error = e.Message;
             }
-            imageReady(new GeneratedImage(encoder.ImageId, png, clock.Elapsed, error)).GetAwaiter().GetResult();
+            imageReady(new GeneratedImage(encoder.ImageId, png, clock.Elapsed, error, clipScore)).GetAwaiter().GetResult();
         }
         progress.Report(new JobProgress("done", 1));
+    }
+
+    /// <summary>
+    /// The CLIP score of a drawn image against the prompt, with the CLIP model loaded once and kept; null when the model
+    /// cannot be loaded (the image stands without its score; the next image tries again).
+    /// </summary>
+    double? ClipScoreOf(string folder, string prompt, string png, string deviceName, Device device)
+    {
+        try
+        {
+            using var clip = _clipModels.Acquire(PipelineKey.Of(folder, null, "float32", deviceName), () => ClipScorer.Load(folder, device));
+            return clip.Pipeline.Score([prompt], [RgbImage.FromPng(png)])[0];
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException) { return null; }
     }
 
     /// <summary>
@@ -104,6 +131,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
 
     public void Dispose()
     {
+        _clipModels.Dispose();
         _encoders.Dispose();
         _pipelines.Dispose();
     }

@@ -6,9 +6,6 @@ using Studio.Core.Hosting;
 using Studio.Core.Live;
 using Studio.Core.ModelRegistry;
 using Studio.Core.Artifacts;
-using Studio.Ml;
-using Studio.Ml.Diffusion;
-using Studio.Ml.Evaluation;
 
 namespace Studio.Core.Jobs;
 
@@ -22,25 +19,14 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
 {
     static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>The worker's CLIP model, loaded at this job's first image (null: none, or it could not be loaded).</summary>
-    Lazy<ClipScorer?>? _clip;
-    string _prompt = "";
-
     [AutomaticRetry(Attempts = 0)]
     public async Task Execute(int generationId, CancellationToken ct)
-    {
-        try { await RenderAsync(generationId, ct); }
-        finally { if (_clip is { IsValueCreated: true, Value: { } scorer }) scorer.Dispose(); }
-    }
-
-    async Task RenderAsync(int generationId, CancellationToken ct)
     {
         GenerationExecution execution;
         await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
         {
             var g = await db.Generations.Include(x => x.Images).SingleOrDefaultAsync(x => x.Id == generationId, CancellationToken.None);
             if (g is null || g.State != GenerationState.Queued) return;
-            _prompt = g.Prompt;
             var checkpointIds = g.Images.Where(i => i.CheckpointId is not null).Select(i => i.CheckpointId!.Value).ToList();
             var modelIds = g.Images.Where(i => i.ModelId is not null).Select(i => i.ModelId!.Value).Append(g.TeacherModelId ?? -1).ToList();
             var checkpoints = await db.Checkpoints.Where(c => checkpointIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Path, CancellationToken.None);
@@ -75,7 +61,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
             execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder,
-                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt, options.JobDType);
+                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt, options.JobDType, ClipModel());
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));
@@ -126,20 +112,8 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         await broadcaster.PublishStoredAsync(dbFactory, generationId);
     }
 
-    /// <summary>
-    /// The CLIP score of a drawn image against the prompt, with the worker's CLIP model; null without one, or when it is
-    /// outside the allowed folders or cannot be read (the image stands without its score).
-    /// </summary>
-    double? ClipScoreOf(string png)
-    {
-        _clip ??= new Lazy<ClipScorer?>(() =>
-        {
-            if (options.JobClipModel is not { } folder || new PathGuard(options).Problem(folder) is not null) return null;
-            try { return ClipScorer.Load(folder, ComputeDevice.Parse(options.JobDevice, "Studio:Device")); }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException) { return null; }
-        });
-        return _clip.Value?.Score([_prompt], [RgbImage.FromPng(png)])[0];
-    }
+    /// <summary>The worker's CLIP model, which scores every image; null without one, or when it is outside the allowed folders (the images stand without their scores).</summary>
+    string? ClipModel() => options.JobClipModel is { } folder && new PathGuard(options).Problem(folder) is null ? folder : null;
 
     /// <summary>Stores a finished image; one spoiled by the Scalar hazard stays running to be drawn again while <paramref name="retry"/>.</summary>
     async Task ImageReadyAsync(GeneratedImage result, HashSet<int> spoiled, bool retry)
@@ -161,7 +135,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         {
             image.PngPath = result.PngPath;
             image.State = GenerationState.Completed;
-            image.ClipScore = ClipScoreOf(result.PngPath);
+            image.ClipScore = result.ClipScore;
             if (image.CheckpointId is not null || image.ModelId is not null)
             {
                 var teacher = await db.GenerationImages.AsNoTracking().SingleOrDefaultAsync(i =>

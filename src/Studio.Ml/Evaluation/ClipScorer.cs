@@ -27,6 +27,9 @@ public sealed class ClipScorer : IDisposable
     public string Folder { get; }
     public ClipImageProcessing Processing { get; }
 
+    /// <summary>Bytes of the model's parameters (both towers).</summary>
+    public long ParameterBytes => PipelineFolderLoad.ParameterBytes(_model);
+
     ClipScorer(string folder, ClipModel model, TextTokenizer tokenizer, ClipImageProcessing processing, Device device) =>
         (Folder, _model, _tokenizer, Processing, _device) = (folder, model, tokenizer, processing, device);
 

@@ -416,6 +416,35 @@ public class EvaluationJobTests
         Assert.Equal(new EvaluationSettings().Key, s.Evaluations.AutoEvaluationKey(toyRun));
     }
 
+    /// <summary>
+    /// A teacher evaluated before its worker had a CLIP model has no CLIP score; a worker that has one evaluates it once
+    /// more, so the checkpoints' CLIP scores have the teacher's line to compare with. Without a CLIP model it is not.
+    /// </summary>
+    [Fact]
+    public async Task ATeacherEvaluatedWithoutAClipScoreIsEvaluatedAgainOnceAWorkerHasAClipModel()
+    {
+        var s = await SetUpAsync();
+        var (run, _) = await AddRunWithCheckpointAsync(s);
+        var first = await s.Evaluations.RequestRunTeacherOnceAsync(run.Id);
+        await s.Job(new ScriptedExecutor((_, _) => Result(9_500_000))).Execute(first!.Id, CancellationToken.None);
+        Assert.Equal((EvaluationState.Completed, (double?)null), ((await s.Evaluations.FindAsync(first.Id))!.State, (await s.Evaluations.FindAsync(first.Id))!.ClipScore));
+        Assert.Null(await s.Evaluations.RequestRunTeacherOnceAsync(run.Id));
+
+        var clip = Directory.CreateTempSubdirectory("clip-").FullName;
+        var withClip = new EvaluationService(s.Db, new BackgroundJobClient(s.Storage), s.Feed, new StudioOptions
+        {
+            DataDirectory = s.Options.DataDirectory, AllowedRoots = s.Options.AllowedRoots, ClipModel = clip,
+        });
+        var again = await withClip.RequestRunTeacherOnceAsync(run.Id);
+        Assert.NotNull(again);
+        Assert.Equal((first.Pipeline, first.SettingsKey, EvaluationState.Queued), (again.Pipeline, again.SettingsKey, again.State));
+        // Queued (and later running) once, not once per run that asks.
+        Assert.Null(await withClip.RequestRunTeacherOnceAsync(run.Id));
+        await s.Job(new ScriptedExecutor((_, _) => Result(9_500_000) with { ClipScore = 30.5 })).Execute(again.Id, CancellationToken.None);
+        Assert.Equal(30.5, (await s.Evaluations.FindAsync(again.Id))!.ClipScore);
+        Assert.Null(await withClip.RequestRunTeacherOnceAsync(run.Id));
+    }
+
     [Fact]
     public async Task TheLatestCheckpointOfEachRunIsQueuedOnceAndRunsWithoutOneAreNamed()
     {

@@ -157,7 +157,9 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     /// <summary>
     /// The teacher of run <paramref name="runId"/> evaluated with <paramref name="settings"/> (null: the defaults), unless such an evaluation of it is
     /// done, waiting or running: the dashed line of a run's evaluation over training. Queued before the run's checkpoints,
-    /// it draws the teacher's images their differences compare with. Null when nothing was queued.
+    /// it draws the teacher's images their differences compare with. A done one without a CLIP score does not count
+    /// where this worker has a CLIP model (Studio:ClipModel): the checkpoints will have the score, and the teacher's line
+    /// of it would be missing. Null when nothing was queued.
     /// </summary>
     public async Task<CheckpointEvaluation?> RequestRunTeacherOnceAsync(int runId, EvaluationSettings? settings = null, CancellationToken ct = default)
     {
@@ -171,7 +173,8 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             var known = await db.Evaluations.AsNoTracking()
                 .Where(v => v.RunId == null && v.Pipeline == pipeline.Folder && v.State != EvaluationState.Failed && v.State != EvaluationState.Cancelled)
                 .ToListAsync(ct);
-            if (known.Any(v => v.SettingsKey == key)) return null;
+            var scoresClip = options.JobClipModel is not null;
+            if (known.Any(v => v.SettingsKey == key && !(scoresClip && v.State == EvaluationState.Completed && v.ClipScore is null))) return null;
         }
         return await RequestTeacherAsync(pipeline, settings, ct);
     }

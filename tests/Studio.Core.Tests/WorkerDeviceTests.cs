@@ -21,9 +21,20 @@ public class WorkerDeviceTests
         // Hangfire's id of the server: the configured name, then its own suffix.
         var read = WorkerDevicePublisher.Read(storage, "node:7:a1b2c3");
         Assert.NotNull(read);
-        Assert.Equal((jobDevice, jobDType), (read.JobDevice, read.JobDType));
+        Assert.Equal((jobDevice, jobDType, (string?)null), (read.JobDevice, read.JobDType, read.ClipModel));
         Assert.True(read.Cores > 0);
         Assert.Null(WorkerDevicePublisher.Read(storage, "other:1"));
+    }
+
+    [Fact]
+    public async Task AWorkerWithAClipModelSaysWhichOne()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-worker-device-").FullName;
+        var storage = new Hangfire.Storage.SQLite.SQLiteStorage(Path.Combine(data, "hangfire.db"));
+        using var publisher = new WorkerDevicePublisher(storage, new WorkerIdentity("node:8"),
+            new StudioOptions { DataDirectory = data, ClipModel = "/models/clip-vit-large-patch14" });
+        await publisher.StartAsync(CancellationToken.None);
+        Assert.Equal("/models/clip-vit-large-patch14", WorkerDevicePublisher.Read(storage, "node:8:a1b2c3")!.ClipModel);
     }
 
     [Fact]

@@ -11,8 +11,9 @@ namespace Studio.Core.Queue;
 /// <param name="GpuMemoryUsedBytes">Memory in use on the worker's CUDA device (every process's), refreshed every heartbeat; null on the CPU.</param>
 /// <param name="JobDevice">Where its generations and evaluations compute (Studio:Device, "cpu" when empty); null from a worker that did not say.</param>
 /// <param name="JobDType">What they compute in (Studio:DType: "float32", "bfloat16"); null from a worker that did not say.</param>
+/// <param name="ClipModel">The CLIP model folder that gives its generations and evaluations their CLIP scores (Studio:ClipModel); null: none.</param>
 public sealed record WorkerDevice(string Cpu, int Cores, long MemoryBytes, string? Gpu, long? GpuMemoryBytes, long? GpuMemoryUsedBytes = null,
-    string? JobDevice = null, string? JobDType = null);
+    string? JobDevice = null, string? JobDType = null, string? ClipModel = null);
 
 /// <summary>
 /// Publishes this worker's device into Hangfire's storage (a hash per server name), where every web host reads it:
@@ -75,7 +76,7 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
         {
             ["cpu"] = device.Cpu, ["cores"] = device.Cores.ToString(), ["memory"] = device.MemoryBytes.ToString(),
             ["gpu"] = device.Gpu ?? "", ["gpuMemory"] = device.GpuMemoryBytes?.ToString() ?? "",
-            ["jobDevice"] = options.JobDevice, ["jobDType"] = options.JobDType,
+            ["jobDevice"] = options.JobDevice, ["jobDType"] = options.JobDType, ["clipModel"] = options.JobClipModel ?? "",
         });
     }
 
@@ -134,7 +135,8 @@ public sealed class WorkerDevicePublisher(JobStorage storage, WorkerIdentity wor
             long.TryParse(hash.GetValueOrDefault("gpuMemory"), out var gm) ? gm : null,
             long.TryParse(hash.GetValueOrDefault("gpuMemoryUsed"), out var used) ? used : null,
             hash.GetValueOrDefault("jobDevice") is { Length: > 0 } jobDevice ? jobDevice : null,
-            hash.GetValueOrDefault("jobDType") is { Length: > 0 } jobDType ? jobDType : null);
+            hash.GetValueOrDefault("jobDType") is { Length: > 0 } jobDType ? jobDType : null,
+            hash.GetValueOrDefault("clipModel") is { Length: > 0 } clipModel ? clipModel : null);
     }
 
     /// <summary>This machine's CPU and memory, and its GPUs (only GPU N for a worker bound to "cuda:N").</summary>

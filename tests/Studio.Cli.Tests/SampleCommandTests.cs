@@ -62,6 +62,62 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         Assert.Empty(Directory.GetFiles(dir));
     }
 
+    /// <summary>
+    /// --lora draws what the pipeline draws with the LoRA baked into its transformer's weights by hand (W + alpha / rank x
+    /// B @ A, written as another folder); a LoRA of another layout is refused naming its key.
+    /// </summary>
+    [Fact]
+    public void ALoraDrawsWhatItsWeightsBakedIntoTheTransformerDraw()
+    {
+        var dir = TestPaths.NewTempDirectory("sample-lora");
+        TorchSharp.torch.manual_seed(9);
+        var down = TorchSharp.torch.randn(4, 32);
+        var up = TorchSharp.torch.randn(32, 4);
+        var lora = Path.Combine(dir, "lora.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(lora, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = down,
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = up,
+            ["transformer.transformer_blocks.0.attn.to_q.alpha"] = TorchSharp.torch.tensor(8.0f),
+        });
+        var baked = Path.Combine(dir, "baked");
+        CopyFolder(tiny.Folder, baked);
+        var weights = Path.Combine(baked, "transformer", "diffusion_pytorch_model.safetensors");
+        var tensors = new Dictionary<string, TorchSharp.torch.Tensor>();
+        using (var file = Studio.Ml.Tensors.SafeTensorsFile.Open(weights))
+            foreach (var name in file.Entries.Keys) tensors[name] = file.Read(name).clone();
+        Assert.Equal([32L, 32], tensors["transformer_blocks.0.attn.to_q.weight"].shape);
+        tensors["transformer_blocks.0.attn.to_q.weight"] = tensors["transformer_blocks.0.attn.to_q.weight"] + up.matmul(down) * (8.0 / 4 * 0.75);
+        File.Delete(weights);
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(weights, tensors);
+
+        string Png(string name) => Path.Combine(dir, name + ".png");
+        Assert.Equal(0, Cli.Run(Args(tiny.Folder, Png("plain"), "--prompt", "a red circle")).Code);
+        var (code, output, error) = Cli.Run(Args(tiny.Folder, Png("lora"), "--prompt", "a red circle", "--lora", lora, "--lora-scale", "0.75"));
+        Assert.True(code == 0, error);
+        Assert.Contains($"LoRA: 1 layer of rank 4 merged at scale 0.75 ({lora})", output);
+        Assert.Equal(0, Cli.Run(Args(baked, Png("baked"), "--prompt", "a red circle")).Code);
+        Assert.Equal(File.ReadAllBytes(Png("baked")), File.ReadAllBytes(Png("lora")));
+        Assert.NotEqual(File.ReadAllBytes(Png("plain")), File.ReadAllBytes(Png("lora")));
+
+        var kohya = Path.Combine(dir, "kohya.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(kohya, new Dictionary<string, TorchSharp.torch.Tensor> { ["lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight"] = down });
+        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("kohya"), "--prompt", "a red circle", "--lora", kohya));
+        Assert.Equal(1, code);
+        Assert.Contains($"{kohya}: 'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight' is kohya's LoRA layout", error);
+        Assert.False(File.Exists(Png("kohya")));
+    }
+
+    static void CopyFolder(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     [Fact]
     public void DeviceCpuGivesTheSameImageAsTheDefault()
     {

@@ -36,15 +36,18 @@ public static class SampleCommand
         var output = new Option<string>("--out") { Description = "A .png file (one prompt) or a folder", Required = true };
         var device = DeviceOption.Create();
         var freeTextEncoders = new Option<bool>("--free-text-encoders") { Description = "Free the text encoders once the prompts are encoded (T5-XXL and the transformer are then never in memory together)" };
+        var lora = new Option<string?>("--lora") { Description = "A LoRA of the transformer in diffusers' layout (transformer.MODULE.lora_A.weight / lora_B.weight; ai-toolkit's), merged into it for these images" };
+        var loraScale = new Option<double>("--lora-scale") { Description = "How much of the LoRA (diffusers' lora_scale)", DefaultValueFactory = _ => 1.0 };
         var command = new Command("sample", "Generate images with a FLUX or SD3 pipeline folder and any T5-slot encoder.")
-            { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device, freeTextEncoders };
+            { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device, freeTextEncoders, lora, loraScale };
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(pipeline)!;
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
                 parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
                 parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
-                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders));
+                parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders),
+                parse.GetValue(lora), parse.GetValue(loraScale));
             Run(folder, options, parse.GetValue(output)!);
             return 0;
         });
@@ -54,7 +57,7 @@ public static class SampleCommand
     /// <summary>What the command line asked for; the family's defaults fill what it left out.</summary>
     public sealed record SampleOptions(IReadOnlyList<string> Prompts, IReadOnlyList<string>? NegativePrompts, long Seed, int Steps,
         double? Guidance, int Width, int Height, int? MaxSequenceLength, int? VaeTileSize, ScalarType DType,
-        string? TextEncoder2, string? TextEncoder3, string Device = "cpu", bool FreeTextEncoders = false);
+        string? TextEncoder2, string? TextEncoder3, string Device = "cpu", bool FreeTextEncoders = false, string? Lora = null, double LoraScale = 1);
 
     static ScalarType ParseDType(string name) => name switch
     {
@@ -62,6 +65,14 @@ public static class SampleCommand
         "bfloat16" or "bf16" => ScalarType.BFloat16,
         _ => throw new ArgumentException($"--dtype '{name}' is not float32 or bfloat16"),
     };
+
+    static IDisposable? Merge(LoraWeights? lora, nn.Module transformer, double scale)
+    {
+        if (lora is null) return null;
+        var merged = lora.MergeInto(transformer, scale);
+        Console.WriteLine($"LoRA: {lora.Layers.Count} layer{(lora.Layers.Count == 1 ? "" : "s")} of rank {string.Join("/", lora.Layers.Select(l => l.Rank).Distinct())} merged at scale {scale} ({lora.Path})");
+        return merged;
+    }
 
     public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
@@ -81,14 +92,18 @@ public static class SampleCommand
         if (!sd3 && options.NegativePrompts is not null)
             throw new ArgumentException("--negative-prompt is for Stable Diffusion 3; FLUX.1 uses embedded guidance without one");
 
+        if (!double.IsFinite(options.LoraScale)) throw new ArgumentException($"--lora-scale {options.LoraScale} is not a finite number");
+
         TorchRuntime.Initialise();
         var device = ComputeDevice.Parse(options.Device);
+        using var lora = options.Lora is { } loraFile ? LoraWeights.Load(loraFile) : null;
         var clock = Stopwatch.StartNew();
         GeneratedImages images;
         if (sd3)
         {
             using var pipeline = Sd3Pipeline.Load(pipelineFolder, options.DType, options.TextEncoder3, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5?.Description ?? "none: zeros"}, {options.DType}, {ComputeDevice.Name(device)})");
+            using var merged = Merge(lora, pipeline.Transformer, options.LoraScale);
             images = pipeline.Generate(new Sd3Request(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 7.0, options.Width,
                 options.Height, options.NegativePrompts, options.MaxSequenceLength ?? 256, options.VaeTileSize));
         }
@@ -96,6 +111,7 @@ public static class SampleCommand
         {
             using var pipeline = FluxPipeline.Load(pipelineFolder, options.DType, options.TextEncoder2, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5.Description}, {options.DType}, {ComputeDevice.Name(device)})");
+            using var merged = Merge(lora, pipeline.Transformer, options.LoraScale);
             images = pipeline.Generate(new FluxRequest(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 3.5, options.Width,
                 options.Height, options.MaxSequenceLength, options.VaeTileSize));
         }

@@ -1,0 +1,137 @@
+using System.Text.Json.Nodes;
+using Studio.Ml.Models.Common;
+using Studio.Ml.Models.Flux;
+using Studio.Ml.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Studio.Ml.Tests.Models;
+
+/// <summary>LoRAs in diffusers' layout: read, merged into a transformer's weights by the formula, given back exactly, refused by key.</summary>
+public class LoraWeightsTests
+{
+    public LoraWeightsTests() => TorchRuntime.Initialise();
+
+    static FluxTransformer TinyTransformer()
+    {
+        var config = new JsonObject
+        {
+            ["_class_name"] = "FluxTransformer2DModel", ["patch_size"] = 1, ["in_channels"] = 16, ["num_layers"] = 1,
+            ["num_single_layers"] = 1, ["attention_head_dim"] = 8, ["num_attention_heads"] = 2, ["joint_attention_dim"] = 24,
+            ["pooled_projection_dim"] = 12, ["guidance_embeds"] = true, ["axes_dims_rope"] = new JsonArray(2, 2, 4),
+        };
+        manual_seed(3);
+        return new FluxTransformer(FluxTransformerConfig.From(new ModelConfig(config, "tiny transformer")));
+    }
+
+    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    static string Save(Dictionary<string, Tensor> tensors)
+    {
+        var path = Path.Combine(TestPaths.NewTempDirectory("lora"), "lora.safetensors");
+        SafeTensorsWriter.Save(path, tensors);
+        return path;
+    }
+
+    [Fact]
+    public void EachLayerGainsScaleTimesUpTimesDownAndTheMergeGivesTheWeightsBackBitForBit()
+    {
+        using var transformer = TinyTransformer();
+        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        // A rank-2 LoRA of a double block's query (no alpha: scale 1) and a rank-3 one of a single block's output with alpha 6 (scale 6 / 3 = 2).
+        manual_seed(5);
+        var qDown = randn(2, 16); var qUp = randn(16, 2);
+        var oDown = randn(3, 16 + 64); var oUp = randn(16, 3);
+        Assert.Equal([16L, 16], parameters["transformer_blocks.0.attn.to_q.weight"].shape);
+        Assert.Equal([16L, 80], parameters["single_transformer_blocks.0.proj_out.weight"].shape);
+        var path = Save(new()
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = qDown,
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = qUp,
+            ["transformer.single_transformer_blocks.0.proj_out.lora_A.weight"] = oDown.to_type(ScalarType.BFloat16),
+            ["transformer.single_transformer_blocks.0.proj_out.lora_B.weight"] = oUp.to_type(ScalarType.BFloat16),
+            ["transformer.single_transformer_blocks.0.proj_out.alpha"] = tensor(6.0f),
+        });
+        using var lora = LoraWeights.Load(path);
+        Assert.Equal([("single_transformer_blocks.0.proj_out", 3L, 2.0), ("transformer_blocks.0.attn.to_q", 2L, 1.0)],
+            lora.Layers.Select(l => (l.Module, l.Rank, l.Scale)));
+
+        var before = parameters.ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        using (lora.MergeInto(transformer, 0.5))
+        {
+            // By hand in float64: W + 0.5 x scale x B @ A (the bf16 layer's factors as stored).
+            var q = before["transformer_blocks.0.attn.to_q.weight"].to_type(ScalarType.Float64) + 0.5 * 1.0 * qUp.to_type(ScalarType.Float64).matmul(qDown.to_type(ScalarType.Float64));
+            var o = before["single_transformer_blocks.0.proj_out.weight"].to_type(ScalarType.Float64)
+                + 0.5 * 2.0 * oUp.to_type(ScalarType.BFloat16).to_type(ScalarType.Float64).matmul(oDown.to_type(ScalarType.BFloat16).to_type(ScalarType.Float64));
+            Assert.True(parameters["transformer_blocks.0.attn.to_q.weight"].to_type(ScalarType.Float64).allclose(q, rtol: 1e-5, atol: 1e-5));
+            Assert.True(parameters["single_transformer_blocks.0.proj_out.weight"].to_type(ScalarType.Float64).allclose(o, rtol: 1e-5, atol: 1e-5));
+            Assert.False(Same(parameters["transformer_blocks.0.attn.to_q.weight"], before["transformer_blocks.0.attn.to_q.weight"]));
+            // Every other weight is untouched.
+            foreach (var (name, value) in before.Where(p => p.Key is not ("transformer_blocks.0.attn.to_q.weight" or "single_transformer_blocks.0.proj_out.weight")))
+                Assert.True(Same(parameters[name], value), name);
+        }
+        foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), $"{name} was not given back");
+    }
+
+    [Fact]
+    public void PeftsPrefixIsReadLikeDiffusersAndABfloat16TransformerIsMergedInFloat32ThenRounded()
+    {
+        using var transformer = TinyTransformer();
+        transformer.to(ScalarType.BFloat16);
+        var weight = transformer.named_parameters().Single(p => p.name == "transformer_blocks.0.attn.to_k.weight").parameter;
+        var before = weight.detach().clone();
+        manual_seed(6);
+        var down = randn(1, 16); var up = randn(16, 1);
+        using var lora = LoraWeights.Load(Save(new()
+        {
+            ["base_model.model.transformer_blocks.0.attn.to_k.lora_A.weight"] = down,
+            ["base_model.model.transformer_blocks.0.attn.to_k.lora_B.weight"] = up,
+        }));
+        using (lora.MergeInto(transformer, 1))
+        {
+            var expected = (before.to_type(ScalarType.Float32) + up.matmul(down)).to_type(ScalarType.BFloat16);
+            Assert.True(Same(weight, expected));
+        }
+        Assert.True(Same(weight, before));
+    }
+
+    [Theory]
+    [InlineData("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", "is kohya's LoRA layout")]
+    [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", "adapts a text encoder")]
+    [InlineData("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "names the original FLUX repository's layers")]
+    [InlineData("transformer.transformer_blocks.0.attn.to_q.weight", "is not a LoRA tensor of the transformer")]
+    [InlineData("unet.down_blocks.0.lora_A.weight", "is not a LoRA tensor of the transformer")]
+    public void AKeyOfAnotherLayoutIsRefusedNamingTheFileAndTheKey(string key, string message)
+    {
+        var path = Save(new() { [key] = zeros(2, 16) });
+        var error = Assert.Throws<InvalidDataException>(() => LoraWeights.Load(path));
+        Assert.Contains(path, error.Message);
+        Assert.Contains($"'{key}' {message}", error.Message);
+    }
+
+    [Fact]
+    public void AHalfLayerABadAlphaAMissingLayerAndAnotherShapeAreRefusedAndNothingIsChanged()
+    {
+        var half = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16) });
+        Assert.Contains("layer 'x' needs both lora_A.weight and lora_B.weight, found lora_A.weight", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(half)).Message);
+        var ranks = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16), ["transformer.x.lora_B.weight"] = zeros(16, 3) });
+        Assert.Contains("layer 'x': lora_A.weight [2, 16] and lora_B.weight [16, 3] are not [rank, in] and [out, rank]", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(ranks)).Message);
+        var alpha = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16), ["transformer.x.lora_B.weight"] = zeros(16, 2), ["transformer.x.alpha"] = zeros(2) });
+        Assert.Contains("'transformer.x.alpha' must be one number, found shape [2]", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(alpha)).Message);
+
+        using var transformer = TinyTransformer();
+        var before = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using var missing = LoraWeights.Load(Save(new()
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, 16), ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(16, 1),
+            ["transformer.transformer_blocks.7.attn.to_q.lora_A.weight"] = ones(1, 16), ["transformer.transformer_blocks.7.attn.to_q.lora_B.weight"] = ones(16, 1),
+        }));
+        Assert.Contains("the transformer has no layer 'transformer_blocks.7.attn.to_q'", Assert.Throws<InvalidDataException>(() => missing.MergeInto(transformer, 1)).Message);
+        using var wider = LoraWeights.Load(Save(new()
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, 32), ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(16, 1),
+        }));
+        Assert.Contains("layer 'transformer_blocks.0.attn.to_q' is [16, 16] in the transformer, the LoRA makes [16, 32]", Assert.Throws<InvalidDataException>(() => wider.MergeInto(transformer, 1)).Message);
+        foreach (var (name, value) in before) Assert.True(Same(transformer.named_parameters().Single(p => p.name == name).parameter, value), name);
+    }
+}

@@ -224,6 +224,12 @@ namespace Studio.Migrations.Migrations
                     b.Property<int>("Height")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("LoraPath")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("LoraScale")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("NegativePrompt")
                         .IsRequired()
                         .HasColumnType("TEXT");

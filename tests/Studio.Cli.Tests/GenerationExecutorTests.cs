@@ -63,4 +63,46 @@ public class GenerationExecutorTests(TinySd3PipelineFolder sd3) : IClassFixture<
         Assert.Empty(none);
         Assert.Equal("Studio:DType: 'fp8' is not float32 or bfloat16", error?.Message);
     }
+
+    /// <summary>
+    /// A generation with a LoRA draws what the pipeline draws with the LoRA merged; the cached pipeline gets its weights
+    /// back, so the next generation without one draws what the first did.
+    /// </summary>
+    [Fact]
+    public async Task ALoraIsMergedForItsGenerationAloneAndTheCachedPipelineGetsItsWeightsBack()
+    {
+        var dir = TestPaths.NewTempDirectory("generation-lora");
+        TorchSharp.torch.manual_seed(4);
+        var lora = Path.Combine(dir, "lora.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(lora, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = TorchSharp.torch.randn(4, 128) * 0.5,
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = TorchSharp.torch.randn(128, 4) * 0.5,
+            ["transformer.single_transformer_blocks.1.proj_out.lora_A.weight"] = TorchSharp.torch.randn(4, 640) * 0.5,
+            ["transformer.single_transformer_blocks.1.proj_out.lora_B.weight"] = TorchSharp.torch.randn(128, 4) * 0.5,
+        });
+        using var executor = new PipelineGenerationExecutor();
+        async Task<byte[]> DrawAsync(string? withLora)
+        {
+            var output = TestPaths.NewTempDirectory("generation-lora-out");
+            var generation = new GenerationExecution(1, "a red circle above a blue square", Seed: 5, Steps: 2, Guidance: 3.5, Width: 64, Height: 64,
+                TeacherFolder: null, Encoders: [new(1, "teacher", null)], OutputFolder: output, Lora: withLora, LoraScale: 0.5);
+            var images = new List<GeneratedImage>();
+            await executor.ExecuteAsync(generation, image => { images.Add(image); return Task.CompletedTask; }, new Progress<JobProgress>(), CancellationToken.None);
+            Assert.Null(images.Single().Error);
+            return File.ReadAllBytes(images.Single().PngPath!);
+        }
+        var before = await DrawAsync(null);
+        var merged = await DrawAsync(lora);
+        var after = await DrawAsync(null);
+        Assert.NotEqual(before, merged);
+        Assert.Equal(before, after);
+
+        // The toy pipeline, loaded here with the LoRA merged at the same scale, draws the same image.
+        using var pipeline = FluxPipeline.Load(Studio.Ml.Toy.ToyTeacher.Folder);
+        using var weights = Studio.Ml.Models.Common.LoraWeights.Load(lora);
+        using (weights.MergeInto(pipeline.Transformer, 0.5))
+        using (var own = pipeline.Generate(new FluxRequest(["a red circle above a blue square"], 5, 2, 3.5, 64, 64, pipeline.MaxSequenceLength)))
+            Assert.Equal(own.Png(0), merged);
+    }
 }

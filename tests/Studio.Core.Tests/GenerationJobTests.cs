@@ -138,6 +138,43 @@ public class GenerationJobTests
         Assert.All(stored.Images, image => Assert.Equal((GenerationState.Failed, $"teacher pipeline {teacherId} was unregistered before the generation ran"), (image.State, image.Error)));
     }
 
+    /// <summary>The worker checks a generation's LoRA against its own allowed folders: outside them nothing is drawn; inside, the executor is given it.</summary>
+    [Fact]
+    public async Task ALoraOutsideTheWorkersAllowedFoldersFailsTheGenerationAndOneInsideReachesTheExecutor()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var lora = Path.Combine(Directory.CreateTempSubdirectory("studio-lora-").FullName, "style.safetensors");
+        async Task<(RecordingExecutor Executor, Generation Stored)> RunAsync(string[] allowed)
+        {
+            int id;
+            await using (var context = db.CreateDbContext())
+            {
+                var generation = new Generation
+                {
+                    Prompt = "a red circle", Seed = 1, Steps = 2, Guidance = 3.5, Width = 64, Height = 64, LoraPath = lora, LoraScale = 0.5,
+                    Images = [new GenerationImage { Encoder = "teacher" }],
+                };
+                context.Generations.Add(generation);
+                await context.SaveChangesAsync();
+                id = generation.Id;
+            }
+            var executor = new RecordingExecutor();
+            await new GenerationJob(db, executor, new GenerationFeed(), new StudioOptions { DataDirectory = db.Directory, AllowedRoots = allowed }, new WorkerIdentity("test:host:1"))
+                .Execute(id, CancellationToken.None);
+            await using var done = db.CreateDbContext();
+            return (executor, done.Generations.Include(g => g.Images).Single(g => g.Id == id));
+        }
+
+        var (refusing, failed) = await RunAsync([db.Directory]);
+        Assert.Null(refusing.Seen);
+        Assert.Equal(GenerationState.Failed, failed.State);
+        Assert.StartsWith($"lora: {lora} is outside the allowed folders", failed.Images.Single().Error);
+
+        var (drawing, completed) = await RunAsync([db.Directory, Path.GetDirectoryName(lora)!]);
+        Assert.Equal((lora, 0.5), (drawing.Seen!.Lora, drawing.Seen.LoraScale));
+        Assert.Equal(GenerationState.Completed, completed.State);
+    }
+
     [Fact]
     public async Task CancellingAQueuedGenerationDeletesItsJobAndStopsItBeforeItRuns()
     {

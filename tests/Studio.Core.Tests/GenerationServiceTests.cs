@@ -40,4 +40,46 @@ public class GenerationServiceTests
         await using var context = db.CreateDbContext();
         Assert.Equal(0, await context.Generations.CountAsync());
     }
+
+    [Fact]
+    public async Task ALoraIsStoredWithItsScaleAndABadOneIsRefusedByFieldWithNothingQueued()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var jobs = new RecordingJobs();
+        var allowed = Directory.CreateTempSubdirectory("studio-lora-").FullName;
+        var service = new GenerationService(db, jobs, new GenerationFeed(), new StudioOptions { DataDirectory = db.Directory, AllowedRoots = [allowed] });
+        var good = LoraFiles.Query(allowed);
+
+        var stored = await service.RequestAsync(new GenerationRequest("a red circle", Lora: $" {good} ", LoraScale: 0.75));
+        Assert.Equal((good, 0.75), (stored.LoraPath, stored.LoraScale));
+        Assert.Single(jobs.Created);
+        var none = await service.RequestAsync(new GenerationRequest("a red circle", Lora: " ", LoraScale: 3));
+        Assert.Equal(((string?)null, 1.0), (none.LoraPath, none.LoraScale));
+
+        var outside = LoraFiles.Write(db.Directory, ("transformer.x.lora_A.weight", [2, 8]), ("transformer.x.lora_B.weight", [8, 2]));
+        var kohya = LoraFiles.Write(allowed, ("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", [2, 8]));
+        var half = LoraFiles.Write(allowed, ("transformer.x.lora_A.weight", [2, 8]));
+        var notSafetensors = Path.Combine(allowed, "notes.safetensors");
+        File.WriteAllText(notSafetensors, "not a safetensors file");
+        foreach (var (request, message) in new[]
+        {
+            (new GenerationRequest("a", Lora: outside), $"lora: {outside} is outside the allowed folders"),
+            (new GenerationRequest("a", Lora: Path.Combine(allowed, "gone.safetensors")), $"lora: {Path.Combine(allowed, "gone.safetensors")}: no such file"),
+            (new GenerationRequest("a", Lora: kohya), $"lora: {kohya}: 'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight' is kohya's LoRA layout"),
+            (new GenerationRequest("a", Lora: half), $"lora: {half}: layer 'x' needs both lora_A.weight and lora_B.weight"),
+            (new GenerationRequest("a", Lora: notSafetensors), $"lora: {notSafetensors}"),
+            (new GenerationRequest("a", Lora: good, LoraScale: 9), "loraScale must be a number between -8 and 8 (got 9)"),
+            (new GenerationRequest("a", Lora: good, LoraScale: double.NaN), "loraScale must be a number between -8 and 8 (got NaN)"),
+        })
+        {
+            var refused = await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(request));
+            Assert.StartsWith(message, refused.Message);
+        }
+        // A studio that did not give the service its allowed folders takes no LoRA.
+        var without = new GenerationService(db, jobs, new GenerationFeed());
+        Assert.StartsWith("lora: this studio takes no LoRA", (await Assert.ThrowsAsync<RunActionException>(() => without.RequestAsync(new GenerationRequest("a", Lora: good)))).Message);
+        Assert.Equal(2, jobs.Created.Count);
+        await using var context = db.CreateDbContext();
+        Assert.Equal(2, await context.Generations.CountAsync());
+    }
 }

@@ -370,6 +370,41 @@ public class GeneratePageTests
     }
 
     [Fact]
+    public async Task ThePageSendsALoraWithItsScaleTheHistoryShowsItAndUseTheseSettingsPutsItBack()
+    {
+        var (db, jobs, _, _) = await NewStudioAsync();
+        var allowed = Directory.CreateTempSubdirectory("studio-web-lora-").FullName;
+        var options = new StudioOptions { DataDirectory = allowed };
+        var page = new GenerateService(db, new ModelService(db, new PathGuard(options)), new GenerationService(db, jobs, new GenerationFeed(), options), options);
+        var lora = Studio.Core.Tests.LoraFiles.Query(allowed);
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+
+        const string scale = "[data-testid=generate-lora-scale] input, input[data-testid=generate-lora-scale]";
+        Assert.True(cut.Find(scale).HasAttribute("disabled"), "the LoRA scale is editable without a LoRA");
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change(lora);
+        cut.WaitForAssertion(() => Assert.False(cut.Find(scale).HasAttribute("disabled")));
+        cut.Find(scale).Change("0.5");
+        cut.Find("[data-testid=generate-submit]").Click();
+
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+        Assert.Contains($"LoRA {Path.GetFileName(lora)} × 0.5", cut.Find("[data-testid=generation]").TextContent);
+        await using (var context = await db.CreateDbContextAsync())
+            Assert.Equal((lora, 0.5), ((await context.Generations.SingleAsync()).LoraPath, (await context.Generations.SingleAsync()).LoraScale));
+
+        // Cleared, then put back by "Use these settings".
+        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change("");
+        cut.Find("[data-testid=generation-reuse]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(lora, cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").GetAttribute("value")));
+
+        // A LoRA the studio refuses is named, and nothing more is queued.
+        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change(Path.Combine(allowed, "gone.safetensors"));
+        cut.Find("[data-testid=generate-submit]").Click();
+        Assert.Single(jobs.Created);
+    }
+
+    [Fact]
     public async Task AnSd3TeacherAsksForItsCfgScaleAndNegativePromptAndOffersNoTrueCfg()
     {
         var (db, jobs, page, _) = await NewStudioAsync();

@@ -235,6 +235,12 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<int>("Height")
                         .HasColumnType("integer");
 
+                    b.Property<string>("LoraPath")
+                        .HasColumnType("text");
+
+                    b.Property<double>("LoraScale")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("NegativePrompt")
                         .IsRequired()
                         .HasColumnType("text");

@@ -56,5 +56,6 @@ public static class GenerationFigure
     }
 
     static string Settings(Generation g) =>
-        $"seed {g.Seed} · {g.Steps} steps · guidance {g.Guidance}" + (g.TrueCfgScale > 1 ? $" · true CFG {g.TrueCfgScale}" : "") + $" · {g.Width}x{g.Height} · #{g.Id}";
+        $"seed {g.Seed} · {g.Steps} steps · guidance {g.Guidance}" + (g.TrueCfgScale > 1 ? $" · true CFG {g.TrueCfgScale}" : "") +
+        (g.LoraPath is { } lora ? $" · LoRA {Path.GetFileName(lora)} x {g.LoraScale}" : "") + $" · {g.Width}x{g.Height} · #{g.Id}";
 }

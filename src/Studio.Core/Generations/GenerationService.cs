@@ -3,6 +3,7 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
+using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
@@ -14,14 +15,21 @@ namespace Studio.Core.Generations;
 /// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher. Steps, width and
 /// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>). A <paramref name="TrueCfgScale"/>
 /// above 1 is diffusers' true classifier-free guidance against <paramref name="NegativePrompt"/> ("": the empty prompt).
+/// <paramref name="Lora"/> (a .safetensors file in diffusers' layout) is merged into the transformer, at
+/// <paramref name="LoraScale"/>, for every image: the teacher's and the students' alike.
 /// </summary>
 public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps = null, double Guidance = 3.5,
     int? Width = null, int? Height = null, int? TeacherModelId = null, bool IncludeTeacher = true, IReadOnlyList<int>? CheckpointIds = null,
-    IReadOnlyList<int>? StudentModelIds = null, double TrueCfgScale = 1, string NegativePrompt = "");
+    IReadOnlyList<int>? StudentModelIds = null, double TrueCfgScale = 1, string NegativePrompt = "", string? Lora = null, double LoraScale = 1);
 
 /// <summary>Queues generations on the `interactive` queue (ahead of long runs) and lists their history.</summary>
-public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IGenerationBroadcaster broadcaster)
+/// <remarks><paramref name="options"/>: the allowed folders a request's LoRA must be in (null: no LoRA is accepted).</remarks>
+public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IGenerationBroadcaster broadcaster,
+    StudioOptions? options = null)
 {
+    /// <summary>The largest |loraScale| a request may ask for.</summary>
+    public const double MaxLoraScale = 8;
+
     public const string Queue = "interactive";
     public const int MaxSide = 2048;
     public const int MaxSteps = 200;
@@ -59,6 +67,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
         if (request.TrueCfgScale > 1 && IsSd3(teacherFolder))
             throw new RunActionException($"trueCfgScale: an SD3 teacher always guides from the negative prompt at its guidance scale (guidance); leave trueCfgScale at 1 (got {request.TrueCfgScale})");
+        var lora = CheckLora(request.Lora, request.LoraScale);
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)
@@ -77,6 +86,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             Prompt = request.Prompt.Trim(), Seed = request.Seed, Steps = steps, Guidance = request.Guidance,
             TrueCfgScale = request.TrueCfgScale, NegativePrompt = request.NegativePrompt.Trim(),
             Width = width, Height = height, TeacherModelId = request.TeacherModelId,
+            LoraPath = lora, LoraScale = lora is null ? 1 : request.LoraScale,
         };
         if (request.IncludeTeacher) generation.Images.Add(new GenerationImage { Encoder = "teacher" });
         foreach (var c in checkpoints.OrderBy(c => c.RunId).ThenBy(c => c.Step))
@@ -90,6 +100,28 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         await db.SaveChangesAsync(ct);
         await broadcaster.PublishAsync(generation, ct);
         return generation;
+    }
+
+    /// <summary>
+    /// The request's LoRA as the worker will open it (null: none): a .safetensors file inside the allowed folders whose
+    /// header is a LoRA of the transformer in diffusers' layout (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>),
+    /// with a finite scale of at most <see cref="MaxLoraScale"/> either way; refused naming the field otherwise.
+    /// </summary>
+    string? CheckLora(string? path, double scale)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return null;
+        path = path.Trim();
+        if (!double.IsFinite(scale) || Math.Abs(scale) > MaxLoraScale)
+            throw new RunActionException($"loraScale must be a number between -{MaxLoraScale} and {MaxLoraScale} (got {scale})");
+        if (options is null) throw new RunActionException("lora: this studio takes no LoRA (no allowed folders configured for it)");
+        if (new PathGuard(options).Problem(path) is { } outside) throw new RunActionException($"lora: {outside}");
+        if (!File.Exists(path)) throw new RunActionException($"lora: {path}: no such file");
+        try { Studio.Ml.Models.Common.LoraWeights.Check(path); }
+        catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException)
+        {
+            throw new RunActionException($"lora: {e.Message}");
+        }
+        return path;
     }
 
     /// <summary>

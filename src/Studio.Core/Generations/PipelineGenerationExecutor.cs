@@ -3,6 +3,7 @@ using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Evaluation;
+using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 using TorchSharp;
@@ -15,7 +16,8 @@ namespace Studio.Core.Generations;
 /// Generates with the teacher's pipeline (<see cref="FluxPipeline"/> or <see cref="Sd3Pipeline"/>, by the folder's
 /// family: <see cref="TeacherFamily.LoadPipeline"/>): the teacher pipeline is loaded once and kept in a pipeline cache, each
 /// student encoder (a training checkpoint folder or an exported student folder) in a second cache, and every encoder
-/// runs on the one loaded transformer with the same seeded noise. With a CLIP model (Studio:ClipModel) each image gets
+/// runs on the one loaded transformer with the same seeded noise (with the generation's LoRA merged into it, and given
+/// back after). With a CLIP model (Studio:ClipModel) each image gets
 /// its CLIP score against the prompt. The worker keeps recently used pipelines, encoders and CLIP models loaded (a
 /// quarter of the machine's memory for each cache), so the next request starts at once.
 /// </summary>
@@ -43,6 +45,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
     {
         TorchRuntime.Initialise();
         var teacherFolder = g.TeacherFolder ?? ToyTeacher.Folder;
+        using var lora = g.Lora is { } loraFile ? LoraWeights.Load(loraFile) : null;
         progress.Report(new JobProgress("loading the teacher pipeline", 0));
         var device = ComputeDevice.Parse(g.Device, "Studio:Device");
         // float32 is the reference path; bfloat16 halves a real FLUX's memory on a GPU worker.
@@ -51,6 +54,20 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
             () => TeacherFamily.LoadPipeline(teacherFolder, dtype, device, g.FreeTextEncoders));
         var pipeline = teacher.Pipeline;
         var request = Request(g, pipeline.MaxSequenceLength);
+        // One generation at a time draws with a cached pipeline: a LoRA is merged into its transformer's weights while
+        // the generation draws, and given back before the next one.
+        lock (pipeline)
+        {
+            if (lora is not null) progress.Report(new JobProgress($"merging the LoRA ({lora.Layers.Count} layers)", 0));
+            using var merged = lora?.MergeInto(pipeline.WeightedParts[0].Module, g.LoraScale);
+            DrawEach(g, pipeline, request, device, dtype, imageReady, progress, ct);
+        }
+        progress.Report(new JobProgress("done", 1));
+    }
+
+    void DrawEach(GenerationExecution g, ISlotPipeline pipeline, SlotRequest request, Device device, ScalarType dtype,
+        Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
+    {
         var total = g.Encoders.Count * g.Steps;
         foreach (var (encoder, index) in g.Encoders.Select((e, i) => (e, i)))
         {
@@ -90,7 +107,6 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
             }
             imageReady(new GeneratedImage(encoder.ImageId, png, clock.Elapsed, error, clipScore)).GetAwaiter().GetResult();
         }
-        progress.Report(new JobProgress("done", 1));
     }
 
     /// <summary>

@@ -30,10 +30,11 @@ public sealed record GenerationEncoder(int ImageId, string Label, string? Encode
 /// <param name="TrueCfgScale">True classifier-free guidance against <paramref name="NegativePrompt"/> above 1 (1: off).</param>
 /// <param name="DType">What the pipeline and the students compute in ("float32", "bfloat16"): the worker's Studio:DType.</param>
 /// <param name="ClipModel">The CLIP model folder that scores each image against the prompt (the worker's Studio:ClipModel; null: no CLIP score).</param>
+/// <param name="Lora">A LoRA of the transformer merged into it for every image, at <paramref name="LoraScale"/> (null: none).</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
     int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder,
     string Device = "cpu", bool FreeTextEncoders = false, double TrueCfgScale = 1, string NegativePrompt = "", string DType = "float32",
-    string? ClipModel = null);
+    string? ClipModel = null, string? Lora = null, double LoraScale = 1);
 
 /// <summary>One encoder's outcome, reported as soon as it is known: its PNG (with its CLIP score against the prompt when asked for one), or why it has none.</summary>
 public sealed record GeneratedImage(int ImageId, string? PngPath, TimeSpan Duration, string? Error = null, double? ClipScore = null);

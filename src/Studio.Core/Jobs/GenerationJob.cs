@@ -40,12 +40,14 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             g.Activity = "starting";
             var encoders = new List<GenerationEncoder>();
             // Every image is drawn by the chosen teacher pipeline; without it none is (never the built-in one instead).
-            var teacherGone = g.TeacherModelId is { } chosen && !models.ContainsKey(chosen)
+            var noImage = g.TeacherModelId is { } chosen && !models.ContainsKey(chosen)
                 ? $"teacher pipeline {chosen} was unregistered before the generation ran" : null;
+            // The worker checks the LoRA against its own allowed folders before it opens it; without it no image is drawn.
+            if (g.LoraPath is { } lora && new PathGuard(options).Problem(lora) is { } loraOutside) noImage ??= $"lora: {loraOutside}";
             // The teacher first: the students' difference images are taken against it.
             foreach (var image in g.Images.OrderBy(i => i.CheckpointId is not null || i.ModelId is not null).ThenBy(i => i.Id))
             {
-                string? path = null, gone = teacherGone;
+                string? path = null, gone = noImage;
                 if (image.CheckpointId is { } c && !checkpoints.TryGetValue(c, out path)) gone ??= $"checkpoint {c} was deleted";
                 if (image.ModelId is { } m && !models.TryGetValue(m, out path)) gone ??= $"model {m} was unregistered";
                 if (gone is not null)
@@ -61,7 +63,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
             await broadcaster.PublishStoredAsync(dbFactory, generationId);
             var teacher = g.TeacherModelId is { } t && models.TryGetValue(t, out var teacherFolder) ? ModelFolders.Resolve(teacherFolder) : null;
             execution = new GenerationExecution(g.Id, g.Prompt, g.Seed, g.Steps, g.Guidance, g.Width, g.Height, teacher, encoders, folder,
-                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt, options.JobDType, ClipModel());
+                g.Device, options.FreeTextEncoders, g.TrueCfgScale, g.NegativePrompt, options.JobDType, ClipModel(), g.LoraPath, g.LoraScale);
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));

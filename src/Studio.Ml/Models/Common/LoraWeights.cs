@@ -32,10 +32,20 @@ public sealed class LoraWeights : IDisposable
 
     LoraWeights(string path, IReadOnlyList<LoraLayer> layers) => (Path, Layers) = (path, layers);
 
-    public static LoraWeights Load(string path)
+    /// <summary>
+    /// Checks a LoRA file's header alone (names, pairs, shapes, dtypes; no weights read), as a request is checked before
+    /// it is queued; the number of layers it adapts.
+    /// </summary>
+    public static int Check(string path)
     {
-        TorchRuntime.Initialise();
         using var file = SafeTensorsFile.Open(path);
+        return Parts(file).Count;
+    }
+
+    /// <summary>Each layer's tensors by part (lora_A.weight, lora_B.weight, optional alpha), checked; refused naming the file and the key or layer.</summary>
+    static SortedDictionary<string, Dictionary<string, TensorEntry>> Parts(SafeTensorsFile file)
+    {
+        var path = file.Path;
         var parts = new SortedDictionary<string, Dictionary<string, TensorEntry>>(StringComparer.Ordinal);
         foreach (var (key, entry) in file.Entries)
         {
@@ -44,22 +54,34 @@ public sealed class LoraWeights : IDisposable
             of[part] = entry;
         }
         if (parts.Count == 0) throw new InvalidDataException($"{path}: no LoRA layers (no tensors named transformer.MODULE.lora_A.weight)");
+        foreach (var (module, of) in parts)
+        {
+            if (!of.TryGetValue("lora_A.weight", out var a) || !of.TryGetValue("lora_B.weight", out var b))
+                throw new InvalidDataException($"{path}: layer '{module}' needs both lora_A.weight and lora_B.weight, found {string.Join(", ", of.Keys.Order(StringComparer.Ordinal))}");
+            if (a.Shape.Length != 2 || b.Shape.Length != 2 || a.Shape[0] != b.Shape[1] || a.Shape[0] == 0)
+                throw new InvalidDataException($"{path}: layer '{module}': lora_A.weight [{string.Join(", ", a.Shape)}] and lora_B.weight [{string.Join(", ", b.Shape)}] are not [rank, in] and [out, rank]");
+            if (!IsFloat(a.DType) || !IsFloat(b.DType))
+                throw new InvalidDataException($"{path}: layer '{module}': LoRA weights must be floating point, found {a.DType} and {b.DType}");
+            if (of.TryGetValue("alpha", out var alpha) && alpha.ElementCount != 1)
+                throw new InvalidDataException($"{path}: '{Prefixed(file, module)}alpha' must be one number, found shape [{string.Join(", ", alpha.Shape)}]");
+        }
+        return parts;
+    }
+
+    public static LoraWeights Load(string path)
+    {
+        TorchRuntime.Initialise();
+        using var file = SafeTensorsFile.Open(path);
+        var parts = Parts(file);
         var layers = new List<LoraLayer>();
         try
         {
             foreach (var (module, of) in parts)
             {
-                if (!of.TryGetValue("lora_A.weight", out var a) || !of.TryGetValue("lora_B.weight", out var b))
-                    throw new InvalidDataException($"{path}: layer '{module}' needs both lora_A.weight and lora_B.weight, found {string.Join(", ", of.Keys.Order(StringComparer.Ordinal))}");
-                if (a.Shape.Length != 2 || b.Shape.Length != 2 || a.Shape[0] != b.Shape[1] || a.Shape[0] == 0)
-                    throw new InvalidDataException($"{path}: layer '{module}': lora_A.weight [{string.Join(", ", a.Shape)}] and lora_B.weight [{string.Join(", ", b.Shape)}] are not [rank, in] and [out, rank]");
-                if (!IsFloat(a.DType) || !IsFloat(b.DType))
-                    throw new InvalidDataException($"{path}: layer '{module}': LoRA weights must be floating point, found {a.DType} and {b.DType}");
+                var (a, b) = (of["lora_A.weight"], of["lora_B.weight"]);
                 var scale = 1.0;
                 if (of.TryGetValue("alpha", out var alphaEntry))
                 {
-                    if (alphaEntry.ElementCount != 1)
-                        throw new InvalidDataException($"{path}: '{Prefixed(file, module)}alpha' must be one number, found shape [{string.Join(", ", alphaEntry.Shape)}]");
                     using var alphaTensor = file.Read(alphaEntry);
                     var alpha = alphaTensor.to_type(ScalarType.Float64).item<double>();
                     if (!double.IsFinite(alpha)) throw new InvalidDataException($"{path}: '{Prefixed(file, module)}alpha' is {alpha}, not a finite number");

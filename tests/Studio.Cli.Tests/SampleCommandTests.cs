@@ -64,7 +64,7 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
 
     /// <summary>
     /// --lora draws what the pipeline draws with the LoRA baked into its transformer's weights by hand (W + alpha / rank x
-    /// B @ A, written as another folder); a LoRA of another layout is refused naming its key.
+    /// B @ A, written as another folder); a LoRA of a text encoder is refused naming its key.
     /// </summary>
     [Fact]
     public void ALoraDrawsWhatItsWeightsBakedIntoTheTransformerDraw()
@@ -100,12 +100,12 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         Assert.Equal(File.ReadAllBytes(Png("baked")), File.ReadAllBytes(Png("lora")));
         Assert.NotEqual(File.ReadAllBytes(Png("plain")), File.ReadAllBytes(Png("lora")));
 
-        var kohya = Path.Combine(dir, "kohya.safetensors");
-        Studio.Ml.Tensors.SafeTensorsWriter.Save(kohya, new Dictionary<string, TorchSharp.torch.Tensor> { ["lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight"] = down });
-        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("kohya"), "--prompt", "a red circle", "--lora", kohya));
+        var textEncoder = Path.Combine(dir, "text-encoder.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(textEncoder, new Dictionary<string, TorchSharp.torch.Tensor> { ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = down });
+        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("text-encoder"), "--prompt", "a red circle", "--lora", textEncoder));
         Assert.Equal(1, code);
-        Assert.Contains($"{kohya}: 'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight' is kohya's LoRA layout", error);
-        Assert.False(File.Exists(Png("kohya")));
+        Assert.Contains($"{textEncoder}: 'lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight' adapts a text encoder", error);
+        Assert.False(File.Exists(Png("text-encoder")));
     }
 
     static void CopyFolder(string from, string to)

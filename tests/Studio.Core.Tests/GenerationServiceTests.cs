@@ -57,7 +57,7 @@ public class GenerationServiceTests
         Assert.Equal(((string?)null, 1.0), (none.LoraPath, none.LoraScale));
 
         var outside = LoraFiles.Write(db.Directory, ("transformer.x.lora_A.weight", [2, 8]), ("transformer.x.lora_B.weight", [8, 2]));
-        var kohya = LoraFiles.Write(allowed, ("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", [2, 8]));
+        var textEncoder = LoraFiles.Write(allowed, ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", [2, 8]));
         var half = LoraFiles.Write(allowed, ("transformer.x.lora_A.weight", [2, 8]));
         var notSafetensors = Path.Combine(allowed, "notes.safetensors");
         File.WriteAllText(notSafetensors, "not a safetensors file");
@@ -65,8 +65,8 @@ public class GenerationServiceTests
         {
             (new GenerationRequest("a", Lora: outside), $"lora: {outside} is outside the allowed folders"),
             (new GenerationRequest("a", Lora: Path.Combine(allowed, "gone.safetensors")), $"lora: {Path.Combine(allowed, "gone.safetensors")}: no such file"),
-            (new GenerationRequest("a", Lora: kohya), $"lora: {kohya}: 'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight' is kohya's LoRA layout"),
-            (new GenerationRequest("a", Lora: half), $"lora: {half}: layer 'x' needs both lora_A.weight and lora_B.weight"),
+            (new GenerationRequest("a", Lora: textEncoder), $"lora: {textEncoder}: 'lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight' adapts a text encoder"),
+            (new GenerationRequest("a", Lora: half), $"lora: {half}: layer 'x' needs both its down (lora_A) and up (lora_B) weights"),
             (new GenerationRequest("a", Lora: notSafetensors), $"lora: {notSafetensors}"),
             (new GenerationRequest("a", Lora: good, LoraScale: 9), "loraScale must be a number between -8 and 8 (got 9)"),
             (new GenerationRequest("a", Lora: good, LoraScale: double.NaN), "loraScale must be a number between -8 and 8 (got NaN)"),

@@ -15,7 +15,7 @@ namespace Studio.Core.Generations;
 /// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher. Steps, width and
 /// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>). A <paramref name="TrueCfgScale"/>
 /// above 1 is diffusers' true classifier-free guidance against <paramref name="NegativePrompt"/> ("": the empty prompt).
-/// <paramref name="Lora"/> (a .safetensors file in diffusers' layout) is merged into the transformer, at
+/// <paramref name="Lora"/> (a .safetensors LoRA of the transformer) is merged into the transformer, at
 /// <paramref name="LoraScale"/>, for every image: the teacher's and the students' alike.
 /// </summary>
 public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps = null, double Guidance = 3.5,
@@ -104,7 +104,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 
     /// <summary>
     /// The request's LoRA as the worker will open it (null: none): a .safetensors file inside the allowed folders whose
-    /// header is a LoRA of the transformer in diffusers' layout (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>),
+    /// header is a LoRA of the transformer (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>),
     /// with a finite scale of at most <see cref="MaxLoraScale"/> either way; refused naming the field otherwise.
     /// </summary>
     string? CheckLora(string? path, double scale)

@@ -95,12 +95,64 @@ public class LoraWeightsTests
         Assert.True(Same(weight, before));
     }
 
+    /// <summary>
+    /// The original FLUX layout's fused layers, in its own names and in kohya's, land on diffusers' layers row by row:
+    /// a double block's image qkv on to_q, to_k, to_v; a single block's linear1 on to_q, to_k, to_v and proj_mlp; the
+    /// final modulation's (shift, scale) halves on norm_out's (scale, shift).
+    /// </summary>
+    [Fact]
+    public void TheOriginalFluxLayoutAndKohyasAreSplitOntoDiffusersLayersByRows()
+    {
+        manual_seed(7);
+        // Inner width 16 (2 heads x 8): qkv makes 48 rows; linear1 48 + 64 (mlp); final modulation 2 x 16 rows of 16 inputs.
+        var qkvDown = randn(2, 16); var qkvUp = randn(48, 2);
+        var linear1Down = randn(3, 16); var linear1Up = randn(112, 3);
+        var finalDown = randn(1, 16); var finalUp = randn(32, 1);
+        Dictionary<string, Tensor> Named(Func<string, string, string> key) => new()
+        {
+            [key("double_blocks.0.img_attn.qkv", "A")] = qkvDown, [key("double_blocks.0.img_attn.qkv", "B")] = qkvUp,
+            [key("single_blocks.0.linear1", "A")] = linear1Down, [key("single_blocks.0.linear1", "B")] = linear1Up,
+            [key("final_layer.adaLN_modulation.1", "A")] = finalDown, [key("final_layer.adaLN_modulation.1", "B")] = finalUp,
+        };
+        var original = Save(Named((m, p) => $"diffusion_model.{m}.lora_{p}.weight"));
+        var kohya = Save(Named((m, p) => $"lora_unet_{m.Replace('.', '_')}.lora_{(p == "A" ? "down" : "up")}.weight"));
+
+        using var lora = LoraWeights.Load(original);
+        using var transformer = TinyTransformer();
+        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var before = parameters.ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        var qkv = qkvUp.matmul(qkvDown);
+        var linear1 = linear1Up.matmul(linear1Down);
+        var final = finalUp.matmul(finalDown);
+        var expected = new Dictionary<string, Tensor>
+        {
+            ["transformer_blocks.0.attn.to_q.weight"] = qkv[0..16], ["transformer_blocks.0.attn.to_k.weight"] = qkv[16..32], ["transformer_blocks.0.attn.to_v.weight"] = qkv[32..48],
+            ["single_transformer_blocks.0.attn.to_q.weight"] = linear1[0..16], ["single_transformer_blocks.0.attn.to_k.weight"] = linear1[16..32],
+            ["single_transformer_blocks.0.attn.to_v.weight"] = linear1[32..48], ["single_transformer_blocks.0.proj_mlp.weight"] = linear1[48..112],
+            ["norm_out.linear.weight"] = cat([final[16..32], final[0..16]], 0),
+        };
+        using (lora.MergeInto(transformer, 1))
+            foreach (var (name, value) in before)
+            {
+                var wanted = expected.TryGetValue(name, out var delta) ? value + delta : value;
+                Assert.True(parameters[name].allclose(wanted, rtol: 1e-5, atol: 1e-6), name);
+            }
+        foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), name);
+
+        // kohya's names give the same weights.
+        using var fromKohya = LoraWeights.Load(kohya);
+        Assert.All(fromKohya.Layers, l => Assert.Equal(LoraLayout.FluxKohya, l.Layout));
+        using (fromKohya.MergeInto(transformer, 1))
+            foreach (var name in expected.Keys) Assert.True(parameters[name].allclose(before[name] + expected[name], rtol: 1e-5, atol: 1e-6), name);
+        foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), name);
+    }
+
     [Theory]
-    [InlineData("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", "is kohya's LoRA layout")]
+    [InlineData("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", "adapts a text encoder")]
     [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", "adapts a text encoder")]
-    [InlineData("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "names the original FLUX repository's layers")]
     [InlineData("transformer.transformer_blocks.0.attn.to_q.weight", "is not a LoRA tensor of the transformer")]
     [InlineData("unet.down_blocks.0.lora_A.weight", "is not a LoRA tensor of the transformer")]
+    [InlineData("transformer.lora_A.weight", "is not a LoRA tensor of the transformer")]
     public void AKeyOfAnotherLayoutIsRefusedNamingTheFileAndTheKey(string key, string message)
     {
         var path = Save(new() { [key] = zeros(2, 16) });
@@ -113,9 +165,9 @@ public class LoraWeightsTests
     public void AHalfLayerABadAlphaAMissingLayerAndAnotherShapeAreRefusedAndNothingIsChanged()
     {
         var half = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16) });
-        Assert.Contains("layer 'x' needs both lora_A.weight and lora_B.weight, found lora_A.weight", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(half)).Message);
+        Assert.Contains("layer 'x' needs both its down (lora_A) and up (lora_B) weights, found transformer.x.lora_A.weight", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(half)).Message);
         var ranks = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16), ["transformer.x.lora_B.weight"] = zeros(16, 3) });
-        Assert.Contains("layer 'x': lora_A.weight [2, 16] and lora_B.weight [16, 3] are not [rank, in] and [out, rank]", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(ranks)).Message);
+        Assert.Contains("layer 'x': 'transformer.x.lora_A.weight' [2, 16] and 'transformer.x.lora_B.weight' [16, 3] are not [rank, in] and [out, rank]", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(ranks)).Message);
         var alpha = Save(new() { ["transformer.x.lora_A.weight"] = zeros(2, 16), ["transformer.x.lora_B.weight"] = zeros(16, 2), ["transformer.x.alpha"] = zeros(2) });
         Assert.Contains("'transformer.x.alpha' must be one number, found shape [2]", Assert.Throws<InvalidDataException>(() => LoraWeights.Load(alpha)).Message);
 
@@ -131,7 +183,7 @@ public class LoraWeightsTests
         {
             ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, 32), ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(16, 1),
         }));
-        Assert.Contains("layer 'transformer_blocks.0.attn.to_q' is [16, 16] in the transformer, the LoRA makes [16, 32]", Assert.Throws<InvalidDataException>(() => wider.MergeInto(transformer, 1)).Message);
+        Assert.Contains("layer 'transformer_blocks.0.attn.to_q' is [[16, 16]] in the transformer, the LoRA makes [16, 32]", Assert.Throws<InvalidDataException>(() => wider.MergeInto(transformer, 1)).Message);
         foreach (var (name, value) in before) Assert.True(Same(transformer.named_parameters().Single(p => p.name == name).parameter, value), name);
     }
 }

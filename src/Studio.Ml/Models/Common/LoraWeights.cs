@@ -1,31 +1,49 @@
+using Studio.Ml.Models.Flux;
 using Studio.Ml.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Models.Common;
 
-/// <summary>One adapted layer: the transformer's `Module.weight` [out, in] gains Scale x Up @ Down.</summary>
-/// <param name="Down">lora_A.weight, [rank, in].</param>
-/// <param name="Up">lora_B.weight, [out, rank].</param>
+/// <summary>How a LoRA file names the layers it adapts.</summary>
+public enum LoraLayout
+{
+    /// <summary>diffusers' names (`transformer_blocks.0.attn.to_q`), as diffusers, PEFT and ai-toolkit write them.</summary>
+    Diffusers,
+    /// <summary>The original FLUX repository's names (`double_blocks.0.img_attn.qkv`), as ComfyUI-style files write them.</summary>
+    FluxOriginal,
+    /// <summary>kohya's sd-scripts: the original FLUX names with '_' for '.' after `lora_unet_`.</summary>
+    FluxKohya,
+}
+
+/// <summary>One adapted layer: its weight [out, in] gains Scale x Up @ Down.</summary>
+/// <param name="Module">The layer as the file names it (see <paramref name="Layout"/>).</param>
+/// <param name="Down">lora_A (kohya's lora_down), [rank, in].</param>
+/// <param name="Up">lora_B (kohya's lora_up), [out, rank].</param>
 /// <param name="Scale">alpha / rank where the file stores an alpha, else 1 (as diffusers reads such a file).</param>
-public sealed record LoraLayer(string Module, Tensor Down, Tensor Up, double Scale)
+public sealed record LoraLayer(string Module, LoraLayout Layout, Tensor Down, Tensor Up, double Scale)
 {
     public long Rank => Down.shape[0];
 }
 
 /// <summary>
-/// A LoRA of a diffusion transformer in diffusers' layout (PEFT's names), as diffusers' `save_lora_weights` and ai-toolkit
-/// write them for FLUX and SD3: per adapted linear layer `transformer.MODULE.lora_A.weight` [rank, in] and
-/// `transformer.MODULE.lora_B.weight` [out, rank], optionally `transformer.MODULE.alpha` (then scaled alpha / rank), with
-/// MODULE a diffusers name of the transformer (`transformer_blocks.0.attn.to_q`). PEFT's own prefix
-/// `base_model.model.` is read the same way. Refused, naming the file and the key: LoRAs of the text encoders
-/// (the studio adapts the transformer only), kohya's and the original FLUX repository's layouts (other names), and
-/// anything else. <see cref="MergeInto"/> adds the layers to a loaded transformer's weights as diffusers' `fuse_lora`
-/// does, and gives them back exactly when the merge is disposed.
+/// A LoRA of a diffusion transformer: per adapted linear layer a down matrix A [rank, in] and an up matrix B [out, rank],
+/// optionally an alpha (then scaled alpha / rank). Read in three layouts: diffusers' (`transformer.MODULE.lora_A.weight`,
+/// `lora_B.weight`, `alpha`, MODULE a diffusers name such as `transformer_blocks.0.attn.to_q`; PEFT's
+/// `base_model.model.` prefix too), as diffusers' `save_lora_weights` and ai-toolkit write FLUX and SD3 LoRAs; for FLUX,
+/// the original repository's (`diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight`, or lora_down/lora_up) and
+/// kohya's (`lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight`), whose fused layers are split by rows onto
+/// diffusers' layers as <see cref="FluxOriginalCheckpoint"/> splits a checkpoint (the up matrix's rows; the down matrix
+/// is shared). Refused, naming the file and the key: LoRAs of the text encoders (the studio adapts the transformer
+/// only) and anything else. <see cref="MergeInto"/> adds the layers to a loaded transformer's weights as diffusers'
+/// `fuse_lora` does, and gives them back exactly when the merge is disposed.
 /// </summary>
 public sealed class LoraWeights : IDisposable
 {
-    static readonly string[] Prefixes = ["transformer.", "base_model.model."];
+    static readonly string[] Prefixes = ["transformer.", "base_model.model.", "model.diffusion_model.", "diffusion_model."];
+    static readonly string[] OriginalRoots = ["double_blocks.", "single_blocks.", "img_in.", "txt_in.", "time_in.", "vector_in.", "guidance_in.", "final_layer."];
+    static readonly (string Suffix, string Part)[] Suffixes =
+        [(".lora_A.weight", "A"), (".lora_down.weight", "A"), (".lora_B.weight", "B"), (".lora_up.weight", "B"), (".alpha", "alpha")];
 
     public string Path { get; }
     public IReadOnlyList<LoraLayer> Layers { get; }
@@ -42,28 +60,31 @@ public sealed class LoraWeights : IDisposable
         return Parts(file).Count;
     }
 
-    /// <summary>Each layer's tensors by part (lora_A.weight, lora_B.weight, optional alpha), checked; refused naming the file and the key or layer.</summary>
-    static SortedDictionary<string, Dictionary<string, TensorEntry>> Parts(SafeTensorsFile file)
+    /// <summary>Each layer's tensors by part (A, B, optional alpha), checked; refused naming the file and the key or layer.</summary>
+    static SortedDictionary<(string Module, LoraLayout Layout), Dictionary<string, TensorEntry>> Parts(SafeTensorsFile file)
     {
         var path = file.Path;
-        var parts = new SortedDictionary<string, Dictionary<string, TensorEntry>>(StringComparer.Ordinal);
+        var parts = new SortedDictionary<(string Module, LoraLayout Layout), Dictionary<string, TensorEntry>>(Comparer<(string Module, LoraLayout Layout)>.Create(
+            (x, y) => string.CompareOrdinal(x.Module, y.Module) is var c and not 0 ? c : x.Layout.CompareTo(y.Layout)));
         foreach (var (key, entry) in file.Entries)
         {
-            var (module, part) = Split(path, key);
-            if (!parts.TryGetValue(module, out var of)) parts[module] = of = [];
+            var (layout, module, part) = Split(path, key);
+            if (!parts.TryGetValue((module, layout), out var of)) parts[(module, layout)] = of = [];
+            if (of.TryGetValue(part, out var twice))
+                throw new InvalidDataException($"{path}: '{key}' and '{twice.Name}' are the same part of layer '{module}'");
             of[part] = entry;
         }
         if (parts.Count == 0) throw new InvalidDataException($"{path}: no LoRA layers (no tensors named transformer.MODULE.lora_A.weight)");
-        foreach (var (module, of) in parts)
+        foreach (var ((module, _), of) in parts)
         {
-            if (!of.TryGetValue("lora_A.weight", out var a) || !of.TryGetValue("lora_B.weight", out var b))
-                throw new InvalidDataException($"{path}: layer '{module}' needs both lora_A.weight and lora_B.weight, found {string.Join(", ", of.Keys.Order(StringComparer.Ordinal))}");
+            if (!of.TryGetValue("A", out var a) || !of.TryGetValue("B", out var b))
+                throw new InvalidDataException($"{path}: layer '{module}' needs both its down (lora_A) and up (lora_B) weights, found {string.Join(", ", of.Values.Select(e => e.Name).Order(StringComparer.Ordinal))}");
             if (a.Shape.Length != 2 || b.Shape.Length != 2 || a.Shape[0] != b.Shape[1] || a.Shape[0] == 0)
-                throw new InvalidDataException($"{path}: layer '{module}': lora_A.weight [{string.Join(", ", a.Shape)}] and lora_B.weight [{string.Join(", ", b.Shape)}] are not [rank, in] and [out, rank]");
+                throw new InvalidDataException($"{path}: layer '{module}': '{a.Name}' [{string.Join(", ", a.Shape)}] and '{b.Name}' [{string.Join(", ", b.Shape)}] are not [rank, in] and [out, rank]");
             if (!IsFloat(a.DType) || !IsFloat(b.DType))
                 throw new InvalidDataException($"{path}: layer '{module}': LoRA weights must be floating point, found {a.DType} and {b.DType}");
             if (of.TryGetValue("alpha", out var alpha) && alpha.ElementCount != 1)
-                throw new InvalidDataException($"{path}: '{Prefixed(file, module)}alpha' must be one number, found shape [{string.Join(", ", alpha.Shape)}]");
+                throw new InvalidDataException($"{path}: '{alpha.Name}' must be one number, found shape [{string.Join(", ", alpha.Shape)}]");
         }
         return parts;
     }
@@ -76,21 +97,21 @@ public sealed class LoraWeights : IDisposable
         var layers = new List<LoraLayer>();
         try
         {
-            foreach (var (module, of) in parts)
+            foreach (var ((module, layout), of) in parts)
             {
-                var (a, b) = (of["lora_A.weight"], of["lora_B.weight"]);
+                var (a, b) = (of["A"], of["B"]);
                 var scale = 1.0;
                 if (of.TryGetValue("alpha", out var alphaEntry))
                 {
                     using var alphaTensor = file.Read(alphaEntry);
                     var alpha = alphaTensor.to_type(ScalarType.Float64).item<double>();
-                    if (!double.IsFinite(alpha)) throw new InvalidDataException($"{path}: '{Prefixed(file, module)}alpha' is {alpha}, not a finite number");
+                    if (!double.IsFinite(alpha)) throw new InvalidDataException($"{path}: '{alphaEntry.Name}' is {alpha}, not a finite number");
                     scale = alpha / a.Shape[0];
                 }
                 Tensor down = file.Read(a.Name, ScalarType.Float32), up;
                 try { up = file.Read(b.Name, ScalarType.Float32); }
                 catch { down.Dispose(); throw; }
-                layers.Add(new LoraLayer(module, down, up, scale));
+                layers.Add(new LoraLayer(module, layout, down, up, scale));
             }
         }
         catch
@@ -103,23 +124,61 @@ public sealed class LoraWeights : IDisposable
 
     static bool IsFloat(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
 
-    static string Prefixed(SafeTensorsFile file, string module) =>
-        Prefixes.Select(p => p + module + ".").FirstOrDefault(p => file.Entries.Keys.Any(k => k.StartsWith(p, StringComparison.Ordinal))) ?? module + ".";
-
-    /// <summary>The layer a key belongs to and its part (lora_A.weight, lora_B.weight, alpha); refuses other keys, naming why.</summary>
-    static (string Module, string Part) Split(string path, string key)
+    /// <summary>The layout, layer and part (A, B, alpha) of a key; refuses other keys, naming why.</summary>
+    static (LoraLayout Layout, string Module, string Part) Split(string path, string key)
     {
-        if (key.StartsWith("lora_unet_", StringComparison.Ordinal) || key.StartsWith("lora_te", StringComparison.Ordinal))
-            throw new InvalidDataException($"{path}: '{key}' is kohya's LoRA layout; convert it to diffusers' layout (transformer.MODULE.lora_A.weight) first");
-        if (key.StartsWith("text_encoder", StringComparison.Ordinal))
+        if (key.StartsWith("lora_te", StringComparison.Ordinal) || key.StartsWith("text_encoder", StringComparison.Ordinal) || key.StartsWith("te1.", StringComparison.Ordinal))
             throw new InvalidDataException($"{path}: '{key}' adapts a text encoder; the studio applies LoRAs to the transformer only");
-        if (key.StartsWith("diffusion_model.", StringComparison.Ordinal) || key.Contains("double_blocks.", StringComparison.Ordinal))
-            throw new InvalidDataException($"{path}: '{key}' names the original FLUX repository's layers; convert it to diffusers' layout (transformer.MODULE.lora_A.weight) first");
-        var prefix = Prefixes.FirstOrDefault(p => key.StartsWith(p, StringComparison.Ordinal));
-        foreach (var part in new[] { ".lora_A.weight", ".lora_B.weight", ".alpha" })
-            if (prefix is not null && key.EndsWith(part, StringComparison.Ordinal) && key.Length > prefix.Length + part.Length)
-                return (key[prefix.Length..^part.Length], part[1..]);
-        throw new InvalidDataException($"{path}: '{key}' is not a LoRA tensor of the transformer in diffusers' layout (transformer.MODULE.lora_A.weight, lora_B.weight or alpha)");
+        var (suffix, part) = Suffixes.FirstOrDefault(s => key.EndsWith(s.Suffix, StringComparison.Ordinal));
+        if (suffix is not null)
+        {
+            var name = key[..^suffix.Length];
+            if (name.StartsWith("lora_unet_", StringComparison.Ordinal) && name.Length > "lora_unet_".Length)
+                return (LoraLayout.FluxKohya, name["lora_unet_".Length..], part);
+            if (Prefixes.FirstOrDefault(p => name.StartsWith(p, StringComparison.Ordinal) && name.Length > p.Length) is { } prefix)
+            {
+                var module = name[prefix.Length..];
+                return (OriginalRoots.Any(r => module.StartsWith(r, StringComparison.Ordinal)) ? LoraLayout.FluxOriginal : LoraLayout.Diffusers, module, part);
+            }
+        }
+        throw new InvalidDataException($"{path}: '{key}' is not a LoRA tensor of the transformer (diffusers' transformer.MODULE.lora_A.weight / lora_B.weight / alpha, " +
+                                       "the original FLUX layout's diffusion_model.MODULE.lora_A.weight, or kohya's lora_unet_MODULE.lora_down.weight)");
+    }
+
+    /// <summary>Rows [RowStart, RowStart + Rows) of a layer's update go to Weight (halves swapped: FLUX's final modulation).</summary>
+    sealed record Target(Tensor Weight, long RowStart, long Rows, bool SwapHalves);
+
+    /// <summary>Where each row of a layer's update goes in <paramref name="transformer"/>; refused naming the layer when it does not fit.</summary>
+    List<Target> TargetsOf(LoraLayer layer, nn.Module transformer, Dictionary<string, Tensor> parameters)
+    {
+        var targets = new List<Target>();
+        if (layer.Layout == LoraLayout.Diffusers)
+        {
+            if (!parameters.TryGetValue(layer.Module + ".weight", out var weight))
+                throw new InvalidDataException($"{Path}: the transformer has no layer '{layer.Module}' (a LoRA of another model?)");
+            targets.Add(new Target(weight, 0, weight.shape[0], false));
+        }
+        else
+        {
+            if (transformer is not FluxTransformer flux)
+                throw new InvalidDataException($"{Path}: layer '{layer.Module}' is named as in the original FLUX repository, and this transformer is not FLUX's");
+            var map = FluxOriginalCheckpoint.Map(flux.Config);
+            var original = layer.Layout == LoraLayout.FluxOriginal ? layer.Module
+                : map.Values.Select(s => s.Name).Where(n => n.EndsWith(".weight", StringComparison.Ordinal)).Select(n => n[..^".weight".Length])
+                    .FirstOrDefault(n => n.Replace('.', '_') == layer.Module);
+            foreach (var (name, source) in map.Where(p => original is not null && p.Value.Name == original + ".weight").OrderBy(p => p.Value.RowStart))
+            {
+                var weight = parameters[name];
+                targets.Add(new Target(weight, source.RowStart, source.RowCount ?? weight.shape[0], source.SwapHalves));
+            }
+            if (targets.Count == 0)
+                throw new InvalidDataException($"{Path}: the transformer has no layer '{layer.Module}' (a LoRA of another model?)");
+        }
+        long outFeatures = layer.Up.shape[0], inFeatures = layer.Down.shape[1];
+        if (targets.Any(t => t.Weight.dim() != 2 || t.Weight.shape[1] != inFeatures || t.Weight.shape[0] != t.Rows) || targets.Sum(t => t.Rows) != outFeatures)
+            throw new InvalidDataException($"{Path}: layer '{layer.Module}' is [{string.Join(" + ", targets.Select(t => $"[{string.Join(", ", t.Weight.shape)}]"))}] " +
+                                           $"in the transformer, the LoRA makes [{outFeatures}, {inFeatures}]");
+        return targets;
     }
 
     /// <summary>
@@ -131,27 +190,28 @@ public sealed class LoraWeights : IDisposable
     public IDisposable MergeInto(nn.Module transformer, double scale)
     {
         if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not a finite number");
-        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var targets = new List<(LoraLayer Layer, Tensor Weight)>();
-        foreach (var layer in Layers)
-        {
-            if (!parameters.TryGetValue(layer.Module + ".weight", out var weight))
-                throw new InvalidDataException($"{Path}: the transformer has no layer '{layer.Module}' (a LoRA of another model?)");
-            long outFeatures = layer.Up.shape[0], inFeatures = layer.Down.shape[1];
-            if (weight.dim() != 2 || weight.shape[0] != outFeatures || weight.shape[1] != inFeatures)
-                throw new InvalidDataException($"{Path}: layer '{layer.Module}' is [{string.Join(", ", weight.shape)}] in the transformer, the LoRA makes [{outFeatures}, {inFeatures}]");
-            targets.Add((layer, weight));
-        }
+        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        var planned = Layers.Select(layer => (Layer: layer, Targets: TargetsOf(layer, transformer, parameters))).ToList();
         var merge = new Merge();
         using var _ = torch.no_grad();
         try
         {
-            foreach (var (layer, weight) in targets)
+            foreach (var (layer, targets) in planned)
             {
-                merge.Keep(weight);
+                foreach (var target in targets) merge.Keep(target.Weight);
                 using var scope = NewDisposeScope();
-                var delta = torch.matmul(layer.Up.to(weight.device), layer.Down.to(weight.device)).mul_(scale * layer.Scale);
-                weight.copy_(weight.to_type(ScalarType.Float32).add_(delta).to_type(weight.dtype));
+                var device = targets[0].Weight.device;
+                var delta = torch.matmul(layer.Up.to(device), layer.Down.to(device)).mul_(scale * layer.Scale);
+                foreach (var target in targets)
+                {
+                    var rows = delta.narrow(0, target.RowStart, target.Rows);
+                    if (target.SwapHalves)
+                    {
+                        var halves = rows.chunk(2, 0);
+                        rows = torch.cat([halves[1], halves[0]], 0);
+                    }
+                    target.Weight.copy_(target.Weight.to_type(ScalarType.Float32).add_(rows.to(target.Weight.device)).to_type(target.Weight.dtype));
+                }
             }
         }
         catch
@@ -169,6 +229,7 @@ public sealed class LoraWeights : IDisposable
 
         public void Keep(Tensor weight)
         {
+            if (_kept.Any(k => k.Weight.Handle == weight.Handle)) return;
             using var alias = weight.detach();
             var original = alias.device_type == DeviceType.CPU ? alias.clone() : alias.cpu();
             _kept.Add((weight, original.DetachFromDisposeScope()));

@@ -42,6 +42,36 @@ public class EvalAgreementCommandTests(Studio.Ml.Tests.Diffusion.TinyFluxPipelin
         Assert.False(json.RootElement.TryGetProperty("semantics", out var semantics) && semantics.ValueKind != System.Text.Json.JsonValueKind.Null);
     }
 
+    /// <summary>
+    /// --lora merges a LoRA for the teacher's images and the student's alike: the report names it, the teacher's images
+    /// are others (another key in --teacher-images), and so is the student's agreement with them.
+    /// </summary>
+    [Fact]
+    public void ALoraIsMergedForTheTeacherAndTheStudentAndTheReportNamesIt()
+    {
+        var dir = Studio.Ml.Tests.TestPaths.NewTempDirectory("eval-lora");
+        TorchSharp.torch.manual_seed(8);
+        var lora = Path.Combine(dir, "style.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(lora, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = TorchSharp.torch.randn(4, 32),
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = TorchSharp.torch.randn(32, 4),
+        });
+        var store = Path.Combine(dir, "teacher-images");
+        string Report(string name) => Path.Combine(dir, name + ".json");
+        var (code, _, error) = Cli.Run(Args(Report("plain"), "--text-encoder-2", tiny.StudentDistillT5, "--teacher-images", store));
+        Assert.True(code == 0, error);
+        (code, var output, error) = Cli.Run(Args(Report("lora"), "--text-encoder-2", tiny.StudentDistillT5, "--teacher-images", store, "--lora", lora, "--lora-scale", "2"));
+        Assert.True(code == 0, error);
+        Assert.Contains($"with LoRA {lora} x 2", output);
+        Assert.Equal(2, Directory.GetFiles(store, "*.safetensors").Length);
+        using var plain = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Report("plain")));
+        using var merged = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Report("lora")));
+        Assert.Equal((lora, 2.0), (merged.RootElement.GetProperty("lora").GetString(), merged.RootElement.GetProperty("loraScale").GetDouble()));
+        Assert.False(plain.RootElement.TryGetProperty("lora", out var none) && none.ValueKind != System.Text.Json.JsonValueKind.Null);
+        Assert.NotEqual(plain.RootElement.GetProperty("teacherDifference").GetDouble(), merged.RootElement.GetProperty("teacherDifference").GetDouble());
+    }
+
     [Fact]
     public void WithAClipModelTheTeachersImagesGetTheirClipScoreEachAgainstItsPrompt()
     {

@@ -3,6 +3,7 @@ using Studio.Ml.Distillation;
 using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Evaluation;
+using Studio.Ml.Models.Common;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,11 +38,13 @@ public static class EvalCommand
         var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX or SD3 pipeline: the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
         var clip = new Option<DirectoryInfo?>("--clip") { Description = "a transformers CLIP model folder (openai/clip-vit-large-patch14, as the paper): also the CLIP score of every image against its prompt, the teacher's own included" };
         var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
+        var lora = new Option<FileInfo?>("--lora") { Description = "a LoRA of the transformer (as studio sample --lora) merged for the teacher's images and the student's alike: does the student still follow the teacher with it?" };
+        var loraScale = new Option<double>("--lora-scale") { Description = "how much of the LoRA", DefaultValueFactory = _ => 1.0 };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX or SD3 pipeline against its teacher.")
         {
             pipeline, textEncoder2, prompts, count, seeds, steps, guidance, trueCfg, maxLength, batch, dtype, report, sheet, samples, teacherImages,
-            agreementOnly, resolution, clip, device,
+            agreementOnly, resolution, clip, lora, loraScale, device,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -61,10 +64,13 @@ public static class EvalCommand
                 "bfloat16" or "bf16" => ScalarType.BFloat16,
                 var other => throw new ArgumentException($"--dtype '{other}' is not float32 or bfloat16"),
             };
+            if (!double.IsFinite(parse.GetValue(loraScale))) throw new ArgumentException($"--lora-scale {parse.GetValue(loraScale)} is not a finite number");
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
             var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
+            using var loraWeights = parse.GetValue(lora) is { } loraFile ? LoraWeights.Load(loraFile.FullName) : null;
             using var flux = TeacherFamily.LoadPipeline(folder, type, on);
+            using var merged = loraWeights?.MergeInto(flux.WeightedParts[0].Module, parse.GetValue(loraScale));
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;
@@ -73,6 +79,7 @@ public static class EvalCommand
             if (samplesFolder is not null && File.Exists(samplesFolder)) throw new ArgumentException($"--samples {samplesFolder}: a file, not a folder");
             using var scorer = parse.GetValue(clip) is { } clipFolder ? ClipScorer.Load(clipFolder.FullName, on) : null;
             var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store, samplesFolder, scorer);
+            if (loraWeights is not null) result = result with { Lora = loraWeights.Path, LoraScale = parse.GetValue(loraScale) };
             Console.Error.WriteLine();
             Console.WriteLine(result.Table());
             var path = parse.GetValue(report)!.FullName;

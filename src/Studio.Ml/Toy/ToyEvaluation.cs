@@ -77,7 +77,8 @@ public sealed record ToyEvaluationOptions
 /// (<see cref="RgbImage.StructuralSimilarity"/>: 1 = the teacher's image, structure weighed over colour). AgreementResolution: the image side of a teacher-agreement
 /// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's. ClipScore: with a CLIP
 /// model, the mean CLIP score of the images against their prompts (<see cref="Evaluation.ClipScorer"/>; the teacher's
-/// own too, so a student's reads against it), null without one.
+/// own too, so a student's reads against it), null without one. Lora, LoraScale: the LoRA merged into the transformer
+/// for the teacher's and the student's images (`studio eval --lora`), null without one.
 /// </summary>
 public sealed record ToyEvaluationResult(
     string Pipeline,
@@ -101,7 +102,9 @@ public sealed record ToyEvaluationResult(
     int? AgreementResolution = null,
     double? TeacherSimilarity = null,
     IReadOnlyList<ToyEvaluationSample>? Samples = null,
-    double? ClipScore = null)
+    double? ClipScore = null,
+    string? Lora = null,
+    double? LoraScale = null)
 {
     /// <summary>Writes the report as indented JSON, atomically.</summary>
     public void Save(string path)
@@ -115,7 +118,7 @@ public sealed record ToyEvaluationResult(
     {
         var lines = new List<string>
         {
-            $"pipeline {Pipeline}, T5 slot: {Encoder} ({EncoderParameters:N0} parameters, {EncoderLatencyMs:0.00} ms per prompt)",
+            $"pipeline {Pipeline}{(Lora is { } lora ? $" with LoRA {lora} x {LoraScale}" : "")}, T5 slot: {Encoder} ({EncoderParameters:N0} parameters, {EncoderLatencyMs:0.00} ms per prompt)",
             $"{Prompts} {Split} prompts x {Seeds} seed(s), {Steps} steps, guidance {Guidance}; {Seconds:0} s" +
                 (AgreementResolution is { } side ? $"; teacher agreement at {side} px (no toy scores)" : ""),
             $"{"criterion",-26}{"images",8}{"score",10}{"95% interval",16}",

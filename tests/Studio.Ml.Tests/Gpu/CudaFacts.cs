@@ -165,6 +165,41 @@ public class CudaFacts(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFluxPipe
     }
 
     /// <summary>
+    /// A LoRA merged into a pipeline on CUDA (its factors read on the CPU, the update computed on the GPU) draws the
+    /// CPU's merged image within 1e-3, and the weights come back bit for bit (kept on the CPU meanwhile).
+    /// </summary>
+    [CudaFact]
+    public void ALoraMergedOnCudaDrawsTheCpuImageAndTheWeightsComeBackExactly()
+    {
+        var lora = Path.Combine(TestPaths.NewTempDirectory("gpu-fact-lora"), "lora.safetensors");
+        manual_seed(3);
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(lora, new Dictionary<string, Tensor>
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = randn(4, 32) * 0.3,
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = randn(32, 4) * 0.3,
+            ["transformer.single_transformer_blocks.0.proj_out.alpha"] = tensor(2.0f),
+            ["transformer.single_transformer_blocks.0.proj_out.lora_A.weight"] = randn(4, 160) * 0.3,
+            ["transformer.single_transformer_blocks.0.proj_out.lora_B.weight"] = randn(32, 4) * 0.3,
+        });
+        using var weights = Studio.Ml.Models.Common.LoraWeights.Load(lora);
+        var request = new FluxRequest(["a red circle"], Seed: 5, Steps: 3, Guidance: 3.5, Width: 32, Height: 32, MaxSequenceLength: 16);
+        using var onCpu = FluxPipeline.Load(tiny.Folder);
+        using var onCuda = FluxPipeline.Load(tiny.Folder, device: Gpu);
+        var before = onCuda.Transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().cpu().clone());
+        GeneratedImages expected, actual;
+        using (weights.MergeInto(onCpu.Transformer, 0.8)) expected = onCpu.Generate(request);
+        using (weights.MergeInto(onCuda.Transformer, 0.8)) actual = onCuda.Generate(request);
+        using (expected)
+        using (actual)
+        {
+            var difference = Studio.Ml.Fixtures.FixtureComparison.RelativeError(expected.Images, actual.Images);
+            Assert.True(difference <= 1e-3, $"the merged CUDA image differs from the CPU one by {difference:G3}");
+        }
+        foreach (var (name, parameter) in onCuda.Transformer.named_parameters())
+            Assert.True(parameter.detach().cpu().eq(before[name]).all().item<bool>(), $"{name} did not come back on {GpuDevice}");
+    }
+
+    /// <summary>
     /// Every reference case of tests/fixtures/models computed on CUDA in float32 (`studio fixture --device cuda`'s
     /// path): each output within 1e-3 of its own scale (max|out - ref| / max|ref|), the GPU tolerance of the trainer's
     /// case. The models, the scheduler's Euler steps, the latent packing and the trainer's one update.

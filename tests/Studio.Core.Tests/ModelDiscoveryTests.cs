@@ -53,4 +53,26 @@ public class ModelDiscoveryTests
         Assert.Empty(ModelDiscovery.Find([root], [], maxFolders: 20));
         Assert.Single(ModelDiscovery.Find([root], []));
     }
+
+    [Fact]
+    public async Task LoraFilesAreFoundOutsideModelFoldersArtifactsAndHiddenOnesByTheirHeaders()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var root = Directory.CreateTempSubdirectory("studio-loras-").FullName;
+        var top = LoraFiles.Query(Folder(root, "loras"));
+        var nested = LoraFiles.Query(Folder(root, "loras/styles/ink"));
+        var kohya = LoraFiles.Write(Folder(root, "loras"), ("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", [4, 32]), ("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight", [96, 4]));
+        LoraFiles.Query(Folder(root, "models/FLUX.1-dev", "model_index.json"));                       // inside a model folder
+        LoraFiles.Query(Folder(root, ".cache"));                                                      // hidden
+        var artifacts = Folder(root, "data/artifacts");
+        LoraFiles.Query(artifacts);                                                                    // the studio's own
+        LoraFiles.Write(Folder(root, "loras"), ("text_model.embeddings.token_embedding.weight", [8, 4])); // weights, not a LoRA
+        File.WriteAllText(Path.Combine(root, "loras", "notes.safetensors"), "not a safetensors file");
+
+        var found = ModelDiscovery.FindLoras([root], [artifacts]);
+        Assert.Equal(new[] { top, kohya, nested }.Order(StringComparer.Ordinal), found.Order(StringComparer.Ordinal));
+        // Through the model service, as Generate asks: only what lies inside the allowed folders.
+        var service = new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = db.Directory, AllowedRoots = [Path.Combine(root, "loras", "styles")] }));
+        Assert.Equal([nested], await service.DiscoverLorasAsync(artifacts));
+    }
 }

@@ -383,7 +383,15 @@ public class GeneratePageTests
         const string scale = "[data-testid=generate-lora-scale] input, input[data-testid=generate-lora-scale]";
         Assert.True(cut.Find(scale).HasAttribute("disabled"), "the LoRA scale is editable without a LoRA");
         cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
-        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change(lora);
+        // The field offers the LoRA files of the allowed folders (not other safetensors files); one is chosen.
+        File.WriteAllBytes(Path.Combine(allowed, "weights.safetensors"), [8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'}', 32, 32, 32, 32, 32, 32]);
+        var field = cut.FindComponents<MudBlazor.MudAutocomplete<string>>().Single(c => c.Instance.Label!.StartsWith("LoRA"));
+        async Task<List<string>> Suggest(string text) => [.. await field.Instance.SearchFunc!(text, CancellationToken.None)!];
+        Assert.Equal([lora], await Suggest(Path.GetFileName(lora)![..8]));
+        Assert.Equal([lora], await Suggest(""));
+        Assert.Empty(await Suggest("no-such-name"));
+        Task Choose(string? path) => cut.InvokeAsync(() => cut.FindComponents<MudBlazor.MudAutocomplete<string>>().Single(c => c.Instance.Label!.StartsWith("LoRA")).Instance.ValueChanged.InvokeAsync(path));
+        await Choose(lora);
         cut.WaitForAssertion(() => Assert.False(cut.Find(scale).HasAttribute("disabled")));
         cut.Find(scale).Change("0.5");
         cut.Find("[data-testid=generate-submit]").Click();
@@ -393,15 +401,20 @@ public class GeneratePageTests
         await using (var context = await db.CreateDbContextAsync())
             Assert.Equal((lora, 0.5), ((await context.Generations.SingleAsync()).LoraPath, (await context.Generations.SingleAsync()).LoraScale));
 
-        // Cleared, then put back by "Use these settings".
-        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change("");
+        // Cleared, then put back by "Use these settings" (and asked for again).
+        await Choose(null);
+        cut.WaitForAssertion(() => Assert.True(cut.Find(scale).HasAttribute("disabled")));
         cut.Find("[data-testid=generation-reuse]").Click();
-        cut.WaitForAssertion(() => Assert.Equal(lora, cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").GetAttribute("value")));
+        cut.WaitForAssertion(() => Assert.False(cut.Find(scale).HasAttribute("disabled")));
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=generation]").Count));
+        await using (var context = await db.CreateDbContextAsync())
+            Assert.Equal(lora, (await context.Generations.OrderBy(g => g.Id).LastAsync()).LoraPath);
 
         // A LoRA the studio refuses is named, and nothing more is queued.
-        cut.Find("[data-testid=generate-lora] input, input[data-testid=generate-lora]").Change(Path.Combine(allowed, "gone.safetensors"));
+        await Choose(Path.Combine(allowed, "gone.safetensors"));
         cut.Find("[data-testid=generate-submit]").Click();
-        Assert.Single(jobs.Created);
+        Assert.Equal(2, jobs.Created.Count);
     }
 
     [Fact]

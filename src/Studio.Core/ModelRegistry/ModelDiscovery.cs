@@ -18,10 +18,40 @@ public static class ModelDiscovery
     public const int MaxDepth = 4;
     public const int MaxFolders = 5_000;
 
-    public static IReadOnlyList<DiscoveredModel> Find(IEnumerable<string> roots, IEnumerable<string> skip, int maxDepth = MaxDepth, int maxFolders = MaxFolders)
+    public static IReadOnlyList<DiscoveredModel> Find(IEnumerable<string> roots, IEnumerable<string> skip, int maxDepth = MaxDepth, int maxFolders = MaxFolders) =>
+        Walk(roots, skip, maxDepth, maxFolders).Where(f => f.Kind is not null).Select(f => new DiscoveredModel(f.Folder, f.Kind!.Value)).ToList();
+
+    /// <summary>The most LoRA files <see cref="FindLoras"/> lists.</summary>
+    public const int MaxLoras = 500;
+
+    /// <summary>
+    /// LoRA files of a transformer under the allowed roots: `.safetensors` files outside model folders (whose weights
+    /// they are not) whose header is a LoRA's (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>; no weights read),
+    /// by path, in the same bounded walk as <see cref="Find"/>.
+    /// </summary>
+    public static IReadOnlyList<string> FindLoras(IEnumerable<string> roots, IEnumerable<string> skip, int maxDepth = MaxDepth, int maxFolders = MaxFolders)
+    {
+        var found = new List<string>();
+        foreach (var (folder, _) in Walk(roots, skip, maxDepth, maxFolders).Where(f => f.Kind is null))
+        {
+            IEnumerable<string> files;
+            try { files = Directory.EnumerateFiles(folder, "*.safetensors").Order(StringComparer.Ordinal).ToList(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            foreach (var file in files)
+            {
+                try { Studio.Ml.Models.Common.LoraWeights.Check(file); }
+                catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException) { continue; }
+                found.Add(file);
+                if (found.Count == MaxLoras) return found;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Every folder the walk reads, breadth first, with its kind (a model folder is not searched further).</summary>
+    static IEnumerable<(string Folder, ModelKind? Kind)> Walk(IEnumerable<string> roots, IEnumerable<string> skip, int maxDepth, int maxFolders)
     {
         var skipped = skip.Select(p => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p))).ToHashSet();
-        var found = new List<DiscoveredModel>();
         var pending = new Queue<(string Folder, int Depth)>(roots.Select(r => (Path.GetFullPath(r), 0)));
         var seen = new HashSet<string>();
         var read = 0;
@@ -31,19 +61,15 @@ public static class ModelDiscovery
             folder = Path.TrimEndingDirectorySeparator(folder);
             if (skipped.Contains(folder) || !seen.Add(folder)) continue;
             read++;
-            if (KindOf(folder) is { } kind)
-            {
-                found.Add(new DiscoveredModel(folder, kind));
-                continue;
-            }
-            if (depth >= maxDepth) continue;
-            IEnumerable<string> children;
+            var kind = KindOf(folder);
+            yield return (folder, kind);
+            if (kind is not null || depth >= maxDepth) continue;
+            List<string> children;
             try { children = Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal).ToList(); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
             foreach (var child in children.Where(c => !Path.GetFileName(c).StartsWith('.')))
                 pending.Enqueue((child, depth + 1));
         }
-        return found;
     }
 
     /// <summary>What a folder's marker files say it is, or null.</summary>

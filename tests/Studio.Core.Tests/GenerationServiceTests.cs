@@ -53,6 +53,9 @@ public class GenerationServiceTests
         var stored = await service.RequestAsync(new GenerationRequest("a red circle", Lora: $" {good} ", LoraScale: 0.75));
         Assert.Equal((good, 0.75), (stored.LoraPath, stored.LoraScale));
         Assert.Single(jobs.Created);
+        // A relative path is stored as the full path it names here.
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, good);
+        Assert.Equal(good, (await service.RequestAsync(new GenerationRequest("a red circle", Lora: relative))).LoraPath);
         var none = await service.RequestAsync(new GenerationRequest("a red circle", Lora: " ", LoraScale: 3));
         Assert.Equal(((string?)null, 1.0), (none.LoraPath, none.LoraScale));
 
@@ -78,8 +81,8 @@ public class GenerationServiceTests
         // A studio that did not give the service its allowed folders takes no LoRA.
         var without = new GenerationService(db, jobs, new GenerationFeed());
         Assert.StartsWith("lora: this studio takes no LoRA", (await Assert.ThrowsAsync<RunActionException>(() => without.RequestAsync(new GenerationRequest("a", Lora: good)))).Message);
-        Assert.Equal(2, jobs.Created.Count);
+        Assert.Equal(3, jobs.Created.Count);
         await using var context = db.CreateDbContext();
-        Assert.Equal(2, await context.Generations.CountAsync());
+        Assert.Equal(3, await context.Generations.CountAsync());
     }
 }

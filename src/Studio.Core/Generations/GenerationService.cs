@@ -115,6 +115,8 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             throw new RunActionException($"loraScale must be a number between -{MaxLoraScale} and {MaxLoraScale} (got {scale})");
         if (options is null) throw new RunActionException("lora: this studio takes no LoRA (no allowed folders configured for it)");
         if (new PathGuard(options).Problem(path) is { } outside) throw new RunActionException($"lora: {outside}");
+        // Stored as a full path: the worker that opens it may run elsewhere, from another folder.
+        path = Path.GetFullPath(path);
         if (!File.Exists(path)) throw new RunActionException($"lora: {path}: no such file");
         try { Studio.Ml.Models.Common.LoraWeights.Check(path); }
         catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException)

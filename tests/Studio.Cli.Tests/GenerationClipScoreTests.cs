@@ -80,8 +80,10 @@ public class GenerationClipScoreTests
         var none = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir] }, "a red circle");
         var outside = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir], ClipModel = clip }, "a red circle");
         File.Delete(Path.Combine(clip, "model.safetensors"));
-        var unreadable = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clip], ClipModel = clip }, "a red circle");
-        Assert.All(none.Concat(outside).Concat(unreadable), i => Assert.Equal((GenerationState.Completed, (double?)null), (i.State, i.ClipScore)));
+        var missing = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clip], ClipModel = clip }, "a red circle");
+        File.WriteAllText(Path.Combine(clip, "model.safetensors"), "not a safetensors file");
+        var damaged = await GenerateAsync(executor, new StudioOptions { DataDirectory = dir, AllowedRoots = [dir, clip], ClipModel = clip }, "a red circle");
+        Assert.All(none.Concat(outside).Concat(missing).Concat(damaged), i => Assert.Equal((GenerationState.Completed, (double?)null), (i.State, i.ClipScore)));
         Assert.Empty(executor.LoadedClipModels);
     }
 }

@@ -111,7 +111,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
 
     /// <summary>
     /// The CLIP score of a drawn image against the prompt, with the CLIP model loaded once and kept; null when the model
-    /// cannot be loaded (the image stands without its score; the next image tries again).
+    /// cannot be loaded or fails (the image stands without its score; the next image tries again).
     /// </summary>
     double? ClipScoreOf(string folder, string prompt, string png, string deviceName, Device device)
     {
@@ -120,7 +120,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
             using var clip = _clipModels.Acquire(PipelineKey.Of(folder, null, "float32", deviceName), () => ClipScorer.Load(folder, device));
             return clip.Pipeline.Score([prompt], [RgbImage.FromPng(png)])[0];
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException) { return null; }
+        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException)) { return null; }
     }
 
     /// <summary>

@@ -110,6 +110,12 @@ namespace Studio.Migrations.Migrations
                     b.Property<string>("IntervalsJson")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("LoraPath")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("LoraScale")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("Loss")
                         .HasMaxLength(40)
                         .HasColumnType("TEXT");

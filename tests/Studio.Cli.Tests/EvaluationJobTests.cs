@@ -190,6 +190,36 @@ public class EvaluationJobTests
         await using (var context = db.CreateDbContext())
             Assert.Contains(await context.RunEvents.Where(e => e.RunId == runId).Select(e => e.Message).ToListAsync(),
                 m => m.StartsWith("Evaluated the step 5 checkpoint (") && m.Contains("agreement at 32 px, 16 tokens): mean |Δ| to the teacher "));
+
+        // With a LoRA of the transformer (FLUX's layer names here): its own series, the teacher's images and the
+        // student's drawn with it merged, as `studio eval --lora` draws them.
+        if (family != "flux") return;
+        var lora = Path.Combine(dir, "style.safetensors");
+        torch.manual_seed(6);
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(lora, new Dictionary<string, torch.Tensor>
+        {
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = torch.randn(4, 32) * 0.5,
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = torch.randn(32, 4) * 0.5,
+        });
+        var withLora = Tiny with { Lora = lora, LoraScale = 0.5 };
+        var loraTeacher = await service.RequestRunTeacherOnceAsync(runId, withLora);
+        await job.Execute(loraTeacher!.Id, CancellationToken.None);
+        var loraEvaluation = await service.RequestCheckpointAsync(checkpointId, withLora);
+        await job.Execute(loraEvaluation.Id, CancellationToken.None);
+        var loraStored = (await service.FindAsync(loraEvaluation.Id))!;
+        Assert.True(loraStored.State == EvaluationState.Completed, loraStored.Error);
+        Assert.EndsWith($" · LoRA {lora} × 0.5 · agreement at 32 px, 16 tokens", loraStored.SettingsKey);
+        using (var weights = Studio.Ml.Models.Common.LoraWeights.Load(lora))
+        using (weights.MergeInto(pipeline.WeightedParts[0].Module, 0.5))
+        {
+            var expectedWithLora = ToyEvaluation.Run(pipeline, studentEncoder, evalOptions, clip: scorer);
+            Assert.Equal(expectedWithLora.TeacherDifference, loraStored.TeacherDifference);
+            Assert.Equal(expectedWithLora.ClipScore, loraStored.ClipScore);
+        }
+        Assert.NotEqual(stored.TeacherDifference, loraStored.TeacherDifference);
+        Assert.Equal(2, Directory.GetFiles(EvaluationJob.TeacherImagesFolder(options)).Length);
+        using var report = JsonDocument.Parse(File.ReadAllText(loraStored.ReportPath!));
+        Assert.Equal(lora, report.RootElement.GetProperty("lora").GetString());
     }
 
     /// <summary>The width the transformer reads from the T5 slot (FLUX's and SD3's joint_attention_dim).</summary>

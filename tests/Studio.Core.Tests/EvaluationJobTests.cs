@@ -445,6 +445,51 @@ public class EvaluationJobTests
         Assert.Null(await withClip.RequestRunTeacherOnceAsync(run.Id));
     }
 
+    /// <summary>
+    /// An evaluation with a LoRA is another series (its settings key names the LoRA and scale), its teacher is evaluated
+    /// with the same LoRA, the worker is given it, and a LoRA outside the worker's allowed folders fails it; a bad LoRA is
+    /// refused by field before anything is queued.
+    /// </summary>
+    [Fact]
+    public async Task AnEvaluationWithALoraIsItsOwnSeriesWithItsTeacherAndTheWorkerIsGivenIt()
+    {
+        var s = await SetUpAsync();
+        var loras = Directory.CreateTempSubdirectory("studio-eval-lora-").FullName; // under the temp folder: allowed
+        var lora = LoraFiles.Query(loras);
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var plain = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id);
+        var settings = new EvaluationSettings(Lora: lora, LoraScale: 0.5);
+        var merged = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, settings);
+        Assert.NotEqual(plain.Id, merged.Id);
+        Assert.Equal((lora, 0.5), (merged.LoraPath, merged.LoraScale));
+        Assert.Equal($"heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5 · LoRA {lora} × 0.5", merged.SettingsKey);
+        Assert.Equal(merged.Id, (await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, settings)).Id); // waiting already: not queued twice
+        var teacher = await s.Evaluations.RequestRunTeacherOnceAsync(run.Id, settings);
+        Assert.Equal(merged.SettingsKey, teacher!.SettingsKey);
+        Assert.Null(await s.Evaluations.RequestRunTeacherOnceAsync(run.Id, settings));
+
+        foreach (var (bad, message) in new[]
+        {
+            (settings with { Lora = Path.Combine(loras, "gone.safetensors") }, $"lora: {Path.Combine(loras, "gone.safetensors")}: no such file"),
+            (settings with { Lora = "/etc/passwd" }, "lora: /etc/passwd is outside the allowed folders"),
+            (settings with { LoraScale = 12 }, "loraScale must be a number between -8 and 8 (got 12)"),
+        })
+            Assert.StartsWith(message, (await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestCheckpointAsync(checkpoint.Id, bad))).Message);
+
+        var executor = new ScriptedExecutor((_, _) => Result(1));
+        await s.Job(executor).Execute(merged.Id, CancellationToken.None);
+        Assert.Equal((lora, 0.5), (executor.Seen!.Lora, executor.Seen.LoraScale));
+        Assert.Equal(EvaluationState.Completed, (await s.Evaluations.FindAsync(merged.Id))!.State);
+
+        // A worker whose allowed folders do not hold the LoRA fails the evaluation, naming it.
+        var strict = new EvaluationJob(s.Db, new ScriptedExecutor((_, _) => Result(1)), s.Feed, new RunFeed(),
+            new StudioOptions { DataDirectory = s.Options.DataDirectory, AllowedRoots = [s.Db.Directory] }, new WorkerIdentity("test:host:2"));
+        await strict.Execute(teacher.Id, CancellationToken.None);
+        var refused = (await s.Evaluations.FindAsync(teacher.Id))!;
+        Assert.Equal(EvaluationState.Failed, refused.State);
+        Assert.StartsWith($"lora: {lora} is outside the allowed folders", refused.Error);
+    }
+
     [Fact]
     public async Task TheLatestCheckpointOfEachRunIsQueuedOnceAndRunsWithoutOneAreNamed()
     {

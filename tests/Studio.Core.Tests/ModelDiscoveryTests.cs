@@ -71,8 +71,7 @@ public class ModelDiscoveryTests
 
         var found = ModelDiscovery.FindLoras([root], [artifacts]);
         Assert.Equal(new[] { top, kohya, nested }.Order(StringComparer.Ordinal), found.Order(StringComparer.Ordinal));
-        // Through the model service, as Generate asks: only what lies inside the allowed folders.
-        var service = new ModelService(db, new PathGuard(new StudioOptions { DataDirectory = db.Directory, AllowedRoots = [Path.Combine(root, "loras", "styles")] }));
-        Assert.Equal([nested], await service.DiscoverLorasAsync(artifacts));
+        // As Generate and Compare ask: under the allowed folders only.
+        Assert.Equal([nested], await ModelDiscovery.FindLorasAsync(new StudioOptions { DataDirectory = db.Directory, AllowedRoots = [Path.Combine(root, "loras", "styles")] }));
     }
 }

@@ -166,6 +166,7 @@ public class ScalingChartTests
         ctx.Services.AddSingleton(feed);
         ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), feed, options));
         ctx.Services.AddSingleton(new RunFeed());
+        ctx.Services.AddSingleton(options);
         var auth = ctx.AddAuthorization();
         auth.SetAuthorized(researcher ? "rhea" : "vera");
         if (researcher) auth.SetPolicies(StudioRoles.CanChange);
@@ -204,6 +205,30 @@ public class ScalingChartTests
         var linked = researcherCtx.Render<Compare>();
         linked.WaitForAssertion(() => Assert.Single(linked.FindAll("[data-testid=evaluate-teacher]")));
         Assert.Empty(linked.FindAll("[data-testid=compare-chart]"));
+    }
+
+    /// <summary>A researcher evaluates the teacher with a LoRA from the allowed folders: the LoRA is offered, and the queued evaluation carries it.</summary>
+    [Fact]
+    public async Task TheTeacherIsEvaluatedWithALoraChosenFromTheAllowedFolders()
+    {
+        var (ctx, db, _) = NewPageContext(researcher: true);
+        await using var _ = ctx;
+        var data = ctx.Services.GetRequiredService<StudioOptions>().DataDirectory;
+        var lora = Studio.Core.Tests.LoraFiles.Query(Directory.CreateDirectory(Path.Combine(data, "loras")).FullName);
+        var cut = ctx.Render<Compare>();
+        ShowTab(cut, "Scaling");
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=evaluate-teacher]")));
+        var field = cut.FindComponents<MudBlazor.MudAutocomplete<string>>().Single(c => c.Instance.Label == "LoRA (optional)");
+        Assert.Equal([lora], [.. await field.Instance.SearchFunc!("lora-", CancellationToken.None)!]);
+        await cut.InvokeAsync(() => field.Instance.ValueChanged.InvokeAsync(lora));
+        cut.Find("[data-testid=evaluate-lora-scale] input, input[data-testid=evaluate-lora-scale]").Change("0.5");
+        cut.Find("[data-testid=evaluate-teacher]").Click();
+
+        await using var check = db.CreateDbContext();
+        cut.WaitForAssertion(() => Assert.Single(check.Evaluations.AsNoTracking().ToList()));
+        var queued = check.Evaluations.AsNoTracking().Single();
+        Assert.Equal((lora, 0.5, "teacher"), (queued.LoraPath, queued.LoraScale, queued.Encoder));
+        Assert.EndsWith($" · LoRA {lora} × 0.5", queued.SettingsKey);
     }
 
     [Fact]

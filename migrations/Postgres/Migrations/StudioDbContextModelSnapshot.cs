@@ -119,6 +119,12 @@ namespace Studio.Migrations.Postgres.Migrations
                     b.Property<string>("IntervalsJson")
                         .HasColumnType("text");
 
+                    b.Property<string>("LoraPath")
+                        .HasColumnType("text");
+
+                    b.Property<double>("LoraScale")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("Loss")
                         .HasMaxLength(40)
                         .HasColumnType("character varying(40)");

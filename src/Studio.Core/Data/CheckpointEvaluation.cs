@@ -97,6 +97,10 @@ public class CheckpointEvaluation
     public string? FigurePath => ReportPath is null ? null : FigurePathOf(ReportPath);
     /// <summary>The figure beside a report: evaluation-ID.png next to evaluation-ID.json.</summary>
     public static string FigurePathOf(string reportPath) => Path.ChangeExtension(reportPath, ".png");
+    /// <summary>A LoRA merged into the transformer for the teacher's images and the student's alike; null: none.</summary>
+    public string? LoraPath { get; set; }
+    /// <summary>How much of <see cref="LoraPath"/> (diffusers' lora_scale).</summary>
+    public double LoraScale { get; set; } = 1;
     /// <summary>Wall time of the evaluation itself.</summary>
     public double? Seconds { get; set; }
 
@@ -108,8 +112,8 @@ public class CheckpointEvaluation
     public bool IsActive => State is EvaluationState.Queued or EvaluationState.Running;
     /// <summary>Teacher agreement alone (no toy scores): a teacher outside the toy world.</summary>
     public bool IsAgreement => Resolution is not null;
-    /// <summary>Evaluations are comparable only with the same prompts, seeds, sampler settings and image size.</summary>
-    public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance).Key
+    /// <summary>Evaluations are comparable only with the same prompts, seeds, sampler settings, LoRA and image size.</summary>
+    public string SettingsKey => new Evaluations.EvaluationSettings(Split, PromptsPerCategory, Seeds, Steps, Guidance, LoraPath, LoraScale).Key
         + (Resolution is { } side ? $" · agreement at {side} px, {MaxSequenceLength} tokens" : "");
     /// <summary>
     /// The evaluations one chart line, one Compare choice and one CSV compare: <see cref="SettingsKey"/> and, when the

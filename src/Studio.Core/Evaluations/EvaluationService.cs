@@ -16,21 +16,26 @@ namespace Studio.Core.Evaluations;
 
 /// <summary>
 /// What is evaluated with which settings (the defaults are `studio eval`'s). Evaluations are comparable only with the
-/// same split, prompts per category, seeds, steps and guidance.
+/// same split, prompts per category, seeds, steps and guidance, and the same LoRA merged into the transformer for the
+/// teacher's images and the student's alike (<paramref name="Lora"/> at <paramref name="LoraScale"/>; null: none):
+/// does a student still follow its teacher with the teacher's LoRAs?
 /// </summary>
-public sealed record EvaluationSettings(string Split = "heldout", int PromptsPerCategory = 10, int Seeds = 1, int Steps = 20, double Guidance = 3.5)
+public sealed record EvaluationSettings(string Split = "heldout", int PromptsPerCategory = 10, int Seeds = 1, int Steps = 20, double Guidance = 3.5,
+    string? Lora = null, double LoraScale = 1)
 {
     public const int MaxPromptsPerCategory = 200;
     public const int MaxSeeds = 16;
 
     /// <summary>How the settings are named wherever evaluations are grouped or listed: "heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5".</summary>
-    public string Key => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Split} · {PromptsPerCategory}/category · {Seeds} seed(s) · {Steps} steps · guidance {Guidance:0.##}");
+    public string Key => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Split} · {PromptsPerCategory}/category · {Seeds} seed(s) · {Steps} steps · guidance {Guidance:0.##}{(string.IsNullOrWhiteSpace(Lora) ? "" : $" · LoRA {Lora} × {LoraScale:0.###}")}");
 
     /// <summary>The settings with each value given, the default for each left out.</summary>
-    public static EvaluationSettings Of(string? split, int? promptsPerCategory, int? seeds, int? steps, double? guidance)
+    public static EvaluationSettings Of(string? split, int? promptsPerCategory, int? seeds, int? steps, double? guidance, string? lora = null, double? loraScale = null)
     {
         var d = new EvaluationSettings();
-        return new EvaluationSettings(split ?? d.Split, promptsPerCategory ?? d.PromptsPerCategory, seeds ?? d.Seeds, steps ?? d.Steps, guidance ?? d.Guidance);
+        return new EvaluationSettings(split ?? d.Split, promptsPerCategory ?? d.PromptsPerCategory, seeds ?? d.Seeds, steps ?? d.Steps, guidance ?? d.Guidance,
+            string.IsNullOrWhiteSpace(lora) ? null : lora, loraScale ?? d.LoraScale);
     }
 
     public void Validate()
@@ -40,6 +45,8 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
         if (Seeds is < 1 or > MaxSeeds) throw new RunActionException($"seeds must be between 1 and {MaxSeeds} (got {Seeds})");
         if (Steps is < 1 or > GenerationService.MaxSteps) throw new RunActionException($"steps must be between 1 and {GenerationService.MaxSteps} (got {Steps})");
         if (!double.IsFinite(Guidance) || Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {Guidance})");
+        if (!double.IsFinite(LoraScale) || Math.Abs(LoraScale) > LoraCheck.MaxScale)
+            throw new RunActionException($"loraScale must be a number between -{LoraCheck.MaxScale} and {LoraCheck.MaxScale} (got {LoraScale})");
     }
 }
 
@@ -95,6 +102,9 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             await Artifacts.CheckpointRetention.ReleaseAsync(dbFactory, runId, runs: null);
         return evaluation;
     }
+
+    /// <summary>The LoRA files an evaluation may merge (<see cref="ModelDiscovery.FindLorasAsync"/>), for Compare's LoRA field.</summary>
+    public Task<IReadOnlyList<string>> LorasAsync(CancellationToken ct = default) => ModelDiscovery.FindLorasAsync(options, ct);
 
     /// <summary>Evaluates one checkpoint in its run's teacher pipeline.</summary>
     public async Task<CheckpointEvaluation> RequestCheckpointAsync(int checkpointId, EvaluationSettings? settings = null, CancellationToken ct = default)
@@ -191,11 +201,9 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     }
 
     /// <summary>The settings key of an evaluation of <paramref name="pipeline"/> with <paramref name="settings"/>.</summary>
-    static string SettingsKey(EvaluatedPipeline pipeline, EvaluationSettings settings) => pipeline.ApplyTo(new CheckpointEvaluation
-    {
-        Pipeline = pipeline.Folder, Encoder = "", Split = settings.Split, PromptsPerCategory = settings.PromptsPerCategory,
-        Seeds = settings.Seeds, Steps = settings.Steps, Guidance = settings.Guidance,
-    }).SettingsKey;
+    static string SettingsKey(EvaluatedPipeline pipeline, EvaluationSettings settings) => ApplySettings(
+        pipeline.ApplyTo(new CheckpointEvaluation { Pipeline = pipeline.Folder, Encoder = "" }),
+        settings with { Lora = string.IsNullOrWhiteSpace(settings.Lora) ? null : Path.GetFullPath(settings.Lora.Trim()) }).SettingsKey;
 
     /// <summary>
     /// The teacher pipelines of these runs, each as its run evaluates it (for "evaluate the teacher"); a run whose YAML
@@ -274,10 +282,18 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public static string TeacherPipeline(RunConfig config) =>
         config.Teacher.Pipeline == ModelFolders.ToyTeacher ? ModelFolders.ToyTeacher : config.ResolvePath(config.Teacher.Pipeline);
 
+    /// <summary>Writes the settings onto a row (a LoRA's scale only with a LoRA).</summary>
+    static CheckpointEvaluation ApplySettings(CheckpointEvaluation row, EvaluationSettings settings)
+    {
+        (row.Split, row.PromptsPerCategory, row.Seeds, row.Steps, row.Guidance) =
+            (settings.Split, settings.PromptsPerCategory, settings.Seeds, settings.Steps, settings.Guidance);
+        (row.LoraPath, row.LoraScale) = string.IsNullOrWhiteSpace(settings.Lora) ? (null, 1) : (settings.Lora, settings.LoraScale);
+        return row;
+    }
+
     async Task<CheckpointEvaluation> QueueAsync(StudioDbContext db, CheckpointEvaluation evaluation, EvaluationSettings settings, CancellationToken ct)
     {
-        (evaluation.Split, evaluation.PromptsPerCategory, evaluation.Seeds, evaluation.Steps, evaluation.Guidance) =
-            (settings.Split, settings.PromptsPerCategory, settings.Seeds, settings.Steps, settings.Guidance);
+        ApplySettings(evaluation, settings with { Lora = LoraCheck.Resolve(options, settings.Lora, settings.LoraScale) });
         // The same evaluation already waiting or running is not queued twice.
         var same = await db.Evaluations.AsNoTracking().Where(v => v.RunId == evaluation.RunId && v.CheckpointId == evaluation.CheckpointId
                 && v.Pipeline == evaluation.Pipeline && (v.State == EvaluationState.Queued || v.State == EvaluationState.Running))

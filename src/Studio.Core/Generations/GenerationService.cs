@@ -3,7 +3,6 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Data;
-using Studio.Core.Hosting;
 using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
@@ -27,9 +26,6 @@ public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps 
 public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBackgroundJobClient jobs, IGenerationBroadcaster broadcaster,
     StudioOptions? options = null)
 {
-    /// <summary>The largest |loraScale| a request may ask for.</summary>
-    public const double MaxLoraScale = 8;
-
     public const string Queue = "interactive";
     public const int MaxSide = 2048;
     public const int MaxSteps = 200;
@@ -67,7 +63,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
         if (request.TrueCfgScale > 1 && IsSd3(teacherFolder))
             throw new RunActionException($"trueCfgScale: an SD3 teacher always guides from the negative prompt at its guidance scale (guidance); leave trueCfgScale at 1 (got {request.TrueCfgScale})");
-        var lora = CheckLora(request.Lora, request.LoraScale);
+        var lora = ModelRegistry.LoraCheck.Resolve(options, request.Lora, request.LoraScale);
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)
@@ -100,30 +96,6 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         await db.SaveChangesAsync(ct);
         await broadcaster.PublishAsync(generation, ct);
         return generation;
-    }
-
-    /// <summary>
-    /// The request's LoRA as the worker will open it (null: none): a .safetensors file inside the allowed folders whose
-    /// header is a LoRA of the transformer (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>),
-    /// with a finite scale of at most <see cref="MaxLoraScale"/> either way; refused naming the field otherwise.
-    /// </summary>
-    string? CheckLora(string? path, double scale)
-    {
-        if (string.IsNullOrWhiteSpace(path)) return null;
-        path = path.Trim();
-        if (!double.IsFinite(scale) || Math.Abs(scale) > MaxLoraScale)
-            throw new RunActionException($"loraScale must be a number between -{MaxLoraScale} and {MaxLoraScale} (got {scale})");
-        if (options is null) throw new RunActionException("lora: this studio takes no LoRA (no allowed folders configured for it)");
-        if (new PathGuard(options).Problem(path) is { } outside) throw new RunActionException($"lora: {outside}");
-        // Stored as a full path: the worker that opens it may run elsewhere, from another folder.
-        path = Path.GetFullPath(path);
-        if (!File.Exists(path)) throw new RunActionException($"lora: {path}: no such file");
-        try { Studio.Ml.Models.Common.LoraWeights.Check(path); }
-        catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException)
-        {
-            throw new RunActionException($"lora: {e.Message}");
-        }
-        return path;
     }
 
     /// <summary>

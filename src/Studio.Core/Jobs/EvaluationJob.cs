@@ -51,6 +51,7 @@ public class EvaluationJob(
             if (row.Pipeline != ModelFolders.ToyTeacher && new PathGuard(options).Problem(row.Pipeline) is { } outside) refused ??= $"pipeline: {outside}";
             var clipModel = options.JobClipModel;
             if (clipModel is not null && new PathGuard(options).Problem(clipModel) is { } clipOutside) refused ??= $"Studio:ClipModel: {clipOutside}";
+            if (row.LoraPath is { } lora && new PathGuard(options).Problem(lora) is { } loraOutside) refused ??= $"lora: {loraOutside}";
             row.State = EvaluationState.Running;
             row.Worker = worker.Name;
             row.Device = options.JobDevice;
@@ -60,7 +61,7 @@ public class EvaluationJob(
             await db.SaveChangesAsync(CancellationToken.None);
             plannedReport = await ReportPathAsync(row);
             execution = new EvaluationExecution(row.Id, ModelFolders.Resolve(row.Pipeline), checkpointPath, OptionsOf(row), row.Device,
-                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(plannedReport), clipModel);
+                TeacherImagesFolder(options), options.JobDType, SamplesFolderOf(plannedReport), clipModel, row.LoraPath, row.LoraScale);
         }
         await evaluations.PublishAsync(row, CancellationToken.None);
 

@@ -48,6 +48,16 @@ public static class ModelDiscovery
         return found;
     }
 
+    /// <summary>
+    /// The LoRA files a studio offers (Generate's and Compare's LoRA fields): <see cref="FindLoras"/> under its allowed
+    /// roots, skipping its artifacts, each inside the allowed folders once its links are followed.
+    /// </summary>
+    public static Task<IReadOnlyList<string>> FindLorasAsync(Studio.Core.StudioOptions options, CancellationToken ct = default) => Task.Run(() =>
+    {
+        var paths = new Hosting.PathGuard(options);
+        return (IReadOnlyList<string>)FindLoras(paths.Roots, [options.ArtifactRoot]).Where(paths.IsAllowed).ToList();
+    }, ct);
+
     /// <summary>Every folder the walk reads, breadth first, with its kind (a model folder is not searched further).</summary>
     static IEnumerable<(string Folder, ModelKind? Kind)> Walk(IEnumerable<string> roots, IEnumerable<string> skip, int maxDepth, int maxFolders)
     {

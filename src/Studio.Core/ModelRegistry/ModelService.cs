@@ -57,13 +57,6 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
         return found.Where(m => !registered.Contains(m.Folder) && paths.IsAllowed(m.Folder)).ToList();
     }
 
-    /// <summary>LoRA files under the allowed roots (<see cref="ModelDiscovery.FindLoras"/>), skipping the studio's artifacts: what Generate offers.</summary>
-    public async Task<IReadOnlyList<string>> DiscoverLorasAsync(string artifactRoot, CancellationToken ct = default)
-    {
-        var found = await Task.Run(() => ModelDiscovery.FindLoras(paths.Roots, [artifactRoot]), ct);
-        return found.Where(paths.IsAllowed).ToList();
-    }
-
     /// <summary>Forgets a model folder (the files stay where they are); the built-in toy teacher stays.</summary>
     public async Task UnregisterAsync(int id, CancellationToken ct = default)
     {

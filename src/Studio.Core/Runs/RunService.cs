@@ -409,6 +409,11 @@ public class RunService(
     {
         var problems = evaluate.Problems().ToList();
         if (!evaluate.Any) return problems;
+        if (evaluate.Settings is { Lora: { } lora } settings && problems.Count == 0)
+        {
+            try { ModelRegistry.LoraCheck.Resolve(options, lora, settings.LoraScale); }
+            catch (RunActionException e) { problems.Add(new FieldProblem("evaluation", e.Message)); }
+        }
         try
         {
             EvaluationService.Evaluable(options, EvaluationService.ConfigOf(options, configYaml), "teacher.pipeline");

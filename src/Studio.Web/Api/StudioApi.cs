@@ -24,9 +24,9 @@ public sealed record CreateRunRequest(string Name, string ConfigYaml, string? Qu
 }
 
 /// <summary>Evaluation settings; each left out is the default (`studio eval`'s).</summary>
-public sealed record EvaluationSettingsRequest(string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance)
+public sealed record EvaluationSettingsRequest(string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance, string? Lora = null, double? LoraScale = null)
 {
-    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance);
+    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance, Lora, LoraScale);
 
     public static AutoEvaluation Auto(bool? whenDone, bool? eachCheckpoint, EvaluationSettingsRequest? settings) =>
         new(whenDone ?? false, eachCheckpoint ?? false, settings?.Settings());
@@ -47,9 +47,9 @@ public sealed record ForkRequest(string? Name, string? ConfigYaml, string? Queue
 public sealed record ExportRequest(string Format);
 /// <summary>An evaluation request: a checkpoint, the latest checkpoint of runs, or a teacher pipeline (neither: the built-in toy teacher).</summary>
 public sealed record EvaluationRequest(int? CheckpointId, IReadOnlyList<int>? LatestOfRuns, string? TeacherPipeline,
-    string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance)
+    string? Split, int? PromptsPerCategory, int? Seeds, int? Steps, double? Guidance, string? Lora = null, double? LoraScale = null)
 {
-    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance);
+    public EvaluationSettings Settings() => EvaluationSettings.Of(Split, PromptsPerCategory, Seeds, Steps, Guidance, Lora, LoraScale);
 }
 
 /// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>

@@ -24,7 +24,7 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
         generation.Images.Select(i => i.CheckpointId is { } c ? CheckpointKey(c) : i.ModelId is { } m ? ModelKey(m) : null).OfType<string>();
 
     /// <summary>The LoRA files under the allowed folders, offered in the LoRA field (a walk of the folders: asked for when the field is first used).</summary>
-    public Task<IReadOnlyList<string>> LorasAsync(CancellationToken ct = default) => models.DiscoverLorasAsync(options.ArtifactRoot, ct);
+    public Task<IReadOnlyList<string>> LorasAsync(CancellationToken ct = default) => ModelDiscovery.FindLorasAsync(options, ct);
 
     /// <summary>Checkpoints whose files are there, newest run first, latest step first; then registered students by name.</summary>
     public async Task<GenerateChoices> ChoicesAsync(CancellationToken ct = default)

@@ -1,0 +1,39 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Studio.Migrations.Migrations
+{
+    /// <inheritdoc />
+    public partial class EvaluationLora : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "LoraPath",
+                table: "Evaluations",
+                type: "TEXT",
+                nullable: true);
+
+            migrationBuilder.AddColumn<double>(
+                name: "LoraScale",
+                table: "Evaluations",
+                type: "REAL",
+                nullable: false,
+                defaultValue: 1.0);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "LoraPath",
+                table: "Evaluations");
+
+            migrationBuilder.DropColumn(
+                name: "LoraScale",
+                table: "Evaluations");
+        }
+    }
+}

@@ -139,6 +139,12 @@ public class LoraWeightsTests
             }
         foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), name);
 
+        // Those layouts are mapped for FLUX only: another transformer is refused, naming the layout.
+        using var other = nn.Linear(16, 16);
+        using var kohyaWeights = LoraWeights.Load(kohya);
+        Assert.Contains("layer 'double_blocks_0_img_attn_qkv' is named in kohya's layout, which the studio maps onto FLUX transformers only",
+            Assert.Throws<InvalidDataException>(() => kohyaWeights.MergeInto(other, 1)).Message);
+
         // kohya's names give the same weights.
         using var fromKohya = LoraWeights.Load(kohya);
         Assert.All(fromKohya.Layers, l => Assert.Equal(LoraLayout.FluxKohya, l.Layout));

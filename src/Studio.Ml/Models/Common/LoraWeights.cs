@@ -161,7 +161,8 @@ public sealed class LoraWeights : IDisposable
         else
         {
             if (transformer is not FluxTransformer flux)
-                throw new InvalidDataException($"{Path}: layer '{layer.Module}' is named as in the original FLUX repository, and this transformer is not FLUX's");
+                throw new InvalidDataException($"{Path}: layer '{layer.Module}' is named in {(layer.Layout == LoraLayout.FluxKohya ? "kohya's" : "the original repository's")} layout, " +
+                                               "which the studio maps onto FLUX transformers only; convert the LoRA to diffusers' layout for this one");
             var map = FluxOriginalCheckpoint.Map(flux.Config);
             var original = layer.Layout == LoraLayout.FluxOriginal ? layer.Module
                 : map.Values.Select(s => s.Name).Where(n => n.EndsWith(".weight", StringComparison.Ordinal)).Select(n => n[..^".weight".Length])

@@ -39,6 +39,27 @@ public class MigrationTests
         await db.Database.MigrateAsync();
         var old = await db.Generations.SingleAsync();
         Assert.Equal(("old", 1.0, ""), (old.Prompt, old.TrueCfgScale, old.NegativePrompt));
+        // Neither had a LoRA: none, at scale 1.
+        Assert.Equal(((string?)null, 1.0), (old.LoraPath, old.LoraScale));
+    }
+
+    [Fact]
+    public async Task GenerationsAndEvaluationsStoredBeforeLorasReadAsNoneAtScaleOneWithTheirSettingsKeyUnchanged()
+    {
+        var dir = Directory.CreateTempSubdirectory("studio-migrate-");
+        await using var db = new StudioDbContext(SqliteOptions(Path.Combine(dir.FullName, "studio.db")));
+        var migrator = db.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>();
+        await migrator.MigrateAsync("GenerationClipScore");
+        await db.Database.ExecuteSqlRawAsync(
+            "INSERT INTO Generations (Prompt, Seed, Steps, Guidance, TrueCfgScale, NegativePrompt, Width, Height, State, Progress, CreatedAt) VALUES ('old', 1, 2, 3.5, 1, '', 64, 64, 'Completed', 1, '2026-12-01 00:00:00')");
+        await db.Database.ExecuteSqlRawAsync(
+            "INSERT INTO Evaluations (Pipeline, Encoder, SizeLabel, Split, State, Step, PromptsPerCategory, Seeds, Steps, Guidance, Progress, CreatedAt) VALUES ('toy', 'teacher', 'teacher', 'heldout', 'Completed', 0, 10, 1, 20, 3.5, 1, '2026-12-01 00:00:00')");
+        await db.Database.MigrateAsync();
+        var generation = await db.Generations.SingleAsync();
+        Assert.Equal(((string?)null, 1.0), (generation.LoraPath, generation.LoraScale));
+        var evaluation = await db.Evaluations.SingleAsync();
+        Assert.Equal(((string?)null, 1.0), (evaluation.LoraPath, evaluation.LoraScale));
+        Assert.Equal("heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5", evaluation.SettingsKey);
     }
 
     [Fact]

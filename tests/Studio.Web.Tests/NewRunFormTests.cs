@@ -215,6 +215,34 @@ public class NewRunFormTests
         Assert.Equal(new EvaluationSettings(PromptsPerCategory: 4), AutoEvaluation.Of(run).Settings);
     }
 
+    /// <summary>A run's evaluations may merge a LoRA (offered from the allowed folders); one the studio refuses queues nothing.</summary>
+    [Fact]
+    public async Task ARunsEvaluationsMayMergeALoraChosenFromTheAllowedFolders()
+    {
+        var (ctx, jobs, db) = NewContext();
+        await using var _ = ctx;
+        var data = ctx.Services.GetRequiredService<StudioOptions>().DataDirectory;
+        var lora = Studio.Core.Tests.LoraFiles.Query(Directory.CreateDirectory(Path.Combine(data, "loras")).FullName);
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluate-each]"), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-evaluate-each] input, input[data-testid=run-evaluate-each]").Change(true);
+        cut.WaitForAssertion(() => cut.Find("[data-testid=run-evaluation-lora]"), TimeSpan.FromSeconds(15));
+        MudAutocomplete<string> Field() => cut.FindComponents<MudAutocomplete<string>>().Single(c => c.Instance.Label == "Evaluation LoRA (optional)").Instance;
+        Assert.Equal([lora], [.. await Field().SearchFunc!("lora", CancellationToken.None)!]);
+
+        await cut.InvokeAsync(() => Field().ValueChanged.InvokeAsync(Path.Combine(data, "loras", "gone.safetensors")));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("no such file", cut.Markup), TimeSpan.FromSeconds(15));
+        Assert.Empty(jobs.Created);
+
+        await cut.InvokeAsync(() => Field().ValueChanged.InvokeAsync(lora));
+        cut.Find("[data-testid=run-evaluation-lora-scale] input, input[data-testid=run-evaluation-lora-scale]").Change("0.5");
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+        await using var context = await db.CreateDbContextAsync();
+        Assert.Equal(new EvaluationSettings(Lora: lora, LoraScale: 0.5), AutoEvaluation.Of(await context.Runs.SingleAsync()).Settings);
+    }
+
     [Fact]
     public async Task ABayesianSearchQueuesItsFirstRunsAndKeepsThePlanForTheOthers()
     {

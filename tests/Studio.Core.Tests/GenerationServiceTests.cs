@@ -78,11 +78,21 @@ public class GenerationServiceTests
             var refused = await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(request));
             Assert.StartsWith(message, refused.Message);
         }
+        // A LoRA of another model is refused before anything is queued, naming the layer (the toy teacher is 128 wide).
+        var narrower = LoraFiles.Query(allowed, width: 32);
+        Assert.StartsWith($"lora: {narrower}: layer 'transformer_blocks.0.attn.to_q' is [[128, 128]] in the transformer, the LoRA makes [32, 32]",
+            (await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(new GenerationRequest("a", Lora: narrower)))).Message);
+        var elsewhere = LoraFiles.Write(allowed, ("transformer.joint_blocks.0.x_block.attn.qkv.lora_A.weight", [4, 128]), ("transformer.joint_blocks.0.x_block.attn.qkv.lora_B.weight", [384, 4]));
+        Assert.StartsWith($"lora: {elsewhere}: the transformer has no layer 'joint_blocks.0.x_block.attn.qkv'",
+            (await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(new GenerationRequest("a", Lora: elsewhere)))).Message);
+        var kohya = LoraFiles.Write(allowed, ("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", [4, 128]), ("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight", [384, 4]));
+        Assert.Equal(kohya, (await service.RequestAsync(new GenerationRequest("a", Lora: kohya))).LoraPath); // kohya's fused qkv fits the toy teacher
+
         // A studio that did not give the service its allowed folders takes no LoRA.
         var without = new GenerationService(db, jobs, new GenerationFeed());
         Assert.StartsWith("lora: this studio takes no LoRA", (await Assert.ThrowsAsync<RunActionException>(() => without.RequestAsync(new GenerationRequest("a", Lora: good)))).Message);
-        Assert.Equal(3, jobs.Created.Count);
+        Assert.Equal(4, jobs.Created.Count);
         await using var context = db.CreateDbContext();
-        Assert.Equal(3, await context.Generations.CountAsync());
+        Assert.Equal(4, await context.Generations.CountAsync());
     }
 }

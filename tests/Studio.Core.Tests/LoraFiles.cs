@@ -25,7 +25,7 @@ public static class LoraFiles
         return path;
     }
 
-    /// <summary>A rank-4 LoRA of the first double block's query projection of a transformer 32 wide.</summary>
-    public static string Query(string folder) => Write(folder,
-        ("transformer.transformer_blocks.0.attn.to_q.lora_A.weight", [4, 32]), ("transformer.transformer_blocks.0.attn.to_q.lora_B.weight", [32, 4]));
+    /// <summary>A rank-4 LoRA of the first double block's query projection of a transformer <paramref name="width"/> wide (the toy teacher's 128).</summary>
+    public static string Query(string folder, int width = 128) => Write(folder,
+        ("transformer.transformer_blocks.0.attn.to_q.lora_A.weight", [4, width]), ("transformer.transformer_blocks.0.attn.to_q.lora_B.weight", [width, 4]));
 }

@@ -293,7 +293,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 
     async Task<CheckpointEvaluation> QueueAsync(StudioDbContext db, CheckpointEvaluation evaluation, EvaluationSettings settings, CancellationToken ct)
     {
-        ApplySettings(evaluation, settings with { Lora = LoraCheck.Resolve(options, settings.Lora, settings.LoraScale) });
+        ApplySettings(evaluation, settings with { Lora = LoraCheck.Resolve(options, settings.Lora, settings.LoraScale, evaluation.Pipeline) });
         // The same evaluation already waiting or running is not queued twice.
         var same = await db.Evaluations.AsNoTracking().Where(v => v.RunId == evaluation.RunId && v.CheckpointId == evaluation.CheckpointId
                 && v.Pipeline == evaluation.Pipeline && (v.State == EvaluationState.Queued || v.State == EvaluationState.Running))

@@ -63,7 +63,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
         if (request.TrueCfgScale > 1 && IsSd3(teacherFolder))
             throw new RunActionException($"trueCfgScale: an SD3 teacher always guides from the negative prompt at its guidance scale (guidance); leave trueCfgScale at 1 (got {request.TrueCfgScale})");
-        var lora = ModelRegistry.LoraCheck.Resolve(options, request.Lora, request.LoraScale);
+        var lora = ModelRegistry.LoraCheck.Resolve(options, request.Lora, request.LoraScale, teacherFolder);
         var checkpointIds = request.CheckpointIds ?? [];
         var studentModelIds = request.StudentModelIds ?? [];
         if (!request.IncludeTeacher && checkpointIds.Count == 0 && studentModelIds.Count == 0)

@@ -13,9 +13,12 @@ public static class LoraCheck
     /// The request's LoRA as a worker will open it (null: none): a .safetensors file inside the allowed folders whose
     /// header is a LoRA of a transformer (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>), as a full path (the
     /// worker that opens it may run elsewhere), with a finite scale of at most <see cref="MaxScale"/>; refused naming the
-    /// field (`lora`, `loraScale`) otherwise. <paramref name="options"/> null: no LoRA is taken.
+    /// field (`lora`, `loraScale`) otherwise. With <paramref name="teacherFolder"/>, every layer must fit that pipeline's
+    /// transformer too, as its weights' headers say (<see cref="Studio.Ml.Models.Common.LoraWeights.CheckFits"/>: a LoRA of
+    /// another model is refused here rather than failing on the worker; a transformer in an original single-file layout
+    /// is left to the worker). <paramref name="options"/> null: no LoRA is taken.
     /// </summary>
-    public static string? Resolve(StudioOptions? options, string? path, double scale)
+    public static string? Resolve(StudioOptions? options, string? path, double scale, string? teacherFolder = null)
     {
         if (string.IsNullOrWhiteSpace(path)) return null;
         path = path.Trim();
@@ -25,11 +28,40 @@ public static class LoraCheck
         if (new PathGuard(options).Problem(path) is { } outside) throw new RunActionException($"lora: {outside}");
         path = Path.GetFullPath(path);
         if (!File.Exists(path)) throw new RunActionException($"lora: {path}: no such file");
-        try { Studio.Ml.Models.Common.LoraWeights.Check(path); }
+        try
+        {
+            Studio.Ml.Models.Common.LoraWeights.Check(path);
+            if (teacherFolder is not null && TransformerOf(ModelFolders.Resolve(teacherFolder)) is var (shapes, flux))
+                Studio.Ml.Models.Common.LoraWeights.CheckFits(path, shapes, flux);
+        }
         catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException)
         {
             throw new RunActionException($"lora: {e.Message}");
         }
         return path;
+    }
+
+    /// <summary>
+    /// The shapes of a pipeline's transformer weights by diffusers name, from their headers, and its FLUX configuration
+    /// (null for SD3); null when they cannot be read that way (no `transformer/` folder, an original layout, unreadable).
+    /// </summary>
+    static (IReadOnlyDictionary<string, long[]> Shapes, Studio.Ml.Models.Flux.FluxTransformerConfig? Flux)? TransformerOf(string teacherFolder)
+    {
+        var folder = Path.Combine(teacherFolder, "transformer");
+        if (!Directory.Exists(folder)) return null;
+        try
+        {
+            using var weights = Studio.Ml.Tensors.Checkpoint.Open(folder);
+            if (Studio.Ml.Models.Flux.FluxOriginalCheckpoint.IsOriginalLayout(weights)) return null;
+            var config = Path.Combine(folder, "config.json");
+            var flux = Studio.Ml.Distillation.TeacherFamily.Of(teacherFolder) == Studio.Ml.Distillation.ModelFamily.Flux && File.Exists(config)
+                ? Studio.Ml.Models.Flux.FluxTransformerConfig.Load(config) : null;
+            return (weights.Names.ToDictionary(n => n, n => weights.Entry(n).Shape), flux);
+        }
+        catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException
+                                   or System.Text.Json.JsonException or ArgumentException)
+        {
+            return null; // the worker, which loads the pipeline anyway, says what is wrong with it
+        }
     }
 }

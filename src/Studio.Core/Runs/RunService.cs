@@ -409,20 +409,22 @@ public class RunService(
     {
         var problems = evaluate.Problems().ToList();
         if (!evaluate.Any) return problems;
-        if (evaluate.Settings is { Lora: { } lora } settings && problems.Count == 0)
-        {
-            try { ModelRegistry.LoraCheck.Resolve(options, lora, settings.LoraScale); }
-            catch (RunActionException e) { problems.Add(new FieldProblem("evaluation", e.Message)); }
-        }
+        EvaluatedPipeline? teacher = null;
         try
         {
-            EvaluationService.Evaluable(options, EvaluationService.ConfigOf(options, configYaml), "teacher.pipeline");
+            teacher = EvaluationService.Evaluable(options, EvaluationService.ConfigOf(options, configYaml), "teacher.pipeline");
         }
         catch (RunActionException e)
         {
             problems.Add(evaluate.EachCheckpoint
                 ? new FieldProblem("evaluateEachCheckpoint", $"cannot evaluate each checkpoint: {e.Message}")
                 : new FieldProblem("evaluateWhenDone", $"cannot evaluate when done: {e.Message}"));
+        }
+        // A LoRA is checked as an evaluation's would be, against the run's teacher when it can be read.
+        if (evaluate.Settings is { Lora: { } lora } settings && problems.Count == 0)
+        {
+            try { ModelRegistry.LoraCheck.Resolve(options, lora, settings.LoraScale, teacher?.Folder); }
+            catch (RunActionException e) { problems.Add(new FieldProblem("evaluation", e.Message)); }
         }
         return problems;
     }

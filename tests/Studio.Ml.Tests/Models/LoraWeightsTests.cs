@@ -190,6 +190,11 @@ public class LoraWeightsTests
             ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, 32), ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(16, 1),
         }));
         Assert.Contains("layer 'transformer_blocks.0.attn.to_q' is [[16, 16]] in the transformer, the LoRA makes [16, 32]", Assert.Throws<InvalidDataException>(() => wider.MergeInto(transformer, 1)).Message);
+        // The same refusals from the headers alone, against the weights' shapes, before anything is loaded.
+        var shapes = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Contains("the transformer has no layer 'transformer_blocks.7.attn.to_q'", Assert.Throws<InvalidDataException>(() => LoraWeights.CheckFits(missing.Path, shapes, transformer.Config)).Message);
+        Assert.Contains("layer 'transformer_blocks.0.attn.to_q' is [[16, 16]] in the transformer, the LoRA makes [16, 32]", Assert.Throws<InvalidDataException>(() => LoraWeights.CheckFits(wider.Path, shapes, transformer.Config)).Message);
+        LoraWeights.CheckFits(Save(new() { ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, 16), ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(16, 1) }), shapes, transformer.Config);
         foreach (var (name, value) in before) Assert.True(Same(transformer.named_parameters().Single(p => p.name == name).parameter, value), name);
     }
 }

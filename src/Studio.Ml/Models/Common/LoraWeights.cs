@@ -145,41 +145,56 @@ public sealed class LoraWeights : IDisposable
                                        "the original FLUX layout's diffusion_model.MODULE.lora_A.weight, or kohya's lora_unet_MODULE.lora_down.weight)");
     }
 
-    /// <summary>Rows [RowStart, RowStart + Rows) of a layer's update go to Weight (halves swapped: FLUX's final modulation).</summary>
-    sealed record Target(Tensor Weight, long RowStart, long Rows, bool SwapHalves);
+    /// <summary>Rows [RowStart, RowStart + Rows) of a layer's update go to the weight named Weight (halves swapped: FLUX's final modulation).</summary>
+    sealed record Target(string Weight, long RowStart, long Rows, bool SwapHalves);
 
-    /// <summary>Where each row of a layer's update goes in <paramref name="transformer"/>; refused naming the layer when it does not fit.</summary>
-    List<Target> TargetsOf(LoraLayer layer, nn.Module transformer, Dictionary<string, Tensor> parameters)
+    /// <summary>
+    /// Where each row of a layer's update [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] goes among a
+    /// transformer's weights (<paramref name="shapes"/>, by diffusers name; <paramref name="flux"/>: its configuration when
+    /// it is FLUX's, which the original and kohya layouts need); refused naming the layer when it does not fit.
+    /// </summary>
+    static List<Target> Plan(string path, string module, LoraLayout layout, long outFeatures, long inFeatures,
+        IReadOnlyDictionary<string, long[]> shapes, FluxTransformerConfig? flux)
     {
         var targets = new List<Target>();
-        if (layer.Layout == LoraLayout.Diffusers)
+        if (layout == LoraLayout.Diffusers)
         {
-            if (!parameters.TryGetValue(layer.Module + ".weight", out var weight))
-                throw new InvalidDataException($"{Path}: the transformer has no layer '{layer.Module}' (a LoRA of another model?)");
-            targets.Add(new Target(weight, 0, weight.shape[0], false));
+            if (!shapes.TryGetValue(module + ".weight", out var shape))
+                throw new InvalidDataException($"{path}: the transformer has no layer '{module}' (a LoRA of another model?)");
+            targets.Add(new Target(module + ".weight", 0, shape[0], false));
         }
         else
         {
-            if (transformer is not FluxTransformer flux)
-                throw new InvalidDataException($"{Path}: layer '{layer.Module}' is named in {(layer.Layout == LoraLayout.FluxKohya ? "kohya's" : "the original repository's")} layout, " +
+            if (flux is null)
+                throw new InvalidDataException($"{path}: layer '{module}' is named in {(layout == LoraLayout.FluxKohya ? "kohya's" : "the original repository's")} layout, " +
                                                "which the studio maps onto FLUX transformers only; convert the LoRA to diffusers' layout for this one");
-            var map = FluxOriginalCheckpoint.Map(flux.Config);
-            var original = layer.Layout == LoraLayout.FluxOriginal ? layer.Module
+            var map = FluxOriginalCheckpoint.Map(flux);
+            var original = layout == LoraLayout.FluxOriginal ? module
                 : map.Values.Select(s => s.Name).Where(n => n.EndsWith(".weight", StringComparison.Ordinal)).Select(n => n[..^".weight".Length])
-                    .FirstOrDefault(n => n.Replace('.', '_') == layer.Module);
+                    .FirstOrDefault(n => n.Replace('.', '_') == module);
             foreach (var (name, source) in map.Where(p => original is not null && p.Value.Name == original + ".weight").OrderBy(p => p.Value.RowStart))
-            {
-                var weight = parameters[name];
-                targets.Add(new Target(weight, source.RowStart, source.RowCount ?? weight.shape[0], source.SwapHalves));
-            }
+                if (shapes.TryGetValue(name, out var shape))
+                    targets.Add(new Target(name, source.RowStart, source.RowCount ?? shape[0], source.SwapHalves));
             if (targets.Count == 0)
-                throw new InvalidDataException($"{Path}: the transformer has no layer '{layer.Module}' (a LoRA of another model?)");
+                throw new InvalidDataException($"{path}: the transformer has no layer '{module}' (a LoRA of another model?)");
         }
-        long outFeatures = layer.Up.shape[0], inFeatures = layer.Down.shape[1];
-        if (targets.Any(t => t.Weight.dim() != 2 || t.Weight.shape[1] != inFeatures || t.Weight.shape[0] != t.Rows) || targets.Sum(t => t.Rows) != outFeatures)
-            throw new InvalidDataException($"{Path}: layer '{layer.Module}' is [{string.Join(" + ", targets.Select(t => $"[{string.Join(", ", t.Weight.shape)}]"))}] " +
+        if (targets.Any(t => shapes[t.Weight].Length != 2 || shapes[t.Weight][1] != inFeatures || shapes[t.Weight][0] != t.Rows) || targets.Sum(t => t.Rows) != outFeatures)
+            throw new InvalidDataException($"{path}: layer '{module}' is [{string.Join(" + ", targets.Select(t => $"[{string.Join(", ", shapes[t.Weight])}]"))}] " +
                                            $"in the transformer, the LoRA makes [{outFeatures}, {inFeatures}]");
         return targets;
+    }
+
+    /// <summary>
+    /// Checks, from headers alone, that every layer of the LoRA file at <paramref name="path"/> fits a transformer whose
+    /// weights have <paramref name="shapes"/> (diffusers names; <paramref name="flux"/>: its configuration when it is
+    /// FLUX's): what <see cref="MergeInto"/> would refuse, refused before anything is loaded (a request is checked so before
+    /// it is queued).
+    /// </summary>
+    public static void CheckFits(string path, IReadOnlyDictionary<string, long[]> shapes, FluxTransformerConfig? flux)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        foreach (var ((module, layout), of) in Parts(file))
+            Plan(path, module, layout, of["B"].Shape[0], of["A"].Shape[1], shapes, flux);
     }
 
     /// <summary>
@@ -192,7 +207,10 @@ public sealed class LoraWeights : IDisposable
     {
         if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not a finite number");
         var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        var planned = Layers.Select(layer => (Layer: layer, Targets: TargetsOf(layer, transformer, parameters))).ToList();
+        var shapes = parameters.ToDictionary(p => p.Key, p => p.Value.shape);
+        var flux = (transformer as FluxTransformer)?.Config;
+        var planned = Layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1], shapes, flux)
+            .Select(t => (Weight: parameters[t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
         var merge = new Merge();
         using var _ = torch.no_grad();
         try

@@ -36,7 +36,7 @@ public static class SampleCommand
         var output = new Option<string>("--out") { Description = "A .png file (one prompt) or a folder", Required = true };
         var device = DeviceOption.Create();
         var freeTextEncoders = new Option<bool>("--free-text-encoders") { Description = "Free the text encoders once the prompts are encoded (T5-XXL and the transformer are then never in memory together)" };
-        var lora = new Option<string?>("--lora") { Description = "A LoRA of the transformer (diffusers' layout as ai-toolkit writes it, or FLUX's original or kohya's), merged into it for these images" };
+        var lora = new Option<string?>("--lora") { Description = "A LoRA of the transformer (diffusers' layout as ai-toolkit writes it, or FLUX's original, kohya's or XLabs'), merged into it for these images" };
         var loraScale = new Option<double>("--lora-scale") { Description = "How much of the LoRA (diffusers' lora_scale)", DefaultValueFactory = _ => 1.0 };
         var command = new Command("sample", "Generate images with a FLUX or SD3 pipeline folder and any T5-slot encoder.")
             { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device, freeTextEncoders, lora, loraScale };

@@ -153,11 +153,57 @@ public class LoraWeightsTests
         foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), name);
     }
 
+    /// <summary>
+    /// XLabs' x-flux layout: a double block's qkv_lora1 / proj_lora1 adapt the image stream (to_q, to_k, to_v by thirds
+    /// of the up matrix's rows; to_out.0), qkv_lora2 / proj_lora2 the text stream (add_q_proj, add_k_proj, add_v_proj;
+    /// to_add_out), as diffusers' converter for these files maps them; no alpha, so scale 1.
+    /// </summary>
+    [Fact]
+    public void XLabsDoubleBlockLayersGoToTheImageAndTextStreamsAttention()
+    {
+        manual_seed(11);
+        var (qkv1Down, qkv1Up, proj1Down, proj1Up) = (randn(2, 16), randn(48, 2), randn(2, 16), randn(16, 2));
+        var (qkv2Down, qkv2Up, proj2Down, proj2Up) = (randn(3, 16), randn(48, 3), randn(1, 16), randn(16, 1));
+        var path = Save(new()
+        {
+            ["double_blocks.0.processor.qkv_lora1.down.weight"] = qkv1Down, ["double_blocks.0.processor.qkv_lora1.up.weight"] = qkv1Up,
+            ["double_blocks.0.processor.proj_lora1.down.weight"] = proj1Down, ["double_blocks.0.processor.proj_lora1.up.weight"] = proj1Up,
+            ["double_blocks.0.processor.qkv_lora2.down.weight"] = qkv2Down, ["double_blocks.0.processor.qkv_lora2.up.weight"] = qkv2Up,
+            ["double_blocks.0.processor.proj_lora2.down.weight"] = proj2Down, ["double_blocks.0.processor.proj_lora2.up.weight"] = proj2Up,
+        });
+        using var lora = LoraWeights.Load(path);
+        Assert.All(lora.Layers, l => Assert.Equal(LoraLayout.FluxXLabs, l.Layout));
+        Assert.All(lora.Layers, l => Assert.Equal(1.0, l.Scale));
+        using var transformer = TinyTransformer();
+        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var before = parameters.ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        var (image, text) = (qkv1Up.matmul(qkv1Down), qkv2Up.matmul(qkv2Down));
+        var expected = new Dictionary<string, Tensor>
+        {
+            ["transformer_blocks.0.attn.to_q.weight"] = image[0..16], ["transformer_blocks.0.attn.to_k.weight"] = image[16..32],
+            ["transformer_blocks.0.attn.to_v.weight"] = image[32..48], ["transformer_blocks.0.attn.to_out.0.weight"] = proj1Up.matmul(proj1Down),
+            ["transformer_blocks.0.attn.add_q_proj.weight"] = text[0..16], ["transformer_blocks.0.attn.add_k_proj.weight"] = text[16..32],
+            ["transformer_blocks.0.attn.add_v_proj.weight"] = text[32..48], ["transformer_blocks.0.attn.to_add_out.weight"] = proj2Up.matmul(proj2Down),
+        };
+        using (lora.MergeInto(transformer, 0.5))
+            foreach (var (name, value) in before)
+            {
+                var wanted = expected.TryGetValue(name, out var delta) ? value + 0.5 * delta : value;
+                Assert.True(parameters[name].allclose(wanted, rtol: 1e-5, atol: 1e-6), name);
+            }
+        foreach (var (name, value) in before) Assert.True(Same(parameters[name], value), name);
+
+        // Checked from the header alone against the transformer's shapes, as a request is before it is queued.
+        LoraWeights.CheckFits(path, before.ToDictionary(p => p.Key, p => p.Value.shape), transformer.Config);
+    }
+
     [Theory]
     [InlineData("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", "adapts a text encoder")]
     [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", "adapts a text encoder")]
     [InlineData("transformer.transformer_blocks.0.attn.to_q.weight", "is not a LoRA tensor of the transformer")]
     [InlineData("unet.down_blocks.0.lora_A.weight", "is not a LoRA tensor of the transformer")]
+    [InlineData("single_blocks.0.processor.qkv_lora.down.weight", "is an XLabs LoRA layer the studio does not map")]
+    [InlineData("double_blocks.0.processor.qkv_lora3.down.weight", "is not a LoRA tensor of the transformer")]
     [InlineData("transformer.lora_A.weight", "is not a LoRA tensor of the transformer")]
     public void AKeyOfAnotherLayoutIsRefusedNamingTheFileAndTheKey(string key, string message)
     {

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Tensors;
 using TorchSharp;
@@ -14,6 +15,11 @@ public enum LoraLayout
     FluxOriginal,
     /// <summary>kohya's sd-scripts: the original FLUX names with '_' for '.' after `lora_unet_`.</summary>
     FluxKohya,
+    /// <summary>
+    /// XLabs' x-flux (`double_blocks.0.processor.qkv_lora1.down.weight`): per double block the image stream's qkv and proj
+    /// (lora1) and the text stream's (lora2), read as the original layout's `img_attn`/`txt_attn` layers.
+    /// </summary>
+    FluxXLabs,
 }
 
 /// <summary>One adapted layer: its weight [out, in] gains Scale x Up @ Down.</summary>
@@ -34,7 +40,8 @@ public sealed record LoraLayer(string Module, LoraLayout Layout, Tensor Down, Te
 /// the original repository's (`diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight`, or lora_down/lora_up) and
 /// kohya's (`lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight`), whose fused layers are split by rows onto
 /// diffusers' layers as <see cref="FluxOriginalCheckpoint"/> splits a checkpoint (the up matrix's rows; the down matrix
-/// is shared). Refused, naming the file and the key: LoRAs of the text encoders (the studio adapts the transformer
+/// is shared); XLabs' x-flux files (double blocks' `processor.qkv_lora1`/`proj_lora1` for the image stream, `lora2` for
+/// the text stream) as the original layout's attention layers. Refused, naming the file and the key: LoRAs of the text encoders (the studio adapts the transformer
 /// only) and anything else. <see cref="MergeInto"/> adds the layers to a loaded transformer's weights as diffusers'
 /// `fuse_lora` does, and gives them back exactly when the merge is disposed.
 /// </summary>
@@ -42,6 +49,7 @@ public sealed class LoraWeights : IDisposable
 {
     static readonly string[] Prefixes = ["transformer.", "base_model.model.", "model.diffusion_model.", "diffusion_model."];
     static readonly string[] OriginalRoots = ["double_blocks.", "single_blocks.", "img_in.", "txt_in.", "time_in.", "vector_in.", "guidance_in.", "final_layer."];
+    static readonly Regex XLabsKey = new(@"^(?:diffusion_model\.)?(double|single)_blocks\.(\d+)\.processor\.(qkv|proj)_lora([12]?)\.(down|up)\.weight$", RegexOptions.CultureInvariant);
     static readonly (string Suffix, string Part)[] Suffixes =
         [(".lora_A.weight", "A"), (".lora_down.weight", "A"), (".lora_B.weight", "B"), (".lora_up.weight", "B"), (".alpha", "alpha")];
 
@@ -129,6 +137,14 @@ public sealed class LoraWeights : IDisposable
     {
         if (key.StartsWith("lora_te", StringComparison.Ordinal) || key.StartsWith("text_encoder", StringComparison.Ordinal) || key.StartsWith("te1.", StringComparison.Ordinal))
             throw new InvalidDataException($"{path}: '{key}' adapts a text encoder; the studio applies LoRAs to the transformer only");
+        if (XLabsKey.Match(key) is { Success: true } xlabs)
+        {
+            if (xlabs.Groups[1].Value == "single" || xlabs.Groups[4].Value == "")
+                throw new InvalidDataException($"{path}: '{key}' is an XLabs LoRA layer the studio does not map (it maps the double blocks' " +
+                                               "qkv_lora1, proj_lora1, qkv_lora2 and proj_lora2); convert the LoRA to diffusers' layout for this one");
+            var stream = xlabs.Groups[4].Value == "1" ? "img_attn" : "txt_attn";
+            return (LoraLayout.FluxXLabs, $"double_blocks.{xlabs.Groups[2].Value}.{stream}.{xlabs.Groups[3].Value}", xlabs.Groups[5].Value == "down" ? "A" : "B");
+        }
         var (suffix, part) = Suffixes.FirstOrDefault(s => key.EndsWith(s.Suffix, StringComparison.Ordinal));
         if (suffix is not null)
         {
@@ -142,7 +158,8 @@ public sealed class LoraWeights : IDisposable
             }
         }
         throw new InvalidDataException($"{path}: '{key}' is not a LoRA tensor of the transformer (diffusers' transformer.MODULE.lora_A.weight / lora_B.weight / alpha, " +
-                                       "the original FLUX layout's diffusion_model.MODULE.lora_A.weight, or kohya's lora_unet_MODULE.lora_down.weight)");
+                                       "the original FLUX layout's diffusion_model.MODULE.lora_A.weight, kohya's lora_unet_MODULE.lora_down.weight, " +
+                                       "or XLabs' double_blocks.N.processor.qkv_lora1.down.weight)");
     }
 
     /// <summary>Rows [RowStart, RowStart + Rows) of a layer's update go to the weight named Weight (halves swapped: FLUX's final modulation).</summary>
@@ -166,10 +183,10 @@ public sealed class LoraWeights : IDisposable
         else
         {
             if (flux is null)
-                throw new InvalidDataException($"{path}: layer '{module}' is named in {(layout == LoraLayout.FluxKohya ? "kohya's" : "the original repository's")} layout, " +
+                throw new InvalidDataException($"{path}: layer '{module}' is named in {layout switch { LoraLayout.FluxKohya => "kohya's", LoraLayout.FluxXLabs => "XLabs'", _ => "the original repository's" }} layout, " +
                                                "which the studio maps onto FLUX transformers only; convert the LoRA to diffusers' layout for this one");
             var map = FluxOriginalCheckpoint.Map(flux);
-            var original = layout == LoraLayout.FluxOriginal ? module
+            var original = layout is LoraLayout.FluxOriginal or LoraLayout.FluxXLabs ? module
                 : map.Values.Select(s => s.Name).Where(n => n.EndsWith(".weight", StringComparison.Ordinal)).Select(n => n[..^".weight".Length])
                     .FirstOrDefault(n => n.Replace('.', '_') == module);
             foreach (var (name, source) in map.Where(p => original is not null && p.Value.Name == original + ".weight").OrderBy(p => p.Value.RowStart))

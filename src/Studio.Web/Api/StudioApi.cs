@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.EntityFrameworkCore;
 using Studio.Core;
 using Studio.Core.Data;
@@ -130,7 +131,7 @@ public static partial class StudioApi
             catch (InvalidDataException e) { return Results.NotFound(new { error = e.Message }); }
         });
 
-        api.MapGet("/checkpoints/{id:int}/download", async (int id, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
+        api.MapGet("/checkpoints/{id:int}/download", async (int id, HttpContext http, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
         {
             await using var db = await f.CreateDbContextAsync(ct);
             var c = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(x => x.Id == id, ct);
@@ -138,16 +139,19 @@ public static partial class StudioApi
             if (!ArtifactFolders.Contains(options, c.Path)) return Results.Problem($"checkpoint {id} lies outside the artifact folder", statusCode: 403);
             if (File.Exists(c.Path)) return Results.File(c.Path, "application/octet-stream", Path.GetFileName(c.Path), enableRangeProcessing: true);
             if (!Directory.Exists(c.Path)) return Results.NotFound(new { error = $"{c.Path} is gone" });
-            // A checkpoint folder goes out as a zip written straight to the response.
+            // A checkpoint folder goes out as a zip written straight to the response. ZipArchive writes each entry's data
+            // descriptor synchronously even from its async API (.NET 10), which Kestrel refuses by default: allowed for
+            // this response alone (a pool thread may wait on the client while it reads).
+            http.Features.Get<IHttpBodyControlFeature>()!.AllowSynchronousIO = true;
             return Results.Stream(async stream =>
             {
-                using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-                foreach (var file in Directory.EnumerateFiles(c.Path, "*", SearchOption.AllDirectories))
+                await using var zip = await ZipArchive.CreateAsync(stream, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
+                foreach (var file in Directory.EnumerateFiles(c.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
                 {
                     var entry = zip.CreateEntry(Path.GetRelativePath(c.Path, file), CompressionLevel.NoCompression);
-                    await using var to = entry.Open();
+                    await using var to = await entry.OpenAsync(ct);
                     await using var from = File.OpenRead(file);
-                    await from.CopyToAsync(to);
+                    await from.CopyToAsync(to, ct);
                 }
             }, "application/zip", $"run-{c.RunId}-step-{c.Step}.zip");
         });

@@ -389,7 +389,7 @@ public class EvaluationJobTests
         // A teacher asked for by folder alone: a run YAML's default size.
         Assert.Equal((512, 77), ((await s.Evaluations.RequestTeacherAsync(flux)).Resolution, (await s.Evaluations.RequestTeacherAsync(flux)).MaxSequenceLength));
 
-        // An SD3 teacher is measured the same way; a folder whose model_index.json cannot be read, a missing folder and one
+        // An SD3 teacher is measured the same way; a folder whose model_index.json is missing or cannot be read, a missing folder and one
         // outside the allowed ones are refused, naming why.
         var sd3 = Directory.CreateTempSubdirectory("sd3-").FullName;
         File.WriteAllText(Path.Combine(sd3, "model_index.json"), """{"_class_name": "StableDiffusion3Pipeline"}""");
@@ -401,6 +401,9 @@ public class EvaluationJobTests
         var unreadable = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(damaged));
         Assert.Contains($"the teacher pipeline {damaged}: ", unreadable.Message);
         Assert.Contains("model_index.json", unreadable.Message);
+        var noIndex = Directory.CreateTempSubdirectory("no-index-").FullName;
+        Assert.Equal($"the teacher pipeline {noIndex}: no model_index.json (a teacher pipeline is a diffusers pipeline folder)",
+            (await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(noIndex))).Message);
         var missing = Path.Combine(flux, "not-there");
         Assert.Contains($"the teacher pipeline {missing}: no such folder", (await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync(missing))).Message);
         var outside = await Assert.ThrowsAsync<RunActionException>(() => s.Evaluations.RequestTeacherAsync("/etc"));

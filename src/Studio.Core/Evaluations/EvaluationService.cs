@@ -245,7 +245,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     /// scored: the built-in toy teacher ("toy") or a folder `studio toy pretrain` wrote (its README.md starts with
     /// "# Toy teacher"). Any other FLUX or SD3 pipeline folder is measured by teacher agreement, at <paramref name="config"/>'s
     /// sample resolution (its last stage's when samples.resolution is 0) and text.max_length. Refused, naming why: a
-    /// folder outside the allowed ones, missing, or whose model_index.json cannot be read.
+    /// folder outside the allowed ones, missing, without a model_index.json or with one that cannot be read.
     /// </summary>
     public static EvaluatedPipeline Evaluable(StudioOptions options, string pipeline, RunConfig config, string what)
     {
@@ -256,7 +256,9 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         var readme = Path.Combine(pipeline, "README.md");
         if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
             return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
-        // The family is read now, so that a folder whose model_index.json is damaged is refused here, not by the job.
+        // The family is read now, so that a folder whose model_index.json is missing or damaged is refused here, not by the job.
+        if (!File.Exists(Path.Combine(pipeline, "model_index.json")))
+            throw new RunActionException($"{what} {pipeline}: no model_index.json (a teacher pipeline is a diffusers pipeline folder)");
         try { TeacherFamily.Of(pipeline); }
         catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or IOException or UnauthorizedAccessException)
         {

@@ -10,6 +10,7 @@ using Studio.Core.Live;
 using Studio.Core.Artifacts;
 using Studio.Core.Evaluations;
 using Studio.Ml.Distillation;
+using Studio.Ml.Models.T5;
 
 namespace Studio.Core.Runs;
 
@@ -115,6 +116,10 @@ public class RunService(
         configYaml ??= parent.ConfigYaml;
         queue ??= parent.Queue;
         CheckRequest(name, configYaml, queue);
+        // A fork resumes the checkpoint's student weights: its student must have the parent's architecture.
+        if (StudentOf(configYaml) is { } asked && StudentOf(parent.ConfigYaml) is { } trained && asked != trained)
+            throw Refused([new FieldProblem("student", $"a fork resumes checkpoint {checkpoint.Id}'s student ({Describe(trained)}), so it cannot change the student's " +
+                                                       $"architecture (this YAML asks for {Describe(asked)}); start a new run for another student")]);
         var run = new Run
         {
             Name = name.Trim(),
@@ -454,6 +459,15 @@ public class RunService(
     {
         if (ConfigProblems(configYaml ?? "") is { Count: > 0 } problems) throw Refused(problems);
     }
+
+    /// <summary>The student architecture a run YAML builds; null when it cannot be read (its own checks say why).</summary>
+    static T5Config? StudentOf(string configYaml)
+    {
+        try { return StudentPresets.Resolve(RunConfig.FromYaml(configYaml).Student); }
+        catch (Exception e) when (e is RunConfigException or ArgumentException) { return null; }
+    }
+
+    static string Describe(T5Config t) => $"d_model {t.DModel}, {t.NumLayers} layers, {t.NumHeads} heads, d_kv {t.DKv}, d_ff {t.DFf}";
 
     static RunActionException Refused(IReadOnlyList<FieldProblem> problems) =>
         new($"{problems.Count} {(problems.Count == 1 ? "problem" : "problems")}: {string.Join("; ", problems)}", problems);

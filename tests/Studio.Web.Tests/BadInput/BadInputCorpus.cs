@@ -197,6 +197,10 @@ public static class BadInputCorpus
         })
             yield return ($"path {path}: missing inside", Edit(path, path.EndsWith(".set") ? "missing.txt" : Quote("{data}/missing-folder")), [field, expect]);
 
+        // A cache folder that is a file, or lies under one: the run could never create it.
+        yield return ("path cache.directory: a file", Edit("cache.directory", "prompts/empty.txt"), ["cache.directory", "{data}/prompts/empty.txt is a file, not a folder"]);
+        yield return ("path cache.directory: under a file", Edit("cache.directory", "prompts/empty.txt/cache"), ["cache.directory", "{data}/prompts/empty.txt is a file, not a folder"]);
+
         // A teacher folder with a damaged config: the run is refused at teacher.pipeline, naming the file.
         foreach (var (name, file, _) in DamagedTeachers)
             yield return ($"teacher.pipeline: damaged {file} ({name})", Edit("teacher.pipeline", Quote($"{{data}}/damaged/{name}")), ["teacher.pipeline", $"{{data}}/damaged/{name}/{file}"]);
@@ -331,6 +335,15 @@ public static class BadInputCorpus
                     yield return new BadCase($"body/{name}: {field} = {value}", "POST", path, $"{{\"{field}\": {value}}}", $"field '{field}", "expected");
         }
 
+        // Nested fields are checked as top-level ones: unknown names and wrong kinds, by their full path.
+        yield return new BadCase("body/create run: an unknown nested field", "POST", "/api/runs", "{\"evaluation\": {\"sedes\": 5}}", "field 'evaluation.sedes': unknown", "seeds");
+        yield return new BadCase("body/create run: a nested wrong kind", "POST", "/api/runs", "{\"evaluation\": {\"seeds\": \"many\"}}", "field 'evaluation.seeds': expected a whole number");
+        yield return new BadCase("body/sweep: an unknown field of an axis", "POST", "/api/sweeps", "{\"axes\": [{\"feld\": \"seed\"}]}", "field 'axes[0].feld': unknown", "field");
+        yield return new BadCase("body/sweep: an axis field of the wrong kind", "POST", "/api/sweeps", "{\"axes\": [{\"field\": 1}]}", "field 'axes[0].field': expected a string");
+        yield return new BadCase("body/generations: a number as a string", "POST", "/api/generations", "{\"seed\": \"1\"}", "field 'seed': expected a whole number");
+        // A byte order mark is skipped: the body is read, and refused for what it says.
+        yield return new BadCase("body/generations: after a byte order mark", "POST", "/api/generations", "\uFEFF{\"colour\": \"red\"}", "field 'colour': unknown");
+
         // Missing fields and values out of range, named by field.
         var longName = new string('n', 10_000);
         foreach (var (id, path, body, expect) in new (string, string, object, string[])[]
@@ -390,6 +403,8 @@ public static class BadInputCorpus
             ("sweep: extend one that is not a Bayesian sweep", "/api/sweeps/nope/extend", new { runs = 2 }, ["no Bayesian sweep named 'nope'"]),
             ("fork: unknown checkpoint", "/api/checkpoints/999999/fork", new { }, ["no checkpoint 999999"]),
             ("fork: bad queue", "/api/checkpoints/{checkpoint}/fork", new { queue = "Q!" }, ["queue: queue name 'Q!'"]),
+            ("fork: another student", "/api/checkpoints/{checkpoint}/fork", new { configYaml = ApiHost.ToyYaml(c => c.Student.Preset = "toy-large") },
+                ["student: a fork resumes checkpoint {checkpoint}'s student (d_model 64, ", "this YAML asks for d_model 128, ", "start a new run for another student"]),
             ("fork: huge name", "/api/checkpoints/{checkpoint}/fork", new { name = longName }, ["name: 10,000 characters"]),
             ("resume: unknown run", "/api/runs/999999/resume", new { }, ["no run 999999"]),
             ("resume: unknown checkpoint", "/api/runs/{completed}/resume", new { checkpointId = 999999 }, ["has no checkpoint 999999"]),
@@ -403,6 +418,7 @@ public static class BadInputCorpus
             ("evaluations: teacher by ..", "/api/evaluations", new { teacherPipeline = "{data}/../../../../../../etc" }, ["/etc is outside the allowed folders"]),
             ("evaluations: teacher through a link", "/api/evaluations", new { teacherPipeline = "{data}/escape" }, ["{data}/escape (a link to {outside}) is outside the allowed folders"]),
             ("evaluations: a damaged model_index.json", "/api/evaluations", new { teacherPipeline = "{data}/damaged/model-index-not-json" }, ["the teacher pipeline {data}/damaged/model-index-not-json: ", "model_index.json"]),
+            ("evaluations: a folder without model_index.json", "/api/evaluations", new { teacherPipeline = "{data}/prompts" }, ["the teacher pipeline {data}/prompts: no model_index.json"]),
             ("evaluations: a missing teacher", "/api/evaluations", new { teacherPipeline = "{data}/no-such-teacher" }, ["the teacher pipeline {data}/no-such-teacher: no such folder"]),
             ("evaluations: split", "/api/evaluations", new { split = "test" }, ["split 'test' is not heldout or train"]),
             ("evaluations: zero prompts", "/api/evaluations", new { promptsPerCategory = 0 }, ["prompts per category must be between 1 and 200 (got 0)"]),

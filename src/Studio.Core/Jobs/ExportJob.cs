@@ -22,8 +22,13 @@ public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpoint
         var failed = false;
         try
         {
-            await exporter.ExportAsync(checkpoint.Path, format, output, ct);
-            message = $"Exported the step {checkpoint.Step} checkpoint as {format} to {output}.";
+            // An export queued twice (two clicks before the first ran) finds the first one's folder: nothing to redo.
+            if (Done(options, checkpointId, format) is null)
+            {
+                await exporter.ExportAsync(checkpoint.Path, format, output, ct);
+                message = $"Exported the step {checkpoint.Step} checkpoint as {format} to {output}.";
+            }
+            else message = $"The step {checkpoint.Step} checkpoint is already exported as {format} to {output}.";
             await RegisterAsync(checkpoint, format, output);
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -40,6 +45,16 @@ public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpoint
         log.RunEvents.Add(row);
         await log.SaveChangesAsync(CancellationToken.None);
         await broadcaster.PublishAsync(new RunBatch(checkpoint.RunId, [], [], [row], null), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The folder of a finished export of this checkpoint in this format, or null: exports are moved into place whole
+    /// (written beside it first), so a folder there with anything in it is a finished one.
+    /// </summary>
+    public static string? Done(StudioOptions options, int checkpointId, string format)
+    {
+        var output = ArtifactFolders.Export(options, checkpointId, format);
+        return Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() ? output : null;
     }
 
     /// <summary>The export becomes a registered student model, so the Generate page offers it beside the checkpoints.</summary>

@@ -179,6 +179,8 @@ public class RunService(
                          ?? throw new RunActionException($"no checkpoint {checkpointId}");
         if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var run = await FindAsync(db, checkpoint.RunId, ct);
+        if (ExportJob.Done(options, checkpointId, format) is { } done)
+            throw new RunActionException($"checkpoint {checkpointId} (run {run.Id}, step {checkpoint.Step:N0}) is already exported as {format}: {done}");
         var jobId = jobs.Create(Job.FromExpression<ExportJob>(j => j.Execute(checkpointId, format, CancellationToken.None)),
             new EnqueuedState(run.Queue));
         await LogAsync(db, run, "Info", $"Export of the step {checkpoint.Step} checkpoint as {format} queued.", ct);

@@ -45,7 +45,7 @@ public static class StudioCli
             // A command line that does not parse (a missing or unknown option, a value of the wrong kind) is a failure
             // like any other: one line, naming what is wrong and where the verb's options are listed.
             var verb = VerbName(parse.CommandResult);
-            Console.Error.WriteLine($"{verb}: {parse.Errors[0].Message} (`{verb} --help` lists the options)");
+            Console.Error.WriteLine($"{verb}: {InWords(parse.Errors[0].Message)} (`{verb} --help` lists the options)");
             return 1;
         }
         try
@@ -85,6 +85,18 @@ public static class StudioCli
             _ => first,
         };
     }
+
+    /// <summary>A parse error with .NET type names said in words: "... for option '--width' as a whole number".</summary>
+    static string InWords(string message) => System.Text.RegularExpressions.Regex.Replace(message, @"as expected type '([^']+)'", m =>
+    {
+        var type = m.Groups[1].Value;
+        return "as " + (type.Contains("Int32") || type.Contains("Int64") || type.Contains("Int16") ? "a whole number"
+            : type.Contains("Double") || type.Contains("Single") ? "a number"
+            : type.Contains("Boolean") ? "true or false"
+            : type.Contains("FileInfo") ? "a file path"
+            : type.Contains("DirectoryInfo") ? "a folder path"
+            : "a value of type " + type.Split('.', '[', ']', '`').Last(t => t.Length > 0));
+    });
 
     static string VerbName(System.CommandLine.Parsing.CommandResult? command)
     {

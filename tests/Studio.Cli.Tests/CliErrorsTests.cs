@@ -69,6 +69,63 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
         Assert.EndsWith("--help` lists the options)", line);
     }
 
+    /// <summary>
+    /// Values no verb can use are refused before anything is loaded or drawn, naming the option and the value, and leave
+    /// nothing behind ({dir} stands for a fresh folder, where the case checks that nothing was written).
+    /// </summary>
+    [Theory]
+    [InlineData("studio sample: --guidance: NaN is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "NaN")]
+    [InlineData("studio sample: --guidance: -1E+308 is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "-1e308")]
+    [InlineData("studio sample: --steps: 0 must be at least 1", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--steps", "0")]
+    [InlineData("studio sample: --max-sequence-length: 0 is not between 1 and 512", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--max-sequence-length", "0")]
+    [InlineData("studio sample: --vae-tile: 0 is not a positive number of pixels", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--vae-tile", "0")]
+    [InlineData("studio sample: --out {dir}/x.jpg: studio sample writes PNG images; give a .png file or a folder", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.jpg")]
+    [InlineData("studio sample: Cannot parse argument 'abc' for option '--width' as a whole number. (`studio sample --help` lists the options)", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--width", "abc")]
+    [InlineData("studio eval: --guidance: NaN is not a non-negative number", "eval", "--guidance", "NaN", "--report", "{dir}/r.json")]
+    [InlineData("studio eval: --steps: 0 must be at least 1", "eval", "--steps", "0", "--report", "{dir}/r.json")]
+    [InlineData("studio eval: --true-cfg: 0.5 is not a number of at least 1 (1: off)", "eval", "--true-cfg", "0.5", "--report", "{dir}/r.json")]
+    [InlineData("studio export: --dtype: unknown dtype 'int3' (use float32, bf16 or fp16)", "export", "{dir}/step-1", "--out", "{dir}/export", "--dtype", "int3")]
+    [InlineData("studio bench load: --size-mb: -5 must be at least 1", "bench", "load", "--size-mb", "-5")]
+    [InlineData("studio cache fill: --max-length: 100000 is not between 1 and 512", "cache", "fill", "--teacher", "toy", "--prompts", "toy:train", "--max-length", "100000", "--cache", "{dir}/cache")]
+    [InlineData("studio toy study: --updates: 0 must be at least 1", "toy", "study", "--out", "{dir}/study", "--updates", "0")]
+    public void AValueNoVerbCanUseIsRefusedByOptionBeforeAnyWork(string expected, params string[] args)
+    {
+        var dir = TestPaths.NewTempDirectory("cli-bad-value");
+        var (code, output, error) = Cli.Run(args.Select(a => a.Replace("{dir}", dir)).ToArray());
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.Equal(expected.Replace("{dir}", dir), Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void CacheFillRefusesMoreTokensThanTheTeachersTokenizerTakes()
+    {
+        var dir = TestPaths.NewTempDirectory("cli-cache-tokens");
+        var (code, _, error) = Cli.Run("cache", "fill", "--teacher", "toy", "--prompts", "toy:train", "--max-length", "100", "--cache", Path.Combine(dir, "cache"));
+        Assert.Equal(1, code);
+        Assert.StartsWith("studio cache fill: --max-length: 100 exceeds the teacher tokenizer's model_max_length 32 (", error);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
+    }
+
+    [Fact]
+    public void AnOutputPathThatIsAFolderOrLiesUnderAFileIsNamedAndNothingIsWritten()
+    {
+        var dir = TestPaths.NewTempDirectory("cli-out-paths");
+        var prompts = Path.Combine(dir, "prompts.jsonl");
+        File.WriteAllText(prompts, "{\"text\": \"a red circle\"}\n");
+        var folder = Directory.CreateDirectory(Path.Combine(dir, "ids.jsonl")).FullName;
+        var (code, _, error) = Cli.Run("tokenize", "--tokenizer", Path.Combine(TestPaths.Tokenizers, "t5"), "--in", prompts, "--out", folder);
+        Assert.Equal(1, code);
+        Assert.Equal($"studio tokenize: {folder}: a folder, not a file", error.Trim());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+
+        var underFile = Path.Combine(prompts, "ids.jsonl");
+        (code, _, error) = Cli.Run("tokenize", "--tokenizer", Path.Combine(TestPaths.Tokenizers, "t5"), "--in", prompts, "--out", underFile);
+        Assert.Equal(1, code);
+        Assert.Equal($"studio tokenize: {underFile}: {prompts} is a file, not a folder", error.Trim());
+    }
+
     [Theory]
     [InlineData(new string[0], "studio: name one of its commands (version, fixture, toy, bench, tokenize, distill, export, cache, sample, eval)", "distill")]
     [InlineData(new[] { "toy" }, "studio toy: name one of its commands (", "pretrain")]

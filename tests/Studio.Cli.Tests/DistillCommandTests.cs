@@ -96,13 +96,15 @@ public class DistillCommandTests
                 (["--set", "stages[3].updates=1"], "--set 'stages[3].updates=1': 'stages[3]' is not in the configuration (it has 1 items)"),
                 (["--set", "lr"], "--set 'lr': expected FIELD=VALUE"),
                 (["--set", "Optimizer.LR=1"], "--set 'Optimizer.LR=1': 'Optimizer.LR' is not a YAML path"),
+                (["--set", "optimizer.batch_size=0"], "optimizer.batch_size: must be at least 1"),
+                (["--resume", Path.Combine(work, "no-such-checkpoint")], "no-such-checkpoint"),
             })
             {
                 (code, _, error) = Cli.Run(["distill", "--config", config, "--out", run, .. args]);
                 Assert.Equal(1, code);
                 Assert.StartsWith("studio distill: ", error);
                 Assert.Contains(expected, error);
-                Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")), string.Join(" ", args));
+                Assert.False(Directory.Exists(run), string.Join(" ", args)); // a refused run leaves no folder
             }
         }
         finally { Directory.Delete(work, recursive: true); }

@@ -21,11 +21,8 @@ public static class BenchLoadCommand
         {
             var path = parse.GetValue(file);
             var size = parse.GetValue(sizeMb);
-            if ((path is null) == (size is null))
-            {
-                Console.Error.WriteLine("studio bench load: give either FILE or --size-mb N");
-                return 2;
-            }
+            if ((path is null) == (size is null)) throw new ArgumentException("give either FILE or --size-mb N");
+            if (size is < 1) throw new ArgumentException($"--size-mb: {size} must be at least 1");
             string? temporary = null;
             try
             {

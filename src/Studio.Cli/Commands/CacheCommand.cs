@@ -3,6 +3,8 @@ using Studio.Core.Jobs;
 using Studio.Ml;
 using Studio.Ml.Distillation;
 using Studio.Ml.Tensors;
+using Studio.Ml.Text;
+using static TorchSharp.torch;
 
 namespace Studio.Cli;
 
@@ -26,12 +28,20 @@ public static class CacheCommand
             var parts = parse.GetValue(shard)!.Split('/');
             if (parts.Length != 2 || !int.TryParse(parts[0], out var i) || !int.TryParse(parts[1], out var n) || n < 1 || i < 0 || i >= n)
                 throw new ArgumentException($"--shard: '{parse.GetValue(shard)}' is not i/n with 0 <= i < n");
+            var tokens = parse.GetValue(maxLength);
+            if (tokens is < 1 or > 512) throw new ArgumentException($"--max-length: {tokens} is not between 1 and 512");
+            ScalarType storage;
+            try { storage = DType.ParseFriendly(parse.GetValue(dtype)!); }
+            catch (FormatException e) { throw new ArgumentException($"--dtype: {e.Message}"); }
             var run = new RunConfig { Teacher = new TeacherConfig { Pipeline = parse.GetValue(teacher)! } };
             var folder = DistillationSetup.ResolveTeacherFolder(run);
+            var tokenizer = Path.Combine(folder, TeacherFamily.SlotTokenizer(TeacherFamily.Of(folder)));
+            if (TextTokenizer.ModelMaxLength(tokenizer) is { } limit && tokens > limit)
+                throw new ArgumentException($"--max-length: {tokens} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})");
             var list = PromptSources.Resolve(new PromptSource { Set = parse.GetValue(prompts)! }, Path.GetFullPath, Console.Error.WriteLine)
                 .Select(p => p.Text).Distinct().ToList();
             var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : DistillationRun.CacheDirectory(run, CliSettings.Options());
-            DistillationSetup.FillCache(folder, list, parse.GetValue(maxLength), attentionMask: false, DType.ParseFriendly(parse.GetValue(dtype)!),
+            DistillationSetup.FillCache(folder, list, tokens, attentionMask: false, storage,
                 directory, on, e => Console.WriteLine(e.Message), cancel, out var cache, i, n);
             using (cache) Console.WriteLine($"cache {directory}: {cache.Count} prompts, {cache.BytesOnDisk / 1024.0 / 1024.0:0.0} MB");
             return Task.FromResult(0);

@@ -25,7 +25,6 @@ public static class DistillCommand
             var run = Load(parse.GetValue(config)!, parse.GetValue(set) ?? []);
             var options = CliSettings.Options();
             var runDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(options.ResolvedDataDirectory, "runs", run.Name));
-            Directory.CreateDirectory(runDirectory);
             var reporter = new ConsoleReporter(Console.Out, redraw: !Console.IsOutputRedirected);
             var resumeFrom = ResolveResume(parse.GetValue(resume), reporter);
             var (state, checkpoints, stoppedEarly) = DistillationRun.Run(run, options, runDirectory, resumeFrom, reporter, cancel);

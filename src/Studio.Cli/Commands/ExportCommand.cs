@@ -2,6 +2,7 @@ using System.CommandLine;
 using Studio.Ml;
 using Studio.Ml.Distillation;
 using Studio.Ml.Tensors;
+using static TorchSharp.torch;
 
 namespace Studio.Cli;
 
@@ -18,8 +19,11 @@ public static class ExportCommand
         var command = new Command("export", "Export a checkpoint's student as a DistillT5 folder or a T5 folder plus projection (copies and converts weights on the CPU; no --device).") { checkpoint, format, output, dtype };
         command.SetAction(parse =>
         {
+            ScalarType type;
+            try { type = DType.ParseFriendly(parse.GetValue(dtype)!); }
+            catch (FormatException e) { throw new ArgumentException($"--dtype: {e.Message}"); }
             TorchRuntime.Initialise();
-            var written = CheckpointExport.Export(parse.GetValue(checkpoint)!, parse.GetValue(format)!, parse.GetValue(output)!, DType.ParseFriendly(parse.GetValue(dtype)!));
+            var written = CheckpointExport.Export(parse.GetValue(checkpoint)!, parse.GetValue(format)!, parse.GetValue(output)!, type);
             Console.WriteLine($"exported {parse.GetValue(format)} to {written}");
             return 0;
         });

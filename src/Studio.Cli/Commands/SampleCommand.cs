@@ -28,8 +28,8 @@ public static class SampleCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the initial noise (the whole batch)", DefaultValueFactory = _ => 0 };
         var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 28 };
         var guidance = new Option<double?>("--guidance") { Description = "FLUX: embedded guidance (default 3.5; ignored by schnell). SD3: classifier-free guidance scale (default 7.0)" };
-        var width = new Option<int>("--width") { Description = "Image width, a multiple of 16", DefaultValueFactory = _ => 1024 };
-        var height = new Option<int>("--height") { Description = "Image height, a multiple of 16", DefaultValueFactory = _ => 1024 };
+        var width = new Option<int>("--width") { Description = "Image width, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher)", DefaultValueFactory = _ => 1024 };
+        var height = new Option<int>("--height") { Description = "Image height, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher)", DefaultValueFactory = _ => 1024 };
         var maxLength = new Option<int?>("--max-sequence-length") { Description = "T5 tokens per prompt (FLUX: 512 for dev, 256 for schnell; SD3: 256)" };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var vaeTile = new Option<int?>("--vae-tile") { Description = "Decode in tiles of this many pixels (less memory for big images)" };
@@ -78,6 +78,8 @@ public static class SampleCommand
     {
         pipelineFolder = BuiltInSources.PipelineFolder(pipelineFolder);
         var single = output.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
+        if (Path.GetExtension(output).ToLowerInvariant() is ".jpg" or ".jpeg" or ".webp" or ".gif" or ".bmp" or ".tif" or ".tiff")
+            throw new ArgumentException($"--out {output}: studio sample writes PNG images; give a .png file or a folder");
         if (single && options.Prompts.Count != 1)
             throw new ArgumentException($"--out {output} is one file but there are {options.Prompts.Count} prompts; give a folder");
         var modelIndex = Path.Combine(pipelineFolder, "model_index.json");
@@ -93,6 +95,12 @@ public static class SampleCommand
             throw new ArgumentException("--negative-prompt is for Stable Diffusion 3; FLUX.1 uses embedded guidance without one");
 
         if (!double.IsFinite(options.LoraScale)) throw new ArgumentException($"--lora-scale {options.LoraScale} is not a finite number");
+        if (options.Steps < 1) throw new ArgumentException($"--steps: {options.Steps} must be at least 1");
+        if (options.Guidance is { } guidance && !(double.IsFinite(guidance) && guidance >= 0))
+            throw new ArgumentException($"--guidance: {guidance} is not a non-negative number");
+        if (options.Width < 1 || options.Height < 1) throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is not a positive size");
+        if (options.MaxSequenceLength is < 1 or > 512) throw new ArgumentException($"--max-sequence-length: {options.MaxSequenceLength} is not between 1 and 512");
+        if (options.VaeTileSize is < 1) throw new ArgumentException($"--vae-tile: {options.VaeTileSize} is not a positive number of pixels");
 
         TorchRuntime.Initialise();
         var device = ComputeDevice.Parse(options.Device);

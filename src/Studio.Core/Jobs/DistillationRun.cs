@@ -18,6 +18,7 @@ public static class DistillationRun
     {
         if (DistillationSetup.Validate(config) is { Count: > 0 } problems)
             throw new RunConfigException("run configuration", string.Join("; ", problems));
+        Directory.CreateDirectory(runFolder); // only once the configuration is known to run: a refused one leaves no folder
         TorchRuntime.Initialise(config.Threads > 0 ? config.Threads : null);
         using var setup = DistillationSetup.Prepare(config, CacheDirectory(config, options), reporter, ct);
         var distiller = new Distiller(config, setup.Context, runFolder, reporter);

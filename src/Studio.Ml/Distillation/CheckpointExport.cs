@@ -23,8 +23,9 @@ public static class CheckpointExport
     public static string Export(string checkpoint, string format, string output, ScalarType dtype)
     {
         if (format is not ("distillt5" or "t5")) throw new ArgumentException($"--format: '{format}' is not distillt5 or t5");
-        using var student = LoadStudent(checkpoint);
         var final = Path.GetFullPath(output);
+        if (AtomicFile.FileInTheWay(final) is { } file) throw new IOException($"{final}: {file} is a file, not a folder");
+        using var student = LoadStudent(checkpoint);
         if (Directory.Exists(final) && Directory.EnumerateFileSystemEntries(final).Any())
             throw new IOException($"{final}: the output folder exists and is not empty");
         var temp = final + $".tmp-{Guid.NewGuid():N}";

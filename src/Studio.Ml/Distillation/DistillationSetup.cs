@@ -55,7 +55,7 @@ public sealed class DistillationSetup : IDisposable
             problems.Add($"student.init: {config.ResolvePath(init)} has no config.json (a T5 folder is expected)");
         // The cache is a folder the run creates when missing; one of its parents being a file makes that impossible.
         if (!string.IsNullOrWhiteSpace(config.Cache.Directory)
-            && Ancestors(config.ResolvePath(config.Cache.Directory)).FirstOrDefault(File.Exists) is { } file)
+            && AtomicFile.FileInTheWay(config.ResolvePath(config.Cache.Directory)) is { } file)
             problems.Add($"cache.directory: {file} is a file, not a folder");
 
         // A teacher folder whose configs or tokenizer cannot be read is a problem of teacher.pipeline, named by its file.
@@ -65,12 +65,6 @@ public sealed class DistillationSetup : IDisposable
             problems.Add($"teacher.pipeline: {e.Message}");
         }
         return problems;
-    }
-
-    /// <summary>A path and each folder above it.</summary>
-    static IEnumerable<string> Ancestors(string path)
-    {
-        for (var p = Path.GetFullPath(path); !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p)) yield return p;
     }
 
     /// <summary>

@@ -54,6 +54,7 @@ public static class RunConfigChecks
             yield return $"checkpoints.keep_best: checkpoints.every ({c.Checkpoints.Every}) must be a multiple of validation.every ({c.Validation.Every}), so each checkpoint is validated";
         if (c.Samples.Every < 0) yield return "samples.every: must not be negative (0 = no samples)";
         if (c.Samples.Steps < 1) yield return "samples.steps: must be at least 1";
+        if (!double.IsFinite(c.Samples.Guidance) || c.Samples.Guidance < 0) yield return $"samples.guidance: {c.Samples.Guidance} is not a non-negative number";
         if (c.Samples.Prompts.Count > 0 && c.Samples.Seeds.Count == 0) yield return "samples.seeds: give at least one seed";
         if (c.Samples.Resolution < 0 || c.Samples.Resolution % 16 != 0) yield return $"samples.resolution: {c.Samples.Resolution} is not 0 or a multiple of 16";
         if (c.Validation.Every < 0) yield return "validation.every: must not be negative (0 = no validation)";

@@ -67,10 +67,23 @@ public static class SafeTensorsWriter
 /// <summary>Atomic file replacement: write to a temporary file beside the target, flush to disk, rename over it.</summary>
 public static class AtomicFile
 {
+    /// <summary>
+    /// The file that stands where <paramref name="folder"/> or a folder above it must be, or null: a folder cannot be
+    /// made there (say so, naming the file, before any work).
+    /// </summary>
+    public static string? FileInTheWay(string folder)
+    {
+        for (var p = System.IO.Path.GetFullPath(folder); !string.IsNullOrEmpty(p); p = System.IO.Path.GetDirectoryName(p))
+            if (File.Exists(p)) return p;
+        return null;
+    }
+
     public static void Write(string path, Action<Stream> write)
     {
         var full = System.IO.Path.GetFullPath(path);
         var dir = System.IO.Path.GetDirectoryName(full)!;
+        if (Directory.Exists(full)) throw new IOException($"{full}: a folder, not a file");
+        if (FileInTheWay(dir) is { } file) throw new IOException($"{full}: {file} is a file, not a folder");
         Directory.CreateDirectory(dir);
         var temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try

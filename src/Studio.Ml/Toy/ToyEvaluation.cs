@@ -45,6 +45,11 @@ public sealed record ToyEvaluationOptions
     public string? Problem()
     {
         if (Seeds < 1) return $"--seeds: {Seeds} must be at least 1";
+        if (Steps < 1) return $"--steps: {Steps} must be at least 1";
+        if (!double.IsFinite(Guidance) || Guidance < 0) return $"--guidance: {Guidance} is not a non-negative number";
+        if (!double.IsFinite(TrueCfgScale) || TrueCfgScale < 1) return $"--true-cfg: {TrueCfgScale} is not a number of at least 1 (1: off)";
+        if (MaxSequenceLength is < 1 or > 512) return $"--max-sequence-length: {MaxSequenceLength} is not between 1 and 512";
+        if (PromptsPerCategory < 1) return $"--count: {PromptsPerCategory} must be at least 1";
         if (BatchSize < 1) return $"batch size: {BatchSize} must be at least 1";
         if (ScoreScenes && Resolution != ToyImage.Size)
             return $"--resolution: the toy world's scenes are scored at {ToyImage.Size} px (got {Resolution}); measure teacher agreement alone for another size";

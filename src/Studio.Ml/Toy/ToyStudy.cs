@@ -90,6 +90,9 @@ public static class ToyStudy
     public static ToyStudyResult Run(ToyStudyOptions options, string outputFolder, string cacheDirectory, ITrainingReporter reporter,
         Action<string> log, CancellationToken cancel = default)
     {
+        if (options.Updates is < 1) throw new ArgumentException($"--updates: {options.Updates} must be at least 1");
+        if (options.Evaluation.Problem() is { } problem) throw new ArgumentException(problem);
+        if (AtomicFile.FileInTheWay(outputFolder) is { } file) throw new IOException($"--out {outputFolder}: {file} is a file, not a folder");
         Directory.CreateDirectory(outputFolder);
         var teacherFolder = BuiltInSources.PipelineFolder(options.Teacher);
         var trained = new List<(RunConfig Config, string Checkpoint, double Seconds, IReadOnlyList<ToyCurvePoint> Curve)>();
@@ -98,11 +101,7 @@ public static class ToyStudy
             var config = RunPresets.Find(key).Create();
             config.Teacher.Pipeline = teacherFolder;
             config.Device = options.Device;
-            if (options.Updates is { } updates)
-            {
-                if (updates < 1) throw new ArgumentException($"--updates: {updates} must be at least 1");
-                config.Stages[0].Updates = updates;
-            }
+            if (options.Updates is { } updates) config.Stages[0].Updates = updates;
             // Validations at regular intervals for the curves (and one at the end); one sample set, at the end. The
             // preset's validation (8 prompts per category, 2 noises: 120 denoiser calls on batches of 8) cost about
             // 25 updates on the CPU, +25% on a 2,000-update run at 20 points; 4 prompts and 1 noise cost a quarter.

@@ -140,6 +140,7 @@ public static class BadInputCorpus
             ("student.projection_dropout", "-0.5", "is not in [0, 1)"), ("student.preset", "huge", "huge"), ("student.d_model", "0", "must be at least 1"),
             ("checkpoints.every", "0", "must be at least 1"), ("checkpoints.keep", "-1", "must not be negative"),
             ("samples.every", "-1", "must not be negative"), ("samples.steps", "0", "must be at least 1"), ("samples.resolution", "17", "is not 0 or a multiple of 16"),
+            ("samples.guidance", "-5", "-5 is not a non-negative number"),
             ("samples.resolution", "-16", "is not 0 or a multiple of 16"), ("validation.every", "-1", "must not be negative"),
             ("validation.prompts_per_category", "0", "must be at least 1"), ("validation.noises", "0", "must be at least 1"),
             ("validation.prune", "hyperband", "is not none, median or halving"), ("validation.prune_factor", "1", "must be at least 2"),

@@ -65,6 +65,20 @@ public class PromptSetServiceTests
         await using var context = db.CreateDbContext();
         Assert.False(await context.PromptRows.AnyAsync(r => r.SceneJson == null || r.Category == null));
         await Assert.ThrowsAsync<RunActionException>(() => service.DeleteAsync(sets[0].Id));
+
+        // Runs read the toy world's own prompts under these names: the stored copy's categories cannot drift from them.
+        var builtIn = sets.Single(s => s.Name == "toy:heldout");
+        long firstRow;
+        string? before;
+        await using (var rows = db.CreateDbContext())
+            (firstRow, before) = await rows.PromptRows.Where(r => r.PromptSetId == builtIn.Id).OrderBy(r => r.LineNumber).Select(r => ValueTuple.Create(r.Id, r.Category)).FirstAsync();
+        var counts = await service.CategoryCountsAsync(builtIn.Id);
+        Assert.Equal("'toy:heldout' is built in: its prompts and categories are the toy world's and cannot be changed (import a copy to edit)",
+            (await Assert.ThrowsAsync<RunActionException>(() => service.SetRowCategoryAsync(firstRow, "text"))).Message);
+        await Assert.ThrowsAsync<RunActionException>(() => service.AssignCategoryAsync(builtIn.Id, "text", onlyUncategorised: false));
+        Assert.Equal(counts, await service.CategoryCountsAsync(builtIn.Id));
+        await using (var rows = db.CreateDbContext())
+            Assert.Equal(before, (await rows.PromptRows.SingleAsync(r => r.Id == firstRow)).Category);
     }
 }
 

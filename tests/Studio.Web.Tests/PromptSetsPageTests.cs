@@ -56,6 +56,21 @@ public class PromptSetsPageTests
     }
 
     [Fact]
+    public async Task ABuiltInSetOffersNoCategoryEditingEvenToAResearcher()
+    {
+        await using var ctx = await ContextAsync(researcher: true);
+        await ctx.Services.GetRequiredService<PromptSetService>().EnsureBuiltInAsync();
+        var cut = ctx.Render<PromptSets>();
+        cut.WaitForAssertion(() => Assert.Contains("toy:heldout", cut.Find("[data-testid=prompt-sets-table]").TextContent), TimeSpan.FromSeconds(15));
+        cut.FindAll("[data-testid=prompt-sets-table] tbody tr").Single(r => r.TextContent.Contains("toy:heldout")).Click();
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=prompt-rows] tbody tr")), TimeSpan.FromSeconds(15));
+        Assert.Empty(cut.FindAll("[data-testid=prompt-assign]"));
+        Assert.Empty(cut.FindAll("[data-testid=prompt-rows] tbody .mud-select"));
+        Assert.Empty(cut.FindAll("button[aria-label='Delete set']"));
+        Assert.Contains("image-quality", cut.Find("[data-testid=prompt-rows] tbody").TextContent);
+    }
+
+    [Fact]
     public async Task AResearcherHasTheImportTheCategoriesAndDelete()
     {
         await using var ctx = await ContextAsync(researcher: true);

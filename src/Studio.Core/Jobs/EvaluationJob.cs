@@ -70,7 +70,7 @@ public class EvaluationJob(
         var cancelled = false;
         if (error is null)
         {
-            var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
+            using var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
             // The TorchSharp Scalar hazard (README, "TorchSharp temporaries") is a fault of this process: the evaluation,
             // seeded throughout, is run again, twice at most.
             JobOutcome outcome;

@@ -89,6 +89,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
                 .Select(i => i.Id).ToListAsync(CancellationToken.None);
             pending = pending.Where(e => running.Contains(e.ImageId)).ToList();
         }
+        progress.Dispose(); // no held-back progress is written over the ending below
         var ending = outcome.Completed ? GenerationState.Completed : outcome.Cancelled ? GenerationState.Cancelled : GenerationState.Failed;
         var error = outcome.Error;
 

@@ -5,20 +5,72 @@ public sealed record JobProgress(string Activity, double Fraction);
 
 /// <summary>
 /// A job's progress as its row stores it: <paramref name="write"/> (store the activity and fraction, push them to the
-/// pages) runs for the first report, then at most once per <paramref name="interval"/>, and always for the last (fraction 1).
+/// pages) runs for the first report, then at most once per <paramref name="interval"/> (a report held back is written
+/// when the interval has passed, unless a newer one replaced it), and always for the last (fraction 1).
 /// </summary>
-public sealed class ThrottledProgress(TimeSpan interval, Action<JobProgress> write) : IProgress<JobProgress>
+public sealed class ThrottledProgress(TimeSpan interval, Action<JobProgress> write) : IProgress<JobProgress>, IDisposable
 {
     /// <summary>The longest activity a row stores (the column's length).</summary>
     public const int ActivityLength = 200;
 
+    readonly Lock _gate = new();
     DateTime _last = DateTime.MinValue;
+    JobProgress? _pending;
+    Timer? _timer;
+    bool _disposed;
 
+    /// <summary>
+    /// Writes the report now when the interval has passed since the last write (or it is the last one, fraction 1);
+    /// otherwise keeps it and writes it when the interval has passed, unless a newer one came first: a page never
+    /// stays on an activity the job has left ("loading" while it generates) for longer than the interval.
+    /// </summary>
     public void Report(JobProgress value)
     {
-        if (DateTime.UtcNow - _last < interval && value.Fraction < 1) return;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            var since = DateTime.UtcNow - _last;
+            if (since < interval && value.Fraction < 1)
+            {
+                _pending = value;
+                _timer ??= new Timer(_ => Flush(), null, interval - since, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            _pending = null;
+            _timer?.Dispose();
+            _timer = null;
+            Write(value);
+        }
+    }
+
+    void Flush()
+    {
+        lock (_gate)
+        {
+            _timer?.Dispose();
+            _timer = null;
+            if (_disposed || _pending is not { } value) return;
+            _pending = null;
+            Write(value);
+        }
+    }
+
+    void Write(JobProgress value)
+    {
         _last = DateTime.UtcNow;
         write(value.Activity.Length > ActivityLength ? value with { Activity = value.Activity[..ActivityLength] } : value);
+    }
+
+    /// <summary>Drops a report not written yet (the job writes its ending itself) and waits for a write under way.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            _pending = null;
+            _timer?.Dispose();
+            _timer = null;
+        }
     }
 }
 

@@ -128,6 +128,8 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task<int> AssignCategoryAsync(int setId, string? category, bool onlyUncategorised, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var set = await db.PromptSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct) ?? throw new RunActionException($"no prompt set {setId}");
+        RefuseBuiltIn(set);
         var value = string.IsNullOrWhiteSpace(category) ? null : category.Trim();
         var rows = db.PromptRows.Where(r => r.PromptSetId == setId);
         if (onlyUncategorised) rows = rows.Where(r => r.Category == null);
@@ -137,8 +139,17 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task SetRowCategoryAsync(long rowId, string? category, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var setId = await db.PromptRows.Where(r => r.Id == rowId).Select(r => (int?)r.PromptSetId).SingleOrDefaultAsync(ct)
+                    ?? throw new RunActionException($"no prompt {rowId}");
+        RefuseBuiltIn(await db.PromptSets.AsNoTracking().SingleAsync(s => s.Id == setId, ct));
         var value = string.IsNullOrWhiteSpace(category) ? null : category.Trim();
         await db.PromptRows.Where(r => r.Id == rowId).ExecuteUpdateAsync(u => u.SetProperty(r => r.Category, value), ct);
+    }
+
+    /// <summary>A built-in set is the toy world's own prompts: runs read them from the toy world, so the stored copy stays as it is.</summary>
+    static void RefuseBuiltIn(PromptSet set)
+    {
+        if (set.IsBuiltIn) throw new RunActionException($"'{set.Name}' is built in: its prompts and categories are the toy world's and cannot be changed (import a copy to edit)");
     }
 
     public async Task DeleteAsync(int setId, CancellationToken ct = default)

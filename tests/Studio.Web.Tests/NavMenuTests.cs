@@ -1,4 +1,6 @@
 using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Studio.Core.Data;
 using Studio.Web.Auth;
@@ -10,7 +12,7 @@ public class NavMenuTests
 {
     static readonly string[] EveryonesPages = ["/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue"];
 
-    static IRenderedComponent<NavMenu> Render(bool admin)
+    static IRenderedComponent<NavMenu> Render(bool admin, string? at = null)
     {
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
@@ -20,6 +22,7 @@ public class NavMenuTests
         auth.SetRoles(admin ? StudioRoles.Admin : StudioRoles.Researcher);
         if (admin) auth.SetPolicies(StudioRoles.CanAdminister, StudioRoles.CanChange);
         else auth.SetPolicies(StudioRoles.CanChange);
+        if (at is not null) ctx.Services.GetRequiredService<NavigationManager>().NavigateTo(at);
         return ctx.Render<NavMenu>();
     }
 
@@ -36,5 +39,16 @@ public class NavMenuTests
     {
         var nav = Render(admin: true);
         Assert.Equal([.. EveryonesPages, "/users"], nav.FindAll("a").Select(a => a.GetAttribute("href")));
+    }
+
+    [Theory]
+    [InlineData("/runs/new", "/runs/new")]
+    [InlineData("/runs/7", "/runs")]
+    [InlineData("/runs", "/runs")]
+    [InlineData("/generate", "/generate")]
+    public void OnlyThePageOpenIsMarkedNewRunNotAlsoRuns(string at, string marked)
+    {
+        var nav = Render(admin: false, at);
+        Assert.Equal([marked], nav.FindAll("a.active").Select(a => a.GetAttribute("href")));
     }
 }

@@ -36,5 +36,9 @@ public class RunNotificationsTests
         var shown = snackbar.ShownSnackbars.ToList();
         Assert.Equal(("Run 4 completed: 400 updates, loss 0.0176.", Severity.Success), (shown[0].Message, shown[0].Severity));
         Assert.Equal(("Run 5 failed: CUDA out of memory", Severity.Error), (shown[1].Message, shown[1].Severity));
+
+        // Resumed, a run's notice of its ending goes; the other run's stays.
+        await feed.PublishAsync(RunBatch.OfStatus(Status(5, RunState.Queued)));
+        cut.WaitForAssertion(() => Assert.Equal(["Run 4 completed: 400 updates, loss 0.0176."], snackbar.ShownSnackbars.Select(b => b.Message)), TimeSpan.FromSeconds(15));
     }
 }

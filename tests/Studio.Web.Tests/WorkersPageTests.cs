@@ -18,7 +18,15 @@ public class WorkersPageTests
     [InlineData("node:7", "node:7", null)]
     [InlineData("gpu-1:not-a-guid", "gpu-1:not-a-guid", null)]
     public void AServerIdIsShownAsItsNameAndTheStartOfItsGuid(string id, string name, string? instance) =>
-        Assert.Equal((name, instance), Workers.ServerName(id));
+        Assert.Equal((name, instance), WorkerInfo.ServerName(id));
+
+    [Theory]
+    [InlineData("web:vm:15012:3899e9e6-639c-49c3-af21-dcda20908612", "web:vm:15012")]
+    [InlineData("web:vm:15012:interactive:01b67c21-b8fd-4e0e-82a8-f8805de532bb", "web:vm:15012")]
+    [InlineData("worker:gpu-node-2:cuda0:881:interactive", "worker:gpu-node-2:cuda0:881")]
+    [InlineData("node:7", "node:7")]
+    public void AProcesssSecondServerForGenerationsIsTheSameWorker(string id, string process) =>
+        Assert.Equal(process, WorkerInfo.Process(id));
 
     [Fact]
     public async Task EachWorkerShowsItsNameItsDeviceAndItsClipModel()

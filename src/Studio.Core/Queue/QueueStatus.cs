@@ -9,6 +9,24 @@ namespace Studio.Core.Queue;
 public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime StartedAt, DateTime? Heartbeat, bool Online,
     WorkerDevice? Device = null, IReadOnlyList<string>? CurrentJobs = null)
 {
+    /// <summary>
+    /// Hangfire's server id is the server's name (which says the role, host and process, and the lane of generations and
+    /// evaluations) and a GUID: the name, and the GUID's first 8 digits to tell restarts apart.
+    /// </summary>
+    public static (string Name, string? Instance) ServerName(string id)
+    {
+        var colon = id.LastIndexOf(':');
+        return colon > 0 && Guid.TryParse(id[(colon + 1)..], out _) ? (id[..colon], id[(colon + 1)..][..8]) : (id, null);
+    }
+
+    /// <summary>The worker process a server belongs to: its name, without the `:interactive` of a process's second server.</summary>
+    public static string Process(string id)
+    {
+        var name = ServerName(id).Name;
+        var lane = ":" + Generations.GenerationService.Queue;
+        return name.EndsWith(lane, StringComparison.Ordinal) ? name[..^lane.Length] : name;
+    }
+
     /// <summary>How many online servers take jobs from <paramref name="queue"/>: none, and its jobs wait until one starts.</summary>
     public static int Serving(IEnumerable<WorkerInfo> workers, string queue) => workers.Count(w => w.Online && w.Queues.Contains(queue));
 
@@ -110,6 +128,8 @@ public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> 
         foreach (var state in Enum.GetValues<RunState>()) byState.TryAdd(state, 0);
         var monitoring = storage.GetMonitoringApi();
         var stats = monitoring.GetStatistics();
-        return new StudioCounts(byState, Workers().Count(w => w.Online), stats.Enqueued, stats.Processing);
+        // Worker processes, not Hangfire servers: a process serving generations runs a second server for them.
+        var online = Workers().Where(w => w.Online).Select(w => WorkerInfo.Process(w.Name)).Distinct().Count();
+        return new StudioCounts(byState, online, stats.Enqueued, stats.Processing);
     }
 }

@@ -69,6 +69,8 @@ public class RunReporterTests
             Assert.Equal(new ActivityProgress("filling the teacher-embedding cache: 1,234 / 8,000 prompts, ETA 5 min", 1234, 8000), series.Activity);
             Assert.Equal(0.15425, series.Activity!.Fraction, 6);
             Assert.Equal(series.Activity.Message, broadcaster.Batches.Single().Status!.Activity);
+            // The run's ETA (the page's ETA box) is the fill's time left until updates come: 6,766 x 60 / 1,234 s.
+            Assert.Equal(329, broadcaster.Batches.Single().Status!.EtaSeconds);
 
             // Training starts: the next activity has no count, and the page goes back to steps.
             reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, "loading the frozen Flux transformer"));

@@ -282,16 +282,18 @@ public sealed class DistillationSetup : IDisposable
     {
         static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
         var eta = "";
+        var data = new Dictionary<string, string>
+        {
+            [TrainingEventData.Done] = p.Done.ToString(CultureInfo.InvariantCulture),
+            [TrainingEventData.Total] = p.Total.ToString(CultureInfo.InvariantCulture),
+        };
         if (p.Encoded > 0 && p.Done < p.Total)
         {
             var seconds = elapsed.TotalSeconds / p.Encoded * (p.Total - p.Done);
             eta = seconds < 90 ? $", ETA {seconds.ToString("0", CultureInfo.InvariantCulture)} s" : $", ETA {(seconds / 60).ToString("0", CultureInfo.InvariantCulture)} min";
+            data[TrainingEventData.EtaSeconds] = seconds.ToString("0", CultureInfo.InvariantCulture);
         }
-        return ProgressEvent($"filling the {what}: {Count(p.Done)} / {Count(p.Total)} prompts{eta}", new Dictionary<string, string>
-        {
-            [TrainingEventData.Done] = p.Done.ToString(CultureInfo.InvariantCulture),
-            [TrainingEventData.Total] = p.Total.ToString(CultureInfo.InvariantCulture),
-        });
+        return ProgressEvent($"filling the {what}: {Count(p.Done)} / {Count(p.Total)} prompts{eta}", data);
     }
 
     sealed class DisposeAll(IEnumerable<IDisposable> parts) : IDisposable

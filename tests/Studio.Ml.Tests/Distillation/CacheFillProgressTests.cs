@@ -17,6 +17,8 @@ public class CacheFillProgressTests
         Assert.Equal("filling the teacher-embedding cache: 1,234 / 8,000 prompts, ETA 5 min", e.Message);
         Assert.Equal("1234", e.Data![TrainingEventData.Done]);
         Assert.Equal("8000", e.Data[TrainingEventData.Total]);
+        Assert.Equal("329", e.Data[TrainingEventData.EtaSeconds]);
+        Assert.False(DistillationSetup.FillEvent("x", new(1000, 1000, 500, 500), TimeSpan.FromSeconds(10)).Data!.ContainsKey(TrainingEventData.EtaSeconds));
         // 500 already cached and 100 encoded in 10 s: 400 left take 40 s. Done: no time left to tell.
         Assert.EndsWith("600 / 1,000 prompts, ETA 40 s", DistillationSetup.FillEvent("x", new(600, 1000, 500, 100), TimeSpan.FromSeconds(10)).Message);
         Assert.EndsWith("1,000 / 1,000 prompts", DistillationSetup.FillEvent("x", new(1000, 1000, 500, 500), TimeSpan.FromSeconds(10)).Message);

@@ -81,6 +81,9 @@ public class NewRunFormTests
         Assert.Equal("1 must be at least 2 (halving keeps the best 1/prune_factor of the runs)", Error(cut, "run-validation-prune-factor"));
         Assert.Equal("-1 must not be negative (0: the average starts at the first update)", Error(cut, "run-ema-start"));
         Assert.Equal("", Error(cut, "run-trajectory-steps"));
+        // No estimate of values that cannot run (batch 0 has no activations): it waits for the fields in red.
+        Assert.StartsWith("Memory estimate: once the fields marked in red are fixed", cut.Find("[data-testid=run-memory]").TextContent.Trim());
+        Assert.Contains("mud-alert-text-info", cut.Find("[data-testid=run-memory]").OuterHtml);
 
         cut.Find("[data-testid=run-submit]").Click();
         Assert.Empty(jobs.Created);

@@ -41,6 +41,12 @@ public class PromptSetReaderTests
         Assert.Equal([5, 6, 8], r.BadLines.Select(b => b.LineNumber));
         Assert.Contains("no \"text\" field", r.BadLines[1].Message);
         Assert.Equal([7], r.EmptyLines);
+        // Each issue names its entry of the list too: a list written on one line has one line number for all.
+        Assert.Equal(["line 5: entry 4: a number where a prompt string or object was expected", "line 6: entry 5: no \"text\" field (expected one of text, prompt, caption)",
+            "line 8: entry 7: \"text\" is a number, not a string"], r.BadLines.Select(b => b.ToString()));
+        var oneLine = Read("""[{"text": 5}, {"txt": "a"}, "plain"]""", PromptFileFormat.Json);
+        Assert.Equal(["line 1: entry 1: \"text\" is a number, not a string", "line 1: entry 2: no \"text\" field (expected one of text, prompt, caption)"],
+            oneLine.BadLines.Select(b => b.ToString()));
     }
 
     [Fact]

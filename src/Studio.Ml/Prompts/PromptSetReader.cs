@@ -155,11 +155,12 @@ public static class PromptSetReader
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
                 throw new PromptFileException($"{name}: a JSON prompt file must be a list ([\"prompt\", ...] or [{{\"text\": ..., \"category\": ...}}, ...])");
+            var entry = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
                 var line = LineAt(reader.TokenStartIndex);
                 using var element = JsonDocument.ParseValue(ref reader);
-                c.AddElement(line, element.RootElement);
+                c.AddElement(line, element.RootElement, ++entry);
             }
             if (reader.Read()) throw new PromptFileException($"{name}: line {LineAt(reader.TokenStartIndex)}: unexpected content after the list");
         }
@@ -267,8 +268,10 @@ public static class PromptSetReader
             Prompts.Add(new PromptEntry(line, prompt, cat));
         }
 
-        public void AddElement(int line, JsonElement e)
+        /// <param name="entry">Which element of a JSON list (1-based), named in its issues: a list on one line has one line number.</param>
+        public void AddElement(int line, JsonElement e, int? entry = null)
         {
+            void Issue(string message) => Bad.Add(new PromptIssue(line, entry is { } n ? $"entry {n}: {message}" : message));
             switch (e.ValueKind)
             {
                 case JsonValueKind.String:
@@ -279,21 +282,21 @@ public static class PromptSetReader
                     foreach (var field in TextFields)
                         if (e.TryGetProperty(field, out var t))
                         {
-                            if (t.ValueKind != JsonValueKind.String) { Bad.Add(new PromptIssue(line, $"\"{field}\" is a {t.ValueKind.ToString().ToLowerInvariant()}, not a string")); return; }
+                            if (t.ValueKind != JsonValueKind.String) { Issue($"\"{field}\" is a {t.ValueKind.ToString().ToLowerInvariant()}, not a string"); return; }
                             text = t.GetString();
                             break;
                         }
-                    if (text is null) { Bad.Add(new PromptIssue(line, $"no \"text\" field (expected one of {string.Join(", ", TextFields)})")); return; }
+                    if (text is null) { Issue($"no \"text\" field (expected one of {string.Join(", ", TextFields)})"); return; }
                     string? category = null;
                     if (e.TryGetProperty(CategoryField, out var cat))
                     {
-                        if (cat.ValueKind is not (JsonValueKind.String or JsonValueKind.Null)) { Bad.Add(new PromptIssue(line, "\"category\" is not a string")); return; }
+                        if (cat.ValueKind is not (JsonValueKind.String or JsonValueKind.Null)) { Issue("\"category\" is not a string"); return; }
                         category = cat.GetString();
                     }
                     Add(line, text, category);
                     return;
                 default:
-                    Bad.Add(new PromptIssue(line, $"a {e.ValueKind.ToString().ToLowerInvariant()} where a prompt string or object was expected"));
+                    Issue($"a {e.ValueKind.ToString().ToLowerInvariant()} where a prompt string or object was expected");
                     return;
             }
         }

@@ -39,12 +39,16 @@ public class DistillCommandTests
             Assert.True(code == 0, error);
             Assert.Contains("finished: 2 updates", output);
             Assert.DoesNotContain("[Resumed]", output);
+            Assert.Contains(", random init)", output);
 
             // Longer now: the same command continues from the step-2 checkpoint instead of starting over.
             File.WriteAllText(config, Config(work, tiny.Folder, updates: 3));
             (code, output, error) = Cli.Run("distill", "--config", config, "--out", run);
             Assert.True(code == 0, error);
             Assert.Contains("[Resumed] resumed at step 2", output);
+            // The student is built, then filled from the checkpoint: the log does not call that a random init.
+            Assert.Contains("layers; its weights come from the checkpoint)", output);
+            Assert.DoesNotContain("random init", output);
             Assert.Contains("finished: 3 updates", output);
             Assert.EndsWith(TrainingCheckpoint.DirectoryName(3), TrainingCheckpoint.LatestGood(Path.Combine(run, "checkpoints")));
         }

@@ -20,9 +20,11 @@ public static class DistillationRun
             throw new RunConfigException("run configuration", string.Join("; ", problems));
         Directory.CreateDirectory(runFolder); // only once the configuration is known to run: a refused one leaves no folder
         TorchRuntime.Initialise(config.Threads > 0 ? config.Threads : null);
-        using var setup = DistillationSetup.Prepare(config, CacheDirectory(config, options), reporter, ct);
+        var checkpoints = Distiller.CheckpointsFolder(runFolder);
+        resume ??= NewestGood(checkpoints, reporter);
+        using var setup = DistillationSetup.Prepare(config, CacheDirectory(config, options), reporter, ct, resuming: resume is not null);
         var distiller = new Distiller(config, setup.Context, runFolder, reporter);
-        var state = distiller.Run(ct, resume ?? NewestGood(distiller.CheckpointsDirectory, reporter));
+        var state = distiller.Run(ct, resume);
         return (state, distiller.CheckpointsDirectory, distiller.StoppedEarly);
     }
 

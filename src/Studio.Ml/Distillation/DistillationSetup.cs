@@ -107,7 +107,8 @@ public sealed class DistillationSetup : IDisposable
         }
     }
 
-    public static DistillationSetup Prepare(RunConfig config, string cacheDirectory, ITrainingReporter reporter, CancellationToken cancel)
+    /// <param name="resuming">The student's weights will come from a checkpoint: the progress line says so, not "random init".</param>
+    public static DistillationSetup Prepare(RunConfig config, string cacheDirectory, ITrainingReporter reporter, CancellationToken cancel, bool resuming = false)
     {
         var problems = Validate(config);
         if (problems.Count > 0) throw new RunConfigException("run configuration", string.Join("; ", problems));
@@ -140,7 +141,7 @@ public sealed class DistillationSetup : IDisposable
 
         var studentConfig = StudentPresets.Resolve(config.Student);
         Progress($"building the student ({config.Student.Preset}, d_model {studentConfig.DModel}, {studentConfig.NumLayers} layers" +
-                 (config.Student.Init is null ? ", random init)" : $", from {config.Student.Init})"));
+                 (resuming ? "; its weights come from the checkpoint)" : config.Student.Init is null ? ", random init)" : $", from {config.Student.Init})"));
         var student = StudentEncoder.Create(studentConfig, denoiser.SlotWidth, config.Student.ProjectionDropout, config.Seed,
             config.Student.Init is { } init ? config.ResolvePath(init) : null);
         student.to(device);

@@ -37,7 +37,10 @@ public sealed class Distiller
     readonly Generator? _dropoutRandom;
     long _updatesThisSession;
 
-    public string CheckpointsDirectory => Path.Combine(_runDirectory, "checkpoints");
+    public string CheckpointsDirectory => CheckpointsFolder(_runDirectory);
+
+    /// <summary>Where a run folder keeps its checkpoints.</summary>
+    public static string CheckpointsFolder(string runDirectory) => Path.Combine(runDirectory, "checkpoints");
     public TrainingState? LastState { get; private set; }
     /// <summary>Why the run stopped before its last update (validation.patience or validation.prune); null when it did not.</summary>
     public string? StoppedEarly { get; private set; }

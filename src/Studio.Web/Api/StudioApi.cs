@@ -101,19 +101,19 @@ public static partial class StudioApi
         api.MapDelete("/runs/{id:int}", (int id, bool? artifacts, RunService runs, CancellationToken ct) =>
             Act(async () => { await runs.DeleteAsync(id, artifacts ?? false, ct); return Results.NoContent(); }));
 
-        api.MapGet("/runs/{id:int}/metrics", async (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
-            Results.Ok(await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)));
-        api.MapGet("/runs/{id:int}/validation", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.ValidationAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/metrics", (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
+            OfRun(id, data, async () => await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)));
+        api.MapGet("/runs/{id:int}/validation", (int id, RunData data, CancellationToken ct) => OfRun(id, data, async () => await data.ValidationAsync(id, ct)));
         api.MapGet("/runs/{id:int}/metrics.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
             Csv(id, "metrics", data, writer => RunCsv.WriteMetricsAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/validation.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
             Csv(id, "validation", data, writer => RunCsv.WriteValidationAsync(f, id, writer, ct)));
         api.MapGet("/runs/{id:int}/evaluations.csv", (int id, RunData data, IDbContextFactory<StudioDbContext> f, CancellationToken ct) =>
             Csv(id, "evaluations", data, writer => RunCsv.WriteEvaluationsAsync(f, id, writer, ct)));
-        api.MapGet("/runs/{id:int}/events", async (int id, long? after, RunData data, CancellationToken ct) =>
-            Results.Ok(await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
-        api.MapGet("/runs/{id:int}/checkpoints", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.CheckpointsAsync(id, ct)));
-        api.MapGet("/runs/{id:int}/samples", async (int id, RunData data, CancellationToken ct) => Results.Ok(await data.SamplesAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/events", (int id, long? after, RunData data, CancellationToken ct) =>
+            OfRun(id, data, async () => await data.EventsSinceAsync(id, after ?? 0, ct: ct)));
+        api.MapGet("/runs/{id:int}/checkpoints", (int id, RunData data, CancellationToken ct) => OfRun(id, data, async () => await data.CheckpointsAsync(id, ct)));
+        api.MapGet("/runs/{id:int}/samples", (int id, RunData data, CancellationToken ct) => OfRun(id, data, async () => await data.SamplesAsync(id, ct)));
         api.MapGet("/runs/{id:int}/samples/{sampleId:long}/image", async (int id, long sampleId, IDbContextFactory<StudioDbContext> f, StudioOptions options, CancellationToken ct) =>
         {
             await using var db = await f.CreateDbContextAsync(ct);
@@ -178,9 +178,10 @@ public static partial class StudioApi
             }, ct));
         api.MapGet("/evaluations", async (string? runs, EvaluationService evaluations, CancellationToken ct) =>
         {
-            var runIds = runs?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(x => int.TryParse(x, out var id) ? id : -1).ToList();
-            return Results.Ok(await evaluations.ListAsync(runIds, ct: ct));
+            var parts = runs?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            if (parts.FirstOrDefault(x => !int.TryParse(x, out _)) is { } bad)
+                return Results.BadRequest(new { error = $"query 'runs': '{bad}' is not a run id" });
+            return Results.Ok(await evaluations.ListAsync(runs is null ? null : parts.Select(int.Parse).ToList(), ct: ct));
         });
         api.MapPost("/evaluations/{id:int}/cancel", (int id, EvaluationService evaluations, CancellationToken ct) =>
             Act(async () => Results.Ok(await evaluations.CancelAsync(id, ct))));
@@ -250,6 +251,10 @@ public static partial class StudioApi
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
 
     /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read (a closed download stops the reading).</summary>
+    /// <summary>What <paramref name="read"/> gives of run <paramref name="id"/>, or 404 naming the run when there is none (not an empty list).</summary>
+    static async Task<IResult> OfRun(int id, RunData data, Func<Task<object>> read) =>
+        await data.RunAsync(id) is null ? NoRun(id) : Results.Ok(await read());
+
     static async Task<IResult> Csv(int id, string what, RunData data, Func<TextWriter, Task> write) =>
         await data.RunAsync(id) is null ? NoRun(id)
         : Results.Stream(async stream =>

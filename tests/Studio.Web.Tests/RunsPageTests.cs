@@ -234,11 +234,11 @@ public class RunsPageTests
         AngleSharp.Dom.IElement? Outline(string name) =>
             cut.FindAll("[data-testid=runs-table] tbody tr").Single(r => r.TextContent.Contains(name)).QuerySelector("[data-testid=run-loss-outline]");
 
-        // 4 updates, one point each, on a log scale: x across the cell's 72 px less 2 px margins, each halving the same
-        // drop in y (24 px high).
+        // 4 updates, one point each, on a log scale: x across the cell's 56 px less 2 px margins (2, 2 + 52/3, ..., 54),
+        // each halving the same drop in y (24 px high).
         var small = Outline("toy-study-small")!;
         Assert.Equal("4", small.GetAttribute("data-points"));
-        Assert.Equal("2,2 24.7,8.7 47.3,15.3 70,22", small.QuerySelector("polyline")!.GetAttribute("points"));
+        Assert.Equal("2,2 19.3,8.7 36.7,15.3 54,22", small.QuerySelector("polyline")!.GetAttribute("points"));
         Assert.Equal("Training loss, each update: 0.8 at step 1 → 0.1 at step 4 (log scale)", small.QuerySelector("title")!.TextContent);
         Assert.Null(Outline("paper t5-base"));
         Assert.Null(Outline("Toy-Study-Base"));

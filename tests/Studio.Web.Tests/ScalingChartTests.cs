@@ -502,6 +502,36 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task TheEvaluateButtonsAskForTheRunsEvaluationSettingsAndAnotherSettingsEvaluationIsLabelled()
+    {
+        var (ctx, jobs, runId, evaluated, fresh) = await NewContextAsync(researcher: true);
+        await using var _ = ctx;
+        var dbs = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>();
+        await using (var db = dbs.CreateDbContext())
+        {
+            // The run asked for 4 prompts per category and 8 steps; step 10's evaluation used the defaults (10, 20).
+            var run = await db.Runs.SingleAsync(r => r.Id == runId);
+            new AutoEvaluation(Settings: new EvaluationSettings(PromptsPerCategory: 4, Steps: 8)).ApplyTo(run);
+            await db.SaveChangesAsync();
+        }
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal("Evaluate 2 unevaluated checkpoints", cut.Find("[data-testid=evaluate-all]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+        var label = Assert.Single(cut.FindAll("[data-testid=checkpoint-evaluation-settings]"));
+        Assert.Equal("other settings: heldout · 10/category · 1 seed(s) · 20 steps · guidance 3.5", label.TextContent.Trim());
+
+        cut.Find("[data-testid=evaluate-all]").Click();
+        cut.WaitForAssertion(() => Assert.Equal("Every checkpoint evaluated", cut.Find("[data-testid=evaluate-all]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+        Assert.Equal(2, jobs.Created.Count);
+        await using (var db = dbs.CreateDbContext())
+        {
+            var queued = await db.Evaluations.Where(v => v.State == EvaluationState.Queued).OrderBy(v => v.CheckpointId).ToListAsync();
+            Assert.Equal([(evaluated, 4, 8), (fresh, 4, 8)], queued.Select(v => (v.CheckpointId!.Value, v.PromptsPerCategory, v.Steps)));
+        }
+        // Step 10's row now shows the evaluation with the run's settings (queued), not the older one of other settings.
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=checkpoint-evaluation-settings]")), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
     public async Task EachCheckpointShowsTheHeldOutLossOfItsStepAndTheBestIsMarked()
     {
         var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);

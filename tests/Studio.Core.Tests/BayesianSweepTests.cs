@@ -129,6 +129,7 @@ public class BayesianSweepTests
         await FinishAsync(s, first[0].Id, 0.3);
         var third = Assert.Single(await s.Runs.ContinueSweepAsync("lr"));
         Assert.NotNull(third.HangfireJobId);
+        Assert.All(first.Append(third), r => Assert.Equal(RunConfig.FromYaml(Toy()).TotalUpdates, r.TotalSteps)); // "0 / 400" while queued
         Assert.Equal("lr", third.Group);
         Assert.Empty(await s.Runs.ContinueSweepAsync("lr"));
         await using (var db = s.Db.CreateDbContext())

@@ -246,6 +246,9 @@ public class RunSweepTests
         Assert.Equal(["seeds · seed=1", "seeds · seed=2", "seeds · seed=3"], stored.Select(r => r.Name));
         Assert.All(stored, r => Assert.Equal(("seeds", RunState.Queued, "cpu"), (r.Group, r.State, r.Queue)));
         Assert.Equal([1, 2, 3], stored.Select(r => RunConfig.FromYaml(r.ConfigYaml).Seed));
+        // Queued, each says the updates its configuration makes (the Runs list's "0 / 400"), as a single run does.
+        Assert.All(stored, r => Assert.Equal(RunConfig.FromYaml(Toy()).TotalUpdates, r.TotalSteps));
+        Assert.True(stored[0].TotalSteps > 0);
         Assert.Equal(3, s.Storage.GetMonitoringApi().EnqueuedCount("cpu"));
         Assert.Equal(runs.Select(r => r.Id), stored.Select(r => r.Id));
         Assert.Contains("one of the 3 runs of sweep 'seeds' (seed=2)", db.RunEvents.Where(e => e.RunId == stored[1].Id).Select(e => e.Message).Single());

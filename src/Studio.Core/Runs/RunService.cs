@@ -236,7 +236,7 @@ public class RunService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (bayesian && await db.SweepPlans.AnyAsync(p => p.Group == group, ct))
             throw Refused([new("name", $"a Bayesian sweep named '{group}' exists already: give this one another name")]);
-        var runs = variants.Select(v => evaluate.ApplyTo(new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued" })).ToList();
+        var runs = variants.Select(v => Planned(evaluate.ApplyTo(new Run { Name = v.Name, ConfigYaml = v.ConfigYaml, Queue = queue, Group = group, Activity = "queued" }))).ToList();
         SweepPlan? plan = null;
         await using (var transaction = await db.Database.BeginTransactionAsync(ct))
         {
@@ -343,7 +343,7 @@ public class RunService(
                     break;
                 }
                 known.Add(new SweepTrial(variant.Settings.Select(x => x.Value).ToList(), null, Pending: true));
-                made.Add((evaluate.ApplyTo(new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" }), variant));
+                made.Add((Planned(evaluate.ApplyTo(new Run { Name = variant.Name, ConfigYaml = variant.ConfigYaml, Queue = plan.Queue, Group = group, Activity = "queued" })), variant));
             }
             if (stuck is not null)
                 stopped?.Invoke($"Bayesian sweep '{group}' makes no run after its run {plan.MadeRuns + made.Count} of {plan.TotalRuns}: {stuck}.");
@@ -479,11 +479,17 @@ public class RunService(
     static async Task<Run> FindAsync(StudioDbContext db, int runId, CancellationToken ct) =>
         await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
 
-    async Task EnqueueAsync(StudioDbContext db, Run run, string message, CancellationToken ct)
+    /// <summary>A new run says how many updates it will make before a worker starts it (the worker's number replaces it).</summary>
+    static Run Planned(Run run)
     {
-        // A new run says how many updates it will make before a worker starts it (the worker's number replaces it).
         if (run.TotalSteps == 0 && RunConfigValidation.Readable(run.ConfigYaml))
             run.TotalSteps = RunConfig.FromYaml(run.ConfigYaml).TotalUpdates;
+        return run;
+    }
+
+    async Task EnqueueAsync(StudioDbContext db, Run run, string message, CancellationToken ct)
+    {
+        Planned(run);
         run.HangfireJobId = CreateRunJob(run);
         await LogAsync(db, run, "Queued", message, ct);
     }

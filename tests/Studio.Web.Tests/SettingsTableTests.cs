@@ -65,6 +65,13 @@ public class SettingsTableTests
         Assert.Equal(["–", "0.125 (40)", "–"], evaluated.FindAll("[data-testid=settings-fd]").Select(c => c.TextContent));
         Assert.Equal(["–", "1.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-teacher-difference]").Select(c => c.TextContent));
         Assert.Equal(["–", "28.5 (40)", "–"], evaluated.FindAll("[data-testid=settings-clip-score]").Select(c => c.TextContent));
+        // A score the evaluation does not have (no CLIP model on its worker) is a plain dash, with no step beside it.
+        var noClip = ctx.Render<SettingsTable>(p => p
+            .Add(t => t.Runs, runs)
+            .Add(t => t.Series, new Dictionary<int, RunSeries>())
+            .Add(t => t.Evaluations, new Dictionary<int, CheckpointEvaluation> { [2] = new() { Id = 6, RunId = 2, Step = 60, Semantics = 0.5, Pipeline = "toy", Encoder = "checkpoint" } }));
+        Assert.Equal(["–", "–", "–"], noClip.FindAll("[data-testid=settings-clip-score]").Select(c => c.TextContent));
+        Assert.Equal(["–", "0.5 (60)", "–"], noClip.FindAll("[data-testid=settings-semantics]").Select(c => c.TextContent));
 
         // The same table as CSV, for a spreadsheet or a paper's table.
         var href = evaluated.Find("[data-testid=settings-csv]").GetAttribute("href")!;

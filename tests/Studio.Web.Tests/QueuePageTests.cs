@@ -55,6 +55,11 @@ public class QueuePageTests
         Assert.True(items[0].Contains("run 2") && items[0].Contains("training run"), items[0]);
         Assert.True(items[1].Contains("generation 1") && items[1].Contains("a red cube"), items[1]);
         Assert.True(items[2].Contains("run 1") && items[2].Contains("waiting run"), items[2]);
+        // Running work has a bar of its fraction done; waiting work says it waits (no moving bar that reads as progress).
+        var progress = cut.FindAll("[data-testid=work-progress]");
+        Assert.NotNull(progress[0].QuerySelector(".mud-progress-linear"));
+        Assert.Equal(["waiting", "waiting"], progress.Skip(1).Select(p => p.TextContent.Trim()));
+        Assert.Empty(cut.FindAll(".mud-progress-indeterminate"));
 
         cut.FindAll("[data-testid=work-cancel]")[1].Click();
         cut.WaitForAssertion(() => Assert.Equal(2, Items().Length), TimeSpan.FromSeconds(15));

@@ -261,6 +261,8 @@ public class ScalingChartTests
         cut.WaitForAssertion(() => Assert.Equal([$"{b} · beta", $"{a} · alpha"],
             cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]").Select(p => p.GetAttribute("data-series"))), TimeSpan.FromSeconds(15));
         Assert.All(cut.FindAll("[data-testid=compare-chart] path[data-kind=raw]"), p => Assert.Equal("3", p.GetAttribute("data-count")));
+        // The run the link names that does not exist (deleted) is said, not silently dropped.
+        Assert.Contains("The link names run 999, which no longer exists (deleted)", cut.Find("[data-testid=compare-missing]").TextContent);
 
         // Live: a point of an overlaid run extends its curve; a point of a run not shown changes nothing.
         var runs = ctx.Services.GetRequiredService<RunFeed>();

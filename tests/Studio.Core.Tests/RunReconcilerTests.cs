@@ -72,4 +72,30 @@ public class RunReconcilerTests
         Assert.Equal(RunState.Queued, runs[queued].State);
         Assert.Contains(await db.RunEvents.Where(e => e.RunId == handedOutAgain).ToListAsync(), e => e.Kind == "WorkerLost");
     }
+
+    [Fact]
+    public async Task OnSqliteALostRunIsQueuedAtOnceUnderANewJobAndItsOldJobDeleted()
+    {
+        // SQLite's queue would hand the dead worker's job out only after 30 minutes: the run gets a new job on its queue now.
+        var s = await SetUpAsync();
+        var lost = await AddRunAsync(s, RunState.Running, new Processing("worker:gone:1:abc"));
+        string oldJob;
+        await using (var db = s.Db.CreateDbContext()) oldJob = (await db.Runs.SingleAsync(r => r.Id == lost)).HangfireJobId!;
+        var enqueuedBefore = s.Storage.GetMonitoringApi().EnqueuedCount("train");
+
+        Assert.Equal(1, await s.Reconciler.ReconcileAsync());
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var run = await db.Runs.SingleAsync(r => r.Id == lost);
+            Assert.Equal(RunState.Queued, run.State);
+            Assert.NotEqual(oldJob, run.HangfireJobId);
+            using var connection = s.Storage.GetConnection();
+            Assert.Equal(EnqueuedState.StateName, connection.GetStateData(run.HangfireJobId!).Name);
+            Assert.Equal(DeletedState.StateName, connection.GetStateData(oldJob).Name);
+            Assert.Equal($"{lost}", connection.GetJobData(run.HangfireJobId!).Job.Args[0]?.ToString());
+        }
+        Assert.Equal(enqueuedBefore + 1, s.Storage.GetMonitoringApi().EnqueuedCount("train"));
+        // Settled: the new job is enqueued, so the next pass leaves the queued run alone.
+        Assert.Equal(0, await s.Reconciler.ReconcileAsync());
+    }
 }

@@ -1,4 +1,5 @@
 using Hangfire;
+using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
@@ -19,6 +20,10 @@ namespace Studio.Core.Queue;
 /// is Cancelled (its checkpoints stay);</item>
 /// <item>a queued run whose job was deleted or finished without running it is Failed.</item>
 /// </list>
+/// On SQLite, Hangfire's queue hands out a job its dead worker had taken only after 30 minutes (the SQLite storage has
+/// no sliding invisibility to shorten it safely), so a run whose worker is gone is queued at once under a new job and
+/// its old job deleted (a fetch of it later finds it deleted and does nothing); on PostgreSQL the old job is handed out
+/// again after Studio:Hangfire:InvisibilityTimeoutSeconds.
 /// Each change is a conditional update (the run is still in the state and on the worker it was seen with), so a
 /// worker that takes the run meanwhile wins, and several web hosts may reconcile at once.
 /// </summary>
@@ -26,6 +31,7 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
 {
     public static readonly TimeSpan StoppingLimit = TimeSpan.FromMinutes(10);
     readonly RunWebhook _webhook = new(options);
+    readonly BackgroundJobClient _jobs = new(storage);
 
     TimeSpan WorkerTimeout => TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
 
@@ -81,6 +87,10 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
 
     async Task<bool> ApplyAsync(StudioDbContext db, Run seen, RunState state, string message, CancellationToken ct)
     {
+        var runId = seen.Id;
+        var newJob = state == RunState.Queued && options.HangfireProvider != StorageProviders.Postgres
+            ? _jobs.Create(Job.FromExpression<Jobs.RunJob>(j => j.Execute(runId, CancellationToken.None)), new EnqueuedState(seen.Queue))
+            : null;
         var resumeFrom = state == RunState.Queued
             ? await db.Checkpoints.Where(c => c.RunId == seen.Id).OrderByDescending(c => c.Step).Select(c => (int?)c.Id).FirstOrDefaultAsync(ct)
             : null;
@@ -94,8 +104,14 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
                 .SetProperty(r => r.Activity, activity)
                 .SetProperty(r => r.Error, error)
                 .SetProperty(r => r.FinishedAt, finished)
-                .SetProperty(r => r.ResumeCheckpointId, r => resumeFrom ?? r.ResumeCheckpointId), ct);
-        if (updated == 0) return false;
+                .SetProperty(r => r.ResumeCheckpointId, r => resumeFrom ?? r.ResumeCheckpointId)
+                .SetProperty(r => r.HangfireJobId, r => newJob ?? r.HangfireJobId), ct);
+        if (updated == 0)
+        {
+            if (newJob is not null) _jobs.ChangeState(newJob, new DeletedState(), null); // another host (or the worker) won
+            return false;
+        }
+        if (newJob is not null && seen.HangfireJobId is { } oldJob) _jobs.ChangeState(oldJob, new DeletedState(), null);
         var e = new RunEvent
         {
             RunId = seen.Id, Kind = state == RunState.Queued ? "WorkerLost" : state.ToString(), Stage = seen.Stage, Step = seen.Step,

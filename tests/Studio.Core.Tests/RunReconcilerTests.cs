@@ -74,6 +74,42 @@ public class RunReconcilerTests
     }
 
     [Fact]
+    public async Task GenerationsAndEvaluationsOfAWorkerThatIsGoneEndSayingSoAndACancelAskedMeanwhileIsHonoured()
+    {
+        var s = await SetUpAsync();
+        int drawing, cancelling, evaluating;
+        await using (var db = s.Db.CreateDbContext())
+        {
+            Generation Running(string? activity) => new()
+            {
+                Prompt = "a red cube", State = GenerationState.Running, Worker = "worker:gone:1", Activity = activity,
+                Images = [new GenerationImage { Encoder = "teacher", State = GenerationState.Completed, PngPath = "t.png" }, new GenerationImage { Encoder = "run 1 · step 10", State = GenerationState.Running }],
+            };
+            var (a, b) = (Running("teacher: step 183/200"), Running("cancelling"));
+            var v = new CheckpointEvaluation { Pipeline = "toy", Encoder = "teacher", State = EvaluationState.Running, Worker = "worker:gone:1", Activity = "generated 25/50 images" };
+            db.Generations.AddRange(a, b);
+            db.Evaluations.Add(v);
+            await db.SaveChangesAsync();
+            (drawing, cancelling, evaluating) = (a.Id, b.Id, v.Id);
+        }
+
+        Assert.Equal(3, await s.Reconciler.ReconcileAsync());
+        Assert.Equal(0, await s.Reconciler.ReconcileAsync()); // settled
+        await using (var db = s.Db.CreateDbContext())
+        {
+            var failed = await db.Generations.Include(g => g.Images).SingleAsync(g => g.Id == drawing);
+            Assert.Equal((GenerationState.Failed, "worker worker:gone:1 is gone (no heartbeat for 30 s); generate again", null), (failed.State, failed.Error, failed.Activity));
+            Assert.NotNull(failed.FinishedAt);
+            // The image drawn before the worker died stays; the one it was drawing fails with the generation.
+            Assert.Equal([GenerationState.Completed, GenerationState.Failed], failed.Images.OrderBy(i => i.Id).Select(i => i.State));
+            var cancelled = await db.Generations.Include(g => g.Images).SingleAsync(g => g.Id == cancelling);
+            Assert.Equal((GenerationState.Cancelled, null), (cancelled.State, cancelled.Error));
+            var evaluation = await db.Evaluations.SingleAsync(v => v.Id == evaluating);
+            Assert.Equal((EvaluationState.Failed, "worker worker:gone:1 is gone (no heartbeat for 30 s); evaluate again"), (evaluation.State, evaluation.Error));
+        }
+    }
+
+    [Fact]
     public async Task OnSqliteALostRunIsQueuedAtOnceUnderANewJobAndItsOldJobDeleted()
     {
         // SQLite's queue would hand the dead worker's job out only after 30 minutes: the run gets a new job on its queue now.

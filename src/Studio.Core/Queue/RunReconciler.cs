@@ -35,19 +35,22 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
 
     TimeSpan WorkerTimeout => TimeSpan.FromSeconds(Math.Max(options.WorkerTimeoutSeconds, 2 * options.HeartbeatSeconds));
 
-    /// <summary>One pass; returns the number of runs it changed.</summary>
+    /// <summary>One pass; returns the number of runs, generations and evaluations it changed.</summary>
     public async Task<int> ReconcileAsync(CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var runs = await db.Runs.AsNoTracking().Where(r => r.State == RunState.Running || r.State == RunState.Stopping || r.State == RunState.Queued)
             .ToListAsync(ct);
-        if (runs.Count == 0) return 0;
+        var busy = await db.Generations.AnyAsync(g => g.State == GenerationState.Running, ct)
+                   || await db.Evaluations.AnyAsync(v => v.State == EvaluationState.Running, ct);
+        if (runs.Count == 0 && !busy) return 0;
 
         var now = DateTime.UtcNow;
         var servers = storage.GetMonitoringApi().Servers();
         bool Alive(string? worker) => worker is not null && servers.Any(s =>
             (s.Name.Equals(worker, StringComparison.OrdinalIgnoreCase) || s.Name.StartsWith(worker + ":", StringComparison.OrdinalIgnoreCase))
             && s.Heartbeat is { } beat && now - DateTime.SpecifyKind(beat, DateTimeKind.Utc) < WorkerTimeout);
+        var changedWork = busy ? await EndLostWorkAsync(db, Alive, ct) : 0;
         string? JobState(string? jobId)
         {
             if (jobId is null) return null;
@@ -78,6 +81,36 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
             if (message is null) continue;
             if (await ApplyAsync(db, run, state, message, ct)) changed++;
         }
+        return changed + changedWork;
+    }
+
+    /// <summary>
+    /// Generations and evaluations running on a worker that is gone end, each with a message saying so (cancelled if a
+    /// cancel was asked meanwhile, else failed: draw or evaluate again); nothing else would ever end them, and a cancel
+    /// of one only deletes its job. The live tailer publishes the change to the pages.
+    /// </summary>
+    async Task<int> EndLostWorkAsync(StudioDbContext db, Func<string?, bool> alive, CancellationToken ct)
+    {
+        var changed = 0;
+        var now = DateTime.UtcNow;
+        foreach (var g in await db.Generations.Include(g => g.Images).Where(g => g.State == GenerationState.Running).ToListAsync(ct))
+        {
+            if (g.Worker is null || alive(g.Worker)) continue;
+            var cancelled = g.Activity == "cancelling";
+            var error = cancelled ? null : $"worker {g.Worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); generate again";
+            g.State = cancelled ? GenerationState.Cancelled : GenerationState.Failed;
+            (g.Error, g.Activity, g.FinishedAt) = (error, null, now);
+            foreach (var image in g.Images.Where(i => i.State is GenerationState.Queued or GenerationState.Running))
+                (image.State, image.Error) = (g.State, error);
+            changed++;
+        }
+        foreach (var v in await db.Evaluations.Where(v => v.State == EvaluationState.Running).ToListAsync(ct))
+        {
+            if (v.Worker is null || alive(v.Worker)) continue;
+            (v.State, v.Error, v.Activity, v.FinishedAt) = (EvaluationState.Failed, $"worker {v.Worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); evaluate again", null, now);
+            changed++;
+        }
+        if (changed > 0) await db.SaveChangesAsync(ct);
         return changed;
     }
 

@@ -79,6 +79,14 @@ public class LoginTests
         Assert.Equal(0, await viewerTab.Locator("[data-testid=generate-submit]").CountAsync());
         await viewerTab.GotoAsync(url + "/runs/new");
         await Assertions.Expect(viewerTab.Locator("[data-testid=not-authorized]")).ToContainTextAsync("Your role does not allow this page");
+
+        // Deleted on the Users page, the viewer's login cookie is refused at once (not after Identity's 30 minutes).
+        Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync(url + "/api/runs")).StatusCode);
+        await tab.GotoAsync(url + "/users");
+        await tab.Locator("[data-interactive=true]").WaitForAsync();
+        await tab.ClickAsync("[aria-label='Delete vera']");
+        await Assertions.Expect(tab.Locator("[data-testid=users-table] tr", new() { HasText = "vera" })).ToHaveCountAsync(0);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await viewer.GetAsync(url + "/api/runs")).StatusCode);
     }
 
     /// <summary>Logs in as a script would: the login page's antiforgery token, then the form post; the cookie stays in the client.</summary>

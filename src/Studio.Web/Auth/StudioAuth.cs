@@ -75,6 +75,10 @@ public static class StudioAuth
             .AddEntityFrameworkStores<StudioIdentityDbContext>()
             .AddSignInManager();
 
+        // A login cookie is checked against the user's security stamp on every request (one lookup), not every 30
+        // minutes: a deleted user, or one whose role changed (the Users page renews the stamp), is out at once.
+        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.Zero);
+
         var authentication = builder.Services.AddAuthentication(access.LoginRequired ? IdentityConstants.ApplicationScheme : LocalScheme);
         authentication.AddIdentityCookies(cookies => cookies.ApplicationCookie?.Configure(cookie =>
         {

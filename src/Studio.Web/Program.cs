@@ -71,10 +71,10 @@ builder.Services.AddHealthChecks();
 
 var app = builder.Build();
 
-await app.Services.MigrateStudioDatabaseAsync();
-await StudioAuth.MigrateUsersAsync(app.Services);
 try
 {
+    await app.Services.MigrateStudioDatabaseAsync();
+    await StudioAuth.MigrateUsersAsync(app.Services);
     await StudioAuth.EnsureFirstAdminAsync(app.Services, options, access);
 }
 catch (StudioConfigurationException e)

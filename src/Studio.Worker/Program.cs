@@ -25,7 +25,15 @@ catch (Exception e) when (e is DataDirectoryException or StudioConfigurationExce
 builder.Services.AddStudioWorker(options, "worker");
 
 var host = builder.Build();
-await host.Services.MigrateStudioDatabaseAsync();
+try
+{
+    await host.Services.MigrateStudioDatabaseAsync();
+}
+catch (StudioConfigurationException e)
+{
+    Console.Error.WriteLine($"Studio.Worker cannot start: {e.Message}");
+    return 2;
+}
 Console.WriteLine($"Studio.Worker {host.Services.GetRequiredService<WorkerIdentity>().Name} serving queues [{string.Join(", ", options.QueueNames)}]" +
                   $" on {(string.IsNullOrWhiteSpace(options.Device) ? "the device each run names" : options.Device)}, database {options.DatabaseProvider}, queue storage {options.HangfireProvider}, artifacts {options.ArtifactRoot}");
 await host.RunAsync();

@@ -83,4 +83,20 @@ public class StartupRefusalTests
         Assert.Equal(2, await web.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains($"The data directory '{target}' is not writable", web.Output);
     }
+
+    [Fact]
+    public async Task WebRefusesADamagedDatabaseNamingItsFile()
+    {
+        var data = StudioProcess.NewTempDirectory("studio-damaged-db");
+        var damaged = Path.Combine(data, "studio.db");
+        File.WriteAllBytes(damaged, Enumerable.Range(0, 4096).Select(i => (byte)(i * 37 % 251)).ToArray());
+        await using var web = StudioProcess.Start("Studio.Web", "Studio.Web", new Dictionary<string, string>
+        {
+            ["Urls"] = $"http://127.0.0.1:{StudioProcess.FreePort()}",
+            ["Studio__DataDirectory"] = data,
+        });
+        Assert.Equal(2, await web.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"Distill Studio cannot start: the studio database {damaged} cannot be used: ", web.Output);
+        Assert.DoesNotContain("Unhandled exception", web.Output);
+    }
 }

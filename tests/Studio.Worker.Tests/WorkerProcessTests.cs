@@ -49,4 +49,21 @@ public class WorkerProcessTests
         Assert.Equal(2, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains("not writable", worker.Output);
     }
+
+    [Theory]
+    [InlineData("studio.db", "the studio database")]
+    [InlineData("hangfire.db", "the queue database")]
+    public async Task WorkerRefusesADamagedDatabaseNamingItsFile(string file, string what)
+    {
+        var data = StudioProcess.NewTempDirectory("studio-worker-damaged");
+        var damaged = Path.Combine(data, file);
+        File.WriteAllBytes(damaged, Enumerable.Range(0, 4096).Select(i => (byte)(i * 37 % 251)).ToArray());
+        await using var worker = StudioProcess.Start("Studio.Worker", "Studio.Worker", new Dictionary<string, string>
+        {
+            ["Studio__DataDirectory"] = data,
+        });
+        Assert.Equal(2, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"Studio.Worker cannot start: {what} {damaged} cannot be used: ", worker.Output);
+        Assert.DoesNotContain("Unhandled exception", worker.Output);
+    }
 }

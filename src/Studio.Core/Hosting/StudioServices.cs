@@ -161,10 +161,32 @@ public static class StudioServices
     /// <summary>Brings the studio database to the current model.</summary>
     public static async Task MigrateStudioDatabaseAsync(this IServiceProvider services, CancellationToken ct = default)
     {
+        var options = services.GetRequiredService<StudioOptions>();
         var factory = services.GetRequiredService<IDbContextFactory<StudioDbContext>>();
-        await using var db = await factory.CreateDbContextAsync(ct);
-        await db.Database.MigrateAsync(ct);
+        // A damaged, read-only or unreachable database stops the process with one line naming it, not a crash.
+        try
+        {
+            await using var db = await factory.CreateDbContextAsync(ct);
+            await db.Database.MigrateAsync(ct);
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            throw new StudioConfigurationException($"the studio database {Where(options.DatabaseProvider, options.DatabasePath, "Studio:Database:ConnectionString")} " +
+                                                   $"cannot be used: {e.Message}");
+        }
+        {
+            // Hangfire's storage opens its file when first resolved: resolved and read here, inside the check.
+            try { services.GetService<JobStorage>()?.GetMonitoringApi().GetStatistics(); }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new StudioConfigurationException($"the queue database {Where(options.HangfireProvider, options.HangfireDatabasePath, "Studio:Hangfire:ConnectionString")} " +
+                                                       $"cannot be used: {e.Message}");
+            }
+        }
     }
+
+    static string Where(string provider, string sqliteFile, string setting) =>
+        provider == StorageProviders.Postgres ? $"(PostgreSQL, {setting})" : sqliteFile;
 }
 
 public sealed class StudioConfigurationException(string message) : Exception(message);

@@ -26,13 +26,13 @@ var options = builder.Configuration.ReadStudioOptions();
 try
 {
     builder.Services.AddStudioCore(options);
+    if (options.InProcessWorker) builder.Services.AddStudioWorker(options, "web");
 }
 catch (Exception e) when (e is DataDirectoryException or StudioConfigurationException)
 {
     Console.Error.WriteLine($"Distill Studio cannot start: {e.Message}");
     return 2;
 }
-if (options.InProcessWorker) builder.Services.AddStudioWorker(options, "web");
 StudioAccess access;
 try
 {

@@ -16,13 +16,13 @@ var options = builder.Configuration.ReadStudioOptions();
 try
 {
     builder.Services.AddStudioCore(options);
+    builder.Services.AddStudioWorker(options, "worker");
 }
 catch (Exception e) when (e is DataDirectoryException or StudioConfigurationException)
 {
     Console.Error.WriteLine($"Studio.Worker cannot start: {e.Message}");
     return 2;
 }
-builder.Services.AddStudioWorker(options, "worker");
 
 var host = builder.Build();
 try

@@ -50,6 +50,22 @@ public class WorkerProcessTests
         Assert.Contains("not writable", worker.Output);
     }
 
+    [Fact]
+    public async Task WorkerRefusesAnUnwritableArtifactRootNamingTheSetting()
+    {
+        var data = StudioProcess.NewTempDirectory("studio-worker-artifacts");
+        var file = Path.Combine(data, "not-a-folder");
+        File.WriteAllText(file, "");
+        await using var worker = StudioProcess.Start("Studio.Worker", "Studio.Worker", new Dictionary<string, string>
+        {
+            ["Studio__DataDirectory"] = data,
+            ["Studio__ArtifactRoot"] = Path.Combine(file, "artifacts"),
+        });
+        Assert.Equal(2, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"Studio.Worker cannot start: The folder '{Path.Combine(file, "artifacts")}' (Studio:ArtifactRoot) is not writable", worker.Output);
+        Assert.Contains("Studio__ArtifactRoot", worker.Output);
+    }
+
     [Theory]
     [InlineData("studio.db", "the studio database")]
     [InlineData("hangfire.db", "the queue database")]

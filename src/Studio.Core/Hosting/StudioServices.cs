@@ -137,6 +137,8 @@ public static class StudioServices
     /// <summary>The Hangfire servers of <see cref="WorkerServers"/>; their names say which host (and device) runs them.</summary>
     public static IServiceCollection AddStudioWorker(this IServiceCollection services, StudioOptions options, string role)
     {
+        // A worker writes every run's checkpoints and samples there: an unwritable root is refused at start, not by each run.
+        DataDirectory.EnsureWritable(options.ArtifactRoot, "Studio:ArtifactRoot");
         var identity = WorkerIdentity.For(role, options.Device);
         services.AddSingleton(identity);
         services.AddHostedService<Queue.WorkerDevicePublisher>();

@@ -6,6 +6,7 @@ using MudBlazor.Services;
 using Studio.Core.Data;
 using Studio.Core.Live;
 using Studio.Core.Queue;
+using Studio.Web.Auth;
 using Studio.Web.Components.Pages;
 
 namespace Studio.Web.Tests;
@@ -13,7 +14,9 @@ namespace Studio.Web.Tests;
 /// <summary>The first page: active runs with live progress, the recently finished ones, and what to do in an empty studio.</summary>
 public class HomePageTests
 {
-    static async Task<(BunitContext Context, RunFeed Feed)> ContextAsync(params Run[] runs)
+    static Task<(BunitContext Context, RunFeed Feed)> ContextAsync(params Run[] runs) => ContextAsync(researcher: true, runs);
+
+    static async Task<(BunitContext Context, RunFeed Feed)> ContextAsync(bool researcher, params Run[] runs)
     {
         var data = Directory.CreateTempSubdirectory("studio-web-home-").FullName;
         var db = TestStudioDb.Create(data);
@@ -33,7 +36,26 @@ public class HomePageTests
         ctx.Services.AddSingleton<IDbContextFactory<StudioDbContext>>(db);
         var feed = new RunFeed();
         ctx.Services.AddSingleton(feed);
+        var auth = ctx.AddAuthorization();
+        auth.SetAuthorized(researcher ? "rhea" : "vera");
+        if (researcher) auth.SetPolicies(StudioRoles.CanChange);
         return (ctx, feed);
+    }
+
+    [Fact]
+    public async Task AViewerIsNotOfferedNewRun()
+    {
+        var (researcherContext, _) = await ContextAsync();
+        await using (researcherContext)
+        {
+            var researcher = researcherContext.Render<Home>();
+            researcher.WaitForAssertion(() => Assert.Single(researcher.FindAll("a[href='/runs/new']")), TimeSpan.FromSeconds(15));
+        }
+        var (viewerContext, _) = await ContextAsync(researcher: false);
+        await using var _ = viewerContext;
+        var viewer = viewerContext.Render<Home>();
+        viewer.WaitForAssertion(() => Assert.Contains("Toy: CPU in 15 minutes", viewer.Find("[data-testid=home-first-run]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Empty(viewer.FindAll("a[href='/runs/new']"));
     }
 
     [Fact]

@@ -176,13 +176,21 @@ public static class StudioServices
             throw new StudioConfigurationException($"the studio database {Where(options.DatabaseProvider, options.DatabasePath, "Studio:Database:ConnectionString")} " +
                                                    $"cannot be used: {e.Message}");
         }
+        // The queue's SQLite file is checked here with SQLite itself (read, and a write lock taken and given back):
+        // resolving Hangfire's storage this early would also fix Hangfire's process-wide logger to this host.
+        if (options.HangfireProvider != StorageProviders.Postgres && File.Exists(options.HangfireDatabasePath))
         {
-            // Hangfire's storage opens its file when first resolved: resolved and read here, inside the check.
-            try { services.GetService<JobStorage>()?.GetMonitoringApi().GetStatistics(); }
-            catch (Exception e) when (e is not OperationCanceledException)
+            try
             {
-                throw new StudioConfigurationException($"the queue database {Where(options.HangfireProvider, options.HangfireDatabasePath, "Studio:Hangfire:ConnectionString")} " +
-                                                       $"cannot be used: {e.Message}");
+                using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={options.HangfireDatabasePath};Mode=ReadWrite;Pooling=False");
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM sqlite_master; BEGIN IMMEDIATE; ROLLBACK;";
+                command.ExecuteNonQuery();
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                throw new StudioConfigurationException($"the queue database {options.HangfireDatabasePath} cannot be used: {e.Message}");
             }
         }
     }

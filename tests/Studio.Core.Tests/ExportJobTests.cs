@@ -64,5 +64,15 @@ public class ExportJobTests
         Assert.Equal(2, jobs.Created.Count);
         await runs.ExportCheckpointAsync(checkpoint.Id, "distillt5");
         Assert.Equal(3, jobs.Created.Count);
+        // The job names the run: deleted meanwhile, the checkpoint's export still ends with a line in the run's log.
+        Assert.Equal([run.Id, checkpoint.Id], jobs.Created[^1].Job.Args.Take(2).Select(a => (int)a!));
+        await runs.DeleteCheckpointAsync(checkpoint.Id);
+        await job.Execute(run.Id, checkpoint.Id, "distillt5", CancellationToken.None);
+        Assert.Equal(1, exporter.Calls);
+        await using (var context = db.CreateDbContext())
+        {
+            var last = await context.RunEvents.Where(e => e.RunId == run.Id).OrderBy(e => e.Id).LastAsync();
+            Assert.Equal(("Error", $"Export of checkpoint {checkpoint.Id} as distillt5 failed: the checkpoint was deleted before the export ran."), (last.Kind, last.Message));
+        }
     }
 }

@@ -10,13 +10,27 @@ namespace Studio.Core.Jobs;
 /// <summary>Exports one checkpoint through the <see cref="ICheckpointExporter"/> and logs the outcome in its run's log.</summary>
 public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpointExporter exporter, IRunBroadcaster broadcaster, StudioOptions options)
 {
+    /// <summary>An export queued before jobs named their run (kept so such a job still runs).</summary>
     [AutomaticRetry(Attempts = 0)]
-    public async Task Execute(int checkpointId, string format, CancellationToken ct)
+    public Task Execute(int checkpointId, string format, CancellationToken ct) => Execute(null, checkpointId, format, ct);
+
+    /// <param name="runId">The checkpoint's run, whose log gets the outcome even when the checkpoint was deleted meanwhile.</param>
+    [AutomaticRetry(Attempts = 0)]
+    public async Task Execute(int? runId, int checkpointId, string format, CancellationToken ct)
     {
-        CheckpointEntry checkpoint;
+        CheckpointEntry? found;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
-            checkpoint = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
-                         ?? throw new InvalidOperationException($"checkpoint {checkpointId} no longer exists");
+            found = await db.Checkpoints.AsNoTracking().SingleOrDefaultAsync(c => c.Id == checkpointId, ct);
+        if (found is not { } checkpoint)
+        {
+            if (runId is not { } run) throw new InvalidOperationException($"checkpoint {checkpointId} no longer exists");
+            await LogAsync(new RunEvent
+            {
+                RunId = run, Kind = "Error", Message = $"Export of checkpoint {checkpointId} as {format} failed: the checkpoint was deleted before the export ran.",
+                Time = DateTime.UtcNow,
+            });
+            return;
+        }
         var output = ArtifactFolders.Export(options, checkpointId, format);
         string message;
         var failed = false;
@@ -36,15 +50,21 @@ public class ExportJob(IDbContextFactory<StudioDbContext> dbFactory, ICheckpoint
             message = $"Export of the step {checkpoint.Step} checkpoint as {format} failed: {e.Message}";
             failed = true;
         }
-        await using var log = await dbFactory.CreateDbContextAsync(CancellationToken.None);
-        var row = new RunEvent
+        await LogAsync(new RunEvent
         {
             RunId = checkpoint.RunId, Kind = failed ? "Error" : "Info", Stage = checkpoint.Stage,
             Step = checkpoint.Step, Message = message, Time = DateTime.UtcNow,
-        };
+        });
+    }
+
+    /// <summary>A line in the run's log, pushed to its pages (nothing when the run itself was deleted meanwhile).</summary>
+    async Task LogAsync(RunEvent row)
+    {
+        await using var log = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        if (!await log.Runs.AnyAsync(r => r.Id == row.RunId, CancellationToken.None)) return;
         log.RunEvents.Add(row);
         await log.SaveChangesAsync(CancellationToken.None);
-        await broadcaster.PublishAsync(new RunBatch(checkpoint.RunId, [], [], [row], null), CancellationToken.None);
+        await broadcaster.PublishAsync(new RunBatch(row.RunId, [], [], [row], null), CancellationToken.None);
     }
 
     /// <summary>

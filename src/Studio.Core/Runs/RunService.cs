@@ -181,7 +181,8 @@ public class RunService(
         var run = await FindAsync(db, checkpoint.RunId, ct);
         if (ExportJob.Done(options, checkpointId, format) is { } done)
             throw new RunActionException($"checkpoint {checkpointId} (run {run.Id}, step {checkpoint.Step:N0}) is already exported as {format}: {done}");
-        var jobId = jobs.Create(Job.FromExpression<ExportJob>(j => j.Execute(checkpointId, format, CancellationToken.None)),
+        var runId = run.Id;
+        var jobId = jobs.Create(Job.FromExpression<ExportJob>(j => j.Execute(runId, checkpointId, format, CancellationToken.None)),
             new EnqueuedState(run.Queue));
         await LogAsync(db, run, "Info", $"Export of the step {checkpoint.Step} checkpoint as {format} queued.", ct);
         return jobId;

@@ -47,10 +47,14 @@ public class WorkersPageTests
                 new WorkerDevice("AMD EPYC", 16, 128L << 30, "NVIDIA H100", 80L << 30, 20L << 30, "cuda:0", "bfloat16", "/models/clip-vit-large-patch14")),
             new("web:vm:15012:01b67c21-b8fd-4e0e-82a8-f8805de532bb", ["interactive"], 1, now, now, true,
                 new WorkerDevice("AMD EPYC", 2, 24L << 30, null, null, null, "cpu", "float32")),
+            new("worker:gpu-node-3:cuda:0:5c0ffee0-639c-49c3-af21-dcda20908612", ["gpu"], 1, now.AddHours(-1), now.AddMinutes(-5), false,
+                null, ["run 1 (job 1)"]),
         ];
         await cut.InvokeAsync(() => pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 2, 0, 0), workers, [], now)));
 
-        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=worker-name]").Count), TimeSpan.FromSeconds(15));
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=worker-name]").Count), TimeSpan.FromSeconds(15));
+        // An offline worker's job is not current: it "was running" it; an online one without a job is idle.
+        Assert.Equal(["idle", "idle", "was running run 1 (job 1)"], cut.FindAll("[data-testid=worker-jobs]").Select(c => c.TextContent.Trim()));
         var names = cut.FindAll("[data-testid=worker-name]").Select(n => n.TextContent.Trim()).ToList();
         Assert.StartsWith("worker:gpu-node-2:cuda:0", names[0]);
         Assert.EndsWith("3899e9e6 · 1 job slot", names[0]);

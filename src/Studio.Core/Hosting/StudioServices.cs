@@ -173,8 +173,8 @@ public static class StudioServices
         }
         catch (System.Data.Common.DbException e)
         {
-            throw new StudioConfigurationException($"the studio database {Where(options.DatabaseProvider, options.DatabasePath, "Studio:Database:ConnectionString")} " +
-                                                   $"cannot be used: {e.Message}");
+            var where = options.DatabaseProvider == StorageProviders.Postgres ? "(PostgreSQL, Studio:Database:ConnectionString)" : options.DatabasePath;
+            throw new StudioConfigurationException($"the studio database {where} cannot be used: {e.Message}");
         }
         // The queue's SQLite file is checked here with SQLite itself (read, and a write lock taken and given back):
         // resolving Hangfire's storage this early would also fix Hangfire's process-wide logger to this host.
@@ -195,8 +195,6 @@ public static class StudioServices
         }
     }
 
-    static string Where(string provider, string sqliteFile, string setting) =>
-        provider == StorageProviders.Postgres ? $"(PostgreSQL, {setting})" : sqliteFile;
 }
 
 public sealed class StudioConfigurationException(string message) : Exception(message);

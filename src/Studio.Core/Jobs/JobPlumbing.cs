@@ -37,8 +37,7 @@ public sealed class ThrottledProgress(TimeSpan interval, Action<JobProgress> wri
                 return;
             }
             _pending = null;
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
             Write(value);
         }
     }
@@ -47,12 +46,17 @@ public sealed class ThrottledProgress(TimeSpan interval, Action<JobProgress> wri
     {
         lock (_gate)
         {
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
             if (_disposed || _pending is not { } value) return;
             _pending = null;
             Write(value);
         }
+    }
+
+    void StopTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
     }
 
     void Write(JobProgress value)
@@ -68,8 +72,7 @@ public sealed class ThrottledProgress(TimeSpan interval, Action<JobProgress> wri
         {
             _disposed = true;
             _pending = null;
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
         }
     }
 }

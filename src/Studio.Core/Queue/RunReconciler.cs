@@ -41,16 +41,16 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var runs = await db.Runs.AsNoTracking().Where(r => r.State == RunState.Running || r.State == RunState.Stopping || r.State == RunState.Queued)
             .ToListAsync(ct);
-        var busy = await db.Generations.AnyAsync(g => g.State == GenerationState.Running, ct)
-                   || await db.Evaluations.AnyAsync(v => v.State == EvaluationState.Running, ct);
-        if (runs.Count == 0 && !busy) return 0;
+        var generations = await db.Generations.Include(g => g.Images).Where(g => g.State == GenerationState.Running).ToListAsync(ct);
+        var evaluations = await db.Evaluations.Where(v => v.State == EvaluationState.Running).ToListAsync(ct);
+        if (runs.Count == 0 && generations.Count == 0 && evaluations.Count == 0) return 0;
 
         var now = DateTime.UtcNow;
         var servers = storage.GetMonitoringApi().Servers();
         bool Alive(string? worker) => worker is not null && servers.Any(s =>
             (s.Name.Equals(worker, StringComparison.OrdinalIgnoreCase) || s.Name.StartsWith(worker + ":", StringComparison.OrdinalIgnoreCase))
             && s.Heartbeat is { } beat && now - DateTime.SpecifyKind(beat, DateTimeKind.Utc) < WorkerTimeout);
-        var changedWork = busy ? await EndLostWorkAsync(db, Alive, ct) : 0;
+        var changedWork = await EndLostWorkAsync(db, generations, evaluations, Alive, ct);
         string? JobState(string? jobId)
         {
             if (jobId is null) return null;
@@ -89,25 +89,26 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
     /// cancel was asked meanwhile, else failed: draw or evaluate again); nothing else would ever end them, and a cancel
     /// of one only deletes its job. The live tailer publishes the change to the pages.
     /// </summary>
-    async Task<int> EndLostWorkAsync(StudioDbContext db, Func<string?, bool> alive, CancellationToken ct)
+    async Task<int> EndLostWorkAsync(StudioDbContext db, List<Generation> running, List<CheckpointEvaluation> evaluating, Func<string?, bool> alive, CancellationToken ct)
     {
         var changed = 0;
         var now = DateTime.UtcNow;
-        foreach (var g in await db.Generations.Include(g => g.Images).Where(g => g.State == GenerationState.Running).ToListAsync(ct))
+        string Gone(string worker, string again) => $"worker {worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); {again}";
+        foreach (var g in running)
         {
             if (g.Worker is null || alive(g.Worker)) continue;
             var cancelled = g.Activity == "cancelling";
-            var error = cancelled ? null : $"worker {g.Worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); generate again";
+            var error = cancelled ? null : Gone(g.Worker, "generate again");
             g.State = cancelled ? GenerationState.Cancelled : GenerationState.Failed;
             (g.Error, g.Activity, g.FinishedAt) = (error, null, now);
             foreach (var image in g.Images.Where(i => i.State is GenerationState.Queued or GenerationState.Running))
                 (image.State, image.Error) = (g.State, error);
             changed++;
         }
-        foreach (var v in await db.Evaluations.Where(v => v.State == EvaluationState.Running).ToListAsync(ct))
+        foreach (var v in evaluating)
         {
             if (v.Worker is null || alive(v.Worker)) continue;
-            (v.State, v.Error, v.Activity, v.FinishedAt) = (EvaluationState.Failed, $"worker {v.Worker} is gone (no heartbeat for {WorkerTimeout.TotalSeconds:0} s); evaluate again", null, now);
+            (v.State, v.Error, v.Activity, v.FinishedAt) = (EvaluationState.Failed, Gone(v.Worker, "evaluate again"), null, now);
             changed++;
         }
         if (changed > 0) await db.SaveChangesAsync(ct);

@@ -101,6 +101,36 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public async Task AnEvaluationCancelledInItsLastSecondsEndsCancelledWithoutScoresAndSaysCancellingUntilThen()
+    {
+        var s = await SetUpAsync();
+        var (run, checkpoint) = await AddRunWithCheckpointAsync(s);
+        var queued = await s.Evaluations.RequestCheckpointAsync(checkpoint.Id, new EvaluationSettings(PromptsPerCategory: 1, Steps: 2));
+        var executor = new ScriptedExecutor((_, progress) =>
+        {
+            progress.Report(new JobProgress("generated 1/5 images", 0.2));
+            // The user cancels; the worker finishes before it sees the deleted job (Hangfire looks every few seconds).
+            s.Evaluations.CancelAsync(queued.Id).GetAwaiter().GetResult();
+            progress.Report(new JobProgress("generated 5/5 images", 0.99));
+            return Result(1_000);
+        });
+        await s.Job(executor).Execute(queued.Id, CancellationToken.None);
+
+        var stored = (await s.Evaluations.FindAsync(queued.Id))!;
+        Assert.Equal((EvaluationState.Cancelled, "cancelled", null), (stored.State, stored.Error, stored.Activity));
+        Assert.Equal((null, null, null), (stored.EncoderParameters, stored.Semantics, stored.ReportPath));
+        Assert.False(File.Exists(Path.Combine(ArtifactFolders.Run(s.Options, run.Id), "evaluations", $"evaluation-{queued.Id}.json")));
+        List<string?> seen;
+        lock (s.Published) seen = s.Published.Where(v => v.Id == queued.Id).Select(v => v.Activity).ToList();
+        var asked = seen.IndexOf("cancelling");
+        Assert.True(asked >= 0, string.Join(" | ", seen));
+        Assert.DoesNotContain("generated 5/5 images", seen);
+        Assert.All(seen.Skip(asked), a => Assert.True(a is "cancelling" or null, string.Join(" | ", seen)));
+        await using var db = s.Db.CreateDbContext();
+        Assert.Contains(db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToList(), m => m.Contains("cancelled"));
+    }
+
+    [Fact]
     public async Task AnEvaluatedCheckpointStoresTheMetricsTheReportAndALogLine()
     {
         var s = await SetUpAsync();

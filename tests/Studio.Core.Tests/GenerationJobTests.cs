@@ -222,6 +222,48 @@ public class GenerationJobTests
         Assert.Equal([(generation.HangfireJobId!, "Deleted")], jobs.Changed);
     }
 
+    sealed class CancelledLateExecutor(Func<Task> cancel) : IGenerationExecutor
+    {
+        public async Task ExecuteAsync(GenerationExecution generation, Func<GeneratedImage, Task> imageReady, IProgress<JobProgress> progress, CancellationToken ct)
+        {
+            progress.Report(new JobProgress("step 1/2", 0.5));
+            // The user cancels; the worker finishes before it sees the deleted job (Hangfire looks every few seconds).
+            await cancel();
+            progress.Report(new JobProgress("step 2/2", 0.75));
+            var png = Path.Combine(generation.OutputFolder, "image.png");
+            await File.WriteAllBytesAsync(png, [1], ct);
+            await imageReady(new GeneratedImage(generation.Encoders.Single().ImageId, png, TimeSpan.FromSeconds(1)));
+        }
+    }
+
+    [Fact]
+    public async Task AGenerationCancelledInItsLastSecondsEndsCancelledKeepingItsImageAndSaysCancellingUntilThen()
+    {
+        var db = await TestDatabase.CreateAsync();
+        var feed = new GenerationFeed();
+        var service = new GenerationService(db, new RecordingJobs(), feed);
+        var queued = await service.RequestAsync(new GenerationRequest("a red circle", Steps: 2, CheckpointIds: []));
+        var activities = new List<string?>();
+        feed.Subscribe(g => { lock (activities) activities.Add(g.Activity); });
+        var options = new StudioOptions { DataDirectory = db.Directory };
+        var executor = new CancelledLateExecutor(async () => await service.CancelAsync(queued.Id));
+        await new GenerationJob(db, executor, feed, options, new WorkerIdentity("test:host:1")).Execute(queued.Id, CancellationToken.None);
+
+        await using var context = db.CreateDbContext();
+        var stored = context.Generations.Include(g => g.Images).Single(g => g.Id == queued.Id);
+        Assert.Equal((GenerationState.Cancelled, null, null), (stored.State, stored.Activity, stored.Error));
+        var image = stored.Images.Single();
+        Assert.Equal(GenerationState.Completed, image.State);
+        Assert.True(File.Exists(image.PngPath));
+        // Once asked, the page reads "cancelling" until the end: the progress written after it does not replace it.
+        List<string?> seen;
+        lock (activities) seen = [.. activities];
+        var asked = seen.IndexOf("cancelling");
+        Assert.True(asked >= 0, string.Join(" | ", seen));
+        Assert.DoesNotContain("step 2/2", seen);
+        Assert.All(seen.Skip(asked), a => Assert.True(a is "cancelling" or null, string.Join(" | ", seen)));
+    }
+
     [Fact]
     public async Task TrueCfgAndTheNegativePromptGoFromTheRequestToThePipelineCall()
     {

@@ -77,7 +77,7 @@ public class RunReconcilerTests
     public async Task GenerationsAndEvaluationsOfAWorkerThatIsGoneEndSayingSoAndACancelAskedMeanwhileIsHonoured()
     {
         var s = await SetUpAsync();
-        int drawing, cancelling, evaluating;
+        int drawing, cancelling, evaluating, cancellingEvaluation;
         await using (var db = s.Db.CreateDbContext())
         {
             Generation Running(string? activity) => new()
@@ -86,14 +86,15 @@ public class RunReconcilerTests
                 Images = [new GenerationImage { Encoder = "teacher", State = GenerationState.Completed, PngPath = "t.png" }, new GenerationImage { Encoder = "run 1 · step 10", State = GenerationState.Running }],
             };
             var (a, b) = (Running("teacher: step 183/200"), Running("cancelling"));
-            var v = new CheckpointEvaluation { Pipeline = "toy", Encoder = "teacher", State = EvaluationState.Running, Worker = "worker:gone:1", Activity = "generated 25/50 images" };
+            CheckpointEvaluation Evaluating(string activity) => new() { Pipeline = "toy", Encoder = "teacher", State = EvaluationState.Running, Worker = "worker:gone:1", Activity = activity };
+            var (v, w) = (Evaluating("generated 25/50 images"), Evaluating("cancelling"));
             db.Generations.AddRange(a, b);
-            db.Evaluations.Add(v);
+            db.Evaluations.AddRange(v, w);
             await db.SaveChangesAsync();
-            (drawing, cancelling, evaluating) = (a.Id, b.Id, v.Id);
+            (drawing, cancelling, evaluating, cancellingEvaluation) = (a.Id, b.Id, v.Id, w.Id);
         }
 
-        Assert.Equal(3, await s.Reconciler.ReconcileAsync());
+        Assert.Equal(4, await s.Reconciler.ReconcileAsync());
         Assert.Equal(0, await s.Reconciler.ReconcileAsync()); // settled
         await using (var db = s.Db.CreateDbContext())
         {
@@ -106,6 +107,8 @@ public class RunReconcilerTests
             Assert.Equal((GenerationState.Cancelled, null), (cancelled.State, cancelled.Error));
             var evaluation = await db.Evaluations.SingleAsync(v => v.Id == evaluating);
             Assert.Equal((EvaluationState.Failed, "worker worker:gone:1 is gone (no heartbeat for 30 s); evaluate again"), (evaluation.State, evaluation.Error));
+            var cancelledEvaluation = await db.Evaluations.SingleAsync(v => v.Id == cancellingEvaluation);
+            Assert.Equal((EvaluationState.Cancelled, "cancelled", null), (cancelledEvaluation.State, cancelledEvaluation.Error, cancelledEvaluation.Activity));
         }
     }
 

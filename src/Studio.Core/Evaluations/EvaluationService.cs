@@ -79,7 +79,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 
     /// <summary>
     /// Stops a queued or running evaluation: a queued one is cancelled at once; a running one stops between images
-    /// once its worker sees the deleted job (no scores are stored).
+    /// once its worker sees the deleted job, or ends cancelled when it finishes first (no scores are stored).
     /// </summary>
     public async Task<CheckpointEvaluation> CancelAsync(int id, CancellationToken ct = default)
     {
@@ -94,7 +94,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             evaluation.FinishedAt = DateTime.UtcNow;
             evaluation.Activity = null;
         }
-        else evaluation.Activity = "cancelling";
+        else evaluation.Activity = JobProgress.Cancelling;
         await db.SaveChangesAsync(ct);
         await broadcaster.PublishAsync(evaluation, ct);
         // A queued one never runs: the checkpoint it held past checkpoints.keep is released here (a running one's job does it).

@@ -117,7 +117,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
             generation.Activity = null;
             foreach (var image in generation.Images.Where(i => i.State == GenerationState.Queued)) image.State = GenerationState.Cancelled;
         }
-        else generation.Activity = "cancelling";
+        else generation.Activity = JobProgress.Cancelling;
         await db.SaveChangesAsync(ct);
         await broadcaster.PublishAsync(generation, ct);
         return generation;

@@ -82,6 +82,9 @@ public class EvaluationJob(
             cancelled = outcome.Cancelled;
             error = outcome.Cancelled ? "cancelled" : outcome.Error;
         }
+        // A cancel asked for in the last seconds, before the worker saw the deleted job, still cancels: no scores are stored.
+        if (result is not null && await CancelAskedAsync(evaluationId))
+            (result, cancelled, error) = (null, true, "cancelled");
 
         string? reportPath = null;
         if (result is not null)
@@ -208,10 +211,17 @@ public class EvaluationJob(
     static string Score(double? value) => value?.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) ?? "–";
 
     /// <summary>Writes the latest progress to the evaluation's row and pushes it to the pages.</summary>
+    async Task<bool> CancelAskedAsync(int evaluationId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        return await db.Evaluations.AnyAsync(v => v.Id == evaluationId && v.Activity == JobProgress.Cancelling, CancellationToken.None);
+    }
+
     Action<JobProgress> WriteProgress(int evaluationId) => value =>
     {
         using var db = dbFactory.CreateDbContext();
         var row = db.Evaluations.Single(v => v.Id == evaluationId);
+        if (row.Activity == JobProgress.Cancelling) return;
         row.Activity = value.Activity;
         row.Progress = value.Fraction;
         db.SaveChanges();

@@ -95,6 +95,8 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
 
         await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
         var generation = await done.Generations.Include(x => x.Images).SingleAsync(x => x.Id == generationId, CancellationToken.None);
+        // A cancel asked for in the last seconds, before the worker saw the deleted job, still cancels (keeping the images drawn).
+        if (ending == GenerationState.Completed && generation.Activity == JobProgress.Cancelling) ending = GenerationState.Cancelled;
         foreach (var image in generation.Images.Where(i => i.State == GenerationState.Running))
         {
             image.State = ending == GenerationState.Completed ? GenerationState.Failed : ending;
@@ -158,7 +160,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
     Action<JobProgress> WriteProgress(int generationId) => value =>
     {
         using var db = dbFactory.CreateDbContext();
-        db.Generations.Where(g => g.Id == generationId)
+        db.Generations.Where(g => g.Id == generationId && (g.Activity == null || g.Activity != JobProgress.Cancelling))
             .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
         broadcaster.PublishStoredAsync(dbFactory, generationId).GetAwaiter().GetResult();
     };

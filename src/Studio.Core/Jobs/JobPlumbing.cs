@@ -1,7 +1,14 @@
 namespace Studio.Core.Jobs;
 
 /// <summary>What a generation or an evaluation is doing and how much of it is done (0 to 1).</summary>
-public sealed record JobProgress(string Activity, double Fraction);
+public sealed record JobProgress(string Activity, double Fraction)
+{
+    /// <summary>
+    /// The activity of a running generation or evaluation whose cancel was asked for: its progress does not overwrite
+    /// it, and a job that finishes before its worker sees the deleted job ends cancelled all the same.
+    /// </summary>
+    public const string Cancelling = "cancelling";
+}
 
 /// <summary>
 /// A job's progress as its row stores it: <paramref name="write"/> (store the activity and fraction, push them to the

@@ -4,6 +4,7 @@ using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Studio.Core.Data;
+using Studio.Core.Jobs;
 using Studio.Core.Live;
 using Studio.Core.Runs;
 
@@ -97,7 +98,7 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
         foreach (var g in running)
         {
             if (g.Worker is null || alive(g.Worker)) continue;
-            var cancelled = g.Activity == "cancelling";
+            var cancelled = g.Activity == JobProgress.Cancelling;
             var error = cancelled ? null : Gone(g.Worker, "generate again");
             g.State = cancelled ? GenerationState.Cancelled : GenerationState.Failed;
             (g.Error, g.Activity, g.FinishedAt) = (error, null, now);
@@ -108,7 +109,10 @@ public sealed class RunReconciler(JobStorage storage, IDbContextFactory<StudioDb
         foreach (var v in evaluating)
         {
             if (v.Worker is null || alive(v.Worker)) continue;
-            (v.State, v.Error, v.Activity, v.FinishedAt) = (EvaluationState.Failed, Gone(v.Worker, "evaluate again"), null, now);
+            (v.State, v.Error) = v.Activity == JobProgress.Cancelling
+                ? (EvaluationState.Cancelled, "cancelled")
+                : (EvaluationState.Failed, Gone(v.Worker, "evaluate again"));
+            (v.Activity, v.FinishedAt) = (null, now);
             changed++;
         }
         if (changed > 0) await db.SaveChangesAsync(ct);

@@ -80,13 +80,17 @@ public class LoginTests
         await viewerTab.GotoAsync(url + "/runs/new");
         await Assertions.Expect(viewerTab.Locator("[data-testid=not-authorized]")).ToContainTextAsync("Your role does not allow this page");
 
-        // Deleted on the Users page, the viewer's login cookie is refused at once (not after Identity's 30 minutes).
+        // Deleted on the Users page, the viewer's login cookie is refused at once (not after Identity's 30 minutes),
+        // and the page the viewer has open goes to the login page within seconds, without a reload.
+        await viewerTab.GotoAsync(url + "/runs");
+        await viewerTab.Locator("[data-interactive=true]").WaitForAsync();
         Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync(url + "/api/runs")).StatusCode);
         await tab.GotoAsync(url + "/users");
         await tab.Locator("[data-interactive=true]").WaitForAsync();
         await tab.ClickAsync("[aria-label='Delete vera']");
         await Assertions.Expect(tab.Locator("[data-testid=users-table] tr", new() { HasText = "vera" })).ToHaveCountAsync(0);
         Assert.Equal(HttpStatusCode.Unauthorized, (await viewer.GetAsync(url + "/api/runs")).StatusCode);
+        await Assertions.Expect(viewerTab).ToHaveURLAsync(new Regex("/login\\?returnUrl=%2Fruns$"), new() { Timeout = 30_000 });
     }
 
     /// <summary>Logs in as a script would: the login page's antiforgery token, then the form post; the cookie stays in the client.</summary>

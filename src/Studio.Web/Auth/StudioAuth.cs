@@ -78,6 +78,8 @@ public static class StudioAuth
         // A login cookie is checked against the user's security stamp on every request (one lookup), not every 30
         // minutes: a deleted user, or one whose role changed (the Users page renews the stamp), is out at once.
         builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.Zero);
+        // An open page checks it every few seconds (its circuit outlives the request that opened it).
+        if (access.LoginRequired) builder.Services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingIdentityState>();
 
         var authentication = builder.Services.AddAuthentication(access.LoginRequired ? IdentityConstants.ApplicationScheme : LocalScheme);
         authentication.AddIdentityCookies(cookies => cookies.ApplicationCookie?.Configure(cookie =>

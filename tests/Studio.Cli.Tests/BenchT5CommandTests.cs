@@ -47,6 +47,9 @@ public class BenchT5CommandTests
         Assert.Equal("bfloat16", lines[1].GetProperty("config").GetProperty("dtype").GetString());
         var error = lines[1].GetProperty("max_rel_error_vs_float32").GetDouble();
         Assert.InRange(error, 1e-6, 5e-2); // bf16 rounding: not zero, not garbage
+        // Rounded like every measured number of a bench line: three significant figures.
+        var digits = lines[1].GetProperty("max_rel_error_vs_float32").GetRawText().TrimStart('0', '.').TrimStart('0').Split('E', 'e')[0].Replace(".", "").TrimEnd('0');
+        Assert.True(digits.Length <= 3, lines[1].GetProperty("max_rel_error_vs_float32").GetRawText());
     }
 
     [Fact]

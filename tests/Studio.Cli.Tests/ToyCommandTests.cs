@@ -148,4 +148,14 @@ public class ToyCommandTests
         Assert.Contains("score", output);
         Assert.Contains("ceiling", output);
     }
+
+    [Fact]
+    public void StudyHelpGivesTheUpdatesTheStudyPresetsTrain()
+    {
+        var (code, output, _) = Cli.Run("toy", "study", "--help");
+        Assert.Equal(0, code);
+        var updates = Studio.Ml.Distillation.RunPresets.Find("toy-study-small").Create().Stages.Sum(s => s.Updates);
+        Assert.Equal(2000, updates);
+        Assert.Contains($"(default: the presets' {updates})", output);
+    }
 }

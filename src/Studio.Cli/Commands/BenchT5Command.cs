@@ -27,7 +27,7 @@ public static class BenchT5Command
     static JsonObject Line(T5ForwardWorkload workload, T5ForwardBenchmark.Result result)
     {
         var line = BenchLine.Timed(workload.File, result.DType, ScalarType.Float32, result.Times, "studio T5Encoder");
-        if (result.MaxRelativeErrorVsFloat32 is { } error) line["max_rel_error_vs_float32"] = error;
+        if (result.MaxRelativeErrorVsFloat32 is { } error) line["max_rel_error_vs_float32"] = BenchLine.Measured(error);
         var config = (JsonObject)workload.File.Json.DeepClone();
         config["dtype"] = BenchLine.DTypeName(result.DType);
         line["config"] = config;

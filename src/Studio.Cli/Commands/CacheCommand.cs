@@ -16,7 +16,10 @@ public static class CacheCommand
         var teacher = new Option<string>("--teacher") { Description = "Teacher pipeline folder (text_encoder_2/, tokenizer_2/), or 'toy'", Required = true };
         var prompts = new Option<string>("--prompts") { Description = "A prompt file (txt, json, jsonl, csv) or a built-in set such as toy:train", Required = true };
         var shard = new Option<string>("--shard") { Description = "This worker's slice i/n of the prompts (e.g. 0/4)", DefaultValueFactory = _ => "0/1" };
-        var maxLength = new Option<int>("--max-length") { Description = "Tokens per prompt (77 in training)", DefaultValueFactory = _ => 77 };
+        var maxLength = new Option<int?>("--max-length")
+        {
+            Description = $"Tokens per prompt, as the runs' text.max_length (default {new TextConfig().MaxLength}, or the teacher tokenizer's model_max_length when smaller: 32 for toy)",
+        };
         var dtype = new Option<string>("--dtype") { Description = "Storage dtype: float32 or bf16", DefaultValueFactory = _ => "float32" };
         var cacheDir = new Option<string?>("--cache") { Description = "Cache folder; default DATA/cache/teacher-embeddings" };
         var device = DeviceOption.Create();
@@ -28,16 +31,19 @@ public static class CacheCommand
             var parts = parse.GetValue(shard)!.Split('/');
             if (parts.Length != 2 || !int.TryParse(parts[0], out var i) || !int.TryParse(parts[1], out var n) || n < 1 || i < 0 || i >= n)
                 throw new ArgumentException($"--shard: '{parse.GetValue(shard)}' is not i/n with 0 <= i < n");
-            var tokens = parse.GetValue(maxLength);
-            if (tokens is < 1 or > 512) throw new ArgumentException($"--max-length: {tokens} is not between 1 and 512");
+            var asked = parse.GetValue(maxLength);
+            if (asked is < 1 or > 512) throw new ArgumentException($"--max-length: {asked} is not between 1 and 512");
             ScalarType storage;
             try { storage = DType.ParseFriendly(parse.GetValue(dtype)!); }
             catch (FormatException e) { throw new ArgumentException($"--dtype: {e.Message}"); }
             var run = new RunConfig { Teacher = new TeacherConfig { Pipeline = parse.GetValue(teacher)! } };
             var folder = DistillationSetup.ResolveTeacherFolder(run);
             var tokenizer = Path.Combine(folder, TeacherFamily.SlotTokenizer(TeacherFamily.Of(folder)));
-            if (TextTokenizer.ModelMaxLength(tokenizer) is { } limit && tokens > limit)
-                throw new ArgumentException($"--max-length: {tokens} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})");
+            var limit = TextTokenizer.ModelMaxLength(tokenizer);
+            if (asked > limit)
+                throw new ArgumentException($"--max-length: {asked} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})");
+            var tokens = asked ?? Math.Min(new TextConfig().MaxLength, limit ?? int.MaxValue);
+            if (asked is null) Console.WriteLine($"--max-length {tokens} (the runs' text.max_length default{(tokens < new TextConfig().MaxLength ? ", cut to the teacher tokenizer's model_max_length" : "")})");
             var list = PromptSources.Resolve(new PromptSource { Set = parse.GetValue(prompts)! }, Path.GetFullPath, Console.Error.WriteLine)
                 .Select(p => p.Text).Distinct().ToList();
             var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : DistillationRun.CacheDirectory(run, CliSettings.Options());

@@ -16,7 +16,7 @@ public static class ToyStudyCommand
         var defaults = new ToyStudyOptions();
         var output = new Option<DirectoryInfo>("--out") { Description = "the study folder (run folders, study.json, study.png); an existing one is resumed", Required = true };
         var teacher = new Option<string>("--teacher") { Description = "the teacher pipeline folder, or toy (the built-in one)", DefaultValueFactory = _ => defaults.Teacher };
-        var updates = new Option<int?>("--updates") { Description = "updates per run (default: the presets' 400)" };
+        var updates = new Option<int?>("--updates") { Description = $"updates per run (default: the presets' {RunPresets.StudyUpdates})" };
         var count = new Option<int>("--count") { Description = "held-out prompts per category (5 categories)", DefaultValueFactory = _ => defaults.Evaluation.PromptsPerCategory };
         var seeds = new Option<int>("--seeds") { Description = "images per prompt", DefaultValueFactory = _ => defaults.Evaluation.Seeds };
         var steps = new Option<int>("--steps") { Description = "sampling steps of the evaluation", DefaultValueFactory = _ => defaults.Evaluation.Steps };

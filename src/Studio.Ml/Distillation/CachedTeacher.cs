@@ -37,6 +37,20 @@ public sealed class CachedTeacher(TeacherEmbeddingCache cache, string teacherFin
     public sealed record FillProgress(int Done, int Total, int Hits, int Encoded);
 
     /// <summary>
+    /// The distinct prompts of slice <paramref name="shard"/> of <paramref name="shards"/>: by the first 8 bytes of each
+    /// prompt's SHA-256, so every process slices alike and the slices are even (FNV-1a, used before, is the hash the toy
+    /// world splits by: every held-out toy prompt, its hash divisible by 10, fell in slice 0 of 2).
+    /// </summary>
+    public static List<string> Slice(IReadOnlyList<string> prompts, int shard, int shards)
+    {
+        if (shards < 1 || shard < 0 || shard >= shards) throw new ArgumentException($"shard {shard}/{shards} is not a valid slice");
+        return prompts.Distinct().Where(p => shards == 1 || (int)(SliceHash(p) % (ulong)shards) == shard).ToList();
+    }
+
+    static ulong SliceHash(string prompt) =>
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(prompt)));
+
+    /// <summary>
     /// Encodes the prompts the cache lacks (the slice <paramref name="shard"/> of <paramref name="shards"/> when the fill
     /// is split over workers) and writes them as shards of at most <paramref name="shardSize"/> prompts.
     /// </summary>
@@ -44,10 +58,7 @@ public sealed class CachedTeacher(TeacherEmbeddingCache cache, string teacherFin
         int batchSize = 8, int shard = 0, int shards = 1, int shardSize = 1024, Action<FillProgress>? progress = null,
         CancellationToken cancel = default)
     {
-        if (shards < 1 || shard < 0 || shard >= shards) throw new ArgumentException($"shard {shard}/{shards} is not a valid slice");
-        var mine = prompts.Distinct()
-            .Where(p => shards == 1 || (int)((uint)StableHash(p) % (uint)shards) == shard)
-            .ToList();
+        var mine = Slice(prompts, shard, shards);
         var missing = mine.Where(p => !cache.Contains(Key(p))).ToList();
         int hits = mine.Count - missing.Count, encoded = 0;
         var pending = new Dictionary<string, Tensor>();
@@ -81,16 +92,6 @@ public sealed class CachedTeacher(TeacherEmbeddingCache cache, string teacherFin
             cache.AddShard(pending, storeAs, metadata);
             foreach (var t in pending.Values) t.Dispose();
             pending.Clear();
-        }
-    }
-
-    static int StableHash(string s)
-    {
-        unchecked
-        {
-            int h = (int)2166136261;
-            foreach (var c in s) h = (h ^ c) * 16777619;
-            return h;
         }
     }
 }

@@ -261,8 +261,10 @@ public sealed class DistillationSetup : IDisposable
     static void Fill(CachedTeacher teacher, string what, IReadOnlyList<string> prompts, Func<(IDisposable Encoder, Func<IReadOnlyList<string>, Tensor> Encode)> load,
         ScalarType storeAs, TeacherEmbeddingCache store, Action<TrainingEvent> progress, CancellationToken cancel, int shard, int shards)
     {
-        var missing = prompts.Count(p => !store.Contains(teacher.Key(p)));
-        progress(ProgressEvent($"{what}: {prompts.Count - missing} of {prompts.Count} prompts cached, {missing} to encode"));
+        var mine = CachedTeacher.Slice(prompts, shard, shards);
+        var missing = mine.Count(p => !store.Contains(teacher.Key(p)));
+        var slice = shards > 1 ? $" (slice {shard}/{shards} of {prompts.Count})" : "";
+        progress(ProgressEvent($"{what}: {mine.Count - missing} of {mine.Count} prompts{slice} cached, {missing} to encode"));
         if (missing == 0) return;
         var (encoder, encode) = load();
         using var _ = encoder;

@@ -81,7 +81,7 @@ public static class RunPresets
     }
 
     /// <summary>Updates of each scaling-study run: about 3 minutes each on an idle 2-core CPU.</summary>
-    const int StudyUpdates = 2000;
+    public const int StudyUpdates = 2000;
 
     /// <summary>
     /// A toy run: 64 px (the toy teacher's size), 8-step trajectories, batch 8, validation every 200 updates,

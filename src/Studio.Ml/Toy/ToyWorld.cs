@@ -31,7 +31,7 @@ public static class ToyWorld
     /// <summary>What is wrong with the name of a toy prompt set, or null.</summary>
     public static string? Problem(string name)
     {
-        var parts = name.Split(':');
+        var parts = Parts(name);
         if (parts.Length is < 2 or > 4 || parts[1] is not ("train" or "heldout")) return $"'{name}' is not {Usage}";
         if (parts.Length > 3 && !(int.TryParse(parts[3], out var n) && n > 0)) return $"'{name}': COUNT must be a positive integer";
         if (parts.Length > 2 && parts[2].Length > 0)
@@ -44,11 +44,18 @@ public static class ToyWorld
     public static IReadOnlyList<Prompt> PromptSet(string name)
     {
         if (Problem(name) is { } problem) throw new ArgumentException($"prompt set {problem}");
-        var parts = name.Split(':');
+        var parts = Parts(name);
         var criterion = parts.Length > 2 && parts[2].Length > 0 ? parts[2] : ToyCriteria.All;
         var heldOut = parts[1] == "heldout";
         var count = parts.Length > 3 ? int.Parse(parts[3]) : heldOut ? HeldOutCount : 2000;
         var prompts = heldOut ? ToyPrompts.HeldOut(criterion, count) : ToyPrompts.Generate(criterion, count, TrainSeed, ToySplit.Train);
         return prompts.Select(p => new Prompt(p.Text, p.Category)).ToList();
+    }
+
+    /// <summary>The name's parts, with a COUNT given without a CRITERION (`toy:train:64`, no criterion is a number) read as toy:train::64.</summary>
+    static string[] Parts(string name)
+    {
+        var parts = name.Split(':');
+        return parts.Length == 3 && parts[2].Length > 0 && parts[2].All(char.IsAsciiDigit) ? [parts[0], parts[1], "", parts[2]] : parts;
     }
 }

@@ -24,6 +24,23 @@ public class CacheFillProgressTests
         Assert.EndsWith("1,000 / 1,000 prompts", DistillationSetup.FillEvent("x", new(1000, 1000, 500, 500), TimeSpan.FromSeconds(10)).Message);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(3)]
+    public void TheSlicesOfAShardedFillAreDisjointEvenAndCoverEveryPrompt(int shards)
+    {
+        // The toy training prompts, with repeats: each process of a fill split n ways takes one slice.
+        var prompts = ToyWorld.PromptSet("toy:train:1200").Concat(ToyWorld.PromptSet("toy:heldout:300")).Select(p => p.Text).ToList();
+        var distinct = prompts.Distinct().ToList();
+        var slices = Enumerable.Range(0, shards).Select(i => CachedTeacher.Slice(prompts, i, shards)).ToList();
+        Assert.Equal(distinct.Order(StringComparer.Ordinal), slices.SelectMany(s => s).Order(StringComparer.Ordinal));
+        // Even within a few percent (binomial: 3 standard deviations of 1,200 / n is under 5 points of it).
+        foreach (var slice in slices) Assert.InRange(slice.Count, distinct.Count / shards * 0.85, distinct.Count / shards * 1.15);
+        Assert.Equal(slices[1], CachedTeacher.Slice(prompts, 1, shards)); // the same in every process
+        Assert.Throws<ArgumentException>(() => CachedTeacher.Slice(prompts, shards, shards));
+    }
+
     [Fact]
     public void PreparingARunReportsTheFillFromNothingToEveryPrompt()
     {

@@ -16,6 +16,22 @@ public class ToyPromptTests
     }
 
     [Fact]
+    public void APromptSetNameMayGiveItsCountWithoutACriterion()
+    {
+        // toy:train:64 is toy:train::64 and toy:train:all:64 (no criterion is a number).
+        var counted = ToyWorld.PromptSet("toy:train:64");
+        Assert.Equal(64, counted.Count);
+        Assert.Equal(ToyWorld.PromptSet("toy:train:all:64"), counted);
+        Assert.Equal(ToyWorld.PromptSet("toy:train::64"), counted);
+        Assert.Equal(7, ToyWorld.PromptSet("toy:heldout:7").Count);
+        Assert.Null(ToyWorld.Problem("toy:heldout:text:3"));
+        Assert.Equal(["text"], ToyWorld.PromptSet("toy:heldout:text:3").Select(p => p.Category).Distinct());
+        Assert.Contains("unknown criterion '6x'", ToyWorld.Problem("toy:train:6x"));
+        Assert.Contains("COUNT must be a positive integer", ToyWorld.Problem("toy:train:all:0"));
+        Assert.Contains("is not toy:train", ToyWorld.Problem("toy:train:1:2:3"));
+    }
+
+    [Fact]
     public void GenerationIsDeterministicPerSeed()
     {
         var a = ToyPrompts.Generate(ToyCriteria.All, 50, seed: 7, ToySplit.Train);

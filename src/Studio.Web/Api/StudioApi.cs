@@ -60,11 +60,14 @@ public static partial class StudioApi
     {
         var api = app.MapGroup("/api");
         // Reading needs a signed-in user (the fallback policy); anything that changes state needs the researcher role.
+        // Every GET also answers HEAD (the headers alone, as HTTP asks).
         ((IEndpointConventionBuilder)api).Finally(endpoint =>
         {
-            var methods = endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().SelectMany(m => m.HttpMethods);
+            var methods = endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().SelectMany(m => m.HttpMethods).ToList();
             if (methods.Any(m => m != HttpMethods.Get && m != HttpMethods.Head))
                 endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AuthorizeAttribute { Policy = StudioRoles.CanChange });
+            if (methods.Contains(HttpMethods.Get) && !methods.Contains(HttpMethods.Head))
+                endpoint.Metadata.Add(new Microsoft.AspNetCore.Routing.HttpMethodMetadata([.. methods, HttpMethods.Head]));
         });
 
         api.MapGet("/runs", (string? group, RunData data, CancellationToken ct) => data.RunsAsync(group, ct));
@@ -243,9 +246,6 @@ public static partial class StudioApi
             if (image is null || teacher is null) return Results.NotFound(new { error = "the image or the teacher's image of this generation is missing" });
             return Heatmap(teacher.PngPath!, image.PngPath!, options);
         });
-        // Any other address under /api: a JSON answer naming it (the table in README lists the endpoints).
-        api.MapFallback("{**path}", (HttpContext http) =>
-            Results.NotFound(new { error = $"no API endpoint {http.Request.Method} {http.Request.Path} (see README, HTTP API)" }));
     }
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
@@ -295,7 +295,20 @@ public static partial class StudioApi
     public static IApplicationBuilder UseStudioApiErrors(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         if (!context.Request.Path.StartsWithSegments("/api")) { await next(context); return; }
-        try { await next(context); }
+        try
+        {
+            await next(context);
+            // An address no endpoint serves, or not with this method (routing's 405 names the methods in Allow): named
+            // in the API's JSON shape, not an empty answer (the table in README lists the endpoints).
+            var (method, path, status) = (context.Request.Method, context.Request.Path, context.Response.StatusCode);
+            if (!context.Response.HasStarted && (status == 405 || status == 404 && context.GetEndpoint() is null))
+                await Results.Json(new
+                {
+                    error = status == 405
+                        ? $"{method} is not served at {path} (allowed: {string.Join(", ", context.Response.Headers.Allow.ToString().Split(',', StringSplitOptions.TrimEntries).Where(m => m != HttpMethods.Head))})"
+                        : $"no API endpoint {method} {path} (see README, HTTP API)",
+                }, statusCode: status).ExecuteAsync(context);
+        }
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)
         {
             var bind = BindFailure().Match(e.Message);

@@ -63,6 +63,26 @@ public class RunsPageTests
         cut.Find("[data-testid=runs-search] input, input[data-testid=runs-search]").Input(text);
 
     [Fact]
+    public async Task HundredsOfRunsComeFiftyAPageAndTheSearchLooksThroughAllOfThem()
+    {
+        await using var ctx = await PageContextAsync();
+        await using (var seed = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            seed.Runs.AddRange(Enumerable.Range(1, 114).Select(i => new Run { Name = $"sweep run {i}", State = RunState.Completed, ConfigYaml = "", Group = "big" }));
+            await seed.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Runs>();
+        // 120 runs: the newest 50 on the first page, and a pager that says how many there are.
+        cut.WaitForAssertion(() => Assert.Equal(50, Names(cut).Count), Wait);
+        Assert.Equal("sweep run 114", Names(cut)[0]);
+        Assert.Contains("1-50 of 120 runs", cut.Find("[data-testid=runs-pager]").TextContent);
+        // The search finds a run on a later page; a few matches need no pager.
+        Search(cut, "sweep run 7");
+        cut.WaitForAssertion(() => Assert.Equal(["sweep run 79", "sweep run 78", "sweep run 77", "sweep run 76", "sweep run 75", "sweep run 74", "sweep run 73", "sweep run 72", "sweep run 71", "sweep run 70", "sweep run 7"], Names(cut)), Wait);
+        Assert.Empty(cut.FindAll("[data-testid=runs-pager]"));
+    }
+
+    [Fact]
     public async Task TheSearchMatchesPartOfANameInAnyCaseOrAnIdAndTheStateChipsFilter()
     {
         await using var ctx = await PageContextAsync();

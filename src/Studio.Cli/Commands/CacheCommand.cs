@@ -42,8 +42,9 @@ public static class CacheCommand
             var limit = TextTokenizer.ModelMaxLength(tokenizer);
             if (asked > limit)
                 throw new ArgumentException($"--max-length: {asked} exceeds the teacher tokenizer's model_max_length {limit} ({Path.Combine(tokenizer, "tokenizer_config.json")})");
-            var tokens = asked ?? Math.Min(new TextConfig().MaxLength, limit ?? int.MaxValue);
-            if (asked is null) Console.WriteLine($"--max-length {tokens} (the runs' text.max_length default{(tokens < new TextConfig().MaxLength ? ", cut to the teacher tokenizer's model_max_length" : "")})");
+            var runsDefault = new TextConfig().MaxLength;
+            var tokens = asked ?? Math.Min(runsDefault, limit ?? int.MaxValue);
+            if (asked is null) Console.WriteLine($"--max-length {tokens} (the runs' text.max_length default{(tokens < runsDefault ? ", cut to the teacher tokenizer's model_max_length" : "")})");
             var list = PromptSources.Resolve(new PromptSource { Set = parse.GetValue(prompts)! }, Path.GetFullPath, Console.Error.WriteLine)
                 .Select(p => p.Text).Distinct().ToList();
             var directory = parse.GetValue(cacheDir) is { } d ? Path.GetFullPath(d) : DistillationRun.CacheDirectory(run, CliSettings.Options());

@@ -8,8 +8,8 @@ namespace Studio.Web.Auth;
 
 /// <summary>
 /// An open page (a Blazor circuit) checks its user against the user's security stamp every <see cref="Interval"/>, as
-/// every HTTP request does: a user deleted, or whose role changed, on the Users page (which renews the stamp) reads
-/// goes to the login page within seconds (<c>SignedOutRedirect</c>) instead of keeping the old role until it is reloaded.
+/// every HTTP request does: the page of a user deleted, or whose role changed, on the Users page (which renews the
+/// stamp) goes to the login page within seconds (<c>SignedOutRedirect</c>) instead of keeping the old role until reloaded.
 /// </summary>
 public sealed class RevalidatingIdentityState(ILoggerFactory loggers, IServiceScopeFactory scopes, IOptions<IdentityOptions> identity)
     : RevalidatingServerAuthenticationStateProvider(loggers)

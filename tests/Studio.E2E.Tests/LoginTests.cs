@@ -49,6 +49,11 @@ public class LoginTests
         await tab.ClickAsync("[data-testid=login-submit]");
         await tab.Locator("[data-interactive=true]").WaitForAsync();
         await Assertions.Expect(tab.Locator("[data-testid=signed-in-user]")).ToContainTextAsync("admin (admin)");
+        // Signed in, the login page goes on to where it would have led.
+        await tab.GotoAsync(url + "/login?returnUrl=%2Fworkers");
+        await Assertions.Expect(tab).ToHaveURLAsync(new Regex("/workers$"));
+        await tab.GotoAsync(url + "/users");
+        await tab.Locator("[data-interactive=true]").WaitForAsync();
         await tab.Locator("input[data-testid=new-user-name], [data-testid=new-user-name] input").First.FillAsync("vera");
         await tab.Locator("input[data-testid=new-user-password], [data-testid=new-user-password] input").First.FillAsync("viewer-pass");
         await tab.GetByRole(AriaRole.Radio, new() { Name = "viewer" }).CheckAsync();

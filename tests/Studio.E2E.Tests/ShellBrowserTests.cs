@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Microsoft.Playwright;
 
 namespace Studio.E2E.Tests;
@@ -75,5 +76,69 @@ public class ShellBrowserTests(WebHostFixture host)
         // The in-process worker is listed on the Workers page.
         await page.Locator(".mud-navmenu").GetByRole(AriaRole.Link, new() { Name = "Workers", Exact = true }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=workers-table]")).ToContainTextAsync("web:");
+    }
+
+    [Fact]
+    public async Task TheKeyboardSkipsToThePageDialogsCloseOnEscapeAndTheThemeIsKept()
+    {
+        // A run that never starts (no worker serves its queue), cancelled: a stopped run the Runs page offers to delete.
+        using var http = new HttpClient();
+        const string yaml = """
+            name: keyboard-probe
+            teacher: { pipeline: toy, dtype: float32 }
+            student: { preset: toy-small }
+            text: { max_length: 32 }
+            stages:
+              - { name: s1, resolution: 64, updates: 4, prompts: [ { set: 'toy:train:24' } ] }
+            device: cpu
+            """;
+        var created = await http.PostAsJsonAsync($"{host.Url}/api/runs", new { name = "keyboard-probe", configYaml = yaml, queue = "nobody-serves-this" });
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        var id = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetInt32();
+        Assert.True((await http.PostAsync($"{host.Url}/api/runs/{id}/cancel", null)).IsSuccessStatusCode);
+
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var context = await browser.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync($"{host.Url}/runs");
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+
+        // The first Tab stop skips the app bar and the menu; Enter puts the focus on the page itself.
+        await page.Keyboard.PressAsync("Tab");
+        await Assertions.Expect(page.Locator(":focus")).ToHaveTextAsync("Skip to content");
+        await Assertions.Expect(page.Locator(".studio-skip-link")).ToBeInViewportAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator(":focus")).ToHaveIdAsync("main-content");
+        // Keyboard focus is drawn as an outline.
+        await page.Keyboard.PressAsync("Tab");
+        var focused = page.Locator(":focus");
+        Assert.True(await focused.EvaluateAsync<string>("e => getComputedStyle(e).outlineStyle") != "none", await focused.EvaluateAsync<string>("e => e.outerHTML.slice(0, 200)"));
+
+        // Escape closes a dialog, and the run is kept.
+        var row = page.Locator("[data-testid=runs-table] tr", new() { HasText = "keyboard-probe" });
+        await row.Locator("[aria-label=Delete]").ClickAsync();
+        await Assertions.Expect(page.Locator(".mud-dialog")).ToHaveCountAsync(1);
+        // The focus moves into the dialog (its first control), so the keyboard carries on there.
+        await Assertions.Expect(page.Locator(".mud-dialog :focus")).ToHaveCountAsync(1);
+        await page.Keyboard.PressAsync("Escape");
+        await Assertions.Expect(page.Locator(".mud-dialog")).ToHaveCountAsync(0);
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+
+        // The dark theme chosen stays across a reload and in a new tab of this browser.
+        var light = await page.Locator(".mud-appbar").EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor");
+        await page.Locator("#theme-toggle").ClickAsync();
+        await Assertions.Expect(page.Locator(".mud-appbar")).Not.ToHaveCSSAsync("background-color", light);
+        var dark = await page.Locator(".mud-appbar").EvaluateAsync<string>("e => getComputedStyle(e).backgroundColor");
+        await page.ReloadAsync();
+        await page.Locator("[data-interactive=true]").WaitForAsync();
+        await Assertions.Expect(page.Locator(".mud-appbar")).ToHaveCSSAsync("background-color", dark);
+        var tab = await context.NewPageAsync();
+        await tab.GotoAsync($"{host.Url}/workers");
+        await tab.Locator("[data-interactive=true]").WaitForAsync();
+        await Assertions.Expect(tab.Locator(".mud-appbar")).ToHaveCSSAsync("background-color", dark);
+        await tab.Locator("#theme-toggle").ClickAsync();
+        await Assertions.Expect(tab.Locator(".mud-appbar")).ToHaveCSSAsync("background-color", light);
     }
 }

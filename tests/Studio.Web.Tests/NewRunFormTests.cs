@@ -319,6 +319,8 @@ public class NewRunFormTests
         var cut = ctx.Render<NewRun>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=run-yaml-edit]"), TimeSpan.FromSeconds(15));
         cut.Find("[data-testid=run-yaml-edit]").Click();
+        // The button that had the focus is gone: the focus goes to the editor that replaced it.
+        cut.WaitForAssertion(() => Assert.Contains(ctx.JSInterop.Invocations, i => i.Identifier.EndsWith("focus", StringComparison.OrdinalIgnoreCase)), TimeSpan.FromSeconds(15));
         var yaml = cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").GetAttribute("value") ?? "";
         Assert.Equal(RunPresets.Find("toy").Create().ToYaml(), yaml);
         Assert.Empty(cut.FindAll("[data-testid=run-submit]")); // the form waits while its YAML is edited

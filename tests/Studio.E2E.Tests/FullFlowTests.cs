@@ -77,6 +77,18 @@ public class FullFlowTests(WebHostFixture host)
         Assert.Equal(Updates.ToString(), (string?)raw.Attribute("data-count"));
         Assert.DoesNotContain(svg.Descendants(), e => e.Attribute("class") is not null);
         Assert.All(svg.Descendants(ns + "text"), t => Assert.NotNull(t.Attribute("fill")));
+        // Saved from the dark theme, the file is the same paper figure: its labels dark on white, not the page's light grey.
+        await page.Locator("#theme-toggle").ClickAsync();
+        var dark = await page.RunAndWaitForDownloadAsync(async () =>
+        {
+            await page.Locator("[data-testid=chart-loss-export] button").ClickAsync();
+            await page.Locator("[data-testid=chart-loss-export-svg]").ClickAsync();
+        });
+        var darkSvg = XDocument.Load(await dark.PathAsync());
+        static bool Light(string fill) => Regex.Match(fill, @"rgba?\((\d+), (\d+), (\d+)") is { Success: true } m && m.Groups.Values.Skip(1).All(g => int.Parse(g.Value) > 160);
+        Assert.All(darkSvg.Descendants(ns + "text"), t => Assert.False(Light((string)t.Attribute("fill")!), $"{t.Value}: {t.Attribute("fill")}"));
+        Assert.Equal(svg.Descendants(ns + "text").Select(t => (string?)t.Attribute("fill")), darkSvg.Descendants(ns + "text").Select(t => (string?)t.Attribute("fill")));
+        await page.Locator("#theme-toggle").ClickAsync();
 
         // Generate from the last checkpoint, beside the teacher, through the run page's link.
         var checkpoints = await _http.GetFromJsonAsync<JsonElement>($"{host.Url}/api/runs/{runId}/checkpoints");

@@ -22,24 +22,32 @@ function standalone(anchor) {
     const caption = chart.querySelector('[data-chart-caption]')?.textContent.trim() ?? ''; // a heatmap's colour scale
 
     const plot = svg.cloneNode(true);
-    // The page's CSS, written onto each element, so that the file looks the same anywhere.
-    const originals = [svg, ...svg.querySelectorAll('*')];
-    const copies = [plot, ...plot.querySelectorAll('*')];
+    // The page's CSS, written onto each element, so that the file looks the same anywhere. What follows the theme's
+    // text colour (labels, the teacher's line: currentColor) is written as the light theme's, dark on the white page,
+    // also when the studio shows the dark theme.
+    const pageColor = chart.style.color;
+    chart.style.color = '#212121';
     const brushes = [];
-    originals.forEach((original, i) => {
-        const copy = copies[i];
-        if (original.classList.contains('studio-chart-brush')) brushes.push(copy);
-        const style = getComputedStyle(original);
-        // Only what differs from the parent (these properties are inherited in SVG, but opacity).
-        const parent = i === 0 ? null : getComputedStyle(original.parentElement);
-        for (const property of STYLED) {
-            const value = style.getPropertyValue(property);
-            const inherited = property === 'opacity' ? '1' : parent?.getPropertyValue(property);
-            if (value && value !== inherited && !copy.hasAttribute(property)) copy.setAttribute(property, property === 'font-family' ? FONT : value);
-        }
-        for (const name of copy.getAttributeNames())
-            if (name === 'class' || name === 'style' || name.startsWith('_bl_')) copy.removeAttribute(name); // Blazor's own marks
-    });
+    try {
+        const originals = [svg, ...svg.querySelectorAll('*')];
+        const copies = [plot, ...plot.querySelectorAll('*')];
+        originals.forEach((original, i) => {
+            const copy = copies[i];
+            if (original.classList.contains('studio-chart-brush')) brushes.push(copy);
+            const style = getComputedStyle(original);
+            // Only what differs from the parent (these properties are inherited in SVG, but opacity).
+            const parent = i === 0 ? null : getComputedStyle(original.parentElement);
+            for (const property of STYLED) {
+                const value = style.getPropertyValue(property);
+                const inherited = property === 'opacity' ? '1' : parent?.getPropertyValue(property);
+                if (value && value !== inherited && !copy.hasAttribute(property)) copy.setAttribute(property, property === 'font-family' ? FONT : value);
+            }
+            for (const name of copy.getAttributeNames())
+                if (name === 'class' || name === 'style' || name.startsWith('_bl_')) copy.removeAttribute(name); // Blazor's own marks
+        });
+    } finally {
+        chart.style.color = pageColor;
+    }
     // Blazor's markers between elements.
     const comments = document.createTreeWalker(plot, NodeFilter.SHOW_COMMENT);
     const markers = [];

@@ -194,7 +194,6 @@ public static class StudioServices
             }
         }
     }
-
 }
 
 public sealed class StudioConfigurationException(string message) : Exception(message);

@@ -82,8 +82,10 @@ public class EvaluationJob(
             cancelled = outcome.Cancelled;
             error = outcome.Cancelled ? "cancelled" : outcome.Error;
         }
+        await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        var stored = await done.Evaluations.SingleAsync(v => v.Id == evaluationId, CancellationToken.None);
         // A cancel asked for in the last seconds, before the worker saw the deleted job, still cancels: no scores are stored.
-        if (result is not null && await CancelAskedAsync(evaluationId))
+        if (result is not null && stored.Activity == JobProgress.Cancelling)
             (result, cancelled, error) = (null, true, "cancelled");
 
         string? reportPath = null;
@@ -105,8 +107,6 @@ public class EvaluationJob(
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { }
         }
 
-        await using var done = await dbFactory.CreateDbContextAsync(CancellationToken.None);
-        var stored = await done.Evaluations.SingleAsync(v => v.Id == evaluationId, CancellationToken.None);
         if (result is not null) Apply(stored, result);
         stored.ReportPath = reportPath;
         stored.State = result is not null && reportPath is not null ? EvaluationState.Completed
@@ -210,13 +210,7 @@ public class EvaluationJob(
 
     static string Score(double? value) => value?.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) ?? "–";
 
-    /// <summary>Writes the latest progress to the evaluation's row and pushes it to the pages.</summary>
-    async Task<bool> CancelAskedAsync(int evaluationId)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
-        return await db.Evaluations.AnyAsync(v => v.Id == evaluationId && v.Activity == JobProgress.Cancelling, CancellationToken.None);
-    }
-
+    /// <summary>Writes the latest progress to the evaluation's row and pushes it to the pages (not over a cancel asked for).</summary>
     Action<JobProgress> WriteProgress(int evaluationId) => value =>
     {
         using var db = dbFactory.CreateDbContext();

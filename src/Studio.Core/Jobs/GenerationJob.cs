@@ -160,7 +160,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
     Action<JobProgress> WriteProgress(int generationId) => value =>
     {
         using var db = dbFactory.CreateDbContext();
-        db.Generations.Where(g => g.Id == generationId && (g.Activity == null || g.Activity != JobProgress.Cancelling))
+        db.Generations.Where(g => g.Id == generationId && g.Activity != JobProgress.Cancelling)
             .ExecuteUpdate(s => s.SetProperty(g => g.Activity, value.Activity).SetProperty(g => g.Progress, value.Fraction));
         broadcaster.PublishStoredAsync(dbFactory, generationId).GetAwaiter().GetResult();
     };

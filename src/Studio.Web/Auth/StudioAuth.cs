@@ -111,6 +111,10 @@ public static class StudioAuth
         return Task.CompletedTask;
     }
 
+    /// <summary>Where a login goes back to: a path of this studio, else "/" (never another site, nor "//host").</summary>
+    public static string LocalReturnUrl(string? returnUrl) =>
+        string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//") ? "/" : returnUrl;
+
     /// <summary>The login and logout endpoints (plain form posts: a cookie can only be set on an HTTP response).</summary>
     public static void MapStudioAccount(this WebApplication app)
     {
@@ -118,7 +122,7 @@ public static class StudioAuth
             SignInManager<StudioUser> signIn) =>
         {
             var result = await signIn.PasswordSignInAsync(userName, password, isPersistent: true, lockoutOnFailure: true);
-            var back = string.IsNullOrEmpty(returnUrl) || !returnUrl.StartsWith('/') || returnUrl.StartsWith("//") ? "/" : returnUrl;
+            var back = LocalReturnUrl(returnUrl);
             if (result.Succeeded) return Results.LocalRedirect(back);
             var why = result.IsLockedOut ? "locked" : "failed";
             return Results.LocalRedirect($"{LoginPath}?error={why}&returnUrl={Uri.EscapeDataString(back)}");

@@ -125,11 +125,13 @@ public class RunJob(
     public const int MaxScalarFaultResumes = 2;
 
     /// <summary>
-    /// The two ways LibTorch reports a Scalar that TorchSharp's finalizer freed during a kernel (README, "TorchSharp
-    /// temporaries and the garbage collector"); any other error is the run's own and fails it at once.
+    /// The ways LibTorch reports a Scalar that TorchSharp's finalizer freed during a kernel (README, "TorchSharp
+    /// temporaries and the garbage collector"): its type read from freed memory as none known, as not a float where one
+    /// was read, or as a float for the alpha of an integer tensor's add; any other error is the run's own and fails it at once.
     /// </summary>
     public static bool IsScalarFault(string? error) =>
-        error is not null && (error.Contains("c10/core/Scalar.h", StringComparison.Ordinal) || error.Contains("Unknown scalar type", StringComparison.Ordinal));
+        error is not null && (error.Contains("c10/core/Scalar.h", StringComparison.Ordinal) || error.Contains("Unknown scalar type", StringComparison.Ordinal)
+                              || error.Contains("argument alpha must not be a floating point number", StringComparison.Ordinal));
 
     static string FirstLine(string? text) => (text ?? "").Split('\n', 2)[0].Trim();
 

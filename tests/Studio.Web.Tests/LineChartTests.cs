@@ -2,6 +2,7 @@ using System.Globalization;
 using Bunit;
 using MudBlazor.Services;
 using Studio.Core.Charts;
+using Studio.Core.Evaluations;
 using Studio.Web.Components.Charts;
 
 namespace Studio.Web.Tests;
@@ -20,6 +21,49 @@ public class LineChartTests
 
     static int Count(IRenderedComponent<LineChart> cut, string kind) =>
         int.Parse(cut.Find($"path[data-kind={kind}]").GetAttribute("data-count")!, CultureInfo.InvariantCulture);
+
+    /// <summary>WCAG 2 contrast ratio of two #rrggbb colours.</summary>
+    static double Contrast(string a, string b)
+    {
+        static double Luminance(string hex)
+        {
+            double Channel(int i)
+            {
+                var c = Convert.ToInt32(hex.Substring(1 + 2 * i, 2), 16) / 255.0;
+                return c <= 0.03928 ? c / 12.92 : Math.Pow((c + 0.055) / 1.055, 2.4);
+            }
+            return 0.2126 * Channel(0) + 0.7152 * Channel(1) + 0.0722 * Channel(2);
+        }
+        var (x, y) = (Luminance(a), Luminance(b));
+        return (Math.Max(x, y) + 0.05) / (Math.Min(x, y) + 0.05);
+    }
+
+    [Fact]
+    public async Task TheDarkThemeDrawsEveryLineInAColourThatStandsOutOnItsSurface()
+    {
+        // MudBlazor's dark surface and background; the light theme's white.
+        foreach (var colour in ChartTicks.DarkPalette)
+        {
+            Assert.True(Contrast(colour, "#373740") >= 3, $"{colour} on the dark surface: {Contrast(colour, "#373740"):0.00}");
+            Assert.True(Contrast(colour, "#32333d") >= 3, $"{colour} on the dark background");
+            Assert.True(Contrast(colour, "#ffffff") >= 2, $"{colour} on a saved figure's white");
+        }
+        Assert.Equal(ChartTicks.Palette.Length, ChartTicks.DarkPalette.Length);
+        Assert.True(Contrast(ChartTicks.Palette[0], "#373740") < 3); // why the dark theme needs its own
+
+        await using var ctx = NewContext();
+        ChartSeries[] series = [new("a", Decaying(10)), new("b", Decaying(10)), new("teacher", Decaying(10), "currentColor")];
+        string[] Strokes(bool dark) => ctx.Render<LineChart>(p => p.AddCascadingValue("DarkTheme", dark).Add(c => c.Series, series))
+            .FindAll("path[data-kind=raw]").Select(e => e.GetAttribute("stroke")!).ToArray();
+        Assert.Equal([ChartTicks.Palette[0], ChartTicks.Palette[1], "currentColor"], Strokes(dark: false));
+        Assert.Equal([ChartTicks.DarkPalette[0], ChartTicks.DarkPalette[1], "currentColor"], Strokes(dark: true));
+
+        // The scaling chart's reference (the teacher) follows the text colour, so it shows on either theme.
+        var scatter = ctx.Render<ScatterChart>(p => p.AddCascadingValue("DarkTheme", true)
+            .Add(c => c.Points, [new ScatterPoint(1e6, 0.5, "a", "g")]).Add(c => c.References, [new ReferenceLine("teacher", 0.9)]));
+        Assert.Equal("currentColor", scatter.Find("line[data-reference]").GetAttribute("stroke"));
+        Assert.Contains(ChartTicks.DarkPalette[0], scatter.Markup);
+    }
 
     [Fact]
     public async Task AHundredThousandPointsAreDrawnAsAtMostMaxPointsAndShortSeriesWhole()

@@ -79,10 +79,19 @@ function standalone(anchor) {
     plot.setAttribute('width', width);
     plot.setAttribute('height', height);
     root.appendChild(plot);
-    for (const { span, label, x, y } of entries) {
-        const top = titleHeight + height + 4 + y;
+    // The swatches' colours read as the plot's were: what follows the text colour (a reference's dashed line, the
+    // teacher's swatch) as the light theme's.
+    chart.style.color = '#212121';
+    const swatches = entries.map(({ span }) => {
         const swatch = span.querySelector('.studio-chart-swatch');
-        const style = swatch ? getComputedStyle(swatch) : null;
+        if (!swatch) return null;
+        const s = getComputedStyle(swatch);
+        return { backgroundColor: s.backgroundColor, borderTopStyle: s.borderTopStyle, borderTopColor: s.borderTopColor, borderTopLeftRadius: s.borderTopLeftRadius };
+    });
+    chart.style.color = pageColor;
+    for (const [i, { label, x, y }] of entries.entries()) {
+        const top = titleHeight + height + 4 + y;
+        const style = swatches[i];
         const background = style?.backgroundColor ?? '';
         if (style && style.borderTopStyle === 'dashed') {
             root.appendChild(element('line', { x1: x, x2: x + 12, y1: top + 7, y2: top + 7, stroke: style.borderTopColor, 'stroke-width': 2, 'stroke-dasharray': '4 3' }));

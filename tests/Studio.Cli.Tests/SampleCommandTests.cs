@@ -100,12 +100,30 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         Assert.Equal(File.ReadAllBytes(Png("baked")), File.ReadAllBytes(Png("lora")));
         Assert.NotEqual(File.ReadAllBytes(Png("plain")), File.ReadAllBytes(Png("lora")));
 
-        var textEncoder = Path.Combine(dir, "text-encoder.safetensors");
-        Studio.Ml.Tensors.SafeTensorsWriter.Save(textEncoder, new Dictionary<string, TorchSharp.torch.Tensor> { ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = down });
-        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("text-encoder"), "--prompt", "a red circle", "--lora", textEncoder));
+        // A LoRA of CLIP (kohya's names) draws another image too; with the text encoders freed after encoding (loaded
+        // again without it) it is refused.
+        var clip = Path.Combine(dir, "clip.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(clip, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = down,
+            ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = up,
+        });
+        (code, output, error) = Cli.Run(Args(tiny.Folder, Png("clip"), "--prompt", "a red circle", "--lora", clip));
+        Assert.True(code == 0, error);
+        Assert.Contains($"LoRA: 1 layer of rank 4 merged at scale 1 ({clip})", output);
+        Assert.NotEqual(File.ReadAllBytes(Png("plain")), File.ReadAllBytes(Png("clip")));
+        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("clip-freed"), "--prompt", "a red circle", "--lora", clip, "--free-text-encoders"));
         Assert.Equal(1, code);
-        Assert.Contains($"{textEncoder}: 'lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight' adapts a text encoder", error);
-        Assert.False(File.Exists(Png("text-encoder")));
+        Assert.Contains("and this pipeline frees its text encoders after encoding (Studio:FreeTextEncoders, --free-text-encoders)", error);
+        Assert.False(File.Exists(Png("clip-freed")));
+
+        // A LoRA of T5, the encoder the students replace, is refused naming the key.
+        var t5 = Path.Combine(dir, "t5.safetensors");
+        Studio.Ml.Tensors.SafeTensorsWriter.Save(t5, new Dictionary<string, TorchSharp.torch.Tensor> { ["lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight"] = down });
+        (code, _, error) = Cli.Run(Args(tiny.Folder, Png("t5"), "--prompt", "a red circle", "--lora", t5));
+        Assert.Equal(1, code);
+        Assert.Contains($"{t5}: 'lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight' adapts a T5 encoder", error);
+        Assert.False(File.Exists(Png("t5")));
     }
 
     static void CopyFolder(string from, string to)

@@ -60,7 +60,7 @@ public class GenerationServiceTests
         Assert.Equal(((string?)null, 1.0), (none.LoraPath, none.LoraScale));
 
         var outside = LoraFiles.Write(db.Directory, ("transformer.x.lora_A.weight", [2, 8]), ("transformer.x.lora_B.weight", [8, 2]));
-        var textEncoder = LoraFiles.Write(allowed, ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", [2, 8]));
+        var textEncoder = LoraFiles.Write(allowed, ("lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight", [2, 8]));
         var half = LoraFiles.Write(allowed, ("transformer.x.lora_A.weight", [2, 8]));
         var notSafetensors = Path.Combine(allowed, "notes.safetensors");
         File.WriteAllText(notSafetensors, "not a safetensors file");
@@ -68,7 +68,7 @@ public class GenerationServiceTests
         {
             (new GenerationRequest("a", Lora: outside), $"lora: {outside} is outside the allowed folders"),
             (new GenerationRequest("a", Lora: Path.Combine(allowed, "gone.safetensors")), $"lora: {Path.Combine(allowed, "gone.safetensors")}: no such file"),
-            (new GenerationRequest("a", Lora: textEncoder), $"lora: {textEncoder}: 'lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight' adapts a text encoder"),
+            (new GenerationRequest("a", Lora: textEncoder), $"lora: {textEncoder}: 'lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight' adapts a T5 encoder"),
             (new GenerationRequest("a", Lora: half), $"lora: {half}: layer 'x' needs both its down (lora_A) and up (lora_B) weights"),
             (new GenerationRequest("a", Lora: notSafetensors), $"lora: {notSafetensors}"),
             (new GenerationRequest("a", Lora: good, LoraScale: 9), "loraScale must be a number between -8 and 8 (got 9)"),
@@ -87,12 +87,19 @@ public class GenerationServiceTests
             (await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(new GenerationRequest("a", Lora: elsewhere)))).Message);
         var kohya = LoraFiles.Write(allowed, ("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", [4, 128]), ("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight", [384, 4]));
         Assert.Equal(kohya, (await service.RequestAsync(new GenerationRequest("a", Lora: kohya))).LoraPath); // kohya's fused qkv fits the toy teacher
+        // A LoRA of CLIP is checked against the teacher's CLIP (64 wide) the same way.
+        const string ClipQ = "lora_te1_text_model_encoder_layers_0_self_attn_q_proj";
+        var clipOf32 = LoraFiles.Write(allowed, (ClipQ + ".lora_down.weight", [4, 32]), (ClipQ + ".lora_up.weight", [32, 4]));
+        Assert.StartsWith($"lora: {clipOf32}: layer 'text_model_encoder_layers_0_self_attn_q_proj' is [[64, 64]] in the text encoder 'text_encoder', the LoRA makes [32, 32]",
+            (await Assert.ThrowsAsync<RunActionException>(() => service.RequestAsync(new GenerationRequest("a", Lora: clipOf32)))).Message);
+        var clipOf64 = LoraFiles.Write(allowed, (ClipQ + ".lora_down.weight", [4, 64]), (ClipQ + ".lora_up.weight", [64, 4]));
+        Assert.Equal(clipOf64, (await service.RequestAsync(new GenerationRequest("a", Lora: clipOf64))).LoraPath);
 
         // A studio that did not give the service its allowed folders takes no LoRA.
         var without = new GenerationService(db, jobs, new GenerationFeed());
         Assert.StartsWith("lora: this studio takes no LoRA", (await Assert.ThrowsAsync<RunActionException>(() => without.RequestAsync(new GenerationRequest("a", Lora: good)))).Message);
-        Assert.Equal(4, jobs.Created.Count);
+        Assert.Equal(5, jobs.Created.Count);
         await using var context = db.CreateDbContext();
-        Assert.Equal(4, await context.Generations.CountAsync());
+        Assert.Equal(5, await context.Generations.CountAsync());
     }
 }

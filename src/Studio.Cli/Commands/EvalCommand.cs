@@ -38,7 +38,7 @@ public static class EvalCommand
         var agreementOnly = new Option<bool>("--agreement-only") { Description = "teacher agreement alone, for any FLUX or SD3 pipeline: the student's mean |Δ| to the teacher's images of the same prompts and noise, at --resolution; no toy scores" };
         var clip = new Option<DirectoryInfo?>("--clip") { Description = "a transformers CLIP model folder (openai/clip-vit-large-patch14, as the paper): also the CLIP score of every image against its prompt, the teacher's own included" };
         var resolution = new Option<int>("--resolution") { Description = "image side in pixels (the toy world's 64; another size with --agreement-only)", DefaultValueFactory = _ => defaults.Resolution };
-        var lora = new Option<FileInfo?>("--lora") { Description = "a LoRA of the transformer (as studio sample --lora) merged for the teacher's images and the student's alike: does the student still follow the teacher with it?" };
+        var lora = new Option<FileInfo?>("--lora") { Description = "a LoRA of the transformer and CLIP (as studio sample --lora) merged for the teacher's images and the student's alike: does the student still follow the teacher with it?" };
         var loraScale = new Option<double>("--lora-scale") { Description = "how much of the LoRA", DefaultValueFactory = _ => 1.0 };
         var device = DeviceOption.Create();
         var command = new Command("eval", "Evaluate a toy pipeline (or a student in its T5 slot) on toy prompts: image quality (FD), semantics, text; or, with --agreement-only, a student in any FLUX or SD3 pipeline against its teacher.")
@@ -70,7 +70,7 @@ public static class EvalCommand
             var folder = BuiltInSources.PipelineFolder(parse.GetValue(pipeline)!);
             using var loraWeights = parse.GetValue(lora) is { } loraFile ? LoraWeights.Load(loraFile.FullName) : null;
             using var flux = TeacherFamily.LoadPipeline(folder, type, on);
-            using var merged = loraWeights?.MergeInto(flux.WeightedParts[0].Module, parse.GetValue(loraScale));
+            using var merged = loraWeights is null ? null : flux.MergeLora(loraWeights, parse.GetValue(loraScale));
             using var student = parse.GetValue(textEncoder2) is { } t5 ? ToyEvaluation.LoadTextEncoder2(t5, type) : null;
             student?.Module.to(on);
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;

@@ -36,7 +36,7 @@ public static class SampleCommand
         var output = new Option<string>("--out") { Description = "A .png file (one prompt) or a folder", Required = true };
         var device = DeviceOption.Create();
         var freeTextEncoders = new Option<bool>("--free-text-encoders") { Description = "Free the text encoders once the prompts are encoded (T5-XXL and the transformer are then never in memory together)" };
-        var lora = new Option<string?>("--lora") { Description = "A LoRA of the transformer (diffusers' layout as ai-toolkit writes it, or FLUX's original, kohya's or XLabs'), merged into it for these images" };
+        var lora = new Option<string?>("--lora") { Description = "A LoRA of the transformer (diffusers' layout as ai-toolkit writes it, or FLUX's original, kohya's or XLabs'; CLIP's layers too), merged for these images" };
         var loraScale = new Option<double>("--lora-scale") { Description = "How much of the LoRA (diffusers' lora_scale)", DefaultValueFactory = _ => 1.0 };
         var command = new Command("sample", "Generate images with a FLUX or SD3 pipeline folder and any T5-slot encoder.")
             { pipeline, textEncoder2, textEncoder3, prompts, negativePrompts, seed, steps, guidance, width, height, maxLength, dtype, vaeTile, output, device, freeTextEncoders, lora, loraScale };
@@ -66,10 +66,10 @@ public static class SampleCommand
         _ => throw new ArgumentException($"--dtype '{name}' is not float32 or bfloat16"),
     };
 
-    static IDisposable? Merge(LoraWeights? lora, nn.Module transformer, double scale)
+    static IDisposable? Merge(LoraWeights? lora, ISlotPipeline pipeline, double scale)
     {
         if (lora is null) return null;
-        var merged = lora.MergeInto(transformer, scale);
+        var merged = pipeline.MergeLora(lora, scale);
         Console.WriteLine($"LoRA: {lora.Layers.Count} layer{(lora.Layers.Count == 1 ? "" : "s")} of rank {string.Join("/", lora.Layers.Select(l => l.Rank).Distinct())} merged at scale {scale} ({lora.Path})");
         return merged;
     }
@@ -111,7 +111,7 @@ public static class SampleCommand
         {
             using var pipeline = Sd3Pipeline.Load(pipelineFolder, options.DType, options.TextEncoder3, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5?.Description ?? "none: zeros"}, {options.DType}, {ComputeDevice.Name(device)})");
-            using var merged = Merge(lora, pipeline.Transformer, options.LoraScale);
+            using var merged = Merge(lora, pipeline, options.LoraScale);
             images = pipeline.Generate(new Sd3Request(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 7.0, options.Width,
                 options.Height, options.NegativePrompts, options.MaxSequenceLength ?? 256, options.VaeTileSize));
         }
@@ -119,7 +119,7 @@ public static class SampleCommand
         {
             using var pipeline = FluxPipeline.Load(pipelineFolder, options.DType, options.TextEncoder2, device, options.FreeTextEncoders);
             Console.WriteLine($"load pipeline: {clock.Elapsed.TotalSeconds:F2} s (T5 slot: {pipeline.T5.Description}, {options.DType}, {ComputeDevice.Name(device)})");
-            using var merged = Merge(lora, pipeline.Transformer, options.LoraScale);
+            using var merged = Merge(lora, pipeline, options.LoraScale);
             images = pipeline.Generate(new FluxRequest(options.Prompts, options.Seed, options.Steps, options.Guidance ?? 3.5, options.Width,
                 options.Height, options.MaxSequenceLength, options.VaeTileSize));
         }

@@ -14,7 +14,7 @@ public class Generation
     public double TrueCfgScale { get; set; } = 1;
     /// <summary>The negative prompt of true CFG ("" is the empty prompt); unused while <see cref="TrueCfgScale"/> is 1.</summary>
     public string NegativePrompt { get; set; } = "";
-    /// <summary>A LoRA of the transformer (diffusers' layout) merged into it for every image of this generation; null: none.</summary>
+    /// <summary>A LoRA of the transformer (and CLIP) merged for every image of this generation; null: none.</summary>
     public string? LoraPath { get; set; }
     /// <summary>How much of <see cref="LoraPath"/> (diffusers' lora_scale).</summary>
     public double LoraScale { get; set; } = 1;

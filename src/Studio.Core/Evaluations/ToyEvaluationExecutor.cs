@@ -30,7 +30,7 @@ public sealed class ToyEvaluationExecutor : IEvaluationExecutor
         using var lora = e.Lora is { } loraFile ? LoraWeights.Load(loraFile) : null;
         using var pipeline = TeacherFamily.LoadPipeline(e.TeacherFolder, dtype, ComputeDevice.Parse(e.Device, "Studio:Device"));
         // The LoRA is merged for the teacher's images and the student's alike (this pipeline is the evaluation's own).
-        using var merged = lora?.MergeInto(pipeline.WeightedParts[0].Module, e.LoraScale);
+        using var merged = lora is null ? null : pipeline.MergeLora(lora, e.LoraScale);
         ct.ThrowIfCancellationRequested();
         if (e.CheckpointPath is not null) progress.Report(new JobProgress("loading the checkpoint's encoder", 0));
         using var student = e.CheckpointPath is { } path ? ToyEvaluation.LoadTextEncoder2(path, dtype) : null;

@@ -14,7 +14,7 @@ namespace Studio.Core.Generations;
 /// exported students (<paramref name="StudentModelIds"/>). No teacher model: the built-in toy teacher. Steps, width and
 /// height left out are the teacher pipeline's (<see cref="GenerationService.Defaults"/>). A <paramref name="TrueCfgScale"/>
 /// above 1 is diffusers' true classifier-free guidance against <paramref name="NegativePrompt"/> ("": the empty prompt).
-/// <paramref name="Lora"/> (a .safetensors LoRA of the transformer) is merged into the transformer, at
+/// <paramref name="Lora"/> (a .safetensors LoRA of the transformer, and of CLIP if it has such layers) is merged into them, at
 /// <paramref name="LoraScale"/>, for every image: the teacher's and the students' alike.
 /// </summary>
 public sealed record GenerationRequest(string Prompt, long Seed = 0, int? Steps = null, double Guidance = 3.5,

@@ -59,7 +59,7 @@ public sealed class PipelineGenerationExecutor : IGenerationExecutor, IDisposabl
         lock (pipeline)
         {
             if (lora is not null) progress.Report(new JobProgress($"merging the LoRA ({lora.Layers.Count} layers)", 0));
-            using var merged = lora?.MergeInto(pipeline.WeightedParts[0].Module, g.LoraScale);
+            using var merged = lora is null ? null : pipeline.MergeLora(lora, g.LoraScale);
             DrawEach(g, pipeline, request, device, dtype, imageReady, progress, ct);
         }
         progress.Report(new JobProgress("done", 1));

@@ -30,7 +30,7 @@ public sealed record GenerationEncoder(int ImageId, string Label, string? Encode
 /// <param name="TrueCfgScale">True classifier-free guidance against <paramref name="NegativePrompt"/> above 1 (1: off).</param>
 /// <param name="DType">What the pipeline and the students compute in ("float32", "bfloat16"): the worker's Studio:DType.</param>
 /// <param name="ClipModel">The CLIP model folder that scores each image against the prompt (the worker's Studio:ClipModel; null: no CLIP score).</param>
-/// <param name="Lora">A LoRA of the transformer merged into it for every image, at <paramref name="LoraScale"/> (null: none).</param>
+/// <param name="Lora">A LoRA of the transformer (and CLIP) merged for every image, at <paramref name="LoraScale"/> (null: none).</param>
 public sealed record GenerationExecution(int GenerationId, string Prompt, long Seed, int Steps, double Guidance,
     int Width, int Height, string? TeacherFolder, IReadOnlyList<GenerationEncoder> Encoders, string OutputFolder,
     string Device = "cpu", bool FreeTextEncoders = false, double TrueCfgScale = 1, string NegativePrompt = "", string DType = "float32",

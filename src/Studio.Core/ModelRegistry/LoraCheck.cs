@@ -11,7 +11,7 @@ public static class LoraCheck
 
     /// <summary>
     /// The request's LoRA as a worker will open it (null: none): a .safetensors file inside the allowed folders whose
-    /// header is a LoRA of a transformer (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>), as a full path (the
+    /// header is a LoRA of a transformer and/or CLIP (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>), as a full path (the
     /// worker that opens it may run elsewhere), with a finite scale of at most <see cref="MaxScale"/>; refused naming the
     /// field (`lora`, `loraScale`) otherwise. With <paramref name="teacherFolder"/>, every layer must fit that pipeline's
     /// transformer too, as its weights' headers say (<see cref="Studio.Ml.Models.Common.LoraWeights.CheckFits"/>: a LoRA of
@@ -31,7 +31,7 @@ public static class LoraCheck
         try
         {
             Studio.Ml.Models.Common.LoraWeights.Check(path);
-            if (teacherFolder is not null && TransformerOf(ModelFolders.Resolve(teacherFolder)) is var (shapes, flux))
+            if (teacherFolder is not null && PartsOf(ModelFolders.Resolve(teacherFolder)) is var (shapes, flux))
                 Studio.Ml.Models.Common.LoraWeights.CheckFits(path, shapes, flux);
         }
         catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException)
@@ -42,26 +42,45 @@ public static class LoraCheck
     }
 
     /// <summary>
-    /// The shapes of a pipeline's transformer weights by diffusers name, from their headers, and its FLUX configuration
-    /// (null for SD3); null when they cannot be read that way (no `transformer/` folder, an original layout, unreadable).
+    /// The shapes of a pipeline's transformer and CLIP weights by diffusers name and part (`transformer`, `text_encoder`,
+    /// `text_encoder_2`), from their headers, and its FLUX configuration (null for SD3); null when the transformer cannot
+    /// be read that way (no `transformer/` folder, an original layout, unreadable); a text encoder that cannot is left out.
     /// </summary>
-    static (IReadOnlyDictionary<string, long[]> Shapes, Studio.Ml.Models.Flux.FluxTransformerConfig? Flux)? TransformerOf(string teacherFolder)
+    static (IReadOnlyDictionary<string, IReadOnlyDictionary<string, long[]>> Shapes, Studio.Ml.Models.Flux.FluxTransformerConfig? Flux)? PartsOf(string teacherFolder)
     {
         var folder = Path.Combine(teacherFolder, "transformer");
         if (!Directory.Exists(folder)) return null;
+        var shapes = new Dictionary<string, IReadOnlyDictionary<string, long[]>>();
         try
         {
-            using var weights = Studio.Ml.Tensors.Checkpoint.Open(folder);
-            if (Studio.Ml.Models.Flux.FluxOriginalCheckpoint.IsOriginalLayout(weights)) return null;
+            using (var weights = Studio.Ml.Tensors.Checkpoint.Open(folder))
+            {
+                if (Studio.Ml.Models.Flux.FluxOriginalCheckpoint.IsOriginalLayout(weights)) return null;
+                shapes[Studio.Ml.Models.Common.LoraWeights.Transformer] = ShapesOf(weights);
+            }
             var config = Path.Combine(folder, "config.json");
             var flux = Studio.Ml.Distillation.TeacherFamily.Of(teacherFolder) == Studio.Ml.Distillation.ModelFamily.Flux && File.Exists(config)
                 ? Studio.Ml.Models.Flux.FluxTransformerConfig.Load(config) : null;
-            return (weights.Names.ToDictionary(n => n, n => weights.Entry(n).Shape), flux);
+            foreach (var part in new[] { "text_encoder", "text_encoder_2" })
+            {
+                if (!Directory.Exists(Path.Combine(teacherFolder, part))) continue;
+                try
+                {
+                    using var weights = Studio.Ml.Tensors.Checkpoint.Open(Path.Combine(teacherFolder, part));
+                    shapes[part] = ShapesOf(weights);
+                }
+                catch (Exception e) when (Unreadable(e)) { } // the worker says what is wrong with it
+            }
+            return (shapes, flux);
         }
-        catch (Exception e) when (e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException
-                                   or System.Text.Json.JsonException or ArgumentException)
+        catch (Exception e) when (Unreadable(e))
         {
             return null; // the worker, which loads the pipeline anyway, says what is wrong with it
         }
     }
+
+    static Dictionary<string, long[]> ShapesOf(Studio.Ml.Tensors.Checkpoint weights) => weights.Names.ToDictionary(n => n, n => weights.Entry(n).Shape);
+
+    static bool Unreadable(Exception e) => e is InvalidDataException or Studio.Ml.Tensors.SafeTensorsFormatException or IOException or UnauthorizedAccessException
+        or System.Text.Json.JsonException or ArgumentException;
 }

@@ -25,7 +25,7 @@ public static class ModelDiscovery
     public const int MaxLoras = 500;
 
     /// <summary>
-    /// LoRA files of a transformer under the allowed roots: `.safetensors` files outside model folders (whose weights
+    /// LoRA files (of a transformer, and maybe CLIP) under the allowed roots: `.safetensors` files outside model folders (whose weights
     /// they are not) whose header is a LoRA's (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>; no weights read),
     /// by path, in the same bounded walk as <see cref="Find"/>.
     /// </summary>

@@ -1,3 +1,4 @@
+using Studio.Ml.Models.Common;
 using Studio.Ml.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,6 +31,8 @@ public interface ISlotPipeline : IDisposable
     FlowMatchEulerScheduler Scheduler { get; }
     /// <summary>Every module whose weights decide an image, named by its folder (the transformer first).</summary>
     IReadOnlyList<(string Part, nn.Module Module)> WeightedParts { get; }
+    /// <summary>Whether the text encoders are freed after each call's encoding and loaded again from the folder by the next.</summary>
+    bool FreeTextEncodersAfterEncoding { get; }
     /// <summary>Bytes of the weights in memory (a pipeline cache's measure).</summary>
     long ParameterBytes { get; }
     /// <summary>T5 tokens per prompt when a call names none: the family's default, capped by the tokenizer's.</summary>
@@ -40,4 +43,22 @@ public interface ISlotPipeline : IDisposable
     /// <paramref name="onStep"/> is called after each denoising step.
     /// </summary>
     GeneratedImages Draw(SlotRequest request, T5SlotEncoder? slot = null, Action<int>? onStep = null);
+}
+
+public static class SlotPipelineLora
+{
+    /// <summary>
+    /// Merges <paramref name="lora"/> at <paramref name="scale"/> into the pipeline's transformer and, for its CLIP layers,
+    /// its CLIP encoder(s) (<see cref="LoraWeights.MergeInto(IReadOnlyList{ValueTuple{string, nn.Module}}, double)"/>);
+    /// disposing the result gives the weights back. A LoRA of CLIP is refused with a pipeline that frees its text encoders
+    /// after encoding: the next call would load CLIP again without it.
+    /// </summary>
+    public static IDisposable MergeLora(this ISlotPipeline pipeline, LoraWeights lora, double scale)
+    {
+        if (pipeline.FreeTextEncodersAfterEncoding && lora.Layers.FirstOrDefault(l => l.Part != LoraWeights.Transformer) is { } clip)
+            throw new InvalidDataException($"{lora.Path}: layer '{clip.Module}' adapts '{clip.Part}', and this pipeline frees its text encoders after " +
+                                           "encoding (Studio:FreeTextEncoders, --free-text-encoders), which loads them again without the LoRA: " +
+                                           "turn that off for a LoRA of CLIP");
+        return lora.MergeInto(pipeline.WeightedParts, scale);
+    }
 }

@@ -198,13 +198,15 @@ public class LoraWeightsTests
     }
 
     [Theory]
-    [InlineData("lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", "adapts a text encoder")]
-    [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", "adapts a text encoder")]
-    [InlineData("transformer.transformer_blocks.0.attn.to_q.weight", "is not a LoRA tensor of the transformer")]
-    [InlineData("unet.down_blocks.0.lora_A.weight", "is not a LoRA tensor of the transformer")]
+    [InlineData("lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight", "adapts a T5 encoder")]
+    [InlineData("text_encoder_2.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight", "adapts a T5 encoder")]
+    [InlineData("te1.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", "adapts a text encoder in a layout the studio does not read")]
+    [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.q_proj.weight", "is not a LoRA tensor of the transformer or of CLIP")]
+    [InlineData("transformer.transformer_blocks.0.attn.to_q.weight", "is not a LoRA tensor of the transformer or of CLIP")]
+    [InlineData("unet.down_blocks.0.lora_A.weight", "is not a LoRA tensor of the transformer or of CLIP")]
     [InlineData("single_blocks.0.processor.qkv_lora.down.weight", "is an XLabs LoRA layer the studio does not map")]
-    [InlineData("double_blocks.0.processor.qkv_lora3.down.weight", "is not a LoRA tensor of the transformer")]
-    [InlineData("transformer.lora_A.weight", "is not a LoRA tensor of the transformer")]
+    [InlineData("double_blocks.0.processor.qkv_lora3.down.weight", "is not a LoRA tensor of the transformer or of CLIP")]
+    [InlineData("transformer.lora_A.weight", "is not a LoRA tensor of the transformer or of CLIP")]
     public void AKeyOfAnotherLayoutIsRefusedNamingTheFileAndTheKey(string key, string message)
     {
         var path = Save(new() { [key] = zeros(2, 16) });

@@ -20,6 +20,13 @@ public enum LoraLayout
     /// (lora1) and the text stream's (lora2), read as the original layout's `img_attn`/`txt_attn` layers.
     /// </summary>
     FluxXLabs,
+    /// <summary>
+    /// diffusers' names of a CLIP text encoder (`text_encoder.text_model.encoder.layers.0.self_attn.q_proj`; `text_encoder_2.`
+    /// for SD3's second CLIP), as diffusers writes a LoRA that trained CLIP too.
+    /// </summary>
+    TextEncoder,
+    /// <summary>kohya's names of a CLIP text encoder: `lora_te1_text_model_encoder_layers_0_self_attn_q_proj` ('_' for '.'; `lora_te2_` SD3's second CLIP).</summary>
+    TextEncoderKohya,
 }
 
 /// <summary>One adapted layer: its weight [out, in] gains Scale x Up @ Down.</summary>
@@ -27,7 +34,8 @@ public enum LoraLayout
 /// <param name="Down">lora_A (kohya's lora_down), [rank, in].</param>
 /// <param name="Up">lora_B (kohya's lora_up), [out, rank].</param>
 /// <param name="Scale">alpha / rank where the file stores an alpha, else 1 (as diffusers reads such a file).</param>
-public sealed record LoraLayer(string Module, LoraLayout Layout, Tensor Down, Tensor Up, double Scale)
+/// <param name="Part">The pipeline part it adapts, by folder: `transformer`, `text_encoder` (CLIP-L) or `text_encoder_2` (SD3's CLIP-G).</param>
+public sealed record LoraLayer(string Module, LoraLayout Layout, Tensor Down, Tensor Up, double Scale, string Part = LoraWeights.Transformer)
 {
     public long Rank => Down.shape[0];
 }
@@ -41,13 +49,22 @@ public sealed record LoraLayer(string Module, LoraLayout Layout, Tensor Down, Te
 /// kohya's (`lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight`), whose fused layers are split by rows onto
 /// diffusers' layers as <see cref="FluxOriginalCheckpoint"/> splits a checkpoint (the up matrix's rows; the down matrix
 /// is shared); XLabs' x-flux files (double blocks' `processor.qkv_lora1`/`proj_lora1` for the image stream, `lora2` for
-/// the text stream) as the original layout's attention layers. Refused, naming the file and the key: LoRAs of the text encoders (the studio adapts the transformer
-/// only) and anything else. <see cref="MergeInto"/> adds the layers to a loaded transformer's weights as diffusers'
-/// `fuse_lora` does, and gives them back exactly when the merge is disposed.
+/// the text stream) as the original layout's attention layers. A LoRA may adapt CLIP too (`text_encoder.text_model.MODULE`
+/// in diffusers' layout, `lora_te1_text_model_MODULE` in kohya's; `text_encoder_2`/`lora_te2_` SD3's second CLIP), as
+/// kohya's sd-scripts and diffusers write a LoRA that trained CLIP: those layers go to the pipeline's CLIP, shared by the
+/// teacher and its students. Refused, naming the file and the key: LoRAs of T5 (the encoder the studio's students replace,
+/// so a teacher's T5 LoRA would compare unlike with like) and anything else. <see cref="MergeInto(IReadOnlyList{ValueTuple{string, nn.Module}}, double)"/>
+/// adds the layers to a loaded pipeline's weights as diffusers' `fuse_lora` does, and gives them back exactly when the
+/// merge is disposed.
 /// </summary>
 public sealed class LoraWeights : IDisposable
 {
+    /// <summary>The part a transformer's layers adapt (its folder's name).</summary>
+    public const string Transformer = "transformer";
+
     static readonly string[] Prefixes = ["transformer.", "base_model.model.", "model.diffusion_model.", "diffusion_model."];
+    static readonly Regex KohyaTextEncoder = new(@"^lora_te([123])_(.+)$", RegexOptions.CultureInvariant);
+    static readonly Regex DiffusersTextEncoder = new(@"^text_encoder(_[23])?\.(.+)$", RegexOptions.CultureInvariant);
     static readonly string[] OriginalRoots = ["double_blocks.", "single_blocks.", "img_in.", "txt_in.", "time_in.", "vector_in.", "guidance_in.", "final_layer."];
     static readonly Regex XLabsKey = new(@"^(?:diffusion_model\.)?(double|single)_blocks\.(\d+)\.processor\.(qkv|proj)_lora([12]?)\.(down|up)\.weight$", RegexOptions.CultureInvariant);
     static readonly (string Suffix, string Part)[] Suffixes =
@@ -69,21 +86,21 @@ public sealed class LoraWeights : IDisposable
     }
 
     /// <summary>Each layer's tensors by part (A, B, optional alpha), checked; refused naming the file and the key or layer.</summary>
-    static SortedDictionary<(string Module, LoraLayout Layout), Dictionary<string, TensorEntry>> Parts(SafeTensorsFile file)
+    static SortedDictionary<(string Part, string Module, LoraLayout Layout), Dictionary<string, TensorEntry>> Parts(SafeTensorsFile file)
     {
         var path = file.Path;
-        var parts = new SortedDictionary<(string Module, LoraLayout Layout), Dictionary<string, TensorEntry>>(Comparer<(string Module, LoraLayout Layout)>.Create(
-            (x, y) => string.CompareOrdinal(x.Module, y.Module) is var c and not 0 ? c : x.Layout.CompareTo(y.Layout)));
+        var parts = new SortedDictionary<(string Part, string Module, LoraLayout Layout), Dictionary<string, TensorEntry>>(Comparer<(string Part, string Module, LoraLayout Layout)>.Create(
+            (x, y) => string.CompareOrdinal(x.Part, y.Part) is var p and not 0 ? p : string.CompareOrdinal(x.Module, y.Module) is var c and not 0 ? c : x.Layout.CompareTo(y.Layout)));
         foreach (var (key, entry) in file.Entries)
         {
-            var (layout, module, part) = Split(path, key);
-            if (!parts.TryGetValue((module, layout), out var of)) parts[(module, layout)] = of = [];
+            var (target, layout, module, part) = Split(path, key);
+            if (!parts.TryGetValue((target, module, layout), out var of)) parts[(target, module, layout)] = of = [];
             if (of.TryGetValue(part, out var twice))
                 throw new InvalidDataException($"{path}: '{key}' and '{twice.Name}' are the same part of layer '{module}'");
             of[part] = entry;
         }
         if (parts.Count == 0) throw new InvalidDataException($"{path}: no LoRA layers (no tensors named transformer.MODULE.lora_A.weight)");
-        foreach (var ((module, _), of) in parts)
+        foreach (var ((_, module, _), of) in parts)
         {
             if (!of.TryGetValue("A", out var a) || !of.TryGetValue("B", out var b))
                 throw new InvalidDataException($"{path}: layer '{module}' needs both its down (lora_A) and up (lora_B) weights, found {string.Join(", ", of.Values.Select(e => e.Name).Order(StringComparer.Ordinal))}");
@@ -105,7 +122,7 @@ public sealed class LoraWeights : IDisposable
         var layers = new List<LoraLayer>();
         try
         {
-            foreach (var ((module, layout), of) in parts)
+            foreach (var ((target, module, layout), of) in parts)
             {
                 var (a, b) = (of["A"], of["B"]);
                 var scale = 1.0;
@@ -119,7 +136,7 @@ public sealed class LoraWeights : IDisposable
                 Tensor down = file.Read(a.Name, ScalarType.Float32), up;
                 try { up = file.Read(b.Name, ScalarType.Float32); }
                 catch { down.Dispose(); throw; }
-                layers.Add(new LoraLayer(module, layout, down, up, scale));
+                layers.Add(new LoraLayer(module, layout, down, up, scale, target));
             }
         }
         catch
@@ -132,34 +149,48 @@ public sealed class LoraWeights : IDisposable
 
     static bool IsFloat(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
 
-    /// <summary>The layout, layer and part (A, B, alpha) of a key; refuses other keys, naming why.</summary>
-    static (LoraLayout Layout, string Module, string Part) Split(string path, string key)
+    /// <summary>The pipeline part, layout, layer and tensor (A, B, alpha) of a key; refuses other keys, naming why.</summary>
+    static (string Target, LoraLayout Layout, string Module, string Part) Split(string path, string key)
     {
-        if (key.StartsWith("lora_te", StringComparison.Ordinal) || key.StartsWith("text_encoder", StringComparison.Ordinal) || key.StartsWith("te1.", StringComparison.Ordinal))
-            throw new InvalidDataException($"{path}: '{key}' adapts a text encoder; the studio applies LoRAs to the transformer only");
+        if (key.StartsWith("te1.", StringComparison.Ordinal) || key.StartsWith("te2.", StringComparison.Ordinal))
+            throw new InvalidDataException($"{path}: '{key}' adapts a text encoder in a layout the studio does not read (it reads diffusers' " +
+                                           "text_encoder.text_model.MODULE.lora_A.weight and kohya's lora_te1_text_model_MODULE.lora_down.weight)");
         if (XLabsKey.Match(key) is { Success: true } xlabs)
         {
             if (xlabs.Groups[1].Value == "single" || xlabs.Groups[4].Value == "")
                 throw new InvalidDataException($"{path}: '{key}' is an XLabs LoRA layer the studio does not map (it maps the double blocks' " +
                                                "qkv_lora1, proj_lora1, qkv_lora2 and proj_lora2); convert the LoRA to diffusers' layout for this one");
             var stream = xlabs.Groups[4].Value == "1" ? "img_attn" : "txt_attn";
-            return (LoraLayout.FluxXLabs, $"double_blocks.{xlabs.Groups[2].Value}.{stream}.{xlabs.Groups[3].Value}", xlabs.Groups[5].Value == "down" ? "A" : "B");
+            return (Transformer, LoraLayout.FluxXLabs, $"double_blocks.{xlabs.Groups[2].Value}.{stream}.{xlabs.Groups[3].Value}", xlabs.Groups[5].Value == "down" ? "A" : "B");
         }
         var (suffix, part) = Suffixes.FirstOrDefault(s => key.EndsWith(s.Suffix, StringComparison.Ordinal));
         if (suffix is not null)
         {
             var name = key[..^suffix.Length];
+            if (KohyaTextEncoder.Match(name) is { Success: true } kohya)
+                return TextEncoderLayer(path, key, kohya.Groups[1].Value == "1" ? "" : "_" + kohya.Groups[1].Value, kohya.Groups[2].Value, LoraLayout.TextEncoderKohya, part);
+            if (DiffusersTextEncoder.Match(name) is { Success: true } diffusers)
+                return TextEncoderLayer(path, key, diffusers.Groups[1].Value, diffusers.Groups[2].Value, LoraLayout.TextEncoder, part);
             if (name.StartsWith("lora_unet_", StringComparison.Ordinal) && name.Length > "lora_unet_".Length)
-                return (LoraLayout.FluxKohya, name["lora_unet_".Length..], part);
+                return (Transformer, LoraLayout.FluxKohya, name["lora_unet_".Length..], part);
             if (Prefixes.FirstOrDefault(p => name.StartsWith(p, StringComparison.Ordinal) && name.Length > p.Length) is { } prefix)
             {
                 var module = name[prefix.Length..];
-                return (OriginalRoots.Any(r => module.StartsWith(r, StringComparison.Ordinal)) ? LoraLayout.FluxOriginal : LoraLayout.Diffusers, module, part);
+                return (Transformer, OriginalRoots.Any(r => module.StartsWith(r, StringComparison.Ordinal)) ? LoraLayout.FluxOriginal : LoraLayout.Diffusers, module, part);
             }
         }
-        throw new InvalidDataException($"{path}: '{key}' is not a LoRA tensor of the transformer (diffusers' transformer.MODULE.lora_A.weight / lora_B.weight / alpha, " +
+        throw new InvalidDataException($"{path}: '{key}' is not a LoRA tensor of the transformer or of CLIP (diffusers' transformer.MODULE.lora_A.weight / lora_B.weight / alpha, " +
                                        "the original FLUX layout's diffusion_model.MODULE.lora_A.weight, kohya's lora_unet_MODULE.lora_down.weight, " +
-                                       "or XLabs' double_blocks.N.processor.qkv_lora1.down.weight)");
+                                       "XLabs' double_blocks.N.processor.qkv_lora1.down.weight, or CLIP's text_encoder.text_model.MODULE.lora_A.weight / lora_te1_text_model_MODULE.lora_down.weight)");
+    }
+
+    /// <summary>A text encoder's layer: CLIP's (its modules under `text_model`) is taken; T5's is refused.</summary>
+    static (string Target, LoraLayout Layout, string Module, string Part) TextEncoderLayer(string path, string key, string index, string module, LoraLayout layout, string part)
+    {
+        if (!module.StartsWith("text_model", StringComparison.Ordinal))
+            throw new InvalidDataException($"{path}: '{key}' adapts a T5 encoder (or a text encoder other than CLIP); the studio's students take T5's " +
+                                           "place, so it merges LoRAs of the transformer and of CLIP only: leave the T5 layers out of the file");
+        return ("text_encoder" + index, layout, module, part);
     }
 
     /// <summary>Rows [RowStart, RowStart + Rows) of a layer's update go to the weight named Weight (halves swapped: FLUX's final modulation).</summary>
@@ -170,15 +201,20 @@ public sealed class LoraWeights : IDisposable
     /// transformer's weights (<paramref name="shapes"/>, by diffusers name; <paramref name="flux"/>: its configuration when
     /// it is FLUX's, which the original and kohya layouts need); refused naming the layer when it does not fit.
     /// </summary>
-    static List<Target> Plan(string path, string module, LoraLayout layout, long outFeatures, long inFeatures,
+    static List<Target> Plan(string path, string target, string module, LoraLayout layout, long outFeatures, long inFeatures,
         IReadOnlyDictionary<string, long[]> shapes, FluxTransformerConfig? flux)
     {
         var targets = new List<Target>();
-        if (layout == LoraLayout.Diffusers)
+        var what = target == Transformer ? "the transformer" : $"the text encoder '{target}'";
+        if (layout is LoraLayout.Diffusers or LoraLayout.TextEncoder or LoraLayout.TextEncoderKohya)
         {
-            if (!shapes.TryGetValue(module + ".weight", out var shape))
-                throw new InvalidDataException($"{path}: the transformer has no layer '{module}' (a LoRA of another model?)");
-            targets.Add(new Target(module + ".weight", 0, shape[0], false));
+            // kohya's names are diffusers' with '_' for '.': the weight whose name reads so.
+            var weight = layout == LoraLayout.TextEncoderKohya
+                ? shapes.Keys.Where(n => n.EndsWith(".weight", StringComparison.Ordinal)).FirstOrDefault(n => n[..^".weight".Length].Replace('.', '_') == module)
+                : module + ".weight";
+            if (weight is null || !shapes.TryGetValue(weight, out var shape))
+                throw new InvalidDataException($"{path}: {what} has no layer '{module}' (a LoRA of another model?)");
+            targets.Add(new Target(weight, 0, shape[0], false));
         }
         else
         {
@@ -193,41 +229,62 @@ public sealed class LoraWeights : IDisposable
                 if (shapes.TryGetValue(name, out var shape))
                     targets.Add(new Target(name, source.RowStart, source.RowCount ?? shape[0], source.SwapHalves));
             if (targets.Count == 0)
-                throw new InvalidDataException($"{path}: the transformer has no layer '{module}' (a LoRA of another model?)");
+                throw new InvalidDataException($"{path}: {what} has no layer '{module}' (a LoRA of another model?)");
         }
         if (targets.Any(t => shapes[t.Weight].Length != 2 || shapes[t.Weight][1] != inFeatures || shapes[t.Weight][0] != t.Rows) || targets.Sum(t => t.Rows) != outFeatures)
             throw new InvalidDataException($"{path}: layer '{module}' is [{string.Join(" + ", targets.Select(t => $"[{string.Join(", ", shapes[t.Weight])}]"))}] " +
-                                           $"in the transformer, the LoRA makes [{outFeatures}, {inFeatures}]");
+                                           $"in {what}, the LoRA makes [{outFeatures}, {inFeatures}]");
         return targets;
     }
 
     /// <summary>
     /// Checks, from headers alone, that every layer of the LoRA file at <paramref name="path"/> fits a transformer whose
     /// weights have <paramref name="shapes"/> (diffusers names; <paramref name="flux"/>: its configuration when it is
-    /// FLUX's): what <see cref="MergeInto"/> would refuse, refused before anything is loaded (a request is checked so before
-    /// it is queued).
+    /// FLUX's): what <see cref="MergeInto(nn.Module, double)"/> would refuse, refused before anything is loaded (a request is checked so before
+    /// it is queued). Layers of a text encoder are checked by the other overload.
     /// </summary>
-    public static void CheckFits(string path, IReadOnlyDictionary<string, long[]> shapes, FluxTransformerConfig? flux)
+    public static void CheckFits(string path, IReadOnlyDictionary<string, long[]> shapes, FluxTransformerConfig? flux) =>
+        CheckFits(path, new Dictionary<string, IReadOnlyDictionary<string, long[]>> { [Transformer] = shapes }, flux);
+
+    /// <summary>
+    /// The same for every part of a pipeline whose weights' shapes are known (<paramref name="partShapes"/>, by folder:
+    /// `transformer`, `text_encoder`, ...); a layer of a part not given is left to the merge.
+    /// </summary>
+    public static void CheckFits(string path, IReadOnlyDictionary<string, IReadOnlyDictionary<string, long[]>> partShapes, FluxTransformerConfig? flux)
     {
         using var file = SafeTensorsFile.Open(path);
-        foreach (var ((module, layout), of) in Parts(file))
-            Plan(path, module, layout, of["B"].Shape[0], of["A"].Shape[1], shapes, flux);
+        foreach (var ((target, module, layout), of) in Parts(file))
+            if (partShapes.TryGetValue(target, out var shapes))
+                Plan(path, target, module, layout, of["B"].Shape[0], of["A"].Shape[1], shapes, target == Transformer ? flux : null);
     }
 
     /// <summary>
-    /// Adds <paramref name="scale"/> x each layer's Scale x Up @ Down to <paramref name="transformer"/>'s weights
-    /// (computed in float32 on the weight's device, then rounded to the weight's dtype, as diffusers' fuse_lora), keeping
-    /// the weights it changes on the CPU; disposing the result copies them back, bit for bit. Nothing is changed when a
-    /// layer is missing or of another shape (refused naming the layer).
+    /// Adds <paramref name="scale"/> x each layer's Scale x Up @ Down to <paramref name="transformer"/>'s weights; a LoRA
+    /// with layers of a text encoder needs the pipeline's parts (the other overload).
     /// </summary>
-    public IDisposable MergeInto(nn.Module transformer, double scale)
+    public IDisposable MergeInto(nn.Module transformer, double scale) => MergeInto([(Transformer, transformer)], scale);
+
+    /// <summary>
+    /// Adds <paramref name="scale"/> x each layer's Scale x Up @ Down to the weights of the part it adapts among
+    /// <paramref name="parts"/> (a pipeline's modules by folder name, as <c>ISlotPipeline.WeightedParts</c>; computed in
+    /// float32 on the weight's device, then rounded to the weight's dtype, as diffusers' fuse_lora), keeping the weights it
+    /// changes on the CPU; disposing the result copies them back, bit for bit. Nothing is changed when a part or a layer
+    /// is missing or of another shape (refused naming the layer).
+    /// </summary>
+    public IDisposable MergeInto(IReadOnlyList<(string Part, nn.Module Module)> parts, double scale)
     {
         if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not a finite number");
-        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        var shapes = parameters.ToDictionary(p => p.Key, p => p.Value.shape);
-        var flux = (transformer as FluxTransformer)?.Config;
-        var planned = Layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1], shapes, flux)
-            .Select(t => (Weight: parameters[t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
+        var parameters = new Dictionary<string, Dictionary<string, Tensor>>();
+        foreach (var target in Layers.Select(l => l.Part).Distinct())
+        {
+            if (parts.FirstOrDefault(p => p.Part == target).Module is not { } module)
+                throw new InvalidDataException($"{Path}: layer '{Layers.First(l => l.Part == target).Module}' adapts '{target}', which this pipeline does not have");
+            parameters[target] = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        }
+        var flux = parts.FirstOrDefault(p => p.Part == Transformer).Module as FluxTransformer;
+        var planned = Layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Part, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1],
+                parameters[layer.Part].ToDictionary(p => p.Key, p => p.Value.shape), layer.Part == Transformer ? flux?.Config : null)
+            .Select(t => (Weight: parameters[layer.Part][t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
         var merge = new Merge();
         using var _ = torch.no_grad();
         try

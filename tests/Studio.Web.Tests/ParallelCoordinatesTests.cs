@@ -28,7 +28,8 @@ public class ParallelCoordinatesTests
     public async Task NumbersSpanningAFactorOf20AreALogAxisWordsAreCategoriesAndLinesAreColouredByTheResult()
     {
         await using var ctx = NewContext();
-        var cut = ctx.Render<ParallelCoordinates>(p => p
+        IRenderedComponent<ParallelCoordinates> Render(bool dark) => ctx.Render<ParallelCoordinates>(p => p
+            .AddCascadingValue("DarkTheme", dark)
             .Add(c => c.Axes, ["optimizer.lr", "student.preset", "seed", "loss"])
             .Add(c => c.Lines, [
                 new ParallelCoordinates.Line("a", ["1e-4", "toy-small", "1", "0.5"]),
@@ -36,6 +37,7 @@ public class ParallelCoordinatesTests
                 new ParallelCoordinates.Line("c", ["1e-2", "toy-small", "3", "0.3"]),
                 new ParallelCoordinates.Line("not yet validated", ["1e-2", "toy-base", "4", ""]),
             ]));
+        var cut = Render(dark: false);
 
         Assert.Equal(["log", "categories", "linear", "linear"], cut.FindAll("[data-axis]").Select(a => a.GetAttribute("data-kind")));
         var lines = cut.FindAll("polyline[data-run]");
@@ -49,6 +51,8 @@ public class ParallelCoordinatesTests
         // Blue for the lowest result, orange for the highest, between for the others.
         Assert.Equal(["#ff9800", "#3f51b5"], new[] { lines[0], lines[1] }.Select(l => l.GetAttribute("stroke")));
         Assert.DoesNotContain(lines[2].GetAttribute("stroke"), new[] { "#ff9800", "#3f51b5" });
+        // On the dark theme the lowest is the lighter indigo that stands out on the dark surface.
+        Assert.Equal(["#ff9800", "#7986cb"], Render(dark: true).FindAll("polyline[data-run]").Take(2).Select(l => l.GetAttribute("stroke")));
     }
 
     [Fact]

@@ -97,7 +97,7 @@ public class CheckpointEvaluation
     public string? FigurePath => ReportPath is null ? null : FigurePathOf(ReportPath);
     /// <summary>The figure beside a report: evaluation-ID.png next to evaluation-ID.json.</summary>
     public static string FigurePathOf(string reportPath) => Path.ChangeExtension(reportPath, ".png");
-    /// <summary>A LoRA merged into the transformer for the teacher's images and the student's alike; null: none.</summary>
+    /// <summary>A LoRA merged into the transformer (and CLIP) for the teacher's images and the student's alike; null: none.</summary>
     public string? LoraPath { get; set; }
     /// <summary>How much of <see cref="LoraPath"/> (diffusers' lora_scale).</summary>
     public double LoraScale { get; set; } = 1;

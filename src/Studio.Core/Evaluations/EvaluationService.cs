@@ -16,7 +16,7 @@ namespace Studio.Core.Evaluations;
 
 /// <summary>
 /// What is evaluated with which settings (the defaults are `studio eval`'s). Evaluations are comparable only with the
-/// same split, prompts per category, seeds, steps and guidance, and the same LoRA merged into the transformer for the
+/// same split, prompts per category, seeds, steps and guidance, and the same LoRA merged into the transformer (and CLIP) for the
 /// teacher's images and the student's alike (<paramref name="Lora"/> at <paramref name="LoraScale"/>; null: none):
 /// does a student still follow its teacher with the teacher's LoRAs?
 /// </summary>

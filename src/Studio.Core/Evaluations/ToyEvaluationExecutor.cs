@@ -14,7 +14,7 @@ namespace Studio.Core.Evaluations;
 /// Evaluates with exactly what `studio eval` runs: <see cref="TeacherFamily.LoadPipeline"/> of the teacher (FLUX or SD3),
 /// <see cref="ToyEvaluation.LoadTextEncoder2"/> of the checkpoint, <see cref="ToyEvaluation.Run"/>, in the worker's dtype (Studio:DType, float32 by default), on the worker's device, with the
 /// worker's store of the teacher's images (<see cref="EvaluationExecution.TeacherImages"/>), and the CLIP score with the
-/// worker's CLIP model (<see cref="EvaluationExecution.ClipModel"/>); the evaluation's LoRA merged into the transformer
+/// worker's CLIP model (<see cref="EvaluationExecution.ClipModel"/>); the evaluation's LoRA merged into the transformer (and CLIP)
 /// (<see cref="EvaluationExecution.Lora"/>, as `studio eval --lora`).
 /// </summary>
 public sealed class ToyEvaluationExecutor : IEvaluationExecutor

@@ -64,7 +64,7 @@ public interface ICheckpointExporter
 /// <param name="SamplesFolder">Where the evaluation writes the images it keeps to be looked at (<see cref="Studio.Ml.Toy.ToyEvaluationResult.Samples"/>; null: none).</param>
 /// <param name="DType">What the pipeline and the student compute in ("float32", "bfloat16"): the worker's Studio:DType.</param>
 /// <param name="ClipModel">The CLIP model folder that scores each image against its prompt (the worker's Studio:ClipModel; null: no CLIP score).</param>
-/// <param name="Lora">A LoRA merged into the transformer for the teacher's images and the student's, at <paramref name="LoraScale"/> (null: none).</param>
+/// <param name="Lora">A LoRA merged into the transformer (and CLIP) for the teacher's images and the student's, at <paramref name="LoraScale"/> (null: none).</param>
 public sealed record EvaluationExecution(int EvaluationId, string TeacherFolder, string? CheckpointPath, Studio.Ml.Toy.ToyEvaluationOptions Options,
     string Device = "cpu", string? TeacherImages = null, string DType = "float32", string? SamplesFolder = null, string? ClipModel = null,
     string? Lora = null, double LoraScale = 1);

@@ -14,7 +14,7 @@ public static class LoraCheck
     /// header is a LoRA of a transformer and/or CLIP (<see cref="Studio.Ml.Models.Common.LoraWeights.Check"/>), as a full path (the
     /// worker that opens it may run elsewhere), with a finite scale of at most <see cref="MaxScale"/>; refused naming the
     /// field (`lora`, `loraScale`) otherwise. With <paramref name="teacherFolder"/>, every layer must fit that pipeline's
-    /// transformer too, as its weights' headers say (<see cref="Studio.Ml.Models.Common.LoraWeights.CheckFits"/>: a LoRA of
+    /// transformer or CLIP too, as their weights' headers say (<see cref="Studio.Ml.Models.Common.LoraWeights.CheckFits"/>: a LoRA of
     /// another model is refused here rather than failing on the worker; a transformer in an original single-file layout
     /// is left to the worker). <paramref name="options"/> null: no LoRA is taken.
     /// </summary>
@@ -59,9 +59,11 @@ public static class LoraCheck
                 shapes[Studio.Ml.Models.Common.LoraWeights.Transformer] = ShapesOf(weights);
             }
             var config = Path.Combine(folder, "config.json");
-            var flux = Studio.Ml.Distillation.TeacherFamily.Of(teacherFolder) == Studio.Ml.Distillation.ModelFamily.Flux && File.Exists(config)
+            var family = Studio.Ml.Distillation.TeacherFamily.Of(teacherFolder);
+            var flux = family == Studio.Ml.Distillation.ModelFamily.Flux && File.Exists(config)
                 ? Studio.Ml.Models.Flux.FluxTransformerConfig.Load(config) : null;
-            foreach (var part in new[] { "text_encoder", "text_encoder_2" })
+            // CLIP's folders: every text encoder but the T5 slot's (FLUX's text_encoder_2 is T5, SD3's is its second CLIP).
+            foreach (var part in new[] { "text_encoder", "text_encoder_2" }.Where(p => p != Studio.Ml.Distillation.TeacherFamily.SlotEncoder(family)))
             {
                 if (!Directory.Exists(Path.Combine(teacherFolder, part))) continue;
                 try

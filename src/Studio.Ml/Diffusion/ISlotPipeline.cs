@@ -59,6 +59,9 @@ public static class SlotPipelineLora
             throw new InvalidDataException($"{lora.Path}: layer '{clip.Module}' adapts '{clip.Part}', and this pipeline frees its text encoders after " +
                                            "encoding (Studio:FreeTextEncoders, --free-text-encoders), which loads them again without the LoRA: " +
                                            "turn that off for a LoRA of CLIP");
-        return lora.MergeInto(pipeline.WeightedParts, scale);
+        // The T5 slot's encoder is never a LoRA's target (LoraWeights refuses T5 layers): left out, a CLIP layer meant for
+        // SD3's `text_encoder_2` is refused on a FLUX pipeline as a part it does not have, not aimed at FLUX's T5.
+        var t5 = pipeline.T5?.Module;
+        return lora.MergeInto(pipeline.WeightedParts.Where(p => !ReferenceEquals(p.Module, t5)).ToList(), scale);
     }
 }

@@ -82,7 +82,7 @@ public sealed record ToyEvaluationOptions
 /// (<see cref="RgbImage.StructuralSimilarity"/>: 1 = the teacher's image, structure weighed over colour). AgreementResolution: the image side of a teacher-agreement
 /// evaluation (<see cref="ToyEvaluationOptions.ScoreScenes"/> false), null for the toy world's. ClipScore: with a CLIP
 /// model, the mean CLIP score of the images against their prompts (<see cref="Evaluation.ClipScorer"/>; the teacher's
-/// own too, so a student's reads against it), null without one. Lora, LoraScale: the LoRA merged into the transformer
+/// own too, so a student's reads against it), null without one. Lora, LoraScale: the LoRA merged into the transformer (and CLIP)
 /// for the teacher's and the student's images (`studio eval --lora`), null without one.
 /// </summary>
 public sealed record ToyEvaluationResult(

@@ -89,7 +89,8 @@ public class PipelineLoraTests
         // A pipeline that frees its text encoders after encoding would load CLIP again without the LoRA: refused.
         using var freeing = FluxPipeline.Load(tiny.Folder, freeTextEncoders: true);
         Assert.Contains("Studio:FreeTextEncoders", Assert.Throws<InvalidDataException>(() => freeing.MergeLora(lora, 1)).Message);
-        foreach (var (name, value) in clip.Concat(transformer)) Assert.True(Same(value, before[name]), name);
+        foreach (var (name, value) in Weights(freeing, "text_encoder").Concat(Weights(freeing, "transformer")))
+            Assert.True(Same(value, before[name]), $"{name} of the freeing pipeline changed");
     }
 
     [Fact]
@@ -118,7 +119,7 @@ public class PipelineLoraTests
         using var lora = LoraWeights.Load(deep);
         Assert.Contains("the text encoder 'text_encoder' has no layer 'text_model.encoder.layers.7.mlp.fc1'",
             Assert.Throws<InvalidDataException>(() => pipeline.MergeLora(lora, 1)).Message);
-        // SD3's second CLIP is a part a FLUX pipeline does not have.
+        // SD3's second CLIP (kohya's lora_te2_) is a part a FLUX pipeline does not have.
         var second = Path.Combine(folder, "second.safetensors");
         SafeTensorsWriter.Save(second, new Dictionary<string, Tensor>
         {
@@ -127,5 +128,22 @@ public class PipelineLoraTests
         });
         using var clipG = LoraWeights.Load(second);
         Assert.Equal("text_encoder_2", clipG.Layers.Single().Part);
+        Assert.Contains($"{second}: layer 'text_model_encoder_layers_0_self_attn_q_proj' adapts 'text_encoder_2', which this pipeline does not have",
+            Assert.Throws<InvalidDataException>(() => pipeline.MergeLora(clipG, 1)).Message); // FLUX's text_encoder_2 is T5, never a target
+
+        // The same layer in kohya's names and in diffusers' would be added twice: refused, nothing changed.
+        var twice = Path.Combine(folder, "twice.safetensors");
+        SafeTensorsWriter.Save(twice, new Dictionary<string, Tensor>
+        {
+            ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = ones(1, hidden),
+            ["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = ones(hidden, 1),
+            ["text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"] = ones(1, hidden),
+            ["text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_B.weight"] = ones(hidden, 1),
+        });
+        var q = Weights(pipeline, "text_encoder")[QProj];
+        var before = q.detach().clone();
+        using var doubled = LoraWeights.Load(twice);
+        Assert.Contains($"both adapt '{QProj}' of text_encoder; keep one of them", Assert.Throws<InvalidDataException>(() => pipeline.MergeLora(doubled, 1)).Message);
+        Assert.True(Same(q, before));
     }
 }

@@ -275,16 +275,24 @@ public sealed class LoraWeights : IDisposable
     {
         if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not a finite number");
         var parameters = new Dictionary<string, Dictionary<string, Tensor>>();
+        var shapes = new Dictionary<string, Dictionary<string, long[]>>();
         foreach (var target in Layers.Select(l => l.Part).Distinct())
         {
             if (parts.FirstOrDefault(p => p.Part == target).Module is not { } module)
                 throw new InvalidDataException($"{Path}: layer '{Layers.First(l => l.Part == target).Module}' adapts '{target}', which this pipeline does not have");
             parameters[target] = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+            shapes[target] = parameters[target].ToDictionary(p => p.Key, p => p.Value.shape);
         }
         var flux = parts.FirstOrDefault(p => p.Part == Transformer).Module as FluxTransformer;
         var planned = Layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Part, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1],
-                parameters[layer.Part].ToDictionary(p => p.Key, p => p.Value.shape), layer.Part == Transformer ? flux?.Config : null)
-            .Select(t => (Weight: parameters[layer.Part][t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
+                shapes[layer.Part], layer.Part == Transformer ? flux?.Config : null)
+            .Select(t => (Name: t.Weight, Weight: parameters[layer.Part][t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
+        // One weight's rows adapted twice (the same layer in two layouts, say) would add both: refused.
+        var adapted = planned.SelectMany(p => p.Targets.Select(t => (p.Layer, t.Name, t.RowStart, t.Rows, p.Layer.Part))).ToList();
+        foreach (var a in adapted)
+            if (adapted.FirstOrDefault(b => !ReferenceEquals(a.Layer, b.Layer) && a.Part == b.Part && a.Name == b.Name
+                                         && a.RowStart < b.RowStart + b.Rows && b.RowStart < a.RowStart + a.Rows) is { Layer: not null } b)
+                throw new InvalidDataException($"{Path}: layers '{a.Layer.Module}' and '{b.Layer.Module}' both adapt '{a.Name}' of {a.Part}; keep one of them");
         var merge = new Merge();
         using var _ = torch.no_grad();
         try

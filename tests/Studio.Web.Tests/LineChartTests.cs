@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bunit;
+using Microsoft.AspNetCore.Components;
 using MudBlazor.Services;
 using Studio.Core.Charts;
 using Studio.Core.Evaluations;
@@ -57,6 +58,15 @@ public class LineChartTests
             .FindAll("path[data-kind=raw]").Select(e => e.GetAttribute("stroke")!).ToArray();
         Assert.Equal([ChartTicks.Palette[0], ChartTicks.Palette[1], "currentColor"], Strokes(dark: false));
         Assert.Equal([ChartTicks.DarkPalette[0], ChartTicks.DarkPalette[1], "currentColor"], Strokes(dark: true));
+
+        // A chart drawn before the page knew the theme (MainLayout reads it from the browser after the first render)
+        // takes the dark shades when it changes, also while its data (Version) stays the same.
+        void Theme(ComponentParameterCollectionBuilder<CascadingValue<bool>> p, bool dark) => p.Add(c => c.Name, "DarkTheme").Add(c => c.Value, dark)
+            .AddChildContent<LineChart>(c => c.Add(x => x.Series, series).Add(x => x.Version, 7));
+        var wrapped = ctx.Render<CascadingValue<bool>>(p => Theme(p, dark: false));
+        Assert.Equal(ChartTicks.Palette[0], wrapped.Find("path[data-kind=raw]").GetAttribute("stroke"));
+        wrapped.Render(p => Theme(p, dark: true));
+        Assert.Equal(ChartTicks.DarkPalette[0], wrapped.Find("path[data-kind=raw]").GetAttribute("stroke"));
 
         // The scaling chart's reference (the teacher) follows the text colour, so it shows on either theme.
         var scatter = ctx.Render<ScatterChart>(p => p.AddCascadingValue("DarkTheme", true)

@@ -80,6 +80,9 @@ public class GenerationExecutorTests(TinySd3PipelineFolder sd3) : IClassFixture<
             ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = TorchSharp.torch.randn(128, 4) * 0.5,
             ["transformer.single_transformer_blocks.1.proj_out.lora_A.weight"] = TorchSharp.torch.randn(4, 640) * 0.5,
             ["transformer.single_transformer_blocks.1.proj_out.lora_B.weight"] = TorchSharp.torch.randn(128, 4) * 0.5,
+            // A layer of CLIP (the toy teacher's is 64 wide), in kohya's names: merged into the cached pipeline's CLIP too.
+            ["lora_te1_text_model_encoder_layers_1_mlp_fc2.lora_down.weight"] = TorchSharp.torch.randn(2, 128) * 0.5,
+            ["lora_te1_text_model_encoder_layers_1_mlp_fc2.lora_up.weight"] = TorchSharp.torch.randn(64, 2) * 0.5,
         });
         using var executor = new PipelineGenerationExecutor();
         async Task<byte[]> DrawAsync(string? withLora)
@@ -101,7 +104,8 @@ public class GenerationExecutorTests(TinySd3PipelineFolder sd3) : IClassFixture<
         // The toy pipeline, loaded here with the LoRA merged at the same scale, draws the same image.
         using var pipeline = FluxPipeline.Load(Studio.Ml.Toy.ToyTeacher.Folder);
         using var weights = Studio.Ml.Models.Common.LoraWeights.Load(lora);
-        using (weights.MergeInto(pipeline.Transformer, 0.5))
+        Assert.Equal(["text_encoder", "transformer", "transformer"], weights.Layers.Select(l => l.Part));
+        using (pipeline.MergeLora(weights, 0.5))
         using (var own = pipeline.Generate(new FluxRequest(["a red circle above a blue square"], 5, 2, 3.5, 64, 64, pipeline.MaxSequenceLength)))
             Assert.Equal(own.Png(0), merged);
     }

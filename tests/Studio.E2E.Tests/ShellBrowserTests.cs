@@ -58,6 +58,9 @@ public class ShellBrowserTests(WebHostFixture host)
         // Single-user mode on 127.0.0.1: the local user is the admin, so the Users page is listed too, and the bar says so.
         Assert.Equal(10, await page.Locator(".mud-navmenu a").CountAsync());
         await Assertions.Expect(page.Locator("[data-testid=single-user-mode]")).ToBeVisibleAsync();
+        // The bar Blazor shows when the connection ends after an error is on every page, hidden until then.
+        await Assertions.Expect(page.Locator("#blazor-error-ui")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#blazor-error-ui")).ToBeHiddenAsync();
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("home"), FullPage = true });
 
         // Interactive: the theme toggle works once the circuit is up.

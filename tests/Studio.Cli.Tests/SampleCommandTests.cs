@@ -32,6 +32,23 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         Assert.NotEqual(File.ReadAllBytes(files[0]), File.ReadAllBytes(student));
     }
 
+    /// <summary>
+    /// Sizes and steps left out are the pipeline's: the toy teacher's 64x64 in 20 steps (as Generate draws it), not
+    /// diffusers' 1024x1024 in 28, which took half a minute for a picture the toy teacher was never trained to draw.
+    /// </summary>
+    [Fact]
+    public void TheToyTeacherDrawsItsOwnSizeAndStepsWhenNoneAreGiven()
+    {
+        var png = Path.Combine(TestPaths.NewTempDirectory("sample-toy"), "toy.png");
+        var (code, _, error) = Cli.Run("sample", "--pipeline", "toy", "--prompt", "a red circle", "--out", png);
+        Assert.True(code == 0, error);
+        using (var image = SKBitmap.Decode(png)) Assert.Equal((64, 64), (image.Width, image.Height));
+        // The same as asking for them.
+        var asked = Path.Combine(TestPaths.NewTempDirectory("sample-toy"), "asked.png");
+        Assert.Equal(0, Cli.Run("sample", "--pipeline", "toy", "--prompt", "a red circle", "--width", "64", "--height", "64", "--steps", "20", "--out", asked).Code);
+        Assert.Equal(File.ReadAllBytes(asked), File.ReadAllBytes(png));
+    }
+
     [Fact]
     public void BadRequestsFailWithTheReason()
     {

@@ -5,6 +5,7 @@ using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
+using Studio.Ml.Toy;
 using static TorchSharp.torch;
 
 namespace Studio.Cli;
@@ -26,10 +27,10 @@ public static class SampleCommand
         var prompts = new Option<string[]>("--prompt") { Description = "A prompt (repeat for a batch; one image each)", Required = true, AllowMultipleArgumentsPerToken = false };
         var negativePrompts = new Option<string[]>("--negative-prompt") { Description = "SD3: a negative prompt per --prompt (default: empty)", AllowMultipleArgumentsPerToken = false };
         var seed = new Option<long>("--seed") { Description = "Seed of the initial noise (the whole batch)", DefaultValueFactory = _ => 0 };
-        var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 28 };
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the toy teacher's 20, else diffusers' 28)" };
         var guidance = new Option<double?>("--guidance") { Description = "FLUX: embedded guidance (default 3.5; ignored by schnell). SD3: classifier-free guidance scale (default 7.0)" };
-        var width = new Option<int>("--width") { Description = "Image width, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher)", DefaultValueFactory = _ => 1024 };
-        var height = new Option<int>("--height") { Description = "Image height, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher)", DefaultValueFactory = _ => 1024 };
+        var width = new Option<int?>("--width") { Description = "Image width, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher; default: the toy teacher's 64, else diffusers' 1024)" };
+        var height = new Option<int?>("--height") { Description = "Image height, a multiple of twice the VAE's downscale (16 for FLUX.1 and SD3, 8 for the toy teacher; default: the toy teacher's 64, else diffusers' 1024)" };
         var maxLength = new Option<int?>("--max-sequence-length") { Description = "T5 tokens per prompt (FLUX: 512 for dev, 256 for schnell; SD3: 256)" };
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16", DefaultValueFactory = _ => "float32" };
         var vaeTile = new Option<int?>("--vae-tile") { Description = "Decode in tiles of this many pixels (less memory for big images)" };
@@ -43,8 +44,12 @@ public static class SampleCommand
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(pipeline)!;
+            // What the command line leaves out is the pipeline's: the toy teacher draws its 64x64 scenes in 20 steps (as
+            // Generate does), a real pipeline diffusers' 1024x1024 in 28.
+            var (defaultSide, defaultSteps) = BuiltInSources.PipelineFolder(folder) == ToyTeacher.Folder ? (ToyImage.Size, 20) : (1024, 28);
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
-                parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(width), parse.GetValue(height),
+                parse.GetValue(seed), parse.GetValue(steps) ?? defaultSteps, parse.GetValue(guidance),
+                parse.GetValue(width) ?? defaultSide, parse.GetValue(height) ?? defaultSide,
                 parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
                 parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders),
                 parse.GetValue(lora), parse.GetValue(loraScale));

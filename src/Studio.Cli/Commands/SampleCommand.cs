@@ -12,7 +12,7 @@ namespace Studio.Cli;
 
 /// <summary>
 /// `studio sample --pipeline DIR [--text-encoder-2 DIR | --text-encoder-3 DIR] --prompt TEXT [--prompt ...] --seed N
-/// --steps N --guidance G --width W --height H --out FILE_OR_DIR`: text to image with a diffusers FLUX or Stable
+/// [--steps N] --guidance G [--width W --height H] --out FILE_OR_DIR`: text to image with a diffusers FLUX or Stable
 /// Diffusion 3 folder (told apart by `model_index.json`) and any T5-slot encoder (T5-XXL, a student, a DistillT5 folder),
 /// printing the time of each stage. One prompt may go to a `.png` file; otherwise `--out` is a folder that receives
 /// `image-N.png` per prompt.

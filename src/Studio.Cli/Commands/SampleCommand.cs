@@ -46,10 +46,10 @@ public static class SampleCommand
             var folder = parse.GetValue(pipeline)!;
             // What the command line leaves out is the pipeline's: the toy teacher draws its 64x64 scenes in 20 steps (as
             // Generate does), a real pipeline diffusers' 1024x1024 in 28.
-            var (defaultSide, defaultSteps) = BuiltInSources.PipelineFolder(folder) == ToyTeacher.Folder ? (ToyImage.Size, 20) : (1024, 28);
+            var defaults = BuiltInSources.PipelineFolder(folder) == ToyTeacher.Folder ? ToyTeacher.Defaults : (Width: 1024, Height: 1024, Steps: 28);
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
-                parse.GetValue(seed), parse.GetValue(steps) ?? defaultSteps, parse.GetValue(guidance),
-                parse.GetValue(width) ?? defaultSide, parse.GetValue(height) ?? defaultSide,
+                parse.GetValue(seed), parse.GetValue(steps) ?? defaults.Steps, parse.GetValue(guidance),
+                parse.GetValue(width) ?? defaults.Width, parse.GetValue(height) ?? defaults.Height,
                 parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
                 parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders),
                 parse.GetValue(lora), parse.GetValue(loraScale));

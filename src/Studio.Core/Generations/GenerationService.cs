@@ -33,7 +33,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
 
     /// <summary>Width, height and steps of a request that leaves them out: the toy teacher draws 64x64 scenes in 20 steps, other pipelines 512x512 in 28.</summary>
     public static (int Width, int Height, int Steps) Defaults(string teacherFolder) =>
-        teacherFolder == ModelRegistry.ModelFolders.ToyTeacher ? (64, 64, 20) : (512, 512, 28);
+        teacherFolder == ModelRegistry.ModelFolders.ToyTeacher ? Studio.Ml.Toy.ToyTeacher.Defaults : (512, 512, 28);
 
     /// <summary>Whether a teacher folder holds an SD3 pipeline (a folder that cannot be read is not: its job says why).</summary>
     public static bool IsSd3(string teacherFolder)

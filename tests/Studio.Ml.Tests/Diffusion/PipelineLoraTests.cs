@@ -2,6 +2,7 @@ using Studio.Ml.Diffusion;
 using Studio.Ml.Models.Common;
 using Studio.Ml.Tensors;
 using TorchSharp;
+using static Studio.Ml.Tests.Models.LoraWeightsTests;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Tests.Diffusion;
@@ -14,8 +15,6 @@ public class PipelineLoraTests
 {
     const string QProj = "text_model.encoder.layers.0.self_attn.q_proj.weight", Fc1 = "text_model.encoder.layers.0.mlp.fc1.weight",
         ToQ = "transformer_blocks.0.attn.to_q.weight";
-
-    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
     static Dictionary<string, Tensor> Weights(ISlotPipeline pipeline, string part) =>
         pipeline.WeightedParts.Single(p => p.Part == part).Module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);

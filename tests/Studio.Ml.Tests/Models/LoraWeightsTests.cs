@@ -24,7 +24,8 @@ public class LoraWeightsTests
         return new FluxTransformer(FluxTransformerConfig.From(new ModelConfig(config, "tiny transformer")));
     }
 
-    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    /// <summary>The same shape and the same values, bit for bit.</summary>
+    internal static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
     static string Save(Dictionary<string, Tensor> tensors)
     {

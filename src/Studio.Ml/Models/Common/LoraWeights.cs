@@ -288,11 +288,13 @@ public sealed class LoraWeights : IDisposable
                 shapes[layer.Part], layer.Part == Transformer ? flux?.Config : null)
             .Select(t => (Name: t.Weight, Weight: parameters[layer.Part][t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
         // One weight's rows adapted twice (the same layer in two layouts, say) would add both: refused.
-        var adapted = planned.SelectMany(p => p.Targets.Select(t => (p.Layer, t.Name, t.RowStart, t.Rows, p.Layer.Part))).ToList();
-        foreach (var a in adapted)
-            if (adapted.FirstOrDefault(b => !ReferenceEquals(a.Layer, b.Layer) && a.Part == b.Part && a.Name == b.Name
-                                         && a.RowStart < b.RowStart + b.Rows && b.RowStart < a.RowStart + a.Rows) is { Layer: not null } b)
-                throw new InvalidDataException($"{Path}: layers '{a.Layer.Module}' and '{b.Layer.Module}' both adapt '{a.Name}' of {a.Part}; keep one of them");
+        foreach (var weight in planned.SelectMany(p => p.Targets.Select(t => (p.Layer, t.Name, t.RowStart, t.Rows))).GroupBy(a => (a.Layer.Part, a.Name)))
+        {
+            var byRow = weight.OrderBy(a => a.RowStart).ToList();
+            for (var i = 1; i < byRow.Count; i++)
+                if (byRow[i].RowStart < byRow[i - 1].RowStart + byRow[i - 1].Rows)
+                    throw new InvalidDataException($"{Path}: layers '{byRow[i - 1].Layer.Module}' and '{byRow[i].Layer.Module}' both adapt '{weight.Key.Name}' of {weight.Key.Part}; keep one of them");
+        }
         var merge = new Merge();
         using var _ = torch.no_grad();
         try

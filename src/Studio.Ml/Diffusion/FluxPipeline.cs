@@ -56,6 +56,8 @@ public sealed class FluxPipeline : ISlotPipeline
     readonly Func<(ClipTextEncoder, T5SlotEncoder)>? _reload;
     ClipTextEncoder? _clip;
     T5SlotEncoder? _t5;
+    /// <summary>CLIP's LoRA merges, applied again when CLIP is loaded back (<see cref="AdaptClips"/>).</summary>
+    readonly TextEncoderAdaptations _clipAdaptations = new();
 
     FluxPipeline(string source, FluxTransformer transformer, AutoencoderKL vae, ClipTextEncoder clip, TextTokenizer clipTokenizer,
         T5SlotEncoder t5, TextTokenizer t5Tokenizer, FlowMatchEulerScheduler scheduler, IDisposable[] owned,
@@ -76,9 +78,22 @@ public sealed class FluxPipeline : ISlotPipeline
 
     (ClipTextEncoder Clip, T5SlotEncoder T5) TextEncoders()
     {
-        if (_clip is null || _t5 is null) (_clip, _t5) = _reload!();
+        if (_clip is null || _t5 is null)
+        {
+            (_clip, _t5) = _reload!();
+            try { _clipAdaptations.Loaded(ClipParts(_clip)); }
+            catch
+            {
+                FreeTextEncoders();
+                throw;
+            }
+        }
         return (_clip, _t5);
     }
+
+    static IReadOnlyList<(string Part, nn.Module Module)> ClipParts(ClipTextEncoder clip) => [("text_encoder", clip)];
+
+    public IDisposable AdaptClips(Func<IReadOnlyList<(string Part, nn.Module Module)>, IDisposable> apply) => _clipAdaptations.Add(apply, ClipParts(Clip));
 
     /// <summary>Loads every component of a diffusers FLUX folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder2">A folder to put in the T5 slot instead of the pipeline's `text_encoder_2/`.</param>
@@ -235,6 +250,7 @@ public sealed class FluxPipeline : ISlotPipeline
     /// <summary>Disposes CLIP and the T5 slot's own encoder; the next use loads them again.</summary>
     void FreeTextEncoders()
     {
+        _clipAdaptations.Unloading();
         _clip?.Dispose();
         _t5?.Dispose();
         (_clip, _t5) = (null, null);
@@ -256,6 +272,7 @@ public sealed class FluxPipeline : ISlotPipeline
 
     public void Dispose()
     {
+        _clipAdaptations.Unloading();
         foreach (var component in _owned) component.Dispose();
         _clip?.Dispose();
         if (_reload is not null) _t5?.Dispose();

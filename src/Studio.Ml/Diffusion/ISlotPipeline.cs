@@ -39,6 +39,12 @@ public interface ISlotPipeline : IDisposable
     int MaxSequenceLength { get; }
 
     /// <summary>
+    /// Applies <paramref name="apply"/> to the CLIP encoders (by folder, as in <see cref="WeightedParts"/>; never the T5
+    /// slot) now and again each time encoders freed after encoding are loaded back; disposing the result undoes it.
+    /// </summary>
+    IDisposable AdaptClips(Func<IReadOnlyList<(string Part, nn.Module Module)>, IDisposable> apply);
+
+    /// <summary>
     /// Draws <paramref name="request"/> with <paramref name="slot"/> lent to the T5 slot (null: the pipeline's own);
     /// <paramref name="onStep"/> is called after each denoising step.
     /// </summary>
@@ -49,19 +55,35 @@ public static class SlotPipelineLora
 {
     /// <summary>
     /// Merges <paramref name="lora"/> at <paramref name="scale"/> into the pipeline's transformer and, for its CLIP layers,
-    /// its CLIP encoder(s) (<see cref="LoraWeights.MergeInto(IReadOnlyList{ValueTuple{string, nn.Module}}, double)"/>);
-    /// disposing the result gives the weights back. A LoRA of CLIP is refused with a pipeline that frees its text encoders
-    /// after encoding: the next call would load CLIP again without it.
+    /// its CLIP encoder(s) (<see cref="LoraWeights.MergeInto(IReadOnlyList{ValueTuple{string, nn.Module}}, double, Func{LoraLayer, bool})"/>),
+    /// merged again whenever a pipeline that frees its text encoders after encoding loads them back (<see cref="ISlotPipeline.AdaptClips"/>);
+    /// disposing the result gives the weights back. The T5 slot's encoder is never a target (LoraWeights refuses T5
+    /// layers): a CLIP layer meant for SD3's `text_encoder_2` is refused on a FLUX pipeline as a part it does not have,
+    /// not aimed at FLUX's T5. <paramref name="lora"/> must outlive the result.
     /// </summary>
     public static IDisposable MergeLora(this ISlotPipeline pipeline, LoraWeights lora, double scale)
     {
-        if (pipeline.FreeTextEncodersAfterEncoding && lora.Layers.FirstOrDefault(l => l.Part != LoraWeights.Transformer) is { } clip)
-            throw new InvalidDataException($"{lora.Path}: layer '{clip.Module}' adapts '{clip.Part}', and this pipeline frees its text encoders after " +
-                                           "encoding (Studio:FreeTextEncoders, --free-text-encoders), which loads them again without the LoRA: " +
-                                           "turn that off for a LoRA of CLIP");
-        // The T5 slot's encoder is never a LoRA's target (LoraWeights refuses T5 layers): left out, a CLIP layer meant for
-        // SD3's `text_encoder_2` is refused on a FLUX pipeline as a part it does not have, not aimed at FLUX's T5.
-        var t5 = pipeline.T5?.Module;
-        return lora.MergeInto(pipeline.WeightedParts.Where(p => !ReferenceEquals(p.Module, t5)).ToList(), scale);
+        static bool OfTransformer(LoraLayer layer) => layer.Part == LoraWeights.Transformer;
+        var transformer = lora.MergeInto(pipeline.WeightedParts.Where(p => p.Part == LoraWeights.Transformer).ToList(), scale, OfTransformer);
+        if (lora.Layers.All(OfTransformer)) return transformer;
+        try
+        {
+            var clips = pipeline.AdaptClips(parts => lora.MergeInto(parts, scale, layer => !OfTransformer(layer)));
+            return new Merged(clips, transformer);
+        }
+        catch
+        {
+            transformer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Merges undone in their order (the CLIPs', then the transformer's).</summary>
+    sealed class Merged(params IDisposable[] merges) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var merge in merges) merge.Dispose();
+        }
     }
 }

@@ -53,6 +53,8 @@ public sealed class Sd3Pipeline : ISlotPipeline
     /// <summary>The components this pipeline disposes besides the text encoders: all of them, except the transformer borrowed by <see cref="Around"/>.</summary>
     readonly IDisposable[] _owned;
     Encoders? _encoders;
+    /// <summary>The CLIPs' LoRA merges, applied again when they are loaded back (<see cref="AdaptClips"/>).</summary>
+    readonly TextEncoderAdaptations _clipAdaptations = new();
 
     /// <summary>Both CLIPs and the T5 slot; the slot is left to its owner when <paramref name="T5Borrowed"/>.</summary>
     sealed record Encoders(ClipTextEncoder ClipL, ClipTextEncoder ClipG, T5SlotEncoder? T5, bool T5Borrowed = false) : IDisposable
@@ -81,7 +83,34 @@ public sealed class Sd3Pipeline : ISlotPipeline
         Scheduler = scheduler;
     }
 
-    Encoders TextEncoders() => _encoders ??= _reload!();
+    Encoders TextEncoders()
+    {
+        if (_encoders is null)
+        {
+            _encoders = _reload!();
+            try { _clipAdaptations.Loaded(ClipParts(_encoders)); }
+            catch
+            {
+                FreeTextEncoders();
+                throw;
+            }
+        }
+        return _encoders;
+    }
+
+    static IReadOnlyList<(string Part, nn.Module Module)> ClipParts(Encoders encoders) =>
+        [("text_encoder", encoders.ClipL), ("text_encoder_2", encoders.ClipG)];
+
+    public IDisposable AdaptClips(Func<IReadOnlyList<(string Part, nn.Module Module)>, IDisposable> apply) =>
+        _clipAdaptations.Add(apply, ClipParts(TextEncoders()));
+
+    /// <summary>Disposes the text encoders (the T5 slot unless borrowed); the next use loads them again.</summary>
+    void FreeTextEncoders()
+    {
+        _clipAdaptations.Unloading();
+        _encoders?.Dispose();
+        _encoders = null;
+    }
 
     /// <summary>Loads every component of a diffusers SD3 folder in <paramref name="dtype"/> onto <paramref name="device"/> (default: the CPU).</summary>
     /// <param name="textEncoder3">A folder to put in the T5 slot instead of the pipeline's `text_encoder_3/`.</param>
@@ -263,11 +292,7 @@ public sealed class Sd3Pipeline : ISlotPipeline
         using var negative = ClassifierFreeGuidance.IsActive(request.GuidanceScale)
             ? EncodePrompts(request.NegativePrompts ?? request.Prompts.Select(_ => "").ToList(), request.MaxSequenceLength, textEncoder3)
             : null;
-        if (FreeTextEncodersAfterEncoding)
-        {
-            _encoders?.Dispose();
-            _encoders = null;
-        }
+        if (FreeTextEncodersAfterEncoding) FreeTextEncoders();
         Lap("encode prompts");
 
         var generator = new Generator((ulong)request.Seed, CPU);
@@ -311,6 +336,6 @@ public sealed class Sd3Pipeline : ISlotPipeline
     public void Dispose()
     {
         foreach (var component in _owned) component.Dispose();
-        _encoders?.Dispose();
+        FreeTextEncoders();
     }
 }

@@ -61,6 +61,7 @@ public class PipelineLoraTests
 
         var before = clip.Concat(transformer).ToDictionary(p => p.Key, p => p.Value.detach().clone());
         var image = Draw(pipeline);
+        Tensor merged;
         using (pipeline.MergeLora(lora, 2))
         {
             // By hand in float64: W + 2 x alpha / rank x B @ A.
@@ -70,7 +71,8 @@ public class PipelineLoraTests
             Assert.True(F64(transformer[ToQ]).allclose(F64(before[ToQ]) + 2 * F64(tUp).matmul(F64(tDown)), rtol: 1e-5, atol: 1e-5));
             foreach (var (name, value) in clip.Concat(transformer).Where(p => p.Key is not (QProj or Fc1 or ToQ)))
                 Assert.True(Same(value, before[name]), name);
-            Assert.False(Same(Draw(pipeline), image));
+            merged = Draw(pipeline);
+            Assert.False(Same(merged, image));
         }
         foreach (var (name, value) in clip.Concat(transformer)) Assert.True(Same(value, before[name]), $"{name} was not given back");
         Assert.True(Same(Draw(pipeline), image));
@@ -85,11 +87,25 @@ public class PipelineLoraTests
         // Merged into the transformer alone, the CLIP layers have nowhere to go: refused, nothing changed.
         var alone = Assert.Throws<InvalidDataException>(() => lora.MergeInto(pipeline.Transformer, 1));
         Assert.Contains($"{path}: layer 'text_model.encoder.layers.0.mlp.fc1' adapts 'text_encoder', which this pipeline does not have", alone.Message);
-        // A pipeline that frees its text encoders after encoding would load CLIP again without the LoRA: refused.
+
+        // A pipeline that frees its text encoders after encoding merges CLIP's layers again each time it loads CLIP back,
+        // and loads it without them once the merge is given back.
         using var freeing = FluxPipeline.Load(tiny.Folder, freeTextEncoders: true);
-        Assert.Contains("Studio:FreeTextEncoders", Assert.Throws<InvalidDataException>(() => freeing.MergeLora(lora, 1)).Message);
+        using (freeing.MergeLora(lora, 2))
+        {
+            Assert.True(Same(Draw(freeing), merged));
+            Assert.False(freeing.TextEncodersLoaded);
+            Assert.True(Same(Draw(freeing), merged), "CLIP loaded again lost the LoRA");
+            Assert.False(freeing.TextEncodersLoaded);
+        }
+        Assert.True(Same(Draw(freeing), image));
         foreach (var (name, value) in Weights(freeing, "text_encoder").Concat(Weights(freeing, "transformer")))
-            Assert.True(Same(value, before[name]), $"{name} of the freeing pipeline changed");
+            Assert.True(Same(value, before[name]), $"{name} of the freeing pipeline was not given back");
+        // Given back while CLIP is in memory (loaded by the merge, never drawn with): CLIP's weights come back too.
+        var loadedClip = Weights(freeing, "text_encoder");
+        using (freeing.MergeLora(lora, 2)) Assert.False(Same(loadedClip[QProj], before[QProj]));
+        Assert.True(freeing.TextEncodersLoaded);
+        foreach (var (name, value) in loadedClip) Assert.True(Same(value, before[name]), $"{name} of the loaded CLIP was not given back");
     }
 
     [Fact]
@@ -118,6 +134,29 @@ public class PipelineLoraTests
         using var lora = LoraWeights.Load(deep);
         Assert.Contains("the text encoder 'text_encoder' has no layer 'text_model.encoder.layers.7.mlp.fc1'",
             Assert.Throws<InvalidDataException>(() => pipeline.MergeLora(lora, 1)).Message);
+        // Beside a transformer layer that fits, on a pipeline that frees CLIP too: refused, the transformer given back.
+        var width = Weights(pipeline, "transformer")[ToQ].shape[0];
+        var mixed = Path.Combine(folder, "mixed.safetensors");
+        SafeTensorsWriter.Save(mixed, new Dictionary<string, Tensor>
+        {
+            ["text_encoder.text_model.encoder.layers.7.mlp.fc1.lora_A.weight"] = zeros(1, hidden),
+            ["text_encoder.text_model.encoder.layers.7.mlp.fc1.lora_B.weight"] = zeros(4, 1),
+            ["transformer.transformer_blocks.0.attn.to_q.lora_A.weight"] = ones(1, width),
+            ["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"] = ones(width, 1),
+        });
+        using var mixedLora = LoraWeights.Load(mixed);
+        var clean = Draw(pipeline);
+        foreach (var target in new[] { pipeline, FluxPipeline.Load(tiny.Folder, freeTextEncoders: true) })
+        {
+            var toQ = Weights(target, "transformer")[ToQ];
+            var toQBefore = toQ.detach().clone();
+            Assert.Contains("has no layer 'text_model.encoder.layers.7.mlp.fc1'", Assert.Throws<InvalidDataException>(() => target.MergeLora(mixedLora, 1)).Message);
+            Assert.True(Same(toQ, toQBefore));
+            // Drawn twice (a freeing pipeline loads CLIP again in between): nothing of the refused LoRA is left to merge.
+            Assert.True(Same(Draw(target), clean));
+            Assert.True(Same(Draw(target), clean));
+            if (target != pipeline) target.Dispose();
+        }
         // SD3's second CLIP (kohya's lora_te2_) is a part a FLUX pipeline does not have.
         var second = Path.Combine(folder, "second.safetensors");
         SafeTensorsWriter.Save(second, new Dictionary<string, Tensor>
@@ -144,5 +183,34 @@ public class PipelineLoraTests
         using var doubled = LoraWeights.Load(twice);
         Assert.Contains($"both adapt '{QProj}' of text_encoder; keep one of them", Assert.Throws<InvalidDataException>(() => pipeline.MergeLora(doubled, 1)).Message);
         Assert.True(Same(q, before));
+    }
+
+    [Fact]
+    public void AnSd3PipelineThatFreesItsTextEncodersMergesClipGsLayersEachTimeItLoadsThem()
+    {
+        using var tiny = new TinySd3PipelineFolder();
+        using var pipeline = Sd3Pipeline.Load(tiny.Folder);
+        var q = Weights(pipeline, "text_encoder_2")[QProj];
+        manual_seed(7);
+        var path = Path.Combine(TestPaths.NewTempDirectory("clip-g-lora"), "clip-g.safetensors");
+        SafeTensorsWriter.Save(path, new Dictionary<string, Tensor>
+        {
+            ["lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = randn(2, q.shape[1]),
+            ["lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = randn(q.shape[0], 2),
+        });
+        using var lora = LoraWeights.Load(path);
+        var image = Draw(pipeline);
+        Tensor merged;
+        using (pipeline.MergeLora(lora, 1)) merged = Draw(pipeline);
+        Assert.False(Same(merged, image));
+
+        using var freeing = Sd3Pipeline.Load(tiny.Folder, freeTextEncoders: true);
+        using (freeing.MergeLora(lora, 1))
+        {
+            Assert.True(Same(Draw(freeing), merged));
+            Assert.False(freeing.TextEncodersLoaded);
+            Assert.True(Same(Draw(freeing), merged), "CLIP-G loaded again lost the LoRA");
+        }
+        Assert.True(Same(Draw(freeing), image));
     }
 }

@@ -269,22 +269,24 @@ public sealed class LoraWeights : IDisposable
     /// <paramref name="parts"/> (a pipeline's modules by folder name, as <c>ISlotPipeline.WeightedParts</c>; computed in
     /// float32 on the weight's device, then rounded to the weight's dtype, as diffusers' fuse_lora), keeping the weights it
     /// changes on the CPU; disposing the result copies them back, bit for bit. Nothing is changed when a part or a layer
-    /// is missing or of another shape (refused naming the layer).
+    /// is missing or of another shape (refused naming the layer). <paramref name="only"/> merges just the layers it
+    /// accepts (a pipeline's transformer now, its CLIP each time it is loaded).
     /// </summary>
-    public IDisposable MergeInto(IReadOnlyList<(string Part, nn.Module Module)> parts, double scale)
+    public IDisposable MergeInto(IReadOnlyList<(string Part, nn.Module Module)> parts, double scale, Func<LoraLayer, bool>? only = null)
     {
+        var layers = only is null ? Layers : Layers.Where(only).ToList();
         if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not a finite number");
         var parameters = new Dictionary<string, Dictionary<string, Tensor>>();
         var shapes = new Dictionary<string, Dictionary<string, long[]>>();
-        foreach (var target in Layers.Select(l => l.Part).Distinct())
+        foreach (var target in layers.Select(l => l.Part).Distinct())
         {
             if (parts.FirstOrDefault(p => p.Part == target).Module is not { } module)
-                throw new InvalidDataException($"{Path}: layer '{Layers.First(l => l.Part == target).Module}' adapts '{target}', which this pipeline does not have");
+                throw new InvalidDataException($"{Path}: layer '{layers.First(l => l.Part == target).Module}' adapts '{target}', which this pipeline does not have");
             parameters[target] = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
             shapes[target] = parameters[target].ToDictionary(p => p.Key, p => p.Value.shape);
         }
         var flux = parts.FirstOrDefault(p => p.Part == Transformer).Module as FluxTransformer;
-        var planned = Layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Part, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1],
+        var planned = layers.Select(layer => (Layer: layer, Targets: Plan(Path, layer.Part, layer.Module, layer.Layout, layer.Up.shape[0], layer.Down.shape[1],
                 shapes[layer.Part], layer.Part == Transformer ? flux?.Config : null)
             .Select(t => (Name: t.Weight, Weight: parameters[layer.Part][t.Weight], t.RowStart, t.Rows, t.SwapHalves)).ToList())).ToList();
         // One weight's rows adapted twice (the same layer in two layouts, say) would add both: refused.

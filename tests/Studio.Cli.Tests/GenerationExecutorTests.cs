@@ -108,5 +108,18 @@ public class GenerationExecutorTests(TinySd3PipelineFolder sd3) : IClassFixture<
         using (pipeline.MergeLora(weights, 0.5))
         using (var own = pipeline.Generate(new FluxRequest(["a red circle above a blue square"], 5, 2, 3.5, 64, 64, pipeline.MaxSequenceLength)))
             Assert.Equal(own.Png(0), merged);
+
+        // A worker that frees its text encoders after encoding (Studio:FreeTextEncoders) draws the same: CLIP, loaded again
+        // for the second image of the generation, gets the LoRA's layers again.
+        using var freeing = new PipelineGenerationExecutor();
+        var freedOutput = TestPaths.NewTempDirectory("generation-lora-freed");
+        var images = new List<GeneratedImage>();
+        await freeing.ExecuteAsync(new GenerationExecution(1, "a red circle above a blue square", Seed: 5, Steps: 2, Guidance: 3.5, Width: 64, Height: 64,
+                TeacherFolder: null, Encoders: [new(1, "teacher", null), new(2, "teacher again", null)], OutputFolder: freedOutput,
+                FreeTextEncoders: true, Lora: lora, LoraScale: 0.5),
+            image => { images.Add(image); return Task.CompletedTask; }, new Progress<JobProgress>(), CancellationToken.None);
+        Assert.Equal([1, 2], images.Select(i => i.ImageId));
+        Assert.All(images, i => Assert.Null(i.Error));
+        Assert.All(images, i => Assert.Equal(merged, File.ReadAllBytes(i.PngPath!)));
     }
 }

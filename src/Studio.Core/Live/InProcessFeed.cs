@@ -25,7 +25,9 @@ public abstract class InProcessFeed<T>
         foreach (var (wants, handler) in _subscribers.Values)
             if (wants(item))
             {
-                try { handler(item); } catch { }
+                // Pages apply updates through LiveComponent.Live, which does not throw here; anything else that does is said.
+                try { handler(item); }
+                catch (Exception e) { Console.Error.WriteLine($"{GetType().Name}: a subscriber failed ({e.GetType().Name}: {e.Message}); the others were served"); }
             }
         return Task.CompletedTask;
     }

@@ -96,14 +96,17 @@ public static class SentencePieceModelFile
     {
         var stream = new MemoryStream();
         var output = new CodedOutputStream(stream);
+        // Each piece is written in place after its size (a stream per piece, as the other messages have, costs a 4 KB
+        // buffer each: 155 MB of garbage for T5's 32,100 pieces).
         foreach (var p in pieces)
         {
-            WriteMessage(output, 1, o =>
-            {
-                o.WriteTag(1, WireFormat.WireType.LengthDelimited); o.WriteString(p.Piece);
-                o.WriteTag(2, WireFormat.WireType.Fixed32); o.WriteFloat(p.Score);
-                o.WriteTag(3, WireFormat.WireType.Varint); o.WriteEnum((int)p.Type);
-            });
+            output.WriteTag(1, WireFormat.WireType.LengthDelimited);
+            output.WriteLength(CodedOutputStream.ComputeTagSize(1) + CodedOutputStream.ComputeStringSize(p.Piece)
+                               + CodedOutputStream.ComputeTagSize(2) + CodedOutputStream.ComputeFloatSize(p.Score)
+                               + CodedOutputStream.ComputeTagSize(3) + CodedOutputStream.ComputeEnumSize((int)p.Type));
+            output.WriteTag(1, WireFormat.WireType.LengthDelimited); output.WriteString(p.Piece);
+            output.WriteTag(2, WireFormat.WireType.Fixed32); output.WriteFloat(p.Score);
+            output.WriteTag(3, WireFormat.WireType.Varint); output.WriteEnum((int)p.Type);
         }
         WriteMessage(output, 2, o =>
         {

@@ -59,6 +59,8 @@ public class WorkersPageTests
         Assert.StartsWith("worker:gpu-node-2:cuda:0", names[0]);
         Assert.EndsWith("3899e9e6 · 1 job slot", names[0]);
         Assert.DoesNotContain("639c", names[0]);
+        // A long name may break after its colons only (the table fits a 1280 px screen), its text as it is.
+        Assert.Contains("worker:<wbr>gpu-node-2:<wbr>cuda:<wbr>0</p>", cut.FindAll("[data-testid=worker-name]")[0].InnerHtml);
         var clip = cut.Find("[data-testid=worker-clip]");
         Assert.Equal("CLIP score with clip-vit-large-patch14", clip.TextContent.Trim());
         Assert.Equal("/models/clip-vit-large-patch14", clip.GetAttribute("title"));

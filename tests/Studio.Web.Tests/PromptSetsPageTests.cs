@@ -20,7 +20,7 @@ public class PromptSetsPageTests
         var data = Directory.CreateTempSubdirectory("studio-web-promptsets-").FullName;
         var db = TestStudioDb.Create(data);
         var service = new PromptSetService(db);
-        await service.ImportAsync("animals", PromptSetReader.Read(new MemoryStream("a cat\nb dog\n"u8.ToArray()), "animals.txt", PromptFileFormat.Text));
+        await service.ImportAsync("animals", PromptSetReader.Read(new MemoryStream("a cat\n\nb dog\n"u8.ToArray()), "animals.txt", PromptFileFormat.Text));
         var ctx = new BunitContext();
         ctx.JSInterop.Mode = JSRuntimeMode.Loose;
         ctx.Services.AddMudServices();
@@ -53,6 +53,11 @@ public class PromptSetsPageTests
         Assert.Empty(cut.FindAll("button[aria-label='Delete set']"));
         Assert.Empty(cut.FindAll("[data-testid=prompt-rows] tbody .mud-select"));
         Assert.Contains("needs the researcher role", cut.Markup);
+        // The empty line the import skipped is said under the set's count.
+        var animals = cut.FindAll("[data-testid=prompt-sets-table] tbody tr").Single(r => r.TextContent.Contains("animals"));
+        var count = animals.QuerySelector("[data-testid=prompt-set-count]")!;
+        Assert.Equal("1 skipped", count.QuerySelector(".mud-typography-caption")!.TextContent.Trim());
+        Assert.StartsWith("2", count.TextContent.Trim());
     }
 
     [Fact]

@@ -51,6 +51,18 @@ public static class RunFormat
     public static string Time(DateTime? utc) =>
         utc is { } t ? DateTime.SpecifyKind(t, DateTimeKind.Utc).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "–";
 
+    /// <summary>
+    /// <see cref="Time"/> to the minute, without the year when it is <paramref name="nowUtc"/>'s (a table's narrow
+    /// column; the whole time goes in its tooltip).
+    /// </summary>
+    public static string ShortTime(DateTime? utc, DateTime nowUtc)
+    {
+        if (utc is not { } t) return "–";
+        var local = DateTime.SpecifyKind(t, DateTimeKind.Utc).ToLocalTime();
+        var format = local.Year == DateTime.SpecifyKind(nowUtc, DateTimeKind.Utc).ToLocalTime().Year ? "MM-dd HH:mm" : "yyyy-MM-dd HH:mm";
+        return local.ToString(format, CultureInfo.InvariantCulture);
+    }
+
     public static string Bytes(long? bytes)
     {
         if (bytes is not { } b) return "–";

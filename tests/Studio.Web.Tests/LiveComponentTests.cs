@@ -56,6 +56,7 @@ public class LiveComponentTests
         ctx.Services.AddMudServices();
         var logger = new RecordingLogger();
         ctx.Services.AddSingleton<ILogger<LiveComponent>>(logger);
+        var providers = ctx.Render<MudSnackbarProvider>(); // where the warning and its action are drawn
         var cut = ctx.Render<Probe>();
         var snackbar = ctx.Services.GetRequiredService<ISnackbar>();
         var probe = cut.Instance;
@@ -73,6 +74,11 @@ public class LiveComponentTests
         Assert.Equal(Severity.Warning, warning.Severity);
         Assert.StartsWith("A live update could not be shown (database is locked). The page keeps what it showed", warning.Message);
         Assert.Equal("count 1", cut.Find("span").TextContent);
+        // Its Reload loads the page afresh.
+        var navigation = ctx.Services.GetRequiredService<Bunit.TestDoubles.BunitNavigationManager>();
+        providers.WaitForAssertion(() => Assert.Single(providers.FindAll(".mud-snackbar button"), b => b.TextContent.Trim() == "Reload"), TimeSpan.FromSeconds(15));
+        await providers.FindAll(".mud-snackbar button").Single(b => b.TextContent.Trim() == "Reload").ClickAsync(new Microsoft.AspNetCore.Components.Web.MouseEventArgs());
+        Assert.True(navigation.History.First().Options.ForceLoad);
 
         await Task.Run(() => probe.Push(() => probe.Show(2)));
         cut.WaitForAssertion(() => Assert.Equal("count 2", cut.Find("span").TextContent), TimeSpan.FromSeconds(15));

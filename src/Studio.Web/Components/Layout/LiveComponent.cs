@@ -18,6 +18,7 @@ public abstract class LiveComponent : ComponentBase
 
     [Inject] ILogger<LiveComponent> Logger { get; set; } = default!;
     [Inject] ISnackbar Snackbar { get; set; } = default!;
+    [Inject] NavigationManager Navigation { get; set; } = default!;
 
     /// <summary>Applies a pushed update on this component's dispatcher (safe to call from any thread).</summary>
     protected void Live(Action apply) => Live(() =>
@@ -34,7 +35,15 @@ public abstract class LiveComponent : ComponentBase
         {
             Logger.LogWarning(error, "{Component}: a live update failed", GetType().Name);
             Snackbar.Add($"A live update could not be shown ({error.Message}). The page keeps what it showed and takes the next " +
-                         "update as usual; reload it to catch up.", Severity.Warning, key: WarningKey);
+                         "update as usual; reload it to catch up.", Severity.Warning, options =>
+            {
+                options.Action = "Reload";
+                options.OnClick = _ =>
+                {
+                    Navigation.NavigateTo(Navigation.Uri, forceLoad: true);
+                    return Task.CompletedTask;
+                };
+            }, key: WarningKey);
         }
     });
 }

@@ -69,21 +69,12 @@ public static class SlotPipelineLora
         try
         {
             var clips = pipeline.AdaptClips(parts => lora.MergeInto(parts, scale, layer => !OfTransformer(layer)));
-            return new Merged(clips, transformer);
+            return new DisposeAll(clips, transformer); // the CLIPs' merges undone first, then the transformer's
         }
         catch
         {
             transformer.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>Merges undone in their order (the CLIPs', then the transformer's).</summary>
-    sealed class Merged(params IDisposable[] merges) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var merge in merges) merge.Dispose();
         }
     }
 }

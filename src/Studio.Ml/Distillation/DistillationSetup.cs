@@ -299,14 +299,6 @@ public sealed class DistillationSetup : IDisposable
         return ProgressEvent($"filling the {what}: {Count(p.Done)} / {Count(p.Total)} prompts{eta}", data);
     }
 
-    sealed class DisposeAll(IEnumerable<IDisposable> parts) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var part in parts) part.Dispose();
-        }
-    }
-
     /// <summary>Pixels per latent cell of the teacher's VAE (8 for FLUX.1); 8 when the folder has no `vae/`.</summary>
     static int VaeScaleFactor(string teacherFolder)
     {

@@ -2,6 +2,7 @@ using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.Flux;
 using Studio.Ml.Models.T5;
+using Studio.Ml.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,7 +41,7 @@ public sealed class TinyWorld : IDisposable
         Cache = new TeacherEmbeddingCache(Path.Combine(Directory, "cache"));
     }
 
-    /// <summary>Word-hash token ids padded to MaxLength with an EOS of 1, like a real tokenizer's layout.</summary>
+    /// <summary>Word-hash token ids (the same in every process: string.GetHashCode is not) padded to MaxLength with an EOS of 1, like a real tokenizer's layout.</summary>
     public static (Tensor Ids, Tensor Mask) Tokenize(IReadOnlyList<string> prompts, int maxLength)
     {
         var ids = new long[prompts.Count, maxLength];
@@ -48,7 +49,7 @@ public sealed class TinyWorld : IDisposable
         for (int b = 0; b < prompts.Count; b++)
         {
             var words = prompts[b].Split(' ').Take(maxLength - 1).ToList();
-            for (int i = 0; i < words.Count; i++) { ids[b, i] = 3 + (uint)words[i].GetHashCode(StringComparison.Ordinal) % (Vocab - 3); mask[b, i] = 1; }
+            for (int i = 0; i < words.Count; i++) { ids[b, i] = 3 + DeterministicRandom.Seed(0, words[i]) % (Vocab - 3); mask[b, i] = 1; }
             ids[b, words.Count] = 1;
             mask[b, words.Count] = 1;
         }

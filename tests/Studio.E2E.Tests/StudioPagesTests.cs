@@ -66,12 +66,13 @@ public class StudioPagesTests
     }
 
     /// <summary>
-    /// A laptop's 1280 px screen with the menu open, and a 1024 px one (the menu closed, opened over the page): no page
-    /// scrolls sideways, and no table hides a column under its edge (Workers cut off its heartbeats, Runs its times,
-    /// Prompt sets its sources before).
+    /// A laptop's 1280 px screen with the menu open, a 1024 px one (the menu closed, opened over the page) and a phone's
+    /// 390 px: no page scrolls sideways, no table hides a column under its edge (Workers cut off its heartbeats, Runs its
+    /// times, Prompt sets its sources before), the app bar's title stays on one line, and on the phone, where a table
+    /// shows each row as a card of its cells, every cell says which column it is (the cards were bare numbers before).
     /// </summary>
     [Fact]
-    public async Task EveryPageFitsALaptopScreen()
+    public async Task EveryPageFitsALaptopAndAPhoneScreen()
     {
         // A run that has run, so the Runs table has its times, worker and best held-out loss, in a group with a long name.
         const string yaml = "student: { preset: toy-small }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train:24' } ] } ]\n" +
@@ -85,7 +86,7 @@ public class StudioPagesTests
         using var _ = playwright;
         await using var __ = browser;
         var overflows = new List<string>();
-        foreach (var width in new[] { 1280, 1024 })
+        foreach (var width in new[] { 1280, 1024, 390 })
         {
             var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 800 } });
             foreach (var path in new[] { "/", "/runs", $"/runs/{id}", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
@@ -99,6 +100,13 @@ public class StudioPagesTests
                     if (d.scrollWidth > d.clientWidth + 1) wide.push('the page: ' + d.scrollWidth + ' px in ' + d.clientWidth);
                     document.querySelectorAll('.mud-table-container').forEach(t => {
                         if (t.scrollWidth > t.clientWidth + 1) wide.push((t.closest('[data-testid]')?.dataset.testid ?? 'a table') + ': ' + t.scrollWidth + ' px in ' + t.clientWidth);
+                    });
+                    const title = document.querySelector('[data-testid=studio-title]');
+                    if (title.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(title).lineHeight)) wide.push('the title takes two lines');
+                    // MudTable's small-screen layout (mud-xs-table): a row is a card, and a cell's label is its data-label.
+                    document.querySelectorAll('.mud-xs-table tbody td').forEach(td => {
+                        if (!td.dataset.label && td.textContent.trim() !== '' && !td.hasAttribute('colspan'))
+                            wide.push((td.closest('[data-testid]')?.dataset.testid ?? 'a table') + ': a cell without its column\'s label (' + td.textContent.trim().slice(0, 30) + ')');
                     });
                     return wide;
                 }");

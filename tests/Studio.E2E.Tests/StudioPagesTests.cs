@@ -74,9 +74,11 @@ public class StudioPagesTests
     [Fact]
     public async Task EveryPageFitsALaptopAndAPhoneScreen()
     {
-        // A run that has run, so the Runs table has its times, worker and best held-out loss, in a group with a long name.
-        const string yaml = "student: { preset: toy-small }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train:24' } ] } ]\n" +
-                            "validation: { every: 1, prompts: [ { set: 'toy:heldout' } ], prompts_per_category: 1, noises: 1 }\ndevice: cpu\n";
+        // A run that has run, so the Runs table has its times, worker and best held-out loss, in a group with a long name,
+        // and its samples four columns of images (the teacher's and three steps').
+        const string yaml = "student: { preset: toy-small }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 3, prompts: [ { set: 'toy:train:24' } ] } ]\n" +
+                            "validation: { every: 1, prompts: [ { set: 'toy:heldout' } ], prompts_per_category: 1, noises: 1 }\n" +
+                            "samples: { every: 1, prompts: ['a red circle'], seeds: [0], steps: 2 }\ndevice: cpu\n";
         var id = (await PostAsync("/api/runs", new { name = "a run with a rather long name to fit", configYaml = yaml, queue = "default" })).GetProperty("id").GetInt32();
         Assert.True((await _http.PatchAsJsonAsync($"{host.Url}/api/runs/{id}", new { group = "a group whose name is longer than its column" })).IsSuccessStatusCode);
         var run = await WaitForRunAsync(id, "Completed", seconds: 300); // a busy 2-core machine
@@ -89,7 +91,7 @@ public class StudioPagesTests
         foreach (var width in new[] { 1280, 1024, 390 })
         {
             var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 800 } });
-            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
+            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", $"/runs/{id}?tab=samples", "/runs/new", "/compare", $"/compare?runs={id}&view=samples", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
             {
                 await page.GotoAsync(host.Url + path);
                 await page.Locator("[data-interactive=true]").WaitForAsync();

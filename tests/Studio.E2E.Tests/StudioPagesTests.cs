@@ -91,7 +91,7 @@ public class StudioPagesTests
         foreach (var width in new[] { 1280, 1024, 390 })
         {
             var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 800 } });
-            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", $"/runs/{id}?tab=samples", "/runs/new", "/compare", $"/compare?runs={id}&view=samples", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
+            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", $"/runs/{id}?tab=samples", $"/runs/{id}?tab=checkpoints", "/runs/new", "/compare", $"/compare?runs={id}&view=samples", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
             {
                 await page.GotoAsync(host.Url + path);
                 await page.Locator("[data-interactive=true]").WaitForAsync();

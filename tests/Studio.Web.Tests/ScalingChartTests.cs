@@ -560,6 +560,33 @@ public class RunDetailEvaluationTests
     }
 
     [Fact]
+    public async Task ACheckpointShowsItsFolderNameAndItsCopyButtonCopiesTheWholePathOrSaysItWhenTheBrowserRefuses()
+    {
+        var (ctx, _, runId, evaluated, fresh) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        string step20;
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+            step20 = (await db.Checkpoints.SingleAsync(c => c.Id == fresh)).Path;
+        var copied = ctx.JSInterop.SetupVoid("navigator.clipboard.writeText", step20);
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-path]").Count));
+        var cell = cut.FindAll("[data-testid=checkpoint-path]")[0]; // newest first: step 20
+        Assert.Equal("step-20", cell.TextContent.Trim());
+        Assert.Equal(step20, cell.QuerySelector("span[title]")!.GetAttribute("title"));
+
+        var snackbar = ctx.Services.GetRequiredService<ISnackbar>();
+        copied.SetVoidResult();
+        cut.FindAll("[data-testid=checkpoint-copy-path]")[0].Click();
+        Assert.Single(ctx.JSInterop.Invocations, i => i.Identifier == "navigator.clipboard.writeText" && (string)i.Arguments[0]! == step20);
+        cut.WaitForAssertion(() => Assert.Contains(snackbar.ShownSnackbars, b => b.Message == $"Copied {step20}" && b.Severity == Severity.Info));
+
+        // A browser that refuses (plain http away from localhost): the path is in the message, to select there.
+        ctx.JSInterop.SetupVoid("navigator.clipboard.writeText", step20).SetException(new Microsoft.JSInterop.JSException("Clipboard API unavailable"));
+        cut.FindAll("[data-testid=checkpoint-copy-path]")[0].Click();
+        cut.WaitForAssertion(() => Assert.Contains(snackbar.ShownSnackbars, b => b.Severity == Severity.Warning && b.Message!.EndsWith($"The path: {step20}")));
+    }
+
+    [Fact]
     public async Task ACheckpointWhoseFilesAreGoneIsMarkedAndOffersOnlyDelete()
     {
         var (ctx, _, runId, evaluated, fresh) = await NewContextAsync(researcher: true);

@@ -142,6 +142,15 @@ public class FullFlowTests(WebHostFixture host)
         await Assertions.Expect(page.Locator("[data-testid=scaling-chart] line[data-reference=teacher]")).ToHaveCountAsync(1, new() { Timeout = 180_000 });
         await Assertions.Expect(page.Locator("[data-testid=scaling-table]")).ToContainTextAsync($"{runId} · e2e toy · step {Updates}");
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("compare-scaling"), FullPage = true });
+        // The table is wider than the page: scrolled to its far right, each row's encoder stays in sight at its left.
+        var pinned = await page.EvaluateAsync<double[]>(@"() => {
+            const box = document.querySelector('[data-testid=scaling-table] .mud-table-container');
+            box.scrollLeft = box.scrollWidth;
+            const cell = box.querySelector('tbody td');
+            return [box.scrollWidth - box.clientWidth, box.scrollLeft, cell.getBoundingClientRect().left - box.getBoundingClientRect().left];
+        }");
+        Assert.True(pinned[0] > 50 && pinned[1] > 50, $"the scaling table does not scroll sideways here ({pinned[0]} px wider than its box)");
+        Assert.InRange(pinned[2], -1, 1);
 
         // The scaling chart saved as PNG at twice its size, with its legend (the run's group and the teacher) under it.
         var png = await page.RunAndWaitForDownloadAsync(async () =>

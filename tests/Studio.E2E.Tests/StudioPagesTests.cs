@@ -110,6 +110,27 @@ public class StudioPagesTests
                         if (!td.dataset.label && td.textContent.trim() !== '' && !td.hasAttribute('colspan'))
                             wide.push((td.closest('[data-testid]')?.dataset.testid ?? 'a table') + ': a cell without its column\'s label (' + td.textContent.trim().slice(0, 30) + ')');
                     });
+                    // A page's heading breaks over lines only when it is wider than the page, not because buttons beside it squeeze it.
+                    document.querySelectorAll('#main-content h4').forEach(h => {
+                        const lines = h.getBoundingClientRect().height / parseFloat(getComputedStyle(h).lineHeight);
+                        const was = h.style.whiteSpace; h.style.whiteSpace = 'nowrap';
+                        const oneLine = h.scrollWidth; h.style.whiteSpace = was;
+                        if (lines > 1.5 && oneLine <= document.getElementById('main-content').clientWidth)
+                            wide.push('the heading \'' + h.textContent.trim() + '\' is squeezed onto ' + Math.round(lines) + ' lines');
+                    });
+                    // Nothing runs past the edge of its card (a chip of a long label, a row of buttons), unless it is
+                    // inside a box of its own that scrolls or clips; only the outermost such element is named.
+                    const outside = (el, box) => { const r = el.getBoundingClientRect(); return r.right > box.right + 1 || r.left < box.left - 1; };
+                    document.querySelectorAll('.mud-paper *').forEach(el => {
+                        const r = el.getBoundingClientRect();
+                        const card = el.parentElement.closest('.mud-paper');
+                        if (r.width === 0 || r.height === 0 || !card) return;
+                        const box = card.getBoundingClientRect();
+                        if (!outside(el, box) || outside(el.parentElement, box)) return;
+                        for (let s = el.parentElement; s !== card; s = s.parentElement)
+                            if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(s).overflowX)) return;
+                        wide.push('past its card: ' + el.tagName.toLowerCase() + ' \'' + el.textContent.trim().slice(0, 40) + '\'');
+                    });
                     return wide;
                 }");
                 overflows.AddRange(found.Select(f => $"{path} at {width} px: {f}"));

@@ -118,6 +118,11 @@ public class StudioPagesTests
                         if (lines > 1.5 && oneLine <= document.getElementById('main-content').clientWidth)
                             wide.push('the heading \'' + h.textContent.trim() + '\' is squeezed onto ' + Math.round(lines) + ' lines');
                     });
+                    // A value in a grid of figures (the run page's loss, updates/s, ...) fits its cell instead of running into the next.
+                    document.querySelectorAll('.mud-grid-item').forEach(g => {
+                        if (g.scrollWidth > g.clientWidth + 1 && getComputedStyle(g).overflowX === 'visible')
+                            wide.push('wider than its grid cell: \'' + g.textContent.trim().slice(0, 40) + '\' (' + g.scrollWidth + ' px in ' + g.clientWidth + ')');
+                    });
                     // Nothing runs past the edge of its card (a chip of a long label, a row of buttons), unless it is
                     // inside a box of its own that scrolls or clips; only the outermost such element is named.
                     const outside = (el, box) => { const r = el.getBoundingClientRect(); return r.right > box.right + 1 || r.left < box.left - 1; };

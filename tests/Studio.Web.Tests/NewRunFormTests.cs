@@ -335,6 +335,12 @@ public class NewRunFormTests
         cut.WaitForAssertion(() => Assert.Contains($"optimizer.lr: line {line}: 'fast' is not a number", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(15));
         Assert.NotEmpty(cut.FindAll("[data-testid=run-yaml-editor]")); // still editing, nothing lost
 
+        // A list left open before the next key (YamlDotNet throws no YamlException there): said by line, in the page.
+        cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").Change("seed: [1\nstages: 3\n");
+        cut.Find("[data-testid=run-yaml-apply]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("line 1: not valid YAML: the '[' on this line is not closed", cut.Find("[data-testid=run-problems]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.NotEmpty(cut.FindAll("[data-testid=run-yaml-editor]"));
+
         cut.Find("[data-testid=run-yaml-text] textarea, textarea[data-testid=run-yaml-text]").Change(config.ToYaml());
         cut.Find("[data-testid=run-yaml-apply]").Click();
         cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=run-yaml-editor]")), TimeSpan.FromSeconds(15));

@@ -19,13 +19,7 @@ public static class RunSettings
         try { normalised = RunConfig.FromYaml(configYaml).ToYaml(); }
         catch (RunConfigException) { normalised = configYaml; }
         var settings = new Dictionary<string, string>();
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(normalised));
-            if (stream.Documents.Count > 0) Flatten(stream.Documents[0].RootNode, "", settings);
-        }
-        catch (YamlException) { }
+        if (YamlShape.Load(normalised, out _) is { Documents.Count: > 0 } stream) Flatten(stream.Documents[0].RootNode, "", settings);
         return settings;
     }
 

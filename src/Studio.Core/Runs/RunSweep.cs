@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Studio.Ml.Distillation;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -257,11 +258,9 @@ public static class RunSweep
 
     static YamlMappingNode? Root(string configYaml, List<FieldProblem> problems)
     {
-        var document = new YamlStream();
-        try { document.Load(new StringReader(configYaml)); }
-        catch (YamlException e)
+        if (YamlShape.Load(configYaml, out var unreadable) is not { } document)
         {
-            problems.Add(new("configYaml", $"line {e.Start.Line}: not valid YAML: {e.Message}"));
+            problems.Add(new("configYaml", unreadable!.ToString()));
             return null;
         }
         if (document.Documents.Count == 1 && document.Documents[0].RootNode is YamlMappingNode root) return root;
@@ -339,13 +338,7 @@ public static class RunSweep
     {
         problem = null;
         if (text.Length == 0) { problem = "an empty value"; return null; }
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            if (stream.Documents.Count == 1) return stream.Documents[0].RootNode;
-        }
-        catch (YamlException) { }
+        if (YamlShape.Load(text, out _) is { Documents.Count: 1 } stream) return stream.Documents[0].RootNode;
         problem = $"'{text}' is not a YAML value (quote text that holds ':' or '#')";
         return null;
     }

@@ -33,13 +33,7 @@ public static class YamlShape
 
     public static IReadOnlyList<YamlProblem> Problems(string yaml, Type type)
     {
-        var stream = new YamlStream();
-        try
-        {
-            if (Unsupported(yaml) is { } unsupported) return [unsupported];
-            stream.Load(new StringReader(yaml));
-        }
-        catch (YamlException e) { return [new YamlProblem("", e.Start.Line, $"not valid YAML: {e.Message}")]; }
+        if (Load(yaml, out var unreadable) is not { } stream) return [unreadable!];
         if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode)) return [new YamlProblem("", 1, "the document is empty")];
         if (stream.Documents.Count > 1) return [new YamlProblem("", stream.Documents[1].RootNode.Start.Line, "more than one YAML document (remove the '---' line)")];
         var problems = new List<YamlProblem>();
@@ -50,25 +44,62 @@ public static class YamlShape
     public const int MaxDepth = 32;
 
     /// <summary>
+    /// The one way the studio reads YAML text (run configurations, a sweep's values): its documents, or, when they
+    /// cannot be read, null and the problem by line: not YAML, a '[' or '{' left open, an alias, nesting deeper than
+    /// <see cref="MaxDepth"/>.
+    /// </summary>
+    public static YamlStream? Load(string yaml, out YamlProblem? problem)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            problem = Unsupported(yaml);
+            if (problem is null) stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e) { problem = new YamlProblem("", e.Start.Line, $"not valid YAML: {e.Message}"); }
+        return problem is null ? stream : null;
+    }
+
+    /// <summary>
     /// Reads the document's events (the parser keeps its own stack) before anything recurses over it: nesting deeper than
-    /// any settings class, and aliases (which can multiply a document), are refused.
+    /// any settings class, and aliases (which can multiply a document), are refused. A '[' or '{' still open when a
+    /// later line starts a key ("seed: [1" and then "stages: ...") makes YamlDotNet 18's scanner throw an
+    /// InvalidOperationException rather than a YamlException, and a tag that is not a URI ("!![") an ArgumentException;
+    /// the first is named here by the line the bracket opened on, the second by the line read last.
     /// </summary>
     static YamlProblem? Unsupported(string yaml)
     {
         var parser = new Parser(new StringReader(yaml));
-        var depth = 0;
-        while (parser.MoveNext())
+        var open = new Stack<(long Line, char? Bracket)>(); // the collections not closed yet, with '[' or '{' where written so
+        long line = 1;
+        try
         {
-            switch (parser.Current)
+            while (parser.MoveNext())
             {
-                case YamlDotNet.Core.Events.AnchorAlias alias:
-                    return new YamlProblem("", alias.Start.Line, $"aliases (*{alias.Value}) are not supported: write the value out");
-                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart when ++depth > MaxDepth:
-                    return new YamlProblem("", parser.Current.Start.Line, $"nested more than {MaxDepth} levels deep");
-                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
-                    depth--;
-                    break;
+                line = parser.Current!.Start.Line;
+                switch (parser.Current)
+                {
+                    case YamlDotNet.Core.Events.AnchorAlias alias:
+                        return new YamlProblem("", line, $"aliases (*{alias.Value}) are not supported: write the value out");
+                    case YamlDotNet.Core.Events.SequenceStart sequence:
+                        open.Push((line, sequence.Style == YamlDotNet.Core.Events.SequenceStyle.Flow ? '[' : null));
+                        break;
+                    case YamlDotNet.Core.Events.MappingStart mapping:
+                        open.Push((line, mapping.Style == YamlDotNet.Core.Events.MappingStyle.Flow ? '{' : null));
+                        break;
+                    case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                        open.Pop();
+                        break;
+                }
+                if (open.Count > MaxDepth) return new YamlProblem("", line, $"nested more than {MaxDepth} levels deep");
             }
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            var bracket = open.FirstOrDefault(o => o.Bracket is not null); // the innermost '[' or '{'
+            return e is InvalidOperationException && bracket.Bracket is { } b
+                ? new YamlProblem("", bracket.Line, $"not valid YAML: the '{b}' on this line is not closed")
+                : new YamlProblem("", line, $"not valid YAML: {e.Message.Split(" (Parameter ")[0]}");
         }
         return null;
     }

@@ -47,4 +47,24 @@ public class YamlShapeTests
         // A field of the wrong kind is still named.
         Assert.Contains(YamlShape.Problems("next: [1]\n", types[0]), p => p.Field == "next");
     }
+
+    [Theory]
+    // YamlDotNet 18 throws an InvalidOperationException, not a YamlException, for a '[' or '{' still open when a later
+    // line starts a key, and an ArgumentException for a tag that is not a URI: before, the studio showed those messages
+    // ("Operation is not valid due to the current state of the object."), and the HTTP API answered 500.
+    [InlineData("seed: [1\nstages: 3\n", 1, "not valid YAML: the '[' on this line is not closed")]
+    [InlineData("seed: 1\noptimizer: { lr: 1\nname: x\n", 2, "not valid YAML: the '{' on this line is not closed")]
+    [InlineData("a:\n  b: [1, {c: [2\n  d: 3\n", 2, "not valid YAML: the '[' on this line is not closed")]
+    [InlineData("seed: 1\nvalidation: { prompts: !![ 1 ] }\n", 2, "not valid YAML: Global tags must be valid URIs.")]
+    [InlineData("seed: [1, 2\n", 2, "not valid YAML: ")] // a YamlException: end of the document inside the list
+    public void TextYamlDotNetCannotReadIsAProblemByLine(string yaml, long line, string message)
+    {
+        Assert.Null(YamlShape.Load(yaml, out var problem));
+        Assert.Equal(line, problem!.Line);
+        Assert.StartsWith(message, problem.Message);
+        var reported = Assert.Single(YamlShape.Problems(yaml, typeof(RunConfig)));
+        Assert.Equal(problem, reported);
+        var refused = Assert.Throws<RunConfigException>(() => RunConfig.FromYaml(yaml, "bad.yaml"));
+        Assert.Contains($"line {line}: {message}", refused.Message);
+    }
 }

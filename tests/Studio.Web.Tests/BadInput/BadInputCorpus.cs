@@ -170,6 +170,10 @@ public static class BadInputCorpus
             ("an alias", "x: &a 1\nseed: *a\n", "aliases"), ("nested too deep", new string('[', 5000) + new string(']', 5000), "nested more than"),
             ("JSON text", "{\"seed\": \"one\"}", "seed"), ("binary", "\u0001\u0002\u0003\uFFFE", "expected keys"),
             ("a mapping key", "? [a, b]\n: 1\n", "unknown key"),
+            // A '[' or '{' left open before the next key, and a tag that is not a URI: YamlDotNet throws no YamlException for them.
+            ("unclosed list before the next key", "seed: [1\nstages: 3\n", "line 1: not valid YAML: the '[' on this line is not closed"),
+            ("unclosed mapping before the next key", "seed: 1\noptimizer: { lr: 1\nname: x\n", "line 2: not valid YAML: the '{' on this line is not closed"),
+            ("a tag that is not a URI", "seed: 1\nvalidation: { prompts: !![ 1 ] }\n", "not valid YAML: Global tags must be valid URIs"),
         })
             yield return ($"document: {id}", yaml, [expect]);
 

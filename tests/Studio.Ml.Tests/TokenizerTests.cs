@@ -237,6 +237,13 @@ public class TokenizerTests
         Assert.Null(TextTokenizer.ModelMaxLength(folder));
         File.WriteAllText(config, "not json");
         Assert.Null(TextTokenizer.ModelMaxLength(folder));
+        // transformers' "no limit", and values that are not numbers (these threw InvalidOperationException, and a run
+        // or the New run form checking such a teacher failed with it)
+        foreach (var value in new[] { "1000000000000000019884624838656", "\"512\"", "null", "true", "[512]" })
+        {
+            File.WriteAllText(config, $$"""{"model_max_length": {{value}}}""");
+            Assert.Null(TextTokenizer.ModelMaxLength(folder));
+        }
         Assert.Equal(32, TextTokenizer.ModelMaxLength(Path.Combine(TestPaths.RepoRoot, "src", "Studio.Ml", "Assets", "toy-teacher", "tokenizer_2")));
     }
 

@@ -111,7 +111,8 @@ public abstract class TextTokenizer
 
     /// <summary>
     /// The `model_max_length` of the tokenizer_config.json in <paramref name="folder"/> (the longest prompt the model was
-    /// trained on; the toy teacher's tokenizer_2 says 32), or null when the file or a positive value is missing.
+    /// trained on; the toy teacher's tokenizer_2 says 32), or null when the file or a positive whole number is missing
+    /// (transformers writes 1e30 for "no limit"; a value that is not a number counts as none).
     /// </summary>
     public static int? ModelMaxLength(string folder)
     {
@@ -121,7 +122,7 @@ public abstract class TextTokenizer
         {
             using var json = JsonDocument.Parse(File.ReadAllText(config));
             return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("model_max_length", out var max)
-                && max.TryGetInt32(out var length) && length > 0 ? length : null;
+                && max.ValueKind == JsonValueKind.Number && max.TryGetInt32(out var length) && length > 0 ? length : null;
         }
         catch (JsonException) { return null; }
     }

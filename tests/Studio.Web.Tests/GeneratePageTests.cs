@@ -184,6 +184,11 @@ public class GeneratePageTests
         var cut = ctx.Render<Generate>();
         Assert.Contains($"Checkpoint {gone} no longer exists", cut.Find("[data-testid=generate-missing-checkpoint]").TextContent);
 
+        // An id that is no number is a checkpoint that does not exist (Blazor's parsing of an int? threw: the error panel).
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo("/generate?checkpoint=abc");
+        var word = ctx.Render<Generate>();
+        Assert.Contains("Checkpoint abc no longer exists", word.Find("[data-testid=generate-missing-checkpoint]").TextContent);
+
         // An existing one: no warning.
         ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
         var found = ctx.Render<Generate>();

@@ -197,6 +197,24 @@ public class NewRunFormTests
         Assert.Equal(new AutoEvaluation(EachCheckpoint: true, Settings: new EvaluationSettings(Split: "train", PromptsPerCategory: 4, Steps: 8)), AutoEvaluation.Of(copy));
     }
 
+    [Theory]
+    // A link to a run or checkpoint that does not exist, or whose id is no number (Blazor's own parsing of an int?
+    // query value threw, and the page showed its error panel): said above the form, which holds the toy preset.
+    [InlineData("from=999", "The link copies run 999, which does not exist")]
+    [InlineData("from=abc", "The link copies run abc, which does not exist")]
+    [InlineData("fork=999", "The link forks checkpoint 999, which does not exist")]
+    [InlineData("fork=1e3", "The link forks checkpoint 1e3, which does not exist")]
+    public async Task ALinkToARunOrCheckpointThatDoesNotExistIsSaidAndTheFormHoldsThePreset(string query, string message)
+    {
+        var (ctx, jobs, _) = NewContext();
+        await using var __ = ctx;
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo($"/runs/new?{query}");
+        var cut = ctx.Render<NewRun>();
+        cut.WaitForAssertion(() => Assert.Contains(message, cut.Find("[data-testid=run-missing-source]").TextContent), TimeSpan.FromSeconds(15));
+        cut.Find("[data-testid=run-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(jobs.Created), TimeSpan.FromSeconds(15));
+    }
+
     [Fact]
     public async Task ARunAskedToEvaluateEachCheckpointIsStoredSo()
     {

@@ -29,7 +29,7 @@ public sealed record ClipImageProcessing(int ShortestEdge, int CropHeight, int C
         int Side(JsonElement e, params string[] keys) => e.ValueKind switch
         {
             JsonValueKind.Number when e.TryGetInt32(out var n) && n > 0 => n,
-            JsonValueKind.Object when keys.Select(k => e.TryGetProperty(k, out var v) && v.TryGetInt32(out var n) && n > 0 ? n : (int?)null).FirstOrDefault(n => n is not null) is { } n => n,
+            JsonValueKind.Object when keys.Select(k => e.TryGetProperty(k, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n > 0 ? n : (int?)null).FirstOrDefault(n => n is not null) is { } n => n,
             _ => throw new InvalidDataException($"{path}: '{e.GetRawText()}' is not a size in pixels ({string.Join(" or ", keys)})"),
         };
         var shortest = root.TryGetProperty("size", out var size) ? Side(size, "shortest_edge", "height") : side;
@@ -41,7 +41,7 @@ public sealed record ClipImageProcessing(int ShortestEdge, int CropHeight, int C
         double[] Triple(string key, double[] fallback)
         {
             if (!root.TryGetProperty(key, out var e)) return fallback;
-            var values = e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().Select(v => v.TryGetDouble(out var d) ? d : double.NaN).ToArray() : [];
+            var values = e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) ? d : double.NaN).ToArray() : [];
             return values.Length == 3 && values.All(double.IsFinite) ? values
                 : throw new InvalidDataException($"{path}: field '{key}' must be three numbers, found {e.GetRawText()}");
         }

@@ -151,6 +151,9 @@ public class ClipScorerTests
     [InlineData("""{"image_mean": [0.5, 0.5]}""", "field 'image_mean' must be three numbers")]
     [InlineData("""{"size": {"shortest_edge": 16}, "crop_size": 32}""", "crop_size (32 x 32) is larger than the resized shorter side (16)")]
     [InlineData("""{"size": "big"}""", "'\"big\"' is not a size in pixels")]
+    // Values of the wrong JSON kind inside (these threw InvalidOperationException from System.Text.Json)
+    [InlineData("""{"size": {"shortest_edge": "224"}}""", "is not a size in pixels (shortest_edge or height)")]
+    [InlineData("""{"image_mean": ["0.5", 0.5, 0.5]}""", "field 'image_mean' must be three numbers")]
     public void ABadPreprocessorConfigIsRefusedNamingTheFieldAndValue(string json, string message)
     {
         var folder = TestPaths.NewTempDirectory("clip-preprocessor");

@@ -51,6 +51,9 @@ public static class RunFormat
     public static string Time(DateTime? utc) =>
         utc is { } t ? DateTime.SpecifyKind(t, DateTimeKind.Utc).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "–";
 
+    /// <summary>An id as a link writes it (New run's ?from= and ?fork=, Generate's ?checkpoint=), or null when it is not a whole number: such a link names nothing that exists, which the page says, rather than an error of the page.</summary>
+    public static int? LinkId(string? text) => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+
     /// <summary>
     /// <see cref="Time"/> to the minute, without the year when it is <paramref name="nowUtc"/>'s (a table's narrow
     /// column; the whole time goes in its tooltip).

@@ -62,6 +62,12 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         (code, _, error) = Cli.Run(Args(Path.Combine(dir, "nowhere"), dir, "--prompt", "a"));
         Assert.Equal(1, code);
         Assert.Contains("model_index.json", error);
+        // A size the VAE cannot draw is refused from the configurations, before the weights load, naming the option.
+        (code, var printed, error) = Cli.Run("sample", "--pipeline", tiny.Folder, "--prompt", "a", "--width", "18", "--height", "16", "--out", dir);
+        Assert.Equal(1, code);
+        Assert.Contains("--width/--height: 18x16 is not a multiple of 4", error);
+        Assert.DoesNotContain("load pipeline:", printed);
+        Assert.Empty(Directory.GetFiles(dir));
         (code, _, error) = Cli.Run(Args(tiny.Folder, dir, "--prompt", "a", "--device", "gpu"));
         Assert.Equal(1, code);
         Assert.Contains("--device: 'gpu' is not cpu, cuda or cuda:N", error);

@@ -4,6 +4,8 @@ using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Distillation;
 using Studio.Ml.Models.Common;
+using Studio.Ml.Models.Sd3;
+using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 using static TorchSharp.torch;
@@ -79,6 +81,20 @@ public static class SampleCommand
         return merged;
     }
 
+    /// <summary>
+    /// The multiple an image side must be of, read from the folder's configurations before any weights load (a wrong size
+    /// is then refused at once, not after the pipeline has loaded): the VAE's downscale times the transformer's patch
+    /// (FLUX packs 2x2 latents; SD3's patch_size). Null when a configuration is missing: loading says what is wrong then.
+    /// </summary>
+    static int? SizeMultiple(string pipelineFolder, bool sd3)
+    {
+        var vae = Path.Combine(pipelineFolder, "vae", "config.json");
+        var transformer = Path.Combine(pipelineFolder, "transformer", "config.json");
+        if (!File.Exists(vae) || (sd3 && !File.Exists(transformer))) return null;
+        var patch = sd3 ? Sd3TransformerConfig.Load(transformer).PatchSize : 2;
+        return AutoencoderKLConfig.Load(vae).DownscaleFactor * patch;
+    }
+
     public static void Run(string pipelineFolder, SampleOptions options, string output)
     {
         pipelineFolder = BuiltInSources.PipelineFolder(pipelineFolder);
@@ -104,6 +120,8 @@ public static class SampleCommand
         if (options.Guidance is { } guidance && !(double.IsFinite(guidance) && guidance >= 0))
             throw new ArgumentException($"--guidance: {guidance} is not a non-negative number");
         if (options.Width < 1 || options.Height < 1) throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is not a positive size");
+        if (SizeMultiple(pipelineFolder, sd3) is { } multiple && (options.Width % multiple != 0 || options.Height % multiple != 0))
+            throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is not a multiple of {multiple} (the VAE's downscale times the transformer's patch) for {pipelineFolder}");
         if (options.MaxSequenceLength is < 1 or > 512) throw new ArgumentException($"--max-sequence-length: {options.MaxSequenceLength} is not between 1 and 512");
         if (options.VaeTileSize is < 1) throw new ArgumentException($"--vae-tile: {options.VaeTileSize} is not a positive number of pixels");
 

@@ -533,6 +533,26 @@ public class RunDetailEvaluationTests
         cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=checkpoint-evaluation-settings]")), TimeSpan.FromSeconds(15));
     }
 
+    /// <summary>A long run's charts draw a thinned copy of its points, and the page says so (it said "11251 points stored").</summary>
+    [Fact]
+    public async Task ALongRunSaysItsChartsDrawEveryNthStepAndAShortOneCountsItsPoints()
+    {
+        var (ctx, _, runId, _, _) = await NewContextAsync(researcher: false);
+        await using var _ = ctx;
+        var cut = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        cut.WaitForAssertion(() => Assert.StartsWith("0 points ·", cut.Find("[data-testid=run-points-caption]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+
+        await using (var db = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+            await db.Database.ExecuteSqlRawAsync(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 45000) " +
+                "INSERT INTO MetricPoints (RunId, Stage, Step, Time, ElapsedSeconds, Loss, LearningRate, UpdatesPerSecond, PromptsPerSecond, ProcessMemoryBytes) " +
+                "SELECT {0}, 0, i, '2026-12-07 00:00:00', i, 1.0 / i, 0.0001, 1, 8, 1000 FROM n", runId);
+        // 45,000 points are more than the page keeps (20,000): every 4th step's (11,250) and the first.
+        var long_ = ctx.Render<RunDetail>(p => p.Add(c => c.Id, runId));
+        long_.WaitForAssertion(() => Assert.Equal("11,251 points drawn: every 4th step's up to step 45,000 (the CSV has every point) · drag across a chart to zoom, double-click to zoom out",
+            long_.Find("[data-testid=run-points-caption]").TextContent.Trim()), TimeSpan.FromSeconds(15));
+    }
+
     [Fact]
     public async Task EachCheckpointShowsTheHeldOutLossOfItsStepAndTheBestIsMarked()
     {

@@ -42,6 +42,20 @@ public class HomePageTests
         return (ctx, feed);
     }
 
+    /// <summary>A studio's counts are written as every other number is, with thousands separators (it said "2005").</summary>
+    [Fact]
+    public async Task TheCountsHaveThousandsSeparators()
+    {
+        var (ctx, _) = await ContextAsync();
+        await using var _ = ctx;
+        await ctx.Services.GetRequiredService<PulseFeed>().PublishAsync(new StudioPulse(
+            new StudioCounts(new Dictionary<RunState, int> { [RunState.Completed] = 2005, [RunState.Failed] = 3 }, 2, 1250, 0), [], [], DateTime.UtcNow));
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Equal("2,005", cut.Find("[data-testid=count-runs-completed]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal("3", cut.Find("[data-testid=count-runs-failed]").TextContent);
+        Assert.Equal("1,250", cut.Find("[data-testid=count-queue]").TextContent);
+    }
+
     [Fact]
     public async Task AViewerIsNotOfferedNewRun()
     {

@@ -300,6 +300,22 @@ public class RunsPageTests
         finally { held.Open(); }
     }
 
+    /// <summary>A paper-size run's progress reads "120,000 / 320,000" (it read "120000 / 320000").</summary>
+    [Fact]
+    public async Task ALongRunsStepsHaveThousandsSeparators()
+    {
+        await using var ctx = await PageContextAsync();
+        await using (var seed = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            seed.Runs.Add(new Run { Name = "paper stage 2", State = RunState.Running, ConfigYaml = "", Stage = 1, Step = 120000, TotalSteps = 320000 });
+            await seed.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Equal(7, Names(cut).Count), Wait);
+        var row = cut.FindAll("[data-testid=runs-table] tbody tr").Single(r => r.TextContent.Contains("paper stage 2"));
+        Assert.Contains("stage 2 · 120,000 / 320,000", row.TextContent);
+    }
+
     [Fact]
     public async Task EachRunWithALossShowsItsLossCurveInItsRowAndARunningRunsGrowsWithItsPushedPoints()
     {

@@ -75,6 +75,12 @@ public static class RunFormat
         return $"{v.ToString(u == 0 ? "0" : "0.#", CultureInfo.InvariantCulture)} {units[u]}";
     }
 
+    /// <summary>A whole number as the pages write steps and counts: with thousands separators ("320,000").</summary>
+    public static string Whole(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>A run's progress in updates: "120,000 / 320,000".</summary>
+    public static string Steps(long step, long total) => $"{Whole(step)} / {Whole(total)}";
+
     public static string Count(long? n) => n is { } v
         ? v >= 1_000_000_000 ? $"{v / 1e9:0.##}B" : v >= 1_000_000 ? $"{v / 1e6:0.##}M" : v >= 1000 ? $"{v / 1e3:0.#}K" : v.ToString(CultureInfo.InvariantCulture)
         : "–";

@@ -119,6 +119,31 @@ public class GeneratePageTests
         Assert.Single(jobs.Created);
     }
 
+    /// <summary>Students are found by a search (a list of thousands of checkpoints took seconds to open and could not be searched) and generated with.</summary>
+    [Fact]
+    public async Task AStudentFoundBySearchIsGeneratedWithAndItsChipRemovesIt()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+        var picker = cut.WaitForElement("[data-testid=generate-checkpoints]");
+        var search = cut.FindComponent<MudBlazor.MudAutocomplete<Studio.Web.Components.Inputs.SearchPicker<string>.Option>>();
+        var found = (await (search.Instance.SearchFunc!("STEP 1", CancellationToken.None) ?? throw new InvalidOperationException("no search")))!.ToList();
+        Assert.Equal([($"c{ids.Step10}", "run 1 (small) · step 10")], found.Select(o => (o.Key, o.Name)));
+        await cut.InvokeAsync(() => search.Instance.ValueChanged.InvokeAsync(found[0]));
+        cut.WaitForAssertion(() => Assert.Equal(["run 1 (small) · step 10"], cut.FindAll("[data-testid=generate-checkpoints-chip]").Select(c => c.TextContent.Trim())));
+        // Chosen: no longer offered.
+        Assert.Empty((await (search.Instance.SearchFunc!("step 1", CancellationToken.None) ?? throw new InvalidOperationException("no search")))!);
+
+        cut.Find("[data-testid=generate-prompt] textarea, textarea[data-testid=generate-prompt]").Change("a red ball");
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("[data-testid=generation]")));
+        Assert.Equal(["teacher", "run 1 · step 10"], cut.FindAll("[data-testid=generation-image]").Select(i => i.GetAttribute("data-encoder")));
+
+        await cut.InvokeAsync(() => cut.FindComponent<MudBlazor.MudChip<string>>().Instance.OnClose.InvokeAsync(cut.FindComponent<MudBlazor.MudChip<string>>().Instance));
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=generate-checkpoints-chip]")));
+    }
+
     [Fact]
     public async Task ARequestTicksItsGenerationsForTheFigureInPlaceOfTheEarlierOnesAndTicksCanBeChanged()
     {
@@ -301,7 +326,7 @@ public class GeneratePageTests
         string Value(string testId) => cut.Find($"[data-testid={testId}] input, input[data-testid={testId}], [data-testid={testId}] textarea, textarea[data-testid={testId}]").GetAttribute("value") ?? "";
         cut.WaitForAssertion(() => Assert.Equal("a purple cross", Value("generate-prompt")));
         Assert.Equal(("42", "7", "2", "blurry"), (Value("generate-seed"), Value("generate-steps"), Value("generate-true-cfg"), Value("generate-negative-prompt")));
-        Assert.Equal("tiny (exported student)", Value("generate-checkpoints")); // the deleted checkpoint is left out
+        Assert.Equal(["tiny (exported student)"], cut.FindAll("[data-testid=generate-checkpoints-chip]").Select(c => c.TextContent.Trim())); // the deleted checkpoint is left out
         Assert.False(cut.Find(includeTeacher).HasAttribute("checked"));
 
         // Generating again asks for the same settings with the encoders that remain.

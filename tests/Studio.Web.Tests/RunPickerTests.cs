@@ -2,6 +2,7 @@ using Bunit;
 using MudBlazor;
 using MudBlazor.Services;
 using Studio.Core.Data;
+using Studio.Web.Components.Inputs;
 using Studio.Web.Components.Runs;
 
 namespace Studio.Web.Tests;
@@ -30,9 +31,9 @@ public class RunPickerTests
 
     static async Task<List<int>> Suggest(IRenderedComponent<RunPicker> cut, string text)
     {
-        var search = cut.FindComponent<MudAutocomplete<Run>>().Instance.SearchFunc ?? throw new InvalidOperationException("the picker has no search");
+        var search = cut.FindComponent<MudAutocomplete<SearchPicker<int>.Option>>().Instance.SearchFunc ?? throw new InvalidOperationException("the picker has no search");
         var found = await (search(text, CancellationToken.None) ?? throw new InvalidOperationException("no search task")) ?? [];
-        return found.Select(r => r.Id).ToList();
+        return found.Select(o => o.Key).ToList();
     }
 
     [Fact]
@@ -56,7 +57,7 @@ public class RunPickerTests
         await using var _ = ctx;
         Assert.Equal(["5 · sweep · lr=5", "6 · sweep · lr=6"], cut.FindAll("[data-testid=run-picker-chip]").Select(c => c.TextContent.Trim()));
 
-        await cut.InvokeAsync(() => cut.FindComponent<MudAutocomplete<Run>>().Instance.ValueChanged.InvokeAsync(ManyRuns.Single(r => r.Id == 1234)));
+        await cut.InvokeAsync(() => cut.FindComponent<MudAutocomplete<SearchPicker<int>.Option>>().Instance.ValueChanged.InvokeAsync(new SearchPicker<int>.Option(1234, "1234 · sweep · lr=1234")));
         Assert.Equal([5, 6, 1234], changes[^1]);
 
         await cut.InvokeAsync(() => cut.FindComponents<MudChip<string>>()[0].Instance.OnClose.InvokeAsync(cut.FindComponents<MudChip<string>>()[0].Instance));

@@ -78,6 +78,9 @@ public static class RunFormat
     /// <summary>A whole number as the pages write steps and counts: with thousands separators ("320,000").</summary>
     public static string Whole(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>"1st", "2nd", "32nd", "1,000th": how often a thinned series keeps a step.</summary>
+    public static string Ordinal(long n) => Whole(n) + ((n % 100) is 11 or 12 or 13 ? "th" : (n % 10) switch { 1 => "st", 2 => "nd", 3 => "rd", _ => "th" });
+
     /// <summary>A run's progress in updates: "120,000 / 320,000".</summary>
     public static string Steps(long step, long total) => $"{Whole(step)} / {Whole(total)}";
 

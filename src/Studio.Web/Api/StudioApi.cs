@@ -70,7 +70,17 @@ public static partial class StudioApi
                 endpoint.Metadata.Add(new Microsoft.AspNetCore.Routing.HttpMethodMetadata([.. methods, HttpMethods.Head]));
         });
 
-        api.MapGet("/runs", (string? group, RunData data, CancellationToken ct) => data.RunsAsync(group, ct));
+        api.MapGet("/runs", (HttpContext http, string? group, string? state, string? search, int? limit, int? before, RunData data, CancellationToken ct) =>
+            Act(async () =>
+            {
+                if (state is not null && !RunFilter.States.Contains(state = state.Trim().ToLowerInvariant()))
+                    throw new RunActionException($"query 'state': '{state}' is not one of {string.Join(", ", RunFilter.States)}");
+                if (limit is < 1 or > MaxRunsPerPage) throw new RunActionException($"query 'limit': {limit} is not between 1 and {MaxRunsPerPage:N0}");
+                var page = await data.RunPageAsync(group, state, search, limit, before, ct);
+                http.Response.Headers["X-Total-Count"] = page.Total.ToString();
+                if (page.Next is { } next) http.Response.Headers.Link = $"<{WithQuery(http.Request, "before", next.ToString())}>; rel=\"next\"";
+                return Results.Ok(page.Runs);
+            }));
         api.MapGet("/runs/{id:int}", async (int id, RunData data, CancellationToken ct) => await data.RunAsync(id, ct) is { } run ? Results.Ok(run) : NoRun(id));
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
             WithBody<CreateRunRequest>(http, async request =>
@@ -248,13 +258,21 @@ public static partial class StudioApi
         });
     }
 
+    /// <summary>The most runs one page of <c>GET /api/runs?limit=</c> holds.</summary>
+    public const int MaxRunsPerPage = 1000;
+
+    /// <summary>The request's path and query with <paramref name="key"/> set to <paramref name="value"/> (a next page's address).</summary>
+    static string WithQuery(HttpRequest request, string key, string value) =>
+        request.PathBase + request.Path + QueryString.Create(request.Query.Where(q => q.Key != key)
+            .Select(q => KeyValuePair.Create(q.Key, (string?)q.Value.ToString())).Append(KeyValuePair.Create(key, (string?)value)));
+
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
 
-    /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read (a closed download stops the reading).</summary>
     /// <summary>What <paramref name="read"/> gives of run <paramref name="id"/>, or 404 naming the run when there is none (not an empty list).</summary>
     static async Task<IResult> OfRun(int id, RunData data, Func<Task<object>> read) =>
         await data.RunAsync(id) is null ? NoRun(id) : Results.Ok(await read());
 
+    /// <summary>A run's series as a CSV download (run-ID-WHAT.csv), streamed as it is read (a closed download stops the reading).</summary>
     static async Task<IResult> Csv(int id, string what, RunData data, Func<TextWriter, Task> write) =>
         await data.RunAsync(id) is null ? NoRun(id)
         : Results.Stream(async stream =>

@@ -56,6 +56,20 @@ public class HomePageTests
         Assert.Equal("1,250", cut.Find("[data-testid=count-queue]").TextContent);
     }
 
+    /// <summary>Each count opens the Runs page listing those runs; the stopping ones are listed with the running.</summary>
+    [Fact]
+    public async Task EachCountLinksToTheRunsInThatState()
+    {
+        var (ctx, _) = await ContextAsync();
+        await using var _ = ctx;
+        await ctx.Services.GetRequiredService<PulseFeed>().PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>
+            { [RunState.Queued] = 4, [RunState.Stopping] = 1, [RunState.Completed] = 7, [RunState.Failed] = 3 }, 2, 4, 0), [], [], DateTime.UtcNow));
+        var cut = ctx.Render<Home>();
+        cut.WaitForAssertion(() => Assert.Equal("7", cut.Find("[data-testid=count-runs-completed]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal(["/runs?state=queued", "/runs?state=running", "/runs?state=completed", "/runs?state=failed"],
+            new[] { "queued", "stopping", "completed", "failed" }.Select(s => cut.Find($"a[data-testid=count-runs-{s}]").GetAttribute("href")));
+    }
+
     [Fact]
     public async Task AViewerIsNotOfferedNewRun()
     {

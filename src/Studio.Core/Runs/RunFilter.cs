@@ -21,6 +21,9 @@ public static class RunFilter
         _ => throw new ArgumentException($"'{state}' is not a run state to list ({string.Join(", ", States)})", nameof(state)),
     };
 
+    /// <summary>The one of <see cref="States"/> that lists the runs in <paramref name="state"/> (stopping runs are listed with the running ones).</summary>
+    public static string For(RunState state) => state == RunState.Stopping ? "running" : state.ToString().ToLowerInvariant();
+
     /// <summary>A part of the name, the notes or the group (any case), or the id with or without its '#'; an empty search finds every run.</summary>
     public static bool Matches(Run run, string? search)
     {

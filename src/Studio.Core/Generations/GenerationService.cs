@@ -123,10 +123,19 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return generation;
     }
 
-    public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default)
+    public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default) => (await HistoryPageAsync(take, null, ct)).Page;
+
+    /// <summary>
+    /// The newest <paramref name="take"/> generations with an id below <paramref name="before"/> (all when null), with
+    /// how many there are in all and the id to read before for the next page (null: none left).
+    /// </summary>
+    public async Task<(List<Data.Generation> Page, int Total, int? Next)> HistoryPageAsync(int take, int? before, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await db.Generations.AsNoTracking().Include(g => g.Images).OrderByDescending(g => g.Id).Take(take).ToListAsync(ct);
+        var older = db.Generations.AsNoTracking().Where(g => before == null || g.Id < before);
+        var page = await older.Include(g => g.Images).OrderByDescending(g => g.Id).Take(take + 1).ToListAsync(ct);
+        var next = page.Count > take ? page[take - 1].Id : (int?)null;
+        return (page.Take(take).ToList(), await db.Generations.CountAsync(ct), next);
     }
 
     /// <summary>

@@ -1,13 +1,9 @@
 using Microsoft.EntityFrameworkCore;
 using Studio.Core.Charts;
 using Studio.Core.Data;
-using Studio.Core.Runs;
 using Studio.Ml.Distillation;
 
 namespace Studio.Core.Live;
-
-/// <summary>A page of a list of runs: <see cref="Total"/> runs match, <see cref="Next"/> is the id to list before for the next page (null: none left).</summary>
-public sealed record RunPage(List<Run> Runs, int Total, int? Next);
 
 /// <summary>Reads runs and their stored series: the pages (and their back-fill when they open late or reconnect) and the HTTP API.</summary>
 public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
@@ -19,19 +15,6 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
         var runs = db.Runs.AsNoTracking();
         if (group is not null) runs = runs.Where(r => r.Group == group);
         return await runs.OrderByDescending(r => r.Id).ToListAsync(ct);
-    }
-
-    /// <summary>
-    /// The runs of <paramref name="group"/> (all groups when null) in <paramref name="state"/> (<see cref="RunFilter.States"/>)
-    /// that <paramref name="search"/> finds (<see cref="RunFilter.Matches"/>), newest first: with <paramref name="before"/>,
-    /// those with a lower id; with <paramref name="limit"/>, at most that many.
-    /// </summary>
-    public async Task<RunPage> RunPageAsync(string? group, string? state, string? search, int? limit, int? before, CancellationToken ct = default)
-    {
-        var matching = (await RunsAsync(group, ct)).Where(r => RunFilter.InState(r, state) && RunFilter.Matches(r, search)).ToList();
-        var rest = before is { } b ? matching.Where(r => r.Id < b).ToList() : matching;
-        var page = limit is { } n ? rest.Take(n).ToList() : rest;
-        return new RunPage(page, matching.Count, page.Count < rest.Count ? page[^1].Id : null);
     }
 
     /// <summary>

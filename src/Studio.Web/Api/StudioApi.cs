@@ -75,11 +75,8 @@ public static partial class StudioApi
             {
                 if (state is not null && !RunFilter.States.Contains(state = state.Trim().ToLowerInvariant()))
                     throw new RunActionException($"query 'state': '{state}' is not one of {string.Join(", ", RunFilter.States)}");
-                if (limit is < 1 or > MaxRunsPerPage) throw new RunActionException($"query 'limit': {limit} is not between 1 and {MaxRunsPerPage:N0}");
-                var page = await data.RunPageAsync(group, state, search, limit, before, ct);
-                http.Response.Headers["X-Total-Count"] = page.Total.ToString();
-                if (page.Next is { } next) http.Response.Headers.Link = $"<{WithQuery(http.Request, "before", next.ToString())}>; rel=\"next\"";
-                return Results.Ok(page.Runs);
+                var runs = (await data.RunsAsync(group, ct)).Where(r => RunFilter.InState(r, state) && RunFilter.Matches(r, search)).ToList();
+                return Results.Ok(ApiPaging.Page(http, runs, r => r.Id, ApiPaging.Limit(limit), before));
             }));
         api.MapGet("/runs/{id:int}", async (int id, RunData data, CancellationToken ct) => await data.RunAsync(id, ct) is { } run ? Results.Ok(run) : NoRun(id));
         api.MapPost("/runs", (HttpRequest http, RunService runs, CancellationToken ct) =>
@@ -189,13 +186,13 @@ public static partial class StudioApi
                     : [await evaluations.RequestTeacherAsync(request.TeacherPipeline ?? Studio.Core.ModelRegistry.ModelFolders.ToyTeacher, settings, ct)];
                 return Results.Accepted(value: queued);
             }, ct));
-        api.MapGet("/evaluations", async (string? runs, EvaluationService evaluations, CancellationToken ct) =>
+        api.MapGet("/evaluations", (HttpContext http, string? runs, int? limit, int? before, EvaluationService evaluations, CancellationToken ct) => Act(async () =>
         {
             var parts = runs?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
-            if (parts.FirstOrDefault(x => !int.TryParse(x, out _)) is { } bad)
-                return Results.BadRequest(new { error = $"query 'runs': '{bad}' is not a run id" });
-            return Results.Ok(await evaluations.ListAsync(runs is null ? null : parts.Select(int.Parse).ToList(), ct: ct));
-        });
+            if (parts.FirstOrDefault(x => !int.TryParse(x, out _)) is { } bad) throw new RunActionException($"query 'runs': '{bad}' is not a run id");
+            var listed = await evaluations.ListAsync(runs is null ? null : parts.Select(int.Parse).ToList(), ct: ct);
+            return Results.Ok(ApiPaging.Page(http, listed, v => v.Id, ApiPaging.Limit(limit), before));
+        }));
         api.MapPost("/evaluations/{id:int}/cancel", (int id, EvaluationService evaluations, CancellationToken ct) =>
             Act(async () => Results.Ok(await evaluations.CancelAsync(id, ct))));
         api.MapGet("/evaluations/{id:int}", async (int id, EvaluationService evaluations, CancellationToken ct) =>
@@ -222,8 +219,12 @@ public static partial class StudioApi
                 var g = await generations.RequestAsync(request!, ct);
                 return Results.Created($"/api/generations/{g.Id}", g);
             }, ct));
-        api.MapGet("/generations", async (int? take, GenerationService generations, CancellationToken ct) =>
-            Results.Ok(await generations.HistoryAsync(Math.Clamp(take ?? 50, 1, 500), ct)));
+        api.MapGet("/generations", (HttpContext http, int? limit, int? take, int? before, GenerationService generations, CancellationToken ct) => Act(async () =>
+        {
+            var (page, total, next) = await generations.HistoryPageAsync(ApiPaging.Limit(limit ?? take, 50)!.Value, before, ct);
+            ApiPaging.SetHeaders(http, total, next);
+            return Results.Ok(page);
+        }));
         api.MapGet("/runs/samples-figure.png", (string? runs, long? step, RunData data, StudioOptions options, CancellationToken ct) => Act(async () =>
         {
             var ids = FigureIds.Parse(runs, "runs", "run", "3,5,8", SamplesComparison.MaxRuns);
@@ -257,14 +258,6 @@ public static partial class StudioApi
             return Heatmap(teacher.PngPath!, image.PngPath!, options);
         });
     }
-
-    /// <summary>The most runs one page of <c>GET /api/runs?limit=</c> holds.</summary>
-    public const int MaxRunsPerPage = 1000;
-
-    /// <summary>The request's path and query with <paramref name="key"/> set to <paramref name="value"/> (a next page's address).</summary>
-    static string WithQuery(HttpRequest request, string key, string value) =>
-        request.PathBase + request.Path + QueryString.Create(request.Query.Where(q => q.Key != key)
-            .Select(q => KeyValuePair.Create(q.Key, (string?)q.Value.ToString())).Append(KeyValuePair.Create(key, (string?)value)));
 
     static IResult NoRun(int id) => Results.NotFound(new { error = $"no run {id}" });
 

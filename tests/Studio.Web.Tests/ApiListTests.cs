@@ -5,8 +5,11 @@ using Studio.Web.Tests.BadInput;
 
 namespace Studio.Web.Tests;
 
-/// <summary>GET /api/runs as a script reads a large studio: filtered by group, state and search, a page at a time.</summary>
-public sealed class RunListApiTests(ApiHost host) : IClassFixture<ApiHost>
+/// <summary>
+/// The API's lists as a script reads a large studio, a page at a time by the next link (ApiPaging): runs (filtered by
+/// group, state and search), evaluations, generations.
+/// </summary>
+public sealed class ApiListTests(ApiHost host) : IClassFixture<ApiHost>
 {
     // Seven runs of group "listing", oldest first: name, state, notes.
     static readonly (string Name, RunState State, string? Notes)[] Seeded =
@@ -84,5 +87,52 @@ public sealed class RunListApiTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.Equal([ids[2]], (await GetAsync($"/api/runs?search=%23{ids[2]}")).Ids);
         // Without the '#', the digits may also be part of a name ("t5-base").
         Assert.Contains(ids[2], (await GetAsync($"/api/runs?search={ids[2]}")).Ids);
+    }
+
+    /// <summary>Reads every page of <paramref name="address"/> by its next links: the ids in order, and each page's count and total.</summary>
+    async Task<(List<int> Ids, List<string> Pages)> ReadAllAsync(string address)
+    {
+        var (ids, pages) = (new List<int>(), new List<string>());
+        for (string? next = address; next is not null;)
+        {
+            var (page, total, link) = await GetAsync(next);
+            ids.AddRange(page);
+            pages.Add($"{page.Count} of {total}");
+            next = link?[1..link.IndexOf('>')];
+        }
+        return (ids, pages);
+    }
+
+    [Fact]
+    public async Task GenerationsComeFiftyAPageByDefaultAndEveryOneCanBeReached()
+    {
+        await using (var db = await host.Db.CreateDbContextAsync())
+        {
+            db.Generations.AddRange(Enumerable.Range(1, 120).Select(i => new Generation { Prompt = $"prompt {i}" }));
+            await db.SaveChangesAsync();
+        }
+        var (ids, pages) = await ReadAllAsync("/api/generations");
+        Assert.Equal(["50 of 120", "50 of 120", "20 of 120"], pages);
+        Assert.Equal(Enumerable.Range(1, 120).Reverse(), ids);
+        // The older spelling of the page size still works.
+        Assert.Equal(["70 of 120", "50 of 120"], (await ReadAllAsync("/api/generations?take=70")).Pages);
+    }
+
+    [Fact]
+    public async Task EvaluationsOfARunComeAPageAtATime()
+    {
+        var ids = await SeedAsync();
+        List<int> evaluationIds;
+        await using (var db = await host.Db.CreateDbContextAsync())
+        {
+            var evaluations = Enumerable.Range(0, 5).Select(i => new CheckpointEvaluation { RunId = ids[0], Pipeline = "toy", Encoder = $"step {i}" }).ToList();
+            db.Evaluations.AddRange(evaluations);
+            db.Evaluations.Add(new CheckpointEvaluation { RunId = ids[1], Pipeline = "toy", Encoder = "another run's" });
+            await db.SaveChangesAsync();
+            evaluationIds = evaluations.Select(v => v.Id).Reverse().ToList();
+        }
+        var (read, pages) = await ReadAllAsync($"/api/evaluations?runs={ids[0]}&limit=2");
+        Assert.Equal(evaluationIds, read);
+        Assert.Equal(["2 of 5", "2 of 5", "1 of 5"], pages);
     }
 }

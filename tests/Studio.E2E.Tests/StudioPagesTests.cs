@@ -177,6 +177,43 @@ public class StudioPagesTests
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
     }
 
+    /// <summary>The Runs page's search lives in the address: Back from a run's page finds it again, the menu's Runs clears it.</summary>
+    [Fact]
+    public async Task BackFromARunKeepsTheRunsSearchAndTheMenusRunsClearsIt()
+    {
+        const string yaml = "student: { preset: toy-base }\ntext: { max_length: 32 }\nstages: [ { name: s, resolution: 64, updates: 1, prompts: [ { set: 'toy:train' } ] } ]\n";
+        var ids = new List<int>();
+        foreach (var name in new[] { "back-search alpha", "back-search beta" })
+            ids.Add((await PostAsync("/api/runs", new { name, configYaml = yaml, queue = "held" })).GetProperty("id").GetInt32());
+        try
+        {
+            var (playwright, browser, page) = await OpenAsync("/runs");
+            using var _ = playwright;
+            await using var __ = browser;
+            var search = page.Locator("input[data-testid=runs-search], [data-testid=runs-search] input");
+            await search.PressSequentiallyAsync("search alpha", new() { Delay = 40 });
+            await page.WaitForURLAsync("**/runs?search=search%20alpha");
+            await Assertions.Expect(page.Locator("[data-testid=run-name]")).ToHaveTextAsync(["back-search alpha"]);
+
+            await page.Locator("[data-testid=run-name]").ClickAsync();
+            await page.WaitForURLAsync($"**/runs/{ids[0]}");
+            await page.Locator("[data-testid=run-state]").WaitForAsync();
+            await page.GoBackAsync();
+            await page.Locator("[data-interactive=true]").WaitForAsync();
+            await Assertions.Expect(search).ToHaveValueAsync("search alpha");
+            await Assertions.Expect(page.Locator("[data-testid=run-name]")).ToHaveTextAsync(["back-search alpha"]);
+
+            await page.Locator("nav a[href='/runs']").ClickAsync();
+            await page.WaitForURLAsync(url => url.EndsWith("/runs"));
+            await Assertions.Expect(search).ToHaveValueAsync("");
+            await Assertions.Expect(page.Locator("[data-testid=runs-table]")).ToContainTextAsync("back-search beta");
+        }
+        finally
+        {
+            foreach (var id in ids) await PostAsync($"/api/runs/{id}/cancel", new { });
+        }
+    }
+
     [Fact]
     public async Task PromptSetsListTheBuiltInSetsAndAnImportReportsBadLines()
     {

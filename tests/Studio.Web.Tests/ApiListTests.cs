@@ -70,6 +70,7 @@ public sealed class ApiListTests(ApiHost host) : IClassFixture<ApiHost>
     [InlineData("state=completed", new[] { 3, 0 })]
     [InlineData("state=failed", new[] { 1 })]
     [InlineData("state=all&search=T5-BASE", new[] { 6, 4 })]
+    [InlineData("state=&search=t5-base", new[] { 6, 4 })]
     [InlineData("search=baseline", new[] { 3 })]
     [InlineData("search=diverged&state=completed", new int[0])]
     public async Task StateAndSearchNarrowTheListAsTheRunsPageDoes(string query, int[] seededIndices)

@@ -11,11 +11,14 @@ public static class ApiPaging
 {
     public const int MaxLimit = 1000;
 
-    /// <summary><paramref name="limit"/>, or <paramref name="otherwise"/> when none is given; a limit out of range is refused naming it.</summary>
-    public static int? Limit(int? limit, int? otherwise = null) => limit switch
+    /// <summary>
+    /// <paramref name="limit"/>, or <paramref name="otherwise"/> when none is given; a limit out of range is refused
+    /// naming the query it came from (<paramref name="query"/>).
+    /// </summary>
+    public static int? Limit(int? limit, int? otherwise = null, string query = "limit") => limit switch
     {
         null => otherwise,
-        < 1 or > MaxLimit => throw new RunActionException($"query 'limit': {limit} is not between 1 and {MaxLimit:N0}"),
+        < 1 or > MaxLimit => throw new RunActionException($"query '{query}': {limit} is not between 1 and {MaxLimit:N0}"),
         _ => limit,
     };
 

@@ -73,7 +73,8 @@ public static partial class StudioApi
         api.MapGet("/runs", (HttpContext http, string? group, string? state, string? search, int? limit, int? before, RunData data, CancellationToken ct) =>
             Act(async () =>
             {
-                if (state is not null && !RunFilter.States.Contains(state = state.Trim().ToLowerInvariant()))
+                if (string.IsNullOrWhiteSpace(state)) state = null; // "state=" as a form sends it: every state
+                else if (!RunFilter.States.Contains(state = state.Trim().ToLowerInvariant()))
                     throw new RunActionException($"query 'state': '{state}' is not one of {string.Join(", ", RunFilter.States)}");
                 var runs = (await data.RunsAsync(group, ct)).Where(r => RunFilter.InState(r, state) && RunFilter.Matches(r, search)).ToList();
                 return Results.Ok(ApiPaging.Page(http, runs, r => r.Id, ApiPaging.Limit(limit), before));
@@ -221,7 +222,8 @@ public static partial class StudioApi
             }, ct));
         api.MapGet("/generations", (HttpContext http, int? limit, int? take, int? before, GenerationService generations, CancellationToken ct) => Act(async () =>
         {
-            var (page, total, next) = await generations.HistoryPageAsync(ApiPaging.Limit(limit ?? take, 50)!.Value, before, ct);
+            var size = limit is not null || take is null ? ApiPaging.Limit(limit, 50) : ApiPaging.Limit(take, query: "take");
+            var (page, total, next) = await generations.HistoryPageAsync(size!.Value, before, ct);
             ApiPaging.SetHeaders(http, total, next);
             return Results.Ok(page);
         }));

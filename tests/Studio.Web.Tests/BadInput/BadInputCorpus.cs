@@ -464,6 +464,7 @@ public static class BadInputCorpus
             ("runs limit a word", "GET", "/api/runs?limit=ten", "query 'limit': 'ten'"),
             ("runs before a word", "GET", "/api/runs?before=last", "query 'before': 'last'"),
             ("generations limit zero", "GET", "/api/generations?limit=0", "query 'limit': 0 is not between 1 and 1,000"),
+            ("generations take zero", "GET", "/api/generations?take=0", "query 'take': 0 is not between 1 and 1,000"),
             ("generations before a word", "GET", "/api/generations?before=yesterday", "query 'before': 'yesterday'"),
             ("evaluations limit too many", "GET", "/api/evaluations?limit=1001", "query 'limit': 1001 is not between 1 and 1,000"),
             ("delete artifacts", "DELETE", "/api/runs/{never}?artifacts=maybe", "query 'artifacts': 'maybe'"),

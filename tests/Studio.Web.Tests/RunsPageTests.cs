@@ -116,6 +116,21 @@ public class RunsPageTests
         Assert.Empty(cut.FindAll("[data-testid=runs-pager]"));
     }
 
+    /// <summary>A lab's counts are written as every other number is ("all (2183)" read as a code).</summary>
+    [Fact]
+    public async Task TheStateChipsCountWithThousandsSeparators()
+    {
+        await using var ctx = await PageContextAsync();
+        await using (var seed = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            seed.Runs.AddRange(Enumerable.Range(1, 1000).Select(i => new Run { Name = $"bulk {i}", State = RunState.Completed, ConfigYaml = "" }));
+            await seed.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Runs>();
+        cut.WaitForAssertion(() => Assert.Contains("all (1,006)", cut.Find("[data-testid=runs-state-filter]").TextContent), Wait);
+        Assert.Contains("completed (1,002)", cut.Find("[data-testid=runs-state-filter]").TextContent);
+    }
+
     [Fact]
     public async Task TheSearchMatchesPartOfANameInAnyCaseOrAnIdAndTheStateChipsFilter()
     {

@@ -21,6 +21,14 @@ public class PromptSetReaderTests
         Assert.Equal("upload: 3 prompts; 2 empty, 1 too long, 0 bad lines skipped", r.Summary);
     }
 
+    /// <summary>The paper's prompt sets hold thousands: the summary writes them as every count in the studio is written.</summary>
+    [Fact]
+    public void TheSummaryWritesThousandsWithSeparators()
+    {
+        var r = Read(string.Join('\n', Enumerable.Range(1, 12_345).Select(i => $"prompt {i}")) + "\n" + string.Join('\n', Enumerable.Repeat(" ", 1_001)), PromptFileFormat.Text);
+        Assert.Equal("upload: 12,345 prompts; 1,001 empty, 0 too long, 0 bad lines skipped", r.Summary);
+    }
+
     [Fact]
     public void JsonListTakesStringsAndObjectsAndReportsBadElementsByTheirLine()
     {

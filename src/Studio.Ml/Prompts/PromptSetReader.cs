@@ -37,7 +37,8 @@ public sealed record PromptSetReadResult(
 
     /// <summary>One line a person reads: how many prompts were taken and what was skipped.</summary>
     public string Summary =>
-        $"{Source}: {Prompts.Count} prompts; {EmptyLines.Count} empty, {TooLongLines.Count} too long, {BadLines.Count} bad lines skipped";
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{Source}: {Prompts.Count:N0} prompts; {EmptyLines.Count:N0} empty, {TooLongLines.Count:N0} too long, {BadLines.Count:N0} bad lines skipped");
 }
 
 /// <summary>A prompt file that cannot be read at all (too large, unknown format, malformed JSON document, no text column).</summary>

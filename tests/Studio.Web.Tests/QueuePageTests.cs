@@ -114,4 +114,31 @@ public class QueuePageTests
         cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("[data-testid=work-unserved]")), TimeSpan.FromSeconds(15));
         Assert.Equal(["1 online server", "1 online server", "1 online server"], cut.FindAll("[data-testid=queue-served]").Select(c => c.TextContent.Trim()));
     }
+
+    /// <summary>A sweep of 1,200 queued runs came as 1,200 rows drawn again at every pulse (10 s to open): 50 a page now, with how many run and wait.</summary>
+    [Fact]
+    public async Task ALongQueueComesFiftyAPageWithHowManyRunAndWait()
+    {
+        var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
+        var db = TestStudioDb.Create(data);
+        var options = new StudioOptions { DataDirectory = data };
+        await using var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
+        var pulse = new PulseFeed();
+        ctx.Services.AddSingleton(pulse);
+        ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new GenerationService(db, new RecordingJobs(), new GenerationFeed()));
+        ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), new EvaluationFeed(), options));
+        ctx.AddAuthorization().SetAuthorized("vera");
+        var cut = ctx.Render<QueuePage>();
+
+        var now = DateTime.UtcNow;
+        var work = Enumerable.Range(1, 1200).Select(i => new ActiveWork(WorkKind.Run, i, $"sweep run {i}", "default", i <= 2 ? "running" : "queued", now, null, 0, $"/runs/{i}")).ToList();
+        await pulse.PublishAsync(new StudioPulse(new StudioCounts(new Dictionary<RunState, int>(), 1, 1198, 2), [], [], now, work));
+        cut.WaitForAssertion(() => Assert.Equal("2 running, 1,198 waiting", cut.Find("[data-testid=work-summary]").TextContent), TimeSpan.FromSeconds(15));
+        Assert.Equal(50, cut.FindAll("[data-testid=work-item]").Count);
+        Assert.Equal("1-50 of 1,200", System.Text.RegularExpressions.Regex.Match(cut.Find("[data-testid=work-pager]").TextContent, @"\d+-\d+ of [\d,]+").Value);
+    }
 }

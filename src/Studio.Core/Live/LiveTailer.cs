@@ -77,6 +77,11 @@ public sealed class LiveTailer(
             .ToListAsync(ct);
         _lastRunId = Math.Max(lastRunId, rows.Count == 0 ? await db.Runs.MaxAsync(r => (int?)r.Id, ct) ?? 0 : rows.Max(r => r.Id));
         foreach (var id in _marks.Keys.Except(rows.Select(r => r.Id)).ToList()) _marks.Remove(id);
+        // Each run's newest log line, in one query: only a run with a line past its mark is read further, so a sweep of
+        // a thousand queued runs costs one query a pass, not two thousand (22% of a core while nothing happened).
+        var ids = rows.Select(r => r.Id).ToList();
+        var newestEvents = ids.Count == 0 ? [] : await db.RunEvents.Where(e => ids.Contains(e.RunId)).GroupBy(e => e.RunId)
+            .Select(g => new { RunId = g.Key, Id = g.Max(e => e.Id) }).ToDictionaryAsync(g => g.RunId, g => g.Id, ct);
         foreach (var run in rows)
         {
             var status = RunStatus.Of(run);
@@ -84,11 +89,7 @@ public sealed class LiveTailer(
             {
                 // First sight: start from now (a page opening later back-fills from the database). A run created
                 // since the last pass is announced, so lists show it.
-                _marks[run.Id] = new Marks
-                {
-                    Step = run.Step, Status = status,
-                    EventId = await db.RunEvents.Where(e => e.RunId == run.Id).MaxAsync(e => (long?)e.Id, ct) ?? 0,
-                };
+                _marks[run.Id] = new Marks { Step = run.Step, Status = status, EventId = newestEvents.GetValueOrDefault(run.Id) };
                 if (!firstPass && run.Id > lastRunId) await runs.PublishAsync(RunBatch.OfStatus(status), ct);
                 if (!run.IsActive) _marks.Remove(run.Id);
                 continue;
@@ -96,12 +97,16 @@ public sealed class LiveTailer(
             if (!run.IsActive) _marks.Remove(run.Id);   // published one last time below
             if (RunsHere(run.Worker)) { marks.Status = status; continue; }   // our own reporter publishes it
 
-            var events = await db.RunEvents.AsNoTracking().Where(e => e.RunId == run.Id && e.Id > marks.EventId).OrderBy(e => e.Id).ToListAsync(ct);
+            var events = newestEvents.GetValueOrDefault(run.Id) <= marks.EventId ? []
+                : await db.RunEvents.AsNoTracking().Where(e => e.RunId == run.Id && e.Id > marks.EventId).OrderBy(e => e.Id).ToListAsync(ct);
             if (events.Count > 0) marks.EventId = events[^1].Id;
             if (events.LastOrDefault(e => e.Kind == "Resumed") is { } resumed) marks.Step = Math.Min(marks.Step, resumed.Step);
-            var metrics = await db.MetricPoints.AsNoTracking().Where(p => p.RunId == run.Id && p.Step > marks.Step).OrderBy(p => p.Step).ToListAsync(ct);
-            if (metrics.Count > 0) marks.Step = metrics[^1].Step;
             var statusChanged = status != marks.Status;
+            // A run that waits in the queue, as it waited at the last pass, has no worker writing points.
+            var waiting = run.State == RunState.Queued && !statusChanged;
+            var metrics = waiting ? []
+                : await db.MetricPoints.AsNoTracking().Where(p => p.RunId == run.Id && p.Step > marks.Step).OrderBy(p => p.Step).ToListAsync(ct);
+            if (metrics.Count > 0) marks.Step = metrics[^1].Step;
             marks.Status = status;
             if (metrics.Count == 0 && events.Count == 0 && !statusChanged) continue;
             await runs.PublishAsync(new RunBatch(run.Id, metrics, [], events, status), ct);

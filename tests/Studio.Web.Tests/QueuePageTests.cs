@@ -18,6 +18,26 @@ namespace Studio.Web.Tests;
 /// <summary>The Queue page: every run, generation and evaluation queued or running, live from the pulse, cancellable by researchers.</summary>
 public class QueuePageTests
 {
+    /// <summary>The Queue page's services over <paramref name="data"/>'s database, signed in as a researcher or a viewer.</summary>
+    static (BunitContext Context, PulseFeed Pulse) PageContext(string data, bool researcher, RecordingJobs? jobs = null)
+    {
+        var db = TestStudioDb.Create(data);
+        var options = new StudioOptions { DataDirectory = data };
+        jobs ??= new RecordingJobs();
+        var ctx = new BunitContext();
+        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        ctx.Services.AddMudServices();
+        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
+        var pulse = new PulseFeed();
+        ctx.Services.AddSingleton(pulse);
+        ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
+        ctx.Services.AddSingleton(new GenerationService(db, jobs, new GenerationFeed()));
+        ctx.Services.AddSingleton(new EvaluationService(db, jobs, new EvaluationFeed(), options));
+        var auth = ctx.AddAuthorization().SetAuthorized(researcher ? "rhea" : "vera");
+        if (researcher) auth.SetPolicies(StudioRoles.CanChange);
+        return (ctx, pulse);
+    }
+
     [Fact]
     public async Task QueuedAndRunningWorkIsListedRunningFirstAndAQueuedGenerationIsCancelled()
     {
@@ -33,19 +53,9 @@ public class QueuePageTests
             seed.Generations.Add(new Generation { Prompt = "a red cube", State = GenerationState.Queued, CreatedAt = now.AddMinutes(-5), HangfireJobId = "7" });
             await seed.SaveChangesAsync();
         }
-        var options = new StudioOptions { DataDirectory = data };
         var jobs = new RecordingJobs();
-        var status = new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db);
-        await using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        ctx.Services.AddSingleton(status);
-        var pulse = new PulseFeed();
-        ctx.Services.AddSingleton(pulse);
-        ctx.Services.AddSingleton(new RunService(db, jobs, new NoBroadcast(), options));
-        ctx.Services.AddSingleton(new GenerationService(db, jobs, new GenerationFeed()));
-        ctx.Services.AddSingleton(new EvaluationService(db, jobs, new EvaluationFeed(), options));
-        ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        var (ctx, pulse) = PageContext(data, researcher: true, jobs);
+        await using var _ = ctx;
 
         var cut = ctx.Render<QueuePage>();
         string[] Items() => cut.FindAll("[data-testid=work-item]").Select(i => i.TextContent.Trim()).ToArray();
@@ -75,19 +85,8 @@ public class QueuePageTests
     [Fact]
     public async Task QueuedWorkOnAQueueNoOnlineWorkerServesIsMarkedAndTheQueuesSayWhoServesThem()
     {
-        var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
-        var db = TestStudioDb.Create(data);
-        var options = new StudioOptions { DataDirectory = data };
-        await using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
-        var pulse = new PulseFeed();
-        ctx.Services.AddSingleton(pulse);
-        ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
-        ctx.Services.AddSingleton(new GenerationService(db, new RecordingJobs(), new GenerationFeed()));
-        ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), new EvaluationFeed(), options));
-        ctx.AddAuthorization().SetAuthorized("vera");
+        var (ctx, pulse) = PageContext(Directory.CreateTempSubdirectory("studio-web-queue-").FullName, researcher: false);
+        await using var _ = ctx;
         var cut = ctx.Render<QueuePage>();
 
         var now = DateTime.UtcNow;
@@ -119,19 +118,8 @@ public class QueuePageTests
     [Fact]
     public async Task ALongQueueComesFiftyAPageWithHowManyRunAndWait()
     {
-        var data = Directory.CreateTempSubdirectory("studio-web-queue-").FullName;
-        var db = TestStudioDb.Create(data);
-        var options = new StudioOptions { DataDirectory = data };
-        await using var ctx = new BunitContext();
-        ctx.JSInterop.Mode = JSRuntimeMode.Loose;
-        ctx.Services.AddMudServices();
-        ctx.Services.AddSingleton(new QueueStatus(new SQLiteStorage(Path.Combine(data, "hangfire.db")), db));
-        var pulse = new PulseFeed();
-        ctx.Services.AddSingleton(pulse);
-        ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
-        ctx.Services.AddSingleton(new GenerationService(db, new RecordingJobs(), new GenerationFeed()));
-        ctx.Services.AddSingleton(new EvaluationService(db, new RecordingJobs(), new EvaluationFeed(), options));
-        ctx.AddAuthorization().SetAuthorized("vera");
+        var (ctx, pulse) = PageContext(Directory.CreateTempSubdirectory("studio-web-queue-").FullName, researcher: false);
+        await using var _ = ctx;
         var cut = ctx.Render<QueuePage>();
 
         var now = DateTime.UtcNow;

@@ -53,6 +53,7 @@ public class RunsPageTests
         ctx.Services.AddSingleton(new RunService(db, new RecordingJobs(), new NoBroadcast(), options));
         ctx.Services.AddSingleton(new RunFeed());
         ctx.AddAuthorization().SetAuthorized("rhea").SetPolicies(StudioRoles.CanChange);
+        ctx.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo("/runs"); // where the page lives
         return ctx;
     }
 
@@ -207,6 +208,13 @@ public class RunsPageTests
         Assert.Equal(["paper t5-base"], Names(cut));
         ClickState(cut, "cancelled");
         AddressSettles(ctx, cut, "runs?state=cancelled&search=paper%20t5");
+
+        // A run's link clicked just after typing (before the search is applied) is not undone by the search's address.
+        Search(cut, "toy");
+        nav.NavigateTo("/runs/1");
+        await Task.Delay(TimeSpan.FromSeconds(1)); // four times the search's 250 ms pause
+        await cut.InvokeAsync(() => { });
+        Assert.Equal("runs/1", nav.ToBaseRelativePath(nav.Uri));
 
         // An unknown state in a link lists every state rather than nothing.
         nav.NavigateTo("/runs?state=sleeping");

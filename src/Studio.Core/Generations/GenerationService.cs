@@ -123,7 +123,11 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         return generation;
     }
 
-    public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default) => (await HistoryPageAsync(take, null, ct)).Page;
+    public async Task<List<Data.Generation>> HistoryAsync(int take = 50, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await NewestFirst(db, null).Take(take).ToListAsync(ct);
+    }
 
     /// <summary>
     /// The newest <paramref name="take"/> generations with an id below <paramref name="before"/> (all when null), with
@@ -132,11 +136,14 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public async Task<(List<Data.Generation> Page, int Total, int? Next)> HistoryPageAsync(int take, int? before, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var older = db.Generations.AsNoTracking().Where(g => before == null || g.Id < before);
-        var page = await older.Include(g => g.Images).OrderByDescending(g => g.Id).Take(take + 1).ToListAsync(ct);
+        var page = await NewestFirst(db, before).Take(take + 1).ToListAsync(ct);
         var next = page.Count > take ? page[take - 1].Id : (int?)null;
         return (page.Take(take).ToList(), await db.Generations.CountAsync(ct), next);
     }
+
+    /// <summary>The generations with their images, newest first; with <paramref name="before"/>, those with a lower id.</summary>
+    static IQueryable<Data.Generation> NewestFirst(StudioDbContext db, int? before) =>
+        db.Generations.AsNoTracking().Where(g => before == null || g.Id < before).Include(g => g.Images).OrderByDescending(g => g.Id);
 
     /// <summary>
     /// The figure of the generations <paramref name="wanted"/> (the rows in that order; see <see cref="GenerationFigure"/>)

@@ -8,6 +8,9 @@ public static class RunFilter
     /// <summary>The states a list of runs can be narrowed to: every run, the active ones (queued, running or stopping), or one state.</summary>
     public static readonly string[] States = ["all", "active", "queued", "running", "completed", "failed", "cancelled"];
 
+    /// <summary>The one of <see cref="States"/> that <paramref name="text"/> names (any case, blanks around it); null when none does.</summary>
+    public static string? Find(string? text) => States.FirstOrDefault(s => s.Equals(text?.Trim(), StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Whether <paramref name="run"/> is in <paramref name="state"/>, one of <see cref="States"/> ("all" and null: every run).</summary>
     public static bool InState(Run run, string? state) => state switch
     {

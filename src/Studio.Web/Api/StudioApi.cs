@@ -73,10 +73,11 @@ public static partial class StudioApi
         api.MapGet("/runs", (HttpContext http, string? group, string? state, string? search, int? limit, int? before, RunData data, CancellationToken ct) =>
             Act(async () =>
             {
-                if (string.IsNullOrWhiteSpace(state)) state = null; // "state=" as a form sends it: every state
-                else if (!RunFilter.States.Contains(state = state.Trim().ToLowerInvariant()))
-                    throw new RunActionException($"query 'state': '{state}' is not one of {string.Join(", ", RunFilter.States)}");
-                var runs = (await data.RunsAsync(group, ct)).Where(r => RunFilter.InState(r, state) && RunFilter.Matches(r, search)).ToList();
+                // "state=" as a form sends it: every state.
+                var listed = RunFilter.Find(state);
+                if (listed is null && !string.IsNullOrWhiteSpace(state))
+                    throw new RunActionException($"query 'state': '{state.Trim().ToLowerInvariant()}' is not one of {string.Join(", ", RunFilter.States)}");
+                var runs = (await data.RunsAsync(group, ct)).Where(r => RunFilter.InState(r, listed) && RunFilter.Matches(r, search)).ToList();
                 return Results.Ok(ApiPaging.Page(http, runs, r => r.Id, ApiPaging.Limit(limit), before));
             }));
         api.MapGet("/runs/{id:int}", async (int id, RunData data, CancellationToken ct) => await data.RunAsync(id, ct) is { } run ? Results.Ok(run) : NoRun(id));

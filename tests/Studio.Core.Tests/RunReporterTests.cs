@@ -77,6 +77,8 @@ public class RunReporterTests
             await reporter.FlushAsync();
             lock (broadcaster.Batches) series.Merge(broadcaster.Batches[^1]);
             Assert.Null(series.Activity);
+            // ... and the fill's time left goes with its count: no "ETA 0s" while the models load, before any update.
+            Assert.Null(broadcaster.Batches[^1].Status!.EtaSeconds);
         }
     }
 

@@ -263,10 +263,12 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
             {
                 if (e.Kind == TrainingEventKind.StageStarted) run.Stage = e.Stage;
                 if (e.Kind is TrainingEventKind.Progress or TrainingEventKind.StageStarted or TrainingEventKind.Resumed) run.Activity = e.Message;
-                // A counted activity before training (filling the cache) says how long it has left: the page's ETA until updates come.
-                if (e.Kind == TrainingEventKind.Progress && uniqueMetrics.Count == 0 && e.Data?.GetValueOrDefault(TrainingEventData.EtaSeconds) is { } left
-                    && double.TryParse(left, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
-                    run.EtaSeconds = seconds;
+                // A counted activity before training (filling the cache) says how long it has left: the page's ETA until
+                // updates come; the next activity without a count (loading the models) has no ETA, not the fill's last one.
+                if (e.Kind == TrainingEventKind.Progress && uniqueMetrics.Count == 0)
+                    run.EtaSeconds = e.Data?.GetValueOrDefault(TrainingEventData.EtaSeconds) is { } left
+                        && double.TryParse(left, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+                        ? seconds : null;
             }
         }
         await db.SaveChangesAsync(ct);

@@ -263,8 +263,8 @@ public sealed class DistillationSetup : IDisposable
     {
         var mine = CachedTeacher.Slice(prompts, shard, shards);
         var missing = mine.Count(p => !store.Contains(teacher.Key(p)));
-        var slice = shards > 1 ? $" (slice {shard}/{shards} of {prompts.Count})" : "";
-        progress(ProgressEvent($"{what}: {mine.Count - missing} of {mine.Count} prompts{slice} cached, {missing} to encode"));
+        var slice = shards > 1 ? $" (slice {shard}/{shards} of {Count(prompts.Count)})" : "";
+        progress(ProgressEvent($"{what}: {Count(mine.Count - missing)} of {Count(mine.Count)} prompts{slice} cached, {Count(missing)} to encode"));
         if (missing == 0) return;
         var (encoder, encode) = load();
         using var _ = encoder;
@@ -276,14 +276,16 @@ public sealed class DistillationSetup : IDisposable
             lastReport = DateTime.UtcNow;
             progress(FillEvent(what, p, clock.Elapsed));
         }, cancel: cancel);
-        progress(ProgressEvent($"{what}: {result.Encoded} encoded, {result.Hits} already cached, {store.BytesOnDisk / (1 << 20)} MB on disk"));
+        progress(ProgressEvent($"{what}: {Count(result.Encoded)} encoded, {Count(result.Hits)} already cached, {Count(store.BytesOnDisk / (1 << 20))} MB on disk"));
     }
+
+    /// <summary>A count as the log writes it, with thousands separators (2,052).</summary>
+    static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
     /// <summary>"filling the WHAT: 1,234 / 8,000 prompts, ETA 3 min", with the counts as data; the time left is
     /// extrapolated from the prompts encoded so far in <paramref name="elapsed"/>.</summary>
     public static TrainingEvent FillEvent(string what, CachedTeacher.FillProgress p, TimeSpan elapsed)
     {
-        static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
         var eta = "";
         var data = new Dictionary<string, string>
         {

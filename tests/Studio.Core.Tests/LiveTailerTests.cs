@@ -131,21 +131,6 @@ public class LiveTailerTests
         Assert.Equal(0.25, recorder.Evaluations[1].Progress);
     }
 
-    /// <summary>Counts the commands sent to the database through the contexts it makes.</summary>
-    sealed class CountingFactory(TestDatabase db) : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor, IDbContextFactory<StudioDbContext>
-    {
-        public int Commands;
-        public StudioDbContext CreateDbContext() => new(new DbContextOptionsBuilder<StudioDbContext>()
-            .UseSqlite($"Data Source={Path.Combine(db.Directory, "studio.db")}").AddInterceptors(this).Options);
-        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(
-            System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData,
-            Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result, CancellationToken cancellationToken = default)
-        {
-            Interlocked.Increment(ref Commands);
-            return ValueTask.FromResult(result);
-        }
-    }
-
     /// <summary>
     /// A sweep of 300 runs waiting in the queue: a pass costs a few queries, not two per run (a thousand queued runs
     /// kept 22% of a core busy while nothing happened); a line logged to one of them and the points of one that starts
@@ -155,7 +140,7 @@ public class LiveTailerTests
     public async Task AQueueOfManyWaitingRunsCostsAFewQueriesAPassAndTheirChangesStillArrive()
     {
         var db = await TestDatabase.CreateAsync();
-        var counting = new CountingFactory(db);
+        var counting = new CountingDbFactory(db);
         List<Run> queued;
         await using (var context = db.CreateDbContext())
         {

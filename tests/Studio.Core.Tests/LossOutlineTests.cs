@@ -76,6 +76,35 @@ public class LossOutlineTests
         Assert.Equal([new ChartPoint(1, 0.4), new ChartPoint(2, 0.2), new ChartPoint(3, 0.1)], (await data.LossOutlinesAsync(await data.RunsAsync()))[runId].Points);
     }
 
+    /// <summary>
+    /// Two visitors of the Runs page right after a start: the second waits for the first's read of the finished runs
+    /// (seconds for a lab's million points) and takes it, instead of reading every run's line again beside it.
+    /// </summary>
+    [Fact]
+    public async Task TwoCallsAtOnceReadTheStoppedRunsOnce()
+    {
+        var db = await TestDatabase.CreateAsync();
+        await using (var context = db.CreateDbContext())
+        {
+            var runs = Enumerable.Range(0, 3).Select(i => new Run { Name = $"done {i}", State = RunState.Completed, TotalSteps = 40, Step = 2, FinishedAt = DateTime.UtcNow }).ToList();
+            context.Runs.AddRange(runs);
+            await context.SaveChangesAsync();
+            foreach (var run in runs) context.MetricPoints.AddRange(Point(run.Id, 1, 0.4), Point(run.Id, 2, 0.2));
+            await context.SaveChangesAsync();
+        }
+        var all = await new RunData(db).RunsAsync();
+        var counting = new CountingDbFactory(db) { HoldFirst = TimeSpan.FromMilliseconds(300) };
+        var data = new RunData(counting);
+
+        var first = data.LossOutlinesAsync(all);   // its query waits 300 ms before it runs
+        var second = data.LossOutlinesAsync(all);
+        var outlines = await Task.WhenAll(first, second);
+
+        Assert.Equal(1, counting.Commands);
+        Assert.All(outlines, o => Assert.Equal(3, o.Count));
+        Assert.NotSame(outlines[0].Values.First(), outlines[1].Values.First());
+    }
+
     [Fact]
     public void PushedPointsExtendTheOutlineOnceEachAndNonFiniteLossesAreLeftOut()
     {

@@ -36,11 +36,28 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
     /// a finite loss. The database sums and counts each span (a span's width from the run's total updates) in one query
     /// for the runs not read before; a stopped run's spans are kept (by run, newest step and finish time, so a resumed
     /// run is read again), so a page reads each finished run once per process: a million-point run takes about a second.
-    /// Every call returns new outlines, which the caller may extend.
+    /// One call reads at a time: a second page opened meanwhile waits and takes what the first read, rather than
+    /// reading the same runs beside it. Every call returns new outlines, which the caller may extend.
     /// </summary>
     public async Task<Dictionary<int, LossOutline>> LossOutlinesAsync(IReadOnlyCollection<Run> runs, CancellationToken ct = default)
     {
         var outlines = new Dictionary<int, LossOutline>();
+        var unread = Unkept(runs, outlines);
+        if (unread.Count == 0) return outlines;
+        await _reading.WaitAsync(ct);
+        try
+        {
+            await ReadAsync(Unkept(unread, outlines), outlines, ct);
+        }
+        finally { _reading.Release(); }
+        return outlines;
+    }
+
+    readonly SemaphoreSlim _reading = new(1, 1);
+
+    /// <summary>The runs whose outline is not kept; the kept ones' are built into <paramref name="outlines"/>.</summary>
+    List<Run> Unkept(IEnumerable<Run> runs, Dictionary<int, LossOutline> outlines)
+    {
         var unread = new List<Run>();
         foreach (var run in runs)
             if (!run.IsActive && _stoppedOutlines.TryGetValue(run.Id, out var kept) && kept.Key == (run.Step, run.FinishedAt))
@@ -48,6 +65,11 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
                 if (kept.Spans.Count > 0) outlines[run.Id] = kept.Build();
             }
             else unread.Add(run);
+        return unread;
+    }
+
+    async Task ReadAsync(List<Run> unread, Dictionary<int, LossOutline> outlines, CancellationToken ct)
+    {
         foreach (var chunk in unread.Chunk(500))
         {
             var ids = chunk.Select(r => r.Id).ToList();
@@ -59,7 +81,6 @@ public class RunData(IDbContextFactory<StudioDbContext> dbFactory)
                 if (read.Spans.Count > 0) outlines[run.Id] = read.Build();
             }
         }
-        return outlines;
     }
 
     sealed record OutlineSpan(int RunId, long Width, long Span, double Sum, long Count, long Last);

@@ -68,7 +68,7 @@ public class StudioPagesTests
     /// <summary>
     /// A laptop's 1280 px screen with the menu open, a 1024 px one (the menu closed, opened over the page) and a phone's
     /// 390 px: no page scrolls sideways, no table hides a column under its edge (Workers cut off its heartbeats, Runs its
-    /// times, Prompt sets its sources before), the app bar's title stays on one line, and on the phone, where a table
+    /// times, Prompt sets its sources before), no field's label is cut off, the app bar's title stays on one line, and on the phone, where a table
     /// shows each row as a card of its cells, every cell says which column it is (the cards were bare numbers before).
     /// </summary>
     [Fact]
@@ -117,6 +117,13 @@ public class StudioPagesTests
                         const oneLine = h.scrollWidth; h.style.whiteSpace = was;
                         if (lines > 1.5 && oneLine <= document.getElementById('main-content').clientWidth)
                             wide.push('the heading \'' + h.textContent.trim() + '\' is squeezed onto ' + Math.round(lines) + ' lines');
+                    });
+                    // A field's label is whole: one longer than its field ends in '...' and hides what the field is for
+                    // (New run's cache folder, Users' password rule, Generate's encoders were cut; what an empty field
+                    // means goes in its helper text).
+                    document.querySelectorAll('label.mud-input-label').forEach(l => {
+                        if (l.offsetParent !== null && l.scrollWidth > l.clientWidth + 1)
+                            wide.push('a field\'s label is cut off: \'' + l.textContent.trim() + '\' (' + l.scrollWidth + ' px in ' + l.clientWidth + ')');
                     });
                     // A value in a grid of figures (the run page's loss, updates/s, ...) fits its cell instead of running into the next.
                     document.querySelectorAll('.mud-grid-item').forEach(g => {

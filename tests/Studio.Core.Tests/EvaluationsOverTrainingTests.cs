@@ -57,6 +57,17 @@ public class EvaluationsOverTrainingTests
         Assert.Equal([new ReferenceLine("teacher", 0.5)], references);
     }
 
+    /// <summary>A point of the scaling chart names its run, its student's size and step; the size once, not again when the run is named after it.</summary>
+    [Fact]
+    public void AScalingPointNamesTheStudentsSizeOnce()
+    {
+        CheckpointEvaluation Sized(CheckpointEvaluation v, string size) { (v.SizeLabel, v.EncoderParameters) = (size, 1000); return v; }
+        var runs = new[] { Sized(Evaluation(1, 1, 300, 0.2), "toy-base"), Sized(Evaluation(2, 2, 400, 0.3), "toy-small") };
+        var names = new Dictionary<int, string> { [1] = "1 · toy-base", [2] = "2 · lr 3e-4" };
+        var (points, _) = Scaling.Chart(runs, [], Scaling.Metric("semantics"), id => names[id]);
+        Assert.Equal(["1 · toy-base · step 300", "2 · lr 3e-4 · toy-small · step 400"], points.Select(p => p.Label));
+    }
+
     [Fact]
     public void EvaluationsInBfloat16AreTheirOwnLineWithTheirOwnTeacher()
     {

@@ -85,11 +85,15 @@ public static class Scaling
     {
         var points = runs.Where(v => v.EncoderParameters > 0 && metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ScatterPoint(v.EncoderParameters!.Value, metric.Value(v)!.Value,
-                $"{runName(v.RunId!.Value)} · {v.SizeLabel} · step {v.Step}", GroupOf(v), metric.Interval?.Invoke(v)))
+                PointLabel(runName(v.RunId!.Value), v), GroupOf(v), metric.Interval?.Invoke(v)))
             .ToList();
         var references = teachers.Where(v => metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value, v.EncoderParameters))
             .ToList();
         return (points, references);
     }
+
+    /// <summary>"3 · lr sweep · toy-base · step 400": the run, its student's size (unless the run's name says it already), the step.</summary>
+    static string PointLabel(string run, CheckpointEvaluation v) =>
+        v.SizeLabel is { Length: > 0 } size && !run.Contains(size, StringComparison.Ordinal) ? $"{run} · {size} · step {v.Step}" : $"{run} · step {v.Step}";
 }

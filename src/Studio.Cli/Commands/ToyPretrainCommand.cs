@@ -28,13 +28,15 @@ public static class ToyPretrainCommand
             Description = $"the teacher's sizes: {string.Join(", ", ToyTeacherArchitecture.Named.Keys)} (latent16: a 16x16 latent, 64 image tokens; latent8: the first teachers' 8x8, 16 tokens)",
             DefaultValueFactory = _ => ToyTeacherArchitecture.Named.Keys.First(),
         };
+        var pureNoise = new Option<double>("--pure-noise") { Description = "stage B: share of a batch trained at sigma 1, where a generation starts (the prompt alone decides the background there)", DefaultValueFactory = _ => defaults.PureNoise };
+        var from = new Option<DirectoryInfo?>("--from") { Description = "continue a toy teacher folder (or toy: the shipped one): stage A skipped, stage B starts from its transformer and text encoders" };
         var vaeOnly = new Option<bool>("--vae-only") { Description = "stop after stage A; the autoencoder stays in WORK/vae for `studio toy ceiling --vae`" };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
         var device = DeviceOption.Create();
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, from, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -49,6 +51,8 @@ public static class ToyPretrainCommand
                 VaeInkWeight = parse.GetValue(inkWeight) is >= 0 and var iw ? iw : throw new ArgumentException("--vae-ink-weight must be 0 or more"),
                 FluxSteps = Positive(parse.GetValue(fluxSteps), "--flux-steps"),
                 PromptDropout = parse.GetValue(dropout) is >= 0 and < 1 and var pd ? pd : throw new ArgumentException($"--prompt-dropout: {parse.GetValue(dropout)} must be at least 0 and below 1"),
+                PureNoise = parse.GetValue(pureNoise) is >= 0 and <= 1 and var pn ? pn : throw new ArgumentException($"--pure-noise: {parse.GetValue(pureNoise)} must be between 0 and 1"),
+                From = parse.GetValue(from) is { } f ? TeacherFolder(f) : null,
                 PoolSize = Positive(parse.GetValue(pool), "--pool"),
                 VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
                 FluxLearningRate = parse.GetValue(fluxLr) is > 0 and var fl ? fl : throw new ArgumentException("--flux-lr must be positive"),
@@ -59,10 +63,12 @@ public static class ToyPretrainCommand
             if (DeviceOption.Resolve(parse, device) is not { } on) return 1;
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
-            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}";
+            var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}"
+                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}");
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {
+                if (options.From is not null) throw new ArgumentException("--vae-only trains the autoencoder, which --from takes as it is: pass one of them");
                 var (stageA, vaeFolder) = pretraining.RunAutoencoder(parse.GetValue(resume));
                 Console.WriteLine($"VAE eval L1 {stageA.VaeEvalAfter:0.0000}; the autoencoder: {vaeFolder} (measure it with `studio toy ceiling --vae {vaeFolder}`)");
                 return 0;
@@ -72,6 +78,15 @@ public static class ToyPretrainCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>--from: a toy teacher folder ("toy": the shipped one) with the components stage B continues.</summary>
+    static string TeacherFolder(DirectoryInfo folder)
+    {
+        var path = folder.ToString() == "toy" ? ToyTeacher.Folder : folder.FullName;
+        foreach (var part in new[] { "vae", "transformer", "text_encoder", "text_encoder_2" })
+            if (!Directory.Exists(Path.Combine(path, part))) throw new ArgumentException($"--from {folder}: no {part}/ folder there; a toy teacher folder (FluxPipeline layout) is needed");
+        return path;
     }
 
     static int Positive(int value, string option) => value >= 1 ? value : throw new ArgumentException($"{option}: {value} must be at least 1");

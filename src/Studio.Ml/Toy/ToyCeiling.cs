@@ -192,9 +192,10 @@ public static class ToyCeiling
     /// <summary>
     /// The flow loss of each prompt's render (packed scaled posterior mean, as stage B trains on) at every sigma of the
     /// options, conditioned as the pipeline conditions a generation (<see cref="FluxPipeline.EncodePrompts"/>); the noise
-    /// is drawn from <paramref name="seed"/> on the CPU, the same for every prompt text given the same seed.
+    /// is drawn from <paramref name="seed"/> on the CPU, the same for every prompt text given the same seed. A sigma of 1
+    /// is pure noise, where a generation's first step starts.
     /// </summary>
-    static IEnumerable<double[]> FlowErrors(FluxPipeline pipeline, IReadOnlyList<string> texts, IReadOnlyList<ToyImage> renders,
+    public static IEnumerable<double[]> FlowErrors(FluxPipeline pipeline, IReadOnlyList<string> texts, IReadOnlyList<ToyImage> renders,
         ToyCeilingOptions options, long seed)
     {
         using var _ = no_grad();

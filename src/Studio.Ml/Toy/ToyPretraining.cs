@@ -36,6 +36,18 @@ public sealed record ToyPretrainingOptions
     /// unconditional velocity that true classifier-free guidance (`studio eval --true-cfg`) steers away from. 0: off.
     /// </summary>
     public double PromptDropout { get; init; } = 0.1;
+    /// <summary>
+    /// Stage B: the share of a batch trained at sigma 1 (pure noise), where a generation's first step starts. The
+    /// logit-normal sigmas reach above 0.97 once in 700 draws, and below that the latents' background still shows
+    /// through the noise, so a teacher trained on them alone reads the background from the noise of a generation's
+    /// first step rather than from its prompt. 0: logit-normal only.
+    /// </summary>
+    public double PureNoise { get; init; }
+    /// <summary>
+    /// A toy teacher folder (FluxPipeline layout, the same architecture) to continue: stage A is skipped (its
+    /// autoencoder is used as it is) and stage B starts from its transformer and text encoders. Null: from scratch.
+    /// </summary>
+    public string? From { get; init; }
     /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
     public int PoolSize { get; init; } = 8192;
     /// <summary>Held-out prompts of the fixed evaluation losses.</summary>
@@ -83,7 +95,8 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var t5Tokenizer = TextTokenizer.BuiltIn("t5");
         var clipTokenizer = TextTokenizer.BuiltIn("clip");
 
-        using var vae = TrainAutoencoder(out var vaeResult);
+        ToyPretrainingResult vaeResult;
+        using var vae = _o.From is { } from ? FromTeacher(from, out vaeResult) : TrainAutoencoder(out vaeResult);
         var flux = TrainTextToImage(vae, t5Tokenizer, clipTokenizer, out var fluxResult);
         var result = vaeResult with
         {
@@ -116,6 +129,32 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
         Directory.CreateDirectory(workFolder);
         log($"latent {ToyTeacherArchitecture.LatentChannels}x{_a.LatentSize}x{_a.LatentSize} for a {ToyRenderer.Size}x{ToyRenderer.Size} render: {_a.ImageTokens} image tokens");
+    }
+
+    /// <summary>The autoencoder of the teacher <see cref="ToyPretrainingOptions.From"/> continues (stage A skipped), in float32.</summary>
+    AutoencoderKL FromTeacher(string folder, out ToyPretrainingResult result)
+    {
+        var vae = AutoencoderKL.FromPretrained(Path.Combine(folder, "vae"));
+        if (vae.Config.LatentChannels != ToyTeacherArchitecture.LatentChannels || vae.Config.BlockOutChannels.Length != _a.VaeBlockOutChannels.Length)
+            throw new InvalidDataException($"{folder}: its autoencoder is not the architecture's ({_a.LatentSize}x{_a.LatentSize} latent); pass the --architecture it was made with");
+        vae.to(_device);
+        vae.eval();
+        log($"stage A: skipped, the autoencoder of {folder}");
+        result = new(double.NaN, double.NaN, double.NaN, vae.Config.ShiftFactor, vae.Config.ScalingFactor, 0, 0, 0, 0, 0);
+        return vae;
+    }
+
+    /// <summary>Copies <paramref name="source"/>'s weights into <paramref name="target"/>, which must have the same names and shapes.</summary>
+    static void CopyWeights(nn.Module source, nn.Module target, string what)
+    {
+        using var _ = no_grad();
+        var weights = source.state_dict();
+        foreach (var (name, tensor) in target.state_dict())
+        {
+            if (!weights.TryGetValue(name, out var from) || !from.shape.SequenceEqual(tensor.shape))
+                throw new InvalidDataException($"{what}: no {name} of shape [{string.Join(", ", tensor.shape)}] there: not the architecture's; pass the --architecture it was made with");
+            tensor.copy_(from);
+        }
     }
 
     // ---- Stage A: the autoencoder ----
@@ -256,6 +295,13 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var clip = new ClipTextEncoder(ClipTextConfig.From(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Clip(_a), "text_encoder config")));
         InitialiseNorms(transformer);
         InitialiseNorms(clip);
+        if (_o.From is { } from)
+        {
+            var transformerFolder = Path.Combine(from, "transformer");
+            using (var trained = FluxTransformer.FromPretrained(transformerFolder)) CopyWeights(trained, transformer, transformerFolder);
+            using (var trained = T5Encoder.Load(Path.Combine(from, "text_encoder_2")).Model) CopyWeights(trained, t5, Path.Combine(from, "text_encoder_2"));
+            using (var trained = ClipTextEncoder.Load(Path.Combine(from, "text_encoder")).Model) CopyWeights(trained, clip, Path.Combine(from, "text_encoder"));
+        }
         foreach (var module in new nn.Module[] { transformer, t5, clip }) module.to(_device);
         var model = new TextToImage(transformer, t5, clip);
         (string, nn.Module)[] parts = [("transformer.", transformer), ("text_encoder_2.", t5), ("text_encoder.", clip)];
@@ -287,7 +333,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             var x0 = latents.index_select(0, index).to(_device);
             var noise = randn(x0.shape, device: CPU, generator: generator).to(_device);
             // Logit-normal sigmas (SD3 / FLUX training), time-shifted by the scheduler's mu at the teacher's image tokens.
-            var sigma = ShiftSigma(randn([_o.BatchSize], device: CPU, generator: generator).sigmoid(), mu).to(_device);
+            var sigma = ShiftSigma(randn([_o.BatchSize], device: CPU, generator: generator).sigmoid(), mu);
             var guidance = (rand([_o.BatchSize], device: CPU, generator: generator) * 4 + 1).to(_device);
             var (t5Batch, clipBatch) = (t5Ids.index_select(0, index), clipIds.index_select(0, index));
             if (_o.PromptDropout > 0)
@@ -296,7 +342,9 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 var dropped = (rand([_o.BatchSize], device: CPU, generator: generator) < _o.PromptDropout).view(-1, 1);
                 (t5Batch, clipBatch) = (where(dropped, emptyT5, t5Batch), where(dropped, emptyClip, clipBatch));
             }
-            var loss = FlowLoss(model, x0, noise, sigma, guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds);
+            if (_o.PureNoise > 0) // drawn last too
+                sigma = sigma.masked_fill(rand([_o.BatchSize], device: CPU, generator: generator) < _o.PureNoise, 1.0);
+            var loss = FlowLoss(model, x0, noise, sigma.to(_device), guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds);
             flat.ZeroGrad();
             loss.backward();
             flat.ClipGradNorm(1.0);

@@ -130,6 +130,65 @@ public class ToyPretrainingTests(ITestOutputHelper output)
         finally { Directory.Delete(root, recursive: true); }
     }
 
+    /// <summary>
+    /// --from continues a teacher: its autoencoder is taken as it is and stage B starts from its transformer and text
+    /// encoders (no update: the same weights come back); a teacher of other sizes is refused naming its folder; and
+    /// --pure-noise trains where a generation starts, at sigma 1: there it ends with a lower flow error than the same
+    /// updates on logit-normal sigmas alone.
+    /// </summary>
+    [Fact]
+    public void FromContinuesATeacherAndPureNoiseTrainsSigmaOne()
+    {
+        var root = TestPaths.NewTempDirectory("toy-pretrain-from");
+        try
+        {
+            var options = new ToyPretrainingOptions
+            {
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 8, PoolSize = 16, EvalSize = 4,
+                VaeSteps = 3, FluxSteps = 3, CheckpointEvery = 100, LogEvery = 100,
+            };
+            var first = Path.Combine(root, "first");
+            new ToyPretraining(options, Path.Combine(root, "first.work"), _ => { }).Run(first, resume: false, "test");
+
+            var log = new List<string>();
+            var same = Path.Combine(root, "same");
+            new ToyPretraining(options with { From = first, FluxSteps = 0 }, Path.Combine(root, "same.work"), log.Add).Run(same, resume: false, "test");
+            Assert.Contains(log, l => l == $"stage A: skipped, the autoencoder of {first}");
+            foreach (var part in new[] { "vae", "transformer", "text_encoder", "text_encoder_2" })
+            {
+                using var a = Checkpoint.Open(Path.Combine(first, part));
+                using var b = Checkpoint.Open(Path.Combine(same, part));
+                Assert.Equal(a.Names.Order(), b.Names.Order());
+                foreach (var name in a.Names)
+                {
+                    using var x = a.Read(name);
+                    using var y = b.Read(name);
+                    Assert.True(x.eq(y).all().item<bool>(), $"{part}/{name} changed without an update");
+                }
+            }
+
+            var wider = options with { From = first, Architecture = ToyTeacherArchitecture.Tiny with { FluxDoubleBlocks = ToyTeacherArchitecture.Tiny.FluxDoubleBlocks + 1 } };
+            var refused = Assert.Throws<InvalidDataException>(() => new ToyPretraining(wider, Path.Combine(root, "wider.work"), _ => { }).Run(Path.Combine(root, "wider"), resume: false, "test"));
+            Assert.StartsWith(Path.Combine(first, "transformer") + ": ", refused.Message);
+
+            double ErrorAtSigmaOne(string folder)
+            {
+                using var pipeline = FluxPipeline.Load(folder);
+                var prompts = ToyPrompts.HeldOut(ToyCriteria.All, 4);
+                var renders = prompts.Select(p => ToyRenderer.Render(p.Scene)).ToList();
+                return ToyCeiling.FlowErrors(pipeline, prompts.Select(p => p.Text).ToList(), renders, new ToyCeilingOptions { Sigmas = [1.0] }, seed: 0).Average(e => e[0]);
+            }
+            var trained = options with { From = first, FluxSteps = 20, FluxLearningRate = 3e-3 };
+            var (logitNormal, pureNoise) = (Path.Combine(root, "logit-normal"), Path.Combine(root, "pure-noise"));
+            new ToyPretraining(trained, Path.Combine(root, "logit-normal.work"), _ => { }).Run(logitNormal, resume: false, "test");
+            new ToyPretraining(trained with { PureNoise = 1 }, Path.Combine(root, "pure-noise.work"), _ => { }).Run(pureNoise, resume: false, "test");
+            var (errorLogitNormal, errorPureNoise) = (ErrorAtSigmaOne(logitNormal), ErrorAtSigmaOne(pureNoise));
+            _output.WriteLine($"flow error at sigma 1: {errorLogitNormal} after logit-normal sigmas, {errorPureNoise} after pure noise");
+            Assert.True(errorPureNoise < errorLogitNormal, $"flow error at sigma 1: {errorPureNoise} after pure noise, {errorLogitNormal} without");
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
     /// <summary>Every component loads through its own class with a clean (strict) report, in bf16 on disk.</summary>
     internal static void AssertLoadsCleanly(string folder)
     {

@@ -1,6 +1,7 @@
 using SkiaSharp;
 using Studio.Ml.Tests;
 using Studio.Ml.Tests.Diffusion;
+using Studio.Ml.Toy;
 
 namespace Studio.Cli.Tests;
 
@@ -47,6 +48,20 @@ public class SampleCommandTests(TinyFluxPipelineFolder tiny) : IClassFixture<Tin
         var asked = Path.Combine(TestPaths.NewTempDirectory("sample-toy"), "asked.png");
         Assert.Equal(0, Cli.Run("sample", "--pipeline", "toy", "--prompt", "a red circle", "--width", "64", "--height", "64", "--steps", "20", "--out", asked).Code);
         Assert.Equal(File.ReadAllBytes(asked), File.ReadAllBytes(png));
+
+        // So does a toy teacher folder of one's own (`studio toy pretrain --out DIR`, here a copy of the built-in one):
+        // it drew 1024x1024 before, as if it were FLUX.1.
+        var own = Path.Combine(TestPaths.NewTempDirectory("sample-own-toy"), "teacher");
+        foreach (var file in Directory.GetFiles(ToyTeacher.Folder, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(own, Path.GetRelativePath(ToyTeacher.Folder, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+        var fromOwn = Path.Combine(Path.GetDirectoryName(own)!, "own.png");
+        var (ownCode, _, ownError) = Cli.Run("sample", "--pipeline", own, "--prompt", "a red circle", "--out", fromOwn);
+        Assert.True(ownCode == 0, ownError);
+        Assert.Equal(File.ReadAllBytes(png), File.ReadAllBytes(fromOwn));
     }
 
     [Fact]

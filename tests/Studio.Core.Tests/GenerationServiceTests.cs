@@ -102,4 +102,21 @@ public class GenerationServiceTests
         await using var context = db.CreateDbContext();
         Assert.Equal(5, await context.Generations.CountAsync());
     }
+
+    /// <summary>
+    /// A request that leaves the size and steps out takes the teacher's: a toy teacher's 64x64 in 20 steps, the built-in
+    /// one's or one `studio toy pretrain` wrote (512x512 before, which it was never trained to draw); others 512x512 in 28.
+    /// </summary>
+    [Fact]
+    public void ToyTeachersOfOnesOwnDrawTheirOwnSize()
+    {
+        var own = Directory.CreateTempSubdirectory("own-toy-teacher-").FullName;
+        var flux = Directory.CreateTempSubdirectory("flux-dev-").FullName;
+        File.WriteAllText(Path.Combine(own, "README.md"), "# Toy teacher (FluxPipeline layout)\n\nA tiny FLUX.1-architecture ...\n");
+        File.WriteAllText(Path.Combine(flux, "README.md"), "---\nlicense: other\n---\n# FLUX.1 [dev]\n");
+        Assert.Equal((64, 64, 20), GenerationService.Defaults("toy"));
+        Assert.Equal((64, 64, 20), GenerationService.Defaults(own));
+        Assert.Equal((512, 512, 28), GenerationService.Defaults(flux));
+        Assert.Equal((512, 512, 28), GenerationService.Defaults(Path.Combine(flux, "no such folder")));
+    }
 }

@@ -46,9 +46,9 @@ public static class SampleCommand
         command.SetAction(parse =>
         {
             var folder = parse.GetValue(pipeline)!;
-            // What the command line leaves out is the pipeline's: the toy teacher draws its 64x64 scenes in 20 steps (as
-            // Generate does), a real pipeline diffusers' 1024x1024 in 28.
-            var defaults = BuiltInSources.PipelineFolder(folder) == ToyTeacher.Folder ? ToyTeacher.Defaults : (Width: 1024, Height: 1024, Steps: 28);
+            // What the command line leaves out is the pipeline's: a toy teacher (the built-in one or one `studio toy
+            // pretrain` wrote) draws its 64x64 scenes in 20 steps (as Generate does), a real pipeline diffusers' 1024x1024 in 28.
+            var defaults = ToyTeacher.Is(BuiltInSources.PipelineFolder(folder)) ? ToyTeacher.Defaults : (Width: 1024, Height: 1024, Steps: 28);
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
                 parse.GetValue(seed), parse.GetValue(steps) ?? defaults.Steps, parse.GetValue(guidance),
                 parse.GetValue(width) ?? defaults.Width, parse.GetValue(height) ?? defaults.Height,

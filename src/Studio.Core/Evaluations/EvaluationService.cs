@@ -253,9 +253,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         if (new PathGuard(options).Problem(pipeline) is { } refused) throw new RunActionException($"{what}: {refused}");
         pipeline = Path.GetFullPath(pipeline);
         if (!Directory.Exists(pipeline)) throw new RunActionException($"{what} {pipeline}: no such folder");
-        var readme = Path.Combine(pipeline, "README.md");
-        if (File.Exists(readme) && File.ReadLines(readme).FirstOrDefault()?.StartsWith("# Toy teacher", StringComparison.Ordinal) == true)
-            return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
+        if (ToyTeacher.Is(pipeline)) return new EvaluatedPipeline(pipeline, true, ToyImage.Size, RunPresets.ToyTextLength);
         // The family is read now, so that a folder whose model_index.json is missing or damaged is refused here, not by the job.
         if (!File.Exists(Path.Combine(pipeline, "model_index.json")))
             throw new RunActionException($"{what} {pipeline}: no model_index.json (a teacher pipeline is a diffusers pipeline folder)");

@@ -31,9 +31,9 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public const int MaxSteps = 200;
     public const int MaxPromptChars = 4000;
 
-    /// <summary>Width, height and steps of a request that leaves them out: the toy teacher draws 64x64 scenes in 20 steps, other pipelines 512x512 in 28.</summary>
+    /// <summary>Width, height and steps of a request that leaves them out: a toy teacher (the built-in one or one `studio toy pretrain` wrote) draws 64x64 scenes in 20 steps, other pipelines 512x512 in 28.</summary>
     public static (int Width, int Height, int Steps) Defaults(string teacherFolder) =>
-        teacherFolder == ModelRegistry.ModelFolders.ToyTeacher ? Studio.Ml.Toy.ToyTeacher.Defaults : (512, 512, 28);
+        Studio.Ml.Toy.ToyTeacher.Is(ModelRegistry.ModelFolders.Resolve(teacherFolder)) ? Studio.Ml.Toy.ToyTeacher.Defaults : (512, 512, 28);
 
     /// <summary>Whether a teacher folder holds an SD3 pipeline (a folder that cannot be read is not: its job says why).</summary>
     public static bool IsSd3(string teacherFolder)

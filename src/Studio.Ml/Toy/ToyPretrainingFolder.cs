@@ -79,7 +79,7 @@ public static class ToyTeacherFolder
         var a = o.Architecture;
         string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
         return $"""
-            # Toy teacher (FluxPipeline layout)
+            {ToyTeacher.ReadmeTitle} (FluxPipeline layout)
 
             A tiny FLUX.1-architecture text-to-image model of the toy world, trained from random initialisation by this
             project's own code (`studio toy pretrain`) on 64x64 renders of train-split toy prompts. Weights are bfloat16.

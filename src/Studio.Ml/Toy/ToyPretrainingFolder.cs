@@ -81,7 +81,7 @@ public static class ToyTeacherFolder
         return $"""
             {ToyTeacher.ReadmeTitle} (FluxPipeline layout)
 
-            A tiny FLUX.1-architecture text-to-image model of the toy world, trained from random initialisation by this
+            A tiny FLUX.1-architecture text-to-image model of the toy world, trained {(o.From is null ? "from random initialisation" : "further from the teacher in " + o.From)} by this
             project's own code (`studio toy pretrain`) on 64x64 renders of train-split toy prompts. Weights are bfloat16.
 
             Re-make it with (2-core CPU, float32 training):
@@ -92,11 +92,11 @@ public static class ToyTeacherFolder
             |---|---|
             | seed | {o.Seed} |
             | batch size | {o.BatchSize} |
-            | stage A (AutoencoderKL) | {o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min |
-            | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE{(o.PromptDropout > 0 ? $", {o.PromptDropout:0.##} of prompts dropped to the empty prompt" : "")}; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
-            | VAE held-out L1 (pixels in [-1, 1]) | {F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)}) |
+            | stage A (AutoencoderKL) | {(o.From is null ? $"{o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min" : "none: the autoencoder of the teacher continued")} |
+            | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE{(o.PromptDropout > 0 ? $", {o.PromptDropout:0.##} of prompts dropped to the empty prompt" : "")}{(o.PureNoise > 0 ? $", {o.PureNoise:0.##} of each batch at sigma 1 (pure noise)" : "")}; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
+            | VAE held-out L1 (pixels in [-1, 1]) | {(o.From is null ? $"{F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)})" : "that of the teacher continued")} |
             | latent shift_factor / scaling_factor | {F(r.ShiftFactor)} / {F(r.ScalingFactor)} |
-            | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at init -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
+            | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at {(o.From is null ? "init" : "the start")} -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
 
             Components (same classes and layouts as the real FLUX.1-dev folder):
             - `vae/`: AutoencoderKL, block_out_channels [{string.Join(", ", a.VaeBlockOutChannels)}], 16 latent channels (64x64 -> {a.LatentSize}x{a.LatentSize}: {a.ImageTokens} image tokens), no quant convs.
@@ -108,7 +108,7 @@ public static class ToyTeacherFolder
             - `tokenizer/`, `tokenizer_2/`: the real CLIP and T5 tokenizer files; tokenizer_2's model_max_length is {ToyTeacherArchitecture.T5TextLength}: call the pipeline with max_sequence_length {ToyTeacherArchitecture.T5TextLength}.
             - `scheduler/`: FlowMatchEulerDiscreteScheduler with dynamic shifting anchored at the toy resolution: base_image_seq_len {a.ImageTokens}
               (64x64) with base_shift 0.5, max_image_seq_len {a.ImageTokens * 16} (256x256) with max_shift 1.15, so a 64x64 image gets mu = 0.5, the shift FLUX.1
-              uses at its own base resolution. Training sigmas: logit-normal, shifted by the same mu.
+              uses at its own base resolution. Training sigmas: logit-normal, shifted by the same mu{(o.PureNoise > 0 ? $"; {o.PureNoise:0.##} of each batch at sigma 1" : "")}.
             """;
     }
 }

@@ -154,6 +154,9 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             var same = Path.Combine(root, "same");
             new ToyPretraining(options with { From = first, FluxSteps = 0 }, Path.Combine(root, "same.work"), log.Add).Run(same, resume: false, "test");
             Assert.Contains(log, l => l == $"stage A: skipped, the autoencoder of {first}");
+            var readme = File.ReadAllText(Path.Combine(same, "README.md"));
+            Assert.Contains($"trained further from the teacher in {first} by", readme);
+            Assert.Contains("| stage A (AutoencoderKL) | none: the autoencoder of the teacher continued |", readme);
             foreach (var part in new[] { "vae", "transformer", "text_encoder", "text_encoder_2" })
             {
                 using var a = Checkpoint.Open(Path.Combine(first, part));
@@ -182,6 +185,7 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             var (logitNormal, pureNoise) = (Path.Combine(root, "logit-normal"), Path.Combine(root, "pure-noise"));
             new ToyPretraining(trained, Path.Combine(root, "logit-normal.work"), _ => { }).Run(logitNormal, resume: false, "test");
             new ToyPretraining(trained with { PureNoise = 1 }, Path.Combine(root, "pure-noise.work"), _ => { }).Run(pureNoise, resume: false, "test");
+            Assert.Contains(", 1 of each batch at sigma 1 (pure noise);", File.ReadAllText(Path.Combine(pureNoise, "README.md")));
             var (errorLogitNormal, errorPureNoise) = (ErrorAtSigmaOne(logitNormal), ErrorAtSigmaOne(pureNoise));
             _output.WriteLine($"flow error at sigma 1: {errorLogitNormal} after logit-normal sigmas, {errorPureNoise} after pure noise");
             Assert.True(errorPureNoise < errorLogitNormal, $"flow error at sigma 1: {errorPureNoise} after pure noise, {errorLogitNormal} without");

@@ -227,11 +227,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var (shift, scale) = LatentStatistics(vae);
         var finished = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a, scale, shift), "vae config")));
         finished.to(_device);
-        using (no_grad())
-        {
-            var trainedWeights = vae.state_dict();
-            foreach (var (name, tensor) in finished.state_dict()) tensor.copy_(trainedWeights[name]);
-        }
+        CopyWeights(vae, finished, "stage A's autoencoder");
         vae.Dispose();
         finished.eval();
         var evalAfter = ReconstructionError(finished, evalImages);

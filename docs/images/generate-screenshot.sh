@@ -116,9 +116,16 @@ if (teacher != "")
     await SetAsync(page.GetByLabel("Height", new() { Exact = true }), "64");
 }
 await SetAsync(Field("generate-prompt"), string.Join("\n", prompts));
-await page.GetByRole(AriaRole.Combobox, new() { NameRegex = new("^Student encoders") }).ClickAsync();
+// The encoders' search: type a student's name, take its entry, see its chip.
+var search = page.Locator("input[data-testid=generate-checkpoints-search], [data-testid=generate-checkpoints-search] input").First;
+var chosen = 0;
 foreach (var (name, _) in students)
+{
+    await search.ClickAsync();
+    await search.FillAsync(name);
     await page.GetByRole(AriaRole.Option, new() { Name = $"{name} (exported student)", Exact = true }).ClickAsync();
+    await Assertions.Expect(page.Locator("[data-testid=generate-checkpoints-chip]")).ToHaveCountAsync(++chosen);
+}
 await page.Keyboard.PressAsync("Escape");
 await page.Locator("[data-testid=generate-submit]").ClickAsync();
 await page.Mouse.MoveAsync(0, 0);

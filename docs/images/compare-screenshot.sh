@@ -81,10 +81,18 @@ await using var __ = browser;
 var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = Width, Height = 1000 } });
 await page.GotoAsync(url + "/compare?view=scaling");
 await page.Locator("[data-interactive=true]").WaitForAsync();
-await page.GetByRole(AriaRole.Combobox, new() { NameRegex = new("^Runs") }).ClickAsync();
+// Compare's run search: type a run's #id, take its entry, see its chip.
+var search = page.Locator("input[data-testid=compare-runs-search], [data-testid=compare-runs-search] input").First;
+var chosen = 0;
 foreach (var (id, name) in runs)
+{
+    await search.ClickAsync();
+    await search.FillAsync($"#{id}");
     await page.GetByRole(AriaRole.Option, new() { Name = $"{id} · {name} (completed)", Exact = true }).ClickAsync();
+    await Assertions.Expect(page.Locator("[data-testid=compare-runs-chip]")).ToHaveCountAsync(++chosen);
+}
 await page.Keyboard.PressAsync("Escape");
+await page.EvaluateAsync("() => document.activeElement?.blur()"); // no focus outline on the search in the picture
 await page.Mouse.MoveAsync(0, 0);
 var chart = page.Locator("[data-testid=scaling-chart]");
 await Assertions.Expect(chart.Locator("[data-point]")).ToHaveCountAsync(runs.Count);

@@ -66,7 +66,6 @@ if (!string.IsNullOrWhiteSpace(options.Redis))
 builder.Services.AddHostedService<LiveTailer>();
 builder.Services.AddHostedService<RunReconcilerService>();
 builder.Services.AddStudioApi();
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
 builder.Services.AddHealthChecks();
 
 var app = builder.Build();

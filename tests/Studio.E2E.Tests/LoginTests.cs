@@ -29,6 +29,7 @@ public class LoginTests
         Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
         Assert.StartsWith("/login", page.Headers.Location!.PathAndQuery);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(url + "/api/runs")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(url + "/api/openapi.json")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsync(url + "/hubs/runs/negotiate?negotiateVersion=1", null)).StatusCode);
         Assert.NotEqual(HttpStatusCode.OK, (await anonymous.GetAsync(url + "/hangfire")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync(url + "/healthz")).StatusCode);
@@ -64,6 +65,7 @@ public class LoginTests
         // The viewer reads through the API but may not change anything, nor open the queue dashboard.
         using var viewer = await LoggedInClientAsync(url, "vera", "viewer-pass");
         Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync(url + "/api/runs")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await viewer.GetAsync(url + "/api/openapi.json")).StatusCode);
         var create = await viewer.PostAsJsonAsync(url + "/api/runs", new { name = "not allowed", yaml = "stages: []" });
         Assert.Equal(HttpStatusCode.Forbidden, create.StatusCode);
         Assert.NotEqual(HttpStatusCode.OK, (await viewer.GetAsync(url + "/hangfire")).StatusCode);

@@ -77,7 +77,8 @@ public class LiveComponentTests
         // Its Reload loads the page afresh.
         var navigation = ctx.Services.GetRequiredService<Bunit.TestDoubles.BunitNavigationManager>();
         providers.WaitForAssertion(() => Assert.Single(providers.FindAll(".mud-snackbar button"), b => b.TextContent.Trim() == "Reload"), TimeSpan.FromSeconds(15));
-        await providers.FindAll(".mud-snackbar button").Single(b => b.TextContent.Trim() == "Reload").ClickAsync(new Microsoft.AspNetCore.Components.Web.MouseEventArgs());
+        // Found and clicked in one dispatch: the snackbar re-renders as it shows (its handler ids change between).
+        await providers.InvokeAsync(() => providers.FindAll(".mud-snackbar button").Single(b => b.TextContent.Trim() == "Reload").ClickAsync(new Microsoft.AspNetCore.Components.Web.MouseEventArgs()));
         Assert.True(navigation.History.First().Options.ForceLoad);
 
         await Task.Run(() => probe.Push(() => probe.Show(2)));

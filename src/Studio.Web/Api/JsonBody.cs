@@ -32,7 +32,7 @@ public static class JsonBody
         while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
         {
             if (buffer.Length + read > MaxBytes)
-                return (null, Results.Json(new { error = $"body: larger than the limit of {MaxBytes:N0} bytes" }, statusCode: StatusCodes.Status413PayloadTooLarge));
+                return (null, Results.Json(new ApiError($"body: larger than the limit of {MaxBytes:N0} bytes"), statusCode: StatusCodes.Status413PayloadTooLarge));
             buffer.Write(chunk, 0, read);
         }
         var fields = string.Join(", ", Fields(typeof(T)).Keys);
@@ -81,7 +81,7 @@ public static class JsonBody
     static bool IsRecord(Type type) => type.IsClass && type != typeof(string) && type != typeof(object)
         && !typeof(System.Collections.IEnumerable).IsAssignableFrom(type) && type.Namespace != "System.Text.Json.Nodes";
 
-    static IResult Refuse(string error) => Results.BadRequest(new { error });
+    static IResult Refuse(string error) => Results.BadRequest(new ApiError(error));
 
     /// <summary>"$.checkpointIds[1]" -> "field 'checkpointIds[1]': expected a whole number"; nested fields alike ("evaluation.seeds").</summary>
     static string WrongKind(string? path, Type root)

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Hangfire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -89,8 +88,7 @@ public sealed class ApiHost : IAsyncLifetime
         builder.Services.AddSingleton<Studio.Core.Queue.QueueStatus>();
         builder.AddStudioAuth(Options);
         builder.Services.AddStudioApi();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
-        _app = builder.Build();
+                _app = builder.Build();
         await _app.Services.MigrateStudioDatabaseAsync();
         await _app.Services.GetRequiredService<ModelService>().EnsureBuiltInAsync();
         _app.UseAuthentication();

@@ -490,6 +490,8 @@ public static class BadInputCorpus
             ("metrics csv of no run", "GET", "/api/runs/999999/metrics.csv", "no run 999999"),
             ("validation csv of no run", "GET", "/api/runs/999999/validation.csv", "no run 999999"),
             ("evaluations csv of no run", "GET", "/api/runs/999999/evaluations.csv", "no run 999999"),
+            ("image of no sample", "GET", "/api/runs/{completed}/samples/999999/image", "run {completed} has no sample 999999"),
+            ("image of no generation", "GET", "/api/generations/999999/images/1", "generation 999999 has no image 1"),
             // Addresses no endpoint answers: named, in the API's JSON shape (not an empty 404 or an HTML page).
             ("unknown endpoint", "GET", "/api/run", "no API endpoint GET /api/run"),
             ("unknown id kind", "GET", "/api/runs/abc", "no API endpoint GET /api/runs/abc"),

@@ -93,6 +93,7 @@ foreach (var (id, name) in runs)
 }
 await page.Keyboard.PressAsync("Escape");
 await page.EvaluateAsync("() => document.activeElement?.blur()"); // no focus outline on the search in the picture
+await Task.Delay(1000); // and its underline's transition over
 await page.Mouse.MoveAsync(0, 0);
 var chart = page.Locator("[data-testid=scaling-chart]");
 await Assertions.Expect(chart.Locator("[data-point]")).ToHaveCountAsync(runs.Count);

@@ -23,6 +23,18 @@ public sealed class OpenApiDocumentTests(ApiHost host) : IClassFixture<ApiHost>
     }
 
     [Fact]
+    public async Task TheDocumentIsValidOpenApi()
+    {
+        // Read back by Microsoft.OpenApi's own reader (what client generators build on) and checked by its rule set.
+        var text = await host.Http.GetStringAsync(StudioApi.OpenApiPath);
+        var read = Microsoft.OpenApi.OpenApiDocument.Parse(text, "json");
+        Assert.Empty(read.Diagnostic!.Errors.Select(e => e.ToString()));
+        var parsed = read.Document!;
+        Assert.Empty(Microsoft.OpenApi.OpenApiElementExtensions.Validate(parsed, Microsoft.OpenApi.ValidationRuleSet.GetDefaultRuleSet())?.Select(e => e.ToString()) ?? []);
+        Assert.True(parsed.Paths.Count >= 30, $"{parsed.Paths.Count} paths");
+    }
+
+    [Fact]
     public async Task EveryApiEndpointIsDescribedWithASummaryAndItsAnswers()
     {
         using var document = await DocumentAsync();

@@ -28,6 +28,12 @@ public sealed record ToyPretrainingOptions
     /// counts 1 + InkWeight times. Ink is a few percent of a render, so a plain L1 (0) is spent on backgrounds.
     /// </summary>
     public double VaeInkWeight { get; init; } = 20;
+    /// <summary>
+    /// Extra weight of ink in stage B's flow loss: an image token counts 1 + FluxInkWeight x (its share of ink pixels,
+    /// <see cref="ToyPretraining.InkShares"/>) times, normalised by the batch's mean weight. A shape differs from a blob
+    /// of its colour in a few percent of a latent, so a plain MSE (0) barely rewards drawing the shape the prompt names.
+    /// </summary>
+    public double FluxInkWeight { get; init; }
     /// <summary>Stage B: text-to-image updates and learning rate.</summary>
     public int FluxSteps { get; init; } = 9000;
     public double FluxLearningRate { get; init; } = 1e-3;
@@ -280,6 +286,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     {
         var (latents, t5Ids, clipIds) = LoadOrBuildPool(vae, t5Tokenizer, clipTokenizer);
         using var _pool = latents; using var _t5 = t5Ids; using var _clip = clipIds;
+        using var inkShares = _o.FluxInkWeight > 0 ? InkShares(PoolPrompts(), _a.LatentSize) : null;
         var evalPrompts = ToyPrompts.HeldOut(ToyCriteria.All, _o.EvalSize);
         var (evalLatents, evalT5, evalClip) = Encode(vae, evalPrompts, t5Tokenizer, clipTokenizer);
         using var _e1 = evalLatents; using var _e2 = evalT5; using var _e3 = evalClip;
@@ -340,7 +347,8 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             }
             if (_o.PureNoise > 0) // drawn last too
                 sigma = sigma.masked_fill(rand([_o.BatchSize], device: CPU, generator: generator) < _o.PureNoise, 1.0);
-            var loss = FlowLoss(model, x0, noise, sigma.to(_device), guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds);
+            var weights = inkShares is null ? null : (1 + _o.FluxInkWeight * inkShares.index_select(0, index)).to(_device);
+            var loss = FlowLoss(model, x0, noise, sigma.to(_device), guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds, weights);
             flat.ZeroGrad();
             loss.backward();
             flat.ClipGradNorm(1.0);
@@ -372,12 +380,17 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     /// <summary>FluxPipeline's time shift: e^mu / (e^mu + (1/sigma - 1)).</summary>
     static Tensor ShiftSigma(Tensor sigma, double mu) => Math.Exp(mu) / (Math.Exp(mu) + (1 / sigma - 1));
 
-    /// <summary>MSE between the predicted velocity and e - x0 at x_t = (1 - sigma) x0 + sigma e (packed latents).</summary>
-    static Tensor FlowLoss(TextToImage m, Tensor x0, Tensor noise, Tensor sigma, Tensor guidance, Tensor t5Ids, Tensor clipIds, Tensor imgIds, Tensor txtIds)
+    /// <summary>
+    /// MSE between the predicted velocity and e - x0 at x_t = (1 - sigma) x0 + sigma e (packed latents); with
+    /// <paramref name="tokenWeights"/> ([B, tokens]), each token's squared error weighted, over the weights' sum.
+    /// </summary>
+    static Tensor FlowLoss(TextToImage m, Tensor x0, Tensor noise, Tensor sigma, Tensor guidance, Tensor t5Ids, Tensor clipIds, Tensor imgIds, Tensor txtIds,
+        Tensor? tokenWeights = null)
     {
         var context = m.T5.forward(t5Ids);
         using var clipOut = m.Clip.forward(clipIds);
-        return FlowErrors(m.Transformer, x0, noise, sigma, context, clipOut.PoolerOutput, guidance, imgIds, txtIds).mean();
+        var errors = TokenFlowErrors(m.Transformer, x0, noise, sigma, context, clipOut.PoolerOutput, guidance, imgIds, txtIds);
+        return tokenWeights is null ? errors.mean() : (errors * tokenWeights).sum() / tokenWeights.sum();
     }
 
     /// <summary>
@@ -388,12 +401,17 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
     /// reports it per category and sigma.
     /// </summary>
     public static Tensor FlowErrors(FluxTransformer transformer, Tensor x0, Tensor noise, Tensor sigma, Tensor context, Tensor pooled,
+        Tensor? guidance, Tensor imgIds, Tensor txtIds) =>
+        TokenFlowErrors(transformer, x0, noise, sigma, context, pooled, guidance, imgIds, txtIds).mean([1]);
+
+    /// <summary><see cref="FlowErrors"/> per image token: [B, tokens], the mean over each token's channels.</summary>
+    static Tensor TokenFlowErrors(FluxTransformer transformer, Tensor x0, Tensor noise, Tensor sigma, Tensor context, Tensor pooled,
         Tensor? guidance, Tensor imgIds, Tensor txtIds)
     {
         var s = sigma.view(-1, 1, 1);
         var xt = (1 - s) * x0 + s * noise;
         var velocity = transformer.forward(xt, context, pooled, sigma, imgIds, txtIds, guidance);
-        return (velocity - (noise - x0)).square().mean([1, 2]);
+        return (velocity - (noise - x0)).square().mean([2]);
     }
 
     /// <summary>
@@ -430,8 +448,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             return (file.Read("latents"), file.Read("t5_ids"), file.Read("clip_ids"));
         }
         var clock = Stopwatch.StartNew();
-        var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "pool"));
-        var prompts = Enumerable.Range(0, _o.PoolSize).Select(_ => TrainPrompt(random)).ToList();
+        var prompts = PoolPrompts();
         var parts = new List<(Tensor, Tensor, Tensor)>();
         for (int i = 0; i < prompts.Count; i += 256)
             parts.Add(Encode(vae, prompts.Skip(i).Take(256).ToList(), t5Tokenizer, clipTokenizer));
@@ -442,6 +459,32 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         SafeTensorsWriter.Save(path, [new("latents", latents), new("t5_ids", t5Ids), new("clip_ids", clipIds)]);
         log($"stage B: encoded {prompts.Count} train prompts ({prompts.Select(p => p.Text).Distinct().Count()} distinct) in {clock.Elapsed.TotalSeconds:0}s");
         return (latents, t5Ids, clipIds);
+    }
+
+    /// <summary>The prompts of stage B's pool, in its order (drawn again from the seed: the pool file keeps their latents and ids only).</summary>
+    List<ToyPrompt> PoolPrompts()
+    {
+        var random = new Random((int)DeterministicRandom.Seed(_o.Seed, "pool"));
+        return Enumerable.Range(0, _o.PoolSize).Select(_ => TrainPrompt(random)).ToList();
+    }
+
+    /// <summary>
+    /// [N, tokens] float32: each image token's share of ink pixels (<see cref="ToyRenderer.InkMask"/>) in the patch of
+    /// the render it covers, in FLUX's packed token order (row by row), for a latent of side <paramref name="latentSize"/>.
+    /// </summary>
+    public static Tensor InkShares(IReadOnlyList<ToyPrompt> prompts, int latentSize)
+    {
+        var side = latentSize / 2;
+        var patch = ToyRenderer.Size / side;
+        var shares = new float[prompts.Count * side * side];
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            var mask = ToyRenderer.InkMask(prompts[i].Scene);
+            for (int y = 0; y < ToyRenderer.Size; y++)
+                for (int x = 0; x < ToyRenderer.Size; x++)
+                    shares[(i * side + y / patch) * side + x / patch] += mask[y * ToyRenderer.Size + x] / (patch * patch);
+        }
+        return tensor(shares, [prompts.Count, side * side]);
     }
 
     /// <summary>Packed scaled latents (back on the CPU, like the pool read from its file) and both token id sets of <paramref name="prompts"/>.</summary>

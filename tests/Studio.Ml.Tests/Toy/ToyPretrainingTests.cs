@@ -152,11 +152,12 @@ public class ToyPretrainingTests(ITestOutputHelper output)
 
             var log = new List<string>();
             var same = Path.Combine(root, "same");
-            new ToyPretraining(options with { From = first, FluxSteps = 0 }, Path.Combine(root, "same.work"), log.Add).Run(same, resume: false, "test");
+            new ToyPretraining(options with { From = first, FluxSteps = 0, FluxInkWeight = 10 }, Path.Combine(root, "same.work"), log.Add).Run(same, resume: false, "test");
             Assert.Contains(log, l => l == $"stage A: skipped, the autoencoder of {first}");
             var readme = File.ReadAllText(Path.Combine(same, "README.md"));
             Assert.Contains($"trained further from the teacher in {first} by", readme);
             Assert.Contains("| stage A (AutoencoderKL) | none: the autoencoder of the teacher continued |", readme);
+            Assert.Contains("rectified-flow MSE with image tokens weighted 1 + 10 x their share of ink, 0.1 of prompts dropped to the empty prompt;", readme);
             foreach (var part in new[] { "vae", "transformer", "text_encoder", "text_encoder_2" })
             {
                 using var a = Checkpoint.Open(Path.Combine(first, part));
@@ -191,6 +192,33 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             Assert.True(errorPureNoise < errorLogitNormal, $"flow error at sigma 1: {errorPureNoise} after pure noise, {errorLogitNormal} without");
         }
         finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void InkSharesAreEachImageTokensShareOfInkInPackedOrder()
+    {
+        // 64 px at a 16x16 latent: 8x8 image tokens of 8x8 px, row by row (FLUX's packing).
+        var plain = new ToyBackground(BackgroundKind.Plain, BackgroundColour.White);
+        var topRight = new ToyPrompt("a large red square", "image-quality", new ToyScene(plain, [new ToyObject(ToyShape.Square, ToyColour.Red, ToySize.Large, Col: 2, Row: 0)]));
+        var bottomLeft = new ToyPrompt("a small blue cross", "image-quality", new ToyScene(plain, [new ToyObject(ToyShape.Cross, ToyColour.Blue, ToySize.Small, Col: 0, Row: 2)]));
+        var empty = new ToyPrompt("a white background", "image-quality", new ToyScene(plain, []));
+        using var shares = ToyPretraining.InkShares([topRight, bottomLeft, empty], latentSize: 16);
+        Assert.Equal([3L, 64L], shares.shape);
+        var values = shares.data<float>().ToArray();
+        for (int i = 0; i < 3; i++)
+        {
+            var row = values.AsSpan(i * 64, 64).ToArray();
+            var inkPixels = ToyRenderer.InkMask(new[] { topRight, bottomLeft, empty }[i].Scene).Sum();
+            Assert.Equal(inkPixels, row.Sum() * 64, 1); // every ink pixel counted once, in its token
+            Assert.All(row, share => Assert.InRange(share, 0f, 1f));
+            var inked = Enumerable.Range(0, 64).Where(t => row[t] > 0).ToList();
+            if (i == 2) { Assert.Empty(inked); continue; }
+            // The object's cell: the top right (columns 5-7 of tokens, rows 0-2) or the bottom left (columns 0-2, rows 5-7).
+            Assert.NotEmpty(inked);
+            Assert.All(inked, t => Assert.True(i == 0 ? t % 8 >= 5 && t / 8 <= 2 : t % 8 <= 2 && t / 8 >= 5, $"token {t} (row {t / 8}, column {t % 8})"));
+        }
+        // A large square fills whole tokens; nothing fills a token on a plain background.
+        Assert.Contains(values.Take(64), share => share == 1f);
     }
 
     /// <summary>Every component loads through its own class with a clean (strict) report, in bf16 on disk.</summary>

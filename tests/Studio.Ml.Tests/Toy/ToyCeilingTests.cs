@@ -50,6 +50,12 @@ public class ToyCeilingTests
         Assert.All(result.Items.SelectMany(i => i.FlowMse), m => Assert.True(m is > 0 and < 10, $"flow MSE {m}"));
         Assert.Equal(result.All.FlowMseBySigma!.Average(), result.All.FlowMse!.Value, 9);
         Assert.True(result.All.FlowMse < result.All.FlowMseEmptyPrompt!.Value, $"with prompt {result.All.FlowMse}, empty {result.All.FlowMseEmptyPrompt}");
+        // Words followed: the image-quality prompt names its object as "COLOUR SHAPE"; the shipped teacher follows the
+        // colour word (swapped, the loss rises) and the prompt as a whole (empty, it rises).
+        var words = result.WordSwaps!;
+        Assert.Equal(1, words.Prompts);
+        Assert.True(words.ColourSwapped > words.AsWritten && words.Empty > words.AsWritten, words.ToString());
+        Assert.Contains($"words followed (1 image-quality prompts, mean flow loss): as written {words.AsWritten:0.000}, shape word swapped", result.Table());
         Assert.Contains("semantics/numeracy", result.Table());
         Assert.Contains(result.VaeMeetsBar ? "meets the bar" : "below the bar", result.Table());
     }
@@ -69,6 +75,23 @@ public class ToyCeilingTests
         Assert.All(alone.Categories.Append(alone.All), r => Assert.Null(r.FlowMse));
         Assert.All(alone.Items, i => Assert.Empty(i.FlowMse));
         Assert.Contains("autoencoder alone", alone.Table());
+        Assert.Null(alone.WordSwaps);
+    }
+
+    [Theory]
+    [InlineData("a clean drawing of a large red cross on black and brown stripes", "a clean drawing of a large red square on black and brown stripes",
+        "a clean drawing of a large cyan cross on black and brown stripes")]
+    [InlineData("a simple icon of a small green circle on gray and beige stripes", "a simple icon of a small green triangle on gray and beige stripes",
+        "a simple icon of a small pink circle on gray and beige stripes")]
+    public void ASwapReplacesTheObjectsShapeOrColourWordAndNothingElse(string text, string shapeSwapped, string colourSwapped)
+    {
+        var prompt = ToyPrompts.HeldOut(ToyCriteria.ImageQuality, 50).First(p => p.Text == text);
+        Assert.Equal(shapeSwapped, ToyCeiling.Swap(prompt, shape: true));
+        Assert.Equal(colourSwapped, ToyCeiling.Swap(prompt, shape: false));
+        // A prompt of two objects, or one whose text does not name its object as "COLOUR SHAPE", has no swap.
+        var two = ToyPrompts.HeldOut(ToyCriteria.SemanticsColour, 1)[0];
+        Assert.Null(ToyCeiling.Swap(two, shape: true));
+        Assert.Null(ToyCeiling.Swap(prompt with { Text = "an object" }, shape: false));
     }
 
     [Fact]

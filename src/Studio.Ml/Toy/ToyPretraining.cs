@@ -484,7 +484,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 for (int x = 0; x < ToyRenderer.Size; x++)
                     shares[(i * side + y / patch) * side + x / patch] += mask[y * ToyRenderer.Size + x] / (patch * patch);
         }
-        return tensor(shares, [prompts.Count, side * side]);
+        return tensor(shares, [prompts.Count, side * side], device: CPU); // a table on the host: a batch takes its rows, then moves
     }
 
     /// <summary>Packed scaled latents (back on the CPU, like the pool read from its file) and both token id sets of <paramref name="prompts"/>.</summary>

@@ -8,6 +8,12 @@ namespace Studio.E2E.Tests;
 [Collection("web")]
 public class StudioPagesTests
 {
+    /// <summary>
+    /// How long a page may take to settle (no request for 500 ms): these tests check what a page shows, not how fast;
+    /// on a 2-core CI machine running other test projects beside them a page's images once took over Playwright's 30 s.
+    /// </summary>
+    static readonly PageWaitForLoadStateOptions Settled = new() { Timeout = 120_000 };
+
     readonly WebHostFixture host;
     readonly HttpClient _http = new();
 
@@ -60,7 +66,7 @@ public class StudioPagesTests
         {
             await page.GotoAsync(host.Url + path);
             await page.Locator("[data-interactive=true]").WaitForAsync();
-            await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+            await page.WaitForLoadStateAsync(LoadState.NetworkIdle, Settled);
         }
         Assert.Empty(problems); // the browser's own /favicon.ico included: the studio declares its icon
     }
@@ -95,7 +101,7 @@ public class StudioPagesTests
             {
                 await page.GotoAsync(host.Url + path);
                 await page.Locator("[data-interactive=true]").WaitForAsync();
-                await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+                await page.WaitForLoadStateAsync(LoadState.NetworkIdle, Settled);
                 var found = await page.EvaluateAsync<string[]>(@"() => {
                     const wide = [];
                     const d = document.scrollingElement;

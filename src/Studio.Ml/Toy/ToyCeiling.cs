@@ -205,12 +205,12 @@ public static class ToyCeiling
     {
         if (prompt.Scene.Objects.Count != 1) return null;
         var o = prompt.Scene.Objects[0];
-        var (colourWord, shapeWord) = (ToyPalette.Word(o.Colour), o.Shape.ToString().ToLowerInvariant());
+        var (colourWord, shapeWord) = (ToyPalette.Word(o.Colour), ToyPrompts.ShapeWord(o.Shape));
         var named = System.Text.RegularExpressions.Regex.Match(prompt.Text, $@"\b{colourWord} {shapeWord}\b");
         if (!named.Success) return null;
         var shapes = Enum.GetValues<ToyShape>();
         var replacement = shape
-            ? $"{colourWord} {shapes[((int)o.Shape + 2) % shapes.Length].ToString().ToLowerInvariant()}"
+            ? $"{colourWord} {ToyPrompts.ShapeWord(shapes[((int)o.Shape + 2) % shapes.Length])}"
             : $"{ToyPalette.Word(ToyPalette.ObjectColours[((int)o.Colour + 4) % ToyPalette.ObjectColours.Length])} {shapeWord}";
         return string.Concat(prompt.Text.AsSpan(0, named.Index), replacement, prompt.Text.AsSpan(named.Index + named.Length));
     }

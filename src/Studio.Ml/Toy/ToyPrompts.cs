@@ -242,7 +242,7 @@ public static class ToyPrompts
 
     static string SizeWord(ToySize size) => size.ToString().ToLowerInvariant();
 
-    static string ShapeWord(ToyShape shape) => shape.ToString().ToLowerInvariant();
+    public static string ShapeWord(ToyShape shape) => shape.ToString().ToLowerInvariant();
 
     static string Plural(ToyShape shape) => shape == ToyShape.Cross ? "crosses" : ShapeWord(shape) + "s";
 

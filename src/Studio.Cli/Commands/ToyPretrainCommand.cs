@@ -28,6 +28,7 @@ public static class ToyPretrainCommand
             Description = $"the teacher's sizes: {string.Join(", ", ToyTeacherArchitecture.Named.Keys)} (latent16: a 16x16 latent, 64 image tokens; latent8: the first teachers' 8x8, 16 tokens)",
             DefaultValueFactory = _ => ToyTeacherArchitecture.Named.Keys.First(),
         };
+        var pooledDropout = new Option<double>("--pooled-dropout") { Description = "stage B: share of a batch whose CLIP prompt (the pooled vector) is the empty prompt's while T5 keeps the prompt, so the transformer learns to read T5", DefaultValueFactory = _ => defaults.PooledDropout };
         var pureNoise = new Option<double>("--pure-noise") { Description = "stage B: share of a batch trained at sigma 1, where a generation starts (the prompt alone decides the background there)", DefaultValueFactory = _ => defaults.PureNoise };
         var fluxInk = new Option<double>("--flux-ink-weight") { Description = "stage B: extra weight of image tokens by their share of ink (objects, letters) in the flow loss (0: plain MSE)", DefaultValueFactory = _ => defaults.FluxInkWeight };
         var from = new Option<DirectoryInfo?>("--from") { Description = "continue a toy teacher folder (or toy: the shipped one): stage A skipped, stage B starts from its transformer and text encoders" };
@@ -37,7 +38,7 @@ public static class ToyPretrainCommand
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, from, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, from, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pooledDropout, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -52,6 +53,7 @@ public static class ToyPretrainCommand
                 VaeInkWeight = parse.GetValue(inkWeight) is >= 0 and var iw ? iw : throw new ArgumentException("--vae-ink-weight must be 0 or more"),
                 FluxSteps = Positive(parse.GetValue(fluxSteps), "--flux-steps"),
                 PromptDropout = parse.GetValue(dropout) is >= 0 and < 1 and var pd ? pd : throw new ArgumentException($"--prompt-dropout: {parse.GetValue(dropout)} must be at least 0 and below 1"),
+                PooledDropout = parse.GetValue(pooledDropout) is >= 0 and <= 1 and var cd ? cd : throw new ArgumentException($"--pooled-dropout: {parse.GetValue(pooledDropout)} must be between 0 and 1"),
                 PureNoise = parse.GetValue(pureNoise) is >= 0 and <= 1 and var pn ? pn : throw new ArgumentException($"--pure-noise: {parse.GetValue(pureNoise)} must be between 0 and 1"),
                 FluxInkWeight = parse.GetValue(fluxInk) is >= 0 and var fw ? fw : throw new ArgumentException($"--flux-ink-weight: {parse.GetValue(fluxInk)} must be 0 or more"),
                 From = parse.GetValue(from) is { } f ? TeacherFolder(f) : null,
@@ -66,7 +68,7 @@ public static class ToyPretrainCommand
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
             var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}"
-                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}");
+                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.PooledDropout > 0 ? $" --pooled-dropout {options.PooledDropout}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}");
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {

@@ -49,6 +49,21 @@ public sealed record ToyWordSwaps(int Prompts, double AsWritten, double ShapeSwa
         $"{what} {value:0.000} ({(value / AsWritten - 1).ToString("+0%;-0%;+0%", System.Globalization.CultureInfo.InvariantCulture)})";
 }
 
+/// <summary>
+/// Which text encoder carries the prompt to the transformer: the mean held-out flow loss over all the ceiling's prompts
+/// (every sigma) conditioned as written, with T5 given the prompt and CLIP (the pooled vector, FLUX's global
+/// conditioning) the empty prompt, the other way round, and with both given the empty prompt. <see cref="T5Share"/> is
+/// how much of what the prompt removes from the loss T5 removes alone: a distilled T5 student can only matter as much as
+/// its teacher's T5 path does.
+/// </summary>
+public sealed record ToyEncoderPaths(int Prompts, double AsWritten, double T5Only, double ClipOnly, double Empty)
+{
+    /// <summary>(empty - T5 only) / (empty - as written): 1 when T5 alone tells the transformer all the prompt does, 0 when nothing.</summary>
+    public double T5Share => (Empty - T5Only) / (Empty - AsWritten);
+    /// <summary>The same for CLIP's pooled vector alone.</summary>
+    public double ClipShare => (Empty - ClipOnly) / (Empty - AsWritten);
+}
+
 /// <summary>Means over one category's prompts (or over all of them: Category "all"); the flow columns are null without a transformer.</summary>
 public sealed record ToyCeilingRow(string Category, int Count, double RenderScore, double RoundTripScore, double RoundTripL1,
     double? FlowMse, IReadOnlyList<double>? FlowMseBySigma, double? FlowMseEmptyPrompt);
@@ -77,7 +92,8 @@ public sealed record ToyCeilingResult(
     bool VaeMeetsBar,
     double Seconds,
     IReadOnlyList<ToyCeilingItem> Items,
-    ToyWordSwaps? WordSwaps = null)
+    ToyWordSwaps? WordSwaps = null,
+    ToyEncoderPaths? EncoderPaths = null)
 {
     public void Save(string path)
     {
@@ -102,6 +118,9 @@ public sealed record ToyCeilingResult(
         if (WordSwaps is { } w)
             lines.Add($"words followed ({w.Prompts} image-quality prompts, mean flow loss): as written {w.AsWritten:0.000}, "
                 + $"{w.Describe("shape word swapped", w.ShapeSwapped)}, {w.Describe("colour word swapped", w.ColourSwapped)}, {w.Describe("empty prompt", w.Empty)}");
+        if (EncoderPaths is { } p)
+            lines.Add($"prompt through each encoder ({p.Prompts} prompts, mean flow loss): as written {p.AsWritten:0.000}, T5 alone {p.T5Only:0.000}, "
+                + $"CLIP alone {p.ClipOnly:0.000}, neither (empty) {p.Empty:0.000}: T5 alone gives {Percent(p.T5Share)}, CLIP alone {Percent(p.ClipShare)} of what the prompt gives");
         lines.Add($"FD to renders (lower is better): renders {Format(RenderFrechetAll)}, VAE round trips {Format(RoundTripFrechetAll)} (all), {Format(RoundTripFrechetImageQuality)} (image-quality)");
         var worst = Categories.MinBy(c => c.RoundTripScore);
         lines.Add(VaeMeetsBar
@@ -109,6 +128,8 @@ public sealed record ToyCeilingResult(
             : $"VAE: below the bar (every round-trip score >= {ToyCeilingOptions.ScoreBar}, FD(all) <= {ToyCeilingOptions.FrechetBar}); lowest {worst?.Category} {worst?.RoundTripScore:0.000}: the autoencoder caps what any transformer can draw");
         return string.Join(Environment.NewLine, lines);
     }
+
+    static string Percent(double share) => share.ToString("0%", System.Globalization.CultureInfo.InvariantCulture);
 
     static string Cell(double? value) => value is { } v ? $"{v,8:0.000}" : $"{"-",8}";
 
@@ -143,6 +164,7 @@ public static class ToyCeiling
         var l1 = new List<double>();
         var flow = new List<double[]>();
         var flowEmpty = new List<double[]>();
+        var (t5Only, clipOnly) = (new List<double>(), new List<double>());
         var factor = vae.Config.DownscaleFactor;
         var (latentHeight, latentWidth) = (ToyImage.Size / factor, ToyImage.Size / factor);
         for (int start = 0; start < prompts.Count; start += options.BatchSize)
@@ -155,8 +177,14 @@ public static class ToyCeiling
             if (pipeline is not null)
             {
                 var seed = DeterministicRandom.Seed(options.Seed, "toy-ceiling", start);
-                flow.AddRange(FlowErrors(pipeline, batch.Select(p => p.Text).ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
-                flowEmpty.AddRange(FlowErrors(pipeline, batch.Select(_ => "").ToList(), renders.Skip(start).Take(batch.Count).ToList(), options, seed));
+                var batchRenders = renders.Skip(start).Take(batch.Count).ToList();
+                using var written = pipeline.EncodePrompts(batch.Select(p => p.Text).ToList(), options.MaxSequenceLength);
+                using var empty = pipeline.EncodePrompts(batch.Select(_ => "").ToList(), options.MaxSequenceLength);
+                flow.AddRange(FlowErrors(pipeline, written, batchRenders, options, seed));
+                flowEmpty.AddRange(FlowErrors(pipeline, empty, batchRenders, options, seed));
+                // The encoders apart: one given the prompt, the other the empty prompt (the same noise).
+                t5Only.AddRange(FlowErrors(pipeline, new FluxConditioning(written.PromptEmbeds, empty.PooledPromptEmbeds), batchRenders, options, seed).Select(e => e.Average()));
+                clipOnly.AddRange(FlowErrors(pipeline, new FluxConditioning(empty.PromptEmbeds, written.PooledPromptEmbeds), batchRenders, options, seed).Select(e => e.Average()));
             }
             else
             {
@@ -181,7 +209,8 @@ public static class ToyCeiling
         return new ToyCeilingResult(source, options.Seed, options.PromptsPerCategory, vae.Config.LatentChannels, latentHeight, latentWidth,
             latentHeight / 2 * (latentWidth / 2), pipeline?.Transformer.Config.InnerDim, options.Sigmas, rendered.FrechetAll, returned.FrechetAll,
             returned.ImageQualityFrechet, rows, all, meets, clock.Elapsed.TotalSeconds, items,
-            pipeline is null ? null : WordSwaps(pipeline, prompts.Zip(renders).Where(p => p.First.Category == ToyCriteria.ImageQuality).ToList(), options));
+            pipeline is null ? null : WordSwaps(pipeline, prompts.Zip(renders).Where(p => p.First.Category == ToyCriteria.ImageQuality).ToList(), options),
+            pipeline is null ? null : new ToyEncoderPaths(prompts.Count, flow.Average(e => e.Average()), t5Only.Average(), clipOnly.Average(), flowEmpty.Average(e => e.Average())));
     }
 
     /// <summary><see cref="ToyWordSwaps"/> on the image-quality prompts whose text names their object's colour and shape together.</summary>
@@ -244,20 +273,27 @@ public static class ToyCeiling
     /// is drawn from <paramref name="seed"/> on the CPU, the same for every prompt text given the same seed. A sigma of 1
     /// is pure noise, where a generation's first step starts.
     /// </summary>
-    public static IEnumerable<double[]> FlowErrors(FluxPipeline pipeline, IReadOnlyList<string> texts, IReadOnlyList<ToyImage> renders,
+    public static double[][] FlowErrors(FluxPipeline pipeline, IReadOnlyList<string> texts, IReadOnlyList<ToyImage> renders,
+        ToyCeilingOptions options, long seed)
+    {
+        using var conditioning = pipeline.EncodePrompts(texts, options.MaxSequenceLength);
+        return FlowErrors(pipeline, conditioning, renders, options, seed);
+    }
+
+    /// <summary>The same with the conditioning given (T5's states and CLIP's pooled vector, one row per render); not disposed here.</summary>
+    public static double[][] FlowErrors(FluxPipeline pipeline, FluxConditioning conditioning, IReadOnlyList<ToyImage> renders,
         ToyCeilingOptions options, long seed)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var device = pipeline.Device;
         var dtype = pipeline.Transformer.parameters().First().dtype;
-        using var conditioning = pipeline.EncodePrompts(texts, options.MaxSequenceLength);
         using var posterior = pipeline.Vae.Encode(ToyImage.Stack(renders));
         var x0 = LatentPacking.Pack(pipeline.Vae.ScaleLatents(posterior.Mean)).to(dtype, device);
         var (height, width) = (posterior.Mean.shape[2], posterior.Mean.shape[3]);
         var imgIds = LatentPacking.ImageIds(height / 2, width / 2, dtype, device);
         var txtIds = LatentPacking.TextIds(conditioning.PromptEmbeds.shape[1], dtype, device);
-        var n = texts.Count;
+        var n = renders.Count;
         var guidance = pipeline.Transformer.Config.GuidanceEmbeds ? full(n, options.Guidance, dtype: ScalarType.Float32, device: device) : null;
         using var generator = new Generator((ulong)seed, CPU);
         var errors = new double[n][];

@@ -50,6 +50,13 @@ public sealed record ToyPretrainingOptions
     /// </summary>
     public double PureNoise { get; init; }
     /// <summary>
+    /// Stage B: the share of a batch whose CLIP prompt (the pooled vector, FLUX's global conditioning) is replaced by the
+    /// empty prompt's while T5 keeps the prompt, so the transformer has to read the prompt through T5's states in its
+    /// joint attention. Without it the toy teacher learns the easy path: its pooled vector alone explains nearly all of
+    /// what the prompt tells it, and its T5 path, the one the students replace, almost nothing. 0: off.
+    /// </summary>
+    public double PooledDropout { get; init; }
+    /// <summary>
     /// A toy teacher folder (FluxPipeline layout, the same architecture) to continue: stage A is skipped (its
     /// autoencoder is used as it is) and stage B starts from its transformer and text encoders. Null: from scratch.
     /// </summary>
@@ -347,6 +354,8 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             }
             if (_o.PureNoise > 0) // drawn last too
                 sigma = sigma.masked_fill(rand([_o.BatchSize], device: CPU, generator: generator) < _o.PureNoise, 1.0);
+            if (_o.PooledDropout > 0) // and this
+                clipBatch = where((rand([_o.BatchSize], device: CPU, generator: generator) < _o.PooledDropout).view(-1, 1), emptyClip, clipBatch);
             var weights = inkShares is null ? null : (1 + _o.FluxInkWeight * inkShares.index_select(0, index)).to(_device);
             var loss = FlowLoss(model, x0, noise, sigma.to(_device), guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds, weights);
             flat.ZeroGrad();

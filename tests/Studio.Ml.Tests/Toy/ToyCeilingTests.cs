@@ -56,8 +56,39 @@ public class ToyCeilingTests
         Assert.Equal(1, words.Prompts);
         Assert.True(words.ColourSwapped > words.AsWritten && words.Empty > words.AsWritten, words.ToString());
         Assert.Contains($"words followed (1 image-quality prompts, mean flow loss): as written {words.AsWritten:0.000}, shape word swapped", result.Table());
+        // The prompt through each encoder: as written and empty are the rows' own numbers (the same noise).
+        var paths = result.EncoderPaths!;
+        Assert.Equal(5, paths.Prompts);
+        Assert.Equal(result.All.FlowMse!.Value, paths.AsWritten, 9);
+        Assert.Equal(result.All.FlowMseEmptyPrompt!.Value, paths.Empty, 9);
+        Assert.Contains($"prompt through each encoder (5 prompts, mean flow loss): as written {paths.AsWritten:0.000}, T5 alone {paths.T5Only:0.000}", result.Table());
         Assert.Contains("semantics/numeracy", result.Table());
         Assert.Contains(result.VaeMeetsBar ? "meets the bar" : "below the bar", result.Table());
+    }
+
+    [Fact]
+    public void AnEncoderTheTransformerCannotHearCarriesNothing()
+    {
+        // context_embedder zeroed: T5's states reach the transformer as zeros whatever the prompt, so T5 alone is the
+        // empty prompt and CLIP alone the prompt as written. With time_text_embed's pooled-text embedder zeroed instead,
+        // the other way round.
+        var options = new ToyCeilingOptions { PromptsPerCategory = 1, BatchSize = 5 };
+        foreach (var (deafTo, prefix) in new[] { ("T5", "context_embedder."), ("CLIP", "time_text_embed.text_embedder.") })
+        {
+            using var pipeline = FluxPipeline.Load(ToyTeacher.Folder);
+            using (no_grad())
+            {
+                var zeroed = pipeline.Transformer.named_parameters().Where(p => p.name.StartsWith(prefix)).ToList();
+                Assert.NotEmpty(zeroed);
+                foreach (var (_, parameter) in zeroed) parameter.zero_();
+            }
+            var paths = ToyCeiling.Measure(pipeline, options).EncoderPaths!;
+            var (deaf, heard) = deafTo == "T5" ? (paths.T5Only, paths.ClipOnly) : (paths.ClipOnly, paths.T5Only);
+            Assert.Equal(paths.Empty, deaf, 6);
+            Assert.Equal(paths.AsWritten, heard, 6);
+            Assert.Equal(0, deafTo == "T5" ? paths.T5Share : paths.ClipShare, 4);
+            Assert.Equal(1, deafTo == "T5" ? paths.ClipShare : paths.T5Share, 4);
+        }
     }
 
     [Fact]
@@ -76,6 +107,7 @@ public class ToyCeilingTests
         Assert.All(alone.Items, i => Assert.Empty(i.FlowMse));
         Assert.Contains("autoencoder alone", alone.Table());
         Assert.Null(alone.WordSwaps);
+        Assert.Null(alone.EncoderPaths);
     }
 
     [Theory]

@@ -66,6 +66,23 @@ public class EvaluationsOverTrainingTests
         var names = new Dictionary<int, string> { [1] = "1 · toy-base", [2] = "2 · lr 3e-4" };
         var (points, _) = Scaling.Chart(runs, [], Scaling.Metric("semantics"), id => names[id]);
         Assert.Equal(["1 · toy-base · step 300", "2 · lr 3e-4 · toy-small · step 400"], points.Select(p => p.Label));
+        Assert.Equal(["1 · toy-base · toy-base · step 300", "2 · lr 3e-4 · toy-small · step 400"], points.Select(p => p.Detail));
+    }
+
+    /// <summary>
+    /// When every point is at one step the labels leave it out (the tooltip and the table say it), and a run named after
+    /// its size by its last word ("toy-study-large" for toy-large) is not told its size again: labels short enough to sit
+    /// between the error bars.
+    /// </summary>
+    [Fact]
+    public void PointsAtOneStepAreLabelledByTheirRunsAloneAndTheirTooltipsSayTheRest()
+    {
+        CheckpointEvaluation Sized(CheckpointEvaluation v, string size) { (v.SizeLabel, v.EncoderParameters) = (size, 1000); return v; }
+        var runs = new[] { Sized(Evaluation(1, 1, 300, 0.2), "toy-large"), Sized(Evaluation(2, 2, 300, 0.3), "toy-small") };
+        var names = new Dictionary<int, string> { [1] = "1 · toy-study-large", [2] = "2 · lr 3e-4" };
+        var (points, _) = Scaling.Chart(runs, [], Scaling.Metric("semantics"), id => names[id]);
+        Assert.Equal(["1 · toy-study-large", "2 · lr 3e-4 · toy-small"], points.Select(p => p.Label));
+        Assert.Equal(["1 · toy-study-large · toy-large · step 300", "2 · lr 3e-4 · toy-small · step 300"], points.Select(p => p.Detail));
     }
 
     [Fact]

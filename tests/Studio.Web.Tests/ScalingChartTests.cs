@@ -97,19 +97,38 @@ public class ScalingChartTests
     }
 
     /// <summary>The four study runs and the teacher as the README's Compare screenshot once drew them, labels over one another.</summary>
-    [Fact]
-    public async Task PointLabelsStayClearOfEachOtherTheTeachersLabelAndTheMarkers()
+    /// <summary>
+    /// Two toy studies' points (300 updates; the second is README's Compare screenshot of 2026-12-07, where labels with
+    /// size and step crossed the naive and large students' error bars), labelled as the scaling chart labels them when
+    /// every point is at the same step and each run's name says its size: the run alone.
+    /// </summary>
+    public static TheoryData<string> CrowdedStudies => ["first", "screenshot"];
+
+    static ScatterPoint[] CrowdedStudy(string name) => name == "first"
+        ?
+        [
+            new(1_112_224, 0.086, "1 · toy-study-small", Scaling.VisionGroup, new ScoreInterval(0.017, 0.169)),
+            new(2_220_416, 0.078, "2 · toy-study-base", Scaling.VisionGroup, new ScoreInterval(0.017, 0.161)),
+            new(2_220_416, 0.047, "4 · toy-study-naive", Scaling.NaiveGroup, new ScoreInterval(0.008, 0.097)),
+            new(4_703_232, 0.103, "3 · toy-study-large", Scaling.VisionGroup, new ScoreInterval(0.028, 0.192)),
+        ]
+        :
+        [
+            new(1_112_224, 0.035, "1 · toy-study-small", Scaling.VisionGroup, new ScoreInterval(0.012, 0.065)),
+            new(2_220_416, 0.023, "2 · toy-study-base", Scaling.VisionGroup, new ScoreInterval(0, 0.063)),
+            new(2_220_416, 0.075, "4 · toy-study-naive", Scaling.NaiveGroup, new ScoreInterval(0.014, 0.156)),
+            new(4_703_232, 0.115, "3 · toy-study-large", Scaling.VisionGroup, new ScoreInterval(0.032, 0.217)),
+        ];
+
+    [Theory]
+    [MemberData(nameof(CrowdedStudies))]
+    public async Task PointLabelsStayClearOfEachOtherTheTeachersLabelTheMarkersAndTheErrorBars(string study)
     {
         await using var ctx = NewContext();
-        ScatterPoint[] points =
-        [
-            new(1_112_224, 0.086, "1 · toy-study-small · toy-small · step 300", Scaling.VisionGroup, new ScoreInterval(0.017, 0.169)),
-            new(2_220_416, 0.078, "2 · toy-study-base · toy-base · step 300", Scaling.VisionGroup, new ScoreInterval(0.017, 0.161)),
-            new(2_220_416, 0.047, "4 · toy-study-naive · toy-base · step 300", Scaling.NaiveGroup, new ScoreInterval(0.008, 0.097)),
-            new(4_703_232, 0.103, "3 · toy-study-large · toy-large · step 300", Scaling.VisionGroup, new ScoreInterval(0.028, 0.192)),
-        ];
+        var points = CrowdedStudy(study);
+        var teacherY = study == "first" ? 0.1056 : 0.1083;
         var cut = ctx.Render<ScatterChart>(p => p.Add(c => c.Points, points)
-            .Add(c => c.References, [new ReferenceLine("teacher", 0.1056, 9_536_896)]).Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
+            .Add(c => c.References, [new ReferenceLine("teacher", teacherY, 9_536_896)]).Add(c => c.GroupOrder, [Scaling.VisionGroup, Scaling.NaiveGroup]));
 
         // Each text's box from its drawn position, anchor and length (11px font: at most 6.3 units a glyph, 12 a line).
         static (double X0, double X1, double Y0, double Y1) Box(AngleSharp.Dom.IElement text)
@@ -127,7 +146,7 @@ public class ScalingChartTests
         for (var i = 0; i < boxes.Count; i++)
             for (var j = i + 1; j < boxes.Count; j++)
                 Assert.False(Overlap(boxes[i], boxes[j]), $"'{(i < 4 ? labels[i].TextContent : "teacher")}' overlaps '{(j < 4 ? labels[j].TextContent : "teacher")}'");
-        // Inside the drawing (800 wide), and over no marker (crossing a thin error bar is allowed where nothing else fits).
+        // Inside the drawing (800 wide), over no marker and across no error bar (each bar's vertical line).
         Assert.All(boxes, b => Assert.True(b.X0 >= 0 && b.X1 <= 800, $"{b}"));
         var markers = cut.FindAll("[data-point] circle").Select(c => (Attr(c, "cx"), Attr(c, "cy")))
             .Concat(cut.FindAll("[data-point] rect").Select(r => (Attr(r, "x") + 4.5, Attr(r, "y") + 4.5)))
@@ -135,6 +154,25 @@ public class ScalingChartTests
         Assert.Equal(5, markers.Count);
         foreach (var (mx, my) in markers)
             Assert.All(boxes, b => Assert.False(Overlap(b, (mx - 5, mx + 5, my - 5, my + 5)), $"a label {b} covers the marker at ({mx}, {my})"));
+        var bars = cut.FindAll("[data-error-bar] line:first-child").Select(l => (Attr(l, "x1"), Math.Min(Attr(l, "y1"), Attr(l, "y2")), Math.Max(Attr(l, "y1"), Attr(l, "y2")))).ToList();
+        Assert.Equal(4, bars.Count);
+        foreach (var (bx, top, bottom) in bars)
+            Assert.All(boxes, b => Assert.False(Overlap(b, (bx - 1, bx + 1, top, bottom)), $"a label {b} crosses the error bar at x {bx} from {top} to {bottom}"));
+
+        // A label moved more than a line from its point is joined to it: its leader starts at the point's marker and ends at the label.
+        foreach (var label in labels)
+        {
+            var point = label.ParentElement!;
+            var marker = point.QuerySelector("circle") is { } c ? (X: Attr(c, "cx"), Y: Attr(c, "cy")) : (X: Attr(point.QuerySelector("rect")!, "x") + 4.5, Y: Attr(point.QuerySelector("rect")!, "y") + 4.5);
+            var leader = point.QuerySelector("[data-label-leader]");
+            var box = Box(label);
+            var far = box.Y0 > marker.Y + 14 + 12 || box.Y1 < marker.Y - 14 - 12;
+            if (!far) continue;
+            Assert.True(leader is not null, $"'{label.TextContent}' sits {Math.Min(Math.Abs(box.Y0 - marker.Y), Math.Abs(box.Y1 - marker.Y)):0} units from its point with no leader");
+            Assert.InRange(Math.Sqrt(Math.Pow(Attr(leader!, "x1") - marker.X, 2) + Math.Pow(Attr(leader!, "y1") - marker.Y, 2)), 5.5, 6.5);
+            Assert.Equal(Attr(label, "x"), Attr(leader!, "x2"), 1);
+            Assert.InRange(Attr(leader!, "y2"), box.Y0, box.Y1);
+        }
     }
 
     [Fact]

@@ -9,8 +9,11 @@ namespace Studio.Core.Evaluations;
 public sealed record EvaluationMetric(string Key, string Label, bool LowerIsBetter, Func<CheckpointEvaluation, double?> Value,
     Func<CheckpointEvaluation, ScoreInterval?>? Interval = null);
 
-/// <summary>A point of a scatter chart: x, y, what it is (label), which series it belongs to (group), and its interval (an error bar) when known.</summary>
-public sealed record ScatterPoint(double X, double Y, string Label, string Group, ScoreInterval? Interval = null);
+/// <summary>
+/// A point of a scatter chart: x, y, what it is (label, drawn beside it), which series it belongs to (group), its interval
+/// (an error bar) when known, and <paramref name="Detail"/>, a longer name for its tooltip when the label leaves something out.
+/// </summary>
+public sealed record ScatterPoint(double X, double Y, string Label, string Group, ScoreInterval? Interval = null, string? Detail = null);
 
 /// <summary>A horizontal reference line (the teacher's score), marked at <paramref name="X"/> (the teacher's own size) when given.</summary>
 public sealed record ReferenceLine(string Label, double Y, double? X = null);
@@ -83,9 +86,12 @@ public static class Scaling
     public static (List<ScatterPoint> Points, List<ReferenceLine> References) Chart(
         IReadOnlyList<CheckpointEvaluation> runs, IReadOnlyList<CheckpointEvaluation> teachers, EvaluationMetric metric, Func<int, string> runName)
     {
-        var points = runs.Where(v => v.EncoderParameters > 0 && metric.Value(v) is { } y && double.IsFinite(y))
+        var plotted = runs.Where(v => v.EncoderParameters > 0 && metric.Value(v) is { } y && double.IsFinite(y)).ToList();
+        var oneStep = plotted.Select(v => v.Step).Distinct().Count() == 1;
+        var points = plotted
             .Select(v => new ScatterPoint(v.EncoderParameters!.Value, metric.Value(v)!.Value,
-                PointLabel(runName(v.RunId!.Value), v), GroupOf(v), metric.Interval?.Invoke(v)))
+                PointLabel(runName(v.RunId!.Value), v, withStep: !oneStep), GroupOf(v), metric.Interval?.Invoke(v),
+                Detail: $"{runName(v.RunId!.Value)} · {(v.SizeLabel is { Length: > 0 } size ? size + " · " : "")}step {v.Step}"))
             .ToList();
         var references = teachers.Where(v => metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value, v.EncoderParameters))
@@ -93,7 +99,14 @@ public static class Scaling
         return (points, references);
     }
 
-    /// <summary>"3 · lr sweep · toy-base · step 400": the run, its student's size (unless the run's name says it already), the step.</summary>
-    static string PointLabel(string run, CheckpointEvaluation v) =>
-        v.SizeLabel is { Length: > 0 } size && !run.Contains(size, StringComparison.Ordinal) ? $"{run} · {size} · step {v.Step}" : $"{run} · step {v.Step}";
+    /// <summary>
+    /// "3 · lr sweep · toy-base · step 400": the run, its student's size unless the run's name says it already (its last
+    /// word: "toy-study-large" says toy-large), and the step unless every point has the same one (then the tooltip and
+    /// the table say it), so that labels stay short enough to sit between the error bars.
+    /// </summary>
+    static string PointLabel(string run, CheckpointEvaluation v, bool withStep)
+    {
+        var label = v.SizeLabel is { Length: > 0 } size && !run.Contains(size.Split('-', ' ')[^1], StringComparison.OrdinalIgnoreCase) ? $"{run} · {size}" : run;
+        return withStep ? $"{label} · step {v.Step}" : label;
+    }
 }

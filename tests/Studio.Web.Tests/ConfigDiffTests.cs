@@ -27,7 +27,7 @@ public class ConfigDiffTests
         var deleted = cut.FindAll("[data-change=Deleted]").Select(l => l.TextContent).ToList();
         var inserted = cut.FindAll("[data-change=Inserted]").Select(l => l.TextContent).ToList();
         Assert.Contains("lr", Assert.Single(deleted));
-        Assert.Contains("0.001", deleted[0]);
+        Assert.Contains("0.0003", deleted[0]);
         Assert.Contains("0.0001", Assert.Single(inserted));
         Assert.True(cut.FindAll("[data-change=Unchanged]").Count > 10);
         Assert.Empty(cut.FindAll("[data-testid=config-diff-same]"));

@@ -98,7 +98,8 @@ public class NewRunFormTests
         await using var _ = ctx;
         var cut = ctx.Render<NewRun>();
         cut.Find("[data-testid=run-validate]").Click();
-        cut.WaitForAssertion(() => Assert.Contains("Valid", cut.Find("[data-testid=run-valid]").TextContent));
+        // Validation reads the toy teacher's files: seconds on a loaded machine.
+        cut.WaitForAssertion(() => Assert.Contains("Valid", cut.Find("[data-testid=run-valid]").TextContent), TimeSpan.FromSeconds(30));
         Assert.Contains("Estimated peak memory", cut.Find("[data-testid=run-memory]").TextContent);
 
         // The exported YAML is the configuration the run gets.

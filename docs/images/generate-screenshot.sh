@@ -52,7 +52,10 @@ for project in src/Studio.Web src/Studio.Cli; do dotnet build "$project" -c Rele
 studio=$repo/src/Studio.Cli/bin/Release/net10.0/studio
 built_in_teacher=$repo/src/Studio.Web/bin/Release/net10.0/Assets/toy-teacher
 
-# The newest checkpoint of each run, exported; every run must name the same teacher.
+# teacher_folder NAME: a run's teacher.pipeline as a folder (`toy` is the built-in toy teacher).
+teacher_folder() { if [[ $1 == toy ]]; then echo "$built_in_teacher"; else echo "$1"; fi; }
+
+# The newest checkpoint of each run, exported; every run must name the same teacher (or a folder with its files).
 students=()
 teacher=
 for key in toy-study-small toy-study-base toy-study-large toy-study-naive; do
@@ -60,8 +63,9 @@ for key in toy-study-small toy-study-base toy-study-large toy-study-naive; do
   if [[ -z $checkpoint ]]; then echo "warning: $study/runs/$key has no checkpoint; left out" >&2; continue; fi
   run_teacher=$(jq -r .ConfigYaml "$checkpoint/state.json" | sed -n '/^teacher:/,/^[^ ]/s/^  pipeline: *//p' | head -n 1)
   if [[ -z $run_teacher ]]; then echo "error: $checkpoint/state.json names no teacher.pipeline" >&2; exit 1; fi
-  if [[ -n $teacher && $run_teacher != "$teacher" ]]; then
-    echo "error: $checkpoint was distilled from $run_teacher, the others from $teacher" >&2; exit 1
+  # Another folder with the same files is the same teacher (a study can reuse a run trained from a copy of it).
+  if [[ -n $teacher && $run_teacher != "$teacher" ]] && ! diff -rq "$(teacher_folder "$run_teacher")" "$(teacher_folder "$teacher")" > /dev/null 2>&1; then
+    echo "error: $checkpoint was distilled from $run_teacher, the others from $teacher (folders with different files)" >&2; exit 1
   fi
   teacher=$run_teacher
   folder=$data/students/${key#toy-study-}

@@ -106,10 +106,7 @@ var chart = page.Locator("[data-testid=scaling-chart]");
 await Assertions.Expect(chart.Locator("[data-point]")).ToHaveCountAsync(runs.Count);
 await Assertions.Expect(chart.Locator("line[data-reference=teacher]")).ToHaveCountAsync(1);
 
-// The whole page in one viewport, so the fixed app bar is drawn once, at the top.
-var height = await page.EvaluateAsync<int>("() => document.documentElement.scrollHeight");
-await page.SetViewportSizeAsync(Width, height);
-await page.ScreenshotAsync(new() { Path = output, FullPage = true });
+var height = await Browser.ScreenshotWholePageAsync(page, Width, output);
 Console.WriteLine($"{runs.Count} runs and the teacher on the scaling chart; {Width}x{height} screenshot");
 
 // A request that must succeed; its JSON answer.

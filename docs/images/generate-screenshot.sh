@@ -115,11 +115,11 @@ if (teacher != "")
 {
     // A registered teacher folder defaults to 512x512 in 28 steps; the toy world is 64x64 in 20.
     await ChooseAsync("Teacher pipeline", TeacherName);
-    await SetAsync(page.GetByLabel("Steps", new() { Exact = true }), "20");
-    await SetAsync(page.GetByLabel("Width", new() { Exact = true }), "64");
-    await SetAsync(page.GetByLabel("Height", new() { Exact = true }), "64");
+    await Browser.SetAsync(page.GetByLabel("Steps", new() { Exact = true }), "20");
+    await Browser.SetAsync(page.GetByLabel("Width", new() { Exact = true }), "64");
+    await Browser.SetAsync(page.GetByLabel("Height", new() { Exact = true }), "64");
 }
-await SetAsync(Field("generate-prompt"), string.Join("\n", prompts));
+await Browser.SetAsync(Browser.Field(page, "generate-prompt"), string.Join("\n", prompts));
 // The encoders' search: type a student's name, take its entry, see its chip.
 var search = page.Locator("input[data-testid=generate-checkpoints-search], [data-testid=generate-checkpoints-search] input").First;
 var chosen = 0;
@@ -148,26 +148,13 @@ var images = page.Locator("[data-testid=generation-image] img");
 await Assertions.Expect(images).ToHaveCountAsync(prompts.Count * (1 + students.Count));
 await page.WaitForFunctionAsync("() => [...document.querySelectorAll('[data-testid=generation-image] img')].every(i => i.complete && i.naturalWidth > 0)");
 
-// The whole page in one viewport, so the fixed app bar is drawn once, at the top.
-var height = await page.EvaluateAsync<int>("() => document.documentElement.scrollHeight");
-await page.SetViewportSizeAsync(Width, height);
-await page.ScreenshotAsync(new() { Path = output, FullPage = true });
+var height = await Browser.ScreenshotWholePageAsync(page, Width, output);
 Console.WriteLine($"{prompts.Count} generations x {1 + students.Count} encoders; {Width}x{height} screenshot");
 
 async Task OpenAsync(string path)
 {
     await page.GotoAsync(url + path);
     await page.Locator("[data-interactive=true]").WaitForAsync();
-}
-
-// As FullFlowTests: MudBlazor puts data-testid on the input itself or on an element around it.
-ILocator Field(string testId) =>
-    page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
-
-async Task SetAsync(ILocator field, string value)
-{
-    await field.FillAsync(value);
-    await field.PressAsync("Tab");
 }
 
 // The list closes once the server has taken the choice; on a loaded machine a click can land while the list still
@@ -187,9 +174,9 @@ async Task ChooseAsync(string select, string option)
 async Task RegisterAsync(string name, string kind, string folder)
 {
     await OpenAsync("/models");
-    await SetAsync(Field("model-folder"), folder);
+    await Browser.SetAsync(Browser.Field(page, "model-folder"), folder);
     await ChooseAsync("Kind", kind);
-    await SetAsync(page.GetByLabel("Name (optional)"), name);
+    await Browser.SetAsync(page.GetByLabel("Name (optional)"), name);
     await page.Locator("[data-testid=model-register]").ClickAsync();
     var error = page.Locator("[data-testid=model-error]");
     var row = page.Locator("[data-testid=models-table] tr").Filter(new() { HasText = folder });

@@ -53,13 +53,13 @@ var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = Wid
 await page.GotoAsync(url + "/runs/new");
 await page.Locator("[data-interactive=true]").WaitForAsync();
 await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
-await SetAsync("run-name", $"toy-base, {updates} updates");
-await SetAsync("run-stage-0-updates", updates.ToString());
-await SetAsync("run-batch-size", "4");
-await SetAsync("run-trajectory-steps", "4");
-await SetAsync("run-checkpoint-every", (updates / 2).ToString());
-await SetAsync("run-samples-every", (updates / 2).ToString());
-await SetAsync("run-validation-every", (updates / 8).ToString());
+await Browser.SetAsync(page, "run-name", $"toy-base, {updates} updates");
+await Browser.SetAsync(page, "run-stage-0-updates", updates.ToString());
+await Browser.SetAsync(page, "run-batch-size", "4");
+await Browser.SetAsync(page, "run-trajectory-steps", "4");
+await Browser.SetAsync(page, "run-checkpoint-every", (updates / 2).ToString());
+await Browser.SetAsync(page, "run-samples-every", (updates / 2).ToString());
+await Browser.SetAsync(page, "run-validation-every", (updates / 8).ToString());
 await page.Locator("[data-testid=run-validate]").ClickAsync();
 await Assertions.Expect(page.Locator("[data-testid=run-valid]")).ToBeVisibleAsync();
 await page.Mouse.MoveAsync(0, 0);
@@ -80,19 +80,9 @@ await Assertions.Expect(page.Locator("[data-testid=chart-loss] path[data-kind=ra
 foreach (var close in await page.Locator(".mud-snackbar button").AllAsync()) await close.ClickAsync();
 await Assertions.Expect(page.Locator(".mud-snackbar")).ToHaveCountAsync(0);
 await page.Mouse.MoveAsync(0, 0);
-// The whole page in one viewport, so the fixed app bar is drawn once, at the top.
-var height = await page.EvaluateAsync<int>("() => document.documentElement.scrollHeight");
-await page.SetViewportSizeAsync(Width, height);
-await page.ScreenshotAsync(new() { Path = runDetailPng, FullPage = true });
+var height = await Browser.ScreenshotWholePageAsync(page, Width, runDetailPng);
 Console.WriteLine($"run detail: {updates} updates in {(DateTime.UtcNow - started).TotalSeconds:0} s from queueing; {Width}x{height} screenshot");
 
-// As FullFlowTests: MudBlazor puts data-testid on the input itself or on an element around it.
-async Task SetAsync(string testId, string value)
-{
-    var field = page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
-    await field.FillAsync(value);
-    await field.PressAsync("Tab");
-}
 EOF
 
 run_playwright_app "$work/shot/shot.cs" "$url" "$work/new-run.png" "$work/run-detail.png" "$updates"

@@ -25,11 +25,11 @@ public class EvaluationFlowTests(WebHostFixture host)
         var page = await NewRunPage.OpenAsync(browser, host.Url);
 
         await NewRunPage.TinyToyRunAsync(page, "e2e each checkpoint", updates: 4, checkpointEvery: 2, validationEvery: 2);
-        await NewRunPage.SetAsync(page, "run-checkpoint-keep", "1");
+        await Browser.SetAsync(page, "run-checkpoint-keep", "1");
         await page.GetByText("Evaluate each checkpoint", new() { Exact = true }).ClickAsync();
         // Cheap evaluations: one prompt per category, two denoising steps.
-        await NewRunPage.SetAsync(page, "run-evaluation-prompts", "1");
-        await NewRunPage.SetAsync(page, "run-evaluation-steps", "2");
+        await Browser.SetAsync(page, "run-evaluation-prompts", "1");
+        await Browser.SetAsync(page, "run-evaluation-steps", "2");
         await page.Locator("[data-testid=run-submit]").ClickAsync();
         await page.WaitForURLAsync(new Regex(@"/runs/\d+$"));
         var runId = int.Parse(Regex.Match(page.Url, @"/runs/(\d+)$").Groups[1].Value);

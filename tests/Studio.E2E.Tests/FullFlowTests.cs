@@ -98,7 +98,7 @@ public class FullFlowTests(WebHostFixture host)
         await page.Locator($"a[href='/generate?checkpoint={last.GetProperty("id").GetInt32()}']").ClickAsync();
         await page.WaitForURLAsync(new Regex(@"/generate\?checkpoint=\d+$"));
         await page.Locator("[data-interactive=true]").WaitForAsync();
-        await NewRunPage.SetAsync(page, "generate-prompt", "a red circle and a blue square");
+        await Browser.SetAsync(page, "generate-prompt", "a red circle and a blue square");
         await page.Locator("[data-testid=generate-submit]").ClickAsync();
 
         var generation = page.Locator("[data-testid=generation]").First;

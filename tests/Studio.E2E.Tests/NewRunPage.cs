@@ -1,4 +1,5 @@
 using Microsoft.Playwright;
+using Studio.TestSupport;
 
 namespace Studio.E2E.Tests;
 
@@ -14,28 +15,18 @@ static class NewRunPage
         return page;
     }
 
-    public static ILocator Field(IPage page, string testId) =>
-        page.Locator($"input[data-testid={testId}], textarea[data-testid={testId}], [data-testid={testId}] input, [data-testid={testId}] textarea").First;
-
-    public static async Task SetAsync(IPage page, string testId, string value)
-    {
-        var field = Field(page, testId);
-        await field.FillAsync(value);
-        await field.PressAsync("Tab");
-    }
-
     /// <summary>The toy preset shrunk to a few updates on a small prompt sample, validated every few updates, no samples.</summary>
     public static async Task TinyToyRunAsync(IPage page, string name, int updates, int checkpointEvery, int validationEvery)
     {
         await page.GetByText("Toy: CPU in 15 minutes").ClickAsync();
-        await SetAsync(page, "run-name", name);
-        await SetAsync(page, "run-stage-0-updates", updates.ToString());
-        await SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
-        await SetAsync(page, "run-batch-size", "2");
-        await SetAsync(page, "run-trajectory-steps", "4");
-        await SetAsync(page, "run-checkpoint-every", checkpointEvery.ToString());
-        await SetAsync(page, "run-samples-every", "0");
-        await SetAsync(page, "run-validation-every", validationEvery.ToString());
-        await SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
+        await Browser.SetAsync(page, "run-name", name);
+        await Browser.SetAsync(page, "run-stage-0-updates", updates.ToString());
+        await Browser.SetAsync(page, "run-stage-0-prompts-set-0", "toy:train:all:24");
+        await Browser.SetAsync(page, "run-batch-size", "2");
+        await Browser.SetAsync(page, "run-trajectory-steps", "4");
+        await Browser.SetAsync(page, "run-checkpoint-every", checkpointEvery.ToString());
+        await Browser.SetAsync(page, "run-samples-every", "0");
+        await Browser.SetAsync(page, "run-validation-every", validationEvery.ToString());
+        await Browser.SetAsync(page, "run-validation-prompts-set-0", "toy:heldout:all:5");
     }
 }

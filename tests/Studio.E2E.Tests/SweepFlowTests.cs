@@ -27,7 +27,7 @@ public class SweepFlowTests(WebHostFixture host)
 
         // The first swept field offered is the learning rate.
         await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
-        await NewRunPage.SetAsync(page, "run-sweep-values-0", "1e-3, 3e-3");
+        await Browser.SetAsync(page, "run-sweep-values-0", "1e-3, 3e-3");
         await Assertions.Expect(page.Locator("[data-testid=run-sweep-preview]")).ToContainTextAsync("e2e sweep · lr=3e-3");
         await Assertions.Expect(page.Locator("[data-testid=run-submit]")).ToContainTextAsync("Queue 2 runs");
         await page.Locator("[data-testid=run-submit]").ClickAsync();
@@ -60,11 +60,11 @@ public class SweepFlowTests(WebHostFixture host)
         await NewRunPage.TinyToyRunAsync(page, "e2e tpe", updates: 4, checkpointEvery: 2, validationEvery: 2);
 
         await page.Locator("[data-testid=run-sweep-add]").ClickAsync();
-        await NewRunPage.SetAsync(page, "run-sweep-values-0", "loguniform(1e-4, 1e-2)");
+        await Browser.SetAsync(page, "run-sweep-values-0", "loguniform(1e-4, 1e-2)");
         await page.Locator("[data-testid=run-sweep-search]").ClickAsync();
         await page.GetByText("Bayesian search (TPE)").ClickAsync();
-        await NewRunPage.SetAsync(page, "run-sweep-runs", "3");
-        await NewRunPage.SetAsync(page, "run-sweep-at-once", "1");
+        await Browser.SetAsync(page, "run-sweep-runs", "3");
+        await Browser.SetAsync(page, "run-sweep-at-once", "1");
         await Assertions.Expect(page.Locator("[data-testid=run-submit]")).ToContainTextAsync("Start Bayesian search (1 of 3 runs now)");
         await page.Locator("[data-testid=run-submit]").ClickAsync();
         await page.WaitForURLAsync(new Regex(@"/runs\?group=e2e%20tpe$"));

@@ -88,10 +88,10 @@ public static class Scaling
     {
         var plotted = runs.Where(v => v.EncoderParameters > 0 && metric.Value(v) is { } y && double.IsFinite(y)).ToList();
         var oneStep = plotted.Select(v => v.Step).Distinct().Count() == 1;
-        var points = plotted
-            .Select(v => new ScatterPoint(v.EncoderParameters!.Value, metric.Value(v)!.Value,
-                PointLabel(runName(v.RunId!.Value), v, withStep: !oneStep), GroupOf(v), metric.Interval?.Invoke(v),
-                Detail: $"{runName(v.RunId!.Value)} · {(v.SizeLabel is { Length: > 0 } size ? size + " · " : "")}step {v.Step}"))
+        var points = plotted.Select(v => (Run: runName(v.RunId!.Value), v))
+            .Select(p => new ScatterPoint(p.v.EncoderParameters!.Value, metric.Value(p.v)!.Value,
+                PointLabel(p.Run, p.v, withStep: !oneStep), GroupOf(p.v), metric.Interval?.Invoke(p.v),
+                Detail: $"{p.Run} · {(p.v.SizeLabel is { Length: > 0 } size ? size + " · " : "")}step {p.v.Step}"))
             .ToList();
         var references = teachers.Where(v => metric.Value(v) is { } y && double.IsFinite(y))
             .Select(v => new ReferenceLine(teachers.Count == 1 ? "teacher" : $"teacher ({v.Pipeline})", metric.Value(v)!.Value, v.EncoderParameters))

@@ -41,7 +41,7 @@ fi
 echo "== test"
 # A 256 MB first-generation budget: a tenth of the garbage collections (a toy run of 200 updates: 26 against 295 with
 # the default), so a tenth of the chances of the TorchSharp Scalar hazard in the test hosts and the studios they start
-# (README, "TorchSharp temporaries and the garbage collector"); it can only be set from the environment.
+# (docs/ARCHITECTURE.md, "TorchSharp temporaries and the garbage collector"); it can only be set from the environment.
 export DOTNET_GCgen0size=0x10000000
 dotnet test Studio.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@"

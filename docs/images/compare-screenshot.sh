@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the README's Compare screenshot (docs/images/compare.png): the scaling chart of the toy scaling study, trained
+# Makes docs/STUDIO.md's Compare screenshot (docs/images/compare.png): the scaling chart of the toy scaling study, trained
 # and evaluated inside a real studio.
 #
 #   bash docs/images/compare-screenshot.sh [UPDATES] [OUT.png]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the README's Generate screenshot (docs/images/generate.png) from a real studio and a toy scaling study.
+# Makes the Generate screenshot of README and docs/STUDIO.md (docs/images/generate.png) from a real studio and a toy scaling study.
 #
 #   bash docs/images/generate-screenshot.sh STUDY [OUT.png]
 #

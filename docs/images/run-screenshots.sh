@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the README's New run and run detail screenshots (docs/images/new-run.png, docs/images/run-detail.png) from a
+# Makes the New run and run detail screenshots of README and docs/STUDIO.md (docs/images/new-run.png, docs/images/run-detail.png) from a
 # real studio: the form filled in as a user would, then the run it queued, trained to the end.
 #
 #   bash docs/images/run-screenshots.sh [UPDATES] [OUT_DIR]

@@ -21,7 +21,7 @@ public class MigrationTests
         await db.Database.MigrateAsync();
         Assert.Empty(await db.Database.GetPendingMigrationsAsync());
         // The migrations describe exactly the current model: nothing was changed without a migration.
-        Assert.False(db.Database.HasPendingModelChanges(), "the model has changes that no migration covers: add one (README, 'Migrations')");
+        Assert.False(db.Database.HasPendingModelChanges(), "the model has changes that no migration covers: add one (docs/ARCHITECTURE.md, 'Migrations')");
         db.Runs.Add(new Run { Name = "probe", State = RunState.Running });
         await db.SaveChangesAsync();
         Assert.Equal(RunState.Running, (await db.Runs.SingleAsync()).State);

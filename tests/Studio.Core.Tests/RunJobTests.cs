@@ -290,7 +290,7 @@ public class RunJobTests
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal((RunState.Completed, (string?)null), (stored.State, stored.Error));
         var warning = await db.RunEvents.SingleAsync(e => e.RunId == run.Id && e.Kind == "Warning");
-        Assert.StartsWith($"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {checkpoint.Path} (1 of 2 without a new checkpoint): ", warning.Message);
+        Assert.StartsWith($"LibTorch read a freed Scalar (the TorchSharp hazard in docs/ARCHITECTURE.md); resuming in place from {checkpoint.Path} (1 of 2 without a new checkpoint): ", warning.Message);
 
         // A fault of the run itself (here a shape error) fails it at once; a Scalar fault that keeps coming fails after two resumes.
         // The third face of a freed alpha Scalar (seen in a clean-clone CI run, 2026-12-06): read as a float beside an integer tensor.

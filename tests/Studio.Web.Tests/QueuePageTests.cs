@@ -103,7 +103,7 @@ public class QueuePageTests
         var marked = Assert.Single(cut.FindAll("[data-testid=work-unserved]"));
         Assert.Contains("run on gpu-80g", marked.Closest("tr")!.TextContent);
         Assert.Equal("No online worker takes jobs from the queue 'gpu-80g', so they wait until one does: start a worker whose Studio:Queues " +
-            "includes gpu-80g (README, Many machines), or cancel and queue again on a served queue (cpu, default).",
+            "includes gpu-80g (docs/MANY-MACHINES.md), or cancel and queue again on a served queue (cpu, default).",
             WorkerInfo.Unserved("gpu-80g", [Server("web:vm:1", true, "interactive", "interactive_evaluations", "default", "cpu"), Server("gpu-1", false, "gpu-80g")]));
 
         // The GPU worker comes online: nothing is marked any more.

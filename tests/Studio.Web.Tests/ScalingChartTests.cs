@@ -96,9 +96,9 @@ public class ScalingChartTests
         Assert.Empty(cut.FindAll("[data-label=large] [data-error-bar]"));
     }
 
-    /// <summary>The four study runs and the teacher as the README's Compare screenshot once drew them, labels over one another.</summary>
+    /// <summary>The four study runs and the teacher as docs/STUDIO.md's Compare screenshot once drew them, labels over one another.</summary>
     /// <summary>
-    /// Two toy studies' points (300 updates; the second is README's Compare screenshot of 2026-12-07, where labels with
+    /// Two toy studies' points (300 updates; the second is docs/STUDIO.md's Compare screenshot of 2026-12-07, where labels with
     /// size and step crossed the naive and large students' error bars), labelled as the scaling chart labels them when
     /// every point is at the same step and each run's name says its size: the run alone.
     /// </summary>

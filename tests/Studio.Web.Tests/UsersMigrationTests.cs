@@ -48,7 +48,7 @@ public class UsersMigrationTests
         {
             await users.MigrateAsync();
             Assert.Empty(await users.Database.GetPendingMigrationsAsync());
-            Assert.False(users.Database.HasPendingModelChanges(), "the users' model has changes that no migration covers: add one in src/Studio.Web/Auth/Migrations (README, 'Migrations')");
+            Assert.False(users.Database.HasPendingModelChanges(), "the users' model has changes that no migration covers: add one in src/Studio.Web/Auth/Migrations (docs/ARCHITECTURE.md, 'Migrations')");
             users.Users.Add(new StudioUser { UserName = "ada", NormalizedUserName = "ADA" });
             await users.SaveChangesAsync();
         }
@@ -65,7 +65,7 @@ public class UsersMigrationTests
         // Compares the model with the migrations' snapshot; no server is contacted.
         using var users = new PostgresIdentityDesignTimeFactory().CreateDbContext([]);
         Assert.NotEmpty(users.Database.GetMigrations());
-        Assert.False(users.Database.HasPendingModelChanges(), "the users' model has changes that no PostgreSQL migration covers: add one in src/Studio.Web/Auth/Migrations/Postgres (README, 'Migrations')");
+        Assert.False(users.Database.HasPendingModelChanges(), "the users' model has changes that no PostgreSQL migration covers: add one in src/Studio.Web/Auth/Migrations/Postgres (docs/ARCHITECTURE.md, 'Migrations')");
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed class LiveBenchFactAttribute : FactAttribute
     public LiveBenchFactAttribute()
     {
         if (Environment.GetEnvironmentVariable("STUDIO_BENCH") != "live")
-            Skip = "a benchmark (README, Live latency): set STUDIO_BENCH=live to run it";
+            Skip = "a benchmark (docs/MANY-MACHINES.md, Live latency): set STUDIO_BENCH=live to run it";
     }
 }
 

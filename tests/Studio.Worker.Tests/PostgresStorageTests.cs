@@ -27,7 +27,7 @@ public class PostgresStorageTests
             await db.Database.MigrateAsync();
             Assert.Empty(await db.Database.GetPendingMigrationsAsync());
             Assert.False(db.Database.HasPendingModelChanges(),
-                "the model has changes that no PostgreSQL migration covers: add one in migrations/Postgres (README, 'Migrations')");
+                "the model has changes that no PostgreSQL migration covers: add one in migrations/Postgres (docs/ARCHITECTURE.md, 'Migrations')");
             db.Runs.Add(new Run { Name = "probe", State = RunState.Running, StartedAt = DateTime.UtcNow });
             await db.SaveChangesAsync();
         }

@@ -11,7 +11,7 @@ public static class DistillCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "The run YAML (the schema of README 'Run YAML'; the web form imports/exports the same)", Required = true };
+        var config = new Option<string>("--config") { Description = "The run YAML (the schema of docs/DISTILLATION.md, 'Run YAML'; the web form imports/exports the same)", Required = true };
         var resume = new Option<string?>("--resume") { Description = "A checkpoint folder (or a run's checkpoints folder: its newest good checkpoint) to continue from" };
         var output = new Option<string?>("--out") { Description = "The run folder (checkpoints, samples); default DATA/runs/NAME" };
         var set = new Option<string[]>("--set")

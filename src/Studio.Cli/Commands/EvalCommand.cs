@@ -12,7 +12,7 @@ namespace Studio.Cli;
 
 /// <summary>
 /// `studio eval --pipeline DIR|toy [--text-encoder-2 CKPT] --prompts heldout --seeds N`: generates the toy prompts and
-/// scores the images on the three criteria (README "Toy world"); prints the table and writes the JSON report. With
+/// scores the images on the three criteria (docs/TOY-WORLD.md); prints the table and writes the JSON report. With
 /// `--agreement-only --resolution N`, any FLUX pipeline: only the student's |Δ| to the teacher's images.
 /// </summary>
 public static class EvalCommand

@@ -11,7 +11,7 @@ namespace Studio.Cli;
 /// <summary>
 /// `studio toy ceiling [--pipeline DIR|toy | --vae DIR] [--count N] [--seed S] [--report FILE]`: what a toy pipeline could
 /// score at best, before training anything: the evaluator on held-out renders and on their VAE round trips per category,
-/// and the transformer's held-out flow loss per category and sigma; with --vae, an autoencoder alone (README "The toy teacher").
+/// and the transformer's held-out flow loss per category and sigma; with --vae, an autoencoder alone (docs/TOY-WORLD.md, "The toy teacher").
 /// </summary>
 public static class ToyCeilingCommand
 {

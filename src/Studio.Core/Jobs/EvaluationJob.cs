@@ -71,7 +71,7 @@ public class EvaluationJob(
         if (error is null)
         {
             using var progress = new ThrottledProgress(ProgressInterval, WriteProgress(evaluationId));
-            // The TorchSharp Scalar hazard (README, "TorchSharp temporaries") is a fault of this process: the evaluation,
+            // The TorchSharp Scalar hazard (docs/ARCHITECTURE.md, "TorchSharp temporaries") is a fault of this process: the evaluation,
             // seeded throughout, is run again, twice at most.
             JobOutcome outcome;
             for (var attempt = 1; ; attempt++)

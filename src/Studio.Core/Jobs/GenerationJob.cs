@@ -67,7 +67,7 @@ public class GenerationJob(IDbContextFactory<StudioDbContext> dbFactory, IGenera
         }
 
         var progress = new ThrottledProgress(ProgressInterval, WriteProgress(generationId));
-        // The TorchSharp Scalar hazard (README, "TorchSharp temporaries") is a fault of this process, not of the request:
+        // The TorchSharp Scalar hazard (docs/ARCHITECTURE.md, "TorchSharp temporaries") is a fault of this process, not of the request:
         // the images it spoiled (or, when it stopped the whole rendering, those not drawn yet) are drawn again, twice at most.
         JobOutcome outcome;
         var pending = execution.Encoders;

@@ -99,7 +99,7 @@ public class RunJob(
                 finally { await reporter.DisposeAsync(); }
             }, e => e is NotSupportedException, ct);
             if (outcome.Completed || outcome.Cancelled || !IsScalarFault(outcome.Error)) break;
-            // The TorchSharp Scalar hazard (README, "TorchSharp temporaries"): a fault of this process, not of the run.
+            // The TorchSharp Scalar hazard (docs/ARCHITECTURE.md, "TorchSharp temporaries"): a fault of this process, not of the run.
             // A run that wrote a checkpoint since its last start made progress, so a long run survives any number of
             // faults far apart; only faults that keep coming without a new checkpoint fail it.
             var latest = await LatestCheckpointAsync(runId);
@@ -107,7 +107,7 @@ public class RunJob(
             if (faults > MaxScalarFaultResumes) break;
             execution = execution with { ResumeCheckpoint = latest ?? execution.ResumeCheckpoint };
             await LogAsync(runId, nameof(TrainingEventKind.Warning),
-                $"LibTorch read a freed Scalar (the TorchSharp hazard in README); resuming in place from {latest ?? execution.ResumeCheckpoint ?? "the start"} " +
+                $"LibTorch read a freed Scalar (the TorchSharp hazard in docs/ARCHITECTURE.md); resuming in place from {latest ?? execution.ResumeCheckpoint ?? "the start"} " +
                 $"({faults} of {MaxScalarFaultResumes} without a new checkpoint): {FirstLine(outcome.Error)}");
         }
         if (outcome.Cancelled && !await WasCancelledAsync(runId))
@@ -125,7 +125,7 @@ public class RunJob(
     public const int MaxScalarFaultResumes = 2;
 
     /// <summary>
-    /// The ways LibTorch reports a Scalar that TorchSharp's finalizer freed during a kernel (README, "TorchSharp
+    /// The ways LibTorch reports a Scalar that TorchSharp's finalizer freed during a kernel (docs/ARCHITECTURE.md, "TorchSharp
     /// temporaries and the garbage collector"): its type read from freed memory as none known, as not a float where one
     /// was read, or as a float for the alpha of an integer tensor's add; any other error is the run's own and fails it at once.
     /// </summary>

@@ -38,7 +38,7 @@ public record WorkerInfo(string Name, string[] Queues, int WorkerCount, DateTime
             .Where(q => q is not (Generations.GenerationService.Queue or Evaluations.EvaluationService.Queue))
             .Distinct().Order(StringComparer.Ordinal).ToList();
         return $"No online worker takes jobs from the queue '{queue}', so they wait until one does: start a worker whose Studio:Queues " +
-               $"includes {queue} (README, Many machines)" +
+               $"includes {queue} (docs/MANY-MACHINES.md)" +
                (served.Count > 0 ? $", or cancel and queue again on a served queue ({string.Join(", ", served)})." : ".");
     }
 }

@@ -11,7 +11,7 @@ namespace Studio.Ml.Benchmarks;
 /// read of the same file, with the peak resident-memory growth of the load.
 /// The file is read once first so every timing starts from a warm page cache. Also timed: allocating and touching
 /// fresh memory of the same sizes, what a reader that copies into new tensors pays (on some virtual machines it
-/// dominates: see README).
+/// dominates: see docs/MODELS.md).
 /// </summary>
 public static class LoadBenchmark
 {

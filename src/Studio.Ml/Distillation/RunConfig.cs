@@ -5,7 +5,7 @@ namespace Studio.Ml.Distillation;
 
 /// <summary>
 /// One distillation run, as `studio distill --config RUN.yaml` reads it and the web form imports/exports it.
-/// Every field has the paper's default (docs/METHOD.md); README "Run YAML" documents the schema.
+/// Every field has the paper's default (docs/METHOD.md); docs/DISTILLATION.md, "Run YAML", documents the schema.
 /// </summary>
 public sealed class RunConfig
 {

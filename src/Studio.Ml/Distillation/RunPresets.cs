@@ -23,7 +23,7 @@ public static class RunPresets
         new("toy", "Toy: CPU in 15 minutes",
             "A toy-base student from the built-in toy teacher on toy prompts of every criterion; no download, a 2-core CPU.",
             () => Toy("toy-base", "toy-base", LossKind.Vision, updates: 8000, lr: 3e-4)),
-        // The learning rate per student size, from a sweep of 1e-4 to 3e-3 on the shipped toy teacher (README, *The
+        // The learning rate per student size, from a sweep of 1e-4 to 3e-3 on the shipped toy teacher (docs/TOY-WORLD.md, *The
         // scaling study*; 3,000 updates each, the held-out vision loss at the end): the wider the student, the smaller
         // its best rate, as usual for Adam (toy-base at 1e-3 ended at 0.033, at 3e-4 at 0.008; toy-large at 1e-3 did
         // not train: 0.058 against 0.004 at 3e-4).

@@ -21,7 +21,7 @@ public sealed record TensorEntry(string Name, ScalarType DType, long[] Shape, lo
 /// <remarks>
 /// <see cref="Read(TensorEntry)"/> returns copy-on-write views of one private, read-only-until-written mapping of the
 /// file (`torch.from_file`, MAP_PRIVATE), populated from the page cache in one call per tensor: no new memory is
-/// allocated, so a load costs about a plain read and grows peak RSS by the file size (README, "Loading checkpoints").
+/// allocated, so a load costs about a plain read and grows peak RSS by the file size (docs/MODELS.md, "Loading checkpoints").
 /// A view writes to its own pages, never to the file. <see cref="ReadInto"/> reads with positioned reads straight into
 /// existing storage (how <see cref="ModuleLoader"/> fills a module's parameters in place). Files are replaced by
 /// rename (<see cref="AtomicFile"/>), never truncated in place, so a mapping stays valid while views live.

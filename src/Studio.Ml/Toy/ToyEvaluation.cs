@@ -14,7 +14,7 @@ public sealed record ToyEvaluationOptions
 {
     /// <summary>heldout (the standard evaluation set: <see cref="ToyPrompts.HeldOut"/>) or train.</summary>
     public string Split { get; init; } = "heldout";
-    /// <summary>Prompts per category (5 categories); the standard set of the README is 50 per category.</summary>
+    /// <summary>Prompts per category (5 categories); the standard set of docs/TOY-WORLD.md is 50 per category.</summary>
     public int PromptsPerCategory { get; init; } = 10;
     /// <summary>Every prompt is generated once per seed.</summary>
     public int Seeds { get; init; } = 1;

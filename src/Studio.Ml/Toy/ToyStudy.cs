@@ -8,7 +8,7 @@ using TorchSharp;
 
 namespace Studio.Ml.Toy;
 
-/// <summary>What `studio toy study` runs; the defaults are the full study (README "The scaling study").</summary>
+/// <summary>What `studio toy study` runs; the defaults are the full study (docs/TOY-WORLD.md, "The scaling study").</summary>
 public sealed record ToyStudyOptions
 {
     /// <summary>The run presets distilled, in order: three sizes with the vision loss, then the naive baseline at the middle size.</summary>

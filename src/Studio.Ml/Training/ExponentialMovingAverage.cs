@@ -41,7 +41,7 @@ public sealed class ExponentialMovingAverage : IDisposable
     {
         var d = DecayAt(update);
         using var _ = no_grad();
-        // Referenced until the loop is done: a Scalar left to the garbage collector could be freed under a kernel (README, TorchSharp temporaries).
+        // Referenced until the loop is done: a Scalar left to the garbage collector could be freed under a kernel (docs/ARCHITECTURE.md, TorchSharp temporaries).
         using var decay = d.ToScalar();
         using var rest = (1 - d).ToScalar();
         foreach (var (_, weight, average) in _entries) average.mul_(decay).add_(weight, rest);

@@ -69,7 +69,7 @@ public sealed record ExtendedSweep(string Group, int TotalRuns, IReadOnlyList<Ru
 /// <summary>A queued background job (an export), by its Hangfire id.</summary>
 public sealed record QueuedJob(string Job);
 
-/// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in the README.</summary>
+/// <summary>The studio's HTTP API (JSON): the same actions as the pages, for scripts. Documented in docs/HTTP-API.md.</summary>
 public static partial class StudioApi
 {
     public static void MapStudioApi(this IEndpointRouteBuilder app)
@@ -399,12 +399,12 @@ public static partial class StudioApi
         {
             await next(context);
             // An address no endpoint serves, or not with this method (routing's 405 names the methods in Allow): named
-            // in the API's JSON shape, not an empty answer (the table in README lists the endpoints).
+            // in the API's JSON shape, not an empty answer (the table in docs/HTTP-API.md lists the endpoints).
             var (method, path, status) = (context.Request.Method, context.Request.Path, context.Response.StatusCode);
             if (!context.Response.HasStarted && (status == 405 || status == 404 && context.GetEndpoint() is null))
                 await Results.Json(new ApiError(status == 405
                         ? $"{method} is not served at {path} (allowed: {string.Join(", ", context.Response.Headers.Allow.ToString().Split(',', StringSplitOptions.TrimEntries).Where(m => m != HttpMethods.Head))})"
-                        : $"no API endpoint {method} {path} (see README, HTTP API, or {OpenApiPath})"),
+                        : $"no API endpoint {method} {path} (see docs/HTTP-API.md or {OpenApiPath})"),
                     statusCode: status).ExecuteAsync(context);
         }
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)
@@ -446,7 +446,7 @@ public static partial class StudioApi
                 {
                     Title = "Distill Studio API",
                     Version = "1",
-                    Description = "The studio's HTTP API: the same actions as the pages, for scripts (README, HTTP API). A refused " +
+                    Description = "The studio's HTTP API: the same actions as the pages, for scripts (docs/HTTP-API.md). A refused " +
                                   "request answers 400 (404 for an unknown id) with an ApiError, {\"error\": \"...\"}, and changes nothing; " +
                                   "a run configuration's problems come by field in \"problems\". Reading needs a signed-in user, changing " +
                                   "anything the researcher role (single-user mode: no login). Enums are strings.",

@@ -14,7 +14,7 @@ public class StepFollowingUpdateFixtureTests(ITestOutputHelper output)
     /// The parameters after the step are held to 1e-3 instead (measured 3.1e-4): AdamW's first step moves each element
     /// by lr * g / (|g| + eps), so a clipped gradient element near eps = 1e-8 turns the float32 noise of the
     /// reference's gradients (about 1e-5 of their largest element) into a step difference of up to a few 1e-4 of the
-    /// largest parameter. The README's trainer section has the measurement.
+    /// largest parameter. docs/DISTILLATION.md's trainer section has the measurement.
     /// </summary>
     const double UpdatedTolerance = 1e-3;
 

@@ -6,7 +6,7 @@ namespace Studio.Ml.Tests.Models;
 
 /// <summary>
 /// The original single-file FLUX layout: the fixture's diffusers weights are written in that layout by an inverse
-/// mapping kept here (from the README's table, independently of the loader), loaded back, and must reproduce the
+/// mapping kept here (from docs/MODELS.md's table, independently of the loader), loaded back, and must reproduce the
 /// fixture's reference output.
 /// </summary>
 public class FluxOriginalCheckpointTests

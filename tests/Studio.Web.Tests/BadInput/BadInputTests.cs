@@ -64,7 +64,7 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
     }
 
     [Fact]
-    public async Task AValidRunIsQueuedOnItsQueueAndTheReadmeGenerationExampleWorksAsWritten()
+    public async Task AValidRunIsQueuedOnItsQueueAndTheApiGenerationExampleWorksAsWritten()
     {
         var jobs = host.Jobs.Created.Count;
         var created = await host.Http.PostAsJsonAsync("/api/runs", new { name = "valid", configYaml = ApiHost.ToyYaml(), queue = "cpu" });
@@ -86,10 +86,10 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.Equal(("heldout", 4, 1, 8, 3.5), (settings.GetProperty("Split").GetString(), settings.GetProperty("PromptsPerCategory").GetInt32(),
             settings.GetProperty("Seeds").GetInt32(), settings.GetProperty("Steps").GetInt32(), settings.GetProperty("Guidance").GetDouble()));
 
-        // The README's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
-        var readme = File.ReadAllText(Path.Combine(Studio.Tests.RepoRoot.Folder, "README.md"));
+        // The HTTP API document's curl example, verbatim: checkpoint 3 exists (seeded), the toy teacher is the default pipeline.
+        var readme = File.ReadAllText(Path.Combine(Studio.Tests.RepoRoot.Folder, "docs", "HTTP-API.md"));
         var example = Regex.Match(readme, @"curl -s -X POST \$URL/api/generations [^\n]*\\\n\s*-d '([^']*)'");
-        Assert.True(example.Success, "the README has no generation example");
+        Assert.True(example.Success, "docs/HTTP-API.md has no generation example");
         var response = await host.Http.PostAsync("/api/generations", new StringContent(example.Groups[1].Value, Encoding.UTF8, "application/json"));
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, text);

@@ -9,7 +9,7 @@ namespace Studio.Ml.Models.Flux;
 /// `flux1-schnell.safetensors`; ComfyUI's `model.diffusion_model.` prefix is accepted) mapped onto diffusers names.
 /// Fused tensors are split by rows: `qkv` into q, k, v thirds; the single blocks' `linear1` into q, k, v (inner_dim
 /// rows each) then the MLP input (mlp_ratio * inner_dim rows). `final_layer.adaLN_modulation.1` stores (shift, scale)
-/// where diffusers' `norm_out.linear` stores (scale, shift): its halves are swapped. The table is in the README.
+/// where diffusers' `norm_out.linear` stores (scale, shift): its halves are swapped. The table is in docs/MODELS.md.
 /// </summary>
 public static partial class FluxOriginalCheckpoint
 {

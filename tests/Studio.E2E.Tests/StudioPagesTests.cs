@@ -62,7 +62,7 @@ public class StudioPagesTests
         var problems = new List<string>(); // watched from the first load: a browser asks for /favicon.ico once
         page.Console += (_, m) => { if (m.Type == "error") problems.Add($"{page.Url}: console: {m.Text}"); };
         page.Response += (_, r) => { if (r.Status >= 400) problems.Add($"{page.Url}: {r.Status} {r.Url}"); };
-        foreach (var path in new[] { "/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
+        foreach (var path in new[] { "/", "/runs", "/runs/new", "/compare", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users", "/help", "/help/studio", "/help/toy-world" })
         {
             await page.GotoAsync(host.Url + path);
             await page.Locator("[data-interactive=true]").WaitForAsync();
@@ -97,7 +97,7 @@ public class StudioPagesTests
         foreach (var width in new[] { 1280, 1024, 390 })
         {
             var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 800 } });
-            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", $"/runs/{id}?tab=samples", $"/runs/{id}?tab=checkpoints", "/runs/new", "/compare", $"/compare?runs={id}&view=samples", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users" })
+            foreach (var path in new[] { "/", "/runs", $"/runs/{id}", $"/runs/{id}?tab=samples", $"/runs/{id}?tab=checkpoints", "/runs/new", "/compare", $"/compare?runs={id}&view=samples", "/generate", "/prompt-sets", "/models", "/workers", "/queue", "/users", "/help", "/help/toy-world", "/help/http-api" })
             {
                 await page.GotoAsync(host.Url + path);
                 await page.Locator("[data-interactive=true]").WaitForAsync();

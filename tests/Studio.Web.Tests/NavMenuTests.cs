@@ -30,7 +30,7 @@ public class NavMenuTests
     public void NavigationListsEveryStudioPage()
     {
         var nav = Render(admin: false);
-        Assert.Equal(EveryonesPages, nav.FindAll("a").Select(a => a.GetAttribute("href")));
+        Assert.Equal([.. EveryonesPages, "/help"], nav.FindAll("a").Select(a => a.GetAttribute("href")));
         Assert.Contains("Prompt sets", nav.Markup);
     }
 
@@ -38,7 +38,7 @@ public class NavMenuTests
     public void OnlyAdminsSeeTheUsersPage()
     {
         var nav = Render(admin: true);
-        Assert.Equal([.. EveryonesPages, "/users"], nav.FindAll("a").Select(a => a.GetAttribute("href")));
+        Assert.Equal([.. EveryonesPages, "/users", "/help"], nav.FindAll("a").Select(a => a.GetAttribute("href")));
     }
 
     [Theory]

@@ -55,8 +55,8 @@ public class ShellBrowserTests(WebHostFixture host)
         // MudBlazor shell: app bar title, navigation drawer, live counts.
         await page.Locator(".mud-appbar").GetByText("Distill Studio").WaitForAsync();
         await page.Locator("[data-testid=count-workers]").WaitForAsync();
-        // Single-user mode on 127.0.0.1: the local user is the admin, so the Users page is listed too, and the bar says so.
-        Assert.Equal(10, await page.Locator(".mud-navmenu a").CountAsync());
+        // Single-user mode on 127.0.0.1: the local user is the admin, so the Users page is listed too (and Help last), and the bar says so.
+        Assert.Equal(11, await page.Locator(".mud-navmenu a").CountAsync());
         await Assertions.Expect(page.Locator("[data-testid=single-user-mode]")).ToBeVisibleAsync();
         // The bar Blazor shows when the connection ends after an error is on every page, hidden until then.
         await Assertions.Expect(page.Locator("#blazor-error-ui")).ToHaveCountAsync(1);
@@ -69,7 +69,7 @@ public class ShellBrowserTests(WebHostFixture host)
         await page.Locator("#theme-toggle").ClickAsync();
         await Assertions.Expect(page.Locator(".mud-appbar")).Not.ToHaveCSSAsync("background-color", before);
 
-        foreach (var (link, heading, path) in new[] { ("Runs", "Runs", "/runs"), ("Workers", "Workers", "/workers"), ("Queue", "Queue", "/queue") })
+        foreach (var (link, heading, path) in new[] { ("Runs", "Runs", "/runs"), ("Workers", "Workers", "/workers"), ("Queue", "Queue", "/queue"), ("Help", "Help", "/help") })
         {
             await page.Locator(".mud-navmenu").GetByRole(AriaRole.Link, new() { Name = link, Exact = true }).ClickAsync();
             await page.WaitForURLAsync(host.Url + path);

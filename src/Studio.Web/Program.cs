@@ -11,6 +11,7 @@ using Studio.Core.Queue;
 using Studio.Web.Components;
 using Studio.Web.Hubs;
 using Studio.Web.Auth;
+using Studio.Web.Help;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -66,7 +67,7 @@ if (!string.IsNullOrWhiteSpace(options.Redis))
 builder.Services.AddHostedService<LiveTailer>();
 builder.Services.AddHostedService<RunReconcilerService>();
 builder.Services.AddStudioApi();
-builder.Services.AddSingleton(new Studio.Web.Help.HelpDocuments(Studio.Web.Help.HelpDocuments.BuiltFolder));
+builder.Services.AddStudioHelp();
 builder.Services.AddHealthChecks();
 
 var app = builder.Build();
@@ -102,10 +103,7 @@ app.MapHub<RunsHub>(RunsHub.Path);
 app.MapStudioApi();
 app.MapStudioAccount();
 app.MapHealthChecks("/healthz").AllowAnonymous();
-// The manual's pictures (the Help page draws them; signed in as every page is).
-app.MapGet(Studio.Web.Help.HelpDocuments.ImagesPath + "/{name}", (string name, Studio.Web.Help.HelpDocuments help) =>
-    help.ImageFile(name) is { } file ? Results.File(file, file.EndsWith(".svg") ? "image/svg+xml" : file.EndsWith(".jpg") ? "image/jpeg" : "image/png")
-        : Results.NotFound()).ExcludeFromDescription();
+app.MapStudioHelp();
 app.MapHangfireDashboard("/hangfire", new DashboardOptions
 {
     DashboardTitle = "Distill Studio queue",
@@ -125,5 +123,5 @@ return 0;
 public partial class Program
 {
     /// <summary>Address prefixes that are not pages, so never get the "not found" page.</summary>
-    static readonly string[] NotPages = ["/api", "/hubs", "/hangfire", "/_blazor", "/_framework", "/_content", "/healthz", "/account", Studio.Web.Help.HelpDocuments.ImagesPath];
+    static readonly string[] NotPages = ["/api", "/hubs", "/hangfire", "/_blazor", "/_framework", "/_content", "/healthz", "/account", HelpDocuments.ImagesPath];
 }

@@ -13,6 +13,10 @@ public class HelpTests
 {
     static string Root => Studio.Tests.RepoRoot.Folder;
 
+    /// <summary>An address as its page and its fragment (without the #).</summary>
+    static (string Page, string Fragment) Split(string href) =>
+        href.IndexOf('#') is var i and >= 0 ? (href[..i], href[(i + 1)..]) : (href, "");
+
     [Theory]
     [InlineData("README.md", "docs/STUDIO.md#generate", "/help/studio#generate")]
     [InlineData("README.md", "docs/TOY-WORLD.md", "/help/toy-world")]
@@ -56,7 +60,7 @@ public class HelpTests
                 var href = a.GetAttribute("href")!;
                 if (href.StartsWith("http")) continue;
                 links++;
-                var (page, fragment) = href.IndexOf('#') is var i and >= 0 ? (href[..i], href[(i + 1)..]) : (href, "");
+                var (page, fragment) = Split(href);
                 if (page.Length == 0) page = document.Href;
                 if (!ids.TryGetValue(page, out var targets)) problems.Add($"{document.File}: {href} is no help page");
                 else if (fragment.Length > 0 && !targets.Contains(fragment)) problems.Add($"{document.File}: {href} names no heading");
@@ -85,7 +89,7 @@ public class HelpTests
         Assert.Contains(links, l => l.File == "NewRun.razor");
         foreach (var (file, href) in links)
         {
-            var (page, fragment) = href.IndexOf('#') is var i and >= 0 ? (href[..i], href[(i + 1)..]) : (href, "");
+            var (page, fragment) = Split(href);
             var document = HelpDocuments.All.SingleOrDefault(d => d.Href == page);
             Assert.True(document is not null, $"{file}: {href} is no help page");
             if (fragment.Length > 0)

@@ -3,6 +3,10 @@ using Markdig;
 using Markdig.Extensions.AutoIdentifiers;
 using Markdig.Syntax;
 using Markdig.Syntax.Inlines;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Studio.Web.Help;
 
@@ -121,4 +125,18 @@ public sealed class HelpDocuments(string root)
         }
         link.Remove();
     }
+}
+
+/// <summary>The Help page's wiring: the documents beside the host, and the pictures they show.</summary>
+public static class HelpEndpoints
+{
+    public static IServiceCollection AddStudioHelp(this IServiceCollection services) =>
+        services.AddSingleton(new HelpDocuments(HelpDocuments.BuiltFolder));
+
+    /// <summary>The manual's pictures (the Help page draws them; signed in as every page is).</summary>
+    public static void MapStudioHelp(this IEndpointRouteBuilder app) =>
+        app.MapGet(HelpDocuments.ImagesPath + "/{name}", (string name, HelpDocuments help) =>
+            help.ImageFile(name) is { } file
+                ? Results.File(file, file.EndsWith(".svg") ? "image/svg+xml" : file.EndsWith(".jpg") ? "image/jpeg" : "image/png")
+                : Results.NotFound()).ExcludeFromDescription();
 }

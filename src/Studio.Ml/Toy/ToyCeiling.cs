@@ -40,9 +40,13 @@ public sealed record ToyCeilingItem(string Category, string Prompt, double Rende
 /// Which words of a prompt the transformer follows: its mean held-out flow loss (over the sigmas) on the image-quality
 /// prompts, one object each, with the prompt as written, with the object's shape word or its colour word swapped for
 /// another (the scene the loss is measured on unchanged), and with the empty prompt. A word the transformer follows
-/// raises the loss when it is swapped; a word it ignores leaves the loss where it was.
+/// raises the loss when it is swapped; a word it ignores leaves the loss where it was. <see cref="ShapeLatentChange"/> and
+/// <see cref="ColourLatentChange"/> say what following a word is worth: the mean squared difference between the scaled
+/// latents (posterior means) of the scene and of the scene the swapped text describes, which is what a swapped word adds
+/// to the flow loss at sigma 1 (pure noise, where the prompt alone decides) for a transformer that draws what it is told.
 /// </summary>
-public sealed record ToyWordSwaps(int Prompts, double AsWritten, double ShapeSwapped, double ColourSwapped, double Empty)
+public sealed record ToyWordSwaps(int Prompts, double AsWritten, double ShapeSwapped, double ColourSwapped, double Empty,
+    double ShapeLatentChange, double ColourLatentChange)
 {
     /// <summary>"shape word swapped 0.159 (+0%)": a value and its change from the prompt as written.</summary>
     public string Describe(string what, double value) =>
@@ -116,8 +120,12 @@ public sealed record ToyCeilingResult(
             lines.Add($"{r.Category,-20}{r.Count,4}{r.RenderScore,9:0.000}{r.RoundTripScore,8:0.000}{r.RoundTripL1,8:0.000}{Cell(r.FlowMse)}"
                 + string.Concat(r.FlowMseBySigma?.Select(m => Cell(m)) ?? Sigmas.Select(_ => Cell(null))) + Cell(r.FlowMseEmptyPrompt));
         if (WordSwaps is { } w)
+        {
             lines.Add($"words followed ({w.Prompts} image-quality prompts, mean flow loss): as written {w.AsWritten:0.000}, "
                 + $"{w.Describe("shape word swapped", w.ShapeSwapped)}, {w.Describe("colour word swapped", w.ColourSwapped)}, {w.Describe("empty prompt", w.Empty)}");
+            lines.Add($"what following a word is worth (the same swaps in the scene, mean squared difference of the scaled latents: what a swap adds to "
+                + $"the flow loss at sigma 1 for a transformer that draws what it is told): shape {w.ShapeLatentChange:0.000}, colour {w.ColourLatentChange:0.000}");
+        }
         if (EncoderPaths is { } p)
             lines.Add($"prompt through each encoder ({p.Prompts} prompts, mean flow loss): as written {p.AsWritten:0.000}, T5 alone {p.T5Only:0.000}, "
                 + $"CLIP alone {p.ClipOnly:0.000}, neither (empty) {p.Empty:0.000}: T5 alone gives {Percent(p.T5Share)}, CLIP alone {Percent(p.ClipShare)} of what the prompt gives");
@@ -222,15 +230,31 @@ public static class ToyCeiling
         var seed = DeterministicRandom.Seed(options.Seed, "toy-ceiling-words");
         double Loss(Func<ToyPrompt, string> text) =>
             FlowErrors(pipeline, swappable.Select(p => text(p.Prompt)).ToList(), renders, options, seed).Average(e => e.Average());
-        return new ToyWordSwaps(swappable.Count, Loss(p => p.Text), Loss(p => Swap(p, shape: true)!), Loss(p => Swap(p, shape: false)!), Loss(_ => ""));
+        double LatentChange(bool shape) =>
+            LatentDifferences(pipeline.Vae, renders, swappable.Select(p => ToyRenderer.Render(Swap(p.Prompt, shape)!.Scene)).ToList()).Average();
+        return new ToyWordSwaps(swappable.Count, Loss(p => p.Text), Loss(p => Swap(p, shape: true)!.Text), Loss(p => Swap(p, shape: false)!.Text), Loss(_ => ""),
+            LatentChange(shape: true), LatentChange(shape: false));
+    }
+
+    /// <summary>Each pair's mean squared difference between the scaled latents (posterior means, float32) of its two images.</summary>
+    public static double[] LatentDifferences(AutoencoderKL vae, IReadOnlyList<ToyImage> first, IReadOnlyList<ToyImage> second)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        Tensor Latents(IReadOnlyList<ToyImage> images)
+        {
+            using var posterior = vae.Encode(ToyImage.Stack(images).to(ComputeDevice.Of(vae)));
+            return vae.ScaleLatents(posterior.Mean).to_type(ScalarType.Float32).cpu();
+        }
+        return (Latents(first) - Latents(second)).square().mean([1, 2, 3]).data<float>().Select(v => (double)v).ToArray();
     }
 
     /// <summary>
-    /// The text of a one-object prompt with its object's shape word (or colour word) replaced by another shape (colour):
-    /// "a large red cross on navy" -> "a large red square on navy" / "a large cyan cross on navy"; null when the text does
-    /// not name the object as "COLOUR SHAPE".
+    /// A one-object prompt with its object's shape word (or colour word) replaced by another shape (colour), and its scene
+    /// changed alike: "a large red cross on navy" -> "a large red square on navy" / "a large cyan cross on navy"; null
+    /// when the text does not name the object as "COLOUR SHAPE".
     /// </summary>
-    public static string? Swap(ToyPrompt prompt, bool shape)
+    public static ToyPrompt? Swap(ToyPrompt prompt, bool shape)
     {
         if (prompt.Scene.Objects.Count != 1) return null;
         var o = prompt.Scene.Objects[0];
@@ -238,10 +262,15 @@ public static class ToyCeiling
         var named = System.Text.RegularExpressions.Regex.Match(prompt.Text, $@"\b{colourWord} {shapeWord}\b");
         if (!named.Success) return null;
         var shapes = Enum.GetValues<ToyShape>();
-        var replacement = shape
-            ? $"{colourWord} {ToyPrompts.ShapeWord(shapes[((int)o.Shape + 2) % shapes.Length])}"
-            : $"{ToyPalette.Word(ToyPalette.ObjectColours[((int)o.Colour + 4) % ToyPalette.ObjectColours.Length])} {shapeWord}";
-        return string.Concat(prompt.Text.AsSpan(0, named.Index), replacement, prompt.Text.AsSpan(named.Index + named.Length));
+        var swapped = shape
+            ? o with { Shape = shapes[((int)o.Shape + 2) % shapes.Length] }
+            : o with { Colour = ToyPalette.ObjectColours[((int)o.Colour + 4) % ToyPalette.ObjectColours.Length] };
+        var replacement = $"{ToyPalette.Word(swapped.Colour)} {ToyPrompts.ShapeWord(swapped.Shape)}";
+        return prompt with
+        {
+            Text = string.Concat(prompt.Text.AsSpan(0, named.Index), replacement, prompt.Text.AsSpan(named.Index + named.Length)),
+            Scene = prompt.Scene with { Objects = [swapped] },
+        };
     }
 
     /// <summary>The means of <paramref name="items"/>; the flow columns null when there are no <paramref name="sigmas"/> (no transformer).</summary>

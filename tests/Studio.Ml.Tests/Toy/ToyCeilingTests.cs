@@ -56,6 +56,23 @@ public class ToyCeilingTests
         Assert.Equal(1, words.Prompts);
         Assert.True(words.ColourSwapped > words.AsWritten && words.Empty > words.AsWritten, words.ToString());
         Assert.Contains($"words followed (1 image-quality prompts, mean flow loss): as written {words.AsWritten:0.000}, shape word swapped", result.Table());
+        // What following a word is worth: the scaled latents of the scene and of the swapped scenes, made here.
+        var imageQuality = prompts.Single(p => p.Category == ToyCriteria.ImageQuality);
+        double Change(ToyScene swapped)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var pair = ToyImage.Stack([ToyRenderer.Render(imageQuality.Scene), ToyRenderer.Render(swapped)]);
+            using var posterior = pipeline.Vae.Encode(pair);
+            var z = (posterior.Mean - pipeline.Vae.Config.ShiftFactor) * pipeline.Vae.Config.ScalingFactor;
+            return (z[0] - z[1]).square().mean().item<float>();
+        }
+        var o = imageQuality.Scene.Objects.Single();
+        var otherShape = Enum.GetValues<ToyShape>().Single(s => ToyCeiling.Swap(imageQuality, shape: true)!.Text.Contains($" {ToyPrompts.ShapeWord(s)} "));
+        Assert.Equal(Change(imageQuality.Scene with { Objects = [o with { Shape = otherShape }] }), words.ShapeLatentChange, 5);
+        Assert.Equal(Change(ToyCeiling.Swap(imageQuality, shape: false)!.Scene), words.ColourLatentChange, 5);
+        Assert.True(words.ShapeLatentChange > 0.001 && words.ColourLatentChange > words.ShapeLatentChange, words.ToString());
+        Assert.Contains($"shape {words.ShapeLatentChange:0.000}, colour {words.ColourLatentChange:0.000}", result.Table());
         // The prompt through each encoder: as written and empty are the rows' own numbers (the same noise).
         var paths = result.EncoderPaths!;
         Assert.Equal(5, paths.Prompts);
@@ -118,8 +135,16 @@ public class ToyCeilingTests
     public void ASwapReplacesTheObjectsShapeOrColourWordAndNothingElse(string text, string shapeSwapped, string colourSwapped)
     {
         var prompt = ToyPrompts.HeldOut(ToyCriteria.ImageQuality, 50).First(p => p.Text == text);
-        Assert.Equal(shapeSwapped, ToyCeiling.Swap(prompt, shape: true));
-        Assert.Equal(colourSwapped, ToyCeiling.Swap(prompt, shape: false));
+        var (byShape, byColour) = (ToyCeiling.Swap(prompt, shape: true)!, ToyCeiling.Swap(prompt, shape: false)!);
+        Assert.Equal(shapeSwapped, byShape.Text);
+        Assert.Equal(colourSwapped, byColour.Text);
+        // The scene changes alike: the object the swapped text names, where it was, and nothing else.
+        var o = prompt.Scene.Objects.Single();
+        Assert.Equal(prompt.Scene with { Objects = [o with { Shape = Enum.GetValues<ToyShape>().Single(s => shapeSwapped.Contains($" {ToyPrompts.ShapeWord(s)} ")) }] },
+            byShape.Scene);
+        Assert.Equal(prompt.Scene with { Objects = [o with { Colour = ToyPalette.ObjectColours.Single(c => colourSwapped.Contains($" {ToyPalette.Word(c)} ")) }] },
+            byColour.Scene);
+        Assert.Equal(prompt.Category, byShape.Category);
         // A prompt of two objects, or one whose text does not name its object as "COLOUR SHAPE", has no swap.
         var two = ToyPrompts.HeldOut(ToyCriteria.SemanticsColour, 1)[0];
         Assert.Null(ToyCeiling.Swap(two, shape: true));

@@ -93,6 +93,9 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     [InlineData("studio toy pretrain: --pooled-dropout: -0.5 must be between 0 and 1", "toy", "pretrain", "--out", "{dir}/teacher", "--pooled-dropout", "-0.5")]
     [InlineData("studio toy pretrain: --from {dir}: no vae/ folder there; a toy teacher folder (FluxPipeline layout) is needed", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "{dir}")]
     [InlineData("studio toy pretrain: --vae-only trains the autoencoder, which --from takes as it is: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "toy", "--vae-only")]
+    [InlineData("studio toy pretrain: --vae-from {dir}: no vae/ folder there; a toy teacher folder (FluxPipeline layout) is needed", "toy", "pretrain", "--out", "{dir}/teacher", "--vae-from", "{dir}")]
+    [InlineData("studio toy pretrain: --vae-only trains the autoencoder, which --vae-from takes as it is: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--vae-from", "toy", "--vae-only")]
+    [InlineData("studio toy pretrain: --from continues a teacher's transformer and --vae-from trains a new one on a teacher's autoencoder: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "toy", "--vae-from", "toy")]
     public void AValueNoVerbCanUseIsRefusedByOptionBeforeAnyWork(string expected, params string[] args)
     {
         var dir = TestPaths.NewTempDirectory("cli-bad-value");

@@ -32,13 +32,14 @@ public static class ToyPretrainCommand
         var pureNoise = new Option<double>("--pure-noise") { Description = "stage B: share of a batch trained at sigma 1, where a generation starts (the prompt alone decides the background there)", DefaultValueFactory = _ => defaults.PureNoise };
         var fluxInk = new Option<double>("--flux-ink-weight") { Description = "stage B: extra weight of image tokens by their share of ink (objects, letters) in the flow loss (0: plain MSE)", DefaultValueFactory = _ => defaults.FluxInkWeight };
         var from = new Option<DirectoryInfo?>("--from") { Description = "continue a toy teacher folder (or toy: the shipped one): stage A skipped, stage B starts from its transformer and text encoders" };
+        var vaeFrom = new Option<DirectoryInfo?>("--vae-from") { Description = "train a new transformer and text encoders (the --architecture's sizes, from random initialisation) on this toy teacher's autoencoder (or toy: the shipped one's): stage A skipped" };
         var vaeOnly = new Option<bool>("--vae-only") { Description = "stop after stage A; the autoencoder stays in WORK/vae for `studio toy ceiling --vae`" };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
         var device = DeviceOption.Create();
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, from, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pooledDropout, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, from, vaeFrom, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pooledDropout, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -56,7 +57,8 @@ public static class ToyPretrainCommand
                 PooledDropout = parse.GetValue(pooledDropout) is >= 0 and <= 1 and var cd ? cd : throw new ArgumentException($"--pooled-dropout: {parse.GetValue(pooledDropout)} must be between 0 and 1"),
                 PureNoise = parse.GetValue(pureNoise) is >= 0 and <= 1 and var pn ? pn : throw new ArgumentException($"--pure-noise: {parse.GetValue(pureNoise)} must be between 0 and 1"),
                 FluxInkWeight = parse.GetValue(fluxInk) is >= 0 and var fw ? fw : throw new ArgumentException($"--flux-ink-weight: {parse.GetValue(fluxInk)} must be 0 or more"),
-                From = parse.GetValue(from) is { } f ? TeacherFolder(f) : null,
+                From = parse.GetValue(from) is { } f ? TeacherFolder(f, "--from", "vae", "transformer", "text_encoder", "text_encoder_2") : null,
+                VaeFrom = parse.GetValue(vaeFrom) is { } vf ? TeacherFolder(vf, "--vae-from", "vae") : null,
                 PoolSize = Positive(parse.GetValue(pool), "--pool"),
                 VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
                 FluxLearningRate = parse.GetValue(fluxLr) is > 0 and var fl ? fl : throw new ArgumentException("--flux-lr must be positive"),
@@ -68,11 +70,13 @@ public static class ToyPretrainCommand
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
             var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}"
-                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.PooledDropout > 0 ? $" --pooled-dropout {options.PooledDropout}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}");
+                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.PooledDropout > 0 ? $" --pooled-dropout {options.PooledDropout}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}") + (options.VaeFrom is null ? "" : $" --vae-from {parse.GetValue(vaeFrom)!.ToString()}");
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {
-                if (options.From is not null) throw new ArgumentException("--vae-only trains the autoencoder, which --from takes as it is: pass one of them");
+                var given = options.From is not null ? "--from" : options.VaeFrom is not null ? "--vae-from" : null;
+                if (given is not null)
+                    throw new ArgumentException($"--vae-only trains the autoencoder, which {given} takes as it is: pass one of them");
                 var (stageA, vaeFolder) = pretraining.RunAutoencoder(parse.GetValue(resume));
                 Console.WriteLine($"VAE eval L1 {stageA.VaeEvalAfter:0.0000}; the autoencoder: {vaeFolder} (measure it with `studio toy ceiling --vae {vaeFolder}`)");
                 return 0;
@@ -84,12 +88,12 @@ public static class ToyPretrainCommand
         return command;
     }
 
-    /// <summary>--from: a toy teacher folder ("toy": the shipped one) with the components stage B continues.</summary>
-    static string TeacherFolder(DirectoryInfo folder)
+    /// <summary>--from, --vae-from: a toy teacher folder ("toy": the shipped one) with the components stage B takes.</summary>
+    static string TeacherFolder(DirectoryInfo folder, string option, params string[] parts)
     {
         var path = folder.ToString() == "toy" ? ToyTeacher.Folder : folder.FullName;
-        foreach (var part in new[] { "vae", "transformer", "text_encoder", "text_encoder_2" })
-            if (!Directory.Exists(Path.Combine(path, part))) throw new ArgumentException($"--from {folder}: no {part}/ folder there; a toy teacher folder (FluxPipeline layout) is needed");
+        foreach (var part in parts)
+            if (!Directory.Exists(Path.Combine(path, part))) throw new ArgumentException($"{option} {folder}: no {part}/ folder there; a toy teacher folder (FluxPipeline layout) is needed");
         return path;
     }
 

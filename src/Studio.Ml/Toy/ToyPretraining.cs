@@ -61,6 +61,12 @@ public sealed record ToyPretrainingOptions
     /// autoencoder is used as it is) and stage B starts from its transformer and text encoders. Null: from scratch.
     /// </summary>
     public string? From { get; init; }
+    /// <summary>
+    /// A toy teacher folder whose autoencoder stage B trains on: stage A is skipped, and the transformer and text
+    /// encoders start from random initialisation in the sizes of <see cref="Architecture"/>, which may differ from that
+    /// teacher's (its latent size may not). For trying another transformer on an autoencoder already made. Null: none.
+    /// </summary>
+    public string? VaeFrom { get; init; }
     /// <summary>Train-split prompts whose latents and token ids are computed once for stage B.</summary>
     public int PoolSize { get; init; } = 8192;
     /// <summary>Held-out prompts of the fixed evaluation losses.</summary>
@@ -109,7 +115,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var clipTokenizer = TextTokenizer.BuiltIn("clip");
 
         ToyPretrainingResult vaeResult;
-        using var vae = _o.From is { } from ? FromTeacher(from, out vaeResult) : TrainAutoencoder(out vaeResult);
+        using var vae = (_o.From ?? _o.VaeFrom) is { } from ? FromTeacher(from, out vaeResult) : TrainAutoencoder(out vaeResult);
         var flux = TrainTextToImage(vae, t5Tokenizer, clipTokenizer, out var fluxResult);
         var result = vaeResult with
         {
@@ -138,13 +144,15 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
 
     void PrepareWorkFolder(bool resume)
     {
+        if (_o.From is not null && _o.VaeFrom is not null)
+            throw new ArgumentException("--from continues a teacher's transformer and --vae-from trains a new one on a teacher's autoencoder: pass one of them");
         if (!resume && Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any())
             throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
         Directory.CreateDirectory(workFolder);
         log($"latent {ToyTeacherArchitecture.LatentChannels}x{_a.LatentSize}x{_a.LatentSize} for a {ToyRenderer.Size}x{ToyRenderer.Size} render: {_a.ImageTokens} image tokens");
     }
 
-    /// <summary>The autoencoder of the teacher <see cref="ToyPretrainingOptions.From"/> continues (stage A skipped), in float32.</summary>
+    /// <summary>The autoencoder of the teacher <see cref="ToyPretrainingOptions.From"/> continues or <see cref="ToyPretrainingOptions.VaeFrom"/> names (stage A skipped), in float32.</summary>
     AutoencoderKL FromTeacher(string folder, out ToyPretrainingResult result)
     {
         var vae = AutoencoderKL.FromPretrained(Path.Combine(folder, "vae"));

@@ -81,7 +81,7 @@ public static class ToyTeacherFolder
         return $"""
             {ToyTeacher.ReadmeTitle} (FluxPipeline layout)
 
-            A tiny FLUX.1-architecture text-to-image model of the toy world, trained {(o.From is null ? "from random initialisation" : "further from the teacher in " + o.From)} by this
+            A tiny FLUX.1-architecture text-to-image model of the toy world, trained {(o.From is not null ? "further from the teacher in " + o.From : o.VaeFrom is not null ? "from random initialisation on the autoencoder of " + o.VaeFrom : "from random initialisation")} by this
             project's own code (`studio toy pretrain`) on 64x64 renders of train-split toy prompts. Weights are bfloat16.
 
             Re-make it with (2-core CPU, float32 training):
@@ -92,9 +92,9 @@ public static class ToyTeacherFolder
             |---|---|
             | seed | {o.Seed} |
             | batch size | {o.BatchSize} |
-            | stage A (AutoencoderKL) | {(o.From is null ? $"{o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min" : "none: the autoencoder of the teacher continued")} |
+            | stage A (AutoencoderKL) | {(o.From is not null ? "none: the autoencoder of the teacher continued" : o.VaeFrom is not null ? "none: the autoencoder of " + o.VaeFrom : $"{o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min")} |
             | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE{(o.FluxInkWeight > 0 ? $" with image tokens weighted 1 + {o.FluxInkWeight:0.##} x their share of ink" : "")}{(o.PromptDropout > 0 ? $", {o.PromptDropout:0.##} of prompts dropped to the empty prompt" : "")}{(o.PureNoise > 0 ? $", {o.PureNoise:0.##} of each batch at sigma 1 (pure noise)" : "")}{(o.PooledDropout > 0 ? $", {o.PooledDropout:0.##} of each batch with CLIP given the empty prompt (T5 the prompt)" : "")}; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
-            | VAE held-out L1 (pixels in [-1, 1]) | {(o.From is null ? $"{F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)})" : "that of the teacher continued")} |
+            | VAE held-out L1 (pixels in [-1, 1]) | {(o.From is not null ? "that of the teacher continued" : o.VaeFrom is not null ? "that of " + o.VaeFrom : $"{F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)})")} |
             | latent shift_factor / scaling_factor | {F(r.ShiftFactor)} / {F(r.ScalingFactor)} |
             | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at {(o.From is null ? "init" : "the start")} -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
 

@@ -134,7 +134,7 @@ public class ToyPretrainingTests(ITestOutputHelper output)
     /// <summary>
     /// --from continues a teacher: its autoencoder is taken as it is and stage B starts from its transformer and text
     /// encoders (no update: the same weights come back); a teacher of other sizes is refused naming its folder; and
-    /// --pure-noise trains where a generation starts, at sigma 1: there it ends with a lower flow error than the same
+    /// --vae-from trains a transformer of other sizes from scratch on that autoencoder; --pure-noise trains where a generation starts, at sigma 1: there it ends with a lower flow error than the same
     /// updates on logit-normal sigmas alone; --pooled-dropout trains the T5 path, the one students replace.
     /// </summary>
     [Fact]
@@ -175,6 +175,34 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             var wider = options with { From = first, Architecture = ToyTeacherArchitecture.Tiny with { FluxDoubleBlocks = ToyTeacherArchitecture.Tiny.FluxDoubleBlocks + 1 } };
             var refused = Assert.Throws<InvalidDataException>(() => new ToyPretraining(wider, Path.Combine(root, "wider.work"), _ => { }).Run(Path.Combine(root, "wider"), resume: false, "test"));
             Assert.StartsWith(Path.Combine(first, "transformer") + ": ", refused.Message);
+
+            // --vae-from: a new transformer of those other sizes, from random initialisation, on the teacher's autoencoder.
+            log.Clear();
+            var onVae = Path.Combine(root, "on-vae");
+            new ToyPretraining(wider with { From = null, VaeFrom = first, FluxSteps = 1 }, Path.Combine(root, "on-vae.work"), log.Add).Run(onVae, resume: false, "test");
+            Assert.Contains(log, l => l == $"stage A: skipped, the autoencoder of {first}");
+            Assert.Contains(log, l => l.StartsWith("stage B: transformer ") && l.EndsWith("at step 0"));
+            using (var pipeline = FluxPipeline.Load(onVae))
+                Assert.Equal(ToyTeacherArchitecture.Tiny.FluxDoubleBlocks + 1, pipeline.Transformer.Config.NumLayers);
+            var onVaeReadme = File.ReadAllText(Path.Combine(onVae, "README.md"));
+            Assert.Contains($"trained from random initialisation on the autoencoder of {first} by", onVaeReadme);
+            Assert.Contains($"| stage A (AutoencoderKL) | none: the autoencoder of {first} |", onVaeReadme);
+            using (var a = Checkpoint.Open(Path.Combine(first, "vae")))
+            using (var b = Checkpoint.Open(Path.Combine(onVae, "vae")))
+                foreach (var name in a.Names)
+                {
+                    using var x = a.Read(name);
+                    using var y = b.Read(name);
+                    Assert.True(x.eq(y).all().item<bool>(), $"vae/{name} is not the teacher's");
+                }
+            using (var a = Checkpoint.Open(Path.Combine(first, "transformer")))
+            using (var b = Checkpoint.Open(Path.Combine(onVae, "transformer")))
+            using (var x = a.Read("x_embedder.weight"))
+            using (var y = b.Read("x_embedder.weight"))
+                Assert.False(x.eq(y).all().item<bool>(), "the new transformer started from the teacher's");
+            var both = Assert.Throws<ArgumentException>(() =>
+                new ToyPretraining(options with { From = first, VaeFrom = first }, Path.Combine(root, "both.work"), _ => { }).Run(Path.Combine(root, "both"), resume: false, "test"));
+            Assert.Contains("pass one of them", both.Message);
 
             double ErrorAtSigmaOne(string folder)
             {

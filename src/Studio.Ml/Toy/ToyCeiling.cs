@@ -237,13 +237,13 @@ public static class ToyCeiling
     }
 
     /// <summary>Each pair's mean squared difference between the scaled latents (posterior means, float32) of its two images.</summary>
-    public static double[] LatentDifferences(AutoencoderKL vae, IReadOnlyList<ToyImage> first, IReadOnlyList<ToyImage> second)
+    static double[] LatentDifferences(AutoencoderKL vae, IReadOnlyList<ToyImage> first, IReadOnlyList<ToyImage> second)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         Tensor Latents(IReadOnlyList<ToyImage> images)
         {
-            using var posterior = vae.Encode(ToyImage.Stack(images).to(ComputeDevice.Of(vae)));
+            using var posterior = vae.Encode(ToyImage.Stack(images));
             return vae.ScaleLatents(posterior.Mean).to_type(ScalarType.Float32).cpu();
         }
         return (Latents(first) - Latents(second)).square().mean([1, 2, 3]).data<float>().Select(v => (double)v).ToArray();

@@ -78,6 +78,8 @@ public static class ToyTeacherFolder
     {
         var a = o.Architecture;
         string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+        // Whose autoencoder stage B used when stage A did not run (null: stage A trained it).
+        var takenVae = o.From is not null ? "the teacher continued" : o.VaeFrom;
         return $"""
             {ToyTeacher.ReadmeTitle} (FluxPipeline layout)
 
@@ -92,9 +94,9 @@ public static class ToyTeacherFolder
             |---|---|
             | seed | {o.Seed} |
             | batch size | {o.BatchSize} |
-            | stage A (AutoencoderKL) | {(o.From is not null ? "none: the autoencoder of the teacher continued" : o.VaeFrom is not null ? "none: the autoencoder of " + o.VaeFrom : $"{o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min")} |
+            | stage A (AutoencoderKL) | {(takenVae is not null ? "none: the autoencoder of " + takenVae : $"{o.VaeSteps} AdamW steps, lr {o.VaeLearningRate} cosine, L1 with ink pixels weighted {1 + o.VaeInkWeight}x + {o.KlWeight} x KL; {r.VaeSeconds / 60:0.0} min")} |
             | stage B (FLUX transformer + T5 + CLIP, jointly) | {o.FluxSteps} AdamW steps, lr {o.FluxLearningRate} cosine, rectified-flow MSE{(o.FluxInkWeight > 0 ? $" with image tokens weighted 1 + {o.FluxInkWeight:0.##} x their share of ink" : "")}{(o.PromptDropout > 0 ? $", {o.PromptDropout:0.##} of prompts dropped to the empty prompt" : "")}{(o.PureNoise > 0 ? $", {o.PureNoise:0.##} of each batch at sigma 1 (pure noise)" : "")}{(o.PooledDropout > 0 ? $", {o.PooledDropout:0.##} of each batch with CLIP given the empty prompt (T5 the prompt)" : "")}; pool of {o.PoolSize} prompts; {r.FluxSeconds / 60:0.0} min |
-            | VAE held-out L1 (pixels in [-1, 1]) | {(o.From is not null ? "that of the teacher continued" : o.VaeFrom is not null ? "that of " + o.VaeFrom : $"{F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)})")} |
+            | VAE held-out L1 (pixels in [-1, 1]) | {(takenVae is not null ? "that of " + takenVae : $"{F(r.VaeEvalBefore)} at init -> {F(r.VaeEvalAfter)} (train L1 {F(r.VaeTrainLoss)})")} |
             | latent shift_factor / scaling_factor | {F(r.ShiftFactor)} / {F(r.ScalingFactor)} |
             | flow held-out MSE (sigma 0.2/0.5/0.8) | {F(r.FluxEvalBefore)} at {(o.From is null ? "init" : "the start")} -> {F(r.FluxEvalAfter)} (train MSE, mean of the last steps: {F(r.FluxTrainLoss)}) |
 

@@ -134,8 +134,9 @@ public class ToyPretrainingTests(ITestOutputHelper output)
     /// <summary>
     /// --from continues a teacher: its autoencoder is taken as it is and stage B starts from its transformer and text
     /// encoders (no update: the same weights come back); a teacher of other sizes is refused naming its folder; and
-    /// --vae-from trains a transformer of other sizes from scratch on that autoencoder; --pure-noise trains where a generation starts, at sigma 1: there it ends with a lower flow error than the same
-    /// updates on logit-normal sigmas alone; --pooled-dropout trains the T5 path, the one students replace.
+    /// --vae-from trains a transformer of other sizes from scratch on that autoencoder; --pure-noise trains where a
+    /// generation starts, at sigma 1: there it ends with a lower flow error than the same updates on logit-normal sigmas
+    /// alone; --pooled-dropout trains the T5 path, the one students replace.
     /// </summary>
     [Fact]
     public void FromContinuesATeacherPureNoiseTrainsSigmaOneAndPooledDropoutTeachesT5()

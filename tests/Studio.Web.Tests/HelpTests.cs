@@ -101,11 +101,12 @@ public class HelpTests
     public void MarkdownBecomesHtmlWithGitHubsAnchorsTablesAndNoRawHtml()
     {
         var html = HelpDocuments.Render("docs/X.md", "# Distillation: `studio distill`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script>\n\n" +
-                                                    "[t](../tests/x.md) and [s](STUDIO.md#home)\n");
+                                                    "[t](../tests/x.md) and [s](STUDIO.md#home), [tests/y.sh](../tests/y.sh#top), [out](../../z.md)\n");
         Assert.Contains("<h1 id=\"distillation-studio-distill\">", html);
         Assert.Contains("<td>1</td>", html);
         Assert.DoesNotContain("<script>", html);
-        Assert.Contains("<p>t and <a href=\"/help/studio#home\">s</a></p>", html);
+        // A file of the repository the studio does not serve: its text and its path; a path that leaves the repository: the text alone.
+        Assert.Contains("<p>t (<code>tests/x.md</code>) and <a href=\"/help/studio#home\">s</a>, <code>tests/y.sh</code>, out</p>", html);
     }
 
     [Theory]

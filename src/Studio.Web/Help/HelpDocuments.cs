@@ -21,8 +21,9 @@ public sealed record HelpDocument(string Slug, string File, string Title)
 /// The manual in the browser: the README and docs/*.md, copied beside the web host at build time (help/ keeps their
 /// repository layout), rendered to HTML once each with Markdig (GitHub's tables and heading anchors, raw HTML
 /// off). Links between the documents become links between their /help pages, images under docs/images/ are served
-/// from /help/images/, and a link to any other file of the repository, which the studio does not serve, is left as
-/// its text.
+/// from /help/images/, and a link to any other file of the repository, which the studio does not serve, becomes its
+/// text followed by the file's repository path as code ("its README (`tests/fixtures/README.md`)"), so a reader knows
+/// which file of the repository to open.
 /// </summary>
 public sealed class HelpDocuments(string root)
 {
@@ -80,7 +81,7 @@ public sealed class HelpDocuments(string root)
         {
             var target = Rewrite(file, link.Url ?? "");
             if (target is not null) link.Url = target;
-            else Unwrap(link);
+            else Unwrap(link, RepositoryFile(file, link.Url ?? ""));
         }
         return document.ToHtml(Pipeline);
     }
@@ -114,14 +115,33 @@ public sealed class HelpDocuments(string root)
         return string.Join('/', parts);
     }
 
-    /// <summary>Puts a link's text where the link was.</summary>
-    static void Unwrap(LinkInline link)
+    /// <summary>The repository path a relative link of <paramref name="file"/> names (its fragment dropped), or null when it leaves the repository.</summary>
+    static string? RepositoryFile(string file, string url) => Resolve(file, url.Split('#')[0]);
+
+    /// <summary>
+    /// Puts a link's text where the link was, followed by <paramref name="path"/> as code; only the code when the text
+    /// is the path itself.
+    /// </summary>
+    static void Unwrap(LinkInline link, string? path)
     {
         var children = link.ToList();
+        var text = string.Concat(children.OfType<LiteralInline>().Select(l => l.Content.ToString()));
+        if (path is not null && text == path)
+        {
+            link.InsertBefore(new CodeInline(path));
+            link.Remove();
+            return;
+        }
         foreach (var child in children)
         {
             child.Remove();
             link.InsertBefore(child);
+        }
+        if (path is not null)
+        {
+            link.InsertBefore(new LiteralInline(" ("));
+            link.InsertBefore(new CodeInline(path));
+            link.InsertBefore(new LiteralInline(")"));
         }
         link.Remove();
     }

@@ -90,6 +90,7 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     [InlineData("studio toy study: --updates: 0 must be at least 1", "toy", "study", "--out", "{dir}/study", "--updates", "0")]
     [InlineData("studio toy pretrain: --pure-noise: 1.5 must be between 0 and 1", "toy", "pretrain", "--out", "{dir}/teacher", "--pure-noise", "1.5")]
     [InlineData("studio toy pretrain: --flux-ink-weight: -1 must be 0 or more", "toy", "pretrain", "--out", "{dir}/teacher", "--flux-ink-weight", "-1")]
+    [InlineData("studio toy pretrain: --dtype: 'float16' is not float32 or bfloat16", "toy", "pretrain", "--out", "{dir}/teacher", "--dtype", "float16")]
     [InlineData("studio toy pretrain: --pooled-dropout: -0.5 must be between 0 and 1", "toy", "pretrain", "--out", "{dir}/teacher", "--pooled-dropout", "-0.5")]
     [InlineData("studio toy pretrain: --from {dir}: no vae/ folder there; a toy teacher folder (FluxPipeline layout) is needed", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "{dir}")]
     [InlineData("studio toy pretrain: --vae-only trains the autoencoder, which --from takes as it is: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "toy", "--vae-only")]

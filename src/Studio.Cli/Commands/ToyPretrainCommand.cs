@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Studio.Ml;
+using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 
 namespace Studio.Cli;
@@ -34,12 +35,13 @@ public static class ToyPretrainCommand
         var from = new Option<DirectoryInfo?>("--from") { Description = "continue a toy teacher folder (or toy: the shipped one): stage A skipped, stage B starts from its transformer and text encoders" };
         var vaeFrom = new Option<DirectoryInfo?>("--vae-from") { Description = "train a new transformer and text encoders (the --architecture's sizes, from random initialisation) on this toy teacher's autoencoder (or toy: the shipped one's): stage A skipped" };
         var vaeOnly = new Option<bool>("--vae-only") { Description = "stop after stage A; the autoencoder stays in WORK/vae for `studio toy ceiling --vae`" };
+        var dtype = new Option<string>("--dtype") { Description = "compute dtype of both stages: float32, or bfloat16 with float32 master weights (faster on a GPU and on CPUs with AVX-512 BF16; checkpoints and the teacher are written from the float32 masters)", DefaultValueFactory = _ => "float32" };
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
         var device = DeviceOption.Create();
 
         var command = new Command("pretrain", "Train the toy teacher (AutoencoderKL, then FLUX transformer + T5 + CLIP with rectified flow) on this CPU or a GPU.")
         {
-            output, work, resume, architecture, from, vaeFrom, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pooledDropout, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, threads, device,
+            output, work, resume, architecture, from, vaeFrom, vaeOnly, seed, batch, vaeSteps, inkWeight, fluxSteps, dropout, pureNoise, pooledDropout, fluxInk, pool, vaeLr, fluxLr, checkpointEvery, dtype, threads, device,
         };
         command.SetAction(parse =>
         {
@@ -63,6 +65,7 @@ public static class ToyPretrainCommand
                 VaeLearningRate = parse.GetValue(vaeLr) is > 0 and var vl ? vl : throw new ArgumentException("--vae-lr must be positive"),
                 FluxLearningRate = parse.GetValue(fluxLr) is > 0 and var fl ? fl : throw new ArgumentException("--flux-lr must be positive"),
                 CheckpointEvery = Positive(parse.GetValue(checkpointEvery), "--checkpoint-every"),
+                DType = DType.ParseJob(parse.GetValue(dtype)!, "--dtype"),
             };
             TorchRuntime.Initialise();
             TorchSharp.torch.set_num_threads(Positive(parse.GetValue(threads), "--threads"));
@@ -70,7 +73,7 @@ public static class ToyPretrainCommand
             var outFolder = parse.GetValue(output)!.FullName;
             var workFolder = parse.GetValue(work)?.FullName ?? outFolder.TrimEnd(Path.DirectorySeparatorChar) + ".work";
             var commandLine = $"studio toy pretrain --out OUT --architecture {name} --seed {options.Seed} --batch {options.BatchSize} --vae-steps {options.VaeSteps} --vae-ink-weight {options.VaeInkWeight} --flux-steps {options.FluxSteps} --prompt-dropout {options.PromptDropout} --pool {options.PoolSize} --vae-lr {options.VaeLearningRate} --flux-lr {options.FluxLearningRate}"
-                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.PooledDropout > 0 ? $" --pooled-dropout {options.PooledDropout}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}") + (options.VaeFrom is null ? "" : $" --vae-from {parse.GetValue(vaeFrom)!.ToString()}");
+                + (options.PureNoise > 0 ? $" --pure-noise {options.PureNoise}" : "") + (options.PooledDropout > 0 ? $" --pooled-dropout {options.PooledDropout}" : "") + (options.FluxInkWeight > 0 ? $" --flux-ink-weight {options.FluxInkWeight}" : "") + (options.From is null ? "" : $" --from {parse.GetValue(from)!.ToString()}") + (options.VaeFrom is null ? "" : $" --vae-from {parse.GetValue(vaeFrom)!.ToString()}") + (options.DType == TorchSharp.torch.ScalarType.Float32 ? "" : $" --dtype {options.DType.ToString().ToLowerInvariant()}");
             var pretraining = new ToyPretraining(options, workFolder, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}"), on);
             if (parse.GetValue(vaeOnly))
             {

@@ -74,6 +74,12 @@ public sealed record ToyPretrainingOptions
     public int CheckpointEvery { get; init; } = 250;
     public int LogEvery { get; init; } = 10;
     public ToyTeacherArchitecture Architecture { get; init; } = ToyTeacherArchitecture.Default;
+    /// <summary>
+    /// Both stages' compute dtype: float32, or bfloat16 with float32 master weights (<see cref="MixedPrecision"/>),
+    /// faster on a GPU and on CPUs with AVX-512 BF16; checkpoints and the teacher are written from the float32 masters,
+    /// and the autoencoder's latent statistics and the final held-out losses are measured in float32.
+    /// </summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
 }
 
 /// <summary>
@@ -199,11 +205,13 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var vae = new AutoencoderKL(AutoencoderKLConfig.Parse(ToyTeacherConfigs.AsModelConfig(ToyTeacherConfigs.Vae(_a), "vae config")));
         InitialiseNorms(vae);
         vae.to(_device);
-        var optimizer = optim.AdamW(vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
-        using var flat = new FlatAdamW(optimizer);
         var checkpoint = Path.Combine(workFolder, StageAFolder);
-        var state0 = LoadStage(checkpoint, [("vae.", vae)], optimizer) ?? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages));
-        log($"stage A: autoencoder {Parameters(vae)} parameters, eval L1 {state0.EvalBefore:0.0000} at step {state0.Step}");
+        var found = LoadWeights(checkpoint, [("vae.", vae)]);
+        var precision = _o.DType == ScalarType.Float32 ? null : new MixedPrecision([vae], _o.DType);
+        var optimizer = optim.AdamW(precision?.Masters.ToList() ?? vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
+        using var flat = new FlatAdamW(optimizer);
+        var state0 = found is null ? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages)) : LoadProgress(found, optimizer);
+        log($"stage A: autoencoder {Parameters(vae)} parameters, computing in {_o.DType.ToString().ToLowerInvariant()}; eval L1 {state0.EvalBefore:0.0000} at step {state0.Step}");
 
         var clock = Stopwatch.StartNew();
         var lastLoss = state0.LastLoss;
@@ -217,7 +225,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             var images = RenderBatch(prompts, _device);
             using var generator = new Generator((ulong)DeterministicRandom.Seed(_o.Seed, "vae-noise", step));
             using var posterior = vae.Encode(images);
-            var reconstruction = vae.Decode(posterior.Sample(generator));
+            var reconstruction = vae.Decode(posterior.Sample(generator)).to(ScalarType.Float32);
             var error = (reconstruction - images).abs();
             var l1 = error.mean();
             // Ink-weighted L1, normalised by the mean weight so the learning rate means the same for every weight.
@@ -228,20 +236,24 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 weighted = (error * w).mean() / w.mean();
             }
             // KL to N(0, 1) per latent element: keeps the latents bounded; the scaling factor normalises them later.
-            var kl = (posterior.Mean.square() + posterior.LogVar.exp() - 1 - posterior.LogVar).mean() * 0.5;
+            var (mean, logVar) = (posterior.Mean.to(ScalarType.Float32), posterior.LogVar.to(ScalarType.Float32));
+            var kl = (mean.square() + logVar.exp() - 1 - logVar).mean() * 0.5;
             var loss = weighted + kl * _o.KlWeight;
             flat.ZeroGrad();
             loss.backward();
+            precision?.GradientsToMasters();
             flat.ClipGradNorm(1.0);
             flat.Step();
+            precision?.MastersToModules();
             lastLoss = l1.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage A diverged at step {step + 1}: L1 {lastLoss}, KL {kl.item<float>()}");
             var seconds = state0.Seconds + clock.Elapsed.TotalSeconds;
             if ((step + 1) % _o.LogEvery == 0 || step == state0.Step)
                 log($"stage A step {step + 1}/{_o.VaeSteps} L1 {lastLoss:0.0000} weighted {weighted.item<float>():0.0000} KL {kl.item<float>():0.000} ({seconds:0}s)");
             if ((step + 1) % _o.CheckpointEvery == 0 && step + 1 < _o.VaeSteps)
-                SaveStage(checkpoint, [("vae.", vae)], optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore));
+                SaveStage(checkpoint, [("vae.", vae)], optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore), precision);
         }
+        precision?.Dispose(); // float32 with the masters' values from here on
         vae.eval();
         var totalSeconds = state0.Seconds + clock.Elapsed.TotalSeconds;
 
@@ -323,12 +335,15 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         foreach (var module in new nn.Module[] { transformer, t5, clip }) module.to(_device);
         var model = new TextToImage(transformer, t5, clip);
         (string, nn.Module)[] parts = [("transformer.", transformer), ("text_encoder_2.", t5), ("text_encoder.", clip)];
-        var parameters = parts.SelectMany(p => p.Item2.parameters()).ToList();
+        var checkpoint = Path.Combine(workFolder, StageBFolder);
+        var found = LoadWeights(checkpoint, parts);
+        // In bf16, the modules compute in it and the optimizer updates float32 masters (checkpoints as a float32 run's).
+        var precision = _o.DType == ScalarType.Float32 ? null : new MixedPrecision([transformer, t5, clip], _o.DType);
+        var parameters = precision?.Masters.ToList() ?? parts.SelectMany(p => p.Item2.parameters()).ToList();
         var optimizer = optim.AdamW(parameters, lr: _o.FluxLearningRate, weight_decay: 0.01);
         using var flat = new FlatAdamW(optimizer);
-        var checkpoint = Path.Combine(workFolder, StageBFolder);
-        var state0 = LoadStage(checkpoint, parts, optimizer) ?? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip));
-        log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
+        var state0 = found is null ? new StageState(0, 0, double.NaN, FlowEvalLoss(model, evalLatents, evalT5, evalClip)) : LoadProgress(found, optimizer);
+        log($"stage B: transformer {Parameters(transformer)}, T5 {Parameters(t5)}, CLIP {Parameters(clip)} parameters, computing in {_o.DType.ToString().ToLowerInvariant()}; eval MSE {state0.EvalBefore:0.0000} at step {state0.Step}");
 
         using var imgIds = LatentPacking.ImageIds(_a.LatentSize / 2, _a.LatentSize / 2, device: _device);
         using var txtIds = LatentPacking.TextIds(ToyTeacherArchitecture.T5TextLength, device: _device);
@@ -368,8 +383,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             var loss = FlowLoss(model, x0, noise, sigma.to(_device), guidance, t5Batch.to(_device), clipBatch.to(_device), imgIds, txtIds, weights);
             flat.ZeroGrad();
             loss.backward();
+            precision?.GradientsToMasters();
             flat.ClipGradNorm(1.0);
             flat.Step();
+            precision?.MastersToModules();
             lastLoss = loss.item<float>();
             if (!double.IsFinite(lastLoss)) throw new InvalidOperationException($"stage B diverged at step {step + 1}: MSE {lastLoss}");
             recent.Enqueue(lastLoss);
@@ -382,9 +399,10 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
                 var eval = FlowEvalLoss(model, evalLatents, evalT5, evalClip);
                 foreach (var (_, m) in parts) m.train();
                 log($"stage B step {step + 1}: held-out eval MSE {eval:0.0000}");
-                SaveStage(checkpoint, parts, optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore));
+                SaveStage(checkpoint, parts, optimizer, new StageState(step + 1, seconds, lastLoss, state0.EvalBefore), precision);
             }
         }
+        precision?.Dispose(); // float32 modules with the masters' values: the final loss and the teacher are a float32 run's
         foreach (var (_, m) in parts) m.eval();
         var evalAfter = FlowEvalLoss(model, evalLatents, evalT5, evalClip);
         var total = state0.Seconds + clock.Elapsed.TotalSeconds;
@@ -421,13 +439,18 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         Tensor? guidance, Tensor imgIds, Tensor txtIds) =>
         TokenFlowErrors(transformer, x0, noise, sigma, context, pooled, guidance, imgIds, txtIds).mean([1]);
 
-    /// <summary><see cref="FlowErrors"/> per image token: [B, tokens], the mean over each token's channels.</summary>
+    /// <summary>
+    /// <see cref="FlowErrors"/> per image token: [B, tokens], the mean over each token's channels. x_t, sigma and
+    /// guidance go to the transformer in the dtype of <paramref name="context"/> (the text encoders', bf16 in a mixed-precision
+    /// run, as diffusers passes a bf16 pipeline's timesteps); the target and the error stay in <paramref name="x0"/>'s float32.
+    /// </summary>
     static Tensor TokenFlowErrors(FluxTransformer transformer, Tensor x0, Tensor noise, Tensor sigma, Tensor context, Tensor pooled,
         Tensor? guidance, Tensor imgIds, Tensor txtIds)
     {
         var s = sigma.view(-1, 1, 1);
         var xt = (1 - s) * x0 + s * noise;
-        var velocity = transformer.forward(xt, context, pooled, sigma, imgIds, txtIds, guidance);
+        var dtype = context.dtype;
+        var velocity = transformer.forward(xt.to(dtype), context, pooled, sigma.to(dtype), imgIds, txtIds, guidance?.to(dtype)).to(x0.dtype);
         return (velocity - (noise - x0)).square().mean([2]);
     }
 
@@ -572,24 +595,36 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
 
     static long Parameters(nn.Module m) => m.parameters().Sum(p => p.numel());
 
-    /// <summary>Writes the stage's weights, optimizer state and progress as one <see cref="CheckpointFolder"/>.</summary>
-    static void SaveStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer, StageState state) =>
+    /// <summary>
+    /// Writes the stage's weights (with <paramref name="precision"/>, its float32 masters), optimizer state and progress
+    /// as one <see cref="CheckpointFolder"/>.
+    /// </summary>
+    static void SaveStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer, StageState state, MixedPrecision? precision = null) =>
         CheckpointFolder.Write(folder, temp =>
         {
             SafeTensorsWriter.Save(Path.Combine(temp, WeightsFile),
-                parts.SelectMany(p => p.Module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(p.Prefix + kv.Key, kv.Value))));
+                parts.SelectMany(p => (precision?.StateDict(p.Module) ?? p.Module.state_dict()).Select(kv => new KeyValuePair<string, Tensor>(p.Prefix + kv.Key, kv.Value))));
             CheckpointFolder.SaveOptimizer(temp, optimizer);
             CheckpointFolder.SaveState(temp, state);
         });
 
-    /// <summary>Loads the stage's checkpoint if there is one (the previous one if a replacement was interrupted); a damaged one is refused.</summary>
-    StageState? LoadStage(string folder, (string Prefix, nn.Module Module)[] parts, AdamW optimizer)
+    /// <summary>
+    /// Loads the weights of the stage's checkpoint into <paramref name="parts"/> if there is one (the previous one if a
+    /// replacement was interrupted) and returns its folder for <see cref="LoadProgress"/>; a damaged one is refused.
+    /// </summary>
+    static string? LoadWeights(string folder, (string Prefix, nn.Module Module)[] parts)
     {
         if (CheckpointFolder.Existing(folder) is not { } found) return null;
         CheckpointFolder.Verify(found, WeightsFile, CheckpointFolder.OptimizerFile, CheckpointFolder.StateFile);
         using (var weights = Checkpoint.Open(Path.Combine(found, WeightsFile)))
             foreach (var (prefix, module) in parts)
                 ModuleLoader.Load(module, weights, candidates: name => [prefix + name], ignoreUnexpected: name => !name.StartsWith(prefix, StringComparison.Ordinal));
+        return found;
+    }
+
+    /// <summary>Loads the optimizer state and progress of the checkpoint <see cref="LoadWeights"/> found.</summary>
+    StageState LoadProgress(string found, AdamW optimizer)
+    {
         CheckpointFolder.LoadOptimizer(found, optimizer);
         var state = CheckpointFolder.ReadState<StageState>(found);
         log($"resuming from {found} at step {state.Step}");

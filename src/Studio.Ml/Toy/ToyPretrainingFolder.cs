@@ -86,7 +86,7 @@ public static class ToyTeacherFolder
             A tiny FLUX.1-architecture text-to-image model of the toy world, trained {(o.From is not null ? "further from the teacher in " + o.From : o.VaeFrom is not null ? "from random initialisation on the autoencoder of " + o.VaeFrom : "from random initialisation")} by this
             project's own code (`studio toy pretrain`) on 64x64 renders of train-split toy prompts. Weights are bfloat16.
 
-            Re-make it with (2-core CPU, float32 training):
+            Re-make it with ({(o.DType == TorchSharp.torch.ScalarType.Float32 ? "float32 training" : $"{o.DType.ToString().ToLowerInvariant()} compute with float32 master weights")}):
 
                 {command}
 

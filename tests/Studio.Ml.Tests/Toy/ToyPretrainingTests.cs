@@ -7,6 +7,7 @@ using Studio.Ml.Models.Vae;
 using Studio.Ml.Tensors;
 using Studio.Ml.Text;
 using Studio.Ml.Toy;
+using Studio.Ml.Tests.Training;
 using static TorchSharp.torch;
 
 namespace Studio.Ml.Tests.Toy;
@@ -247,6 +248,53 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             Assert.NotEmpty(withDropout);
             Assert.Subset(emptyRows.ToHashSet(), withDropout.ToHashSet());
             Assert.Contains(without, row => !emptyRows.Contains(row));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    /// <summary>
+    /// --dtype bfloat16: stage B computes in bf16 with float32 master weights. Its held-out loss follows the float32
+    /// run's; its checkpoint holds float32 weights with values bf16 cannot hold (the masters, not the bf16 copies); a
+    /// run resumed from that checkpoint ends with the teacher of one that was not interrupted; the README says so.
+    /// </summary>
+    [Fact]
+    public void Bf16StageBFollowsFloat32AndCheckpointsItsFloat32Masters()
+    {
+        var root = TestPaths.NewTempDirectory("toy-pretrain-bf16");
+        try
+        {
+            var options = new ToyPretrainingOptions
+            {
+                Architecture = ToyTeacherArchitecture.Tiny, BatchSize = 8, PoolSize = 16, EvalSize = 8,
+                VaeSteps = 3, FluxSteps = 8, FluxLearningRate = 1e-3, CheckpointEvery = 4, LogEvery = 100,
+            };
+            var float32 = new ToyPretraining(options, Path.Combine(root, "f32.work"), _ => { }).Run(Path.Combine(root, "f32"), resume: false, "test");
+            var bf16Options = options with { DType = ScalarType.BFloat16 };
+            var bf16Work = Path.Combine(root, "bf16.work");
+            var log = new List<string>();
+            var bf16 = new ToyPretraining(bf16Options, bf16Work, log.Add).Run(Path.Combine(root, "bf16"), resume: false, "test");
+
+            _output.WriteLine($"flow held-out MSE: float32 {float32.FluxEvalBefore:0.0000} -> {float32.FluxEvalAfter:0.0000}, bf16 {bf16.FluxEvalBefore:0.0000} -> {bf16.FluxEvalAfter:0.0000}");
+            Assert.Contains(log, l => l.Contains("computing in bfloat16"));
+            Assert.True(bf16.FluxEvalAfter < bf16.FluxEvalBefore, $"bf16 flow held-out MSE {bf16.FluxEvalBefore} -> {bf16.FluxEvalAfter}");
+            Assert.True(Math.Abs(bf16.FluxEvalAfter - float32.FluxEvalAfter) < 0.02 * float32.FluxEvalAfter,
+                $"bf16 ends at {bf16.FluxEvalAfter}, float32 at {float32.FluxEvalAfter}");
+            Assert.Contains("bfloat16 compute with float32 master weights", File.ReadAllText(Path.Combine(root, "bf16", "README.md")));
+            AssertLoadsCleanly(Path.Combine(root, "bf16"));
+
+            // The step-4 checkpoint: float32 throughout, and not bf16 values widened.
+            using (var weights = SafeTensorsFile.Open(Path.Combine(bf16Work, "stage-b", "weights.safetensors")))
+            {
+                Assert.All(weights.Entries.Values.Where(e => e.DType != ScalarType.Int64), e => Assert.Equal(ScalarType.Float32, e.DType));
+                using var qkv = weights.Read("transformer.transformer_blocks.0.attn.to_q.weight");
+                Assert.False(qkv.Same(qkv.to(ScalarType.BFloat16).to(ScalarType.Float32)), "the checkpoint holds bf16 values: the masters were not saved");
+            }
+
+            // Resumed from that checkpoint, the same run ends with the same teacher, bit for bit.
+            new ToyPretraining(bf16Options, bf16Work, _ => { }).Run(Path.Combine(root, "resumed"), resume: true, "test");
+            foreach (var file in new[] { "transformer/diffusion_pytorch_model.safetensors", "text_encoder_2/model.safetensors", "text_encoder/model.safetensors" })
+                Assert.True(File.ReadAllBytes(Path.Combine(root, "bf16", file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(root, "resumed", file))),
+                    $"{file} of the resumed run differs from the uninterrupted run's");
         }
         finally { Directory.Delete(root, recursive: true); }
     }

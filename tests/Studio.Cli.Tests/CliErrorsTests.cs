@@ -76,6 +76,8 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     [Theory]
     [InlineData("studio sample: --guidance: NaN is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "NaN")]
     [InlineData("studio sample: --guidance: -1E+308 is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "-1e308")]
+    [InlineData("studio sample: --dtype: 'fp16' is not float32 or bfloat16", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--dtype", "fp16")]
+    [InlineData("studio eval: --dtype: 'half' is not float32 or bfloat16", "eval", "--pipeline", "toy", "--dtype", "half")]
     [InlineData("studio sample: --steps: 0 must be at least 1", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--steps", "0")]
     [InlineData("studio sample: --max-sequence-length: 0 is not between 1 and 512", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--max-sequence-length", "0")]
     [InlineData("studio sample: --vae-tile: 0 is not a positive number of pixels", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--vae-tile", "0")]

@@ -4,6 +4,7 @@ using Studio.Ml;
 using Studio.Ml.Diffusion;
 using Studio.Ml.Evaluation;
 using Studio.Ml.Models.Common;
+using Studio.Ml.Tensors;
 using Studio.Ml.Toy;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -58,12 +59,7 @@ public static class EvalCommand
             if (!options.ScoreScenes && parse.GetValue(sheet) is not null) throw new ArgumentException("--sheet: the sheet shows toy images; --agreement-only draws none to score");
             if (!options.ScoreScenes && parse.GetValue(textEncoder2) is null && parse.GetValue(teacherImages) is null && parse.GetValue(clip) is null)
                 throw new ArgumentException("--agreement-only measures a student against the teacher: give --text-encoder-2 (or --teacher-images to keep the teacher's images for later, or --clip for the teacher's CLIP score)");
-            var type = parse.GetValue(dtype) switch
-            {
-                "float32" or "fp32" => ScalarType.Float32,
-                "bfloat16" or "bf16" => ScalarType.BFloat16,
-                var other => throw new ArgumentException($"--dtype '{other}' is not float32 or bfloat16"),
-            };
+            var type = DType.ParseJob(parse.GetValue(dtype)!, "--dtype");
             if (!double.IsFinite(parse.GetValue(loraScale))) throw new ArgumentException($"--lora-scale {parse.GetValue(loraScale)} is not a finite number");
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);

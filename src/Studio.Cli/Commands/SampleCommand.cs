@@ -52,7 +52,7 @@ public static class SampleCommand
             var options = new SampleOptions(parse.GetValue(prompts)!, parse.GetValue(negativePrompts) is { Length: > 0 } n ? n : null,
                 parse.GetValue(seed), parse.GetValue(steps) ?? defaults.Steps, parse.GetValue(guidance),
                 parse.GetValue(width) ?? defaults.Width, parse.GetValue(height) ?? defaults.Height,
-                parse.GetValue(maxLength), parse.GetValue(vaeTile), ParseDType(parse.GetValue(dtype)!),
+                parse.GetValue(maxLength), parse.GetValue(vaeTile), DType.ParseJob(parse.GetValue(dtype)!, "--dtype"),
                 parse.GetValue(textEncoder2), parse.GetValue(textEncoder3), parse.GetValue(device)!, parse.GetValue(freeTextEncoders),
                 parse.GetValue(lora), parse.GetValue(loraScale));
             Run(folder, options, parse.GetValue(output)!);
@@ -65,13 +65,6 @@ public static class SampleCommand
     public sealed record SampleOptions(IReadOnlyList<string> Prompts, IReadOnlyList<string>? NegativePrompts, long Seed, int Steps,
         double? Guidance, int Width, int Height, int? MaxSequenceLength, int? VaeTileSize, ScalarType DType,
         string? TextEncoder2, string? TextEncoder3, string Device = "cpu", bool FreeTextEncoders = false, string? Lora = null, double LoraScale = 1);
-
-    static ScalarType ParseDType(string name) => name switch
-    {
-        "float32" or "fp32" => ScalarType.Float32,
-        "bfloat16" or "bf16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"--dtype '{name}' is not float32 or bfloat16"),
-    };
 
     static IDisposable? Merge(LoraWeights? lora, ISlotPipeline pipeline, double scale)
     {

@@ -207,7 +207,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         vae.to(_device);
         var checkpoint = Path.Combine(workFolder, StageAFolder);
         var found = LoadWeights(checkpoint, [("vae.", vae)]);
-        var precision = _o.DType == ScalarType.Float32 ? null : new MixedPrecision([vae], _o.DType);
+        var precision = MixedPrecision.For(_o.DType, vae);
         var optimizer = optim.AdamW(precision?.Masters.ToList() ?? vae.parameters(), lr: _o.VaeLearningRate, weight_decay: 0.0);
         using var flat = new FlatAdamW(optimizer);
         var state0 = found is null ? new StageState(0, 0, double.NaN, ReconstructionError(vae, evalImages)) : LoadProgress(found, optimizer);
@@ -338,7 +338,7 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
         var checkpoint = Path.Combine(workFolder, StageBFolder);
         var found = LoadWeights(checkpoint, parts);
         // In bf16, the modules compute in it and the optimizer updates float32 masters (checkpoints as a float32 run's).
-        var precision = _o.DType == ScalarType.Float32 ? null : new MixedPrecision([transformer, t5, clip], _o.DType);
+        var precision = MixedPrecision.For(_o.DType, transformer, t5, clip);
         var parameters = precision?.Masters.ToList() ?? parts.SelectMany(p => p.Item2.parameters()).ToList();
         var optimizer = optim.AdamW(parameters, lr: _o.FluxLearningRate, weight_decay: 0.01);
         using var flat = new FlatAdamW(optimizer);

@@ -18,13 +18,17 @@ public sealed class MixedPrecision : IDisposable
 {
     readonly nn.Module[] _modules;
     readonly List<(Parameter Model, Parameter Master)> _pairs = [];
-    readonly Dictionary<IntPtr, Parameter> _masterOf = [];
     bool _disposed;
 
     /// <summary>The float32 parameters the optimizer updates, in the modules' order (so its state is a float32 run's).</summary>
     public IReadOnlyList<Parameter> Masters { get; }
 
-    public ScalarType ComputeDType { get; }
+    /// <summary>
+    /// The mixed precision a training computing in <paramref name="dtype"/> needs for <paramref name="modules"/>: none
+    /// for float32 (the modules train as they are), else a <see cref="MixedPrecision"/> over them.
+    /// </summary>
+    public static MixedPrecision? For(ScalarType dtype, params nn.Module[] modules) =>
+        dtype == ScalarType.Float32 ? null : new MixedPrecision(modules, dtype);
 
     /// <summary>
     /// Takes float32 copies of the trainable parameters of <paramref name="modules"/> (float32, on their device, weights
@@ -35,7 +39,6 @@ public sealed class MixedPrecision : IDisposable
         if (computeDType is not (ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"mixed precision computes in bfloat16 or float16, not {computeDType}");
         _modules = modules.ToArray();
-        ComputeDType = computeDType;
         var masters = new List<Parameter>();
         foreach (var module in _modules)
         {
@@ -47,12 +50,7 @@ public sealed class MixedPrecision : IDisposable
             module.to(computeDType);
             // The conversion gives the module new parameter tensors, in the same order.
             var converted = module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
-            for (int i = 0; i < converted.Count; i++)
-            {
-                var master = masters[masters.Count - named.Count + i];
-                _pairs.Add((converted[i], master));
-                _masterOf[converted[i].Handle] = master;
-            }
+            for (int i = 0; i < converted.Count; i++) _pairs.Add((converted[i], masters[masters.Count - named.Count + i]));
         }
         Masters = masters;
     }
@@ -90,9 +88,10 @@ public sealed class MixedPrecision : IDisposable
     /// </summary>
     public IEnumerable<KeyValuePair<string, Tensor>> StateDict(nn.Module module)
     {
+        var masterOf = _pairs.ToDictionary(p => p.Model.Handle, p => p.Master);
         var parameters = module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, value) in module.state_dict())
-            yield return new(name, parameters.TryGetValue(name, out var p) && _masterOf.TryGetValue(p.Handle, out var master) ? master : value);
+            yield return new(name, parameters.TryGetValue(name, out var p) && masterOf.TryGetValue(p.Handle, out var master) ? master : value);
     }
 
     /// <summary>

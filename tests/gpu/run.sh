@@ -7,7 +7,7 @@
 #   4. the benches: the paper-size update at batch 1 and 4 (with each phase's time), without and with gradient
 #      checkpointing, and the toy one; then PyTorch's time for the same update on the same GPU
 #      (tests/gpu/pytorch_reference.py, first checked against the distill_update fixture) and the ratios;
-#   5. toy pretraining time: a tenth of the default recipe's steps.
+#   5. toy pretraining time: a tenth of the default recipe's steps, in float32 and in bfloat16.
 #
 #   bash tests/gpu/run.sh            # from the repository root: a CUDA machine with the .NET SDK (or a dry run here)
 #
@@ -183,22 +183,26 @@ else
   say "skipped: no python with torch here ($REFERENCE_PY; set REFERENCE_PYTHON)"
 fi
 
-# ---- 5. toy pretraining time: a tenth of the default recipe's steps (3,000 VAE + 9,000 transformer) ----
+# ---- 5. toy pretraining time: a tenth of the default recipe's steps (3,000 VAE + 9,000 transformer), in float32 and
+# in bfloat16 (float32 master weights), so the README can say what each dtype costs on this GPU ----
 say ""; say "## 5. toy pretrain on $DEVICE"
 # On the CPU (a dry run) a small prompt pool: encoding the default 8,192 prompts takes a minute there.
 STEPS=$([ $CUDA = 1 ] && echo "300 900 8192" || echo "10 10 64")
 read -r VAE_STEPS FLUX_STEPS POOL <<< "$STEPS"
-t=$(date +%s)
-if studio_for 240 toy pretrain --out "$SCRATCH/teacher-timed" --vae-steps "$VAE_STEPS" --flux-steps "$FLUX_STEPS" --pool "$POOL" --device "$DEVICE" > "$DETAILS/toy-pretrain.log" 2>&1; then
-  s=$(seconds_since $t)
-  a=$(grep -oE 'stage A done in [0-9]+s' "$DETAILS/toy-pretrain.log" | grep -oE '[0-9]+' | head -1)
-  b=$(grep -oE 'stage B done in [0-9]+s' "$DETAILS/toy-pretrain.log" | grep -oE '[0-9]+' | head -1)
-  grep -E 'done in|encoded' "$DETAILS/toy-pretrain.log" | sed 's/^[0-9:]* /  /' | tee -a "$REPORT"
-  # The steps scale with the recipe, the rest (start, encoding the prompts, evaluations) does not.
-  say "toy pretrain, $VAE_STEPS VAE + $FLUX_STEPS transformer steps: $s s in all, so the default recipe (3,000 + 9,000 steps) takes about $(( s - a - b + a * 3000 / VAE_STEPS + b * 9000 / FLUX_STEPS )) s"
-else
-  fail "toy pretrain timing: $(tail -n 3 "$DETAILS/toy-pretrain.log")"
-fi
+for dtype in float32 bfloat16; do
+  t=$(date +%s)
+  log="$DETAILS/toy-pretrain-$dtype.log"
+  if studio_for 240 toy pretrain --out "$SCRATCH/teacher-timed-$dtype" --vae-steps "$VAE_STEPS" --flux-steps "$FLUX_STEPS" --pool "$POOL" --device "$DEVICE" --dtype "$dtype" > "$log" 2>&1; then
+    s=$(seconds_since $t)
+    a=$(grep -oE 'stage A done in [0-9]+s' "$log" | grep -oE '[0-9]+' | head -1)
+    b=$(grep -oE 'stage B done in [0-9]+s' "$log" | grep -oE '[0-9]+' | head -1)
+    grep -E 'done in|encoded' "$log" | sed 's/^[0-9:]* /  /' | tee -a "$REPORT"
+    # The steps scale with the recipe, the rest (start, encoding the prompts, evaluations) does not.
+    say "toy pretrain in $dtype, $VAE_STEPS VAE + $FLUX_STEPS transformer steps: $s s in all, so the default recipe (3,000 + 9,000 steps) takes about $(( s - a - b + a * 3000 / VAE_STEPS + b * 9000 / FLUX_STEPS )) s"
+  else
+    fail "toy pretrain timing in $dtype: $(tail -n 3 "$log")"
+  fi
+done
 
 say ""; say "failures: $failures (all checks: $(seconds_since $T0) s)"
 rm -rf "$SCRATCH"

@@ -76,6 +76,12 @@ public class ShellBrowserTests(WebHostFixture host)
             await Assertions.Expect(page.Locator("h4").First).ToHaveTextAsync(heading);
             await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath(path.Trim('/')), FullPage = true });
         }
+        // The manual's contents links stay in the manual and scroll to their heading (a bare "#x" against <base href="/">
+        // would open the Home page).
+        await page.Locator("[data-testid=help-document]").GetByRole(AriaRole.Link, new() { Name = "GPU workers", Exact = true }).First.ClickAsync();
+        await page.WaitForURLAsync(host.Url + "/help#gpu-workers");
+        await Assertions.Expect(page.Locator("h4").First).ToHaveTextAsync("Help");
+        await Assertions.Expect(page.Locator("#gpu-workers")).ToBeInViewportAsync();
         // The in-process worker is listed on the Workers page.
         await page.Locator(".mud-navmenu").GetByRole(AriaRole.Link, new() { Name = "Workers", Exact = true }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=workers-table]")).ToContainTextAsync("web:");

@@ -119,6 +119,52 @@ public class GeneratePageTests
         Assert.Single(jobs.Created);
     }
 
+    /// <summary>
+    /// "Open in Generate" fills the form with the checkpoint's run's samples: its prompts, its seeds as far as they run
+    /// on consecutively (3, 4; not 9), steps, guidance and the stage's size, so Generate draws the Samples tab again.
+    /// </summary>
+    [Fact]
+    public async Task OpenedForACheckpointTheFormDrawsItsRunsSamplesAgain()
+    {
+        var (db, jobs, page, ids) = await NewStudioAsync();
+        await using (var edit = await db.CreateDbContextAsync())
+        {
+            var run = await edit.Runs.SingleAsync();
+            run.ConfigYaml = """
+                name: small
+                teacher: { pipeline: toy }
+                student: { preset: toy-small }
+                stages:
+                  - { name: s1, resolution: 96, updates: 40, prompts: [ { set: 'toy:train:24' } ] }
+                samples: { every: 20, prompts: ['a red circle', 'two blue stars'], seeds: [3, 4, 9], steps: 12, guidance: 2.5 }
+                """;
+            await edit.SaveChangesAsync();
+        }
+        await using var ctx = PageContext(page, db);
+        ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/generate?checkpoint={ids.Step20}");
+        var cut = ctx.Render<Generate>();
+        cut.WaitForAssertion(() => Assert.Contains("the run's sample prompts", cut.Markup));
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Equal(4, jobs.Created.Count));
+        await using var context = await db.CreateDbContextAsync();
+        var queued = await context.Generations.Include(g => g.Images).OrderBy(g => g.Id).ToListAsync();
+        Assert.Equal([("a red circle", 3L), ("a red circle", 4L), ("two blue stars", 3L), ("two blue stars", 4L)], queued.Select(g => (g.Prompt, g.Seed)));
+        Assert.All(queued, g => Assert.Equal((12, 2.5, 96, 96), (g.Steps, g.Guidance, g.Width, g.Height)));
+        Assert.All(queued, g => Assert.Equal([(null, (int?)null), (ids.Step20, null)], g.Images.Select(i => (i.CheckpointId, i.ModelId))));
+    }
+
+    /// <summary>An empty prompt is said at the field, as New run says a field's problem, and nothing is queued.</summary>
+    [Fact]
+    public async Task AnEmptyPromptIsSaidAtTheFieldAndQueuesNothing()
+    {
+        var (db, jobs, page, _) = await NewStudioAsync();
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+        cut.Find("[data-testid=generate-submit]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("Write a prompt: one generation per line.", cut.Markup));
+        Assert.Empty(jobs.Created);
+    }
+
     /// <summary>Students are found by a search (a list of thousands of checkpoints took seconds to open and could not be searched) and generated with.</summary>
     [Fact]
     public async Task AStudentFoundBySearchIsGeneratedWithAndItsChipRemovesIt()
@@ -256,7 +302,7 @@ public class GeneratePageTests
         {
             var queued = await context.Generations.Include(g => g.Images).SingleAsync();
             Assert.Equal(registeredId, queued.TeacherModelId); // the run's teacher, not the built-in toy one
-            Assert.Equal((512, 512), (queued.Width, queued.Height)); // and its default size
+            Assert.Equal((64, 64), (queued.Width, queued.Height)); // the size the run drew its samples at (the toy preset's stage), not the teacher's default 512
             Assert.Contains(queued.Images, i => i.CheckpointId == withRegistered);
         }
 

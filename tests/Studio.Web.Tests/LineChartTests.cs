@@ -39,6 +39,19 @@ public class LineChartTests
         return (Math.Max(x, y) + 0.05) / (Math.Min(x, y) + 0.05);
     }
 
+    /// <summary>A lone validation at step 50: the step axis reads 49, 50, 51, not 49.5 and 50.5 between them.</summary>
+    [Fact]
+    public async Task AWholeNumberAxisGetsNoTickBetweenTwoWholeNumbers()
+    {
+        await using var ctx = NewContext();
+        string[] Ticks(params ChartPoint[] points) => ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("held-out", points)]))
+            .FindAll("[data-x-tick]").Select(t => t.TextContent.Trim()).ToArray();
+        Assert.Equal(["49", "50", "51"], Ticks(new ChartPoint(50, 0.3)));
+        Assert.Equal(["49", "50", "51"], Ticks(new ChartPoint(50, 0.3), new ChartPoint(50, 0.2)));
+        // A fractional axis (hours, seconds) keeps its ticks between whole numbers.
+        Assert.Contains("0.5", Ticks(new ChartPoint(0, 0.3), new ChartPoint(1.5, 0.2)));
+    }
+
     [Fact]
     public async Task TheDarkThemeDrawsEveryLineInAColourThatStandsOutOnItsSurface()
     {

@@ -9,13 +9,16 @@ using static TorchSharp.torch;
 namespace Studio.Ml.Diffusion;
 
 /// <summary>One text-to-image call: every prompt gets one image; one seed draws the noise of the whole batch.</summary>
+/// <param name="SeedEachPrompt">Every prompt starts from the noise a one-prompt call with <paramref name="Seed"/> draws
+/// (<see cref="SeededNoise"/>: a run's samples, the pictures Generate draws); false: the batch's noise from one
+/// generator, as diffusers draws it.</param>
 /// <param name="MaxSequenceLength">T5 tokens per prompt; null: 512 for a guidance-embedded model (FLUX.1-dev), 256 otherwise (schnell).</param>
 /// <param name="VaeTileSize">Decode in overlapping tiles of this many pixels (large images on little memory); null: in one piece.</param>
 /// <param name="TrueCfgScale">diffusers' `true_cfg_scale`: above 1 with a <paramref name="NegativePrompt"/>, every step also
 /// runs the transformer on the negative prompt and takes negative + scale * (positive - negative).</param>
 /// <param name="NegativePrompt">The negative prompt of every image ("" is the empty prompt); null: no true CFG.</param>
 public sealed record FluxRequest(IReadOnlyList<string> Prompts, long Seed, int Steps, double Guidance, int Width, int Height,
-    int? MaxSequenceLength = null, int? VaeTileSize = null, double TrueCfgScale = 1.0, string? NegativePrompt = null)
+    int? MaxSequenceLength = null, int? VaeTileSize = null, double TrueCfgScale = 1.0, string? NegativePrompt = null, bool SeedEachPrompt = false)
 {
     public bool DoesTrueCfg => TrueCfgScale > 1 && NegativePrompt is not null;
 }
@@ -226,8 +229,8 @@ public sealed class FluxPipeline : ISlotPipeline
         if (FreeTextEncodersAfterEncoding) FreeTextEncoders();
         Lap("encode prompts");
 
-        var generator = new Generator((ulong)request.Seed, CPU);
-        var latents = denoiser.InitialLatents(request.Prompts.Count, latentHeight, latentWidth, generator);
+        var latents = SeededNoise.Draw(request.Prompts.Count, request.Seed, request.SeedEachPrompt,
+            (batch, generator) => denoiser.InitialLatents(batch, latentHeight, latentWidth, generator));
         var schedule = denoiser.Schedule(request.Steps, latentHeight, latentWidth);
         latents = denoiser.Denoise(latents, latentHeight, latentWidth, schedule, conditioning, request.Guidance, onStep,
             negative is null ? null : (negative, request.TrueCfgScale));

@@ -11,8 +11,10 @@ namespace Studio.Ml.Diffusion;
 /// <summary>One SD3 text-to-image call: one image per prompt, the batch's noise from one seed.</summary>
 /// <param name="NegativePrompts">One per prompt, or null for empty negative prompts (the pipeline's default).</param>
 /// <param name="MaxSequenceLength">T5 tokens per prompt (the pipeline's default is 256).</param>
+/// <param name="SeedEachPrompt">Every prompt starts from the noise a one-prompt call with <paramref name="Seed"/> draws
+/// (<see cref="SeededNoise"/>); false: the batch's noise from one generator, as diffusers draws it.</param>
 public sealed record Sd3Request(IReadOnlyList<string> Prompts, long Seed, int Steps, double GuidanceScale, int Width, int Height,
-    IReadOnlyList<string>? NegativePrompts = null, int MaxSequenceLength = 256, int? VaeTileSize = null);
+    IReadOnlyList<string>? NegativePrompts = null, int MaxSequenceLength = 256, int? VaeTileSize = null, bool SeedEachPrompt = false);
 
 /// <summary>
 /// diffusers' `StableDiffusion3Pipeline` on a diffusers folder (`transformer/`, `vae/`, `text_encoder/` CLIP-L and
@@ -295,9 +297,9 @@ public sealed class Sd3Pipeline : ISlotPipeline
         if (FreeTextEncodersAfterEncoding) FreeTextEncoders();
         Lap("encode prompts");
 
-        var generator = new Generator((ulong)request.Seed, CPU);
-        var latents = denoiser.InitialLatents(request.Prompts.Count, request.Height, request.Width, Vae.Config.DownscaleFactor, generator,
-            positive.PromptEmbeds.dtype);
+        var latents = SeededNoise.Draw(request.Prompts.Count, request.Seed, request.SeedEachPrompt,
+            (batch, generator) => denoiser.InitialLatents(batch, request.Height, request.Width, Vae.Config.DownscaleFactor, generator,
+                positive.PromptEmbeds.dtype));
         latents = denoiser.Denoise(latents, Scheduler.Sd3Inference(request.Steps), positive, negative, request.GuidanceScale, onStep);
         Lap("denoise");
 

@@ -56,7 +56,7 @@ public sealed class FrozenFlux(FluxTransformer transformer, FlowMatchSchedulerCo
         teacherFolder, TeacherFamily.SlotEncoder(ModelFamily.Flux), Transformer, student,
         slot => FluxPipeline.Around(teacherFolder, Transformer, slot),
         (pipeline, batch, slot) => pipeline.Generate(new FluxRequest(batch.Prompts, batch.Seed, batch.Steps, batch.Guidance,
-            batch.Resolution, batch.Resolution, pipeline.MaxSequenceLength), textEncoder2: slot));
+            batch.Resolution, batch.Resolution, pipeline.MaxSequenceLength, SeedEachPrompt: true), textEncoder2: slot));
 
     public void Dispose() => Transformer.Dispose();
 }

@@ -67,7 +67,7 @@ public sealed class FrozenSd3(Sd3Transformer transformer, FlowMatchSchedulerConf
         teacherFolder, TeacherFamily.SlotEncoder(ModelFamily.Sd3), Transformer, student,
         slot => Sd3Pipeline.Around(teacherFolder, Transformer, slot),
         (pipeline, batch, slot) => pipeline.Generate(new Sd3Request(batch.Prompts, batch.Seed, batch.Steps, batch.Guidance,
-            batch.Resolution, batch.Resolution), textEncoder3: slot));
+            batch.Resolution, batch.Resolution, SeedEachPrompt: true), textEncoder3: slot));
 
     public void Dispose()
     {

@@ -14,8 +14,9 @@ public sealed record SampleBatch(IReadOnlyList<string> Prompts, int Seed, int St
 /// how it is called): the teacher folder's VAE, CLIP(s) and tokenizers around the run's own frozen transformer (no
 /// second copy), built at the first render with the in-training student in the T5 slot; for the teacher's reference
 /// row the teacher's own T5-slot encoder (<paramref name="slotEncoder"/>) is loaded for that render only (the teacher
-/// encoder is never kept in memory during training). Each seed renders every prompt in one batch, so a prompt and seed
-/// get the same noise in the teacher's row and at every step of the student's.
+/// encoder is never kept in memory during training). Each seed renders every prompt in one batch, each prompt from the
+/// noise a one-prompt call with that seed draws (<see cref="SeededNoise"/>), so a prompt and seed get the same noise in
+/// the teacher's row, at every step of the student's and in Generate.
 /// </summary>
 /// <param name="around">The pipeline around the frozen transformer with the given encoder in its T5 slot.</param>
 /// <param name="draw">One batch through the pipeline, with the given encoder lent to its T5 slot (null: its own).</param>

@@ -87,13 +87,15 @@ public sealed class HelpDocuments(string root)
     }
 
     /// <summary>
-    /// Where a link of <paramref name="file"/> leads in the studio: the same address for a web address or an anchor of
-    /// the page, /help/SLUG#anchor for another document, /help/images/NAME for an image, null for a file the studio
-    /// does not serve.
+    /// Where a link of <paramref name="file"/> leads in the studio: the same address for a web address, the document's
+    /// own page and the anchor for an anchor of the page (a bare "#x" would resolve against the studio's base address,
+    /// the Home page), /help/SLUG#anchor for another document, /help/images/NAME for an image, null for a file the
+    /// studio does not serve.
     /// </summary>
     public static string? Rewrite(string file, string url)
     {
-        if (url.Length == 0 || url.StartsWith('#') || System.Text.RegularExpressions.Regex.IsMatch(url, "^[a-z]+:")) return url;
+        if (url.Length == 0 || System.Text.RegularExpressions.Regex.IsMatch(url, "^[a-z]+:")) return url;
+        if (url.StartsWith('#')) return All.FirstOrDefault(d => d.File == file) is { } self ? self.Href + url : url;
         var hash = url.IndexOf('#');
         var (path, fragment) = hash < 0 ? (url, "") : (url[..hash], url[hash..]);
         var resolved = Resolve(file, path);

@@ -7,7 +7,8 @@ namespace Studio.Ml.Tests.Distillation;
 
 /// <summary>
 /// A run's periodic samples, per family, against the family's own pipeline loaded from disk: the teacher's row is what
-/// the teacher pipeline draws, the last student row what the pipeline with the final checkpoint's exported student draws.
+/// the teacher pipeline draws, the last student row what the pipeline with the final checkpoint's exported student draws,
+/// each prompt and seed as a one-prompt call draws it (what Generate asks for), although the run draws them in a batch.
 /// </summary>
 [Collection("global torch generator")]
 public class SampleRendererTests
@@ -23,9 +24,9 @@ public class SampleRendererTests
         const double guidance = 3.5;
         var (samples, exported) = RunWithSamples(tiny.Folder, guidance);
         AssertRows(() => FluxPipeline.Load(tiny.Folder), samples.Take(4),
-            (pipeline, seed) => pipeline.Generate(new FluxRequest(SamplePrompts, seed, Steps, guidance, Resolution, Resolution, pipeline.MaxSequenceLength)));
+            (pipeline, prompt, seed) => pipeline.Generate(new FluxRequest([prompt], seed, Steps, guidance, Resolution, Resolution, pipeline.MaxSequenceLength)));
         AssertRows(() => FluxPipeline.Load(tiny.Folder, textEncoder2: exported), samples.Skip(8),
-            (pipeline, seed) => pipeline.Generate(new FluxRequest(SamplePrompts, seed, Steps, guidance, Resolution, Resolution, pipeline.MaxSequenceLength)));
+            (pipeline, prompt, seed) => pipeline.Generate(new FluxRequest([prompt], seed, Steps, guidance, Resolution, Resolution, pipeline.MaxSequenceLength)));
     }
 
     /// <summary>SD3: the run's sample guidance is the pipeline's classifier-free guidance against the empty negative prompt.</summary>
@@ -36,9 +37,9 @@ public class SampleRendererTests
         const double guidance = 4.0;
         var (samples, exported) = RunWithSamples(tiny.Folder, guidance);
         AssertRows(() => Sd3Pipeline.Load(tiny.Folder), samples.Take(4),
-            (pipeline, seed) => pipeline.Generate(new Sd3Request(SamplePrompts, seed, Steps, guidance, Resolution, Resolution)));
+            (pipeline, prompt, seed) => pipeline.Generate(new Sd3Request([prompt], seed, Steps, guidance, Resolution, Resolution)));
         AssertRows(() => Sd3Pipeline.Load(tiny.Folder, textEncoder3: exported), samples.Skip(8),
-            (pipeline, seed) => pipeline.Generate(new Sd3Request(SamplePrompts, seed, Steps, guidance, Resolution, Resolution)));
+            (pipeline, prompt, seed) => pipeline.Generate(new Sd3Request([prompt], seed, Steps, guidance, Resolution, Resolution)));
     }
 
     /// <summary>
@@ -83,17 +84,17 @@ public class SampleRendererTests
         return (samples, exported);
     }
 
-    /// <summary>Each seed's batch of the pipeline, image by image, equals the row's PNG files byte for byte.</summary>
-    static void AssertRows<TPipeline>(Func<TPipeline> load, IEnumerable<TrainingEvent> row, Func<TPipeline, int, GeneratedImages> generate)
+    /// <summary>Each prompt and seed drawn alone by the pipeline equals the row's PNG file byte for byte.</summary>
+    static void AssertRows<TPipeline>(Func<TPipeline> load, IEnumerable<TrainingEvent> row, Func<TPipeline, string, int, GeneratedImages> generate)
         where TPipeline : IDisposable
     {
         using var pipeline = load();
         var events = row.ToList();
         foreach (var (seed, s) in Seeds.Select((seed, s) => (seed, s)))
-        {
-            using var images = generate(pipeline, seed);
             for (int p = 0; p < SamplePrompts.Length; p++)
-                Assert.Equal(images.Png(p), File.ReadAllBytes(events[p * Seeds.Length + s].Data![TrainingEventData.Path]));
-        }
+            {
+                using var image = generate(pipeline, SamplePrompts[p], seed);
+                Assert.Equal(image.Png(0), File.ReadAllBytes(events[p * Seeds.Length + s].Data![TrainingEventData.Path]));
+            }
     }
 }

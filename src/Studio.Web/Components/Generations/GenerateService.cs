@@ -57,6 +57,31 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
         return (same?.Id, same is null ? folder : null);
     }
 
+    /// <summary>
+    /// What "Open in Generate" fills the form with for a checkpoint: its run's samples (the YAML's samples.prompts, the
+    /// first seed and as many after it as the run's seeds run on consecutively, steps, guidance, and the resolution the
+    /// checkpoint's stage drew them at), so the form draws the run's samples again; null when the run has no sample
+    /// prompts or its YAML does not read.
+    /// </summary>
+    public async Task<CheckpointSamples?> SamplesOfCheckpointAsync(int checkpointId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await (from c in db.Checkpoints where c.Id == checkpointId join r in db.Runs on c.RunId equals r.Id select new { r.ConfigYaml, c.Stage })
+            .SingleOrDefaultAsync(ct);
+        if (row is null) return null;
+        Studio.Ml.Distillation.RunConfig config;
+        try { config = Studio.Core.Evaluations.EvaluationService.ConfigOf(options, row.ConfigYaml); }
+        catch (RunActionException) { return null; }
+        var samples = config.Samples;
+        if (samples.Prompts.Count == 0) return null;
+        var prompts = samples.Prompts.Take(MaxGenerations).ToList();
+        var first = samples.Seeds.FirstOrDefault();
+        var seeds = Math.Min(samples.Seeds.TakeWhile((seed, i) => seed == first + i).Count(), Math.Max(1, Math.Min(MaxSeeds, MaxGenerations / prompts.Count)));
+        var resolution = samples.Resolution > 0 ? samples.Resolution
+            : config.Stages.Count > 0 ? config.Stages[Math.Clamp(row.Stage, 0, config.Stages.Count - 1)].Resolution : 0;
+        return new CheckpointSamples(prompts, first, Math.Max(seeds, 1), samples.Steps, samples.Guidance, resolution);
+    }
+
     /// <summary>Registers a teacher pipeline folder (a checkpoint's run's, from the page's warning); refused as the Models page refuses.</summary>
     public Task<ModelEntry> RegisterTeacherAsync(string folder, CancellationToken ct = default) => models.RegisterAsync(null, ModelKind.TeacherPipeline, folder, ct);
 
@@ -93,3 +118,6 @@ public sealed class GenerateService(IDbContextFactory<StudioDbContext> dbFactory
 
     public Task<Generation> CancelAsync(int id, CancellationToken ct = default) => generations.CancelAsync(id, ct);
 }
+
+/// <summary>A run's sample settings as the Generate form takes them (<see cref="GenerateService.SamplesOfCheckpointAsync"/>); Resolution 0: unknown.</summary>
+public sealed record CheckpointSamples(IReadOnlyList<string> Prompts, long Seed, int Seeds, int Steps, double Guidance, int Resolution);

@@ -45,7 +45,9 @@ public static class StudioCli
             // A command line that does not parse (a missing or unknown option, a value of the wrong kind) is a failure
             // like any other: one line, naming what is wrong and where the verb's options are listed.
             var verb = VerbName(parse.CommandResult);
-            Console.Error.WriteLine($"{verb}: {InWords(parse.Errors[0].Message)} (`{verb} --help` lists the options)");
+            // An unknown word first: `studio bogus` also lacks a command, but the word is what to fix.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            Console.Error.WriteLine($"{verb}: {InWords(error.Message)} (`{verb} --help` lists the options)");
             return 1;
         }
         try

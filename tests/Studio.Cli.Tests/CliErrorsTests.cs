@@ -55,6 +55,8 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
 
     [Theory]
     [InlineData(new[] { "eval", "--count" }, "studio eval: ", "--count")]
+    [InlineData(new[] { "bogus" }, "studio: ", "'bogus'")] // the unknown word, not "Required command was not provided"
+    [InlineData(new[] { "toy", "bogus" }, "studio toy: ", "'bogus'")]
     [InlineData(new[] { "sample", "--prompt", "a cat" }, "studio sample: ", "--pipeline")]
     [InlineData(new[] { "toy", "pretrain", "--no-such-option" }, "studio toy pretrain: ", "--no-such-option")]
     [InlineData(new[] { "eval", "--seeds", "many" }, "studio eval: ", "many")]
@@ -74,8 +76,8 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     /// nothing behind ({dir} stands for a fresh folder, where the case checks that nothing was written).
     /// </summary>
     [Theory]
-    [InlineData("studio sample: --guidance: NaN is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "NaN")]
-    [InlineData("studio sample: --guidance: -1E+308 is not a non-negative number", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "-1e308")]
+    [InlineData("studio sample: --guidance: NaN is not a number from 0 to 100", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "NaN")]
+    [InlineData("studio sample: --guidance: -1E+308 is not a number from 0 to 100", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "-1e308")]
     [InlineData("studio sample: --dtype: 'fp16' is not float32 or bfloat16", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--dtype", "fp16")]
     [InlineData("studio eval: --dtype: 'half' is not float32 or bfloat16", "eval", "--pipeline", "toy", "--dtype", "half")]
     [InlineData("studio sample: --steps: 0 must be at least 1", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--steps", "0")]
@@ -83,7 +85,10 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     [InlineData("studio sample: --vae-tile: 0 is not a positive number of pixels", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--vae-tile", "0")]
     [InlineData("studio sample: --out {dir}/x.jpg: studio sample writes PNG images; give a .png file or a folder", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.jpg")]
     [InlineData("studio sample: Cannot parse argument 'abc' for option '--width' as a whole number. (`studio sample --help` lists the options)", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--width", "abc")]
-    [InlineData("studio eval: --guidance: NaN is not a non-negative number", "eval", "--guidance", "NaN", "--report", "{dir}/r.json")]
+    [InlineData("studio sample: --guidance: 1E+308 is not a number from 0 to 100", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--guidance", "1e308")]
+    [InlineData("studio bench series: --points: -1 is not at least 1", "bench", "series", "--points", "-1")]
+    [InlineData("studio sample: --width/--height: 100000x64 is more than 4096 pixels a side", "sample", "--pipeline", "toy", "--prompt", "a", "--out", "{dir}/x.png", "--width", "100000", "--height", "64")]
+    [InlineData("studio eval: --guidance: NaN is not a number from 0 to 100", "eval", "--guidance", "NaN", "--report", "{dir}/r.json")]
     [InlineData("studio eval: --steps: 0 must be at least 1", "eval", "--steps", "0", "--report", "{dir}/r.json")]
     [InlineData("studio eval: --true-cfg: 0.5 is not a number of at least 1 (1: off)", "eval", "--true-cfg", "0.5", "--report", "{dir}/r.json")]
     [InlineData("studio export: --dtype: unknown dtype 'int3' (use float32, bf16 or fp16)", "export", "{dir}/step-1", "--out", "{dir}/export", "--dtype", "int3")]
@@ -99,6 +104,11 @@ public class CliErrorsTests(TinyFluxPipelineFolder tiny) : IClassFixture<TinyFlu
     [InlineData("studio toy pretrain: --vae-from {dir}: no vae/ folder there; a toy teacher folder (FluxPipeline layout) is needed", "toy", "pretrain", "--out", "{dir}/teacher", "--vae-from", "{dir}")]
     [InlineData("studio toy pretrain: --vae-only trains the autoencoder, which --vae-from takes as it is: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--vae-from", "toy", "--vae-only")]
     [InlineData("studio toy pretrain: --from continues a teacher's transformer and --vae-from trains a new one on a teacher's autoencoder: pass one of them", "toy", "pretrain", "--out", "{dir}/teacher", "--from", "toy", "--vae-from", "toy")]
+    // Where the results go, checked before anything is loaded or computed (they failed after the whole evaluation).
+    [InlineData("studio eval: --report {dir}: a folder, not a file", "eval", "--count", "1", "--report", "{dir}")]
+    [InlineData("studio eval: --sheet {dir}: a folder, not a file", "eval", "--count", "1", "--report", "{dir}/r.json", "--sheet", "{dir}")]
+    [InlineData("studio toy ceiling: --report {dir}: a folder, not a file", "toy", "ceiling", "--report", "{dir}")]
+    [InlineData("studio toy score: --report {dir}: a folder, not a file", "toy", "score", "{dir}", "--report", "{dir}")]
     public void AValueNoVerbCanUseIsRefusedByOptionBeforeAnyWork(string expected, params string[] args)
     {
         var dir = TestPaths.NewTempDirectory("cli-bad-value");

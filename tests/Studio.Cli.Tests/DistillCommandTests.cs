@@ -55,6 +55,28 @@ public class DistillCommandTests
         finally { Directory.Delete(work, recursive: true); }
     }
 
+    /// <summary>Without --out a run goes to DATA/runs/NAME: a name that would climb out of it is refused before anything runs.</summary>
+    [Theory]
+    [InlineData("../../escaped-run")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    public void ANameThatIsNoFolderNameIsRefusedWithoutOut(string name)
+    {
+        var work = TestPaths.NewTempDirectory("distill-name");
+        try
+        {
+            var config = Path.Combine(work, "run.yaml");
+            File.WriteAllText(config, Config(work, "toy", updates: 1).Replace("name: tiny", $"name: '{name}'"));
+            var before = Directory.GetFileSystemEntries(work, "*", SearchOption.AllDirectories).Order().ToList();
+            var (code, _, error) = Cli.Run("distill", "--config", config);
+            Assert.Equal(1, code);
+            Assert.Equal($"studio distill: name: '{name}' is no folder name, and without --out the run goes to DATA/runs/NAME; give --out or a name without '/', '\\' or '..'",
+                error.Trim());
+            Assert.Equal(before, Directory.GetFileSystemEntries(work, "*", SearchOption.AllDirectories).Order());
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+
     [Fact]
     public void ARunStoppedEarlySaysWhyInItsLastLine()
     {

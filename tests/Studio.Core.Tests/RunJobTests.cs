@@ -218,10 +218,34 @@ public class RunJobTests
         await using var db = s.Db.CreateDbContext();
         var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
         Assert.Equal(RunState.Failed, stored.State);
-        Assert.Equal("InvalidDataException: shard 3 is corrupt", stored.Error);
+        Assert.Equal("shard 3 is corrupt", stored.Error); // a damaged file is the user's to fix: its message alone, as a generation's or an evaluation's
         Assert.Equal(7, await db.MetricPoints.CountAsync(p => p.RunId == run.Id));
         Assert.Equal(7, stored.Step);
         Assert.Contains(await db.RunEvents.Where(e => e.RunId == run.Id).Select(e => e.Message).ToListAsync(), m => m == "loss is rising");
+    }
+
+    /// <summary>
+    /// What a run's failure says: the message alone when the run's settings or files are at fault (a device this build
+    /// cannot use, a diverged run), the exception's type too when it is the studio's own fault.
+    /// </summary>
+    [Theory]
+    [InlineData("device", "device: cuda requested but this build's TorchSharp has no CUDA")]
+    [InlineData("diverged", "the run diverged at update 3: the loss is NaN (learning rate 1)")]
+    [InlineData("bug", "InvalidOperationException: a bug")]
+    public async Task ARunsFailureNamesTheExceptionTypeOnlyWhenItIsNoFaultOfTheRun(string kind, string expected)
+    {
+        var s = await SetUpAsync();
+        var run = await s.Runs.CreateAsync("toy", Toy());
+        var executor = new ScriptedExecutor((_, _, _) => throw (kind switch
+        {
+            "device" => new ArgumentException("device: cuda requested but this build's TorchSharp has no CUDA"),
+            "diverged" => new TrainingDivergedException("the run diverged at update 3: the loss is NaN (learning rate 1)"),
+            _ => (Exception)new InvalidOperationException("a bug"),
+        }));
+        await s.Job(executor).Execute(run.Id, CancellationToken.None);
+        await using var db = s.Db.CreateDbContext();
+        var stored = await db.Runs.SingleAsync(r => r.Id == run.Id);
+        Assert.Equal((RunState.Failed, expected), (stored.State, stored.Error));
     }
 
     [Fact]

@@ -25,11 +25,8 @@ public static class BenchSeriesCommand
         command.SetAction(async (parse, cancel) =>
         {
             var (n, held) = (parse.GetValue(points), parse.GetValue(capacity));
-            if (n < 1 || held < 2)
-            {
-                Console.Error.WriteLine($"studio bench series: --points {n} must be at least 1 and --capacity {held} at least 2");
-                return 2;
-            }
+            if (n < 1) throw new ArgumentException($"--points: {n} is not at least 1");
+            if (held < 2) throw new ArgumentException($"--capacity: {held} is not at least 2");
             var folder = Directory.CreateTempSubdirectory("studio-bench-series-").FullName;
             try
             {

@@ -24,6 +24,8 @@ public static class DistillCommand
         {
             var run = Load(parse.GetValue(config)!, parse.GetValue(set) ?? []);
             var options = CliSettings.Options();
+            if (parse.GetValue(output) is null && !IsFolderName(run.Name))
+                throw new ArgumentException($"name: '{run.Name}' is no folder name, and without --out the run goes to DATA/runs/NAME; give --out or a name without '/', '\\' or '..'");
             var runDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(options.ResolvedDataDirectory, "runs", run.Name));
             var reporter = new ConsoleReporter(Console.Out, redraw: !Console.IsOutputRedirected);
             var resumeFrom = ResolveResume(parse.GetValue(resume), reporter);
@@ -36,6 +38,10 @@ public static class DistillCommand
         });
         return command;
     }
+
+    /// <summary>A name that stays one folder below DATA/runs: no separator, not "." or "..", no character a file name cannot hold.</summary>
+    static bool IsFolderName(string name) =>
+        name.Trim().Length > 0 && name is not ("." or "..") && name.IndexOfAny(['/', '\\']) < 0 && name.IndexOfAny(Path.GetInvalidFileNameChars()) < 0;
 
     /// <summary>The run YAML with the --set overrides written in, read as `RunConfig.Load` reads a file.</summary>
     static RunConfig Load(string path, string[] overrides)

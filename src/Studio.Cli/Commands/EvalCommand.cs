@@ -60,6 +60,11 @@ public static class EvalCommand
             if (!options.ScoreScenes && parse.GetValue(textEncoder2) is null && parse.GetValue(teacherImages) is null && parse.GetValue(clip) is null)
                 throw new ArgumentException("--agreement-only measures a student against the teacher: give --text-encoder-2 (or --teacher-images to keep the teacher's images for later, or --clip for the teacher's CLIP score)");
             var type = DType.ParseJob(parse.GetValue(dtype)!, "--dtype");
+            // Where the results go, before anything is loaded or drawn.
+            AtomicFile.CheckOption("--report", parse.GetValue(report)!.FullName);
+            AtomicFile.CheckOption("--sheet", parse.GetValue(sheet)?.FullName);
+            if (parse.GetValue(samples)?.FullName is { } samplesAt && (File.Exists(samplesAt) ? samplesAt : AtomicFile.FileInTheWay(samplesAt)) is { } inTheWay)
+                throw new ArgumentException($"--samples {samplesAt}: {inTheWay} is a file, not a folder");
             if (!double.IsFinite(parse.GetValue(loraScale))) throw new ArgumentException($"--lora-scale {parse.GetValue(loraScale)} is not a finite number");
             TorchRuntime.Initialise();
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);
@@ -72,7 +77,6 @@ public static class EvalCommand
             var sheetFile = parse.GetValue(sheet) is { } file ? new ToyEvaluationSheet(file.FullName, SheetLabel(parse.GetValue(pipeline)!, parse.GetValue(textEncoder2))) : null;
             var store = parse.GetValue(teacherImages) is { } imagesFolder ? new TeacherImageStore(imagesFolder.FullName) : null;
             var samplesFolder = parse.GetValue(samples)?.FullName;
-            if (samplesFolder is not null && File.Exists(samplesFolder)) throw new ArgumentException($"--samples {samplesFolder}: a file, not a folder");
             using var scorer = parse.GetValue(clip) is { } clipFolder ? ClipScorer.Load(clipFolder.FullName, on) : null;
             var result = ToyEvaluation.Run(flux, student, options, line => Console.Error.Write($"\r{line}   "), sheetFile, cancel, store, samplesFolder, scorer);
             if (loraWeights is not null) result = result with { Lora = loraWeights.Path, LoraScale = parse.GetValue(loraScale) };

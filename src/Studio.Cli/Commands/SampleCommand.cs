@@ -110,9 +110,12 @@ public static class SampleCommand
 
         if (!double.IsFinite(options.LoraScale)) throw new ArgumentException($"--lora-scale {options.LoraScale} is not a finite number");
         if (options.Steps < 1) throw new ArgumentException($"--steps: {options.Steps} must be at least 1");
-        if (options.Guidance is { } guidance && !(double.IsFinite(guidance) && guidance >= 0))
-            throw new ArgumentException($"--guidance: {guidance} is not a non-negative number");
+        if (options.Guidance is { } guidance && GuidanceScale.Problem(guidance) is { } badGuidance)
+            throw new ArgumentException($"--guidance: {badGuidance}");
         if (options.Width < 1 || options.Height < 1) throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is not a positive size");
+        if (Math.Max(options.Width, options.Height) > RunConfigChecks.MaxResolution)
+            throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is more than {RunConfigChecks.MaxResolution} pixels a side");
+        if (options.Steps > RunConfigChecks.MaxSteps) throw new ArgumentException($"--steps: {options.Steps} is more than {RunConfigChecks.MaxSteps}");
         if (SizeMultiple(pipelineFolder, sd3) is { } multiple && (options.Width % multiple != 0 || options.Height % multiple != 0))
             throw new ArgumentException($"--width/--height: {options.Width}x{options.Height} is not a multiple of {multiple} (the VAE's downscale times the transformer's patch) for {pipelineFolder}");
         if (options.MaxSequenceLength is < 1 or > 512) throw new ArgumentException($"--max-sequence-length: {options.MaxSequenceLength} is not between 1 and 512");

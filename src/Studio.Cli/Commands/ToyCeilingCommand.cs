@@ -1,3 +1,4 @@
+using Studio.Ml.Tensors;
 using System.CommandLine;
 using Studio.Ml.Distillation;
 using Studio.Ml;
@@ -39,6 +40,8 @@ public static class ToyCeilingCommand
                 Seed = parse.GetValue(seed),
                 BatchSize = parse.GetValue(batch) is >= 1 and var b ? b : throw new ArgumentException($"--batch: {parse.GetValue(batch)} must be at least 1"),
             };
+            AtomicFile.CheckOption("--report", parse.GetValue(report)!.FullName);
+            AtomicFile.CheckOption("--sheet", parse.GetValue(sheet)?.FullName);
             TorchRuntime.Initialise();
             TorchSharp.torch.set_num_threads(parse.GetValue(threads) is >= 1 and var t ? t : throw new ArgumentException($"--threads: {parse.GetValue(threads)} must be at least 1"));
             if (DeviceOption.Resolve(parse, device) is not { } on) return Task.FromResult(1);

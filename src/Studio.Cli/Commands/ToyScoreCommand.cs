@@ -1,3 +1,4 @@
+using Studio.Ml.Tensors;
 using System.CommandLine;
 using System.Text.Json;
 using Studio.Ml.Toy;
@@ -15,15 +16,14 @@ public static class ToyScoreCommand
         command.SetAction(parse =>
         {
             var dir = parse.GetValue(folder)!;
+            var reportPath = parse.GetValue(report)?.FullName ?? Path.Combine(dir.FullName, "report.json");
+            AtomicFile.CheckOption("--report", reportPath);
             var lines = ToyPromptFile.Read(Path.Combine(dir.FullName, ToyPromptFile.FileName));
             var images = lines.Select(l => ToyImage.LoadPng(Path.Combine(dir.FullName, l.Image))).ToArray();
             var result = ToyEvaluator.Evaluate(lines.Select(l => l.ToPrompt()).ToArray(), images);
             Print(result);
 
-            var reportPath = parse.GetValue(report)?.FullName ?? Path.Combine(dir.FullName, "report.json");
-            var temp = reportPath + ".tmp";
-            File.WriteAllText(temp, JsonSerializer.Serialize(result, new JsonSerializerOptions(ToyJson.Options) { WriteIndented = true }));
-            File.Move(temp, reportPath, overwrite: true);
+            AtomicFile.WriteAllText(reportPath, JsonSerializer.Serialize(result, new JsonSerializerOptions(ToyJson.Options) { WriteIndented = true }));
             Console.WriteLine($"report: {reportPath}");
             return 0;
         });

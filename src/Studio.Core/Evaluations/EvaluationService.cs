@@ -44,7 +44,7 @@ public sealed record EvaluationSettings(string Split = "heldout", int PromptsPer
         if (PromptsPerCategory is < 1 or > MaxPromptsPerCategory) throw new RunActionException($"prompts per category must be between 1 and {MaxPromptsPerCategory} (got {PromptsPerCategory})");
         if (Seeds is < 1 or > MaxSeeds) throw new RunActionException($"seeds must be between 1 and {MaxSeeds} (got {Seeds})");
         if (Steps is < 1 or > GenerationService.MaxSteps) throw new RunActionException($"steps must be between 1 and {GenerationService.MaxSteps} (got {Steps})");
-        if (!double.IsFinite(Guidance) || Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {Guidance})");
+        if (Studio.Ml.Diffusion.GuidanceScale.Problem(Guidance) is { } badGuidance) throw new RunActionException($"guidance: {badGuidance}");
         if (!double.IsFinite(LoraScale) || Math.Abs(LoraScale) > LoraCheck.MaxScale)
             throw new RunActionException($"loraScale must be a number between -{LoraCheck.MaxScale} and {LoraCheck.MaxScale} (got {LoraScale})");
     }
@@ -84,7 +84,7 @@ public class EvaluationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     public async Task<CheckpointEvaluation> CancelAsync(int id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var evaluation = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == id, ct) ?? throw new RunActionException($"no evaluation {id}");
+        var evaluation = await db.Evaluations.SingleOrDefaultAsync(v => v.Id == id, ct) ?? throw RunActionException.Missing($"evaluation {id}");
         if (!evaluation.IsActive)
             throw new RunActionException($"evaluation {id} is {evaluation.State.ToString().ToLowerInvariant()}, not queued or running");
         if (evaluation.HangfireJobId is not null) jobs.Delete(evaluation.HangfireJobId);

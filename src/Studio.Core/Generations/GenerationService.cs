@@ -58,7 +58,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
         foreach (var (name, side) in new[] { ("width", width), ("height", height) })
             if (side < 64 || side > MaxSide || side % 16 != 0)
                 throw new RunActionException($"{name} must be a multiple of 16 between 64 and {MaxSide} (got {side})");
-        if (!double.IsFinite(request.Guidance) || request.Guidance < 0) throw new RunActionException($"guidance must be a non-negative number (got {request.Guidance})");
+        if (Studio.Ml.Diffusion.GuidanceScale.Problem(request.Guidance) is { } badGuidance) throw new RunActionException($"guidance: {badGuidance}");
         if (!double.IsFinite(request.TrueCfgScale) || request.TrueCfgScale < 1) throw new RunActionException($"trueCfgScale must be a number of at least 1 (1: off; got {request.TrueCfgScale})");
         if (request.NegativePrompt.Length > MaxPromptChars) throw new RunActionException($"negativePrompt: {request.NegativePrompt.Length:N0} characters is over the limit of {MaxPromptChars:N0}");
         if (request.TrueCfgScale > 1 && IsSd3(teacherFolder))
@@ -106,7 +106,7 @@ public class GenerationService(IDbContextFactory<StudioDbContext> dbFactory, IBa
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var generation = await db.Generations.Include(g => g.Images).SingleOrDefaultAsync(g => g.Id == id, ct)
-                         ?? throw new RunActionException($"no generation {id}");
+                         ?? throw RunActionException.Missing($"generation {id}");
         if (generation.State is not (GenerationState.Queued or GenerationState.Running))
             throw new RunActionException($"generation {id} is {generation.State.ToString().ToLowerInvariant()}, not queued or running");
         if (generation.HangfireJobId is not null) jobs.Delete(generation.HangfireJobId);

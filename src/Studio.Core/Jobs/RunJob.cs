@@ -97,7 +97,7 @@ public class RunJob(
             {
                 try { await executor.ExecuteAsync(current, reporter, ct); }
                 finally { await reporter.DisposeAsync(); }
-            }, e => e is NotSupportedException, ct);
+            }, IsUsersToFix, ct);
             if (outcome.Completed || outcome.Cancelled || !IsScalarFault(outcome.Error)) break;
             // The TorchSharp Scalar hazard (docs/ARCHITECTURE.md, "TorchSharp temporaries"): a fault of this process, not of the run.
             // A run that wrote a checkpoint since its last start made progress, so a long run survives any number of
@@ -120,6 +120,12 @@ public class RunJob(
         else if (outcome.Cancelled) await FinishAsync(runId, RunState.Cancelled, null, "Cancelled.");
         else await FinishAsync(runId, RunState.Failed, outcome.Error, $"Failed: {outcome.Error}");
     }
+
+    /// <summary>
+    /// A failure the run's settings or files caused, said by its message alone: an unsupported or invalid setting (a
+    /// device this build cannot use), a missing or invalid file, a run that diverged. Any other names its type.
+    /// </summary>
+    public static bool IsUsersToFix(Exception e) => JobOutcome.IsBadRequest(e) || e is TrainingDivergedException;
 
     /// <summary>How many times in a row a run resumes in place after a Scalar fault, without writing a new checkpoint in between, before it fails.</summary>
     public const int MaxScalarFaultResumes = 2;

@@ -38,7 +38,7 @@ public class ModelService(IDbContextFactory<StudioDbContext> dbFactory, PathGuar
     public async Task<ModelEntry> RecheckAsync(int id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var entry = await db.Models.SingleOrDefaultAsync(m => m.Id == id, ct) ?? throw new RunActionException($"no model {id}");
+        var entry = await db.Models.SingleOrDefaultAsync(m => m.Id == id, ct) ?? throw RunActionException.Missing($"model {id}");
         Apply(entry, await Task.Run(() => ModelInspector.Inspect(ModelFolders.Resolve(entry.Folder), entry.Kind), ct));
         await db.SaveChangesAsync(ct);
         return entry;

@@ -101,7 +101,7 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     {
         if (count < 1) throw new RunActionException($"count: {count} must be at least 1");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        if (!await db.PromptSets.AnyAsync(s => s.Id == setId, ct)) throw new RunActionException($"no prompt set {setId}");
+        if (!await db.PromptSets.AnyAsync(s => s.Id == setId, ct)) throw RunActionException.Missing($"prompt set {setId}");
         // A set can hold hundreds of thousands of prompts: read only the first `count` of its first `count` categories.
         var rows = db.PromptRows.AsNoTracking().Where(r => r.PromptSetId == setId);
         var categories = await rows.GroupBy(r => r.Category).Select(g => new { g.Key, First = g.Min(r => r.LineNumber) })
@@ -128,7 +128,7 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task<int> AssignCategoryAsync(int setId, string? category, bool onlyUncategorised, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var set = await db.PromptSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct) ?? throw new RunActionException($"no prompt set {setId}");
+        var set = await db.PromptSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct) ?? throw RunActionException.Missing($"prompt set {setId}");
         RefuseBuiltIn(set);
         var value = string.IsNullOrWhiteSpace(category) ? null : category.Trim();
         var rows = db.PromptRows.Where(r => r.PromptSetId == setId);
@@ -155,7 +155,7 @@ public class PromptSetService(IDbContextFactory<StudioDbContext> dbFactory)
     public async Task DeleteAsync(int setId, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var set = await db.PromptSets.SingleOrDefaultAsync(s => s.Id == setId, ct) ?? throw new RunActionException($"no prompt set {setId}");
+        var set = await db.PromptSets.SingleOrDefaultAsync(s => s.Id == setId, ct) ?? throw RunActionException.Missing($"prompt set {setId}");
         if (set.IsBuiltIn) throw new RunActionException($"'{set.Name}' is built in and cannot be deleted");
         db.PromptSets.Remove(set);
         await db.SaveChangesAsync(ct);

@@ -18,6 +18,11 @@ namespace Studio.Core.Runs;
 public sealed class RunActionException(string message, IReadOnlyList<FieldProblem>? problems = null) : Exception(message)
 {
     public IReadOnlyList<FieldProblem> Problems { get; } = problems ?? [];
+    /// <summary>The action names something that does not exist (a run, checkpoint, generation ... by its id): the HTTP API answers 404.</summary>
+    public bool NotFound { get; private init; }
+
+    /// <summary>"no run 7": the thing an action was asked to act on does not exist.</summary>
+    public static RunActionException Missing(string what) => new($"no {what}") { NotFound = true };
 }
 
 /// <summary>What the pages and the HTTP API do to runs: create and queue, cancel, resume, fork, delete.</summary>
@@ -109,7 +114,7 @@ public class RunService(
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
-                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+                         ?? throw RunActionException.Missing($"checkpoint {checkpointId}");
         if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var parent = await FindAsync(db, checkpoint.RunId, ct);
         name = string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork at step {checkpoint.Step})" : name;
@@ -157,7 +162,7 @@ public class RunService(
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
-                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+                         ?? throw RunActionException.Missing($"checkpoint {checkpointId}");
         var run = await FindAsync(db, checkpoint.RunId, ct);
         if (run.ResumeCheckpointId == checkpointId && run.IsActive)
             throw new RunActionException($"run {run.Id} is resuming from checkpoint {checkpointId}");
@@ -176,7 +181,7 @@ public class RunService(
         if (format is not ("distillt5" or "t5")) throw new RunActionException($"unknown export format '{format}' (distillt5 or t5)");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var checkpoint = await db.Checkpoints.SingleOrDefaultAsync(c => c.Id == checkpointId, ct)
-                         ?? throw new RunActionException($"no checkpoint {checkpointId}");
+                         ?? throw RunActionException.Missing($"checkpoint {checkpointId}");
         if (!checkpoint.FilesPresent()) throw new RunActionException(checkpoint.FilesGone());
         var run = await FindAsync(db, checkpoint.RunId, ct);
         if (ExportJob.Done(options, checkpointId, format) is { } done)
@@ -478,7 +483,7 @@ public class RunService(
     static string Shorten(string? text) => text is { Length: > 80 } ? text[..80] + "…" : text ?? "";
 
     static async Task<Run> FindAsync(StudioDbContext db, int runId, CancellationToken ct) =>
-        await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw new RunActionException($"no run {runId}");
+        await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, ct) ?? throw RunActionException.Missing($"run {runId}");
 
     /// <summary>A new run says how many updates it will make before a worker starts it (the worker's number replaces it).</summary>
     static Run Planned(Run run)

@@ -36,6 +36,7 @@ public sealed class DistillationSetup : IDisposable
         if (config.Stages.Count == 0) problems.Add("stages: a run needs at least one stage");
         if (config.Optimizer.BatchSize < 1) problems.Add("optimizer.batch_size: must be at least 1");
         if (config.Trajectory.Steps < 1) problems.Add("trajectory.steps: must be at least 1");
+        else if (config.Trajectory.Steps > RunConfigChecks.MaxSteps) problems.Add($"trajectory.steps: {config.Trajectory.Steps} is more than {RunConfigChecks.MaxSteps:N0}");
         if (config.Trajectory.Guidance.Count == 0) problems.Add("trajectory.guidance: give at least one value");
         foreach (var (stage, i) in config.Stages.Select((s, i) => (s, i)))
         {

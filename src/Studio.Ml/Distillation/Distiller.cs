@@ -149,6 +149,7 @@ public sealed class Distiller
                     state = state with { StageUpdate = state.StageUpdate + 1, GlobalStep = state.GlobalStep + 1 };
                     _updatesThisSession++;
                     Report(state, update, prompts, trajectory.Schedule.Sigmas[j], lr);
+                    TrainingDivergedException.ThrowIfNotFinite(update, state.GlobalStep, lr, _lastCheckpoint?.Path);
                 }
 
                 var due = state.GlobalStep > 0 && update is not null;

@@ -78,12 +78,28 @@ public static class AtomicFile
         return null;
     }
 
+    /// <summary>
+    /// Why a file cannot be written at <paramref name="path"/>, or null: a folder stands there, or a file where one of
+    /// its folders must be. <see cref="Write"/> refuses those; a command that computes before it writes asks first.
+    /// </summary>
+    public static string? Problem(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full)) return $"{full}: a folder, not a file";
+        return FileInTheWay(System.IO.Path.GetDirectoryName(full)!) is { } file ? $"{full}: {file} is a file, not a folder" : null;
+    }
+
+    /// <summary><see cref="Problem"/> for an option's file, before any work: "--report /x/r.json: a folder, not a file".</summary>
+    public static void CheckOption(string option, string? path)
+    {
+        if (path is not null && Problem(path) is { } problem) throw new ArgumentException($"{option} {problem}");
+    }
+
     public static void Write(string path, Action<Stream> write)
     {
         var full = System.IO.Path.GetFullPath(path);
         var dir = System.IO.Path.GetDirectoryName(full)!;
-        if (Directory.Exists(full)) throw new IOException($"{full}: a folder, not a file");
-        if (FileInTheWay(dir) is { } file) throw new IOException($"{full}: {file} is a file, not a folder");
+        if (Problem(full) is { } problem) throw new IOException(problem);
         Directory.CreateDirectory(dir);
         var temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try

@@ -46,7 +46,7 @@ public sealed record ToyEvaluationOptions
     {
         if (Seeds < 1) return $"--seeds: {Seeds} must be at least 1";
         if (Steps < 1) return $"--steps: {Steps} must be at least 1";
-        if (!double.IsFinite(Guidance) || Guidance < 0) return $"--guidance: {Guidance} is not a non-negative number";
+        if (GuidanceScale.Problem(Guidance) is { } badGuidance) return $"--guidance: {badGuidance}";
         if (!double.IsFinite(TrueCfgScale) || TrueCfgScale < 1) return $"--true-cfg: {TrueCfgScale} is not a number of at least 1 (1: off)";
         if (MaxSequenceLength is < 1 or > 512) return $"--max-sequence-length: {MaxSequenceLength} is not between 1 and 512";
         if (PromptsPerCategory < 1) return $"--count: {PromptsPerCategory} must be at least 1";

@@ -374,10 +374,14 @@ public static partial class StudioApi
         : File.Exists(path) ? Results.File(path, "image/png")
         : Results.NotFound(new ApiError($"{path} is gone"));
 
-    /// <summary>Runs an action; a refused action (wrong state, unknown id, bad value) answers 400 with the reason and the problems by field.</summary>
+    /// <summary>
+    /// Runs an action; a refused action (wrong state, bad value) answers 400 with the reason and the problems by field,
+    /// one on something that does not exist (an unknown id in the address) 404.
+    /// </summary>
     static async Task<IResult> Act(Func<Task<IResult>> action)
     {
         try { return await action(); }
+        catch (RunActionException e) when (e.NotFound) { return Results.NotFound(new ApiError(e.Message, e.Problems)); }
         catch (RunActionException e) { return Results.BadRequest(new ApiError(e.Message, e.Problems)); }
     }
 
@@ -401,10 +405,14 @@ public static partial class StudioApi
             // An address no endpoint serves, or not with this method (routing's 405 names the methods in Allow): named
             // in the API's JSON shape, not an empty answer (the table in docs/HTTP-API.md lists the endpoints).
             var (method, path, status) = (context.Request.Method, context.Request.Path, context.Response.StatusCode);
-            if (!context.Response.HasStarted && (status == 405 || status == 404 && context.GetEndpoint() is null))
-                await Results.Json(new ApiError(status == 405
-                        ? $"{method} is not served at {path} (allowed: {string.Join(", ", context.Response.Headers.Allow.ToString().Split(',', StringSplitOptions.TrimEntries).Where(m => m != HttpMethods.Head))})"
-                        : $"no API endpoint {method} {path} (see docs/HTTP-API.md or {OpenApiPath})"),
+            if (!context.Response.HasStarted && (status is 405 or 415 || status == 404 && context.GetEndpoint() is null))
+                await Results.Json(new ApiError(status switch
+                    {
+                        405 => $"{method} is not served at {path} (allowed: {string.Join(", ", context.Response.Headers.Allow.ToString().Split(',', StringSplitOptions.TrimEntries).Where(m => m != HttpMethods.Head))})",
+                        // The endpoints' Accepts: a body sent as text or a form is named, not answered with an empty 415.
+                        415 => $"{method} {path} takes a JSON body: send it with Content-Type: application/json (not '{context.Request.ContentType}')",
+                        _ => $"no API endpoint {method} {path} (see docs/HTTP-API.md or {OpenApiPath})",
+                    }),
                     statusCode: status).ExecuteAsync(context);
         }
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)

@@ -284,6 +284,33 @@ public class DistillerTests
         Assert.Equal(["optimizer.ema_start: -1 must not be negative (0: the average starts at the first update)"], RunConfigChecks.Values(config));
     }
 
+    /// <summary>
+    /// A learning rate of 1e308 ruins the weights at the first update: the second's loss is NaN. The run stops there with
+    /// a message that says where and what to change, instead of training NaN weights to the end and completing; the
+    /// checkpoint before it stays and no NaN one is written.
+    /// </summary>
+    [Fact]
+    public void ARunWhoseLossIsNoLongerANumberStopsThereAndKeepsTheCheckpointsBefore()
+    {
+        using var world = new TinyWorld();
+        var config = TinyWorld.Config(updates: 8, checkpointEvery: 1);
+        config.Optimizer.Lr = 1e308;
+        var reporter = new RecordingReporter();
+        var distiller = new Distiller(config, world.Context(world.NewStudent(), world.FilledTeacher()), world.Directory, reporter);
+        var diverged = Assert.Throws<TrainingDivergedException>(() => distiller.Run(CancellationToken.None));
+
+        var steps = reporter.Updates.Select(u => u.Step).ToList();
+        Assert.True(steps.Count is >= 2 and < 8, $"updates reported: {string.Join(", ", steps)}");
+        var last = steps[^1];
+        Assert.True(double.IsFinite(reporter.Updates[0].Loss));
+        Assert.False(double.IsFinite(reporter.Updates[^1].Loss) && double.IsFinite(reporter.Updates[^1].GradientNorm));
+        Assert.StartsWith($"the run diverged at update {last}: the ", diverged.Message);
+        Assert.Contains("lower optimizer.lr", diverged.Message);
+        Assert.EndsWith($"The checkpoints before it are kept (the latest: {TrainingCheckpoint.DirectoryName(last - 1)}).", diverged.Message);
+        Assert.Equal(Enumerable.Range(1, (int)last - 1).Select(s => TrainingCheckpoint.DirectoryName(s)),
+            Directory.GetDirectories(distiller.CheckpointsDirectory).Select(d => Path.GetFileName(d)!).Order());
+    }
+
     [Fact]
     public void CheckpointsBeyondKeepAreDeletedAndEachDeletionIsReported()
     {

@@ -148,6 +148,50 @@ public sealed class BadInputTests(ApiHost host) : IClassFixture<ApiHost>
         Assert.StartsWith("evaluation_id,encoder,step,split,", await evaluations.Content.ReadAsStringAsync());
     }
 
+    /// <summary>
+    /// An unknown id in the address answers 404 on every action, as it does on every read (HTTP-API.md); an unknown id in
+    /// a body (what an evaluation is of) stays a 400 naming the field's value. Nothing changes either way.
+    /// </summary>
+    [Fact]
+    public async Task AnUnknownIdInTheAddressIs404OnEveryAction()
+    {
+        var before = await host.StateAsync();
+        foreach (var (method, path, body, message) in new[]
+        {
+            ("POST", "/api/runs/999999/cancel", null, "no run 999999"), ("POST", "/api/runs/999999/resume", "{}", "no run 999999"),
+            ("PATCH", "/api/runs/999999", "{\"notes\":\"x\"}", "no run 999999"), ("DELETE", "/api/runs/999999", null, "no run 999999"),
+            ("POST", "/api/checkpoints/999999/fork", "{}", "no checkpoint 999999"), ("POST", "/api/checkpoints/999999/export", "{\"format\":\"t5\"}", "no checkpoint 999999"),
+            ("DELETE", "/api/checkpoints/999999", null, "no checkpoint 999999"), ("POST", "/api/generations/999999/cancel", null, "no generation 999999"),
+            ("POST", "/api/evaluations/999999/cancel", null, "no evaluation 999999"),
+        })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path);
+            if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var response = await host.Http.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode} {text}");
+            Assert.Equal(message, Message(text));
+        }
+        using var inBody = await host.Http.PostAsync("/api/evaluations", JsonContent.Create(new { checkpointId = 999999 }));
+        Assert.Equal(HttpStatusCode.BadRequest, inBody.StatusCode);
+        Assert.Equal(before, await host.StateAsync());
+    }
+
+    /// <summary>A body sent as text or as a form is answered 415 with the API's JSON error naming the Content-Type to send, not an empty body.</summary>
+    [Fact]
+    public async Task ABodyThatIsNotSentAsJsonIsNamed()
+    {
+        var before = await host.StateAsync();
+        foreach (var type in new[] { "text/plain", "application/x-www-form-urlencoded" })
+        {
+            using var response = await host.Http.PostAsync("/api/runs", new StringContent("{\"name\":\"x\"}", Encoding.UTF8, type));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.UnsupportedMediaType, $"{type}: {(int)response.StatusCode} {text}");
+            Assert.StartsWith("POST /api/runs takes a JSON body: send it with Content-Type: application/json (not '" + type, Message(text));
+        }
+        Assert.Equal(before, await host.StateAsync());
+    }
+
     [Fact]
     public async Task ARunIsRenamedAndAnnotatedOverHttpAndABlankNameIsRefusedByField()
     {

@@ -526,6 +526,9 @@ namespace Studio.Migrations.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<double?>("ActivityFraction")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("ArtifactFolder")
                         .HasColumnType("TEXT");
 

@@ -71,6 +71,10 @@ public class RunReporterTests
             Assert.Equal(series.Activity.Message, broadcaster.Batches.Single().Status!.Activity);
             // The run's ETA (the page's ETA box) is the fill's time left until updates come: 6,766 x 60 / 1,234 s.
             Assert.Equal(329, broadcaster.Batches.Single().Status!.EtaSeconds);
+            // The list pages (Home, Runs, Queue) draw their bar from the run row: the fill's share, not 0 updates of 1,000.
+            Assert.Equal(0.15425, broadcaster.Batches.Single().Status!.ActivityFraction!.Value, 6);
+            await using (var context = db.CreateDbContext())
+                Assert.Equal(0.15425, (await context.Runs.SingleAsync(r => r.Id == run.Id)).ShownProgress, 6);
 
             // Training starts: the next activity has no count, and the page goes back to steps.
             reporter.Event(new TrainingEvent(TrainingEventKind.Progress, 0, 0, "loading the frozen Flux transformer"));
@@ -79,6 +83,7 @@ public class RunReporterTests
             Assert.Null(series.Activity);
             // ... and the fill's time left goes with its count: no "ETA 0s" while the models load, before any update.
             Assert.Null(broadcaster.Batches[^1].Status!.EtaSeconds);
+            Assert.Null(broadcaster.Batches[^1].Status!.ActivityFraction);
         }
     }
 

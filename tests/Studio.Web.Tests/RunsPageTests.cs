@@ -97,6 +97,25 @@ public class RunsPageTests
     static void Search(IRenderedComponent<Runs> cut, string text) =>
         cut.Find("[data-testid=runs-search] input, input[data-testid=runs-search]").Input(text);
 
+    /// <summary>A run filling its teacher-embedding cache (no update yet) shows the fill's share in its bar, not an empty bar.</summary>
+    [Fact]
+    public async Task ARunFillingItsCacheShowsTheFillInItsBar()
+    {
+        await using var ctx = await PageContextAsync();
+        await using (var seed = ctx.Services.GetRequiredService<IDbContextFactory<StudioDbContext>>().CreateDbContext())
+        {
+            seed.Runs.Add(new Run { Name = "filling", State = RunState.Running, ConfigYaml = "", TotalSteps = 1000,
+                Activity = "filling the teacher-embedding cache: 800 / 2,000 prompts", ActivityFraction = 0.4 });
+            seed.Runs.Add(new Run { Name = "training", State = RunState.Running, ConfigYaml = "", Step = 250, TotalSteps = 1000 });
+            await seed.SaveChangesAsync();
+        }
+        var cut = ctx.Render<Runs>();
+        string Bar(string name) => cut.FindAll("[data-testid=runs-table] tr").Single(r => r.QuerySelector("[data-testid=run-name]")?.TextContent == name)
+            .QuerySelector("[role=progressbar]")!.GetAttribute("aria-valuenow")!;
+        cut.WaitForAssertion(() => Assert.Equal("40", Bar("filling")), Wait);
+        Assert.Equal("25", Bar("training"));
+    }
+
     [Fact]
     public async Task HundredsOfRunsComeFiftyAPageAndTheSearchLooksThroughAllOfThem()
     {

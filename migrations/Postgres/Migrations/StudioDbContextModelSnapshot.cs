@@ -549,6 +549,9 @@ namespace Studio.Migrations.Postgres.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<double?>("ActivityFraction")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("ArtifactFolder")
                         .HasColumnType("text");
 

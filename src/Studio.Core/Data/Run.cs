@@ -23,6 +23,8 @@ public class Run
     public int Stage { get; set; }
     /// <summary>What the run is doing right now ("queued", "loading weights", "filling cache", "training", "exporting").</summary>
     public string? Activity { get; set; }
+    /// <summary>How far a counted activity before training (filling the teacher-embedding cache) has come, 0 to 1; null otherwise.</summary>
+    public double? ActivityFraction { get; set; }
     public long Step { get; set; }
     public long TotalSteps { get; set; }
     public double? LastLoss { get; set; }
@@ -50,6 +52,8 @@ public class Run
     public string? EvaluationSettingsJson { get; set; }
 
     public double Progress => TotalSteps > 0 ? Math.Clamp((double)Step / TotalSteps, 0, 1) : 0;
+    /// <summary>What a run's progress bar shows: a counted activity before training while there is one, else the updates done.</summary>
+    public double ShownProgress => ActivityFraction ?? Progress;
     public bool IsActive => State is RunState.Queued or RunState.Running or RunState.Stopping;
     /// <summary>Completed before its last update: the trainer stopped it (validation.patience or validation.prune; its log says why).</summary>
     public bool StoppedEarly => State == RunState.Completed && TotalSteps > 0 && Step < TotalSteps;

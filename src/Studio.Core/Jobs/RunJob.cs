@@ -66,6 +66,7 @@ public class RunJob(
             run.FinishedAt = null;
             run.Error = null;
             run.Activity = resume is null ? "starting" : "resuming";
+            run.ActivityFraction = null;
             db.RunEvents.Add(new RunEvent
             {
                 RunId = runId, Kind = "Started", Stage = run.Stage, Step = run.Step, Time = DateTime.UtcNow,
@@ -185,6 +186,7 @@ public class RunJob(
         run.State = state;
         run.Error = error;
         run.Activity = state == RunState.Queued ? "waiting for a worker" : null;
+        run.ActivityFraction = null;
         // Taken again after an interruption, the run continues from the last checkpoint it wrote.
         if (state == RunState.Queued &&
             await db.Checkpoints.Where(c => c.RunId == runId).OrderByDescending(c => c.Step).FirstOrDefaultAsync() is { } latest)

@@ -251,6 +251,7 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
             if (uniqueMetrics.Count > 0)
             {
                 var last = uniqueMetrics.MaxBy(p => p.Step)!;
+                run.ActivityFraction = null; // training: the bar counts updates
                 if (last.Step >= run.Step)
                 {
                     run.Stage = last.Stage; run.Step = last.Step; run.LastLoss = last.Loss;
@@ -262,7 +263,15 @@ public sealed class RunReporter : ITrainingReporter, IAsyncDisposable
             foreach (var (e, _) in events)
             {
                 if (e.Kind == TrainingEventKind.StageStarted) run.Stage = e.Stage;
-                if (e.Kind is TrainingEventKind.Progress or TrainingEventKind.StageStarted or TrainingEventKind.Resumed) run.Activity = e.Message;
+                if (e.Kind is TrainingEventKind.Progress or TrainingEventKind.StageStarted or TrainingEventKind.Resumed)
+                {
+                    run.Activity = e.Message;
+                    // The list pages' bar: the counted activity's share (filling the cache), none for an activity without counts.
+                    run.ActivityFraction = e.Kind == TrainingEventKind.Progress && uniqueMetrics.Count == 0
+                        && long.TryParse(e.Data?.GetValueOrDefault(TrainingEventData.Done), System.Globalization.CultureInfo.InvariantCulture, out var done)
+                        && long.TryParse(e.Data?.GetValueOrDefault(TrainingEventData.Total), System.Globalization.CultureInfo.InvariantCulture, out var total) && total > 0
+                        ? Math.Clamp((double)done / total, 0, 1) : null;
+                }
                 // A counted activity before training (filling the cache) says how long it has left: the page's ETA until
                 // updates come; the next activity without a count (loading the models) has no ETA, not the fill's last one.
                 if (e.Kind == TrainingEventKind.Progress && uniqueMetrics.Count == 0)

@@ -110,7 +110,7 @@ public class QueueStatus(JobStorage storage, IDbContextFactory<StudioDbContext> 
         IEnumerable<ActiveWork> work =
         [
             .. runs.Select(r => new ActiveWork(WorkKind.Run, r.Id, r.Name, r.Queue, r.State.ToString().ToLowerInvariant(),
-                r.State == RunState.Queued ? r.CreatedAt : r.StartedAt ?? r.CreatedAt, r.Worker, r.Progress, $"/runs/{r.Id}")),
+                r.State == RunState.Queued ? r.CreatedAt : r.StartedAt ?? r.CreatedAt, r.Worker, r.ShownProgress, $"/runs/{r.Id}")),
             .. generations.Select(g => new ActiveWork(WorkKind.Generation, g.Id, g.Prompt, Generations.GenerationService.Queue,
                 g.State.ToString().ToLowerInvariant(), g.CreatedAt, g.Worker, g.Progress, "/generate")),
             .. evaluations.Select(v => new ActiveWork(WorkKind.Evaluation, v.Id, $"{v.Encoder} ({v.SettingsKey})", Evaluations.EvaluationService.Queue,

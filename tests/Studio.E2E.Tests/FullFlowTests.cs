@@ -59,6 +59,12 @@ public class FullFlowTests(WebHostFixture host)
             Assert.Fail($"the run did not complete: {await page.Locator("[data-testid=run-error]").TextContentAsync()}");
         await Assertions.Expect(lossPoints).ToHaveAttributeAsync("data-count", Updates.ToString());
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("run-detail"), FullPage = true });
+        // Each chart is drawn at the width it is shown at (one unit a pixel), so its 11 px labels are 11 px in a
+        // half-width column too (a fixed 800-unit drawing showed them at 7 px).
+        var lossSvg = page.Locator("[data-testid=chart-loss] svg.studio-chart-svg");
+        await Assertions.Expect(lossSvg).Not.ToHaveAttributeAsync("viewBox", new Regex("^0 0 800 "));
+        var sizes = await lossSvg.EvaluateAsync<double[]>("e => [e.viewBox.baseVal.width, e.getBoundingClientRect().width]");
+        Assert.True(Math.Abs(sizes[0] - sizes[1]) <= 4, $"drawn {sizes[0]} units wide, shown {sizes[1]} px");
 
         // The loss chart saved as SVG: a file that stands alone (no page CSS: every colour written on its element), with
         // the chart's title and its line of every update.

@@ -39,6 +39,24 @@ public class LineChartTests
         return (Math.Max(x, y) + 0.05) / (Math.Min(x, y) + 0.05);
     }
 
+    /// <summary>
+    /// The browser says how wide the chart is shown (chart-zoom.js's ResizeObserver): it is drawn again at that width,
+    /// one unit a pixel, its plot's right edge where the zoom gesture reads it, with fewer ticks in a narrow one.
+    /// </summary>
+    [Fact]
+    public async Task TheChartIsDrawnAtTheWidthItIsShownAt()
+    {
+        await using var ctx = NewContext();
+        var cut = ctx.Render<LineChart>(p => p.Add(c => c.Series, [new ChartSeries("loss", Decaying(400))]));
+        var svg = () => cut.Find("svg.studio-chart-svg");
+        Assert.Equal(("0 0 800 240", "786"), (svg().GetAttribute("viewBox"), svg().GetAttribute("data-plot-right")));
+        var wide = cut.FindAll("[data-x-tick]").Count;
+        await cut.InvokeAsync(() => cut.Instance.Resized(420));
+        Assert.Equal(("0 0 420 240", "406"), (svg().GetAttribute("viewBox"), svg().GetAttribute("data-plot-right")));
+        Assert.True(cut.FindAll("[data-x-tick]").Count < wide);
+        Assert.All(cut.FindAll("[data-x-tick]"), t => Assert.True(double.Parse(t.GetAttribute("x")!, CultureInfo.InvariantCulture) <= 406));
+    }
+
     /// <summary>A lone validation at step 50: the step axis reads 49, 50, 51, not 49.5 and 50.5 between them.</summary>
     [Fact]
     public async Task AWholeNumberAxisGetsNoTickBetweenTwoWholeNumbers()

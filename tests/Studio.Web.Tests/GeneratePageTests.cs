@@ -153,6 +153,18 @@ public class GeneratePageTests
         Assert.All(queued, g => Assert.Equal([(null, (int?)null), (ids.Step20, null)], g.Images.Select(i => (i.CheckpointId, i.ModelId))));
     }
 
+    /// <summary>The difference heat images come with their key: black the same, white 64/255 or more apart.</summary>
+    [Fact]
+    public async Task TheDifferenceImagesComeWithTheirKey()
+    {
+        var (db, _, page, _) = await NewStudioAsync();
+        await using var ctx = PageContext(page, db);
+        var cut = ctx.Render<Generate>();
+        Assert.Empty(cut.FindAll("[data-testid=generate-difference-key]"));
+        cut.Find("[data-testid=generate-difference] input, input[data-testid=generate-difference]").Change(true);
+        cut.WaitForAssertion(() => Assert.Contains("64/255 or more apart", cut.Find("[data-testid=generate-difference-key]").TextContent));
+    }
+
     /// <summary>An empty prompt is said at the field, as New run says a field's problem, and nothing is queued.</summary>
     [Fact]
     public async Task AnEmptyPromptIsSaidAtTheFieldAndQueuesNothing()

@@ -755,7 +755,7 @@ public class RunDetailEvaluationTests
         cut.WaitForAssertion(() => Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluation]").Count));
         // Newest checkpoint first: step 20 (not evaluated), step 10 (evaluated).
         var cells = cut.FindAll("[data-testid=checkpoint-evaluation]");
-        Assert.Equal("", cells[0].TextContent.Trim());
+        Assert.Equal("not evaluated", cells[0].TextContent.Trim()); // said, not a blank cell
         Assert.Contains("semantics 0.4 · text 0.125 · FD 12.5", cells[1].TextContent);
         Assert.Equal(2, cut.FindAll("[data-testid=checkpoint-evaluate]").Count);
 

@@ -230,7 +230,13 @@ public static partial class StudioApi
         api.MapPost("/evaluations", (HttpRequest http, EvaluationService evaluations, CancellationToken ct) =>
             WithBody<EvaluationRequest>(http, async request =>
             {
-                var settings = request!.Settings();
+                // One thing to evaluate, named plainly (a second was ignored, an empty one meant the toy teacher).
+                if ((request!.CheckpointId is null ? 0 : 1) + (request.LatestOfRuns is null ? 0 : 1) + (request.TeacherPipeline is null ? 0 : 1) > 1)
+                    throw new RunActionException("give one of checkpointId, latestOfRuns and teacherPipeline (none: the built-in toy teacher)");
+                if (request.LatestOfRuns is { Count: 0 }) throw new RunActionException("latestOfRuns: give at least one run id");
+                if (request.TeacherPipeline is { } named && string.IsNullOrWhiteSpace(named))
+                    throw new RunActionException("teacherPipeline: give a pipeline folder, or leave it out for the built-in toy teacher");
+                var settings = request.Settings();
                 List<CheckpointEvaluation> queued =
                     request.CheckpointId is { } checkpointId ? [await evaluations.RequestCheckpointAsync(checkpointId, settings, ct)]
                     : request.LatestOfRuns is { Count: > 0 } runIds ? await evaluations.RequestLatestCheckpointsAsync(runIds, settings, ct)

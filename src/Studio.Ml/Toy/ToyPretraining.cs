@@ -154,6 +154,9 @@ public sealed class ToyPretraining(ToyPretrainingOptions options, string workFol
             throw new ArgumentException("--from continues a teacher's transformer and --vae-from trains a new one on a teacher's autoencoder: pass one of them");
         if (!resume && Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any())
             throw new IOException($"{workFolder}: the work folder is not empty; pass --resume to continue that run, or delete it");
+        // Said, so a mistyped folder is seen at once rather than hours into a run started over.
+        if (resume && !(Directory.Exists(workFolder) && Directory.EnumerateFileSystemEntries(workFolder).Any()))
+            log($"--resume: {workFolder} holds no run yet, so this one starts from the beginning");
         Directory.CreateDirectory(workFolder);
         log($"latent {ToyTeacherArchitecture.LatentChannels}x{_a.LatentSize}x{_a.LatentSize} for a {ToyRenderer.Size}x{ToyRenderer.Size} render: {_a.ImageTokens} image tokens");
     }

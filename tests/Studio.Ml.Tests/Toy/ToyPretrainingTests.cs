@@ -80,8 +80,11 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             };
             var work = Path.Combine(root, "work");
 
-            // Stage A alone first (--vae-only), then the whole run resumes from it.
-            var (stageA, vaeFolder) = new ToyPretraining(options, work, _output.WriteLine).RunAutoencoder(resume: false);
+            // Stage A alone first (--vae-only), then the whole run resumes from it. Asked to resume a work folder that
+            // holds nothing yet, it says it starts from the beginning (a mistyped folder is seen at once).
+            var started = new List<string>();
+            var (stageA, vaeFolder) = new ToyPretraining(options, work, started.Add).RunAutoencoder(resume: true);
+            Assert.Contains($"--resume: {work} holds no run yet, so this one starts from the beginning", started);
             Assert.True(stageA.VaeEvalAfter < stageA.VaeEvalBefore, $"VAE held-out L1 {stageA.VaeEvalBefore} -> {stageA.VaeEvalAfter}");
             using (var vae = AutoencoderKL.FromPretrained(vaeFolder))
             using (no_grad())
@@ -93,6 +96,7 @@ public class ToyPretrainingTests(ITestOutputHelper output)
             var folder = Path.Combine(root, "teacher");
             new ToyPretraining(options, work, log.Add).Run(folder, resume: true, "test");
             Assert.Contains(log, l => l.StartsWith("stage A: already done"));
+            Assert.DoesNotContain(log, l => l.StartsWith("--resume:"));
             AssertLoadsCleanly(folder);
 
             var scheduler = FlowMatchSchedulerConfig.Load(Path.Combine(folder, "scheduler", "scheduler_config.json"));

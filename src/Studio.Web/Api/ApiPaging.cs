@@ -15,10 +15,10 @@ public static class ApiPaging
     /// <paramref name="limit"/>, or <paramref name="otherwise"/> when none is given; a limit out of range is refused
     /// naming the query it came from (<paramref name="query"/>).
     /// </summary>
-    public static int? Limit(int? limit, int? otherwise = null, string query = "limit") => limit switch
+    public static int? Limit(int? limit, int? otherwise = null, string query = "limit", int max = MaxLimit) => limit switch
     {
         null => otherwise,
-        < 1 or > MaxLimit => throw new RunActionException($"query '{query}': {limit} is not between 1 and {MaxLimit:N0}"),
+        var n when n < 1 || n > max => throw new RunActionException($"query '{query}': {limit} is not between 1 and {max:N0}"),
         _ => limit,
     };
 

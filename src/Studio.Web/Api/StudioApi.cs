@@ -149,7 +149,7 @@ public static partial class StudioApi
             .Answers("Deletes a stopped run; with `artifacts=true` its files too");
 
         api.MapGet("/runs/{id:int}/metrics", (int id, long? after, int? limit, RunData data, CancellationToken ct) =>
-            OfRun(id, data, async () => await data.MetricsSinceAsync(id, after ?? 0, Math.Clamp(limit ?? 10_000, 1, 100_000), ct)))
+            Act(() => OfRun(id, data, async () => await data.MetricsSinceAsync(id, after ?? 0, ApiPaging.Limit(limit, 10_000, max: 100_000)!.Value, ct))))
             .Answers<List<MetricPoint>>("A run's training points after step `after` (0), at most `limit` (10,000; up to 100,000)");
         api.MapGet("/runs/{id:int}/validation", (int id, RunData data, CancellationToken ct) => OfRun(id, data, async () => await data.ValidationAsync(id, ct)))
             .Answers<List<ValidationPoint>>("A run's held-out validation points, by step and category");

@@ -472,6 +472,8 @@ public static class BadInputCorpus
             ("runs of a misspelt state", "GET", "/api/runs?state=runing", "query 'state': 'runing' is not one of all, active, queued, running"),
             ("runs limit zero", "GET", "/api/runs?limit=0", "query 'limit': 0 is not between 1 and 1,000"),
             ("runs limit too many", "GET", "/api/runs?limit=5000", "query 'limit': 5000 is not between 1 and 1,000"),
+            ("metrics limit zero", "GET", "/api/runs/{completed}/metrics?limit=0", "query 'limit': 0 is not between 1 and 100,000"),
+            ("metrics limit too many", "GET", "/api/runs/{completed}/metrics?limit=200000", "query 'limit': 200000 is not between 1 and 100,000"),
             ("runs limit a word", "GET", "/api/runs?limit=ten", "query 'limit': 'ten'"),
             ("runs before a word", "GET", "/api/runs?before=last", "query 'before': 'last'"),
             ("generations limit zero", "GET", "/api/generations?limit=0", "query 'limit': 0 is not between 1 and 1,000"),

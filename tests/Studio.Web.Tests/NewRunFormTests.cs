@@ -308,6 +308,9 @@ public class NewRunFormTests
 
         // A distribution in a grid is refused at its field, naming what to do.
         cut.Find("[data-testid=run-sweep-values-0]").Input("loguniform(1e-5, 1e-3)");
+        // The value has reached the form (its preview says so) before Queue is pressed: on a busy machine the click
+        // could come first and find no values yet (CI, 2026-12-08: "no values for 'optimizer.lr'").
+        cut.WaitForAssertion(() => Assert.Contains("loguniform(1e-5, 1e-3) is drawn at random", cut.Find("[data-testid=run-sweep-preview]").TextContent), TimeSpan.FromSeconds(15));
         cut.Find("[data-testid=run-submit]").Click();
         cut.WaitForAssertion(() => Assert.Contains("is drawn at random: choose random search", Error(cut, "run-sweep-values-0")), TimeSpan.FromSeconds(15));
         Assert.Contains("No runs yet: loguniform(1e-5, 1e-3) is drawn at random", cut.Find("[data-testid=run-sweep-preview]").TextContent);
